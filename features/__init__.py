@@ -1,0 +1,1 @@
+"""Images in, feature table out: manifest, reading, pyradiomics extraction, wide table."""

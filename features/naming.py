@@ -1,0 +1,35 @@
+"""The feature-column naming contract shared by features/ and pipeline/.
+
+Imaging feature columns are ``{modality}__{mask}__{feature}``, e.g.
+``CT__tumor__original_glcm_Contrast``. A double underscore is the only separator with
+meaning, so modality and mask names must not contain one.
+"""
+
+from __future__ import annotations
+
+SEPARATOR = "__"
+ID_COLUMN = "patient_id"
+SITE_COLUMN = "site"
+CLINICAL_GROUP = "clinical"
+
+
+def feature_column(modality: str, mask: str, feature: str) -> str:
+    """Return the wide-table column name of one pyradiomics feature of one ROI."""
+    for part, value in (("modality", modality), ("mask", mask)):
+        if SEPARATOR in value or not value:
+            raise ValueError(f"{part} name {value!r} must be non-empty and contain no {SEPARATOR!r}")
+    return f"{modality}{SEPARATOR}{mask}{SEPARATOR}{feature}"
+
+
+def split_feature_column(name: str) -> tuple[str, str, str]:
+    """Split ``modality__mask__feature`` into its three parts (ValueError otherwise)."""
+    parts = name.split(SEPARATOR, 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"{name!r} is not a 'modality__mask__feature' column")
+    return parts[0], parts[1], parts[2]
+
+
+def group_of(name: str) -> str:
+    """The fusion group (``modality__mask``) of an imaging feature column."""
+    modality, mask, _ = split_feature_column(name)
+    return f"{modality}{SEPARATOR}{mask}"

@@ -1,0 +1,1 @@
+"""Table in, model and report out: column groups, fusion estimators, CV, report, CLI."""
