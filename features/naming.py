@@ -17,7 +17,7 @@ def feature_column(modality: str, mask: str, feature: str) -> str:
     """Return the wide-table column name of one pyradiomics feature of one ROI."""
     for part, value in (("modality", modality), ("mask", mask)):
         if SEPARATOR in value or not value:
-            raise ValueError(f"{part} name {value!r} must be non-empty and contain no {SEPARATOR!r}")
+            raise ValueError(f"{part} name {value!r} must be non-empty, without {SEPARATOR!r}")
     return f"{modality}{SEPARATOR}{mask}{SEPARATOR}{feature}"
 
 

@@ -1,0 +1,102 @@
+"""Extract pyradiomics features from one (image, mask) pair.
+
+:func:`extract_case` is radfusion's single extraction path: the cohort runner and the
+reference-baseline test both go through it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from features.io import GRID_TOLERANCE, read_image
+
+__all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "make_extractor", "quiet_radiomics"]
+
+DIAGNOSTICS_PREFIX = "diagnostics_"
+
+
+def quiet_radiomics(level: int = logging.WARNING) -> None:
+    """Keep pyradiomics' log at ``level`` and above (its INFO messages are per-case noise)."""
+    import radiomics
+
+    radiomics.setVerbosity(level)
+    logging.getLogger("radiomics").setLevel(level)
+
+
+def make_extractor(params: dict):
+    """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
+
+    Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
+    :data:`features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
+    mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
+    """
+    from radiomics import featureextractor
+
+    quiet_radiomics()
+    params = copy.deepcopy(params)
+    setting = params.setdefault("setting", None) or {}
+    if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
+        setting.setdefault("geometryTolerance", GRID_TOLERANCE)
+        params["setting"] = setting
+    return featureextractor.RadiomicsFeatureExtractor(params)
+
+
+def _as_image(image: str | Path | sitk.Image) -> sitk.Image:
+    return image if isinstance(image, sitk.Image) else read_image(image)
+
+
+def _plain(value: object) -> object:
+    """Numpy scalars and 0-d arrays as Python scalars; other values unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def extract_case(
+    image: str | Path | sitk.Image,
+    mask: str | Path | sitk.Image,
+    params: dict,
+    label: int = 1,
+) -> tuple[dict[str, float], dict[str, object]]:
+    """Extract the features of one region of interest with pyradiomics.
+
+    Parameters
+    ----------
+    image, mask : str, Path or SimpleITK.Image
+        The image and its label mask: files, DICOM series folders (see
+        :func:`features.io.read_image`) or images already read.
+    params : dict
+        PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
+        of :func:`features.params.load_params`.
+    label : int, default=1
+        The mask value of the region of interest; overrides ``setting.label``.
+
+    Returns
+    -------
+    features : dict of str to float
+        ``{"original_glcm_Contrast": 1.23, ...}`` in pyradiomics' order.
+    diagnostics : dict of str to object
+        pyradiomics' ``diagnostics_*`` entries (versions, settings, image and mask summaries).
+
+    Raises
+    ------
+    features.io.ImageReadError
+        When a file cannot be read.
+    ValueError
+        When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small).
+    """
+    extractor = make_extractor(params)
+    result = extractor.execute(_as_image(image), _as_image(mask), label=int(label))
+    features: dict[str, float] = {}
+    diagnostics: dict[str, object] = {}
+    for name, value in result.items():
+        if name.startswith(DIAGNOSTICS_PREFIX):
+            diagnostics[name] = _plain(value)
+        else:
+            features[name] = float(value)
+    return features, diagnostics

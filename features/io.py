@@ -1,0 +1,294 @@
+"""Read medical images with SimpleITK and compare their grids.
+
+NIfTI, NRRD, MHA (any single file SimpleITK reads) and DICOM series (a folder holding one
+series) are read as one volume. :func:`read_header` reads the geometry only, without the
+voxels, so a cohort can be checked quickly before extraction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import SimpleITK as sitk
+
+__all__ = [
+    "GRID_TOLERANCE",
+    "ImageHeader",
+    "ImageReadError",
+    "compare_grids",
+    "read_header",
+    "read_image",
+]
+
+#: Grid tolerance: relative for spacing, millimetres for origin, absolute for direction cosines.
+GRID_TOLERANCE = 1e-3
+
+
+class ImageReadError(OSError):
+    """An image file or DICOM folder could not be read; the message names the path."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """The geometry of an image: voxel counts, spacing (mm), origin (mm), direction cosines."""
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @property
+    def dimension(self) -> int:
+        """Number of image axes."""
+        return len(self.size)
+
+    @classmethod
+    def of(cls, image: sitk.Image | sitk.ImageFileReader) -> ImageHeader:
+        """The header of an image or of a reader whose image information was read."""
+        return cls(
+            size=tuple(int(v) for v in image.GetSize()),
+            spacing=tuple(float(v) for v in image.GetSpacing()),
+            origin=tuple(float(v) for v in image.GetOrigin()),
+            direction=tuple(float(v) for v in image.GetDirection()),
+        )
+
+
+def _dicom_series(folder: Path) -> list[str]:
+    """File names of the single DICOM series in ``folder``, sorted by slice position."""
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise ImageReadError(folder, "the folder holds no DICOM series")
+    if len(series) > 1:
+        raise ImageReadError(
+            folder,
+            f"the folder holds {len(series)} DICOM series ({', '.join(series)}); "
+            "point to a folder with exactly one",
+        )
+    return list(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(path, "no such file or folder")
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _check_nifti_complete(path)
+
+
+def _nifti_end(header: bytes) -> int | None:
+    """Byte offset where a NIfTI-1/2 file's voxel data ends (None if not a NIfTI header)."""
+    for endian in "<>":
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = int(struct.unpack(endian + "f", header[108:112])[0])
+        elif len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
+            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = struct.unpack(endian + "q", header[168:176])[0]
+        else:
+            continue
+        if not 1 <= dims[0] <= 7:
+            return None
+        return offset + math.prod(dims[1 : dims[0] + 1]) * bitpix // 8
+    return None
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """Raise if a NIfTI file holds fewer voxel bytes than its header announces.
+
+    ITK's NIfTI reader silently accepts truncated files (the missing voxels come back as
+    garbage), so the size is checked here: from the file size for ``.nii``; for ``.nii.gz``
+    from the gzip trailer, falling back to decompressing the stream when the trailer
+    disagrees (a truncated file, or a multi-member gzip file).
+    """
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with gzip.open(path) if compressed else path.open("rb") as handle:
+            end = _nifti_end(handle.read(540))
+    except (OSError, EOFError):
+        return  # not a readable NIfTI header: let SimpleITK report what is wrong
+    if end is None:
+        return
+    if not compressed:
+        size = os.path.getsize(path)
+    else:
+        with path.open("rb") as raw:
+            raw.seek(-4, os.SEEK_END)
+            trailer = struct.unpack("<I", raw.read(4))[0]
+        if trailer == end % 2**32:
+            return
+        size = _gzip_length(path)
+    if size < end:
+        raise ImageReadError(
+            path, f"truncated NIfTI file: the header announces {end} bytes, the file holds {size}"
+        )
+
+
+def _gzip_length(path: Path) -> int:
+    """Uncompressed length of a (multi-member) gzip file, up to where it is truncated."""
+    size = 0
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with path.open("rb") as raw:
+        try:
+            while chunk := raw.read(1 << 20):
+                while chunk:
+                    size += len(stream.decompress(chunk))
+                    chunk = b""
+                    if stream.eof:  # next gzip member, if any
+                        chunk = stream.unused_data
+                        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        except zlib.error:
+            pass
+    return size
+
+
+def read_image(path: str | Path) -> sitk.Image:
+    """Read an image file, or a folder holding one DICOM series, as one volume.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file SimpleITK can read (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ...) or a folder
+        holding exactly one DICOM series.
+
+    Returns
+    -------
+    SimpleITK.Image
+
+    Raises
+    ------
+    ImageReadError
+        When the path is absent or unreadable; the message names the path.
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(_dicom_series(path))
+            return reader.Execute()
+        return sitk.ReadImage(str(path))
+    except ImageReadError:
+        raise
+    except RuntimeError as error:
+        raise ImageReadError(path, _itk_reason(error)) from None
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Read the geometry of an image without reading its voxels.
+
+    For a DICOM folder the header is built from the first and last slice of the series (the
+    slice spacing is their distance divided by the number of gaps), as ``ImageSeriesReader``
+    does.
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file or a folder holding one DICOM series.
+
+    Returns
+    -------
+    ImageHeader
+
+    Raises
+    ------
+    ImageReadError
+        When the path is absent or its header unreadable; the message names the path.
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        if not path.is_dir():
+            return ImageHeader.of(_information(path))
+        files = _dicom_series(path)
+        first = ImageHeader.of(_information(Path(files[0])))
+        if len(files) == 1:
+            return first
+        last = ImageHeader.of(_information(Path(files[-1])))
+        gap = math.dist(first.origin, last.origin) / (len(files) - 1)
+        return ImageHeader(
+            size=(*first.size[:2], len(files)),
+            spacing=(*first.spacing[:2], gap),
+            origin=first.origin,
+            direction=first.direction,
+        )
+    except ImageReadError:
+        raise
+    except RuntimeError as error:
+        raise ImageReadError(path, _itk_reason(error)) from None
+
+
+def _information(path: Path) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return reader
+
+
+def _itk_reason(error: RuntimeError) -> str:
+    """The informative line of an ITK exception (its last non-empty line)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def compare_grids(
+    image: ImageHeader, mask: ImageHeader, tolerance: float = GRID_TOLERANCE
+) -> list[str]:
+    """Describe how a mask's grid differs from its image's grid.
+
+    Sizes must be equal. Spacings may differ by ``tolerance`` relative, origins by
+    ``tolerance`` mm and direction cosines by ``tolerance``.
+
+    Parameters
+    ----------
+    image, mask : ImageHeader
+        The headers to compare.
+    tolerance : float, default=1e-3
+        See above.
+
+    Returns
+    -------
+    list of str
+        One sentence per differing property; empty when the grids match.
+    """
+    if image.size != mask.size:
+        return [f"size differs: image {image.size}, mask {mask.size}"]
+    differences = []
+    spacing = max(
+        abs(a - b) / max(abs(a), abs(b), 1e-12)
+        for a, b in zip(image.spacing, mask.spacing, strict=True)
+    )
+    if spacing > tolerance:
+        differences.append(
+            f"spacing differs by {spacing:.3g} relative: image {_fmt(image.spacing)}, "
+            f"mask {_fmt(mask.spacing)}"
+        )
+    origin = math.dist(image.origin, mask.origin)
+    if origin > tolerance:
+        differences.append(
+            f"origin differs by {origin:.3g} mm: image {_fmt(image.origin)}, "
+            f"mask {_fmt(mask.origin)}"
+        )
+    direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
+    if direction > tolerance:
+        differences.append(
+            f"direction differs by {direction:.3g} (largest cosine difference): "
+            f"image {_fmt(image.direction)}, mask {_fmt(mask.direction)}"
+        )
+    return differences
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"

@@ -1,0 +1,342 @@
+"""Read and validate the cohort manifest and the biomarker table.
+
+The manifest lists one (patient, modality, mask) case per row::
+
+    patient_id,modality,mask,image,mask_path,label,site
+    P001,CT,tumor,images/P001_ct.nii.gz,masks/P001_ct_tumor.nii.gz,1,A
+
+Validation collects every problem and raises one :class:`~features.errors.InputError`, each
+problem naming its row (1-based data row, header excluded), patient and file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from features.errors import InputError, Problem
+from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from features.naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+
+__all__ = [
+    "LABEL_COLUMN",
+    "OPTIONAL_COLUMNS",
+    "PATH_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "read_manifest",
+    "validate_cohort",
+]
+
+REQUIRED_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path")
+LABEL_COLUMN = "label"
+OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN)
+PATH_COLUMNS = ("image", "mask_path")
+DEFAULT_LABEL = 1
+
+
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV with every cell as a string; data rows are indexed 1, 2, ..."""
+    if not path.is_file():
+        raise InputError(f"{what} not found", [Problem("no such file", file=str(path))])
+    try:
+        df = pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"{what} is not a readable CSV", [Problem(str(error), file=str(path))]
+        ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.apply(lambda column: column.str.strip())
+    df.index = pd.RangeIndex(1, len(df) + 1, name="row")
+    return df
+
+
+def _missing_columns(df: pd.DataFrame, required: Iterable[str], path: Path) -> list[Problem]:
+    return [
+        Problem(f"missing required column {name!r} (columns found: {', '.join(df.columns)})",
+                file=str(path))
+        for name in required
+        if name not in df.columns
+    ]
+
+
+def _resolve(value: str, base: Path) -> str:
+    """An absolute, normalised path; relative ones are taken from ``base``."""
+    path = Path(value).expanduser()
+    return os.path.normpath(path if path.is_absolute() else base / path)
+
+
+def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse the manifest; return it with the problems found in its cells."""
+    df = _read_csv(path, "manifest")
+    problems = _missing_columns(df, REQUIRED_COLUMNS, path)
+    file = str(path)
+    if LABEL_COLUMN not in df.columns:
+        df[LABEL_COLUMN] = str(DEFAULT_LABEL)
+    labels = []
+    for row, value in df[LABEL_COLUMN].items():
+        pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+        try:
+            label = int(value) if value != "" else DEFAULT_LABEL
+            if label <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(Problem(f"label {value!r} is not a positive integer", row, pid, file))
+            label = DEFAULT_LABEL
+        labels.append(label)
+    df[LABEL_COLUMN] = np.array(labels, dtype=np.int64)
+    for row in df.index:
+        pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+        if pid == "":
+            problems.append(Problem("patient_id is empty", row, None, file))
+        for column in ("modality", "mask"):
+            if column not in df.columns:
+                continue
+            name = df.at[row, column]
+            if not name or SEPARATOR in name:
+                problems.append(Problem(
+                    f"{column} name {name!r} must be non-empty and contain no {SEPARATOR!r} "
+                    f"(it becomes part of the column name modality{SEPARATOR}mask{SEPARATOR}"
+                    "feature)", row, pid, file))
+    base = path.resolve().parent
+    for column in PATH_COLUMNS:
+        if column in df.columns:
+            df[column] = [_resolve(v, base) if v else "" for v in df[column]]
+    if SITE_COLUMN in df.columns:
+        df[SITE_COLUMN] = df[SITE_COLUMN].replace("", pd.NA)
+    return df, problems
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a cohort manifest CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with columns ``patient_id, modality, mask, image, mask_path`` and optional
+        ``label`` (the mask value of the ROI, default 1) and ``site``. Relative paths are taken
+        from the manifest's folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per case, indexed by the 1-based data row; ``patient_id`` as string,
+        ``image`` and ``mask_path`` as absolute paths, ``label`` as int.
+
+    Raises
+    ------
+    InputError
+        Listing every missing column and every bad cell (label, empty names). Files are not
+        opened; use :func:`validate_cohort` for that.
+    """
+    path = Path(path)
+    df, problems = _load_manifest(path)
+    if problems:
+        raise InputError(f"invalid manifest {path}", problems)
+    return df
+
+
+class _ImageCache:
+    """Headers and label values read once per file during one validation."""
+
+    def __init__(self) -> None:
+        self._headers: dict[str, ImageHeader | ImageReadError] = {}
+        self._masks: dict[str, tuple[ImageHeader, np.ndarray] | ImageReadError] = {}
+
+    def header(self, path: str) -> ImageHeader:
+        if path not in self._headers:
+            try:
+                self._headers[path] = read_header(path)
+            except ImageReadError as error:
+                self._headers[path] = error
+        return _unwrap(self._headers[path])
+
+    def mask(self, path: str) -> tuple[ImageHeader, np.ndarray]:
+        """The mask's header and the sorted distinct values of its voxels."""
+        if path not in self._masks:
+            try:
+                image = read_image(path)
+                values = _distinct(sitk.GetArrayViewFromImage(image))
+                self._masks[path] = (ImageHeader.of(image), values)
+            except ImageReadError as error:
+                self._masks[path] = error
+        return _unwrap(self._masks[path])
+
+
+def _unwrap(value):
+    if isinstance(value, ImageReadError):
+        raise value
+    return value
+
+
+def _distinct(voxels: np.ndarray) -> np.ndarray:
+    """Sorted distinct voxel values (a fast path for small non-negative integer labels)."""
+    if voxels.dtype.kind in "ub" and voxels.dtype.itemsize <= 2:
+        return np.flatnonzero(np.bincount(voxels.ravel()))
+    return np.unique(voxels)
+
+
+def _label_values(values: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(f"{v:g}" for v in values[:limit])
+    return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
+
+
+def _check_files(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
+    """Missing/unreadable files, empty masks, mismatched grids."""
+    problems = []
+    for row, case in df.iterrows():
+        pid = case.get(ID_COLUMN)
+        image_path, mask_path, label = case["image"], case["mask_path"], case[LABEL_COLUMN]
+        for column, path in (("image", image_path), ("mask_path", mask_path)):
+            if not path or not os.path.exists(path):
+                what = "image" if column == "image" else "mask"
+                problems.append(
+                    Problem(f"{what} file is missing ({column})", row, pid, path or None))
+        if not (image_path and os.path.exists(image_path)):
+            image = None
+        else:
+            try:
+                image = cache.header(image_path)
+            except ImageReadError as error:
+                problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
+                image = None
+        if not (mask_path and os.path.exists(mask_path)):
+            continue
+        try:
+            mask, values = cache.mask(mask_path)
+        except ImageReadError as error:
+            problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
+            continue
+        if not np.any(values == label):
+            problems.append(Problem(
+                f"empty mask: no voxel has label {label}; values present: "
+                f"{_label_values(values)}", row, pid, mask_path))
+        if image is not None:
+            for difference in compare_grids(image, mask):
+                problems.append(Problem(
+                    f"mask and image are on different grids: {difference} (image {image_path})",
+                    row, pid, mask_path))
+    return problems
+
+
+def _check_duplicates(df: pd.DataFrame, file: str) -> list[Problem]:
+    problems = []
+    keys = [ID_COLUMN, "modality", "mask"]
+    duplicated = df[df.duplicated(keys, keep=False)]
+    for _, group in duplicated.groupby(keys, sort=True):
+        rows = list(group.index)
+        pid, modality, mask = group.iloc[0][keys]
+        for row in rows[1:]:
+            problems.append(Problem(
+                f"duplicated case (modality {modality!r}, mask {mask!r}), first given on row "
+                f"{rows[0]}", row, pid, file))
+    if SITE_COLUMN in df.columns:
+        for pid, sites in df.groupby(ID_COLUMN, sort=True)[SITE_COLUMN]:
+            if sites.dropna().nunique() > 1:
+                listing = ", ".join(f"row {r}: {s}" for r, s in sites.dropna().items())
+                problems.append(Problem(
+                    f"patient has more than one site ({listing})", int(sites.index[0]), pid,
+                    file))
+    return problems
+
+
+def _check_biomarkers(
+    path: Path, manifest: pd.DataFrame, manifest_file: str, outcome: str | None
+) -> tuple[pd.DataFrame | None, list[Problem]]:
+    raw = _read_csv(path, "biomarker table")
+    file = str(path)
+    problems = _missing_columns(raw, [ID_COLUMN], path)
+    if outcome is not None and outcome not in raw.columns:
+        problems.append(Problem(
+            f"outcome column {outcome!r} is absent (columns found: {', '.join(raw.columns)})",
+            file=file))
+    if ID_COLUMN not in raw.columns:
+        return None, problems
+    known = set(manifest[ID_COLUMN]) if ID_COLUMN in manifest.columns else set()
+    first_row: dict[str, int] = {}
+    for row, pid in raw[ID_COLUMN].items():
+        if pid == "":
+            problems.append(Problem("patient_id is empty", row, None, file))
+            continue
+        if pid in first_row:
+            problems.append(Problem(
+                f"duplicated biomarker row for this patient, first given on row {first_row[pid]}",
+                row, pid, file))
+        else:
+            first_row[pid] = row
+        if known and pid not in known:
+            problems.append(Problem("patient is not in the manifest", row, pid, file))
+        if outcome is not None and outcome in raw.columns and raw.at[row, outcome] == "":
+            problems.append(Problem(f"outcome {outcome!r} is missing", row, pid, file))
+    if outcome is not None and ID_COLUMN in manifest.columns:
+        for pid, rows in manifest.groupby(ID_COLUMN, sort=True).groups.items():
+            if pid and pid not in first_row:
+                problems.append(Problem(
+                    f"outcome {outcome!r} is missing: the patient (manifest {manifest_file}, row "
+                    f"{min(rows)}) has no row in the biomarker table", None, pid, file))
+    # Parse again with type inference now that the table's structure is known to be sound.
+    biomarkers = pd.read_csv(path, dtype={ID_COLUMN: str}, encoding="utf-8-sig",
+                             skipinitialspace=True)
+    biomarkers.columns = [str(c).strip() for c in biomarkers.columns]
+    biomarkers[ID_COLUMN] = biomarkers[ID_COLUMN].str.strip()
+    return biomarkers, problems
+
+
+def validate_cohort(
+    manifest_path: str | Path,
+    biomarkers_path: str | Path | None = None,
+    outcome: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Validate a manifest, its image and mask files, and the biomarker table.
+
+    Checks: required columns; names (empty, or containing ``"__"``); labels; duplicated
+    (patient, modality, mask); more than one site per patient; missing or unreadable image
+    and mask files; empty masks (no voxel equal to the label); mask and image grids (size,
+    and spacing / origin / direction beyond 1e-3 relative / mm); biomarker rows for patients
+    absent from the manifest, duplicated biomarker patients; absent outcome column and
+    missing outcomes. Image voxels are not read, only headers; mask voxels are.
+
+    Parameters
+    ----------
+    manifest_path : str or Path
+        The manifest CSV (see :func:`read_manifest`).
+    biomarkers_path : str or Path, optional
+        CSV with ``patient_id`` and clinical / laboratory columns, including the outcome.
+    outcome : str, optional
+        Name of the outcome column; when given, every manifest patient needs a value.
+
+    Returns
+    -------
+    manifest : pandas.DataFrame
+        As returned by :func:`read_manifest`.
+    biomarkers : pandas.DataFrame or None
+        The biomarker table (``patient_id`` as string), or None when no path was given.
+
+    Raises
+    ------
+    InputError
+        One error listing every problem found.
+    """
+    manifest_path = Path(manifest_path)
+    manifest, problems = _load_manifest(manifest_path)
+    file = str(manifest_path)
+    if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
+        problems += _check_duplicates(manifest, file)
+    if all(column in manifest.columns for column in PATH_COLUMNS):
+        problems += _check_files(manifest, _ImageCache())
+    biomarkers = None
+    if biomarkers_path is not None:
+        biomarkers, found = _check_biomarkers(Path(biomarkers_path), manifest, file, outcome)
+        problems += found
+    elif outcome is not None:
+        problems.append(Problem(
+            f"outcome {outcome!r} was requested but no biomarker table was given", file=file))
+    if problems:
+        raise InputError("invalid cohort", problems)
+    return manifest, biomarkers

@@ -1,0 +1,169 @@
+"""Per-modality pyradiomics parameters.
+
+Parameter files are PyRadiomics' own YAML format (``imageType`` / ``featureClass`` /
+``setting``), accepted unchanged. radfusion ships one default per modality *kind* (``ct``,
+``mr``, ``pet``, ``default``) in ``features/params/``; the kind is chosen from the modality
+name.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from features.errors import InputError, Problem
+from features.extract import make_extractor
+
+__all__ = ["KINDS", "SHIPPED_DIR", "load_params", "modality_kind", "read_params",
+           "validate_params"]
+
+SHIPPED_DIR = Path(__file__).with_name("params")
+KINDS = ("ct", "mr", "pet", "default")
+_PREFIXES = {
+    "ct": ("CT",),
+    "mr": ("MR", "T1", "T2", "FLAIR", "ADC", "DWI", "DCE"),
+    "pet": ("PET",),
+}
+_SUFFIXES = (".yaml", ".yml")
+
+
+def modality_kind(modality: str) -> str:
+    """The kind of a modality name: ``ct``, ``mr``, ``pet`` or ``default``.
+
+    Case-insensitive prefixes: CT → ct; MR, T1, T2, FLAIR, ADC, DWI, DCE → mr; PET → pet.
+    """
+    name = modality.upper()
+    for kind, prefixes in _PREFIXES.items():
+        if name.startswith(prefixes):
+            return kind
+    return "default"
+
+
+def read_params(path: str | Path) -> dict:
+    """Read and validate one PyRadiomics parameter file.
+
+    Validation is PyRadiomics' own: its pykwalify schema (setting names, types and ranges;
+    image types; feature classes and feature names), applied when a
+    ``RadiomicsFeatureExtractor`` is built from the dictionary.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML (or JSON) file in PyRadiomics' format.
+
+    Returns
+    -------
+    dict
+        The parameters, as PyRadiomics reads them.
+
+    Raises
+    ------
+    InputError
+        Naming the file, when it is absent, not YAML, or not valid PyRadiomics parameters.
+    """
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise _error(path, f"cannot read it: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise _error(path, "not valid YAML: " + " ".join(str(error).split())) from None
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise _error(path, "expected a mapping with imageType / featureClass / setting keys")
+    problem = validate_params(params)
+    if problem:
+        raise _error(path, problem)
+    return params
+
+
+def validate_params(params: dict) -> str | None:
+    """Why ``params`` is not a valid PyRadiomics parameter dictionary, or None when it is."""
+    pykwalify_log = logging.getLogger("pykwalify")
+    level = pykwalify_log.level
+    pykwalify_log.setLevel(logging.CRITICAL)  # its schema errors are reported below instead
+    try:
+        make_extractor(params)
+    except Exception as error:  # pykwalify's SchemaError and the schema functions' errors
+        return f"not valid PyRadiomics parameters: {_schema_message(error)}"
+    finally:
+        pykwalify_log.setLevel(level)
+    return None
+
+
+def _schema_message(error: Exception) -> str:
+    message = getattr(error, "msg", None) or str(error)
+    return " ".join(str(message).split())
+
+
+def _error(path: Path, message: str) -> InputError:
+    return InputError("invalid pyradiomics parameter file", [Problem(message, file=str(path))])
+
+
+def _find_own_file(folder: Path, modality: str) -> Path | None:
+    """``<modality>.yaml`` / ``.yml`` in ``folder`` (exact name first, then any case)."""
+    files = {p.name: p for p in folder.iterdir() if p.is_file()}
+    for suffix in _SUFFIXES:
+        if f"{modality}{suffix}" in files:
+            return files[f"{modality}{suffix}"]
+    matches = sorted(
+        p for p in files.values()
+        if p.suffix.lower() in _SUFFIXES and p.stem.lower() == modality.lower()
+    )
+    if len(matches) > 1:
+        raise InputError("ambiguous pyradiomics parameter files", [
+            Problem(f"{len(matches)} files match modality {modality!r}: "
+                    f"{', '.join(p.name for p in matches)}", file=str(folder))])
+    return matches[0] if matches else None
+
+
+def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[str, dict]:
+    """The PyRadiomics parameters of each modality.
+
+    Parameters
+    ----------
+    params : str, Path or None
+        ``None``: the shipped default of each modality's kind (see :func:`modality_kind`).
+        A file: that file for every modality. A folder: ``<modality>.yaml`` (or ``.yml``) for
+        each modality that has one, the shipped default of its kind otherwise.
+    modalities : iterable of str
+        Modality names, as in the manifest.
+
+    Returns
+    -------
+    dict
+        ``{modality: pyradiomics parameter dict}``, one independent copy per modality.
+
+    Raises
+    ------
+    InputError
+        Naming the file when a path is absent or a parameter file is invalid.
+    """
+    modalities = sorted(set(modalities))
+    cache: dict[Path, dict] = {}
+
+    def read(path: Path) -> dict:
+        if path not in cache:
+            cache[path] = read_params(path)
+        return copy.deepcopy(cache[path])
+
+    def shipped(modality: str) -> dict:
+        return read(SHIPPED_DIR / f"{modality_kind(modality)}.yaml")
+
+    if params is None:
+        return {m: shipped(m) for m in modalities}
+    path = Path(params)
+    if path.is_dir():
+        result = {}
+        for modality in modalities:
+            own = _find_own_file(path, modality)
+            result[modality] = read(own) if own is not None else shipped(modality)
+        return result
+    if path.is_file():
+        return {m: read(path) for m in modalities}
+    raise _error(path, "no such file or folder")
