@@ -1,0 +1,474 @@
+"""Repeated stratified cross-validation of several models, out-of-fold predictions, metrics.
+
+Three public steps, each usable from a notebook:
+
+1. :func:`cross_validate_models` fits a fresh clone of every model on the training rows of
+   every (repeat, fold) split, the same splits for every model, and returns the long frame of
+   out-of-fold probabilities (``patient_id, model, repeat, fold, y_true, proba``).
+2. :func:`summarize` turns that frame into ``{model: {metric: {mean, ci_low, ci_high}}}``:
+   the mean over repeats of each metric computed on the repeat's pooled out-of-fold
+   predictions, with a 95 % percentile-bootstrap CI over patients.
+3. :func:`roc_curve_points` gives the pooled mean ROC curve of one model, for plotting.
+
+Rows are patients: one row per patient. Folds are therefore patient-grouped by construction;
+a patient is never in the training and the test rows of the same split. Anything fitted to
+the data (scaling, harmonisation, feature selection, the learner) must live inside the
+estimator so it is refitted on each training fold; that is what keeps the CV leakage-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import roc_curve
+from sklearn.model_selection import RepeatedStratifiedKFold
+
+__all__ = [
+    "CI_LEVEL",
+    "METRICS",
+    "PREDICTION_COLUMNS",
+    "THRESHOLD",
+    "cross_validate_models",
+    "encode_labels",
+    "roc_curve_points",
+    "summarize",
+]
+
+METRICS = (
+    "roc_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+    "brier",
+)
+"""Metric names, in report order. Thresholded metrics call a patient positive when
+``proba >= THRESHOLD``; ``roc_auc`` and ``brier`` use the probability itself."""
+
+THRESHOLD = 0.5
+CI_LEVEL = 0.95
+PREDICTION_COLUMNS = ("patient_id", "model", "repeat", "fold", "y_true", "proba")
+ROC_GRID_POINTS = 101
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation
+# --------------------------------------------------------------------------------------------
+def encode_labels(y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+    """Map binary labels to 0/1.
+
+    The two distinct values are sorted; the second (larger: ``1``, ``True``, ``"yes"`` over
+    ``"no"``…) is the positive class, coded ``1``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels with exactly two distinct, non-missing values.
+
+    Returns
+    -------
+    y01 : ndarray of int64
+        The encoded labels.
+    mapping : dict
+        ``{original_label: code}``, negative class first.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+    if pd.isna(y).any():
+        raise ValueError("y contains missing labels")
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise ValueError(
+            f"y must have exactly two classes for binary classification, got {len(classes)}: "
+            f"{classes.tolist()[:10]}"
+        )
+    y01 = (y == classes[1]).astype(np.int64)
+    mapping = {_py(classes[0]): 0, _py(classes[1]): 1}
+    return y01, mapping
+
+
+def cross_validate_models(
+    models: Mapping[str, BaseEstimator],
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    ids: Any = None,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+) -> pd.DataFrame:
+    """Out-of-fold probabilities of several models on the same repeated stratified folds.
+
+    Rows are sorted by patient id before splitting, so the result does not depend on the
+    input row order. The splits are ``RepeatedStratifiedKFold(n_splits=folds,
+    n_repeats=repeats, random_state=seed)``; every model sees the same splits. Each
+    (model, repeat, fold) fits a fresh ``clone`` of the model on the training rows only and
+    predicts the held-out rows. One row is one patient, so the folds are patient-grouped by
+    construction. Models are not re-seeded: set their own ``random_state`` for
+    reproducibility.
+
+    Parameters
+    ----------
+    models : mapping of str to estimator
+        Unfitted classifiers with ``predict_proba``; the mapping order is the report order.
+    X : DataFrame of shape (n_patients, n_features)
+        Features, one row per patient. Passed to the estimators as a DataFrame (row subsets).
+    y : array-like of shape (n_patients,)
+        Binary labels, aligned with the rows of ``X`` by position (see :func:`encode_labels`).
+    ids : array-like of shape (n_patients,), default=None
+        Unique patient ids; ``X.index`` when None.
+    folds, repeats : int, default=5, 3
+        Number of folds per repeat and of repeats.
+    seed : int, default=0
+        ``random_state`` of the splitter.
+    n_jobs : int, default=1
+        joblib workers over (model, repeat, fold) tasks. The result does not depend on it.
+
+    Returns
+    -------
+    predictions : DataFrame
+        Columns ``patient_id, model, repeat, fold, y_true, proba`` (``repeat`` and ``fold`` are
+        0-based; ``y_true`` is 0/1; ``proba`` is the probability of class 1), sorted by model
+        (in the given order), repeat, patient id. ``predictions.attrs["label_mapping"]`` holds
+        the ``{original_label: code}`` mapping.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("models must be a non-empty mapping of name to estimator")
+    for name, model in models.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model names must be non-empty strings, got {name!r}")
+        if not hasattr(model, "predict_proba"):
+            raise TypeError(f"model {name!r} ({type(model).__name__}) has no predict_proba")
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+    for label, value, low in (("folds", folds, 2), ("repeats", repeats, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+
+    n = len(X)
+    ids = np.asarray(X.index if ids is None else ids, dtype=object)
+    if len(ids) != n or len(np.asarray(y)) != n:
+        raise ValueError(
+            f"X, y and ids must have the same length, got {n}, {len(np.asarray(y))}, {len(ids)}"
+        )
+    duplicated = pd.Index(ids)[pd.Index(ids).duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(
+            f"patient ids must be unique (one row per patient); duplicated: "
+            f"{[_py(v) for v in duplicated[:10]]}"
+        )
+    y01, mapping = encode_labels(y)
+    counts = np.bincount(y01, minlength=2)
+    if counts.min() < folds:
+        inverse = {code: label for label, code in mapping.items()}
+        raise ValueError(
+            f"cannot make {folds} stratified folds: class {inverse[int(counts.argmin())]!r} "
+            f"has only {counts.min()} patient(s) (classes: "
+            f"{ {inverse[0]: int(counts[0]), inverse[1]: int(counts[1])} }); "
+            f"use folds <= {counts.min()}"
+        )
+
+    order = _argsort_ids(ids)
+    ids, y01, X = ids[order], y01[order], X.iloc[order]
+
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    splits = list(splitter.split(np.zeros((n, 1)), y01))
+    tasks = [(name, split) for name in models for split in range(len(splits))]
+    probas = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_predict)(models[name], X, y01, *splits[split], name) for name, split in tasks
+    )
+
+    # Assemble per (model, repeat) in patient order: rows come out sorted by construction.
+    n_models = len(models)
+    model_index = {name: m for m, name in enumerate(models)}
+    proba = np.full((n_models, repeats, n), np.nan)
+    fold_of = np.full((repeats, n), -1, dtype=np.int64)
+    for (name, split), p in zip(tasks, probas, strict=True):
+        repeat, fold = divmod(split, folds)
+        test = splits[split][1]
+        proba[model_index[name], repeat, test] = p
+        fold_of[repeat, test] = fold
+    predictions = pd.DataFrame(
+        {
+            "patient_id": np.tile(ids, n_models * repeats),
+            "model": np.repeat(np.array(list(models), dtype=object), repeats * n),
+            "repeat": np.tile(np.repeat(np.arange(repeats, dtype=np.int64), n), n_models),
+            "fold": np.tile(fold_of.ravel(), n_models),
+            "y_true": np.tile(y01, n_models * repeats),
+            "proba": proba.ravel(),
+        }
+    )
+    predictions["patient_id"] = predictions["patient_id"].infer_objects()
+    predictions.attrs["label_mapping"] = mapping
+    return predictions
+
+
+def _fit_predict(
+    model: BaseEstimator,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    name: str,
+) -> np.ndarray:
+    """Fit a clone on the training rows, return P(class 1) for the test rows."""
+    estimator = clone(model).fit(X.iloc[train], y[train])
+    proba = np.asarray(estimator.predict_proba(X.iloc[test]), dtype=np.float64)
+    classes = np.asarray(getattr(estimator, "classes_", [0, 1]))
+    positive = np.flatnonzero(classes == 1)
+    if proba.ndim != 2 or len(positive) != 1 or proba.shape != (len(test), len(classes)):
+        raise ValueError(
+            f"model {name!r}: predict_proba must return shape (n, 2) with classes_ [0, 1]; "
+            f"got shape {proba.shape} and classes_ {classes.tolist()}"
+        )
+    return proba[:, positive[0]]
+
+
+def _argsort_ids(ids: np.ndarray) -> np.ndarray:
+    """Stable order of patient ids (as strings when the ids are not mutually comparable)."""
+    try:
+        return np.argsort(ids, kind="stable")
+    except TypeError:
+        return np.argsort(ids.astype(str), kind="stable")
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the equivalent Python scalar."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics and bootstrap
+# --------------------------------------------------------------------------------------------
+def _as_cube(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Reshape the long frame into ``proba[model, repeat, patient]`` and per-patient ``y``.
+
+    Patients are in sorted id order, models in order of first appearance, repeats sorted.
+    Every patient must be predicted exactly once per (model, repeat).
+    """
+    missing = set(PREDICTION_COLUMNS) - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions lack column(s) {sorted(missing)}")
+    if predictions.empty:
+        raise ValueError("predictions are empty")
+    models = list(pd.unique(predictions["model"]))
+    patients = np.asarray(pd.unique(predictions["patient_id"]), dtype=object)
+    patients = patients[_argsort_ids(patients)]
+    repeats = np.sort(pd.unique(predictions["repeat"]))
+    m = pd.Index(models).get_indexer(predictions["model"])
+    r = pd.Index(repeats).get_indexer(predictions["repeat"])
+    i = pd.Index(patients).get_indexer(predictions["patient_id"])
+    shape = (len(models), len(repeats), len(patients))
+    flat = np.ravel_multi_index((m, r, i), shape)
+    if (np.bincount(flat, minlength=int(np.prod(shape))) != 1).any():
+        raise ValueError(
+            "predictions must hold exactly one row per (model, repeat, patient): every patient "
+            "predicted once in every repeat of every model"
+        )
+    proba = np.empty(shape)
+    proba.flat[flat] = predictions["proba"].to_numpy(dtype=np.float64)
+    if not np.isfinite(proba).all():
+        raise ValueError("predictions contain non-finite probabilities")
+    y_rows = predictions["y_true"].to_numpy()
+    y = np.zeros(len(patients), dtype=np.int64)
+    y[i] = y_rows
+    if (y[i] != y_rows).any() or not np.isin(y_rows, (0, 1)).all():
+        raise ValueError("y_true must be 0/1 and constant per patient")
+    if len(np.unique(y)) != 2:
+        raise ValueError("predictions contain a single class; metrics are undefined")
+    return models, repeats, proba, y
+
+
+def _weighted_metrics(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """All :data:`METRICS` for every weight vector and every score vector, vectorised.
+
+    A bootstrap replicate that draws patient ``i`` ``w_i`` times is the weight vector ``w``;
+    weight 1 everywhere is the plain metric. Each metric is a ratio of weighted counts, so all
+    replicates come out of a few matrix products.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_weights, n_patients)
+    y : ndarray of shape (n_patients,), 0/1
+    proba : ndarray of shape (n_scores, n_patients)
+
+    Returns
+    -------
+    ndarray of shape (n_weights, n_scores, len(METRICS))
+        NaN where a metric is undefined (a replicate without one of the classes).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    pos = y == 1
+    w_pos = weights[:, pos].sum(axis=1)[:, None]  # (B, 1)
+    w_neg = weights[:, ~pos].sum(axis=1)[:, None]
+    total = w_pos + w_neg
+
+    predicted = (proba >= THRESHOLD).astype(np.float64).T  # (n, S)
+    tp = weights @ (predicted * pos[:, None])  # (B, S)
+    pp = weights @ predicted
+    fp = pp - tp
+    tn = w_neg - fp
+    brier = (weights @ ((proba - y) ** 2).T) / total
+
+    auc = np.empty_like(tp)
+    for s, scores in enumerate(proba):
+        auc[:, s] = _weighted_auc(weights, pos, scores, w_pos[:, 0], w_neg[:, 0])
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sensitivity = tp / w_pos
+        specificity = tn / w_neg
+        # sklearn's zero_division=0 convention: no predicted positive -> precision 0.
+        precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 0.0)
+        f1 = np.where(tp > 0, 2 * tp / (pp + w_pos), 0.0)
+        values = {
+            "roc_auc": auc,
+            "accuracy": (tp + tn) / total,
+            "balanced_accuracy": (sensitivity + specificity) / 2,
+            "sensitivity": sensitivity,
+            "specificity": specificity,
+            "precision": precision,
+            "f1": f1,
+            "brier": brier,
+        }
+    out = np.stack([values[name] for name in METRICS], axis=-1)
+    degenerate = ((w_pos == 0) | (w_neg == 0))[:, 0]
+    out[degenerate] = np.nan
+    return out
+
+
+def _weighted_auc(
+    weights: np.ndarray,
+    pos: np.ndarray,
+    scores: np.ndarray,
+    w_pos: np.ndarray,
+    w_neg: np.ndarray,
+) -> np.ndarray:
+    """Weighted Mann-Whitney AUC (ties count one half) for every row of ``weights``.
+
+    Patients with equal scores form tie groups; per group, the weighted number of positives
+    times (negatives in lower groups + half the negatives in the group), summed, over
+    ``w_pos * w_neg``. Sorting happens once per score vector, not once per replicate.
+    """
+    _, group = np.unique(scores, return_inverse=True)
+    n_groups = group.max() + 1
+    onehot = np.zeros((len(scores), n_groups))
+    onehot[np.arange(len(scores)), group] = 1.0
+    neg_in_group = weights @ (onehot * ~pos[:, None])  # (B, G)
+    pos_in_group = weights @ (onehot * pos[:, None])
+    neg_below = np.cumsum(neg_in_group, axis=1) - neg_in_group
+    u = (pos_in_group * (neg_below + 0.5 * neg_in_group)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return u / (w_pos * w_neg)
+
+
+def _bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """Stratified bootstrap over patients as multiplicities, shape (n_bootstrap, n_patients).
+
+    Each class is resampled with replacement to its own size, so every replicate keeps the
+    class counts of the data. Depends only on ``y`` (in patient-id order) and ``seed``, so
+    every model is evaluated on the same resampled patients.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n_bootstrap, len(y)))
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        k = len(members)
+        if k:
+            weights[:, members] = rng.multinomial(k, np.full(k, 1.0 / k), size=n_bootstrap)
+    return weights
+
+
+def summarize(
+    predictions: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Metrics of every model with 95 % percentile-bootstrap confidence intervals.
+
+    The point estimate of a metric is its mean over repeats, each repeat's metric computed on
+    that repeat's pooled out-of-fold predictions (every patient predicted once). The CI
+    resamples patients with replacement, stratified by class, with the same resampled
+    patients for every model and repeat; each replicate recomputes the repeat-averaged
+    metric, and the 2.5th and 97.5th percentiles of the replicates bound the interval.
+    Replicates where a metric is undefined are skipped. Thresholded metrics use
+    ``proba >= 0.5``; precision and F1 are 0 when nothing is predicted positive.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Output of :func:`cross_validate_models`.
+    n_bootstrap : int, default=1000
+        Number of bootstrap replicates; 0 gives NaN CIs.
+    seed : int, default=0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``{model: {metric: {"mean": float, "ci_low": float, "ci_high": float}}}``, models in
+        order of appearance, metrics in :data:`METRICS` order.
+    """
+    if not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    models, repeats, proba, y = _as_cube(predictions)
+    n_models, n_repeats, n = proba.shape
+    scores = proba.reshape(n_models * n_repeats, n)
+
+    point = _weighted_metrics(np.ones((1, n)), y, scores)[0]
+    point = point.reshape(n_models, n_repeats, len(METRICS)).mean(axis=1)
+
+    ci = np.full((2, n_models, len(METRICS)), np.nan)
+    if n_bootstrap:
+        boot = _weighted_metrics(_bootstrap_weights(y, n_bootstrap, seed), y, scores)
+        boot = boot.reshape(n_bootstrap, n_models, n_repeats, len(METRICS)).mean(axis=2)
+        alpha = (1 - CI_LEVEL) / 2
+        valid = np.isfinite(boot).any(axis=0)
+        if valid.any():
+            with np.errstate(invalid="ignore"):
+                ci[:, valid] = np.nanquantile(boot[:, valid], [alpha, 1 - alpha], axis=0)
+
+    return {
+        model: {
+            metric: {
+                "mean": float(point[m, k]),
+                "ci_low": float(ci[0, m, k]),
+                "ci_high": float(ci[1, m, k]),
+            }
+            for k, metric in enumerate(METRICS)
+        }
+        for m, model in enumerate(models)
+    }
+
+
+def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled mean ROC curve of one model.
+
+    Per repeat, the ROC curve of the pooled out-of-fold predictions is evaluated on a fixed
+    false-positive-rate grid (101 points from 0 to 1; at a vertical step the curve takes its
+    upper value, so the grid point 0 holds the sensitivity reachable without false positives)
+    by linear interpolation; the curves are averaged over repeats.
+
+    Returns
+    -------
+    fpr : ndarray of shape (101,)
+    tpr : ndarray of shape (101,)
+    """
+    models, _, proba, y = _as_cube(predictions)
+    if model not in models:
+        raise KeyError(f"model {model!r} not in predictions (models: {models})")
+    grid = np.linspace(0.0, 1.0, ROC_GRID_POINTS)
+    curves = []
+    for scores in proba[models.index(model)]:
+        fpr, tpr, _ = roc_curve(y, scores)
+        # Keep the last (highest) tpr of each fpr value: np.interp needs distinct xp.
+        fpr_rev, tpr_rev = fpr[::-1], tpr[::-1]
+        xp, first = np.unique(fpr_rev, return_index=True)
+        curves.append(np.interp(grid, xp, tpr_rev[first]))
+    return grid, np.mean(curves, axis=0)

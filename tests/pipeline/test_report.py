@@ -1,0 +1,296 @@
+"""Tests of pipeline.report: report.json schema and determinism, HTML, files, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from pipeline import report as report_module
+from pipeline.report import (
+    REPORT_FILES,
+    SCHEMA_VERSION,
+    build_report,
+    report_json_text,
+    write_report,
+    write_run_info,
+)
+from pipeline.validation import METRICS, cross_validate_models, summarize
+
+TOP_LEVEL_KEYS = [
+    "schema_version",
+    "radfusion_version",
+    "config",
+    "seed",
+    "data",
+    "inputs",
+    "versions",
+    "ci_method",
+    "models",
+    "best",
+]
+VERSION_KEYS = [
+    "python",
+    "platform",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "xgboost",
+    "radiomics",
+    "SimpleITK",
+    "joblib",
+    "matplotlib",
+]
+# A name that must be escaped in HTML; it is also a valid model name.
+TRICKY = "LR <late> & 'fused'"
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_blas():
+    """Tiny matrices: BLAS threads only add overhead (and thrash on a loaded machine)."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    features = root / "features.csv"
+    features.write_bytes(b"patient_id,CT__tumor__f0\nP1,0.5\n")
+    biomarkers = root / "biomarkers.csv"
+    biomarkers.write_bytes(bytes(range(256)))
+    return {"features": features, "biomarkers": str(biomarkers)}
+
+
+def run(inputs, out_dir=None, seed=0):
+    """The whole table -> report path, as the CLI would run it."""
+    rng = np.random.default_rng(42)
+    n = 60
+    X = pd.DataFrame(
+        rng.normal(size=(n, 4)),
+        index=[f"P{i:03d}" for i in range(n)],
+        columns=["CT__tumor__a", "CT__tumor__b", "PET__tumor__c", "age"],
+    )
+    y = np.where(X["CT__tumor__a"] + rng.normal(size=n) > 0, "malignant", "benign")
+    models = {
+        "early": make_pipeline(StandardScaler(), LogisticRegression()),
+        TRICKY: make_pipeline(StandardScaler(), LogisticRegression(C=0.01)),
+        "ct_only": make_pipeline(StandardScaler(), LogisticRegression(C=0.1)),
+    }
+    predictions = cross_validate_models(models, X, y, folds=3, repeats=2, seed=seed)
+    summary = summarize(predictions, n_bootstrap=200, seed=seed)
+    config = {
+        "strategies": ["early", "late"],
+        "folds": 3,
+        "repeats": 2,
+        "learner": "lr",
+        "label_column": "outcome",
+        "id_column": "patient_id",
+        "command": ["radfusion", "cv", "--features", "features.csv", "--seed", str(seed)],
+    }
+    groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "PET__tumor": ["PET__tumor__c"]}
+    report = build_report(
+        predictions, summary, config=config, seed=seed, inputs=inputs, groups=groups
+    )
+    paths = write_report(report, predictions, out_dir) if out_dir is not None else None
+    return report, predictions, paths
+
+
+@pytest.fixture(scope="module")
+def written(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    report, predictions, paths = run(inputs, out)
+    return report, predictions, paths, out
+
+
+def test_writes_the_three_files(written):
+    report, predictions, paths, out = written
+    assert set(paths) == set(REPORT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES.values())
+    assert json.loads(paths["json"].read_text(encoding="utf-8")) == report
+    back = pd.read_csv(paths["csv"])
+    assert list(back.columns) == list(predictions.columns)
+    pd.testing.assert_frame_equal(back, predictions, check_dtype=False, check_exact=True)
+
+
+def test_report_schema(written):
+    report, predictions, _, _ = written
+    assert list(report) == TOP_LEVEL_KEYS
+    assert report["schema_version"] == SCHEMA_VERSION == "1.0"
+    assert isinstance(report["radfusion_version"], str)
+    assert report["seed"] == 0
+    assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
+    assert report["data"] == {
+        "n_patients": 60,
+        "n_positive": int(predictions.drop_duplicates("patient_id")["y_true"].sum()),
+        "n_negative": 60 - int(predictions.drop_duplicates("patient_id")["y_true"].sum()),
+        "label_mapping": {"benign": 0, "malignant": 1},
+        "groups": {"CT__tumor": 2, "PET__tumor": 1},
+    }
+    assert list(report["versions"]) == VERSION_KEYS
+    assert report["versions"]["numpy"] == np.__version__
+    assert isinstance(report["ci_method"], str) and "bootstrap" in report["ci_method"]
+    assert list(report["models"]) == ["early", TRICKY, "ct_only"]  # order as given
+    for model in report["models"].values():
+        assert list(model) == ["metrics"]
+        assert list(model["metrics"]) == list(METRICS)
+        for values in model["metrics"].values():
+            assert list(values) == ["mean", "ci_low", "ci_high"]
+    aucs = {name: m["metrics"]["roc_auc"]["mean"] for name, m in report["models"].items()}
+    assert report["best"] == max(aucs, key=aucs.get)
+
+
+def test_floats_are_rounded_and_json_strict(written):
+    report = written[0]
+
+    def floats(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from floats(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from floats(v)
+        elif isinstance(value, float):
+            yield value
+
+    values = list(floats(report))
+    assert values and all(math.isfinite(v) and round(v, 6) == v for v in values)
+    report_json_text(report)  # allow_nan=False: raises on NaN
+
+
+def test_report_json_is_byte_identical_across_runs(inputs, tmp_path):
+    _, _, first = run(inputs, tmp_path / "a")
+    _, _, second = run(inputs, tmp_path / "b")
+    for key in REPORT_FILES:  # report.json, and the CSV and HTML too
+        assert first[key].read_bytes() == second[key].read_bytes(), key
+    text = first["json"].read_text(encoding="utf-8")
+    assert not re.search(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text)  # no timestamps
+    assert not re.search(r"time|duration|elapsed", text, re.IGNORECASE)
+
+    _, _, other_seed = run(inputs, tmp_path / "c", seed=1)
+    assert other_seed["json"].read_bytes() != first["json"].read_bytes()
+
+
+def test_input_hashes(written, inputs):
+    report = written[0]
+    assert list(report["inputs"]) == ["features", "biomarkers"]
+    for name, path in inputs.items():
+        entry = report["inputs"][name]
+        assert entry["path"] == str(path)
+        assert entry["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_html_is_self_contained_and_matches_the_json(written):
+    report, _, paths, _ = written
+    page = paths["html"].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page and "https://" not in page
+    external = r"<script|<link|<img|<iframe|@import|url\((?!#)|src=|href=\"(?!#)"
+    assert not re.search(external, page, re.IGNORECASE)  # url(#id): the SVG's own clip paths
+    assert page.count("<svg") == 1
+    assert "radfusion cv --features features.csv --seed 0" in page  # how to re-run
+    assert TRICKY not in page and "LR &lt;late&gt; &amp; &#x27;fused&#x27;" in page
+    for name, model in report["models"].items():
+        auc = model["metrics"]["roc_auc"]
+        cell = f"{auc['mean']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]"
+        assert cell in page, name
+        if name != TRICKY:
+            assert f"<td>{name}" in page
+    best_row = re.search(r'<tr class="best"><td>([^<]*)</td>', page)
+    assert best_row and html.unescape(best_row.group(1)).startswith(report["best"])
+    for entry in report["inputs"].values():
+        assert entry["sha256"] in page
+    assert report["versions"]["scikit-learn"] in page
+
+
+def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
+    report, predictions, _, _ = written
+    write_report(report, predictions, tmp_path)
+    write_report(report, predictions, tmp_path)  # overwrite in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(REPORT_FILES.values())
+
+    before = (tmp_path / "report.json").read_bytes()
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_report({**report, "seed": 99}, predictions, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(REPORT_FILES.values())
+    assert (tmp_path / "report.json").read_bytes() == before  # old file untouched
+
+
+def test_run_info_holds_the_timings(tmp_path):
+    path = write_run_info(tmp_path, {"cv": 1.23456789, "report": np.float64(0.5)})
+    info = json.loads(path.read_text())
+    assert path.name == "run.json"
+    assert info["durations_seconds"] == {"cv": 1.234568, "report": 0.5}
+    assert re.match(r"\d{4}-\d{2}-\d{2}T", info["finished_at"])
+
+
+def test_missing_packages_are_reported_not_raised(written, inputs, monkeypatch):
+    report, predictions, _, _ = written
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(report_module.metadata, "version", not_installed)
+    summary = {name: m["metrics"] for name, m in report["models"].items()}
+    bare = build_report(predictions, summary, config={}, seed=0, inputs={}, groups={})
+    assert bare["radfusion_version"] == "unknown"
+    assert all(bare["versions"][k] is None for k in VERSION_KEYS[2:])
+    assert bare["versions"]["python"]  # from the interpreter, not package metadata
+
+
+def test_values_are_made_json_serialisable(written):
+    _, predictions, _, _ = written
+    plain = predictions.copy()
+    plain.attrs.clear()  # e.g. read back from predictions.csv
+    summary = {"m": {"roc_auc": {"mean": np.float64(0.5), "ci_low": math.nan, "ci_high": 1.0}}}
+    config = {"path": Path("x/y.csv"), "folds": np.int64(5), "pair": (1, 2.1234567891)}
+    report = build_report(plain, summary, config=config, seed=np.int64(3), inputs={}, groups={})
+    assert report["data"]["label_mapping"] == {"0": 0, "1": 1}
+    # Labels encoded by the caller: config's mapping, composed with the CV's own.
+    encoded = build_report(
+        plain,
+        summary,
+        config={"label_mapping": {"no": 0, "yes": 1}},
+        seed=0,
+        inputs={},
+        groups={},
+    )
+    assert encoded["data"]["label_mapping"] == {"no": 0, "yes": 1}
+    plain.attrs["label_mapping"] = {1: 0, 2: 1}
+    encoded = build_report(
+        plain,
+        summary,
+        config={"label_mapping": {"low": 1, "high": 2}},
+        seed=0,
+        inputs={},
+        groups={},
+    )
+    assert encoded["data"]["label_mapping"] == {"low": 0, "high": 1}
+    assert report["config"] == {"path": "x/y.csv", "folds": 5, "pair": [1, 2.123457]}
+    assert report["seed"] == 3
+    assert report["models"]["m"]["metrics"]["roc_auc"] == {
+        "mean": 0.5,
+        "ci_low": None,
+        "ci_high": 1.0,
+    }
+    assert report["best"] == "m"
+    json.loads(report_json_text(report))
