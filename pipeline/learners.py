@@ -34,7 +34,7 @@ def make_learner(name: str, random_state: int | None = 0) -> ClassifierMixin:
         values are mapped to probabilities by Platt scaling fitted on 5 internal stratified
         folds (``CalibratedClassifierCV(..., ensemble=False)``; this is what
         ``SVC(probability=True)`` does, which scikit-learn deprecated in 1.9).
-        ``"rf"``: 300 trees, ``max_features="sqrt"``, balanced bootstrap class weights.
+        ``"rf"``: 200 trees, ``max_features="sqrt"``, balanced bootstrap class weights.
         ``"xgb"``: 200 shallow boosted trees (depth 3, learning rate 0.05, row subsample 0.8,
         column subsample 0.5), ``hist`` tree method. Expects labels 0/1 when used on its own
         (the fusion ensembles encode labels themselves).
