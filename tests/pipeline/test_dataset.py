@@ -1,0 +1,109 @@
+"""Loading feature + biomarker tables into X, y and groups."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import InputError
+from pipeline.dataset import load_dataset
+
+
+@pytest.fixture
+def tables(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"P{i:02d}" for i in range(8)]
+    features = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "site": ["A", "B"] * 4,
+            "CT__tumor__original_firstorder_Mean": rng.normal(size=8),
+            "MR__tumor__original_shape_Sphericity": rng.normal(size=8),
+        }
+    )
+    bio = pd.DataFrame(
+        {
+            "patient_id": ids[::-1] + ["EXTRA"],
+            "age": rng.integers(40, 80, size=9),
+            "sex": list("FMFMFMFMF"),
+            "outcome": [0, 1] * 4 + [1],
+        }
+    )
+    features_path = tmp_path / "features.parquet"
+    features.to_parquet(features_path)
+    bio_path = tmp_path / "bio.csv"
+    bio.to_csv(bio_path, index=False)
+    return features_path, bio_path, features, bio
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".csv.gz"])
+def test_formats_and_join(tables, tmp_path, suffix):
+    features_path, bio_path, features, bio = tables
+    path = tmp_path / f"copy{suffix}"
+    if suffix == ".parquet":
+        features.to_parquet(path)
+    else:
+        features.to_csv(path, index=False)
+    data = load_dataset(path, label="outcome", biomarkers=bio_path)
+    assert list(data.X.index) == sorted(features["patient_id"])  # EXTRA dropped, sorted
+    expected_y = bio.set_index("patient_id").loc[data.X.index, "outcome"].to_numpy()
+    np.testing.assert_array_equal(data.y, expected_y)
+    assert "site" not in data.X.columns and data.site is not None
+    assert "sex_M" in data.X.columns and set(data.X["sex_M"]) == {0.0, 1.0}
+    assert data.groups == {
+        "CT__tumor": ["CT__tumor__original_firstorder_Mean"],
+        "MR__tumor": ["MR__tumor__original_shape_Sphericity"],
+        "clinical": ["age", "sex_M"],
+    }
+
+
+def test_radmlbench_style_table(tmp_path):
+    table = pd.DataFrame(
+        {
+            "ID": ["a", "b", "c", "d"],
+            "Target": [True, False, True, False],
+            "CT_original_firstorder_Mean": [1.0, 2, 3, 4],
+            "CT_original_glcm_Contrast": [1.0, 2, 3, 4],
+            "PET_original_firstorder_Mean": [4.0, 3, 2, 1],
+            "PET_original_glcm_Contrast": [1.0, 2, 3, 4],
+        }
+    )
+    path = tmp_path / "t.csv.gz"
+    table.to_csv(path, index=False)
+    data = load_dataset(path, label="Target")
+    assert data.id_column == "ID"
+    assert list(data.groups) == ["CT", "PET"]
+    assert data.label_mapping == {"False": 0, "True": 1}
+    np.testing.assert_array_equal(data.y, [1, 0, 1, 0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f, b: (f, b.assign(outcome=[0, 1, None, 1, 0, 1, 0, 1, 1])), "no outcome value"),
+        (lambda f, b: (f, b.assign(outcome=[0, 1, 2, 1, 0, 1, 0, 1, 1])), "must be binary"),
+        (lambda f, b: (f, b.drop(columns="outcome")), "no column 'outcome'"),
+        (lambda f, b: (pd.concat([f, f.iloc[:1]]), b), "appears more than once"),
+        (lambda f, b: (f.rename(columns={"patient_id": "pid"}), b), "--id"),
+        (lambda f, b: (f, b.assign(CT__tumor__original_firstorder_Mean=1.0)), "in both"),
+    ],
+    ids=["missing-outcome", "not-binary", "no-label", "duplicate-id", "no-id", "shared-column"],
+)
+def test_bad_tables_raise_input_error(tables, tmp_path, change, message):
+    _, _, features, bio = tables
+    features, bio = change(features, bio)
+    features_path, bio_path = tmp_path / "f.csv", tmp_path / "b.csv"
+    features.to_csv(features_path, index=False)
+    bio.to_csv(bio_path, index=False)
+    with pytest.raises(InputError) as error:
+        load_dataset(features_path, label="outcome", biomarkers=bio_path)
+    assert message in str(error.value)
+
+
+def test_row_order_does_not_matter(tables, tmp_path):
+    features_path, bio_path, features, _ = tables
+    shuffled = tmp_path / "shuffled.parquet"
+    features.sample(frac=1, random_state=3).to_parquet(shuffled)
+    a = load_dataset(features_path, label="outcome", biomarkers=bio_path)
+    b = load_dataset(shuffled, label="outcome", biomarkers=bio_path)
+    pd.testing.assert_frame_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
