@@ -4,9 +4,9 @@
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.0")::
+report.json schema (``schema_version`` "1.1"; 1.1 only adds fields to 1.0)::
 
-    schema_version     "1.0"
+    schema_version     "1.1"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -18,22 +18,43 @@ report.json schema (``schema_version`` "1.0")::
     versions           {python, platform, numpy, scipy, pandas, scikit-learn, xgboost,
                         radiomics, SimpleITK, joblib, matplotlib: version string | null}
     ci_method          one sentence on how the confidence intervals were computed
-    models             {model: {"metrics": {metric: {"mean", "ci_low", "ci_high"}}}}, in the
-                       order the models were given; metrics are roc_auc, accuracy,
-                       balanced_accuracy, sensitivity, specificity, precision, f1, brier
-                       (threshold 0.5); an undefined value is null
+    models             {model: {...}}, in the order the models were given:
+      metrics          {metric: {"mean", "ci_low", "ci_high"}}; metrics are roc_auc,
+                       accuracy, balanced_accuracy, sensitivity, specificity, precision, f1,
+                       brier (threshold 0.5) and, since 1.1, average_precision,
+                       calibration_slope, calibration_intercept; an undefined value is null
+      confusion_matrix (1.1) {"tn", "fp", "fn", "tp"}: mean counts over repeats at
+                       ``threshold``
+      curves           (1.1) "roc": {"tpr", "tpr_ci_low", "tpr_ci_high"} on curves.fpr;
+                       "pr": {"precision"} on curves.recall (interpolated precision);
+                       "calibration": {"predicted", "observed", "n"} per risk decile (all
+                       repeats pooled; n per repeat); "net_benefit" on curves.thresholds
     best               the model with the highest mean roc_auc (first one on a tie)
+    threshold          (1.1) probability at or above which a patient is called class 1
+    cohort             (1.1) "Table 1": "columns" [{"label", "n"}: All, class 0, class 1];
+                       "variables" [{"name", "kind": "numeric" | "categorical", "values":
+                       one per column: numeric {n, mean, sd, median, q1, q3, missing},
+                       categorical {n, levels {level: {n, percent}}, missing}}];
+                       "groups" [{"name", "columns", "missing": [{n, percent} per column]}]
+                       (patients without any value of the group; last row "any group")
+    comparisons        (1.1) {"method": text, "tests": [{model, reference, auc_model,
+                       auc_reference, difference, ci_low, ci_high, z, p_value, p_holm}]}:
+                       DeLong tests of each fused model against each single-group model
+    curves             (1.1) {"fpr": grid, "recall": grid, "thresholds": grid of the decision
+                       curve, "treat_all": net benefit of treating everyone}
+    reproduce          (1.1) {"command": str | null, "requirements": ["dist==version"],
+                       "steps": [text]}: how to re-run this report
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
-``proba`` the probability of class 1).
+``proba`` the probability of class 1). The figures are also written as ``figures/<name>.svg``
+and ``figures/<name>.png`` (300 dpi) for papers; see :data:`pipeline.plots.FIGURES`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import io
 import json
 import math
 import os
@@ -50,7 +71,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.validation import CI_LEVEL, METRICS, THRESHOLD, roc_curve_points
+from pipeline.plots import FIGURES, inline_svg, png_bytes, svg_text
+from pipeline.statistics import describe_cohort
+from pipeline.validation import (
+    CI_LEVEL,
+    CURVE_GRID,
+    DCA_THRESHOLDS,
+    METRICS,
+    THRESHOLD,
+    calibration_curves,
+    compare_models,
+    confusion_matrices,
+    decision_curves,
+    default_comparisons,
+    pr_curves,
+    roc_curves,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -61,9 +97,10 @@ __all__ = [
     "write_run_info",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 DECIMALS = 6
 REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
+FIGURE_DIR = "figures"
 
 # Report key -> distribution names to try (the first one installed wins).
 _PACKAGES: dict[str, tuple[str, ...]] = {
@@ -87,7 +124,14 @@ METRIC_LABELS = {
     "precision": "Precision",
     "f1": "F1",
     "brier": "Brier score",
+    "average_precision": "Average precision",
+    "calibration_slope": "Calibration slope",
+    "calibration_intercept": "Calibration intercept",
 }
+#: Metrics of the two performance tables of the HTML report.
+DISCRIMINATION = ("roc_auc", "average_precision", "accuracy", "balanced_accuracy",
+                  "sensitivity", "specificity", "precision", "f1")
+CALIBRATION = ("brier", "calibration_slope", "calibration_intercept")
 
 CI_METHOD = (
     f"Point estimates are the mean over CV repeats of each metric computed on that repeat's "
@@ -95,20 +139,37 @@ CI_METHOD = (
     f"bootstrap intervals over patients (resampled with replacement within each class, the "
     f"same resamples for every model, the repeat-averaged metric recomputed per replicate); "
     f"thresholded metrics call a patient positive when the predicted probability is "
-    f">= {THRESHOLD}."
+    f">= {THRESHOLD}; the calibration slope and intercept come from logistic recalibration "
+    f"(replicates where it does not converge are skipped); ROC bands are pointwise "
+    f"percentile intervals of the same bootstrap."
+)
+
+COMPARISON_METHOD = (
+    "DeLong test of correlated AUCs on the same patients (DeLong et al. 1988, fast algorithm "
+    "of Sun & Xu 2014): each AUC is the mean over CV repeats and each patient's placement "
+    "values are averaged over repeats before the variance is computed (the classical test "
+    "for one repeat; the fold assignment is treated as fixed). Difference = model - "
+    f"reference with a {CI_LEVEL:.0%} Wald interval; two-sided p-values, and Holm-adjusted "
+    "over all the comparisons shown."
 )
 
 
 # --------------------------------------------------------------------------------------------
 # report.json
 # --------------------------------------------------------------------------------------------
-def _version(*distributions: str) -> str | None:
+def _installed(*distributions: str) -> tuple[str, str] | None:
+    """(distribution name, version) of the first installed of ``distributions``."""
     for name in distributions:
         try:
-            return metadata.version(name)
+            return name, metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return None
+
+
+def _version(*distributions: str) -> str | None:
+    found = _installed(*distributions)
+    return found[1] if found else None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -130,6 +191,10 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+class _Significant(float):
+    """A float stored with 6 significant digits instead of 6 decimals (p-values)."""
+
+
 def _jsonable(value: Any) -> Any:
     """Plain JSON values: str keys, lists, Python scalars, floats rounded, NaN/inf -> None."""
     if isinstance(value, Mapping):
@@ -142,6 +207,8 @@ def _jsonable(value: Any) -> Any:
         value = value.item()
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
+    if isinstance(value, _Significant):
+        return float(f"{value:.{DECIMALS}g}") if math.isfinite(value) else None
     if isinstance(value, float):
         return round(value, DECIMALS) if math.isfinite(value) else None
     if isinstance(value, os.PathLike):
@@ -164,6 +231,33 @@ def _label_mapping(predictions: pd.DataFrame, config: Mapping[str, Any]) -> dict
     return {str(k): int(v) for k, v in mapping.items()}
 
 
+def _classes(mapping: Mapping[str, int]) -> list[str]:
+    """Original label names of class 0 and class 1."""
+    inverse = {code: label for label, code in mapping.items()}
+    return [str(inverse.get(0, "0")), str(inverse.get(1, "1"))]
+
+
+def _reproduce(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """How to re-run: the command, the package pins and the steps."""
+    command = config.get("command") if isinstance(config, Mapping) else None
+    if isinstance(command, (list, tuple)):
+        command = shlex.join(str(part) for part in command)
+    pins = [_installed("radfusion")] + [_installed(*names) for names in _PACKAGES.values()]
+    requirements = [f"{name}=={version}" for name, version in filter(None, pins)]
+    steps = [
+        f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
+        f"pip install {' '.join(requirements)}.",
+        "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
+        "Run the command below (or the configuration above through pipeline.experiment.run_cv) "
+        "with the same seed." if command else
+        "Run pipeline.experiment.run_cv with the configuration above and the same seed.",
+        "The new report.json is byte-identical to this one; timings are in run.json.",
+    ]
+    if not inputs:
+        steps.pop(1)
+    return {"command": command, "requirements": requirements, "steps": steps}
+
+
 def build_report(
     predictions: pd.DataFrame,
     summary: Mapping[str, Mapping[str, Mapping[str, float]]],
@@ -172,6 +266,9 @@ def build_report(
     seed: int,
     inputs: Mapping[str, str | Path],
     groups: Mapping[str, Sequence[str]],
+    cohort: Mapping[str, Any] | None = None,
+    comparisons: Sequence[tuple[str, str]] | None = None,
+    n_bootstrap: int = 1000,
 ) -> dict[str, Any]:
     """Assemble the ``report.json`` content (see the module docstring for the schema).
 
@@ -187,11 +284,19 @@ def build_report(
         The run configuration, stored as given (made JSON-serialisable). A ``"command"``
         entry (str or list of str) is shown in the HTML as the way to re-run.
     seed : int
-        The seed of the run.
+        The seed of the run (and of the bootstrap of the ROC bands).
     inputs : mapping of str to path
         Input files to fingerprint (SHA-256 of their bytes).
     groups : mapping of str to sequence of str
         Feature groups and their columns; the report stores the column counts.
+    cohort : mapping, default=None
+        Table 1 (:func:`pipeline.statistics.describe_cohort`); by default the class counts
+        only.
+    comparisons : sequence of (model, reference), default=None
+        Pairs to compare by DeLong's test; by default every fused model against every
+        single-group model (:func:`pipeline.validation.default_comparisons`).
+    n_bootstrap : int, default=1000
+        Bootstrap replicates of the ROC confidence bands.
 
     Returns
     -------
@@ -200,8 +305,24 @@ def build_report(
     """
     per_patient = predictions.drop_duplicates("patient_id")
     n_positive = int((per_patient["y_true"] == 1).sum())
+    label_mapping = _label_mapping(predictions, config)
+    names = list(summary)
+    rocs = roc_curves(predictions, n_bootstrap=n_bootstrap, seed=seed)
+    prs = pr_curves(predictions)
+    calibration = calibration_curves(predictions)
+    net_benefit, treat_all = decision_curves(predictions)
+    confusion = confusion_matrices(predictions)
     models = {
-        name: {"metrics": {metric: dict(values[metric]) for metric in METRICS if metric in values}}
+        name: {
+            "metrics": {metric: dict(values[metric]) for metric in METRICS if metric in values},
+            "confusion_matrix": confusion.get(name),
+            "curves": {
+                "roc": rocs[name],
+                "pr": {"precision": prs[name]},
+                "calibration": calibration[name],
+                "net_benefit": net_benefit[name],
+            } if name in rocs else None,
+        }
         for name, values in summary.items()
     }
     aucs = {
@@ -210,6 +331,10 @@ def build_report(
         if "roc_auc" in values and math.isfinite(values["roc_auc"]["mean"])
     }
     best = max(aucs, key=aucs.__getitem__) if aucs else None  # first of equals wins
+    if cohort is None:
+        cohort = describe_cohort(per_patient.sort_values("patient_id")["y_true"].to_numpy(),
+                                 _classes(label_mapping))
+    pairs = default_comparisons(names) if comparisons is None else list(comparisons)
     report = {
         "schema_version": SCHEMA_VERSION,
         "radfusion_version": _version("radfusion") or "unknown",
@@ -219,7 +344,7 @@ def build_report(
             "n_patients": len(per_patient),
             "n_positive": n_positive,
             "n_negative": len(per_patient) - n_positive,
-            "label_mapping": _label_mapping(predictions, config),
+            "label_mapping": label_mapping,
             "groups": {name: len(columns) for name, columns in groups.items()},
         },
         "inputs": {
@@ -230,24 +355,53 @@ def build_report(
         "ci_method": CI_METHOD,
         "models": models,
         "best": best,
+        "threshold": THRESHOLD,
+        "cohort": cohort,
+        "comparisons": {
+            "method": COMPARISON_METHOD,
+            "tests": [
+                {**test, "p_value": _Significant(test["p_value"]),
+                 "p_holm": _Significant(test["p_holm"])}
+                for test in (compare_models(predictions, pairs) if pairs else [])
+            ],
+        },
+        "curves": {
+            "fpr": CURVE_GRID,
+            "recall": CURVE_GRID,
+            "thresholds": DCA_THRESHOLDS,
+            "treat_all": treat_all,
+        },
+        "reproduce": _reproduce(config, inputs),
     }
     return _jsonable(report)
 
 
+_NUMBER_LIST = re.compile(r"\[\s*([^\[\]{}\"]*?)\s*\]")
+
+
 def report_json_text(report: Mapping[str, Any]) -> str:
-    """The exact text of ``report.json`` (what makes it byte-identical across runs)."""
-    return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+    """The exact text of ``report.json`` (what makes it byte-identical across runs).
+
+    Indented JSON, with lists of numbers kept on one line so the curves stay compact.
+    """
+    text = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+    text = _NUMBER_LIST.sub(lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
+    return text + "\n"
 
 
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory + os.replace."""
+def _atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` via a temporary file in the same directory + os.replace."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        if isinstance(content, bytes):
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -256,23 +410,36 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Every figure of :data:`pipeline.plots.FIGURES`, drawn from the report."""
+    return {name: draw(report) for name, (draw, _) in FIGURES.items()}
+
+
 def write_report(
     report: Mapping[str, Any], predictions: pd.DataFrame, out_dir: str | Path
 ) -> dict[str, Path]:
-    """Write ``report.json``, ``predictions.csv`` and ``report.html`` atomically.
+    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
+
+    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``.
 
     Returns
     -------
     dict
-        ``{"json": path, "csv": path, "html": path}``.
+        ``{"json": path, "csv": path, "html": path, "figures": folder}``.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    figure_dir = out_dir / FIGURE_DIR
+    figure_dir.mkdir(parents=True, exist_ok=True)
     paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
+    svgs = {}
+    for name, fig in render_figures(report).items():
+        svgs[name] = svg_text(fig, name)
+        _atomic_write(figure_dir / f"{name}.svg", svgs[name])
+        _atomic_write(figure_dir / f"{name}.png", png_bytes(fig))
     _atomic_write(paths["json"], report_json_text(report))
     _atomic_write(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
-    _atomic_write(paths["html"], render_html(report, predictions))
-    return paths
+    _atomic_write(paths["html"], render_html(report, svgs=svgs))
+    return {**paths, "figures": figure_dir}
 
 
 def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
@@ -298,49 +465,36 @@ _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
 max-width:1100px;margin:0 auto;padding:1.5rem}
 h1{font-size:1.6rem;margin:.2rem 0 1rem}h2{font-size:1.2rem;margin-top:2rem;
-border-bottom:1px solid #d7dbe3;padding-bottom:.2rem}
+border-bottom:1px solid #d7dbe3;padding-bottom:.2rem}h3{font-size:1rem;margin-top:1.4rem}
 table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
 th,td{padding:.3rem .6rem;border-bottom:1px solid #e4e7ee;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.wrap{white-space:normal;min-width:6.2em}
 tr.best td{background:#eaf4ea}tr.best td:first-child{font-weight:600}
+tr.sub td:first-child{padding-left:1.4rem}
 .scroll{overflow-x:auto}.muted{color:#5a6375;font-size:.88rem}
+nav{font-size:.88rem;margin:.5rem 0 1rem}nav a{margin-right:.8rem;color:#2b5bb5}
 pre{background:#f5f6f8;padding:.7rem;overflow-x:auto;font-size:.82rem;white-space:pre-wrap;
 word-break:break-all}code{font-size:.85em}
-figure{margin:0;max-width:640px}figure svg{width:100%;height:auto}
-@media print{body{max-width:none;padding:0;font-size:11pt}h2{break-after:avoid}
-table,figure,pre{break-inside:avoid}.scroll{overflow:visible}}
+figure{margin:.5rem 0 1rem;max-width:100%}figure svg{width:100%;height:auto;max-height:90vh}
+figure.single{max-width:640px}figcaption{font-size:.85rem;color:#5a6375}
+@media print{body{max-width:none;padding:0;font-size:10pt}nav{display:none}
+h2{break-after:avoid}table,figure,pre{break-inside:avoid}.scroll{overflow:visible}
+figure svg{max-height:none}}
 """
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p class="muted">radfusion {version} &middot; report schema {schema} &middot; seed {seed}</p>
-<h2>Data</h2>
-{data}
-<h2>Cross-validated performance</h2>
-<p class="muted">{ci_method}</p>
-<div class="scroll">{metrics}</div>
-<h2>ROC curves</h2>
-<p class="muted">Pooled out-of-fold ROC curve per model, averaged over CV repeats.</p>
-<figure>{roc}</figure>
-<h2>Re-run</h2>
-{rerun}
-<h2>Configuration</h2>
-<pre>{config}</pre>
-<h2>Inputs</h2>
-<div class="scroll">{inputs}</div>
-<h2>Software versions</h2>
-{versions}
-</body>
-</html>
-"""
+_SECTIONS = (
+    ("cohort", "Cohort"),
+    ("performance", "Performance"),
+    ("roc", "ROC"),
+    ("precision-recall", "Precision-recall"),
+    ("calibration", "Calibration"),
+    ("confusion", "Confusion matrices"),
+    ("comparisons", "Comparisons"),
+    ("decision-curve", "Decision curve"),
+    ("reproduce", "Re-run"),
+    ("provenance", "Provenance"),
+)
 
 
 def _e(value: Any) -> str:
@@ -362,131 +516,224 @@ def _table(
     return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
+def _num(value: Any) -> str:
+    return f'<td class="num">{_e(value)}</td>'
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
 def _format_metric(values: Mapping[str, float | None]) -> str:
-    def fmt(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
-    return f"{fmt(values.get('mean'))} [{fmt(values.get('ci_low'))}, {fmt(values.get('ci_high'))}]"
+    return f"{_f(values.get('mean'))} [{_f(values.get('ci_low'))}, {_f(values.get('ci_high'))}]"
 
 
-def _roc_svg(predictions: pd.DataFrame, models: Mapping[str, str]) -> str:
-    """Inline SVG of the pooled mean ROC curves ``{model: legend label}``.
+def _format_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
-    Deterministic (fixed ``svg.hashsalt``, no date) and without external references.
+
+def _cohort_html(cohort: Mapping[str, Any]) -> str:
+    columns = cohort["columns"]
+    header = ["Characteristic"] + [f"{_e(c['label'])} (n = {_e(c['n'])})" for c in columns]
+    rows, classes = [], []
+    for variable in cohort["variables"]:
+        name = _e(variable["name"])
+        values = variable["values"]
+        if variable["kind"] == "numeric":
+            rows.append([f"<td>{name}, mean (SD)</td>"]
+                        + [_num(f"{_f(v['mean'], 1)} ({_f(v['sd'], 1)})") for v in values])
+            rows.append([f"<td>{name}, median [Q1, Q3]</td>"]
+                        + [_num(f"{_f(v['median'], 1)} [{_f(v['q1'], 1)}, {_f(v['q3'], 1)}]")
+                           for v in values])
+            classes += ["", ""]
+        else:
+            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
+            classes.append("")
+            for level in values[0]["levels"]:
+                cells = [f"<td>{_e(level)}</td>"]
+                for v in values:
+                    entry = v["levels"][level]
+                    cells.append(_num(f"{entry['n']} ({_f(entry['percent'], 1)} %)"))
+                rows.append(cells)
+                classes.append("sub")
+        if any(v["missing"] for v in values):
+            rows.append(["<td>missing</td>"] + [_num(v["missing"]) for v in values])
+            classes.append("sub")
+    parts = []
+    if rows:
+        parts.append(_table(header, rows, classes))
+    else:
+        parts.append(_table(header[1:], [[_num(c["n"]) for c in columns]]))
+        parts.append('<p class="muted">No patient characteristics were given '
+                     "(pass a biomarker table).</p>")
+    if cohort["groups"]:
+        group_rows = [
+            [f"<td>{_e(g['name'])}</td>", _num("" if g["columns"] is None else g["columns"])]
+            + [_num(f"{m['n']} ({_f(m['percent'], 1)} %)") for m in g["missing"]]
+            for g in cohort["groups"]
+        ]
+        parts.append("<h3>Feature groups and missing modalities</h3>")
+        parts.append('<p class="muted">Patients without any value in a feature group (a '
+                     "missing modality or mask), n (%).</p>")
+        parts.append(_table(["Feature group", "Columns"]
+                            + [_e(c["label"]) for c in columns], group_rows))
+    return "".join(parts)
+
+
+def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
+    best = report.get("best")
+    names = list(report["models"])
+    rows = []
+    for name in names:
+        values = report["models"][name]["metrics"]
+        cells = [f"<td>{_e(name)}{' (best AUC)' if name == best else ''}</td>"]
+        cells += [f'<td class="num wrap">{_e(_format_metric(values[m]))}</td>'
+                  for m in metrics if m in values]
+        rows.append(cells)
+    present = [m for m in metrics if all(m in report["models"][n]["metrics"] for n in names)]
+    return _table(["Model"] + [_e(METRIC_LABELS[m]) for m in present], rows,
+                  classes=["best" if name == best else "" for name in names])
+
+
+def _confusion_html(report: Mapping[str, Any]) -> str:
+    rows = [
+        [f"<td>{_e(name)}</td>"]
+        + [_num(_f(model["confusion_matrix"][k], 1)) for k in ("tp", "fn", "fp", "tn")]
+        for name, model in report["models"].items()
+    ]
+    return _table(["Model", "TP", "FN", "FP", "TN"], rows)
+
+
+def _comparisons_html(report: Mapping[str, Any]) -> str:
+    tests = report["comparisons"]["tests"]
+    if not tests:
+        return ("<p>No comparison: DeLong tests compare each fused model (early, late, "
+                "stacking) with each single-group model, and this run has not both.</p>")
+    rows = [
+        [f"<td>{_e(t['model'])}</td>",
+         f"<td>{_e(t['reference'])}{' (clinical-only)' if t['reference'] == 'clinical' else ''}"
+         "</td>",
+         _num(_f(t["auc_model"])), _num(_f(t["auc_reference"])),
+         _num(f"{_f(t['difference'])} [{_f(t['ci_low'])}, {_f(t['ci_high'])}]"),
+         _num(_f(t["z"], 2)), _num(_format_p(t["p_value"])), _num(_format_p(t["p_holm"]))]
+        for t in tests
+    ]
+    return _table(["Model", "Reference", "AUC model", "AUC reference",
+                   "Difference [95 % CI]", "z", "p", "p (Holm)"], rows)
+
+
+def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
+    cls = ' class="single"' if single else ""
+    return (f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
+            f"<code>{FIGURE_DIR}/{name}.svg</code> and <code>{FIGURE_DIR}/{name}.png</code>."
+            "</figcaption></figure>")
+
+
+def _reproduce_html(reproduce: Mapping[str, Any]) -> str:
+    parts = []
+    if reproduce.get("command"):
+        parts.append(f"<pre>{_e(reproduce['command'])}</pre>")
+    parts.append("<ol>" + "".join(f"<li>{_e(step)}</li>" for step in reproduce["steps"])
+                 + "</ol>")
+    parts.append(f"<pre>pip install {_e(' '.join(reproduce['requirements']))}</pre>")
+    return "".join(parts)
+
+
+def render_html(
+    report: Mapping[str, Any],
+    predictions: pd.DataFrame | None = None,
+    *,
+    svgs: Mapping[str, str] | None = None,
+) -> str:
+    """The self-contained HTML report: no network access, no external CSS or JavaScript.
+
+    Drawn from ``report`` alone (``predictions`` is accepted for compatibility and unused);
+    ``svgs`` are the figures as standalone SVG text (:func:`pipeline.plots.svg_text`), drawn
+    here when None.
     """
-    import matplotlib
-    from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
-
-    fig = Figure(figsize=(6.4, 5.6))
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa1ad", linewidth=1, label="chance")
-    for name, label in models.items():
-        fpr, tpr = roc_curve_points(predictions, name)
-        # Draw from the origin; the curve's value at fpr=0 is the tpr reached there.
-        ax.plot(np.r_[0.0, fpr], np.r_[0.0, tpr], linewidth=1.6, label=label)
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        xlabel="1 - specificity (false positive rate)",
-        ylabel="Sensitivity (true positive rate)",
-        aspect="equal",
-    )
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    fig.tight_layout()
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "radfusion", "svg.fonttype": "none"}):
-        fig.savefig(
-            buffer,
-            format="svg",
-            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
-        )
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE (a DTD URL)
-    # Namespace declarations are implicit for SVG inlined in HTML.
-    return re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
-
-
-def render_html(report: Mapping[str, Any], predictions: pd.DataFrame) -> str:
-    """The self-contained HTML report: no network access, no external CSS or JavaScript."""
+    if svgs is None:
+        svgs = {name: svg_text(fig, name) for name, fig in render_figures(report).items()}
+    svgs = {name: inline_svg(svg) for name, svg in svgs.items()}
     data = report["data"]
     config = report.get("config") or {}
-    models = list(report["models"])
-    best = report.get("best")
+    threshold = report["threshold"]
 
     mapping = ", ".join(f"{_e(k)} &rarr; {_e(v)}" for k, v in data["label_mapping"].items())
-    data_rows = [
-        ("Patients", _e(data["n_patients"])),
-        ("Positive (1) / negative (0)", f"{_e(data['n_positive'])} / {_e(data['n_negative'])}"),
-        ("Label mapping", mapping),
+    summary = _table(None, [
+        ["<th>Patients</th>", f"<td>{_e(data['n_patients'])}</td>"],
+        ["<th>Positive (1) / negative (0)</th>",
+         f"<td>{_e(data['n_positive'])} / {_e(data['n_negative'])}</td>"],
+        ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
+    ])
+    inputs_html = _table(["Input", "Path", "SHA-256"], [
+        [f"<td>{_e(k)}</td>", f"<td>{_e(v['path'])}</td>",
+         f"<td><code>{_e(v['sha256'])}</code></td>"]
+        for k, v in report["inputs"].items()
+    ])
+    versions_html = _table(["Software", "Version"], [
+        [f"<td>{_e(k)}</td>", f"<td>{_e(v if v is not None else 'not installed')}</td>"]
+        for k, v in report["versions"].items()
+    ])
+    captions = {
+        "roc": "Pooled out-of-fold ROC curve per model, averaged over CV repeats; AUC with "
+               "95 % bootstrap CI.",
+        "roc_bands": "Each model's mean ROC curve with a pointwise 95 % percentile-bootstrap "
+                     "band (patients resampled within class).",
+        "precision_recall": "Interpolated precision against recall, averaged over repeats; "
+                            "the dashed line is the prevalence (a random model).",
+        "calibration": "Observed fraction of class 1 against the mean predicted probability "
+                       "in ten equal-size risk groups (all repeats pooled); calibration slope "
+                       "and intercept (ideal 1 and 0) in each panel.",
+        "confusion_matrix": f"Mean counts over repeats at threshold {threshold}.",
+        "decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
+                          "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
+    }
+    nav = " ".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title in _SECTIONS)
+    body = [
+        '<h1>radfusion cross-validation report</h1>',
+        f'<p class="muted">radfusion {_e(report.get("radfusion_version"))} &middot; report '
+        f'schema {_e(report.get("schema_version"))} &middot; seed {_e(report.get("seed"))}</p>',
+        f"<nav>{nav}</nav>",
+        '<h2 id="cohort">Cohort</h2>', summary,
+        '<h3>Table 1: characteristics by outcome</h3>',
+        f'<div class="scroll">{_cohort_html(report["cohort"])}</div>',
+        '<h2 id="performance">Cross-validated performance</h2>',
+        f'<p class="muted">Mean [95 % CI]. {_e(report.get("ci_method"))}</p>',
+        '<h3>Discrimination and classification</h3>',
+        f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',
+        '<h3>Calibration</h3>',
+        f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
+        '<h2 id="roc">ROC curves</h2>',
+        _figure("roc", svgs["roc"], captions["roc"], single=True),
+        _figure("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
+        '<h2 id="precision-recall">Precision-recall curves</h2>',
+        _figure("precision_recall", svgs["precision_recall"], captions["precision_recall"],
+                single=True),
+        '<h2 id="calibration">Calibration</h2>',
+        _figure("calibration", svgs["calibration"], captions["calibration"]),
+        f'<h2 id="confusion">Confusion matrices at threshold {_e(threshold)}</h2>',
+        f'<p class="muted">A patient is predicted class 1 when its probability is &ge; '
+        f'{_e(threshold)}; counts are means over the CV repeats.</p>',
+        _confusion_html(report),
+        _figure("confusion_matrix", svgs["confusion_matrix"], captions["confusion_matrix"]),
+        '<h2 id="comparisons">Fused models against single groups (DeLong)</h2>',
+        f'<p class="muted">{_e(report["comparisons"]["method"])}</p>',
+        f'<div class="scroll">{_comparisons_html(report)}</div>',
+        '<h2 id="decision-curve">Decision curve analysis</h2>',
+        _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"],
+                single=True),
+        '<h2 id="reproduce">How to re-run</h2>', _reproduce_html(report["reproduce"]),
+        '<h2 id="provenance">Provenance</h2>',
+        '<h3>Configuration</h3>',
+        f"<pre>{_e(json.dumps(config, indent=2, ensure_ascii=False))}</pre>",
+        '<h3>Inputs</h3>', f'<div class="scroll">{inputs_html}</div>',
+        '<h3>Software versions</h3>', versions_html,
     ]
-    data_html = _table(None, [[f"<th>{k}</th>", f"<td>{v}</td>"] for k, v in data_rows]) + _table(
-        ["Feature group", "Columns"],
-        [[f"<td>{_e(g)}</td>", f'<td class="num">{_e(n)}</td>'] for g, n in data["groups"].items()],
-    )
-
-    metric_rows = []
-    for name in models:
-        metrics = report["models"][name]["metrics"]
-        cells = [f"<td>{_e(name)}{' (best AUC)' if name == best else ''}</td>"]
-        cells += [f'<td class="num">{_e(_format_metric(metrics[m]))}</td>' for m in METRICS]
-        metric_rows.append(cells)
-    metrics_html = _table(
-        ["Model"] + [_e(METRIC_LABELS[m]) for m in METRICS],
-        metric_rows,
-        classes=["best" if name == best else "" for name in models],
-    )
-
-    legend = {}
-    for name in models:
-        auc = report["models"][name]["metrics"].get("roc_auc", {}).get("mean")
-        label = name.replace("$", r"\$")  # no mathtext in model names
-        legend[name] = label if auc is None else f"{label} (AUC {auc:.3f})"
-
-    command = config.get("command") if isinstance(config, Mapping) else None
-    if isinstance(command, (list, tuple)):
-        command = shlex.join(str(part) for part in command)
-    rerun = (
-        f"<pre>{_e(command)}</pre>"
-        if command
-        else "<p>No command recorded; re-run with the configuration below and the same seed.</p>"
-    )
-    rerun += (
-        '<p class="muted">Same inputs (check the SHA-256 below), configuration and seed give '
-        "the same report.json.</p>"
-    )
-
-    inputs_html = _table(
-        ["Input", "Path", "SHA-256"],
-        [
-            [
-                f"<td>{_e(k)}</td>",
-                f"<td>{_e(v['path'])}</td>",
-                f"<td><code>{_e(v['sha256'])}</code></td>",
-            ]
-            for k, v in report["inputs"].items()
-        ],
-    )
-    versions_html = _table(
-        ["Software", "Version"],
-        [
-            [f"<td>{_e(k)}</td>", f"<td>{_e(v if v is not None else 'not installed')}</td>"]
-            for k, v in report["versions"].items()
-        ],
-    )
-
-    return _PAGE.format(
-        title="radfusion cross-validation report",
-        css=_CSS,
-        version=_e(report.get("radfusion_version")),
-        schema=_e(report.get("schema_version")),
-        seed=_e(report.get("seed")),
-        data=data_html,
-        ci_method=_e(report.get("ci_method")),
-        metrics=metrics_html,
-        roc=_roc_svg(predictions, legend),
-        rerun=rerun,
-        config=_e(json.dumps(config, indent=2, ensure_ascii=False)),
-        inputs=inputs_html,
-        versions=versions_html,
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>radfusion cross-validation report</title>\n<style>{_CSS}</style>\n"
+        "</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )

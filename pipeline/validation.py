@@ -8,7 +8,10 @@ Three public steps, each usable from a notebook:
 2. :func:`summarize` turns that frame into ``{model: {metric: {mean, ci_low, ci_high}}}``:
    the mean over repeats of each metric computed on the repeat's pooled out-of-fold
    predictions, with a 95 % percentile-bootstrap CI over patients.
-3. :func:`roc_curve_points` gives the pooled mean ROC curve of one model, for plotting.
+3. :func:`roc_curve_points` gives the pooled mean ROC curve of one model, for plotting;
+   :func:`roc_curves`, :func:`pr_curves`, :func:`calibration_curves`, :func:`decision_curves`,
+   :func:`confusion_matrices` and :func:`compare_models` give the report's curves, confusion
+   matrices and DeLong tests for every model at once.
 
 Rows are patients: one row per patient. Folds are therefore patient-grouped by construction;
 a patient is never in the training and the test rows of the same split. Anything fitted to
@@ -18,24 +21,43 @@ estimator so it is refitted on each training fold; that is what keeps the CV lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import roc_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import RepeatedStratifiedKFold
+
+from pipeline.statistics import (
+    calibration_bins,
+    calibration_fit,
+    confusion_counts,
+    delong_test,
+    holm,
+    net_benefit,
+    net_benefit_treat_all,
+)
 
 __all__ = [
     "CI_LEVEL",
+    "DCA_THRESHOLDS",
+    "FUSED_MODELS",
     "METRICS",
     "PREDICTION_COLUMNS",
     "THRESHOLD",
+    "calibration_curves",
+    "compare_models",
+    "confusion_matrices",
     "cross_validate_models",
+    "decision_curves",
+    "default_comparisons",
     "encode_labels",
+    "pr_curves",
     "roc_curve_points",
+    "roc_curves",
     "summarize",
 ]
 
@@ -48,14 +70,25 @@ METRICS = (
     "precision",
     "f1",
     "brier",
+    "average_precision",
+    "calibration_slope",
+    "calibration_intercept",
 )
 """Metric names, in report order. Thresholded metrics call a patient positive when
-``proba >= THRESHOLD``; ``roc_auc`` and ``brier`` use the probability itself."""
+``proba >= THRESHOLD``; ``roc_auc``, ``brier``, ``average_precision`` (area under the
+precision-recall curve, step-wise as in scikit-learn) and the calibration slope and intercept
+(:func:`pipeline.statistics.calibration_fit`) use the probability itself."""
 
 THRESHOLD = 0.5
 CI_LEVEL = 0.95
 PREDICTION_COLUMNS = ("patient_id", "model", "repeat", "fold", "y_true", "proba")
 ROC_GRID_POINTS = 101
+CURVE_GRID = np.linspace(0.0, 1.0, ROC_GRID_POINTS)
+"""False-positive-rate grid of the ROC curves and recall grid of the precision-recall curves."""
+DCA_THRESHOLDS = np.round(np.linspace(0.01, 0.99, 99), 2)
+"""Threshold probabilities of the decision curves."""
+FUSED_MODELS = ("early", "late", "stacking")
+"""Model names of the fusion strategies; every other model is a single group."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,8 +353,13 @@ def _weighted_metrics(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
     brier = (weights @ ((proba - y) ** 2).T) / total
 
     auc = np.empty_like(tp)
+    average_precision = np.empty_like(tp)
+    slope = np.empty_like(tp)
+    intercept = np.empty_like(tp)
     for s, scores in enumerate(proba):
         auc[:, s] = _weighted_auc(weights, pos, scores, w_pos[:, 0], w_neg[:, 0])
+        average_precision[:, s] = _weighted_average_precision(weights, pos, scores, w_pos[:, 0])
+        slope[:, s], intercept[:, s] = calibration_fit(y, scores, weights)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         sensitivity = tp / w_pos
@@ -338,11 +376,32 @@ def _weighted_metrics(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
             "precision": precision,
             "f1": f1,
             "brier": brier,
+            "average_precision": average_precision,
+            "calibration_slope": slope,
+            "calibration_intercept": intercept,
         }
     out = np.stack([values[name] for name in METRICS], axis=-1)
     degenerate = ((w_pos == 0) | (w_neg == 0))[:, 0]
     out[degenerate] = np.nan
     return out
+
+
+def _group_sums(
+    weights: np.ndarray, pos: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted count of positives and of all patients per tie group of ``scores``.
+
+    Groups are the distinct scores in increasing order; returns two arrays of shape
+    ``(n_weights, n_groups)``.
+    """
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    w = weights[:, order]
+    return (
+        np.add.reduceat(w * pos[order], starts, axis=1),
+        np.add.reduceat(w, starts, axis=1),
+    )
 
 
 def _weighted_auc(
@@ -358,16 +417,27 @@ def _weighted_auc(
     times (negatives in lower groups + half the negatives in the group), summed, over
     ``w_pos * w_neg``. Sorting happens once per score vector, not once per replicate.
     """
-    _, group = np.unique(scores, return_inverse=True)
-    n_groups = group.max() + 1
-    onehot = np.zeros((len(scores), n_groups))
-    onehot[np.arange(len(scores)), group] = 1.0
-    neg_in_group = weights @ (onehot * ~pos[:, None])  # (B, G)
-    pos_in_group = weights @ (onehot * pos[:, None])
+    pos_in_group, all_in_group = _group_sums(weights, pos, scores)
+    neg_in_group = all_in_group - pos_in_group
     neg_below = np.cumsum(neg_in_group, axis=1) - neg_in_group
     u = (pos_in_group * (neg_below + 0.5 * neg_in_group)).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return u / (w_pos * w_neg)
+
+
+def _weighted_average_precision(
+    weights: np.ndarray, pos: np.ndarray, scores: np.ndarray, w_pos: np.ndarray
+) -> np.ndarray:
+    """Weighted average precision, ``sum_k (R_k - R_{k-1}) P_k`` over the distinct scores.
+
+    The step-wise area under the precision-recall curve, as
+    :func:`sklearn.metrics.average_precision_score`, for every row of ``weights``.
+    """
+    pos_in_group, all_in_group = _group_sums(weights, pos, -scores)  # highest score first
+    tp, called = np.cumsum(pos_in_group, axis=1), np.cumsum(all_in_group, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(called > 0, tp / np.where(called > 0, called, 1.0), 0.0)
+        return (pos_in_group * precision).sum(axis=1) / w_pos
 
 
 def _bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
@@ -397,8 +467,9 @@ def summarize(
     resamples patients with replacement, stratified by class, with the same resampled
     patients for every model and repeat; each replicate recomputes the repeat-averaged
     metric, and the 2.5th and 97.5th percentiles of the replicates bound the interval.
-    Replicates where a metric is undefined are skipped. Thresholded metrics use
-    ``proba >= 0.5``; precision and F1 are 0 when nothing is predicted positive.
+    Replicates where a metric is undefined are skipped (e.g. a calibration slope that does
+    not converge). Thresholded metrics use ``proba >= 0.5``; precision and F1 are 0 when
+    nothing is predicted positive.
 
     Parameters
     ----------
@@ -450,10 +521,10 @@ def summarize(
 def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray, np.ndarray]:
     """Pooled mean ROC curve of one model.
 
-    Per repeat, the ROC curve of the pooled out-of-fold predictions is evaluated on a fixed
-    false-positive-rate grid (101 points from 0 to 1; at a vertical step the curve takes its
-    upper value, so the grid point 0 holds the sensitivity reachable without false positives)
-    by linear interpolation; the curves are averaged over repeats.
+    Per repeat, the ROC curve (the polyline through every threshold's point) of the pooled
+    out-of-fold predictions is evaluated on a fixed false-positive-rate grid (101 points from
+    0 to 1; on a vertical step the curve takes its upper value, so the grid point 0 holds the
+    sensitivity reachable without false positives); the curves are averaged over repeats.
 
     Returns
     -------
@@ -463,12 +534,176 @@ def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray,
     models, _, proba, y = _as_cube(predictions)
     if model not in models:
         raise KeyError(f"model {model!r} not in predictions (models: {models})")
-    grid = np.linspace(0.0, 1.0, ROC_GRID_POINTS)
-    curves = []
-    for scores in proba[models.index(model)]:
-        fpr, tpr, _ = roc_curve(y, scores)
-        # Keep the last (highest) tpr of each fpr value: np.interp needs distinct xp.
-        fpr_rev, tpr_rev = fpr[::-1], tpr[::-1]
-        xp, first = np.unique(fpr_rev, return_index=True)
-        curves.append(np.interp(grid, xp, tpr_rev[first]))
-    return grid, np.mean(curves, axis=0)
+    curves = [_interpolate_roc(*roc_curve(y, scores, drop_intermediate=False)[:2])
+              for scores in proba[models.index(model)]]
+    return CURVE_GRID.copy(), np.mean(curves, axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Curves, confusion matrices, comparisons (the report's figures and tests)
+# --------------------------------------------------------------------------------------------
+def _roc_on_grid(weights: np.ndarray, pos: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Weighted ROC curve interpolated on :data:`CURVE_GRID`, one row per weight vector.
+
+    As :func:`roc_curve_points`: linear interpolation, and at a vertical step the upper value.
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    last = np.r_[ranked[1:] != ranked[:-1], True]  # last patient of each tie group
+    w = weights[:, order]
+    tp = np.cumsum(w * pos[order], axis=1)[:, last]
+    fp = np.cumsum(w * ~pos[order], axis=1)[:, last]
+    zero = np.zeros((len(w), 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = np.hstack([zero, tp / tp[:, -1:]])
+        fpr = np.hstack([zero, fp / fp[:, -1:]])
+    out = np.empty((len(w), len(CURVE_GRID)))
+    for b, (f, t) in enumerate(zip(fpr, tpr, strict=True)):
+        out[b] = _interpolate_roc(f, t)
+    return out
+
+
+def _interpolate_roc(fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
+    """The ROC polyline through ``(fpr, tpr)`` (both non-decreasing) at :data:`CURVE_GRID`.
+
+    Between two false-positive rates the curve runs from the top of the left vertical step to
+    the bottom of the right one; on a vertical step it takes the upper value.
+    """
+    j = np.searchsorted(fpr, CURVE_GRID, side="right") - 1  # last point with fpr <= x
+    following = np.minimum(j + 1, len(fpr) - 1)  # first point of the next fpr value
+    span = fpr[following] - fpr[j]
+    frac = np.where(span > 0, (CURVE_GRID - fpr[j]) / np.where(span > 0, span, 1.0), 0.0)
+    return tpr[j] + frac * (tpr[following] - tpr[j])
+
+
+def roc_curves(
+    predictions: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, dict[str, np.ndarray]]:
+    """Mean ROC curve of every model with a pointwise 95 % percentile-bootstrap band.
+
+    The curve is :func:`roc_curve_points` (on the false-positive-rate grid
+    :data:`CURVE_GRID`); the band resamples patients exactly as :func:`summarize` does with
+    the same seed, recomputes the repeat-averaged curve per replicate and takes the 2.5th and
+    97.5th percentiles of the sensitivity at each grid point.
+
+    Returns
+    -------
+    dict
+        ``{model: {"tpr", "tpr_ci_low", "tpr_ci_high"}}``, arrays of shape (101,).
+    """
+    models, _, proba, y = _as_cube(predictions)
+    pos = y == 1
+    weights = _bootstrap_weights(y, n_bootstrap, seed) if n_bootstrap else None
+    alpha = (1 - CI_LEVEL) / 2
+    out = {}
+    for m, name in enumerate(models):
+        point = np.mean([_roc_on_grid(np.ones((1, len(y))), pos, s)[0] for s in proba[m]], axis=0)
+        low = high = np.full(len(CURVE_GRID), np.nan)
+        if weights is not None:
+            boot = np.mean([_roc_on_grid(weights, pos, s) for s in proba[m]], axis=0)
+            low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+        out[name] = {"tpr": point, "tpr_ci_low": low, "tpr_ci_high": high}
+    return out
+
+
+def pr_curves(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Mean interpolated precision-recall curve of every model on the recall grid.
+
+    Per repeat, the precision at recall ``r`` is the highest precision reached at a recall
+    ``>= r`` (the usual interpolated precision); the curves are averaged over repeats.
+
+    Returns
+    -------
+    dict
+        ``{model: precision}``, arrays of shape (101,) on :data:`CURVE_GRID`.
+    """
+    models, _, proba, y = _as_cube(predictions)
+    out = {}
+    for m, name in enumerate(models):
+        curves = []
+        for scores in proba[m]:
+            precision, recall, _ = precision_recall_curve(y, scores)
+            order = np.argsort(recall, kind="stable")
+            best_from_here = np.maximum.accumulate(precision[order][::-1])[::-1]
+            index = np.searchsorted(recall[order], CURVE_GRID, side="left")
+            curves.append(best_from_here[np.minimum(index, len(order) - 1)])
+        out[name] = np.mean(curves, axis=0)
+    return out
+
+
+def calibration_curves(predictions: pd.DataFrame, n_bins: int = 10) -> dict[str, dict]:
+    """Binned calibration curve of every model (:func:`pipeline.statistics.calibration_bins`,
+    all repeats pooled)."""
+    models, _, proba, y = _as_cube(predictions)
+    return {name: calibration_bins(y, proba[m], n_bins) for m, name in enumerate(models)}
+
+
+def decision_curves(
+    predictions: pd.DataFrame, thresholds: Any = DCA_THRESHOLDS
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Net benefit of every model (mean over repeats) and of treating everyone.
+
+    Returns
+    -------
+    models : dict
+        ``{model: net benefit at each threshold}``.
+    treat_all : ndarray
+        Net benefit of treating every patient (treating none has net benefit 0).
+    """
+    models, _, proba, y = _as_cube(predictions)
+    curves = {name: net_benefit(y, proba[m], thresholds) for m, name in enumerate(models)}
+    return curves, net_benefit_treat_all(y, thresholds)
+
+
+def confusion_matrices(
+    predictions: pd.DataFrame, threshold: float = THRESHOLD
+) -> dict[str, dict[str, float]]:
+    """``{model: {"tn", "fp", "fn", "tp"}}`` at ``threshold``, mean counts over repeats."""
+    models, _, proba, y = _as_cube(predictions)
+    return {name: confusion_counts(y, proba[m], threshold) for m, name in enumerate(models)}
+
+
+def default_comparisons(models: Sequence[str]) -> list[tuple[str, str]]:
+    """Every fused model (:data:`FUSED_MODELS`) against every single-group model."""
+    fused = [name for name in models if name in FUSED_MODELS]
+    single = [name for name in models if name not in FUSED_MODELS]
+    return [(f, s) for f in fused for s in single]
+
+
+def compare_models(
+    predictions: pd.DataFrame, pairs: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """DeLong test of the AUCs of each ``(model, reference)`` pair, Holm-adjusted.
+
+    Each AUC is the mean over repeats (as in :func:`summarize`); the placement values of each
+    patient are averaged over repeats before DeLong's variance is computed
+    (:func:`pipeline.statistics.delong_test`).
+
+    Returns
+    -------
+    list of dict
+        One per pair, in the given order: ``model, reference, auc_model, auc_reference,
+        difference, ci_low, ci_high, z, p_value, p_holm`` (difference = model - reference,
+        95 % Wald CI; ``p_holm`` adjusted over all the pairs).
+    """
+    models, _, proba, y = _as_cube(predictions)
+    rows = []
+    for model, reference in pairs:
+        for name in (model, reference):
+            if name not in models:
+                raise KeyError(f"model {name!r} not in predictions (models: {models})")
+        result = delong_test(y, proba[models.index(model)], proba[models.index(reference)])
+        rows.append({
+            "model": model,
+            "reference": reference,
+            "auc_model": result.auc_a,
+            "auc_reference": result.auc_b,
+            "difference": result.difference,
+            "ci_low": result.ci_low,
+            "ci_high": result.ci_high,
+            "z": result.z,
+            "p_value": result.p_value,
+        })
+    for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
+        row["p_holm"] = float(adjusted)
+    return rows

@@ -21,13 +21,16 @@ from threadpoolctl import threadpool_limits
 
 from pipeline import report as report_module
 from pipeline.report import (
+    FIGURE_DIR,
     REPORT_FILES,
     SCHEMA_VERSION,
     build_report,
+    render_html,
     report_json_text,
     write_report,
     write_run_info,
 )
+from pipeline.statistics import describe_cohort
 from pipeline.validation import METRICS, cross_validate_models, summarize
 
 TOP_LEVEL_KEYS = [
@@ -41,7 +44,16 @@ TOP_LEVEL_KEYS = [
     "ci_method",
     "models",
     "best",
+    # schema 1.1
+    "threshold",
+    "cohort",
+    "comparisons",
+    "curves",
+    "reproduce",
 ]
+MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
+FIGURE_NAMES = ["roc", "roc_bands", "precision_recall", "calibration", "confusion_matrix",
+                "decision_curve"]
 VERSION_KEYS = [
     "python",
     "platform",
@@ -103,8 +115,16 @@ def run(inputs, out_dir=None, seed=0):
         "command": ["radfusion", "cv", "--features", "features.csv", "--seed", str(seed)],
     }
     groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "PET__tumor": ["PET__tumor__c"]}
+    cohort = describe_cohort(
+        predictions.drop_duplicates("patient_id")["y_true"].to_numpy(), ["benign", "malignant"],
+        variables=X[["age"]].assign(sex=np.where(X["age"] > 0, "F", "M")),
+        missing_groups=X[["CT__tumor__a", "PET__tumor__c"]].isna().set_axis(
+            ["CT__tumor", "PET__tumor"], axis=1),
+        group_sizes={"CT__tumor": 2, "PET__tumor": 1},
+    )
     report = build_report(
-        predictions, summary, config=config, seed=seed, inputs=inputs, groups=groups
+        predictions, summary, config=config, seed=seed, inputs=inputs, groups=groups,
+        cohort=cohort, comparisons=[("early", TRICKY), ("early", "ct_only")], n_bootstrap=200,
     )
     paths = write_report(report, predictions, out_dir) if out_dir is not None else None
     return report, predictions, paths
@@ -117,10 +137,18 @@ def written(inputs, tmp_path_factory):
     return report, predictions, paths, out
 
 
-def test_writes_the_three_files(written):
+def test_writes_the_files_and_figures(written):
     report, predictions, paths, out = written
-    assert set(paths) == set(REPORT_FILES)
-    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES.values())
+    assert set(paths) == {*REPORT_FILES, "figures"}
+    assert sorted(p.name for p in out.iterdir()) == sorted([*REPORT_FILES.values(), FIGURE_DIR])
+    assert sorted(p.name for p in paths["figures"].iterdir()) == sorted(
+        f"{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "svg")
+    )
+    for name in FIGURE_NAMES:
+        svg = (paths["figures"] / f"{name}.svg").read_text(encoding="utf-8")
+        assert svg.startswith("<?xml") and 'xmlns="http://www.w3.org/2000/svg"' in svg
+        png = (paths["figures"] / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png
     assert json.loads(paths["json"].read_text(encoding="utf-8")) == report
     back = pd.read_csv(paths["csv"])
     assert list(back.columns) == list(predictions.columns)
@@ -130,7 +158,7 @@ def test_writes_the_three_files(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.0"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.1"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
@@ -146,8 +174,31 @@ def test_report_schema(written):
     assert isinstance(report["ci_method"], str) and "bootstrap" in report["ci_method"]
     assert list(report["models"]) == ["early", TRICKY, "ct_only"]  # order as given
     for model in report["models"].values():
-        assert list(model) == ["metrics"]
+        assert list(model) == MODEL_KEYS
         assert list(model["metrics"]) == list(METRICS)
+        assert list(METRICS)[:8] == [  # the 1.0 metrics come first, unchanged
+            "roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity",
+            "precision", "f1", "brier",
+        ]
+        assert set(model["confusion_matrix"]) == {"tn", "fp", "fn", "tp"}
+        assert sum(model["confusion_matrix"].values()) == pytest.approx(60)
+        curves = model["curves"]
+        assert len(curves["roc"]["tpr"]) == len(report["curves"]["fpr"]) == 101
+        assert len(curves["pr"]["precision"]) == len(report["curves"]["recall"]) == 101
+        assert len(curves["net_benefit"]) == len(report["curves"]["thresholds"]) == 99
+        assert all(lo <= t + 1e-9 for lo, t in zip(curves["roc"]["tpr_ci_low"],
+                                                    curves["roc"]["tpr"], strict=True))
+    assert report["threshold"] == 0.5
+    assert [c["n"] for c in report["cohort"]["columns"]] == [
+        60, report["data"]["n_negative"], report["data"]["n_positive"]]
+    tests = report["comparisons"]["tests"]
+    assert [(t["model"], t["reference"]) for t in tests] == [("early", TRICKY),
+                                                             ("early", "ct_only")]
+    assert "DeLong" in report["comparisons"]["method"]
+    reproduce = report["reproduce"]
+    assert reproduce["command"] == "radfusion cv --features features.csv --seed 0"
+    assert f"numpy=={np.__version__}" in reproduce["requirements"]
+    for model in report["models"].values():
         for values in model["metrics"].values():
             assert list(values) == ["mean", "ci_low", "ci_high"]
     aucs = {name: m["metrics"]["roc_auc"]["mean"] for name, m in report["models"].items()}
@@ -177,6 +228,8 @@ def test_report_json_is_byte_identical_across_runs(inputs, tmp_path):
     _, _, second = run(inputs, tmp_path / "b")
     for key in REPORT_FILES:  # report.json, and the CSV and HTML too
         assert first[key].read_bytes() == second[key].read_bytes(), key
+    for figure in sorted(first["figures"].iterdir()):  # SVG and PNG figures too
+        assert figure.read_bytes() == (second["figures"] / figure.name).read_bytes(), figure
     text = first["json"].read_text(encoding="utf-8")
     assert not re.search(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text)  # no timestamps
     assert not re.search(r"time|duration|elapsed", text, re.IGNORECASE)
@@ -201,7 +254,9 @@ def test_html_is_self_contained_and_matches_the_json(written):
     assert "http://" not in page and "https://" not in page
     external = r"<script|<link|<img|<iframe|@import|url\((?!#)|src=|href=\"(?!#)"
     assert not re.search(external, page, re.IGNORECASE)  # url(#id): the SVG's own clip paths
-    assert page.count("<svg") == 1
+    assert page.count("<svg") == len(FIGURE_NAMES)
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # figures inlined side by side keep unique ids
     assert "radfusion cv --features features.csv --seed 0" in page  # how to re-run
     assert TRICKY not in page and "LR &lt;late&gt; &amp; &#x27;fused&#x27;" in page
     for name, model in report["models"].items():
@@ -221,7 +276,8 @@ def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
     report, predictions, _, _ = written
     write_report(report, predictions, tmp_path)
     write_report(report, predictions, tmp_path)  # overwrite in place
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(REPORT_FILES.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*REPORT_FILES.values(), FIGURE_DIR])
 
     before = (tmp_path / "report.json").read_bytes()
 
@@ -231,7 +287,9 @@ def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         write_report({**report, "seed": 99}, predictions, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(REPORT_FILES.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*REPORT_FILES.values(), FIGURE_DIR])
+    assert not [p for p in (tmp_path / FIGURE_DIR).iterdir() if p.name.endswith(".tmp")]
     assert (tmp_path / "report.json").read_bytes() == before  # old file untouched
 
 
@@ -294,3 +352,48 @@ def test_values_are_made_json_serialisable(written):
     }
     assert report["best"] == "m"
     json.loads(report_json_text(report))
+
+
+def test_html_numbers_equal_the_json(written):
+    """Every number the HTML states comes from report.json, formatted as in the tables."""
+    report, _, paths, _ = written
+    page = html.unescape(paths["html"].read_text(encoding="utf-8"))
+
+    def f(x, digits=3):
+        return f"{x:.{digits}f}"
+
+    for name, model in report["models"].items():
+        for metric, values in model["metrics"].items():
+            cell = f"{f(values['mean'])} [{f(values['ci_low'])}, {f(values['ci_high'])}]"
+            assert cell in page, (name, metric)
+        cm = model["confusion_matrix"]
+        row = "".join(f'<td class="num">{f(cm[k], 1)}</td>' for k in ("tp", "fn", "fp", "tn"))
+        assert f"<td>{name}</td>{row}" in page
+    for test in report["comparisons"]["tests"]:
+        assert f"{f(test['difference'])} [{f(test['ci_low'])}, {f(test['ci_high'])}]" in page
+    age = report["cohort"]["variables"][0]
+    assert age["name"] == "age"
+    for values in age["values"]:
+        assert f"{f(values['mean'], 1)} ({f(values['sd'], 1)})" in page
+        assert f"{f(values['median'], 1)} [{f(values['q1'], 1)}, {f(values['q3'], 1)}]" in page
+    for column in report["cohort"]["columns"]:
+        assert f"{column['label']} (n = {column['n']})" in page
+    for requirement in report["reproduce"]["requirements"]:
+        assert requirement in page
+    for section in ("Table 1", "Calibration", "Confusion matrices at threshold 0.5",
+                    "DeLong", "Decision curve analysis", "How to re-run", "Provenance"):
+        assert section in page
+
+
+def test_html_is_a_function_of_the_json(written):
+    """The page can be rebuilt from report.json alone (e.g. after editing nothing else)."""
+    report, _, paths, _ = written
+    reloaded = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert render_html(reloaded) == paths["html"].read_text(encoding="utf-8")
+
+
+def test_report_json_keeps_number_lists_on_one_line(written):
+    text = report_json_text(written[0])
+    assert re.search(r'"tpr": \[0(\.\d+)?, [^\n]*\]', text)
+    assert json.loads(text) == written[0]
+    assert text.count("\n") < 2500  # compact, still one key per line

@@ -5,33 +5,66 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     balanced_accuracy_score,
     brier_score_loss,
     f1_score,
     precision_score,
     recall_score,
     roc_auc_score,
+    roc_curve,
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from pipeline.validation import (
+    CURVE_GRID,
     METRICS,
     PREDICTION_COLUMNS,
     _bootstrap_weights,
     _weighted_metrics,
+    compare_models,
+    confusion_matrices,
     cross_validate_models,
+    decision_curves,
+    default_comparisons,
     encode_labels,
+    pr_curves,
     roc_curve_points,
+    roc_curves,
     summarize,
 )
+
+
+def _logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def reference_slope(y, p):
+    """Unpenalised logistic regression of y on logit(p) (an independent solver)."""
+    model = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000)
+    return model.fit(_logit(np.asarray(p))[:, None], np.asarray(y)).coef_[0, 0]
+
+
+def reference_intercept(y, p):
+    """Intercept of the logistic model with logit(p) as offset, by 1-D minimisation."""
+    lp, y = _logit(np.asarray(p)), np.asarray(y)
+
+    def nll(a):
+        eta = a + lp
+        return np.sum(np.logaddexp(0, eta) - y * eta)
+
+    return minimize_scalar(nll, bounds=(-20, 20), method="bounded",
+                           options={"xatol": 1e-12}).x
 
 SKLEARN_METRICS = {
     "roc_auc": lambda y, p: roc_auc_score(y, p),
@@ -42,7 +75,12 @@ SKLEARN_METRICS = {
     "precision": lambda y, p: precision_score(y, p >= 0.5, zero_division=0),
     "f1": lambda y, p: f1_score(y, p >= 0.5, zero_division=0),
     "brier": lambda y, p: brier_score_loss(y, p),
+    "average_precision": lambda y, p: average_precision_score(y, p),
+    "calibration_slope": reference_slope,
+    "calibration_intercept": reference_intercept,
 }
+#: Agreement with the reference: iterative solvers for the calibration metrics.
+TOLERANCE = {"calibration_slope": 1e-6, "calibration_intercept": 1e-6}
 
 
 @pytest.fixture(autouse=True)
@@ -267,7 +305,8 @@ def test_point_estimates_match_sklearn(metric, decimals):
         expected = np.mean(
             [SKLEARN_METRICS[metric](r["y_true"], r["proba"]) for _, r in rows.groupby("repeat")]
         )
-        assert summary[model][metric]["mean"] == pytest.approx(expected, abs=1e-12)
+        tolerance = TOLERANCE.get(metric, 1e-12)
+        assert summary[model][metric]["mean"] == pytest.approx(expected, abs=tolerance)
         assert np.isnan(summary[model][metric]["ci_low"])  # no bootstrap, no CI
 
 
@@ -282,7 +321,8 @@ def test_vectorised_bootstrap_equals_explicit_resampling():
         rows = np.repeat(np.arange(len(y)), w)  # the resampled patients, explicitly
         for k, metric in enumerate(METRICS):
             expected = SKLEARN_METRICS[metric](y[rows], p[rows])
-            assert fast[b, k] == pytest.approx(expected, abs=1e-12), metric
+            tolerance = TOLERANCE.get(metric, 1e-12)
+            assert fast[b, k] == pytest.approx(expected, abs=tolerance), metric
 
 
 def test_ci_contains_the_mean_and_narrows_with_more_patients():
@@ -343,6 +383,73 @@ def test_roc_curve_points():
     assert (roc_curve_points(perfect, "a")[1] == 1).all()
     with pytest.raises(KeyError, match="nope"):
         roc_curve_points(pred, "nope")
+
+
+def test_roc_curve_points_follow_the_polyline_exactly():
+    """On a grid point between two thresholds the curve is the segment joining them."""
+    y = np.array([0, 0, 0, 0, 1, 1, 0, 1, 1, 1])
+    proba = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    pred = pd.DataFrame({"patient_id": range(10), "model": "m", "repeat": 0, "fold": 0,
+                         "y_true": y, "proba": proba})
+    fpr, tpr = roc_curve_points(pred, "m")
+    f, t, _ = roc_curve(y, proba, drop_intermediate=False)
+    expected = [t[f <= x].max() if np.isclose(f, x).any() else np.interp(x, f, t) for x in fpr]
+    np.testing.assert_allclose(tpr, expected, atol=1e-12)
+    # A horizontal stretch stays horizontal: fpr in (0, 0.2) before the next positive.
+    assert tpr[10] == pytest.approx(0.6) and tpr[19] == pytest.approx(0.6)
+
+
+def test_roc_band_uses_the_bootstrap_and_contains_the_curve():
+    pred = synthetic_predictions(n=120, models=("a", "b"))
+    curves = roc_curves(pred, n_bootstrap=300, seed=1)
+    for name in ("a", "b"):
+        np.testing.assert_allclose(curves[name]["tpr"], roc_curve_points(pred, name)[1])
+        low, high = curves[name]["tpr_ci_low"], curves[name]["tpr_ci_high"]
+        inside = (low - 1e-12 <= curves[name]["tpr"]) & (curves[name]["tpr"] <= high + 1e-12)
+        assert inside.mean() > 0.95
+        assert (high - low)[10:90].min() > 0  # a real band away from the corners
+    assert roc_curves(pred, n_bootstrap=300, seed=1)["a"]["tpr_ci_low"].tolist() == \
+        curves["a"]["tpr_ci_low"].tolist()
+    assert np.isnan(roc_curves(pred, n_bootstrap=0)["a"]["tpr_ci_low"]).all()
+
+
+def test_pr_curve_is_monotone_and_bounded_by_average_precision():
+    pred = synthetic_predictions(n=150)
+    precision = pr_curves(pred)["a"]
+    assert precision.shape == CURVE_GRID.shape
+    assert (np.diff(precision) <= 1e-12).all()  # interpolated precision never increases
+    ap = summarize(pred, n_bootstrap=0)["a"]["average_precision"]["mean"]
+    # Interpolated precision dominates the step-wise precision: its area is at least AP.
+    assert np.trapezoid(precision, CURVE_GRID) >= ap - 0.01
+
+
+def test_confusion_matrices_and_decision_curves_match_the_metrics():
+    pred = synthetic_predictions(n=100, repeats=2)
+    summary = summarize(pred, n_bootstrap=0)["a"]
+    cm = confusion_matrices(pred)["a"]
+    assert cm["tp"] + cm["fn"] == 50 and cm["tn"] + cm["fp"] == 50
+    assert cm["tp"] / 50 == pytest.approx(summary["sensitivity"]["mean"])
+    assert cm["tn"] / 50 == pytest.approx(summary["specificity"]["mean"])
+    curves, treat_all = decision_curves(pred, thresholds=[0.5])
+    assert curves["a"][0] == pytest.approx((cm["tp"] - cm["fp"]) / 100)  # t/(1-t) = 1
+    assert treat_all[0] == pytest.approx(0.0)  # prevalence 0.5 at t = 0.5
+
+
+def test_comparisons_pair_fused_with_single_models_and_adjust():
+    names = ["CT__tumor", "clinical", "early", "stacking"]
+    assert default_comparisons(names) == [
+        ("early", "CT__tumor"), ("early", "clinical"),
+        ("stacking", "CT__tumor"), ("stacking", "clinical"),
+    ]
+    pred = synthetic_predictions(n=120, models=tuple(names))
+    tests = compare_models(pred, default_comparisons(names))
+    summary = summarize(pred, n_bootstrap=0)
+    for test in tests:
+        assert test["auc_model"] == pytest.approx(summary[test["model"]]["roc_auc"]["mean"])
+        assert test["ci_low"] < test["difference"] < test["ci_high"]
+        assert test["p_value"] <= test["p_holm"] <= 1
+    with pytest.raises(KeyError, match="nope"):
+        compare_models(pred, [("early", "nope")])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""One cross-validation experiment: table → models → out-of-fold predictions → report files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from features.naming import CLINICAL_GROUP, SITE_COLUMN
+from pipeline.dataset import Dataset, load_dataset, read_table
+from pipeline.fusion import build_models
+from pipeline.learners import LEARNERS
+from pipeline.report import build_report, write_report, write_run_info
+from pipeline.statistics import describe_cohort
+from pipeline.validation import cross_validate_models, summarize
+
+#: Fused models by name; every other model name is a single group.
+FUSED = ("early", "late", "stacking")
+STRATEGIES = ("single", *FUSED)
+
+
+def select_models(models: dict, strategies: Sequence[str]) -> dict:
+    """Keep the models of the requested strategies (``single`` = every single-group model)."""
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        raise ValueError(f"unknown strategy {unknown}; choose from {list(STRATEGIES)}")
+    return {
+        name: model
+        for name, model in models.items()
+        if (name in FUSED and name in strategies) or (name not in FUSED and "single" in strategies)
+    }
+
+
+def comparison_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
+    """Each fused model against each single-group model (the clinical-only one included)."""
+    return [(f, s) for f in models if f in FUSED for s in models if s not in FUSED]
+
+
+def cohort_variables(
+    data: Dataset, biomarkers: str | Path | None, id_column: str | None = None
+) -> pd.DataFrame | None:
+    """Patient characteristics for Table 1, one row per patient of ``data`` (same order).
+
+    The biomarker table as read (text columns unencoded), without the id, label and site
+    columns; without one, the clinical group's columns of the model matrix.
+    """
+    if biomarkers is not None:
+        table = read_table(biomarkers)
+        name = id_column or data.id_column
+        name = name if name in table.columns else next(
+            (c for c in ("patient_id", "ID") if c in table.columns), name)
+        table = table.set_index(table[name].astype(str)).drop(columns=name)
+        drop = [c for c in (data.label, SITE_COLUMN) if c in table.columns]
+        return table.drop(columns=drop).reindex(data.X.index.astype(str))
+    columns = data.groups.get(CLINICAL_GROUP)
+    return data.X[columns] if columns else None
+
+
+def describe(data: Dataset, biomarkers: str | Path | None = None,
+             id_column: str | None = None) -> dict:
+    """Table 1 of a dataset (:func:`pipeline.statistics.describe_cohort`)."""
+    classes = [label for label, _ in sorted(data.label_mapping.items(), key=lambda kv: kv[1])]
+    missing = pd.DataFrame(
+        {group: data.X[columns].isna().all(axis=1) for group, columns in data.groups.items()}
+    )
+    return describe_cohort(
+        data.y, classes, variables=cohort_variables(data, biomarkers, id_column),
+        site=data.site, missing_groups=missing,
+        group_sizes={group: len(columns) for group, columns in data.groups.items()},
+    )
+
+
+def run_cv(
+    features: str | Path,
+    *,
+    label: str,
+    out: str | Path,
+    biomarkers: str | Path | None = None,
+    id_column: str | None = None,
+    group_pattern: str | None = None,
+    strategies: Sequence[str] = STRATEGIES,
+    learner: str = "lr",
+    learners: Sequence[str] = LEARNERS,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    n_jobs: int = 1,
+    n_bootstrap: int = 1000,
+    command: str | None = None,
+) -> dict:
+    """Cross-validate every single group and the fused models; write the report to ``out``.
+
+    Returns the report (the content of ``report.json``). Every step that learns is inside
+    the estimators, so it is refitted on the training rows of each fold only.
+    """
+    started = time.perf_counter()
+    data = load_dataset(
+        features, label=label, biomarkers=biomarkers, id_column=id_column,
+        group_pattern=group_pattern,
+    )
+    models = select_models(
+        build_models(data.groups, learner=learner, learners=learners, random_state=seed),
+        strategies,
+    )
+    loaded = time.perf_counter()
+    predictions = cross_validate_models(
+        models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
+        n_jobs=n_jobs,
+    )
+    validated = time.perf_counter()
+    summary = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)
+    config = {
+        "label": label,
+        "id_column": data.id_column,
+        "group_pattern": group_pattern,
+        "strategies": list(strategies),
+        "learner": learner,
+        "stacking_learners": list(learners),
+        "folds": folds,
+        "repeats": repeats,
+        "n_bootstrap": n_bootstrap,
+        "encoded_columns": data.encoded,
+        "label_mapping": data.label_mapping,
+        "command": command,
+    }
+    inputs = {"features": features}
+    if biomarkers is not None:
+        inputs["biomarkers"] = biomarkers
+    report = build_report(
+        predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
+        cohort=describe(data, biomarkers, id_column),
+        comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
+    )
+    write_report(report, predictions, out)
+    write_run_info(out, {
+        "load_seconds": loaded - started,
+        "cross_validation_seconds": validated - loaded,
+        "report_seconds": time.perf_counter() - validated,
+    })
+    return report

@@ -1,0 +1,240 @@
+"""The report's figures, drawn from ``report.json`` content alone, as deterministic SVG and PNG.
+
+Every function takes the report dict (see :mod:`pipeline.report`) and returns a matplotlib
+:class:`~matplotlib.figure.Figure` built without pyplot (no global state, no GUI backend).
+:func:`svg_text` and :func:`png_bytes` serialise a figure reproducibly: the same report gives
+the same bytes (fixed hash salt, no dates, no software tags).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "FIGURES",
+    "calibration_figure",
+    "confusion_figure",
+    "decision_curve_figure",
+    "inline_svg",
+    "png_bytes",
+    "pr_figure",
+    "roc_bands_figure",
+    "roc_figure",
+    "svg_text",
+]
+
+PNG_DPI = 200
+_GRID = np.linspace(0.0, 1.0, 101)
+_PANEL_COLUMNS = 4
+_CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
+
+
+def _colors(models: list[str]) -> dict[str, Any]:
+    """One colour per model, the same in every figure (tab10, tab20 beyond ten models)."""
+    cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(models)}
+
+
+def _label(name: str) -> str:
+    return name.replace("$", r"\$")  # no mathtext in model names
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
+    columns = min(_PANEL_COLUMNS, n)
+    rows = math.ceil(n / columns)
+    fig = Figure(figsize=(panel_size * columns + 0.4, panel_size * rows + 0.3))
+    axes = [fig.add_subplot(rows, columns, i + 1) for i in range(n)]
+    return fig, axes
+
+
+def roc_figure(report: Mapping[str, Any]) -> Figure:
+    """Mean ROC curve of every model, one plot, AUC with 95 % CI in the legend."""
+    models = report["models"]
+    colors = _colors(list(models))
+    fig = Figure(figsize=(6.4, 5.6))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
+    for name, model in models.items():
+        auc = model["metrics"]["roc_auc"]
+        label = f"{_label(name)} (AUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, " \
+                f"{_fmt(auc['ci_high'])}])"
+        ax.plot(_GRID, model["curves"]["roc"]["tpr"], color=colors[name], linewidth=1.6,
+                label=label)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal",
+           xlabel="1 - specificity (false positive rate)",
+           ylabel="Sensitivity (true positive rate)")
+    ax.grid(True, linewidth=0.4, alpha=0.6)
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
+    """One panel per model: mean ROC curve with its pointwise 95 % bootstrap band."""
+    models = report["models"]
+    colors = _colors(list(models))
+    fig, axes = _panels(len(models))
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        roc = model["curves"]["roc"]
+        low = np.array([np.nan if v is None else v for v in roc["tpr_ci_low"]], dtype=float)
+        high = np.array([np.nan if v is None else v for v in roc["tpr_ci_high"]], dtype=float)
+        ax.plot([0, 1], [0, 1], **_CHANCE)
+        ax.fill_between(_GRID, low, high, color=colors[name], alpha=0.22, linewidth=0)
+        ax.plot(_GRID, roc["tpr"], color=colors[name], linewidth=1.4)
+        auc = model["metrics"]["roc_auc"]
+        ax.set_title(f"{_label(name)}\nAUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
+                     f"{_fmt(auc['ci_high'])}]", fontsize=8)
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+        ax.tick_params(labelsize=7)
+        ax.grid(True, linewidth=0.3, alpha=0.6)
+    fig.supxlabel("1 - specificity", fontsize=9)
+    fig.supylabel("Sensitivity", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def pr_figure(report: Mapping[str, Any]) -> Figure:
+    """Mean interpolated precision-recall curve of every model, prevalence as baseline."""
+    models = report["models"]
+    colors = _colors(list(models))
+    data = report["data"]
+    prevalence = data["n_positive"] / data["n_patients"]
+    fig = Figure(figsize=(6.4, 5.6))
+    ax = fig.add_subplot()
+    ax.axhline(prevalence, label=f"prevalence ({prevalence:.2f})", **_CHANCE)
+    for name, model in models.items():
+        ap = model["metrics"]["average_precision"]["mean"]
+        ax.plot(_GRID, model["curves"]["pr"]["precision"], color=colors[name], linewidth=1.6,
+                label=f"{_label(name)} (AP {_fmt(ap)})")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", xlabel="Recall (sensitivity)",
+           ylabel="Precision (positive predictive value)")
+    ax.grid(True, linewidth=0.4, alpha=0.6)
+    ax.legend(loc="lower left", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(report: Mapping[str, Any]) -> Figure:
+    """One panel per model: observed against predicted risk by decile, slope and intercept."""
+    models = report["models"]
+    colors = _colors(list(models))
+    fig, axes = _panels(len(models))
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        bins = model["curves"]["calibration"]
+        metrics = model["metrics"]
+        ax.plot([0, 1], [0, 1], **_CHANCE)
+        ax.plot(bins["predicted"], bins["observed"], marker="o", markersize=3,
+                color=colors[name], linewidth=1.2)
+        ax.set_title(_label(name), fontsize=8)
+        ax.text(0.04, 0.96, f"slope {_fmt(metrics['calibration_slope']['mean'], 2)}\n"
+                f"intercept {_fmt(metrics['calibration_intercept']['mean'], 2)}",
+                transform=ax.transAxes, fontsize=7, va="top")
+        ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
+        ax.tick_params(labelsize=7)
+        ax.grid(True, linewidth=0.3, alpha=0.6)
+    fig.supxlabel("Predicted probability (decile mean)", fontsize=9)
+    fig.supylabel("Observed fraction of class 1", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(report: Mapping[str, Any]) -> Figure:
+    """One panel per model: the confusion matrix at the report's threshold (mean counts)."""
+    models = report["models"]
+    threshold = report["threshold"]
+    fig, axes = _panels(len(models), panel_size=2.3)
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        cm = model["confusion_matrix"]
+        matrix = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]], dtype=float)
+        edges = np.array([-0.5, 0.5, 1.5])  # vector cells (imshow would embed a raster)
+        ax.pcolormesh(edges, edges, matrix, cmap="Blues", vmin=0, vmax=max(matrix.max(), 1.0))
+        ax.set(xlim=(-0.5, 1.5), ylim=(1.5, -0.5), aspect="equal")
+        for (i, j), value in np.ndenumerate(matrix):
+            dark = value > matrix.max() / 2
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "#1d2330")
+        ax.set_xticks([0, 1], ["pred. 0", "pred. 1"], fontsize=7)
+        ax.set_yticks([0, 1], ["true 0", "true 1"], fontsize=7)
+        ax.set_title(_label(name), fontsize=8)
+    fig.suptitle(f"Threshold {threshold}: predicted 1 when probability >= {threshold} "
+                 "(mean counts over repeats)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
+    """Net benefit of every model against treat-all and treat-none (decision curve)."""
+    models = report["models"]
+    colors = _colors(list(models))
+    curves = report["curves"]
+    thresholds = np.asarray(curves["thresholds"], dtype=float)
+    treat_all = np.asarray(curves["treat_all"], dtype=float)
+    prevalence = report["data"]["n_positive"] / report["data"]["n_patients"]
+    fig = Figure(figsize=(6.8, 4.8))
+    ax = fig.add_subplot()
+    ax.axhline(0.0, color="#1d2330", linewidth=1, label="treat none")
+    ax.plot(thresholds, treat_all, color="#9aa1ad", linewidth=1.2, linestyle="--",
+            label="treat all")
+    for name, model in models.items():
+        ax.plot(thresholds, model["curves"]["net_benefit"], color=colors[name], linewidth=1.4,
+                label=_label(name))
+    ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.01) * 1.15),
+           xlabel="Threshold probability", ylabel="Net benefit")
+    ax.grid(True, linewidth=0.4, alpha=0.6)
+    ax.legend(loc="upper right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
+    "roc": (roc_figure, "ROC curves"),
+    "roc_bands": (roc_bands_figure, "ROC curves with 95 % confidence bands"),
+    "precision_recall": (pr_figure, "Precision-recall curves"),
+    "calibration": (calibration_figure, "Calibration"),
+    "confusion_matrix": (confusion_figure, "Confusion matrices"),
+    "decision_curve": (decision_curve_figure, "Decision curves (net benefit)"),
+}
+"""Figure name (file stem and HTML anchor) -> (drawing function, caption title)."""
+
+
+def svg_text(fig: Figure, name: str) -> str:
+    """The figure as a standalone SVG document, byte-identical for the same figure.
+
+    Element ids are prefixed with ``name`` so several figures can share one HTML page.
+    """
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": f"radfusion-{name}", "svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg",
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = buffer.getvalue()
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
+    svg = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{name}-\1"', svg)
+    return svg
+
+
+def inline_svg(svg: str) -> str:
+    """An SVG document for inlining in HTML: no XML prolog or DOCTYPE (a DTD URL), and no
+    namespace declarations (implicit in HTML)."""
+    svg = svg[svg.index("<svg"):]
+    return re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
+
+
+def png_bytes(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    """The figure as PNG bytes at ``dpi`` (200: print quality for a column-wide figure),
+    without a software tag (reproducible)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()

@@ -1,0 +1,158 @@
+"""report.html in a real browser: headless Chromium (Debian's ``chromium``) through its CLI.
+
+Two runs of the browser on a small report:
+
+1. the page as written, offline (every host name unresolvable): nothing may be logged to the
+   console (a failed resource, a network request, a script error all are), and a full-page
+   screenshot is saved under the test's temporary folder;
+2. a probe copy of the page, next to it, with a script appended that checks, once the page
+   has loaded, that every inline figure is a rendered SVG with drawn content, that every
+   figure file of ``figures/`` (PNG and SVG) loads as an image, that the page requested no
+   other resource, and that no error was raised or logged; the results are read back from
+   the DOM that ``--dump-dom`` prints.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.plots import FIGURES
+from pipeline.report import build_report, write_report
+from pipeline.validation import summarize
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install chromium)"
+)
+TIMEOUT = 120  # generous: only a hung browser gets near it
+
+PROBE = """
+<pre id="probe"></pre>
+<div id="probe-images" style="position:absolute;left:-9999px">%(images)s</div>
+<script>
+const errors = [];
+window.addEventListener("error", (e) => errors.push(String(e.message || e)));
+const originalError = console.error;
+console.error = (...args) => { errors.push(args.join(" ")); originalError(...args); };
+window.addEventListener("load", () => {
+  const figures = [...document.querySelectorAll("figure")].map((figure) => {
+    const svg = figure.querySelector("svg");
+    const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+    return {
+      id: figure.id,
+      svg: svg instanceof SVGSVGElement,
+      width: box.width,
+      height: box.height,
+      drawn: svg ? svg.querySelectorAll("path, text, use").length : 0,
+      contentWidth: svg ? svg.getBBox().width : 0,
+    };
+  });
+  const images = [...document.querySelectorAll("#probe-images img")].map((img) => ({
+    src: img.getAttribute("src"), complete: img.complete, width: img.naturalWidth,
+  }));
+  const resources = performance.getEntriesByType("resource").map((entry) => entry.name);
+  document.getElementById("probe").textContent = JSON.stringify(
+    {figures, images, errors, resources});
+});
+</script>
+"""
+
+
+def fabricated_predictions(n=60, repeats=2, seed=0):
+    """Out-of-fold predictions of a few single-group and fused models (no model fitting)."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % 2)
+    frames = []
+    for k, model in enumerate(["CT__tumor", "MR__tumor", "clinical", "early", "stacking"]):
+        for repeat in range(repeats):
+            score = (0.5 + 0.4 * k) * (y - 0.5) + rng.normal(size=n)
+            frames.append(pd.DataFrame({
+                "patient_id": [f"P{i:03d}" for i in range(n)], "model": model,
+                "repeat": repeat, "fold": np.arange(n) % 3, "y_true": y,
+                "proba": 1 / (1 + np.exp(-score)),
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    predictions = fabricated_predictions()
+    summary = summarize(predictions, n_bootstrap=100)
+    report = build_report(
+        predictions, summary, config={"command": "radfusion cv features.csv --label y"},
+        seed=0, inputs={}, groups={"CT__tumor": ["a"], "MR__tumor": ["b"], "clinical": ["c"]},
+        n_bootstrap=100,
+    )
+    write_report(report, predictions, out)
+    return out
+
+
+def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium on ``url``, offline, logging the console to stderr."""
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # no network, even by accident
+        "--virtual-time-budget=10000", "--window-size=1280,900", *extra, url,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def test_report_renders_offline_without_console_messages(report_dir, tmp_path):
+    screenshot = tmp_path / "report.png"
+    page = (report_dir / "report.html").as_uri()
+    result = chromium(page, tmp_path / "profile", f"--screenshot={screenshot}",
+                      "--window-size=1280,6000")
+    assert console_messages(result.stderr) == []
+    assert "ERR_NAME_NOT_RESOLVED" not in result.stderr  # it never tried the network
+    png = screenshot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1280, 6000)
+
+
+def test_every_figure_loads(report_dir, tmp_path):
+    files = sorted(p.relative_to(report_dir).as_posix()
+                   for p in (report_dir / "figures").iterdir())
+    assert len(files) == 2 * len(FIGURES)
+    images = "".join(f'<img src="{html.escape(f)}" alt="">' for f in files)
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    probe = report_dir / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE % {"images": images} + "</body>"),
+                     encoding="utf-8")
+
+    result = chromium(probe.as_uri(), tmp_path / "profile", "--dump-dom")
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found and found.group(1), "the probe script did not run"
+    state = json.loads(html.unescape(found.group(1)))
+
+    assert state["errors"] == []
+    assert console_messages(result.stderr) == []
+    figures = {f["id"]: f for f in state["figures"]}
+    assert sorted(figures) == sorted(f"figure-{name}" for name in FIGURES)
+    for name, figure in figures.items():
+        assert figure["svg"], name
+        assert figure["width"] > 300 and figure["height"] > 200, name
+        assert figure["drawn"] > 10 and figure["contentWidth"] > 100, name
+    # The page fetches nothing from a network (file: URLs are the probe's own images).
+    assert [url for url in state["resources"] if not url.startswith("file:")] == []
+    assert [i["src"] for i in state["images"]] == files
+    for image in state["images"]:
+        assert image["complete"] and image["width"] > 100, image["src"]
