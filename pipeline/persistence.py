@@ -1,0 +1,558 @@
+"""Train a fusion model on a whole cohort, save it safely, apply it to new patients.
+
+A saved model is one ``.skops`` file: a zip archive written by :func:`skops.io.dump` holding
+the fitted estimator, plus one JSON member, ``radfusion.json``, with everything prediction needs
+besides the estimator: the model's input columns in order, the groups, the categorical levels
+that :func:`pipeline.dataset.load_dataset` one-hot encoded, the label and its classes, the
+training settings and the library versions. The JSON is read first, so version problems are
+reported before any object is rebuilt.
+
+Safety. skops rebuilds objects from a JSON schema instead of unpickling, and only types it is
+told to trust. :func:`load_model` trusts exactly the types a radfusion model is made of
+(:data:`TRUSTED_TYPES`, plus radfusion's own estimator classes) and refuses a file naming any
+other type, before rebuilding anything. XGBoost models go through skops's generic object
+route: ``XGBClassifier.__getstate__`` holds a ``Booster``, whose ``__getstate__`` turns the
+native model into a ``bytearray`` (XGBoost's own binary serialisation, not a pickle), stored
+as a raw ``.bin`` member and handed back to XGBoost's parser by ``Booster.__setstate__``.
+
+Policies where the file and the new table disagree:
+
+- Versions: a different radfusion, scikit-learn, XGBoost, numpy or skops version than the one
+  that trained the model gives a :class:`ModelVersionWarning`; a different *major* version of
+  scikit-learn or XGBoost is an :class:`~features.errors.InputError` (their fitted internals,
+  and XGBoost's in-memory snapshot, are not portable across major versions; retrain).
+- Columns: every column the model uses must be present (else an ``InputError`` naming each
+  missing one); other columns are ignored with an :class:`ExtraColumnsWarning`; the label and
+  ``site`` columns are dropped silently; column order does not matter. Missing *values* are
+  fine (imputed inside the model, as in training).
+- Categories: text columns are encoded with the training levels. A level never seen in
+  training is an ``InputError`` (column, level, patients): mapping it to the reference level
+  would silently change the prediction. Blank it to have the model impute it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
+import skops.io as sio
+import xgboost
+from sklearn.base import BaseEstimator
+
+from features.errors import InputError, Problem
+from features.naming import SITE_COLUMN
+from pipeline.dataset import _index_by_id, _resolve_id, load_dataset, read_table
+from pipeline.fusion import build_model
+from pipeline.learners import LEARNERS
+from pipeline.validation import THRESHOLD
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TRUSTED_TYPES",
+    "ExtraColumnsWarning",
+    "ModelVersionWarning",
+    "TrainedModel",
+    "check_versions",
+    "is_trusted_type",
+    "library_versions",
+    "load_model",
+    "model_matrix",
+    "predict_table",
+    "save_model",
+    "train_model",
+]
+
+FORMAT = "radfusion-model"
+#: Version of the ``radfusion.json`` layout; a newer one than this code knows is refused.
+FORMAT_VERSION = 1
+METADATA_MEMBER = "radfusion.json"
+
+TRUSTED_TYPES: frozenset[str] = frozenset({
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+})
+"""Types beyond skops's defaults (which cover public scikit-learn estimators and plain data)
+that a radfusion model contains. Estimator classes defined in radfusion's own packages are
+trusted too (see :func:`is_trusted_type`). Add a type here only if radfusion builds it."""
+
+_OWN_PACKAGES = ("pipeline", "features")
+#: Libraries compared at load time → whether a different major version is an error.
+_CHECKED = {"radfusion": False, "scikit-learn": True, "xgboost": True, "numpy": False,
+            "skops": False}
+class ModelVersionWarning(UserWarning):
+    """The model was saved with other library versions than the installed ones."""
+
+
+class ExtraColumnsWarning(UserWarning):
+    """The prediction table has columns the model does not use (they are ignored)."""
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted fusion model with what it needs to score new tables.
+
+    Attributes
+    ----------
+    estimator : BaseEstimator
+        The fitted model; its ``predict_proba(X)[:, 1]`` is the probability of ``classes[1]``.
+    label : str
+        Outcome column it was trained on.
+    classes : list
+        Original label values; ``classes[k]`` is encoded as ``k`` (``k = 1`` is positive).
+    id_column : str
+        Patient identifier column of the training table.
+    columns : list of str
+        Model input columns after encoding, in the order the estimator saw them.
+    groups : dict of str to list of str
+        Feature groups (fusion branches) over ``columns``.
+    categories : dict of str to list of str
+        Text column → its training levels, sorted; the first is the reference (no dummy).
+    encoded : dict of str to list of str
+        Text column → its dummy columns in ``columns``.
+    settings : dict
+        ``strategy``, ``learner``, ``learners``, ``seed``, ``group_pattern``.
+    training : dict
+        ``n_patients``, ``class_counts`` and ``biomarker_columns`` (raw columns that came from
+        the biomarker table, for error hints).
+    versions : dict of str to str
+        Library versions of the environment that fitted the model.
+    """
+
+    estimator: BaseEstimator
+    label: str
+    classes: list
+    id_column: str
+    columns: list[str]
+    groups: dict[str, list[str]]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    encoded: dict[str, list[str]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label_mapping(self) -> dict[str, int]:
+        """Label value (as text) → encoded class, as :class:`~pipeline.dataset.Dataset` has it."""
+        return {str(value): code for code, value in enumerate(self.classes)}
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Raw columns a prediction table must have (text columns before encoding), in order."""
+        source = {dummy: name for name, dummies in self.encoded.items() for dummy in dummies}
+        return list(dict.fromkeys(source.get(column, column) for column in self.columns))
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the estimator, as JSON-serialisable data."""
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "estimator"}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train_model(
+    features: str | Path,
+    *,
+    label: str,
+    biomarkers: str | Path | None = None,
+    id_column: str | None = None,
+    group_pattern: str | None = None,
+    strategy: str = "stacking",
+    learner: str = "lr",
+    learners: Sequence[str] = LEARNERS,
+    seed: int = 0,
+) -> TrainedModel:
+    """Fit one fusion strategy on every patient of the table.
+
+    Parameters
+    ----------
+    features, label, biomarkers, id_column, group_pattern
+        As in :func:`pipeline.dataset.load_dataset`.
+    strategy : {"single", "early", "late", "stacking"}, default="stacking"
+        Fusion strategy, see :func:`pipeline.fusion.build_model`.
+    learner : str, default="lr"
+        Learner of the single, early and late models.
+    learners : sequence of str, default=LEARNERS
+        Learners of the stacking model.
+    seed : int, default=0
+        Seed of the learners and of the stacking folds.
+
+    Returns
+    -------
+    TrainedModel
+
+    Raises
+    ------
+    InputError
+        Unreadable tables, bad label, unknown strategy or learner.
+    """
+    data = load_dataset(features, label=label, biomarkers=biomarkers, id_column=id_column,
+                        group_pattern=group_pattern)
+    model = build_model(data.groups, strategy, learner, learners, random_state=seed)
+    model.fit(data.X, data.y)
+    raw, _ = _read_inputs(features, biomarkers, id_column)
+    classes = [None, None]
+    for value in raw[label].dropna().unique():
+        classes[data.label_mapping[str(value)]] = _plain(value)
+    return TrainedModel(
+        estimator=model,
+        label=label,
+        classes=classes,
+        id_column=data.id_column,
+        columns=list(data.X.columns),
+        groups=data.groups,
+        categories={name: _levels(raw[name]) for name in data.encoded},
+        encoded=data.encoded,
+        settings={"strategy": strategy, "learner": learner, "learners": list(learners),
+                  "seed": seed, "group_pattern": group_pattern},
+        training={"n_patients": len(data.y),
+                  "class_counts": {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)},
+                  "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column)},
+        versions=library_versions(),
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of radfusion, the libraries a fitted model is made of, and Python."""
+    try:
+        radfusion = metadata.version("radfusion")
+    except metadata.PackageNotFoundError:
+        radfusion = "unknown"
+    return {"radfusion": radfusion, "scikit-learn": sklearn.__version__,
+            "xgboost": xgboost.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "skops": skops.__version__,
+            "python": platform.python_version()}
+
+
+def _levels(column: pd.Series) -> list[str]:
+    """Levels of a text column exactly as ``load_dataset`` encodes them."""
+    return sorted(column.dropna().astype(str).unique())
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python scalar JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _biomarker_columns(biomarkers, id_column, id_name) -> list[str]:
+    if biomarkers is None:
+        return []
+    columns = read_table(biomarkers).columns
+    return [str(c) for c in columns if c not in {id_column, id_name}]
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def save_model(trained: TrainedModel, path: str | Path) -> Path:
+    """Write the model and its metadata to one ``.skops`` file, atomically.
+
+    The estimator is dumped with :func:`skops.io.dump` (deflate-compressed) and the metadata
+    added as the ``radfusion.json`` member, in a temporary file of the target folder that then
+    replaces ``path``; an interrupted save leaves any previous file intact.
+    """
+    text = json.dumps(trained.metadata(), indent=2, ensure_ascii=False, allow_nan=False)
+
+    def write(temporary: Path) -> None:
+        sio.dump(trained.estimator, temporary, compression=zipfile.ZIP_DEFLATED)
+        with zipfile.ZipFile(temporary, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(METADATA_MEMBER, text)
+
+    return _atomic_write(Path(path), write)
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """Read a model written by :func:`save_model`, trusting only radfusion's own types.
+
+    Raises
+    ------
+    InputError
+        Not a radfusion model file, a newer file format, a major scikit-learn or XGBoost
+        version mismatch, or types outside the allow-list (listed in the message).
+
+    Warns
+    -----
+    ModelVersionWarning
+        The model was saved with other library versions (see the module docstring).
+    """
+    path = Path(path)
+    meta = _read_metadata(path)
+    check_versions(meta["versions"], str(path))
+    untrusted = _untrusted_types(path)
+    refused = sorted(name for name in untrusted if not is_trusted_type(name))
+    if refused:
+        raise InputError(
+            "Refusing to load the model: it contains types radfusion never saves",
+            [Problem(f"untrusted type {name}", file=str(path)) for name in refused],
+        )
+    try:
+        estimator = sio.load(path, trusted=untrusted)
+    except Exception as error:  # skops/scikit-learn errors differ; all mean "cannot rebuild"
+        raise InputError("Cannot rebuild the saved model", [Problem(
+            f"{type(error).__name__}: {error} (saved with scikit-learn "
+            f"{meta['versions'].get('scikit-learn')}; installed {sklearn.__version__})",
+            file=str(path))]) from error
+    saved = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    return TrainedModel(estimator=estimator, **saved)
+
+
+def _untrusted_types(path: Path) -> list[str]:
+    """Types the skops schema names beyond skops's defaults (read without rebuilding any)."""
+    try:
+        return sio.get_untrusted_types(file=path)
+    except Exception as error:  # a damaged schema fails in many ways
+        raise InputError("The model file is damaged", [Problem(
+            f"cannot read its skops schema: {type(error).__name__}: {error}",
+            file=str(path))]) from error
+
+
+def is_trusted_type(name: str) -> bool:
+    """Whether a type named by a skops file may be rebuilt.
+
+    Trusted: :data:`TRUSTED_TYPES`, and classes derived from scikit-learn's ``BaseEstimator``
+    that are *defined* in radfusion's own packages (``pipeline``, ``features``), so new
+    radfusion transformers need no list update. Functions and other classes are refused.
+    """
+    if name in TRUSTED_TYPES:
+        return True
+    module_name, _, attribute = name.rpartition(".")
+    if module_name.split(".")[0] not in _OWN_PACKAGES:
+        return False
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    obj = getattr(module, attribute, None)
+    return (isinstance(obj, type) and issubclass(obj, BaseEstimator)
+            and obj.__module__ == module_name)
+
+
+def check_versions(saved: dict[str, str], file: str = "model") -> None:
+    """Warn (minor) or raise (major scikit-learn/XGBoost) on version differences."""
+    installed = library_versions()
+    changed = [name for name in _CHECKED if saved.get(name) != installed[name]]
+    major = [name for name in changed if _CHECKED[name]
+             and _major(saved.get(name)) != _major(installed[name])]
+    if major:
+        raise InputError("The model was saved with an incompatible library version", [
+            Problem(f"saved with {name} {saved.get(name)}, installed {installed[name]}; "
+                    f"retrain the model or install {name}=={saved.get(name)}", file=file)
+            for name in major])
+    if changed:
+        differences = ", ".join(f"{name} {saved.get(name)} (installed {installed[name]})"
+                                for name in changed)
+        warnings.warn(f"{file} was saved with {differences}; predictions may differ slightly. "
+                      "Retrain, or install the saved versions, to be sure.",
+                      ModelVersionWarning, stacklevel=3)
+
+
+def _major(version: str | None) -> str | None:
+    return None if version is None else version.split(".")[0]
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    bad = InputError("Not a radfusion model file", [Problem(
+        f"expected a .skops file written by radfusion train (with {METADATA_MEMBER})",
+        file=str(path))])
+    if not path.is_file():
+        raise InputError("Cannot read the model", [Problem("file not found", file=str(path))])
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(METADATA_MEMBER))
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise bad from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise bad
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InputError("Unsupported model file version", [Problem(
+            f"format version {meta.get('format_version')!r}; this radfusion reads "
+            f"{FORMAT_VERSION}: upgrade radfusion or retrain", file=str(path))])
+    expected = {f.name for f in fields(TrainedModel)} - {"estimator"}
+    if set(meta) - {"format", "format_version"} != expected:
+        raise bad
+    return meta
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary)`` in ``path``'s folder, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict_table(
+    trained: TrainedModel,
+    features: str | Path | pd.DataFrame,
+    *,
+    biomarkers: str | Path | pd.DataFrame | None = None,
+    id_column: str | None = None,
+) -> pd.DataFrame:
+    """Score every patient of a feature table (joined with biomarkers) with a trained model.
+
+    Parameters
+    ----------
+    trained : TrainedModel
+    features : path or DataFrame
+        Feature table with the patient id column; the label column may be absent.
+    biomarkers : path or DataFrame, optional
+        Biomarker table, joined by patient id as in training.
+    id_column : str, optional
+        Patient id column (default: the training one, else ``patient_id`` or ``ID``).
+
+    Returns
+    -------
+    DataFrame
+        One row per patient in table order: the id column, ``probability`` (of the positive
+        class ``trained.classes[1]``) and ``predicted`` (original label value; positive when
+        ``probability >= 0.5``, as in the cross-validation report).
+
+    Raises
+    ------
+    InputError
+        Missing columns (each named), unseen categories, non-numeric values, duplicate ids.
+
+    Warns
+    -----
+    ExtraColumnsWarning
+        Columns the model does not use; they are ignored.
+    """
+    X = model_matrix(trained, features, biomarkers=biomarkers, id_column=id_column)
+    estimator = trained.estimator
+    positive = list(estimator.classes_).index(1)
+    probability = estimator.predict_proba(X)[:, positive]
+    predicted = np.asarray(trained.classes)[(probability >= THRESHOLD).astype(int)]
+    return pd.DataFrame({X.index.name: X.index.to_numpy(), "probability": probability,
+                         "predicted": predicted})
+
+
+def model_matrix(
+    trained: TrainedModel,
+    features: str | Path | pd.DataFrame,
+    *,
+    biomarkers: str | Path | pd.DataFrame | None = None,
+    id_column: str | None = None,
+) -> pd.DataFrame:
+    """The table as the model sees it: encoded, checked, in ``trained.columns`` order.
+
+    Rows keep the table order and are indexed by patient id. See :func:`predict_table`.
+    """
+    table, file = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
+    _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
+    parts, problems = [], []
+    for name in trained.input_columns:
+        if name in trained.encoded:
+            part = _encode(table[name], name, trained.categories[name], file, problems)
+        else:
+            part = _numeric(table[name], name, file, problems)
+        parts.append(part)
+    if problems:
+        raise InputError("Some values do not fit the model", problems)
+    return pd.concat(parts, axis=1)[trained.columns].astype(float)
+
+
+def _read_inputs(features, biomarkers, id_column, preferred_id=None) -> tuple[pd.DataFrame, str]:
+    """Feature table left-joined with the biomarkers, indexed by patient id (table order)."""
+    file = "features" if isinstance(features, pd.DataFrame) else str(features)
+    table = _read(features)
+    if id_column is None and preferred_id in table.columns:
+        id_column = preferred_id
+    id_name = _resolve_id(table, id_column, file)
+    table = _index_by_id(table, id_name, file)
+    if biomarkers is None:
+        return table, file
+    bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
+    bio = _read(biomarkers)
+    bio = _index_by_id(bio, _resolve_id(bio, id_name if id_name in bio else id_column, bio_file),
+                       bio_file)
+    shared = sorted(set(bio.columns) & set(table.columns))
+    if shared:
+        raise InputError("The feature and biomarker tables share columns",
+                         [Problem(f"column {c!r} is in both", file=bio_file) for c in shared])
+    return table.join(bio.rename_axis(id_name), how="left"), file
+
+
+def _read(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    return source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+
+
+def _check_columns(trained: TrainedModel, table: pd.DataFrame, file: str,
+                   with_biomarkers: bool) -> None:
+    expected = trained.input_columns
+    missing = [c for c in expected if c not in table.columns]
+    if missing:
+        from_bio = set(trained.training.get("biomarker_columns", ()))
+        hint = "" if with_biomarkers else " (a biomarker column: pass the biomarker table)"
+        raise InputError(
+            f"The table lacks {len(missing)} column(s) the model needs",
+            [Problem(f"missing column {c!r}" + (hint if c in from_bio else ""), file=file)
+             for c in missing],
+        )
+    extra = [str(c) for c in table.columns if c not in set(expected)]
+    if extra:
+        shown = ", ".join(extra[:20]) + (f" and {len(extra) - 20} more" if len(extra) > 20 else "")
+        warnings.warn(f"{file}: {len(extra)} column(s) not used by the model are ignored: {shown}",
+                      ExtraColumnsWarning, stacklevel=4)
+
+
+def _encode(column: pd.Series, name: str, levels: list[str], file: str,
+            problems: list[Problem]) -> pd.DataFrame:
+    """One-hot encode with the training levels (first dropped); NaN stays NaN in every dummy."""
+    values = column.astype("string")
+    unseen = values.notna() & ~values.isin(levels)
+    for level in sorted(set(values[unseen])):
+        patients = ", ".join(map(str, values.index[values == level][:10]))
+        problems.append(Problem(
+            f"column {name!r} has level {level!r}, unseen in training (known: "
+            f"{', '.join(levels)}); patients: {patients}. Recode it or leave it blank "
+            "(imputed)", file=file))
+    known = values.where(~unseen)  # unseen levels are reported, not encoded
+    dummies = pd.get_dummies(pd.Categorical(known, categories=levels), prefix=name,
+                             drop_first=True, dtype=float)
+    dummies.index = column.index
+    dummies[column.isna().to_numpy()] = np.nan
+    return dummies
+
+
+def _numeric(column: pd.Series, name: str, file: str, problems: list[Problem]) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() & column.notna()
+    if bad.any():
+        examples = ", ".join(f"{p}={v!r}" for p, v in column[bad].head(5).items())
+        problems.append(Problem(
+            f"column {name!r} is numeric in training but has text values ({examples})",
+            file=file))
+    return numbers.astype(float)
