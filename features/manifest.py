@@ -28,7 +28,9 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
+    "mask_values",
     "read_manifest",
+    "roi_problems",
     "validate_cohort",
 ]
 
@@ -162,7 +164,7 @@ class _ImageCache:
         if path not in self._masks:
             try:
                 image = read_image(path)
-                values = _distinct(sitk.GetArrayViewFromImage(image))
+                values = mask_values(image)
                 self._masks[path] = (ImageHeader.of(image), values)
             except ImageReadError as error:
                 self._masks[path] = error
@@ -175,8 +177,9 @@ def _unwrap(value):
     return value
 
 
-def _distinct(voxels: np.ndarray) -> np.ndarray:
-    """Sorted distinct voxel values (a fast path for small non-negative integer labels)."""
+def mask_values(mask: sitk.Image) -> np.ndarray:
+    """Sorted distinct voxel values of a mask (fast for small non-negative integer labels)."""
+    voxels = sitk.GetArrayViewFromImage(mask)
     if voxels.dtype.kind in "ub" and voxels.dtype.itemsize <= 2:
         return np.flatnonzero(np.bincount(voxels.ravel()))
     return np.unique(voxels)
@@ -187,25 +190,69 @@ def _label_values(values: np.ndarray, limit: int = 10) -> str:
     return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
 
 
-def _check_files(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
-    """Missing/unreadable files, empty masks, mismatched grids."""
+def roi_problems(
+    image: ImageHeader | None, mask: ImageHeader, values: np.ndarray | None, label: int,
+    image_path: str | None = None,
+) -> list[str]:
+    """What prevents extracting one ROI: an empty mask / absent label, or mismatched grids.
+
+    Shared by :func:`validate_cohort` and the extraction runner, so that a case reports the
+    same message whether it is caught before or during extraction.
+
+    Parameters
+    ----------
+    image : ImageHeader or None
+        The image's grid (None: not compared).
+    mask : ImageHeader
+        The mask's grid.
+    values : numpy.ndarray or None
+        The mask's distinct voxel values (see :func:`mask_values`); None: label not checked.
+    label : int
+        The ROI's value in the mask.
+    image_path : str, optional
+        Named in grid messages.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem; empty when the ROI can be extracted.
+    """
+    problems = []
+    if values is not None and not np.any(values == label):
+        problems.append(f"empty mask: no voxel has label {label}; values present: "
+                        f"{_label_values(values)}")
+    if image is not None:
+        where = f" (image {image_path})" if image_path else ""
+        problems += [f"mask and image are on different grids: {difference}{where}"
+                     for difference in compare_grids(image, mask)]
+    return problems
+
+
+def _missing_files(df: pd.DataFrame) -> list[Problem]:
+    """Image and mask paths that do not exist (cheap: no file is opened)."""
+    problems = []
+    for row, case in df.iterrows():
+        for column in PATH_COLUMNS:
+            path = case[column]
+            if not path or not os.path.exists(path):
+                what = "image" if column == "image" else "mask"
+                problems.append(Problem(f"{what} file is missing ({column})", row,
+                                        case.get(ID_COLUMN), path or None))
+    return problems
+
+
+def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
+    """Unreadable or truncated files, empty masks, mismatched grids (existing files only)."""
     problems = []
     for row, case in df.iterrows():
         pid = case.get(ID_COLUMN)
         image_path, mask_path, label = case["image"], case["mask_path"], case[LABEL_COLUMN]
-        for column, path in (("image", image_path), ("mask_path", mask_path)):
-            if not path or not os.path.exists(path):
-                what = "image" if column == "image" else "mask"
-                problems.append(
-                    Problem(f"{what} file is missing ({column})", row, pid, path or None))
-        if not (image_path and os.path.exists(image_path)):
-            image = None
-        else:
+        image = None
+        if image_path and os.path.exists(image_path):
             try:
                 image = cache.header(image_path)
             except ImageReadError as error:
                 problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
-                image = None
         if not (mask_path and os.path.exists(mask_path)):
             continue
         try:
@@ -213,15 +260,8 @@ def _check_files(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
         except ImageReadError as error:
             problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
             continue
-        if not np.any(values == label):
-            problems.append(Problem(
-                f"empty mask: no voxel has label {label}; values present: "
-                f"{_label_values(values)}", row, pid, mask_path))
-        if image is not None:
-            for difference in compare_grids(image, mask):
-                problems.append(Problem(
-                    f"mask and image are on different grids: {difference} (image {image_path})",
-                    row, pid, mask_path))
+        problems += [Problem(message, row, pid, mask_path)
+                     for message in roi_problems(image, mask, values, label, image_path)]
     return problems
 
 
@@ -292,15 +332,20 @@ def validate_cohort(
     manifest_path: str | Path,
     biomarkers_path: str | Path | None = None,
     outcome: str | None = None,
+    check_images: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate a manifest, its image and mask files, and the biomarker table.
 
-    Checks: required columns; names (empty, or containing ``"__"``); labels; duplicated
-    (patient, modality, mask); more than one site per patient; missing or unreadable image
-    and mask files; empty masks (no voxel equal to the label); mask and image grids (size,
-    and spacing / origin / direction beyond 1e-3 relative / mm); biomarker rows for patients
-    absent from the manifest, duplicated biomarker patients; absent outcome column and
-    missing outcomes. Image voxels are not read, only headers; mask voxels are.
+    Structural checks (always): required columns; names (empty, or containing ``"__"``);
+    labels; duplicated (patient, modality, mask); more than one site per patient; missing
+    image and mask files; biomarker rows for patients absent from the manifest, duplicated
+    biomarker patients; absent outcome column and missing outcomes.
+
+    Image checks (``check_images=True``): unreadable or truncated files; empty masks (no
+    voxel equal to the label); mask and image grids (size, and spacing / origin / direction
+    beyond 1e-3 relative / mm). Image voxels are not read, only headers; mask voxels are.
+    With ``check_images=False`` these are left to extraction, which records such a case in
+    the failures table and goes on with the others (see :func:`features.runner.extract_cohort`).
 
     Parameters
     ----------
@@ -310,6 +355,8 @@ def validate_cohort(
         CSV with ``patient_id`` and clinical / laboratory columns, including the outcome.
     outcome : str, optional
         Name of the outcome column; when given, every manifest patient needs a value.
+    check_images : bool, default=True
+        Also open the files and check their contents (see above).
 
     Returns
     -------
@@ -329,7 +376,9 @@ def validate_cohort(
     if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
         problems += _check_duplicates(manifest, file)
     if all(column in manifest.columns for column in PATH_COLUMNS):
-        problems += _check_files(manifest, _ImageCache())
+        problems += _missing_files(manifest)
+        if check_images:
+            problems += _check_images(manifest, _ImageCache())
     biomarkers = None
     if biomarkers_path is not None:
         biomarkers, found = _check_biomarkers(Path(biomarkers_path), manifest, file, outcome)

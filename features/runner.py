@@ -1,10 +1,20 @@
-"""Extract features for a whole cohort, in parallel, recording failures instead of raising."""
+"""Extract features for a whole cohort: in parallel, cached, resumable, failures recorded.
+
+Cases run in worker processes with joblib on one machine, or on a Dask cluster (see
+:mod:`features.distributed`). Workers receive paths, not voxels, and return small dicts, so
+memory is bounded by the largest case, not by the cohort. With a cache folder (see
+:mod:`features.cache`) each finished case is stored at once, a re-run computes only what is
+not stored yet, and an interrupted run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
 import pandas as pd
@@ -12,14 +22,25 @@ import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from features.cache import FeatureCache
 from features.extract import extract_case
-from features.io import ImageReadError, read_image
-from features.manifest import DEFAULT_LABEL, LABEL_COLUMN, validate_cohort
+from features.io import ImageHeader, ImageReadError, read_image
+from features.manifest import (
+    DEFAULT_LABEL,
+    LABEL_COLUMN,
+    mask_values,
+    roi_problems,
+    validate_cohort,
+)
 from features.naming import ID_COLUMN, SITE_COLUMN
 from features.params import load_params
 from features.table import FeatureRecord, to_wide
 
-__all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "ExtractionResult", "extract_cohort"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "CaseFailedError", "ExtractionResult",
+           "extract_cohort"]
 
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 FAILURE_COLUMNS = (ID_COLUMN, "modality", "mask", "file", "error")
@@ -39,37 +60,79 @@ class ExtractionResult:
         and pyradiomics' ``diagnostics_*`` values as strings.
     failures : pandas.DataFrame
         One row per failed case: ``patient_id, modality, mask, file, error``; empty when none.
+    n_cached : int
+        How many of the extracted cases were read from the cache instead of computed.
     """
 
     features: pd.DataFrame
     diagnostics: pd.DataFrame
     failures: pd.DataFrame
+    n_cached: int = 0
+
+    def summary(self) -> str:
+        """One line: cases extracted (of which cached) and failed."""
+        done, failed = len(self.diagnostics), len(self.failures)
+        return (f"{done + failed} case(s): {done} extracted ({self.n_cached} from the cache), "
+                f"{failed} failed")
 
 
-def _run_case(case: dict, params: dict, single_thread: bool) -> tuple[dict, dict]:
-    """Extract one case; return ``(case, outcome)`` where outcome holds results or an error."""
+class CaseFailedError(RuntimeError):
+    """A case failed and ``strict=True``: the run stopped there.
+
+    ``failure`` is the case's row of the failures table (``patient_id, modality, mask, file,
+    error``); the message is its ``error``. Cases finished before it are in the cache (when
+    one is used), so the run resumes after the input is fixed.
+    """
+
+    def __init__(self, failure: dict):
+        self.failure = failure
+        super().__init__(failure["error"])
+
+
+def _run_case(index: int, case: dict, params: dict, single_thread: bool) -> tuple[int, dict]:
+    """Extract one case; return ``(index, outcome)``, outcome holding results or an error."""
     if single_thread:  # one worker per core: no thread oversubscription inside a worker
         sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
         with threadpool_limits(limits=1):
-            return case, _extract(case, params)
-    return case, _extract(case, params)
+            return index, _extract(case, params)
+    return index, _extract(case, params)
+
+
+class _RoiError(ValueError):
+    """The mask does not define an extractable ROI on the image's grid."""
 
 
 def _extract(case: dict, params: dict) -> dict:
-    file = case["image"]
+    file, label = case["image"], case[LABEL_COLUMN]
     try:
         image = read_image(file)
-        file = case["mask_path"]
+        file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_image(file)
-        file = case["image"]
-        features, diagnostics = extract_case(image, mask, params, label=case[LABEL_COLUMN])
+        grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
+                             case["image"])
+        if grids:
+            raise _RoiError("; ".join(grids))
+        try:
+            features, diagnostics = extract_case(image, mask, params, label=label)
+        except ValueError:
+            # pyradiomics rejected the ROI; say why in validation's words when we can (the
+            # label check reads every mask voxel, so it runs only for failed cases)
+            empty = roi_problems(None, ImageHeader.of(mask), mask_values(mask), label)
+            if empty:
+                raise _RoiError("; ".join(empty)) from None
+            raise
     except Exception as error:  # a failing case is recorded; the others go on
-        reason = error.reason if isinstance(error, ImageReadError) else (
-            f"{type(error).__name__}: {' '.join(str(error).split())}")
-        message = (f"patient {case[ID_COLUMN]}, modality {case['modality']}, "
-                   f"mask {case['mask']}, file {file}: {reason}")
-        return {"file": file, "error": message}
-    return {"features": features, "diagnostics": diagnostics}
+        return _failure(case, file, error)
+    return {"features": features, "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+
+
+def _failure(case: dict, file: str, error: BaseException) -> dict:
+    if isinstance(error, ImageReadError | _RoiError):
+        reason = error.reason if isinstance(error, ImageReadError) else str(error)
+    else:
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return {"file": file, "error": f"patient {case[ID_COLUMN]}, modality {case['modality']}, "
+                                   f"mask {case['mask']}, file {file}: {reason}"}
 
 
 def _cases(manifest: pd.DataFrame) -> list[dict]:
@@ -89,31 +152,59 @@ def extract_cohort(
     params: str | Path | Mapping[str, dict] | None = None,
     n_jobs: int = -1,
     progress: bool = True,
+    *,
+    cache_dir: str | Path | None = None,
+    strict: bool = False,
+    client: Client | str | None = None,
 ) -> ExtractionResult:
     """Extract pyradiomics features for every case of a manifest.
+
+    A case that cannot be extracted (unreadable or truncated file, empty mask, label absent
+    from the mask, mask and image on different grids, ROI too small for pyradiomics...) is
+    recorded in ``failures`` and the other cases go on, unless ``strict``.
 
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
         A manifest as returned by :func:`features.manifest.read_manifest`, or its CSV path
-        (then validated first with :func:`features.manifest.validate_cohort`).
+        (then validated first with :func:`features.manifest.validate_cohort`, leaving the
+        image checks to extraction: ``check_images=False``).
     params : str, Path, mapping or None, default=None
         Passed to :func:`features.params.load_params`, or an already-loaded
         ``{modality: pyradiomics parameter dict}``.
     n_jobs : int, default=-1
         Worker processes (joblib, loky backend); -1 uses every core. With more than one
-        worker, each worker limits SimpleITK and BLAS to one thread.
+        worker, each worker limits SimpleITK and BLAS to one thread. Ignored with ``client``.
     progress : bool, default=True
         Show a progress bar over cases.
+    cache_dir : str or Path, optional
+        Folder of the per-case cache (see :mod:`features.cache`). Cases stored there are
+        read, not computed; each computed case is stored as soon as it finishes, so a run
+        interrupted at any moment resumes where it stopped. Failed cases are not stored.
+    strict : bool, default=False
+        Stop at the first failed case, raising :class:`CaseFailedError`, instead of
+        recording it and going on.
+    client : distributed.Client or str, optional
+        Run the cases on this Dask cluster (or on the one whose scheduler is at this
+        address, e.g. ``"tcp://10.0.0.1:8786"``) instead of local processes; see
+        :mod:`features.distributed`. Workers read the files themselves.
 
     Returns
     -------
     ExtractionResult
-        Deterministic whatever the completion order: rows sorted by patient (then modality,
-        mask), feature columns by (modality, mask, feature).
+        Deterministic whatever the completion order, the number of workers and what came
+        from the cache: rows sorted by patient (then modality, mask), feature columns by
+        (modality, mask, feature).
+
+    Raises
+    ------
+    InputError
+        When the manifest (given as a path) or the parameters are invalid.
+    CaseFailedError
+        With ``strict=True``, at the first failed case.
     """
     if not isinstance(manifest, pd.DataFrame):
-        manifest, _ = validate_cohort(manifest)
+        manifest, _ = validate_cohort(manifest, check_images=False)
     cases = _cases(manifest)
     modalities = {c["modality"] for c in cases}
     if isinstance(params, Mapping):
@@ -124,38 +215,107 @@ def extract_cohort(
     else:
         per_modality = load_params(params, modalities)
 
-    workers = min(joblib.effective_n_jobs(n_jobs), max(len(cases), 1))
-    tasks = (
-        joblib.delayed(_run_case)(case, per_modality[case["modality"]], workers > 1)
-        for case in cases
-    )
-    if workers > 1:
-        outputs = joblib.Parallel(n_jobs=workers, backend="loky",
-                                  return_as="generator_unordered")(tasks)
-    else:
-        outputs = (function(*args, **kwargs) for function, args, kwargs in tasks)
-    done = list(tqdm(outputs, total=len(cases), disable=not progress, unit="case",
-                     desc="radiomics"))
-    return _collect(done)
+    cache = FeatureCache(cache_dir) if cache_dir is not None else None
+    outcomes: dict[int, dict] = {}
+    keys: dict[int, str] = {}
+    if cache is not None:
+        for index, case in enumerate(cases):
+            try:
+                keys[index] = cache.key(case["image"], case["mask_path"], case[LABEL_COLUMN],
+                                        per_modality[case["modality"]])
+            except OSError:  # unreadable file: extraction will record why
+                continue
+            stored = cache.get(keys[index])
+            if stored is not None:
+                outcomes[index] = stored
+    n_cached = len(outcomes)
+    todo = sorted((i for i in range(len(cases)) if i not in outcomes),
+                  key=lambda i: _cost(cases[i]), reverse=True)  # longest first: short tail
+    tasks = [(i, cases[i], per_modality[cases[i]["modality"]]) for i in todo]
+
+    done = _run(tasks, n_jobs, client)
+    try:
+        with tqdm(total=len(cases), initial=n_cached, disable=not progress, unit="case",
+                  desc="radiomics") as bar:
+            for index, outcome in done:
+                if "error" in outcome:
+                    if strict:
+                        raise CaseFailedError(_failure_row(cases[index], outcome))
+                elif index in keys:
+                    cache.put(keys[index], outcome)
+                outcomes[index] = outcome
+                bar.update()
+    finally:
+        done.close()  # on an early stop, cancels the cases not started
+    return _collect([(cases[i], outcomes[i]) for i in sorted(outcomes)], n_cached)
 
 
-def _collect(done: list[tuple[dict, dict]]) -> ExtractionResult:
+def _cost(case: dict) -> int:
+    """A cheap proxy of a case's extraction time: its files' sizes in bytes."""
+    try:
+        return os.path.getsize(case["mask_path"]) + os.path.getsize(case["image"])
+    except OSError:
+        return 0
+
+
+def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
+         client: Client | str | None) -> Iterator[tuple[int, dict]]:
+    """``_run_case`` over ``tasks`` on local processes or Dask, in completion order."""
+    if not tasks:
+        return
+    if client is not None:
+        yield from _run_dask(tasks, client)
+        return
+    workers = min(joblib.effective_n_jobs(n_jobs), max(len(tasks), 1))
+    if workers <= 1:
+        for index, case, params in tasks:
+            yield _run_case(index, case, params, False)
+        return
+    parallel = joblib.Parallel(n_jobs=workers, backend="loky", batch_size=1,
+                               return_as="generator_unordered")
+    outputs = parallel(joblib.delayed(_run_case)(index, case, params, True)
+                       for index, case, params in tasks)
+    try:
+        yield from outputs
+    finally:
+        with warnings.catch_warnings():  # on an early stop: "tasks executed but not used"
+            warnings.simplefilter("ignore", UserWarning)
+            outputs.close()
+
+
+def _run_dask(tasks: list[tuple[int, dict, dict]],
+              client: Client | str) -> Iterator[tuple[int, dict]]:
+    from features.distributed import dask_client, map_unordered
+
+    def lost(args: tuple, error: BaseException) -> tuple[int, dict]:
+        index, case, _, _ = args
+        return index, _failure(case, case["image"], error)
+
+    with dask_client(client) as connected:
+        yield from map_unordered(connected, _run_case,
+                                 [(*task, True) for task in tasks], on_error=lost)
+
+
+def _failure_row(case: dict, outcome: dict) -> dict:
+    return {ID_COLUMN: case[ID_COLUMN], "modality": case["modality"], "mask": case["mask"],
+            "file": outcome["file"], "error": outcome["error"]}
+
+
+def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResult:
     done = sorted(done, key=lambda d: (d[0][ID_COLUMN], d[0]["modality"], d[0]["mask"]))
     records, diagnostics, failures = [], [], []
     for case, outcome in done:
         if "error" in outcome:
-            failures.append({ID_COLUMN: case[ID_COLUMN], "modality": case["modality"],
-                             "mask": case["mask"], "file": outcome["file"],
-                             "error": outcome["error"]})
+            failures.append(_failure_row(case, outcome))
             continue
         records.append(FeatureRecord(case[ID_COLUMN], case["modality"], case["mask"],
                                      outcome["features"], case.get(SITE_COLUMN)))
-        diagnostics.append({**{c: case[c] for c in CASE_COLUMNS},
-                            **{k: str(v) for k, v in outcome["diagnostics"].items()}})
+        diagnostics.append({**{c: case[c] for c in CASE_COLUMNS}, **outcome["diagnostics"]})
     return ExtractionResult(
         features=to_wide(records),
         diagnostics=pd.DataFrame(diagnostics, columns=_union_columns(diagnostics)),
         failures=pd.DataFrame(failures, columns=list(FAILURE_COLUMNS)),
+        n_cached=n_cached,
     )
 
 

@@ -116,10 +116,15 @@ def test_broken_case_is_recorded_and_the_others_finish(cohort):
 
 def test_runner_validates_a_manifest_path(cohort):
     rows = read_rows(cohort)
-    rows[0]["label"] = 5
+    rows[0]["label"] = "five"
+    rows[3]["image"] = "images/absent.nii.gz"
     write_manifest(cohort, rows)
-    with pytest.raises(InputError, match="row 1, patient P01"):
+    with pytest.raises(InputError) as error:
         extract_cohort(cohort, n_jobs=1, progress=False)
+    problems = [str(p) for p in error.value.problems]
+    assert len(problems) == 2
+    assert problems[0].startswith("row 1, patient P01") and "'five'" in problems[0]
+    assert problems[1].startswith("row 4, patient P02") and "image file is missing" in problems[1]
 
 
 def test_to_wide_names_sorts_and_fills_missing_cases():

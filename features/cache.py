@@ -1,0 +1,142 @@
+"""A content-addressed cache of per-case extraction results, for fast re-runs and resume.
+
+One small JSON file per case, ``<cache_dir>/<key[:2]>/<key>.json``, where ``key`` is the
+SHA-256 of the case's inputs: the bytes of the image and of the mask, the ROI label, the
+modality's pyradiomics parameters, and the pyradiomics and radfusion versions. Paths,
+patient ids and modality names are not part of the key, so moving or renaming a cohort keeps
+its cache, and changing one modality's parameters invalidates that modality's cases only.
+
+Entries are written atomically (temporary file in the same folder, then ``os.replace``) as
+soon as a case finishes, so a run killed at any moment (even ``kill -9``) leaves only whole
+entries, and the next run resumes from them. An unreadable entry counts as absent. Failed
+cases are not cached: they are tried again on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["CACHE_FORMAT", "FeatureCache", "file_digest", "versions"]
+
+#: Version of the entry layout; part of every key.
+CACHE_FORMAT = 1
+_CHUNK = 1 << 20
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks.
+
+    For a folder (a DICOM series) the digest covers every file below it: relative names and
+    contents, in sorted order.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file != path:
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """The versions that change results: pyradiomics and radfusion."""
+    import radiomics
+
+    try:
+        radfusion = metadata.version("radfusion")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        radfusion = "unknown"
+    return {"pyradiomics": str(radiomics.__version__), "radfusion": radfusion}
+
+
+class FeatureCache:
+    """Per-case results stored under ``directory``, keyed by the content of their inputs.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Created when absent. Several runs may share it, also concurrently: entries are
+        immutable and written atomically.
+
+    Notes
+    -----
+    File digests are memoised per instance (a mask file shared by several rows is read
+    once); use one instance per run, so that files changed between runs are hashed again.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._digests: dict[str, str] = {}
+        self._versions = versions()
+
+    def digest(self, path: str | Path) -> str:
+        """The memoised :func:`file_digest` of ``path``."""
+        path = str(path)
+        if path not in self._digests:
+            self._digests[path] = file_digest(path)
+        return self._digests[path]
+
+    def key(self, image: str | Path, mask: str | Path, label: int, params: dict) -> str:
+        """The cache key of one case (a hex SHA-256).
+
+        Raises ``OSError`` when a file cannot be read.
+        """
+        inputs = {
+            "format": CACHE_FORMAT,
+            "image": self.digest(image),
+            "mask": self.digest(mask),
+            "label": int(label),
+            "params": params,
+            **self._versions,
+        }
+        text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        """Where the entry of ``key`` is stored."""
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        """The stored result of ``key``, or None when absent or unreadable."""
+        try:
+            with self.path(key).open(encoding="utf-8") as handle:
+                entry = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return {"features": entry["features"], "diagnostics": entry["diagnostics"]}
+
+    def put(self, key: str, result: dict) -> Path:
+        """Store ``{"features": ..., "diagnostics": ...}`` atomically under ``key``.
+
+        Feature values are floats (NaN allowed); diagnostics must be JSON values (the runner
+        stores them as text). Floats round-trip exactly.
+        """
+        path = self.path(key)
+        path.parent.mkdir(exist_ok=True)
+        entry = {"key": key, "features": result["features"],
+                 "diagnostics": result["diagnostics"]}
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
+                                             suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(entry, stream)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    def __len__(self) -> int:
+        """Number of stored entries."""
+        return sum(1 for _ in self.directory.glob("??/*.json"))
