@@ -133,6 +133,7 @@ def load_dataset(
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     group_pattern: str | None = None,
+    keep_site: bool = False,
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
@@ -140,6 +141,10 @@ def load_dataset(
     table are dropped (logged); patients without biomarkers keep missing values, which the
     models impute inside the training folds. A ``site`` column is kept aside, not used as a
     feature. Text columns with few levels are one-hot encoded (first level dropped).
+
+    With ``keep_site=True`` the ``site`` column is also kept in ``X`` as its last column (text,
+    not encoded, not in any group), for models that harmonise by site inside the folds
+    (``build_models(..., harmonize="site")``); a missing or absent site is then an error.
     """
     feature_file = str(features)
     table = read_table(features)
@@ -170,6 +175,8 @@ def load_dataset(
             [Problem(f"no column {label!r} in the feature or biomarker table", file=feature_file)],
         )
     y, mapping = _binary_labels(table[label], label, label_file)
+    if keep_site:
+        _check_site(table, feature_file)
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
     X = table.drop(columns=[c for c in (label, SITE_COLUMN) if c in table.columns])
     X, encoded = _encode_categoricals(X, feature_file)
@@ -180,8 +187,25 @@ def load_dataset(
     if site is not None:
         site = site.loc[order]
     groups = infer_groups(list(X.columns), pattern=group_pattern)
+    if keep_site:
+        X[SITE_COLUMN] = site
     return Dataset(X=X, y=y, label=label, id_column=id_name, groups=groups,
                    label_mapping=mapping, encoded=encoded, site=site)
+
+
+def _check_site(table: pd.DataFrame, file: str) -> None:
+    if SITE_COLUMN not in table.columns:
+        raise InputError(
+            "No site column to harmonise by",
+            [Problem(f"expected a column {SITE_COLUMN!r} in the feature or biomarker table",
+                     file=file)],
+        )
+    missing = table.index[table[SITE_COLUMN].isna()]
+    if len(missing):
+        raise InputError(
+            "Site is missing",
+            [Problem("no site value", patient_id=str(p), file=file) for p in missing],
+        )
 
 
 def group_sizes(groups: dict[str, Sequence[str]]) -> dict[str, int]:

@@ -89,19 +89,34 @@ def run_cv(
     n_jobs: int = 1,
     n_bootstrap: int = 1000,
     command: str | None = None,
+    harmonize: bool = False,
+    harmonize_unseen: str = "error",
+    correlation_threshold: float | None = None,
+    select_k: int | None = None,
+    select_method: str = "anova",
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
     Returns the report (the content of ``report.json``). Every step that learns is inside
-    the estimators, so it is refitted on the training rows of each fold only.
+    the estimators, so it is refitted on the training rows of each fold only: with
+    ``harmonize=True`` the table's ``site`` column is kept in ``X`` and every branch
+    harmonises its imaging features with ComBat (``harmonize_unseen`` for sites absent from a
+    training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
+    correlation filter and a top-k selector to every branch (see
+    :func:`pipeline.fusion.build_model`).
     """
     started = time.perf_counter()
     data = load_dataset(
         features, label=label, biomarkers=biomarkers, id_column=id_column,
-        group_pattern=group_pattern,
+        group_pattern=group_pattern, keep_site=harmonize,
     )
     models = select_models(
-        build_models(data.groups, learner=learner, learners=learners, random_state=seed),
+        build_models(
+            data.groups, learner=learner, learners=learners, random_state=seed,
+            harmonize=SITE_COLUMN if harmonize else None, harmonize_unseen=harmonize_unseen,
+            correlation_threshold=correlation_threshold, select_k=select_k,
+            select_method=select_method,
+        ),
         strategies,
     )
     loaded = time.perf_counter()
@@ -121,6 +136,13 @@ def run_cv(
         "folds": folds,
         "repeats": repeats,
         "n_bootstrap": n_bootstrap,
+        "preprocessing": {
+            "harmonize": SITE_COLUMN if harmonize else None,
+            "harmonize_unseen": harmonize_unseen if harmonize else None,
+            "correlation_threshold": correlation_threshold,
+            "select_k": select_k,
+            "select_method": select_method if select_k is not None else None,
+        },
         "encoded_columns": data.encoded,
         "label_mapping": data.label_mapping,
         "command": command,

@@ -30,7 +30,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_selection import SelectorMixin
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -39,8 +38,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from features.errors import InputError, Problem
-from features.naming import SEPARATOR
+from features.naming import CLINICAL_GROUP, SEPARATOR
 from pipeline.learners import LEARNERS, make_learner
+from pipeline.preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
 
 STRATEGIES = ("single", "early", "late", "stacking")
 """Fusion strategies accepted by :func:`build_model`."""
@@ -51,34 +51,32 @@ _EPS = 1e-6  # probabilities are clipped to [_EPS, 1 - _EPS] before the logit
 # --------------------------------------------------------------------------- branches
 
 
-class DropConstantFeatures(SelectorMixin, BaseEstimator):
+class DropConstantFeatures(VarianceFilter):
     """Drop features that are constant on the training data (zero variance).
 
-    Like ``VarianceThreshold(0)``, except that when *every* feature is constant it keeps them
-    all instead of raising: a branch whose modality is missing (all NaN, imputed to a constant)
-    in a training fold then predicts the base rate instead of aborting the whole CV run.
+    :class:`pipeline.preprocessing.VarianceFilter` with ``threshold=0`` and no parameters:
+    when *every* feature is constant it keeps them all instead of raising, so a branch whose
+    modality is missing (all NaN, imputed to a constant) in a training fold predicts the base
+    rate instead of aborting the whole CV run.
     """
 
-    def fit(self, X, y=None):
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        self.variances_ = np.nanvar(X, axis=0)
-        return self
+    threshold = 0.0
 
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        keep = self.variances_ > 0
-        return keep if keep.any() else np.ones_like(keep)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
+    def __init__(self):
+        pass
 
 
 def make_branch(
     columns: Sequence[str],
     learner: str | ClassifierMixin = "lr",
     random_state: int | None = 0,
+    *,
+    harmonize: str | None = None,
+    harmonize_columns: Sequence[str] | None = None,
+    harmonize_unseen: str = "error",
+    correlation_threshold: float | None = None,
+    select_k: int | None = None,
+    select_method: str = "anova",
 ) -> Pipeline:
     """One fusion branch: the given DataFrame columns → impute → filter → scale → learner.
 
@@ -90,28 +88,58 @@ def make_branch(
         A name from :data:`pipeline.learners.LEARNERS`, or an unfitted classifier (cloned).
     random_state : int or None, default=0
         Seed of the learner (ignored when ``learner`` is an estimator).
+    harmonize : str, optional
+        Name of the site column of the DataFrame: the branch's columns (those in
+        ``harmonize_columns``) are harmonised by :class:`~pipeline.preprocessing.ComBat`
+        before imputation. The site column is read by ComBat and is not a feature.
+    harmonize_columns : sequence of str, optional
+        The columns to harmonise (default: all of ``columns``); the others pass through.
+    harmonize_unseen : {"error", "pooled"}, default="error"
+        ComBat's handling of a site not seen in training (see :class:`ComBat`).
+    correlation_threshold : float, optional
+        Add a :class:`~pipeline.preprocessing.CorrelationFilter` (Pearson) with this
+        threshold after the constant filter.
+    select_k : int, optional
+        Add a :class:`~pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
+    select_method : {"anova", "mrmr"}, default="anova"
+        Method of the top-k selector.
 
     Returns
     -------
     Pipeline
-        Steps ``columntransformer`` (selection, ``remainder="drop"``), ``simpleimputer``
-        (median, all-NaN columns kept as 0), ``dropconstantfeatures``, ``standardscaler`` and the
-        learner, named after its class (e.g. ``logisticregression``).
+        Steps ``columntransformer`` (selection, ``remainder="drop"``; with ``harmonize`` its
+        transformer ``combat`` harmonises and ``select`` passes the other columns through),
+        ``simpleimputer`` (median, all-NaN columns kept as 0), ``dropconstantfeatures``,
+        optionally ``correlationfilter`` and ``selecttopk``, ``standardscaler`` and the learner,
+        named after its class (e.g. ``logisticregression``). Without the optional arguments the
+        branch is exactly the historical one.
     """
-    columns = list(dict.fromkeys(columns))
+    columns = [c for c in dict.fromkeys(columns) if c != harmonize]
     if not columns:
         raise ValueError("a branch needs at least one column")
     estimator = make_learner(learner, random_state) if isinstance(learner, str) else clone(learner)
-    select = ColumnTransformer(
-        [("select", "passthrough", columns)], remainder="drop", verbose_feature_names_out=False
-    )
-    return make_pipeline(
+    harmonized = []
+    if harmonize is not None:
+        wanted = set(columns if harmonize_columns is None else harmonize_columns)
+        harmonized = [c for c in columns if c in wanted]
+    passthrough = [c for c in columns if c not in set(harmonized)]
+    transformers = []
+    if harmonized:
+        combat = ComBat(batch=harmonize, unseen=harmonize_unseen)
+        transformers.append(("combat", combat, [*harmonized, harmonize]))
+    if passthrough:
+        transformers.append(("select", "passthrough", passthrough))
+    select = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    steps = [
         select,
         SimpleImputer(strategy="median", keep_empty_features=True),
         DropConstantFeatures(),
-        StandardScaler(),
-        estimator,
-    )
+    ]
+    if correlation_threshold is not None:
+        steps.append(CorrelationFilter(threshold=correlation_threshold))
+    if select_k is not None:
+        steps.append(SelectTopK(k=select_k, method=select_method))
+    return make_pipeline(*steps, StandardScaler(), estimator)
 
 
 def branch_name(group: str, learner: str | None = None) -> str:
@@ -267,6 +295,11 @@ def build_model(
     random_state: int | None = 0,
     *,
     n_jobs: int | None = None,
+    harmonize: str | None = None,
+    harmonize_unseen: str = "error",
+    correlation_threshold: float | None = None,
+    select_k: int | None = None,
+    select_method: str = "anova",
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -293,6 +326,18 @@ def build_model(
         Seed of the learners and of the inner folds.
     n_jobs : int or None, default=None
         Parallel jobs over branches (late) or branch fits (stacking).
+    harmonize : str, optional
+        Site column of the DataFrame (e.g. ``"site"``, see ``load_dataset(keep_site=True)``):
+        every branch harmonises its imaging columns with ComBat, fitted on its training rows;
+        the ``clinical`` group's columns are never harmonised. See :func:`make_branch`.
+    harmonize_unseen : {"error", "pooled"}, default="error"
+        ComBat's handling of a site absent from the training rows (outer or, for stacking,
+        inner folds). Small sites may be missing from a fold: use ``"pooled"`` then.
+    correlation_threshold : float, optional
+        Per branch, drop features correlated above it with an earlier kept one.
+    select_k : int, optional
+        Per branch, keep the ``select_k`` best features (``select_method``: "anova"/"mrmr").
+    select_method : {"anova", "mrmr"}, default="anova"
 
     Returns
     -------
@@ -312,6 +357,8 @@ def build_model(
         )
     _check_learners([learner])
     learners = _check_learners(learners)
+    options = _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold,
+                              select_k, select_method)
 
     if strategy == "single":
         if len(groups) != 1:
@@ -320,16 +367,16 @@ def build_model(
                 [Problem(f"got {len(groups)} groups: {', '.join(groups)}")],
             )
         (columns,) = groups.values()
-        return make_branch(columns, learner, random_state)
+        return make_branch(columns, learner, random_state, **options)
     if strategy == "early":
         columns = [c for cols in groups.values() for c in cols]
-        return make_branch(columns, learner, random_state)
+        return make_branch(columns, learner, random_state, **options)
 
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
     else:  # stacking, or late fusion of the learners on a single group
         pairs = [(group, name) for group in groups for name in learners]
-    estimators = _named_branches(groups, pairs, random_state)
+    estimators = _named_branches(groups, pairs, random_state, options)
     if strategy == "late":
         return VotingClassifier(estimators, voting="soft", n_jobs=n_jobs)
     return StackingClassifier(
@@ -349,6 +396,11 @@ def build_models(
     random_state: int | None = 0,
     *,
     n_jobs: int | None = None,
+    harmonize: str | None = None,
+    harmonize_unseen: str = "error",
+    correlation_threshold: float | None = None,
+    select_k: int | None = None,
+    select_method: str = "anova",
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -359,10 +411,15 @@ def build_models(
 
     With one group: ``"early"`` is the single-branch model with ``learner``; ``"late"`` is a
     soft vote and ``"stacking"`` a stack of that group's branches over ``learners``.
+
+    ``harmonize``, ``harmonize_unseen``, ``correlation_threshold``, ``select_k`` and
+    ``select_method`` apply to every branch of every model (see :func:`build_model`).
     """
     groups = _check_groups(groups)
     kwargs = dict(learner=learner, learners=learners, cv=cv, random_state=random_state,
-                  n_jobs=n_jobs)
+                  n_jobs=n_jobs, harmonize=harmonize, harmonize_unseen=harmonize_unseen,
+                  correlation_threshold=correlation_threshold, select_k=select_k,
+                  select_method=select_method)
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
         for group, columns in groups.items():
@@ -399,7 +456,31 @@ def _check_learners(learners: Sequence[str]) -> list[str]:
     return learners
 
 
-def _named_branches(groups, pairs, random_state) -> list[tuple[str, Pipeline]]:
+def _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold, select_k,
+                    select_method) -> dict:
+    """Keyword arguments of :func:`make_branch`; only the non-default ones (so that a model
+    built without options is exactly the historical one)."""
+    options: dict = {}
+    if harmonize is not None:
+        if any(harmonize in cols for cols in groups.values()):
+            raise InputError(
+                "The site column is also a feature column",
+                [Problem(f"column {harmonize!r} is in a feature group; it only names the site")],
+            )
+        options["harmonize"] = harmonize
+        options["harmonize_unseen"] = harmonize_unseen
+        options["harmonize_columns"] = [
+            c for g, cols in groups.items() if g != CLINICAL_GROUP for c in cols
+        ]
+    if correlation_threshold is not None:
+        options["correlation_threshold"] = correlation_threshold
+    if select_k is not None:
+        options["select_k"] = select_k
+        options["select_method"] = select_method
+    return options
+
+
+def _named_branches(groups, pairs, random_state, options) -> list[tuple[str, Pipeline]]:
     names = [branch_name(g, name) for g, name in pairs]
     if len(set(names)) != len(names):
         raise InputError(
@@ -407,6 +488,6 @@ def _named_branches(groups, pairs, random_state) -> list[tuple[str, Pipeline]]:
             [Problem(f"groups: {', '.join(groups)}")],
         )
     return [
-        (bname, make_branch(groups[g], name, random_state))
+        (bname, make_branch(groups[g], name, random_state, **options))
         for bname, (g, name) in zip(names, pairs, strict=True)
     ]

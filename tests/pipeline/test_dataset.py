@@ -107,3 +107,27 @@ def test_row_order_does_not_matter(tables, tmp_path):
     b = load_dataset(shuffled, label="outcome", biomarkers=bio_path)
     pd.testing.assert_frame_equal(a.X, b.X)
     np.testing.assert_array_equal(a.y, b.y)
+
+
+def test_keep_site_puts_the_site_column_last_outside_every_group(tables):
+    features_path, bio_path, features, _ = tables
+    plain = load_dataset(features_path, label="outcome", biomarkers=bio_path)
+    data = load_dataset(features_path, label="outcome", biomarkers=bio_path, keep_site=True)
+    assert list(data.X.columns) == [*plain.X.columns, "site"]
+    assert data.groups == plain.groups
+    expected = features.set_index("patient_id").loc[data.X.index, "site"]
+    assert data.X["site"].tolist() == expected.tolist() == data.site.tolist()
+    pd.testing.assert_frame_equal(data.X.drop(columns="site"), plain.X)
+
+
+def test_keep_site_needs_a_complete_site_column(tables, tmp_path):
+    features_path, bio_path, features, _ = tables
+    no_site = tmp_path / "no_site.csv"
+    features.drop(columns="site").to_csv(no_site, index=False)
+    with pytest.raises(InputError, match="No site column"):
+        load_dataset(no_site, label="outcome", biomarkers=bio_path, keep_site=True)
+    gap = tmp_path / "gap.csv"
+    features.assign(site=["A", None] + ["B"] * 6).to_csv(gap, index=False)
+    with pytest.raises(InputError, match="Site is missing") as error:
+        load_dataset(gap, label="outcome", biomarkers=bio_path, keep_site=True)
+    assert "P01" in str(error.value.problems)

@@ -1,0 +1,825 @@
+"""Leakage-safe transformers: ComBat harmonisation, variance / correlation / robustness filters,
+top-k selection.
+
+Every transformer learns its state in ``fit`` from the rows it is given and only applies it in
+``transform``; inside a :class:`~sklearn.pipeline.Pipeline` that goes through
+``cross_validate`` (or :func:`pipeline.validation.cross_validate_models`) they are therefore
+fitted on the training folds only. All follow the scikit-learn API (parameters stored unchanged
+by ``__init__``, learned state with a trailing underscore), expose ``get_feature_names_out`` and
+support ``set_output(transform="pandas")``.
+
+- :class:`ComBat`: empirical-Bayes location/scale harmonisation of features by acquisition site
+  (Johnson, Li & Rabinovic 2007, as in neuroCombat), optionally preserving covariates.
+- :class:`VarianceFilter`: drop (near-)constant features.
+- :class:`CorrelationFilter`: of features correlated above a threshold, keep one.
+- :class:`RobustnessFilter`: keep features whose test-retest / inter-observer ICC is high enough.
+- :class:`SelectTopK`: the ``k`` best features by ANOVA F, or by mRMR.
+
+**How the site reaches ComBat.** scikit-learn passes only ``X`` (and ``y`` at fit) through
+pipelines, and ComBat needs the site at ``transform`` time too (to adjust each new patient with
+their site's parameters). The site is therefore a *column of X*, named by ``ComBat(batch=...)``;
+ComBat consumes it and drops it from its output. This survives ``clone``, ``cross_validate``,
+``GridSearchCV``, stacking and ``predict`` without metadata routing. A fusion branch's column
+selector must include the site column (:func:`pipeline.fusion.make_branch` does it with
+``harmonize="site"``); :func:`pipeline.dataset.load_dataset` keeps it in ``X`` with
+``keep_site=True``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import SelectorMixin, f_classif, mutual_info_classif
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
+
+from features.naming import SEPARATOR, SITE_COLUMN
+from pipeline.columns import pyradiomics_prefix
+
+__all__ = [
+    "ComBat",
+    "CorrelationFilter",
+    "RobustnessFilter",
+    "SelectTopK",
+    "VarianceFilter",
+    "pyradiomics_name",
+]
+
+_TINY = 1e-12
+
+
+# --------------------------------------------------------------------------- ComBat
+
+
+class ComBat(TransformerMixin, BaseEstimator):
+    """Empirical-Bayes harmonisation of features across sites (ComBat).
+
+    The model of Johnson et al. (2007), as implemented in neuroCombat (Fortin et al. 2017/2018)
+    and used for radiomics by Orlhac et al. (2018): for feature ``g`` of patient ``j`` at site
+    ``i``, ``y_ijg = α_g + x_ij β_g + γ_ig + δ_ig ε_ijg``. ``fit`` estimates, on the training
+    rows only,
+
+    1. ``α_g`` and ``β_g`` by least squares on the site indicators and the covariates; the
+       pooled mean is ``α_g`` (site effects weighted by site size) and the pooled variance
+       ``σ²_g`` the residual sum of squares over ``n - n_sites``, the degrees of freedom of the
+       per-site variances below (neuroCombat divides by ``n``, so a single site comes out
+       scaled by ``sqrt(n / (n - 1))`` instead of unchanged: the only deviation from it);
+    2. on the standardised data ``z = (y - α - x β) / σ``, each site's additive ``γ̂_ig``
+       (mean) and multiplicative ``δ̂²_ig`` (variance, ddof=1);
+    3. per site, normal / inverse-gamma priors over features (method of moments), and the
+       empirical-Bayes posteriors ``γ*``, ``δ*²`` — by the parametric iterative solution
+       (``parametric=True``) or the non-parametric Monte-Carlo integration over the other
+       features (``parametric=False``).
+
+    ``transform`` maps ``y ↦ (z - γ*_i) / δ*_i · σ + α + x β``: each site's location and scale
+    are moved to the pooled ones while the covariate effects are preserved.
+
+    Parameters
+    ----------
+    batch : str, int or sequence of them, default="site"
+        The column(s) of ``X`` that identify the site: a column name (``X`` a DataFrame) or a
+        position. Several columns (e.g. one-hot dummies) are combined into one key per row.
+        These columns are consumed: they are not part of the output. Values may be strings or
+        numbers; a missing value is an error.
+    covariates : sequence of str or int, default=None
+        Columns of ``X`` whose effect on the features is preserved (e.g. age, sex, stage).
+        They are passed through unchanged (not harmonised). Missing covariate values are
+        replaced by the training mean. Never include the outcome: harmonising with it leaks
+        the label into the features (``fit`` warns when a covariate equals ``y``).
+    parametric : bool, default=True
+        Parametric empirical-Bayes priors (iterative solution) or non-parametric ones.
+    unseen : {"error", "pooled"}, default="error"
+        A site at ``transform`` that was not in the training rows. ``"error"``: raise a
+        ValueError naming it. ``"pooled"``: warn and apply no site adjustment to those rows —
+        they are standardised with the pooled mean and variance and mapped straight back, so
+        they leave unchanged.
+    tol : float, default=1e-4
+        Relative convergence tolerance of the parametric iterations (neuroCombat's ``conv``).
+    max_iter : int, default=1000
+        Maximum number of parametric iterations.
+
+    Attributes
+    ----------
+    sites_ : list
+        The training sites (sorted), one key per site (a tuple when ``batch`` has several
+        columns).
+    site_counts_ : ndarray of shape (n_sites,)
+        Training rows per site.
+    grand_mean_ : ndarray of shape (n_features_out,)
+        Pooled mean ``α`` of each harmonised feature (at covariates 0).
+    coef_ : ndarray of shape (n_covariates, n_features_out)
+        Covariate effects ``β``.
+    var_pooled_ : ndarray of shape (n_features_out,)
+        Pooled residual variance ``σ²``.
+    gamma_hat_, delta_hat_ : ndarray of shape (n_sites, n_features_out)
+        Per-site location and scale (variance) estimates before shrinkage.
+    gamma_star_, delta_star_ : ndarray of shape (n_sites, n_features_out)
+        The empirical-Bayes estimates applied by ``transform``.
+    n_iter_ : int
+        Most parametric iterations run for a site (0 when there was nothing to iterate).
+    covariate_means_ : ndarray of shape (n_covariates,)
+        Training means of the covariates (imputation of their missing values).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names.
+
+    Notes
+    -----
+    - Missing feature values are allowed (estimates use the observed values; they stay
+      missing in the output), so ComBat can run before imputation.
+    - A feature that is constant after removing site and covariate means (zero pooled
+      variance) is left unchanged. A site with a single training row gets a shrunk location
+      adjustment and no scale adjustment (its variance cannot be estimated).
+    - With one site, ComBat is the identity (up to floating-point error).
+    - The shrinkage is fitted on the training rows, so it over-corrects them slightly relative
+      to new rows. When every feature has the *same* site effect (a tight prior, strong
+      shrinkage), a site classifier trained on harmonised training rows scores new rows
+      slightly *below* chance (AUC ≈ 0.42 in our tests); with feature-specific effects it
+      scores ≈ 0.5.
+
+    References
+    ----------
+    Johnson WE, Li C, Rabinovic A. Adjusting batch effects in microarray expression data using
+    empirical Bayes methods. Biostatistics 2007;8:118-127.
+    """
+
+    def __init__(
+        self,
+        batch: str | int | Sequence[str | int] = SITE_COLUMN,
+        covariates: Sequence[str | int] | None = None,
+        *,
+        parametric: bool = True,
+        unseen: str = "error",
+        tol: float = 1e-4,
+        max_iter: int = 1000,
+    ):
+        self.batch = batch
+        self.covariates = covariates
+        self.parametric = parametric
+        self.unseen = unseen
+        self.tol = tol
+        self.max_iter = max_iter
+
+    # ----------------------------------------------------------------- input handling
+
+    def _columns(self, spec, n_columns: int, what: str) -> list[int]:
+        if spec is None:
+            return []
+        items = [spec] if isinstance(spec, str | Integral) else list(spec)
+        names = getattr(self, "feature_names_in_", None)
+        out = []
+        for item in items:
+            if isinstance(item, str):
+                if names is None:
+                    raise ValueError(
+                        f"{what} column {item!r} is given by name, but X has no column names: "
+                        "pass a pandas DataFrame or give the column position"
+                    )
+                where = np.flatnonzero(names == item)
+                if not len(where):
+                    raise ValueError(f"{what} column {item!r} is not a column of X")
+                out.append(int(where[0]))
+            elif isinstance(item, Integral) and -n_columns <= item < n_columns:
+                out.append(int(item) % n_columns)
+            else:
+                raise ValueError(f"{what} column {item!r} is not a column of X "
+                                 f"({n_columns} columns)")
+        if len(set(out)) != len(out):
+            raise ValueError(f"{what} columns repeat: {items}")
+        return out
+
+    def _split(self, X, *, reset: bool):
+        """X → (site keys, covariates, features) as (object array, float array, float array)."""
+        if not hasattr(X, "iloc"):
+            X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_features=1)
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        n_columns = X.shape[1]
+        batch = self._columns(self.batch, n_columns, "batch")
+        if not batch:
+            raise ValueError("batch must name at least one column of X")
+        covariates = self._columns(self.covariates, n_columns, "covariate")
+        if set(batch) & set(covariates):
+            raise ValueError("a column cannot be both a batch and a covariate column")
+        features = [j for j in range(n_columns) if j not in set(batch)]
+        if len(features) == len(covariates):
+            raise ValueError(
+                f"X has {n_columns} feature(s) (n_features = {n_columns}), none to harmonise "
+                "besides the batch and covariate columns"
+            )
+        frame = X if hasattr(X, "iloc") else pd.DataFrame(X)
+        keys = frame.iloc[:, batch]
+        missing = keys.isna().any(axis=1).to_numpy()
+        if missing.any():
+            rows = np.flatnonzero(missing)[:10].tolist()
+            raise ValueError(f"the site (batch) is missing in {missing.sum()} row(s), "
+                             f"e.g. rows {rows}")
+        if len(batch) == 1:
+            sites = keys.iloc[:, 0].to_numpy(dtype=object)
+        else:
+            sites = np.empty(len(keys), dtype=object)
+            sites[:] = list(keys.itertuples(index=False, name=None))
+        values = check_array(frame.iloc[:, features], dtype=np.float64,
+                             ensure_all_finite="allow-nan", ensure_min_samples=1)
+        cov_positions = [features.index(j) for j in covariates]
+        harmonised = [k for k in range(len(features)) if k not in set(cov_positions)]
+        return sites, values, cov_positions, harmonised
+
+    # ----------------------------------------------------------------- fit
+
+    def fit(self, X, y=None):
+        """Estimate pooled moments, site effects and their empirical-Bayes shrinkage.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features_in)
+            Features, the batch column(s) and the covariate columns.
+        y : array-like of shape (n_samples,), default=None
+            Not used for the estimates; if given, a covariate equal to (or almost perfectly
+            correlated with) it triggers a UserWarning.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        sites, values, cov_pos, harm = self._split(X, reset=True)
+        if y is not None and cov_pos:
+            self._warn_outcome_covariates(values[:, cov_pos], y)
+        self.sites_ = sorted(set(sites), key=_sort_key)
+        index = {site: i for i, site in enumerate(self.sites_)}
+        codes = np.array([index[s] for s in sites])
+        n_sites = len(self.sites_)
+        self.site_counts_ = np.bincount(codes, minlength=n_sites)
+
+        C = values[:, cov_pos]
+        self.covariate_means_ = np.nanmean(C, axis=0) if cov_pos else np.zeros(0)
+        C = np.where(np.isnan(C), self.covariate_means_, C)
+        Y = values[:, harm]
+        design = np.hstack([np.eye(n_sites)[codes], C])
+        B, observed = _least_squares(design, Y)
+        site_weights = np.vstack([observed[codes == i].sum(axis=0) for i in range(n_sites)])
+        total = site_weights.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.grand_mean_ = np.where(
+                total > 0, (site_weights * B[:n_sites]).sum(axis=0) / np.maximum(total, 1), 0.0
+            )
+            residual = Y - design @ np.nan_to_num(B)
+            dof = total - (site_weights > 0).sum(axis=0)
+            dof = np.where(dof > 0, dof, np.maximum(total, 1))
+            var = np.where(total > 0, np.nansum(residual**2, axis=0) / dof, 0.0)
+        self.coef_ = B[n_sites:]
+        scale = np.sqrt(var)
+        informative = scale > _TINY * np.maximum(1.0, np.abs(self.grand_mean_))
+        self.var_pooled_ = np.where(informative, var, 1.0)
+
+        Z = (Y - self.grand_mean_ - C @ self.coef_) / np.sqrt(self.var_pooled_)
+        self.gamma_hat_, self.delta_hat_, self.gamma_star_, self.delta_star_ = (
+            np.zeros((n_sites, Y.shape[1])), np.ones((n_sites, Y.shape[1])),
+            np.zeros((n_sites, Y.shape[1])), np.ones((n_sites, Y.shape[1])),
+        )
+        self.n_iter_ = 0
+        for i in range(n_sites):
+            z = Z[codes == i][:, informative]
+            g_hat, d_hat, g_star, d_star, n_iter = _site_estimates(
+                z, self.parametric, self.tol, self.max_iter
+            )
+            self.n_iter_ = max(self.n_iter_, n_iter)
+            self.gamma_hat_[i, informative], self.delta_hat_[i, informative] = g_hat, d_hat
+            self.gamma_star_[i, informative], self.delta_star_[i, informative] = g_star, d_star
+        return self
+
+    def _check_params(self) -> None:
+        if self.unseen not in ("error", "pooled"):
+            raise ValueError(f"unseen must be 'error' or 'pooled', got {self.unseen!r}")
+        if not (isinstance(self.tol, Real) and self.tol > 0):
+            raise ValueError(f"tol must be a positive number, got {self.tol!r}")
+        if not (isinstance(self.max_iter, Integral) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+
+    def _warn_outcome_covariates(self, C: np.ndarray, y) -> None:
+        all_names = _feature_names(self)
+        positions = self._columns(self.covariates, self.n_features_in_, "covariate")
+        names = [str(all_names[j]) for j in positions]
+        y_name = getattr(y, "name", None)
+        y_codes = pd.factorize(np.asarray(y).ravel(), sort=True)[0].astype(np.float64)
+        for k, name in enumerate(names):
+            column = C[:, k]
+            ok = ~np.isnan(column)
+            same = y_name is not None and str(y_name) == str(name)
+            if not same and ok.sum() > 2 and np.ptp(column[ok]) > 0 and np.ptp(y_codes[ok]) > 0:
+                same = abs(np.corrcoef(column[ok], y_codes[ok])[0, 1]) > 0.99
+            if same:
+                warnings.warn(
+                    f"ComBat covariate {name!r} is the outcome: harmonising with it leaks the "
+                    "label into the features. Remove it from the covariates.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    # ----------------------------------------------------------------- transform
+
+    def transform(self, X):
+        """Harmonise ``X``: each row is adjusted with its site's estimates.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out)
+            The input columns except the batch column(s), in order; covariates unchanged.
+        """
+        check_is_fitted(self)
+        sites, values, cov_pos, harm = self._split(X, reset=False)
+        index = {site: i for i, site in enumerate(self.sites_)}
+        codes = np.array([index.get(s, -1) for s in sites], dtype=int)
+        unknown = sorted({s for s, c in zip(sites, codes, strict=True) if c < 0}, key=_sort_key)
+        if unknown:
+            listed = ", ".join(map(repr, unknown[:10]))
+            if self.unseen == "error":
+                raise ValueError(
+                    f"ComBat was not fitted on site(s) {listed} (training sites: "
+                    f"{', '.join(map(repr, self.sites_[:10]))}). Use unseen='pooled' to leave "
+                    "rows from new sites without site adjustment."
+                )
+            warnings.warn(
+                f"ComBat: site(s) {listed} not seen in fit; their rows get no site adjustment "
+                "(pooled mean and variance)",
+                UserWarning,
+                stacklevel=2,
+            )
+        C = values[:, cov_pos]
+        C = np.where(np.isnan(C), self.covariate_means_, C)
+        Y = values[:, harm]
+        mean = self.grand_mean_ + C @ self.coef_
+        sd = np.sqrt(self.var_pooled_)
+        seen = codes >= 0
+        gamma = np.zeros_like(Y)
+        delta = np.ones_like(Y)
+        gamma[seen] = self.gamma_star_[codes[seen]]
+        delta[seen] = self.delta_star_[codes[seen]]
+        out = values.copy()
+        out[:, harm] = ((Y - mean) / sd - gamma) / np.sqrt(delta) * sd + mean
+        out[:, harm] = np.where(seen[:, None], out[:, harm], Y)  # exact identity when unseen
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """The input column names without the batch column(s)."""
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        batch = set(self._columns(self.batch, self.n_features_in_, "batch"))
+        return np.asarray([n for j, n in enumerate(names) if j not in batch], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True  # the site column may hold text
+        return tags
+
+
+def _sort_key(value) -> tuple:
+    return (str(type(value)), str(value))
+
+
+def _least_squares(design: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature OLS of ``Y`` on ``design`` using each feature's observed rows.
+
+    Features are grouped by their missing-value pattern, so the usual case (no missing values,
+    or whole rows missing for a patient without the modality) costs one ``lstsq`` per pattern.
+    Returns the coefficients (n_design, n_features) and the observed-value mask.
+    """
+    observed = ~np.isnan(Y)
+    B = np.zeros((design.shape[1], Y.shape[1]))
+    patterns, inverse = np.unique(observed.T, axis=0, return_inverse=True)
+    for k, rows in enumerate(patterns):
+        cols = np.flatnonzero(inverse.ravel() == k)
+        if rows.any():
+            B[:, cols] = np.linalg.lstsq(design[rows], Y[np.ix_(rows, cols)], rcond=None)[0]
+    return B, observed
+
+
+def _site_estimates(z: np.ndarray, parametric: bool, tol: float, max_iter: int):
+    """γ̂, δ̂², γ*, δ*² of one site from its standardised rows ``z`` (n_i × p, NaN allowed)."""
+    n = (~np.isnan(z)).sum(axis=0).astype(np.float64)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g_hat = np.nanmean(z, axis=0)
+        d_hat = np.nanvar(z, axis=0, ddof=1) if len(z) > 1 else np.full(z.shape[1], np.nan)
+    s1 = np.nansum(z, axis=0)
+    s2 = np.nansum(z**2, axis=0)
+    g_ok = n > 0
+    d_ok = g_ok & np.isfinite(d_hat) & (d_hat > _TINY)
+    g_star = np.where(g_ok, g_hat, 0.0)
+    d_star = np.where(d_ok, d_hat, 1.0)
+    if not g_ok.any():
+        return np.where(g_ok, g_hat, 0.0), np.where(d_ok, d_hat, 1.0), g_star, d_star, 0
+
+    if not parametric:
+        if d_ok.sum() >= 2:
+            g_star, d_star = _nonparametric(n, s1, s2, g_hat, d_hat, g_ok, d_ok, g_star, d_star)
+        return np.where(g_ok, g_hat, 0.0), np.where(d_ok, d_hat, 1.0), g_star, d_star, 0
+
+    g_bar = g_hat[g_ok].mean()
+    tau2 = g_hat[g_ok].var(ddof=1) if g_ok.sum() > 1 else np.inf
+    lam = theta = np.nan
+    if d_ok.sum() > 1:
+        m, v = d_hat[d_ok].mean(), d_hat[d_ok].var(ddof=1)
+        if v > 0:
+            lam, theta = (2 * v + m**2) / v, (m * v + m**3) / v
+
+    def shrink_gamma(d):
+        if not np.isfinite(tau2):
+            return g_hat
+        return (n * tau2 * g_hat + d * g_bar) / (n * tau2 + d)
+
+    n_iter = 0
+    if np.isfinite(lam):
+        g_old, d_old = g_hat.copy(), np.where(d_ok, d_hat, 1.0)
+        for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
+            g_new = shrink_gamma(d_old)
+            sum2 = s2 - 2 * g_new * s1 + n * g_new**2
+            d_new = np.where(d_ok, (theta + 0.5 * sum2) / (n / 2 + lam - 1), 1.0)
+            change = max(
+                np.max(np.abs(g_new - g_old)[g_ok] / np.maximum(np.abs(g_old[g_ok]), _TINY)),
+                np.max(np.abs(d_new - d_old)[d_ok] / d_old[d_ok]),
+            )
+            g_old, d_old = g_new, d_new
+            if change < tol:
+                break
+        g_star, d_star = g_old, d_old
+    else:  # no usable scale prior (e.g. a single training row): shrink the location only
+        g_star = shrink_gamma(d_star)
+    g_star = np.where(g_ok, g_star, 0.0)
+    d_star = np.where(d_ok, d_star, 1.0)
+    return np.where(g_ok, g_hat, 0.0), np.where(d_ok, d_hat, 1.0), g_star, d_star, n_iter
+
+
+def _nonparametric(n, s1, s2, g_hat, d_hat, g_ok, d_ok, g_star, d_star, chunk: int = 512):
+    """neuroCombat's ``int_eprior``: posterior means under the empirical distribution of the
+    other features' (γ̂, δ̂²), with log-likelihoods (no underflow)."""
+    donors = np.flatnonzero(d_ok)
+    gd, dd = g_hat[donors], d_hat[donors]
+    targets = np.flatnonzero(g_ok)
+    g_star, d_star = g_star.copy(), d_star.copy()
+    for start in range(0, len(targets), chunk):
+        t = targets[start:start + chunk]
+        sum2 = s2[t, None] - 2 * s1[t, None] * gd + n[t, None] * gd**2
+        loglik = -0.5 * n[t, None] * np.log(2 * np.pi * dd) - sum2 / (2 * dd)
+        loglik[t[:, None] == donors[None, :]] = -np.inf  # leave the feature itself out
+        loglik -= loglik.max(axis=1, keepdims=True)
+        w = np.exp(loglik)
+        w /= w.sum(axis=1, keepdims=True)
+        g_star[t] = w @ gd
+        d_star[t] = np.where(d_ok[t], w @ dd, 1.0)
+    return g_star, d_star
+
+
+def _feature_names(estimator) -> np.ndarray:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        names = np.asarray([f"x{i}" for i in range(estimator.n_features_in_)], dtype=object)
+    return names
+
+
+# --------------------------------------------------------------------------- filters
+
+
+class VarianceFilter(SelectorMixin, BaseEstimator):
+    """Drop features whose training variance is at or below ``threshold``.
+
+    Like :class:`~sklearn.feature_selection.VarianceThreshold` (with ``threshold=0`` a feature
+    is constant when its peak-to-peak range is 0, which is robust to rounding), with two
+    differences: missing values are ignored (NaN-aware variance; an all-missing feature is
+    dropped), and when *no* feature passes, all are kept instead of raising — a branch whose
+    modality is missing in a whole training fold (imputed to a constant) then predicts the base
+    rate instead of aborting the CV run.
+
+    Parameters
+    ----------
+    threshold : float, default=0.0
+        Features with a variance at or below it are dropped.
+
+    Attributes
+    ----------
+    variances_ : ndarray of shape (n_features_in_,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names.
+    """
+
+    def __init__(self, threshold: float = 0.0):
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        """Compute the feature variances on ``X``."""
+        if not (isinstance(self.threshold, Real) and self.threshold >= 0):
+            raise ValueError(f"threshold must be a non-negative number, got {self.threshold!r}")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            variances = np.nanvar(X, axis=0)
+            if self.threshold == 0:
+                peak = np.nanmax(X, axis=0) - np.nanmin(X, axis=0) if len(X) else variances
+                variances = np.where(peak == 0, 0.0, variances)
+        self.variances_ = variances
+        return self
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        keep = self.variances_ > self.threshold
+        return keep if keep.any() else np.ones_like(keep)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class CorrelationFilter(SelectorMixin, BaseEstimator):
+    """Of every set of features correlated above ``threshold``, keep one representative.
+
+    Deterministic greedy rule: features are visited in column order, and a feature is kept
+    unless its absolute correlation with an already kept feature exceeds ``threshold``. The
+    earlier column therefore represents its near-duplicates. (Radiomics features have
+    incomparable units, so "keep the larger variance" would be arbitrary; order the columns to
+    express a preference, e.g. ``original_*`` before filtered images.)
+
+    Parameters
+    ----------
+    threshold : float, default=0.9
+        Absolute correlation in [0, 1] above which a feature is redundant.
+    method : {"pearson", "spearman"}, default="pearson"
+        Spearman is Pearson on the column ranks (ties averaged).
+
+    Attributes
+    ----------
+    support_ : ndarray of bool of shape (n_features_in_,)
+    representative_ : ndarray of int of shape (n_features_in_,)
+        For each input feature, the index of the kept feature that represents it (itself when
+        kept).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names.
+
+    Notes
+    -----
+    Constant features correlate with nothing and are all kept (see :class:`VarianceFilter`).
+    Memory is one ``n_features × n_features`` matrix.
+    """
+
+    def __init__(self, threshold: float = 0.9, method: str = "pearson"):
+        self.threshold = threshold
+        self.method = method
+
+    def fit(self, X, y=None):
+        """Find the redundant features of ``X``."""
+        if not (isinstance(self.threshold, Real) and 0 <= self.threshold <= 1):
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        if self.method not in ("pearson", "spearman"):
+            raise ValueError(f"method must be 'pearson' or 'spearman', got {self.method!r}")
+        X = validate_data(self, X, dtype=np.float64)
+        R = np.abs(_correlation(X, self.method))
+        p = X.shape[1]
+        self.support_ = np.zeros(p, dtype=bool)
+        self.representative_ = np.arange(p)
+        for j in range(p):
+            kept = np.flatnonzero(self.support_[:j])
+            if len(kept):
+                best = kept[np.argmax(R[j, kept])]
+                if R[j, best] > self.threshold:
+                    self.representative_[j] = best
+                    continue
+            self.support_[j] = True
+        return self
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        return self.support_
+
+
+def _standardize(X: np.ndarray) -> np.ndarray:
+    Z = X - X.mean(axis=0)
+    norm = np.sqrt((Z**2).sum(axis=0))
+    return np.divide(Z, norm, out=np.zeros_like(Z), where=norm > _TINY)
+
+
+def _correlation(X: np.ndarray, method: str = "pearson") -> np.ndarray:
+    """Correlation matrix of the columns (0 for constant columns)."""
+    if method == "spearman":
+        X = stats.rankdata(X, axis=0)
+    Z = _standardize(X)
+    return Z.T @ Z
+
+
+def pyradiomics_name(column: str) -> str:
+    """The pyradiomics feature name inside a column name.
+
+    ``CT__tumor__original_glcm_Contrast`` and ``CT_original_glcm_Contrast`` (a block prefix)
+    both give ``original_glcm_Contrast``; any other name is returned unchanged.
+
+    >>> pyradiomics_name("CT__tumor__original_glcm_Contrast")
+    'original_glcm_Contrast'
+    >>> pyradiomics_name("Portal_vein_wavelet-LLH_glcm_Idm")
+    'wavelet-LLH_glcm_Idm'
+    """
+    if SEPARATOR in column:
+        return column.rsplit(SEPARATOR, 1)[-1]
+    prefix = pyradiomics_prefix(column)
+    return column[len(prefix) + 1:] if prefix else column
+
+
+class RobustnessFilter(SelectorMixin, BaseEstimator):
+    """Keep features whose reproducibility (ICC) reaches ``threshold``.
+
+    The ICC table (e.g. from ``radfusion robustness``: test-retest, perturbed or re-segmented
+    masks) has columns ``feature`` and ``icc``. A table feature names either a full column
+    (``CT__tumor__original_glcm_Contrast``) or just the pyradiomics feature
+    (``original_glcm_Contrast``, which then applies to that feature of every modality and
+    mask). A column is looked up by its full name first, then by its pyradiomics name (see
+    :func:`pyradiomics_name`). If a name appears several times in the table, its lowest ICC
+    counts.
+
+    The table is fixed data (not learned from ``y``), so this filter cannot leak; it is a
+    transformer so that it travels with the model.
+
+    Parameters
+    ----------
+    icc_table : str, Path or DataFrame
+        CSV (or Parquet) file or DataFrame with columns ``feature`` and ``icc``.
+    threshold : float, default=0.75
+        Features with ``icc >= threshold`` are kept (0.75: "good" reliability, Koo & Li 2016).
+    missing : {"keep", "drop"}, default="keep"
+        Columns not in the table (clinical variables, shape features not studied): kept, since
+        the table says nothing about them, or dropped.
+
+    Attributes
+    ----------
+    icc_ : ndarray of shape (n_features_in_,)
+        The ICC of each input column (NaN when not in the table).
+    support_ : ndarray of bool of shape (n_features_in_,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names; otherwise columns are named
+        ``x0, x1, …`` for the lookup.
+    """
+
+    def __init__(self, icc_table, threshold: float = 0.75, missing: str = "keep"):
+        self.icc_table = icc_table
+        self.threshold = threshold
+        self.missing = missing
+
+    def fit(self, X, y=None):
+        """Look up the ICC of every column of ``X``."""
+        if self.missing not in ("keep", "drop"):
+            raise ValueError(f"missing must be 'keep' or 'drop', got {self.missing!r}")
+        if not isinstance(self.threshold, Real):
+            raise ValueError(f"threshold must be a number, got {self.threshold!r}")
+        validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        table = _read_icc_table(self.icc_table)
+        names = _feature_names(self)
+        self.icc_ = np.array(
+            [table.get(str(n), table.get(pyradiomics_name(str(n)), np.nan)) for n in names],
+            dtype=np.float64,
+        )
+        known = ~np.isnan(self.icc_)
+        self.support_ = np.where(known, self.icc_ >= self.threshold, self.missing == "keep")
+        if not self.support_.any():
+            raise ValueError(
+                f"RobustnessFilter keeps no feature: none of the {len(names)} columns has an "
+                f"ICC >= {self.threshold}" + ("" if known.any() else " (none is in the table)")
+            )
+        return self
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        return self.support_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _read_icc_table(source) -> dict[str, float]:
+    if isinstance(source, pd.DataFrame):
+        table = source
+    elif isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"ICC table not found: {path}")
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    else:
+        raise TypeError(f"icc_table must be a path or a DataFrame, got {type(source).__name__}")
+    missing = {"feature", "icc"} - set(table.columns)
+    if missing:
+        raise ValueError(f"ICC table needs columns 'feature' and 'icc'; missing {sorted(missing)}")
+    icc = pd.to_numeric(table["icc"], errors="coerce")
+    lowest = icc.groupby(table["feature"].astype(str)).min()
+    return {name: float(v) for name, v in lowest.items() if np.isfinite(v)}
+
+
+# --------------------------------------------------------------------------- selection
+
+
+class SelectTopK(SelectorMixin, BaseEstimator):
+    """Select the ``k`` features most related to a class label, univariately or by mRMR.
+
+    ``method="anova"``: the ``k`` largest ANOVA F statistics (``f_classif``, as
+    ``SelectKBest``). ``method="mrmr"``: minimum-redundancy maximum-relevance (Peng, Long &
+    Ding 2005), greedy: the first feature has the largest relevance; each next one maximises
+    ``relevance / max(relevance) - mean |r|`` with the features already chosen, where ``r`` is
+    the Pearson correlation. Relevance is scaled to [0, 1] so that the two terms are comparable
+    (with raw F statistics the redundancy term would hardly count). Ties go to the earlier
+    column, so the selection is deterministic.
+
+    Parameters
+    ----------
+    k : int, default=10
+        Number of features to keep; all of them when ``k >= n_features``.
+    method : {"anova", "mrmr"}, default="anova"
+    relevance : {"f", "mi"}, default="f"
+        mRMR relevance: ANOVA F statistic or mutual information (``mutual_info_classif``).
+    random_state : int or None, default=0
+        Seed of the mutual-information estimator (only used with ``relevance="mi"``).
+
+    Attributes
+    ----------
+    scores_ : ndarray of shape (n_features_in_,)
+        Relevance of each feature (F statistic, or mutual information); 0 for constant ones.
+    selected_ : ndarray of int of shape (k,)
+        Indices of the selected features, in the order they were chosen (best first).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names.
+    """
+
+    def __init__(self, k: int = 10, method: str = "anova", relevance: str = "f",
+                 random_state: int | None = 0):
+        self.k = k
+        self.method = method
+        self.relevance = relevance
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Score the features of ``X`` against ``y`` and choose ``k`` of them."""
+        if not (isinstance(self.k, Integral) and self.k >= 1):
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if self.method not in ("anova", "mrmr"):
+            raise ValueError(f"method must be 'anova' or 'mrmr', got {self.method!r}")
+        if self.relevance not in ("f", "mi"):
+            raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        p = X.shape[1]
+        k = min(int(self.k), p)
+        if self.method == "mrmr" and self.relevance == "mi":
+            scores = mutual_info_classif(X, y, random_state=self.random_state)
+        else:
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore")  # constant features: F = nan
+                scores = f_classif(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
+        self.scores_ = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0,
+                                     posinf=np.finfo(np.float64).max)
+        if self.method == "anova":
+            self.selected_ = np.argsort(-self.scores_, kind="stable")[:k]
+        else:
+            self.selected_ = _mrmr(X, self.scores_, k)
+        return self
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        mask = np.zeros(self.n_features_in_, dtype=bool)
+        mask[self.selected_] = True
+        return mask
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+def _mrmr(X: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    top = relevance.max()
+    rel = relevance / top if top > 0 else relevance
+    Z = _standardize(X)
+    redundancy = np.zeros(X.shape[1])
+    available = np.ones(X.shape[1], dtype=bool)
+    chosen: list[int] = []
+    for step in range(k):
+        score = rel - (redundancy / step if step else 0.0)
+        score = np.where(available, score, -np.inf)
+        j = int(np.argmax(score))  # first maximum: deterministic ties
+        chosen.append(j)
+        available[j] = False
+        redundancy += np.abs(Z.T @ Z[:, j])
+    return np.asarray(chosen, dtype=int)
+
