@@ -372,7 +372,19 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
         writer.writerows(rows)
 
 
-def make_cohort(out_dir: str | Path, n_patients: int = 120, seed: int = 0) -> SyntheticCohort:
+def _without_mr(n_patients: int, seed: int, fraction: float) -> set[int]:
+    """Indices of the ``round(fraction * n_patients)`` patients without MR.
+
+    Each patient gets a uniform draw from its own stream; the lowest draws lose MR, so the
+    set grows with ``fraction`` and never touches the streams the images come from.
+    """
+    draws = [float(_stream(seed, 2, k).random()) for k in range(n_patients)]
+    return set(np.argsort(draws, kind="stable")[: round(fraction * n_patients)].tolist())
+
+
+def make_cohort(
+    out_dir: str | Path, n_patients: int = 120, seed: int = 0, *, missing_mr: float = 0.0
+) -> SyntheticCohort:
     """Write a synthetic CT + MR + biomarker cohort to ``out_dir``.
 
     Parameters
@@ -386,6 +398,10 @@ def make_cohort(out_dir: str | Path, n_patients: int = 120, seed: int = 0) -> Sy
         ``n_patients`` is.
     seed : int, default 0
         Seed of all random draws; the same ``(n_patients, seed)`` gives identical files.
+    missing_mr : float, default 0.0
+        Fraction of patients without MR: ``round(missing_mr * n_patients)`` patients, chosen
+        by a seeded draw of their own, get no MR image, mask or manifest rows. Everything else
+        (their CT, biomarkers and outcome; the other patients) is unchanged.
 
     Returns
     -------
@@ -397,7 +413,7 @@ def make_cohort(out_dir: str | Path, n_patients: int = 120, seed: int = 0) -> Sy
     TypeError
         ``n_patients`` or ``seed`` is not an integer.
     ValueError
-        ``n_patients < 1`` or ``seed < 0``.
+        ``n_patients < 1``, ``seed < 0`` or ``missing_mr`` outside [0, 1].
 
     Examples
     --------
@@ -414,6 +430,11 @@ def make_cohort(out_dir: str | Path, n_patients: int = 120, seed: int = 0) -> Sy
         raise TypeError(f"seed must be an integer, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
+    if isinstance(missing_mr, bool) or not isinstance(missing_mr, (int, float, np.number)) or not (
+        0.0 <= missing_mr <= 1.0
+    ):
+        raise ValueError(f"missing_mr must be a fraction in [0, 1], got {missing_mr!r}")
+    without_mr = _without_mr(int(n_patients), int(seed), float(missing_mr))
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -424,14 +445,17 @@ def make_cohort(out_dir: str | Path, n_patients: int = 120, seed: int = 0) -> Sy
         p = _draw_patient(int(seed), k)
         lesion = _draw_lesion(p.rng, p.z["shape"])
         body = _body(p.rng)
-        volumes = {
-            "CT": (*_ct_volume(p, lesion, body), CT_GRID),
-            "MR": (*_mr_volume(p, lesion, body), MR_GRID),
-        }
+        volumes = {"CT": (*_ct_volume(p, lesion, body), CT_GRID)}
+        if k not in without_mr:  # MR is drawn last: skipping it leaves the rest unchanged
+            volumes["MR"] = (*_mr_volume(p, lesion, body), MR_GRID)
         for modality in MODALITIES:
-            image, seg, grid = volumes[modality]
             image_rel = f"images/{p.patient_id}_{modality}.nii.gz"
             seg_rel = f"masks/{p.patient_id}_{modality}_seg.nii.gz"
+            if modality not in volumes:  # no stale files from an earlier run either
+                (out / image_rel).unlink(missing_ok=True)
+                (out / seg_rel).unlink(missing_ok=True)
+                continue
+            image, seg, grid = volumes[modality]
             _write(image, grid, out / image_rel)
             _write(seg, grid, out / seg_rel)
             for mask, label in MASKS:

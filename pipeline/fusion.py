@@ -31,11 +31,19 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
 from features.errors import InputError, Problem
 from features.naming import CLINICAL_GROUP, SEPARATOR
@@ -180,11 +188,15 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
         Tolerance on the projected gradient (L-BFGS-B ``gtol``).
     max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
+    n_free : int, default=0
+        The last ``n_free`` columns are covariates (e.g. the missingness indicators of
+        :class:`AvailableStackingClassifier`): they enter as they are, without the logit, and
+        their weights may take either sign (still L2-penalised).
 
     Attributes
     ----------
     coef_ : ndarray of shape (1, n_features)
-        Non-negative weight of each base model.
+        Weight of each base model (non-negative), then of each free covariate.
     intercept_ : ndarray of shape (1,)
     classes_ : ndarray of shape (2,)
     n_features_in_ : int
@@ -194,11 +206,12 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
         Iterations run by the optimiser.
     """
 
-    def __init__(self, C=1.0, *, logit=True, tol=1e-6, max_iter=1000):
+    def __init__(self, C=1.0, *, logit=True, tol=1e-6, max_iter=1000, n_free=0):
         self.C = C
         self.logit = logit
         self.tol = tol
         self.max_iter = max_iter
+        self.n_free = n_free
 
     def fit(self, X, y, sample_weight=None):
         """Fit the weights and intercept on (out-of-fold) probabilities ``X`` and labels ``y``."""
@@ -216,6 +229,11 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
         if len(self.classes_) != 2:
             raise ValueError(
                 f"{type(self).__name__} needs 2 classes in y; got 1 class: {self.classes_[0]!r}"
+            )
+        if not (isinstance(self.n_free, (int, np.integer)) and 0 <= self.n_free <= X.shape[1]):
+            raise ValueError(
+                f"n_free must be an integer in [0, {X.shape[1]}] (the number of columns), "
+                f"got {self.n_free!r}"
             )
         Z = self._inputs(X)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -236,7 +254,8 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
             theta0,
             jac=True,
             method="L-BFGS-B",
-            bounds=[(None, None)] + [(0.0, None)] * n_features,
+            bounds=[(None, None)] + [(0.0, None)] * (n_features - self.n_free)
+            + [(None, None)] * self.n_free,
             options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e3 * np.finfo(float).eps},
         )
         if not result.success:
@@ -269,18 +288,344 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
     def _inputs(self, X):
         if not self.logit:
             return X
-        if X.size and (X.min() < 0 or X.max() > 1):
+        split = X.shape[1] - self.n_free
+        P, free = X[:, :split], X[:, split:]
+        if P.size and (P.min() < 0 or P.max() > 1):
             raise ValueError(
                 f"{type(self).__name__}(logit=True) expects probabilities in [0, 1] (e.g. "
-                f"stacked predict_proba outputs); got values in [{X.min():.3g}, {X.max():.3g}]. "
+                f"stacked predict_proba outputs); got values in [{P.min():.3g}, {P.max():.3g}]. "
                 "Use logit=False for real-valued scores."
             )
-        return special.logit(np.clip(X, _EPS, 1.0 - _EPS))
+        Z = special.logit(np.clip(P, _EPS, 1.0 - _EPS))
+        return np.hstack([Z, free]) if self.n_free else Z
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
+
+
+# --------------------------------------------------------------------------- missing modalities
+
+
+class _Availability:
+    """Which group each branch reads, and which groups each row (patient) has.
+
+    A group is *present* in a row when at least one of its columns is not NaN. Branches are
+    matched to groups by name: ``branch_name(group)`` or ``branch_name(group, learner)``.
+    """
+
+    def _branch_groups(self, names: Sequence[str]) -> np.ndarray:
+        """Index into ``self.groups`` of each branch name's group (-1: no group, always present)."""
+        if self.groups is None:
+            return np.full(len(names), -1)
+        prefixes = {branch_name(g): i for i, g in enumerate(self.groups)}
+        index = [prefixes.get(name.rpartition(":")[0] or name) for name in names]
+        unknown = [n for n, i in zip(names, index, strict=True) if i is None]
+        if unknown:
+            raise ValueError(
+                f"branches {unknown} match no group of {list(self.groups)}; name them "
+                "branch_name(group, learner)"
+            )
+        return np.asarray(index, dtype=int)
+
+    def _presence(self, X) -> np.ndarray:
+        """Boolean array (n_samples, n_groups): the row has at least one value of the group."""
+        if self.groups is None:
+            return np.ones((_num_samples(X), 0), dtype=bool)
+        if not hasattr(X, "columns"):
+            raise TypeError(
+                f"{type(self).__name__} with groups needs a DataFrame, got {type(X).__name__}"
+            )
+        return np.column_stack(
+            [X.reindex(columns=list(cols)).notna().any(axis=1).to_numpy() for cols in
+             self.groups.values()]
+        ).reshape(len(X), len(self.groups))
+
+    def _branch_presence(self, X) -> np.ndarray:
+        """Boolean array (n_samples, n_branches): the branch's group is present and usable."""
+        present = np.column_stack([self._presence(X) & self.usable_,
+                                   np.ones((_num_samples(X), 1), dtype=bool)])
+        return present[:, self.branch_groups_]  # index -1 → the always-present column
+
+
+def _fit_rows(estimator, X, y, rows, sample_weight):
+    """Fit on the given rows (all rows when ``rows`` is None)."""
+    if rows is None:
+        params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return estimator.fit(X, y, **params)
+    params = {} if sample_weight is None else {"sample_weight": sample_weight[rows]}
+    return estimator.fit(_safe_indexing(X, rows), y[rows], **params)
+
+
+def _fit_predict_rows(estimator, X, y, train, test, sample_weight):
+    """Fit on ``train`` rows, return P(class 1) of ``test`` rows (out-of-fold predictions)."""
+    estimator = _fit_rows(estimator, X, y, train, sample_weight)
+    if len(test) == 0:
+        return np.empty(0)
+    return estimator.predict_proba(_safe_indexing(X, test))[:, 1]
+
+
+def _trainable(rows: np.ndarray, present: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """The rows having the group, or None when they do not hold both classes."""
+    rows = rows[present[rows]]
+    return rows if len(np.unique(y[rows])) == 2 else None
+
+
+def _rows_or_all(rows: np.ndarray, n: int) -> np.ndarray | None:
+    return None if len(rows) == n else rows
+
+
+class AvailableVotingClassifier(_Availability, VotingClassifier):
+    """Soft vote over the branches each patient has (late fusion with missing modalities).
+
+    Each branch is fitted only on the training rows where its group is present; a patient's
+    probability is the (weighted) mean over the branches whose group it has. A patient with no
+    group gets the training prevalence ``class_prior_``. With every group present everywhere,
+    this is exactly :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Branches named ``branch_name(group, learner)`` (see :func:`branch_name`).
+    groups : dict of str to list of str, optional
+        Group name → its columns: decides which rows have which group. None: every branch is
+        always present (plain soft voting).
+    voting : {"soft"}, default="soft"
+        Only soft voting is supported.
+    weights, n_jobs, flatten_transform, verbose
+        As in :class:`~sklearn.ensemble.VotingClassifier`.
+
+    Attributes
+    ----------
+    estimators_, named_estimators_, le_, classes_
+        As in :class:`~sklearn.ensemble.VotingClassifier`.
+    branch_groups_ : ndarray of shape (n_branches,)
+        Index of each fitted branch's group in ``groups``.
+    usable_ : ndarray of shape (n_groups,) of bool
+        Groups whose training rows held both classes. An unusable group's branch is fitted on
+        all rows (imputed, the historical behaviour) but never counted as present.
+    class_prior_ : ndarray of shape (n_classes,)
+        Training class frequencies, the prediction for a patient without any usable group.
+    """
+
+    _parameter_constraints: dict = {
+        **VotingClassifier._parameter_constraints,
+        "groups": [dict, None],
+        "voting": [StrOptions({"soft"})],
+    }
+
+    def __init__(self, estimators, *, groups=None, voting="soft", weights=None, n_jobs=None,
+                 flatten_transform=True, verbose=False):
+        super().__init__(estimators, voting=voting, weights=weights, n_jobs=n_jobs,
+                         flatten_transform=flatten_transform, verbose=verbose)
+        self.groups = groups
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit each branch on the rows having its group."""
+        self._validate_params()
+        check_classification_targets(y)
+        names, clfs = self._validate_estimators()
+        if self.weights is not None and len(self.weights) != len(self.estimators):
+            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
+                             "estimators")
+        self.le_ = LabelEncoder().fit(y)
+        self.classes_ = self.le_.classes_
+        y = self.le_.transform(y)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_))
+        self.class_prior_ = self.class_prior_ / self.class_prior_.sum()
+        kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
+        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
+        present = self._presence(X)
+        everyone = np.arange(len(y))
+        train = [_trainable(everyone, present[:, g], y) for g in range(present.shape[1])]
+        self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows)(
+                clone(clf), X, y,
+                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
+            )
+            for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
+        )
+        self.named_estimators_ = Bunch()
+        fitted = iter(self.estimators_)
+        for name, clf in self.estimators:
+            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
+        if hasattr(self.estimators_[0], "feature_names_in_"):
+            self.feature_names_in_ = self.estimators_[0].feature_names_in_
+        return self
+
+    def predict_proba(self, X):
+        """Weighted mean probability over the branches each row has; prevalence if none."""
+        check_is_fitted(self)
+        probas = self._collect_probas(X)  # (n_branches, n_samples, n_classes)
+        mask = self._branch_presence(X).T.astype(np.float64)
+        weights = np.ones(len(probas)) if self._weights_not_none is None else np.asarray(
+            self._weights_not_none, dtype=np.float64)
+        mask = mask * weights[:, None]
+        total = mask.sum(axis=0)
+        mean = np.multiply(probas, mask[:, :, None]).sum(axis=0) / np.where(total > 0, total,
+                                                                             1.0)[:, None]
+        mean[total == 0] = self.class_prior_
+        return mean
+
+
+class AvailableStackingClassifier(_Availability, StackingClassifier):
+    """Stacking over the branches each patient has (stacking with missing modalities).
+
+    Binary targets, branches stacked by ``predict_proba``. Each branch is fitted, in every inner
+    fold and on the whole training set, only on the rows where its group is present. The
+    meta-learner's inputs are, per branch, its strictly out-of-fold probability of class 1 where
+    the patient has the group and a neutral 0.5 (log-odds 0: no contribution) where not, then
+    one *missingness indicator* per group (1 = absent) for the groups absent in at least one
+    training row. With the default meta-learner the branch weights stay non-negative, while the
+    indicators' weights are free-signed (``n_free``): an indicator is a plain covariate, not a
+    prediction, so the out-of-fold anti-correlation artefact that motivates the constraint does
+    not apply, and missingness may legitimately raise or lower the risk (e.g. MR ordered only
+    for suspicious cases). A patient with no usable group gets ``class_prior_``. With every
+    group present everywhere this is exactly :class:`~sklearn.ensemble.StackingClassifier`.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Branches named ``branch_name(group, learner)`` (see :func:`branch_name`).
+    final_estimator : classifier, default=None
+        Meta-learner (default :class:`NonNegativeLogisticRegression`). When it has an
+        ``n_free`` parameter it is set to the number of indicators.
+    groups : dict of str to list of str, optional
+        Group name → its columns. None: every branch is always present.
+    cv, n_jobs, verbose
+        As in :class:`~sklearn.ensemble.StackingClassifier` (``stack_method`` must resolve to
+        ``predict_proba`` and ``passthrough`` must be False).
+
+    Attributes
+    ----------
+    estimators_, named_estimators_, final_estimator_, classes_, stack_method_
+        As in :class:`~sklearn.ensemble.StackingClassifier`.
+    branch_groups_, usable_, class_prior_
+        As in :class:`AvailableVotingClassifier`.
+    indicator_groups_ : list of str
+        Groups with a missingness indicator (absent in some training rows).
+    """
+
+    _parameter_constraints: dict = {
+        **StackingClassifier._parameter_constraints,
+        "groups": [dict, None],
+        "stack_method": [StrOptions({"auto", "predict_proba"})],
+    }
+
+    def __init__(self, estimators, final_estimator=None, *, groups=None, cv=None,
+                 stack_method="auto", n_jobs=None, passthrough=False, verbose=0):
+        super().__init__(estimators, final_estimator, cv=cv, stack_method=stack_method,
+                         n_jobs=n_jobs, passthrough=passthrough, verbose=verbose)
+        self.groups = groups
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the branches on the rows having their group, then the meta-learner on their
+        out-of-fold probabilities and the missingness indicators."""
+        self._validate_params()
+        if self.passthrough:
+            raise ValueError(f"{type(self).__name__} does not support passthrough=True")
+        check_classification_targets(y)
+        if type_of_target(y, input_name="y") != "binary":
+            raise ValueError(f"{type(self).__name__} supports binary targets only")
+        names, clfs = self._validate_estimators()
+        self._clone_final_estimator(default=NonNegativeLogisticRegression())
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        y = self._label_encoder.transform(y)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        self.class_prior_ = np.bincount(y, weights=sw, minlength=2) / (
+            len(y) if sw is None else sw.sum())
+        kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
+        self.stack_method_ = [self._method_name(n, c, self.stack_method) for n, c in kept]
+        if set(self.stack_method_) != {"predict_proba"}:
+            raise ValueError(f"{type(self).__name__} stacks predict_proba only")
+        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
+        present = np.column_stack([self._presence(X), np.ones((len(y), 1), dtype=bool)])
+        n, n_groups = len(y), present.shape[1] - 1
+
+        cv = check_cv(self.cv, y=y, classifier=True)
+        if hasattr(cv, "random_state") and cv.random_state is None:
+            cv.random_state = np.random.RandomState()
+        splits = [(np.arange(n), None)] + list(cv.split(X, y))
+        # per split and group (last column: always present): training rows, scored test rows
+        train = [[_trainable(rows, present[:, g], y) for g in range(n_groups + 1)]
+                 for rows, _ in splits]
+        tasks = [(b, s) for b in range(len(kept)) for s in range(len(splits))]
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows if s == 0 else _fit_predict_rows)(
+                clone(kept[b][1]), X, y,
+                *self._split_rows(train[s][g], splits[s], present[:, g], n),
+                sw,
+            )
+            for b, s in tasks
+            for g in [self.branch_groups_[b]]
+        )
+        self.estimators_ = [results[b * len(splits)] for b in range(len(kept))]
+        self.usable_ = np.array([rows is not None for rows in train[0][:n_groups]], dtype=bool)
+
+        oof = np.full((n, len(kept)), np.nan)
+        scored = np.zeros((n, n_groups + 1), dtype=bool)
+        for (b, s), p in zip(tasks, results, strict=True):
+            g = self.branch_groups_[b]
+            if s > 0 and train[s][g] is not None:
+                test = splits[s][1][present[splits[s][1], g]]
+                oof[test, b] = p
+                scored[test, g] = True
+        missing = ~scored[:, :n_groups]
+        indicators = np.flatnonzero(missing.any(axis=0))
+        self.indicator_groups_ = [list(self.groups)[g] for g in indicators]
+        X_meta = np.hstack([np.where(np.isnan(oof), 0.5, oof),
+                            missing[:, indicators].astype(np.float64)])
+        if "n_free" in self.final_estimator_.get_params():
+            self.final_estimator_.set_params(n_free=len(indicators))
+        params = {} if sw is None else {"sample_weight": sw}
+        self.final_estimator_.fit(X_meta, y, **params)
+
+        self._n_feature_outs = [1] * len(kept)
+        self.named_estimators_ = Bunch()
+        fitted = iter(self.estimators_)
+        for name, clf in self.estimators:
+            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
+        if hasattr(self.estimators_[0], "feature_names_in_"):
+            self.feature_names_in_ = self.estimators_[0].feature_names_in_
+        return self
+
+    @staticmethod
+    def _split_rows(rows, split, present, n):
+        """(train, test) rows of one fit task: the full fit (test None) or an inner fold."""
+        train_all, test = split
+        train = train_all if rows is None else rows  # unusable: imputed fit, not scored
+        train = _rows_or_all(train, n) if test is None else train
+        if test is None:
+            return (train,)
+        return train, (test[present[test]] if rows is not None else test[:0])
+
+    def _transform(self, X):
+        """Meta-learner inputs: branch probabilities (0.5 where absent), then indicators."""
+        check_is_fitted(self)
+        has = self._branch_presence(X)
+        proba = np.column_stack([est.predict_proba(X)[:, 1] for est in self.estimators_])
+        columns = [list(self.groups).index(g) for g in self.indicator_groups_]
+        absent = ~(self._presence(X) & self.usable_)[:, columns]
+        return np.hstack([np.where(has, proba, 0.5), absent.astype(np.float64)])
+
+    def get_feature_names_out(self, input_features=None):
+        """Branch names (as StackingClassifier), then ``{class}_missing_{group}``."""
+        names = super().get_feature_names_out(input_features)
+        prefix = type(self).__name__.lower()
+        extra = [f"{prefix}_missing_{branch_name(g)}" for g in self.indicator_groups_]
+        return np.asarray([*names, *extra], dtype=object)
+
+    def predict_proba(self, X):
+        """Meta-learner probabilities; the training prevalence for rows without any group."""
+        proba = super().predict_proba(X)
+        if self.groups is not None:
+            none = ~self._branch_presence(X).any(axis=1)
+            proba[none] = self.class_prior_
+        return proba
 
 
 # --------------------------------------------------------------------------- fusion models
@@ -342,7 +687,9 @@ def build_model(
     Returns
     -------
     BaseEstimator
-        A ``Pipeline``, ``VotingClassifier`` or ``StackingClassifier``; fit it on a DataFrame.
+        A ``Pipeline``, :class:`AvailableVotingClassifier` (late) or
+        :class:`AvailableStackingClassifier` (stacking); fit it on a DataFrame. Patients missing
+        a whole group are kept: late fusion and stacking combine only the branches they have.
 
     Raises
     ------
@@ -378,10 +725,11 @@ def build_model(
         pairs = [(group, name) for group in groups for name in learners]
     estimators = _named_branches(groups, pairs, random_state, options)
     if strategy == "late":
-        return VotingClassifier(estimators, voting="soft", n_jobs=n_jobs)
-    return StackingClassifier(
+        return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
+    return AvailableStackingClassifier(
         estimators,
         final_estimator=NonNegativeLogisticRegression(),
+        groups=groups,
         cv=StratifiedKFold(cv, shuffle=True, random_state=random_state),
         stack_method="predict_proba",
         n_jobs=n_jobs,

@@ -202,3 +202,26 @@ def test_rejects_bad_arguments(tmp_path: Path) -> None:
         make_cohort(tmp_path, n_patients=2.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="seed"):
         make_cohort(tmp_path, n_patients=1, seed="0")  # type: ignore[arg-type]
+
+
+def test_missing_mr_drops_mr_for_a_seeded_fraction_only(
+    cohort: SyntheticCohort, manifest, tmp_path: Path
+) -> None:
+    sparse = make_cohort(tmp_path, n_patients=N, seed=3, missing_mr=0.5)
+    rows = _rows(sparse.manifest)
+    with_mr = {r["patient_id"] for r in rows if r["modality"] == "MR"}
+    everyone = {r["patient_id"] for r in manifest}
+    assert len(everyone - with_mr) == round(0.5 * N)
+    # the kept rows, the files they name and the biomarkers/outcomes are unchanged
+    assert rows == [r for r in manifest if r["modality"] == "CT" or r["patient_id"] in with_mr]
+    for r in rows:
+        for column in ("image", "mask_path"):
+            assert (tmp_path / r[column]).read_bytes() == (
+                cohort.manifest.parent / r[column]).read_bytes()
+    assert not any(tmp_path.glob(f"images/{sorted(everyone - with_mr)[0]}_MR*"))
+    assert sparse.biomarkers.read_bytes() == cohort.biomarkers.read_bytes()
+    again = make_cohort(tmp_path, n_patients=N, seed=3, missing_mr=0.5)
+    assert _rows(again.manifest) == rows
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="missing_mr"):
+            make_cohort(tmp_path, n_patients=1, missing_mr=bad)
