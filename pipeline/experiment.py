@@ -12,6 +12,7 @@ from features.naming import CLINICAL_GROUP, SITE_COLUMN
 from pipeline.dataset import Dataset, load_dataset, read_table
 from pipeline.fusion import build_models
 from pipeline.learners import LEARNERS
+from pipeline.methods import read_extraction
 from pipeline.report import build_report, write_report, write_run_info
 from pipeline.statistics import describe_cohort
 from pipeline.validation import cross_validate_models, summarize
@@ -154,6 +155,7 @@ def run_cv(
         predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
         cohort=describe(data, biomarkers, id_column),
         comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
+        extraction=read_extraction(features),
     )
     write_report(report, predictions, out)
     write_run_info(out, {

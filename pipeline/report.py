@@ -4,9 +4,9 @@
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.1"; 1.1 only adds fields to 1.0)::
+report.json schema (``schema_version`` "1.2"; 1.1 and 1.2 only add fields, never rename)::
 
-    schema_version     "1.1"
+    schema_version     "1.2"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -44,6 +44,17 @@ report.json schema (``schema_version`` "1.1"; 1.1 only adds fields to 1.0)::
                        curve, "treat_all": net benefit of treating everyone}
     reproduce          (1.1) {"command": str | null, "requirements": ["dist==version"],
                        "steps": [text]}: how to re-run this report
+    methods            (1.2) {"text": [paragraph], "extraction": null | {"source": sidecar
+                       file name, "modalities": {modality: {cases, masks {mask: {cases,
+                       label}}, pyradiomics, image_types, settings, settings_vary,
+                       spacing_mm {min, max} | null}}}, "feature_classes": {group: {"<image
+                       type> <class>": n}}, "learners": {name: {estimator, params}}}: a
+                       methods section built from this report and the extraction diagnostics
+                       (see :mod:`pipeline.methods`)
+    checklists         (1.2) {"note", "items": [{checklist, item, where, status, note}],
+                       "counts": {checklist: {status: n}}}: TRIPOD+AI, CLEAR and METRICS
+                       items, status "answered" | "partly" | "user must supply" computed from
+                       the run (see :mod:`pipeline.checklists`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -71,6 +82,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.checklists import build_checklists
+from pipeline.methods import build_methods
 from pipeline.plots import FIGURES, inline_svg, png_bytes, svg_text
 from pipeline.statistics import describe_cohort
 from pipeline.validation import (
@@ -97,7 +110,7 @@ __all__ = [
     "write_run_info",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 DECIMALS = 6
 REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
 FIGURE_DIR = "figures"
@@ -269,6 +282,7 @@ def build_report(
     cohort: Mapping[str, Any] | None = None,
     comparisons: Sequence[tuple[str, str]] | None = None,
     n_bootstrap: int = 1000,
+    extraction: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the ``report.json`` content (see the module docstring for the schema).
 
@@ -297,6 +311,9 @@ def build_report(
         single-group model (:func:`pipeline.validation.default_comparisons`).
     n_bootstrap : int, default=1000
         Bootstrap replicates of the ROC confidence bands.
+    extraction : mapping, optional
+        :func:`pipeline.methods.read_extraction` of the feature table (the PyRadiomics
+        settings actually used), for the methods section; None when unknown.
 
     Returns
     -------
@@ -373,7 +390,10 @@ def build_report(
         },
         "reproduce": _reproduce(config, inputs),
     }
-    return _jsonable(report)
+    report = _jsonable(report)
+    report["methods"] = _jsonable(build_methods(report, extraction=extraction, groups=groups))
+    report["checklists"] = _jsonable(build_checklists(report))
+    return report
 
 
 _NUMBER_LIST = re.compile(r"\[\s*([^\[\]{}\"]*?)\s*\]")
@@ -472,6 +492,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.wrap{white-space:normal;min-width:6.2em}
 tr.best td{background:#eaf4ea}tr.best td:first-child{font-weight:600}
 tr.sub td:first-child{padding-left:1.4rem}
+td.answered{color:#1d6b2a}td.partly{color:#8a5a00}td.user{color:#a3262a;font-weight:600}
+.methods p{max-width:50rem}
 .scroll{overflow-x:auto}.muted{color:#5a6375;font-size:.88rem}
 nav{font-size:.88rem;margin:.5rem 0 1rem}nav a{margin-right:.8rem;color:#2b5bb5}
 pre{background:#f5f6f8;padding:.7rem;overflow-x:auto;font-size:.82rem;white-space:pre-wrap;
@@ -485,6 +507,7 @@ figure svg{max-height:none}}
 
 _SECTIONS = (
     ("cohort", "Cohort"),
+    ("methods", "Methods"),
     ("performance", "Performance"),
     ("roc", "ROC"),
     ("precision-recall", "Precision-recall"),
@@ -492,6 +515,7 @@ _SECTIONS = (
     ("confusion", "Confusion matrices"),
     ("comparisons", "Comparisons"),
     ("decision-curve", "Decision curve"),
+    ("checklists", "Checklists"),
     ("reproduce", "Re-run"),
     ("provenance", "Provenance"),
 )
@@ -624,6 +648,43 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
                    "Difference [95 % CI]", "z", "p", "p (Holm)"], rows)
 
 
+def _methods_html(methods: Mapping[str, Any]) -> str:
+    paragraphs = "".join(f"<p>{_e(text)}</p>" for text in methods["text"])
+    rows = [
+        [f"<td>{_e(name)}</td>", f"<td>{_e(info['estimator'])}</td>",
+         f"<td>{_e(', '.join(f'{k}={v}' for k, v in info['params'].items()))}</td>"]
+        for name, info in methods["learners"].items()
+    ]
+    parts = [f'<div class="methods">{paragraphs}</div>']
+    if rows:
+        parts += ["<h3>Learners and hyperparameters</h3>",
+                  _table(["Learner", "Estimator", "Hyperparameters"], rows)]
+    return "".join(parts)
+
+
+_STATUS_CLASS = {"answered": "answered", "partly": "partly", "user must supply": "user"}
+
+
+def _checklists_html(checklists: Mapping[str, Any]) -> str:
+    anchors = {anchor for anchor, _ in _SECTIONS}
+    rows = []
+    for item in checklists["items"]:
+        where = item["where"]
+        where_html = (f'<a href="#{_e(where)}">{_e(where)}</a>' if where in anchors
+                      else _e(where))
+        rows.append([f"<td>{_e(item['checklist'])}</td>", f"<td>{_e(item['item'])}</td>",
+                     f"<td>{where_html}</td>",
+                     f'<td class="{_STATUS_CLASS.get(item["status"], "")}">'
+                     f"{_e(item['status'])}</td>", f"<td>{_e(item['note'])}</td>"])
+    counts = "; ".join(
+        f"{_e(name)}: " + ", ".join(f"{n} {_e(status)}" for status, n in c.items())
+        for name, c in checklists["counts"].items()
+    )
+    return (f'<p class="muted">{_e(checklists["note"])}</p><p>{counts}</p>'
+            + '<div class="scroll">'
+            + _table(["Checklist", "Item", "Where", "Status", "Note"], rows) + "</div>")
+
+
 def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
     cls = ' class="single"' if single else ""
     return (f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
@@ -699,6 +760,11 @@ def render_html(
         '<h2 id="cohort">Cohort</h2>', summary,
         '<h3>Table 1: characteristics by outcome</h3>',
         f'<div class="scroll">{_cohort_html(report["cohort"])}</div>',
+        '<h2 id="methods">Methods</h2>',
+        '<p class="muted">Generated from this report and the extraction diagnostics, '
+        'accurate to the configuration that was run; edit freely for a paper.</p>',
+        _methods_html(report["methods"]) if report.get("methods") else
+        "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="performance">Cross-validated performance</h2>',
         f'<p class="muted">Mean [95 % CI]. {_e(report.get("ci_method"))}</p>',
         '<h3>Discrimination and classification</h3>',
@@ -724,6 +790,9 @@ def render_html(
         '<h2 id="decision-curve">Decision curve analysis</h2>',
         _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"],
                 single=True),
+        '<h2 id="checklists">Reporting checklists</h2>',
+        _checklists_html(report["checklists"]) if report.get("checklists") else
+        "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="reproduce">How to re-run</h2>', _reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',
         '<h3>Configuration</h3>',

@@ -50,6 +50,9 @@ TOP_LEVEL_KEYS = [
     "comparisons",
     "curves",
     "reproduce",
+    # schema 1.2
+    "methods",
+    "checklists",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = ["roc", "roc_bands", "precision_recall", "calibration", "confusion_matrix",
@@ -158,7 +161,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.2"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
@@ -397,3 +400,24 @@ def test_report_json_keeps_number_lists_on_one_line(written):
     assert re.search(r'"tpr": \[0(\.\d+)?, [^\n]*\]', text)
     assert json.loads(text) == written[0]
     assert text.count("\n") < 2500  # compact, still one key per line
+
+
+def test_methods_and_checklists_in_json_and_html(written):
+    """The methods text and the checklist table are in report.json and shown as they are."""
+    report, _, paths, _ = written
+    page = paths["html"].read_text(encoding="utf-8")
+    methods = report["methods"]
+    assert list(methods) == ["text", "extraction", "feature_classes", "learners"]
+    assert methods["extraction"] is None  # build_report was given no extraction sidecar
+    assert "precomputed table" in methods["text"][0]
+    assert "2 x repeated stratified 3-fold" in " ".join(methods["text"])
+    assert list(methods["learners"]) == ["lr"]
+    for paragraph in methods["text"]:
+        assert f"<p>{html.escape(paragraph)}</p>" in page
+    checklists = report["checklists"]
+    assert {"TRIPOD+AI", "CLEAR", "METRICS"} == set(checklists["counts"])
+    for item in checklists["items"]:
+        assert html.escape(item["item"]) in page and html.escape(item["note"]) in page
+    harmonisation = [i for i in checklists["items"] if i["item"] == "Harmonization"]
+    assert harmonisation[0]["status"] == "user must supply"  # no ComBat in this run
+    assert '<h2 id="methods">Methods</h2>' in page and '<h2 id="checklists">' in page

@@ -1,0 +1,450 @@
+"""The report's methods section: paragraphs a paper can start from, accurate to the run.
+
+Everything here is built from what the run recorded — the content of ``report.json`` and the
+extraction diagnostics sidecar (``<features stem>.diagnostics.csv``, written by
+:func:`features.table.write_extraction`) — so the text cannot describe a configuration that
+was not run. :func:`read_extraction` summarises the sidecar (PyRadiomics settings per
+modality as actually applied); :func:`feature_classes` counts the feature table's columns by
+image type and feature class; :func:`learner_parameters` reads the base learners' key
+hyperparameters from :func:`pipeline.learners.make_learner`; :func:`build_methods` writes the
+paragraphs. The output is deterministic for the same inputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.naming import CLINICAL_GROUP, SEPARATOR
+from pipeline.learners import make_learner
+
+__all__ = [
+    "FUSED",
+    "LEARNER_KEYS",
+    "build_methods",
+    "feature_classes",
+    "learner_parameters",
+    "read_extraction",
+]
+
+#: Model names of the fused models (every other model is a single group).
+FUSED = ("early", "late", "stacking")
+
+#: The hyperparameters the text states per learner (values come from ``get_params()``).
+LEARNER_KEYS: dict[str, tuple[str, ...]] = {
+    "lr": ("C", "l1_ratio", "solver", "class_weight", "max_iter"),
+    "svm": ("estimator__kernel", "estimator__C", "estimator__gamma", "estimator__class_weight",
+            "method", "cv"),
+    "rf": ("n_estimators", "max_features", "max_depth", "min_samples_leaf", "class_weight",
+           "bootstrap"),
+    "xgb": ("n_estimators", "max_depth", "learning_rate", "subsample", "colsample_bytree",
+            "tree_method", "objective"),
+}
+_LEARNER_NAMES = {
+    "lr": "L2-penalised logistic regression",
+    "svm": "support vector machine (RBF kernel) with Platt-scaled probabilities",
+    "rf": "random forest",
+    "xgb": "gradient-boosted trees (XGBoost)",
+}
+_SETTING_COLUMN = "diagnostics_Configuration_Settings"
+_IMAGE_TYPES_COLUMN = "diagnostics_Configuration_EnabledImageTypes"
+_VERSION_COLUMN = "diagnostics_Versions_PyRadiomics"
+_SPACING_COLUMN = "diagnostics_Image-original_Spacing"
+_FEATURE_CLASSES = ("shape2D", "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+_FEATURE_NAME = re.compile(
+    r"(?:^|_)(?P<type>original|wavelet-[HL]{1,3}|log-sigma-[\d-]+mm-[23]D|square|squareroot|"
+    r"logarithm|exponential|gradient|lbp-[23]D(?:-[\w]+)?)_(?P<cls>"
+    + "|".join(_FEATURE_CLASSES) + r")_"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs of the text
+# --------------------------------------------------------------------------------------------
+def _literal(text: Any) -> Any:
+    """A diagnostics value written as Python literal text (dict, tuple...) parsed back."""
+    if not isinstance(text, str):
+        return None if pd.isna(text) else text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively (JSON shapes)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _most_common(values: Sequence[Any]) -> tuple[Any, int]:
+    """The most frequent value (ties: the smallest repr) and the number of distinct values."""
+    counts = Counter(repr(v) for v in values)
+    best = min(counts, key=lambda r: (-counts[r], r))
+    return next(v for v in values if repr(v) == best), len(counts)
+
+
+def read_extraction(features: str | Path) -> dict[str, Any] | None:
+    """Summarise the extraction diagnostics sidecar beside a feature table.
+
+    Parameters
+    ----------
+    features : str or Path
+        The feature table; its sidecar is ``<stem>.diagnostics.csv`` in the same folder.
+
+    Returns
+    -------
+    dict or None
+        None when there is no sidecar (or it holds no PyRadiomics configuration). Otherwise
+        ``{"source": sidecar file name, "modalities": {modality: {"cases", "masks": {mask:
+        {"cases", "label"}}, "pyradiomics", "image_types", "settings", "settings_vary",
+        "spacing_mm": {"min", "max"} | None}}}``: the settings are PyRadiomics'
+        ``diagnostics_Configuration_Settings`` as applied (the most frequent ones when they
+        differ between cases, then ``settings_vary`` is true), without the per-mask
+        ``label``; ``spacing_mm`` is the range of the original voxel spacing per axis.
+    """
+    from features.table import read_table, sidecar_path  # features never imports pipeline
+
+    try:
+        path = sidecar_path(features, "diagnostics")
+    except ValueError:
+        return None
+    if not path.is_file():
+        return None
+    table = read_table(path)
+    if not {"modality", _SETTING_COLUMN} <= set(table.columns) or table.empty:
+        return None
+    modalities: dict[str, Any] = {}
+    for modality, rows in sorted(table.groupby(table["modality"].astype(str)), key=lambda t: t[0]):
+        settings = [_literal(v) for v in rows[_SETTING_COLUMN]]
+        settings = [s if isinstance(s, Mapping) else {} for s in settings]
+        labels = [s.get("label") for s in settings]
+        common, n_variants = _most_common(
+            [{k: v for k, v in sorted(s.items()) if k != "label"} for s in settings])
+        masks = {}
+        mask_column = rows["mask"].astype(str) if "mask" in rows else pd.Series("roi", rows.index)
+        for mask in sorted(set(mask_column)):
+            chosen = (mask_column == mask).to_numpy()
+            mask_labels = [lab for lab, c in zip(labels, chosen, strict=True) if c]
+            label, _ = _most_common(mask_labels)
+            masks[mask] = {"cases": int(chosen.sum()), "label": label}
+        entry = {
+            "cases": len(rows),
+            "masks": masks,
+            "pyradiomics": (_most_common([str(v) for v in rows[_VERSION_COLUMN]])[0]
+                            if _VERSION_COLUMN in rows else None),
+            "image_types": (
+                _plain(_most_common([_literal(v) for v in rows[_IMAGE_TYPES_COLUMN]])[0])
+                if _IMAGE_TYPES_COLUMN in rows else None),
+            "settings": _plain(common),
+            "settings_vary": n_variants > 1,
+            "spacing_mm": None,
+        }
+        if _SPACING_COLUMN in rows:
+            spacings = [_literal(v) for v in rows[_SPACING_COLUMN]]
+            spacings = [s for s in spacings if isinstance(s, (list, tuple)) and s]
+            if spacings and len({len(s) for s in spacings}) == 1:
+                axes = list(zip(*spacings, strict=True))
+                entry["spacing_mm"] = {"min": [round(min(a), 3) for a in axes],
+                                       "max": [round(max(a), 3) for a in axes]}
+        modalities[modality] = entry
+    return {"source": path.name, "modalities": modalities}
+
+
+def feature_classes(groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Columns per group counted by PyRadiomics image type and feature class.
+
+    ``CT__tumor__original_glcm_Contrast`` counts under ``"original glcm"``; columns that are
+    not PyRadiomics features (biomarkers, other tools) count under ``"other"``.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for group, columns in groups.items():
+        counts: Counter[str] = Counter()
+        for column in columns:
+            name = column.split(SEPARATOR)[-1]
+            match = _FEATURE_NAME.search(name)
+            counts[f"{match['type']} {match['cls']}" if match else "other"] += 1
+        out[group] = dict(sorted(counts.items()))
+    return out
+
+
+def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> dict[str, Any]:
+    """Key hyperparameters of the named learners, as :func:`make_learner` builds them.
+
+    Returns ``{name: {"estimator": class name, "params": {parameter: value}}}`` with the
+    parameters of :data:`LEARNER_KEYS` (a CV splitter is given as its number of folds).
+    """
+    out = {}
+    for name in dict.fromkeys(names):
+        estimator = make_learner(name, random_state)
+        params = estimator.get_params()
+        chosen = {}
+        for key in LEARNER_KEYS.get(name, ()):
+            value = params.get(key)
+            if hasattr(value, "get_n_splits"):
+                value = f"{value.get_n_splits()}-fold stratified"
+            if value == "deprecated":
+                continue
+            chosen[key.replace("estimator__", "")] = value
+        out[name] = {"estimator": type(estimator).__name__, "params": chosen}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The text
+# --------------------------------------------------------------------------------------------
+def _list(items: Sequence[str]) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _mm(values: Sequence[float]) -> str:
+    return " x ".join(f"{v:g}" for v in values) + " mm"
+
+
+def _settings_sentence(s: Mapping[str, Any]) -> str:
+    """PyRadiomics settings in words (the ones a methods section is expected to give)."""
+    parts = []
+    spacing = s.get("resampledPixelSpacing")
+    if spacing:
+        parts.append(f"resampled to {_mm(spacing)} voxels ({s.get('interpolator', 'sitkBSpline')}"
+                     " interpolation)")
+    else:
+        parts.append("not resampled (native voxel spacing)")
+    if s.get("normalize"):
+        parts.append(f"intensities z-score normalised over the image and multiplied by "
+                     f"{s.get('normalizeScale', 1)}")
+    if s.get("removeOutliers"):
+        parts.append(f"outliers beyond {s['removeOutliers']} SD removed")
+    if s.get("resegmentRange"):
+        parts.append(f"ROI re-segmented to intensities in {s['resegmentRange']}")
+    if s.get("binCount"):
+        parts.append(f"grey levels discretised into {s['binCount']} bins (fixed bin count)")
+    else:
+        parts.append(f"grey levels discretised with a fixed bin width of {s.get('binWidth', 25)}")
+    if s.get("voxelArrayShift") is not None:
+        parts.append(f"first-order voxel array shift {s['voxelArrayShift']}")
+    parts.append("2D (per slice)" if s.get("force2D") else "3D texture matrices")
+    if s.get("distances") is not None:
+        parts.append(f"neighbour distance(s) {_list([str(d) for d in s['distances']])}")
+    return "; ".join(parts)
+
+
+def _extraction_paragraphs(report: Mapping[str, Any], extraction: Mapping[str, Any] | None,
+                           classes: Mapping[str, Mapping[str, int]]) -> list[str]:
+    groups = report["data"]["groups"]
+    imaging = [g for g in groups if g != CLINICAL_GROUP]
+    source = (report.get("inputs") or {}).get("features", {}).get("path", "the feature table")
+    paragraphs = []
+    if extraction and extraction.get("modalities"):
+        for modality, m in extraction["modalities"].items():
+            masks = _list([f"{mask} (label {info['label']}, {info['cases']} cases)"
+                           for mask, info in m["masks"].items()])
+            types = _list(list(m["image_types"] or {})) or "Original"
+            text = (f"{modality}: radiomic features were extracted with PyRadiomics "
+                    f"{m['pyradiomics'] or '(version not recorded)'} from {m['cases']} "
+                    f"segmentations ({masks}), image types {types}. Images were "
+                    f"{_settings_sentence(m['settings'])}.")
+            spacing = m.get("spacing_mm")
+            if spacing and spacing["min"] == spacing["max"]:
+                text += f" The original voxel spacing was {_mm(spacing['min'])}."
+            elif spacing:
+                text += (f" The original voxel spacing ranged from {_mm(spacing['min'])}"
+                         f" to {_mm(spacing['max'])}.")
+            if m.get("settings_vary"):
+                text += (" The settings were not identical for every case; the most frequent "
+                         "ones are given.")
+            paragraphs.append(text)
+        paragraphs[-1] += (f" Settings are those recorded by PyRadiomics in "
+                           f"{extraction['source']}.")
+    else:
+        paragraphs.append(
+            f"Features were provided as a precomputed table ({source}); no extraction "
+            "diagnostics were found beside it, so the image preprocessing and PyRadiomics "
+            "settings are not known to radfusion and must be reported separately.")
+    described = []
+    for group in groups:
+        counts = classes.get(group) or {}
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "other")
+        described.append(f"{group} {groups[group]}" + (f" ({detail})" if detail else ""))
+    text = (f"The analysis used {sum(groups.values())} columns in {len(groups)} feature "
+            f"group(s): {'; '.join(described)}.")
+    if CLINICAL_GROUP in groups:
+        encoded = (report.get("config") or {}).get("encoded_columns") or {}
+        text += (f" The {CLINICAL_GROUP} group holds the non-imaging variables"
+                 + (f"; categorical ones ({_list(sorted(encoded))}) were one-hot encoded"
+                    if encoded else "") + ".")
+    if not imaging:
+        text += " No imaging feature group was present."
+    paragraphs.append(text)
+    return paragraphs
+
+
+def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
+    pre = (report.get("config") or {}).get("preprocessing") or {}
+    steps = []
+    if pre.get("harmonize"):
+        unseen = ("raising an error for a site absent from the training rows"
+                  if pre.get("harmonize_unseen") in (None, "error") else
+                  "leaving patients of a site absent from the training rows unadjusted")
+        steps.append(f"ComBat harmonisation of the imaging features by acquisition site (column "
+                     f"'{pre['harmonize']}'; parametric empirical Bayes, Johnson et al. 2007; "
+                     f"clinical variables not harmonised; {unseen})")
+    steps.append("median imputation of missing values (a missing modality or mask is imputed "
+                 "like any missing value)")
+    steps.append("removal of features constant in the training rows")
+    if pre.get("correlation_threshold") is not None:
+        steps.append(f"a correlation filter (of features with absolute Pearson correlation "
+                     f"above {pre['correlation_threshold']}, the first in column order is kept)")
+    if pre.get("select_k") is not None:
+        method = ("minimum-redundancy maximum-relevance (mRMR, F-statistic relevance)"
+                  if pre.get("select_method") == "mrmr" else "the ANOVA F statistic")
+        steps.append(f"selection of the {pre['select_k']} best features by {method}")
+    steps.append("standardisation to zero mean and unit variance")
+    text = ("Within every model branch, the following steps were fitted on the training rows "
+            "of each fold only and applied to the held-out rows: "
+            + "; ".join(f"({i}) {s}" for i, s in enumerate(steps, 1)) + ".")
+    if not pre.get("harmonize"):
+        text += " No harmonisation across sites was applied."
+    if pre.get("correlation_threshold") is None and pre.get("select_k") is None:
+        text += " No feature filtering or selection beyond the constant-feature filter was applied."
+    return text
+
+
+def _param_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) -> str:
+    config = report.get("config") or {}
+    models = list(report["models"])
+    singles = [m for m in models if m not in FUSED]
+    fused = [m for m in models if m in FUSED]
+    learner = config.get("learner")
+    stack = [n for n in config.get("stacking_learners") or () if n in learners]
+    parts = []
+    if singles:
+        parts.append(f"one single-group model per feature group ({_list(singles)})")
+    if "early" in fused:
+        parts.append("early fusion (one model on the concatenated columns of all groups)")
+    if "late" in fused:
+        parts.append("late fusion (the mean of the single-group models' predicted "
+                     "probabilities, soft voting)")
+    if "stacking" in fused:
+        parts.append(
+            f"stacking (one base model per group and learner ({_list(stack)}); a logistic "
+            "meta-learner with non-negative weights on the logits of the base models' "
+            "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
+            "rows, L2 penalty C=1; base models then refitted on all training rows)")
+    text = (f"{len(models)} models were compared: " + "; ".join(parts) + "." if parts else
+            f"{len(models)} models were compared: {_list(models)}.")
+    if learner in learners:
+        described = _LEARNER_NAMES.get(learner, learner)
+        text += (f" Single-group, early and late fusion models used {described}"
+                 f" ({_param_text(learners[learner]['params'])}).")
+    for name in stack:
+        if name != learner or learner not in learners:
+            text += (f" Stacking base learner {name}: {_LEARNER_NAMES.get(name, name)} "
+                     f"({_param_text(learners[name]['params'])}).")
+        else:
+            text += f" Stacking base learner {name}: as above."
+    text += (" Hyperparameters were fixed in advance (radfusion defaults for radiomics "
+             "tables), not tuned on the data.")
+    return text
+
+
+def _validation_paragraph(report: Mapping[str, Any]) -> str:
+    config = report.get("config") or {}
+    data = report["data"]
+    folds, repeats = config.get("folds"), config.get("repeats")
+    if folds and repeats:
+        scheme = (f"{repeats} x repeated stratified {folds}-fold cross-validation" if repeats > 1
+                  else f"stratified {folds}-fold cross-validation (a single repetition)")
+    else:
+        scheme = "repeated stratified k-fold cross-validation"
+    return (
+        f"Performance was estimated by {scheme} (scikit-learn RepeatedStratifiedKFold, seed "
+        f"{report['seed']}) on {data['n_patients']} patients ({data['n_positive']} positive, "
+        f"{data['n_negative']} negative); every model was evaluated on the same splits. Each "
+        "patient is one row of the table, so all of a patient's modalities and masks are in "
+        "the same fold (patient-level grouping by construction). The CV is not nested: no "
+        "hyperparameter was tuned, and every data-dependent step (imputation, filtering, "
+        "selection, harmonisation, stacking weights) was refitted inside each training fold. "
+        f"{report.get('ci_method', '')} "
+        f"{(report.get('comparisons') or {}).get('method', '')}"
+    ).strip()
+
+
+def _software_paragraph(report: Mapping[str, Any]) -> str:
+    versions = report.get("versions") or {}
+    listed = [f"{name} {v}" for name, v in versions.items()
+              if v is not None and name not in ("python", "platform")]
+    return (
+        f"Analyses were run with radfusion {report.get('radfusion_version')} on Python "
+        f"{versions.get('python', 'unknown')} ({_list(listed)}); seed {report['seed']} for the "
+        "splits, the models and the bootstrap. The configuration, SHA-256 hashes of the input "
+        "tables and pinned requirements are recorded in report.json; re-running the same "
+        "command on the same inputs reproduces it byte for byte."
+    )
+
+
+def build_methods(
+    report: Mapping[str, Any],
+    *,
+    extraction: Mapping[str, Any] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The ``methods`` field of ``report.json``.
+
+    Parameters
+    ----------
+    report : mapping
+        The report content (JSON-ready) without ``methods``; read: ``config``, ``seed``,
+        ``data``, ``inputs``, ``versions``, ``ci_method``, ``models``, ``threshold``,
+        ``comparisons``, ``radfusion_version``.
+    extraction : mapping, optional
+        :func:`read_extraction` of the feature table, or None when it had no sidecar.
+    groups : mapping of str to sequence of str, optional
+        The feature groups' columns, for the counts by feature class.
+
+    Returns
+    -------
+    dict
+        ``{"text": [paragraph, ...], "extraction": extraction or None,
+        "feature_classes": {group: {"<image type> <class>": n}}, "learners": {name:
+        {"estimator", "params"}}}``.
+    """
+    config = report.get("config") or {}
+    names = []
+    if config.get("learner"):
+        names.append(config["learner"])
+    if "stacking" in report["models"] or (
+            "late" in report["models"] and len(report["data"]["groups"]) == 1):
+        names += list(config.get("stacking_learners") or ())
+    learners = learner_parameters([n for n in names if n in LEARNER_KEYS],
+                                  random_state=report["seed"])
+    classes = feature_classes(groups or {})
+    text = [
+        *_extraction_paragraphs(report, extraction, classes),
+        _preprocessing_paragraph(report),
+        _models_paragraph(report, learners),
+        _validation_paragraph(report),
+        _software_paragraph(report),
+    ]
+    return {
+        "text": text,
+        "extraction": extraction,
+        "feature_classes": classes,
+        "learners": learners,
+    }
