@@ -17,7 +17,8 @@ import SimpleITK as sitk
 
 from features.io import GRID_TOLERANCE, read_image
 
-__all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "make_extractor", "quiet_radiomics"]
+__all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "lesion_mask", "lesion_sizes", "lesions",
+           "make_extractor", "quiet_radiomics"]
 
 DIAGNOSTICS_PREFIX = "diagnostics_"
 
@@ -64,6 +65,47 @@ def _extractor(params: dict):
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
         return make_extractor(params)
     return _cached_extractor(key)
+
+
+def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
+    """The connected components of a ROI, numbered by decreasing size (1 = the largest).
+
+    Components are 26-connected (faces, edges and corners touch). Equal sizes keep ITK's
+    scan order, so the numbering is deterministic.
+
+    Parameters
+    ----------
+    mask : SimpleITK.Image
+        The label mask.
+    label : int, default=1
+        The ROI's value.
+
+    Returns
+    -------
+    SimpleITK.Image
+        ``UInt32`` image: 0 outside the ROI, k inside its k-th largest component.
+    """
+    roi = sitk.Cast(mask == int(label), sitk.sitkUInt8)
+    components = sitk.ConnectedComponent(roi, True)
+    return sitk.RelabelComponent(components, 0, True)
+
+
+def lesion_sizes(mask: sitk.Image, label: int = 1) -> list[int]:
+    """Voxel counts of a ROI's connected components, largest first (see :func:`lesions`)."""
+    counts = np.bincount(sitk.GetArrayFromImage(lesions(mask, label)).ravel())
+    return [int(c) for c in counts[1:]]
+
+
+def lesion_mask(mask: sitk.Image, label: int, lesion: int) -> sitk.Image:
+    """A mask holding only the ``lesion``-th largest component of a ROI, with value ``label``.
+
+    An absent component gives an empty mask (pyradiomics then rejects it). The grid is the
+    input mask's.
+    """
+    selected = sitk.Cast(lesions(mask, label) == int(lesion), sitk.sitkUInt32) * int(label)
+    selected = sitk.Cast(selected, mask.GetPixelID())
+    selected.CopyInformation(mask)
+    return selected
 
 
 def _as_image(image: str | Path | sitk.Image) -> sitk.Image:

@@ -24,7 +24,11 @@ __all__ = [
     "compare_grids",
     "read_header",
     "read_image",
+    "series_uid",
 ]
+
+#: DICOM tag of the SeriesInstanceUID.
+SERIES_UID_TAG = "0020|000e"
 
 #: Grid tolerance: relative for spacing, millimetres for origin, absolute for direction cosines.
 GRID_TOLERANCE = 1e-3
@@ -116,9 +120,14 @@ def _check_nifti_complete(path: Path) -> None:
     compressed = path.name.lower().endswith(".gz")
     try:
         with gzip.open(path) if compressed else path.open("rb") as handle:
-            end = _nifti_end(handle.read(540))
-    except (OSError, EOFError):
-        return  # not a readable NIfTI header: let SimpleITK report what is wrong
+            header = handle.read(540)
+    except EOFError:  # the gzip stream stops inside the header
+        header = b""
+    except OSError:
+        return  # not gzip at all: let SimpleITK report what is wrong
+    if len(header) < 348:
+        raise ImageReadError(path, "truncated NIfTI file: it ends inside its header")
+    end = _nifti_end(header)
     if end is None:
         return
     if not compressed:
@@ -228,6 +237,24 @@ def read_header(path: str | Path) -> ImageHeader:
         raise
     except RuntimeError as error:
         raise ImageReadError(path, _itk_reason(error)) from None
+
+
+def series_uid(path: str | Path) -> str | None:
+    """The SeriesInstanceUID (tag 0020|000e) of a DICOM series folder; None for a file.
+
+    Read from the first slice's header (no voxels). Raises :class:`ImageReadError` when the
+    folder holds no single readable series.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    first = Path(_dicom_series(path)[0])
+    try:
+        reader = _information(first)
+    except RuntimeError as error:
+        raise ImageReadError(first, _itk_reason(error)) from None
+    return reader.GetMetaData(SERIES_UID_TAG).strip() if reader.HasMetaDataKey(
+        SERIES_UID_TAG) else None
 
 
 def _information(path: Path) -> sitk.ImageFileReader:

@@ -25,6 +25,8 @@ from features.naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
 
 __all__ = [
     "LABEL_COLUMN",
+    "LESION_MODES",
+    "LESIONS_COLUMN",
     "OPTIONAL_COLUMNS",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
@@ -36,7 +38,12 @@ __all__ = [
 
 REQUIRED_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path")
 LABEL_COLUMN = "label"
-OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN)
+#: Optional column: what to do with several connected components (lesions) in one ROI.
+LESIONS_COLUMN = "lesions"
+#: ``merge`` (default): one ROI; ``largest``: the largest component only; ``each``: one ROI
+#: per component, named ``<mask>_lesion<k>`` (k = 1 for the largest).
+LESION_MODES = ("merge", "largest", "each")
+OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN)
 PATH_COLUMNS = ("image", "mask_path")
 DEFAULT_LABEL = 1
 
@@ -93,6 +100,14 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
             label = DEFAULT_LABEL
         labels.append(label)
     df[LABEL_COLUMN] = np.array(labels, dtype=np.int64)
+    if LESIONS_COLUMN in df.columns:
+        modes = df[LESIONS_COLUMN].str.lower().replace("", LESION_MODES[0])
+        for row, mode in modes.items():
+            if mode not in LESION_MODES:
+                pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+                problems.append(Problem(f"lesions {df.at[row, LESIONS_COLUMN]!r} is not one "
+                                        f"of {', '.join(LESION_MODES)}", row, pid, file))
+        df[LESIONS_COLUMN] = modes
     for row in df.index:
         pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
         if pid == "":
@@ -122,7 +137,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     ----------
     path : str or Path
         CSV with columns ``patient_id, modality, mask, image, mask_path`` and optional
-        ``label`` (the mask value of the ROI, default 1) and ``site``. Relative paths are taken
+        ``label`` (the mask value of the ROI, default 1), ``site`` and ``lesions``
+        (:data:`LESION_MODES`, default ``merge``). Relative paths are taken
         from the manifest's folder.
 
     Returns

@@ -22,12 +22,14 @@ import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from features.cache import FeatureCache
-from features.extract import extract_case
-from features.io import ImageHeader, ImageReadError, read_image
+from features.cache import FeatureCache, file_digest
+from features.extract import extract_case, lesion_mask, lesion_sizes
+from features.io import ImageHeader, ImageReadError, read_image, series_uid
 from features.manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
+    LESION_MODES,
+    LESIONS_COLUMN,
     mask_values,
     roi_problems,
     validate_cohort,
@@ -39,10 +41,15 @@ from features.table import FeatureRecord, to_wide
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "CaseFailedError", "ExtractionResult",
-           "extract_cohort"]
+__all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "PROVENANCE_COLUMNS", "CaseFailedError",
+           "ExtractionResult", "expand_lesions", "extract_cohort"]
 
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
+#: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
+#: component extracted (empty: the whole ROI), the SHA-256 of the image and mask files (see
+#: :func:`features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
+PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid")
+LESION = "lesion"
 FAILURE_COLUMNS = (ID_COLUMN, "modality", "mask", "file", "error")
 
 
@@ -56,8 +63,9 @@ class ExtractionResult:
         The wide table (see :func:`features.table.to_wide`); patients with no extracted case
         are absent.
     diagnostics : pandas.DataFrame
-        One row per extracted case: ``patient_id, modality, mask, image, mask_path, label``
-        and pyradiomics' ``diagnostics_*`` values as strings.
+        One row per extracted case: ``patient_id, modality, mask, image, mask_path, label``,
+        the provenance (:data:`PROVENANCE_COLUMNS`) and pyradiomics' ``diagnostics_*``
+        values as strings.
     failures : pandas.DataFrame
         One row per failed case: ``patient_id, modality, mask, file, error``; empty when none.
     n_cached : int
@@ -112,6 +120,8 @@ def _extract(case: dict, params: dict) -> dict:
                              case["image"])
         if grids:
             raise _RoiError("; ".join(grids))
+        if case.get(LESION) is not None:  # one connected component of the ROI
+            mask = lesion_mask(mask, label, case[LESION])
         try:
             features, diagnostics = extract_case(image, mask, params, label=label)
         except ValueError:
@@ -123,7 +133,12 @@ def _extract(case: dict, params: dict) -> dict:
             raise
     except Exception as error:  # a failing case is recorded; the others go on
         return _failure(case, file, error)
-    return {"features": features, "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+    outcome = {"features": features,
+               "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+    if "image_sha256" not in case:  # no cache computed them: hash here, in parallel
+        outcome["provenance"] = {"image_sha256": file_digest(case["image"]),
+                                 "mask_sha256": file_digest(case["mask_path"])}
+    return outcome
 
 
 def _failure(case: dict, file: str, error: BaseException) -> dict:
@@ -138,13 +153,37 @@ def _failure(case: dict, file: str, error: BaseException) -> dict:
 def _cases(manifest: pd.DataFrame) -> list[dict]:
     if LABEL_COLUMN not in manifest.columns:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
-    columns = list(CASE_COLUMNS) + ([SITE_COLUMN] if SITE_COLUMN in manifest.columns else [])
+    columns = list(CASE_COLUMNS) + [c for c in (SITE_COLUMN, LESIONS_COLUMN)
+                                    if c in manifest.columns]
     cases = manifest[columns].astype(object).where(manifest[columns].notna(), None)
     cases = cases.to_dict("records")
     for case in cases:
         case[ID_COLUMN] = str(case[ID_COLUMN])
         case[LABEL_COLUMN] = int(case[LABEL_COLUMN])
+    cases = [c for case in cases for c in expand_lesions(case)]
     return sorted(cases, key=lambda c: (c[ID_COLUMN], c["modality"], c["mask"]))
+
+
+def expand_lesions(case: dict) -> list[dict]:
+    """The cases of one manifest row under its ``lesions`` mode.
+
+    ``merge`` (or no mode): the row itself. ``largest``: the row, restricted to its largest
+    connected component (``case["lesion"] = 1``). ``each``: one case per component, largest
+    first, named ``<mask>_lesion<k>``; this reads the mask. A mask that cannot be read, or
+    an empty ROI, gives one case ``<mask>_lesion1`` that extraction then records as failed.
+    """
+    case = dict(case)
+    mode = (case.pop(LESIONS_COLUMN, None) or LESION_MODES[0]).lower()
+    if mode == "merge":
+        return [{**case, LESION: None}]
+    if mode == "largest":
+        return [{**case, LESION: 1}]
+    try:
+        count = len(lesion_sizes(read_image(case["mask_path"]), case[LABEL_COLUMN]))
+    except (ImageReadError, RuntimeError):
+        count = 0
+    return [{**case, "mask": f"{case['mask']}_lesion{k}", LESION: k}
+            for k in range(1, max(count, 1) + 1)]
 
 
 def extract_cohort(
@@ -220,11 +259,16 @@ def extract_cohort(
     keys: dict[int, str] = {}
     if cache is not None:
         for index, case in enumerate(cases):
+            params_key = per_modality[case["modality"]]
+            if case[LESION] is not None:  # one component: another result, another key
+                params_key = {"params": params_key, LESION: case[LESION]}
             try:
                 keys[index] = cache.key(case["image"], case["mask_path"], case[LABEL_COLUMN],
-                                        per_modality[case["modality"]])
+                                        params_key)
             except OSError:  # unreadable file: extraction will record why
                 continue
+            case["image_sha256"] = cache.digest(case["image"])
+            case["mask_sha256"] = cache.digest(case["mask_path"])
             stored = cache.get(keys[index])
             if stored is not None:
                 outcomes[index] = stored
@@ -310,7 +354,8 @@ def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResu
             continue
         records.append(FeatureRecord(case[ID_COLUMN], case["modality"], case["mask"],
                                      outcome["features"], case.get(SITE_COLUMN)))
-        diagnostics.append({**{c: case[c] for c in CASE_COLUMNS}, **outcome["diagnostics"]})
+        diagnostics.append({**{c: case[c] for c in CASE_COLUMNS}, **_provenance(case, outcome),
+                            **outcome["diagnostics"]})
     return ExtractionResult(
         features=to_wide(records),
         diagnostics=pd.DataFrame(diagnostics, columns=_union_columns(diagnostics)),
@@ -319,8 +364,19 @@ def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResu
     )
 
 
+def _provenance(case: dict, outcome: dict) -> dict:
+    """The provenance columns of an extracted case (hashes from the cache or the worker)."""
+    hashes = outcome.get("provenance") or case
+    try:
+        uid = series_uid(case["image"])
+    except ImageReadError:  # it was read for extraction; a race at worst: leave it empty
+        uid = None
+    return {LESION: case.get(LESION), "image_sha256": hashes.get("image_sha256"),
+            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid}
+
+
 def _union_columns(rows: list[dict]) -> list[str]:
-    columns = list(CASE_COLUMNS)
+    columns = list(CASE_COLUMNS) + list(PROVENANCE_COLUMNS)
     for row in rows:
         columns += [c for c in row if c not in columns]
     return columns

@@ -1,0 +1,208 @@
+"""Pre-flight check of a cohort: read every image header and mask, extract nothing.
+
+:func:`check_cohort` gives one row per manifest case with what the mask holds (label values,
+ROI voxel count and volume, connected components), whether mask and image share a grid, and
+whether the ROI is too small for texture features; ``status`` says whether extraction would
+succeed. :func:`cohort_ok` is False when any case would fail.
+
+Rules (``status``):
+
+- ``would fail``: an image or mask file missing or unreadable; no voxel with the label; mask
+  and image on different grids (:func:`features.io.compare_grids`); a ROI that spans more
+  than one voxel in fewer than two axes (a line or a single voxel: pyradiomics' default
+  ``minimumROIDimensions: 2`` rejects it). With ``lesions: largest`` this applies to the
+  largest component, with ``each`` to every component.
+- ``warning``: a ROI (or a component extracted on its own) with fewer than ``min_voxels``
+  voxels (default 64, a 4×4×4 cube: texture matrices of so few voxels are mostly empty), or
+  one voxel thick along an axis (a flat ROI: 3D texture sees no neighbour along that axis).
+- ``ok``: none of the above.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from scipy import ndimage
+
+from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from features.manifest import LABEL_COLUMN, LESIONS_COLUMN, mask_values, read_manifest
+from features.naming import ID_COLUMN
+
+__all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
+
+#: Fewer ROI voxels than this: a warning (too small for texture features).
+MIN_VOXELS = 64
+#: ``status`` values, from best to worst.
+STATUSES = ("ok", "warning", "would fail")
+CHECK_COLUMNS = (ID_COLUMN, "modality", "mask", LABEL_COLUMN, LESIONS_COLUMN, "image",
+                 "mask_path", "labels_found", "voxels", "volume_mm3", "components", "grid",
+                 "status", "problem")
+_AXES = ("x", "y", "z", "t")
+_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
+
+
+def _components(roi: np.ndarray) -> list[tuple[int, tuple[int, ...]]]:
+    """(voxel count, extent per axis in x, y, z order) of each component, largest first."""
+    structure = _CONNECTIVITY if roi.ndim == 3 else np.ones((3,) * roi.ndim, dtype=bool)
+    labelled, count = ndimage.label(roi, structure=structure)
+    sizes = np.bincount(labelled.ravel(), minlength=count + 1)[1:]
+    found = []
+    for k, box in enumerate(ndimage.find_objects(labelled)):
+        extent = tuple(s.stop - s.start for s in reversed(box))
+        found.append((int(sizes[k]), extent))
+    return sorted(found, key=lambda c: -c[0])  # stable: ties keep scan order
+
+
+def _extent(roi: np.ndarray) -> tuple[int, ...]:
+    """Bounding-box size of a non-empty ROI per axis, in x, y, z order."""
+    spans = []
+    for axis in range(roi.ndim):
+        hit = np.flatnonzero(roi.any(axis=tuple(a for a in range(roi.ndim) if a != axis)))
+        spans.append(int(hit[-1] - hit[0] + 1))
+    return tuple(reversed(spans))
+
+
+def _size_problems(voxels: int, extent: tuple[int, ...], min_voxels: int,
+                   what: str) -> tuple[list[str], list[str]]:
+    """(fatal, warnings) for one extracted ROI of ``voxels`` voxels and bounding ``extent``."""
+    fatal, warnings = [], []
+    if sum(e > 1 for e in extent) < 2:
+        fatal.append(f"{what} spans {'x'.join(map(str, extent))} voxels: pyradiomics needs "
+                     "more than one voxel along at least two axes (minimumROIDimensions 2)")
+        return fatal, warnings
+    if voxels < min_voxels:
+        warnings.append(f"{what} has {voxels} voxels (< {min_voxels}): too small for texture "
+                        "features")
+    flat = [_AXES[i] for i, e in enumerate(extent) if e == 1]
+    if flat:
+        warnings.append(f"{what} is one voxel thick along {', '.join(flat)}")
+    return fatal, warnings
+
+
+def _check_mask(mask_path: str, rows: list[dict], min_voxels: int) -> list[dict]:
+    """Check every manifest row that uses one mask file (the mask is read once)."""
+    mask, error = None, "mask file is missing"
+    if os.path.exists(mask_path):
+        try:
+            mask = read_image(mask_path)
+        except ImageReadError as failure:
+            error = f"unreadable mask: {failure.reason}"
+    return [_check_row(row, mask, error, min_voxels) for row in rows]
+
+
+def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
+               min_voxels: int) -> dict:
+    out = {c: row.get(c) for c in CHECK_COLUMNS}
+    fatal: list[str] = []
+    warnings: list[str] = []
+    if not os.path.exists(row["image"]):
+        fatal.append("image file is missing")
+    else:
+        try:
+            image = read_header(row["image"])
+        except ImageReadError as error:
+            fatal.append(f"unreadable image: {error.reason}")
+        else:
+            if mask is not None:
+                grid = compare_grids(image, ImageHeader.of(mask))
+                out["grid"] = "; ".join(grid)
+                fatal += [f"mask and image are on different grids: {g}" for g in grid]
+    if mask is None:
+        fatal.append(mask_error)
+        return _status(out, fatal, warnings)
+    label = int(row[LABEL_COLUMN])
+    out["labels_found"] = " ".join(f"{v:g}" for v in mask_values(mask))
+    roi = sitk.GetArrayViewFromImage(mask) == label
+    count = int(roi.sum())
+    out["voxels"] = count
+    out["volume_mm3"] = count * math.prod(mask.GetSpacing())
+    if count == 0:
+        out["components"] = 0
+        fatal.append(f"empty mask: no voxel has label {label}; values present: "
+                     f"{out['labels_found']}")
+        return _status(out, fatal, warnings)
+    components = _components(roi)
+    out["components"] = len(components)
+    mode = row.get(LESIONS_COLUMN) or "merge"
+    if mode == "merge":
+        units = [("ROI", count, _extent(roi))]
+    elif mode == "largest":
+        units = [("largest lesion", *components[0])]
+    else:
+        units = [(f"lesion {k}", *c) for k, c in enumerate(components, start=1)]
+    for what, size, extent in units:
+        more_fatal, more_warnings = _size_problems(size, extent, min_voxels, what)
+        fatal += more_fatal
+        warnings += more_warnings
+    return _status(out, fatal, warnings)
+
+
+def _status(out: dict, fatal: list[str], warnings: list[str]) -> dict:
+    out["status"] = STATUSES[2] if fatal else STATUSES[1] if warnings else STATUSES[0]
+    out["problem"] = "; ".join(fatal + warnings)
+    return out
+
+
+def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
+                 min_voxels: int = MIN_VOXELS) -> pd.DataFrame:
+    """Check every case of a cohort without extracting features.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame, str or Path
+        A manifest as returned by :func:`features.manifest.read_manifest`, or its CSV path.
+    n_jobs : int, default=-1
+        Worker processes (joblib); -1 uses every core. Each mask file is read once.
+    min_voxels : int, default=64
+        ROIs with fewer voxels get a warning (see the module's rules).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per manifest row, in manifest order, with :data:`CHECK_COLUMNS`:
+        ``labels_found`` (distinct mask values, space-separated), ``voxels`` and
+        ``volume_mm3`` of the ROI (all components), ``components`` (26-connected),
+        ``grid`` (how the mask's grid differs from the image's; empty when equal),
+        ``status`` (one of :data:`STATUSES`) and ``problem`` (readable, ``; ``-separated).
+
+    Raises
+    ------
+    InputError
+        When the manifest (given as a path) has missing columns or bad cells.
+    """
+    if not isinstance(manifest, pd.DataFrame):
+        manifest = read_manifest(manifest)
+    rows = manifest.assign(**({} if LABEL_COLUMN in manifest.columns else {LABEL_COLUMN: 1}))
+    rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    by_mask: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_mask.setdefault(row["mask_path"], []).append(index)
+    tasks = [(path, [rows[i] for i in indexes], min_voxels) for path, indexes in by_mask.items()]
+    workers = min(joblib.effective_n_jobs(n_jobs), len(tasks))
+    if workers <= 1:
+        results = [_check_mask(*task) for task in tasks]
+    else:
+        results = joblib.Parallel(n_jobs=workers, backend="loky")(
+            joblib.delayed(_check_mask)(*task) for task in tasks)
+    checked: list[dict | None] = [None] * len(rows)
+    for indexes, found in zip(by_mask.values(), results, strict=True):
+        for index, row in zip(indexes, found, strict=True):
+            checked[index] = row
+    table = pd.DataFrame(checked, columns=list(CHECK_COLUMNS))
+    table[LESIONS_COLUMN] = table[LESIONS_COLUMN].fillna("merge")
+    table["grid"] = table["grid"].fillna("")
+    table["voxels"] = table["voxels"].astype("Int64")
+    table["components"] = table["components"].astype("Int64")
+    table["volume_mm3"] = table["volume_mm3"].astype(float)
+    return table
+
+
+def cohort_ok(table: pd.DataFrame) -> bool:
+    """True when no case of a :func:`check_cohort` table would fail (warnings allowed)."""
+    return not (table["status"] == STATUSES[2]).any()
