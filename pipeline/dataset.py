@@ -108,14 +108,18 @@ def _encode_categoricals(X: pd.DataFrame, file: str) -> tuple[pd.DataFrame, dict
             levels = sorted(column.dropna().astype(str).unique())
             if len(levels) > MAX_CATEGORY_LEVELS:
                 problems.append(
-                    Problem(f"column {name!r} is text with {len(levels)} levels; "
-                            f"encode it or drop it (at most {MAX_CATEGORY_LEVELS} levels)",
-                            file=file)
+                    Problem(
+                        f"column {name!r} is text with {len(levels)} levels; "
+                        f"encode it or drop it (at most {MAX_CATEGORY_LEVELS} levels)",
+                        file=file,
+                    )
                 )
                 continue
             dummies = pd.get_dummies(
-                pd.Categorical(column.astype("string"), categories=levels), prefix=name,
-                drop_first=True, dtype=float,
+                pd.Categorical(column.astype("string"), categories=levels),
+                prefix=name,
+                drop_first=True,
+                dtype=float,
             )
             dummies.index = X.index
             dummies[column.isna().to_numpy()] = np.nan
@@ -164,8 +168,11 @@ def load_dataset(
             )
         extra = sorted(set(bio.index) - set(table.index))
         if extra:
-            log.warning("%d biomarker patient(s) have no features and are left out: %s",
-                        len(extra), ", ".join(extra[:10]))
+            log.warning(
+                "%d biomarker patient(s) have no features and are left out: %s",
+                len(extra),
+                ", ".join(extra[:10]),
+            )
         if label in bio.columns:
             label_file = bio_file
         table = table.join(bio, how="left")
@@ -189,16 +196,28 @@ def load_dataset(
     groups = infer_groups(list(X.columns), pattern=group_pattern)
     if keep_site:
         X[SITE_COLUMN] = site
-    return Dataset(X=X, y=y, label=label, id_column=id_name, groups=groups,
-                   label_mapping=mapping, encoded=encoded, site=site)
+    return Dataset(
+        X=X,
+        y=y,
+        label=label,
+        id_column=id_name,
+        groups=groups,
+        label_mapping=mapping,
+        encoded=encoded,
+        site=site,
+    )
 
 
 def _check_site(table: pd.DataFrame, file: str) -> None:
     if SITE_COLUMN not in table.columns:
         raise InputError(
             "No site column to harmonise by",
-            [Problem(f"expected a column {SITE_COLUMN!r} in the feature or biomarker table",
-                     file=file)],
+            [
+                Problem(
+                    f"expected a column {SITE_COLUMN!r} in the feature or biomarker table",
+                    file=file,
+                )
+            ],
         )
     missing = table.index[table[SITE_COLUMN].isna()]
     if len(missing):

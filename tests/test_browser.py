@@ -106,7 +106,9 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
         "--host-resolver-rules=MAP * ~NOTFOUND",  # no network, even by accident
         "--virtual-time-budget=10000", "--window-size=1280,900", *extra, url,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    # Decode explicitly: CI may run without a UTF-8 locale.
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
+                            timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 

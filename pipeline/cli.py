@@ -1,0 +1,380 @@
+"""``radfusion``: a thin command line over the public functions of features/ and pipeline/."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Multimodal radiomics: images + biomarkers → cross-validated fusion model and report.",
+)
+
+#: Exit code for bad input (manifest, tables, parameters): a message, never a traceback.
+EXIT_BAD_INPUT = 2
+#: Exit code when extraction finished but some cases failed (recorded in failures.csv).
+EXIT_CASES_FAILED = 1
+
+
+def _user_errors(command):
+    """Turn InputError into a readable message and exit code 2; warnings into one line each."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                return command(*args, **kwargs)
+            except InputError as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+            finally:
+                for warning in caught:
+                    if issubclass(warning.category, UserWarning):
+                        typer.echo(f"warning: {warning.message}", err=True)
+
+    return wrapper
+
+
+def _command_line() -> str:
+    return shlex.join(["radfusion", *sys.argv[1:]])
+
+
+Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).")]
+Seed = Annotated[int, typer.Option(help="Random seed (cohort, folds, models, bootstrap).")]
+
+
+@app.command()
+@_user_errors
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder for the synthetic cohort.")],
+    patients: Annotated[int, typer.Option(help="Number of patients.")] = 120,
+    missing_mr: Annotated[
+        float, typer.Option(help="Fraction of patients without an MR image (0-1).")
+    ] = 0.0,
+    seed: Seed = 0,
+) -> None:
+    """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
+    from features.synthetic import make_cohort
+
+    cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
+    typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
+
+
+def _extract(
+    manifest: Path,
+    out: Path,
+    params: Path | None,
+    jobs: int,
+    *,
+    cache: Path | None = None,
+    strict: bool = False,
+    scheduler: str | None = None,
+    biomarkers: Path | None = None,
+    outcome: str | None = None,
+) -> int:
+    """Validate, extract and write; return the number of failed cases."""
+    from features.manifest import validate_cohort
+    from features.runner import CaseFailedError, extract_cohort
+    from features.table import write_extraction
+
+    # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
+    # image or mask becomes a failed case so that the rest of the cohort still finishes.
+    table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False)
+    try:
+        result = extract_cohort(
+            table,
+            params=params,
+            n_jobs=jobs,
+            progress=True,
+            cache_dir=cache,
+            strict=strict,
+            client=scheduler,
+        )
+    except CaseFailedError as error:
+        typer.echo(f"error (--strict): {error}", err=True)
+        raise typer.Exit(EXIT_CASES_FAILED) from None
+    write_extraction(result, out)
+    typer.echo(f"features: {out} ({len(result.features)} patients); {result.summary()}")
+    for row in result.failures.itertuples():
+        typer.echo(f"  failed: {row.error}", err=True)
+    return len(result.failures)
+
+
+@app.command()
+@_user_errors
+def extract(
+    manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
+    out: Annotated[Path, typer.Option(help="Feature table (.parquet, .csv or .csv.gz).")],
+    params: Annotated[
+        Path | None,
+        typer.Option(help="pyradiomics YAML for every modality, or a folder of <MODALITY>.yaml."),
+    ] = None,
+    jobs: Jobs = -1,
+    cache: Annotated[
+        Path | None, typer.Option(help="Case cache: re-runs and resumes compute nothing twice.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Stop at the first failed case.")] = False,
+    dask_scheduler: Annotated[
+        str | None, typer.Option(help="Run on a Dask cluster (scheduler address).")
+    ] = None,
+) -> None:
+    """Validate the manifest, then extract pyradiomics features per modality and mask.
+
+    Exit codes: 0 all cases extracted; 1 some cases failed (listed in <out>.failures.csv);
+    2 bad input (manifest, biomarkers, parameters).
+    """
+    if _extract(manifest, out, params, jobs, cache=cache, strict=strict, scheduler=dask_scheduler):
+        raise typer.Exit(EXIT_CASES_FAILED)
+
+
+@app.command()
+@_user_errors
+def check(
+    manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
+    out: Annotated[Path | None, typer.Option(help="Also write the table (.csv, .parquet).")] = None,
+    jobs: Jobs = -1,
+) -> None:
+    """Pre-flight: read every header and mask (no features) and print one table.
+
+    Exit codes: 0 nothing would fail (warnings allowed); 1 some case would fail; 2 bad
+    manifest.
+    """
+    import pandas as pd
+
+    from features.check import check_cohort, cohort_ok
+    from features.table import write_table
+
+    table = check_cohort(manifest, n_jobs=jobs)
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
+    if out is not None:
+        write_table(table, out)
+    if not cohort_ok(table):
+        raise typer.Exit(EXIT_CASES_FAILED)
+
+
+@app.command()
+@_user_errors
+def robustness(
+    manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
+    out: Annotated[Path, typer.Option(help="ICC table to write (feature, icc, n_patients).")],
+    params: Annotated[
+        Path | None, typer.Option(help="pyradiomics YAML file or folder, as for extract.")
+    ] = None,
+    jobs: Jobs = -1,
+    cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
+) -> None:
+    """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
+    from features.robustness import robustness_icc
+
+    table = robustness_icc(
+        manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
+    )
+    stable = int((table["icc"] >= 0.75).sum())
+    typer.echo(f"icc: {out} ({stable} of {len(table)} features with ICC >= 0.75)")
+
+
+@app.command()
+@_user_errors
+def cv(
+    features: Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")],
+    label: Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")],
+    out: Annotated[Path, typer.Option(help="Report folder.")],
+    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Patient id column (default patient_id or ID).")
+    ] = None,
+    group_pattern: Annotated[
+        str | None, typer.Option(help="Regex whose first group names a column's group.")
+    ] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="single, early, late, stacking (repeat the option; default all)."),
+    ] = None,
+    learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
+    stack_learner: Annotated[
+        list[str] | None,
+        typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats of stratified K-fold.")] = 3,
+    harmonize: Annotated[
+        bool, typer.Option(help="ComBat by the table's `site` column, inside every branch.")
+    ] = False,
+    harmonize_unseen: Annotated[
+        str, typer.Option(help="Site absent from a training fold: 'pooled' (leave) or 'error'.")
+    ] = "pooled",
+    correlation_threshold: Annotated[
+        float | None, typer.Option(help="Drop features correlated above |r| (keep one).")
+    ] = None,
+    select_k: Annotated[int | None, typer.Option(help="Keep the k best features per branch.")] = (
+        None
+    ),
+    select_method: Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")] = "anova",
+    seed: Seed = 0,
+    jobs: Jobs = -1,
+) -> None:
+    """Repeated stratified CV of every single group and the fused models; write the report.
+
+    Every step that learns (imputation, harmonisation, filtering, selection, the learners and
+    the stacking meta-learner) is refitted on the training rows of each fold only.
+    """
+    from pipeline.experiment import STRATEGIES, run_cv
+    from pipeline.learners import LEARNERS
+
+    report = run_cv(
+        features,
+        label=label,
+        out=out,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=group_pattern,
+        strategies=strategy or STRATEGIES,
+        learner=learner,
+        learners=stack_learner or LEARNERS,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        harmonize=harmonize,
+        harmonize_unseen=harmonize_unseen,
+        correlation_threshold=correlation_threshold,
+        select_k=select_k,
+        select_method=select_method,
+        n_jobs=jobs,
+        command=_command_line(),
+    )
+    _print_summary(report, out)
+
+
+@app.command()
+@_user_errors
+def train(
+    features: Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")],
+    label: Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")],
+    out: Annotated[Path, typer.Option(help="Model file to write (.skops).")],
+    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Patient id column.")] = None,
+    group_pattern: Annotated[
+        str | None, typer.Option(help="Regex whose first group names a column's group.")
+    ] = None,
+    strategy: Annotated[str, typer.Option(help="single, early, late or stacking.")] = "stacking",
+    learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
+    stack_learner: Annotated[
+        list[str] | None, typer.Option(help="Learners stacked per group (repeat; default all).")
+    ] = None,
+    seed: Seed = 0,
+) -> None:
+    """Fit one strategy on every patient and save it with skops (safe to load)."""
+    from pipeline.learners import LEARNERS
+    from pipeline.persistence import save_model, train_model
+
+    trained = train_model(
+        features,
+        label=label,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=group_pattern,
+        strategy=strategy,
+        learner=learner,
+        learners=stack_learner or LEARNERS,
+        seed=seed,
+    )
+    save_model(trained, out)
+    typer.echo(f"model: {out} ({strategy}, {len(trained.columns)} input columns)")
+
+
+@app.command()
+@_user_errors
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model file from `radfusion train`.")],
+    features: Annotated[Path, typer.Argument(help="Feature table of the new patients.")],
+    out: Annotated[Path, typer.Option(help="Predictions (.csv, .csv.gz or .parquet).")],
+    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Patient id column.")] = None,
+) -> None:
+    """Per-patient probabilities from a saved model; columns and versions are checked."""
+    from features.table import write_table
+    from pipeline.persistence import load_model, predict_table
+
+    predictions = predict_table(
+        load_model(model), features, biomarkers=biomarkers, id_column=id_column
+    )
+    write_table(predictions, out)
+    typer.echo(f"predictions: {out} ({len(predictions)} patients)")
+
+
+def _print_summary(report: dict, out: Path) -> None:
+    typer.echo(f"{'model':<28} {'ROC AUC':>8}  95% CI")
+    for name, model in report["models"].items():
+        auc = model["metrics"]["roc_auc"]
+        typer.echo(f"{name:<28} {auc['mean']:8.3f}  [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+@app.command()
+@_user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("radfusion-out/demo"),
+    patients: Annotated[int, typer.Option(help="Synthetic patients.")] = 120,
+    folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats.")] = 3,
+    seed: Seed = 0,
+    jobs: Jobs = -1,
+) -> None:
+    """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
+    from features.synthetic import make_cohort
+    from pipeline.experiment import run_cv
+
+    started = time.perf_counter()
+    typer.echo(f"1/3 synthesising {patients} patients in {out / 'cohort'}")
+    cohort = make_cohort(out / "cohort", n_patients=patients, seed=seed)
+    typer.echo("2/3 extracting pyradiomics features")
+    features = out / "features.parquet"
+    if _extract(
+        cohort.manifest,
+        features,
+        None,
+        jobs,
+        cache=out / "cache",
+        biomarkers=cohort.biomarkers,
+        outcome=cohort.outcome,
+    ):
+        raise typer.Exit(EXIT_CASES_FAILED)
+    typer.echo("3/3 cross-validating single groups, early, late and stacking fusion")
+    report_dir = out / "report"
+    report = run_cv(
+        features,
+        label=cohort.outcome,
+        out=report_dir,
+        biomarkers=cohort.biomarkers,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        n_jobs=jobs,
+        command=_command_line(),
+    )
+    _print_summary(report, report_dir)
+    typer.echo(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()
