@@ -16,34 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CACHE_FORMAT", "FeatureCache", "file_digest", "versions"]
+from features.files import file_digest, write_atomic
+
+__all__ = ["CACHE_FORMAT", "FeatureCache", "versions"]
 
 #: Version of the entry layout; part of every key.
 CACHE_FORMAT = 1
-_CHUNK = 1 << 20
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB chunks.
-
-    For a folder (a DICOM series) the digest covers every file below it: relative names and
-    contents, in sorted order.
-    """
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if file != path:
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -126,15 +107,7 @@ class FeatureCache:
         path.parent.mkdir(exist_ok=True)
         entry = {"key": key, "features": result["features"],
                  "diagnostics": result["diagnostics"]}
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
-                                             suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entry, stream)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(entry))
         return path
 
     def __len__(self) -> int:

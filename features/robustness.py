@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from features.cache import file_digest
+from features.files import file_digest
 from features.io import read_image
 from features.manifest import LABEL_COLUMN, read_manifest
 from features.naming import ID_COLUMN, SITE_COLUMN

@@ -22,8 +22,9 @@ import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from features.cache import FeatureCache, file_digest
+from features.cache import FeatureCache
 from features.extract import extract_case, lesion_mask, lesion_sizes
+from features.files import file_digest
 from features.io import ImageHeader, ImageReadError, read_image, series_uid
 from features.manifest import (
     DEFAULT_LABEL,

@@ -8,15 +8,14 @@ sites, then one float column per feature named ``modality__mask__feature`` (see
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from features.files import atomic_write
 from features.naming import ID_COLUMN, SITE_COLUMN, feature_column
 
 __all__ = [
@@ -104,21 +103,6 @@ def _format(path: Path) -> str:
     raise ValueError(f"unsupported table file {path}: use one of {', '.join(SUFFIXES)}")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary)`` in ``path``'s folder, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a table atomically; the format follows the suffix.
 
@@ -145,7 +129,7 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
             compression = "gzip" if kind == ".csv.gz" else None
             df.to_csv(temporary, index=False, compression=compression)
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import platform
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +52,7 @@ import xgboost
 from sklearn.base import BaseEstimator
 
 from features.errors import InputError, Problem
+from features.files import atomic_write
 from features.naming import SITE_COLUMN
 from pipeline.dataset import _index_by_id, _resolve_id, load_dataset, read_table
 from pipeline.fusion import build_model
@@ -279,7 +278,7 @@ def save_model(trained: TrainedModel, path: str | Path) -> Path:
         with zipfile.ZipFile(temporary, "a", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(METADATA_MEMBER, text)
 
-    return _atomic_write(Path(path), write)
+    return atomic_write(path, write)
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -392,23 +391,6 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if set(meta) - {"format", "format_version"} != expected:
         raise bad
     return meta
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary)`` in ``path``'s folder, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-# --------------------------------------------------------------------------- predict
 
 
 def predict_table(

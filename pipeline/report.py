@@ -64,7 +64,6 @@ and ``figures/<name>.png`` (300 dpi) for papers; see :data:`pipeline.plots.FIGUR
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import math
@@ -72,7 +71,6 @@ import os
 import platform
 import re
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -82,6 +80,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.files import file_digest, write_atomic
 from pipeline.checklists import build_checklists
 from pipeline.methods import build_methods
 from pipeline.plots import FIGURES, inline_svg, png_bytes, svg_text
@@ -104,7 +103,6 @@ from pipeline.validation import (
 __all__ = [
     "SCHEMA_VERSION",
     "build_report",
-    "file_sha256",
     "package_versions",
     "write_report",
     "write_run_info",
@@ -193,15 +191,6 @@ def package_versions() -> dict[str, str | None]:
     }
     versions.update({key: _version(*names) for key, names in _PACKAGES.items()})
     return versions
-
-
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _Significant(float):
@@ -365,7 +354,7 @@ def build_report(
             "groups": {name: len(columns) for name, columns in groups.items()},
         },
         "inputs": {
-            name: {"path": os.fspath(path), "sha256": file_sha256(path)}
+            name: {"path": os.fspath(path), "sha256": file_digest(path)}
             for name, path in inputs.items()
         },
         "versions": package_versions(),
@@ -412,24 +401,6 @@ def report_json_text(report: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` via a temporary file in the same directory + os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if isinstance(content, bytes):
-            handle = os.fdopen(fd, "wb")
-        else:
-            handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        with handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure of :data:`pipeline.plots.FIGURES`, drawn from the report."""
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
@@ -454,11 +425,11 @@ def write_report(
     svgs = {}
     for name, fig in render_figures(report).items():
         svgs[name] = svg_text(fig, name)
-        _atomic_write(figure_dir / f"{name}.svg", svgs[name])
-        _atomic_write(figure_dir / f"{name}.png", png_bytes(fig))
-    _atomic_write(paths["json"], report_json_text(report))
-    _atomic_write(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
-    _atomic_write(paths["html"], render_html(report, svgs=svgs))
+        write_atomic(figure_dir / f"{name}.svg", svgs[name])
+        write_atomic(figure_dir / f"{name}.png", png_bytes(fig))
+    write_atomic(paths["json"], report_json_text(report))
+    write_atomic(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
+    write_atomic(paths["html"], render_html(report, svgs=svgs))
     return {**paths, "figures": figure_dir}
 
 
@@ -474,7 +445,7 @@ def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
         "durations_seconds": _jsonable(dict(durations)),
     }
     path = out_dir / "run.json"
-    _atomic_write(path, json.dumps(info, indent=2) + "\n")
+    write_atomic(path, json.dumps(info, indent=2) + "\n")
     return path
 
 

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 import features.runner
-from features.cache import FeatureCache, file_digest
+from features.cache import FeatureCache
+from features.files import file_digest
 from features.runner import extract_cohort
 from tests.features.conftest import read_rows, write_manifest
 
@@ -49,7 +50,7 @@ def cold(cohort):
 def test_file_digest_streams_files_and_folders(tmp_path, monkeypatch):
     data = os.urandom(3 * (1 << 20) + 5)
     (tmp_path / "a.bin").write_bytes(data)
-    monkeypatch.setattr("features.cache._CHUNK", 1000)  # many chunks
+    monkeypatch.setattr("features.files._CHUNK", 1000)  # many chunks
     assert file_digest(tmp_path / "a.bin") == hashlib.sha256(data).hexdigest()
 
     series = tmp_path / "series"
