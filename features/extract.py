@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from features.io import GRID_TOLERANCE, read_image
+from features.preprocess import BLOCK, parse_config, preprocess
 
 __all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "lesion_mask", "lesion_sizes", "lesions",
            "make_extractor", "quiet_radiomics"]
@@ -37,11 +38,13 @@ def make_extractor(params: dict):
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
     :data:`features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
     mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
+    radfusion's own ``radfusion`` block (see :mod:`features.preprocess`) is left out: it is
+    not PyRadiomics' and its schema would reject it.
     """
     from radiomics import featureextractor
 
     quiet_radiomics()
-    params = copy.deepcopy(params)
+    params = copy.deepcopy({k: v for k, v in params.items() if k != BLOCK})
     setting = params.setdefault("setting", None) or {}
     if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
         setting.setdefault("geometryTolerance", GRID_TOLERANCE)
@@ -60,6 +63,7 @@ def _extractor(params: dict):
     ``RadiomicsFeatureExtractor.execute`` does not modify the extractor, so one can serve
     every case with the same parameters.
     """
+    params = {k: v for k, v in params.items() if k != BLOCK}
     try:
         key = json.dumps(params)  # order kept: it orders pyradiomics outputs
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
@@ -124,6 +128,8 @@ def extract_case(
     mask: str | Path | sitk.Image,
     params: dict,
     label: int = 1,
+    *,
+    modality: str | None = None,
 ) -> tuple[dict[str, float], dict[str, object]]:
     """Extract the features of one region of interest with pyradiomics.
 
@@ -134,9 +140,12 @@ def extract_case(
         :func:`features.io.read_image`) or images already read.
     params : dict
         PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
-        of :func:`features.params.load_params`.
+        of :func:`features.params.load_params`, optionally with a ``radfusion`` block: the
+        image and mask are then preprocessed first (see :func:`features.preprocess.preprocess`).
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
+    modality : str, optional
+        The modality name; only IBSI resampling uses it (CT intensities are rounded).
 
     Returns
     -------
@@ -150,10 +159,15 @@ def extract_case(
     features.io.ImageReadError
         When a file cannot be read.
     ValueError
-        When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small).
+        When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small),
+        or when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance.
     """
     extractor = _extractor(params)
-    result = extractor.execute(_as_image(image), _as_image(mask), label=int(label))
+    image, mask = _as_image(image), _as_image(mask)
+    config = parse_config(params.get(BLOCK))
+    if not config.is_noop:
+        image, mask = preprocess(image, mask, int(label), config, modality=modality)
+    result = extractor.execute(image, mask, label=int(label))
     features: dict[str, float] = {}
     diagnostics: dict[str, object] = {}
     for name, value in result.items():

@@ -27,6 +27,9 @@ __all__ = [
     "LABEL_COLUMN",
     "LESION_MODES",
     "LESIONS_COLUMN",
+    "LABELS_COLUMN",
+    "LABEL_MODES",
+    "RING_COLUMN",
     "OPTIONAL_COLUMNS",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
@@ -43,7 +46,14 @@ LESIONS_COLUMN = "lesions"
 #: ``merge`` (default): one ROI; ``largest``: the largest component only; ``each``: one ROI
 #: per component, named ``<mask>_lesion<k>`` (k = 1 for the largest).
 LESION_MODES = ("merge", "largest", "each")
-OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN)
+#: Optional column: ``one`` (default): the ROI is the ``label`` value; ``each``: one ROI per
+#: non-zero value of the mask file, named ``<mask>_label<v>`` (``label`` is then ignored).
+LABELS_COLUMN = "labels"
+LABEL_MODES = ("one", "each")
+#: Optional column: a positive number R adds a peritumoral ring of R mm around the ROI as an
+#: extra ROI named ``<mask>_ring<R>mm``; empty: no ring.
+RING_COLUMN = "ring_mm"
+OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
 PATH_COLUMNS = ("image", "mask_path")
 DEFAULT_LABEL = 1
 
@@ -108,6 +118,28 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
                 problems.append(Problem(f"lesions {df.at[row, LESIONS_COLUMN]!r} is not one "
                                         f"of {', '.join(LESION_MODES)}", row, pid, file))
         df[LESIONS_COLUMN] = modes
+    if LABELS_COLUMN in df.columns:
+        modes = df[LABELS_COLUMN].str.lower().replace("", LABEL_MODES[0])
+        for row, mode in modes.items():
+            if mode not in LABEL_MODES:
+                pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+                problems.append(Problem(f"labels {df.at[row, LABELS_COLUMN]!r} is not one "
+                                        f"of {', '.join(LABEL_MODES)}", row, pid, file))
+        df[LABELS_COLUMN] = modes
+    if RING_COLUMN in df.columns:
+        rings = []
+        for row, value in df[RING_COLUMN].items():
+            try:
+                ring = float(value) if value != "" else None
+                if ring is not None and not (ring > 0 and np.isfinite(ring)):
+                    raise ValueError
+            except ValueError:
+                pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+                problems.append(Problem(f"ring_mm {value!r} is not a positive number of mm",
+                                        row, pid, file))
+                ring = None
+            rings.append(ring)
+        df[RING_COLUMN] = pd.Series(rings, index=df.index, dtype=object)
     for row in df.index:
         pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
         if pid == "":
@@ -137,8 +169,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     ----------
     path : str or Path
         CSV with columns ``patient_id, modality, mask, image, mask_path`` and optional
-        ``label`` (the mask value of the ROI, default 1), ``site`` and ``lesions``
-        (:data:`LESION_MODES`, default ``merge``). Relative paths are taken
+        ``label`` (the mask value of the ROI, default 1), ``site``, ``lesions``
+        (:data:`LESION_MODES`, default ``merge``), ``labels`` (:data:`LABEL_MODES`, default
+        ``one``) and ``ring_mm`` (a peritumoral ring's width). Relative paths are taken
         from the manifest's folder.
 
     Returns
@@ -276,6 +309,10 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
         except ImageReadError as error:
             problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
             continue
+        if case.get(LABELS_COLUMN) == "each":  # every non-zero value is a ROI
+            if not np.any(values != 0):
+                problems.append(Problem("empty mask: no non-zero voxel", row, pid, mask_path))
+            values = None
         problems += [Problem(message, row, pid, mask_path)
                      for message in roi_problems(image, mask, values, label, image_path)]
     return problems

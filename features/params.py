@@ -4,6 +4,11 @@ Parameter files are PyRadiomics' own YAML format (``imageType`` / ``featureClass
 ``setting``), accepted unchanged. radfusion ships one default per modality *kind* (``ct``,
 ``mr``, ``pet``, ``default``) in ``features/params/``; the kind is chosen from the modality
 name.
+
+A file may hold a ``radfusion:`` block of preprocessing options (see
+:mod:`features.preprocess`). PyRadiomics' schema rejects unknown top-level keys, so the block
+is validated by radfusion and left out when the extractor is built; it stays in the loaded
+dict, so that it is part of the modality's cache key.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import yaml
 
 from features.errors import InputError, Problem
 from features.extract import make_extractor
+from features.preprocess import BLOCK, split_params
 
 __all__ = ["KINDS", "SHIPPED_DIR", "load_params", "modality_kind", "read_params",
            "validate_params"]
@@ -83,7 +89,17 @@ def read_params(path: str | Path) -> dict:
 
 
 def validate_params(params: dict) -> str | None:
-    """Why ``params`` is not a valid PyRadiomics parameter dictionary, or None when it is."""
+    """Why ``params`` is not a valid parameter dictionary, or None when it is.
+
+    PyRadiomics' schema checks everything but the ``radfusion`` block, which
+    :func:`features.preprocess.split_params` checks (including that it does not resample
+    when ``setting.resampledPixelSpacing`` is set).
+    """
+    if BLOCK in params:
+        try:
+            split_params(params)
+        except ValueError as error:
+            return f"invalid {BLOCK} block: {error}"
     pykwalify_log = logging.getLogger("pykwalify")
     level = pykwalify_log.level
     pykwalify_log.setLevel(logging.CRITICAL)  # its schema errors are reported below instead

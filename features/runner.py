@@ -29,21 +29,25 @@ from features.io import ImageHeader, ImageReadError, read_image, series_uid
 from features.manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
+    LABELS_COLUMN,
     LESION_MODES,
     LESIONS_COLUMN,
+    RING_COLUMN,
     mask_values,
     roi_problems,
     validate_cohort,
 )
 from features.naming import ID_COLUMN, SITE_COLUMN
 from features.params import load_params
+from features.preprocess import BLOCK, misalignment, parse_config, ring_mask
 from features.table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "PROVENANCE_COLUMNS", "CaseFailedError",
-           "ExtractionResult", "expand_lesions", "extract_cohort"]
+           "ExtractionResult", "expand_labels", "expand_lesions", "expand_ring",
+           "extract_cohort"]
 
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 #: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
@@ -51,6 +55,8 @@ CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUM
 #: :func:`features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
 PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid")
 LESION = "lesion"
+#: Case key of a derived peritumoral ring (its width in mm; None: the ROI itself).
+RING = "ring_mm"
 FAILURE_COLUMNS = (ID_COLUMN, "modality", "mask", "file", "error")
 
 
@@ -119,12 +125,21 @@ def _extract(case: dict, params: dict) -> dict:
         mask = read_image(file)
         grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
                              case["image"])
+        align = parse_config(params.get(BLOCK)).align_mask
+        if grids and align is not None:  # within its tolerance, preprocessing aligns the mask
+            grids = [f"mask and image are on different grids: {difference} "
+                     f"(image {case['image']})"
+                     for difference in misalignment(ImageHeader.of(image),
+                                                    ImageHeader.of(mask), align)]
         if grids:
             raise _RoiError("; ".join(grids))
         if case.get(LESION) is not None:  # one connected component of the ROI
             mask = lesion_mask(mask, label, case[LESION])
+        if case.get(RING) is not None:  # the peritumoral ring around the ROI
+            mask = ring_mask(mask, label, case[RING])
         try:
-            features, diagnostics = extract_case(image, mask, params, label=label)
+            features, diagnostics = extract_case(image, mask, params, label=label,
+                                                 modality=case["modality"])
         except ValueError:
             # pyradiomics rejected the ROI; say why in validation's words when we can (the
             # label check reads every mask voxel, so it runs only for failed cases)
@@ -154,15 +169,49 @@ def _failure(case: dict, file: str, error: BaseException) -> dict:
 def _cases(manifest: pd.DataFrame) -> list[dict]:
     if LABEL_COLUMN not in manifest.columns:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
-    columns = list(CASE_COLUMNS) + [c for c in (SITE_COLUMN, LESIONS_COLUMN)
-                                    if c in manifest.columns]
+    columns = list(CASE_COLUMNS) + [c for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN,
+                                                RING_COLUMN) if c in manifest.columns]
     cases = manifest[columns].astype(object).where(manifest[columns].notna(), None)
     cases = cases.to_dict("records")
     for case in cases:
         case[ID_COLUMN] = str(case[ID_COLUMN])
         case[LABEL_COLUMN] = int(case[LABEL_COLUMN])
-    cases = [c for case in cases for c in expand_lesions(case)]
+    cases = [r for case in cases for c in expand_labels(case) for lesion in expand_lesions(c)
+             for r in expand_ring(lesion)]
     return sorted(cases, key=lambda c: (c[ID_COLUMN], c["modality"], c["mask"]))
+
+
+def expand_labels(case: dict) -> list[dict]:
+    """The cases of one manifest row under its ``labels`` mode.
+
+    ``one`` (or no mode): the row itself. ``each``: one case per non-zero value ``v`` of the
+    mask file, named ``<mask>_label<v>``, with ``label = v``; this reads the mask. A mask
+    that cannot be read, or holds no non-zero value, gives the row itself (with its
+    ``label``), which extraction then records as failed.
+    """
+    case = dict(case)
+    mode = (case.pop(LABELS_COLUMN, None) or "one").lower()
+    if mode == "one":
+        return [case]
+    try:
+        values = [int(v) for v in mask_values(read_image(case["mask_path"])) if v != 0]
+    except (ImageReadError, RuntimeError):
+        values = []
+    if not values:
+        return [case]
+    return [{**case, "mask": f"{case['mask']}_label{v}", LABEL_COLUMN: v} for v in values]
+
+
+def expand_ring(case: dict) -> list[dict]:
+    """The case itself and, when it has a ``ring_mm`` R, its peritumoral ring as a second
+    case named ``<mask>_ring<R>mm`` (see :func:`features.preprocess.ring_mask`)."""
+    case = dict(case)
+    ring = case.pop(RING_COLUMN, None)
+    cases = [{**case, RING: None}]
+    if ring is not None and not (isinstance(ring, float) and ring != ring):  # NaN: none
+        ring = float(ring)
+        cases.append({**case, "mask": f"{case['mask']}_ring{ring:g}mm", RING: ring})
+    return cases
 
 
 def expand_lesions(case: dict) -> list[dict]:
@@ -261,8 +310,11 @@ def extract_cohort(
     if cache is not None:
         for index, case in enumerate(cases):
             params_key = per_modality[case["modality"]]
-            if case[LESION] is not None:  # one component: another result, another key
+            if case[LESION] is not None or case.get(RING) is not None:
+                # one component or a ring: another result, another key
                 params_key = {"params": params_key, LESION: case[LESION]}
+                if case.get(RING) is not None:
+                    params_key[RING] = case[RING]
             try:
                 keys[index] = cache.key(case["image"], case["mask_path"], case[LABEL_COLUMN],
                                         params_key)

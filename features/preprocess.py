@@ -1,0 +1,391 @@
+"""Preprocessing before pyradiomics: mask alignment, resampling, normalisation, derived ROIs.
+
+Configured per modality by a ``radfusion:`` block inside the modality's PyRadiomics parameter
+file (PyRadiomics' schema rejects unknown keys, so :func:`split_params` takes the block out
+before an extractor is built; the whole parameter dict, block included, is the cache key)::
+
+    radfusion:
+      align_mask: true            # or {tolerance_mm: 0.25, spacing_tolerance: 0.001}
+      resample: {spacing: [1, 1, 1], interpolator: bspline}   # bspline | linear | nearest
+      # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
+      normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
+
+Every option is off when absent: without the block (or with an empty one) the image and mask
+reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
+grid, image and mask resampled, image intensities normalised.
+
+Derived ROIs (a peritumoral ring, one ROI per label) are manifest options, like ``lesions``;
+:func:`ring_mask` builds the ring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from features.io import GRID_TOLERANCE, ImageHeader, compare_grids
+
+__all__ = ["BLOCK", "AlignMask", "Normalize", "Preprocessing", "Resample", "align_mask",
+           "ibsi_grid", "misalignment", "normalize", "parse_config", "preprocess", "resample",
+           "ring_mask", "split_params"]
+
+#: Top-level key of radfusion's own options in a parameter file.
+BLOCK = "radfusion"
+INTERPOLATORS = {"bspline": sitk.sitkBSpline, "linear": sitk.sitkLinear,
+                 "nearest": sitk.sitkNearestNeighbor}
+RESAMPLE_MODES = ("standard", "ibsi")
+
+
+@dataclass(frozen=True)
+class AlignMask:
+    """Tolerances within which a mask's grid is resampled onto its image's grid.
+
+    ``tolerance_mm``: largest origin distance (None: half the image's smallest spacing);
+    ``spacing_tolerance``: largest relative spacing difference. Sizes must be equal and
+    direction cosines within 1e-3.
+    """
+
+    tolerance_mm: float | None = None
+    spacing_tolerance: float = GRID_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Resample:
+    """Target spacing (mm, x y z), image interpolator, mode (``standard`` or ``ibsi``),
+    and whether to round intensities (None: auto, CT in IBSI mode)."""
+
+    spacing: tuple[float, ...]
+    interpolator: str = "bspline"
+    mode: str = "standard"
+    round: bool | None = None
+
+
+@dataclass(frozen=True)
+class Normalize:
+    """``method``: ``zscore``, ``clip_percentiles`` or ``window``; ``bounds`` for the last two."""
+
+    method: str
+    bounds: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The parsed ``radfusion`` block; every field None means: do nothing."""
+
+    align_mask: AlignMask | None = None
+    resample: Resample | None = None
+    normalize: Normalize | None = None
+
+    @property
+    def is_noop(self) -> bool:
+        return self.align_mask is None and self.resample is None and self.normalize is None
+
+
+def _pair(value: object, what: str) -> tuple[float, float]:
+    if (not isinstance(value, list | tuple) or len(value) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"{what} must be a list of two numbers, got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not low < high:
+        raise ValueError(f"{what} must be increasing, got {value!r}")
+    return low, high
+
+
+def _keys(block: Mapping, allowed: set[str], what: str) -> None:
+    unknown = sorted(set(block) - allowed)
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {unknown}; expected {sorted(allowed)}")
+
+
+def parse_config(block: object) -> Preprocessing:
+    """Parse (and validate) a ``radfusion`` block; None or ``{}`` gives the no-op config.
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong.
+    """
+    if block is None:
+        return Preprocessing()
+    if not isinstance(block, Mapping):
+        raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
+    _keys(block, {"align_mask", "resample", "normalize"}, BLOCK)
+    return Preprocessing(_parse_align(block.get("align_mask")),
+                         _parse_resample(block.get("resample")),
+                         _parse_normalize(block.get("normalize")))
+
+
+def _parse_align(value: object) -> AlignMask | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return AlignMask()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"align_mask must be true or a mapping, got {value!r}")
+    _keys(value, {"tolerance_mm", "spacing_tolerance"}, "align_mask")
+    tolerance = value.get("tolerance_mm")
+    spacing = value.get("spacing_tolerance", GRID_TOLERANCE)
+    for name, v in (("tolerance_mm", tolerance), ("spacing_tolerance", spacing)):
+        if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < 0):
+            raise ValueError(f"align_mask.{name} must be a non-negative number, got {v!r}")
+    return AlignMask(None if tolerance is None else float(tolerance), float(spacing))
+
+
+def _parse_resample(value: object) -> Resample | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"resample must be a mapping with a spacing, got {value!r}")
+    _keys(value, {"spacing", "interpolator", "mode", "round"}, "resample")
+    spacing = value.get("spacing")
+    if (not isinstance(spacing, list | tuple) or not spacing
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                       for v in spacing)):
+        raise ValueError(f"resample.spacing must be a list of positive numbers, got {spacing!r}")
+    mode = str(value.get("mode", "standard")).lower()
+    if mode not in RESAMPLE_MODES:
+        raise ValueError(f"resample.mode must be one of {', '.join(RESAMPLE_MODES)}, "
+                         f"got {value.get('mode')!r}")
+    default = "linear" if mode == "ibsi" else "bspline"
+    interpolator = str(value.get("interpolator", default)).lower()
+    if interpolator not in INTERPOLATORS:
+        raise ValueError(f"resample.interpolator must be one of {', '.join(INTERPOLATORS)}, "
+                         f"got {value.get('interpolator')!r}")
+    if mode == "ibsi" and interpolator != "linear":
+        raise ValueError("resample.mode ibsi interpolates trilinearly: leave out interpolator "
+                         f"(got {interpolator!r})")
+    rounding = value.get("round")
+    if rounding is not None and not isinstance(rounding, bool):
+        raise ValueError(f"resample.round must be true or false, got {rounding!r}")
+    return Resample(tuple(float(v) for v in spacing), interpolator, mode, rounding)
+
+
+def _parse_normalize(value: object) -> Normalize | None:
+    if value is None:
+        return None
+    if value == "zscore":
+        return Normalize("zscore")
+    if isinstance(value, Mapping) and len(value) == 1:
+        (method, bounds), = value.items()
+        if method == "clip_percentiles":
+            low, high = _pair(bounds, "normalize.clip_percentiles")
+            if low < 0 or high > 100:
+                raise ValueError(f"normalize.clip_percentiles must lie in [0, 100], got {bounds}")
+            return Normalize(method, (low, high))
+        if method == "window":
+            return Normalize(method, _pair(bounds, "normalize.window"))
+    raise ValueError("normalize must be zscore, {clip_percentiles: [low, high]} or "
+                     f"{{window: [low, high]}}, got {value!r}")
+
+
+def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
+    """``(pyradiomics parameters without the radfusion block, parsed block)``.
+
+    Raises ``ValueError`` when the block is invalid, or when it resamples and
+    ``setting.resampledPixelSpacing`` is also set (the image would be resampled twice).
+    """
+    pyradiomics = {k: v for k, v in params.items() if k != BLOCK}
+    config = parse_config(params.get(BLOCK))
+    setting = pyradiomics.get("setting") or {}
+    if (config.resample is not None and isinstance(setting, Mapping)
+            and setting.get("resampledPixelSpacing")):
+        raise ValueError(f"{BLOCK}.resample and setting.resampledPixelSpacing are both set: "
+                         "remove resampledPixelSpacing (pyradiomics must not resample again)")
+    return pyradiomics, config
+
+
+# --- mask alignment -------------------------------------------------------------------
+
+
+def _origin_tolerance(image: ImageHeader, config: AlignMask) -> float:
+    if config.tolerance_mm is not None:
+        return config.tolerance_mm
+    return min(image.spacing) / 2
+
+
+def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> list[str]:
+    """How a mask's grid differs from its image's *beyond* the alignment tolerance.
+
+    Empty: :func:`align_mask` can put the mask on the image grid. Messages read like
+    :func:`features.io.compare_grids`'s, with the tolerance used.
+    """
+    if image.size != mask.size:
+        return [f"size differs: image {image.size}, mask {mask.size}"]
+    problems = []
+    spacing = max(abs(a - b) / max(abs(a), abs(b), 1e-12)
+                  for a, b in zip(image.spacing, mask.spacing, strict=True))
+    if spacing > config.spacing_tolerance:
+        problems.append(f"spacing differs by {spacing:.3g} relative, beyond the align_mask "
+                        f"tolerance {config.spacing_tolerance:g}")
+    origin, limit = math.dist(image.origin, mask.origin), _origin_tolerance(image, config)
+    if origin > limit:
+        problems.append(f"origin differs by {origin:.3g} mm, beyond the align_mask tolerance "
+                        f"{limit:.3g} mm")
+    direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
+    if direction > GRID_TOLERANCE:
+        problems.append(f"direction differs by {direction:.3g} (largest cosine difference)")
+    return problems
+
+
+def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
+    """The mask resampled onto the image's grid (nearest neighbour); unchanged when the grids
+    already match within :data:`features.io.GRID_TOLERANCE`."""
+    if not compare_grids(ImageHeader.of(image), ImageHeader.of(mask)):
+        return mask
+    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                         mask.GetPixelID())
+
+
+# --- resampling ---------------------------------------------------------------------------
+
+
+def ibsi_grid(image: sitk.Image, spacing: tuple[float, ...]) -> tuple[tuple[int, ...],
+                                                                       tuple[float, ...]]:
+    """``(size, origin)`` of the resampled grid, IBSI-aligned on the image centre.
+
+    ``size = ceil(extent / spacing)`` per axis (extent = size × spacing of the original), and
+    the origin puts the centre of the new grid on the centre of the original grid (same
+    direction cosines).
+    """
+    dimension = image.GetDimension()
+    if len(spacing) != dimension:
+        raise ValueError(f"resample.spacing has {len(spacing)} values for a {dimension}-D image")
+    old_size = np.array(image.GetSize(), dtype=float)
+    old_spacing = np.array(image.GetSpacing())
+    new_spacing = np.array(spacing, dtype=float)
+    # a tiny slack so that e.g. 3 x 0.7 / 0.7 stays 3 despite rounding errors
+    size = np.ceil(old_size * old_spacing / new_spacing - 1e-9).astype(int)
+    direction = np.array(image.GetDirection()).reshape(dimension, dimension)
+    centre = np.array(image.GetOrigin()) + direction @ (old_spacing * (old_size - 1) / 2)
+    origin = centre - direction @ (new_spacing * (size - 1) / 2)
+    return tuple(int(s) for s in size), tuple(float(o) for o in origin)
+
+
+def _resampler(image: sitk.Image, spacing: tuple[float, ...], interpolator: int,
+               pixel_type: int) -> sitk.ResampleImageFilter:
+    size, origin = ibsi_grid(image, spacing)
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize(size)
+    resampler.SetOutputOrigin(origin)
+    resampler.SetOutputSpacing(spacing)
+    resampler.SetOutputDirection(image.GetDirection())
+    resampler.SetInterpolator(interpolator)
+    resampler.SetOutputPixelType(pixel_type)
+    resampler.SetDefaultPixelValue(0)
+    resampler.SetUseNearestNeighborExtrapolator(True)  # edge voxels outside the old centres
+    return resampler
+
+
+def resample(image: sitk.Image, mask: sitk.Image, label: int, config: Resample, *,
+             round_intensities: bool = False) -> tuple[sitk.Image, sitk.Image]:
+    """Image and mask resampled to ``config.spacing`` on the centre-aligned grid.
+
+    ``standard``: the image with ``config.interpolator``, the mask with nearest neighbour,
+    then re-binarised (``label`` inside, 0 outside). ``ibsi``: the image trilinearly; the
+    ROI (``mask == label``) trilinearly as a 0/1 image, kept where ≥ 0.5. With
+    ``round_intensities`` the resampled intensities are rounded to integers. The image comes
+    back as 32-bit float, the mask with its own pixel type.
+    """
+    spacing = tuple(float(s) for s in config.spacing)
+    out = _resampler(image, spacing, INTERPOLATORS[config.interpolator],
+                     sitk.sitkFloat32).Execute(sitk.Cast(image, sitk.sitkFloat32))
+    if round_intensities:
+        out = sitk.Round(out)
+    roi = sitk.Cast(mask == int(label), sitk.sitkFloat32)
+    if config.mode == "ibsi":
+        kept = _resampler(image, spacing, sitk.sitkLinear, sitk.sitkFloat32).Execute(roi) >= 0.5
+    else:
+        kept = _resampler(image, spacing, sitk.sitkNearestNeighbor,
+                          sitk.sitkFloat32).Execute(roi) > 0.5
+    new_mask = sitk.Cast(kept, mask.GetPixelID()) * int(label)
+    return out, new_mask
+
+
+# --- intensity normalisation --------------------------------------------------------------
+
+
+def normalize(image: sitk.Image, config: Normalize) -> sitk.Image:
+    """The image's intensities normalised over the whole image (32-bit float).
+
+    ``zscore``: (x − mean) / standard deviation (a constant image gives zeros);
+    ``clip_percentiles``: clipped to the image's ``[p_low, p_high]`` percentiles;
+    ``window``: clipped to ``[low, high]`` (e.g. HU).
+    """
+    voxels = sitk.GetArrayFromImage(image).astype(np.float64)
+    if config.method == "zscore":
+        std = voxels.std()
+        voxels = (voxels - voxels.mean()) / std if std > 0 else np.zeros_like(voxels)
+    elif config.method == "clip_percentiles":
+        low, high = np.percentile(voxels, config.bounds)
+        voxels = np.clip(voxels, low, high)
+    else:
+        voxels = np.clip(voxels, *config.bounds)
+    out = sitk.GetImageFromArray(voxels.astype(np.float32))
+    out.CopyInformation(image)
+    return out
+
+
+# --- derived ROIs -------------------------------------------------------------------------
+
+
+def ring_mask(mask: sitk.Image, label: int, ring_mm: float) -> sitk.Image:
+    """A peritumoral ring: voxels outside the ROI within ``ring_mm`` mm of it.
+
+    Distances are Euclidean, in physical units (voxel spacing applied), between voxel
+    centres: the ROI dilated by ``ring_mm`` mm minus the ROI itself. The ring has value
+    ``label``, on the mask's grid (cut at the grid's border).
+    """
+    roi = sitk.Cast(mask == int(label), sitk.sitkUInt8)
+    distance = sitk.SignedMaurerDistanceMap(roi, insideIsPositive=False, squaredDistance=False,
+                                            useImageSpacing=True)
+    ring = (distance > 0) & (distance <= float(ring_mm) + 1e-6)
+    ring = sitk.Cast(ring, mask.GetPixelID()) * int(label)
+    ring.CopyInformation(mask)
+    return ring
+
+
+# --- all together -------------------------------------------------------------------------
+
+
+def preprocess(image: sitk.Image, mask: sitk.Image, label: int, config: Preprocessing, *,
+               modality: str | None = None) -> tuple[sitk.Image, sitk.Image]:
+    """Apply ``config`` to one (image, mask): align, resample, normalise (in this order).
+
+    Parameters
+    ----------
+    image, mask : SimpleITK.Image
+    label : int
+        The ROI's value in the mask.
+    config : Preprocessing
+        See :func:`parse_config`. The no-op config returns the inputs unchanged.
+    modality : str, optional
+        Used only by IBSI resampling with ``round`` unset: intensities are rounded to
+        integers for a CT modality (see :func:`features.params.modality_kind`).
+
+    Raises
+    ------
+    ValueError
+        When alignment is on and the mask's grid differs beyond its tolerance.
+    """
+    if config.is_noop:
+        return image, mask
+    if config.align_mask is not None:
+        problems = misalignment(ImageHeader.of(image), ImageHeader.of(mask), config.align_mask)
+        if problems:
+            raise ValueError("mask and image are on different grids: " + "; ".join(problems))
+        mask = align_mask(image, mask)
+    if config.resample is not None:
+        rounding = config.resample.round
+        if rounding is None:
+            from features.params import modality_kind  # params imports extract: no cycle
+
+            rounding = (config.resample.mode == "ibsi" and modality is not None
+                        and modality_kind(modality) == "ct")
+        image, mask = resample(image, mask, label, config.resample, round_intensities=rounding)
+    if config.normalize is not None:
+        image = normalize(image, config.normalize)
+    return image, mask
