@@ -153,3 +153,19 @@ def test_validation_leaves_image_problems_to_extraction(broken_cohort):
     write_manifest(manifest, rows)
     with pytest.raises(InputError, match="row 1, patient G1, file .*absent.nii.gz: mask file"):
         extract_cohort(manifest, n_jobs=1, progress=False)
+
+
+def test_cli_extract_exits_nonzero_with_exactly_the_four_bad_cases(broken_cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import EXIT_CASES_FAILED, app
+
+    manifest, _ = broken_cohort
+    out = tmp_path / "features.parquet"
+    result = CliRunner().invoke(app, ["extract", str(manifest), "--out", str(out),
+                                      "--jobs", "2"])
+    assert result.exit_code == EXIT_CASES_FAILED, result.output
+    assert "8 case(s): 4 extracted (0 from the cache), 4 failed" in result.output
+    failures = pd.read_csv(tmp_path / "features.failures.csv", dtype=str)
+    assert list(failures["patient_id"]) == ["B1", "B2", "B3", "B4"]
+    assert list(pd.read_parquet(out)["patient_id"]) == ["G1", "G2", "G3", "G4"]
