@@ -124,6 +124,19 @@ def _site_heterogeneity(report: Mapping[str, Any]) -> tuple[str, str]:
     return USER, "No site information: describe centres and heterogeneity across them."
 
 
+def _explanations(report: Mapping[str, Any]) -> tuple[str, str]:
+    explanations = report.get("explanations")
+    if not explanations:
+        return USER, "No explanations were computed: describe what drives the model."
+    found = [label for key, label in (("meta_weights", "meta-learner weights"),
+                                      ("group_drop", "AUC drop per group"),
+                                      ("importance", "held-out permutation importance"))
+             if explanations.get(key)]
+    if not found:
+        return PARTLY, "Explanations need several groups or single-group models."
+    return ANSWERED, ", ".join(found).capitalize() + "; SHAP not computed."
+
+
 #: (checklist, item, where in the report (section anchor), rule giving status and note).
 ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
     # ---- TRIPOD+AI (2024)
@@ -191,6 +204,7 @@ ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
     ("CLEAR", "Calibration", "calibration",
      _fixed(ANSWERED, "Calibration curves, slope and intercept, Brier score.")),
     ("CLEAR", "Comparison with a non-radiomic / clinical model", "comparisons", _baselines),
+    ("CLEAR", "Model interpretability / explainability", "explanations", _explanations),
     ("CLEAR", "Software and versions", "provenance",
      _fixed(ANSWERED, "Every package version and the platform.")),
     ("CLEAR", "External testing", "-",

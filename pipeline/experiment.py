@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.naming import CLINICAL_GROUP, SITE_COLUMN
 from pipeline.dataset import Dataset, load_dataset, read_table
+from pipeline.explain import FoldExplainer, single_group_models, summarize_explanations
 from pipeline.fusion import build_models
 from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
@@ -95,6 +96,7 @@ def run_cv(
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
+    explain: bool = True,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -104,7 +106,11 @@ def run_cv(
     harmonises its imaging features with ComBat (``harmonize_unseen`` for sites absent from a
     training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
     correlation filter and a top-k selector to every branch (see
-    :func:`pipeline.fusion.build_model`).
+    :func:`pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
+    ``explanations`` (:mod:`pipeline.explain`), computed from the fitted fold models inside the
+    CV workers: meta-learner weights, AUC drop per group of the late model, held-out
+    permutation importance of the single-group models and, when a selector ran, selection
+    frequencies.
     """
     started = time.perf_counter()
     data = load_dataset(
@@ -121,10 +127,18 @@ def run_cv(
         strategies,
     )
     loaded = time.perf_counter()
-    predictions = cross_validate_models(
+    selection = select_k is not None or correlation_threshold is not None
+    single = single_group_models(list(models), data.groups)
+    hook = FoldExplainer(groups=data.groups, single=single, seed=seed,
+                         selection=selection) if explain else None
+    result = cross_validate_models(
         models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
-        n_jobs=n_jobs,
+        n_jobs=n_jobs, fold_hook=hook,
     )
+    predictions, records = result if explain else (result, None)
+    explanations = summarize_explanations(
+        records, groups=data.groups, single=single, selection=selection,
+    ) if explain else None
     validated = time.perf_counter()
     summary = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)
     config = {
@@ -155,7 +169,7 @@ def run_cv(
         predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
         cohort=describe(data, biomarkers, id_column),
         comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
-        extraction=read_extraction(features),
+        extraction=read_extraction(features), explanations=explanations,
     )
     write_report(report, predictions, out)
     write_run_info(out, {

@@ -23,6 +23,7 @@ __all__ = [
     "calibration_figure",
     "confusion_figure",
     "decision_curve_figure",
+    "group_contributions_figure",
     "inline_svg",
     "png_bytes",
     "pr_figure",
@@ -198,6 +199,43 @@ def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def group_contributions_figure(report: Mapping[str, Any]) -> Figure:
+    """Per group: stacking meta-learner weight and late-fusion AUC drop (mean, min-max)."""
+    explanations = report.get("explanations") or {}
+    panels = [
+        (explanations.get("meta_weights"), "Meta-learner weight (stacking)",
+         lambda g: g),
+        (explanations.get("group_drop"), "AUC drop without the group (late fusion)",
+         lambda g: g["drop"]),
+    ]
+    panels = [(data, title, get) for data, title, get in panels if data]
+    if not panels:
+        fig = Figure(figsize=(6.4, 1.2))
+        fig.text(0.5, 0.5, "No modality contributions in this report (needs stacking or "
+                 "late fusion over two or more groups).", ha="center", va="center", fontsize=9)
+        return fig
+    n_groups = max(len(data["groups"]) for data, _, _ in panels)
+    fig = Figure(figsize=(4.2 * len(panels) + 0.6, 0.45 * n_groups + 1.4))
+    for i, (data, title, get) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        names = [_label(g["group"]) for g in data["groups"]]
+        values = [get(g) for g in data["groups"]]
+        mean = np.array([np.nan if v["mean"] is None else v["mean"] for v in values])
+        low = np.array([np.nan if v["min"] is None else v["min"] for v in values])
+        high = np.array([np.nan if v["max"] is None else v["max"] for v in values])
+        y = np.arange(len(names))
+        ax.barh(y, mean, color="#4c78a8", height=0.6)
+        ax.hlines(y, low, high, color="#1d2330", linewidth=1.2)
+        ax.axvline(0.0, color="#9aa1ad", linewidth=0.8)
+        ax.set_yticks(y, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.grid(True, axis="x", linewidth=0.3, alpha=0.6)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
     "roc": (roc_figure, "ROC curves"),
     "roc_bands": (roc_bands_figure, "ROC curves with 95 % confidence bands"),
@@ -205,6 +243,7 @@ FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
     "calibration": (calibration_figure, "Calibration"),
     "confusion_matrix": (confusion_figure, "Confusion matrices"),
     "decision_curve": (decision_curve_figure, "Decision curves (net benefit)"),
+    "group_contributions": (group_contributions_figure, "Contribution of each modality"),
 }
 """Figure name (file stem and HTML anchor) -> (drawing function, caption title)."""
 

@@ -4,9 +4,9 @@
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.2"; 1.1 and 1.2 only add fields, never rename)::
+report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never rename)::
 
-    schema_version     "1.2"
+    schema_version     "1.3"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -55,6 +55,18 @@ report.json schema (``schema_version`` "1.2"; 1.1 and 1.2 only add fields, never
                        "counts": {checklist: {status: n}}}: TRIPOD+AI, CLEAR and METRICS
                        items, status "answered" | "partly" | "user must supply" computed from
                        the run (see :mod:`pipeline.checklists`)
+    explanations       (1.3) null (not computed) | {"meta_weights": null | {"model",
+                       "n_fits", "branches": [{branch, group, mean, min, max}], "groups":
+                       [{group, mean, min, max}]}: stacking meta-learner coef_ over outer
+                       folds x repeats, a group's weight = sum of its learners' weights;
+                       "group_drop": null | {"model": "late", "auc", "groups": [{group,
+                       auc_without, "drop": {mean, min, max}}]}: out-of-fold AUC of late
+                       fusion without each group (range over repeats); "importance": null |
+                       {"n_repeats", "top_k", "groups": {group: [{feature, mean, sd,
+                       selected}]}}: held-out permutation importance (AUC drop) of the
+                       single-group models, mean and sd over folds, "selected" = selection
+                       frequency over folds or null; "selection": {"ran", "note"}; "shap":
+                       text; "methods": [text]} (see :mod:`pipeline.explain`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -108,7 +120,7 @@ __all__ = [
     "write_run_info",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 DECIMALS = 6
 REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
 FIGURE_DIR = "figures"
@@ -272,6 +284,7 @@ def build_report(
     comparisons: Sequence[tuple[str, str]] | None = None,
     n_bootstrap: int = 1000,
     extraction: Mapping[str, Any] | None = None,
+    explanations: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the ``report.json`` content (see the module docstring for the schema).
 
@@ -303,6 +316,8 @@ def build_report(
     extraction : mapping, optional
         :func:`pipeline.methods.read_extraction` of the feature table (the PyRadiomics
         settings actually used), for the methods section; None when unknown.
+    explanations : mapping, optional
+        :func:`pipeline.explain.summarize_explanations` of the run; stored as null when None.
 
     Returns
     -------
@@ -381,7 +396,9 @@ def build_report(
     }
     report = _jsonable(report)
     report["methods"] = _jsonable(build_methods(report, extraction=extraction, groups=groups))
-    report["checklists"] = _jsonable(build_checklists(report))
+    explanations = _jsonable(explanations)
+    report["checklists"] = _jsonable(build_checklists({**report, "explanations": explanations}))
+    report["explanations"] = explanations
     return report
 
 
@@ -486,6 +503,7 @@ _SECTIONS = (
     ("confusion", "Confusion matrices"),
     ("comparisons", "Comparisons"),
     ("decision-curve", "Decision curve"),
+    ("explanations", "Explanations"),
     ("checklists", "Checklists"),
     ("reproduce", "Re-run"),
     ("provenance", "Provenance"),
@@ -656,6 +674,56 @@ def _checklists_html(checklists: Mapping[str, Any]) -> str:
             + _table(["Checklist", "Item", "Where", "Status", "Note"], rows) + "</div>")
 
 
+def _range(values: Mapping[str, float | None]) -> str:
+    return f"{_f(values.get('mean'))} [{_f(values.get('min'))}, {_f(values.get('max'))}]"
+
+
+def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
+    if not explanations:
+        return "<p>No explanations in this report (not computed, or schema before 1.3).</p>"
+    parts = ['<div class="methods">'
+             + "".join(f"<p>{_e(text)}</p>" for text in explanations["methods"]) + "</div>"]
+    meta = explanations.get("meta_weights")
+    drop = explanations.get("group_drop")
+    weights = {g["group"]: g for g in meta["groups"]} if meta else {}
+    drops = {g["group"]: g for g in drop["groups"]} if drop else {}
+    names = list(dict.fromkeys([*weights, *drops]))
+    parts.append("<h3>Contribution of each modality</h3>")
+    if names:
+        rows = [
+            [f"<td>{_e(g)}</td>",
+             _num(_range(weights[g]) if g in weights else "n/a"),
+             _num(_f(drops[g]["auc_without"]) if g in drops else "n/a"),
+             _num(_range(drops[g]["drop"]) if g in drops else "n/a")]
+            for g in names
+        ]
+        full = f" (late AUC {_f(drop['auc'])})" if drop else ""
+        parts.append(_table(["Group", "Meta-learner weight mean [min, max]",
+                             f"Late AUC without group{full}", "AUC drop mean [min, max]"],
+                            rows))
+    else:
+        parts.append("<p>Needs the stacking or late fusion model over two or more "
+                     "groups.</p>")
+    importance = explanations.get("importance")
+    parts.append("<h3>Top features per group (held-out permutation importance)</h3>")
+    if importance:
+        for group, features in importance["groups"].items():
+            rows = [
+                [_num(rank), f"<td>{_e(f['feature'])}</td>",
+                 _num(f"{_f(f['mean'], 4)} ({_f(f['sd'], 4)})"),
+                 _num("n/a" if f["selected"] is None else _f(f["selected"], 2))]
+                for rank, f in enumerate(features, start=1)
+            ]
+            parts.append(f"<p><strong>{_e(group)}</strong></p>")
+            parts.append(_table(["#", "Feature", "AUC drop mean (sd)",
+                                 "Selection frequency"], rows))
+    else:
+        parts.append("<p>No single-group model in this run.</p>")
+    parts.append(f'<p class="muted">{_e(explanations["selection"]["note"])} '
+                 f'{_e(explanations["shap"])}</p>')
+    return f'<div class="scroll">{"".join(parts)}</div>'
+
+
 def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
     cls = ' class="single"' if single else ""
     return (f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
@@ -719,6 +787,9 @@ def render_html(
                        "in ten equal-size risk groups (all repeats pooled); calibration slope "
                        "and intercept (ideal 1 and 0) in each panel.",
         "confusion_matrix": f"Mean counts over repeats at threshold {threshold}.",
+        "group_contributions": "Contribution of each modality: stacking meta-learner weight "
+                               "and drop in out-of-fold AUC of late fusion without the group "
+                               "(bars: mean; lines: min to max over folds or repeats).",
         "decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
                           "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
     }
@@ -761,6 +832,10 @@ def render_html(
         '<h2 id="decision-curve">Decision curve analysis</h2>',
         _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"],
                 single=True),
+        '<h2 id="explanations">Explanations</h2>',
+        _explanations_html(report.get("explanations")),
+        _figure("group_contributions", svgs["group_contributions"],
+                captions["group_contributions"]),
         '<h2 id="checklists">Reporting checklists</h2>',
         _checklists_html(report["checklists"]) if report.get("checklists") else
         "<p>Not in this report (report schema before 1.2).</p>",

@@ -21,7 +21,7 @@ estimator so it is refitted on each training fold; that is what keeps the CV lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,7 +138,8 @@ def cross_validate_models(
     repeats: int = 3,
     seed: int = 0,
     n_jobs: int | None = 1,
-) -> pd.DataFrame:
+    fold_hook: Callable[..., Any] | None = None,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold probabilities of several models on the same repeated stratified folds.
 
     Rows are sorted by patient id before splitting, so the result does not depend on the
@@ -165,6 +166,13 @@ def cross_validate_models(
         ``random_state`` of the splitter.
     n_jobs : int, default=1
         joblib workers over (model, repeat, fold) tasks. The result does not depend on it.
+    fold_hook : callable, optional
+        Called inside the worker right after each fit as ``fold_hook(estimator, X_test,
+        y_test, model=name, repeat=r, fold=f)`` with the fitted estimator and the held-out
+        rows (``y_test`` 0/1); it returns a small picklable record (or None). Fitted models
+        never leave the worker. It must be picklable and deterministic given its arguments
+        (seed any randomness from ``model, repeat, fold``) for the result not to depend on
+        ``n_jobs``. See :class:`pipeline.explain.FoldExplainer`.
 
     Returns
     -------
@@ -173,6 +181,9 @@ def cross_validate_models(
         0-based; ``y_true`` is 0/1; ``proba`` is the probability of class 1), sorted by model
         (in the given order), repeat, patient id. ``predictions.attrs["label_mapping"]`` holds
         the ``{original_label: code}`` mapping.
+    records : list of dict
+        Only with ``fold_hook``: ``{"model", "repeat", "fold", "record"}`` per task, ordered
+        by model (given order), repeat, fold; ``record`` is what the hook returned.
     """
     if not isinstance(models, Mapping) or not models:
         raise ValueError("models must be a non-empty mapping of name to estimator")
@@ -216,9 +227,14 @@ def cross_validate_models(
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     splits = list(splitter.split(np.zeros((n, 1)), y01))
     tasks = [(name, split) for name in models for split in range(len(splits))]
-    probas = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(models[name], X, y01, *splits[split], name) for name, split in tasks
+    outputs = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_predict)(
+            models[name], X, y01, *splits[split], name,
+            None if fold_hook is None else (fold_hook, *divmod(split, folds)),
+        )
+        for name, split in tasks
     )
+    probas = [p for p, _ in outputs]
 
     # Assemble per (model, repeat) in patient order: rows come out sorted by construction.
     n_models = len(models)
@@ -242,7 +258,14 @@ def cross_validate_models(
     )
     predictions["patient_id"] = predictions["patient_id"].infer_objects()
     predictions.attrs["label_mapping"] = mapping
-    return predictions
+    if fold_hook is None:
+        return predictions
+    records = [
+        {"model": name, "repeat": divmod(split, folds)[0], "fold": divmod(split, folds)[1],
+         "record": record}
+        for (name, split), (_, record) in zip(tasks, outputs, strict=True)
+    ]
+    return predictions, records
 
 
 def _fit_predict(
@@ -252,8 +275,10 @@ def _fit_predict(
     train: np.ndarray,
     test: np.ndarray,
     name: str,
-) -> np.ndarray:
-    """Fit a clone on the training rows, return P(class 1) for the test rows."""
+    hook: tuple[Callable[..., Any], int, int] | None = None,
+) -> tuple[np.ndarray, Any]:
+    """Fit a clone on the training rows; return P(class 1) for the test rows and the record
+    of ``hook = (fold_hook, repeat, fold)`` (None without a hook)."""
     estimator = clone(model).fit(X.iloc[train], y[train])
     proba = np.asarray(estimator.predict_proba(X.iloc[test]), dtype=np.float64)
     classes = np.asarray(getattr(estimator, "classes_", [0, 1]))
@@ -263,7 +288,12 @@ def _fit_predict(
             f"model {name!r}: predict_proba must return shape (n, 2) with classes_ [0, 1]; "
             f"got shape {proba.shape} and classes_ {classes.tolist()}"
         )
-    return proba[:, positive[0]]
+    record = None
+    if hook is not None:
+        fold_hook, repeat, fold = hook
+        record = fold_hook(estimator, X.iloc[test], y[test], model=name, repeat=repeat,
+                           fold=fold)
+    return proba[:, positive[0]], record
 
 
 def _argsort_ids(ids: np.ndarray) -> np.ndarray:

@@ -53,10 +53,12 @@ TOP_LEVEL_KEYS = [
     # schema 1.2
     "methods",
     "checklists",
+    # schema 1.3
+    "explanations",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = ["roc", "roc_bands", "precision_recall", "calibration", "confusion_matrix",
-                "decision_curve"]
+                "decision_curve", "group_contributions"]
 VERSION_KEYS = [
     "python",
     "platform",
@@ -161,7 +163,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.2"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.3"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"

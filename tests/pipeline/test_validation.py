@@ -214,6 +214,37 @@ def test_n_jobs_does_not_change_the_result():
     pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
 
 
+def _test_rows(estimator, X_test, y_test, *, model, repeat, fold):
+    """A fold hook: the held-out ids and the fitted coefficient of the first feature."""
+    return {"ids": list(X_test.index), "y": y_test.tolist(),
+            "coef": float(estimator[-1].coef_[0, 0]), "key": (model, repeat, fold)}
+
+
+def test_fold_hook_sees_the_fitted_model_and_held_out_rows_only():
+    X, y = make_data(n=40)
+    models = {"a": lr(), "b": lr(C=0.1)}
+    plain = cross_validate_models(models, X, y, folds=4, repeats=2)
+    predictions, records = cross_validate_models(models, X, y, folds=4, repeats=2,
+                                                 fold_hook=_test_rows)
+    pd.testing.assert_frame_equal(plain, predictions, check_exact=True)  # unchanged
+    assert [(r["model"], r["repeat"], r["fold"]) for r in records] == [
+        (m, r, f) for m in models for r in range(2) for f in range(4)]
+    for r in records:
+        assert r["record"]["key"] == (r["model"], r["repeat"], r["fold"])
+        rows = predictions[(predictions["model"] == r["model"])
+                           & (predictions["repeat"] == r["repeat"])
+                           & (predictions["fold"] == r["fold"])]
+        assert r["record"]["ids"] == rows["patient_id"].tolist()
+        assert r["record"]["y"] == rows["y_true"].tolist()
+        train = X.drop(index=r["record"]["ids"])
+        fitted = lr(C=1.0 if r["model"] == "a" else 0.1).fit(train, y[~X.index.isin(
+            r["record"]["ids"])])
+        assert r["record"]["coef"] == fitted[-1].coef_[0, 0]
+    _, parallel = cross_validate_models(models, X, y, folds=4, repeats=2, n_jobs=2,
+                                        fold_hook=_test_rows)
+    assert parallel == records
+
+
 def test_seed_controls_the_folds():
     X, y = make_data(n=50)
     first = cross_validate_models({"lr": lr()}, X, y, seed=1)

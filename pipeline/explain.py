@@ -1,0 +1,354 @@
+"""What drives the models: modality contributions, top features per group, selection stability.
+
+Everything is computed from the fitted models of the outer CV folds, inside the CV worker
+(:class:`FoldExplainer` is the ``fold_hook`` of
+:func:`pipeline.validation.cross_validate_models`), on the held-out rows of each fold; only
+small per-fold records travel back. :func:`summarize_explanations` aggregates them into the
+``explanations`` field of ``report.json``:
+
+- **meta-learner weights** of the stacking model: the ``coef_`` of its
+  :class:`~pipeline.fusion.NonNegativeLogisticRegression` per branch (``"<group>:<learner>"``),
+  mean and range over the outer folds x repeats; a group's weight is the sum of its learners'
+  weights in each fold (then mean and range). The weights multiply logits of probabilities on a
+  common scale, so they are comparable across branches; missingness-indicator weights are left
+  out.
+- **AUC drop without a group** for the late (soft-vote) model: its held-out probabilities are
+  recomputed without the group's branch by averaging the remaining branches' stored held-out
+  probabilities, exactly what a late model refitted without the group in the same folds would
+  predict (the branches are fitted independently); the AUC is pooled per repeat, as in
+  :func:`pipeline.validation.summarize`, then averaged over repeats.
+- **permutation importance** of every feature of every single-group model on the held-out
+  rows of each outer fold (permutation importance as in scikit-learn, batched; ROC AUC,
+  ``n_repeats`` shuffles seeded by (seed, model, repeat, fold)), averaged over the folds; the
+  top features per group are reported. SHAP values are not computed.
+- **selection frequency**: when a feature selector ran (``correlation_threshold`` or
+  ``select_k``), the fraction of outer folds in which the single-group model kept the feature.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from pipeline.fusion import branch_name
+
+__all__ = [
+    "N_REPEATS",
+    "TOP_K",
+    "FoldExplainer",
+    "fold_seed",
+    "held_out_importance",
+    "late_without_groups",
+    "meta_weights",
+    "selected_features",
+    "single_group_models",
+    "summarize_explanations",
+]
+
+TOP_K = 10
+"""Features reported per group."""
+N_REPEATS = 3
+"""Shuffles per feature and fold of the permutation importance."""
+FUSED = ("early", "late", "stacking")
+
+
+def fold_seed(seed: int, model: str, repeat: int, fold: int) -> int:
+    """A 32-bit seed derived from (seed, model name, repeat, fold), stable across processes."""
+    entropy = [int(seed) % 2**32, zlib.crc32(model.encode("utf-8")), int(repeat), int(fold)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def single_group_models(models: Sequence[str], groups: Mapping[str, Any]) -> dict[str, str]:
+    """``{model name: group}`` of the single-group models (``"early"`` with one group)."""
+    if len(groups) == 1:
+        return {"early": next(iter(groups))} if "early" in models else {}
+    out = {}
+    for name in models:
+        group = name.removeprefix("single:") if name.startswith("single:") else name
+        if name not in FUSED and group in groups:
+            out[name] = group
+    return out
+
+
+# --------------------------------------------------------------------------- per fold
+#: Cells predicted per batch of permuted copies (bounds memory on wide tables).
+_BATCH_CELLS = 5_000_000
+
+
+def held_out_importance(
+    estimator: BaseEstimator,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    columns: Sequence[str],
+    *,
+    n_repeats: int = N_REPEATS,
+    random_state: int = 0,
+) -> np.ndarray:
+    """Permutation importance (drop in ROC AUC) of ``columns`` on held-out rows.
+
+    Only ``columns`` are shuffled, one at a time; the estimator still receives every column
+    of ``X_test``. The permuted copies are stacked and predicted in a few large batches
+    rather than one call per (column, shuffle): the same numbers as
+    :func:`sklearn.inspection.permutation_importance`'s definition, at a fraction of the
+    pipeline overhead.
+
+    Returns
+    -------
+    ndarray of shape (len(columns),)
+        Mean AUC drop over the ``n_repeats`` shuffles.
+    """
+    columns = list(columns)
+    y_test = np.asarray(y_test)
+    n_rows = len(X_test)
+    baseline = roc_auc_score(y_test, estimator.predict_proba(X_test)[:, 1])
+    values = X_test.to_numpy(copy=True)
+    index = {name: i for i, name in enumerate(X_test.columns)}
+    rng = np.random.default_rng(random_state)
+    tasks = [(r, j) for r in range(n_repeats) for j in range(len(columns))]
+    orders = [rng.permutation(n_rows) for _ in tasks]
+    per_batch = max(1, _BATCH_CELLS // max(values.size, 1))
+    drops = np.zeros((n_repeats, len(columns)))
+    for start in range(0, len(tasks), per_batch):
+        batch = tasks[start : start + per_batch]
+        stacked = np.tile(values, (len(batch), 1))
+        for k, (_, j) in enumerate(batch):
+            col = index[columns[j]]
+            stacked[k * n_rows : (k + 1) * n_rows, col] = values[orders[start + k], col]
+        frame = pd.DataFrame(stacked, columns=X_test.columns).astype(X_test.dtypes.to_dict())
+        proba = estimator.predict_proba(frame)[:, 1].reshape(len(batch), n_rows)
+        for k, (r, j) in enumerate(batch):
+            drops[r, j] = baseline - roc_auc_score(y_test, proba[k])
+    return drops.mean(axis=0)
+
+
+def meta_weights(estimator: BaseEstimator) -> dict[str, float]:
+    """``{branch name: weight}`` of a fitted stacking model's meta-learner (``coef_``)."""
+    names = [name for name, clf in estimator.estimators if clf != "drop"]
+    coef = np.asarray(estimator.final_estimator_.coef_, dtype=np.float64).ravel()
+    return {name: float(w) for name, w in zip(names, coef[: len(names)], strict=True)}
+
+
+def late_without_groups(estimator: BaseEstimator, X_test: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Held-out P(class 1) of a fitted late (soft-vote) model without each group's branches.
+
+    Averages the other branches' probabilities over the groups each row has (weights as in
+    the model); the training prevalence when none is left. Equal to refitting the model
+    without the group, since every branch is fitted on its own.
+    """
+    probas = estimator._collect_probas(X_test)[:, :, 1]  # (n_branches, n_rows)
+    mask = estimator._branch_presence(X_test).T.astype(np.float64)
+    weights = estimator._weights_not_none
+    if weights is not None:
+        mask = mask * np.asarray(weights, dtype=np.float64)[:, None]
+    branch_groups = np.asarray(estimator.branch_groups_)
+    out = {}
+    for g, group in enumerate(estimator.groups):
+        keep = mask * (branch_groups != g)[:, None]
+        total = keep.sum(axis=0)
+        p = (probas * keep).sum(axis=0) / np.where(total > 0, total, 1.0)
+        p[total == 0] = estimator.class_prior_[1]
+        out[group] = p
+    return out
+
+
+def selected_features(estimator: BaseEstimator) -> list[str] | None:
+    """Input columns a fitted branch pipeline passes to its learner (None if unknown)."""
+    if not isinstance(estimator, Pipeline):
+        return None
+    try:
+        return [str(name) for name in estimator[:-1].get_feature_names_out()]
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class FoldExplainer:
+    """The ``fold_hook`` computing a fold's explanation record from its fitted model.
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of str
+        Feature groups and their columns.
+    single : mapping of str to str
+        ``{model name: group}`` of the single-group models (permutation importance).
+    seed : int, default=0
+        Base seed of the permutations (combined with model, repeat and fold).
+    n_repeats : int, default=N_REPEATS
+        Shuffles per feature.
+    selection : bool, default=False
+        Record the features each single-group model kept (a selector ran).
+    late, stacking : str or None, default="late", "stacking"
+        Names of the late and stacking models.
+    """
+
+    groups: Mapping[str, Sequence[str]]
+    single: Mapping[str, str]
+    seed: int = 0
+    n_repeats: int = N_REPEATS
+    selection: bool = False
+    late: str | None = "late"
+    stacking: str | None = "stacking"
+
+    def __call__(self, estimator: BaseEstimator, X_test: pd.DataFrame, y_test: np.ndarray, *,
+                 model: str, repeat: int, fold: int) -> dict[str, Any] | None:
+        """The record of one fitted (model, repeat, fold), or None when nothing applies."""
+        record: dict[str, Any] = {}
+        if model in self.single:
+            columns = list(self.groups[self.single[model]])
+            record["importance"] = held_out_importance(
+                estimator, X_test, y_test, columns, n_repeats=self.n_repeats,
+                random_state=fold_seed(self.seed, model, repeat, fold))
+            if self.selection:
+                record["selected"] = selected_features(estimator)
+        if model == self.late and len(self.groups) > 1:
+            record["late"] = {
+                "y": np.asarray(y_test),
+                "full": np.asarray(estimator.predict_proba(X_test)[:, 1], dtype=np.float64),
+                "without": late_without_groups(estimator, X_test),
+            }
+        if model == self.stacking:
+            record["weights"] = meta_weights(estimator)
+        return record or None
+
+
+# --------------------------------------------------------------------------- aggregation
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "min": float(values.min()),
+            "max": float(values.max())}
+
+
+def _meta(records: list[dict], groups: Mapping[str, Any]) -> dict[str, Any] | None:
+    folds = [r["weights"] for r in records if "weights" in r]
+    if not folds:
+        return None
+    of = {branch_name(g): g for g in groups}
+    branches = list(folds[0])
+    group_of = {b: of.get(b.rpartition(":")[0] or b) for b in branches}
+    per_group = {g: [sum(w[b] for b in branches if group_of[b] == g) for w in folds]
+                 for g in groups if g in group_of.values()}
+    return {
+        "model": "stacking",
+        "n_fits": len(folds),
+        "branches": [{"branch": b, "group": group_of[b], **_stats([w[b] for w in folds])}
+                     for b in branches],
+        "groups": [{"group": g, **_stats(v)} for g, v in per_group.items()],
+    }
+
+
+def _group_drop(records: list[dict]) -> dict[str, Any] | None:
+    late = [r for r in records if r["record"] and "late" in r["record"]]
+    if not late:
+        return None
+    repeats = sorted({r["repeat"] for r in late})
+    groups = list(late[0]["record"]["late"]["without"])
+    full, without = [], {g: [] for g in groups}
+    for repeat in repeats:
+        parts = [r["record"]["late"] for r in late if r["repeat"] == repeat]
+        y = np.concatenate([p["y"] for p in parts])
+        full.append(roc_auc_score(y, np.concatenate([p["full"] for p in parts])))
+        for g in groups:
+            without[g].append(roc_auc_score(y, np.concatenate([p["without"][g] for p in parts])))
+    full = np.asarray(full)
+    return {
+        "model": "late",
+        "auc": float(full.mean()),
+        "groups": [
+            {"group": g, "auc_without": float(np.mean(without[g])),
+             "drop": _stats(full - np.asarray(without[g]))}
+            for g in groups
+        ],
+    }
+
+
+def _importance(records: list[dict], groups: Mapping[str, Sequence[str]],
+                single: Mapping[str, str], selection: bool, top_k: int) -> dict[str, Any]:
+    out = {}
+    for model, group in single.items():
+        folds = [r["record"] for r in records if r["model"] == model and r["record"]]
+        if not folds:
+            continue
+        columns = list(groups[group])
+        values = np.vstack([f["importance"] for f in folds])  # (n_folds, n_columns)
+        mean, sd = values.mean(axis=0), values.std(axis=0, ddof=0)
+        kept = [f.get("selected") for f in folds]
+        frequency = None
+        if selection and all(k is not None for k in kept):
+            frequency = np.mean([np.isin(columns, k) for k in kept], axis=0)
+        order = np.argsort(-mean, kind="stable")[:top_k]
+        out[group] = [
+            {"feature": columns[j], "mean": float(mean[j]), "sd": float(sd[j]),
+             "selected": None if frequency is None else float(frequency[j])}
+            for j in order
+        ]
+    return out
+
+
+def summarize_explanations(
+    records: list[dict[str, Any]],
+    *,
+    groups: Mapping[str, Sequence[str]],
+    single: Mapping[str, str],
+    selection: bool = False,
+    n_repeats: int = N_REPEATS,
+    top_k: int = TOP_K,
+) -> dict[str, Any]:
+    """The report's ``explanations`` from the records of :class:`FoldExplainer`.
+
+    Parameters
+    ----------
+    records : list of dict
+        Second output of ``cross_validate_models(..., fold_hook=FoldExplainer(...))``.
+    groups, single, selection, n_repeats
+        As given to the :class:`FoldExplainer`.
+    top_k : int, default=TOP_K
+        Features reported per group.
+
+    Returns
+    -------
+    dict
+        ``meta_weights``, ``group_drop``, ``importance``, ``selection``, ``shap`` and
+        ``methods`` (one sentence per item); see :mod:`pipeline.report` for the schema.
+    """
+    stacked = [r["record"] for r in records
+               if r["model"] == "stacking" and r["record"] and "weights" in r["record"]]
+    importance = _importance(records, groups, single, selection, top_k)
+    shap = importlib.util.find_spec("shap") is not None
+    return {
+        "meta_weights": _meta(stacked, groups),
+        "group_drop": _group_drop(records),
+        "importance": {"n_repeats": n_repeats, "top_k": top_k, "groups": importance}
+        if importance else None,
+        "selection": {
+            "ran": bool(selection),
+            "note": "Selection frequency: fraction of outer folds (x repeats) in which the "
+                    "single-group model kept the feature after correlation filtering / top-k "
+                    "selection." if selection else
+                    "No feature selection was run (no correlation_threshold or select_k), so "
+                    "every feature was used in every fold; selection stability does not apply.",
+        },
+        "shap": "SHAP values were not computed" + (
+            "." if shap else " (the shap package is not installed)."),
+        "methods": [
+            "Meta-learner weights: coefficients of the stacking model's non-negative logistic "
+            "meta-learner per branch, over the outer folds x repeats (mean, min, max); a "
+            "group's weight is the sum of its learners' weights in each fold.",
+            "AUC drop: out-of-fold ROC AUC of the late (soft-vote) model minus the same with "
+            "a group's branch removed, computed by averaging the remaining branches' stored "
+            "held-out probabilities (identical to refitting without the group in the same "
+            "folds); AUC pooled per repeat, mean and range over repeats.",
+            f"Permutation importance: drop in ROC AUC when one feature is shuffled among the "
+            f"held-out patients of an outer fold ({n_repeats} shuffles, seeded per model, "
+            f"repeat and fold), for each single-group model, averaged over folds x repeats "
+            f"(sd across folds); top {top_k} per group.",
+        ],
+    }
