@@ -85,6 +85,8 @@ def make_branch(
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
+    early_stopping: bool = False,
+    resample: str | None = None,
 ) -> Pipeline:
     """One fusion branch: the given DataFrame columns → impute → filter → scale → learner.
 
@@ -111,6 +113,14 @@ def make_branch(
         Add a :class:`~pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
     select_method : {"anova", "mrmr"}, default="anova"
         Method of the top-k selector.
+    early_stopping : bool, default=False
+        ``"xgb"`` only: use :class:`~pipeline.learners.EarlyStoppingXGBClassifier` (step
+        ``earlystoppingxgbclassifier``), as tuned branches do.
+    resample : {"smote"}, optional
+        Oversample the minority class with imbalanced-learn's ``SMOTE`` (step ``smote``, seeded
+        by ``random_state``) between scaling and the learner; the branch is then an
+        ``imblearn.pipeline.Pipeline``, whose samplers act only in ``fit`` (never on the rows
+        being predicted). Needs the optional package ``imbalanced-learn``.
 
     Returns
     -------
@@ -122,10 +132,17 @@ def make_branch(
         named after its class (e.g. ``logisticregression``). Without the optional arguments the
         branch is exactly the historical one.
     """
+    if resample not in (None, "smote"):
+        raise InputError("Unknown resampling", [Problem(f"{resample!r} is not 'smote'")])
     columns = [c for c in dict.fromkeys(columns) if c != harmonize]
     if not columns:
         raise ValueError("a branch needs at least one column")
-    estimator = make_learner(learner, random_state) if isinstance(learner, str) else clone(learner)
+    if not isinstance(learner, str):
+        estimator = clone(learner)
+    elif early_stopping:
+        estimator = make_learner(learner, random_state, early_stopping=True)
+    else:  # the historical call (tests substitute make_learner with this signature)
+        estimator = make_learner(learner, random_state)
     harmonized = []
     if harmonize is not None:
         wanted = set(columns if harmonize_columns is None else harmonize_columns)
@@ -147,6 +164,15 @@ def make_branch(
         steps.append(CorrelationFilter(threshold=correlation_threshold))
     if select_k is not None:
         steps.append(SelectTopK(k=select_k, method=select_method))
+    if resample == "smote":
+        try:
+            from imblearn.over_sampling import SMOTE
+            from imblearn.pipeline import make_pipeline as make_imblearn_pipeline
+        except ImportError as error:
+            raise InputError("resample='smote' needs imbalanced-learn", [
+                Problem("install it: pip install imbalanced-learn")]) from error
+        return make_imblearn_pipeline(*steps, StandardScaler(),
+                                      SMOTE(random_state=random_state), estimator)
     return make_pipeline(*steps, StandardScaler(), estimator)
 
 
@@ -645,6 +671,10 @@ def build_model(
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
+    resample: str | None = None,
+    tune: bool = False,
+    n_iter: int = 20,
+    inner_cv: int = 3,
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -683,6 +713,19 @@ def build_model(
     select_k : int, optional
         Per branch, keep the ``select_k`` best features (``select_method``: "anova"/"mrmr").
     select_method : {"anova", "mrmr"}, default="anova"
+    resample : {"smote"}, optional
+        Per branch, SMOTE oversampling of the training rows (see :func:`make_branch`).
+    tune : bool, default=False
+        Every branch (single, early, late's and stacking's) becomes a
+        :func:`pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings of its
+        learner's hyperparameters (and ``selecttopk__k`` with ``select_k``), scored by ROC AUC
+        on ``inner_cv`` folds of the branch's training rows; ``xgb`` uses early stopping and
+        ``scale_pos_weight`` from its training rows. Cross-validating the model is then nested
+        CV. Read the choices with :func:`pipeline.tuning.chosen_hyperparameters`.
+    n_iter : int, default=20
+        Settings drawn per tuned branch.
+    inner_cv : int, default=3
+        Inner folds of each tuned branch's search.
 
     Returns
     -------
@@ -706,6 +749,10 @@ def build_model(
     learners = _check_learners(learners)
     options = _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold,
                               select_k, select_method)
+    if resample is not None:
+        options["resample"] = resample
+    if tune:
+        options["tune"] = {"n_iter": n_iter, "inner_cv": inner_cv}
 
     if strategy == "single":
         if len(groups) != 1:
@@ -714,10 +761,10 @@ def build_model(
                 [Problem(f"got {len(groups)} groups: {', '.join(groups)}")],
             )
         (columns,) = groups.values()
-        return make_branch(columns, learner, random_state, **options)
+        return _branch(columns, learner, random_state, options)
     if strategy == "early":
         columns = [c for cols in groups.values() for c in cols]
-        return make_branch(columns, learner, random_state, **options)
+        return _branch(columns, learner, random_state, options)
 
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
@@ -749,6 +796,10 @@ def build_models(
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
+    resample: str | None = None,
+    tune: bool = False,
+    n_iter: int = 20,
+    inner_cv: int = 3,
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -761,13 +812,15 @@ def build_models(
     soft vote and ``"stacking"`` a stack of that group's branches over ``learners``.
 
     ``harmonize``, ``harmonize_unseen``, ``correlation_threshold``, ``select_k`` and
-    ``select_method`` apply to every branch of every model (see :func:`build_model`).
+    ``select_method``, ``resample``, ``tune``, ``n_iter`` and ``inner_cv`` apply to every
+    branch of every model (see :func:`build_model`).
     """
     groups = _check_groups(groups)
     kwargs = dict(learner=learner, learners=learners, cv=cv, random_state=random_state,
                   n_jobs=n_jobs, harmonize=harmonize, harmonize_unseen=harmonize_unseen,
                   correlation_threshold=correlation_threshold, select_k=select_k,
-                  select_method=select_method)
+                  select_method=select_method, resample=resample, tune=tune, n_iter=n_iter,
+                  inner_cv=inner_cv)
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
         for group, columns in groups.items():
@@ -836,6 +889,17 @@ def _named_branches(groups, pairs, random_state, options) -> list[tuple[str, Pip
             [Problem(f"groups: {', '.join(groups)}")],
         )
     return [
-        (bname, make_branch(groups[g], name, random_state, **options))
+        (bname, _branch(groups[g], name, random_state, options))
         for bname, (g, name) in zip(names, pairs, strict=True)
     ]
+
+
+def _branch(columns, learner, random_state, options) -> BaseEstimator:
+    """A plain branch, or a tuned one when ``options`` holds ``tune`` settings."""
+    options = dict(options)
+    tune = options.pop("tune", None)
+    if tune is None:
+        return make_branch(columns, learner, random_state, **options)
+    from pipeline.tuning import tuned_branch  # tuning imports make_branch from here
+
+    return tuned_branch(columns, learner, random_state=random_state, **tune, **options)

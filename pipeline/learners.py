@@ -8,12 +8,17 @@ puts each one behind imputation and scaling.
 
 from __future__ import annotations
 
-from sklearn.base import ClassifierMixin
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.svm import SVC
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from xgboost import XGBClassifier
 
 from features.errors import InputError, Problem
@@ -22,7 +27,8 @@ LEARNERS = ("lr", "svm", "rf", "xgb")
 """Names accepted by :func:`make_learner`, in the order fusion models list them."""
 
 
-def make_learner(name: str, random_state: int | None = 0) -> ClassifierMixin:
+def make_learner(name: str, random_state: int | None = 0, *,
+                 early_stopping: bool = False) -> ClassifierMixin:
     """Return an unfitted base classifier with radiomics defaults.
 
     Parameters
@@ -40,6 +46,11 @@ def make_learner(name: str, random_state: int | None = 0) -> ClassifierMixin:
         (the fusion ensembles encode labels themselves).
     random_state : int or None, default=0
         Seed of every random choice (bootstrap, subsampling, Platt folds).
+    early_stopping : bool, default=False
+        For ``"xgb"`` only: return an :class:`EarlyStoppingXGBClassifier` (same tree
+        defaults, up to 500 rounds stopped on an inner validation split of its own training
+        rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
+        ``XGBClassifier``. Used by tuned branches (:mod:`pipeline.tuning`). Ignored otherwise.
 
     Returns
     -------
@@ -70,6 +81,8 @@ def make_learner(name: str, random_state: int | None = 0) -> ClassifierMixin:
             n_jobs=1,
             random_state=random_state,
         )
+    if name == "xgb" and early_stopping:
+        return EarlyStoppingXGBClassifier(random_state=random_state)
     if name == "xgb":
         return XGBClassifier(
             tree_method="hist",
@@ -86,3 +99,163 @@ def make_learner(name: str, random_state: int | None = 0) -> ClassifierMixin:
         "Unknown learner",
         [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
     )
+
+
+class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
+    """XGBoost whose number of rounds is chosen by early stopping on its own training rows.
+
+    At ``fit`` time a stratified ``validation_fraction`` of the rows *passed to fit* (seeded by
+    ``random_state``) is held out; boosting runs on the rest for at most ``n_estimators``
+    rounds and stops when the validation log-loss has not improved for
+    ``early_stopping_rounds`` rounds. ``best_iteration_`` records the best round. With
+    ``refit=True`` the booster is then refitted on all the rows with ``best_iteration_ + 1``
+    rounds (small cohorts cannot spare 15 % of the patients). Nothing outside the rows given
+    to ``fit`` is ever seen, so inside a cross-validation fold the held-out fold stays unseen.
+
+    Class imbalance: with ``scale_pos_weight="balanced"`` the positive class is weighted by
+    ``n_neg / n_pos`` (sample-weighted counts) of the rows given to ``fit``, computed at fit
+    time (``scale_pos_weight_``), never from the full data.
+
+    When a class has fewer than 2 rows, or the split would leave fewer than 2 rows on a side,
+    there is no validation split: all ``n_estimators`` rounds are used
+    (``best_iteration_ = n_estimators - 1``, ``validation_rows_`` empty).
+
+    Parameters
+    ----------
+    n_estimators : int, default=500
+        Maximum number of boosting rounds.
+    max_depth, learning_rate, subsample, colsample_bytree, min_child_weight, reg_lambda
+        As in ``xgboost.XGBClassifier`` (defaults: 3, 0.05, 0.8, 0.5, 1.0, 1.0).
+    validation_fraction : float, default=0.15
+        Fraction of the training rows held out for early stopping.
+    early_stopping_rounds : int, default=25
+        Patience, in rounds.
+    scale_pos_weight : "balanced", float or None, default="balanced"
+        ``"balanced"``: n_neg / n_pos of the training rows; a float is used as is; None: 1.
+    refit : bool, default=True
+        Refit on all the training rows with the chosen number of rounds.
+    random_state : int or None, default=0
+        Seed of the validation split and of XGBoost's subsampling.
+    n_jobs : int, default=1
+        XGBoost threads.
+
+    Attributes
+    ----------
+    estimator_ : XGBClassifier
+        The fitted booster used for prediction (labels encoded 0/1).
+    best_iteration_ : int
+        Best round (0-based) on the validation split.
+    scale_pos_weight_ : float
+        The positive-class weight used.
+    train_rows_, validation_rows_ : ndarray of int
+        Positions, among the rows passed to ``fit``, of the boosting and validation rows.
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Defined only when ``X`` has string column names.
+    """
+
+    def __init__(self, n_estimators=500, *, max_depth=3, learning_rate=0.05, subsample=0.8,
+                 colsample_bytree=0.5, min_child_weight=1.0, reg_lambda=1.0,
+                 validation_fraction=0.15, early_stopping_rounds=25,
+                 scale_pos_weight="balanced", refit=True, random_state=0, n_jobs=1):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.scale_pos_weight = scale_pos_weight
+        self.refit = refit
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _booster(self, n_estimators, scale_pos_weight, early_stopping_rounds=None):
+        return XGBClassifier(
+            tree_method="hist", n_estimators=int(n_estimators), max_depth=int(self.max_depth),
+            learning_rate=self.learning_rate, subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree, min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda, scale_pos_weight=scale_pos_weight,
+            eval_metric="logloss", early_stopping_rounds=early_stopping_rounds,
+            n_jobs=self.n_jobs, random_state=self.random_state,
+        )
+
+    def _check_params(self):
+        if not (isinstance(self.n_estimators, Integral) and self.n_estimators >= 1):
+            raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
+        if not (isinstance(self.validation_fraction, Real) and 0 < self.validation_fraction < 1):
+            raise ValueError("validation_fraction must be in (0, 1), got "
+                             f"{self.validation_fraction!r}")
+        if not (isinstance(self.early_stopping_rounds, Integral)
+                and self.early_stopping_rounds >= 1):
+            raise ValueError("early_stopping_rounds must be a positive integer, got "
+                             f"{self.early_stopping_rounds!r}")
+        spw = self.scale_pos_weight
+        if not (spw is None or spw == "balanced" or (isinstance(spw, Real) and spw > 0)):
+            raise ValueError(f"scale_pos_weight must be 'balanced', a positive number or None, "
+                             f"got {spw!r}")
+
+    def fit(self, X, y, sample_weight=None):
+        """Hold out a validation split of these rows, boost with early stopping, refit."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        self.classes_, y01 = np.unique(y, return_inverse=True)
+        if len(self.classes_) != 2:
+            raise ValueError(f"{type(self).__name__} supports binary targets only; got "
+                             f"{len(self.classes_)} classes")
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if self.scale_pos_weight == "balanced":
+            n_pos, n_neg = sw[y01 == 1].sum(), sw[y01 == 0].sum()
+            self.scale_pos_weight_ = float(n_neg / n_pos) if n_pos > 0 else 1.0
+        else:
+            self.scale_pos_weight_ = 1.0 if self.scale_pos_weight is None else float(
+                self.scale_pos_weight)
+        n = len(y01)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        rows = np.arange(n)
+        if np.bincount(y01).min() >= 2 and n_val >= 2 and n - n_val >= 2:
+            split = StratifiedShuffleSplit(1, test_size=n_val, random_state=self.random_state)
+            train, val = next(split.split(np.zeros((n, 1)), y01))
+            train, val = np.sort(train), np.sort(val)
+            model = self._booster(self.n_estimators, self.scale_pos_weight_,
+                                  self.early_stopping_rounds)
+            model.fit(X[train], y01[train], sample_weight=sw[train],
+                      eval_set=[(X[val], y01[val])], sample_weight_eval_set=[sw[val]],
+                      verbose=False)
+            self.best_iteration_ = int(model.best_iteration)
+        else:
+            train, val = rows, rows[:0]
+            model = None
+            self.best_iteration_ = int(self.n_estimators) - 1
+        self.train_rows_, self.validation_rows_ = train, val
+        if model is None or self.refit:
+            model = self._booster(self.best_iteration_ + 1, self.scale_pos_weight_)
+            model.fit(X, y01, sample_weight=sw, verbose=False)
+        self.estimator_ = model
+        return self
+
+    def predict_proba(self, X):
+        """Probabilities of ``classes_``, shape (n_samples, 2)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X):
+        """The more probable class."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @property
+    def feature_importances_(self):
+        """Gain-based feature importances of the fitted booster."""
+        check_is_fitted(self)
+        return self.estimator_.feature_importances_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
