@@ -202,7 +202,7 @@ def cv(
     ] = None,
     strategy: Annotated[
         list[str] | None,
-        typer.Option(help="single, early, late, stacking (repeat the option; default all)."),
+        typer.Option(help="single, early, late, stacking, shared (repeatable; default all)."),
     ] = None,
     learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
     stack_learner: Annotated[
@@ -224,6 +224,13 @@ def cv(
         None
     ),
     select_method: Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")] = "anova",
+    tune: Annotated[
+        bool, typer.Option(help="Nested CV: a randomised inner search in every branch.")
+    ] = False,
+    n_iter: Annotated[int, typer.Option(help="Settings tried per inner search.")] = 20,
+    explain: Annotated[
+        bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
+    ] = True,
     seed: Seed = 0,
     jobs: Jobs = -1,
 ) -> None:
@@ -253,6 +260,9 @@ def cv(
         correlation_threshold=correlation_threshold,
         select_k=select_k,
         select_method=select_method,
+        tune=tune,
+        n_iter=n_iter,
+        explain=explain,
         n_jobs=jobs,
         command=_command_line(),
     )
@@ -270,7 +280,9 @@ def train(
     group_pattern: Annotated[
         str | None, typer.Option(help="Regex whose first group names a column's group.")
     ] = None,
-    strategy: Annotated[str, typer.Option(help="single, early, late or stacking.")] = "stacking",
+    strategy: Annotated[
+        str, typer.Option(help="single, early, late, stacking or shared.")
+    ] = "stacking",
     learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
     stack_learner: Annotated[
         list[str] | None, typer.Option(help="Learners stacked per group (repeat; default all).")

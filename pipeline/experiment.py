@@ -11,7 +11,7 @@ import pandas as pd
 from features.naming import CLINICAL_GROUP, SITE_COLUMN
 from pipeline.dataset import Dataset, load_dataset, read_table
 from pipeline.explain import FoldExplainer, single_group_models, summarize_explanations
-from pipeline.fusion import build_models
+from pipeline.fusion import FUSED, STRATEGIES, build_models
 from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
 from pipeline.report import build_report, write_report, write_run_info
@@ -19,8 +19,6 @@ from pipeline.statistics import describe_cohort
 from pipeline.validation import cross_validate_models, summarize
 
 #: Fused models by name; every other model name is a single group.
-FUSED = ("early", "late", "stacking")
-STRATEGIES = ("single", *FUSED)
 
 
 def select_models(models: dict, strategies: Sequence[str]) -> dict:
@@ -97,6 +95,8 @@ def run_cv(
     select_k: int | None = None,
     select_method: str = "anova",
     explain: bool = True,
+    tune: bool = False,
+    n_iter: int = 20,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -110,7 +110,9 @@ def run_cv(
     ``explanations`` (:mod:`pipeline.explain`), computed from the fitted fold models inside the
     CV workers: meta-learner weights, AUC drop per group of the late model, held-out
     permutation importance of the single-group models and, when a selector ran, selection
-    frequencies.
+    frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
+    over inner folds of each outer training set (nested CV); the settings chosen in every
+    outer fold are recorded in ``config["tuning"]``.
     """
     started = time.perf_counter()
     data = load_dataset(
@@ -122,20 +124,25 @@ def run_cv(
             data.groups, learner=learner, learners=learners, random_state=seed,
             harmonize=SITE_COLUMN if harmonize else None, harmonize_unseen=harmonize_unseen,
             correlation_threshold=correlation_threshold, select_k=select_k,
-            select_method=select_method,
+            select_method=select_method, tune=tune, n_iter=n_iter,
         ),
         strategies,
     )
     loaded = time.perf_counter()
     selection = select_k is not None or correlation_threshold is not None
     single = single_group_models(list(models), data.groups)
-    hook = FoldExplainer(groups=data.groups, single=single, seed=seed,
-                         selection=selection) if explain else None
+    if explain:
+        hook = FoldExplainer(groups=data.groups, single=single, seed=seed,
+                             selection=selection, tuned=tune)
+    elif tune:
+        hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
+    else:
+        hook = None
     result = cross_validate_models(
         models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
         n_jobs=n_jobs, fold_hook=hook,
     )
-    predictions, records = result if explain else (result, None)
+    predictions, records = result if hook is not None else (result, None)
     explanations = summarize_explanations(
         records, groups=data.groups, single=single, selection=selection,
     ) if explain else None
@@ -158,6 +165,14 @@ def run_cv(
             "select_k": select_k,
             "select_method": select_method if select_k is not None else None,
         },
+        "tuning": {
+            "n_iter": n_iter,
+            "chosen": [
+                {"model": r["model"], "repeat": r["repeat"], "fold": r["fold"],
+                 "branches": r["record"]["hyperparameters"]}
+                for r in records or () if r["record"] and r["record"].get("hyperparameters")
+            ],
+        } if tune else None,
         "encoded_columns": data.encoded,
         "label_mapping": data.label_mapping,
         "command": command,

@@ -39,7 +39,8 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from pipeline.fusion import branch_name
+from pipeline.fusion import FUSED, branch_name
+from pipeline.tuning import chosen_hyperparameters
 
 __all__ = [
     "N_REPEATS",
@@ -58,7 +59,6 @@ TOP_K = 10
 """Features reported per group."""
 N_REPEATS = 3
 """Shuffles per feature and fold of the permutation importance."""
-FUSED = ("early", "late", "stacking")
 
 
 def fold_seed(seed: int, model: str, repeat: int, fold: int) -> int:
@@ -188,6 +188,8 @@ class FoldExplainer:
         Record the features each single-group model kept (a selector ran).
     late, stacking : str or None, default="late", "stacking"
         Names of the late and stacking models.
+    tuned : bool, default=False
+        Also record each branch's chosen hyperparameters (models built with ``tune=True``).
     """
 
     groups: Mapping[str, Sequence[str]]
@@ -197,6 +199,7 @@ class FoldExplainer:
     selection: bool = False
     late: str | None = "late"
     stacking: str | None = "stacking"
+    tuned: bool = False
 
     def __call__(self, estimator: BaseEstimator, X_test: pd.DataFrame, y_test: np.ndarray, *,
                  model: str, repeat: int, fold: int) -> dict[str, Any] | None:
@@ -217,6 +220,8 @@ class FoldExplainer:
             }
         if model == self.stacking:
             record["weights"] = meta_weights(estimator)
+        if self.tuned:
+            record["hyperparameters"] = chosen_hyperparameters(estimator)
         return record or None
 
 

@@ -49,8 +49,11 @@ from features.errors import InputError, Problem
 from features.naming import CLINICAL_GROUP, SEPARATOR
 from pipeline.learners import LEARNERS, make_learner
 from pipeline.preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
+from pipeline.shared import SharedSpaceClassifier
 
-STRATEGIES = ("single", "early", "late", "stacking")
+STRATEGIES = ("single", "early", "late", "stacking", "shared")
+#: The strategies that fuse groups; every other model name is a single group.
+FUSED = STRATEGIES[1:]
 """Fusion strategies accepted by :func:`build_model`."""
 
 _EPS = 1e-6  # probabilities are clipped to [_EPS, 1 - _EPS] before the logit
@@ -682,7 +685,7 @@ def build_model(
     ----------
     groups : mapping of str to sequence of str
         Group name → its column names, e.g. from :func:`pipeline.columns.infer_groups`.
-    strategy : {"single", "early", "late", "stacking"}
+    strategy : {"single", "early", "late", "stacking", "shared"}
         ``"single"``: exactly one group, one branch with ``learner``.
         ``"early"``: one branch with ``learner`` on all groups' columns together.
         ``"late"``: soft vote (mean probability) of one branch per group with ``learner``; with
@@ -691,6 +694,8 @@ def build_model(
         ``"{group}:{learner}"``, combined by :class:`NonNegativeLogisticRegression` fitted on
         their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
         random_state)``; the branches are then refitted on all the training data.
+        ``"shared"``: every group mapped into one latent space, a classifier on it
+        (:class:`pipeline.shared.SharedSpaceClassifier`); branch options do not apply.
     learner : str, default="lr"
         Learner of the single, early and (multi-group) late models.
     learners : sequence of str, default=LEARNERS
@@ -766,6 +771,8 @@ def build_model(
         columns = [c for cols in groups.values() for c in cols]
         return _branch(columns, learner, random_state, options)
 
+    if strategy == "shared":  # branch options (selection, ComBat) do not apply here yet
+        return SharedSpaceClassifier(groups, random_state=random_state)
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
     else:  # stacking, or late fusion of the learners on a single group
@@ -804,9 +811,9 @@ def build_models(
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
     With two or more groups: one ``"single"`` model per group, keyed by the group name, then
-    ``"early"``, ``"late"`` and ``"stacking"`` (see :func:`build_model`). A group whose name is
-    itself ``"early"``, ``"late"`` or ``"stacking"`` (C4KC-KiTS has a ``late`` contrast phase) is
-    keyed ``"single:{group}"`` instead.
+    ``"early"``, ``"late"``, ``"stacking"`` and ``"shared"`` (see :func:`build_model`). A group
+    whose name is itself a strategy (C4KC-KiTS has a ``late`` contrast phase) is keyed
+    ``"single:{group}"`` instead.
 
     With one group: ``"early"`` is the single-branch model with ``learner``; ``"late"`` is a
     soft vote and ``"stacking"`` a stack of that group's branches over ``learners``.
@@ -826,7 +833,7 @@ def build_models(
         for group, columns in groups.items():
             key = f"single:{group}" if group in STRATEGIES else group
             models[key] = build_model({group: columns}, "single", **kwargs)
-    for strategy in ("early", "late", "stacking"):
+    for strategy in FUSED:
         models[strategy] = build_model(groups, strategy, **kwargs)
     return models
 

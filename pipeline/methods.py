@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 
 from features.naming import CLINICAL_GROUP, SEPARATOR
+from pipeline.fusion import FUSED
 from pipeline.learners import make_learner
 
 __all__ = [
-    "FUSED",
     "LEARNER_KEYS",
     "build_methods",
     "feature_classes",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 #: Model names of the fused models (every other model is a single group).
-FUSED = ("early", "late", "stacking")
 
 #: The hyperparameters the text states per learner (values come from ``get_params()``).
 LEARNER_KEYS: dict[str, tuple[str, ...]] = {
@@ -339,14 +338,20 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
     if "late" in fused:
-        parts.append("late fusion (the mean of the single-group models' predicted "
-                     "probabilities, soft voting)")
+        parts.append("late fusion (the mean of the predicted probabilities of the single-group "
+                     "models a patient has data for, soft voting)")
     if "stacking" in fused:
         parts.append(
             f"stacking (one base model per group and learner ({_list(stack)}); a logistic "
             "meta-learner with non-negative weights on the logits of the base models' "
             "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
-            "rows, L2 penalty C=1; base models then refitted on all training rows)")
+            "rows, L2 penalty C=1, plus an indicator per group missing in some training "
+            "patients; base models then refitted on all training rows)")
+    if "shared" in fused:
+        parts.append(
+            "shared-space fusion (a PLS-DA on all groups defines a common latent space; each "
+            "group is mapped into it by ridge regression, a patient's position is the mean "
+            "over the groups it has, and a logistic regression predicts from it)")
     text = (f"{len(models)} models were compared: " + "; ".join(parts) + "." if parts else
             f"{len(models)} models were compared: {_list(models)}.")
     if learner in learners:

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import RepeatedStratifiedKFold
 
+from pipeline.fusion import FUSED
 from pipeline.statistics import (
     calibration_bins,
     calibration_fit,
@@ -44,7 +45,6 @@ from pipeline.statistics import (
 __all__ = [
     "CI_LEVEL",
     "DCA_THRESHOLDS",
-    "FUSED_MODELS",
     "METRICS",
     "PREDICTION_COLUMNS",
     "THRESHOLD",
@@ -87,7 +87,6 @@ CURVE_GRID = np.linspace(0.0, 1.0, ROC_GRID_POINTS)
 """False-positive-rate grid of the ROC curves and recall grid of the precision-recall curves."""
 DCA_THRESHOLDS = np.round(np.linspace(0.01, 0.99, 99), 2)
 """Threshold probabilities of the decision curves."""
-FUSED_MODELS = ("early", "late", "stacking")
 """Model names of the fusion strategies; every other model is a single group."""
 
 
@@ -694,9 +693,9 @@ def confusion_matrices(
 
 
 def default_comparisons(models: Sequence[str]) -> list[tuple[str, str]]:
-    """Every fused model (:data:`FUSED_MODELS`) against every single-group model."""
-    fused = [name for name in models if name in FUSED_MODELS]
-    single = [name for name in models if name not in FUSED_MODELS]
+    """Every fused model (:data:`FUSED`) against every single-group model."""
+    fused = [name for name in models if name in FUSED]
+    single = [name for name in models if name not in FUSED]
     return [(f, s) for f in fused for s in single]
 
 

@@ -28,7 +28,7 @@ def test_demo_writes_a_complete_report(demo_run):
     report = json.loads((out / "report" / "report.json").read_text())
     models = report["models"]
     singles = {"CT__tumor", "CT__peritumoral", "MR__tumor", "MR__peritumoral", "clinical"}
-    assert singles | {"early", "late", "stacking"} == set(models)
+    assert singles | {"early", "late", "stacking", "shared"} == set(models)
     for model in models.values():
         auc = model["metrics"]["roc_auc"]
         assert 0 <= auc["ci_low"] <= auc["mean"] <= auc["ci_high"] <= 1

@@ -24,6 +24,6 @@ def test_permuted_labels_give_chance_auc(tmp_path):
                         seed=draw, n_jobs=2, n_bootstrap=50)
         for name, model in report["models"].items():
             aucs.setdefault(name, []).append(model["metrics"]["roc_auc"]["mean"])
-    assert set(aucs) == {"early", "late", "stacking"}
+    assert set(aucs) == {"early", "late", "stacking", "shared"}
     for name, values in aucs.items():
         assert abs(np.mean(values) - 0.5) < 0.1, (name, values)

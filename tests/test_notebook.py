@@ -52,7 +52,8 @@ def test_quickstart_notebook_runs(tmp_path):
     report_dir = tmp_path / "work" / "report"
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     assert list(report["models"]) == ["CT__peritumoral", "CT__tumor", "MR__peritumoral",
-                                      "MR__tumor", "clinical", "early", "late", "stacking"]
+                                      "MR__tumor", "clinical", "early", "late", "stacking",
+                                      "shared"]
     assert report["config"]["folds"] == 3 and report["config"]["repeats"] == 1
     assert report["config"]["stacking_learners"] == ["lr"]
     assert report["methods"]["extraction"]["source"] == "features.diagnostics.csv"

@@ -36,6 +36,6 @@ def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert set(report["data"]["groups"]) == {"CT", "PET"}
-    assert set(report["models"]) == {"CT", "PET", "early", "late", "stacking"}
+    assert set(report["models"]) == {"CT", "PET", "early", "late", "stacking", "shared"}
     n = len(pd.read_csv(path, usecols=["ID"]))
     assert report["data"]["n_patients"] == n

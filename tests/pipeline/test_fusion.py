@@ -181,6 +181,8 @@ def _grid(strategy):
         return {"logisticregression__C": [0.01, 0.1]}
     if strategy == "late":
         return {"CT/tumor:lr__logisticregression__C": [0.01, 0.1]}
+    if strategy == "shared":
+        return {"n_components": [1, 2]}
     return {"final_estimator__C": [0.1, 1.0], "CT/tumor:lr__logisticregression__C": [0.01, 0.1]}
 
 
@@ -428,7 +430,8 @@ def test_default_meta_learner_fails_checks_only_for_inputs_that_are_not_probabil
 def test_build_models_names_and_kinds():
     groups = {g: [f"{g}__f"] for g in ("CT__tumor", "PET__tumor", "clinical")}
     models = build_models(groups)
-    assert list(models) == ["CT__tumor", "PET__tumor", "clinical", "early", "late", "stacking"]
+    assert list(models) == ["CT__tumor", "PET__tumor", "clinical", "early", "late", "stacking",
+                            "shared"]
     assert isinstance(models["late"], VotingClassifier)
     assert [n for n, _ in models["late"].estimators] == ["CT/tumor:lr", "PET/tumor:lr",
                                                          "clinical:lr"]
@@ -438,7 +441,7 @@ def test_build_models_names_and_kinds():
 
 def test_build_models_with_one_group_fuses_learners():
     models = build_models({"GTV": ["GTV_original_shape_Volume"]}, learners=("lr", "rf"))
-    assert list(models) == ["early", "late", "stacking"]
+    assert list(models) == ["early", "late", "stacking", "shared"]
     assert isinstance(models["early"], Pipeline)
     assert [n for n, _ in models["late"].estimators] == ["GTV:lr", "GTV:rf"]
     assert [n for n, _ in models["stacking"].estimators] == ["GTV:lr", "GTV:rf"]
@@ -448,7 +451,8 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
     # C4KC-KiTS has a contrast phase called "late"
     groups = {"noncontrast": ["noncontrast_a"], "late": ["late_a"], "arterial": ["arterial_a"]}
     models = build_models(groups)
-    assert list(models) == ["noncontrast", "single:late", "arterial", "early", "late", "stacking"]
+    assert list(models) == ["noncontrast", "single:late", "arterial", "early", "late",
+                            "stacking", "shared"]
     assert isinstance(models["late"], VotingClassifier)
 
 

