@@ -83,6 +83,16 @@ def fabricated_predictions(n=60, repeats=2, seed=0):
     return pd.concat(frames, ignore_index=True)
 
 
+def fabricated_explanations():
+    """Meta-learner weights per group, so the contributions figure has bars to draw."""
+    groups = [{"group": g, "mean": w, "min": w / 2, "max": w * 1.5}
+              for g, w in (("CT__tumor", 0.8), ("MR__tumor", 0.5), ("clinical", 0.3))]
+    return {"meta_weights": {"model": "stacking", "n_fits": 6, "branches": [], "groups": groups},
+            "group_drop": None, "importance": None,
+            "selection": {"ran": False, "note": "No feature selection was run."},
+            "shap": "not computed", "methods": []}
+
+
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
@@ -91,7 +101,7 @@ def report_dir(tmp_path_factory):
     report = build_report(
         predictions, summary, config={"command": "radfusion cv features.csv --label y"},
         seed=0, inputs={}, groups={"CT__tumor": ["a"], "MR__tumor": ["b"], "clinical": ["c"]},
-        n_bootstrap=100,
+        n_bootstrap=100, explanations=fabricated_explanations(),
     )
     write_report(report, predictions, out)
     return out

@@ -25,7 +25,7 @@ def demo_run(tmp_path_factory):
 
 def test_demo_writes_a_complete_report(demo_run):
     out, output = demo_run
-    report = json.loads((out / "report" / "report.json").read_text())
+    report = json.loads((out / "report" / "report.json").read_text(encoding="utf-8"))
     models = report["models"]
     singles = {"CT__tumor", "CT__peritumoral", "MR__tumor", "MR__peritumoral", "clinical"}
     assert singles | {"early", "late", "stacking", "shared"} == set(models)
@@ -35,7 +35,7 @@ def test_demo_writes_a_complete_report(demo_run):
     predictions = pd.read_csv(out / "report" / "predictions.csv")
     assert len(predictions) == 30 * len(models)  # one repeat: every patient once per model
     assert predictions["proba"].between(0, 1).all()
-    html = (out / "report" / "report.html").read_text()
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and "stacking" in html
     features = pd.read_parquet(out / "features.parquet")
     assert len(features) == 30

@@ -23,7 +23,7 @@ def test_breast_cancer_single_group_stacking(tmp_path):
     result = runner.invoke(app, ["cv", str(path), "--label", "malignant", "--out",
                                  str(tmp_path / "r"), "--repeats", "1", "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["data"]["groups"] == {"all": 30}
     assert report["models"]["stacking"]["metrics"]["roc_auc"]["mean"] >= 0.97
 
@@ -34,7 +34,7 @@ def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
                                  str(tmp_path / "r"), "--folds", "3", "--repeats", "1",
                                  "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert set(report["data"]["groups"]) == {"CT", "PET"}
     assert set(report["models"]) == {"CT", "PET", "early", "late", "stacking", "shared"}
     n = len(pd.read_csv(path, usecols=["ID"]))

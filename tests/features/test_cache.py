@@ -93,7 +93,8 @@ def test_entries_round_trip_exactly_and_bad_entries_are_misses(tmp_path):
     assert len(cache) == 1 and sorted(p.name for p in path.parent.iterdir()) == [path.name]
     assert cache.get("cd" * 32) is None
 
-    path.write_text(path.read_text()[:40])  # half an entry, as a crash mid-write would leave
+    # half an entry, as a crash mid-write would leave
+    path.write_text(path.read_text(encoding="utf-8")[:40])
     assert cache.get("ab" * 32) is None
     path.write_text('{"key": "something else", "features": {}, "diagnostics": {}}')
     assert cache.get("ab" * 32) is None
@@ -127,7 +128,7 @@ def test_changing_one_modality_recomputes_only_it(cohort, tmp_path):
     extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache_dir)
     folder = tmp_path / "params"
     folder.mkdir()
-    mr = yaml.safe_load((ROOT / "features" / "params" / "mr.yaml").read_text())
+    mr = yaml.safe_load((ROOT / "features" / "params" / "mr.yaml").read_text(encoding="utf-8"))
     mr["setting"]["binWidth"] = 10
     (folder / "MR.yaml").write_text(yaml.safe_dump(mr))
 

@@ -117,7 +117,7 @@ def test_lesion_modes(cohort: Path, mode: str, masks: list[str], volumes: list[i
 def test_lesions_column_validated(cohort: Path) -> None:
     from features.errors import InputError
 
-    text = cohort.read_text().splitlines()
+    text = cohort.read_text(encoding="utf-8").splitlines()
     rows = [text[0] + ",lesions", text[1] + ",Each", text[2] + ",some"]
     cohort.write_text("\n".join(rows) + "\n")
     with pytest.raises(InputError, match="lesions 'some' is not one of merge, largest, each"):

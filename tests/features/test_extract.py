@@ -220,7 +220,8 @@ def test_shipped_params_are_pyradiomics_files_accepted_unchanged():
     assert params["MR"]["setting"]["normalize"] is True
     assert params["MR"]["setting"]["normalizeScale"] == 100
     assert params["PET"]["setting"]["binWidth"] == 0.25
-    assert params["US"] == yaml.safe_load((SHIPPED_DIR / "default.yaml").read_text())
+    default = (SHIPPED_DIR / "default.yaml").read_text(encoding="utf-8")
+    assert params["US"] == yaml.safe_load(default)
 
 
 def test_load_params_from_a_file_and_a_folder(tmp_path):
@@ -269,4 +270,4 @@ def test_absent_params_path(tmp_path):
                                   "exampleMR_NoResampling.yaml", "example_allShape.yaml"])
 def test_pyradiomics_example_settings_load_unchanged(name):
     path = SHARED / "pyradiomics" / "examples" / "exampleSettings" / name
-    assert load_params(path, ["CT"])["CT"] == yaml.safe_load(path.read_text())
+    assert load_params(path, ["CT"])["CT"] == yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -300,7 +300,7 @@ def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
 
 def test_run_info_holds_the_timings(tmp_path):
     path = write_run_info(tmp_path, {"cv": 1.23456789, "report": np.float64(0.5)})
-    info = json.loads(path.read_text())
+    info = json.loads(path.read_text(encoding="utf-8"))
     assert path.name == "run.json"
     assert info["durations_seconds"] == {"cv": 1.234568, "report": 0.5}
     assert re.match(r"\d{4}-\d{2}-\d{2}T", info["finished_at"])
