@@ -365,7 +365,7 @@ def demo(
         outcome=cohort.outcome,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
-    typer.echo("3/3 cross-validating single groups, early, late and stacking fusion")
+    typer.echo("3/3 cross-validating single groups and early, late, stacking, shared fusion")
     report_dir = out / "report"
     report = run_cv(
         features,
