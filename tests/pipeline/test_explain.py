@@ -32,10 +32,6 @@ GROUPS = {
 FOLDS, REPEATS, SEED = 3, 2, 0
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    with threadpool_limits(limits=1):
-        yield
 
 
 def cohort(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -24,7 +24,6 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from features.errors import InputError
 from features.naming import feature_column
@@ -42,11 +41,6 @@ from pipeline.learners import LEARNERS, make_learner
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    # BLAS threads on 100 x 30 matrices only add overhead (10x slower on a loaded 2-core box).
-    with threadpool_limits(limits=1):
-        yield
 
 
 def make_data(n, seed=0, groups=GROUPS, p=12, k=3, signal=1.0):

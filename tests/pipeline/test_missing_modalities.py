@@ -16,7 +16,6 @@ from sklearn.base import clone
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_validate
-from threadpoolctl import threadpool_limits
 
 from pipeline.fusion import (
     AvailableStackingClassifier,
@@ -26,28 +25,15 @@ from pipeline.fusion import (
 )
 from pipeline.persistence import is_trusted_type
 from pipeline.validation import cross_validate_models
+from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 
-GROUPS = ("CT__tumor", "MR__tumor", "PET__tumor")
+GROUPS = MULTIMODAL_GROUPS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    with threadpool_limits(limits=1):
-        yield
 
 
 def make_table(n=300, seed=0, missing_mr=0.3, p=8, k=3):
-    rng = np.random.default_rng(seed)
-    latent = rng.normal(size=(n, len(GROUPS)))
-    y = (latent.sum(axis=1) + 0.5 * rng.normal(size=n) > 0).astype(int)
-    X = pd.DataFrame({
-        f"{group}__f{j}": rng.normal(size=n) + (latent[:, g] if j < k else 0.0) + 3.0 * j
-        for g, group in enumerate(GROUPS) for j in range(p)
-    }, index=[f"P{i:03d}" for i in range(n)])
-    groups = {group: [c for c in X if c.startswith(group + "__")] for group in GROUPS}
-    lacking = rng.permutation(n)[: round(missing_mr * n)]
-    X.iloc[lacking, [X.columns.get_loc(c) for c in groups["MR__tumor"]]] = np.nan
-    return X, y, groups
+    return multimodal_table(n=n, seed=seed, missing_mr=missing_mr, p=p, k=k)
 
 
 def models(groups):

@@ -17,7 +17,6 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validat
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from pipeline.experiment import run_cv
 from pipeline.fusion import build_model, build_models
@@ -31,12 +30,6 @@ from pipeline.preprocessing import (
     pyradiomics_name,
 )
 from pipeline.validation import cross_validate_models
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _auc(predictions: pd.DataFrame, model: str = "m") -> float:

@@ -17,7 +17,6 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from pipeline import report as report_module
 from pipeline.report import (
@@ -76,11 +75,6 @@ VERSION_KEYS = [
 TRICKY = "LR <late> & 'fused'"
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Tiny matrices: BLAS threads only add overhead (and thrash on a loaded machine)."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 @pytest.fixture(scope="module")

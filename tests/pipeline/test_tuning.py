@@ -21,7 +21,6 @@ from sklearn.model_selection import (
     cross_val_predict,
     cross_validate,
 )
-from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from pipeline.fusion import build_model, build_models, make_branch
@@ -38,12 +37,6 @@ from pipeline.tuning import (
     tuned_branch,
 )
 from pipeline.validation import cross_validate_models
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    with threadpool_limits(limits=1):
-        yield
 
 
 def make_table(n, p=10, groups=("CT__tumor", "MR__tumor"), seed=0, signal=1.0, permute=False):

@@ -23,7 +23,6 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from pipeline.validation import (
     CURVE_GRID,
@@ -83,11 +82,6 @@ SKLEARN_METRICS = {
 TOLERANCE = {"calibration_slope": 1e-6, "calibration_intercept": 1e-6}
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Tiny matrices: BLAS threads only add overhead (and thrash on a loaded machine)."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 def make_data(n=60, p=5, seed=0, signal=1.0):
