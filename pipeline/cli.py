@@ -54,6 +54,20 @@ def _command_line() -> str:
 
 Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).")]
 Seed = Annotated[int, typer.Option(help="Random seed (cohort, folds, models, bootstrap).")]
+Features = Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")]
+Label = Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")]
+Biomarkers = Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")]
+IdColumn = Annotated[
+    str | None, typer.Option("--id", help="Patient id column (default patient_id or ID).")
+]
+GroupPattern = Annotated[
+    str | None, typer.Option(help="Regex whose first group names a column's group.")
+]
+Learner = Annotated[str, typer.Option(help="Learner of single/early/late models.")]
+StackLearners = Annotated[
+    list[str] | None,
+    typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
+]
 
 
 @app.command()
@@ -190,25 +204,18 @@ def robustness(
 @app.command()
 @_user_errors
 def cv(
-    features: Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")],
-    label: Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")],
+    features: Features,
+    label: Label,
     out: Annotated[Path, typer.Option(help="Report folder.")],
-    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
-    id_column: Annotated[
-        str | None, typer.Option("--id", help="Patient id column (default patient_id or ID).")
-    ] = None,
-    group_pattern: Annotated[
-        str | None, typer.Option(help="Regex whose first group names a column's group.")
-    ] = None,
+    biomarkers: Biomarkers = None,
+    id_column: IdColumn = None,
+    group_pattern: GroupPattern = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option(help="single, early, late, stacking, shared (repeatable; default all)."),
     ] = None,
-    learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
-    stack_learner: Annotated[
-        list[str] | None,
-        typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
-    ] = None,
+    learner: Learner = "lr",
+    stack_learner: StackLearners = None,
     folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
     repeats: Annotated[int, typer.Option(help="Repeats of stratified K-fold.")] = 3,
     harmonize: Annotated[
@@ -272,21 +279,17 @@ def cv(
 @app.command()
 @_user_errors
 def train(
-    features: Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")],
-    label: Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")],
+    features: Features,
+    label: Label,
     out: Annotated[Path, typer.Option(help="Model file to write (.skops).")],
-    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
-    id_column: Annotated[str | None, typer.Option("--id", help="Patient id column.")] = None,
-    group_pattern: Annotated[
-        str | None, typer.Option(help="Regex whose first group names a column's group.")
-    ] = None,
+    biomarkers: Biomarkers = None,
+    id_column: IdColumn = None,
+    group_pattern: GroupPattern = None,
     strategy: Annotated[
         str, typer.Option(help="single, early, late, stacking or shared.")
     ] = "stacking",
-    learner: Annotated[str, typer.Option(help="Learner of single/early/late models.")] = "lr",
-    stack_learner: Annotated[
-        list[str] | None, typer.Option(help="Learners stacked per group (repeat; default all).")
-    ] = None,
+    learner: Learner = "lr",
+    stack_learner: StackLearners = None,
     seed: Seed = 0,
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load)."""
@@ -314,8 +317,8 @@ def predict(
     model: Annotated[Path, typer.Argument(help="Model file from `radfusion train`.")],
     features: Annotated[Path, typer.Argument(help="Feature table of the new patients.")],
     out: Annotated[Path, typer.Option(help="Predictions (.csv, .csv.gz or .parquet).")],
-    biomarkers: Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")] = None,
-    id_column: Annotated[str | None, typer.Option("--id", help="Patient id column.")] = None,
+    biomarkers: Biomarkers = None,
+    id_column: IdColumn = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
     from features.table import write_table
