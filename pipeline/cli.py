@@ -240,6 +240,9 @@ def cv(
     ] = True,
     seed: Seed = 0,
     jobs: Jobs = -1,
+    dask_scheduler: Annotated[
+        str | None, typer.Option(help="Run the folds on a Dask cluster (scheduler address).")
+    ] = None,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -270,6 +273,7 @@ def cv(
         tune=tune,
         n_iter=n_iter,
         explain=explain,
+        scheduler=dask_scheduler,
         n_jobs=jobs,
         command=_command_line(),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -72,6 +74,20 @@ def describe(data: Dataset, biomarkers: str | Path | None = None,
     )
 
 
+@contextmanager
+def _backend(scheduler: Any) -> Iterator[None]:
+    """joblib on a Dask cluster when a scheduler (address or client) is given."""
+    if scheduler is None:
+        yield
+        return
+    from joblib import parallel_config
+
+    from features.distributed import dask_client
+
+    with dask_client(scheduler), parallel_config(backend="dask"):
+        yield
+
+
 def run_cv(
     features: str | Path,
     *,
@@ -97,6 +113,7 @@ def run_cv(
     explain: bool = True,
     tune: bool = False,
     n_iter: int = 20,
+    scheduler: Any = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -112,7 +129,9 @@ def run_cv(
     permutation importance of the single-group models and, when a selector ran, selection
     frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
     over inner folds of each outer training set (nested CV); the settings chosen in every
-    outer fold are recorded in ``config["tuning"]``.
+    outer fold are recorded in ``config["tuning"]``. With ``scheduler`` (a Dask scheduler
+    address or a ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster
+    through joblib's Dask backend; the results are those of a local run.
     """
     started = time.perf_counter()
     data = load_dataset(
@@ -138,10 +157,11 @@ def run_cv(
         hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
     else:
         hook = None
-    result = cross_validate_models(
-        models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
-        n_jobs=n_jobs, fold_hook=hook,
-    )
+    with _backend(scheduler):
+        result = cross_validate_models(
+            models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
+            n_jobs=-1 if scheduler is not None else n_jobs, fold_hook=hook,
+        )
     predictions, records = result if hook is not None else (result, None)
     explanations = summarize_explanations(
         records, groups=data.groups, single=single, selection=selection,
