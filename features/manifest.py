@@ -110,22 +110,9 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
             label = DEFAULT_LABEL
         labels.append(label)
     df[LABEL_COLUMN] = np.array(labels, dtype=np.int64)
-    if LESIONS_COLUMN in df.columns:
-        modes = df[LESIONS_COLUMN].str.lower().replace("", LESION_MODES[0])
-        for row, mode in modes.items():
-            if mode not in LESION_MODES:
-                pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
-                problems.append(Problem(f"lesions {df.at[row, LESIONS_COLUMN]!r} is not one "
-                                        f"of {', '.join(LESION_MODES)}", row, pid, file))
-        df[LESIONS_COLUMN] = modes
-    if LABELS_COLUMN in df.columns:
-        modes = df[LABELS_COLUMN].str.lower().replace("", LABEL_MODES[0])
-        for row, mode in modes.items():
-            if mode not in LABEL_MODES:
-                pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
-                problems.append(Problem(f"labels {df.at[row, LABELS_COLUMN]!r} is not one "
-                                        f"of {', '.join(LABEL_MODES)}", row, pid, file))
-        df[LABELS_COLUMN] = modes
+    for column, choices in ((LESIONS_COLUMN, LESION_MODES), (LABELS_COLUMN, LABEL_MODES)):
+        if column in df.columns:
+            df[column] = _modes(df, column, choices, problems, file)
     if RING_COLUMN in df.columns:
         rings = []
         for row, value in df[RING_COLUMN].items():
@@ -160,6 +147,18 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     if SITE_COLUMN in df.columns:
         df[SITE_COLUMN] = df[SITE_COLUMN].replace("", pd.NA)
     return df, problems
+
+
+def _modes(df: pd.DataFrame, column: str, choices: tuple[str, ...],
+           problems: list[Problem], file: str) -> pd.Series:
+    """A manifest column of modes, lower-cased, empty = the first choice; others are problems."""
+    modes = df[column].str.lower().replace("", choices[0])
+    for row, mode in modes.items():
+        if mode not in choices:
+            pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
+            problems.append(Problem(f"{column} {df.at[row, column]!r} is not one "
+                                    f"of {', '.join(choices)}", row, pid, file))
+    return modes
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
