@@ -395,6 +395,14 @@ def _fit_predict_rows(estimator, X, y, train, test, sample_weight):
     return estimator.predict_proba(_safe_indexing(X, test))[:, 1]
 
 
+def _chosen_setting(fitted: BaseEstimator, branch: BaseEstimator) -> BaseEstimator:
+    """What a branch's inner (out-of-fold) fits use: for a fitted search (a tuned branch),
+    its best setting, unfitted, so that the search runs once per training set rather than in
+    every inner fold; otherwise the branch itself."""
+    best = getattr(fitted, "best_estimator_", None)
+    return branch if best is None else clone(best)
+
+
 def _trainable(rows: np.ndarray, present: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """The rows having the group, or None when they do not hold both classes."""
     rows = rows[present[rows]]
@@ -512,7 +520,14 @@ class AvailableStackingClassifier(_Availability, StackingClassifier):
     indicators' weights are free-signed (``n_free``): an indicator is a plain covariate, not a
     prediction, so the out-of-fold anti-correlation artefact that motivates the constraint does
     not apply, and missingness may legitimately raise or lower the risk (e.g. MR ordered only
-    for suspicious cases). A patient with no usable group gets ``class_prior_``. With every
+    for suspicious cases). A patient with no usable group gets ``class_prior_``.
+
+    A tuned branch (a fitted search such as :func:`pipeline.tuning.tuned_branch`) searches once,
+    on the whole training set; its inner-fold fits reuse the chosen setting (``best_estimator_``,
+    unfitted) instead of searching again in every inner fold, so a tuned stack costs about its
+    branches' searches plus ``cv`` plain fits each. The setting was chosen on rows that include
+    the inner test rows, a mild optimism of the meta-learner's inputs only; the rows the whole
+    stack is later scored on are never seen. With every
     group present everywhere this is exactly :class:`~sklearn.ensemble.StackingClassifier`.
 
     Parameters
@@ -582,24 +597,34 @@ class AvailableStackingClassifier(_Availability, StackingClassifier):
         # per split and group (last column: always present): training rows, scored test rows
         train = [[_trainable(rows, present[:, g], y) for g in range(n_groups + 1)]
                  for rows, _ in splits]
-        tasks = [(b, s) for b in range(len(kept)) for s in range(len(splits))]
+        # First every branch on all its training rows (a tuned branch runs its search here),
+        # then the inner folds: a tuned branch reuses its search's chosen setting there
+        # instead of searching again in every inner fold.
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows)(
+                clone(clf), X, y,
+                *self._split_rows(train[0][g], splits[0], present[:, g], n), sw,
+            )
+            for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
+        )
+        inner = [_chosen_setting(fitted, clf) for fitted, (_, clf) in
+                 zip(self.estimators_, kept, strict=True)]
+        tasks = [(b, s) for b in range(len(kept)) for s in range(1, len(splits))]
         results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows if s == 0 else _fit_predict_rows)(
-                clone(kept[b][1]), X, y,
-                *self._split_rows(train[s][g], splits[s], present[:, g], n),
-                sw,
+            delayed(_fit_predict_rows)(
+                clone(inner[b]), X, y,
+                *self._split_rows(train[s][g], splits[s], present[:, g], n), sw,
             )
             for b, s in tasks
             for g in [self.branch_groups_[b]]
         )
-        self.estimators_ = [results[b * len(splits)] for b in range(len(kept))]
         self.usable_ = np.array([rows is not None for rows in train[0][:n_groups]], dtype=bool)
 
         oof = np.full((n, len(kept)), np.nan)
         scored = np.zeros((n, n_groups + 1), dtype=bool)
         for (b, s), p in zip(tasks, results, strict=True):
             g = self.branch_groups_[b]
-            if s > 0 and train[s][g] is not None:
+            if train[s][g] is not None:
                 test = splits[s][1][present[splits[s][1], g]]
                 oof[test, b] = p
                 scored[test, g] = True

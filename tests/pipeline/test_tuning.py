@@ -150,6 +150,23 @@ def test_tuning_recovers_from_a_badly_wrong_default_c():
     assert tuned.best_params_["logisticregression__C"] > 1e-2
 
 
+def test_tuned_stacking_searches_once_per_branch_and_reuses_the_setting_inner(monkeypatch):
+    """The stack's cost: one search per branch on the whole training set; its inner folds
+    refit the chosen setting instead of searching again (cv + 1 searches otherwise)."""
+    X, y, groups = make_table(120)
+    searched = []
+    search_fit = TunedSearchCV.fit
+
+    def counting_fit(self, X, y=None, **params):
+        searched.append(len(X))
+        return search_fit(self, X, y, **params)
+
+    monkeypatch.setattr(TunedSearchCV, "fit", counting_fit)
+    model = build_model(groups, "stacking", learners=["lr"], tune=True, n_iter=3, cv=4)
+    model.fit(X, y)
+    assert searched == [len(X)] * len(groups)
+
+
 # --------------------------------------------------------------------------- search spaces
 
 
