@@ -11,11 +11,22 @@ from pathlib import Path
 _CHUNK = 1 << 20
 
 
+def _read_umask() -> int:
+    """The process umask (read once at import: setting it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(temporary)`` in ``path``'s folder, then rename the result to ``path``.
 
     A reader (or a run killed at any moment) sees the old file or the new one, never half
-    of it; the temporary file is removed when ``write`` fails.
+    of it; the temporary file is removed when ``write`` fails. The file gets the permissions
+    of a plainly created one (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,6 +34,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
