@@ -64,6 +64,8 @@ GroupPattern = Annotated[
     str | None, typer.Option(help="Regex whose first group names a column's group.")
 ]
 Learner = Annotated[str, typer.Option(help="Learner of single/early/late models.")]
+Task = Annotated[str, typer.Option(
+    help="Target kind: auto (guess), binary, multiclass or regression.")]
 StackLearners = Annotated[
     list[str] | None,
     typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
@@ -243,6 +245,7 @@ def cv(
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run the folds on a Dask cluster (scheduler address).")
     ] = None,
+    task: Task = "auto",
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -276,6 +279,7 @@ def cv(
         scheduler=dask_scheduler,
         n_jobs=jobs,
         command=_command_line(),
+        task=task,
     )
     _print_summary(report, out)
 
@@ -295,6 +299,7 @@ def train(
     learner: Learner = "lr",
     stack_learner: StackLearners = None,
     seed: Seed = 0,
+    task: Task = "auto",
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load)."""
     from pipeline.learners import LEARNERS
@@ -310,6 +315,7 @@ def train(
         learner=learner,
         learners=stack_learner or LEARNERS,
         seed=seed,
+        task=task,
     )
     save_model(trained, out)
     typer.echo(f"model: {out} ({strategy}, {len(trained.columns)} input columns)")
@@ -336,10 +342,15 @@ def predict(
 
 
 def _print_summary(report: dict, out: Path) -> None:
-    typer.echo(f"{'model':<28} {'ROC AUC':>8}  95% CI")
+    from pipeline.targets import PRIMARY_METRIC
+
+    metric = PRIMARY_METRIC[report.get("task", "binary")]
+    title = {"roc_auc": "ROC AUC", "roc_auc_ovr": "AUC (OvR)", "r2": "R²"}[metric]
+    typer.echo(f"{'model':<28} {title:>9}  95% CI")
     for name, model in report["models"].items():
-        auc = model["metrics"]["roc_auc"]
-        typer.echo(f"{name:<28} {auc['mean']:8.3f}  [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
+        value = model["metrics"][metric]
+        typer.echo(f"{name:<28} {value['mean']:9.3f}  "
+                   f"[{value['ci_low']:.3f}, {value['ci_high']:.3f}]")
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from features.errors import InputError, Problem
 from features.naming import ID_COLUMN, SITE_COLUMN
 from pipeline.columns import infer_groups
+from pipeline.targets import MAX_CLASSES, TASKS, infer_task
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,11 @@ MAX_CATEGORY_LEVELS = 10
 
 @dataclass(frozen=True)
 class Dataset:
-    """One row per patient: features ``X`` (indexed by patient id), binary labels ``y``."""
+    """One row per patient: features ``X`` (indexed by patient id), the target ``y``.
+
+    ``y`` is coded 0/1 (binary), 0 .. K-1 (multiclass; ``label_mapping`` gives the codes) or
+    holds the values (regression; ``label_mapping`` is empty). ``task`` says which.
+    """
 
     X: pd.DataFrame
     y: np.ndarray
@@ -37,6 +42,7 @@ class Dataset:
     label_mapping: dict[str, int]
     encoded: dict[str, list[str]] = field(default_factory=dict)  # source column -> dummies
     site: pd.Series | None = None
+    task: str = "binary"
 
     @property
     def ids(self) -> np.ndarray:
@@ -79,21 +85,39 @@ def _index_by_id(table: pd.DataFrame, id_column: str, file: str) -> pd.DataFrame
     return table.drop(columns=id_column).set_index(ids.rename(id_column))
 
 
-def _binary_labels(values: pd.Series, label: str, file: str) -> tuple[np.ndarray, dict[str, int]]:
+def _encode_target(values: pd.Series, label: str, file: str, task: str
+                   ) -> tuple[np.ndarray, dict[str, int], str]:
+    """The target coded for ``task`` ("auto": :func:`pipeline.targets.infer_task`), its
+    mapping and the task."""
     missing = values.index[values.isna()]
     if len(missing):
         raise InputError(
             f"Outcome {label!r} is missing",
             [Problem("no outcome value", patient_id=str(p), file=file) for p in missing],
         )
+    if task not in ("auto", *TASKS):
+        raise InputError("Unknown task", [Problem(f"{task!r} is not 'auto' or one of {TASKS}")])
+    if task == "auto":
+        task = infer_task(values)
+    if task == "regression":
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = values.index[numeric.isna() | ~np.isfinite(numeric.astype(float))]
+        if len(bad):
+            raise InputError(
+                f"Outcome {label!r} must be numeric for regression",
+                [Problem(f"value {values[p]!r} is not a number", patient_id=str(p), file=file)
+                 for p in bad[:20]],
+            )
+        return numeric.to_numpy(dtype=np.float64), {}, task
     levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
-    if len(levels) != 2:
+    wanted = "exactly 2" if task == "binary" else f"3 to {MAX_CLASSES}"
+    if (len(levels) != 2) if task == "binary" else not 3 <= len(levels) <= MAX_CLASSES:
         raise InputError(
-            f"Outcome {label!r} must be binary",
+            f"Outcome {label!r} must have {wanted} classes for a {task} target",
             [Problem(f"found {len(levels)} distinct values: {levels[:10]}", file=file)],
         )
-    mapping = {str(levels[0]): 0, str(levels[1]): 1}
-    return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int), mapping
+    mapping = {str(level): code for code, level in enumerate(levels)}
+    return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int), mapping, task
 
 
 def _encode_categoricals(X: pd.DataFrame, file: str) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -138,6 +162,7 @@ def load_dataset(
     id_column: str | None = None,
     group_pattern: str | None = None,
     keep_site: bool = False,
+    task: str = "binary",
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
@@ -149,6 +174,9 @@ def load_dataset(
     With ``keep_site=True`` the ``site`` column is also kept in ``X`` as its last column (text,
     not encoded, not in any group), for models that harmonise by site inside the folds
     (``build_models(..., harmonize="site")``); a missing or absent site is then an error.
+
+    ``task`` is the target's kind: "binary" (default, exactly two values), "multiclass",
+    "regression", or "auto" (guessed by :func:`pipeline.targets.infer_task`).
     """
     feature_file = str(features)
     table = read_table(features)
@@ -181,7 +209,7 @@ def load_dataset(
             "Outcome column not found",
             [Problem(f"no column {label!r} in the feature or biomarker table", file=feature_file)],
         )
-    y, mapping = _binary_labels(table[label], label, label_file)
+    y, mapping, task = _encode_target(table[label], label, label_file, task)
     if keep_site:
         _check_site(table, feature_file)
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
@@ -205,6 +233,7 @@ def load_dataset(
         label_mapping=mapping,
         encoded=encoded,
         site=site,
+        task=task,
     )
 
 

@@ -18,6 +18,7 @@ from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
 from pipeline.report import build_report, write_report, write_run_info
 from pipeline.statistics import describe_cohort
+from pipeline.task_report import build_task_report, write_task_report
 from pipeline.validation import cross_validate_models, summarize
 
 #: Fused models by name; every other model name is a single group.
@@ -114,6 +115,7 @@ def run_cv(
     tune: bool = False,
     n_iter: int = 20,
     scheduler: Any = None,
+    task: str = "auto",
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -132,18 +134,24 @@ def run_cv(
     outer fold are recorded in ``config["tuning"]``. With ``scheduler`` (a Dask scheduler
     address or a ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster
     through joblib's Dask backend; the results are those of a local run.
+
+    ``task`` is the target's kind ("auto": guessed, see :func:`pipeline.targets.infer_task`).
+    Multiclass and regression targets get the same models and CV (stratified by class;
+    plain K-fold for regression) and a report with their own metrics
+    (:mod:`pipeline.task_report`); explanations are computed for binary targets only.
     """
     started = time.perf_counter()
     data = load_dataset(
         features, label=label, biomarkers=biomarkers, id_column=id_column,
-        group_pattern=group_pattern, keep_site=harmonize,
+        group_pattern=group_pattern, keep_site=harmonize, task=task,
     )
+    explain = explain and data.task == "binary"
     models = select_models(
         build_models(
             data.groups, learner=learner, learners=learners, random_state=seed,
             harmonize=SITE_COLUMN if harmonize else None, harmonize_unseen=harmonize_unseen,
             correlation_threshold=correlation_threshold, select_k=select_k,
-            select_method=select_method, tune=tune, n_iter=n_iter,
+            select_method=select_method, tune=tune, n_iter=n_iter, task=data.task,
         ),
         strategies,
     )
@@ -160,7 +168,7 @@ def run_cv(
     with _backend(scheduler):
         result = cross_validate_models(
             models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
-            n_jobs=-1 if scheduler is not None else n_jobs, fold_hook=hook,
+            n_jobs=-1 if scheduler is not None else n_jobs, fold_hook=hook, task=data.task,
         )
     predictions, records = result if hook is not None else (result, None)
     explanations = summarize_explanations(
@@ -170,6 +178,7 @@ def run_cv(
     summary = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)
     config = {
         "label": label,
+        "task": data.task,
         "id_column": data.id_column,
         "group_pattern": group_pattern,
         "strategies": list(strategies),
@@ -200,13 +209,18 @@ def run_cv(
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
-    report = build_report(
-        predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
-        cohort=describe(data, biomarkers, id_column),
-        comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
-        extraction=read_extraction(features), explanations=explanations,
-    )
-    write_report(report, predictions, out)
+    if data.task == "binary":
+        report = build_report(
+            predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
+            cohort=describe(data, biomarkers, id_column),
+            comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
+            extraction=read_extraction(features), explanations=explanations,
+        )
+        write_report(report, predictions, out)
+    else:
+        report = build_task_report(predictions, summary, task=data.task, config=config,
+                                   seed=seed, inputs=inputs, groups=data.groups)
+        write_task_report(report, predictions, out)
     write_run_info(out, {
         "load_seconds": loaded - started,
         "cross_validation_seconds": validated - loaded,

@@ -28,10 +28,16 @@ from scipy import special
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.ensemble import (
+    StackingClassifier,
+    StackingRegressor,
+    VotingClassifier,
+    VotingRegressor,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import Bunch, _safe_indexing
@@ -49,7 +55,8 @@ from features.errors import InputError, Problem
 from features.naming import CLINICAL_GROUP, SEPARATOR
 from pipeline.learners import LEARNERS, make_learner
 from pipeline.preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
-from pipeline.shared import SharedSpaceClassifier
+from pipeline.shared import SharedSpaceClassifier, SharedSpaceRegressor
+from pipeline.targets import TASKS
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: The strategies that fuse groups; every other model name is a single group.
@@ -90,6 +97,7 @@ def make_branch(
     select_method: str = "anova",
     early_stopping: bool = False,
     resample: str | None = None,
+    task: str = "binary",
 ) -> Pipeline:
     """One fusion branch: the given DataFrame columns → impute → filter → scale → learner.
 
@@ -123,7 +131,9 @@ def make_branch(
         Oversample the minority class with imbalanced-learn's ``SMOTE`` (step ``smote``, seeded
         by ``random_state``) between scaling and the learner; the branch is then an
         ``imblearn.pipeline.Pipeline``, whose samplers act only in ``fit`` (never on the rows
-        being predicted). Needs the optional package ``imbalanced-learn``.
+        being predicted). Needs the optional package ``imbalanced-learn``. Classification only.
+    task : {"binary", "multiclass", "regression"}, default="binary"
+        The learner's task (:func:`pipeline.learners.make_learner`).
 
     Returns
     -------
@@ -140,8 +150,13 @@ def make_branch(
     columns = [c for c in dict.fromkeys(columns) if c != harmonize]
     if not columns:
         raise ValueError("a branch needs at least one column")
+    if resample is not None and task == "regression":
+        raise InputError("SMOTE oversamples classes", [Problem("not for a regression target")])
     if not isinstance(learner, str):
         estimator = clone(learner)
+    elif task != "binary":
+        estimator = make_learner(learner, random_state, early_stopping=early_stopping,
+                                 task=task)
     elif early_stopping:
         estimator = make_learner(learner, random_state, early_stopping=True)
     else:  # the historical call (tests substitute make_learner with this signature)
@@ -387,12 +402,21 @@ def _fit_rows(estimator, X, y, rows, sample_weight):
     return estimator.fit(_safe_indexing(X, rows), y[rows], **params)
 
 
-def _fit_predict_rows(estimator, X, y, train, test, sample_weight):
-    """Fit on ``train`` rows, return P(class 1) of ``test`` rows (out-of-fold predictions)."""
+def _branch_output(estimator, X, method: str) -> np.ndarray:
+    """A branch's stacked output, shape (n, c): P(class 1) of a binary classifier, every
+    class's probability of a multiclass one, the prediction of a regressor."""
+    if method == "predict":
+        return np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1, 1)
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    return proba[:, 1:] if proba.shape[1] == 2 else proba
+
+
+def _fit_predict_rows(estimator, X, y, train, test, sample_weight, method="predict_proba"):
+    """Fit on ``train`` rows, return the output of ``test`` rows (out-of-fold predictions)."""
     estimator = _fit_rows(estimator, X, y, train, sample_weight)
     if len(test) == 0:
-        return np.empty(0)
-    return estimator.predict_proba(_safe_indexing(X, test))[:, 1]
+        return None
+    return _branch_output(estimator, _safe_indexing(X, test), method)
 
 
 def _chosen_setting(fitted: BaseEstimator, branch: BaseEstimator) -> BaseEstimator:
@@ -403,10 +427,14 @@ def _chosen_setting(fitted: BaseEstimator, branch: BaseEstimator) -> BaseEstimat
     return branch if best is None else clone(best)
 
 
-def _trainable(rows: np.ndarray, present: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """The rows having the group, or None when they do not hold both classes."""
+def _trainable(rows: np.ndarray, present: np.ndarray, y: np.ndarray,
+               n_classes: int | None = 2) -> np.ndarray | None:
+    """The rows having the group, or None when they do not hold every class (classification,
+    ``n_classes``) or two distinct values (regression, ``n_classes=None``)."""
     rows = rows[present[rows]]
-    return rows if len(np.unique(y[rows])) == 2 else None
+    if n_classes is None:
+        return rows if len(rows) >= 2 and np.ptp(y[rows]) > 0 else None
+    return rows if len(np.unique(y[rows])) == n_classes else None
 
 
 def _rows_or_all(rows: np.ndarray, n: int) -> np.ndarray | None:
@@ -476,7 +504,8 @@ class AvailableVotingClassifier(_Availability, VotingClassifier):
         self.branch_groups_ = self._branch_groups([name for name, _ in kept])
         present = self._presence(X)
         everyone = np.arange(len(y))
-        train = [_trainable(everyone, present[:, g], y) for g in range(present.shape[1])]
+        train = [_trainable(everyone, present[:, g], y, len(self.classes_))
+                 for g in range(present.shape[1])]
         self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_rows)(
@@ -508,13 +537,178 @@ class AvailableVotingClassifier(_Availability, VotingClassifier):
         return mean
 
 
-class AvailableStackingClassifier(_Availability, StackingClassifier):
+class AvailableVotingRegressor(_Availability, VotingRegressor):
+    """Mean prediction over the branches each patient has (late fusion of regressors).
+
+    As :class:`AvailableVotingClassifier` for continuous targets: each branch is fitted on the
+    training rows having its group (a group whose rows hold fewer than two distinct values is
+    fitted on all rows, imputed, and never counted as present); a patient's prediction is the
+    (weighted) mean of the branches it has, the training mean ``y_mean_`` when none.
+    """
+
+    _parameter_constraints: dict = {**VotingRegressor._parameter_constraints,
+                                    "groups": [dict, None]}
+
+    def __init__(self, estimators, *, groups=None, weights=None, n_jobs=None, verbose=False):
+        super().__init__(estimators, weights=weights, n_jobs=n_jobs, verbose=verbose)
+        self.groups = groups
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit each branch on the rows having its group."""
+        self._validate_params()
+        names, regs = self._validate_estimators()
+        if self.weights is not None and len(self.weights) != len(self.estimators):
+            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
+                             "estimators")
+        y = np.asarray(y, dtype=np.float64)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        self.y_mean_ = float(np.average(y, weights=sw))
+        kept = [(name, reg) for name, reg in zip(names, regs, strict=True) if reg != "drop"]
+        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
+        present = self._presence(X)
+        everyone = np.arange(len(y))
+        train = [_trainable(everyone, present[:, g], y, None) for g in range(present.shape[1])]
+        self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows)(
+                clone(reg), X, y,
+                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
+            )
+            for (_, reg), g in zip(kept, self.branch_groups_, strict=True)
+        )
+        self.named_estimators_ = Bunch()
+        fitted = iter(self.estimators_)
+        for name, reg in self.estimators:
+            self.named_estimators_[name] = reg if reg == "drop" else next(fitted)
+        if hasattr(self.estimators_[0], "feature_names_in_"):
+            self.feature_names_in_ = self.estimators_[0].feature_names_in_
+        return self
+
+    def predict(self, X):
+        """Weighted mean prediction over the branches each row has; the training mean if none."""
+        check_is_fitted(self)
+        predictions = self._predict(X).T  # (n_branches, n_samples)
+        mask = self._branch_presence(X).T.astype(np.float64)
+        weights = np.ones(len(predictions)) if self._weights_not_none is None else np.asarray(
+            self._weights_not_none, dtype=np.float64)
+        mask = mask * weights[:, None]
+        total = mask.sum(axis=0)
+        mean = (predictions * mask).sum(axis=0) / np.where(total > 0, total, 1.0)
+        mean[total == 0] = self.y_mean_
+        return mean
+
+
+class _AvailableStacking(_Availability):
+    """The fit and transform shared by stacking classifiers and regressors with missing
+    modalities (see :class:`AvailableStackingClassifier`)."""
+
+    def _fit_stack(self, X, y, sw, n_classes: int | None):
+        """Fit branches and meta-learner; ``y`` encoded, ``n_classes`` None for regression."""
+        names, clfs = self._validate_estimators()
+        kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
+        method = "predict" if n_classes is None else "predict_proba"
+        self.stack_method_ = [method] * len(kept)
+        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
+        present = np.column_stack([self._presence(X), np.ones((len(y), 1), dtype=bool)])
+        n, n_groups = len(y), present.shape[1] - 1
+
+        cv = check_cv(self.cv, y=y, classifier=n_classes is not None)
+        if hasattr(cv, "random_state") and cv.random_state is None:
+            cv.random_state = np.random.RandomState()
+        splits = [(np.arange(n), None)] + list(cv.split(X, y))
+        # per split and group (last column: always present): training rows, scored test rows
+        train = [[_trainable(rows, present[:, g], y, n_classes) for g in range(n_groups + 1)]
+                 for rows, _ in splits]
+        # First every branch on all its training rows (a tuned branch runs its search here),
+        # then the inner folds: a tuned branch reuses its search's chosen setting there
+        # instead of searching again in every inner fold.
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows)(
+                clone(clf), X, y,
+                *self._split_rows(train[0][g], splits[0], present[:, g], n), sw,
+            )
+            for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
+        )
+        inner = [_chosen_setting(fitted, clf) for fitted, (_, clf) in
+                 zip(self.estimators_, kept, strict=True)]
+        tasks = [(b, s) for b in range(len(kept)) for s in range(1, len(splits))]
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_predict_rows)(
+                clone(inner[b]), X, y,
+                *self._split_rows(train[s][g], splits[s], present[:, g], n), sw, method,
+            )
+            for b, s in tasks
+            for g in [self.branch_groups_[b]]
+        )
+        self.usable_ = np.array([rows is not None for rows in train[0][:n_groups]], dtype=bool)
+
+        width = 1 if n_classes is None or n_classes == 2 else n_classes
+        oof = np.full((n, len(kept), width), np.nan)
+        scored = np.zeros((n, n_groups + 1), dtype=bool)
+        for (b, s), p in zip(tasks, results, strict=True):
+            g = self.branch_groups_[b]
+            if train[s][g] is not None and p is not None:
+                test = splits[s][1][present[splits[s][1], g]]
+                oof[test, b] = p
+                scored[test, g] = True
+        missing = ~scored[:, :n_groups]
+        indicators = np.flatnonzero(missing.any(axis=0))
+        self.indicator_groups_ = [list(self.groups)[g] for g in indicators]
+        self.neutral_ = (float(np.average(y, weights=sw)) if n_classes is None
+                         else 1.0 / n_classes)
+        X_meta = np.hstack([np.where(np.isnan(oof), self.neutral_, oof).reshape(n, -1),
+                            missing[:, indicators].astype(np.float64)])
+        if "n_free" in self.final_estimator_.get_params():
+            self.final_estimator_.set_params(n_free=len(indicators))
+        params = {} if sw is None else {"sample_weight": sw}
+        self.final_estimator_.fit(X_meta, y, **params)
+
+        self._n_feature_outs = [width] * len(kept)
+        self.named_estimators_ = Bunch()
+        fitted = iter(self.estimators_)
+        for name, clf in self.estimators:
+            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
+        if hasattr(self.estimators_[0], "feature_names_in_"):
+            self.feature_names_in_ = self.estimators_[0].feature_names_in_
+        return self
+
+    @staticmethod
+    def _split_rows(rows, split, present, n):
+        """(train, test) rows of one fit task: the full fit (test None) or an inner fold."""
+        train_all, test = split
+        train = train_all if rows is None else rows  # unusable: imputed fit, not scored
+        train = _rows_or_all(train, n) if test is None else train
+        if test is None:
+            return (train,)
+        return train, (test[present[test]] if rows is not None else test[:0])
+
+    def _transform(self, X):
+        """Meta-learner inputs: branch outputs (neutral where absent), then indicators."""
+        check_is_fitted(self)
+        has = self._branch_presence(X)
+        outputs = np.stack([_branch_output(est, X, method) for est, method in
+                            zip(self.estimators_, self.stack_method_, strict=True)], axis=1)
+        outputs = np.where(has[:, :, None], outputs, self.neutral_).reshape(len(outputs), -1)
+        columns = [list(self.groups).index(g) for g in self.indicator_groups_]
+        absent = ~(self._presence(X) & self.usable_)[:, columns]
+        return np.hstack([outputs, absent.astype(np.float64)])
+
+    def get_feature_names_out(self, input_features=None):
+        """Branch names (as scikit-learn's stacking), then ``{class}_missing_{group}``."""
+        names = super().get_feature_names_out(input_features)
+        prefix = type(self).__name__.lower()
+        extra = [f"{prefix}_missing_{branch_name(g)}" for g in self.indicator_groups_]
+        return np.asarray([*names, *extra], dtype=object)
+
+
+class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     """Stacking over the branches each patient has (stacking with missing modalities).
 
-    Binary targets, branches stacked by ``predict_proba``. Each branch is fitted, in every inner
-    fold and on the whole training set, only on the rows where its group is present. The
-    meta-learner's inputs are, per branch, its strictly out-of-fold probability of class 1 where
-    the patient has the group and a neutral 0.5 (log-odds 0: no contribution) where not, then
+    Branches stacked by ``predict_proba``. Each branch is fitted, in every inner fold and on
+    the whole training set, only on the rows where its group is present. The meta-learner's
+    inputs are, per branch, its strictly out-of-fold probability of class 1 where the patient
+    has the group and a neutral 0.5 (log-odds 0: no contribution) where not (multiclass: every
+    class's probability, neutral 1/K), then
     one *missingness indicator* per group (1 = absent) for the groups absent in at least one
     training row. With the default meta-learner the branch weights stay non-negative, while the
     indicators' weights are free-signed (``n_free``): an indicator is a plain covariate, not a
@@ -535,7 +729,8 @@ class AvailableStackingClassifier(_Availability, StackingClassifier):
     estimators : list of (str, estimator)
         Branches named ``branch_name(group, learner)`` (see :func:`branch_name`).
     final_estimator : classifier, default=None
-        Meta-learner (default :class:`NonNegativeLogisticRegression`). When it has an
+        Meta-learner (default :class:`NonNegativeLogisticRegression` for binary targets,
+        ``LogisticRegression`` for multiclass ones). When it has an
         ``n_free`` parameter it is set to the number of indicators.
     groups : dict of str to list of str, optional
         Group name → its columns. None: every branch is always present.
@@ -572,106 +767,21 @@ class AvailableStackingClassifier(_Availability, StackingClassifier):
         if self.passthrough:
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
         check_classification_targets(y)
-        if type_of_target(y, input_name="y") != "binary":
-            raise ValueError(f"{type(self).__name__} supports binary targets only")
-        names, clfs = self._validate_estimators()
-        self._clone_final_estimator(default=NonNegativeLogisticRegression())
+        binary = type_of_target(y, input_name="y") == "binary"
+        self._clone_final_estimator(default=NonNegativeLogisticRegression() if binary else
+                                    LogisticRegression(max_iter=1000))
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         y = self._label_encoder.transform(y)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
-        self.class_prior_ = np.bincount(y, weights=sw, minlength=2) / (
+        self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_)) / (
             len(y) if sw is None else sw.sum())
-        kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
-        self.stack_method_ = [self._method_name(n, c, self.stack_method) for n, c in kept]
-        if set(self.stack_method_) != {"predict_proba"}:
+        names, clfs = self._validate_estimators()
+        methods = {self._method_name(n, c, self.stack_method)
+                   for n, c in zip(names, clfs, strict=True) if c != "drop"}
+        if methods != {"predict_proba"}:
             raise ValueError(f"{type(self).__name__} stacks predict_proba only")
-        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
-        present = np.column_stack([self._presence(X), np.ones((len(y), 1), dtype=bool)])
-        n, n_groups = len(y), present.shape[1] - 1
-
-        cv = check_cv(self.cv, y=y, classifier=True)
-        if hasattr(cv, "random_state") and cv.random_state is None:
-            cv.random_state = np.random.RandomState()
-        splits = [(np.arange(n), None)] + list(cv.split(X, y))
-        # per split and group (last column: always present): training rows, scored test rows
-        train = [[_trainable(rows, present[:, g], y) for g in range(n_groups + 1)]
-                 for rows, _ in splits]
-        # First every branch on all its training rows (a tuned branch runs its search here),
-        # then the inner folds: a tuned branch reuses its search's chosen setting there
-        # instead of searching again in every inner fold.
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows)(
-                clone(clf), X, y,
-                *self._split_rows(train[0][g], splits[0], present[:, g], n), sw,
-            )
-            for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
-        )
-        inner = [_chosen_setting(fitted, clf) for fitted, (_, clf) in
-                 zip(self.estimators_, kept, strict=True)]
-        tasks = [(b, s) for b in range(len(kept)) for s in range(1, len(splits))]
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_predict_rows)(
-                clone(inner[b]), X, y,
-                *self._split_rows(train[s][g], splits[s], present[:, g], n), sw,
-            )
-            for b, s in tasks
-            for g in [self.branch_groups_[b]]
-        )
-        self.usable_ = np.array([rows is not None for rows in train[0][:n_groups]], dtype=bool)
-
-        oof = np.full((n, len(kept)), np.nan)
-        scored = np.zeros((n, n_groups + 1), dtype=bool)
-        for (b, s), p in zip(tasks, results, strict=True):
-            g = self.branch_groups_[b]
-            if train[s][g] is not None:
-                test = splits[s][1][present[splits[s][1], g]]
-                oof[test, b] = p
-                scored[test, g] = True
-        missing = ~scored[:, :n_groups]
-        indicators = np.flatnonzero(missing.any(axis=0))
-        self.indicator_groups_ = [list(self.groups)[g] for g in indicators]
-        X_meta = np.hstack([np.where(np.isnan(oof), 0.5, oof),
-                            missing[:, indicators].astype(np.float64)])
-        if "n_free" in self.final_estimator_.get_params():
-            self.final_estimator_.set_params(n_free=len(indicators))
-        params = {} if sw is None else {"sample_weight": sw}
-        self.final_estimator_.fit(X_meta, y, **params)
-
-        self._n_feature_outs = [1] * len(kept)
-        self.named_estimators_ = Bunch()
-        fitted = iter(self.estimators_)
-        for name, clf in self.estimators:
-            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
-        if hasattr(self.estimators_[0], "feature_names_in_"):
-            self.feature_names_in_ = self.estimators_[0].feature_names_in_
-        return self
-
-    @staticmethod
-    def _split_rows(rows, split, present, n):
-        """(train, test) rows of one fit task: the full fit (test None) or an inner fold."""
-        train_all, test = split
-        train = train_all if rows is None else rows  # unusable: imputed fit, not scored
-        train = _rows_or_all(train, n) if test is None else train
-        if test is None:
-            return (train,)
-        return train, (test[present[test]] if rows is not None else test[:0])
-
-    def _transform(self, X):
-        """Meta-learner inputs: branch probabilities (0.5 where absent), then indicators."""
-        check_is_fitted(self)
-        has = self._branch_presence(X)
-        proba = np.column_stack([est.predict_proba(X)[:, 1] for est in self.estimators_])
-        columns = [list(self.groups).index(g) for g in self.indicator_groups_]
-        absent = ~(self._presence(X) & self.usable_)[:, columns]
-        return np.hstack([np.where(has, proba, 0.5), absent.astype(np.float64)])
-
-    def get_feature_names_out(self, input_features=None):
-        """Branch names (as StackingClassifier), then ``{class}_missing_{group}``."""
-        names = super().get_feature_names_out(input_features)
-        prefix = type(self).__name__.lower()
-        extra = [f"{prefix}_missing_{branch_name(g)}" for g in self.indicator_groups_]
-        return np.asarray([*names, *extra], dtype=object)
+        return self._fit_stack(X, y, sw, len(self.classes_))
 
     def predict_proba(self, X):
         """Meta-learner probabilities; the training prevalence for rows without any group."""
@@ -680,6 +790,45 @@ class AvailableStackingClassifier(_Availability, StackingClassifier):
             none = ~self._branch_presence(X).any(axis=1)
             proba[none] = self.class_prior_
         return proba
+
+
+class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
+    """Stacking regression over the branches each patient has (continuous targets).
+
+    As :class:`AvailableStackingClassifier`, with branches stacked by ``predict``: the
+    meta-learner (default ``LinearRegression(positive=True)``, Breiman's non-negative stacked
+    regression) sees each branch's out-of-fold prediction where the patient has the group and
+    the training mean of ``y`` where not, then the missingness indicators. A patient without
+    any usable group gets the training mean ``y_mean_``.
+    """
+
+    _parameter_constraints: dict = {**StackingRegressor._parameter_constraints,
+                                    "groups": [dict, None]}
+
+    def __init__(self, estimators, final_estimator=None, *, groups=None, cv=None,
+                 n_jobs=None, passthrough=False, verbose=0):
+        super().__init__(estimators, final_estimator, cv=cv, n_jobs=n_jobs,
+                         passthrough=passthrough, verbose=verbose)
+        self.groups = groups
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the branches on the rows having their group, then the meta-learner on their
+        out-of-fold predictions and the missingness indicators."""
+        self._validate_params()
+        if self.passthrough:
+            raise ValueError(f"{type(self).__name__} does not support passthrough=True")
+        y = np.asarray(y, dtype=np.float64)
+        self._clone_final_estimator(default=LinearRegression(positive=True))
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        self.y_mean_ = float(np.average(y, weights=sw))
+        return self._fit_stack(X, y, sw, None)
+
+    def predict(self, X, **predict_params):
+        """Meta-learner predictions; the training mean for rows without any group."""
+        prediction = np.asarray(super().predict(X, **predict_params), dtype=np.float64)
+        if self.groups is not None:
+            prediction[~self._branch_presence(X).any(axis=1)] = self.y_mean_
+        return prediction
 
 
 # --------------------------------------------------------------------------- fusion models
@@ -703,6 +852,7 @@ def build_model(
     tune: bool = False,
     n_iter: int = 20,
     inner_cv: int = 3,
+    task: str = "binary",
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -756,12 +906,22 @@ def build_model(
         Settings drawn per tuned branch.
     inner_cv : int, default=3
         Inner folds of each tuned branch's search.
+    task : {"binary", "multiclass", "regression"}, default="binary"
+        The target's kind. Multiclass: the same models; stacking's meta-learner is a
+        multinomial ``LogisticRegression`` on every branch's class probabilities.
+        Regression: the learners' regressor counterparts (:func:`pipeline.learners.
+        make_regressor`); late fusion averages predictions (:class:`AvailableVotingRegressor`);
+        stacking combines out-of-fold predictions by non-negative least squares
+        (:class:`AvailableStackingRegressor`); shared-space fusion ends with a linear
+        regression (:class:`pipeline.shared.SharedSpaceRegressor`). ``tune`` is for binary
+        targets only.
 
     Returns
     -------
     BaseEstimator
         A ``Pipeline``, :class:`AvailableVotingClassifier` (late) or
-        :class:`AvailableStackingClassifier` (stacking); fit it on a DataFrame. Patients missing
+        :class:`AvailableStackingClassifier` (stacking), or their regressor counterparts;
+        fit it on a DataFrame. Patients missing
         a whole group are kept: late fusion and stacking combine only the branches they have.
 
     Raises
@@ -777,12 +937,20 @@ def build_model(
         )
     _check_learners([learner])
     learners = _check_learners(learners)
+    if task not in TASKS:
+        raise InputError("Unknown task", [Problem(f"{task!r} is not one of {TASKS}")])
+    if tune and task != "binary":
+        raise InputError("Tuning is built for binary targets only",
+                         [Problem(f"task {task!r}: run without --tune")])
     options = _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold,
                               select_k, select_method)
     if resample is not None:
         options["resample"] = resample
     if tune:
         options["tune"] = {"n_iter": n_iter, "inner_cv": inner_cv}
+    if task != "binary":
+        options["task"] = task
+    regression = task == "regression"
 
     if strategy == "single":
         if len(groups) != 1:
@@ -797,17 +965,26 @@ def build_model(
         return _branch(columns, learner, random_state, options)
 
     if strategy == "shared":  # branch options (selection, ComBat) do not apply here yet
-        return SharedSpaceClassifier(groups, random_state=random_state)
+        shared = SharedSpaceRegressor if regression else SharedSpaceClassifier
+        return shared(groups, random_state=random_state)
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
     else:  # stacking, or late fusion of the learners on a single group
         pairs = [(group, name) for group in groups for name in learners]
     estimators = _named_branches(groups, pairs, random_state, options)
+    if strategy == "late" and regression:
+        return AvailableVotingRegressor(estimators, groups=groups, n_jobs=n_jobs)
     if strategy == "late":
         return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
+    if regression:
+        return AvailableStackingRegressor(
+            estimators, final_estimator=LinearRegression(positive=True), groups=groups,
+            cv=KFold(cv, shuffle=True, random_state=random_state), n_jobs=n_jobs,
+        )
     return AvailableStackingClassifier(
         estimators,
-        final_estimator=NonNegativeLogisticRegression(),
+        final_estimator=(NonNegativeLogisticRegression() if task == "binary"
+                         else LogisticRegression(max_iter=1000)),
         groups=groups,
         cv=StratifiedKFold(cv, shuffle=True, random_state=random_state),
         stack_method="predict_proba",
@@ -832,6 +1009,7 @@ def build_models(
     tune: bool = False,
     n_iter: int = 20,
     inner_cv: int = 3,
+    task: str = "binary",
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -844,15 +1022,15 @@ def build_models(
     soft vote and ``"stacking"`` a stack of that group's branches over ``learners``.
 
     ``harmonize``, ``harmonize_unseen``, ``correlation_threshold``, ``select_k`` and
-    ``select_method``, ``resample``, ``tune``, ``n_iter`` and ``inner_cv`` apply to every
-    branch of every model (see :func:`build_model`).
+    ``select_method``, ``resample``, ``tune``, ``n_iter``, ``inner_cv`` and ``task`` apply to
+    every branch of every model (see :func:`build_model`).
     """
     groups = _check_groups(groups)
     kwargs = dict(learner=learner, learners=learners, cv=cv, random_state=random_state,
                   n_jobs=n_jobs, harmonize=harmonize, harmonize_unseen=harmonize_unseen,
                   correlation_threshold=correlation_threshold, select_k=select_k,
                   select_method=select_method, resample=resample, tune=tune, n_iter=n_iter,
-                  inner_cv=inner_cv)
+                  inner_cv=inner_cv, task=task)
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
         for group, columns in groups.items():

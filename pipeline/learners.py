@@ -13,13 +13,15 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
-from sklearn.svm import SVC
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from xgboost import XGBClassifier
+from xgboost import XGBClassifier, XGBRegressor
 
 from features.errors import InputError, Problem
 
@@ -27,8 +29,12 @@ LEARNERS = ("lr", "svm", "rf", "xgb")
 """Names accepted by :func:`make_learner`, in the order fusion models list them."""
 
 
+RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
+"""Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
+
+
 def make_learner(name: str, random_state: int | None = 0, *,
-                 early_stopping: bool = False) -> ClassifierMixin:
+                 early_stopping: bool = False, task: str = "binary") -> BaseEstimator:
     """Return an unfitted base classifier with radiomics defaults.
 
     Parameters
@@ -51,6 +57,10 @@ def make_learner(name: str, random_state: int | None = 0, *,
         defaults, up to 500 rounds stopped on an inner validation split of its own training
         rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
         ``XGBClassifier``. Used by tuned branches (:mod:`pipeline.tuning`). Ignored otherwise.
+    task : {"binary", "multiclass", "regression"}, default="binary"
+        Multiclass: the same classifiers (LR multinomial, SVM with one-vs-rest Platt scaling,
+        RF, XGBoost ``multi:softprob``); early stopping is binary only. Regression: the
+        regressor counterparts, :func:`make_regressor`.
 
     Returns
     -------
@@ -62,6 +72,11 @@ def make_learner(name: str, random_state: int | None = 0, *,
     InputError
         Unknown ``name`` (a ``ValueError``), listing the valid names.
     """
+    if task == "regression":
+        return make_regressor(name, random_state)
+    if early_stopping and task != "binary":
+        raise InputError("Early-stopped XGBoost is for binary targets",
+                         [Problem(f"task {task!r}: use the plain 'xgb' learner")])
     if name == "lr":
         return LogisticRegression(
             C=0.1, class_weight="balanced", max_iter=10_000, random_state=random_state
@@ -95,6 +110,33 @@ def make_learner(name: str, random_state: int | None = 0, *,
             n_jobs=1,
             random_state=random_state,
         )
+    raise InputError(
+        "Unknown learner",
+        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+    )
+
+
+def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
+    """Return an unfitted base regressor, the counterpart of :func:`make_learner`'s learner.
+
+    ``"lr"``: ridge regression with its penalty chosen among :data:`RIDGE_ALPHAS` by efficient
+    leave-one-out on the training rows (``RidgeCV``). ``"svm"``: RBF SVR (``C=1``,
+    ``epsilon=0.1``) on the standardised target (``TransformedTargetRegressor``), so its
+    margins do not depend on the target's units. ``"rf"``: 200 trees, ``max_features=1/3``.
+    ``"xgb"``: the same trees as the classifier, squared error.
+    """
+    if name == "lr":
+        return RidgeCV(alphas=RIDGE_ALPHAS)
+    if name == "svm":
+        return TransformedTargetRegressor(regressor=SVR(C=1.0, gamma="scale", epsilon=0.1),
+                                          transformer=StandardScaler())
+    if name == "rf":
+        return RandomForestRegressor(n_estimators=200, max_features=1 / 3, n_jobs=1,
+                                     random_state=random_state)
+    if name == "xgb":
+        return XGBRegressor(tree_method="hist", n_estimators=200, max_depth=3,
+                            learning_rate=0.05, subsample=0.8, colsample_bytree=0.5, n_jobs=1,
+                            random_state=random_state)
     raise InputError(
         "Unknown learner",
         [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],

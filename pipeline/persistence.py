@@ -85,11 +85,13 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "numpy.dtype",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.KFold",
     "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
+    "xgboost.sklearn.XGBRegressor",
 })
 """Types beyond skops's defaults (which cover public scikit-learn estimators and plain data)
 that a radfusion model contains. Estimator classes defined in radfusion's own packages are
@@ -114,11 +116,13 @@ class TrainedModel:
     Attributes
     ----------
     estimator : BaseEstimator
-        The fitted model; its ``predict_proba(X)[:, 1]`` is the probability of ``classes[1]``.
+        The fitted model; its ``predict_proba(X)[:, k]`` is the probability of ``classes[k]``
+        (a regressor's ``predict`` for a continuous target).
     label : str
         Outcome column it was trained on.
     classes : list
-        Original label values; ``classes[k]`` is encoded as ``k`` (``k = 1`` is positive).
+        Original label values; ``classes[k]`` is encoded as ``k`` (``k = 1`` is positive for
+        a binary target); empty for a continuous target.
     id_column : str
         Patient identifier column of the training table.
     columns : list of str
@@ -130,7 +134,8 @@ class TrainedModel:
     encoded : dict of str to list of str
         Text column → its dummy columns in ``columns``.
     settings : dict
-        ``strategy``, ``learner``, ``learners``, ``seed``, ``group_pattern``.
+        ``strategy``, ``learner``, ``learners``, ``seed``, ``group_pattern`` and ``task``
+        ("binary" when absent, as in files from before multiclass and regression).
     training : dict
         ``n_patients``, ``class_counts`` and ``biomarker_columns`` (raw columns that came from
         the biomarker table, for error hints).
@@ -181,6 +186,7 @@ def train_model(
     learner: str = "lr",
     learners: Sequence[str] = LEARNERS,
     seed: int = 0,
+    task: str = "auto",
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
@@ -196,6 +202,8 @@ def train_model(
         Learners of the stacking model.
     seed : int, default=0
         Seed of the learners and of the stacking folds.
+    task : {"auto", "binary", "multiclass", "regression"}, default="auto"
+        The target's kind (see :func:`pipeline.dataset.load_dataset`).
 
     Returns
     -------
@@ -207,13 +215,16 @@ def train_model(
         Unreadable tables, bad label, unknown strategy or learner.
     """
     data = load_dataset(features, label=label, biomarkers=biomarkers, id_column=id_column,
-                        group_pattern=group_pattern)
-    model = build_model(data.groups, strategy, learner, learners, random_state=seed)
+                        group_pattern=group_pattern, task=task)
+    model = build_model(data.groups, strategy, learner, learners, random_state=seed,
+                        task=data.task)
     model.fit(data.X, data.y)
     raw, _ = _read_inputs(features, biomarkers, id_column)
-    classes = [None, None]
-    for value in raw[label].dropna().unique():
+    classes = [None] * len(data.label_mapping)
+    for value in raw[label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
+    counts = ({str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes
+              else {})
     return TrainedModel(
         estimator=model,
         label=label,
@@ -224,9 +235,9 @@ def train_model(
         categories={name: _levels(raw[name]) for name in data.encoded},
         encoded=data.encoded,
         settings={"strategy": strategy, "learner": learner, "learners": list(learners),
-                  "seed": seed, "group_pattern": group_pattern},
+                  "seed": seed, "group_pattern": group_pattern, "task": data.task},
         training={"n_patients": len(data.y),
-                  "class_counts": {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)},
+                  "class_counts": counts,
                   "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column)},
         versions=library_versions(),
     )
@@ -417,7 +428,9 @@ def predict_table(
     DataFrame
         One row per patient in table order: the id column, ``probability`` (of the positive
         class ``trained.classes[1]``) and ``predicted`` (original label value; positive when
-        ``probability >= 0.5``, as in the cross-validation report).
+        ``probability >= 0.5``, as in the cross-validation report). Multiclass:
+        ``probability_<class>`` per class and ``predicted``, the most probable class.
+        Regression: ``predicted``, the predicted value.
 
     Raises
     ------
@@ -431,11 +444,19 @@ def predict_table(
     """
     X = model_matrix(trained, features, biomarkers=biomarkers, id_column=id_column)
     estimator = trained.estimator
-    positive = list(estimator.classes_).index(1)
-    probability = estimator.predict_proba(X)[:, positive]
+    ids = {X.index.name: X.index.to_numpy()}
+    task = trained.settings.get("task", "binary")
+    if task == "regression":
+        return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
+    order = list(estimator.classes_)
+    proba = estimator.predict_proba(X)[:, [order.index(k) for k in range(len(trained.classes))]]
+    if task == "multiclass":
+        return pd.DataFrame({**ids, **{f"probability_{c}": proba[:, k] for k, c in
+                                       enumerate(trained.classes)},
+                             "predicted": np.asarray(trained.classes)[proba.argmax(axis=1)]})
+    probability = proba[:, 1]
     predicted = np.asarray(trained.classes)[(probability >= THRESHOLD).astype(int)]
-    return pd.DataFrame({X.index.name: X.index.to_numpy(), "probability": probability,
-                         "predicted": predicted})
+    return pd.DataFrame({**ids, "probability": probability, "predicted": predicted})
 
 
 def model_matrix(

@@ -36,8 +36,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_selection import SelectorMixin, f_classif, mutual_info_classif
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.feature_selection import (
+    SelectorMixin,
+    f_classif,
+    f_regression,
+    mutual_info_classif,
+    mutual_info_regression,
+)
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_array,
@@ -731,11 +737,12 @@ def _read_icc_table(source) -> dict[str, float]:
 
 
 class SelectTopK(SelectorMixin, BaseEstimator):
-    """Select the ``k`` features most related to a class label, univariately or by mRMR.
+    """Select the ``k`` features most related to the target, univariately or by mRMR.
 
     ``method="anova"``: the ``k`` largest ANOVA F statistics (``f_classif``, as
-    ``SelectKBest``). ``method="mrmr"``: minimum-redundancy maximum-relevance (Peng, Long &
-    Ding 2005), greedy: the first feature has the largest relevance; each next one maximises
+    ``SelectKBest``; ``f_regression`` for a continuous target). ``method="mrmr"``:
+    minimum-redundancy maximum-relevance (Peng, Long & Ding 2005), greedy: the first feature
+    has the largest relevance; each next one maximises
     ``relevance / max(relevance) - mean |r|`` with the features already chosen, where ``r`` is
     the Pearson correlation. Relevance is scaled to [0, 1] so that the two terms are comparable
     (with raw F statistics the redundancy term would hardly count). Ties go to the earlier
@@ -777,16 +784,21 @@ class SelectTopK(SelectorMixin, BaseEstimator):
             raise ValueError(f"method must be 'anova' or 'mrmr', got {self.method!r}")
         if self.relevance not in ("f", "mi"):
             raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2,
+                             y_numeric=type_of_target(y) == "continuous")
+        continuous = type_of_target(y) == "continuous"
+        if not continuous:
+            check_classification_targets(y)
         p = X.shape[1]
         k = min(int(self.k), p)
         if self.method == "mrmr" and self.relevance == "mi":
-            scores = mutual_info_classif(X, y, random_state=self.random_state)
+            mutual_info = mutual_info_regression if continuous else mutual_info_classif
+            scores = mutual_info(X, y, random_state=self.random_state)
         else:
             with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                 warnings.simplefilter("ignore")  # constant features: F = nan
-                scores = f_classif(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
+                f_test = f_regression if continuous else f_classif
+                scores = f_test(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
         self.scores_ = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0,
                                      posinf=np.finfo(np.float64).max)
         if self.method == "anova":

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -24,108 +24,11 @@ DEFAULT_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 """Ridge penalties tried (leave-one-out, per latent component) for each modality's map."""
 
 
-class SharedSpaceClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
-    """Shared-space fusion: per-modality maps f_g: X_g → Z into one latent space, then g: Z → Y.
+class _SharedSpace(TransformerMixin, BaseEstimator):
+    """The shared space Z and the per-group maps into it; see :class:`SharedSpaceClassifier`."""
 
-    Fitting, on the data passed to ``fit`` only:
-
-    1. **Per group**: median-impute and standardise the group's columns, both fitted on the
-       training rows that *have* the group (at least one non-NaN column).
-    2. **The common space Z** is defined once, by a PLS-DA (:class:`PLSRegression` against the 0/1
-       label, ``n_components`` components) on the concatenation of all groups' standardised
-       blocks over all training rows. Each block is divided by ``sqrt(n_columns)`` (multiblock
-       PLS block scaling, so a wide modality does not dominate a narrow one by its width alone),
-       and a group a row lacks enters as 0, its training mean (it contributes nothing). The PLS
-       scores T are sign-aligned (each component covaries positively with the label) and scaled
-       to unit variance.
-    3. **Per group, the map** f_g is a ridge regression (:class:`RidgeCV`, penalty chosen per
-       component by leave-one-out among ``alphas``) from the group's standardised columns to T,
-       fitted on the training rows having the group. It estimates E[T | x_g]: the part of the
-       shared coordinates that this modality can predict; an uninformative modality is shrunk
-       towards the centre of Z.
-    4. A patient's ``z`` (:meth:`transform`) is the mean of f_g(x_g) over the groups it has (a
-       patient without any group gets the training mean of Z, the origin), and the classifier g
-       (default ``LogisticRegression``) is fitted on the training patients' ``z``.
-
-    Why this design. A common space must be *one* space, with coordinates that mean the same
-    thing whichever modality a patient arrives with. Separate PLS or CCA fits per modality give
-    per-modality coordinates that are comparable only after an ad hoc alignment (signs,
-    rotations, scales), and CCA needs pairs of modalities (it does not extend cleanly beyond
-    two, and needs the patients having both). Here Z is defined by one supervised projection of
-    all modalities together, and each modality *regresses onto the same targets*, so the
-    coordinates are shared by construction; each map is fitted on every training patient having
-    its modality (no complete-case requirement), and the maps are averaged at prediction time, so
-    any subset of modalities gives a point in the same space.
-
-    Caveats. PLS is supervised: on wide noise its in-sample scores correlate with the label, so
-    ``g`` is fitted on optimistic ``z`` and may be over-confident (the ranking, hence the
-    out-of-fold AUC, is unaffected: at chance on noise). Averaging the maps of the present groups
-    shrinks ``z`` towards the origin when modalities are missing (each map predicts only its own
-    share of T); ``g`` is fitted on patients with the same missingness pattern mix.
-
-    Parameters
-    ----------
-    groups : dict of str to list of str
-        Group (modality) name → its DataFrame column names.
-    n_components : int, default=2
-        Dimension of the shared space Z (PLS components).
-    method : {"pls"}, default="pls"
-        How Z is defined. Only ``"pls"`` (above) is implemented.
-    classifier : classifier, optional
-        The model g: Z → Y (cloned). Default ``LogisticRegression(random_state=random_state)``.
-        To tune it (e.g. ``classifier__C`` in a grid search), pass an estimator explicitly.
-    alphas : sequence of float, optional
-        Ridge penalties for the maps (default :data:`DEFAULT_ALPHAS`).
-    random_state : int or None, default=0
-        Seed of the default classifier (the rest of the fit is deterministic).
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (2,)
-    preprocessors_ : dict of str to Pipeline
-        Per group: the fitted median imputer and scaler.
-    pls_ : PLSRegression
-        The PLS defining Z, fitted on the block-scaled concatenation.
-    z_sign_, z_mean_, z_scale_ : ndarray of shape (n_components,)
-        Alignment of the PLS scores: ``T = sign * (pls.transform(X) - mean) / scale``.
-    maps_ : dict of str to Pipeline
-        Per usable group: imputer → scaler → ``RidgeCV``, predicting T from the group's columns.
-    usable_ : dict of str to bool
-        Groups with at least two training rows (a map was fitted). An unusable group is treated
-        as absent at prediction.
-    classifier_ : classifier
-        The fitted g.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        The columns of the training DataFrame (only the groups' columns are read).
-    """
-
-    def __init__(self, groups, n_components=2, method="pls", classifier=None, alphas=None,
-                 random_state=0):
-        self.groups = groups
-        self.n_components = n_components
-        self.method = method
-        self.classifier = classifier
-        self.alphas = alphas
-        self.random_state = random_state
-
-    # ------------------------------------------------------------------ fitting
-
-    def fit(self, X, y):
-        """Fit the per-group maps into Z and the classifier on the training patients' z."""
-        groups = self._check_params()
-        self._check_frame(X, groups, reset=True)
-        y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y")
-        classes, y01 = np.unique(y, return_inverse=True)
-        if y_type != "binary" or len(classes) != 2:
-            raise ValueError(
-                f"{type(self).__name__} supports binary classification only (2 classes); "
-                f"got {len(classes)} class(es) (target type {y_type!r})"
-            )
+    def _fit_space(self, X, groups, target: np.ndarray) -> None:
+        """Fit the preprocessors, the PLS defining Z against ``target`` (n, m) and the maps."""
         n = len(X)
         present = self._presence(X, groups)
 
@@ -153,13 +56,14 @@ class SharedSpaceClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"number of feature columns, {joint.shape[1]}, and training rows - 1, {n - 1})"
             )
         self.pls_ = PLSRegression(n_components=self.n_components, scale=False)
-        self.pls_.fit(joint, y01.astype(np.float64))
+        self.pls_.fit(joint, target if target.shape[1] > 1 else target[:, 0])
         scores = self.pls_.transform(joint)
         self.z_mean_ = scores.mean(axis=0)
         self.z_scale_ = scores.std(axis=0)
         self.z_scale_[self.z_scale_ == 0] = 1.0
         centred = scores - self.z_mean_
-        self.z_sign_ = np.where(centred.T @ (y01 - y01.mean()) < 0, -1.0, 1.0)
+        first = target[:, 0]
+        self.z_sign_ = np.where(centred.T @ (first - first.mean()) < 0, -1.0, 1.0)
         target = self.z_sign_ * centred / self.z_scale_
 
         alphas = np.asarray(DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=float)
@@ -170,12 +74,6 @@ class SharedSpaceClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             ridge = RidgeCV(alphas=alphas.copy(), alpha_per_target=self.n_components > 1)
             ridge.fit(standardised[group], target[present[:, j]])
             self.maps_[group] = Pipeline([*self.preprocessors_[group].steps, ("ridgecv", ridge)])
-
-        classifier = (LogisticRegression(random_state=self.random_state)
-                      if self.classifier is None else clone(self.classifier))
-        self.classifier_ = classifier.fit(self._shared(X, groups), y)
-        self.classes_ = self.classifier_.classes_
-        return self
 
     # ------------------------------------------------------------------ prediction
 
@@ -194,17 +92,6 @@ class SharedSpaceClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """The patients' coordinates z in the shared space, shape (n_samples, n_components)."""
         return self._z(X)
 
-    def predict_proba(self, X):
-        """Probabilities of ``classes_`` from the patients' z."""
-        return self.classifier_.predict_proba(self._z(X))
-
-    def decision_function(self, X):
-        """The classifier's decision function on the patients' z."""
-        return self.classifier_.decision_function(self._z(X))
-
-    def predict(self, X):
-        """The predicted class of each patient."""
-        return self.classifier_.predict(self._z(X))
 
     def get_feature_names_out(self, input_features=None):
         """``shared0, shared1, …`` — the coordinates of Z."""
@@ -286,6 +173,182 @@ class SharedSpaceClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
         tags.input_tags.allow_nan = True
         return tags
+
+
+
+
+class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
+    """Shared-space fusion: per-modality maps f_g: X_g → Z into one latent space, then g: Z → Y.
+
+    Fitting, on the data passed to ``fit`` only:
+
+    1. **Per group**: median-impute and standardise the group's columns, both fitted on the
+       training rows that *have* the group (at least one non-NaN column).
+    2. **The common space Z** is defined once, by a PLS-DA (:class:`PLSRegression` against the 0/1
+       label, or one indicator column per class with three or more classes, ``n_components``
+       components) on the concatenation of all groups' standardised
+       blocks over all training rows. Each block is divided by ``sqrt(n_columns)`` (multiblock
+       PLS block scaling, so a wide modality does not dominate a narrow one by its width alone),
+       and a group a row lacks enters as 0, its training mean (it contributes nothing). The PLS
+       scores T are sign-aligned (each component covaries positively with the label) and scaled
+       to unit variance.
+    3. **Per group, the map** f_g is a ridge regression (:class:`RidgeCV`, penalty chosen per
+       component by leave-one-out among ``alphas``) from the group's standardised columns to T,
+       fitted on the training rows having the group. It estimates E[T | x_g]: the part of the
+       shared coordinates that this modality can predict; an uninformative modality is shrunk
+       towards the centre of Z.
+    4. A patient's ``z`` (:meth:`transform`) is the mean of f_g(x_g) over the groups it has (a
+       patient without any group gets the training mean of Z, the origin), and the classifier g
+       (default ``LogisticRegression``) is fitted on the training patients' ``z``.
+
+    Why this design. A common space must be *one* space, with coordinates that mean the same
+    thing whichever modality a patient arrives with. Separate PLS or CCA fits per modality give
+    per-modality coordinates that are comparable only after an ad hoc alignment (signs,
+    rotations, scales), and CCA needs pairs of modalities (it does not extend cleanly beyond
+    two, and needs the patients having both). Here Z is defined by one supervised projection of
+    all modalities together, and each modality *regresses onto the same targets*, so the
+    coordinates are shared by construction; each map is fitted on every training patient having
+    its modality (no complete-case requirement), and the maps are averaged at prediction time, so
+    any subset of modalities gives a point in the same space.
+
+    Caveats. PLS is supervised: on wide noise its in-sample scores correlate with the label, so
+    ``g`` is fitted on optimistic ``z`` and may be over-confident (the ranking, hence the
+    out-of-fold AUC, is unaffected: at chance on noise). Averaging the maps of the present groups
+    shrinks ``z`` towards the origin when modalities are missing (each map predicts only its own
+    share of T); ``g`` is fitted on patients with the same missingness pattern mix.
+
+    Parameters
+    ----------
+    groups : dict of str to list of str
+        Group (modality) name → its DataFrame column names.
+    n_components : int, default=2
+        Dimension of the shared space Z (PLS components).
+    method : {"pls"}, default="pls"
+        How Z is defined. Only ``"pls"`` (above) is implemented.
+    classifier : classifier, optional
+        The model g: Z → Y (cloned). Default ``LogisticRegression(random_state=random_state)``.
+        To tune it (e.g. ``classifier__C`` in a grid search), pass an estimator explicitly.
+    alphas : sequence of float, optional
+        Ridge penalties for the maps (default :data:`DEFAULT_ALPHAS`).
+    random_state : int or None, default=0
+        Seed of the default classifier (the rest of the fit is deterministic).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    preprocessors_ : dict of str to Pipeline
+        Per group: the fitted median imputer and scaler.
+    pls_ : PLSRegression
+        The PLS defining Z, fitted on the block-scaled concatenation.
+    z_sign_, z_mean_, z_scale_ : ndarray of shape (n_components,)
+        Alignment of the PLS scores: ``T = sign * (pls.transform(X) - mean) / scale``.
+    maps_ : dict of str to Pipeline
+        Per usable group: imputer → scaler → ``RidgeCV``, predicting T from the group's columns.
+    usable_ : dict of str to bool
+        Groups with at least two training rows (a map was fitted). An unusable group is treated
+        as absent at prediction.
+    classifier_ : classifier
+        The fitted g.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The columns of the training DataFrame (only the groups' columns are read).
+    """
+
+    def __init__(self, groups, n_components=2, method="pls", classifier=None, alphas=None,
+                 random_state=0):
+        self.groups = groups
+        self.n_components = n_components
+        self.method = method
+        self.classifier = classifier
+        self.alphas = alphas
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y):
+        """Fit the per-group maps into Z and the classifier on the training patients' z."""
+        groups = self._check_params()
+        self._check_frame(X, groups, reset=True)
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        classes, codes = np.unique(y, return_inverse=True)
+        if y_type not in ("binary", "multiclass") or len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs two or more classes; got {len(classes)} "
+                f"class(es) (target type {y_type!r})"
+            )
+        # PLS-DA: the 0/1 label, or one indicator column per class
+        target = (codes[:, None] if len(classes) == 2 else np.eye(len(classes))[codes])
+        self._fit_space(X, groups, target.astype(np.float64))
+        classifier = (LogisticRegression(random_state=self.random_state)
+                      if self.classifier is None else clone(self.classifier))
+        self.classifier_ = classifier.fit(self._shared(X, groups), y)
+        self.classes_ = self.classifier_.classes_
+        return self
+
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_proba(self, X):
+        """Probabilities of ``classes_`` from the patients' z."""
+        return self.classifier_.predict_proba(self._z(X))
+
+    def decision_function(self, X):
+        """The classifier's decision function on the patients' z."""
+        return self.classifier_.decision_function(self._z(X))
+
+    def predict(self, X):
+        """The predicted class of each patient."""
+        return self.classifier_.predict(self._z(X))
+
+
+class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
+    """Shared-space fusion for a continuous target.
+
+    :class:`SharedSpaceClassifier` with the PLS fitted against the standardised target and a
+    regressor ``g: Z → y`` (default ``LinearRegression``) on the training patients' z. A
+    patient missing a modality is mapped through the others, as for the classifier.
+
+    Parameters
+    ----------
+    groups, n_components, method, alphas, random_state
+        As in :class:`SharedSpaceClassifier`.
+    regressor : regressor, optional
+        The model g (cloned). Default ``LinearRegression()``.
+
+    Attributes
+    ----------
+    regressor_ : regressor
+        The fitted g; the other attributes are the classifier's, without ``classes_``.
+    """
+
+    def __init__(self, groups, n_components=2, method="pls", regressor=None, alphas=None,
+                 random_state=0):
+        self.groups = groups
+        self.n_components = n_components
+        self.method = method
+        self.regressor = regressor
+        self.alphas = alphas
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit the per-group maps into Z and the regressor on the training patients' z."""
+        groups = self._check_params()
+        self._check_frame(X, groups, reset=True)
+        y = np.asarray(y, dtype=np.float64)
+        if len(y) != len(X):
+            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
+        scale = y.std()
+        self._fit_space(X, groups, ((y - y.mean()) / (scale if scale > 0 else 1.0))[:, None])
+        regressor = LinearRegression() if self.regressor is None else clone(self.regressor)
+        self.regressor_ = regressor.fit(self._shared(X, groups), y)
+        return self
+
+    def predict(self, X):
+        """The predicted value of each patient, from its z."""
+        return self.regressor_.predict(self._z(X))

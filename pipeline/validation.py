@@ -29,7 +29,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
-from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from pipeline.fusion import FUSED
 from pipeline.statistics import (
@@ -41,6 +41,7 @@ from pipeline.statistics import (
     net_benefit,
     net_benefit_treat_all,
 )
+from pipeline.targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -55,6 +56,8 @@ __all__ = [
     "decision_curves",
     "default_comparisons",
     "encode_labels",
+    "encode_target",
+    "prediction_task",
     "pr_curves",
     "roc_curve_points",
     "roc_curves",
@@ -127,6 +130,50 @@ def encode_labels(y: Any) -> tuple[np.ndarray, dict[Any, int]]:
     return y01, mapping
 
 
+def encode_target(y: Any, task: str = "binary") -> tuple[np.ndarray, dict[Any, int]]:
+    """Encode a target for :func:`cross_validate_models`.
+
+    ``"binary"``: :func:`encode_labels`. ``"multiclass"``: the sorted distinct values are coded
+    0 .. K-1 (at least three). ``"regression"``: the values as floats, mapping ``{}``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "binary":
+        return encode_labels(y)
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+    if pd.isna(y).any():
+        raise ValueError("y contains missing values")
+    if task == "regression":
+        values = pd.to_numeric(pd.Series(y), errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("a regression target must be numeric and finite")
+        return values, {}
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 3:
+        raise ValueError(f"a multiclass target needs at least 3 classes, got {len(classes)}")
+    return codes.astype(np.int64), {_py(c): k for k, c in enumerate(classes)}
+
+
+def prediction_task(predictions: pd.DataFrame) -> str:
+    """The task of a predictions frame, from its columns: ``prediction`` (regression),
+    ``proba_0, proba_1, ...`` (multiclass) or ``proba`` (binary)."""
+    if "prediction" in predictions.columns:
+        return "regression"
+    if "proba_0" in predictions.columns:
+        return "multiclass"
+    return "binary"
+
+
+def _output_columns(task: str, n_outputs: int) -> list[str]:
+    if task == "regression":
+        return ["prediction"]
+    if task == "multiclass":
+        return [f"proba_{k}" for k in range(n_outputs)]
+    return ["proba"]
+
+
 def cross_validate_models(
     models: Mapping[str, BaseEstimator],
     X: pd.DataFrame,
@@ -138,6 +185,7 @@ def cross_validate_models(
     seed: int = 0,
     n_jobs: int | None = 1,
     fold_hook: Callable[..., Any] | None = None,
+    task: str = "binary",
 ) -> pd.DataFrame | tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold probabilities of several models on the same repeated stratified folds.
 
@@ -172,6 +220,10 @@ def cross_validate_models(
         never leave the worker. It must be picklable and deterministic given its arguments
         (seed any randomness from ``model, repeat, fold``) for the result not to depend on
         ``n_jobs``. See :class:`pipeline.explain.FoldExplainer`.
+    task : {"binary", "multiclass", "regression"}, default="binary"
+        The target's kind (:func:`encode_target`). Multiclass models need ``predict_proba``
+        and are split by ``RepeatedStratifiedKFold``; regressors are called with ``predict``
+        and split by ``RepeatedKFold`` (shuffled, same seed).
 
     Returns
     -------
@@ -179,7 +231,10 @@ def cross_validate_models(
         Columns ``patient_id, model, repeat, fold, y_true, proba`` (``repeat`` and ``fold`` are
         0-based; ``y_true`` is 0/1; ``proba`` is the probability of class 1), sorted by model
         (in the given order), repeat, patient id. ``predictions.attrs["label_mapping"]`` holds
-        the ``{original_label: code}`` mapping.
+        the ``{original_label: code}`` mapping and ``attrs["task"]`` the task. Multiclass: the
+        column ``proba`` is replaced by ``proba_0 .. proba_{K-1}`` (probabilities of the class
+        codes) and ``y_true`` is the class code; regression: by ``prediction``, and ``y_true`` is
+        the observed value.
     records : list of dict
         Only with ``fold_hook``: ``{"model", "repeat", "fold", "record"}`` per task, ordered
         by model (given order), repeat, fold; ``record`` is what the hook returned.
@@ -189,7 +244,7 @@ def cross_validate_models(
     for name, model in models.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"model names must be non-empty strings, got {name!r}")
-        if not hasattr(model, "predict_proba"):
+        if task != "regression" and not hasattr(model, "predict_proba"):
             raise TypeError(f"model {name!r} ({type(model).__name__}) has no predict_proba")
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
@@ -209,27 +264,32 @@ def cross_validate_models(
             f"patient ids must be unique (one row per patient); duplicated: "
             f"{[_py(v) for v in duplicated[:10]]}"
         )
-    y01, mapping = encode_labels(y)
-    counts = np.bincount(y01, minlength=2)
-    if counts.min() < folds:
-        inverse = {code: label for label, code in mapping.items()}
-        raise ValueError(
-            f"cannot make {folds} stratified folds: class {inverse[int(counts.argmin())]!r} "
-            f"has only {counts.min()} patient(s) (classes: "
-            f"{ {inverse[0]: int(counts[0]), inverse[1]: int(counts[1])} }); "
-            f"use folds <= {counts.min()}"
-        )
+    y01, mapping = encode_target(y, task)
+    if task != "regression":
+        counts = np.bincount(y01, minlength=len(mapping))
+        if counts.min() < folds:
+            inverse = {code: label for label, code in mapping.items()}
+            raise ValueError(
+                f"cannot make {folds} stratified folds: class {inverse[int(counts.argmin())]!r} "
+                f"has only {counts.min()} patient(s) (classes: "
+                f"{ {inverse[k]: int(c) for k, c in enumerate(counts)} }); "
+                f"use folds <= {counts.min()}"
+            )
+    elif n < 2 * folds:
+        raise ValueError(f"cannot make {folds} folds of at least 2 patients from {n}")
 
     order = _argsort_ids(ids)
     ids, y01, X = ids[order], y01[order], X.iloc[order]
 
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    splitter = (RepeatedKFold if task == "regression" else RepeatedStratifiedKFold)(
+        n_splits=folds, n_repeats=repeats, random_state=seed)
     splits = list(splitter.split(np.zeros((n, 1)), y01))
+    n_outputs = len(mapping) if task == "multiclass" else 1
     tasks = [(name, split) for name in models for split in range(len(splits))]
     outputs = Parallel(n_jobs=n_jobs)(
         delayed(_fit_predict)(
             models[name], X, y01, *splits[split], name,
-            None if fold_hook is None else (fold_hook, *divmod(split, folds)),
+            None if fold_hook is None else (fold_hook, *divmod(split, folds)), task, n_outputs,
         )
         for name, split in tasks
     )
@@ -238,12 +298,12 @@ def cross_validate_models(
     # Assemble per (model, repeat) in patient order: rows come out sorted by construction.
     n_models = len(models)
     model_index = {name: m for m, name in enumerate(models)}
-    proba = np.full((n_models, repeats, n), np.nan)
+    proba = np.full((n_models, repeats, n, n_outputs), np.nan)
     fold_of = np.full((repeats, n), -1, dtype=np.int64)
     for (name, split), p in zip(tasks, probas, strict=True):
         repeat, fold = divmod(split, folds)
         test = splits[split][1]
-        proba[model_index[name], repeat, test] = p
+        proba[model_index[name], repeat, test] = p.reshape(len(test), n_outputs)
         fold_of[repeat, test] = fold
     predictions = pd.DataFrame(
         {
@@ -252,11 +312,13 @@ def cross_validate_models(
             "repeat": np.tile(np.repeat(np.arange(repeats, dtype=np.int64), n), n_models),
             "fold": np.tile(fold_of.ravel(), n_models),
             "y_true": np.tile(y01, n_models * repeats),
-            "proba": proba.ravel(),
+            **{column: proba[..., k].ravel()
+               for k, column in enumerate(_output_columns(task, n_outputs))},
         }
     )
     predictions["patient_id"] = predictions["patient_id"].infer_objects()
     predictions.attrs["label_mapping"] = mapping
+    predictions.attrs["task"] = task
     if fold_hook is None:
         return predictions
     records = [
@@ -275,24 +337,36 @@ def _fit_predict(
     test: np.ndarray,
     name: str,
     hook: tuple[Callable[..., Any], int, int] | None = None,
+    task: str = "binary",
+    n_outputs: int = 1,
 ) -> tuple[np.ndarray, Any]:
-    """Fit a clone on the training rows; return P(class 1) for the test rows and the record
-    of ``hook = (fold_hook, repeat, fold)`` (None without a hook)."""
+    """Fit a clone on the training rows; return the test rows' output (P(class 1); the class
+    probabilities; the predicted value) and the record of ``hook = (fold_hook, repeat, fold)``
+    (None without a hook)."""
     estimator = clone(model).fit(X.iloc[train], y[train])
-    proba = np.asarray(estimator.predict_proba(X.iloc[test]), dtype=np.float64)
-    classes = np.asarray(getattr(estimator, "classes_", [0, 1]))
-    positive = np.flatnonzero(classes == 1)
-    if proba.ndim != 2 or len(positive) != 1 or proba.shape != (len(test), len(classes)):
-        raise ValueError(
-            f"model {name!r}: predict_proba must return shape (n, 2) with classes_ [0, 1]; "
-            f"got shape {proba.shape} and classes_ {classes.tolist()}"
-        )
+    if task == "regression":
+        output = np.asarray(estimator.predict(X.iloc[test]), dtype=np.float64).reshape(-1)
+        if output.shape != (len(test),):
+            raise ValueError(f"model {name!r}: predict must return shape (n,), got "
+                             f"{output.shape}")
+    else:
+        proba = np.asarray(estimator.predict_proba(X.iloc[test]), dtype=np.float64)
+        classes = np.asarray(getattr(estimator, "classes_", np.arange(max(2, n_outputs))))
+        expected = np.arange(max(2, n_outputs))
+        if (proba.shape != (len(test), len(expected)) or len(classes) != len(expected)
+                or (classes != expected).any()):
+            raise ValueError(
+                f"model {name!r}: predict_proba must return shape (n, {len(expected)}) with "
+                f"classes_ {expected.tolist()}; got shape {proba.shape} and classes_ "
+                f"{classes.tolist()}"
+            )
+        output = proba if task == "multiclass" else proba[:, 1]
     record = None
     if hook is not None:
         fold_hook, repeat, fold = hook
         record = fold_hook(estimator, X.iloc[test], y[test], model=name, repeat=repeat,
                            fold=fold)
-    return proba[:, positive[0]], record
+    return output, record
 
 
 def _argsort_ids(ids: np.ndarray) -> np.ndarray:
@@ -478,7 +552,7 @@ def _bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray
     """
     rng = np.random.default_rng(seed)
     weights = np.zeros((n_bootstrap, len(y)))
-    for label in (0, 1):
+    for label in np.unique(y):
         members = np.flatnonzero(y == label)
         k = len(members)
         if k:
@@ -517,6 +591,9 @@ def summarize(
     """
     if not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    task = prediction_task(predictions)
+    if task != "binary":
+        return _summarize_task(predictions, task, n_bootstrap, seed)
     models, repeats, proba, y = _as_cube(predictions)
     n_models, n_repeats, n = proba.shape
     scores = proba.reshape(n_models * n_repeats, n)
@@ -542,6 +619,57 @@ def summarize(
                 "ci_high": float(ci[1, m, k]),
             }
             for k, metric in enumerate(METRICS)
+        }
+        for m, model in enumerate(models)
+    }
+
+
+def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed: int
+                    ) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`summarize` of a multiclass or regression predictions frame: the same repeat
+    means and patient bootstrap (stratified by class for multiclass, plain for regression)."""
+    columns = [c for c in predictions.columns if c.startswith("proba_")] or ["prediction"]
+    models = list(pd.unique(predictions["model"]))
+    table = predictions.sort_values(["model", "repeat", "patient_id"], kind="stable")
+    patients = np.sort(pd.unique(table["patient_id"]).astype(object))
+    repeats = np.sort(pd.unique(table["repeat"]))
+    n, n_models, n_repeats = len(patients), len(models), len(repeats)
+    if len(table) != n * n_models * n_repeats:
+        raise ValueError("predictions must hold exactly one row per (model, repeat, patient)")
+    order = table.assign(m=pd.Index(models).get_indexer(table["model"])).sort_values(
+        ["m", "repeat", "patient_id"], kind="stable")
+    values = order[columns].to_numpy(dtype=np.float64).reshape(n_models * n_repeats, n, -1)
+    if not np.isfinite(values).all():
+        raise ValueError("predictions contain non-finite values")
+    y = order["y_true"].to_numpy()[:n]
+    if task == "multiclass":
+        y = y.astype(np.int64)
+        metric = multiclass_metrics
+    else:
+        y = y.astype(np.float64)
+        values = values[..., 0]
+        metric = regression_metrics
+    names = task_metrics(task)
+    point = metric(np.ones((1, n)), y, values)[0].reshape(n_models, n_repeats, -1).mean(axis=1)
+    ci = np.full((2, n_models, len(names)), np.nan)
+    if n_bootstrap:
+        if task == "multiclass":
+            weights = _bootstrap_weights(y, n_bootstrap, seed)
+        else:
+            rng = np.random.default_rng(seed)
+            weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
+        boot = metric(weights, y, values).reshape(n_bootstrap, n_models, n_repeats, -1)
+        boot = boot.mean(axis=2)
+        alpha = (1 - CI_LEVEL) / 2
+        valid = np.isfinite(boot).any(axis=0)
+        if valid.any():
+            with np.errstate(invalid="ignore"):
+                ci[:, valid] = np.nanquantile(boot[:, valid], [alpha, 1 - alpha], axis=0)
+    return {
+        model: {
+            name: {"mean": float(point[m, k]), "ci_low": float(ci[0, m, k]),
+                   "ci_high": float(ci[1, m, k])}
+            for k, name in enumerate(names)
         }
         for m, model in enumerate(models)
     }

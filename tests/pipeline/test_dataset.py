@@ -80,7 +80,7 @@ def test_radmlbench_style_table(tmp_path):
     "change, message",
     [
         (lambda f, b: (f, b.assign(outcome=[0, 1, None, 1, 0, 1, 0, 1, 1])), "no outcome value"),
-        (lambda f, b: (f, b.assign(outcome=[0, 1, 2, 1, 0, 1, 0, 1, 1])), "must be binary"),
+        (lambda f, b: (f, b.assign(outcome=[0, 1, 2, 1, 0, 1, 0, 1, 1])), "exactly 2 classes"),
         (lambda f, b: (f, b.drop(columns="outcome")), "no column 'outcome'"),
         (lambda f, b: (pd.concat([f, f.iloc[:1]]), b), "appears more than once"),
         (lambda f, b: (f.rename(columns={"patient_id": "pid"}), b), "--id"),

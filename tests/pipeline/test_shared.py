@@ -159,10 +159,10 @@ def test_clone_cross_validate_grid_search_set_output_pickle(table):
 
 def test_errors(table):
     X, y, groups = table
-    with pytest.raises(ValueError, match="binary"):
-        SharedSpaceClassifier(groups).fit(X, np.arange(len(y)) % 3)
-    with pytest.raises(ValueError, match="binary"):
+    with pytest.raises(ValueError, match="two or more classes"):
         SharedSpaceClassifier(groups).fit(X, np.zeros(len(y), dtype=int))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        SharedSpaceClassifier(groups).fit(X, np.linspace(0, 1, len(y)))
     with pytest.raises(ValueError, match="not in X.*US__tumor__f0"):
         SharedSpaceClassifier({**groups, "US__tumor": ["US__tumor__f0"]}).fit(X, y)
     fitted = SharedSpaceClassifier(groups).fit(X, y)

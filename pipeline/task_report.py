@@ -1,0 +1,645 @@
+"""The CV report of a multiclass or regression target: ``report.json``, HTML, figures.
+
+The binary report (:mod:`pipeline.report`) is built around one probability per patient: ROC,
+precision-recall and decision curves, calibration, DeLong tests, explanations, checklists.
+For a target with three or more classes, or a continuous one, this module writes a report
+with the same top-level keys (so consumers can rely on them), the task's metrics
+(:mod:`pipeline.targets`) and the sections that make sense for it; the binary-only ones are
+null or empty and the HTML says so.
+
+report.json fields that differ from the binary schema::
+
+    task               "multiclass" | "regression"
+    data               n_patients; groups {group: number of columns}; multiclass:
+                       label_mapping {original label: code 0..K-1}, classes [label of code
+                       0, 1, ...], class_counts {label: n}; regression: target {mean, sd
+                       (ddof 1), min, max}
+    models[m]          metrics {metric: {mean, ci_low, ci_high}} in
+                       :data:`pipeline.targets.MULTICLASS_METRICS` or
+                       :data:`~pipeline.targets.REGRESSION_METRICS` order;
+                       confusion_matrix: multiclass K x K mean counts over repeats (rows: true
+                       class, columns: predicted = most probable class, both in code order),
+                       regression null; curves: multiclass {"roc_ovr": {label: {"tpr"}}}
+                       one-vs-rest ROC on curves.fpr, mean over repeats; regression
+                       {"observed", "predicted"} per patient in sorted id order, the
+                       prediction averaged over repeats
+    best               the model with the highest mean of
+                       :data:`pipeline.targets.PRIMARY_METRIC` (first one on a tie)
+    threshold          null
+    cohort             as given, else {"columns": [{"label", "n"}: All (and each class)],
+                       "variables": [], "groups": []} (the shape of
+                       :func:`pipeline.statistics.describe_cohort`, which is binary only)
+    comparisons        {"method": why there are no tests, "tests": []}
+    curves             multiclass {"fpr": grid}; regression null
+    methods            {"text": [paragraph]}
+    checklists         null
+    explanations       null
+
+``predictions.csv`` holds ``patient_id, model, repeat, fold, y_true, proba_0 .. proba_{K-1}``
+(multiclass, ``y_true`` the class code) or ``... y_true, prediction`` (regression).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from features.files import file_digest, write_atomic
+from pipeline.fusion import FUSED
+from pipeline.plots import _colors, _fmt, _label, _panels, inline_svg, png_bytes, svg_text
+from pipeline.targets import PRIMARY_METRIC, task_metrics
+from pipeline.validation import CI_LEVEL, CURVE_GRID, prediction_task
+
+__all__ = [
+    "TASK_FIGURES",
+    "TASK_METRIC_LABELS",
+    "build_task_report",
+    "render_task_html",
+    "task_figures",
+    "write_task_report",
+]
+
+TASK_METRIC_LABELS = {
+    "roc_auc_ovr": "ROC AUC (one-vs-rest, macro)",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1_macro": "F1 (macro)",
+    "precision_macro": "Precision (macro)",
+    "recall_macro": "Recall (macro)",
+    "log_loss": "Log loss",
+    "brier": "Brier score (multiclass)",
+    "r2": "R²",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "pearson_r": "Pearson r",
+}
+"""Display names of the multiclass and regression metrics."""
+
+_CI = f"{CI_LEVEL:.0%} confidence intervals are percentile bootstrap intervals over patients"
+CI_METHODS = {
+    "multiclass": (
+        f"Point estimates are the mean over CV repeats of each metric computed on that "
+        f"repeat's pooled out-of-fold predictions; {_CI} (resampled with replacement within "
+        "each class, the same resamples for every model, the repeat-averaged metric "
+        "recomputed per replicate). The predicted class is the most probable one; ROC AUC is "
+        "the unweighted mean of the one-vs-rest AUCs; F1, precision and recall are macro "
+        "averages over classes; the Brier score is the mean over patients of the squared "
+        "distance between the probability vector and the one-hot outcome (0 to 2)."
+    ),
+    "regression": (
+        f"Point estimates are the mean over CV repeats of each metric computed on that "
+        f"repeat's pooled out-of-fold predictions; {_CI} (resampled with replacement, the "
+        "same resamples for every model, the repeat-averaged metric recomputed per "
+        "replicate). R² is 1 - mean squared error / variance of the observed values; MAE "
+        "and RMSE are in the target's units; Pearson r correlates predicted and observed "
+        "values."
+    ),
+}
+"""The ``ci_method`` text of each task."""
+
+COMPARISON_METHOD = (
+    "DeLong tests compare the ROC AUCs of binary predictions; they are not computed for a "
+    "{task} target."
+)
+
+NOT_COMPUTED = (
+    "ROC, precision-recall and decision curves, calibration, DeLong comparisons, "
+    "explanations and reporting checklists are defined for binary targets only and are not "
+    "computed for this task."
+)
+
+
+def _report() -> ModuleType:
+    """:mod:`pipeline.report`, imported on use (it imports this module lazily)."""
+    from pipeline import report
+
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# report.json
+# --------------------------------------------------------------------------------------------
+def _columns(predictions: pd.DataFrame, task: str) -> list[str]:
+    if task == "regression":
+        return ["prediction"]
+    columns = [c for c in predictions.columns if str(c).startswith("proba_")]
+    return sorted(columns, key=lambda c: int(c.split("_", 1)[1]))
+
+
+def _cube(predictions: pd.DataFrame, models: Sequence[str], task: str
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patient ids (sorted), ``y`` and outputs of shape (n_models, n_repeats, n, n_outputs)."""
+    table = predictions[predictions["model"].isin(models)]
+    patients = np.sort(pd.unique(table["patient_id"]).astype(object))
+    repeats = np.sort(pd.unique(table["repeat"]))
+    n, n_models, n_repeats = len(patients), len(models), len(repeats)
+    if len(table) != n * n_models * n_repeats:
+        raise ValueError("predictions must hold exactly one row per (model, repeat, patient)")
+    table = table.assign(_m=pd.Index(models).get_indexer(table["model"]),
+                         _p=pd.Index(patients).get_indexer(table["patient_id"]))
+    table = table.sort_values(["_m", "repeat", "_p"], kind="stable")
+    columns = _columns(predictions, task)
+    values = table[columns].to_numpy(dtype=np.float64).reshape(n_models, n_repeats, n, -1)
+    y = table["y_true"].to_numpy()[:n]
+    return patients, y, values
+
+
+def _label_mapping(predictions: pd.DataFrame, config: Mapping[str, Any], k: int
+                   ) -> dict[str, int]:
+    """``{original label: class code}`` (identity over the codes when unknown), composed with
+    ``config["label_mapping"]`` when the caller encoded the labels itself."""
+    mapping = predictions.attrs.get("label_mapping") or {code: code for code in range(k)}
+    given = config.get("label_mapping")
+    if isinstance(given, Mapping):
+        jsonable = _report()._jsonable
+        mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}
+    return {str(label): int(code) for label, code in mapping.items()}
+
+
+def _confusion(y: np.ndarray, proba: np.ndarray, k: int) -> np.ndarray:
+    """Mean K x K counts over repeats, rows true class, columns most probable class."""
+    counts = np.zeros((k, k))
+    for repeat in proba:
+        np.add.at(counts, (y, repeat.argmax(axis=1)), 1.0)
+    return counts / len(proba)
+
+
+def _roc_on_grid(positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC curve on :data:`pipeline.validation.CURVE_GRID`, linear between points and the
+    upper value on a vertical step (as :func:`pipeline.validation.roc_curve_points`)."""
+    fpr, tpr, _ = roc_curve(positive, scores, drop_intermediate=False)
+    j = np.searchsorted(fpr, CURVE_GRID, side="right") - 1
+    following = np.minimum(j + 1, len(fpr) - 1)
+    span = fpr[following] - fpr[j]
+    frac = np.where(span > 0, (CURVE_GRID - fpr[j]) / np.where(span > 0, span, 1.0), 0.0)
+    return tpr[j] + frac * (tpr[following] - tpr[j])
+
+
+def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """One-vs-rest ROC curve of each class, mean over repeats."""
+    return {
+        label: {"tpr": np.mean([_roc_on_grid(y == c, repeat[:, c]) for repeat in proba],
+                               axis=0)}
+        for c, label in enumerate(classes)
+    }
+
+
+def _methods_text(report: Mapping[str, Any]) -> list[str]:
+    """A few paragraphs on the CV design, the models and the metrics, from the report."""
+    methods = _report_methods()
+    config = report.get("config") or {}
+    data = report["data"]
+    task = report["task"]
+    folds, repeats = config.get("folds"), config.get("repeats")
+    splitter = "RepeatedStratifiedKFold" if task == "multiclass" else "RepeatedKFold"
+    kind = "stratified " if task == "multiclass" else ""
+    if folds and repeats:
+        scheme = (f"{repeats} x repeated {kind}{folds}-fold cross-validation" if repeats > 1
+                  else f"{kind}{folds}-fold cross-validation (a single repetition)")
+    else:
+        scheme = f"repeated {kind}k-fold cross-validation"
+    if task == "multiclass":
+        counts = ", ".join(f"{label} {n}" for label, n in data["class_counts"].items())
+        target = (f"a {len(data['class_counts'])}-class outcome ({counts} patients)")
+    else:
+        t = data["target"]
+        target = (f"a continuous outcome (mean {_fmt(t['mean'])}, SD {_fmt(t['sd'])}, range "
+                  f"{_fmt(t['min'])} to {_fmt(t['max'])})")
+    groups = data.get("groups") or {}
+    group_text = (f" in {len(groups)} feature group(s) ({methods._list(list(groups))}, "
+                  f"{sum(groups.values())} columns)" if groups else "")
+    models = list(report["models"])
+    fused = [m for m in models if m in FUSED]
+    learner = config.get("learner")
+    design = (
+        f"Performance was estimated by {scheme} (scikit-learn {splitter}, seed "
+        f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "
+        f"model was evaluated on the same splits. Each patient is one row, so all of a "
+        f"patient's data are in the same fold. {len(models)} model(s) were compared: "
+        f"{methods._list(models)}"
+        + (f" (fusion strategies: {methods._list(fused)})" if fused else "")
+        + (f", with the {learner} learner" if learner else "")
+        + ". Every data-dependent step was refitted inside each training fold; "
+        "hyperparameters were fixed in advance, not tuned on the data."
+    )
+    names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task_metrics(task)]
+    primary = TASK_METRIC_LABELS.get(PRIMARY_METRIC[task], PRIMARY_METRIC[task])
+    metrics = (f"Models were scored by {methods._list(names)}, and ranked by {primary}. "
+               f"{report['ci_method']}")
+    return [design, metrics, methods._software_paragraph(report)]
+
+
+def _in_sentence(label: str) -> str:
+    """A metric label inside a sentence: "Balanced accuracy" -> "balanced accuracy"; acronyms
+    and names ("ROC AUC", "F1", "Brier score") unchanged."""
+    if label[1:2].islower() and not label.startswith(("Brier", "Pearson")):
+        return label[0].lower() + label[1:]
+    return label
+
+
+def _report_methods() -> ModuleType:
+    from pipeline import methods
+
+    return methods
+
+
+def build_task_report(
+    predictions: pd.DataFrame,
+    summary: Mapping[str, Mapping[str, Mapping[str, float]]],
+    *,
+    task: str,
+    config: Mapping[str, Any],
+    seed: int,
+    inputs: Mapping[str, str | Path],
+    groups: Mapping[str, Sequence[str]],
+    cohort: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble ``report.json`` of a multiclass or regression run (module docstring: schema).
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Output of :func:`pipeline.validation.cross_validate_models` with ``task``; its
+        ``attrs["label_mapping"]`` names the classes (codes when absent, e.g. read from CSV).
+    summary : dict
+        Output of :func:`pipeline.validation.summarize`; its models, in order, are reported.
+    task : {"multiclass", "regression"}
+        Must match the prediction columns.
+    config : mapping
+        The run configuration, stored as given (``folds``, ``repeats``, ``learner`` and
+        ``command`` are used by the methods text and the re-run instructions).
+    seed : int
+        The seed of the run.
+    inputs : mapping of str to path
+        Input files to fingerprint (SHA-256).
+    groups : mapping of str to sequence of str
+        Feature groups and their columns; the report stores the column counts.
+    cohort : mapping, optional
+        A Table 1 in the shape of :func:`pipeline.statistics.describe_cohort`; by default
+        the patient counts (overall and per class).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable, the same for the same arguments (byte-identical JSON).
+    """
+    rep = _report()
+    metric_names = task_metrics(task)
+    found = prediction_task(predictions)
+    if found != task:
+        raise ValueError(f"task is {task!r} but the predictions are for a {found!r} target")
+    config = dict(config or {})
+    models = list(summary)
+    patients, y, values = _cube(predictions, models, task)
+    n = len(patients)
+    data: dict[str, Any] = {"n_patients": n}
+    curves: dict[str, Any] | None = None
+    per_model: dict[str, dict[str, Any]] = {}
+    if task == "multiclass":
+        k = values.shape[-1]
+        y = y.astype(np.int64)
+        mapping = _label_mapping(predictions, config, k)
+        inverse = {code: label for label, code in mapping.items()}
+        classes = [inverse.get(c, str(c)) for c in range(k)]
+        counts = np.bincount(y, minlength=k)
+        data.update(label_mapping=mapping, classes=classes,
+                    class_counts={label: int(counts[c]) for c, label in enumerate(classes)})
+        curves = {"fpr": CURVE_GRID}
+        for m, name in enumerate(models):
+            per_model[name] = {"confusion_matrix": _confusion(y, values[m], k),
+                               "curves": {"roc_ovr": _ovr_curves(y, values[m], classes)}}
+        default_cohort = [{"label": "All", "n": n}] + [
+            {"label": label, "n": int(counts[c])} for c, label in enumerate(classes)]
+    else:
+        y = y.astype(np.float64)
+        data["target"] = {"mean": float(y.mean()),
+                          "sd": float(y.std(ddof=1)) if n > 1 else math.nan,
+                          "min": float(y.min()), "max": float(y.max())}
+        for m, name in enumerate(models):
+            per_model[name] = {"confusion_matrix": None,
+                               "curves": {"observed": y,
+                                          "predicted": values[m, ..., 0].mean(axis=0)}}
+        default_cohort = [{"label": "All", "n": n}]
+    data["groups"] = {name: len(columns) for name, columns in groups.items()}
+
+    report_models = {
+        name: {"metrics": {metric: dict(summary[name][metric])
+                           for metric in metric_names if metric in summary[name]},
+               **per_model[name]}
+        for name in models
+    }
+    primary = PRIMARY_METRIC[task]
+    scores = {name: summary[name][primary]["mean"] for name in models
+              if primary in summary[name] and math.isfinite(summary[name][primary]["mean"])}
+    best = max(scores, key=scores.__getitem__) if scores else None  # first of equals wins
+    report = {
+        "schema_version": rep.SCHEMA_VERSION,
+        "radfusion_version": rep._version("radfusion") or "unknown",
+        "task": task,
+        "config": config,
+        "seed": int(seed),
+        "data": data,
+        "inputs": {name: {"path": os.fspath(path), "sha256": file_digest(path)}
+                   for name, path in inputs.items()},
+        "versions": rep.package_versions(),
+        "ci_method": CI_METHODS[task],
+        "models": report_models,
+        "best": best,
+        "threshold": None,
+        "cohort": cohort if cohort is not None else {
+            "columns": default_cohort, "variables": [], "groups": []},
+        "comparisons": {"method": COMPARISON_METHOD.format(task=task), "tests": []},
+        "curves": curves,
+        "reproduce": rep._reproduce(config, inputs),
+    }
+    report = rep._jsonable(report)
+    report["methods"] = {"text": _methods_text(report)}
+    report["checklists"] = None
+    report["explanations"] = None
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
+    """Regression: one panel per model, predicted against observed, identity line, R²."""
+    models = report["models"]
+    colors = _colors(list(models))
+    fig, axes = _panels(len(models))
+    points = [v for model in models.values() for key in ("observed", "predicted")
+              for v in model["curves"][key] if v is not None]
+    low, high = (min(points), max(points)) if points else (0.0, 1.0)
+    pad = 0.05 * (high - low) or 1.0
+    limits = (low - pad, high + pad)
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        curves = model["curves"]
+        observed = np.array(curves["observed"], dtype=float)
+        predicted = np.array([np.nan if v is None else v for v in curves["predicted"]],
+                             dtype=float)
+        ax.plot(limits, limits, linestyle="--", color="#9aa1ad", linewidth=1)
+        ax.scatter(observed, predicted, s=8, color=colors[name], alpha=0.7, linewidths=0)
+        r2 = model["metrics"].get("r2", {})
+        ax.set_title(f"{_label(name)}\nR² {_fmt(r2.get('mean'))} [{_fmt(r2.get('ci_low'))}, "
+                     f"{_fmt(r2.get('ci_high'))}]", fontsize=8)
+        ax.set(xlim=limits, ylim=limits, aspect="equal")
+        ax.tick_params(labelsize=7)
+        ax.grid(True, linewidth=0.3, alpha=0.6)
+    fig.supxlabel("Observed", fontsize=9)
+    fig.supylabel("Predicted (out-of-fold, mean over repeats)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _short(label: str, width: int = 12) -> str:
+    label = _label(str(label))
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def multiclass_confusion_figure(report: Mapping[str, Any]) -> Figure:
+    """Multiclass: one heatmap per model, mean counts over repeats (rows: true class)."""
+    models = report["models"]
+    classes = [_short(c) for c in report["data"]["classes"]]
+    k = len(classes)
+    fig, axes = _panels(len(models), panel_size=max(2.3, 0.55 * k + 1.0))
+    edges = np.arange(k + 1) - 0.5  # vector cells (imshow would embed a raster)
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        matrix = np.array(model["confusion_matrix"], dtype=float)
+        top = max(matrix.max(), 1.0)
+        ax.pcolormesh(edges, edges, matrix, cmap="Blues", vmin=0, vmax=top)
+        ax.set(xlim=(-0.5, k - 0.5), ylim=(k - 0.5, -0.5), aspect="equal")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > top / 2 else "#1d2330")
+        ax.set_xticks(range(k), classes, fontsize=6, rotation=45, ha="right")
+        ax.set_yticks(range(k), classes, fontsize=6)
+        ax.set_title(_label(name), fontsize=8)
+    fig.supxlabel("Predicted class (most probable)", fontsize=8)
+    fig.supylabel("True class", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
+    """Multiclass: one panel per model, the one-vs-rest ROC curve of every class."""
+    models = report["models"]
+    classes = report["data"]["classes"]
+    colors = _colors(list(classes))
+    grid = np.asarray(report["curves"]["fpr"], dtype=float)
+    fig, axes = _panels(len(models))
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa1ad", linewidth=1)
+        for label, curve in model["curves"]["roc_ovr"].items():
+            ax.plot(grid, curve["tpr"], color=colors[label], linewidth=1.2,
+                    label=_short(label))
+        auc = model["metrics"].get("roc_auc_ovr", {})
+        ax.set_title(f"{_label(name)}\nAUC (OvR) {_fmt(auc.get('mean'))} "
+                     f"[{_fmt(auc.get('ci_low'))}, {_fmt(auc.get('ci_high'))}]", fontsize=8)
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+        ax.tick_params(labelsize=7)
+        ax.grid(True, linewidth=0.3, alpha=0.6)
+        ax.legend(loc="lower right", fontsize=6, frameon=False)
+    fig.supxlabel("False positive rate (class vs rest)", fontsize=9)
+    fig.supylabel("True positive rate", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+TASK_FIGURES: dict[str, dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]]] = {
+    "multiclass": {
+        "confusion_matrix": (multiclass_confusion_figure,
+                             "Mean counts over repeats; rows are the true class, columns the "
+                             "most probable predicted class."),
+        "roc_ovr": (roc_ovr_figure,
+                    "One-vs-rest ROC curve of each class (pooled out-of-fold probabilities, "
+                    "mean over repeats); macro AUC with 95 % bootstrap CI."),
+    },
+    "regression": {
+        "observed_predicted": (observed_predicted_figure,
+                               "Out-of-fold prediction (mean over repeats) against the "
+                               "observed value per patient; dashed: identity line; R² with "
+                               "95 % bootstrap CI."),
+    },
+}
+"""Task -> figure name (file stem and HTML anchor) -> (drawing function, caption)."""
+
+
+def task_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
+    """Every figure of the report's task (:data:`TASK_FIGURES`), drawn from the report."""
+    return {name: draw(report) for name, (draw, _) in TASK_FIGURES[report["task"]].items()}
+
+
+# --------------------------------------------------------------------------------------------
+# report.html
+# --------------------------------------------------------------------------------------------
+_SECTIONS = (
+    ("cohort", "Cohort"),
+    ("methods", "Methods"),
+    ("performance", "Performance"),
+    ("confusion", "Confusion matrices"),
+    ("figures", "Figures"),
+    ("not-computed", "Not computed"),
+    ("reproduce", "Re-run"),
+    ("provenance", "Provenance"),
+)
+
+
+def _summary_html(report: Mapping[str, Any]) -> str:
+    rep = _report()
+    e, f = rep._e, rep._f
+    data = report["data"]
+    rows = [["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
+            ["<th>Patients</th>", f"<td>{e(data['n_patients'])}</td>"]]
+    if report["task"] == "multiclass":
+        counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in data["class_counts"].items())
+        mapping = ", ".join(f"{e(k)} &rarr; {e(v)}" for k, v in data["label_mapping"].items())
+        rows += [["<th>Patients per class</th>", f"<td>{counts}</td>"],
+                 ["<th>Label mapping</th>", f"<td>{mapping}</td>"]]
+    else:
+        t = data["target"]
+        rows.append(["<th>Target mean (SD) [min, max]</th>",
+                     f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>"])
+    return rep._table(None, rows)
+
+
+def _performance_html(report: Mapping[str, Any]) -> str:
+    rep = _report()
+    best = report.get("best")
+    primary = TASK_METRIC_LABELS[PRIMARY_METRIC[report["task"]]]
+    names = list(report["models"])
+    metrics = [m for m in task_metrics(report["task"])
+               if all(m in report["models"][n]["metrics"] for n in names)]
+    rows = []
+    for name in names:
+        values = report["models"][name]["metrics"]
+        rows.append(
+            [f"<td>{rep._e(name)}{f' (best {rep._e(primary)})' if name == best else ''}</td>"]
+            + [f'<td class="num wrap">{rep._e(rep._format_metric(values[m]))}</td>'
+               for m in metrics])
+    return rep._table(["Model"] + [rep._e(TASK_METRIC_LABELS.get(m, m)) for m in metrics], rows,
+                      classes=["best" if name == best else "" for name in names])
+
+
+def _confusion_tables_html(report: Mapping[str, Any]) -> str:
+    rep = _report()
+    classes = report["data"]["classes"]
+    parts = []
+    for name, model in report["models"].items():
+        rows = [[f"<th>{rep._e(label)}</th>"] + [rep._num(rep._f(v, 1)) for v in row]
+                for label, row in zip(classes, model["confusion_matrix"], strict=True)]
+        parts.append(f"<h3>{rep._e(name)}</h3>")
+        parts.append(rep._table(["True \\ predicted"] + [rep._e(c) for c in classes], rows))
+    return "".join(parts)
+
+
+def _provenance_html(report: Mapping[str, Any]) -> str:
+    rep = _report()
+    e = rep._e
+    inputs = rep._table(["Input", "Path", "SHA-256"], [
+        [f"<td>{e(k)}</td>", f"<td>{e(v['path'])}</td>", f"<td><code>{e(v['sha256'])}</code></td>"]
+        for k, v in report["inputs"].items()
+    ])
+    versions = rep._table(["Software", "Version"], [
+        [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
+        for k, v in report["versions"].items()
+    ])
+    config = json.dumps(report.get("config") or {}, indent=2, ensure_ascii=False)
+    return ("<h3>Configuration</h3>" f"<pre>{e(config)}</pre>"
+            f'<h3>Inputs</h3><div class="scroll">{inputs}</div>'
+            f"<h3>Software versions</h3>{versions}")
+
+
+def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None = None) -> str:
+    """The self-contained HTML report of a multiclass or regression run (no network access).
+
+    Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
+    (:func:`pipeline.plots.svg_text`), drawn here when None.
+    """
+    rep = _report()
+    e = rep._e
+    task = report["task"]
+    if svgs is None:
+        svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
+    figures = [rep._figure(name, inline_svg(svgs[name]), e(caption))
+               for name, (_, caption) in TASK_FIGURES[task].items() if name in svgs]
+    nav = " ".join(f'<a href="#{anchor}">{e(title)}</a>' for anchor, title in _SECTIONS
+                   if anchor != "confusion" or task == "multiclass")
+    methods = report.get("methods") or {"text": []}
+    title = f"radfusion cross-validation report ({task})"
+    body = [
+        f"<h1>{e(title)}</h1>",
+        f'<p class="muted">radfusion {e(report.get("radfusion_version"))} &middot; report '
+        f'schema {e(report.get("schema_version"))} &middot; task {e(task)} &middot; seed '
+        f'{e(report.get("seed"))}</p>',
+        f"<nav>{nav}</nav>",
+        '<h2 id="cohort">Cohort</h2>', _summary_html(report),
+        f'<div class="scroll">{rep._cohort_html(report["cohort"])}</div>'
+        if report.get("cohort") else "",
+        '<h2 id="methods">Methods</h2>',
+        '<p class="muted">Generated from this report, accurate to the configuration that was '
+        "run; edit freely for a paper.</p>",
+        '<div class="methods">' + "".join(f"<p>{e(p)}</p>" for p in methods["text"]) + "</div>",
+        '<h2 id="performance">Cross-validated performance</h2>',
+        f'<p class="muted">Mean [95 % CI]. {e(report.get("ci_method"))}</p>',
+        f'<div class="scroll">{_performance_html(report)}</div>',
+    ]
+    if task == "multiclass":
+        body += ['<h2 id="confusion">Confusion matrices</h2>',
+                 '<p class="muted">Mean counts over the CV repeats; rows are the true class, '
+                 "columns the predicted (most probable) class.</p>",
+                 f'<div class="scroll">{_confusion_tables_html(report)}</div>']
+    body += [
+        '<h2 id="figures">Figures</h2>', *figures,
+        '<h2 id="not-computed">Not computed for this task</h2>',
+        f"<p>{e(NOT_COMPUTED)}</p>",
+        f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
+        '<h2 id="reproduce">How to re-run</h2>', rep._reproduce_html(report["reproduce"]),
+        '<h2 id="provenance">Provenance</h2>', _provenance_html(report),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{e(title)}</title>\n<style>{rep._CSS}</style>\n"
+        "</head>\n<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+def write_task_report(
+    report: Mapping[str, Any], predictions: pd.DataFrame, out_dir: str | Path
+) -> dict[str, Path]:
+    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
+
+    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``.
+
+    Returns
+    -------
+    dict
+        ``{"json": path, "csv": path, "html": path, "figures": folder}``.
+    """
+    rep = _report()
+    out_dir = Path(out_dir)
+    figure_dir = out_dir / rep.FIGURE_DIR
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    paths = {key: out_dir / name for key, name in rep.REPORT_FILES.items()}
+    svgs = {}
+    for name, fig in task_figures(report).items():
+        svgs[name] = svg_text(fig, name)
+        write_atomic(figure_dir / f"{name}.svg", svgs[name])
+        write_atomic(figure_dir / f"{name}.png", png_bytes(fig))
+    write_atomic(paths["json"], rep.report_json_text(report))
+    write_atomic(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
+    write_atomic(paths["html"], render_task_html(report, svgs=svgs))
+    return {**paths, "figures": figure_dir}
