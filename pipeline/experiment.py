@@ -18,7 +18,7 @@ from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
 from pipeline.report import build_report, write_report, write_run_info
 from pipeline.statistics import describe_cohort
-from pipeline.task_report import build_task_report, write_task_report
+from pipeline.task_report import build_task_report
 from pipeline.validation import cross_validate_models, summarize
 
 #: Fused models by name; every other model name is a single group.
@@ -220,7 +220,7 @@ def run_cv(
     else:
         report = build_task_report(predictions, summary, task=data.task, config=config,
                                    seed=seed, inputs=inputs, groups=data.groups)
-        write_task_report(report, predictions, out)
+        write_report(report, predictions, out)
     write_run_info(out, {
         "load_seconds": loaded - started,
         "cross_validation_seconds": validated - loaded,

@@ -441,7 +441,59 @@ def _rows_or_all(rows: np.ndarray, n: int) -> np.ndarray | None:
     return None if len(rows) == n else rows
 
 
-class AvailableVotingClassifier(_Availability, VotingClassifier):
+class _AvailableVoting(_Availability):
+    """Fit and average shared by the voting classifier and regressor with missing modalities."""
+
+    def _fit_branches(self, X, y, sw, n_classes: int | None):
+        """Fit each kept branch on the rows having its group (``y`` encoded; ``n_classes``
+        None for regression); set the fitted attributes."""
+        names, estimators = self._validate_estimators()
+        if self.weights is not None and len(self.weights) != len(self.estimators):
+            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
+                             "estimators")
+        kept = [(name, est) for name, est in zip(names, estimators, strict=True)
+                if est != "drop"]
+        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
+        present = self._presence(X)
+        everyone = np.arange(len(y))
+        train = [_trainable(everyone, present[:, g], y, n_classes)
+                 for g in range(present.shape[1])]
+        self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_rows)(
+                clone(est), X, y,
+                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
+            )
+            for (_, est), g in zip(kept, self.branch_groups_, strict=True)
+        )
+        _set_named_estimators(self)
+        return self
+
+    def _available_mean(self, outputs: np.ndarray, X, fallback) -> np.ndarray:
+        """Weighted mean over axis 0 (branches) of ``outputs`` (n_branches, n_samples, ...)
+        over the branches each row has; ``fallback`` for rows with none."""
+        mask = self._branch_presence(X).T.astype(np.float64)
+        weights = np.ones(len(outputs)) if self._weights_not_none is None else np.asarray(
+            self._weights_not_none, dtype=np.float64)
+        mask = (mask * weights[:, None]).reshape(mask.shape + (1,) * (outputs.ndim - 2))
+        total = mask.sum(axis=0)
+        mean = (outputs * mask).sum(axis=0) / np.where(total > 0, total, 1.0)
+        mean[total.reshape(len(total), -1)[:, 0] == 0] = fallback
+        return mean
+
+
+def _set_named_estimators(ensemble) -> None:
+    """``named_estimators_`` (dropped ones kept as "drop") and ``feature_names_in_`` of a
+    fitted ensemble whose ``estimators_`` are its kept branches, in order."""
+    ensemble.named_estimators_ = Bunch()
+    fitted = iter(ensemble.estimators_)
+    for name, est in ensemble.estimators:
+        ensemble.named_estimators_[name] = est if est == "drop" else next(fitted)
+    if hasattr(ensemble.estimators_[0], "feature_names_in_"):
+        ensemble.feature_names_in_ = ensemble.estimators_[0].feature_names_in_
+
+
+class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
     """Soft vote over the branches each patient has (late fusion with missing modalities).
 
     Each branch is fitted only on the training rows where its group is present; a patient's
@@ -490,54 +542,22 @@ class AvailableVotingClassifier(_Availability, VotingClassifier):
         """Fit each branch on the rows having its group."""
         self._validate_params()
         check_classification_targets(y)
-        names, clfs = self._validate_estimators()
-        if self.weights is not None and len(self.weights) != len(self.estimators):
-            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
-                             "estimators")
         self.le_ = LabelEncoder().fit(y)
         self.classes_ = self.le_.classes_
         y = self.le_.transform(y)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_))
         self.class_prior_ = self.class_prior_ / self.class_prior_.sum()
-        kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
-        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
-        present = self._presence(X)
-        everyone = np.arange(len(y))
-        train = [_trainable(everyone, present[:, g], y, len(self.classes_))
-                 for g in range(present.shape[1])]
-        self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows)(
-                clone(clf), X, y,
-                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
-            )
-            for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
-        )
-        self.named_estimators_ = Bunch()
-        fitted = iter(self.estimators_)
-        for name, clf in self.estimators:
-            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
-        if hasattr(self.estimators_[0], "feature_names_in_"):
-            self.feature_names_in_ = self.estimators_[0].feature_names_in_
-        return self
+        return self._fit_branches(X, y, sw, len(self.classes_))
 
     def predict_proba(self, X):
         """Weighted mean probability over the branches each row has; prevalence if none."""
         check_is_fitted(self)
-        probas = self._collect_probas(X)  # (n_branches, n_samples, n_classes)
-        mask = self._branch_presence(X).T.astype(np.float64)
-        weights = np.ones(len(probas)) if self._weights_not_none is None else np.asarray(
-            self._weights_not_none, dtype=np.float64)
-        mask = mask * weights[:, None]
-        total = mask.sum(axis=0)
-        mean = np.multiply(probas, mask[:, :, None]).sum(axis=0) / np.where(total > 0, total,
-                                                                             1.0)[:, None]
-        mean[total == 0] = self.class_prior_
-        return mean
+        # (n_branches, n_samples, n_classes)
+        return self._available_mean(self._collect_probas(X), X, self.class_prior_)
 
 
-class AvailableVotingRegressor(_Availability, VotingRegressor):
+class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
     """Mean prediction over the branches each patient has (late fusion of regressors).
 
     As :class:`AvailableVotingClassifier` for continuous targets: each branch is fitted on the
@@ -556,46 +576,15 @@ class AvailableVotingRegressor(_Availability, VotingRegressor):
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
         self._validate_params()
-        names, regs = self._validate_estimators()
-        if self.weights is not None and len(self.weights) != len(self.estimators):
-            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
-                             "estimators")
         y = np.asarray(y, dtype=np.float64)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
-        kept = [(name, reg) for name, reg in zip(names, regs, strict=True) if reg != "drop"]
-        self.branch_groups_ = self._branch_groups([name for name, _ in kept])
-        present = self._presence(X)
-        everyone = np.arange(len(y))
-        train = [_trainable(everyone, present[:, g], y, None) for g in range(present.shape[1])]
-        self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows)(
-                clone(reg), X, y,
-                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
-            )
-            for (_, reg), g in zip(kept, self.branch_groups_, strict=True)
-        )
-        self.named_estimators_ = Bunch()
-        fitted = iter(self.estimators_)
-        for name, reg in self.estimators:
-            self.named_estimators_[name] = reg if reg == "drop" else next(fitted)
-        if hasattr(self.estimators_[0], "feature_names_in_"):
-            self.feature_names_in_ = self.estimators_[0].feature_names_in_
-        return self
+        return self._fit_branches(X, y, sw, None)
 
     def predict(self, X):
         """Weighted mean prediction over the branches each row has; the training mean if none."""
         check_is_fitted(self)
-        predictions = self._predict(X).T  # (n_branches, n_samples)
-        mask = self._branch_presence(X).T.astype(np.float64)
-        weights = np.ones(len(predictions)) if self._weights_not_none is None else np.asarray(
-            self._weights_not_none, dtype=np.float64)
-        mask = mask * weights[:, None]
-        total = mask.sum(axis=0)
-        mean = (predictions * mask).sum(axis=0) / np.where(total > 0, total, 1.0)
-        mean[total == 0] = self.y_mean_
-        return mean
+        return self._available_mean(self._predict(X).T, X, self.y_mean_)  # (n_branches, n)
 
 
 class _AvailableStacking(_Availability):
@@ -664,12 +653,7 @@ class _AvailableStacking(_Availability):
         self.final_estimator_.fit(X_meta, y, **params)
 
         self._n_feature_outs = [width] * len(kept)
-        self.named_estimators_ = Bunch()
-        fitted = iter(self.estimators_)
-        for name, clf in self.estimators:
-            self.named_estimators_[name] = clf if clf == "drop" else next(fitted)
-        if hasattr(self.estimators_[0], "feature_names_in_"):
-            self.feature_names_in_ = self.estimators_[0].feature_names_in_
+        _set_named_estimators(self)
         return self
 
     @staticmethod

@@ -428,7 +428,8 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
 
-    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``.
+    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``. A multiclass or
+    regression report (``report["task"]``) is drawn by :mod:`pipeline.task_report`.
 
     Returns
     -------
@@ -439,14 +440,19 @@ def write_report(
     figure_dir = out_dir / FIGURE_DIR
     figure_dir.mkdir(parents=True, exist_ok=True)
     paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
+    figures, html = render_figures, render_html
+    if report.get("task", "binary") != "binary":
+        from pipeline.task_report import render_task_html, task_figures
+
+        figures, html = task_figures, render_task_html
     svgs = {}
-    for name, fig in render_figures(report).items():
+    for name, fig in figures(report).items():
         svgs[name] = svg_text(fig, name)
         write_atomic(figure_dir / f"{name}.svg", svgs[name])
         write_atomic(figure_dir / f"{name}.png", png_bytes(fig))
     write_atomic(paths["json"], report_json_text(report))
     write_atomic(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
-    write_atomic(paths["html"], render_html(report, svgs=svgs))
+    write_atomic(paths["html"], html(report, svgs=svgs))
     return {**paths, "figures": figure_dir}
 
 

@@ -54,9 +54,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from features.files import file_digest, write_atomic
+from features.files import file_digest
 from pipeline.fusion import FUSED
-from pipeline.plots import _colors, _fmt, _label, _panels, inline_svg, png_bytes, svg_text
+from pipeline.plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
 from pipeline.targets import PRIMARY_METRIC, task_metrics
 from pipeline.validation import CI_LEVEL, CURVE_GRID, prediction_task
 
@@ -66,7 +66,6 @@ __all__ = [
     "build_task_report",
     "render_task_html",
     "task_figures",
-    "write_task_report",
 ]
 
 TASK_METRIC_LABELS = {
@@ -612,34 +611,3 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"<title>{e(title)}</title>\n<style>{rep._CSS}</style>\n"
         "</head>\n<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------
-def write_task_report(
-    report: Mapping[str, Any], predictions: pd.DataFrame, out_dir: str | Path
-) -> dict[str, Path]:
-    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
-
-    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``.
-
-    Returns
-    -------
-    dict
-        ``{"json": path, "csv": path, "html": path, "figures": folder}``.
-    """
-    rep = _report()
-    out_dir = Path(out_dir)
-    figure_dir = out_dir / rep.FIGURE_DIR
-    figure_dir.mkdir(parents=True, exist_ok=True)
-    paths = {key: out_dir / name for key, name in rep.REPORT_FILES.items()}
-    svgs = {}
-    for name, fig in task_figures(report).items():
-        svgs[name] = svg_text(fig, name)
-        write_atomic(figure_dir / f"{name}.svg", svgs[name])
-        write_atomic(figure_dir / f"{name}.png", png_bytes(fig))
-    write_atomic(paths["json"], rep.report_json_text(report))
-    write_atomic(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
-    write_atomic(paths["html"], render_task_html(report, svgs=svgs))
-    return {**paths, "figures": figure_dir}

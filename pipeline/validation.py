@@ -601,24 +601,30 @@ def summarize(
     point = _weighted_metrics(np.ones((1, n)), y, scores)[0]
     point = point.reshape(n_models, n_repeats, len(METRICS)).mean(axis=1)
 
-    ci = np.full((2, n_models, len(METRICS)), np.nan)
+    boot = None
     if n_bootstrap:
         boot = _weighted_metrics(_bootstrap_weights(y, n_bootstrap, seed), y, scores)
         boot = boot.reshape(n_bootstrap, n_models, n_repeats, len(METRICS)).mean(axis=2)
+    return _with_ci(models, METRICS, point, boot)
+
+
+def _with_ci(models: Sequence[str], metrics: Sequence[str], point: np.ndarray,
+             boot: np.ndarray | None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{model: {metric: {mean, ci_low, ci_high}}}`` from the point estimates (n_models,
+    n_metrics) and the bootstrap replicates (n_bootstrap, n_models, n_metrics; None: no CI),
+    skipping the replicates where a metric is undefined."""
+    ci = np.full((2, *point.shape), np.nan)
+    if boot is not None:
         alpha = (1 - CI_LEVEL) / 2
         valid = np.isfinite(boot).any(axis=0)
         if valid.any():
             with np.errstate(invalid="ignore"):
                 ci[:, valid] = np.nanquantile(boot[:, valid], [alpha, 1 - alpha], axis=0)
-
     return {
         model: {
-            metric: {
-                "mean": float(point[m, k]),
-                "ci_low": float(ci[0, m, k]),
-                "ci_high": float(ci[1, m, k]),
-            }
-            for k, metric in enumerate(METRICS)
+            metric: {"mean": float(point[m, k]), "ci_low": float(ci[0, m, k]),
+                     "ci_high": float(ci[1, m, k])}
+            for k, metric in enumerate(metrics)
         }
         for m, model in enumerate(models)
     }
@@ -651,7 +657,7 @@ def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed
         metric = regression_metrics
     names = task_metrics(task)
     point = metric(np.ones((1, n)), y, values)[0].reshape(n_models, n_repeats, -1).mean(axis=1)
-    ci = np.full((2, n_models, len(names)), np.nan)
+    boot = None
     if n_bootstrap:
         if task == "multiclass":
             weights = _bootstrap_weights(y, n_bootstrap, seed)
@@ -660,19 +666,7 @@ def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed
             weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
         boot = metric(weights, y, values).reshape(n_bootstrap, n_models, n_repeats, -1)
         boot = boot.mean(axis=2)
-        alpha = (1 - CI_LEVEL) / 2
-        valid = np.isfinite(boot).any(axis=0)
-        if valid.any():
-            with np.errstate(invalid="ignore"):
-                ci[:, valid] = np.nanquantile(boot[:, valid], [alpha, 1 - alpha], axis=0)
-    return {
-        model: {
-            name: {"mean": float(point[m, k]), "ci_low": float(ci[0, m, k]),
-                   "ci_high": float(ci[1, m, k])}
-            for k, name in enumerate(names)
-        }
-        for m, model in enumerate(models)
-    }
+    return _with_ci(models, names, point, boot)
 
 
 def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray, np.ndarray]:

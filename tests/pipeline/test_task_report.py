@@ -14,14 +14,19 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.report import REPORT_FILES, SCHEMA_VERSION, _format_metric, report_json_text
+from pipeline.report import (
+    REPORT_FILES,
+    SCHEMA_VERSION,
+    _format_metric,
+    report_json_text,
+    write_report,
+)
 from pipeline.targets import PRIMARY_METRIC, task_metrics
 from pipeline.task_report import (
     TASK_FIGURES,
     build_task_report,
     render_task_html,
     task_figures,
-    write_task_report,
 )
 from pipeline.validation import cross_validate_models, summarize
 
@@ -201,7 +206,7 @@ def test_figures_deterministic(built):
 
 def test_write_task_report(built, tmp_path):
     report, predictions, _ = built
-    paths = write_task_report(report, predictions, tmp_path)
+    paths = write_report(report, predictions, tmp_path)
     assert set(paths) == {"json", "csv", "html", "figures"}
     for key, name in REPORT_FILES.items():
         assert paths[key] == tmp_path / name and paths[key].is_file()
