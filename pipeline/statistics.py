@@ -141,6 +141,45 @@ def delong_test(y: Any, scores_a: Any, scores_b: Any, level: float = 0.95) -> De
     return DeLongResult(auc_a, auc_b, diff, se, diff - half, diff + half, float(z), p)
 
 
+def group_sums(
+    weights: np.ndarray, pos: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted count of positives and of all patients per tie group of ``scores``.
+
+    Groups are the distinct scores in increasing order; returns two arrays of shape
+    ``(n_weights, n_groups)``.
+    """
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    w = weights[:, order]
+    return (
+        np.add.reduceat(w * pos[order], starts, axis=1),
+        np.add.reduceat(w, starts, axis=1),
+    )
+
+
+def weighted_auc(
+    weights: np.ndarray,
+    pos: np.ndarray,
+    scores: np.ndarray,
+    w_pos: np.ndarray,
+    w_neg: np.ndarray,
+) -> np.ndarray:
+    """Weighted Mann-Whitney AUC (ties count one half) for every row of ``weights``.
+
+    Patients with equal scores form tie groups; per group, the weighted number of positives
+    times (negatives in lower groups + half the negatives in the group), summed, over
+    ``w_pos * w_neg``. Sorting happens once per score vector, not once per replicate.
+    """
+    pos_in_group, all_in_group = group_sums(weights, pos, scores)
+    neg_in_group = all_in_group - pos_in_group
+    neg_below = np.cumsum(neg_in_group, axis=1) - neg_in_group
+    u = (pos_in_group * (neg_below + 0.5 * neg_in_group)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return u / (w_pos * w_neg)
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjustment of p-values (family-wise error rate); NaN stays NaN."""
     p = np.asarray(p_values, dtype=np.float64)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.statistics import weighted_auc
+
 __all__ = [
     "MAX_CLASSES",
     "MULTICLASS_METRICS",
@@ -89,20 +91,6 @@ def infer_task(values: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Weighted metrics
 # --------------------------------------------------------------------------------------------
-def _weighted_auc(weights: np.ndarray, pos: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Weighted Mann-Whitney AUC (ties count one half) of one score vector, per weight row."""
-    order = np.argsort(scores, kind="stable")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    w = weights[:, order]
-    pos_in = np.add.reduceat(w * pos[order], starts, axis=1)
-    neg_in = np.add.reduceat(w, starts, axis=1) - pos_in
-    neg_below = np.cumsum(neg_in, axis=1) - neg_in
-    u = (pos_in * (neg_below + 0.5 * neg_in)).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return u / (pos_in.sum(axis=1) * neg_in.sum(axis=1))
-
-
 def multiclass_metrics(weights: Any, y: Any, proba: Any) -> np.ndarray:
     """:data:`MULTICLASS_METRICS` for every weight vector and every probability matrix.
 
@@ -137,7 +125,8 @@ def multiclass_metrics(weights: Any, y: Any, proba: Any) -> np.ndarray:
             recall = tp / actual
             precision = np.where(called > 0, tp / np.where(called > 0, called, 1.0), 0.0)
             f1 = np.where(tp > 0, 2 * tp / (actual + called), 0.0)
-            auc = np.column_stack([_weighted_auc(weights, y == c, p[:, c]) for c in range(k)])
+            auc = np.column_stack([weighted_auc(weights, y == c, p[:, c], actual[:, c],
+                                                 total - actual[:, c]) for c in range(k)])
             p_true = np.clip((p * onehot).sum(axis=1), 1e-15, 1.0)
             values = {
                 "roc_auc_ovr": auc.mean(axis=1),

@@ -58,7 +58,13 @@ from features.files import file_digest
 from pipeline.fusion import FUSED
 from pipeline.plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
 from pipeline.targets import PRIMARY_METRIC, task_metrics
-from pipeline.validation import CI_LEVEL, CURVE_GRID, prediction_task
+from pipeline.validation import (
+    CI_LEVEL,
+    CURVE_GRID,
+    _interpolate_roc,
+    prediction_task,
+    task_cube,
+)
 
 __all__ = [
     "TASK_FIGURES",
@@ -128,43 +134,6 @@ def _report() -> ModuleType:
 # --------------------------------------------------------------------------------------------
 # report.json
 # --------------------------------------------------------------------------------------------
-def _columns(predictions: pd.DataFrame, task: str) -> list[str]:
-    if task == "regression":
-        return ["prediction"]
-    columns = [c for c in predictions.columns if str(c).startswith("proba_")]
-    return sorted(columns, key=lambda c: int(c.split("_", 1)[1]))
-
-
-def _cube(predictions: pd.DataFrame, models: Sequence[str], task: str
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patient ids (sorted), ``y`` and outputs of shape (n_models, n_repeats, n, n_outputs)."""
-    table = predictions[predictions["model"].isin(models)]
-    patients = np.sort(pd.unique(table["patient_id"]).astype(object))
-    repeats = np.sort(pd.unique(table["repeat"]))
-    n, n_models, n_repeats = len(patients), len(models), len(repeats)
-    if len(table) != n * n_models * n_repeats:
-        raise ValueError("predictions must hold exactly one row per (model, repeat, patient)")
-    table = table.assign(_m=pd.Index(models).get_indexer(table["model"]),
-                         _p=pd.Index(patients).get_indexer(table["patient_id"]))
-    table = table.sort_values(["_m", "repeat", "_p"], kind="stable")
-    columns = _columns(predictions, task)
-    values = table[columns].to_numpy(dtype=np.float64).reshape(n_models, n_repeats, n, -1)
-    y = table["y_true"].to_numpy()[:n]
-    return patients, y, values
-
-
-def _label_mapping(predictions: pd.DataFrame, config: Mapping[str, Any], k: int
-                   ) -> dict[str, int]:
-    """``{original label: class code}`` (identity over the codes when unknown), composed with
-    ``config["label_mapping"]`` when the caller encoded the labels itself."""
-    mapping = predictions.attrs.get("label_mapping") or {code: code for code in range(k)}
-    given = config.get("label_mapping")
-    if isinstance(given, Mapping):
-        jsonable = _report()._jsonable
-        mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}
-    return {str(label): int(code) for label, code in mapping.items()}
-
-
 def _confusion(y: np.ndarray, proba: np.ndarray, k: int) -> np.ndarray:
     """Mean K x K counts over repeats, rows true class, columns most probable class."""
     counts = np.zeros((k, k))
@@ -173,22 +142,12 @@ def _confusion(y: np.ndarray, proba: np.ndarray, k: int) -> np.ndarray:
     return counts / len(proba)
 
 
-def _roc_on_grid(positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC curve on :data:`pipeline.validation.CURVE_GRID`, linear between points and the
-    upper value on a vertical step (as :func:`pipeline.validation.roc_curve_points`)."""
-    fpr, tpr, _ = roc_curve(positive, scores, drop_intermediate=False)
-    j = np.searchsorted(fpr, CURVE_GRID, side="right") - 1
-    following = np.minimum(j + 1, len(fpr) - 1)
-    span = fpr[following] - fpr[j]
-    frac = np.where(span > 0, (CURVE_GRID - fpr[j]) / np.where(span > 0, span, 1.0), 0.0)
-    return tpr[j] + frac * (tpr[following] - tpr[j])
-
-
 def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """One-vs-rest ROC curve of each class, mean over repeats."""
     return {
-        label: {"tpr": np.mean([_roc_on_grid(y == c, repeat[:, c]) for repeat in proba],
-                               axis=0)}
+        label: {"tpr": np.mean([
+            _interpolate_roc(*roc_curve(y == c, repeat[:, c], drop_intermediate=False)[:2])
+            for repeat in proba], axis=0)}
         for c, label in enumerate(classes)
     }
 
@@ -299,7 +258,7 @@ def build_task_report(
         raise ValueError(f"task is {task!r} but the predictions are for a {found!r} target")
     config = dict(config or {})
     models = list(summary)
-    patients, y, values = _cube(predictions, models, task)
+    patients, y, values = task_cube(predictions, models)
     n = len(patients)
     data: dict[str, Any] = {"n_patients": n}
     curves: dict[str, Any] | None = None
@@ -307,7 +266,7 @@ def build_task_report(
     if task == "multiclass":
         k = values.shape[-1]
         y = y.astype(np.int64)
-        mapping = _label_mapping(predictions, config, k)
+        mapping = _report()._label_mapping(predictions, config, k)
         inverse = {code: label for label, code in mapping.items()}
         classes = [inverse.get(c, str(c)) for c in range(k)]
         counts = np.bincount(y, minlength=k)

@@ -37,9 +37,11 @@ from pipeline.statistics import (
     calibration_fit,
     confusion_counts,
     delong_test,
+    group_sums,
     holm,
     net_benefit,
     net_benefit_treat_all,
+    weighted_auc,
 )
 from pipeline.targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
 
@@ -460,7 +462,7 @@ def _weighted_metrics(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
     slope = np.empty_like(tp)
     intercept = np.empty_like(tp)
     for s, scores in enumerate(proba):
-        auc[:, s] = _weighted_auc(weights, pos, scores, w_pos[:, 0], w_neg[:, 0])
+        auc[:, s] = weighted_auc(weights, pos, scores, w_pos[:, 0], w_neg[:, 0])
         average_precision[:, s] = _weighted_average_precision(weights, pos, scores, w_pos[:, 0])
         slope[:, s], intercept[:, s] = calibration_fit(y, scores, weights)
 
@@ -489,45 +491,6 @@ def _weighted_metrics(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
     return out
 
 
-def _group_sums(
-    weights: np.ndarray, pos: np.ndarray, scores: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted count of positives and of all patients per tie group of ``scores``.
-
-    Groups are the distinct scores in increasing order; returns two arrays of shape
-    ``(n_weights, n_groups)``.
-    """
-    order = np.argsort(scores, kind="stable")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    w = weights[:, order]
-    return (
-        np.add.reduceat(w * pos[order], starts, axis=1),
-        np.add.reduceat(w, starts, axis=1),
-    )
-
-
-def _weighted_auc(
-    weights: np.ndarray,
-    pos: np.ndarray,
-    scores: np.ndarray,
-    w_pos: np.ndarray,
-    w_neg: np.ndarray,
-) -> np.ndarray:
-    """Weighted Mann-Whitney AUC (ties count one half) for every row of ``weights``.
-
-    Patients with equal scores form tie groups; per group, the weighted number of positives
-    times (negatives in lower groups + half the negatives in the group), summed, over
-    ``w_pos * w_neg``. Sorting happens once per score vector, not once per replicate.
-    """
-    pos_in_group, all_in_group = _group_sums(weights, pos, scores)
-    neg_in_group = all_in_group - pos_in_group
-    neg_below = np.cumsum(neg_in_group, axis=1) - neg_in_group
-    u = (pos_in_group * (neg_below + 0.5 * neg_in_group)).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return u / (w_pos * w_neg)
-
-
 def _weighted_average_precision(
     weights: np.ndarray, pos: np.ndarray, scores: np.ndarray, w_pos: np.ndarray
 ) -> np.ndarray:
@@ -536,7 +499,7 @@ def _weighted_average_precision(
     The step-wise area under the precision-recall curve, as
     :func:`sklearn.metrics.average_precision_score`, for every row of ``weights``.
     """
-    pos_in_group, all_in_group = _group_sums(weights, pos, -scores)  # highest score first
+    pos_in_group, all_in_group = group_sums(weights, pos, -scores)  # highest score first
     tp, called = np.cumsum(pos_in_group, axis=1), np.cumsum(all_in_group, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(called > 0, tp / np.where(called > 0, called, 1.0), 0.0)
@@ -630,24 +593,36 @@ def _with_ci(models: Sequence[str], metrics: Sequence[str], point: np.ndarray,
     }
 
 
-def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed: int
-                    ) -> dict[str, dict[str, dict[str, float]]]:
-    """:func:`summarize` of a multiclass or regression predictions frame: the same repeat
-    means and patient bootstrap (stratified by class for multiclass, plain for regression)."""
-    columns = [c for c in predictions.columns if c.startswith("proba_")] or ["prediction"]
-    models = list(pd.unique(predictions["model"]))
-    table = predictions.sort_values(["model", "repeat", "patient_id"], kind="stable")
+def task_cube(predictions: pd.DataFrame, models: Sequence[str]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patient ids (sorted), ``y_true`` per patient and the outputs of a multiclass or
+    regression predictions frame as ``values[model, repeat, patient, output]`` (outputs:
+    ``proba_0 .. proba_{K-1}``, or ``prediction``), for the given models in that order."""
+    table = predictions[predictions["model"].isin(models)]
     patients = np.sort(pd.unique(table["patient_id"]).astype(object))
     repeats = np.sort(pd.unique(table["repeat"]))
     n, n_models, n_repeats = len(patients), len(models), len(repeats)
     if len(table) != n * n_models * n_repeats:
         raise ValueError("predictions must hold exactly one row per (model, repeat, patient)")
-    order = table.assign(m=pd.Index(models).get_indexer(table["model"])).sort_values(
-        ["m", "repeat", "patient_id"], kind="stable")
-    values = order[columns].to_numpy(dtype=np.float64).reshape(n_models * n_repeats, n, -1)
+    table = table.assign(_m=pd.Index(models).get_indexer(table["model"]),
+                         _p=pd.Index(patients).get_indexer(table["patient_id"]))
+    table = table.sort_values(["_m", "repeat", "_p"], kind="stable")
+    columns = sorted((c for c in predictions.columns if str(c).startswith("proba_")),
+                     key=lambda c: int(c.split("_", 1)[1])) or ["prediction"]
+    values = table[columns].to_numpy(dtype=np.float64).reshape(n_models, n_repeats, n, -1)
+    return patients, table["y_true"].to_numpy()[:n], values
+
+
+def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed: int
+                    ) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`summarize` of a multiclass or regression predictions frame: the same repeat
+    means and patient bootstrap (stratified by class for multiclass, plain for regression)."""
+    models = list(pd.unique(predictions["model"]))
+    _, y, values = task_cube(predictions, models)
+    n_models, n_repeats, n = values.shape[:3]
+    values = values.reshape(n_models * n_repeats, n, -1)
     if not np.isfinite(values).all():
         raise ValueError("predictions contain non-finite values")
-    y = order["y_true"].to_numpy()[:n]
     if task == "multiclass":
         y = y.astype(np.int64)
         metric = multiclass_metrics
