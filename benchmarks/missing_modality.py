@@ -5,10 +5,12 @@ stacking still score every patient and beat the CT-only model":
 
 1. :func:`radfusion.features.synthetic.make_cohort` writes a cohort in which ``--missing`` of the
    patients have no MR image (their CT, biomarkers and outcome are unchanged);
-2. :func:`radfusion.features.runner.extract_cohort` extracts the pyradiomics features, with a per-case
+2. :func:`radfusion.features.runner.extract_cohort` extracts the pyradiomics features, with a
+per-case
    cache shared by every run under ``--out`` (a re-run, or a larger cohort, only extracts
    what is new);
-3. :func:`radfusion.pipeline.dataset.load_dataset` joins them with the biomarkers (label ``outcome``);
+3. :func:`radfusion.pipeline.dataset.load_dataset` joins them with the biomarkers (label
+``outcome``);
 4. the models are cross-validated on the same repeated stratified folds
    (:func:`radfusion.pipeline.validation.cross_validate_models`):
 

@@ -8,8 +8,8 @@ Usage:
                                    [--cost-folds 5] [--skip-cost | --cost-only] [--quick]
 
 1. Models. For every table in ``radmlbench/datasets/*.gz`` (or the ``--datasets`` subset):
-   ROC AUC, mean over repeats [95 % bootstrap CI] (:func:`radfusion.pipeline.validation.summarize`), of
-   each single learner on all the features (``build_model(groups, "early", learner=L)`` for L in
+   ROC AUC, mean over repeats [95 % bootstrap CI] (:func:`radfusion.pipeline.validation.summarize`),
+   of each single learner on all the features (``build_model(groups, "early", learner=L)`` for L in
    lr, svm, rf, xgb) and of each fusion strategy (early with lr, late, stacking, shared), on the
    same ``folds`` x ``repeats`` stratified splits; the best of them; the best published AUC
    (radMLBench ``best_auc``: maximum over 616 pipelines and 4 decorrelation thresholds on the

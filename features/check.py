@@ -156,7 +156,8 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
-        A manifest as returned by :func:`radfusion.features.manifest.read_manifest`, or its CSV path.
+        A manifest as returned by :func:`radfusion.features.manifest.read_manifest`, or its CSV
+        path.
     n_jobs : int, default=-1
         Worker processes (joblib); -1 uses every core. Each mask file is read once.
     min_voxels : int, default=64

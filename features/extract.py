@@ -36,10 +36,10 @@ def make_extractor(params: dict):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
-    :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
-    mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
-    radfusion's own ``radfusion`` block (see :mod:`radfusion.features.preprocess`) is left out: it is
-    not PyRadiomics' and its schema would reject it.
+    :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that
+    a mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
+    radfusion's own ``radfusion`` block (see :mod:`radfusion.features.preprocess`) is left out: it
+    is not PyRadiomics' and its schema would reject it.
     """
     from radiomics import featureextractor
 
@@ -141,7 +141,8 @@ def extract_case(
     params : dict
         PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
         of :func:`radfusion.features.params.load_params`, optionally with a ``radfusion`` block: the
-        image and mask are then preprocessed first (see :func:`radfusion.features.preprocess.preprocess`).
+        image and mask are then preprocessed first (see
+        :func:`radfusion.features.preprocess.preprocess`).
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional

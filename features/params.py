@@ -6,8 +6,8 @@ Parameter files are PyRadiomics' own YAML format (``imageType`` / ``featureClass
 name.
 
 A file may hold a ``radfusion:`` block of preprocessing options (see
-:mod:`radfusion.features.preprocess`). PyRadiomics' schema rejects unknown top-level keys, so the block
-is validated by radfusion and left out when the extractor is built; it stays in the loaded
+:mod:`radfusion.features.preprocess`). PyRadiomics' schema rejects unknown top-level keys, so the
+block is validated by radfusion and left out when the extractor is built; it stays in the loaded
 dict, so that it is part of the modality's cache key.
 """
 

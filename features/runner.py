@@ -1,10 +1,10 @@
 """Extract features for a whole cohort: in parallel, cached, resumable, failures recorded.
 
 Cases run in worker processes with joblib on one machine, or on a Dask cluster (see
-:mod:`radfusion.features.distributed`). Workers receive paths, not voxels, and return small dicts, so
-memory is bounded by the largest case, not by the cohort. With a cache folder (see
-:mod:`radfusion.features.cache`) each finished case is stored at once, a re-run computes only what is
-not stored yet, and an interrupted run resumes where it stopped.
+:mod:`radfusion.features.distributed`). Workers receive paths, not voxels, and return small dicts,
+so memory is bounded by the largest case, not by the cohort. With a cache folder (see
+:mod:`radfusion.features.cache`) each finished case is stored at once, a re-run computes only what
+is not stored yet, and an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class ExtractionResult:
     Attributes
     ----------
     features : pandas.DataFrame
-        The wide table (see :func:`radfusion.features.table.to_wide`); patients with no extracted case
-        are absent.
+        The wide table (see :func:`radfusion.features.table.to_wide`); patients with no extracted
+        case are absent.
     diagnostics : pandas.DataFrame
         One row per extracted case: ``patient_id, modality, mask, image, mask_path, label``,
         the provenance (:data:`PROVENANCE_COLUMNS`) and pyradiomics' ``diagnostics_*``

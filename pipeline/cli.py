@@ -332,6 +332,7 @@ def predict(
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
     from radfusion.features.table import write_table
+
     from .persistence import load_model, predict_table
 
     predictions = predict_table(
@@ -366,6 +367,7 @@ def demo(
 ) -> None:
     """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
     from radfusion.features.synthetic import make_cohort
+
     from .experiment import run_cv
 
     started = time.perf_counter()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import ID_COLUMN, SITE_COLUMN
+
 from .columns import infer_groups
 from .targets import MAX_CLASSES, TASKS, infer_task
 

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
+
 from .dataset import Dataset, load_dataset, read_table
 from .explain import FoldExplainer, single_group_models, summarize_explanations
 from .fusion import FUSED, STRATEGIES, build_models
@@ -126,8 +127,8 @@ def run_cv(
     training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
     correlation filter and a top-k selector to every branch (see
     :func:`radfusion.pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
-    ``explanations`` (:mod:`radfusion.pipeline.explain`), computed from the fitted fold models inside the
-    CV workers: meta-learner weights, AUC drop per group of the late model, held-out
+    ``explanations`` (:mod:`radfusion.pipeline.explain`), computed from the fitted fold models
+    inside the CV workers: meta-learner weights, AUC drop per group of the late model, held-out
     permutation importance of the single-group models and, when a selector ran, selection
     frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
     over inner folds of each outer training set (nested CV); the settings chosen in every
@@ -135,10 +136,11 @@ def run_cv(
     address or a ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster
     through joblib's Dask backend; the results are those of a local run.
 
-    ``task`` is the target's kind ("auto": guessed, see :func:`radfusion.pipeline.targets.infer_task`).
-    Multiclass and regression targets get the same models and CV (stratified by class;
-    plain K-fold for regression) and a report with their own metrics
-    (:mod:`radfusion.pipeline.task_report`); explanations are computed for binary targets only.
+    ``task`` is the target's kind ("auto": guessed, see
+    :func:`radfusion.pipeline.targets.infer_task`). Multiclass and regression targets get the same
+    models and CV (stratified by class; plain K-fold for regression) and a report with their own
+    metrics (:mod:`radfusion.pipeline.task_report`); explanations are computed for binary targets
+    only.
     """
     started = time.perf_counter()
     data = load_dataset(

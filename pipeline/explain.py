@@ -2,16 +2,16 @@
 
 Everything is computed from the fitted models of the outer CV folds, inside the CV worker
 (:class:`FoldExplainer` is the ``fold_hook`` of
-:func:`radfusion.pipeline.validation.cross_validate_models`), on the held-out rows of each fold; only
-small per-fold records travel back. :func:`summarize_explanations` aggregates them into the
+:func:`radfusion.pipeline.validation.cross_validate_models`), on the held-out rows of each fold;
+only small per-fold records travel back. :func:`summarize_explanations` aggregates them into the
 ``explanations`` field of ``report.json``:
 
 - **meta-learner weights** of the stacking model: the ``coef_`` of its
-  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` per branch (``"<group>:<learner>"``),
-  mean and range over the outer folds x repeats; a group's weight is the sum of its learners'
-  weights in each fold (then mean and range). The weights multiply logits of probabilities on a
-  common scale, so they are comparable across branches; missingness-indicator weights are left
-  out.
+  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` per branch
+  (``"<group>:<learner>"``), mean and range over the outer folds x repeats; a group's weight is the
+  sum of its learners' weights in each fold (then mean and range). The weights multiply logits of
+  probabilities on a common scale, so they are comparable across branches; missingness-indicator
+  weights are left out.
 - **AUC drop without a group** for the late (soft-vote) model: its held-out probabilities are
   recomputed without the group's branch by averaging the remaining branches' stored held-out
   probabilities, exactly what a late model refitted without the group in the same folds would

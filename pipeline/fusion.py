@@ -53,6 +53,7 @@ from sklearn.utils.validation import (
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+
 from .learners import LEARNERS, make_learner
 from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
 from .shared import SharedSpaceClassifier, SharedSpaceRegressor
@@ -106,7 +107,8 @@ def make_branch(
     columns : sequence of str
         Names of the DataFrame columns this branch sees (all others are dropped).
     learner : str or classifier, default="lr"
-        A name from :data:`radfusion.pipeline.learners.LEARNERS`, or an unfitted classifier (cloned).
+        A name from :data:`radfusion.pipeline.learners.LEARNERS`, or an unfitted classifier
+        (cloned).
     random_state : int or None, default=0
         Seed of the learner (ignored when ``learner`` is an estimator).
     harmonize : str, optional
@@ -700,12 +702,12 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     not apply, and missingness may legitimately raise or lower the risk (e.g. MR ordered only
     for suspicious cases). A patient with no usable group gets ``class_prior_``.
 
-    A tuned branch (a fitted search such as :func:`radfusion.pipeline.tuning.tuned_branch`) searches once,
-    on the whole training set; its inner-fold fits reuse the chosen setting (``best_estimator_``,
-    unfitted) instead of searching again in every inner fold, so a tuned stack costs about its
-    branches' searches plus ``cv`` plain fits each. The setting was chosen on rows that include
-    the inner test rows, a mild optimism of the meta-learner's inputs only; the rows the whole
-    stack is later scored on are never seen. With every
+    A tuned branch (a fitted search such as :func:`radfusion.pipeline.tuning.tuned_branch`) searches
+    once, on the whole training set; its inner-fold fits reuse the chosen setting
+    (``best_estimator_``, unfitted) instead of searching again in every inner fold, so a tuned stack
+    costs about its branches' searches plus ``cv`` plain fits each. The setting was chosen on rows
+    that include the inner test rows, a mild optimism of the meta-learner's inputs only; the rows
+    the whole stack is later scored on are never seen. With every
     group present everywhere this is exactly :class:`~sklearn.ensemble.StackingClassifier`.
 
     Parameters
@@ -881,9 +883,9 @@ def build_model(
         Per branch, SMOTE oversampling of the training rows (see :func:`make_branch`).
     tune : bool, default=False
         Every branch (single, early, late's and stacking's) becomes a
-        :func:`radfusion.pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings of its
-        learner's hyperparameters (and ``selecttopk__k`` with ``select_k``), scored by ROC AUC
-        on ``inner_cv`` folds of the branch's training rows; ``xgb`` uses early stopping and
+        :func:`radfusion.pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings
+        of its learner's hyperparameters (and ``selecttopk__k`` with ``select_k``), scored by ROC
+        AUC on ``inner_cv`` folds of the branch's training rows; ``xgb`` uses early stopping and
         ``scale_pos_weight`` from its training rows. Cross-validating the model is then nested
         CV. Read the choices with :func:`radfusion.pipeline.tuning.chosen_hyperparameters`.
     n_iter : int, default=20

@@ -2,12 +2,12 @@
 
 Everything here is built from what the run recorded — the content of ``report.json`` and the
 extraction diagnostics sidecar (``<features stem>.diagnostics.csv``, written by
-:func:`radfusion.features.table.write_extraction`) — so the text cannot describe a configuration that
-was not run. :func:`read_extraction` summarises the sidecar (PyRadiomics settings per
+:func:`radfusion.features.table.write_extraction`) — so the text cannot describe a configuration
+that was not run. :func:`read_extraction` summarises the sidecar (PyRadiomics settings per
 modality as actually applied); :func:`feature_classes` counts the feature table's columns by
 image type and feature class; :func:`learner_parameters` reads the base learners' key
-hyperparameters from :func:`radfusion.pipeline.learners.make_learner`; :func:`build_methods` writes the
-paragraphs. The output is deterministic for the same inputs.
+hyperparameters from :func:`radfusion.pipeline.learners.make_learner`; :func:`build_methods` writes
+the paragraphs. The output is deterministic for the same inputs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+
 from .fusion import FUSED
 from .learners import make_learner
 

@@ -19,8 +19,8 @@ Policies where the file and the new table disagree:
 
 - Versions: a different radfusion, scikit-learn, XGBoost, numpy or skops version than the one
   that trained the model gives a :class:`ModelVersionWarning`; a different *major* version of
-  scikit-learn or XGBoost is an :class:`~radfusion.features.errors.InputError` (their fitted internals,
-  and XGBoost's in-memory snapshot, are not portable across major versions; retrain).
+  scikit-learn or XGBoost is an :class:`~radfusion.features.errors.InputError` (their fitted
+  internals, and XGBoost's in-memory snapshot, are not portable across major versions; retrain).
 - Columns: every column the model uses must be present (else an ``InputError`` naming each
   missing one); other columns are ignored with an :class:`ExtraColumnsWarning`; the label and
   ``site`` columns are dropped silently; column order does not matter. Missing *values* are
@@ -54,6 +54,7 @@ from sklearn.base import BaseEstimator
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import atomic_write
 from radfusion.features.naming import SITE_COLUMN
+
 from .dataset import _index_by_id, _resolve_id, load_dataset, read_table
 from .fusion import build_model
 from .learners import LEARNERS
@@ -157,7 +158,7 @@ class TrainedModel:
 
     @property
     def label_mapping(self) -> dict[str, int]:
-        """Label value (as text) → encoded class, as :class:`~radfusion.pipeline.dataset.Dataset` has it."""
+        """Label value (as text) → encoded class, as the training ``Dataset`` has it."""
         return {str(value): code for code, value in enumerate(self.classes)}
 
     @property

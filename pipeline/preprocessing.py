@@ -3,10 +3,10 @@ top-k selection.
 
 Every transformer learns its state in ``fit`` from the rows it is given and only applies it in
 ``transform``; inside a :class:`~sklearn.pipeline.Pipeline` that goes through
-``cross_validate`` (or :func:`radfusion.pipeline.validation.cross_validate_models`) they are therefore
-fitted on the training folds only. All follow the scikit-learn API (parameters stored unchanged
-by ``__init__``, learned state with a trailing underscore), expose ``get_feature_names_out`` and
-support ``set_output(transform="pandas")``.
+``cross_validate`` (or :func:`radfusion.pipeline.validation.cross_validate_models`) they are
+therefore fitted on the training folds only. All follow the scikit-learn API (parameters stored
+unchanged by ``__init__``, learned state with a trailing underscore), expose
+``get_feature_names_out`` and support ``set_output(transform="pandas")``.
 
 - :class:`ComBat`: empirical-Bayes location/scale harmonisation of features by acquisition site
   (Johnson, Li & Rabinovic 2007, as in neuroCombat), optionally preserving covariates.
@@ -52,6 +52,7 @@ from sklearn.utils.validation import (
 )
 
 from radfusion.features.naming import SEPARATOR, SITE_COLUMN
+
 from .columns import pyradiomics_prefix
 
 __all__ = [

@@ -93,6 +93,7 @@ import numpy as np
 import pandas as pd
 
 from radfusion.features.files import file_digest, write_atomic
+
 from .checklists import build_checklists
 from .methods import build_methods
 from .plots import FIGURES, inline_svg, png_bytes, svg_text
@@ -263,8 +264,8 @@ def _reproduce(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str
         f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
         f"pip install {' '.join(requirements)}.",
         "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
-        "Run the command below (or the configuration above through radfusion.pipeline.experiment.run_cv) "
-        "with the same seed." if command else
+        "Run the command below (or the configuration above through "
+        "radfusion.pipeline.experiment.run_cv) with the same seed." if command else
         "Run radfusion.pipeline.experiment.run_cv with the configuration above and the same seed.",
         "The new report.json is byte-identical to this one; timings are in run.json.",
     ]
@@ -318,7 +319,8 @@ def build_report(
         :func:`radfusion.pipeline.methods.read_extraction` of the feature table (the PyRadiomics
         settings actually used), for the methods section; None when unknown.
     explanations : mapping, optional
-        :func:`radfusion.pipeline.explain.summarize_explanations` of the run; stored as null when None.
+        :func:`radfusion.pipeline.explain.summarize_explanations` of the run; stored as null when
+        None.
 
     Returns
     -------
@@ -757,8 +759,8 @@ def render_html(
     """The self-contained HTML report: no network access, no external CSS or JavaScript.
 
     Drawn from ``report`` alone (``predictions`` is accepted for compatibility and unused);
-    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.plots.svg_text`), drawn
-    here when None.
+    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.plots.svg_text`),
+    drawn here when None.
     """
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in render_figures(report).items()}

@@ -1,7 +1,7 @@
 """Kinds of target (binary, multiclass, continuous) and the metrics of the last two.
 
-Binary outcomes are the historical case, scored by :mod:`radfusion.pipeline.validation`. This module adds
-multiclass outcomes (scored by one-vs-rest ROC AUC and macro-averaged metrics) and continuous
+Binary outcomes are the historical case, scored by :mod:`radfusion.pipeline.validation`. This module
+adds multiclass outcomes (scored by one-vs-rest ROC AUC and macro-averaged metrics) and continuous
 ones (regression: R², MAE, RMSE, Pearson's r). The metric functions are *weighted*: a bootstrap
 replicate that draws patient ``i`` ``w_i`` times is the weight vector ``w``, so all replicates
 of all models come out of a few matrix products, as for binary targets.

@@ -1,11 +1,11 @@
 """The CV report of a multiclass or regression target: ``report.json``, HTML, figures.
 
-The binary report (:mod:`radfusion.pipeline.report`) is built around one probability per patient: ROC,
-precision-recall and decision curves, calibration, DeLong tests, explanations, checklists.
+The binary report (:mod:`radfusion.pipeline.report`) is built around one probability per patient:
+ROC, precision-recall and decision curves, calibration, DeLong tests, explanations, checklists.
 For a target with three or more classes, or a continuous one, this module writes a report
 with the same top-level keys (so consumers can rely on them), the task's metrics
-(:mod:`radfusion.pipeline.targets`) and the sections that make sense for it; the binary-only ones are
-null or empty and the HTML says so.
+(:mod:`radfusion.pipeline.targets`) and the sections that make sense for it; the binary-only ones
+are null or empty and the HTML says so.
 
 report.json fields that differ from the binary schema::
 
@@ -55,6 +55,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
+
 from .fusion import FUSED
 from .plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
 from .targets import PRIMARY_METRIC, task_metrics
@@ -230,7 +231,8 @@ def build_task_report(
         Output of :func:`radfusion.pipeline.validation.cross_validate_models` with ``task``; its
         ``attrs["label_mapping"]`` names the classes (codes when absent, e.g. read from CSV).
     summary : dict
-        Output of :func:`radfusion.pipeline.validation.summarize`; its models, in order, are reported.
+        Output of :func:`radfusion.pipeline.validation.summarize`; its models, in order, are
+        reported.
     task : {"multiclass", "regression"}
         Must match the prediction columns.
     config : mapping

@@ -37,6 +37,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
 from sklearn.model_selection._search import BaseSearchCV
 
 from radfusion.features.errors import InputError, Problem
+
 from .learners import LEARNERS
 
 __all__ = [
@@ -125,8 +126,8 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     """The randomised-search space of a branch with this base learner.
 
     Keys are parameter names of the branch :class:`~sklearn.pipeline.Pipeline` built by
-    :func:`radfusion.pipeline.fusion.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as in
-    tuned branches). Values are distributions (``rvs``) or lists (uniform choice).
+    :func:`radfusion.pipeline.fusion.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as
+    in tuned branches). Values are distributions (``rvs``) or lists (uniform choice).
 
     - ``"lr"``: ``C`` log-uniform on [1e-3, 10] (the default 0.1 is in the middle).
     - ``"svm"``: RBF ``C`` log-uniform on [1e-2, 100], ``gamma`` log-uniform on [1e-4, 1]
@@ -143,9 +144,9 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     ----------
     learner : {"lr", "svm", "rf", "xgb"}
     select_k : bool or int, default=False
-        The branch has a :class:`~radfusion.pipeline.preprocessing.SelectTopK`: add ``selecttopk__k``,
-        integers log-uniform on [2, 64] (``True``) or on [max(2, k // 4), 4 k] around a given
-        ``k`` (``k`` larger than the number of features keeps them all).
+        The branch has a :class:`~radfusion.pipeline.preprocessing.SelectTopK`: add
+        ``selecttopk__k``, integers log-uniform on [2, 64] (``True``) or on [max(2, k // 4), 4 k]
+        around a given ``k`` (``k`` larger than the number of features keeps them all).
 
     Returns
     -------
@@ -245,8 +246,8 @@ def tuned_branch(
         The branch's DataFrame columns (see :func:`radfusion.pipeline.fusion.make_branch`).
     learner : str or classifier, default="lr"
         Base learner name; ``"xgb"`` becomes an
-        :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (early stopping on a split of
-        its own training rows, ``scale_pos_weight`` from them). An estimator needs
+        :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (early stopping on a split
+        of its own training rows, ``scale_pos_weight`` from them). An estimator needs
         ``param_distributions``.
     n_iter : int, default=20
         Settings drawn.
@@ -262,8 +263,8 @@ def tuned_branch(
     n_jobs : int, optional
         Parallel jobs of the search (default 1: parallelism belongs to the outer loop).
     **branch_options
-        Passed to :func:`radfusion.pipeline.fusion.make_branch` (``harmonize``, ``correlation_threshold``,
-        ``select_method``, ``resample``...).
+        Passed to :func:`radfusion.pipeline.fusion.make_branch` (``harmonize``,
+        ``correlation_threshold``, ``select_method``, ``resample``...).
 
     Returns
     -------

@@ -758,8 +758,8 @@ def pr_curves(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def calibration_curves(predictions: pd.DataFrame, n_bins: int = 10) -> dict[str, dict]:
-    """Binned calibration curve of every model (:func:`radfusion.pipeline.statistics.calibration_bins`,
-    all repeats pooled)."""
+    """Binned calibration curve of every model
+    (:func:`radfusion.pipeline.statistics.calibration_bins`, all repeats pooled)."""
     models, _, proba, y = _as_cube(predictions)
     return {name: calibration_bins(y, proba[m], n_bins) for m, name in enumerate(models)}
 

@@ -171,7 +171,8 @@ def extract_case(*args, **kwargs):
     time.sleep(0.3)  # keep the run alive long enough to be killed part-way
     return slow(*args, **kwargs)
 radfusion.features.runner.extract_case = extract_case
-radfusion.features.runner.extract_cohort(sys.argv[1], n_jobs=1, progress=False, cache_dir=sys.argv[2])
+radfusion.features.runner.extract_cohort(
+    sys.argv[1], n_jobs=1, progress=False, cache_dir=sys.argv[2])
 """
 
 

@@ -11,7 +11,13 @@ import pytest
 import SimpleITK as sitk
 
 from radfusion.features.errors import InputError
-from radfusion.features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from radfusion.features.io import (
+    ImageHeader,
+    ImageReadError,
+    compare_grids,
+    read_header,
+    read_image,
+)
 from radfusion.features.manifest import read_manifest, validate_cohort
 from tests.features.conftest import read_rows, sphere_case, write_manifest
 

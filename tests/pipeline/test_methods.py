@@ -1,4 +1,5 @@
-"""Tests of radfusion.pipeline.methods and radfusion.pipeline.checklists: accurate to the run, deterministic."""
+"""Tests of radfusion.pipeline.methods and radfusion.pipeline.checklists: accurate to the run,
+deterministic."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pandas as pd
 import pytest
 
 from radfusion.pipeline.checklists import ITEMS, STATUSES, build_checklists
-from radfusion.pipeline.methods import build_methods, feature_classes, learner_parameters, read_extraction
+from radfusion.pipeline.methods import (
+    build_methods,
+    feature_classes,
+    learner_parameters,
+    read_extraction,
+)
 
 SETTINGS = ("{'normalize': %s, 'normalizeScale': 100, 'resampledPixelSpacing': %s, "
             "'interpolator': 'sitkBSpline', 'binWidth': %s, 'voxelArrayShift': 1000, "

@@ -315,7 +315,7 @@ def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
     assert is_trusted_type("radfusion.pipeline.fusion.NonNegativeLogisticRegression")
     assert is_trusted_type("radfusion.pipeline.fusion.DropConstantFeatures")
-    for name in ("builtins.eval", "os.system", "radfusion.pipeline.fusion.minimize",  # imported function
+    for name in ("builtins.eval", "os.system", "radfusion.pipeline.fusion.minimize",  # a function
                  "radfusion.pipeline.fusion.StackingClassifier",  # imported, not defined there
                  "radfusion.pipeline.cli.main", "pipeline.nothing.Here", "numpy.load",
                  "tests.pipeline.test_persistence._Custom"):

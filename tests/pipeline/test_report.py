@@ -1,4 +1,5 @@
-"""Tests of radfusion.pipeline.report: report.json schema and determinism, HTML, files, provenance."""
+"""Tests of radfusion.pipeline.report: report.json schema and determinism, HTML, files,
+provenance."""
 
 from __future__ import annotations
 

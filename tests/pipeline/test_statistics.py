@@ -1,4 +1,5 @@
-"""Tests of radfusion.pipeline.statistics: DeLong, calibration, net benefit, confusion matrix, Table 1."""
+"""Tests of radfusion.pipeline.statistics: DeLong, calibration, net benefit, confusion matrix, Table
+1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests of radfusion.pipeline.validation: folds, out-of-fold predictions, metrics, bootstrap CIs."""
+"""Tests of radfusion.pipeline.validation: folds, out-of-fold predictions, metrics, bootstrap
+CIs."""
 
 from __future__ import annotations
 
