@@ -79,7 +79,7 @@ __all__ = [
 
 FORMAT = "radfusion-model"
 #: Version of the ``radfusion.json`` layout; a newer one than this code knows is refused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset({
@@ -98,7 +98,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
 that a radfusion model contains. Estimator classes defined in radfusion's own packages are
 trusted too (see :func:`is_trusted_type`). Add a type here only if radfusion builds it."""
 
-_OWN_PACKAGES = ("pipeline", "features")
+_OWN_PACKAGE = "radfusion"
 #: Libraries compared at load time → whether a different major version is an error.
 _CHECKED = {"radfusion": False, "scikit-learn": True, "xgboost": True, "numpy": False,
             "skops": False}
@@ -342,13 +342,13 @@ def is_trusted_type(name: str) -> bool:
     """Whether a type named by a skops file may be rebuilt.
 
     Trusted: :data:`TRUSTED_TYPES`, and classes derived from scikit-learn's ``BaseEstimator``
-    that are *defined* in radfusion's own packages (``pipeline``, ``features``), so new
-    radfusion transformers need no list update. Functions and other classes are refused.
+    that are *defined* in radfusion's own modules (``radfusion.*``), so new radfusion
+    transformers need no list update. Functions and other classes are refused.
     """
     if name in TRUSTED_TYPES:
         return True
     module_name, _, attribute = name.rpartition(".")
-    if module_name.split(".")[0] not in _OWN_PACKAGES:
+    if module_name.split(".")[0] != _OWN_PACKAGE:
         return False
     try:
         module = importlib.import_module(module_name)
@@ -395,6 +395,11 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         raise bad from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad
+    if meta.get("format_version") == 1:
+        raise InputError("Model file from radfusion 0.1", [Problem(
+            "format version 1 names the packages 'pipeline' and 'features', which radfusion "
+            "now installs as 'radfusion.pipeline' and 'radfusion.features': retrain the model "
+            "with this radfusion (radfusion train)", file=str(path))])
     if meta.get("format_version") != FORMAT_VERSION:
         raise InputError("Unsupported model file version", [Problem(
             f"format version {meta.get('format_version')!r}; this radfusion reads "

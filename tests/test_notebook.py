@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_import_identity import plant_decoys
+
 nbformat = pytest.importorskip("nbformat", reason="nbformat is in the dev extra")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is in the dev extra")
 pytest.importorskip("ipykernel", reason="ipykernel is in the dev extra")
@@ -34,6 +36,8 @@ def test_notebook_is_stored_without_outputs():
 
 
 def test_quickstart_notebook_runs(tmp_path):
+    # The kernel runs in a folder that also holds the user's own pipeline.py and features/.
+    plant_decoys(tmp_path)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (parameters,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     names = {line.split("=")[0].strip() for line in parameters.source.splitlines()

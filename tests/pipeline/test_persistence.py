@@ -369,6 +369,24 @@ def test_newer_file_format_is_refused(model, tmp_path):
         load_model(path)
 
 
+
+def test_model_file_from_radfusion_0_1_is_refused_with_a_retrain_hint(model, tmp_path):
+    path = save_model(model, tmp_path / "model.skops")
+    meta = json.loads(zipfile.ZipFile(path).read(METADATA_MEMBER))
+    with zipfile.ZipFile(path, "a") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate member name: the last one wins on read
+        archive.writestr(METADATA_MEMBER, json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(InputError, match="radfusion 0.1") as raised:
+        load_model(path)
+    assert "retrain" in str(raised.value)
+
+
+def test_only_radfusion_modules_are_trusted_by_package_name():
+    # The 0.1 package names are no longer ours: a module called pipeline.* may be anyone's.
+    assert not is_trusted_type("pipeline.fusion.NonNegativeLogisticRegression")
+    assert not is_trusted_type("features.naming.Anything")
+
+
 # --------------------------------------------------------------------------- atomic write
 
 
