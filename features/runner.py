@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING
 
 import joblib
 import pandas as pd
-import SimpleITK as sitk
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from features.cache import FeatureCache
-from features.extract import extract_case, lesion_mask, lesion_sizes
+from features.extract import extract_case, lesion_mask, lesion_sizes, single_threaded
 from features.files import file_digest
 from features.io import ImageHeader, ImageReadError, read_image, series_uid
 from features.manifest import (
@@ -104,13 +102,15 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict, single_thread: bool) -> tuple[int, dict]:
-    """Extract one case; return ``(index, outcome)``, outcome holding results or an error."""
-    if single_thread:  # one worker per core: no thread oversubscription inside a worker
-        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
-        with threadpool_limits(limits=1):
-            return index, _extract(case, params)
-    return index, _extract(case, params)
+def _run_case(index: int, case: dict, params: dict) -> tuple[int, dict]:
+    """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
+
+    The same thread settings on every path (in this process, joblib and Dask workers): one
+    SimpleITK and BLAS thread (see :func:`features.extract.single_threaded`), so the bytes do
+    not depend on ``n_jobs``, and one worker per core is not oversubscribed.
+    """
+    with single_threaded():
+        return index, _extract(case, params)
 
 
 class _RoiError(ValueError):
@@ -262,8 +262,9 @@ def extract_cohort(
         Passed to :func:`features.params.load_params`, or an already-loaded
         ``{modality: pyradiomics parameter dict}``.
     n_jobs : int, default=-1
-        Worker processes (joblib, loky backend); -1 uses every core. With more than one
-        worker, each worker limits SimpleITK and BLAS to one thread. Ignored with ``client``.
+        Worker processes (joblib, loky backend); -1 uses every core. Every case runs with
+        SimpleITK and BLAS on one thread, whatever ``n_jobs`` (and on Dask), so the table has
+        the same bytes for any number of workers. Ignored with ``client``.
     progress : bool, default=True
         Show a progress bar over cases.
     cache_dir : str or Path, optional
@@ -366,11 +367,11 @@ def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
     workers = min(joblib.effective_n_jobs(n_jobs), max(len(tasks), 1))
     if workers <= 1:
         for index, case, params in tasks:
-            yield _run_case(index, case, params, False)
+            yield _run_case(index, case, params)
         return
     parallel = joblib.Parallel(n_jobs=workers, backend="loky", batch_size=1,
                                return_as="generator_unordered")
-    outputs = parallel(joblib.delayed(_run_case)(index, case, params, True)
+    outputs = parallel(joblib.delayed(_run_case)(index, case, params)
                        for index, case, params in tasks)
     try:
         yield from outputs
@@ -385,12 +386,11 @@ def _run_dask(tasks: list[tuple[int, dict, dict]],
     from features.distributed import dask_client, map_unordered
 
     def lost(args: tuple, error: BaseException) -> tuple[int, dict]:
-        index, case, _, _ = args
+        index, case, _ = args
         return index, _failure(case, case["image"], error)
 
     with dask_client(client) as connected:
-        yield from map_unordered(connected, _run_case,
-                                 [(*task, True) for task in tasks], on_error=lost)
+        yield from map_unordered(connected, _run_case, tasks, on_error=lost)
 
 
 def _failure_row(case: dict, outcome: dict) -> dict:

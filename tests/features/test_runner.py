@@ -33,16 +33,16 @@ def test_cases_run_largest_first(write_cohort, monkeypatch):
     order = []
     run_case = features.runner._run_case
 
-    def recording(index, case, params, single_thread):
+    def recording(index, case, params):
         order.append(os.path.getsize(case["image"]) + os.path.getsize(case["mask_path"]))
-        return run_case(index, case, params, single_thread)
+        return run_case(index, case, params)
 
     monkeypatch.setattr(features.runner, "_run_case", recording)
     extract_cohort(manifest, n_jobs=1, progress=False)
     assert len(order) == len(COHORT) and order == sorted(order, reverse=True)
 
 
-def test_parallel_workers_use_one_thread_each(monkeypatch):
+def test_every_case_runs_on_one_thread_and_restores_the_callers(monkeypatch):
     seen = {}
 
     def probe(case, params):
@@ -52,8 +52,6 @@ def test_parallel_workers_use_one_thread_each(monkeypatch):
 
     monkeypatch.setattr(features.runner, "_extract", probe)
     before = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
-    features.runner._run_case(0, {}, {}, single_thread=False)
-    assert seen["sitk"] == before
-    features.runner._run_case(0, {}, {}, single_thread=True)
+    features.runner._run_case(0, {}, {})
     assert seen["sitk"] == 1 and seen["blas"] <= {1}
-    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(before)
+    assert sitk.ProcessObject_GetGlobalDefaultNumberOfThreads() == before
