@@ -23,8 +23,16 @@ from threadpoolctl import threadpool_limits
 from features.io import GRID_TOLERANCE, read_image
 from features.preprocess import BLOCK, parse_config, preprocess
 
-__all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "lesion_mask", "lesion_sizes", "lesions",
-           "make_extractor", "quiet_radiomics", "single_threaded"]
+__all__ = [
+    "DIAGNOSTICS_PREFIX",
+    "extract_case",
+    "lesion_mask",
+    "lesion_sizes",
+    "lesions",
+    "make_extractor",
+    "quiet_radiomics",
+    "single_threaded",
+]
 
 DIAGNOSTICS_PREFIX = "diagnostics_"
 

@@ -45,8 +45,11 @@ def _normalised(image: sitk.Image) -> bytes:
 
 def _digests(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder``, by relative path."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _extract(manifest: Path, out: Path, **kwargs) -> dict[str, str]:
@@ -73,7 +76,8 @@ def test_jobs_and_dask_give_the_same_bytes(manifest, caller_threads, tmp_path):
     assert {"features.parquet", "features.diagnostics.csv"} <= set(serial)
 
     assert _extract(manifest, tmp_path / "jobs2", n_jobs=2) == serial
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             assert _extract(manifest, tmp_path / "dask", client=client) == serial

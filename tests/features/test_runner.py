@@ -22,8 +22,9 @@ def test_row_order_and_worker_count_change_nothing(write_cohort):
     write_manifest(manifest, rows[::-1])
     shuffled = extract_cohort(manifest, n_jobs=2, progress=False)
     for name in ("features", "diagnostics", "failures"):
-        pd.testing.assert_frame_equal(getattr(shuffled, name), getattr(reference, name),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(shuffled, name), getattr(reference, name), check_exact=True
+        )
     assert list(reference.features["patient_id"]) == ["P1", "P2", "P3", "P4"]
     assert reference.summary() == "5 case(s): 5 extracted (0 from the cache), 0 failed"
 
