@@ -47,9 +47,9 @@ def single_threaded() -> Iterator[None]:
 
     ITK's multi-threaded reductions sum in an order that depends on the thread count: the
     image statistics behind pyradiomics' ``normalize`` (radfusion's MR default) change in the
-    14th digit between one thread and two. One thread everywhere (in this process, in joblib
-    workers, on Dask workers) gives the same bytes whatever the number of workers or cores.
-    Parallelism is over cases, one worker process per core.
+    last digits (~1e-13 relative) between one thread and two. One thread everywhere (in this
+    process, in joblib workers, on Dask workers) gives the same bytes whatever the number of
+    workers or cores. Parallelism is over cases, one worker process per core.
 
     Re-entrant and thread-safe: nested or concurrent blocks share one setting, and the
     caller's settings come back when the last block exits.
