@@ -8,10 +8,12 @@ between one and two threads, so a thread setting that differs between paths show
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
+from threadpoolctl import threadpool_info
 
 from features.extract import single_threaded
 from features.io import read_image
@@ -37,6 +39,12 @@ def caller_threads():
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(CALLER_THREADS)
     yield CALLER_THREADS
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(before)
+
+
+def _threads() -> tuple[int, set[int]]:
+    """SimpleITK's thread count and the thread counts of the BLAS/OpenMP pools."""
+    pools = {pool["num_threads"] for pool in threadpool_info()}
+    return sitk.ProcessObject_GetGlobalDefaultNumberOfThreads(), pools
 
 
 def _normalised(image: sitk.Image) -> bytes:
@@ -81,3 +89,33 @@ def test_jobs_and_dask_give_the_same_bytes(manifest, caller_threads, tmp_path):
     ) as cluster:
         with distributed.Client(cluster) as client:
             assert _extract(manifest, tmp_path / "dask", client=client) == serial
+
+
+def test_single_threaded_nests_and_restores_the_callers_settings(caller_threads):
+    caller = _threads()
+    with single_threaded():
+        with single_threaded():
+            assert _threads()[0] == 1 and _threads()[1] <= {1}
+        assert _threads()[0] == 1  # the outer block still runs on one thread
+    assert _threads() == caller
+
+
+def test_single_threaded_holds_while_any_thread_is_inside(caller_threads):
+    """Concurrent cases (a Dask worker with several threads) never see the caller's setting."""
+    inside, leave = threading.Event(), threading.Event()
+    seen = []
+
+    def case():
+        with single_threaded():
+            inside.set()
+            leave.wait(10)
+            seen.append(_threads()[0])
+
+    other = threading.Thread(target=case)
+    with single_threaded():  # this block starts first and ends while the other still runs
+        other.start()
+        assert inside.wait(10)
+    leave.set()
+    other.join(10)
+    assert seen == [1]
+    assert _threads()[0] == caller_threads
