@@ -15,7 +15,7 @@ of 0.5-1.5 x 10^5 voxels, extracted with radfusion's shipped CT parameters (``--
 the same volumes as MR, with the MR defaults, which normalise the image). Timings are the best
 of ``--repeat`` runs, measured in turns (serial, parallel, plain loop) so that load from
 other processes spreads evenly over them. Every case runs with SimpleITK and BLAS on one
-thread whatever the number of workers (see :func:`features.extract.single_threaded`); the
+thread whatever the number of workers (see :func:`radfusion.features.extract.single_threaded`); the
 process's own SimpleITK thread count is printed for comparison. ``--speed-only`` times the
 1-worker and parallel runs alone (no plain loop, cache or memory measures).
 
@@ -45,10 +45,10 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.extract import make_extractor  # noqa: E402
-from features.manifest import read_manifest  # noqa: E402
-from features.params import load_params  # noqa: E402
-from features.runner import extract_cohort  # noqa: E402
+from radfusion.features.extract import make_extractor  # noqa: E402
+from radfusion.features.manifest import read_manifest  # noqa: E402
+from radfusion.features.params import load_params  # noqa: E402
+from radfusion.features.runner import extract_cohort  # noqa: E402
 
 SIZE = 112
 
@@ -149,7 +149,7 @@ def timed(function, *args, **kwargs) -> tuple[float, float, float]:
 
 _MEMORY_RUN = """
 import resource, sys
-from features.runner import extract_cohort
+from radfusion.features.runner import extract_cohort
 extract_cohort(sys.argv[1], n_jobs=int(sys.argv[2]), progress=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

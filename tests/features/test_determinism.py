@@ -15,11 +15,11 @@ import pytest
 import SimpleITK as sitk
 from threadpoolctl import threadpool_info
 
-from features.extract import single_threaded
-from features.io import read_image
-from features.runner import extract_cohort
-from features.synthetic import make_cohort
-from features.table import write_extraction
+from radfusion.features.extract import single_threaded
+from radfusion.features.io import read_image
+from radfusion.features.runner import extract_cohort
+from radfusion.features.synthetic import make_cohort
+from radfusion.features.table import write_extraction
 
 #: SimpleITK threads of the calling process in these tests, as on any multi-core machine.
 CALLER_THREADS = 2
