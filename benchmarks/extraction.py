@@ -11,13 +11,18 @@ Prints a table of:
   larger one, each extracted in a fresh process with every core.
 
 The cohort is synthetic: CT-like 112^3 volumes at 1 mm with one textured ellipsoidal lesion
-of 0.5-1.5 x 10^5 voxels, extracted with radfusion's shipped CT parameters. Timings are the best
+of 0.5-1.5 x 10^5 voxels, extracted with radfusion's shipped CT parameters (``--modality MR``:
+the same volumes as MR, with the MR defaults, which normalise the image). Timings are the best
 of ``--repeat`` runs, measured in turns (serial, parallel, plain loop) so that load from
-other processes spreads evenly over them.
+other processes spreads evenly over them. Every case runs with SimpleITK and BLAS on one
+thread whatever the number of workers (see :func:`radfusion.features.extract.single_threaded`); the
+process's own SimpleITK thread count is printed for comparison. ``--speed-only`` times the
+1-worker and parallel runs alone (no plain loop, cache or memory measures).
 
 Usage::
 
-    python benchmarks/extraction.py [--cases 16] [--repeat 3] [--jobs -1]
+    python benchmarks/extraction.py [--cases 16] [--repeat 3] [--jobs -1] [--modality CT]
+                                    [--speed-only]
 """
 
 from __future__ import annotations
@@ -48,31 +53,44 @@ from radfusion.features.runner import extract_cohort  # noqa: E402
 SIZE = 112
 
 
-def write_case(folder: Path, index: int) -> dict:
+def write_case(folder: Path, index: int, modality: str = "CT") -> dict:
     """One CT-like volume with a textured ellipsoidal lesion, and its mask."""
     rng = np.random.default_rng(index)
     z, y, x = np.indices((SIZE, SIZE, SIZE), dtype=np.float32)
     centre = SIZE / 2 + rng.uniform(-6, 6, 3)
     radii = rng.uniform(22, 30, 3)
-    inside = (((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2
-              + ((z - centre[2]) / radii[2]) ** 2) <= 1
+    inside = (
+        ((x - centre[0]) / radii[0]) ** 2
+        + ((y - centre[1]) / radii[1]) ** 2
+        + ((z - centre[2]) / radii[2]) ** 2
+    ) <= 1
     texture = ndimage.gaussian_filter(rng.normal(0, 1, inside.shape), rng.uniform(1, 3))
-    voxels = (40 + rng.normal(0, 15, inside.shape)
-              + inside * (30 + 60 * texture / texture.std()))
+    voxels = 40 + rng.normal(0, 15, inside.shape) + inside * (30 + 60 * texture / texture.std())
     image = sitk.GetImageFromArray(voxels.round().astype(np.int16))
     mask = sitk.GetImageFromArray(inside.astype(np.uint8))
-    paths = {"image": folder / f"case{index:03d}_ct.nii.gz",
-             "mask_path": folder / f"case{index:03d}_seg.nii.gz"}
+    paths = {
+        "image": folder / f"case{index:03d}_ct.nii.gz",
+        "mask_path": folder / f"case{index:03d}_seg.nii.gz",
+    }
     sitk.WriteImage(image, str(paths["image"]))
     sitk.WriteImage(mask, str(paths["mask_path"]))
-    return {"patient_id": f"P{index:03d}", "modality": "CT", "mask": "tumor",
-            **{k: v.name for k, v in paths.items()}, "label": 1, "voxels": int(inside.sum())}
+    return {
+        "patient_id": f"P{index:03d}",
+        "modality": modality,
+        "mask": "tumor",
+        **{k: v.name for k, v in paths.items()},
+        "label": 1,
+        "voxels": int(inside.sum()),
+    }
 
 
-def write_cohort(folder: Path, n_cases: int, workers: int) -> tuple[Path, list[int]]:
+def write_cohort(
+    folder: Path, n_cases: int, workers: int, modality: str = "CT"
+) -> tuple[Path, list[int]]:
     folder.mkdir(parents=True, exist_ok=True)
     rows = joblib.Parallel(n_jobs=workers)(
-        joblib.delayed(write_case)(folder, i) for i in range(n_cases))
+        joblib.delayed(write_case)(folder, i, modality) for i in range(n_cases)
+    )
     voxels = [row.pop("voxels") for row in rows]
     manifest = folder / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
@@ -122,8 +140,11 @@ def timed(function, *args, **kwargs) -> tuple[float, float, float]:
     function(*args, **kwargs)
     wall = time.perf_counter() - start
     after, runnable_after = _cpu_times(), _runnable()
-    return (wall, sum(t - cpu.get(pid, 0.0) for pid, t in after.items()),
-            sum(t - runnable.get(pid, 0.0) for pid, t in runnable_after.items()))
+    return (
+        wall,
+        sum(t - cpu.get(pid, 0.0) for pid, t in after.items()),
+        sum(t - runnable.get(pid, 0.0) for pid, t in runnable_after.items()),
+    )
 
 
 _MEMORY_RUN = """
@@ -138,8 +159,12 @@ def peak_memory(manifest: Path, jobs: int) -> tuple[float, float]:
     """Peak RSS (MiB) of a fresh extraction process plus its workers, and of the process."""
     import psutil
 
-    process = subprocess.Popen([sys.executable, "-c", _MEMORY_RUN, str(manifest), str(jobs)],
-                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MEMORY_RUN, str(manifest), str(jobs)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     parent = psutil.Process(process.pid)
     done = threading.Event()
@@ -169,19 +194,33 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=16, help="cases in the cohort")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (best is kept)")
     parser.add_argument("--jobs", type=int, default=-1, help="workers (-1: every core)")
+    parser.add_argument(
+        "--modality",
+        choices=("CT", "MR"),
+        default="CT",
+        help="name and default parameters of the cases",
+    )
+    parser.add_argument(
+        "--speed-only", action="store_true", help="time the 1-worker and parallel runs only"
+    )
     args = parser.parse_args()
     workers = joblib.effective_n_jobs(args.jobs)
 
     with tempfile.TemporaryDirectory(prefix="radfusion-bench-") as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
-        manifest_path, voxels = write_cohort(tmp / "small", args.cases, workers)
-        large_path, _ = write_cohort(tmp / "large", 4 * args.cases, workers)
-        print(f"cohort: {args.cases} CT cases of {SIZE}^3 voxels, ROI {min(voxels)}-"
-              f"{max(voxels)} voxels (median {int(np.median(voxels))}); {workers} workers on "
-              f"{os.cpu_count()} cores; written in {time.perf_counter() - start:.1f} s")
+        manifest_path, voxels = write_cohort(tmp / "small", args.cases, workers, args.modality)
+        if not args.speed_only:
+            large_path, _ = write_cohort(tmp / "large", 4 * args.cases, workers, args.modality)
+        print(
+            f"cohort: {args.cases} {args.modality} cases of {SIZE}^3 voxels, ROI {min(voxels)}-"
+            f"{max(voxels)} voxels (median {int(np.median(voxels))}); {workers} workers on "
+            f"{os.cpu_count()} cores; written in {time.perf_counter() - start:.1f} s; "
+            f"SimpleITK threads: {sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()} in "
+            "this process, 1 in every case"
+        )
         manifest = read_manifest(manifest_path)
-        params = load_params(None, ["CT"])
+        params = load_params(None, [args.modality])
 
         def run(jobs: int, **kwargs):
             return extract_cohort(manifest, params=params, n_jobs=jobs, progress=False, **kwargs)
@@ -191,56 +230,91 @@ def main() -> None:
         for _ in range(args.repeat):
             serial.append(timed(run, 1))
             parallel.append(timed(run, workers))
-            plain.append(timed(plain_loop, manifest, params["CT"]))
+            if not args.speed_only:
+                plain.append(timed(plain_loop, manifest, params[args.modality]))
         cold_cached, rerun, serial_cached = [], [], []
-        for repeat in range(args.repeat):
+        for repeat in range(0 if args.speed_only else args.repeat):
             cache = tmp / f"cache{repeat}"
             cold_cached.append(timed(run, workers, cache_dir=cache))
             rerun.append(timed(run, workers, cache_dir=cache))
             assert run(workers, cache_dir=cache).n_cached == args.cases
             serial_cached.append(timed(run, 1, cache_dir=tmp / f"serial{repeat}"))
-        small_peak, small_parent = peak_memory(manifest_path, args.jobs)
-        large_peak, large_parent = peak_memory(large_path, args.jobs)
+        if not args.speed_only:
+            small_peak, small_parent = peak_memory(manifest_path, args.jobs)
+            large_peak, large_parent = peak_memory(large_path, args.jobs)
         load = os.getloadavg()[0]
 
-    (t1, c1, _), (tn, cn, rn), (tp, cp, _) = min(serial), min(parallel), min(plain)
-    (tc, _, _), (tr, _, _) = min(cold_cached), min(rerun)
-    ts, cs, _ = min(serial_cached)
+    (t1, c1, _), (tn, cn, rn) = min(serial), min(parallel)
     busy = rn / tn / workers
     lines = [
         ("cases/s, 1 worker", f"{args.cases / t1:.3f}", f"{t1:.2f} s for {args.cases} cases"),
         (f"cases/s, {workers} workers", f"{args.cases / tn:.3f}", f"{tn:.2f} s"),
-        ("speed-up", f"{t1 / tn:.2f}x", f">= 1.7x on 2 cores (first parallel run, pool "
-                                        f"start-up included: {pool_start:.2f} s)"),
+        (
+            "speed-up",
+            f"{t1 / tn:.2f}x",
+            f">= 1.7x on 2 cores (first parallel run, pool start-up included: {pool_start:.2f} s)",
+        ),
         ("parallel efficiency", f"{t1 / tn / workers:.2f}", ">= 0.85"),
-        ("  CPU share the parallel run got", f"{cn / tn / workers:.0%}",
-         f"of {workers} cores (below 100 %: other load; 1-min load average {load:.1f})"),
+        (
+            "  CPU share the parallel run got",
+            f"{cn / tn / workers:.0%}",
+            f"of {workers} cores (below 100 %: other load; 1-min load average {load:.1f})",
+        ),
         ("  CPU time, parallel / serial", f"{cn / c1:.2f}", f"{cn:.2f} s / {c1:.2f} s"),
-        ("  workers busy (running or ready)", f"{busy:.0%}",
-         "of the parallel run's wall time: the rest is dispatch, start-up and tail idling"),
-        ("  efficiency expected on idle cores", f"{busy * c1 / cn:.2f}",
-         "busy fraction x CPU(serial) / CPU(parallel): an upper estimate, not a measure"),
-        ("cached re-run / cold run", f"{tr / tc:.1%}", f"{tr:.3f} s / {tc:.2f} s, <= 5 %"),
-        ("overhead vs plain pyradiomics loop", f"{t1 / tp - 1:+.1%}",
-         f"wall {t1:.2f} s / {tp:.2f} s, <= 5 %"),
-        ("  in CPU time", f"{c1 / cp - 1:+.1%}", f"{c1:.2f} s / {cp:.2f} s"),
-        ("  with the cache being written", f"{ts / tp - 1:+.1%}",
-         f"wall {ts:.2f} s; CPU {cs / cp - 1:+.1%}"),
-        (f"peak memory, {args.cases} cases", f"{small_peak:.0f} MiB",
-         f"process and workers; main process alone {small_parent:.0f} MiB"),
-        (f"peak memory, {4 * args.cases} cases", f"{large_peak:.0f} MiB",
-         f"main process alone {large_parent:.0f} MiB"),
-        ("peak memory ratio (4x / 1x)", f"{large_peak / small_peak:.2f}", "<= 1.2"),
+        (
+            "  workers busy (running or ready)",
+            f"{busy:.0%}",
+            "of the parallel run's wall time: the rest is dispatch, start-up and tail idling",
+        ),
+        (
+            "  efficiency expected on idle cores",
+            f"{busy * c1 / cn:.2f}",
+            "busy fraction x CPU(serial) / CPU(parallel): an upper estimate, not a measure",
+        ),
     ]
+    if not args.speed_only:
+        (tp, cp, _), (tc, _, _), (tr, _, _) = min(plain), min(cold_cached), min(rerun)
+        ts, cs, _ = min(serial_cached)
+        lines += [
+            ("cached re-run / cold run", f"{tr / tc:.1%}", f"{tr:.3f} s / {tc:.2f} s, <= 5 %"),
+            (
+                "overhead vs plain pyradiomics loop",
+                f"{t1 / tp - 1:+.1%}",
+                f"wall {t1:.2f} s / {tp:.2f} s, <= 5 %",
+            ),
+            ("  in CPU time", f"{c1 / cp - 1:+.1%}", f"{c1:.2f} s / {cp:.2f} s"),
+            (
+                "  with the cache being written",
+                f"{ts / tp - 1:+.1%}",
+                f"wall {ts:.2f} s; CPU {cs / cp - 1:+.1%}",
+            ),
+            (
+                f"peak memory, {args.cases} cases",
+                f"{small_peak:.0f} MiB",
+                f"process and workers; main process alone {small_parent:.0f} MiB",
+            ),
+            (
+                f"peak memory, {4 * args.cases} cases",
+                f"{large_peak:.0f} MiB",
+                f"main process alone {large_parent:.0f} MiB",
+            ),
+            ("peak memory ratio (4x / 1x)", f"{large_peak / small_peak:.2f}", "<= 1.2"),
+        ]
     width = max(len(name) for name, _, _ in lines)
     print(f"\n{'measure':<{width}}  {'value':>10}  note")
     for name, value, note in lines:
         print(f"{name:<{width}}  {value:>10}  {note}")
     print("\nall runs, wall / CPU seconds:")
-    for name, runs in (("serial", serial), ("parallel", parallel), ("plain loop", plain),
-                       ("cold, caching", cold_cached), ("cached re-run", rerun),
-                       ("serial, caching", serial_cached)):
-        print(f"  {name:<16}" + "; ".join(f"{w:.2f} / {c:.2f}" for w, c, _ in runs))
+    for name, runs in (
+        ("serial", serial),
+        ("parallel", parallel),
+        ("plain loop", plain),
+        ("cold, caching", cold_cached),
+        ("cached re-run", rerun),
+        ("serial, caching", serial_cached),
+    ):
+        if runs:
+            print(f"  {name:<16}" + "; ".join(f"{w:.2f} / {c:.2f}" for w, c, _ in runs))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ With dask-jobqueue on a SLURM or PBS cluster, start the workers as jobs and pass
     from distributed import Client
 
     # One single-threaded worker process per core: pyradiomics holds the GIL for part of
-    # its work, and each task limits SimpleITK and BLAS to one thread.
+    # its work, and each task runs SimpleITK and BLAS on one thread, as local runs do (so
+    # the table has the same bytes as with joblib).
     cluster = SLURMCluster(cores=8, processes=8, memory="32GB", walltime="02:00:00")
     cluster.scale(jobs=4)                          # 4 nodes x 8 workers
     client = Client(cluster)

@@ -1,7 +1,8 @@
 """Extract pyradiomics features from one (image, mask) pair.
 
 :func:`extract_case` is radfusion's single extraction path: the cohort runner and the
-reference-baseline test both go through it.
+reference-baseline test both go through it. It runs under :func:`single_threaded`, so a
+feature has the same bytes in any process, on any machine, whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -10,18 +11,66 @@ import copy
 import functools
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from threadpoolctl import threadpool_limits
 
 from .io import GRID_TOLERANCE, read_image
 from .preprocess import BLOCK, parse_config, preprocess
 
-__all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "lesion_mask", "lesion_sizes", "lesions",
-           "make_extractor", "quiet_radiomics"]
+__all__ = [
+    "DIAGNOSTICS_PREFIX",
+    "extract_case",
+    "lesion_mask",
+    "lesion_sizes",
+    "lesions",
+    "make_extractor",
+    "quiet_radiomics",
+    "single_threaded",
+]
 
 DIAGNOSTICS_PREFIX = "diagnostics_"
+
+_pin_lock = threading.Lock()
+_pin_depth = 0
+_pin_saved: tuple[int, threadpool_limits] | None = None
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the block with SimpleITK, BLAS and OpenMP on one thread; restore them after.
+
+    ITK's multi-threaded reductions sum in an order that depends on the thread count: the
+    image statistics behind pyradiomics' ``normalize`` (radfusion's MR default) change in the
+    last digits (~1e-13 relative) between one thread and two. One thread everywhere (in this
+    process, in joblib workers, on Dask workers) gives the same bytes whatever the number of
+    workers or cores. Parallelism is over cases, one worker process per core.
+
+    Re-entrant and thread-safe: nested or concurrent blocks share one setting, and the
+    caller's settings come back when the last block exits.
+    """
+    global _pin_depth, _pin_saved
+    with _pin_lock:
+        if _pin_depth == 0:
+            threads = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
+            _pin_saved = threads, threadpool_limits(limits=1)
+            sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+        _pin_depth += 1
+    try:
+        yield
+    finally:
+        with _pin_lock:
+            _pin_depth -= 1
+            if _pin_depth == 0:
+                threads, blas = _pin_saved
+                _pin_saved = None
+                blas.restore_original_limits()
+                sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(threads)
 
 
 def quiet_radiomics(level: int = logging.WARNING) -> None:
@@ -133,6 +182,9 @@ def extract_case(
 ) -> tuple[dict[str, float], dict[str, object]]:
     """Extract the features of one region of interest with pyradiomics.
 
+    SimpleITK and BLAS run on one thread meanwhile (see :func:`single_threaded`), so the
+    values are the same bytes in every process and on every machine.
+
     Parameters
     ----------
     image, mask : str, Path or SimpleITK.Image
@@ -164,11 +216,12 @@ def extract_case(
         or when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance.
     """
     extractor = _extractor(params)
-    image, mask = _as_image(image), _as_image(mask)
-    config = parse_config(params.get(BLOCK))
-    if not config.is_noop:
-        image, mask = preprocess(image, mask, int(label), config, modality=modality)
-    result = extractor.execute(image, mask, label=int(label))
+    with single_threaded():
+        image, mask = _as_image(image), _as_image(mask)
+        config = parse_config(params.get(BLOCK))
+        if not config.is_noop:
+            image, mask = preprocess(image, mask, int(label), config, modality=modality)
+        result = extractor.execute(image, mask, label=int(label))
     features: dict[str, float] = {}
     diagnostics: dict[str, object] = {}
     for name, value in result.items():

@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING
 
 import joblib
 import pandas as pd
-import SimpleITK as sitk
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache
-from .extract import extract_case, lesion_mask, lesion_sizes
+from .extract import extract_case, lesion_mask, lesion_sizes, single_threaded
 from .files import file_digest
 from .io import ImageHeader, ImageReadError, read_image, series_uid
 from .manifest import (
@@ -45,9 +43,17 @@ from .table import FeatureRecord, to_wide
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "PROVENANCE_COLUMNS", "CaseFailedError",
-           "ExtractionResult", "expand_labels", "expand_lesions", "expand_ring",
-           "extract_cohort"]
+__all__ = [
+    "CASE_COLUMNS",
+    "FAILURE_COLUMNS",
+    "PROVENANCE_COLUMNS",
+    "CaseFailedError",
+    "ExtractionResult",
+    "expand_labels",
+    "expand_lesions",
+    "expand_ring",
+    "extract_cohort",
+]
 
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 #: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
@@ -87,8 +93,10 @@ class ExtractionResult:
     def summary(self) -> str:
         """One line: cases extracted (of which cached) and failed."""
         done, failed = len(self.diagnostics), len(self.failures)
-        return (f"{done + failed} case(s): {done} extracted ({self.n_cached} from the cache), "
-                f"{failed} failed")
+        return (
+            f"{done + failed} case(s): {done} extracted ({self.n_cached} from the cache), "
+            f"{failed} failed"
+        )
 
 
 class CaseFailedError(RuntimeError):
@@ -104,13 +112,15 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict, single_thread: bool) -> tuple[int, dict]:
-    """Extract one case; return ``(index, outcome)``, outcome holding results or an error."""
-    if single_thread:  # one worker per core: no thread oversubscription inside a worker
-        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
-        with threadpool_limits(limits=1):
-            return index, _extract(case, params)
-    return index, _extract(case, params)
+def _run_case(index: int, case: dict, params: dict) -> tuple[int, dict]:
+    """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
+
+    The same thread settings on every path (in this process, joblib and Dask workers): one
+    SimpleITK and BLAS thread (see :func:`radfusion.features.extract.single_threaded`), so the bytes do
+    not depend on ``n_jobs``, and one worker per core is not oversubscribed.
+    """
+    with single_threaded():
+        return index, _extract(case, params)
 
 
 class _RoiError(ValueError):
@@ -123,14 +133,15 @@ def _extract(case: dict, params: dict) -> dict:
         image = read_image(file)
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_image(file)
-        grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
-                             case["image"])
+        grids = roi_problems(
+            ImageHeader.of(image), ImageHeader.of(mask), None, label, case["image"]
+        )
         align = parse_config(params.get(BLOCK)).align_mask
         if grids and align is not None:  # within its tolerance, preprocessing aligns the mask
-            grids = [f"mask and image are on different grids: {difference} "
-                     f"(image {case['image']})"
-                     for difference in misalignment(ImageHeader.of(image),
-                                                    ImageHeader.of(mask), align)]
+            grids = [
+                f"mask and image are on different grids: {difference} (image {case['image']})"
+                for difference in misalignment(ImageHeader.of(image), ImageHeader.of(mask), align)
+            ]
         if grids:
             raise _RoiError("; ".join(grids))
         if case.get(LESION) is not None:  # one connected component of the ROI
@@ -138,8 +149,9 @@ def _extract(case: dict, params: dict) -> dict:
         if case.get(RING) is not None:  # the peritumoral ring around the ROI
             mask = ring_mask(mask, label, case[RING])
         try:
-            features, diagnostics = extract_case(image, mask, params, label=label,
-                                                 modality=case["modality"])
+            features, diagnostics = extract_case(
+                image, mask, params, label=label, modality=case["modality"]
+            )
         except ValueError:
             # pyradiomics rejected the ROI; say why in validation's words when we can (the
             # label check reads every mask voxel, so it runs only for failed cases)
@@ -149,11 +161,12 @@ def _extract(case: dict, params: dict) -> dict:
             raise
     except Exception as error:  # a failing case is recorded; the others go on
         return _failure(case, file, error)
-    outcome = {"features": features,
-               "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+    outcome = {"features": features, "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
     if "image_sha256" not in case:  # no cache computed them: hash here, in parallel
-        outcome["provenance"] = {"image_sha256": file_digest(case["image"]),
-                                 "mask_sha256": file_digest(case["mask_path"])}
+        outcome["provenance"] = {
+            "image_sha256": file_digest(case["image"]),
+            "mask_sha256": file_digest(case["mask_path"]),
+        }
     return outcome
 
 
@@ -162,22 +175,33 @@ def _failure(case: dict, file: str, error: BaseException) -> dict:
         reason = error.reason if isinstance(error, ImageReadError) else str(error)
     else:
         reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
-    return {"file": file, "error": f"patient {case[ID_COLUMN]}, modality {case['modality']}, "
-                                   f"mask {case['mask']}, file {file}: {reason}"}
+    return {
+        "file": file,
+        "error": f"patient {case[ID_COLUMN]}, modality {case['modality']}, "
+        f"mask {case['mask']}, file {file}: {reason}",
+    }
 
 
 def _cases(manifest: pd.DataFrame) -> list[dict]:
     if LABEL_COLUMN not in manifest.columns:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
-    columns = list(CASE_COLUMNS) + [c for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN,
-                                                RING_COLUMN) if c in manifest.columns]
+    columns = list(CASE_COLUMNS) + [
+        c
+        for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
+        if c in manifest.columns
+    ]
     cases = manifest[columns].astype(object).where(manifest[columns].notna(), None)
     cases = cases.to_dict("records")
     for case in cases:
         case[ID_COLUMN] = str(case[ID_COLUMN])
         case[LABEL_COLUMN] = int(case[LABEL_COLUMN])
-    cases = [r for case in cases for c in expand_labels(case) for lesion in expand_lesions(c)
-             for r in expand_ring(lesion)]
+    cases = [
+        r
+        for case in cases
+        for c in expand_labels(case)
+        for lesion in expand_lesions(c)
+        for r in expand_ring(lesion)
+    ]
     return sorted(cases, key=lambda c: (c[ID_COLUMN], c["modality"], c["mask"]))
 
 
@@ -232,8 +256,10 @@ def expand_lesions(case: dict) -> list[dict]:
         count = len(lesion_sizes(read_image(case["mask_path"]), case[LABEL_COLUMN]))
     except (ImageReadError, RuntimeError):
         count = 0
-    return [{**case, "mask": f"{case['mask']}_lesion{k}", LESION: k}
-            for k in range(1, max(count, 1) + 1)]
+    return [
+        {**case, "mask": f"{case['mask']}_lesion{k}", LESION: k}
+        for k in range(1, max(count, 1) + 1)
+    ]
 
 
 def extract_cohort(
@@ -262,8 +288,9 @@ def extract_cohort(
         Passed to :func:`radfusion.features.params.load_params`, or an already-loaded
         ``{modality: pyradiomics parameter dict}``.
     n_jobs : int, default=-1
-        Worker processes (joblib, loky backend); -1 uses every core. With more than one
-        worker, each worker limits SimpleITK and BLAS to one thread. Ignored with ``client``.
+        Worker processes (joblib, loky backend); -1 uses every core. Every case runs with
+        SimpleITK and BLAS on one thread, whatever ``n_jobs`` (and on Dask), so the table has
+        the same bytes for any number of workers. Ignored with ``client``.
     progress : bool, default=True
         Show a progress bar over cases.
     cache_dir : str or Path, optional
@@ -316,8 +343,9 @@ def extract_cohort(
                 if case.get(RING) is not None:
                     params_key[RING] = case[RING]
             try:
-                keys[index] = cache.key(case["image"], case["mask_path"], case[LABEL_COLUMN],
-                                        params_key)
+                keys[index] = cache.key(
+                    case["image"], case["mask_path"], case[LABEL_COLUMN], params_key
+                )
             except OSError:  # unreadable file: extraction will record why
                 continue
             case["image_sha256"] = cache.digest(case["image"])
@@ -326,14 +354,18 @@ def extract_cohort(
             if stored is not None:
                 outcomes[index] = stored
     n_cached = len(outcomes)
-    todo = sorted((i for i in range(len(cases)) if i not in outcomes),
-                  key=lambda i: _cost(cases[i]), reverse=True)  # longest first: short tail
+    todo = sorted(
+        (i for i in range(len(cases)) if i not in outcomes),
+        key=lambda i: _cost(cases[i]),
+        reverse=True,
+    )  # longest first: short tail
     tasks = [(i, cases[i], per_modality[cases[i]["modality"]]) for i in todo]
 
     done = _run(tasks, n_jobs, client)
     try:
-        with tqdm(total=len(cases), initial=n_cached, disable=not progress, unit="case",
-                  desc="radiomics") as bar:
+        with tqdm(
+            total=len(cases), initial=n_cached, disable=not progress, unit="case", desc="radiomics"
+        ) as bar:
             for index, outcome in done:
                 if "error" in outcome:
                     if strict:
@@ -355,8 +387,9 @@ def _cost(case: dict) -> int:
         return 0
 
 
-def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
-         client: Client | str | None) -> Iterator[tuple[int, dict]]:
+def _run(
+    tasks: list[tuple[int, dict, dict]], n_jobs: int, client: Client | str | None
+) -> Iterator[tuple[int, dict]]:
     """``_run_case`` over ``tasks`` on local processes or Dask, in completion order."""
     if not tasks:
         return
@@ -366,12 +399,14 @@ def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
     workers = min(joblib.effective_n_jobs(n_jobs), max(len(tasks), 1))
     if workers <= 1:
         for index, case, params in tasks:
-            yield _run_case(index, case, params, False)
+            yield _run_case(index, case, params)
         return
-    parallel = joblib.Parallel(n_jobs=workers, backend="loky", batch_size=1,
-                               return_as="generator_unordered")
-    outputs = parallel(joblib.delayed(_run_case)(index, case, params, True)
-                       for index, case, params in tasks)
+    parallel = joblib.Parallel(
+        n_jobs=workers, backend="loky", batch_size=1, return_as="generator_unordered"
+    )
+    outputs = parallel(
+        joblib.delayed(_run_case)(index, case, params) for index, case, params in tasks
+    )
     try:
         yield from outputs
     finally:
@@ -380,22 +415,27 @@ def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
             outputs.close()
 
 
-def _run_dask(tasks: list[tuple[int, dict, dict]],
-              client: Client | str) -> Iterator[tuple[int, dict]]:
+def _run_dask(
+    tasks: list[tuple[int, dict, dict]], client: Client | str
+) -> Iterator[tuple[int, dict]]:
     from .distributed import dask_client, map_unordered
 
     def lost(args: tuple, error: BaseException) -> tuple[int, dict]:
-        index, case, _, _ = args
+        index, case, _ = args
         return index, _failure(case, case["image"], error)
 
     with dask_client(client) as connected:
-        yield from map_unordered(connected, _run_case,
-                                 [(*task, True) for task in tasks], on_error=lost)
+        yield from map_unordered(connected, _run_case, tasks, on_error=lost)
 
 
 def _failure_row(case: dict, outcome: dict) -> dict:
-    return {ID_COLUMN: case[ID_COLUMN], "modality": case["modality"], "mask": case["mask"],
-            "file": outcome["file"], "error": outcome["error"]}
+    return {
+        ID_COLUMN: case[ID_COLUMN],
+        "modality": case["modality"],
+        "mask": case["mask"],
+        "file": outcome["file"],
+        "error": outcome["error"],
+    }
 
 
 def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResult:
@@ -405,10 +445,22 @@ def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResu
         if "error" in outcome:
             failures.append(_failure_row(case, outcome))
             continue
-        records.append(FeatureRecord(case[ID_COLUMN], case["modality"], case["mask"],
-                                     outcome["features"], case.get(SITE_COLUMN)))
-        diagnostics.append({**{c: case[c] for c in CASE_COLUMNS}, **_provenance(case, outcome),
-                            **outcome["diagnostics"]})
+        records.append(
+            FeatureRecord(
+                case[ID_COLUMN],
+                case["modality"],
+                case["mask"],
+                outcome["features"],
+                case.get(SITE_COLUMN),
+            )
+        )
+        diagnostics.append(
+            {
+                **{c: case[c] for c in CASE_COLUMNS},
+                **_provenance(case, outcome),
+                **outcome["diagnostics"],
+            }
+        )
     return ExtractionResult(
         features=to_wide(records),
         diagnostics=pd.DataFrame(diagnostics, columns=_union_columns(diagnostics)),
@@ -424,8 +476,12 @@ def _provenance(case: dict, outcome: dict) -> dict:
         uid = series_uid(case["image"])
     except ImageReadError:  # it was read for extraction; a race at worst: leave it empty
         uid = None
-    return {LESION: case.get(LESION), "image_sha256": hashes.get("image_sha256"),
-            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid}
+    return {
+        LESION: case.get(LESION),
+        "image_sha256": hashes.get("image_sha256"),
+        "mask_sha256": hashes.get("mask_sha256"),
+        "series_uid": uid,
+    }
 
 
 def _union_columns(rows: list[dict]) -> list[str]:

@@ -22,8 +22,9 @@ def test_row_order_and_worker_count_change_nothing(write_cohort):
     write_manifest(manifest, rows[::-1])
     shuffled = extract_cohort(manifest, n_jobs=2, progress=False)
     for name in ("features", "diagnostics", "failures"):
-        pd.testing.assert_frame_equal(getattr(shuffled, name), getattr(reference, name),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(shuffled, name), getattr(reference, name), check_exact=True
+        )
     assert list(reference.features["patient_id"]) == ["P1", "P2", "P3", "P4"]
     assert reference.summary() == "5 case(s): 5 extracted (0 from the cache), 0 failed"
 
@@ -33,16 +34,16 @@ def test_cases_run_largest_first(write_cohort, monkeypatch):
     order = []
     run_case = radfusion.features.runner._run_case
 
-    def recording(index, case, params, single_thread):
+    def recording(index, case, params):
         order.append(os.path.getsize(case["image"]) + os.path.getsize(case["mask_path"]))
-        return run_case(index, case, params, single_thread)
+        return run_case(index, case, params)
 
     monkeypatch.setattr(radfusion.features.runner, "_run_case", recording)
     extract_cohort(manifest, n_jobs=1, progress=False)
     assert len(order) == len(COHORT) and order == sorted(order, reverse=True)
 
 
-def test_parallel_workers_use_one_thread_each(monkeypatch):
+def test_every_case_runs_on_one_thread_and_restores_the_callers(monkeypatch):
     seen = {}
 
     def probe(case, params):
@@ -52,8 +53,6 @@ def test_parallel_workers_use_one_thread_each(monkeypatch):
 
     monkeypatch.setattr(radfusion.features.runner, "_extract", probe)
     before = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
-    radfusion.features.runner._run_case(0, {}, {}, single_thread=False)
-    assert seen["sitk"] == before
-    radfusion.features.runner._run_case(0, {}, {}, single_thread=True)
+    radfusion.features.runner._run_case(0, {}, {})
     assert seen["sitk"] == 1 and seen["blas"] <= {1}
-    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(before)
+    assert sitk.ProcessObject_GetGlobalDefaultNumberOfThreads() == before
