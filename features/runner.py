@@ -116,8 +116,8 @@ def _run_case(index: int, case: dict, params: dict) -> tuple[int, dict]:
     """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
 
     The same thread settings on every path (in this process, joblib and Dask workers): one
-    SimpleITK and BLAS thread (see :func:`radfusion.features.extract.single_threaded`), so the bytes do
-    not depend on ``n_jobs``, and one worker per core is not oversubscribed.
+    SimpleITK and BLAS thread (see :func:`radfusion.features.extract.single_threaded`), so the bytes
+    do not depend on ``n_jobs``, and one worker per core is not oversubscribed.
     """
     with single_threaded():
         return index, _extract(case, params)
