@@ -322,9 +322,14 @@ def extract_cohort(
                 continue
             case["image_sha256"] = cache.digest(case["image"])
             case["mask_sha256"] = cache.digest(case["mask_path"])
-            stored = cache.get(keys[index])
+            stored, why = cache.lookup(keys[index])
             if stored is not None:
                 outcomes[index] = stored
+            elif why is not None:
+                warnings.warn(f"cache entry {cache.path(keys[index])} (patient "
+                              f"{case[ID_COLUMN]}, modality {case['modality']}, mask "
+                              f"{case['mask']}) ignored: {why}; the case is recomputed",
+                              UserWarning, stacklevel=2)
     n_cached = len(outcomes)
     todo = sorted((i for i in range(len(cases)) if i not in outcomes),
                   key=lambda i: _cost(cases[i]), reverse=True)  # longest first: short tail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -192,3 +193,32 @@ def test_a_run_killed_part_way_resumes_to_the_cold_result(cohort, cold, tmp_path
     assert resumed.n_cached == stored
     assert_same_result(resumed, cold)
     assert len(FeatureCache(cache_dir)) == len(COHORT)
+
+
+@pytest.mark.parametrize("damage", ["no features key", "some features removed",
+                                    "a value edited", "a value made text"])
+def test_damaged_entries_are_recomputed_with_a_note(cohort, cold, tmp_path, damage):
+    cache_dir = tmp_path / "cache"
+    extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache_dir)
+    entry = sorted(cache_dir.glob("??/*.json"))[0]
+    content = json.loads(entry.read_text(encoding="utf-8"))
+    names = list(content["features"])
+    if damage == "no features key":
+        del content["features"]
+    elif damage == "some features removed":
+        for name in names[::3]:
+            del content["features"][name]
+    elif damage == "a value edited":
+        content["features"][names[0]] += 1.0
+    else:
+        content["features"][names[0]] = "1.5"
+    entry.write_text(json.dumps(content), encoding="utf-8")
+
+    with pytest.warns(UserWarning, match=r"cache entry .* \(patient P\d\d, modality \w+, mask "
+                                         r"tumor\) ignored: .*recomputed") as caught:
+        again = extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache_dir)
+    assert sum("cache entry" in str(w.message) for w in caught) == 1
+    assert again.n_cached == len(COHORT) - 1
+    assert_same_result(again, cold)
+    stored, why = FeatureCache(cache_dir).lookup(entry.stem)  # rewritten by the re-run
+    assert stored is not None and why is None
