@@ -31,6 +31,7 @@ __all__ = [
     "LABEL_MODES",
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
+    "duplicate_problems",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
     "mask_values",
@@ -317,7 +318,12 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
     return problems
 
 
-def _check_duplicates(df: pd.DataFrame, file: str) -> list[Problem]:
+def duplicate_problems(df: pd.DataFrame, file: str) -> list[Problem]:
+    """Rows repeating a (patient, modality, mask) case, and patients with several sites.
+
+    Shared by :func:`validate_cohort` (hence ``radfusion extract``) and
+    :func:`features.check.check_cohort`, which both refuse such a manifest.
+    """
     problems = []
     keys = [ID_COLUMN, "modality", "mask"]
     duplicated = df[df.duplicated(keys, keep=False)]
@@ -426,7 +432,7 @@ def validate_cohort(
     manifest, problems = _load_manifest(manifest_path)
     file = str(manifest_path)
     if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
-        problems += _check_duplicates(manifest, file)
+        problems += duplicate_problems(manifest, file)
     if all(column in manifest.columns for column in PATH_COLUMNS):
         problems += _missing_files(manifest)
         if check_images:

@@ -9,10 +9,15 @@ before an extractor is built; the whole parameter dict, block included, is the c
       resample: {spacing: [1, 1, 1], interpolator: bspline}   # bspline | linear | nearest
       # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
+      fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
 grid, image and mask resampled, image intensities normalised.
+
+NaN and ±inf voxels fail a case (see :mod:`features.rules`); ``fill_non_finite: <value>``
+opts in to replacing those outside the ROI by ``value`` before anything else (the runner
+does it, and records how many in the diagnostics); inside the ROI they still fail it.
 
 Derived ROIs (a peritumoral ring, one ROI per label) are manifest options, like ``lesions``;
 :func:`ring_mask` builds the ring.
@@ -74,11 +79,16 @@ class Normalize:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The parsed ``radfusion`` block; every field None means: do nothing."""
+    """The parsed ``radfusion`` block; every field None means: do nothing.
+
+    ``fill_non_finite`` is applied by the runner before preprocessing (see
+    :mod:`features.rules`); :attr:`is_noop` is about the three preprocessing steps.
+    """
 
     align_mask: AlignMask | None = None
     resample: Resample | None = None
     normalize: Normalize | None = None
+    fill_non_finite: float | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -113,10 +123,15 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize"}, BLOCK)
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite"}, BLOCK)
+    fill = block.get("fill_non_finite")
+    if fill is not None and (not isinstance(fill, int | float) or isinstance(fill, bool)
+                             or not math.isfinite(fill)):
+        raise ValueError(f"fill_non_finite must be a finite number, got {fill!r}")
     return Preprocessing(_parse_align(block.get("align_mask")),
                          _parse_resample(block.get("resample")),
-                         _parse_normalize(block.get("normalize")))
+                         _parse_normalize(block.get("normalize")),
+                         None if fill is None else float(fill))
 
 
 def _parse_align(value: object) -> AlignMask | None:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from features.cache import FeatureCache
 from features.extract import extract_case, lesion_mask, lesion_sizes
 from features.files import file_digest
-from features.io import ImageHeader, ImageReadError, read_image, series_uid
+from features.io import ImageHeader, ImageReadError, nonfinite_voxels, read_image, series_uid
 from features.manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
@@ -38,8 +38,14 @@ from features.manifest import (
     validate_cohort,
 )
 from features.naming import ID_COLUMN, SITE_COLUMN
-from features.params import load_params
+from features.params import load_params, params_files
 from features.preprocess import BLOCK, misalignment, parse_config, ring_mask
+from features.rules import (
+    FILLED_DIAGNOSTIC,
+    dimension_problems,
+    fill_nonfinite,
+    nonfinite_problems,
+)
 from features.table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
@@ -52,8 +58,9 @@ __all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "PROVENANCE_COLUMNS", "CaseFailedE
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 #: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
 #: component extracted (empty: the whole ROI), the SHA-256 of the image and mask files (see
-#: :func:`features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
-PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid")
+#: :func:`features.cache.file_digest`), for a DICOM folder its SeriesInstanceUID, and the
+#: parameter file used (empty when parameters were given as a mapping).
+PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid", "params_file")
 LESION = "lesion"
 #: Case key of a derived peritumoral ring (its width in mm; None: the ROI itself).
 RING = "ring_mm"
@@ -119,10 +126,14 @@ class _RoiError(ValueError):
 
 def _extract(case: dict, params: dict) -> dict:
     file, label = case["image"], case[LABEL_COLUMN]
+    filled = None
     try:
         image = read_image(file)
+        _refuse(dimension_problems(ImageHeader.of(image), "image"))
+        nonfinite = nonfinite_voxels(file, image)
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_image(file)
+        _refuse(dimension_problems(ImageHeader.of(mask), "mask"))
         grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
                              case["image"])
         align = parse_config(params.get(BLOCK)).align_mask
@@ -137,6 +148,12 @@ def _extract(case: dict, params: dict) -> dict:
             mask = lesion_mask(mask, label, case[LESION])
         if case.get(RING) is not None:  # the peritumoral ring around the ROI
             mask = ring_mask(mask, label, case[RING])
+        if nonfinite is not None:  # NaN / inf voxels: the image's problem, named by it
+            file, fill = case["image"], parse_config(params.get(BLOCK)).fill_non_finite
+            _refuse(nonfinite_problems(nonfinite, sitk.GetArrayViewFromImage(mask) == label,
+                                       fill))
+            image, filled = fill_nonfinite(image, nonfinite, fill), int(nonfinite.sum())
+            file = case["mask_path"]
         try:
             features, diagnostics = extract_case(image, mask, params, label=label,
                                                  modality=case["modality"])
@@ -149,12 +166,19 @@ def _extract(case: dict, params: dict) -> dict:
             raise
     except Exception as error:  # a failing case is recorded; the others go on
         return _failure(case, file, error)
+    if filled is not None:
+        diagnostics[FILLED_DIAGNOSTIC] = filled
     outcome = {"features": features,
                "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
     if "image_sha256" not in case:  # no cache computed them: hash here, in parallel
         outcome["provenance"] = {"image_sha256": file_digest(case["image"]),
                                  "mask_sha256": file_digest(case["mask_path"])}
     return outcome
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise _RoiError("; ".join(problems))
 
 
 def _failure(case: dict, file: str, error: BaseException) -> dict:
@@ -303,6 +327,9 @@ def extract_cohort(
         per_modality = dict(params)
     else:
         per_modality = load_params(params, modalities)
+        files = params_files(params, modalities)
+        for case in cases:  # recorded in the diagnostics
+            case["params_file"] = str(files[case["modality"]])
 
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     outcomes: dict[int, dict] = {}
@@ -430,7 +457,8 @@ def _provenance(case: dict, outcome: dict) -> dict:
     except ImageReadError:  # it was read for extraction; a race at worst: leave it empty
         uid = None
     return {LESION: case.get(LESION), "image_sha256": hashes.get("image_sha256"),
-            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid}
+            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid,
+            "params_file": case.get("params_file")}
 
 
 def _union_columns(rows: list[dict]) -> list[str]:
