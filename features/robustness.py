@@ -8,13 +8,16 @@ perturbed versions, patients as targets. The output (``feature, icc, n_patients`
 ``pipeline.preprocessing.RobustnessFilter`` reads.
 
 A perturbation that empties or shrinks a tiny ROI below what pyradiomics accepts makes that
-perturbed case fail; the patient is then left out of the ICC of that case's features (ICC
-needs every version of each patient): ``n_patients`` says how many patients each ICC uses.
+perturbed case fail (so does a broken image or mask for every version); the patient is then
+left out of the ICC of that case's features (ICC needs every version of each patient):
+``n_patients`` says how many patients each ICC uses, and one warning per failed case names
+the patient, modality, mask, version, file and reason.
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -176,12 +179,28 @@ def perturbed_tables(
         folder.mkdir(parents=True, exist_ok=True)
         combined, ids = _perturbed_manifest(manifest, names, folder)
         result = extract_cohort(combined, params, n_jobs, progress, cache_dir=cache_dir)
+    for note in _dropped(result.failures, ids):
+        warnings.warn(note, UserWarning, stacklevel=2)
     features = result.features.drop(columns=[SITE_COLUMN], errors="ignore")
     version = features[ID_COLUMN].map(lambda i: ids[i][0])
     features[ID_COLUMN] = features[ID_COLUMN].map(lambda i: ids[i][1])
     patients = sorted({str(p) for p in manifest[ID_COLUMN]})
     return {name: features[version == name].set_index(ID_COLUMN).reindex(patients)
             for name in [ORIGINAL, *names]}
+
+
+def _dropped(failures: pd.DataFrame, ids: dict[str, tuple[str, str]]) -> list[str]:
+    """One sentence per failed case of the combined run, in the patient's own id."""
+    notes = []
+    for row in failures.itertuples(index=False):
+        version, patient = ids[getattr(row, ID_COLUMN)]
+        prefix = (f"patient {getattr(row, ID_COLUMN)}, modality {row.modality}, mask "
+                  f"{row.mask}, file {row.file}: ")
+        reason = row.error[len(prefix):] if row.error.startswith(prefix) else row.error
+        notes.append(f"robustness: patient {patient} left out of the ICC of "
+                     f"{row.modality}__{row.mask} features: its {version} version failed "
+                     f"(modality {row.modality}, mask {row.mask}, file {row.file}: {reason})")
+    return notes
 
 
 def icc_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

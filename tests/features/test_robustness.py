@@ -70,8 +70,14 @@ def test_robustness_end_to_end(tmp_path: Path) -> None:
     from features.robustness import robustness_icc
 
     manifest = _cohort(tmp_path)
-    tables = perturbed_tables(manifest, PARAMS, ("erode", "shift"), n_jobs=1,
-                              cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="robustness: patient") as caught:
+        tables = perturbed_tables(manifest, PARAMS, ("erode", "shift"), n_jobs=1,
+                                  cache_dir=tmp_path / "cache")
+    (dropped,) = [str(w.message) for w in caught if "robustness:" in str(w.message)]
+    assert dropped.startswith("robustness: patient P0 left out of the ICC of CT__tumor "
+                              "features: its erode version failed (modality CT, mask tumor, "
+                              "file ")
+    assert "1:P0" not in dropped  # the combined run's internal id is not shown
     assert list(tables) == ["original", "erode", "shift_x+1", "shift_x-1", "shift_y+1",
                             "shift_y-1"]
     volume = "CT__tumor__original_shape_VoxelVolume"
