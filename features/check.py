@@ -46,6 +46,7 @@ from features.io import (
     read_header,
     read_image,
 )
+from features.lifeline import exit_with_parent
 from features.manifest import (
     LABEL_COLUMN,
     LESIONS_COLUMN,
@@ -110,8 +111,10 @@ def _size_problems(voxels: int, extent: tuple[int, ...], min_voxels: int,
 
 
 def _check_mask(mask_path: str, rows: list[dict], min_voxels: int,
-                fills: dict[str, float | None]) -> list[dict]:
+                fills: dict[str, float | None], parent: int | None = None) -> list[dict]:
     """Check every manifest row that uses one mask file (the mask is read once)."""
+    if parent is not None:  # a worker: exit when the checking process dies
+        exit_with_parent(parent)
     mask, error = None, "mask file is missing"
     if os.path.exists(mask_path):
         try:
@@ -247,7 +250,7 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
         results = [_check_mask(*task) for task in tasks]
     else:
         results = joblib.Parallel(n_jobs=workers, backend="loky")(
-            joblib.delayed(_check_mask)(*task) for task in tasks)
+            joblib.delayed(_check_mask)(*task, os.getpid()) for task in tasks)
     checked: list[dict | None] = [None] * len(rows)
     for indexes, found in zip(by_mask.values(), results, strict=True):
         for index, row in zip(indexes, found, strict=True):

@@ -26,6 +26,7 @@ from features.cache import FeatureCache
 from features.extract import extract_case, lesion_mask, lesion_sizes
 from features.files import file_digest
 from features.io import ImageHeader, ImageReadError, nonfinite_voxels, read_image, series_uid
+from features.lifeline import exit_with_parent
 from features.manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
@@ -111,8 +112,15 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict, single_thread: bool) -> tuple[int, dict]:
-    """Extract one case; return ``(index, outcome)``, outcome holding results or an error."""
+def _run_case(index: int, case: dict, params: dict, single_thread: bool,
+              parent: int | None = None) -> tuple[int, dict]:
+    """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
+
+    ``parent``: the pid of the local process that submitted the case; the worker then exits
+    when that process dies (see :mod:`features.lifeline`).
+    """
+    if parent is not None:
+        exit_with_parent(parent)
     if single_thread:  # one worker per core: no thread oversubscription inside a worker
         sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
         with threadpool_limits(limits=1):
@@ -402,7 +410,7 @@ def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
         return
     parallel = joblib.Parallel(n_jobs=workers, backend="loky", batch_size=1,
                                return_as="generator_unordered")
-    outputs = parallel(joblib.delayed(_run_case)(index, case, params, True)
+    outputs = parallel(joblib.delayed(_run_case)(index, case, params, True, os.getpid())
                        for index, case, params in tasks)
     try:
         yield from outputs
