@@ -49,8 +49,9 @@ def exit_with_parent(parent: int, interval: float = POLL_SECONDS) -> None:
         if _watched == parent:
             return
         _watched = parent
-    threading.Thread(target=_watch, args=(parent, interval), daemon=True,
-                     name="radfusion-exit-with-parent").start()
+    threading.Thread(
+        target=_watch, args=(parent, interval), daemon=True, name="radfusion-exit-with-parent"
+    ).start()
 
 
 def _watch(parent: int, interval: float) -> None:

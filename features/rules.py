@@ -47,14 +47,20 @@ def dimension_problems(header: ImageHeader, what: str, path: str | None = None) 
         return []
     named = f"{what} {path}" if path else what
     size = "x".join(map(str, header.size))
-    hint = ("store the slice as a 3-D image one slice thick" if header.dimension == 2
-            else "give one 3-D volume per modality")
-    return [f"{named} is {header.dimension}-D (size {size}): radfusion extracts 3-D ROIs; "
-            f"{hint}"]
+    hint = (
+        "store the slice as a 3-D image one slice thick"
+        if header.dimension == 2
+        else "give one 3-D volume per modality"
+    )
+    return [f"{named} is {header.dimension}-D (size {size}): radfusion extracts 3-D ROIs; {hint}"]
 
 
-def nonfinite_problems(nonfinite: np.ndarray | None, roi: np.ndarray | None,
-                       fill: float | None = None, path: str | None = None) -> list[str]:
+def nonfinite_problems(
+    nonfinite: np.ndarray | None,
+    roi: np.ndarray | None,
+    fill: float | None = None,
+    path: str | None = None,
+) -> list[str]:
     """Why non-finite image voxels make a case untrustworthy.
 
     Parameters
@@ -86,13 +92,17 @@ def nonfinite_problems(nonfinite: np.ndarray | None, roi: np.ndarray | None,
     inside = int(np.count_nonzero(nonfinite.ravel() & roi.ravel())) if known else total
     if inside:
         where = "inside the ROI" if known else "(the ROI could not be located)"
-        return [f"{named} has {inside} NaN or infinite voxel(s) {where}; its features "
-                "cannot be trusted: fix or re-export the image"]
+        return [
+            f"{named} has {inside} NaN or infinite voxel(s) {where}; its features "
+            "cannot be trusted: fix or re-export the image"
+        ]
     if fill is None:
-        return [f"{named} has {total} NaN or infinite voxel(s) outside the ROI; they would "
-                "change resampling, normalisation and filtered features: fix the image, or "
-                "set fill_non_finite: <value> in the modality's radfusion: parameter block "
-                "to replace them"]
+        return [
+            f"{named} has {total} NaN or infinite voxel(s) outside the ROI; they would "
+            "change resampling, normalisation and filtered features: fix the image, or "
+            "set fill_non_finite: <value> in the modality's radfusion: parameter block "
+            "to replace them"
+        ]
     return []
 
 

@@ -46,8 +46,17 @@ def _is_worker(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_workers_exit_within_seconds_after_kill_9_of_extract(write_cohort, tmp_path):
     manifest = write_cohort(COHORT)
-    command = [sys.executable, "-c", "from pipeline.cli import main; main()", "extract",
-               str(manifest), "--out", str(tmp_path / "f.parquet"), "--jobs", "2"]
+    command = [
+        sys.executable,
+        "-c",
+        "from pipeline.cli import main; main()",
+        "extract",
+        str(manifest),
+        "--out",
+        str(tmp_path / "f.parquet"),
+        "--jobs",
+        "2",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children: list[int] = []
     try:
@@ -72,4 +81,3 @@ def test_workers_exit_within_seconds_after_kill_9_of_extract(write_cohort, tmp_p
         for pid in children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-

@@ -54,11 +54,14 @@ def test_nonfinite_rule_inside_outside_and_fill():
     assert filled[0, 0, 0] == -7.0 and filled[1, 1, 1] == -7.0 and np.isfinite(filled).all()
 
 
-@pytest.mark.parametrize(("size", "expected"), [((8, 8, 8), None), ((8, 8), "2-D (size 8x8)"),
-                                                ((8, 8, 8, 2), "4-D (size 8x8x8x2)")])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((8, 8, 8), None), ((8, 8), "2-D (size 8x8)"), ((8, 8, 8, 2), "4-D (size 8x8x8x2)")],
+)
 def test_only_3d_images_pass(size, expected):
-    header = ImageHeader(size, (1.0,) * len(size), (0.0,) * len(size),
-                         tuple(np.eye(len(size)).ravel()))
+    header = ImageHeader(
+        size, (1.0,) * len(size), (0.0,) * len(size), tuple(np.eye(len(size)).ravel())
+    )
     problems = dimension_problems(header, "image", "a.nii.gz")
     assert problems == [] if expected is None else expected in problems[0]
 
@@ -86,8 +89,10 @@ def test_fallbacks_are_noted_and_warned(tmp_path: Path):
         f"parameter file {folder / 'T2W.yaml'} matches no modality of the manifest (CT, MR): "
         "ignored",
     ]
-    assert params_files(folder, ["CT", "MR"]) == {"CT": folder / "CT.yaml",
-                                                   "MR": SHIPPED_DIR / "mr.yaml"}
+    assert params_files(folder, ["CT", "MR"]) == {
+        "CT": folder / "CT.yaml",
+        "MR": SHIPPED_DIR / "mr.yaml",
+    }
     with pytest.warns(UserWarning) as caught:
         load_params(folder, ["CT", "MR"])
     assert [str(w.message) for w in caught if "parameter" in str(w.message)] == notes
