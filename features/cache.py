@@ -117,8 +117,9 @@ class FeatureCache:
             return None, "its feature values are missing"
         if not isinstance(diagnostics, dict):
             return None, "its diagnostics are missing"
-        if not all(isinstance(v, int | float) and not isinstance(v, bool)
-                   for v in features.values()):
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in features.values()
+        ):
             return None, "some feature values are not numbers"
         if entry.get("checksum") != _checksum(features, diagnostics):
             return None, "its content does not match its checksum (features removed or edited)"
@@ -132,9 +133,12 @@ class FeatureCache:
         """
         path = self.path(key)
         path.parent.mkdir(exist_ok=True)
-        entry = {"key": key, "features": result["features"],
-                 "diagnostics": result["diagnostics"],
-                 "checksum": _checksum(result["features"], result["diagnostics"])}
+        entry = {
+            "key": key,
+            "features": result["features"],
+            "diagnostics": result["diagnostics"],
+            "checksum": _checksum(result["features"], result["diagnostics"]),
+        }
         write_atomic(path, json.dumps(entry))
         return path
 
@@ -145,6 +149,5 @@ class FeatureCache:
 
 def _checksum(features: dict, diagnostics: dict) -> str:
     """SHA-256 of an entry's content, names and order included (NaN written as JSON NaN)."""
-    text = json.dumps([list(features.items()), list(diagnostics.items())],
-                      separators=(",", ":"))
+    text = json.dumps([list(features.items()), list(diagnostics.items())], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

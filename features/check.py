@@ -65,9 +65,22 @@ __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok
 MIN_VOXELS = 64
 #: ``status`` values, from best to worst.
 STATUSES = ("ok", "warning", "would fail")
-CHECK_COLUMNS = (ID_COLUMN, "modality", "mask", LABEL_COLUMN, LESIONS_COLUMN, "image",
-                 "mask_path", "labels_found", "voxels", "volume_mm3", "components", "grid",
-                 "status", "problem")
+CHECK_COLUMNS = (
+    ID_COLUMN,
+    "modality",
+    "mask",
+    LABEL_COLUMN,
+    LESIONS_COLUMN,
+    "image",
+    "mask_path",
+    "labels_found",
+    "voxels",
+    "volume_mm3",
+    "components",
+    "grid",
+    "status",
+    "problem",
+)
 _AXES = ("x", "y", "z", "t")
 _CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
 
@@ -93,25 +106,34 @@ def _extent(roi: np.ndarray) -> tuple[int, ...]:
     return tuple(reversed(spans))
 
 
-def _size_problems(voxels: int, extent: tuple[int, ...], min_voxels: int,
-                   what: str) -> tuple[list[str], list[str]]:
+def _size_problems(
+    voxels: int, extent: tuple[int, ...], min_voxels: int, what: str
+) -> tuple[list[str], list[str]]:
     """(fatal, warnings) for one extracted ROI of ``voxels`` voxels and bounding ``extent``."""
     fatal, warnings = [], []
     if sum(e > 1 for e in extent) < 2:
-        fatal.append(f"{what} spans {'x'.join(map(str, extent))} voxels: pyradiomics needs "
-                     "more than one voxel along at least two axes (minimumROIDimensions 2)")
+        fatal.append(
+            f"{what} spans {'x'.join(map(str, extent))} voxels: pyradiomics needs "
+            "more than one voxel along at least two axes (minimumROIDimensions 2)"
+        )
         return fatal, warnings
     if voxels < min_voxels:
-        warnings.append(f"{what} has {voxels} voxels (< {min_voxels}): too small for texture "
-                        "features")
+        warnings.append(
+            f"{what} has {voxels} voxels (< {min_voxels}): too small for texture features"
+        )
     flat = [_AXES[i] for i, e in enumerate(extent) if e == 1]
     if flat:
         warnings.append(f"{what} is one voxel thick along {', '.join(flat)}")
     return fatal, warnings
 
 
-def _check_mask(mask_path: str, rows: list[dict], min_voxels: int,
-                fills: dict[str, float | None], parent: int | None = None) -> list[dict]:
+def _check_mask(
+    mask_path: str,
+    rows: list[dict],
+    min_voxels: int,
+    fills: dict[str, float | None],
+    parent: int | None = None,
+) -> list[dict]:
     """Check every manifest row that uses one mask file (the mask is read once)."""
     if parent is not None:  # a worker: exit when the checking process dies
         exit_with_parent(parent)
@@ -125,12 +147,12 @@ def _check_mask(mask_path: str, rows: list[dict], min_voxels: int,
             dimension = dimension_problems(ImageHeader.of(mask), "mask", mask_path)
             if dimension:
                 mask, error = None, dimension[0]
-    return [_check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
-            for row in rows]
+    return [_check_row(row, mask, error, min_voxels, fills.get(row["modality"])) for row in rows]
 
 
-def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
-               min_voxels: int, fill: float | None = None) -> dict:
+def _check_row(
+    row: dict, mask: sitk.Image | None, mask_error: str, min_voxels: int, fill: float | None = None
+) -> dict:
     out = {c: row.get(c) for c in CHECK_COLUMNS}
     fatal: list[str] = []
     warnings: list[str] = []
@@ -161,8 +183,9 @@ def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
     out["volume_mm3"] = count * math.prod(mask.GetSpacing())
     if count == 0:
         out["components"] = 0
-        fatal.append(f"empty mask: no voxel has label {label}; values present: "
-                     f"{out['labels_found']}")
+        fatal.append(
+            f"empty mask: no voxel has label {label}; values present: {out['labels_found']}"
+        )
         return _status(out, fatal, warnings)
     if image_ok:
         try:
@@ -193,9 +216,13 @@ def _status(out: dict, fatal: list[str], warnings: list[str]) -> dict:
     return out
 
 
-def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
-                 min_voxels: int = MIN_VOXELS,
-                 params: str | Path | dict[str, dict] | None = None) -> pd.DataFrame:
+def check_cohort(
+    manifest: pd.DataFrame | str | Path,
+    n_jobs: int = -1,
+    *,
+    min_voxels: int = MIN_VOXELS,
+    params: str | Path | dict[str, dict] | None = None,
+) -> pd.DataFrame:
     """Check every case of a cohort without extracting features.
 
     Parameters
@@ -236,21 +263,24 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
         raise InputError(f"invalid manifest {source}", problems)
     modalities = set(manifest["modality"])
     per_modality = params if isinstance(params, dict) else load_params(params, modalities)
-    fills = {m: parse_config((per_modality.get(m) or {}).get(BLOCK)).fill_non_finite
-             for m in modalities}
+    fills = {
+        m: parse_config((per_modality.get(m) or {}).get(BLOCK)).fill_non_finite for m in modalities
+    }
     rows = manifest.assign(**({} if LABEL_COLUMN in manifest.columns else {LABEL_COLUMN: 1}))
     rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
     by_mask: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         by_mask.setdefault(row["mask_path"], []).append(index)
-    tasks = [(path, [rows[i] for i in indexes], min_voxels, fills)
-             for path, indexes in by_mask.items()]
+    tasks = [
+        (path, [rows[i] for i in indexes], min_voxels, fills) for path, indexes in by_mask.items()
+    ]
     workers = min(joblib.effective_n_jobs(n_jobs), len(tasks))
     if workers <= 1:
         results = [_check_mask(*task) for task in tasks]
     else:
         results = joblib.Parallel(n_jobs=workers, backend="loky")(
-            joblib.delayed(_check_mask)(*task, os.getpid()) for task in tasks)
+            joblib.delayed(_check_mask)(*task, os.getpid()) for task in tasks
+        )
     checked: list[dict | None] = [None] * len(rows)
     for indexes, found in zip(by_mask.values(), results, strict=True):
         for index, row in zip(indexes, found, strict=True):

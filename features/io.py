@@ -125,8 +125,9 @@ def _nifti_layout(header: bytes) -> _NiftiLayout | None:
             continue
         if not 1 <= dims[0] <= 7:
             return None
-        return _NiftiLayout(endian, tuple(int(d) for d in dims[1 : dims[0] + 1]), datatype,
-                            bitpix, offset)
+        return _NiftiLayout(
+            endian, tuple(int(d) for d in dims[1 : dims[0] + 1]), datatype, bitpix, offset
+        )
     return None
 
 
@@ -349,8 +350,11 @@ def series_uid(path: str | Path) -> str | None:
         reader = _information(first)
     except RuntimeError as error:
         raise ImageReadError(first, _itk_reason(error)) from None
-    return reader.GetMetaData(SERIES_UID_TAG).strip() if reader.HasMetaDataKey(
-        SERIES_UID_TAG) else None
+    return (
+        reader.GetMetaData(SERIES_UID_TAG).strip()
+        if reader.HasMetaDataKey(SERIES_UID_TAG)
+        else None
+    )
 
 
 def _information(path: Path) -> sitk.ImageFileReader:

@@ -25,8 +25,16 @@ from features.errors import InputError, Problem
 from features.extract import make_extractor
 from features.preprocess import BLOCK, split_params
 
-__all__ = ["KINDS", "SHIPPED_DIR", "fallback_notes", "load_params", "modality_kind",
-           "params_files", "read_params", "validate_params"]
+__all__ = [
+    "KINDS",
+    "SHIPPED_DIR",
+    "fallback_notes",
+    "load_params",
+    "modality_kind",
+    "params_files",
+    "read_params",
+    "validate_params",
+]
 
 SHIPPED_DIR = Path(__file__).with_name("params")
 KINDS = ("ct", "mr", "pet", "default")
@@ -129,13 +137,21 @@ def _find_own_file(folder: Path, modality: str) -> Path | None:
         if f"{modality}{suffix}" in files:
             return files[f"{modality}{suffix}"]
     matches = sorted(
-        p for p in files.values()
+        p
+        for p in files.values()
         if p.suffix.lower() in _SUFFIXES and p.stem.lower() == modality.lower()
     )
     if len(matches) > 1:
-        raise InputError("ambiguous pyradiomics parameter files", [
-            Problem(f"{len(matches)} files match modality {modality!r}: "
-                    f"{', '.join(p.name for p in matches)}", file=str(folder))])
+        raise InputError(
+            "ambiguous pyradiomics parameter files",
+            [
+                Problem(
+                    f"{len(matches)} files match modality {modality!r}: "
+                    f"{', '.join(p.name for p in matches)}",
+                    file=str(folder),
+                )
+            ],
+        )
     return matches[0] if matches else None
 
 
@@ -177,11 +193,9 @@ def fallback_notes(params: str | Path | None, modalities: Iterable[str]) -> list
         if path.parent != SHIPPED_DIR or (params is not None and folder is None):
             continue
         kind = modality_kind(modality)
-        why = (f"no {modality}.yaml in {folder}" if folder is not None
-               else "no parameters given")
+        why = f"no {modality}.yaml in {folder}" if folder is not None else "no parameters given"
         if kind == "default":
-            why += (f"; the name matches no known kind (CT; {', '.join(_PREFIXES['mr'])}; "
-                    "PET)")
+            why += f"; the name matches no known kind (CT; {', '.join(_PREFIXES['mr'])}; PET)"
         elif folder is None:
             continue  # the documented default of a known kind
         notes.append(f"modality {modality}: {why}: using the shipped {path.name} parameters")
@@ -189,8 +203,10 @@ def fallback_notes(params: str | Path | None, modalities: Iterable[str]) -> list
         used = set(files.values())
         for path in sorted(folder.iterdir()):
             if path.is_file() and path.suffix.lower() in _SUFFIXES and path not in used:
-                notes.append(f"parameter file {path} matches no modality of the manifest "
-                             f"({', '.join(modalities)}): ignored")
+                notes.append(
+                    f"parameter file {path} matches no modality of the manifest "
+                    f"({', '.join(modalities)}): ignored"
+                )
     return notes
 
 

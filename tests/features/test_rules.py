@@ -96,3 +96,23 @@ def test_fallbacks_are_noted_and_warned(tmp_path: Path):
     with pytest.warns(UserWarning) as caught:
         load_params(folder, ["CT", "MR"])
     assert [str(w.message) for w in caught if "parameter" in str(w.message)] == notes
+
+
+def test_extract_case_applies_the_nonfinite_rule_to_files_and_images(tmp_path):
+    from features.extract import extract_case
+    from tests.features.conftest import sphere_case
+
+    image, mask = sphere_case(0)
+    voxels = sitk.GetArrayFromImage(image).astype(np.float32)
+    voxels[0, 0, :] = np.nan  # background only
+    broken = sitk.GetImageFromArray(voxels)
+    broken.CopyInformation(image)
+    path = tmp_path / "image.nii.gz"
+    sitk.WriteImage(broken, str(path))
+    params = {"featureClass": {"firstorder": ["Mean", "Minimum"]}}
+    for given in (path, broken):  # ITK reads the file's NaN as 0: found all the same
+        with pytest.raises(ValueError, match="24 NaN or infinite voxel"):
+            extract_case(given, mask, params)
+    filled, _ = extract_case(path, mask, {**params, "radfusion": {"fill_non_finite": 0}})
+    clean = sitk.Cast(image, sitk.sitkFloat32)
+    assert filled == extract_case(clean, mask, params)[0]  # the ROI's values are unchanged
