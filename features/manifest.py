@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from features.errors import InputError, Problem
 from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
 from features.naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+from features.rules import dimension_problems
 
 __all__ = [
     "LABEL_COLUMN",
@@ -327,6 +328,10 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
                 image = cache.header(image_path)
             except ImageReadError as error:
                 problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
+            else:
+                dimension = dimension_problems(image, "image")
+                problems += [Problem(message, row, pid, image_path) for message in dimension]
+                image = None if dimension else image  # its grid cannot match a 3-D mask
         if not (mask_path and os.path.exists(mask_path)):
             continue
         try:
@@ -453,7 +458,8 @@ def validate_cohort(
     image and mask files; biomarker rows for patients absent from the manifest, duplicated
     biomarker patients; absent outcome column and missing outcomes.
 
-    Image checks (``check_images=True``): unreadable or truncated files; empty masks (no
+    Image checks (``check_images=True``): unreadable or truncated files; images that are not
+    3-D (:func:`features.rules.dimension_problems`, extraction's rule); empty masks (no
     voxel equal to the label); mask and image grids (size, and spacing / origin / direction
     beyond 1e-3 relative / mm). Image voxels are not read, only headers; mask voxels are.
     With ``check_images=False`` these are left to extraction, which records such a case in

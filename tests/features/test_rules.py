@@ -116,3 +116,30 @@ def test_extract_case_applies_the_nonfinite_rule_to_files_and_images(tmp_path):
     filled, _ = extract_case(path, mask, {**params, "radfusion": {"fill_non_finite": 0}})
     clean = sitk.Cast(image, sitk.sitkFloat32)
     assert filled == extract_case(clean, mask, params)[0]  # the ROI's values are unchanged
+
+
+def test_validate_cohort_with_images_refuses_a_4d_image_like_extraction(tmp_path):
+    from features.errors import InputError
+    from features.manifest import validate_cohort
+    from tests.features.conftest import sphere_case, write_manifest
+
+    image, mask = sphere_case(0)
+    sitk.WriteImage(sitk.JoinSeries([image, image]), str(tmp_path / "image.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    manifest = write_manifest(
+        tmp_path / "manifest.csv",
+        [
+            {
+                "patient_id": "007",
+                "modality": "CT",
+                "mask": "tumor",
+                "image": "image.nii.gz",
+                "mask_path": "mask.nii.gz",
+            }
+        ],
+    )
+    with pytest.raises(InputError) as caught:
+        validate_cohort(manifest, check_images=True)
+    (problem,) = caught.value.problems
+    assert (problem.patient_id, problem.file) == ("007", str(tmp_path / "image.nii.gz"))
+    assert problem.message.startswith("image is 4-D (size 24x24x24x2)")
