@@ -6,19 +6,19 @@ whether the ROI is too small for texture features; ``status`` says whether extra
 succeed. :func:`cohort_ok` is False when any case would fail.
 
 A manifest that extraction refuses as a whole (a repeated (patient, modality, mask), a
-patient with several sites: :func:`features.manifest.duplicate_problems`) is refused here
-too, with the same :class:`~features.errors.InputError`.
+patient with several sites: :func:`radfusion.features.manifest.duplicate_problems`) is refused here
+too, with the same :class:`~radfusion.features.errors.InputError`.
 
 Rules (``status``):
 
 - ``would fail``: an image or mask file missing or unreadable; an image or mask that is not
   3-D; NaN or infinite image voxels (inside the ROI always; outside it unless the modality's
   parameters set ``fill_non_finite``); no voxel with the label; mask and image on different
-  grids (:func:`features.io.compare_grids`); a ROI that spans more than one voxel in fewer
+  grids (:func:`radfusion.features.io.compare_grids`); a ROI that spans more than one voxel in fewer
   than two axes (a line or a single voxel: pyradiomics' default ``minimumROIDimensions: 2``
   rejects it). With ``lesions: largest`` this applies to the largest component, with
   ``each`` to every component. The 3-D and non-finite rules are extraction's own
-  (:mod:`features.rules`).
+  (:mod:`radfusion.features.rules`).
 - ``warning``: a ROI (or a component extracted on its own) with fewer than ``min_voxels``
   voxels (default 64, a 4×4×4 cube: texture matrices of so few voxels are mostly empty), or
   one voxel thick along an axis (a flat ROI: 3D texture sees no neighbour along that axis).
@@ -37,8 +37,8 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from features.errors import InputError
-from features.io import (
+from .errors import InputError
+from .io import (
     ImageHeader,
     ImageReadError,
     compare_grids,
@@ -46,18 +46,18 @@ from features.io import (
     read_header,
     read_image,
 )
-from features.lifeline import exit_with_parent
-from features.manifest import (
+from .lifeline import exit_with_parent
+from .manifest import (
     LABEL_COLUMN,
     LESIONS_COLUMN,
     duplicate_problems,
     mask_values,
     read_manifest,
 )
-from features.naming import ID_COLUMN
-from features.params import load_params
-from features.preprocess import BLOCK, parse_config
-from features.rules import dimension_problems, nonfinite_problems
+from .naming import ID_COLUMN
+from .params import load_params
+from .preprocess import BLOCK, parse_config
+from .rules import dimension_problems, nonfinite_problems
 
 __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
 
@@ -228,14 +228,14 @@ def check_cohort(
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
-        A manifest as returned by :func:`features.manifest.read_manifest`, or its CSV path.
+        A manifest as returned by :func:`radfusion.features.manifest.read_manifest`, or its CSV path.
     n_jobs : int, default=-1
         Worker processes (joblib); -1 uses every core. Each mask file is read once.
     min_voxels : int, default=64
         ROIs with fewer voxels get a warning (see the module's rules).
     params : str, Path, dict or None, default=None
         The parameters extraction will use (as for
-        :func:`features.runner.extract_cohort`); only their ``radfusion: fill_non_finite``
+        :func:`radfusion.features.runner.extract_cohort`); only their ``radfusion: fill_non_finite``
         option matters here.
 
     Returns

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from features.io import GRID_TOLERANCE, nonfinite_voxels, read_image
-from features.preprocess import BLOCK, parse_config, preprocess
-from features.rules import fill_nonfinite, nonfinite_problems
+from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
+from .preprocess import BLOCK, parse_config, preprocess
+from .rules import fill_nonfinite, nonfinite_problems
 
 __all__ = [
     "DIAGNOSTICS_PREFIX",
@@ -44,9 +44,9 @@ def make_extractor(params: dict):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
-    :data:`features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
+    :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
     mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
-    radfusion's own ``radfusion`` block (see :mod:`features.preprocess`) is left out: it is
+    radfusion's own ``radfusion`` block (see :mod:`radfusion.features.preprocess`) is left out: it is
     not PyRadiomics' and its schema would reject it.
     """
     from radiomics import featureextractor
@@ -127,7 +127,7 @@ def _as_image(image: str | Path | sitk.Image) -> sitk.Image:
 def _finite(
     image: sitk.Image, source: str | Path | None, mask: sitk.Image, label: int, fill: float | None
 ) -> sitk.Image:
-    """The image, refused or filled by the non-finite rule (:mod:`features.rules`)."""
+    """The image, refused or filled by the non-finite rule (:mod:`radfusion.features.rules`)."""
     if source is not None:  # a file: NIfTI voxels as stored (ITK reads NaN as 0)
         nonfinite = nonfinite_voxels(source, image)
     else:
@@ -164,11 +164,11 @@ def extract_case(
     ----------
     image, mask : str, Path or SimpleITK.Image
         The image and its label mask: files, DICOM series folders (see
-        :func:`features.io.read_image`) or images already read.
+        :func:`radfusion.features.io.read_image`) or images already read.
     params : dict
         PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
-        of :func:`features.params.load_params`, optionally with a ``radfusion`` block: the
-        image and mask are then preprocessed first (see :func:`features.preprocess.preprocess`).
+        of :func:`radfusion.features.params.load_params`, optionally with a ``radfusion`` block: the
+        image and mask are then preprocessed first (see :func:`radfusion.features.preprocess.preprocess`).
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional
@@ -183,12 +183,12 @@ def extract_case(
 
     Raises
     ------
-    features.io.ImageReadError
+    radfusion.features.io.ImageReadError
         When a file cannot be read.
     ValueError
         When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small),
         when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance, or
-        when the image has NaN or infinite voxels (see :mod:`features.rules`; inside the ROI
+        when the image has NaN or infinite voxels (see :mod:`radfusion.features.rules`; inside the ROI
         always, outside it unless the block sets ``fill_non_finite``).
     """
     extractor = _extractor(params)

@@ -5,7 +5,7 @@ The manifest lists one (patient, modality, mask) case per row::
     patient_id,modality,mask,image,mask_path,label,site
     P001,CT,tumor,images/P001_ct.nii.gz,masks/P001_ct_tumor.nii.gz,1,A
 
-Validation collects every problem and raises one :class:`~features.errors.InputError`, each
+Validation collects every problem and raises one :class:`~radfusion.features.errors.InputError`, each
 problem naming its row (1-based data row, header excluded), patient and file.
 """
 
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from features.errors import InputError, Problem
-from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
-from features.naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
-from features.rules import dimension_problems
+from .errors import InputError, Problem
+from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .rules import dimension_problems
 
 __all__ = [
     "LABEL_COLUMN",
@@ -354,7 +354,7 @@ def duplicate_problems(df: pd.DataFrame, file: str) -> list[Problem]:
     """Rows repeating a (patient, modality, mask) case, and patients with several sites.
 
     Shared by :func:`validate_cohort` (hence ``radfusion extract``) and
-    :func:`features.check.check_cohort`, which both refuse such a manifest.
+    :func:`radfusion.features.check.check_cohort`, which both refuse such a manifest.
     """
     problems = []
     keys = [ID_COLUMN, "modality", "mask"]
@@ -459,11 +459,11 @@ def validate_cohort(
     biomarker patients; absent outcome column and missing outcomes.
 
     Image checks (``check_images=True``): unreadable or truncated files; images that are not
-    3-D (:func:`features.rules.dimension_problems`, extraction's rule); empty masks (no
+    3-D (:func:`radfusion.features.rules.dimension_problems`, extraction's rule); empty masks (no
     voxel equal to the label); mask and image grids (size, and spacing / origin / direction
     beyond 1e-3 relative / mm). Image voxels are not read, only headers; mask voxels are.
     With ``check_images=False`` these are left to extraction, which records such a case in
-    the failures table and goes on with the others (see :func:`features.runner.extract_cohort`).
+    the failures table and goes on with the others (see :func:`radfusion.features.runner.extract_cohort`).
 
     Parameters
     ----------

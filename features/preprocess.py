@@ -15,7 +15,7 @@ Every option is off when absent: without the block (or with an empty one) the im
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
 grid, image and mask resampled, image intensities normalised.
 
-NaN and ±inf voxels fail a case (see :mod:`features.rules`); ``fill_non_finite: <value>``
+NaN and ±inf voxels fail a case (see :mod:`radfusion.features.rules`); ``fill_non_finite: <value>``
 opts in to replacing those outside the ROI by ``value`` before anything else (the runner
 does it, and records how many in the diagnostics); inside the ROI they still fail it.
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from features.io import GRID_TOLERANCE, ImageHeader, compare_grids
+from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 
 __all__ = [
     "BLOCK",
@@ -98,7 +98,7 @@ class Preprocessing:
     """The parsed ``radfusion`` block; every field None means: do nothing.
 
     ``fill_non_finite`` is applied by the runner before preprocessing (see
-    :mod:`features.rules`); :attr:`is_noop` is about the three preprocessing steps.
+    :mod:`radfusion.features.rules`); :attr:`is_noop` is about the three preprocessing steps.
     """
 
     align_mask: AlignMask | None = None
@@ -264,7 +264,7 @@ def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> li
     """How a mask's grid differs from its image's *beyond* the alignment tolerance.
 
     Empty: :func:`align_mask` can put the mask on the image grid. Messages read like
-    :func:`features.io.compare_grids`'s, with the tolerance used.
+    :func:`radfusion.features.io.compare_grids`'s, with the tolerance used.
     """
     if image.size != mask.size:
         return [f"size differs: image {image.size}, mask {mask.size}"]
@@ -291,7 +291,7 @@ def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> li
 
 def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
     """The mask resampled onto the image's grid (nearest neighbour); unchanged when the grids
-    already match within :data:`features.io.GRID_TOLERANCE`."""
+    already match within :data:`radfusion.features.io.GRID_TOLERANCE`."""
     if not compare_grids(ImageHeader.of(image), ImageHeader.of(mask)):
         return mask
     return sitk.Resample(
@@ -441,7 +441,7 @@ def preprocess(
         See :func:`parse_config`. The no-op config returns the inputs unchanged.
     modality : str, optional
         Used only by IBSI resampling with ``round`` unset: intensities are rounded to
-        integers for a CT modality (see :func:`features.params.modality_kind`).
+        integers for a CT modality (see :func:`radfusion.features.params.modality_kind`).
 
     Raises
     ------
@@ -458,7 +458,7 @@ def preprocess(
     if config.resample is not None:
         rounding = config.resample.round
         if rounding is None:
-            from features.params import modality_kind  # params imports extract: no cycle
+            from .params import modality_kind  # params imports extract: no cycle
 
             rounding = (
                 config.resample.mode == "ibsi"

@@ -1,6 +1,6 @@
 """Per-case rules shared by the pre-flight check and extraction.
 
-:func:`features.check.check_cohort` and the extraction runner call these same functions, so
+:func:`radfusion.features.check.check_cohort` and the extraction runner call these same functions, so
 ``radfusion check`` says "would fail" for exactly the images ``radfusion extract`` refuses,
 with the same words:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from features.io import ImageHeader
+from .io import ImageHeader
 
 __all__ = ["FILLED_DIAGNOSTIC", "dimension_problems", "fill_nonfinite", "nonfinite_problems"]
 
@@ -66,7 +66,7 @@ def nonfinite_problems(
     Parameters
     ----------
     nonfinite : numpy.ndarray of bool or None
-        Where the image is NaN or ±inf (see :func:`features.io.nonfinite_voxels`); None:
+        Where the image is NaN or ±inf (see :func:`radfusion.features.io.nonfinite_voxels`); None:
         nowhere.
     roi : numpy.ndarray of bool or None
         The ROI on the same grid (None, or another size: the ROI is unknown and every

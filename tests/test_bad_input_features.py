@@ -21,8 +21,8 @@ import SimpleITK as sitk
 import yaml
 from typer.testing import CliRunner
 
-from features.params import SHIPPED_DIR
-from pipeline.cli import EXIT_BAD_INPUT, EXIT_CASES_FAILED, app
+from radfusion.features.params import SHIPPED_DIR
+from radfusion.pipeline.cli import EXIT_BAD_INPUT, EXIT_CASES_FAILED, app
 
 GOOD = ("P001", "P002")
 BAD = "P003"

@@ -49,7 +49,7 @@ def test_workers_exit_within_seconds_after_kill_9_of_extract(write_cohort, tmp_p
     command = [
         sys.executable,
         "-c",
-        "from pipeline.cli import main; main()",
+        "from radfusion.pipeline.cli import main; main()",
         "extract",
         str(manifest),
         "--out",

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from features.io import ImageHeader, nonfinite_voxels
-from features.params import SHIPPED_DIR, fallback_notes, load_params, params_files
-from features.preprocess import parse_config
-from features.rules import dimension_problems, fill_nonfinite, nonfinite_problems
+from radfusion.features.io import ImageHeader, nonfinite_voxels
+from radfusion.features.params import SHIPPED_DIR, fallback_notes, load_params, params_files
+from radfusion.features.preprocess import parse_config
+from radfusion.features.rules import dimension_problems, fill_nonfinite, nonfinite_problems
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
@@ -99,7 +99,7 @@ def test_fallbacks_are_noted_and_warned(tmp_path: Path):
 
 
 def test_extract_case_applies_the_nonfinite_rule_to_files_and_images(tmp_path):
-    from features.extract import extract_case
+    from radfusion.features.extract import extract_case
     from tests.features.conftest import sphere_case
 
     image, mask = sphere_case(0)
@@ -119,8 +119,8 @@ def test_extract_case_applies_the_nonfinite_rule_to_files_and_images(tmp_path):
 
 
 def test_validate_cohort_with_images_refuses_a_4d_image_like_extraction(tmp_path):
-    from features.errors import InputError
-    from features.manifest import validate_cohort
+    from radfusion.features.errors import InputError
+    from radfusion.features.manifest import validate_cohort
     from tests.features.conftest import sphere_case, write_manifest
 
     image, mask = sphere_case(0)
