@@ -8,8 +8,13 @@ its cache, and changing one modality's parameters invalidates that modality's ca
 
 Entries are written atomically (temporary file in the same folder, then ``os.replace``) as
 soon as a case finishes, so a run killed at any moment (even ``kill -9``) leaves only whole
-entries, and the next run resumes from them. An unreadable entry counts as absent. Failed
-cases are not cached: they are tried again on the next run.
+entries, and the next run resumes from them. Failed cases are not cached: they are tried
+again on the next run.
+
+Entries are validated on read: an entry that is unreadable, not the expected layout, or whose
+content no longer matches the checksum stored with it (features or diagnostics removed or
+edited) is a miss, and :meth:`FeatureCache.lookup` says why, so the case is recomputed and the
+run says so; it is never trusted, never a ``KeyError``, never a silent NaN.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from .files import file_digest, write_atomic
 
 __all__ = ["CACHE_FORMAT", "FeatureCache", "versions"]
 
-#: Version of the entry layout; part of every key.
-CACHE_FORMAT = 1
+#: Version of the entry layout; part of every key. 2: entries carry a checksum of their content.
+CACHE_FORMAT = 2
 
 
 def versions() -> dict[str, str]:
@@ -87,15 +92,38 @@ class FeatureCache:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
-        """The stored result of ``key``, or None when absent or unreadable."""
+        """The stored result of ``key``, or None when absent or invalid (see :meth:`lookup`)."""
+        return self.lookup(key)[0]
+
+    def lookup(self, key: str) -> tuple[dict | None, str | None]:
+        """``(result, None)`` for a valid entry; ``(None, None)`` when there is none;
+        ``(None, why)`` when an entry exists but cannot be trusted (it must be recomputed).
+
+        Valid: JSON holding this ``key``, a ``features`` mapping of names to numbers (NaN
+        allowed), a ``diagnostics`` mapping, and the checksum written with them.
+        """
+        path = self.path(key)
         try:
-            with self.path(key).open(encoding="utf-8") as handle:
+            with path.open(encoding="utf-8") as handle:
                 entry = json.load(handle)
-        except (OSError, ValueError):
-            return None
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as error:
+            return None, f"unreadable ({type(error).__name__})"
         if not isinstance(entry, dict) or entry.get("key") != key:
-            return None
-        return {"features": entry["features"], "diagnostics": entry["diagnostics"]}
+            return None, "not an entry of this key"
+        features, diagnostics = entry.get("features"), entry.get("diagnostics")
+        if not isinstance(features, dict):
+            return None, "its feature values are missing"
+        if not isinstance(diagnostics, dict):
+            return None, "its diagnostics are missing"
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in features.values()
+        ):
+            return None, "some feature values are not numbers"
+        if entry.get("checksum") != _checksum(features, diagnostics):
+            return None, "its content does not match its checksum (features removed or edited)"
+        return {"features": features, "diagnostics": diagnostics}, None
 
     def put(self, key: str, result: dict) -> Path:
         """Store ``{"features": ..., "diagnostics": ...}`` atomically under ``key``.
@@ -105,11 +133,21 @@ class FeatureCache:
         """
         path = self.path(key)
         path.parent.mkdir(exist_ok=True)
-        entry = {"key": key, "features": result["features"],
-                 "diagnostics": result["diagnostics"]}
+        entry = {
+            "key": key,
+            "features": result["features"],
+            "diagnostics": result["diagnostics"],
+            "checksum": _checksum(result["features"], result["diagnostics"]),
+        }
         write_atomic(path, json.dumps(entry))
         return path
 
     def __len__(self) -> int:
         """Number of stored entries."""
         return sum(1 for _ in self.directory.glob("??/*.json"))
+
+
+def _checksum(features: dict, diagnostics: dict) -> str:
+    """SHA-256 of an entry's content, names and order included (NaN written as JSON NaN)."""
+    text = json.dumps([list(features.items()), list(diagnostics.items())], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -5,13 +5,20 @@ ROI voxel count and volume, connected components), whether mask and image share 
 whether the ROI is too small for texture features; ``status`` says whether extraction would
 succeed. :func:`cohort_ok` is False when any case would fail.
 
+A manifest that extraction refuses as a whole (a repeated (patient, modality, mask), a
+patient with several sites: :func:`radfusion.features.manifest.duplicate_problems`) is refused here
+too, with the same :class:`~radfusion.features.errors.InputError`.
+
 Rules (``status``):
 
-- ``would fail``: an image or mask file missing or unreadable; no voxel with the label; mask
-  and image on different grids (:func:`radfusion.features.io.compare_grids`); a ROI that spans more
-  than one voxel in fewer than two axes (a line or a single voxel: pyradiomics' default
-  ``minimumROIDimensions: 2`` rejects it). With ``lesions: largest`` this applies to the
-  largest component, with ``each`` to every component.
+- ``would fail``: an image or mask file missing or unreadable; an image or mask that is not
+  3-D; NaN or infinite image voxels (inside the ROI always; outside it unless the modality's
+  parameters set ``fill_non_finite``); no voxel with the label; mask and image on different
+  grids (:func:`radfusion.features.io.compare_grids`); a ROI that spans more than one voxel in fewer
+  than two axes (a line or a single voxel: pyradiomics' default ``minimumROIDimensions: 2``
+  rejects it). With ``lesions: largest`` this applies to the largest component, with
+  ``each`` to every component. The 3-D and non-finite rules are extraction's own
+  (:mod:`radfusion.features.rules`).
 - ``warning``: a ROI (or a component extracted on its own) with fewer than ``min_voxels``
   voxels (default 64, a 4×4×4 cube: texture matrices of so few voxels are mostly empty), or
   one voxel thick along an axis (a flat ROI: 3D texture sees no neighbour along that axis).
@@ -30,9 +37,27 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
-from .manifest import LABEL_COLUMN, LESIONS_COLUMN, mask_values, read_manifest
+from .errors import InputError
+from .io import (
+    ImageHeader,
+    ImageReadError,
+    compare_grids,
+    nonfinite_voxels,
+    read_header,
+    read_image,
+)
+from .lifeline import exit_with_parent
+from .manifest import (
+    LABEL_COLUMN,
+    LESIONS_COLUMN,
+    duplicate_problems,
+    mask_values,
+    read_manifest,
+)
 from .naming import ID_COLUMN
+from .params import load_params
+from .preprocess import BLOCK, parse_config
+from .rules import dimension_problems, nonfinite_problems
 
 __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
 
@@ -40,9 +65,22 @@ __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok
 MIN_VOXELS = 64
 #: ``status`` values, from best to worst.
 STATUSES = ("ok", "warning", "would fail")
-CHECK_COLUMNS = (ID_COLUMN, "modality", "mask", LABEL_COLUMN, LESIONS_COLUMN, "image",
-                 "mask_path", "labels_found", "voxels", "volume_mm3", "components", "grid",
-                 "status", "problem")
+CHECK_COLUMNS = (
+    ID_COLUMN,
+    "modality",
+    "mask",
+    LABEL_COLUMN,
+    LESIONS_COLUMN,
+    "image",
+    "mask_path",
+    "labels_found",
+    "voxels",
+    "volume_mm3",
+    "components",
+    "grid",
+    "status",
+    "problem",
+)
 _AXES = ("x", "y", "z", "t")
 _CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
 
@@ -68,39 +106,57 @@ def _extent(roi: np.ndarray) -> tuple[int, ...]:
     return tuple(reversed(spans))
 
 
-def _size_problems(voxels: int, extent: tuple[int, ...], min_voxels: int,
-                   what: str) -> tuple[list[str], list[str]]:
+def _size_problems(
+    voxels: int, extent: tuple[int, ...], min_voxels: int, what: str
+) -> tuple[list[str], list[str]]:
     """(fatal, warnings) for one extracted ROI of ``voxels`` voxels and bounding ``extent``."""
     fatal, warnings = [], []
     if sum(e > 1 for e in extent) < 2:
-        fatal.append(f"{what} spans {'x'.join(map(str, extent))} voxels: pyradiomics needs "
-                     "more than one voxel along at least two axes (minimumROIDimensions 2)")
+        fatal.append(
+            f"{what} spans {'x'.join(map(str, extent))} voxels: pyradiomics needs "
+            "more than one voxel along at least two axes (minimumROIDimensions 2)"
+        )
         return fatal, warnings
     if voxels < min_voxels:
-        warnings.append(f"{what} has {voxels} voxels (< {min_voxels}): too small for texture "
-                        "features")
+        warnings.append(
+            f"{what} has {voxels} voxels (< {min_voxels}): too small for texture features"
+        )
     flat = [_AXES[i] for i, e in enumerate(extent) if e == 1]
     if flat:
         warnings.append(f"{what} is one voxel thick along {', '.join(flat)}")
     return fatal, warnings
 
 
-def _check_mask(mask_path: str, rows: list[dict], min_voxels: int) -> list[dict]:
+def _check_mask(
+    mask_path: str,
+    rows: list[dict],
+    min_voxels: int,
+    fills: dict[str, float | None],
+    parent: int | None = None,
+) -> list[dict]:
     """Check every manifest row that uses one mask file (the mask is read once)."""
+    if parent is not None:  # a worker: exit when the checking process dies
+        exit_with_parent(parent)
     mask, error = None, "mask file is missing"
     if os.path.exists(mask_path):
         try:
             mask = read_image(mask_path)
         except ImageReadError as failure:
             error = f"unreadable mask: {failure.reason}"
-    return [_check_row(row, mask, error, min_voxels) for row in rows]
+        else:
+            dimension = dimension_problems(ImageHeader.of(mask), "mask", mask_path)
+            if dimension:
+                mask, error = None, dimension[0]
+    return [_check_row(row, mask, error, min_voxels, fills.get(row["modality"])) for row in rows]
 
 
-def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
-               min_voxels: int) -> dict:
+def _check_row(
+    row: dict, mask: sitk.Image | None, mask_error: str, min_voxels: int, fill: float | None = None
+) -> dict:
     out = {c: row.get(c) for c in CHECK_COLUMNS}
     fatal: list[str] = []
     warnings: list[str] = []
+    image_ok = False
     if not os.path.exists(row["image"]):
         fatal.append("image file is missing")
     else:
@@ -109,7 +165,10 @@ def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
         except ImageReadError as error:
             fatal.append(f"unreadable image: {error.reason}")
         else:
-            if mask is not None:
+            dimension = dimension_problems(image, "image", row["image"])
+            fatal += dimension
+            image_ok = not dimension
+            if mask is not None and image_ok:
                 grid = compare_grids(image, ImageHeader.of(mask))
                 out["grid"] = "; ".join(grid)
                 fatal += [f"mask and image are on different grids: {g}" for g in grid]
@@ -124,9 +183,17 @@ def _check_row(row: dict, mask: sitk.Image | None, mask_error: str,
     out["volume_mm3"] = count * math.prod(mask.GetSpacing())
     if count == 0:
         out["components"] = 0
-        fatal.append(f"empty mask: no voxel has label {label}; values present: "
-                     f"{out['labels_found']}")
+        fatal.append(
+            f"empty mask: no voxel has label {label}; values present: {out['labels_found']}"
+        )
         return _status(out, fatal, warnings)
+    if image_ok:
+        try:
+            nonfinite = nonfinite_voxels(row["image"])
+        except ImageReadError as error:
+            fatal.append(f"unreadable image: {error.reason}")
+        else:
+            fatal += nonfinite_problems(nonfinite, roi, fill, row["image"])
     components = _components(roi)
     out["components"] = len(components)
     mode = row.get(LESIONS_COLUMN) or "merge"
@@ -149,8 +216,13 @@ def _status(out: dict, fatal: list[str], warnings: list[str]) -> dict:
     return out
 
 
-def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
-                 min_voxels: int = MIN_VOXELS) -> pd.DataFrame:
+def check_cohort(
+    manifest: pd.DataFrame | str | Path,
+    n_jobs: int = -1,
+    *,
+    min_voxels: int = MIN_VOXELS,
+    params: str | Path | dict[str, dict] | None = None,
+) -> pd.DataFrame:
     """Check every case of a cohort without extracting features.
 
     Parameters
@@ -162,6 +234,10 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
         Worker processes (joblib); -1 uses every core. Each mask file is read once.
     min_voxels : int, default=64
         ROIs with fewer voxels get a warning (see the module's rules).
+    params : str, Path, dict or None, default=None
+        The parameters extraction will use (as for
+        :func:`radfusion.features.runner.extract_cohort`); only their ``radfusion: fill_non_finite``
+        option matters here.
 
     Returns
     -------
@@ -175,22 +251,37 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
     Raises
     ------
     InputError
-        When the manifest (given as a path) has missing columns or bad cells.
+        When the manifest (given as a path) has missing columns or bad cells, repeats a
+        (patient, modality, mask) case or gives a patient several sites; when ``params``
+        is invalid.
     """
+    source = "manifest"
     if not isinstance(manifest, pd.DataFrame):
+        source = str(manifest)
         manifest = read_manifest(manifest)
+    problems = duplicate_problems(manifest, source)
+    if problems:
+        raise InputError(f"invalid manifest {source}", problems)
+    modalities = set(manifest["modality"])
+    per_modality = params if isinstance(params, dict) else load_params(params, modalities)
+    fills = {
+        m: parse_config((per_modality.get(m) or {}).get(BLOCK)).fill_non_finite for m in modalities
+    }
     rows = manifest.assign(**({} if LABEL_COLUMN in manifest.columns else {LABEL_COLUMN: 1}))
     rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
     by_mask: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         by_mask.setdefault(row["mask_path"], []).append(index)
-    tasks = [(path, [rows[i] for i in indexes], min_voxels) for path, indexes in by_mask.items()]
+    tasks = [
+        (path, [rows[i] for i in indexes], min_voxels, fills) for path, indexes in by_mask.items()
+    ]
     workers = min(joblib.effective_n_jobs(n_jobs), len(tasks))
     if workers <= 1:
         results = [_check_mask(*task) for task in tasks]
     else:
         results = joblib.Parallel(n_jobs=workers, backend="loky")(
-            joblib.delayed(_check_mask)(*task) for task in tasks)
+            joblib.delayed(_check_mask)(*task, os.getpid()) for task in tasks
+        )
     checked: list[dict | None] = [None] * len(rows)
     for indexes, found in zip(by_mask.values(), results, strict=True):
         for index, row in zip(indexes, found, strict=True):

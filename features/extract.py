@@ -20,8 +20,9 @@ import numpy as np
 import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 
-from .io import GRID_TOLERANCE, read_image
+from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
 from .preprocess import BLOCK, parse_config, preprocess
+from .rules import fill_nonfinite, nonfinite_problems
 
 __all__ = [
     "DIAGNOSTICS_PREFIX",
@@ -165,6 +166,25 @@ def _as_image(image: str | Path | sitk.Image) -> sitk.Image:
     return image if isinstance(image, sitk.Image) else read_image(image)
 
 
+def _finite(
+    image: sitk.Image, source: str | Path | None, mask: sitk.Image, label: int, fill: float | None
+) -> sitk.Image:
+    """The image, refused or filled by the non-finite rule (:mod:`radfusion.features.rules`)."""
+    if source is not None:  # a file: NIfTI voxels as stored (ITK reads NaN as 0)
+        nonfinite = nonfinite_voxels(source, image)
+    else:
+        voxels = sitk.GetArrayViewFromImage(image)
+        finite = np.isfinite(voxels) if voxels.dtype.kind == "f" else None
+        nonfinite = None if finite is None or finite.all() else ~finite
+    if nonfinite is None:
+        return image
+    roi = sitk.GetArrayViewFromImage(mask) == label
+    problems = nonfinite_problems(nonfinite, roi, fill, None if source is None else str(source))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return fill_nonfinite(image, nonfinite, fill)
+
+
 def _plain(value: object) -> object:
     """Numpy scalars and 0-d arrays as Python scalars; other values unchanged."""
     if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
@@ -213,12 +233,16 @@ def extract_case(
         When a file cannot be read.
     ValueError
         When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small),
-        or when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance.
+        when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance, or
+        when the image has NaN or infinite voxels (see :mod:`radfusion.features.rules`; inside the
+        ROI always, outside it unless the block sets ``fill_non_finite``).
     """
     extractor = _extractor(params)
+    source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
         config = parse_config(params.get(BLOCK))
+        image = _finite(image, source, mask, int(label), config.fill_non_finite)
         if not config.is_noop:
             image, mask = preprocess(image, mask, int(label), config, modality=modality)
         result = extractor.execute(image, mask, label=int(label))

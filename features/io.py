@@ -2,7 +2,8 @@
 
 NIfTI, NRRD, MHA (any single file SimpleITK reads) and DICOM series (a folder holding one
 series) are read as one volume. :func:`read_header` reads the geometry only, without the
-voxels, so a cohort can be checked quickly before extraction.
+voxels, so a cohort can be checked quickly before extraction. :func:`nonfinite_voxels` finds
+NaN and ±inf voxels as stored in the file (ITK's NIfTI reader turns them into 0).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "ImageHeader",
     "ImageReadError",
     "compare_grids",
+    "nonfinite_voxels",
     "read_header",
     "read_image",
     "series_uid",
@@ -90,23 +93,48 @@ def _check_exists(path: Path) -> None:
         _check_nifti_complete(path)
 
 
-def _nifti_end(header: bytes) -> int | None:
-    """Byte offset where a NIfTI-1/2 file's voxel data ends (None if not a NIfTI header)."""
+#: NIfTI datatype codes of real floating-point voxels, and their numpy types.
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+@dataclass(frozen=True)
+class _NiftiLayout:
+    endian: str
+    dims: tuple[int, ...]
+    datatype: int
+    bitpix: int
+    offset: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + math.prod(self.dims) * self.bitpix // 8
+
+
+def _nifti_layout(header: bytes) -> _NiftiLayout | None:
+    """Byte order, dimensions, datatype and voxel offset of a NIfTI-1/2 header (None: not one)."""
     for endian in "<>":
         if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
             dims = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
             offset = int(struct.unpack(endian + "f", header[108:112])[0])
         elif len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
-            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            datatype, bitpix = struct.unpack(endian + "2h", header[12:16])
             dims = struct.unpack(endian + "8q", header[16:80])
             offset = struct.unpack(endian + "q", header[168:176])[0]
         else:
             continue
         if not 1 <= dims[0] <= 7:
             return None
-        return offset + math.prod(dims[1 : dims[0] + 1]) * bitpix // 8
+        return _NiftiLayout(
+            endian, tuple(int(d) for d in dims[1 : dims[0] + 1]), datatype, bitpix, offset
+        )
     return None
+
+
+def _nifti_end(header: bytes) -> int | None:
+    """Byte offset where a NIfTI-1/2 file's voxel data ends (None if not a NIfTI header)."""
+    layout = _nifti_layout(header)
+    return None if layout is None else layout.end
 
 
 def _check_nifti_complete(path: Path) -> None:
@@ -195,6 +223,75 @@ def read_image(path: str | Path) -> sitk.Image:
         raise ImageReadError(path, _itk_reason(error)) from None
 
 
+def _is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def _open(path: Path):
+    return gzip.open(path) if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def nonfinite_voxels(path: str | Path, image: sitk.Image | None = None) -> np.ndarray | None:
+    """Where an image file holds NaN or ±inf voxels, as stored in the file.
+
+    ITK's NIfTI reader silently turns non-finite voxels into 0, so NIfTI voxels are read
+    from the file's bytes; other files are read with SimpleITK (or ``image``, when already
+    read). Only floating-point images can hold such values: integer files (and DICOM
+    folders) are not read.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file (or DICOM folder).
+    image : SimpleITK.Image, optional
+        The image already read from ``path`` (saves reading a non-NIfTI file again).
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        True where a voxel is non-finite, in :func:`SimpleITK.GetArrayFromImage`'s order
+        (z, y, x); None when every voxel is finite.
+
+    Raises
+    ------
+    ImageReadError
+        When the file cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return None
+    _check_exists(path)
+    if _is_nifti(path):
+        try:
+            with _open(path) as handle:
+                layout = _nifti_layout(handle.read(540))
+                if layout is None or layout.datatype not in _NIFTI_FLOATS:
+                    return None
+                handle.seek(layout.offset)
+                count = math.prod(layout.dims)
+                dtype = np.dtype(layout.endian + _NIFTI_FLOATS[layout.datatype])
+                data = handle.read(count * dtype.itemsize)
+        except (OSError, EOFError, zlib.error) as error:
+            raise ImageReadError(path, f"cannot read its voxels: {error}") from None
+        if len(data) < count * dtype.itemsize:
+            raise ImageReadError(path, "truncated NIfTI file: fewer voxels than its header says")
+        voxels = np.frombuffer(data, dtype=dtype, count=count).reshape(layout.dims[::-1])
+    else:
+        if image is None:
+            try:
+                pixel = _information(path).GetPixelID()
+            except RuntimeError as error:
+                raise ImageReadError(path, _itk_reason(error)) from None
+            if pixel not in (sitk.sitkFloat32, sitk.sitkFloat64):
+                return None
+            image = read_image(path)
+        voxels = sitk.GetArrayViewFromImage(image)
+        if voxels.dtype.kind != "f":
+            return None
+    bad = ~np.isfinite(voxels)
+    return bad if bad.any() else None
+
+
 def read_header(path: str | Path) -> ImageHeader:
     """Read the geometry of an image without reading its voxels.
 
@@ -253,8 +350,11 @@ def series_uid(path: str | Path) -> str | None:
         reader = _information(first)
     except RuntimeError as error:
         raise ImageReadError(first, _itk_reason(error)) from None
-    return reader.GetMetaData(SERIES_UID_TAG).strip() if reader.HasMetaDataKey(
-        SERIES_UID_TAG) else None
+    return (
+        reader.GetMetaData(SERIES_UID_TAG).strip()
+        if reader.HasMetaDataKey(SERIES_UID_TAG)
+        else None
+    )
 
 
 def _information(path: Path) -> sitk.ImageFileReader:

@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
 from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .rules import dimension_problems
 
 __all__ = [
     "LABEL_COLUMN",
@@ -31,6 +32,7 @@ __all__ = [
     "LABEL_MODES",
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
+    "duplicate_problems",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
     "mask_values",
@@ -78,8 +80,10 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
 
 def _missing_columns(df: pd.DataFrame, required: Iterable[str], path: Path) -> list[Problem]:
     return [
-        Problem(f"missing required column {name!r} (columns found: {', '.join(df.columns)})",
-                file=str(path))
+        Problem(
+            f"missing required column {name!r} (columns found: {', '.join(df.columns)})",
+            file=str(path),
+        )
         for name in required
         if name not in df.columns
     ]
@@ -122,8 +126,9 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
                     raise ValueError
             except ValueError:
                 pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
-                problems.append(Problem(f"ring_mm {value!r} is not a positive number of mm",
-                                        row, pid, file))
+                problems.append(
+                    Problem(f"ring_mm {value!r} is not a positive number of mm", row, pid, file)
+                )
                 ring = None
             rings.append(ring)
         df[RING_COLUMN] = pd.Series(rings, index=df.index, dtype=object)
@@ -136,10 +141,16 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
                 continue
             name = df.at[row, column]
             if not name or SEPARATOR in name:
-                problems.append(Problem(
-                    f"{column} name {name!r} must be non-empty and contain no {SEPARATOR!r} "
-                    f"(it becomes part of the column name modality{SEPARATOR}mask{SEPARATOR}"
-                    "feature)", row, pid, file))
+                problems.append(
+                    Problem(
+                        f"{column} name {name!r} must be non-empty and contain no {SEPARATOR!r} "
+                        f"(it becomes part of the column name modality{SEPARATOR}mask{SEPARATOR}"
+                        "feature)",
+                        row,
+                        pid,
+                        file,
+                    )
+                )
     base = path.resolve().parent
     for column in PATH_COLUMNS:
         if column in df.columns:
@@ -149,15 +160,22 @@ def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     return df, problems
 
 
-def _modes(df: pd.DataFrame, column: str, choices: tuple[str, ...],
-           problems: list[Problem], file: str) -> pd.Series:
+def _modes(
+    df: pd.DataFrame, column: str, choices: tuple[str, ...], problems: list[Problem], file: str
+) -> pd.Series:
     """A manifest column of modes, lower-cased, empty = the first choice; others are problems."""
     modes = df[column].str.lower().replace("", choices[0])
     for row, mode in modes.items():
         if mode not in choices:
             pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
-            problems.append(Problem(f"{column} {df.at[row, column]!r} is not one "
-                                    f"of {', '.join(choices)}", row, pid, file))
+            problems.append(
+                Problem(
+                    f"{column} {df.at[row, column]!r} is not one of {', '.join(choices)}",
+                    row,
+                    pid,
+                    file,
+                )
+            )
     return modes
 
 
@@ -239,7 +257,10 @@ def _label_values(values: np.ndarray, limit: int = 10) -> str:
 
 
 def roi_problems(
-    image: ImageHeader | None, mask: ImageHeader, values: np.ndarray | None, label: int,
+    image: ImageHeader | None,
+    mask: ImageHeader,
+    values: np.ndarray | None,
+    label: int,
     image_path: str | None = None,
 ) -> list[str]:
     """What prevents extracting one ROI: an empty mask / absent label, or mismatched grids.
@@ -267,12 +288,15 @@ def roi_problems(
     """
     problems = []
     if values is not None and not np.any(values == label):
-        problems.append(f"empty mask: no voxel has label {label}; values present: "
-                        f"{_label_values(values)}")
+        problems.append(
+            f"empty mask: no voxel has label {label}; values present: {_label_values(values)}"
+        )
     if image is not None:
         where = f" (image {image_path})" if image_path else ""
-        problems += [f"mask and image are on different grids: {difference}{where}"
-                     for difference in compare_grids(image, mask)]
+        problems += [
+            f"mask and image are on different grids: {difference}{where}"
+            for difference in compare_grids(image, mask)
+        ]
     return problems
 
 
@@ -284,8 +308,11 @@ def _missing_files(df: pd.DataFrame) -> list[Problem]:
             path = case[column]
             if not path or not os.path.exists(path):
                 what = "image" if column == "image" else "mask"
-                problems.append(Problem(f"{what} file is missing ({column})", row,
-                                        case.get(ID_COLUMN), path or None))
+                problems.append(
+                    Problem(
+                        f"{what} file is missing ({column})", row, case.get(ID_COLUMN), path or None
+                    )
+                )
     return problems
 
 
@@ -301,6 +328,10 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
                 image = cache.header(image_path)
             except ImageReadError as error:
                 problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
+            else:
+                dimension = dimension_problems(image, "image")
+                problems += [Problem(message, row, pid, image_path) for message in dimension]
+                image = None if dimension else image  # its grid cannot match a 3-D mask
         if not (mask_path and os.path.exists(mask_path)):
             continue
         try:
@@ -312,12 +343,19 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             if not np.any(values != 0):
                 problems.append(Problem("empty mask: no non-zero voxel", row, pid, mask_path))
             values = None
-        problems += [Problem(message, row, pid, mask_path)
-                     for message in roi_problems(image, mask, values, label, image_path)]
+        problems += [
+            Problem(message, row, pid, mask_path)
+            for message in roi_problems(image, mask, values, label, image_path)
+        ]
     return problems
 
 
-def _check_duplicates(df: pd.DataFrame, file: str) -> list[Problem]:
+def duplicate_problems(df: pd.DataFrame, file: str) -> list[Problem]:
+    """Rows repeating a (patient, modality, mask) case, and patients with several sites.
+
+    Shared by :func:`validate_cohort` (hence ``radfusion extract``) and
+    :func:`radfusion.features.check.check_cohort`, which both refuse such a manifest.
+    """
     problems = []
     keys = [ID_COLUMN, "modality", "mask"]
     duplicated = df[df.duplicated(keys, keep=False)]
@@ -325,16 +363,27 @@ def _check_duplicates(df: pd.DataFrame, file: str) -> list[Problem]:
         rows = list(group.index)
         pid, modality, mask = group.iloc[0][keys]
         for row in rows[1:]:
-            problems.append(Problem(
-                f"duplicated case (modality {modality!r}, mask {mask!r}), first given on row "
-                f"{rows[0]}", row, pid, file))
+            problems.append(
+                Problem(
+                    f"duplicated case (modality {modality!r}, mask {mask!r}), first given on row "
+                    f"{rows[0]}",
+                    row,
+                    pid,
+                    file,
+                )
+            )
     if SITE_COLUMN in df.columns:
         for pid, sites in df.groupby(ID_COLUMN, sort=True)[SITE_COLUMN]:
             if sites.dropna().nunique() > 1:
                 listing = ", ".join(f"row {r}: {s}" for r, s in sites.dropna().items())
-                problems.append(Problem(
-                    f"patient has more than one site ({listing})", int(sites.index[0]), pid,
-                    file))
+                problems.append(
+                    Problem(
+                        f"patient has more than one site ({listing})",
+                        int(sites.index[0]),
+                        pid,
+                        file,
+                    )
+                )
     return problems
 
 
@@ -345,9 +394,12 @@ def _check_biomarkers(
     file = str(path)
     problems = _missing_columns(raw, [ID_COLUMN], path)
     if outcome is not None and outcome not in raw.columns:
-        problems.append(Problem(
-            f"outcome column {outcome!r} is absent (columns found: {', '.join(raw.columns)})",
-            file=file))
+        problems.append(
+            Problem(
+                f"outcome column {outcome!r} is absent (columns found: {', '.join(raw.columns)})",
+                file=file,
+            )
+        )
     if ID_COLUMN not in raw.columns:
         return None, problems
     known = set(manifest[ID_COLUMN]) if ID_COLUMN in manifest.columns else set()
@@ -357,9 +409,15 @@ def _check_biomarkers(
             problems.append(Problem("patient_id is empty", row, None, file))
             continue
         if pid in first_row:
-            problems.append(Problem(
-                f"duplicated biomarker row for this patient, first given on row {first_row[pid]}",
-                row, pid, file))
+            problems.append(
+                Problem(
+                    "duplicated biomarker row for this patient, first given on row "
+                    f"{first_row[pid]}",
+                    row,
+                    pid,
+                    file,
+                )
+            )
         else:
             first_row[pid] = row
         if known and pid not in known:
@@ -369,12 +427,19 @@ def _check_biomarkers(
     if outcome is not None and ID_COLUMN in manifest.columns:
         for pid, rows in manifest.groupby(ID_COLUMN, sort=True).groups.items():
             if pid and pid not in first_row:
-                problems.append(Problem(
-                    f"outcome {outcome!r} is missing: the patient (manifest {manifest_file}, row "
-                    f"{min(rows)}) has no row in the biomarker table", None, pid, file))
+                problems.append(
+                    Problem(
+                        f"outcome {outcome!r} is missing: the patient (manifest "
+                        f"{manifest_file}, row {min(rows)}) has no row in the biomarker table",
+                        None,
+                        pid,
+                        file,
+                    )
+                )
     # Parse again with type inference now that the table's structure is known to be sound.
-    biomarkers = pd.read_csv(path, dtype={ID_COLUMN: str}, encoding="utf-8-sig",
-                             skipinitialspace=True)
+    biomarkers = pd.read_csv(
+        path, dtype={ID_COLUMN: str}, encoding="utf-8-sig", skipinitialspace=True
+    )
     biomarkers.columns = [str(c).strip() for c in biomarkers.columns]
     biomarkers[ID_COLUMN] = biomarkers[ID_COLUMN].str.strip()
     return biomarkers, problems
@@ -393,7 +458,8 @@ def validate_cohort(
     image and mask files; biomarker rows for patients absent from the manifest, duplicated
     biomarker patients; absent outcome column and missing outcomes.
 
-    Image checks (``check_images=True``): unreadable or truncated files; empty masks (no
+    Image checks (``check_images=True``): unreadable or truncated files; images that are not
+    3-D (:func:`radfusion.features.rules.dimension_problems`, extraction's rule); empty masks (no
     voxel equal to the label); mask and image grids (size, and spacing / origin / direction
     beyond 1e-3 relative / mm). Image voxels are not read, only headers; mask voxels are.
     With ``check_images=False`` these are left to extraction, which records such a case in
@@ -427,7 +493,7 @@ def validate_cohort(
     manifest, problems = _load_manifest(manifest_path)
     file = str(manifest_path)
     if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
-        problems += _check_duplicates(manifest, file)
+        problems += duplicate_problems(manifest, file)
     if all(column in manifest.columns for column in PATH_COLUMNS):
         problems += _missing_files(manifest)
         if check_images:
@@ -437,8 +503,11 @@ def validate_cohort(
         biomarkers, found = _check_biomarkers(Path(biomarkers_path), manifest, file, outcome)
         problems += found
     elif outcome is not None:
-        problems.append(Problem(
-            f"outcome {outcome!r} was requested but no biomarker table was given", file=file))
+        problems.append(
+            Problem(
+                f"outcome {outcome!r} was requested but no biomarker table was given", file=file
+            )
+        )
     if problems:
         raise InputError("invalid cohort", problems)
     return manifest, biomarkers

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,8 +25,16 @@ from .errors import InputError, Problem
 from .extract import make_extractor
 from .preprocess import BLOCK, split_params
 
-__all__ = ["KINDS", "SHIPPED_DIR", "load_params", "modality_kind", "read_params",
-           "validate_params"]
+__all__ = [
+    "KINDS",
+    "SHIPPED_DIR",
+    "fallback_notes",
+    "load_params",
+    "modality_kind",
+    "params_files",
+    "read_params",
+    "validate_params",
+]
 
 SHIPPED_DIR = Path(__file__).with_name("params")
 KINDS = ("ct", "mr", "pet", "default")
@@ -128,14 +137,77 @@ def _find_own_file(folder: Path, modality: str) -> Path | None:
         if f"{modality}{suffix}" in files:
             return files[f"{modality}{suffix}"]
     matches = sorted(
-        p for p in files.values()
+        p
+        for p in files.values()
         if p.suffix.lower() in _SUFFIXES and p.stem.lower() == modality.lower()
     )
     if len(matches) > 1:
-        raise InputError("ambiguous pyradiomics parameter files", [
-            Problem(f"{len(matches)} files match modality {modality!r}: "
-                    f"{', '.join(p.name for p in matches)}", file=str(folder))])
+        raise InputError(
+            "ambiguous pyradiomics parameter files",
+            [
+                Problem(
+                    f"{len(matches)} files match modality {modality!r}: "
+                    f"{', '.join(p.name for p in matches)}",
+                    file=str(folder),
+                )
+            ],
+        )
     return matches[0] if matches else None
+
+
+def params_files(params: str | Path | None, modalities: Iterable[str]) -> dict[str, Path]:
+    """The parameter file each modality uses (see :func:`load_params`); files are not read.
+
+    Raises
+    ------
+    InputError
+        When ``params`` does not exist, or two files of a folder match one modality.
+    """
+    modalities = sorted(set(modalities))
+
+    def shipped(modality: str) -> Path:
+        return SHIPPED_DIR / f"{modality_kind(modality)}.yaml"
+
+    if params is None:
+        return {m: shipped(m) for m in modalities}
+    path = Path(params)
+    if path.is_dir():
+        return {m: _find_own_file(path, m) or shipped(m) for m in modalities}
+    if path.is_file():
+        return dict.fromkeys(modalities, path)
+    raise _error(path, "no such file or folder")
+
+
+def fallback_notes(params: str | Path | None, modalities: Iterable[str]) -> list[str]:
+    """One sentence per parameter choice the user did not make explicitly.
+
+    A modality of no known kind given the shipped ``default.yaml``; with a folder, a modality
+    without its own file given its kind's shipped file, and a YAML file matching no modality
+    (ignored).
+    """
+    modalities = sorted(set(modalities))
+    files = params_files(params, modalities)
+    notes = []
+    folder = Path(params) if params is not None and Path(params).is_dir() else None
+    for modality, path in files.items():
+        if path.parent != SHIPPED_DIR or (params is not None and folder is None):
+            continue
+        kind = modality_kind(modality)
+        why = f"no {modality}.yaml in {folder}" if folder is not None else "no parameters given"
+        if kind == "default":
+            why += f"; the name matches no known kind (CT; {', '.join(_PREFIXES['mr'])}; PET)"
+        elif folder is None:
+            continue  # the documented default of a known kind
+        notes.append(f"modality {modality}: {why}: using the shipped {path.name} parameters")
+    if folder is not None:
+        used = set(files.values())
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix.lower() in _SUFFIXES and path not in used:
+                notes.append(
+                    f"parameter file {path} matches no modality of the manifest "
+                    f"({', '.join(modalities)}): ignored"
+                )
+    return notes
 
 
 def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[str, dict]:
@@ -159,27 +231,19 @@ def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[st
     ------
     InputError
         Naming the file when a path is absent or a parameter file is invalid.
-    """
-    modalities = sorted(set(modalities))
-    cache: dict[Path, dict] = {}
 
-    def read(path: Path) -> dict:
+    Warns
+    -----
+    UserWarning
+        One per fallback (see :func:`fallback_notes`): a modality of no known kind, a
+        modality without its own file in the folder, a file of the folder matching no
+        modality.
+    """
+    files = params_files(params, modalities)
+    for note in fallback_notes(params, modalities):
+        warnings.warn(note, UserWarning, stacklevel=2)
+    cache: dict[Path, dict] = {}
+    for path in files.values():
         if path not in cache:
             cache[path] = read_params(path)
-        return copy.deepcopy(cache[path])
-
-    def shipped(modality: str) -> dict:
-        return read(SHIPPED_DIR / f"{modality_kind(modality)}.yaml")
-
-    if params is None:
-        return {m: shipped(m) for m in modalities}
-    path = Path(params)
-    if path.is_dir():
-        result = {}
-        for modality in modalities:
-            own = _find_own_file(path, modality)
-            result[modality] = read(own) if own is not None else shipped(modality)
-        return result
-    if path.is_file():
-        return {m: read(path) for m in modalities}
-    raise _error(path, "no such file or folder")
+    return {m: copy.deepcopy(cache[path]) for m, path in files.items()}

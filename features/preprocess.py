@@ -9,10 +9,15 @@ before an extractor is built; the whole parameter dict, block included, is the c
       resample: {spacing: [1, 1, 1], interpolator: bspline}   # bspline | linear | nearest
       # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
+      fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
 grid, image and mask resampled, image intensities normalised.
+
+NaN and ±inf voxels fail a case (see :mod:`radfusion.features.rules`); ``fill_non_finite: <value>``
+opts in to replacing those outside the ROI by ``value`` before anything else (the runner
+does it, and records how many in the diagnostics); inside the ROI they still fail it.
 
 Derived ROIs (a peritumoral ring, one ROI per label) are manifest options, like ``lesions``;
 :func:`ring_mask` builds the ring.
@@ -29,14 +34,30 @@ import SimpleITK as sitk
 
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 
-__all__ = ["BLOCK", "AlignMask", "Normalize", "Preprocessing", "Resample", "align_mask",
-           "ibsi_grid", "misalignment", "normalize", "parse_config", "preprocess", "resample",
-           "ring_mask", "split_params"]
+__all__ = [
+    "BLOCK",
+    "AlignMask",
+    "Normalize",
+    "Preprocessing",
+    "Resample",
+    "align_mask",
+    "ibsi_grid",
+    "misalignment",
+    "normalize",
+    "parse_config",
+    "preprocess",
+    "resample",
+    "ring_mask",
+    "split_params",
+]
 
 #: Top-level key of radfusion's own options in a parameter file.
 BLOCK = "radfusion"
-INTERPOLATORS = {"bspline": sitk.sitkBSpline, "linear": sitk.sitkLinear,
-                 "nearest": sitk.sitkNearestNeighbor}
+INTERPOLATORS = {
+    "bspline": sitk.sitkBSpline,
+    "linear": sitk.sitkLinear,
+    "nearest": sitk.sitkNearestNeighbor,
+}
 RESAMPLE_MODES = ("standard", "ibsi")
 
 
@@ -74,11 +95,16 @@ class Normalize:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The parsed ``radfusion`` block; every field None means: do nothing."""
+    """The parsed ``radfusion`` block; every field None means: do nothing.
+
+    ``fill_non_finite`` is applied by the runner before preprocessing (see
+    :mod:`radfusion.features.rules`); :attr:`is_noop` is about the three preprocessing steps.
+    """
 
     align_mask: AlignMask | None = None
     resample: Resample | None = None
     normalize: Normalize | None = None
+    fill_non_finite: float | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -86,8 +112,11 @@ class Preprocessing:
 
 
 def _pair(value: object, what: str) -> tuple[float, float]:
-    if (not isinstance(value, list | tuple) or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
         raise ValueError(f"{what} must be a list of two numbers, got {value!r}")
     low, high = float(value[0]), float(value[1])
     if not low < high:
@@ -113,10 +142,18 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize"}, BLOCK)
-    return Preprocessing(_parse_align(block.get("align_mask")),
-                         _parse_resample(block.get("resample")),
-                         _parse_normalize(block.get("normalize")))
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite"}, BLOCK)
+    fill = block.get("fill_non_finite")
+    if fill is not None and (
+        not isinstance(fill, int | float) or isinstance(fill, bool) or not math.isfinite(fill)
+    ):
+        raise ValueError(f"fill_non_finite must be a finite number, got {fill!r}")
+    return Preprocessing(
+        _parse_align(block.get("align_mask")),
+        _parse_resample(block.get("resample")),
+        _parse_normalize(block.get("normalize")),
+        None if fill is None else float(fill),
+    )
 
 
 def _parse_align(value: object) -> AlignMask | None:
@@ -142,22 +179,31 @@ def _parse_resample(value: object) -> Resample | None:
         raise ValueError(f"resample must be a mapping with a spacing, got {value!r}")
     _keys(value, {"spacing", "interpolator", "mode", "round"}, "resample")
     spacing = value.get("spacing")
-    if (not isinstance(spacing, list | tuple) or not spacing
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-                       for v in spacing)):
+    if (
+        not isinstance(spacing, list | tuple)
+        or not spacing
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in spacing
+        )
+    ):
         raise ValueError(f"resample.spacing must be a list of positive numbers, got {spacing!r}")
     mode = str(value.get("mode", "standard")).lower()
     if mode not in RESAMPLE_MODES:
-        raise ValueError(f"resample.mode must be one of {', '.join(RESAMPLE_MODES)}, "
-                         f"got {value.get('mode')!r}")
+        raise ValueError(
+            f"resample.mode must be one of {', '.join(RESAMPLE_MODES)}, got {value.get('mode')!r}"
+        )
     default = "linear" if mode == "ibsi" else "bspline"
     interpolator = str(value.get("interpolator", default)).lower()
     if interpolator not in INTERPOLATORS:
-        raise ValueError(f"resample.interpolator must be one of {', '.join(INTERPOLATORS)}, "
-                         f"got {value.get('interpolator')!r}")
+        raise ValueError(
+            f"resample.interpolator must be one of {', '.join(INTERPOLATORS)}, "
+            f"got {value.get('interpolator')!r}"
+        )
     if mode == "ibsi" and interpolator != "linear":
-        raise ValueError("resample.mode ibsi interpolates trilinearly: leave out interpolator "
-                         f"(got {interpolator!r})")
+        raise ValueError(
+            "resample.mode ibsi interpolates trilinearly: leave out interpolator "
+            f"(got {interpolator!r})"
+        )
     rounding = value.get("round")
     if rounding is not None and not isinstance(rounding, bool):
         raise ValueError(f"resample.round must be true or false, got {rounding!r}")
@@ -170,7 +216,7 @@ def _parse_normalize(value: object) -> Normalize | None:
     if value == "zscore":
         return Normalize("zscore")
     if isinstance(value, Mapping) and len(value) == 1:
-        (method, bounds), = value.items()
+        ((method, bounds),) = value.items()
         if method == "clip_percentiles":
             low, high = _pair(bounds, "normalize.clip_percentiles")
             if low < 0 or high > 100:
@@ -178,8 +224,10 @@ def _parse_normalize(value: object) -> Normalize | None:
             return Normalize(method, (low, high))
         if method == "window":
             return Normalize(method, _pair(bounds, "normalize.window"))
-    raise ValueError("normalize must be zscore, {clip_percentiles: [low, high]} or "
-                     f"{{window: [low, high]}}, got {value!r}")
+    raise ValueError(
+        "normalize must be zscore, {clip_percentiles: [low, high]} or "
+        f"{{window: [low, high]}}, got {value!r}"
+    )
 
 
 def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
@@ -191,10 +239,15 @@ def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
     pyradiomics = {k: v for k, v in params.items() if k != BLOCK}
     config = parse_config(params.get(BLOCK))
     setting = pyradiomics.get("setting") or {}
-    if (config.resample is not None and isinstance(setting, Mapping)
-            and setting.get("resampledPixelSpacing")):
-        raise ValueError(f"{BLOCK}.resample and setting.resampledPixelSpacing are both set: "
-                         "remove resampledPixelSpacing (pyradiomics must not resample again)")
+    if (
+        config.resample is not None
+        and isinstance(setting, Mapping)
+        and setting.get("resampledPixelSpacing")
+    ):
+        raise ValueError(
+            f"{BLOCK}.resample and setting.resampledPixelSpacing are both set: "
+            "remove resampledPixelSpacing (pyradiomics must not resample again)"
+        )
     return pyradiomics, config
 
 
@@ -216,15 +269,20 @@ def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> li
     if image.size != mask.size:
         return [f"size differs: image {image.size}, mask {mask.size}"]
     problems = []
-    spacing = max(abs(a - b) / max(abs(a), abs(b), 1e-12)
-                  for a, b in zip(image.spacing, mask.spacing, strict=True))
+    spacing = max(
+        abs(a - b) / max(abs(a), abs(b), 1e-12)
+        for a, b in zip(image.spacing, mask.spacing, strict=True)
+    )
     if spacing > config.spacing_tolerance:
-        problems.append(f"spacing differs by {spacing:.3g} relative, beyond the align_mask "
-                        f"tolerance {config.spacing_tolerance:g}")
+        problems.append(
+            f"spacing differs by {spacing:.3g} relative, beyond the align_mask "
+            f"tolerance {config.spacing_tolerance:g}"
+        )
     origin, limit = math.dist(image.origin, mask.origin), _origin_tolerance(image, config)
     if origin > limit:
-        problems.append(f"origin differs by {origin:.3g} mm, beyond the align_mask tolerance "
-                        f"{limit:.3g} mm")
+        problems.append(
+            f"origin differs by {origin:.3g} mm, beyond the align_mask tolerance {limit:.3g} mm"
+        )
     direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
     if direction > GRID_TOLERANCE:
         problems.append(f"direction differs by {direction:.3g} (largest cosine difference)")
@@ -236,15 +294,17 @@ def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
     already match within :data:`radfusion.features.io.GRID_TOLERANCE`."""
     if not compare_grids(ImageHeader.of(image), ImageHeader.of(mask)):
         return mask
-    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                         mask.GetPixelID())
+    return sitk.Resample(
+        mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID()
+    )
 
 
 # --- resampling ---------------------------------------------------------------------------
 
 
-def ibsi_grid(image: sitk.Image, spacing: tuple[float, ...]) -> tuple[tuple[int, ...],
-                                                                       tuple[float, ...]]:
+def ibsi_grid(
+    image: sitk.Image, spacing: tuple[float, ...]
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """``(size, origin)`` of the resampled grid, IBSI-aligned on the image centre.
 
     ``size = ceil(extent / spacing)`` per axis (extent = size × spacing of the original), and
@@ -265,8 +325,9 @@ def ibsi_grid(image: sitk.Image, spacing: tuple[float, ...]) -> tuple[tuple[int,
     return tuple(int(s) for s in size), tuple(float(o) for o in origin)
 
 
-def _resampler(image: sitk.Image, spacing: tuple[float, ...], interpolator: int,
-               pixel_type: int) -> sitk.ResampleImageFilter:
+def _resampler(
+    image: sitk.Image, spacing: tuple[float, ...], interpolator: int, pixel_type: int
+) -> sitk.ResampleImageFilter:
     size, origin = ibsi_grid(image, spacing)
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize(size)
@@ -280,8 +341,14 @@ def _resampler(image: sitk.Image, spacing: tuple[float, ...], interpolator: int,
     return resampler
 
 
-def resample(image: sitk.Image, mask: sitk.Image, label: int, config: Resample, *,
-             round_intensities: bool = False) -> tuple[sitk.Image, sitk.Image]:
+def resample(
+    image: sitk.Image,
+    mask: sitk.Image,
+    label: int,
+    config: Resample,
+    *,
+    round_intensities: bool = False,
+) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask resampled to ``config.spacing`` on the centre-aligned grid.
 
     ``standard``: the image with ``config.interpolator``, the mask with nearest neighbour,
@@ -291,16 +358,19 @@ def resample(image: sitk.Image, mask: sitk.Image, label: int, config: Resample, 
     back as 32-bit float, the mask with its own pixel type.
     """
     spacing = tuple(float(s) for s in config.spacing)
-    out = _resampler(image, spacing, INTERPOLATORS[config.interpolator],
-                     sitk.sitkFloat32).Execute(sitk.Cast(image, sitk.sitkFloat32))
+    out = _resampler(image, spacing, INTERPOLATORS[config.interpolator], sitk.sitkFloat32).Execute(
+        sitk.Cast(image, sitk.sitkFloat32)
+    )
     if round_intensities:
         out = sitk.Round(out)
     roi = sitk.Cast(mask == int(label), sitk.sitkFloat32)
     if config.mode == "ibsi":
         kept = _resampler(image, spacing, sitk.sitkLinear, sitk.sitkFloat32).Execute(roi) >= 0.5
     else:
-        kept = _resampler(image, spacing, sitk.sitkNearestNeighbor,
-                          sitk.sitkFloat32).Execute(roi) > 0.5
+        kept = (
+            _resampler(image, spacing, sitk.sitkNearestNeighbor, sitk.sitkFloat32).Execute(roi)
+            > 0.5
+        )
     new_mask = sitk.Cast(kept, mask.GetPixelID()) * int(label)
     return out, new_mask
 
@@ -340,8 +410,9 @@ def ring_mask(mask: sitk.Image, label: int, ring_mm: float) -> sitk.Image:
     ``label``, on the mask's grid (cut at the grid's border).
     """
     roi = sitk.Cast(mask == int(label), sitk.sitkUInt8)
-    distance = sitk.SignedMaurerDistanceMap(roi, insideIsPositive=False, squaredDistance=False,
-                                            useImageSpacing=True)
+    distance = sitk.SignedMaurerDistanceMap(
+        roi, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+    )
     ring = (distance > 0) & (distance <= float(ring_mm) + 1e-6)
     ring = sitk.Cast(ring, mask.GetPixelID()) * int(label)
     ring.CopyInformation(mask)
@@ -351,8 +422,14 @@ def ring_mask(mask: sitk.Image, label: int, ring_mm: float) -> sitk.Image:
 # --- all together -------------------------------------------------------------------------
 
 
-def preprocess(image: sitk.Image, mask: sitk.Image, label: int, config: Preprocessing, *,
-               modality: str | None = None) -> tuple[sitk.Image, sitk.Image]:
+def preprocess(
+    image: sitk.Image,
+    mask: sitk.Image,
+    label: int,
+    config: Preprocessing,
+    *,
+    modality: str | None = None,
+) -> tuple[sitk.Image, sitk.Image]:
     """Apply ``config`` to one (image, mask): align, resample, normalise (in this order).
 
     Parameters
@@ -383,8 +460,11 @@ def preprocess(image: sitk.Image, mask: sitk.Image, label: int, config: Preproce
         if rounding is None:
             from .params import modality_kind  # params imports extract: no cycle
 
-            rounding = (config.resample.mode == "ibsi" and modality is not None
-                        and modality_kind(modality) == "ct")
+            rounding = (
+                config.resample.mode == "ibsi"
+                and modality is not None
+                and modality_kind(modality) == "ct"
+            )
         image, mask = resample(image, mask, label, config.resample, round_intensities=rounding)
     if config.normalize is not None:
         image = normalize(image, config.normalize)

@@ -8,13 +8,16 @@ perturbed versions, patients as targets. The output (``feature, icc, n_patients`
 ``radfusion.pipeline.preprocessing.RobustnessFilter`` reads.
 
 A perturbation that empties or shrinks a tiny ROI below what pyradiomics accepts makes that
-perturbed case fail; the patient is then left out of the ICC of that case's features (ICC
-needs every version of each patient): ``n_patients`` says how many patients each ICC uses.
+perturbed case fail (so does a broken image or mask for every version); the patient is then
+left out of the ICC of that case's features (ICC needs every version of each patient):
+``n_patients`` says how many patients each ICC uses, and one warning per failed case names
+the patient, modality, mask, version, file and reason.
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -29,8 +32,15 @@ from .naming import ID_COLUMN, SITE_COLUMN
 from .runner import extract_cohort
 from .table import write_table
 
-__all__ = ["ORIGINAL", "PERTURBATIONS", "icc_3_1", "icc_table", "perturb_mask",
-           "perturbed_tables", "robustness_icc"]
+__all__ = [
+    "ORIGINAL",
+    "PERTURBATIONS",
+    "icc_3_1",
+    "icc_table",
+    "perturb_mask",
+    "perturbed_tables",
+    "robustness_icc",
+]
 
 ORIGINAL = "original"
 #: Perturbation names; ``shift`` stands for the four in-plane shifts.
@@ -91,8 +101,9 @@ def perturb_mask(mask: sitk.Image, label: int, perturbation: str) -> sitk.Image:
         moved[tuple(target)] = voxels[tuple(source)]
         out = sitk.GetImageFromArray(moved)
     else:
-        raise ValueError(f"unknown perturbation {perturbation!r}: use {', '.join(PERTURBATIONS)}"
-                         " or 'shift'")
+        raise ValueError(
+            f"unknown perturbation {perturbation!r}: use {', '.join(PERTURBATIONS)} or 'shift'"
+        )
     out.CopyInformation(mask)
     return out
 
@@ -100,17 +111,19 @@ def perturb_mask(mask: sitk.Image, label: int, perturbation: str) -> sitk.Image:
 def _expand(perturbations: Iterable[str]) -> list[str]:
     names = []
     for name in perturbations:
-        for one in (_SHIFTS if name == "shift" else [name]):
+        for one in _SHIFTS if name == "shift" else [name]:
             if one not in PERTURBATIONS:
-                raise ValueError(f"unknown perturbation {one!r}: use "
-                                 f"{', '.join(PERTURBATIONS)} or 'shift'")
+                raise ValueError(
+                    f"unknown perturbation {one!r}: use {', '.join(PERTURBATIONS)} or 'shift'"
+                )
             if one not in names:
                 names.append(one)
     return names
 
 
-def _perturbed_manifest(manifest: pd.DataFrame, perturbations: list[str],
-                        folder: Path) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+def _perturbed_manifest(
+    manifest: pd.DataFrame, perturbations: list[str], folder: Path
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
     """One manifest of every version; a version's patients get ids ``<k>:<patient>``.
 
     Perturbed masks are written to ``folder``, named by the source mask's content, label
@@ -171,17 +184,38 @@ def perturbed_tables(
         manifest = read_manifest(manifest)
     names = _expand(perturbations)
     with tempfile.TemporaryDirectory(prefix="radfusion-robustness-") as temporary:
-        folder = Path(cache_dir) / "perturbed-masks" if cache_dir is not None else Path(
-            temporary)
+        folder = Path(cache_dir) / "perturbed-masks" if cache_dir is not None else Path(temporary)
         folder.mkdir(parents=True, exist_ok=True)
         combined, ids = _perturbed_manifest(manifest, names, folder)
         result = extract_cohort(combined, params, n_jobs, progress, cache_dir=cache_dir)
+    for note in _dropped(result.failures, ids):
+        warnings.warn(note, UserWarning, stacklevel=2)
     features = result.features.drop(columns=[SITE_COLUMN], errors="ignore")
     version = features[ID_COLUMN].map(lambda i: ids[i][0])
     features[ID_COLUMN] = features[ID_COLUMN].map(lambda i: ids[i][1])
     patients = sorted({str(p) for p in manifest[ID_COLUMN]})
-    return {name: features[version == name].set_index(ID_COLUMN).reindex(patients)
-            for name in [ORIGINAL, *names]}
+    return {
+        name: features[version == name].set_index(ID_COLUMN).reindex(patients)
+        for name in [ORIGINAL, *names]
+    }
+
+
+def _dropped(failures: pd.DataFrame, ids: dict[str, tuple[str, str]]) -> list[str]:
+    """One sentence per failed case of the combined run, in the patient's own id."""
+    notes = []
+    for row in failures.itertuples(index=False):
+        version, patient = ids[getattr(row, ID_COLUMN)]
+        prefix = (
+            f"patient {getattr(row, ID_COLUMN)}, modality {row.modality}, mask "
+            f"{row.mask}, file {row.file}: "
+        )
+        reason = row.error[len(prefix) :] if row.error.startswith(prefix) else row.error
+        notes.append(
+            f"robustness: patient {patient} left out of the ICC of "
+            f"{row.modality}__{row.mask} features: its {version} version failed "
+            f"(modality {row.modality}, mask {row.mask}, file {row.file}: {reason})"
+        )
+    return notes
 
 
 def icc_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -202,11 +236,14 @@ def icc_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     columns = sorted(set().union(*(f.columns for f in frames)))
     rows = []
     for column in columns:
-        ratings = np.column_stack([f[column].to_numpy(dtype=float) if column in f.columns
-                                   else np.full(len(f), np.nan) for f in frames])
+        ratings = np.column_stack(
+            [
+                f[column].to_numpy(dtype=float) if column in f.columns else np.full(len(f), np.nan)
+                for f in frames
+            ]
+        )
         complete = ratings[~np.isnan(ratings).any(axis=1)]
-        rows.append({"feature": column, "icc": icc_3_1(complete),
-                     "n_patients": len(complete)})
+        rows.append({"feature": column, "icc": icc_3_1(complete), "n_patients": len(complete)})
     return pd.DataFrame(rows, columns=["feature", "icc", "n_patients"])
 
 
@@ -246,8 +283,9 @@ def robustness_icc(
         ``feature`` (full column name ``modality__mask__feature``), ``icc`` and
         ``n_patients`` (see :func:`icc_table`).
     """
-    table = icc_table(perturbed_tables(manifest, params, perturbations, n_jobs, cache_dir,
-                                       progress))
+    table = icc_table(
+        perturbed_tables(manifest, params, perturbations, n_jobs, cache_dir, progress)
+    )
     if out is not None:
         write_table(table, out)
     return table

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 import joblib
 import pandas as pd
+import SimpleITK as sitk
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache
 from .extract import extract_case, lesion_mask, lesion_sizes, single_threaded
 from .files import file_digest
-from .io import ImageHeader, ImageReadError, read_image, series_uid
+from .io import ImageHeader, ImageReadError, nonfinite_voxels, read_image, series_uid
+from .lifeline import exit_with_parent
 from .manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
@@ -36,8 +38,14 @@ from .manifest import (
     validate_cohort,
 )
 from .naming import ID_COLUMN, SITE_COLUMN
-from .params import load_params
+from .params import load_params, params_files
 from .preprocess import BLOCK, misalignment, parse_config, ring_mask
+from .rules import (
+    FILLED_DIAGNOSTIC,
+    dimension_problems,
+    fill_nonfinite,
+    nonfinite_problems,
+)
 from .table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
@@ -58,8 +66,9 @@ __all__ = [
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 #: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
 #: component extracted (empty: the whole ROI), the SHA-256 of the image and mask files (see
-#: :func:`radfusion.features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
-PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid")
+#: :func:`radfusion.features.cache.file_digest`), for a DICOM folder its SeriesInstanceUID, and the
+#: parameter file used (empty when parameters were given as a mapping).
+PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid", "params_file")
 LESION = "lesion"
 #: Case key of a derived peritumoral ring (its width in mm; None: the ROI itself).
 RING = "ring_mm"
@@ -112,13 +121,18 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict) -> tuple[int, dict]:
+def _run_case(index: int, case: dict, params: dict, parent: int | None = None
+              ) -> tuple[int, dict]:
     """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
 
     The same thread settings on every path (in this process, joblib and Dask workers): one
-    SimpleITK and BLAS thread (see :func:`radfusion.features.extract.single_threaded`), so the bytes
-    do not depend on ``n_jobs``, and one worker per core is not oversubscribed.
+    SimpleITK and BLAS thread (see :func:`radfusion.features.extract.single_threaded`), so the
+    bytes do not depend on ``n_jobs``, and one worker per core is not oversubscribed.
+    ``parent``: the pid of the local process that submitted the case; the worker then exits
+    when that process dies (see :mod:`radfusion.features.lifeline`).
     """
+    if parent is not None:
+        exit_with_parent(parent)
     with single_threaded():
         return index, _extract(case, params)
 
@@ -129,13 +143,16 @@ class _RoiError(ValueError):
 
 def _extract(case: dict, params: dict) -> dict:
     file, label = case["image"], case[LABEL_COLUMN]
+    filled = None
     try:
         image = read_image(file)
+        _refuse(dimension_problems(ImageHeader.of(image), "image"))
+        nonfinite = nonfinite_voxels(file, image)
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_image(file)
-        grids = roi_problems(
-            ImageHeader.of(image), ImageHeader.of(mask), None, label, case["image"]
-        )
+        _refuse(dimension_problems(ImageHeader.of(mask), "mask"))
+        grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
+                             case["image"])
         align = parse_config(params.get(BLOCK)).align_mask
         if grids and align is not None:  # within its tolerance, preprocessing aligns the mask
             grids = [
@@ -148,6 +165,12 @@ def _extract(case: dict, params: dict) -> dict:
             mask = lesion_mask(mask, label, case[LESION])
         if case.get(RING) is not None:  # the peritumoral ring around the ROI
             mask = ring_mask(mask, label, case[RING])
+        if nonfinite is not None:  # NaN / inf voxels: the image's problem, named by it
+            file, fill = case["image"], parse_config(params.get(BLOCK)).fill_non_finite
+            _refuse(nonfinite_problems(nonfinite, sitk.GetArrayViewFromImage(mask) == label,
+                                       fill))
+            image, filled = fill_nonfinite(image, nonfinite, fill), int(nonfinite.sum())
+            file = case["mask_path"]
         try:
             features, diagnostics = extract_case(
                 image, mask, params, label=label, modality=case["modality"]
@@ -161,13 +184,21 @@ def _extract(case: dict, params: dict) -> dict:
             raise
     except Exception as error:  # a failing case is recorded; the others go on
         return _failure(case, file, error)
-    outcome = {"features": features, "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+    if filled is not None:
+        diagnostics[FILLED_DIAGNOSTIC] = filled
+    outcome = {"features": features,
+               "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
     if "image_sha256" not in case:  # no cache computed them: hash here, in parallel
         outcome["provenance"] = {
             "image_sha256": file_digest(case["image"]),
             "mask_sha256": file_digest(case["mask_path"]),
         }
     return outcome
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise _RoiError("; ".join(problems))
 
 
 def _failure(case: dict, file: str, error: BaseException) -> dict:
@@ -330,6 +361,9 @@ def extract_cohort(
         per_modality = dict(params)
     else:
         per_modality = load_params(params, modalities)
+        files = params_files(params, modalities)
+        for case in cases:  # recorded in the diagnostics
+            case["params_file"] = str(files[case["modality"]])
 
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     outcomes: dict[int, dict] = {}
@@ -350,9 +384,14 @@ def extract_cohort(
                 continue
             case["image_sha256"] = cache.digest(case["image"])
             case["mask_sha256"] = cache.digest(case["mask_path"])
-            stored = cache.get(keys[index])
+            stored, why = cache.lookup(keys[index])
             if stored is not None:
                 outcomes[index] = stored
+            elif why is not None:
+                warnings.warn(f"cache entry {cache.path(keys[index])} (patient "
+                              f"{case[ID_COLUMN]}, modality {case['modality']}, mask "
+                              f"{case['mask']}) ignored: {why}; the case is recomputed",
+                              UserWarning, stacklevel=2)
     n_cached = len(outcomes)
     todo = sorted(
         (i for i in range(len(cases)) if i not in outcomes),
@@ -405,7 +444,8 @@ def _run(
         n_jobs=workers, backend="loky", batch_size=1, return_as="generator_unordered"
     )
     outputs = parallel(
-        joblib.delayed(_run_case)(index, case, params) for index, case, params in tasks
+        joblib.delayed(_run_case)(index, case, params, os.getpid())
+        for index, case, params in tasks
     )
     try:
         yield from outputs
@@ -476,12 +516,9 @@ def _provenance(case: dict, outcome: dict) -> dict:
         uid = series_uid(case["image"])
     except ImageReadError:  # it was read for extraction; a race at worst: leave it empty
         uid = None
-    return {
-        LESION: case.get(LESION),
-        "image_sha256": hashes.get("image_sha256"),
-        "mask_sha256": hashes.get("mask_sha256"),
-        "series_uid": uid,
-    }
+    return {LESION: case.get(LESION), "image_sha256": hashes.get("image_sha256"),
+            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid,
+            "params_file": case.get("params_file")}
 
 
 def _union_columns(rows: list[dict]) -> list[str]:

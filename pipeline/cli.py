@@ -162,8 +162,11 @@ def check(
     manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
     out: Annotated[Path | None, typer.Option(help="Also write the table (.csv, .parquet).")] = None,
     jobs: Jobs = -1,
+    params: Annotated[
+        Path | None, typer.Option(help="pyradiomics YAML file or folder, as for extract.")
+    ] = None,
 ) -> None:
-    """Pre-flight: read every header and mask (no features) and print one table.
+    """Pre-flight: read every header, mask and float image (no features); print one table.
 
     Exit codes: 0 nothing would fail (warnings allowed); 1 some case would fail; 2 bad
     manifest.
@@ -173,7 +176,7 @@ def check(
     from radfusion.features.check import check_cohort, cohort_ok
     from radfusion.features.table import write_table
 
-    table = check_cohort(manifest, n_jobs=jobs)
+    table = check_cohort(manifest, n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
     if out is not None:

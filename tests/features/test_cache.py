@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -23,8 +24,11 @@ from radfusion.features.runner import extract_cohort
 from tests.features.conftest import read_rows, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-COHORT = [(f"P{i:02d}", modality, 10 * i + j)
-          for i in range(1, 5) for j, modality in enumerate(("CT", "MR"))]
+COHORT = [
+    (f"P{i:02d}", modality, 10 * i + j)
+    for i in range(1, 5)
+    for j, modality in enumerate(("CT", "MR"))
+]
 
 
 def assert_same_result(a, b) -> None:
@@ -72,18 +76,21 @@ def test_key_depends_on_contents_label_and_params_not_on_paths(tmp_path):
     key = cache.key(tmp_path / "image", tmp_path / "mask", 1, params)
     assert len(key) == 64
     assert cache.key(tmp_path / "copy", tmp_path / "mask", 1, params) == key
-    assert cache.key(tmp_path / "image", tmp_path / "mask", 1,
-                     {"setting": {"binWidth": 25}}) == key
-    others = {cache.key(tmp_path / "mask", tmp_path / "mask", 1, params),
-              cache.key(tmp_path / "image", tmp_path / "mask", 2, params),
-              cache.key(tmp_path / "image", tmp_path / "mask", 1, {"setting": {"binWidth": 5}})}
+    assert cache.key(tmp_path / "image", tmp_path / "mask", 1, {"setting": {"binWidth": 25}}) == key
+    others = {
+        cache.key(tmp_path / "mask", tmp_path / "mask", 1, params),
+        cache.key(tmp_path / "image", tmp_path / "mask", 2, params),
+        cache.key(tmp_path / "image", tmp_path / "mask", 1, {"setting": {"binWidth": 5}}),
+    }
     assert len(others) == 3 and key not in others
 
 
 def test_entries_round_trip_exactly_and_bad_entries_are_misses(tmp_path):
     cache = FeatureCache(tmp_path)
-    result = {"features": {"a": 0.1 + 0.2, "b": math.nan, "c": 1e-300, "d": -0.0},
-              "diagnostics": {"diagnostics_Versions_PyRadiomics": "v3.1.4"}}
+    result = {
+        "features": {"a": 0.1 + 0.2, "b": math.nan, "c": 1e-300, "d": -0.0},
+        "diagnostics": {"diagnostics_Versions_PyRadiomics": "v3.1.4"},
+    }
     path = cache.put("ab" * 32, result)
     back = cache.get("ab" * 32)
     assert back["diagnostics"] == result["diagnostics"]
@@ -108,8 +115,10 @@ def test_rerun_computes_nothing_and_equals_the_cold_run(cohort, cold, tmp_path, 
     monkeypatch.setattr(radfusion.features.runner, "_run_case", computes_nothing)
     again = extract_cohort(cohort, n_jobs=2, progress=False, cache_dir=tmp_path / "cache")
     assert again.n_cached == len(COHORT)
-    assert again.summary() == f"{len(COHORT)} case(s): {len(COHORT)} extracted " \
-                              f"({len(COHORT)} from the cache), 0 failed"
+    assert (
+        again.summary() == f"{len(COHORT)} case(s): {len(COHORT)} extracted "
+        f"({len(COHORT)} from the cache), 0 failed"
+    )
     assert_same_result(again, cold)
 
     # The cache follows contents, not paths: a moved cohort is still cached.
@@ -117,8 +126,9 @@ def test_rerun_computes_nothing_and_equals_the_cold_run(cohort, cold, tmp_path, 
     shutil.copytree(cohort.parent / "images", moved / "images")
     shutil.copytree(cohort.parent / "masks", moved / "masks")
     shutil.copy(cohort, moved / "manifest.csv")
-    again = extract_cohort(moved / "manifest.csv", n_jobs=1, progress=False,
-                           cache_dir=tmp_path / "cache")
+    again = extract_cohort(
+        moved / "manifest.csv", n_jobs=1, progress=False, cache_dir=tmp_path / "cache"
+    )
     assert again.n_cached == len(COHORT)
     pd.testing.assert_frame_equal(again.features, cold.features, check_exact=True)
 
@@ -133,8 +143,7 @@ def test_changing_one_modality_recomputes_only_it(cohort, tmp_path):
     (folder / "MR.yaml").write_text(yaml.safe_dump(mr))
 
     before = set(cache_dir.rglob("*.json"))
-    changed = extract_cohort(cohort, params=folder, n_jobs=1, progress=False,
-                             cache_dir=cache_dir)
+    changed = extract_cohort(cohort, params=folder, n_jobs=1, progress=False, cache_dir=cache_dir)
     n_ct = sum(m == "CT" for _, m, _ in COHORT)
     assert changed.n_cached == n_ct
     assert len(set(cache_dir.rglob("*.json")) - before) == len(COHORT) - n_ct
@@ -145,8 +154,12 @@ def test_changing_one_modality_recomputes_only_it(cohort, tmp_path):
     rows = read_rows(cohort)
     image = cohort.parent / rows[0]["image"]
     image.write_bytes((cohort.parent / rows[2]["image"]).read_bytes())
-    assert extract_cohort(cohort, params=folder, n_jobs=1, progress=False,
-                          cache_dir=cache_dir).n_cached == len(COHORT) - 1
+    assert (
+        extract_cohort(
+            cohort, params=folder, n_jobs=1, progress=False, cache_dir=cache_dir
+        ).n_cached
+        == len(COHORT) - 1
+    )
 
 
 def test_failed_cases_are_not_cached_and_are_retried(cohort, cold, tmp_path):
@@ -178,8 +191,9 @@ radfusion.features.runner.extract_cohort(
 
 def test_a_run_killed_part_way_resumes_to_the_cold_result(cohort, cold, tmp_path):
     cache_dir = tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, "-c", _KILLABLE_RUN, str(cohort), str(cache_dir)],
-                               cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLABLE_RUN, str(cohort), str(cache_dir)], cwd=ROOT
+    )
     deadline = time.monotonic() + 60
     while len(list(cache_dir.glob("??/*.json"))) < 2:
         assert process.poll() is None and time.monotonic() < deadline, "no case was cached"
@@ -193,3 +207,36 @@ def test_a_run_killed_part_way_resumes_to_the_cold_result(cohort, cold, tmp_path
     assert resumed.n_cached == stored
     assert_same_result(resumed, cold)
     assert len(FeatureCache(cache_dir)) == len(COHORT)
+
+
+@pytest.mark.parametrize(
+    "damage", ["no features key", "some features removed", "a value edited", "a value made text"]
+)
+def test_damaged_entries_are_recomputed_with_a_note(cohort, cold, tmp_path, damage):
+    cache_dir = tmp_path / "cache"
+    extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache_dir)
+    entry = sorted(cache_dir.glob("??/*.json"))[0]
+    content = json.loads(entry.read_text(encoding="utf-8"))
+    names = list(content["features"])
+    if damage == "no features key":
+        del content["features"]
+    elif damage == "some features removed":
+        for name in names[::3]:
+            del content["features"][name]
+    elif damage == "a value edited":
+        content["features"][names[0]] += 1.0
+    else:
+        content["features"][names[0]] = "1.5"
+    entry.write_text(json.dumps(content), encoding="utf-8")
+
+    with pytest.warns(
+        UserWarning,
+        match=r"cache entry .* \(patient P\d\d, modality \w+, mask "
+        r"tumor\) ignored: .*recomputed",
+    ) as caught:
+        again = extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache_dir)
+    assert sum("cache entry" in str(w.message) for w in caught) == 1
+    assert again.n_cached == len(COHORT) - 1
+    assert_same_result(again, cold)
+    stored, why = FeatureCache(cache_dir).lookup(entry.stem)  # rewritten by the re-run
+    assert stored is not None and why is None
