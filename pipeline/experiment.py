@@ -16,7 +16,7 @@ from pipeline.explain import FoldExplainer, single_group_models, summarize_expla
 from pipeline.fusion import FUSED, STRATEGIES, build_models
 from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
-from pipeline.report import build_report, write_report, write_run_info
+from pipeline.report import build_report, write_report
 from pipeline.statistics import describe_cohort
 from pipeline.task_report import build_task_report
 from pipeline.validation import cross_validate_models, summarize
@@ -216,12 +216,11 @@ def run_cv(
             comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
             extraction=read_extraction(features), explanations=explanations,
         )
-        write_report(report, predictions, out)
     else:
         report = build_task_report(predictions, summary, task=data.task, config=config,
                                    seed=seed, inputs=inputs, groups=data.groups)
-        write_report(report, predictions, out)
-    write_run_info(out, {
+    # run.json is part of the report set: its durations are taken just before the commit.
+    write_report(report, predictions, out, durations=lambda: {
         "load_seconds": loaded - started,
         "cross_validation_seconds": validated - loaded,
         "report_seconds": time.perf_counter() - validated,
