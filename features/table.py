@@ -11,7 +11,8 @@ sites, then one float column per feature named ``modality__mask__feature`` (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gzip
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def _format(path: Path) -> str:
     raise ValueError(f"unsupported table file {path}: use one of {', '.join(SUFFIXES)}")
 
 
-def _table_writer(df: pd.DataFrame, path: Path):
+def _table_writer(df: pd.DataFrame, path: Path) -> Callable[[Path], None]:
     """A function writing ``df`` to a given path in the format of ``path``'s suffix."""
     kind = _format(path)
 
@@ -116,8 +117,9 @@ def _table_writer(df: pd.DataFrame, path: Path):
         if kind == ".parquet":
             df.to_parquet(temporary, index=False)
         else:
-            compression = "gzip" if kind == ".csv.gz" else None
-            df.to_csv(temporary, index=False, compression=compression)
+            df.to_csv(temporary, index=False)
+            if kind == ".csv.gz":  # gzip without the temporary's name and the time: same bytes
+                temporary.write_bytes(gzip.compress(temporary.read_bytes(), mtime=0))
 
     return write
 
