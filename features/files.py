@@ -183,7 +183,7 @@ def write_set(
         if folder != path.parent and folder not in path.parents:
             raise ValueError(f"set member {path} is outside the journal's folder {folder}")
     settle(journal)
-    for path in targets:
+    for path in [journal, *targets]:
         _remove_stale_temporaries(path)
     staged: dict[Path, Path] = {}
     try:
