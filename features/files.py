@@ -237,13 +237,13 @@ def check_output_path(
     """
     path = Path(path)
 
-    def refuse(message: str) -> InputError:
-        return InputError("Cannot write the output", [Problem(message, file=str(path))])
+    def refuse(message: str) -> InputError:  # one line: the CLI prints it as it is
+        return InputError(f"Cannot write {path}: {message}")
 
     if suffixes and not path.name.lower().endswith(tuple(s.lower() for s in suffixes)):
-        raise refuse(f"unsupported file type: use one of {', '.join(suffixes)}")
+        raise refuse(f"unsupported file type (use {', '.join(suffixes)})")
     if path.is_dir() != folder and path.exists():
-        raise refuse("is a folder, expected a file" if not folder else "is a file, not a folder")
+        raise refuse("it is a folder, not a file" if not folder else "it is a file, not a folder")
     # The folder written into (the output itself, or its parent) or its first existing ancestor.
     existing = path if folder else path.parent
     while not existing.exists() and existing != existing.parent:

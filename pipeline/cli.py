@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from features.errors import InputError
+from features.files import check_output_path
 
 app = typer.Typer(
     add_completion=False,
@@ -85,6 +86,7 @@ def synth(
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
     from features.synthetic import make_cohort
 
+    check_output_path(out, folder=True)
     cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
@@ -104,8 +106,9 @@ def _extract(
     """Validate, extract and write; return the number of failed cases."""
     from features.manifest import validate_cohort
     from features.runner import CaseFailedError, extract_cohort
-    from features.table import write_extraction
+    from features.table import SUFFIXES, write_extraction
 
+    check_output_path(out, SUFFIXES)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
     table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False)
@@ -171,8 +174,10 @@ def check(
     import pandas as pd
 
     from features.check import check_cohort, cohort_ok
-    from features.table import write_table
+    from features.table import SUFFIXES, write_table
 
+    if out is not None:
+        check_output_path(out, SUFFIXES)
     table = check_cohort(manifest, n_jobs=jobs)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
@@ -195,7 +200,9 @@ def robustness(
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
     from features.robustness import robustness_icc
+    from features.table import SUFFIXES
 
+    check_output_path(out, SUFFIXES)
     table = robustness_icc(
         manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
     )
@@ -255,6 +262,7 @@ def cv(
     from pipeline.experiment import STRATEGIES, run_cv
     from pipeline.learners import LEARNERS
 
+    check_output_path(out, folder=True)
     report = run_cv(
         features,
         label=label,
@@ -305,6 +313,7 @@ def train(
     from pipeline.learners import LEARNERS
     from pipeline.persistence import save_model, train_model
 
+    check_output_path(out)
     trained = train_model(
         features,
         label=label,
@@ -331,9 +340,10 @@ def predict(
     id_column: IdColumn = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
-    from features.table import write_table
+    from features.table import SUFFIXES, write_table
     from pipeline.persistence import load_model, predict_table
 
+    check_output_path(out, SUFFIXES)
     predictions = predict_table(
         load_model(model), features, biomarkers=biomarkers, id_column=id_column
     )
@@ -368,6 +378,7 @@ def demo(
     from features.synthetic import make_cohort
     from pipeline.experiment import run_cv
 
+    check_output_path(out, folder=True)
     started = time.perf_counter()
     typer.echo(f"1/3 synthesising {patients} patients in {out / 'cohort'}")
     cohort = make_cohort(out / "cohort", n_patients=patients, seed=seed)

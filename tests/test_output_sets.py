@@ -1,4 +1,4 @@
-"""Output sets land as one set (issue 14).
+"""Outputs (issue 14): locations checked before any work; output sets land as one set.
 
 The kill proof: a writer that overwrites an existing set runs in a forked child, which
 SIGKILLs itself just before its k-th file-system step (every rename, removal and finished
@@ -19,9 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
 
 from features.runner import ExtractionResult
+from features.synthetic import make_cohort
 from features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
+from pipeline.cli import EXIT_BAD_INPUT, app
 from pipeline.plots import FIGURES
 from pipeline.report import (
     REPORT_FILES,
@@ -34,9 +37,104 @@ from pipeline.report import (
 from pipeline.task_report import build_task_report
 from pipeline.validation import cross_validate_models, summarize
 
+runner = CliRunner()
 #: The steps a kill is injected before: every rename or removal, and every finished temporary
 #: (files.py chmods each temporary once it is complete).
 STEPS = ("replace", "rename", "unlink", "remove", "chmod")
+
+
+# --------------------------------------------------------------------------------------------
+# Output locations are checked before any work
+# --------------------------------------------------------------------------------------------
+#: command line (OUT: the output) → the function that would start the work.
+COMMANDS = {
+    "extract": (["extract", "manifest.csv", "--out", "OUT"], "features.runner.extract_cohort"),
+    "check": (["check", "manifest.csv", "--out", "OUT"], "features.check.check_cohort"),
+    "robustness": (
+        ["robustness", "manifest.csv", "--out", "OUT"],
+        "features.robustness.robustness_icc",
+    ),
+    "cv": (["cv", "f.parquet", "--label", "y", "--out", "OUT"], "pipeline.experiment.run_cv"),
+    "train": (
+        ["train", "f.parquet", "--label", "y", "--out", "OUT"],
+        "pipeline.persistence.train_model",
+    ),
+    "predict": (
+        ["predict", "m.skops", "f.parquet", "--out", "OUT"],
+        "pipeline.persistence.load_model",
+    ),
+    "synth": (["synth", "--out", "OUT"], "features.synthetic.make_cohort"),
+    "demo": (["demo", "--out", "OUT"], "features.synthetic.make_cohort"),
+}
+FOLDER_OUTPUTS = {"cv", "synth", "demo"}
+
+
+def _refused(args, tmp_path, monkeypatch, work, out):
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(work, no_work)
+    result = runner.invoke(app, [str(out) if a == "OUT" else a for a in args])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"error: Cannot write {out}: "), errors
+    return errors[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_under_a_regular_file_is_refused_before_any_work(command, tmp_path, monkeypatch):
+    args, work = COMMANDS[command]
+    (tmp_path / "a_file").write_text("x")
+    name = "report" if command in FOLDER_OUTPUTS else "out.csv"
+    line = _refused(args, tmp_path, monkeypatch, work, Path("a_file") / name)
+    assert line.endswith("a_file is not a folder")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_read_only_output_folder_is_refused_before_any_work(command, tmp_path, monkeypatch):
+    # We run as root, who may write anywhere: os.access is made to deny the folder instead.
+    args, work = COMMANDS[command]
+    locked, real_access = tmp_path / "locked", os.access
+    locked.mkdir()
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: Path(p).resolve() != locked.resolve() and real_access(p, mode),
+    )
+    name = "report" if command in FOLDER_OUTPUTS else "out.csv"
+    line = _refused(args, tmp_path, monkeypatch, work, Path("locked") / name)
+    assert line.endswith("folder locked is not writable")
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - FOLDER_OUTPUTS - {"train"}))
+def test_unsupported_table_extension_is_refused_before_any_work(command, tmp_path, monkeypatch):
+    args, work = COMMANDS[command]
+    line = _refused(args, tmp_path, monkeypatch, work, Path("features.xlsx"))
+    assert line.endswith("unsupported file type (use .parquet, .csv.gz, .csv)")
+
+
+def test_extract_to_xlsx_computes_no_case(tmp_path):
+    """The reported bug, unpatched: a real cohort, a cache, and nothing extracted."""
+    cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=0)
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            str(cohort.manifest),
+            "--out",
+            str(tmp_path / "features.xlsx"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--jobs",
+            "1",
+        ],
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"error: Cannot write {tmp_path / 'features.xlsx'}: unsupported" in result.output
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.json"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from features.errors import InputError
 from features.files import (
     _UMASK,
     atomic_write,
+    check_output_path,
     settle,
     write_atomic,
     write_set,
@@ -130,3 +131,56 @@ def test_unreadable_journal_is_an_error_naming_it(tmp_path):
     journal.write_text("{not json")
     with pytest.raises(InputError, match=r"\.set\.journal"):
         settle(journal)
+
+
+@pytest.mark.parametrize(
+    ("name", "suffixes", "folder"),
+    [
+        ("out.parquet", (".parquet", ".csv"), False),
+        ("new/deeper/OUT.CSV.GZ", (".csv.gz",), False),  # folders are created later; any case
+        ("model", None, False),
+        ("report", None, True),
+        ("new/report", None, True),
+    ],
+)
+def test_writable_outputs_pass(tmp_path, name, suffixes, folder):
+    (tmp_path / "report").mkdir()
+    assert check_output_path(tmp_path / name, suffixes, folder=folder) == tmp_path / name
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+@pytest.mark.parametrize(
+    ("name", "suffixes", "folder", "reason"),
+    [
+        (
+            "features.xlsx",
+            (".parquet", ".csv"),
+            False,
+            r"unsupported file type \(use .parquet, .csv\)",
+        ),
+        ("a_file/out.csv", None, False, "a_file is not a folder"),
+        ("a_file/deeper/report", None, True, "a_file is not a folder"),
+        ("a_file", None, True, "it is a file, not a folder"),
+        ("a_folder", None, False, "it is a folder, not a file"),
+    ],
+)
+def test_unwritable_outputs_are_one_line_errors_naming_the_path(
+    tmp_path, name, suffixes, folder, reason
+):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    with pytest.raises(InputError, match=reason) as caught:
+        check_output_path(tmp_path / name, suffixes, folder=folder)
+    assert str(caught.value).startswith(f"Cannot write {tmp_path / name}: ")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_read_only_folder_is_refused(tmp_path, monkeypatch, folder):
+    # Root may write anywhere, so the test makes os.access deny the folder instead of chmod.
+    locked, real_access = tmp_path / "locked", os.access
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: p != locked and real_access(p, mode))
+    target = locked / "new" / ("report" if folder else "out.csv")
+    with pytest.raises(InputError, match=f"folder {locked} is not writable"):
+        check_output_path(target, folder=folder)
