@@ -22,6 +22,7 @@ not power loss (no ``fsync``); one writer per set at a time.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -62,7 +63,7 @@ def _temporary(path: Path) -> Path:
     """A new empty file ``.<name>.<random>.tmp`` in ``path``'s folder."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
-    return Path(temporary)
+    return path.parent / Path(temporary).name  # relative when ``path`` is
 
 
 def _fill(temporary: Path, content: str | bytes | Callable[[Path], None]) -> None:
@@ -153,7 +154,7 @@ def _roll_forward(journal: Path) -> None:
 def _remove_stale_temporaries(path: Path) -> None:
     """Remove ``.<name>.*.tmp`` files a killed writer of ``path`` left behind."""
     if path.parent.is_dir():
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             stale.unlink(missing_ok=True)
 
 
@@ -176,9 +177,9 @@ def write_set(
     dict
         Destination path → itself, or None for the removed members.
     """
-    journal = Path(journal)
+    journal = Path(os.path.abspath(journal))
     folder = journal.parent
-    targets = {Path(path): content for path, content in members.items()}
+    targets = {Path(os.path.abspath(path)): content for path, content in members.items()}
     for path in targets:
         if folder != path.parent and folder not in path.parents:
             raise ValueError(f"set member {path} is outside the journal's folder {folder}")
@@ -207,7 +208,7 @@ def write_set(
             temporary.unlink(missing_ok=True)
         raise
     _roll_forward(journal)  # the commit: the same code that finishes a killed one
-    return {path: None if content is None else path for path, content in targets.items()}
+    return {Path(p): None if content is None else Path(p) for p, content in members.items()}
 
 
 def check_output_path(

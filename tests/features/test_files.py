@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,14 @@ def test_write_set_replaces_writes_and_removes_members_together(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "c.txt").st_mode) == 0o666 & ~_UMASK
 
 
+def test_write_set_takes_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written = write_set(Path("out/.set.journal"), {Path("out/figures/a.svg"): "<svg/>"})
+    assert written == {Path("out/figures/a.svg"): Path("out/figures/a.svg")}
+    assert _visible(tmp_path) == {"out/figures/a.svg": b"<svg/>"}
+    assert not [p for p in tmp_path.rglob(".*")]
+
+
 def test_write_set_refuses_a_member_outside_the_journal_folder(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         write_set(tmp_path / "sub" / ".set.journal", {tmp_path / "a.txt": "x"})
@@ -121,9 +130,10 @@ def test_settle_rolls_an_interrupted_commit_forward_and_is_idempotent(tmp_path, 
 
 
 def test_the_next_writer_removes_temporaries_a_killed_one_left(tmp_path):
-    (tmp_path / ".a.txt.x1y2.tmp").write_text("killed while staging")
-    write_set(tmp_path / ".set.journal", {tmp_path / "a.txt": "new"})
-    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    (tmp_path / ".a[1].txt.x1y2.tmp").write_text("killed while staging")
+    (tmp_path / "..set.journal.x3y4.tmp").write_text("killed while writing the journal")
+    write_set(tmp_path / ".set.journal", {tmp_path / "a[1].txt": "new"})
+    assert [p.name for p in tmp_path.iterdir()] == ["a[1].txt"]
 
 
 def test_unreadable_journal_is_an_error_naming_it(tmp_path):
