@@ -33,6 +33,7 @@ from pathlib import Path
 from features.errors import InputError, Problem
 
 __all__ = [
+    "Content",
     "atomic_write",
     "check_output_path",
     "file_digest",

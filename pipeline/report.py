@@ -441,20 +441,22 @@ def report_members(
 ) -> dict[Path, Content]:
     """Every file of the report set in ``out_dir`` and its content, rendered in memory.
 
-    Figures of an earlier report that this one does not draw, and ``run.json`` when
-    ``durations`` is None, map to None (removed when the set is written). ``durations`` is
-    called once everything is rendered; see :func:`write_report`.
+    Figures of an earlier report that this one does not draw (any task's figure names; other
+    files are left alone), and ``run.json`` when ``durations`` is None, map to None (removed
+    when the set is written). ``durations`` is called once everything is rendered; see
+    :func:`write_report`.
     """
+    from pipeline.task_report import TASK_FIGURES, render_task_html, task_figures
+
     out_dir = Path(out_dir)
     figure_dir = out_dir / FIGURE_DIR
     figures, html = render_figures, render_html
     if report.get("task", "binary") != "binary":
-        from pipeline.task_report import render_task_html, task_figures
-
         figures, html = task_figures, render_task_html
-    members: dict[Path, Content] = {}
-    if figure_dir.is_dir():  # figures of an earlier report (e.g. of another task)
-        members.update({p: None for p in figure_dir.iterdir() if p.suffix in (".svg", ".png")})
+    # Figures an earlier report may have drawn (e.g. of another task); nothing else is touched.
+    ours = [figure_dir / f"{name}.{kind}" for name in set(FIGURES).union(*TASK_FIGURES.values())
+            for kind in ("svg", "png")]
+    members: dict[Path, Content] = {path: None for path in sorted(ours) if path.is_file()}
     svgs = {}
     for name, fig in figures(report).items():
         svgs[name] = svg_text(fig, name)

@@ -21,6 +21,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from features.files import write_set
 from features.runner import ExtractionResult
 from features.synthetic import make_cohort
 from features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
@@ -324,9 +325,18 @@ def test_write_report_over_another_report_leaves_exactly_the_new_set(reports, tm
     assert old_figures - {p.name for p in (tmp_path / "figures").iterdir()}  # stale ones gone
 
 
-def test_killed_report_leaves_the_old_or_the_new_set(reports, tmp_path):
-    from features.files import write_set
+def test_write_report_leaves_other_files_alone(reports, tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "my_plot.png").write_bytes(b"the user's")
+    (tmp_path / "notes.txt").write_text("the user's")
+    members = report_members(*reports["binary"], tmp_path)
+    assert tmp_path / "figures" / "my_plot.png" not in members
+    write_set(tmp_path / REPORT_JOURNAL, members)
+    assert (tmp_path / "figures" / "my_plot.png").read_bytes() == b"the user's"
+    assert (tmp_path / "notes.txt").read_text() == "the user's"
 
+
+def test_killed_report_leaves_the_old_or_the_new_set(reports, tmp_path):
     folder = tmp_path / "report"
     (multi, multi_predictions), (binary, predictions) = reports["multiclass"], reports["binary"]
     folder.mkdir()
