@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from features.errors import InputError, Problem
+from .errors import InputError, Problem
 
 __all__ = [
     "Content",

@@ -1,11 +1,11 @@
 """Feature records → the wide feature table; atomic Parquet / CSV writing and reading.
 
-An extraction is one output set (:func:`features.files.write_set`): the table, its
+An extraction is one output set (:func:`radfusion.features.files.write_set`): the table, its
 diagnostics and its failures land together; readers call :func:`settle_extraction` first.
 
 The wide table has one row per patient: ``patient_id``, then ``site`` when the cohort has
 sites, then one float column per feature named ``modality__mask__feature`` (see
-:mod:`features.naming`). Rows are sorted by ``patient_id``, feature columns by
+:mod:`radfusion.features.naming`). Rows are sorted by ``patient_id``, feature columns by
 (modality, mask, feature).
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.files import atomic_write, settle, write_set
-from features.naming import ID_COLUMN, SITE_COLUMN, feature_column
+from .files import atomic_write, settle, write_set
+from .naming import ID_COLUMN, SITE_COLUMN, feature_column
 
 __all__ = [
     "SUFFIXES",
@@ -186,13 +186,13 @@ def write_extraction(result, out_path: str | Path) -> dict[str, Path | None]:
 
     Parameters
     ----------
-    result : features.runner.ExtractionResult
-        What :func:`features.runner.extract_cohort` returned.
+    result : radfusion.features.runner.ExtractionResult
+        What :func:`radfusion.features.runner.extract_cohort` returned.
     out_path : str or Path
         The feature table (``.parquet``, ``.csv`` or ``.csv.gz``). Beside it go
         ``<stem>.diagnostics.csv`` (one row per extracted case) and, when cases failed,
         ``<stem>.failures.csv``; a failures file left by an earlier run is removed otherwise.
-        The three land together (:func:`features.files.write_set`): after a kill at any
+        The three land together (:func:`radfusion.features.files.write_set`): after a kill at any
         moment, :func:`settle_extraction` (which :func:`read_table` calls) gives the complete
         old set or the complete new one.
 

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from features.errors import InputError
-from features.files import check_output_path
+from radfusion.features.errors import InputError
+from radfusion.features.files import check_output_path
 
 app = typer.Typer(
     add_completion=False,
@@ -84,7 +84,7 @@ def synth(
     seed: Seed = 0,
 ) -> None:
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
-    from features.synthetic import make_cohort
+    from radfusion.features.synthetic import make_cohort
 
     check_output_path(out, folder=True)
     cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
@@ -104,9 +104,9 @@ def _extract(
     outcome: str | None = None,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
-    from features.manifest import validate_cohort
-    from features.runner import CaseFailedError, extract_cohort
-    from features.table import SUFFIXES, write_extraction
+    from radfusion.features.manifest import validate_cohort
+    from radfusion.features.runner import CaseFailedError, extract_cohort
+    from radfusion.features.table import SUFFIXES, write_extraction
 
     check_output_path(out, SUFFIXES)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
@@ -173,8 +173,8 @@ def check(
     """
     import pandas as pd
 
-    from features.check import check_cohort, cohort_ok
-    from features.table import SUFFIXES, write_table
+    from radfusion.features.check import check_cohort, cohort_ok
+    from radfusion.features.table import SUFFIXES, write_table
 
     if out is not None:
         check_output_path(out, SUFFIXES)
@@ -199,8 +199,8 @@ def robustness(
     cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
-    from features.robustness import robustness_icc
-    from features.table import SUFFIXES
+    from radfusion.features.robustness import robustness_icc
+    from radfusion.features.table import SUFFIXES
 
     check_output_path(out, SUFFIXES)
     table = robustness_icc(
@@ -259,8 +259,8 @@ def cv(
     Every step that learns (imputation, harmonisation, filtering, selection, the learners and
     the stacking meta-learner) is refitted on the training rows of each fold only.
     """
-    from pipeline.experiment import STRATEGIES, run_cv
-    from pipeline.learners import LEARNERS
+    from .experiment import STRATEGIES, run_cv
+    from .learners import LEARNERS
 
     check_output_path(out, folder=True)
     report = run_cv(
@@ -310,8 +310,8 @@ def train(
     task: Task = "auto",
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load)."""
-    from pipeline.learners import LEARNERS
-    from pipeline.persistence import save_model, train_model
+    from .learners import LEARNERS
+    from .persistence import save_model, train_model
 
     check_output_path(out)
     trained = train_model(
@@ -340,8 +340,8 @@ def predict(
     id_column: IdColumn = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
-    from features.table import SUFFIXES, write_table
-    from pipeline.persistence import load_model, predict_table
+    from radfusion.features.table import SUFFIXES, write_table
+    from .persistence import load_model, predict_table
 
     check_output_path(out, SUFFIXES)
     predictions = predict_table(
@@ -352,7 +352,7 @@ def predict(
 
 
 def _print_summary(report: dict, out: Path) -> None:
-    from pipeline.targets import PRIMARY_METRIC
+    from .targets import PRIMARY_METRIC
 
     metric = PRIMARY_METRIC[report.get("task", "binary")]
     title = {"roc_auc": "ROC AUC", "roc_auc_ovr": "AUC (OvR)", "r2": "R²"}[metric]
@@ -375,8 +375,8 @@ def demo(
     jobs: Jobs = -1,
 ) -> None:
     """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
-    from features.synthetic import make_cohort
-    from pipeline.experiment import run_cv
+    from radfusion.features.synthetic import make_cohort
+    from .experiment import run_cv
 
     check_output_path(out, folder=True)
     started = time.perf_counter()

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import InputError, Problem
-from features.naming import ID_COLUMN, SITE_COLUMN
-from features.table import settle_extraction
-from pipeline.columns import infer_groups
-from pipeline.targets import MAX_CLASSES, TASKS, infer_task
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import ID_COLUMN, SITE_COLUMN
+from radfusion.features.table import settle_extraction
+from .columns import infer_groups
+from .targets import MAX_CLASSES, TASKS, infer_task
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _index_by_id(table: pd.DataFrame, id_column: str, file: str) -> pd.DataFrame
 
 def _encode_target(values: pd.Series, label: str, file: str, task: str
                    ) -> tuple[np.ndarray, dict[str, int], str]:
-    """The target coded for ``task`` ("auto": :func:`pipeline.targets.infer_task`), its
+    """The target coded for ``task`` ("auto": :func:`radfusion.pipeline.targets.infer_task`), its
     mapping and the task."""
     missing = values.index[values.isna()]
     if len(missing):
@@ -178,7 +178,7 @@ def load_dataset(
     (``build_models(..., harmonize="site")``); a missing or absent site is then an error.
 
     ``task`` is the target's kind: "binary" (default, exactly two values), "multiclass",
-    "regression", or "auto" (guessed by :func:`pipeline.targets.infer_task`).
+    "regression", or "auto" (guessed by :func:`radfusion.pipeline.targets.infer_task`).
     """
     feature_file = str(features)
     table = read_table(features)

@@ -21,13 +21,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from features.files import write_set
-from features.runner import ExtractionResult
-from features.synthetic import make_cohort
-from features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
-from pipeline.cli import EXIT_BAD_INPUT, app
-from pipeline.plots import FIGURES
-from pipeline.report import (
+from radfusion.features.files import write_set
+from radfusion.features.runner import ExtractionResult
+from radfusion.features.synthetic import make_cohort
+from radfusion.features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
+from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
+from radfusion.pipeline.plots import FIGURES
+from radfusion.pipeline.report import (
     REPORT_FILES,
     REPORT_JOURNAL,
     build_report,
@@ -35,8 +35,8 @@ from pipeline.report import (
     settle_report,
     write_report,
 )
-from pipeline.task_report import build_task_report
-from pipeline.validation import cross_validate_models, summarize
+from radfusion.pipeline.task_report import build_task_report
+from radfusion.pipeline.validation import cross_validate_models, summarize
 
 runner = CliRunner()
 #: The steps a kill is injected before: every rename or removal, and every finished temporary
@@ -49,23 +49,23 @@ STEPS = ("replace", "rename", "unlink", "remove", "chmod")
 # --------------------------------------------------------------------------------------------
 #: command line (OUT: the output) → the function that would start the work.
 COMMANDS = {
-    "extract": (["extract", "manifest.csv", "--out", "OUT"], "features.runner.extract_cohort"),
-    "check": (["check", "manifest.csv", "--out", "OUT"], "features.check.check_cohort"),
+    "extract": (["extract", "manifest.csv", "--out", "OUT"], "radfusion.features.runner.extract_cohort"),
+    "check": (["check", "manifest.csv", "--out", "OUT"], "radfusion.features.check.check_cohort"),
     "robustness": (
         ["robustness", "manifest.csv", "--out", "OUT"],
-        "features.robustness.robustness_icc",
+        "radfusion.features.robustness.robustness_icc",
     ),
-    "cv": (["cv", "f.parquet", "--label", "y", "--out", "OUT"], "pipeline.experiment.run_cv"),
+    "cv": (["cv", "f.parquet", "--label", "y", "--out", "OUT"], "radfusion.pipeline.experiment.run_cv"),
     "train": (
         ["train", "f.parquet", "--label", "y", "--out", "OUT"],
-        "pipeline.persistence.train_model",
+        "radfusion.pipeline.persistence.train_model",
     ),
     "predict": (
         ["predict", "m.skops", "f.parquet", "--out", "OUT"],
-        "pipeline.persistence.load_model",
+        "radfusion.pipeline.persistence.load_model",
     ),
-    "synth": (["synth", "--out", "OUT"], "features.synthetic.make_cohort"),
-    "demo": (["demo", "--out", "OUT"], "features.synthetic.make_cohort"),
+    "synth": (["synth", "--out", "OUT"], "radfusion.features.synthetic.make_cohort"),
+    "demo": (["demo", "--out", "OUT"], "radfusion.features.synthetic.make_cohort"),
 }
 FOLDER_OUTPUTS = {"cv", "synth", "demo"}
 
@@ -258,8 +258,8 @@ def _extraction(n_patients: int, seed: int, failed: bool) -> ExtractionResult:
     ],
 )
 def test_killed_extraction_leaves_the_old_or_the_new_set(tmp_path, name, old_failed, new_failed):
-    from pipeline.dataset import read_table
-    from pipeline.methods import read_extraction
+    from radfusion.pipeline.dataset import read_table
+    from radfusion.pipeline.methods import read_extraction
 
     folder = tmp_path / "out"
     table = folder / name

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from features.errors import InputError
-from features.files import (
+from radfusion.features.errors import InputError
+from radfusion.features.files import (
     _UMASK,
     atomic_write,
     check_output_path,
