@@ -1,14 +1,53 @@
-"""Files that appear complete or not at all, and content hashes: shared by both packages."""
+"""Outputs that appear complete or not at all — single files and sets of files — and hashes.
+
+Shared by both packages. :func:`atomic_write` replaces one file by renaming a finished
+temporary over it. :func:`write_set` replaces a *set* of files that only make sense together
+(a feature table and its sidecars; a report folder) so that, after a kill at any moment, a
+reader that calls :func:`settle` first sees the complete old set or the complete new set:
+
+1. every member is written to a temporary name in its destination folder
+   (``.<name>.<random>.tmp``); a kill here leaves the old set untouched;
+2. a small journal listing the pending renames (and the members absent from the new set) is
+   written atomically; from now on the new set is complete on disk;
+3. the renames and removals are performed, then the journal is deleted.
+
+:func:`settle` rolls an interrupted commit forward: it replays the journal (renames whose
+temporary is gone were already done) and deletes it. Writers settle before staging, and
+remove temporaries left by a killed run. We chose a journal over building a folder as a
+temporary sibling and swapping it in because a set can share its folder with the user's
+other files (the feature table), and a swap of the report folder would need a rename
+exchange that not every platform or file system has. Scope: process kills and exceptions,
+not power loss (no ``fsync``); one writer per set at a time.
+"""
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
+from .errors import InputError, Problem
+
+__all__ = [
+    "Content",
+    "atomic_write",
+    "check_output_path",
+    "file_digest",
+    "settle",
+    "write_atomic",
+    "write_set",
+]
+
 _CHUNK = 1 << 20
+_JOURNAL_FORMAT = "radfusion-output-set/1"
+
+#: What :func:`write_set` accepts for a member: text (UTF-8), bytes, a function that writes
+#: the given temporary path, or None (absent from the new set: an old file is removed).
+Content = str | bytes | Callable[[Path], None] | None
 
 
 def _read_umask() -> int:
@@ -21,6 +60,37 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _temporary(path: Path) -> Path:
+    """A new empty file ``.<name>.<random>.tmp`` in ``path``'s folder."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    return path.parent / Path(temporary).name  # relative when ``path`` is
+
+
+def _fill(temporary: Path, content: str | bytes | Callable[[Path], None]) -> None:
+    """Write ``content`` to ``temporary`` and give it plain permissions (0o666 - umask)."""
+    if callable(content):
+        content(temporary)
+    elif isinstance(content, bytes):
+        temporary.write_bytes(content)
+    else:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+    os.chmod(temporary, 0o666 & ~_UMASK)
+
+
+def _replace(path: Path, content: str | bytes | Callable[[Path], None]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary(path)
+    try:
+        _fill(temporary, content)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(temporary)`` in ``path``'s folder, then rename the result to ``path``.
 
@@ -28,31 +98,163 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     of it; the temporary file is removed when ``write`` fails. The file gets the permissions
     of a plainly created one (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return _replace(Path(path), write)
 
 
 def write_atomic(path: str | Path, content: str | bytes) -> Path:
     """Write text (UTF-8, newlines unchanged) or bytes to ``path`` atomically."""
+    return _replace(Path(path), content)
 
-    def write(temporary: Path) -> None:
-        if isinstance(content, bytes):
-            temporary.write_bytes(content)
-        else:
-            with temporary.open("w", encoding="utf-8", newline="") as handle:
-                handle.write(content)
 
-    return atomic_write(path, write)
+def settle(journal: str | Path) -> None:
+    """Finish a :func:`write_set` commit that was interrupted; a no-op when none was.
+
+    Call it before reading any member of a set. The journal exists only once every new member
+    is complete under its temporary name, so rolling forward always yields the new set.
+
+    Raises
+    ------
+    InputError
+        The journal cannot be read or the renames cannot be done (e.g. a read-only folder),
+        naming the journal.
+    """
+    journal = Path(journal)
+    try:
+        _roll_forward(journal)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            "Cannot finish an interrupted write of an output set",
+            [
+                Problem(
+                    f"{type(error).__name__}: {error}; fix the cause, then run again",
+                    file=str(journal),
+                )
+            ],
+        ) from error
+
+
+def _roll_forward(journal: Path) -> None:
+    """Replay the journal's renames and removals (idempotent), then delete it."""
+    try:
+        plan = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    if plan.get("format") != _JOURNAL_FORMAT:
+        raise ValueError(f"not a {_JOURNAL_FORMAT} journal")
+    folder = journal.parent
+    for temporary, final in plan["renames"]:
+        try:
+            os.replace(folder / temporary, folder / final)
+        except FileNotFoundError:  # renamed before the interruption
+            pass
+    for final in plan["removes"]:
+        (folder / final).unlink(missing_ok=True)
+    journal.unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove ``.<name>.*.tmp`` files a killed writer of ``path`` left behind."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def write_set(
+    journal: str | Path, members: Mapping[str | Path, Content]
+) -> dict[Path, Path | None]:
+    """Replace a set of files together: after a kill, :func:`settle` gives all old or all new.
+
+    Parameters
+    ----------
+    journal : str or Path
+        The set's journal file (hidden, e.g. ``.features.parquet.journal``); every member
+        must be in its folder or below it.
+    members : mapping
+        Destination path → content: text, bytes, a function writing the temporary path it is
+        given, or None for a file absent from the new set (an existing one is removed).
+
+    Returns
+    -------
+    dict
+        Destination path → itself, or None for the removed members.
+    """
+    journal = Path(os.path.abspath(journal))
+    folder = journal.parent
+    targets = {Path(os.path.abspath(path)): content for path, content in members.items()}
+    for path in targets:
+        if folder != path.parent and folder not in path.parents:
+            raise ValueError(f"set member {path} is outside the journal's folder {folder}")
+    settle(journal)
+    for path in [journal, *targets]:
+        _remove_stale_temporaries(path)
+    staged: dict[Path, Path] = {}
+    try:
+        for path, content in targets.items():
+            if content is None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged[path] = _temporary(path)
+            _fill(staged[path], content)
+        plan = {
+            "format": _JOURNAL_FORMAT,
+            "renames": [
+                [t.relative_to(folder).as_posix(), p.relative_to(folder).as_posix()]
+                for p, t in staged.items()
+            ],
+            "removes": [p.relative_to(folder).as_posix() for p, c in targets.items() if c is None],
+        }
+        write_atomic(journal, json.dumps(plan, indent=1) + "\n")
+    except BaseException:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)
+        raise
+    _roll_forward(journal)  # the commit: the same code that finishes a killed one
+    return {Path(p): None if content is None else Path(p) for p, content in members.items()}
+
+
+def check_output_path(
+    path: str | Path, suffixes: Collection[str] | None = None, *, folder: bool = False
+) -> Path:
+    """Refuse, before any work, an output we could not write.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (or, with ``folder=True``, the folder) a command will write.
+    suffixes : collection of str, optional
+        Accepted endings (case-insensitive), e.g. ``(".parquet", ".csv")``.
+    folder : bool
+        ``path`` is a folder to write into (it must be one, or be creatable).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        An unsupported suffix, an existing path of the wrong kind, or a folder that cannot be
+        created or written; the message names ``path``.
+    """
+    path = Path(path)
+
+    def refuse(message: str) -> InputError:  # one line: the CLI prints it as it is
+        return InputError(f"Cannot write {path}: {message}")
+
+    if suffixes and not path.name.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise refuse(f"unsupported file type (use {', '.join(suffixes)})")
+    if path.is_dir() != folder and path.exists():
+        raise refuse("it is a folder, not a file" if not folder else "it is a file, not a folder")
+    # The folder written into (the output itself, or its parent) or its first existing ancestor.
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise refuse(f"{existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise refuse(f"folder {existing} is not writable")
+    return path
 
 
 def file_digest(path: str | Path) -> str:

@@ -1,5 +1,8 @@
 """Feature records → the wide feature table; atomic Parquet / CSV writing and reading.
 
+An extraction is one output set (:func:`radfusion.features.files.write_set`): the table, its
+diagnostics and its failures land together; readers call :func:`settle_extraction` first.
+
 The wide table has one row per patient: ``patient_id``, then ``site`` when the cohort has
 sites, then one float column per feature named ``modality__mask__feature`` (see
 :mod:`radfusion.features.naming`). Rows are sorted by ``patient_id``, feature columns by
@@ -8,20 +11,23 @@ sites, then one float column per feature named ``modality__mask__feature`` (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gzip
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write
+from .files import atomic_write, settle, write_set
 from .naming import ID_COLUMN, SITE_COLUMN, feature_column
 
 __all__ = [
     "SUFFIXES",
     "FeatureRecord",
+    "extraction_journal",
     "read_table",
+    "settle_extraction",
     "sidecar_path",
     "to_wide",
     "write_extraction",
@@ -103,6 +109,21 @@ def _format(path: Path) -> str:
     raise ValueError(f"unsupported table file {path}: use one of {', '.join(SUFFIXES)}")
 
 
+def _table_writer(df: pd.DataFrame, path: Path) -> Callable[[Path], None]:
+    """A function writing ``df`` to a given path in the format of ``path``'s suffix."""
+    kind = _format(path)
+
+    def write(temporary: Path) -> None:
+        if kind == ".parquet":
+            df.to_parquet(temporary, index=False)
+        else:
+            df.to_csv(temporary, index=False)
+            if kind == ".csv.gz":  # gzip without the temporary's name and the time: same bytes
+                temporary.write_bytes(gzip.compress(temporary.read_bytes(), mtime=0))
+
+    return write
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a table atomically; the format follows the suffix.
 
@@ -120,21 +141,16 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         ``path``.
     """
     path = Path(path)
-    kind = _format(path)
-
-    def write(temporary: Path) -> None:
-        if kind == ".parquet":
-            df.to_parquet(temporary, index=False)
-        else:
-            compression = "gzip" if kind == ".csv.gz" else None
-            df.to_csv(temporary, index=False, compression=compression)
-
-    return atomic_write(path, write)
+    return atomic_write(path, _table_writer(df, path))
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` (``patient_id`` and ``site`` as strings)."""
+    """Read a table written by :func:`write_table` (``patient_id`` and ``site`` as strings).
+
+    An interrupted :func:`write_extraction` to ``path`` is finished first.
+    """
     path = Path(path)
+    settle_extraction(path)
     if _format(path) == ".parquet":
         df = pd.read_parquet(path)
     else:
@@ -151,8 +167,22 @@ def sidecar_path(table_path: str | Path, kind: str) -> Path:
     return table_path.with_name(f"{stem}.{kind}.csv")
 
 
+def extraction_journal(table_path: str | Path) -> Path:
+    """The journal of the extraction set of a table: ``.<table name>.journal`` beside it."""
+    table_path = Path(table_path)
+    return table_path.with_name(f".{table_path.name}.journal")
+
+
+def settle_extraction(table_path: str | Path) -> None:
+    """Finish an interrupted :func:`write_extraction` to ``table_path`` (else do nothing).
+
+    Call it before reading the table or its sidecars, which then belong to one run.
+    """
+    settle(extraction_journal(table_path))
+
+
 def write_extraction(result, out_path: str | Path) -> dict[str, Path | None]:
-    """Write an extraction: the feature table and its sidecar CSV files, each atomically.
+    """Write an extraction: the feature table and its sidecar CSV files, as one set.
 
     Parameters
     ----------
@@ -162,6 +192,9 @@ def write_extraction(result, out_path: str | Path) -> dict[str, Path | None]:
         The feature table (``.parquet``, ``.csv`` or ``.csv.gz``). Beside it go
         ``<stem>.diagnostics.csv`` (one row per extracted case) and, when cases failed,
         ``<stem>.failures.csv``; a failures file left by an earlier run is removed otherwise.
+        The three land together (:func:`radfusion.features.files.write_set`): after a kill at any
+        moment, :func:`settle_extraction` (which :func:`read_table` calls) gives the complete
+        old set or the complete new one.
 
     Returns
     -------
@@ -169,13 +202,16 @@ def write_extraction(result, out_path: str | Path) -> dict[str, Path | None]:
         ``{"features": path, "diagnostics": path, "failures": path or None}``.
     """
     out_path = Path(out_path)
-    written: dict[str, Path | None] = {"features": write_table(result.features, out_path)}
-    diagnostics = sidecar_path(out_path, "diagnostics")
-    written["diagnostics"] = write_table(result.diagnostics, diagnostics)
-    failures = sidecar_path(out_path, "failures")
-    if len(result.failures):
-        written["failures"] = write_table(result.failures, failures)
-    else:
-        failures.unlink(missing_ok=True)
-        written["failures"] = None
-    return written
+    parts = {
+        "features": (out_path, result.features),
+        "diagnostics": (sidecar_path(out_path, "diagnostics"), result.diagnostics),
+        "failures": (
+            sidecar_path(out_path, "failures"),
+            result.failures if len(result.failures) else None,
+        ),
+    }
+    written = write_set(
+        extraction_journal(out_path),
+        {path: None if df is None else _table_writer(df, path) for path, df in parts.values()},
+    )
+    return {key: written[path] for key, (path, _) in parts.items()}

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from radfusion.features.errors import InputError
+from radfusion.features.files import check_output_path
 
 app = typer.Typer(
     add_completion=False,
@@ -85,6 +86,7 @@ def synth(
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
     from radfusion.features.synthetic import make_cohort
 
+    check_output_path(out, folder=True)
     cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
@@ -104,8 +106,9 @@ def _extract(
     """Validate, extract and write; return the number of failed cases."""
     from radfusion.features.manifest import validate_cohort
     from radfusion.features.runner import CaseFailedError, extract_cohort
-    from radfusion.features.table import write_extraction
+    from radfusion.features.table import SUFFIXES, write_extraction
 
+    check_output_path(out, SUFFIXES)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
     table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False)
@@ -174,8 +177,10 @@ def check(
     import pandas as pd
 
     from radfusion.features.check import check_cohort, cohort_ok
-    from radfusion.features.table import write_table
+    from radfusion.features.table import SUFFIXES, write_table
 
+    if out is not None:
+        check_output_path(out, SUFFIXES)
     table = check_cohort(manifest, n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
@@ -198,7 +203,9 @@ def robustness(
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
     from radfusion.features.robustness import robustness_icc
+    from radfusion.features.table import SUFFIXES
 
+    check_output_path(out, SUFFIXES)
     table = robustness_icc(
         manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
     )
@@ -258,6 +265,7 @@ def cv(
     from .experiment import STRATEGIES, run_cv
     from .learners import LEARNERS
 
+    check_output_path(out, folder=True)
     report = run_cv(
         features,
         label=label,
@@ -308,6 +316,7 @@ def train(
     from .learners import LEARNERS
     from .persistence import save_model, train_model
 
+    check_output_path(out)
     trained = train_model(
         features,
         label=label,
@@ -334,10 +343,11 @@ def predict(
     id_column: IdColumn = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
-    from radfusion.features.table import write_table
+    from radfusion.features.table import SUFFIXES, write_table
 
     from .persistence import load_model, predict_table
 
+    check_output_path(out, SUFFIXES)
     predictions = predict_table(
         load_model(model), features, biomarkers=biomarkers, id_column=id_column
     )
@@ -373,6 +383,7 @@ def demo(
 
     from .experiment import run_cv
 
+    check_output_path(out, folder=True)
     started = time.perf_counter()
     typer.echo(f"1/3 synthesising {patients} patients in {out / 'cohort'}")
     cohort = make_cohort(out / "cohort", n_patients=patients, seed=seed)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import ID_COLUMN, SITE_COLUMN
+from radfusion.features.table import settle_extraction
 
 from .columns import infer_groups
 from .targets import MAX_CLASSES, TASKS, infer_task
@@ -53,6 +54,7 @@ class Dataset:
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a Parquet or CSV table (``.csv.gz`` and other compressed CSVs too)."""
     path = Path(path)
+    settle_extraction(path)  # an interrupted write of the extraction set: finish it first
     if not path.is_file():
         raise InputError("Cannot read table", [Problem("file not found", file=str(path))])
     try:

@@ -17,7 +17,7 @@ from .explain import FoldExplainer, single_group_models, summarize_explanations
 from .fusion import FUSED, STRATEGIES, build_models
 from .learners import LEARNERS
 from .methods import read_extraction
-from .report import build_report, write_report, write_run_info
+from .report import build_report, write_report
 from .statistics import describe_cohort
 from .task_report import build_task_report
 from .validation import cross_validate_models, summarize
@@ -218,12 +218,11 @@ def run_cv(
             comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
             extraction=read_extraction(features), explanations=explanations,
         )
-        write_report(report, predictions, out)
     else:
         report = build_task_report(predictions, summary, task=data.task, config=config,
                                    seed=seed, inputs=inputs, groups=data.groups)
-        write_report(report, predictions, out)
-    write_run_info(out, {
+    # run.json is part of the report set: its durations are taken just before the commit.
+    write_report(report, predictions, out, durations=lambda: {
         "load_seconds": loaded - started,
         "cross_validation_seconds": validated - loaded,
         "report_seconds": time.perf_counter() - validated,

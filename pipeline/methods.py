@@ -112,8 +112,9 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
         differ between cases, then ``settings_vary`` is true), without the per-mask
         ``label``; ``spacing_mm`` is the range of the original voxel spacing per axis.
     """
-    from radfusion.features.table import read_table, sidecar_path  # features never imports pipeline
+    from radfusion.features.table import read_table, settle_extraction, sidecar_path
 
+    settle_extraction(features)  # the sidecar and the table then belong to one run
     try:
         path = sidecar_path(features, "diagnostics")
     except ValueError:

@@ -1,5 +1,9 @@
 """The CV report: ``report.json``, a self-contained ``report.html`` and ``predictions.csv``.
 
+The report folder is one output set (:func:`radfusion.features.files.write_set`): ``report.json``,
+``report.html``, ``predictions.csv``, ``run.json`` and ``figures/*`` land together, so a run
+killed at any moment leaves the old report or the new one once :func:`settle_report` ran.
+
 ``report.json`` depends only on the inputs, the configuration and the seed: no timestamps or
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
@@ -83,7 +87,7 @@ import os
 import platform
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -92,7 +96,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from radfusion.features.files import file_digest, write_atomic
+from radfusion.features.files import Content, file_digest, settle, write_atomic, write_set
 
 from .checklists import build_checklists
 from .methods import build_methods
@@ -117,6 +121,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "build_report",
     "package_versions",
+    "report_members",
+    "settle_report",
     "write_report",
     "write_run_info",
 ]
@@ -125,6 +131,9 @@ SCHEMA_VERSION = "1.3"
 DECIMALS = 6
 REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
 FIGURE_DIR = "figures"
+RUN_FILE = "run.json"
+#: The report set's journal (hidden, inside the report folder; see ``write_set``).
+REPORT_JOURNAL = ".report.journal"
 
 # Report key -> distribution names to try (the first one installed wins).
 _PACKAGES: dict[str, tuple[str, ...]] = {
@@ -426,13 +435,61 @@ def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
 
 
+def report_members(
+    report: Mapping[str, Any],
+    predictions: pd.DataFrame,
+    out_dir: str | Path,
+    durations: Callable[[], Mapping[str, float]] | None = None,
+) -> dict[Path, Content]:
+    """Every file of the report set in ``out_dir`` and its content, rendered in memory.
+
+    Figures of an earlier report that this one does not draw (any task's figure names; other
+    files are left alone), and ``run.json`` when ``durations`` is None, map to None (removed
+    when the set is written). ``durations`` is called once everything is rendered; see
+    :func:`write_report`.
+    """
+    from .task_report import TASK_FIGURES, render_task_html, task_figures
+
+    out_dir = Path(out_dir)
+    figure_dir = out_dir / FIGURE_DIR
+    figures, html = render_figures, render_html
+    if report.get("task", "binary") != "binary":
+        figures, html = task_figures, render_task_html
+    # Figures an earlier report may have drawn (e.g. of another task); nothing else is touched.
+    ours = [figure_dir / f"{name}.{kind}" for name in set(FIGURES).union(*TASK_FIGURES.values())
+            for kind in ("svg", "png")]
+    members: dict[Path, Content] = {path: None for path in sorted(ours) if path.is_file()}
+    svgs = {}
+    for name, fig in figures(report).items():
+        svgs[name] = svg_text(fig, name)
+        members[figure_dir / f"{name}.svg"] = svgs[name]
+        members[figure_dir / f"{name}.png"] = png_bytes(fig)
+    members[out_dir / REPORT_FILES["json"]] = report_json_text(report)
+    members[out_dir / REPORT_FILES["csv"]] = predictions.to_csv(index=False, lineterminator="\n")
+    members[out_dir / REPORT_FILES["html"]] = html(report, svgs=svgs)
+    members[out_dir / RUN_FILE] = None if durations is None else _run_info_text(durations())
+    return members
+
+
 def write_report(
-    report: Mapping[str, Any], predictions: pd.DataFrame, out_dir: str | Path
+    report: Mapping[str, Any],
+    predictions: pd.DataFrame,
+    out_dir: str | Path,
+    durations: Callable[[], Mapping[str, float]] | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
+    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures as one set.
 
     The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``. A multiclass or
-    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.task_report`.
+    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.task_report`. Every
+    file lands together (:func:`radfusion.features.files.write_set`); figures of an earlier report
+    in ``out_dir`` that this one does not draw are removed, and so is its ``run.json`` unless
+    ``durations`` is given.
+
+    Parameters
+    ----------
+    durations : callable, optional
+        Returns the durations (seconds) for ``run.json`` (:func:`write_run_info`); called once
+        everything is rendered, just before the files are committed.
 
     Returns
     -------
@@ -440,39 +497,37 @@ def write_report(
         ``{"json": path, "csv": path, "html": path, "figures": folder}``.
     """
     out_dir = Path(out_dir)
-    figure_dir = out_dir / FIGURE_DIR
-    figure_dir.mkdir(parents=True, exist_ok=True)
-    paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
-    figures, html = render_figures, render_html
-    if report.get("task", "binary") != "binary":
-        from .task_report import render_task_html, task_figures
+    (out_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+    settle_report(out_dir)
+    write_set(out_dir / REPORT_JOURNAL, report_members(report, predictions, out_dir, durations))
+    return {
+        **{key: out_dir / name for key, name in REPORT_FILES.items()},
+        "figures": out_dir / FIGURE_DIR,
+    }
 
-        figures, html = task_figures, render_task_html
-    svgs = {}
-    for name, fig in figures(report).items():
-        svgs[name] = svg_text(fig, name)
-        write_atomic(figure_dir / f"{name}.svg", svgs[name])
-        write_atomic(figure_dir / f"{name}.png", png_bytes(fig))
-    write_atomic(paths["json"], report_json_text(report))
-    write_atomic(paths["csv"], predictions.to_csv(index=False, lineterminator="\n"))
-    write_atomic(paths["html"], html(report, svgs=svgs))
-    return {**paths, "figures": figure_dir}
+
+def settle_report(out_dir: str | Path) -> None:
+    """Finish an interrupted :func:`write_report` to ``out_dir`` (else do nothing)."""
+    settle(Path(out_dir) / REPORT_JOURNAL)
+
+
+def _run_info_text(durations: Mapping[str, float]) -> str:
+    info = {
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "durations_seconds": _jsonable(dict(durations)),
+    }
+    return json.dumps(info, indent=2) + "\n"
 
 
 def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
     """Write ``run.json``: wall-clock durations (seconds) and when the run finished (UTC).
 
-    Kept apart from ``report.json`` so that file stays reproducible byte for byte.
+    Kept apart from ``report.json`` so that file stays reproducible byte for byte. To make it
+    part of the report set, pass ``durations`` to :func:`write_report` instead.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info = {
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "durations_seconds": _jsonable(dict(durations)),
-    }
-    path = out_dir / "run.json"
-    write_atomic(path, json.dumps(info, indent=2) + "\n")
-    return path
+    settle_report(out_dir)
+    return write_atomic(out_dir / RUN_FILE, _run_info_text(durations))
 
 
 # --------------------------------------------------------------------------------------------
