@@ -11,13 +11,14 @@ from typing import Any
 import pandas as pd
 
 from features.naming import CLINICAL_GROUP, SITE_COLUMN
-from pipeline.dataset import Dataset, load_dataset, read_table
+from pipeline.dataset import Dataset, load_dataset
 from pipeline.explain import FoldExplainer, single_group_models, summarize_explanations
 from pipeline.fusion import FUSED, STRATEGIES, build_models
 from pipeline.learners import LEARNERS
 from pipeline.methods import read_extraction
 from pipeline.report import build_report, write_report, write_run_info
 from pipeline.statistics import describe_cohort
+from pipeline.tables import index_by_id, read_table, resolve_id
 from pipeline.task_report import build_task_report
 from pipeline.validation import cross_validate_models, summarize
 
@@ -50,13 +51,11 @@ def cohort_variables(
     columns; without one, the clinical group's columns of the model matrix.
     """
     if biomarkers is not None:
-        table = read_table(biomarkers)
-        name = id_column or data.id_column
-        name = name if name in table.columns else next(
-            (c for c in ("patient_id", "ID") if c in table.columns), name)
-        table = table.set_index(table[name].astype(str)).drop(columns=name)
+        file = str(biomarkers)
+        table = read_table(biomarkers, id_column or data.id_column)
+        table = index_by_id(table, resolve_id(table, id_column or data.id_column, file), file)
         drop = [c for c in (data.label, SITE_COLUMN) if c in table.columns]
-        return table.drop(columns=drop).reindex(data.X.index.astype(str))
+        return table.drop(columns=drop).reindex(data.X.index)
     columns = data.groups.get(CLINICAL_GROUP)
     return data.X[columns] if columns else None
 
