@@ -37,6 +37,7 @@ import json
 import platform
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
@@ -90,6 +91,7 @@ METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset({
     "numpy.dtype",
+    "pipeline.splits.AdaptiveStratifiedKFold",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.KFold",
@@ -399,7 +401,11 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read(METADATA_MEMBER))
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error) as error:
+        if _looks_like_zip(path) and not isinstance(error, KeyError):
+            raise InputError("The model file is damaged or truncated", [Problem(
+                f"it starts as a zip archive but cannot be read ({error}); copy it again or "
+                "retrain", file=str(path))]) from error
         raise bad from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad
@@ -411,6 +417,12 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if set(meta) - {"format", "format_version"} != expected:
         raise bad
     return meta
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """Whether the file starts with a zip archive's local-file signature."""
+    with open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
 
 
 def predict_table(
