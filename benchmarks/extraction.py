@@ -40,10 +40,10 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.extract import make_extractor  # noqa: E402
-from features.manifest import read_manifest  # noqa: E402
-from features.params import load_params  # noqa: E402
-from features.runner import extract_cohort  # noqa: E402
+from radfusion.features.extract import make_extractor  # noqa: E402
+from radfusion.features.manifest import read_manifest  # noqa: E402
+from radfusion.features.params import load_params  # noqa: E402
+from radfusion.features.runner import extract_cohort  # noqa: E402
 
 SIZE = 112
 
@@ -128,7 +128,7 @@ def timed(function, *args, **kwargs) -> tuple[float, float, float]:
 
 _MEMORY_RUN = """
 import resource, sys
-from features.runner import extract_cohort
+from radfusion.features.runner import extract_cohort
 extract_cohort(sys.argv[1], n_jobs=int(sys.argv[2]), progress=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

@@ -7,7 +7,7 @@ its meta-learner's training inputs (the branches' inner out-of-fold probabilitie
 and every candidate meta-learner is fitted on those same inputs and scores the held-out fold.
 Prints the ROC AUC (mean over repeats of the pooled out-of-fold AUC) of each candidate:
 
-- ``nnlr_C1``: the shipped :class:`pipeline.fusion.NonNegativeLogisticRegression` (C = 1);
+- ``nnlr_C1``: the shipped :class:`radfusion.pipeline.fusion.NonNegativeLogisticRegression` (C = 1);
 - ``nnlr_C0.01``: the same with 100 times stronger shrinkage;
 - ``nnlr_cv``: C chosen among 1e-4 .. 10 by 5-fold log-loss on the meta-learner's inputs;
 - ``lr``: unconstrained ``LogisticRegression(C=1)`` on the probabilities;
@@ -28,8 +28,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from pipeline.dataset import Dataset, load_dataset
-from pipeline.fusion import NonNegativeLogisticRegression, build_model
+from radfusion.pipeline.dataset import Dataset, load_dataset
+from radfusion.pipeline.fusion import NonNegativeLogisticRegression, build_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATASETS = SHARED / "data" / "radmlbench" / "datasets"

@@ -3,14 +3,14 @@
 Checks the claim "on the synthetic cohort with 30 % of patients lacking MR, late fusion and
 stacking still score every patient and beat the CT-only model":
 
-1. :func:`features.synthetic.make_cohort` writes a cohort in which ``--missing`` of the
+1. :func:`radfusion.features.synthetic.make_cohort` writes a cohort in which ``--missing`` of the
    patients have no MR image (their CT, biomarkers and outcome are unchanged);
-2. :func:`features.runner.extract_cohort` extracts the pyradiomics features, with a per-case
+2. :func:`radfusion.features.runner.extract_cohort` extracts the pyradiomics features, with a per-case
    cache shared by every run under ``--out`` (a re-run, or a larger cohort, only extracts
    what is new);
-3. :func:`pipeline.dataset.load_dataset` joins them with the biomarkers (label ``outcome``);
+3. :func:`radfusion.pipeline.dataset.load_dataset` joins them with the biomarkers (label ``outcome``);
 4. the models are cross-validated on the same repeated stratified folds
-   (:func:`pipeline.validation.cross_validate_models`):
+   (:func:`radfusion.pipeline.validation.cross_validate_models`):
 
    - ``ct_only``: early fusion over the CT groups only (``CT__tumor``, ``CT__peritumoral``),
      the model the claim compares against;
@@ -20,9 +20,9 @@ stacking still score every patient and beat the CT-only model":
 
 Printed: the number of patients and of patients lacking MR; per model, the number of
 patients it scored (a finite out-of-fold probability in every repeat; must be all) and the
-ROC AUC mean [95 % bootstrap CI] (:func:`pipeline.validation.summarize`) on every patient,
+ROC AUC mean [95 % bootstrap CI] (:func:`radfusion.pipeline.validation.summarize`) on every patient,
 on the patients lacking MR and on those having it; DeLong tests of late and stacking against
-``ct_only`` (:func:`pipeline.validation.compare_models`) and whether they beat it (higher
+``ct_only`` (:func:`radfusion.pipeline.validation.compare_models`) and whether they beat it (higher
 mean AUC over every patient). The out-of-fold predictions and a JSON summary are written to
 ``<out>/n<patients>-seed<seed>-missing<missing>/``. Exit status 0 when both late and stacking
 score every patient and beat ``ct_only``, 1 otherwise.
@@ -47,13 +47,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.naming import CLINICAL_GROUP, SEPARATOR  # noqa: E402
-from features.runner import extract_cohort  # noqa: E402
-from features.synthetic import make_cohort  # noqa: E402
-from features.table import write_extraction  # noqa: E402
-from pipeline.dataset import Dataset, load_dataset  # noqa: E402
-from pipeline.fusion import FUSED, build_model, build_models  # noqa: E402
-from pipeline.validation import compare_models, cross_validate_models, summarize  # noqa: E402
+from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR  # noqa: E402
+from radfusion.features.runner import extract_cohort  # noqa: E402
+from radfusion.features.synthetic import make_cohort  # noqa: E402
+from radfusion.features.table import write_extraction  # noqa: E402
+from radfusion.pipeline.dataset import Dataset, load_dataset  # noqa: E402
+from radfusion.pipeline.fusion import FUSED, build_model, build_models  # noqa: E402
+from radfusion.pipeline.validation import compare_models, cross_validate_models, summarize  # noqa: E402
 
 REFERENCE = "ct_only"
 CLAIMED = ("late", "stacking")  # the strategies the claim is about

@@ -8,7 +8,7 @@ Usage:
                                    [--cost-folds 5] [--skip-cost | --cost-only] [--quick]
 
 1. Models. For every table in ``radmlbench/datasets/*.gz`` (or the ``--datasets`` subset):
-   ROC AUC, mean over repeats [95 % bootstrap CI] (:func:`pipeline.validation.summarize`), of
+   ROC AUC, mean over repeats [95 % bootstrap CI] (:func:`radfusion.pipeline.validation.summarize`), of
    each single learner on all the features (``build_model(groups, "early", learner=L)`` for L in
    lr, svm, rf, xgb) and of each fusion strategy (early with lr, late, stacking, shared), on the
    same ``folds`` x ``repeats`` stratified splits; the best of them; the best published AUC
@@ -55,10 +55,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from pipeline.dataset import Dataset, load_dataset
-from pipeline.fusion import build_model
-from pipeline.learners import LEARNERS
-from pipeline.validation import cross_validate_models, encode_labels, summarize
+from radfusion.pipeline.dataset import Dataset, load_dataset
+from radfusion.pipeline.fusion import build_model
+from radfusion.pipeline.learners import LEARNERS
+from radfusion.pipeline.validation import cross_validate_models, encode_labels, summarize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radmlbench"
 FUSIONS = ("early", "late", "stacking", "shared")
@@ -110,7 +110,7 @@ def _warm_up() -> int:
     """Import the heavy modules in a worker, so that pool start-up is not timed."""
     import xgboost  # noqa: F401
 
-    import pipeline.tuning  # noqa: F401
+    import radfusion.pipeline.tuning  # noqa: F401
 
     return 0
 

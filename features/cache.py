@@ -19,7 +19,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from features.files import file_digest, write_atomic
+from .files import file_digest, write_atomic
 
 __all__ = ["CACHE_FORMAT", "FeatureCache", "versions"]
 

@@ -8,7 +8,7 @@ succeed. :func:`cohort_ok` is False when any case would fail.
 Rules (``status``):
 
 - ``would fail``: an image or mask file missing or unreadable; no voxel with the label; mask
-  and image on different grids (:func:`features.io.compare_grids`); a ROI that spans more
+  and image on different grids (:func:`radfusion.features.io.compare_grids`); a ROI that spans more
   than one voxel in fewer than two axes (a line or a single voxel: pyradiomics' default
   ``minimumROIDimensions: 2`` rejects it). With ``lesions: largest`` this applies to the
   largest component, with ``each`` to every component.
@@ -30,9 +30,9 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
-from features.manifest import LABEL_COLUMN, LESIONS_COLUMN, mask_values, read_manifest
-from features.naming import ID_COLUMN
+from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from .manifest import LABEL_COLUMN, LESIONS_COLUMN, mask_values, read_manifest
+from .naming import ID_COLUMN
 
 __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
 
@@ -156,7 +156,7 @@ def check_cohort(manifest: pd.DataFrame | str | Path, n_jobs: int = -1, *,
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
-        A manifest as returned by :func:`features.manifest.read_manifest`, or its CSV path.
+        A manifest as returned by :func:`radfusion.features.manifest.read_manifest`, or its CSV path.
     n_jobs : int, default=-1
         Worker processes (joblib); -1 uses every core. Each mask file is read once.
     min_voxels : int, default=64

@@ -5,7 +5,7 @@ and mask itself, so workers need to see the files under the same paths as the cl
 shared file system) and to have radfusion installed.
 
 With dask-jobqueue on a SLURM or PBS cluster, start the workers as jobs and pass the client
-(or the scheduler's address) to :func:`features.runner.extract_cohort`::
+(or the scheduler's address) to :func:`radfusion.features.runner.extract_cohort`::
 
     from dask_jobqueue import SLURMCluster        # or PBSCluster
     from distributed import Client

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from features.io import GRID_TOLERANCE, read_image
-from features.preprocess import BLOCK, parse_config, preprocess
+from .io import GRID_TOLERANCE, read_image
+from .preprocess import BLOCK, parse_config, preprocess
 
 __all__ = ["DIAGNOSTICS_PREFIX", "extract_case", "lesion_mask", "lesion_sizes", "lesions",
            "make_extractor", "quiet_radiomics"]
@@ -36,9 +36,9 @@ def make_extractor(params: dict):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
-    :data:`features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
+    :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that a
     mask validation passed is not rejected by pyradiomics for a sub-micron origin difference.
-    radfusion's own ``radfusion`` block (see :mod:`features.preprocess`) is left out: it is
+    radfusion's own ``radfusion`` block (see :mod:`radfusion.features.preprocess`) is left out: it is
     not PyRadiomics' and its schema would reject it.
     """
     from radiomics import featureextractor
@@ -137,11 +137,11 @@ def extract_case(
     ----------
     image, mask : str, Path or SimpleITK.Image
         The image and its label mask: files, DICOM series folders (see
-        :func:`features.io.read_image`) or images already read.
+        :func:`radfusion.features.io.read_image`) or images already read.
     params : dict
         PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
-        of :func:`features.params.load_params`, optionally with a ``radfusion`` block: the
-        image and mask are then preprocessed first (see :func:`features.preprocess.preprocess`).
+        of :func:`radfusion.features.params.load_params`, optionally with a ``radfusion`` block: the
+        image and mask are then preprocessed first (see :func:`radfusion.features.preprocess.preprocess`).
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional
@@ -156,7 +156,7 @@ def extract_case(
 
     Raises
     ------
-    features.io.ImageReadError
+    radfusion.features.io.ImageReadError
         When a file cannot be read.
     ValueError
         When pyradiomics rejects the mask (e.g. label absent, geometry mismatch, ROI too small),

@@ -5,7 +5,7 @@ The manifest lists one (patient, modality, mask) case per row::
     patient_id,modality,mask,image,mask_path,label,site
     P001,CT,tumor,images/P001_ct.nii.gz,masks/P001_ct_tumor.nii.gz,1,A
 
-Validation collects every problem and raises one :class:`~features.errors.InputError`, each
+Validation collects every problem and raises one :class:`~radfusion.features.errors.InputError`, each
 problem naming its row (1-based data row, header excluded), patient and file.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from features.errors import InputError, Problem
-from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
-from features.naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .errors import InputError, Problem
+from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
 
 __all__ = [
     "LABEL_COLUMN",
@@ -397,7 +397,7 @@ def validate_cohort(
     voxel equal to the label); mask and image grids (size, and spacing / origin / direction
     beyond 1e-3 relative / mm). Image voxels are not read, only headers; mask voxels are.
     With ``check_images=False`` these are left to extraction, which records such a case in
-    the failures table and goes on with the others (see :func:`features.runner.extract_cohort`).
+    the failures table and goes on with the others (see :func:`radfusion.features.runner.extract_cohort`).
 
     Parameters
     ----------

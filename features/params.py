@@ -6,7 +6,7 @@ Parameter files are PyRadiomics' own YAML format (``imageType`` / ``featureClass
 name.
 
 A file may hold a ``radfusion:`` block of preprocessing options (see
-:mod:`features.preprocess`). PyRadiomics' schema rejects unknown top-level keys, so the block
+:mod:`radfusion.features.preprocess`). PyRadiomics' schema rejects unknown top-level keys, so the block
 is validated by radfusion and left out when the extractor is built; it stays in the loaded
 dict, so that it is part of the modality's cache key.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from features.errors import InputError, Problem
-from features.extract import make_extractor
-from features.preprocess import BLOCK, split_params
+from .errors import InputError, Problem
+from .extract import make_extractor
+from .preprocess import BLOCK, split_params
 
 __all__ = ["KINDS", "SHIPPED_DIR", "load_params", "modality_kind", "read_params",
            "validate_params"]
@@ -92,7 +92,7 @@ def validate_params(params: dict) -> str | None:
     """Why ``params`` is not a valid parameter dictionary, or None when it is.
 
     PyRadiomics' schema checks everything but the ``radfusion`` block, which
-    :func:`features.preprocess.split_params` checks (including that it does not resample
+    :func:`radfusion.features.preprocess.split_params` checks (including that it does not resample
     when ``setting.resampledPixelSpacing`` is set).
     """
     if BLOCK in params:

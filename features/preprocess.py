@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from features.io import GRID_TOLERANCE, ImageHeader, compare_grids
+from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 
 __all__ = ["BLOCK", "AlignMask", "Normalize", "Preprocessing", "Resample", "align_mask",
            "ibsi_grid", "misalignment", "normalize", "parse_config", "preprocess", "resample",
@@ -211,7 +211,7 @@ def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> li
     """How a mask's grid differs from its image's *beyond* the alignment tolerance.
 
     Empty: :func:`align_mask` can put the mask on the image grid. Messages read like
-    :func:`features.io.compare_grids`'s, with the tolerance used.
+    :func:`radfusion.features.io.compare_grids`'s, with the tolerance used.
     """
     if image.size != mask.size:
         return [f"size differs: image {image.size}, mask {mask.size}"]
@@ -233,7 +233,7 @@ def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> li
 
 def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
     """The mask resampled onto the image's grid (nearest neighbour); unchanged when the grids
-    already match within :data:`features.io.GRID_TOLERANCE`."""
+    already match within :data:`radfusion.features.io.GRID_TOLERANCE`."""
     if not compare_grids(ImageHeader.of(image), ImageHeader.of(mask)):
         return mask
     return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
@@ -364,7 +364,7 @@ def preprocess(image: sitk.Image, mask: sitk.Image, label: int, config: Preproce
         See :func:`parse_config`. The no-op config returns the inputs unchanged.
     modality : str, optional
         Used only by IBSI resampling with ``round`` unset: intensities are rounded to
-        integers for a CT modality (see :func:`features.params.modality_kind`).
+        integers for a CT modality (see :func:`radfusion.features.params.modality_kind`).
 
     Raises
     ------
@@ -381,7 +381,7 @@ def preprocess(image: sitk.Image, mask: sitk.Image, label: int, config: Preproce
     if config.resample is not None:
         rounding = config.resample.round
         if rounding is None:
-            from features.params import modality_kind  # params imports extract: no cycle
+            from .params import modality_kind  # params imports extract: no cycle
 
             rounding = (config.resample.mode == "ibsi" and modality is not None
                         and modality_kind(modality) == "ct")

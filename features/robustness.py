@@ -2,10 +2,10 @@
 
 Each ROI is perturbed (binary erosion and dilation by one voxel with a ball of radius 1;
 shifts by ±1 voxel along x and along y), the perturbed masks are written to files so that the
-usual runner (:func:`features.runner.extract_cohort`: parallel, cached, failures recorded)
+usual runner (:func:`radfusion.features.runner.extract_cohort`: parallel, cached, failures recorded)
 extracts them, and :func:`icc_3_1` measures each feature's agreement across the original and
 perturbed versions, patients as targets. The output (``feature, icc, n_patients``) is what
-``pipeline.preprocessing.RobustnessFilter`` reads.
+``radfusion.pipeline.preprocessing.RobustnessFilter`` reads.
 
 A perturbation that empties or shrinks a tiny ROI below what pyradiomics accepts makes that
 perturbed case fail; the patient is then left out of the ICC of that case's features (ICC
@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from features.files import file_digest
-from features.io import read_image
-from features.manifest import LABEL_COLUMN, read_manifest
-from features.naming import ID_COLUMN, SITE_COLUMN
-from features.runner import extract_cohort
-from features.table import write_table
+from .files import file_digest
+from .io import read_image
+from .manifest import LABEL_COLUMN, read_manifest
+from .naming import ID_COLUMN, SITE_COLUMN
+from .runner import extract_cohort
+from .table import write_table
 
 __all__ = ["ORIGINAL", "PERTURBATIONS", "icc_3_1", "icc_table", "perturb_mask",
            "perturbed_tables", "robustness_icc"]
@@ -225,9 +225,9 @@ def robustness_icc(
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
-        The cohort (see :func:`features.manifest.read_manifest`).
+        The cohort (see :func:`radfusion.features.manifest.read_manifest`).
     params : str, Path, mapping or None, default=None
-        As for :func:`features.runner.extract_cohort`.
+        As for :func:`radfusion.features.runner.extract_cohort`.
     perturbations : iterable of str, default=("erode", "dilate", "shift")
         Names from :data:`PERTURBATIONS`; ``shift`` means the four in-plane shifts.
     n_jobs : int, default=-1

@@ -1,9 +1,9 @@
 """Extract features for a whole cohort: in parallel, cached, resumable, failures recorded.
 
 Cases run in worker processes with joblib on one machine, or on a Dask cluster (see
-:mod:`features.distributed`). Workers receive paths, not voxels, and return small dicts, so
+:mod:`radfusion.features.distributed`). Workers receive paths, not voxels, and return small dicts, so
 memory is bounded by the largest case, not by the cohort. With a cache folder (see
-:mod:`features.cache`) each finished case is stored at once, a re-run computes only what is
+:mod:`radfusion.features.cache`) each finished case is stored at once, a re-run computes only what is
 not stored yet, and an interrupted run resumes where it stopped.
 """
 
@@ -22,11 +22,11 @@ import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from features.cache import FeatureCache
-from features.extract import extract_case, lesion_mask, lesion_sizes
-from features.files import file_digest
-from features.io import ImageHeader, ImageReadError, read_image, series_uid
-from features.manifest import (
+from .cache import FeatureCache
+from .extract import extract_case, lesion_mask, lesion_sizes
+from .files import file_digest
+from .io import ImageHeader, ImageReadError, read_image, series_uid
+from .manifest import (
     DEFAULT_LABEL,
     LABEL_COLUMN,
     LABELS_COLUMN,
@@ -37,10 +37,10 @@ from features.manifest import (
     roi_problems,
     validate_cohort,
 )
-from features.naming import ID_COLUMN, SITE_COLUMN
-from features.params import load_params
-from features.preprocess import BLOCK, misalignment, parse_config, ring_mask
-from features.table import FeatureRecord, to_wide
+from .naming import ID_COLUMN, SITE_COLUMN
+from .params import load_params
+from .preprocess import BLOCK, misalignment, parse_config, ring_mask
+from .table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -52,7 +52,7 @@ __all__ = ["CASE_COLUMNS", "FAILURE_COLUMNS", "PROVENANCE_COLUMNS", "CaseFailedE
 CASE_COLUMNS = (ID_COLUMN, "modality", "mask", "image", "mask_path", LABEL_COLUMN)
 #: Provenance kept in the diagnostics sidecar after :data:`CASE_COLUMNS`: the connected
 #: component extracted (empty: the whole ROI), the SHA-256 of the image and mask files (see
-#: :func:`features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
+#: :func:`radfusion.features.cache.file_digest`) and, for a DICOM folder, its SeriesInstanceUID.
 PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid")
 LESION = "lesion"
 #: Case key of a derived peritumoral ring (its width in mm; None: the ROI itself).
@@ -67,7 +67,7 @@ class ExtractionResult:
     Attributes
     ----------
     features : pandas.DataFrame
-        The wide table (see :func:`features.table.to_wide`); patients with no extracted case
+        The wide table (see :func:`radfusion.features.table.to_wide`); patients with no extracted case
         are absent.
     diagnostics : pandas.DataFrame
         One row per extracted case: ``patient_id, modality, mask, image, mask_path, label``,
@@ -204,7 +204,7 @@ def expand_labels(case: dict) -> list[dict]:
 
 def expand_ring(case: dict) -> list[dict]:
     """The case itself and, when it has a ``ring_mm`` R, its peritumoral ring as a second
-    case named ``<mask>_ring<R>mm`` (see :func:`features.preprocess.ring_mask`)."""
+    case named ``<mask>_ring<R>mm`` (see :func:`radfusion.features.preprocess.ring_mask`)."""
     case = dict(case)
     ring = case.pop(RING_COLUMN, None)
     cases = [{**case, RING: None}]
@@ -255,11 +255,11 @@ def extract_cohort(
     Parameters
     ----------
     manifest : pandas.DataFrame, str or Path
-        A manifest as returned by :func:`features.manifest.read_manifest`, or its CSV path
-        (then validated first with :func:`features.manifest.validate_cohort`, leaving the
+        A manifest as returned by :func:`radfusion.features.manifest.read_manifest`, or its CSV path
+        (then validated first with :func:`radfusion.features.manifest.validate_cohort`, leaving the
         image checks to extraction: ``check_images=False``).
     params : str, Path, mapping or None, default=None
-        Passed to :func:`features.params.load_params`, or an already-loaded
+        Passed to :func:`radfusion.features.params.load_params`, or an already-loaded
         ``{modality: pyradiomics parameter dict}``.
     n_jobs : int, default=-1
         Worker processes (joblib, loky backend); -1 uses every core. With more than one
@@ -267,7 +267,7 @@ def extract_cohort(
     progress : bool, default=True
         Show a progress bar over cases.
     cache_dir : str or Path, optional
-        Folder of the per-case cache (see :mod:`features.cache`). Cases stored there are
+        Folder of the per-case cache (see :mod:`radfusion.features.cache`). Cases stored there are
         read, not computed; each computed case is stored as soon as it finishes, so a run
         interrupted at any moment resumes where it stopped. Failed cases are not stored.
     strict : bool, default=False
@@ -276,7 +276,7 @@ def extract_cohort(
     client : distributed.Client or str, optional
         Run the cases on this Dask cluster (or on the one whose scheduler is at this
         address, e.g. ``"tcp://10.0.0.1:8786"``) instead of local processes; see
-        :mod:`features.distributed`. Workers read the files themselves.
+        :mod:`radfusion.features.distributed`. Workers read the files themselves.
 
     Returns
     -------
@@ -382,7 +382,7 @@ def _run(tasks: list[tuple[int, dict, dict]], n_jobs: int,
 
 def _run_dask(tasks: list[tuple[int, dict, dict]],
               client: Client | str) -> Iterator[tuple[int, dict]]:
-    from features.distributed import dask_client, map_unordered
+    from .distributed import dask_client, map_unordered
 
     def lost(args: tuple, error: BaseException) -> tuple[int, dict]:
         index, case, _, _ = args

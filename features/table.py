@@ -2,7 +2,7 @@
 
 The wide table has one row per patient: ``patient_id``, then ``site`` when the cohort has
 sites, then one float column per feature named ``modality__mask__feature`` (see
-:mod:`features.naming`). Rows are sorted by ``patient_id``, feature columns by
+:mod:`radfusion.features.naming`). Rows are sorted by ``patient_id``, feature columns by
 (modality, mask, feature).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.files import atomic_write
-from features.naming import ID_COLUMN, SITE_COLUMN, feature_column
+from .files import atomic_write
+from .naming import ID_COLUMN, SITE_COLUMN, feature_column
 
 __all__ = [
     "SUFFIXES",
@@ -156,8 +156,8 @@ def write_extraction(result, out_path: str | Path) -> dict[str, Path | None]:
 
     Parameters
     ----------
-    result : features.runner.ExtractionResult
-        What :func:`features.runner.extract_cohort` returned.
+    result : radfusion.features.runner.ExtractionResult
+        What :func:`radfusion.features.runner.extract_cohort` returned.
     out_path : str or Path
         The feature table (``.parquet``, ``.csv`` or ``.csv.gz``). Beside it go
         ``<stem>.diagnostics.csv`` (one row per extracted case) and, when cases failed,

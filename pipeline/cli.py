@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from features.errors import InputError
+from radfusion.features.errors import InputError
 
 app = typer.Typer(
     add_completion=False,
@@ -99,7 +99,7 @@ def synth(
     seed: Seed = 0,
 ) -> None:
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
-    from features.synthetic import make_cohort
+    from radfusion.features.synthetic import make_cohort
 
     cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
@@ -118,9 +118,9 @@ def _extract(
     outcome: str | None = None,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
-    from features.manifest import validate_cohort
-    from features.runner import CaseFailedError, extract_cohort
-    from features.table import write_extraction
+    from radfusion.features.manifest import validate_cohort
+    from radfusion.features.runner import CaseFailedError, extract_cohort
+    from radfusion.features.table import write_extraction
 
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
@@ -186,8 +186,8 @@ def check(
     """
     import pandas as pd
 
-    from features.check import check_cohort, cohort_ok
-    from features.table import write_table
+    from radfusion.features.check import check_cohort, cohort_ok
+    from radfusion.features.table import write_table
 
     table = check_cohort(manifest, n_jobs=jobs)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
@@ -210,7 +210,7 @@ def robustness(
     cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
-    from features.robustness import robustness_icc
+    from radfusion.features.robustness import robustness_icc
 
     table = robustness_icc(
         manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
@@ -270,8 +270,8 @@ def cv(
     Every step that learns (imputation, harmonisation, filtering, selection, the learners and
     the stacking meta-learner) is refitted on the training rows of each fold only.
     """
-    from pipeline.experiment import STRATEGIES, run_cv
-    from pipeline.learners import LEARNERS
+    from .experiment import STRATEGIES, run_cv
+    from .learners import LEARNERS
 
     report = run_cv(
         features,
@@ -320,8 +320,8 @@ def train(
     task: Task = "auto",
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load)."""
-    from pipeline.learners import LEARNERS
-    from pipeline.persistence import save_model, train_model
+    from .learners import LEARNERS
+    from .persistence import save_model, train_model
 
     trained = train_model(
         features,
@@ -349,8 +349,8 @@ def predict(
     id_column: IdColumn = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
-    from features.table import write_table
-    from pipeline.persistence import load_model, predict_table
+    from radfusion.features.table import write_table
+    from .persistence import load_model, predict_table
 
     predictions = predict_table(
         load_model(model), features, biomarkers=biomarkers, id_column=id_column
@@ -360,7 +360,7 @@ def predict(
 
 
 def _print_summary(report: dict, out: Path) -> None:
-    from pipeline.targets import PRIMARY_METRIC
+    from .targets import PRIMARY_METRIC
 
     metric = PRIMARY_METRIC[report.get("task", "binary")]
     title = {"roc_auc": "ROC AUC", "roc_auc_ovr": "AUC (OvR)", "r2": "R²"}[metric]
@@ -383,8 +383,8 @@ def demo(
     jobs: Jobs = -1,
 ) -> None:
     """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
-    from features.synthetic import make_cohort
-    from pipeline.experiment import run_cv
+    from radfusion.features.synthetic import make_cohort
+    from .experiment import run_cv
 
     started = time.perf_counter()
     typer.echo(f"1/3 synthesising {patients} patients in {out / 'cohort'}")

@@ -19,7 +19,7 @@ rule that applies:
 
 Groups are returned in the order their first column appears, ``clinical`` last; columns keep
 their table order. The groups hold column names, so they plug straight into a
-:class:`~sklearn.compose.ColumnTransformer` (see :func:`pipeline.fusion.make_branch`).
+:class:`~sklearn.compose.ColumnTransformer` (see :func:`radfusion.pipeline.fusion.make_branch`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from features.errors import InputError, Problem
-from features.naming import CLINICAL_GROUP, ID_COLUMN, SEPARATOR, SITE_COLUMN, group_of
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import CLINICAL_GROUP, ID_COLUMN, SEPARATOR, SITE_COLUMN, group_of
 
 ALL_GROUP = "all"
 """The group name when no block structure is found: the whole table is one branch."""

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import InputError, Problem
-from features.naming import SITE_COLUMN
-from pipeline.columns import infer_groups
-from pipeline.tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
-from pipeline.targets import MAX_CLASSES, TASKS, infer_task
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import SITE_COLUMN
+from .columns import infer_groups
+from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
+from .targets import MAX_CLASSES, TASKS, infer_task
 
 __all__ = [
     "ID_CANDIDATES",
@@ -93,7 +93,7 @@ def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
 def _encode_target(
     values: pd.Series, label: str, file: str, task: str
 ) -> tuple[np.ndarray, dict[str, int], str]:
-    """The target coded for ``task`` ("auto": :func:`pipeline.targets.infer_task`), its
+    """The target coded for ``task`` ("auto": :func:`radfusion.pipeline.targets.infer_task`), its
     mapping and the task."""
     missing = values.index[values.isna()]
     if len(missing):
@@ -240,10 +240,10 @@ def load_dataset(
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
-    The label may sit in either table. Patient ids are text (:func:`pipeline.tables.read_table`).
+    The label may sit in either table. Patient ids are text (:func:`radfusion.pipeline.tables.read_table`).
     Patients in the biomarker table but not in the feature table are dropped, and patients
     without biomarkers keep missing values, which the models impute inside the training folds;
-    both are reported (:func:`pipeline.tables.join_biomarkers`), and tables without a patient in
+    both are reported (:func:`radfusion.pipeline.tables.join_biomarkers`), and tables without a patient in
     common are an error. Infinite values, outcome spellings that differ only by case or spaces,
     and text cells in a mostly numeric column (:data:`NUMERIC_SHARE`) are errors naming the
     file, column and patients. A ``site`` column is kept aside, not used as a
@@ -254,7 +254,7 @@ def load_dataset(
     (``build_models(..., harmonize="site")``); a missing or absent site is then an error.
 
     ``task`` is the target's kind: "binary" (default, exactly two values), "multiclass",
-    "regression", or "auto" (guessed by :func:`pipeline.targets.infer_task`).
+    "regression", or "auto" (guessed by :func:`radfusion.pipeline.targets.infer_task`).
     """
     feature_file = str(features)
     table = read_table(features, id_column)

@@ -11,18 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from features.errors import InputError, Problem
-from features.naming import CLINICAL_GROUP, SITE_COLUMN
-from pipeline.dataset import Dataset, load_dataset
-from pipeline.explain import FoldExplainer, single_group_models, summarize_explanations
-from pipeline.fusion import FUSED, STRATEGIES, build_models
-from pipeline.learners import LEARNERS
-from pipeline.methods import read_extraction
-from pipeline.report import build_report, write_report, write_run_info
-from pipeline.statistics import describe_cohort
-from pipeline.tables import index_by_id, read_table, resolve_id
-from pipeline.task_report import build_task_report
-from pipeline.validation import cross_validate_models, summarize
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
+from .dataset import Dataset, load_dataset
+from .explain import FoldExplainer, single_group_models, summarize_explanations
+from .fusion import FUSED, STRATEGIES, build_models
+from .learners import LEARNERS
+from .methods import read_extraction
+from .report import build_report, write_report, write_run_info
+from .statistics import describe_cohort
+from .tables import index_by_id, read_table, resolve_id
+from .task_report import build_task_report
+from .validation import cross_validate_models, summarize
 
 
 class SkippedModelWarning(UserWarning):
@@ -68,7 +68,7 @@ def cohort_variables(
 
 def describe(data: Dataset, biomarkers: str | Path | None = None,
              id_column: str | None = None) -> dict:
-    """Table 1 of a dataset (:func:`pipeline.statistics.describe_cohort`)."""
+    """Table 1 of a dataset (:func:`radfusion.pipeline.statistics.describe_cohort`)."""
     classes = [label for label, _ in sorted(data.label_mapping.items(), key=lambda kv: kv[1])]
     missing = pd.DataFrame(
         {group: data.X[columns].isna().all(axis=1) for group, columns in data.groups.items()}
@@ -88,7 +88,7 @@ def _backend(scheduler: Any) -> Iterator[None]:
         return
     from joblib import parallel_config
 
-    from features.distributed import dask_client
+    from radfusion.features.distributed import dask_client
 
     with dask_client(scheduler), parallel_config(backend="dask"):
         yield
@@ -130,8 +130,8 @@ def run_cv(
     harmonises its imaging features with ComBat (``harmonize_unseen`` for sites absent from a
     training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
     correlation filter and a top-k selector to every branch (see
-    :func:`pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
-    ``explanations`` (:mod:`pipeline.explain`), computed from the fitted fold models inside the
+    :func:`radfusion.pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
+    ``explanations`` (:mod:`radfusion.pipeline.explain`), computed from the fitted fold models inside the
     CV workers: meta-learner weights, AUC drop per group of the late model, held-out
     permutation importance of the single-group models and, when a selector ran, selection
     frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
@@ -140,10 +140,10 @@ def run_cv(
     address or a ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster
     through joblib's Dask backend; the results are those of a local run.
 
-    ``task`` is the target's kind ("auto": guessed, see :func:`pipeline.targets.infer_task`).
+    ``task`` is the target's kind ("auto": guessed, see :func:`radfusion.pipeline.targets.infer_task`).
     Multiclass and regression targets get the same models and CV (stratified by class;
     plain K-fold for regression) and a report with their own metrics
-    (:mod:`pipeline.task_report`); explanations are computed for binary targets only.
+    (:mod:`radfusion.pipeline.task_report`); explanations are computed for binary targets only.
     """
     started = time.perf_counter()
     data = load_dataset(

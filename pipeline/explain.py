@@ -2,12 +2,12 @@
 
 Everything is computed from the fitted models of the outer CV folds, inside the CV worker
 (:class:`FoldExplainer` is the ``fold_hook`` of
-:func:`pipeline.validation.cross_validate_models`), on the held-out rows of each fold; only
+:func:`radfusion.pipeline.validation.cross_validate_models`), on the held-out rows of each fold; only
 small per-fold records travel back. :func:`summarize_explanations` aggregates them into the
 ``explanations`` field of ``report.json``:
 
 - **meta-learner weights** of the stacking model: the ``coef_`` of its
-  :class:`~pipeline.fusion.NonNegativeLogisticRegression` per branch (``"<group>:<learner>"``),
+  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` per branch (``"<group>:<learner>"``),
   mean and range over the outer folds x repeats; a group's weight is the sum of its learners'
   weights in each fold (then mean and range). The weights multiply logits of probabilities on a
   common scale, so they are comparable across branches; missingness-indicator weights are left
@@ -16,7 +16,7 @@ small per-fold records travel back. :func:`summarize_explanations` aggregates th
   recomputed without the group's branch by averaging the remaining branches' stored held-out
   probabilities, exactly what a late model refitted without the group in the same folds would
   predict (the branches are fitted independently); the AUC is pooled per repeat, as in
-  :func:`pipeline.validation.summarize`, then averaged over repeats.
+  :func:`radfusion.pipeline.validation.summarize`, then averaged over repeats.
 - **permutation importance** of every feature of every single-group model on the held-out
   rows of each outer fold (permutation importance as in scikit-learn, batched; ROC AUC,
   ``n_repeats`` shuffles seeded by (seed, model, repeat, fold)), averaged over the folds; the
@@ -39,8 +39,8 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from pipeline.fusion import FUSED, branch_name
-from pipeline.tuning import chosen_hyperparameters
+from .fusion import FUSED, branch_name
+from .tuning import chosen_hyperparameters
 
 __all__ = [
     "N_REPEATS",
@@ -322,7 +322,7 @@ def summarize_explanations(
     -------
     dict
         ``meta_weights``, ``group_drop``, ``importance``, ``selection``, ``shap`` and
-        ``methods`` (one sentence per item); see :mod:`pipeline.report` for the schema.
+        ``methods`` (one sentence per item); see :mod:`radfusion.pipeline.report` for the schema.
     """
     stacked = [r["record"] for r in records
                if r["model"] == "stacking" and r["record"] and "weights" in r["record"]]

@@ -51,13 +51,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from features.errors import InputError, Problem
-from features.naming import CLINICAL_GROUP, SEPARATOR
-from pipeline.learners import LEARNERS, make_learner
-from pipeline.preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
-from pipeline.shared import SharedSpaceClassifier, SharedSpaceRegressor
-from pipeline.splits import AdaptiveStratifiedKFold
-from pipeline.targets import TASKS
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+from .learners import LEARNERS, make_learner
+from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
+from .shared import SharedSpaceClassifier, SharedSpaceRegressor
+from .splits import AdaptiveStratifiedKFold
+from .targets import TASKS
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
@@ -76,7 +76,7 @@ _EPS = 1e-6  # probabilities are clipped to [_EPS, 1 - _EPS] before the logit
 class DropConstantFeatures(VarianceFilter):
     """Drop features that are constant on the training data (zero variance).
 
-    :class:`pipeline.preprocessing.VarianceFilter` with ``threshold=0`` and no parameters:
+    :class:`radfusion.pipeline.preprocessing.VarianceFilter` with ``threshold=0`` and no parameters:
     when *every* feature is constant it keeps them all instead of raising, so a branch whose
     modality is missing (all NaN, imputed to a constant) in a training fold predicts the base
     rate instead of aborting the whole CV run.
@@ -110,26 +110,26 @@ def make_branch(
     columns : sequence of str
         Names of the DataFrame columns this branch sees (all others are dropped).
     learner : str or classifier, default="lr"
-        A name from :data:`pipeline.learners.LEARNERS`, or an unfitted classifier (cloned).
+        A name from :data:`radfusion.pipeline.learners.LEARNERS`, or an unfitted classifier (cloned).
     random_state : int or None, default=0
         Seed of the learner (ignored when ``learner`` is an estimator).
     harmonize : str, optional
         Name of the site column of the DataFrame: the branch's columns (those in
-        ``harmonize_columns``) are harmonised by :class:`~pipeline.preprocessing.ComBat`
+        ``harmonize_columns``) are harmonised by :class:`~radfusion.pipeline.preprocessing.ComBat`
         before imputation. The site column is read by ComBat and is not a feature.
     harmonize_columns : sequence of str, optional
         The columns to harmonise (default: all of ``columns``); the others pass through.
     harmonize_unseen : {"error", "pooled"}, default="error"
         ComBat's handling of a site not seen in training (see :class:`ComBat`).
     correlation_threshold : float, optional
-        Add a :class:`~pipeline.preprocessing.CorrelationFilter` (Pearson) with this
+        Add a :class:`~radfusion.pipeline.preprocessing.CorrelationFilter` (Pearson) with this
         threshold after the constant filter.
     select_k : int, optional
-        Add a :class:`~pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
+        Add a :class:`~radfusion.pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
     select_method : {"anova", "mrmr"}, default="anova"
         Method of the top-k selector.
     early_stopping : bool, default=False
-        ``"xgb"`` only: use :class:`~pipeline.learners.EarlyStoppingXGBClassifier` (step
+        ``"xgb"`` only: use :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (step
         ``earlystoppingxgbclassifier``), as tuned branches do.
     resample : {"smote"}, optional
         Oversample the minority class with imbalanced-learn's ``SMOTE`` (step ``smote``, seeded
@@ -137,7 +137,7 @@ def make_branch(
         ``imblearn.pipeline.Pipeline``, whose samplers act only in ``fit`` (never on the rows
         being predicted). Needs the optional package ``imbalanced-learn``. Classification only.
     task : {"binary", "multiclass", "regression"}, default="binary"
-        The learner's task (:func:`pipeline.learners.make_learner`).
+        The learner's task (:func:`radfusion.pipeline.learners.make_learner`).
 
     Returns
     -------
@@ -704,7 +704,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     not apply, and missingness may legitimately raise or lower the risk (e.g. MR ordered only
     for suspicious cases). A patient with no usable group gets ``class_prior_``.
 
-    A tuned branch (a fitted search such as :func:`pipeline.tuning.tuned_branch`) searches once,
+    A tuned branch (a fitted search such as :func:`radfusion.pipeline.tuning.tuned_branch`) searches once,
     on the whole training set; its inner-fold fits reuse the chosen setting (``best_estimator_``,
     unfitted) instead of searching again in every inner fold, so a tuned stack costs about its
     branches' searches plus ``cv`` plain fits each. The setting was chosen on rows that include
@@ -847,7 +847,7 @@ def build_model(
     Parameters
     ----------
     groups : mapping of str to sequence of str
-        Group name → its column names, e.g. from :func:`pipeline.columns.infer_groups`.
+        Group name → its column names, e.g. from :func:`radfusion.pipeline.columns.infer_groups`.
     strategy : {"single", "early", "late", "stacking", "shared"}
         ``"single"``: exactly one group, one branch with ``learner``.
         ``"early"``: one branch with ``learner`` on all groups' columns together.
@@ -858,7 +858,7 @@ def build_model(
         their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
         random_state)``; the branches are then refitted on all the training data.
         ``"shared"``: every group mapped into one latent space, a classifier on it
-        (:class:`pipeline.shared.SharedSpaceClassifier`); branch options do not apply.
+        (:class:`radfusion.pipeline.shared.SharedSpaceClassifier`); branch options do not apply.
     learner : str, default="lr"
         Learner of the single, early and (multi-group) late models.
     learners : sequence of str, default=LEARNERS
@@ -885,11 +885,11 @@ def build_model(
         Per branch, SMOTE oversampling of the training rows (see :func:`make_branch`).
     tune : bool, default=False
         Every branch (single, early, late's and stacking's) becomes a
-        :func:`pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings of its
+        :func:`radfusion.pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings of its
         learner's hyperparameters (and ``selecttopk__k`` with ``select_k``), scored by ROC AUC
         on ``inner_cv`` folds of the branch's training rows; ``xgb`` uses early stopping and
         ``scale_pos_weight`` from its training rows. Cross-validating the model is then nested
-        CV. Read the choices with :func:`pipeline.tuning.chosen_hyperparameters`.
+        CV. Read the choices with :func:`radfusion.pipeline.tuning.chosen_hyperparameters`.
     n_iter : int, default=20
         Settings drawn per tuned branch.
     inner_cv : int, default=3
@@ -897,11 +897,11 @@ def build_model(
     task : {"binary", "multiclass", "regression"}, default="binary"
         The target's kind. Multiclass: the same models; stacking's meta-learner is a
         multinomial ``LogisticRegression`` on every branch's class probabilities.
-        Regression: the learners' regressor counterparts (:func:`pipeline.learners.
+        Regression: the learners' regressor counterparts (:func:`radfusion.pipeline.learners.
         make_regressor`); late fusion averages predictions (:class:`AvailableVotingRegressor`);
         stacking combines out-of-fold predictions by non-negative least squares
         (:class:`AvailableStackingRegressor`); shared-space fusion ends with a linear
-        regression (:class:`pipeline.shared.SharedSpaceRegressor`). ``tune`` is for binary
+        regression (:class:`radfusion.pipeline.shared.SharedSpaceRegressor`). ``tune`` is for binary
         targets only.
 
     Returns
@@ -1112,6 +1112,6 @@ def _branch(columns, learner, random_state, options) -> BaseEstimator:
     tune = options.pop("tune", None)
     if tune is None:
         return make_branch(columns, learner, random_state, **options)
-    from pipeline.tuning import tuned_branch  # tuning imports make_branch from here
+    from .tuning import tuned_branch  # tuning imports make_branch from here
 
     return tuned_branch(columns, learner, random_state=random_state, **tune, **options)

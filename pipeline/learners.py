@@ -2,7 +2,7 @@
 
 Every learner exposes ``predict_proba`` (soft voting and stacking need it), is deterministic
 for a fixed ``random_state`` and single-threaded (parallelism belongs to the outer CV loop).
-They expect standardised inputs without missing values; :func:`pipeline.fusion.make_branch`
+They expect standardised inputs without missing values; :func:`radfusion.pipeline.fusion.make_branch`
 puts each one behind imputation and scaling.
 """
 
@@ -23,8 +23,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from xgboost import XGBClassifier, XGBRegressor
 
-from features.errors import InputError, Problem
-from pipeline.splits import AdaptiveStratifiedKFold
+from radfusion.features.errors import InputError, Problem
+from .splits import AdaptiveStratifiedKFold
 
 LEARNERS = ("lr", "svm", "rf", "xgb")
 """Names accepted by :func:`make_learner`, in the order fusion models list them."""
@@ -57,7 +57,7 @@ def make_learner(name: str, random_state: int | None = 0, *,
         For ``"xgb"`` only: return an :class:`EarlyStoppingXGBClassifier` (same tree
         defaults, up to 500 rounds stopped on an inner validation split of its own training
         rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
-        ``XGBClassifier``. Used by tuned branches (:mod:`pipeline.tuning`). Ignored otherwise.
+        ``XGBClassifier``. Used by tuned branches (:mod:`radfusion.pipeline.tuning`). Ignored otherwise.
     task : {"binary", "multiclass", "regression"}, default="binary"
         Multiclass: the same classifiers (LR multinomial, SVM with one-vs-rest Platt scaling,
         RF, XGBoost ``multi:softprob``); early stopping is binary only. Regression: the

@@ -2,11 +2,11 @@
 
 Everything here is built from what the run recorded — the content of ``report.json`` and the
 extraction diagnostics sidecar (``<features stem>.diagnostics.csv``, written by
-:func:`features.table.write_extraction`) — so the text cannot describe a configuration that
+:func:`radfusion.features.table.write_extraction`) — so the text cannot describe a configuration that
 was not run. :func:`read_extraction` summarises the sidecar (PyRadiomics settings per
 modality as actually applied); :func:`feature_classes` counts the feature table's columns by
 image type and feature class; :func:`learner_parameters` reads the base learners' key
-hyperparameters from :func:`pipeline.learners.make_learner`; :func:`build_methods` writes the
+hyperparameters from :func:`radfusion.pipeline.learners.make_learner`; :func:`build_methods` writes the
 paragraphs. The output is deterministic for the same inputs.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.naming import CLINICAL_GROUP, SEPARATOR
-from pipeline.fusion import FUSED
-from pipeline.learners import make_learner
+from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+from .fusion import FUSED
+from .learners import make_learner
 
 __all__ = [
     "LEARNER_KEYS",
@@ -111,7 +111,7 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
         differ between cases, then ``settings_vary`` is true), without the per-mask
         ``label``; ``spacing_mm`` is the range of the original voxel spacing per axis.
     """
-    from features.table import read_table, sidecar_path  # features never imports pipeline
+    from radfusion.features.table import read_table, sidecar_path  # features never imports pipeline
 
     try:
         path = sidecar_path(features, "diagnostics")

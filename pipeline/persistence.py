@@ -3,7 +3,7 @@
 A saved model is one ``.skops`` file: a zip archive written by :func:`skops.io.dump` holding
 the fitted estimator, plus one JSON member, ``radfusion.json``, with everything prediction needs
 besides the estimator: the model's input columns in order, the groups, the categorical levels
-that :func:`pipeline.dataset.load_dataset` one-hot encoded, the label and its classes, the
+that :func:`radfusion.pipeline.dataset.load_dataset` one-hot encoded, the label and its classes, the
 training settings and the library versions. The JSON is read first, so version problems are
 reported before any object is rebuilt.
 
@@ -19,7 +19,7 @@ Policies where the file and the new table disagree:
 
 - Versions: a different radfusion, scikit-learn, XGBoost, numpy or skops version than the one
   that trained the model gives a :class:`ModelVersionWarning`; a different *major* version of
-  scikit-learn or XGBoost is an :class:`~features.errors.InputError` (their fitted internals,
+  scikit-learn or XGBoost is an :class:`~radfusion.features.errors.InputError` (their fitted internals,
   and XGBoost's in-memory snapshot, are not portable across major versions; retrain).
 - Columns: every column the model uses must be present (else an ``InputError`` naming each
   missing one); other columns are ignored with an :class:`ExtraColumnsWarning`; the label and
@@ -52,20 +52,20 @@ import skops.io as sio
 import xgboost
 from sklearn.base import BaseEstimator
 
-from features.errors import InputError, Problem
-from features.files import atomic_write
-from features.naming import SITE_COLUMN
-from pipeline.dataset import check_finite, load_dataset
-from pipeline.fusion import build_model
-from pipeline.learners import LEARNERS
-from pipeline.tables import (
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.files import atomic_write
+from radfusion.features.naming import SITE_COLUMN
+from .dataset import check_finite, load_dataset
+from .fusion import build_model
+from .learners import LEARNERS
+from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
     join_biomarkers,
     read_table,
     resolve_id,
 )
-from pipeline.validation import THRESHOLD
+from .validation import THRESHOLD
 
 __all__ = [
     "FORMAT",
@@ -91,7 +91,7 @@ METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset({
     "numpy.dtype",
-    "pipeline.splits.AdaptiveStratifiedKFold",
+    "radfusion.pipeline.splits.AdaptiveStratifiedKFold",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.KFold",
@@ -166,7 +166,7 @@ class TrainedModel:
 
     @property
     def label_mapping(self) -> dict[str, int]:
-        """Label value (as text) → encoded class, as :class:`~pipeline.dataset.Dataset` has it."""
+        """Label value (as text) → encoded class, as :class:`~radfusion.pipeline.dataset.Dataset` has it."""
         return {str(value): code for code, value in enumerate(self.classes)}
 
     @property
@@ -202,9 +202,9 @@ def train_model(
     Parameters
     ----------
     features, label, biomarkers, id_column, group_pattern
-        As in :func:`pipeline.dataset.load_dataset`.
+        As in :func:`radfusion.pipeline.dataset.load_dataset`.
     strategy : {"single", "early", "late", "stacking"}, default="stacking"
-        Fusion strategy, see :func:`pipeline.fusion.build_model`.
+        Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
     learner : str, default="lr"
         Learner of the single, early and late models.
     learners : sequence of str, default=LEARNERS
@@ -212,7 +212,7 @@ def train_model(
     seed : int, default=0
         Seed of the learners and of the stacking folds.
     task : {"auto", "binary", "multiclass", "regression"}, default="auto"
-        The target's kind (see :func:`pipeline.dataset.load_dataset`).
+        The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
 
     Returns
     -------

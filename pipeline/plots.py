@@ -1,6 +1,6 @@
 """The report's figures, drawn from ``report.json`` content alone, as deterministic SVG and PNG.
 
-Every function takes the report dict (see :mod:`pipeline.report`) and returns a matplotlib
+Every function takes the report dict (see :mod:`radfusion.pipeline.report`) and returns a matplotlib
 :class:`~matplotlib.figure.Figure` built without pyplot (no global state, no GUI backend).
 :func:`svg_text` and :func:`png_bytes` serialise a figure reproducibly: the same report gives
 the same bytes (fixed hash salt, no dates, no software tags).

@@ -3,7 +3,7 @@ top-k selection.
 
 Every transformer learns its state in ``fit`` from the rows it is given and only applies it in
 ``transform``; inside a :class:`~sklearn.pipeline.Pipeline` that goes through
-``cross_validate`` (or :func:`pipeline.validation.cross_validate_models`) they are therefore
+``cross_validate`` (or :func:`radfusion.pipeline.validation.cross_validate_models`) they are therefore
 fitted on the training folds only. All follow the scikit-learn API (parameters stored unchanged
 by ``__init__``, learned state with a trailing underscore), expose ``get_feature_names_out`` and
 support ``set_output(transform="pandas")``.
@@ -20,8 +20,8 @@ pipelines, and ComBat needs the site at ``transform`` time too (to adjust each n
 their site's parameters). The site is therefore a *column of X*, named by ``ComBat(batch=...)``;
 ComBat consumes it and drops it from its output. This survives ``clone``, ``cross_validate``,
 ``GridSearchCV``, stacking and ``predict`` without metadata routing. A fusion branch's column
-selector must include the site column (:func:`pipeline.fusion.make_branch` does it with
-``harmonize="site"``); :func:`pipeline.dataset.load_dataset` keeps it in ``X`` with
+selector must include the site column (:func:`radfusion.pipeline.fusion.make_branch` does it with
+``harmonize="site"``); :func:`radfusion.pipeline.dataset.load_dataset` keeps it in ``X`` with
 ``keep_site=True``.
 """
 
@@ -51,8 +51,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from features.naming import SEPARATOR, SITE_COLUMN
-from pipeline.columns import pyradiomics_prefix
+from radfusion.features.naming import SEPARATOR, SITE_COLUMN
+from .columns import pyradiomics_prefix
 
 __all__ = [
     "ComBat",

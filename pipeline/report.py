@@ -50,11 +50,11 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
                        spacing_mm {min, max} | null}}}, "feature_classes": {group: {"<image
                        type> <class>": n}}, "learners": {name: {estimator, params}}}: a
                        methods section built from this report and the extraction diagnostics
-                       (see :mod:`pipeline.methods`)
+                       (see :mod:`radfusion.pipeline.methods`)
     checklists         (1.2) {"note", "items": [{checklist, item, where, status, note}],
                        "counts": {checklist: {status: n}}}: TRIPOD+AI, CLEAR and METRICS
                        items, status "answered" | "partly" | "user must supply" computed from
-                       the run (see :mod:`pipeline.checklists`)
+                       the run (see :mod:`radfusion.pipeline.checklists`)
     explanations       (1.3) null (not computed) | {"meta_weights": null | {"model",
                        "n_fits", "branches": [{branch, group, mean, min, max}], "groups":
                        [{group, mean, min, max}]}: stacking meta-learner coef_ over outer
@@ -66,12 +66,12 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
                        selected}]}}: held-out permutation importance (AUC drop) of the
                        single-group models, mean and sd over folds, "selected" = selection
                        frequency over folds or null; "selection": {"ran", "note"}; "shap":
-                       text; "methods": [text]} (see :mod:`pipeline.explain`)
+                       text; "methods": [text]} (see :mod:`radfusion.pipeline.explain`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
 ``proba`` the probability of class 1). The figures are also written as ``figures/<name>.svg``
-and ``figures/<name>.png`` (300 dpi) for papers; see :data:`pipeline.plots.FIGURES`.
+and ``figures/<name>.png`` (300 dpi) for papers; see :data:`radfusion.pipeline.plots.FIGURES`.
 """
 
 from __future__ import annotations
@@ -92,12 +92,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.files import file_digest, write_atomic
-from pipeline.checklists import build_checklists
-from pipeline.methods import build_methods
-from pipeline.plots import FIGURES, inline_svg, png_bytes, svg_text
-from pipeline.statistics import describe_cohort
-from pipeline.validation import (
+from radfusion.features.files import file_digest, write_atomic
+from .checklists import build_checklists
+from .methods import build_methods
+from .plots import FIGURES, inline_svg, png_bytes, svg_text
+from .statistics import describe_cohort
+from .validation import (
     CI_LEVEL,
     CURVE_GRID,
     DCA_THRESHOLDS,
@@ -263,9 +263,9 @@ def _reproduce(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str
         f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
         f"pip install {' '.join(requirements)}.",
         "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
-        "Run the command below (or the configuration above through pipeline.experiment.run_cv) "
+        "Run the command below (or the configuration above through radfusion.pipeline.experiment.run_cv) "
         "with the same seed." if command else
-        "Run pipeline.experiment.run_cv with the configuration above and the same seed.",
+        "Run radfusion.pipeline.experiment.run_cv with the configuration above and the same seed.",
         "The new report.json is byte-identical to this one; timings are in run.json.",
     ]
     if not inputs:
@@ -292,11 +292,11 @@ def build_report(
     Parameters
     ----------
     predictions : DataFrame
-        Output of :func:`pipeline.validation.cross_validate_models`; its
+        Output of :func:`radfusion.pipeline.validation.cross_validate_models`; its
         ``attrs["label_mapping"]`` gives the label mapping (identity when absent, composed
         with ``config["label_mapping"]`` when the caller encoded the labels itself).
     summary : dict
-        Output of :func:`pipeline.validation.summarize`.
+        Output of :func:`radfusion.pipeline.validation.summarize`.
     config : mapping
         The run configuration, stored as given (made JSON-serialisable). A ``"command"``
         entry (str or list of str) is shown in the HTML as the way to re-run.
@@ -307,18 +307,18 @@ def build_report(
     groups : mapping of str to sequence of str
         Feature groups and their columns; the report stores the column counts.
     cohort : mapping, default=None
-        Table 1 (:func:`pipeline.statistics.describe_cohort`); by default the class counts
+        Table 1 (:func:`radfusion.pipeline.statistics.describe_cohort`); by default the class counts
         only.
     comparisons : sequence of (model, reference), default=None
         Pairs to compare by DeLong's test; by default every fused model against every
-        single-group model (:func:`pipeline.validation.default_comparisons`).
+        single-group model (:func:`radfusion.pipeline.validation.default_comparisons`).
     n_bootstrap : int, default=1000
         Bootstrap replicates of the ROC confidence bands.
     extraction : mapping, optional
-        :func:`pipeline.methods.read_extraction` of the feature table (the PyRadiomics
+        :func:`radfusion.pipeline.methods.read_extraction` of the feature table (the PyRadiomics
         settings actually used), for the methods section; None when unknown.
     explanations : mapping, optional
-        :func:`pipeline.explain.summarize_explanations` of the run; stored as null when None.
+        :func:`radfusion.pipeline.explain.summarize_explanations` of the run; stored as null when None.
 
     Returns
     -------
@@ -420,7 +420,7 @@ def report_json_text(report: Mapping[str, Any]) -> str:
 # Files
 # --------------------------------------------------------------------------------------------
 def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Every figure of :data:`pipeline.plots.FIGURES`, drawn from the report."""
+    """Every figure of :data:`radfusion.pipeline.plots.FIGURES`, drawn from the report."""
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
 
 
@@ -430,7 +430,7 @@ def write_report(
     """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures atomically.
 
     The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``. A multiclass or
-    regression report (``report["task"]``) is drawn by :mod:`pipeline.task_report`.
+    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.task_report`.
 
     Returns
     -------
@@ -443,7 +443,7 @@ def write_report(
     paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
     figures, html = render_figures, render_html
     if report.get("task", "binary") != "binary":
-        from pipeline.task_report import render_task_html, task_figures
+        from .task_report import render_task_html, task_figures
 
         figures, html = task_figures, render_task_html
     svgs = {}
@@ -757,7 +757,7 @@ def render_html(
     """The self-contained HTML report: no network access, no external CSS or JavaScript.
 
     Drawn from ``report`` alone (``predictions`` is accepted for compatibility and unused);
-    ``svgs`` are the figures as standalone SVG text (:func:`pipeline.plots.svg_text`), drawn
+    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.plots.svg_text`), drawn
     here when None.
     """
     if svgs is None:

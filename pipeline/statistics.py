@@ -2,7 +2,7 @@
 
 Small pure functions on arrays: no I/O, no plotting, no cross-validation. Scores may be given
 as one vector of shape ``(n,)`` or as one vector per CV repeat, shape ``(repeats, n)``; the
-repeat-aware functions then average over repeats (the way :mod:`pipeline.validation` averages
+repeat-aware functions then average over repeats (the way :mod:`radfusion.pipeline.validation` averages
 metrics).
 
 References

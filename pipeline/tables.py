@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import InputError, Problem
-from features.naming import ID_COLUMN
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import ID_COLUMN
 
 __all__ = [
     "ID_CANDIDATES",

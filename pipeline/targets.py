@@ -1,6 +1,6 @@
 """Kinds of target (binary, multiclass, continuous) and the metrics of the last two.
 
-Binary outcomes are the historical case, scored by :mod:`pipeline.validation`. This module adds
+Binary outcomes are the historical case, scored by :mod:`radfusion.pipeline.validation`. This module adds
 multiclass outcomes (scored by one-vs-rest ROC AUC and macro-averaged metrics) and continuous
 ones (regression: R², MAE, RMSE, Pearson's r). The metric functions are *weighted*: a bootstrap
 replicate that draws patient ``i`` ``w_i`` times is the weight vector ``w``, so all replicates
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.statistics import weighted_auc
+from .statistics import weighted_auc
 
 __all__ = [
     "MAX_CLASSES",
@@ -58,7 +58,7 @@ PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression"
 
 def task_metrics(task: str) -> tuple[str, ...]:
     """The metric names of a non-binary task (binary metrics are
-    :data:`pipeline.validation.METRICS`)."""
+    :data:`radfusion.pipeline.validation.METRICS`)."""
     if task == "multiclass":
         return MULTICLASS_METRICS
     if task == "regression":

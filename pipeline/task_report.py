@@ -1,10 +1,10 @@
 """The CV report of a multiclass or regression target: ``report.json``, HTML, figures.
 
-The binary report (:mod:`pipeline.report`) is built around one probability per patient: ROC,
+The binary report (:mod:`radfusion.pipeline.report`) is built around one probability per patient: ROC,
 precision-recall and decision curves, calibration, DeLong tests, explanations, checklists.
 For a target with three or more classes, or a continuous one, this module writes a report
 with the same top-level keys (so consumers can rely on them), the task's metrics
-(:mod:`pipeline.targets`) and the sections that make sense for it; the binary-only ones are
+(:mod:`radfusion.pipeline.targets`) and the sections that make sense for it; the binary-only ones are
 null or empty and the HTML says so.
 
 report.json fields that differ from the binary schema::
@@ -15,8 +15,8 @@ report.json fields that differ from the binary schema::
                        0, 1, ...], class_counts {label: n}; regression: target {mean, sd
                        (ddof 1), min, max}
     models[m]          metrics {metric: {mean, ci_low, ci_high}} in
-                       :data:`pipeline.targets.MULTICLASS_METRICS` or
-                       :data:`~pipeline.targets.REGRESSION_METRICS` order;
+                       :data:`radfusion.pipeline.targets.MULTICLASS_METRICS` or
+                       :data:`~radfusion.pipeline.targets.REGRESSION_METRICS` order;
                        confusion_matrix: multiclass K x K mean counts over repeats (rows: true
                        class, columns: predicted = most probable class, both in code order),
                        regression null; curves: multiclass {"roc_ovr": {label: {"tpr"}}}
@@ -24,11 +24,11 @@ report.json fields that differ from the binary schema::
                        {"observed", "predicted"} per patient in sorted id order, the
                        prediction averaged over repeats
     best               the model with the highest mean of
-                       :data:`pipeline.targets.PRIMARY_METRIC` (first one on a tie)
+                       :data:`radfusion.pipeline.targets.PRIMARY_METRIC` (first one on a tie)
     threshold          null
     cohort             as given, else {"columns": [{"label", "n"}: All (and each class)],
                        "variables": [], "groups": []} (the shape of
-                       :func:`pipeline.statistics.describe_cohort`, which is binary only)
+                       :func:`radfusion.pipeline.statistics.describe_cohort`, which is binary only)
     comparisons        {"method": why there are no tests, "tests": []}
     curves             multiclass {"fpr": grid}; regression null
     methods            {"text": [paragraph]}
@@ -54,11 +54,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from features.files import file_digest
-from pipeline.fusion import FUSED
-from pipeline.plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
-from pipeline.targets import PRIMARY_METRIC, task_metrics
-from pipeline.validation import (
+from radfusion.features.files import file_digest
+from .fusion import FUSED
+from .plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
+from .targets import PRIMARY_METRIC, task_metrics
+from .validation import (
     CI_LEVEL,
     CURVE_GRID,
     _interpolate_roc,
@@ -125,8 +125,8 @@ NOT_COMPUTED = (
 
 
 def _report() -> ModuleType:
-    """:mod:`pipeline.report`, imported on use (it imports this module lazily)."""
-    from pipeline import report
+    """:mod:`radfusion.pipeline.report`, imported on use (it imports this module lazily)."""
+    from . import report
 
     return report
 
@@ -206,7 +206,7 @@ def _in_sentence(label: str) -> str:
 
 
 def _report_methods() -> ModuleType:
-    from pipeline import methods
+    from . import methods
 
     return methods
 
@@ -227,10 +227,10 @@ def build_task_report(
     Parameters
     ----------
     predictions : DataFrame
-        Output of :func:`pipeline.validation.cross_validate_models` with ``task``; its
+        Output of :func:`radfusion.pipeline.validation.cross_validate_models` with ``task``; its
         ``attrs["label_mapping"]`` names the classes (codes when absent, e.g. read from CSV).
     summary : dict
-        Output of :func:`pipeline.validation.summarize`; its models, in order, are reported.
+        Output of :func:`radfusion.pipeline.validation.summarize`; its models, in order, are reported.
     task : {"multiclass", "regression"}
         Must match the prediction columns.
     config : mapping
@@ -243,7 +243,7 @@ def build_task_report(
     groups : mapping of str to sequence of str
         Feature groups and their columns; the report stores the column counts.
     cohort : mapping, optional
-        A Table 1 in the shape of :func:`pipeline.statistics.describe_cohort`; by default
+        A Table 1 in the shape of :func:`radfusion.pipeline.statistics.describe_cohort`; by default
         the patient counts (overall and per class).
 
     Returns
@@ -521,7 +521,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     """The self-contained HTML report of a multiclass or regression run (no network access).
 
     Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
-    (:func:`pipeline.plots.svg_text`), drawn here when None.
+    (:func:`radfusion.pipeline.plots.svg_text`), drawn here when None.
     """
     rep = _report()
     e = rep._e

@@ -1,12 +1,12 @@
 """Hyperparameter tuning of fusion branches by an inner randomised search (nested CV).
 
-:func:`tuned_branch` wraps one branch (:func:`pipeline.fusion.make_branch`) in a
+:func:`tuned_branch` wraps one branch (:func:`radfusion.pipeline.fusion.make_branch`) in a
 :class:`TunedSearchCV`, a :class:`~sklearn.model_selection.RandomizedSearchCV` that draws
 ``n_iter`` settings from :func:`search_space` (the base learner's hyperparameters and, when
 the branch has a top-k selector, its ``k``), scores each by ROC AUC on ``inner_cv`` stratified
 folds *of the rows passed to fit*, then refits the best setting on all those rows.
 
-Nested cross-validation by construction: :func:`pipeline.validation.cross_validate_models`
+Nested cross-validation by construction: :func:`radfusion.pipeline.validation.cross_validate_models`
 fits a fresh ``clone`` of the whole model on each outer training fold, so the search (and,
 for late fusion and stacking, every branch's search, including those inside stacking's own
 inner folds) sees only that fold's training rows; the outer held-out rows score a model whose
@@ -20,7 +20,7 @@ randomised search is close enough and keeps the model a plain, clonable estimato
 The distributions are small classes of this module (:class:`LogUniform`, :class:`Uniform`,
 :class:`IntUniform`, :class:`IntLogUniform`) that draw from ``scipy.stats`` distributions: unlike
 scipy's frozen distributions they are scikit-learn style objects with parameters, so a tuned
-model stays clonable, comparable and loadable by :func:`pipeline.persistence.load_model`
+model stays clonable, comparable and loadable by :func:`radfusion.pipeline.persistence.load_model`
 (which trusts the estimator classes defined in ``pipeline``).
 """
 
@@ -36,9 +36,9 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import RandomizedSearchCV
 from sklearn.model_selection._search import BaseSearchCV
 
-from features.errors import InputError, Problem
-from pipeline.learners import LEARNERS
-from pipeline.splits import AdaptiveStratifiedKFold
+from radfusion.features.errors import InputError, Problem
+from .learners import LEARNERS
+from .splits import AdaptiveStratifiedKFold
 
 __all__ = [
     "IntLogUniform",
@@ -126,7 +126,7 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     """The randomised-search space of a branch with this base learner.
 
     Keys are parameter names of the branch :class:`~sklearn.pipeline.Pipeline` built by
-    :func:`pipeline.fusion.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as in
+    :func:`radfusion.pipeline.fusion.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as in
     tuned branches). Values are distributions (``rvs``) or lists (uniform choice).
 
     - ``"lr"``: ``C`` log-uniform on [1e-3, 10] (the default 0.1 is in the middle).
@@ -144,7 +144,7 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     ----------
     learner : {"lr", "svm", "rf", "xgb"}
     select_k : bool or int, default=False
-        The branch has a :class:`~pipeline.preprocessing.SelectTopK`: add ``selecttopk__k``,
+        The branch has a :class:`~radfusion.pipeline.preprocessing.SelectTopK`: add ``selecttopk__k``,
         integers log-uniform on [2, 64] (``True``) or on [max(2, k // 4), 4 k] around a given
         ``k`` (``k`` larger than the number of features keeps them all).
 
@@ -187,7 +187,7 @@ class TunedSearchCV(RandomizedSearchCV):
     """:class:`~sklearn.model_selection.RandomizedSearchCV` that can be saved with skops.
 
     Identical behaviour; only the saved state differs: the fitted scorer (a function
-    reference, which :func:`pipeline.persistence.load_model` refuses) is rebuilt from
+    reference, which :func:`radfusion.pipeline.persistence.load_model` refuses) is rebuilt from
     ``scoring`` on load, and ``cv_results_``'s masked parameter arrays are stored as plain
     object arrays.
     """
@@ -243,10 +243,10 @@ def tuned_branch(
     Parameters
     ----------
     columns : sequence of str
-        The branch's DataFrame columns (see :func:`pipeline.fusion.make_branch`).
+        The branch's DataFrame columns (see :func:`radfusion.pipeline.fusion.make_branch`).
     learner : str or classifier, default="lr"
         Base learner name; ``"xgb"`` becomes an
-        :class:`~pipeline.learners.EarlyStoppingXGBClassifier` (early stopping on a split of
+        :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (early stopping on a split of
         its own training rows, ``scale_pos_weight`` from them). An estimator needs
         ``param_distributions``.
     n_iter : int, default=20
@@ -263,7 +263,7 @@ def tuned_branch(
     n_jobs : int, optional
         Parallel jobs of the search (default 1: parallelism belongs to the outer loop).
     **branch_options
-        Passed to :func:`pipeline.fusion.make_branch` (``harmonize``, ``correlation_threshold``,
+        Passed to :func:`radfusion.pipeline.fusion.make_branch` (``harmonize``, ``correlation_threshold``,
         ``select_method``, ``resample``...).
 
     Returns
@@ -272,7 +272,7 @@ def tuned_branch(
         A ``RandomizedSearchCV`` (``refit=True``) over the branch pipeline; after ``fit``,
         ``best_params_`` holds the chosen setting and ``best_estimator_`` the refitted branch.
     """
-    from pipeline.fusion import make_branch  # fusion imports this module lazily
+    from .fusion import make_branch  # fusion imports this module lazily
 
     if param_distributions is None:
         if not isinstance(learner, str):
@@ -297,7 +297,7 @@ def chosen_hyperparameters(fitted_model: BaseEstimator, name: str = "model"
                            ) -> dict[str, dict[str, Any]]:
     """Each tuned branch's chosen hyperparameters, by branch name.
 
-    Walks a fitted model from :func:`pipeline.fusion.build_model` (``tune=True``): a tuned
+    Walks a fitted model from :func:`radfusion.pipeline.fusion.build_model` (``tune=True``): a tuned
     single/early branch is reported under ``name``; late fusion's and stacking's branches
     under their estimator names (e.g. ``"CT/tumor:lr"``). Values are plain Python scalars
     (JSON-ready). Untuned models give ``{}``.

@@ -31,9 +31,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-from features.errors import InputError, Problem
-from pipeline.fusion import FUSED
-from pipeline.statistics import (
+from radfusion.features.errors import InputError, Problem
+from .fusion import FUSED
+from .statistics import (
     calibration_bins,
     calibration_fit,
     confusion_counts,
@@ -44,7 +44,7 @@ from pipeline.statistics import (
     net_benefit_treat_all,
     weighted_auc,
 )
-from pipeline.targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
+from .targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -83,7 +83,7 @@ METRICS = (
 """Metric names, in report order. Thresholded metrics call a patient positive when
 ``proba >= THRESHOLD``; ``roc_auc``, ``brier``, ``average_precision`` (area under the
 precision-recall curve, step-wise as in scikit-learn) and the calibration slope and intercept
-(:func:`pipeline.statistics.calibration_fit`) use the probability itself."""
+(:func:`radfusion.pipeline.statistics.calibration_fit`) use the probability itself."""
 
 THRESHOLD = 0.5
 CI_LEVEL = 0.95
@@ -223,7 +223,7 @@ def cross_validate_models(
         rows (``y_test`` 0/1); it returns a small picklable record (or None). Fitted models
         never leave the worker. It must be picklable and deterministic given its arguments
         (seed any randomness from ``model, repeat, fold``) for the result not to depend on
-        ``n_jobs``. See :class:`pipeline.explain.FoldExplainer`.
+        ``n_jobs``. See :class:`radfusion.pipeline.explain.FoldExplainer`.
     task : {"binary", "multiclass", "regression"}, default="binary"
         The target's kind (:func:`encode_target`). Multiclass models need ``predict_proba``
         and are split by ``RepeatedStratifiedKFold``; regressors are called with ``predict``
@@ -232,7 +232,7 @@ def cross_validate_models(
         A model whose fit raises ``ValueError`` on some training fold (e.g. too few patients
         of a class for its inner folds) is left out of the result instead of stopping the run;
         ``predictions.attrs["skipped"]`` maps it to the reason. If every model fails, an
-        :class:`~features.errors.InputError` lists the reasons.
+        :class:`~radfusion.features.errors.InputError` lists the reasons.
 
     Returns
     -------
@@ -797,7 +797,7 @@ def pr_curves(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def calibration_curves(predictions: pd.DataFrame, n_bins: int = 10) -> dict[str, dict]:
-    """Binned calibration curve of every model (:func:`pipeline.statistics.calibration_bins`,
+    """Binned calibration curve of every model (:func:`radfusion.pipeline.statistics.calibration_bins`,
     all repeats pooled)."""
     models, _, proba, y = _as_cube(predictions)
     return {name: calibration_bins(y, proba[m], n_bins) for m, name in enumerate(models)}
@@ -842,7 +842,7 @@ def compare_models(
 
     Each AUC is the mean over repeats (as in :func:`summarize`); the placement values of each
     patient are averaged over repeats before DeLong's variance is computed
-    (:func:`pipeline.statistics.delong_test`).
+    (:func:`radfusion.pipeline.statistics.delong_test`).
 
     Returns
     -------

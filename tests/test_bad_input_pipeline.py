@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import EXIT_BAD_INPUT, app
+from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
 
 runner = CliRunner()
 

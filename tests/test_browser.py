@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.plots import FIGURES
-from pipeline.report import build_report, write_report
-from pipeline.validation import summarize
+from radfusion.pipeline.plots import FIGURES
+from radfusion.pipeline.report import build_report, write_report
+from radfusion.pipeline.validation import summarize
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.synthetic import make_cohort
-from pipeline.cli import EXIT_BAD_INPUT, app
+from radfusion.features.synthetic import make_cohort
+from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_cv_on_missing_label_exits_2(tmp_path):
 
 
 def test_train_then_predict_matches_the_in_memory_model(demo_run, tmp_path):
-    from pipeline.persistence import predict_table, train_model
+    from radfusion.pipeline.persistence import predict_table, train_model
 
     out, _ = demo_run
     features, bio = out / "features.parquet", out / "cohort" / "biomarkers.csv"

@@ -7,7 +7,7 @@ five independent draws, for every model `radfusion cv` builds.
 import numpy as np
 import pandas as pd
 
-from pipeline.experiment import run_cv
+from radfusion.pipeline.experiment import run_cv
 
 
 def test_permuted_labels_give_chance_auc(tmp_path):

@@ -6,7 +6,7 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from radfusion.pipeline.cli import app
 from tests.conftest import shared_data
 
 runner = CliRunner()

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
-import features.runner
-from features.cache import FeatureCache
-from features.files import file_digest
-from features.runner import extract_cohort
+import radfusion.features.runner
+from radfusion.features.cache import FeatureCache
+from radfusion.features.files import file_digest
+from radfusion.features.runner import extract_cohort
 from tests.features.conftest import read_rows, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def cold(cohort):
 def test_file_digest_streams_files_and_folders(tmp_path, monkeypatch):
     data = os.urandom(3 * (1 << 20) + 5)
     (tmp_path / "a.bin").write_bytes(data)
-    monkeypatch.setattr("features.files._CHUNK", 1000)  # many chunks
+    monkeypatch.setattr("radfusion.features.files._CHUNK", 1000)  # many chunks
     assert file_digest(tmp_path / "a.bin") == hashlib.sha256(data).hexdigest()
 
     series = tmp_path / "series"
@@ -105,7 +105,7 @@ def test_rerun_computes_nothing_and_equals_the_cold_run(cohort, cold, tmp_path, 
     assert first.n_cached == 0 and len(FeatureCache(tmp_path / "cache")) == len(COHORT)
     assert_same_result(first, cold)
 
-    monkeypatch.setattr(features.runner, "_run_case", computes_nothing)
+    monkeypatch.setattr(radfusion.features.runner, "_run_case", computes_nothing)
     again = extract_cohort(cohort, n_jobs=2, progress=False, cache_dir=tmp_path / "cache")
     assert again.n_cached == len(COHORT)
     assert again.summary() == f"{len(COHORT)} case(s): {len(COHORT)} extracted " \
@@ -165,13 +165,13 @@ def test_failed_cases_are_not_cached_and_are_retried(cohort, cold, tmp_path):
 
 _KILLABLE_RUN = """
 import sys, time
-import features.extract, features.runner
-slow = features.extract.extract_case
+import radfusion.features.extract, radfusion.features.runner
+slow = radfusion.features.extract.extract_case
 def extract_case(*args, **kwargs):
     time.sleep(0.3)  # keep the run alive long enough to be killed part-way
     return slow(*args, **kwargs)
-features.runner.extract_case = extract_case
-features.runner.extract_cohort(sys.argv[1], n_jobs=1, progress=False, cache_dir=sys.argv[2])
+radfusion.features.runner.extract_case = extract_case
+radfusion.features.runner.extract_cohort(sys.argv[1], n_jobs=1, progress=False, cache_dir=sys.argv[2])
 """
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from features.check import STATUSES, check_cohort, cohort_ok
-from features.manifest import read_manifest
-from features.runner import extract_cohort
+from radfusion.features.check import STATUSES, check_cohort, cohort_ok
+from radfusion.features.manifest import read_manifest
+from radfusion.features.runner import extract_cohort
 from tests.features.conftest import write_manifest
 
 SPACING = (1.0, 1.0, 2.0)
@@ -115,7 +115,7 @@ def test_lesion_modes(cohort: Path, mode: str, masks: list[str], volumes: list[i
 
 
 def test_lesions_column_validated(cohort: Path) -> None:
-    from features.errors import InputError
+    from radfusion.features.errors import InputError
 
     text = cohort.read_text(encoding="utf-8").splitlines()
     rows = [text[0] + ",lesions", text[1] + ",Each", text[2] + ",some"]
@@ -150,7 +150,7 @@ def test_provenance_hashes(cohort: Path, tmp_path: Path, cached: bool) -> None:
 
 
 def test_series_uid_of_dicom_folder(tmp_path: Path) -> None:
-    from features.io import series_uid
+    from radfusion.features.io import series_uid
 
     folder = tmp_path / "dicom"
     folder.mkdir()

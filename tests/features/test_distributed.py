@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.runner import extract_cohort
+from radfusion.features.runner import extract_cohort
 from tests.features.conftest import read_rows, write_manifest
 
 distributed = pytest.importorskip("distributed")
@@ -55,7 +55,7 @@ def _square_or_fail(x: int) -> int:
 
 
 def test_map_unordered_reports_tasks_that_raised_on_the_cluster(cluster):
-    from features.distributed import dask_client, map_unordered
+    from radfusion.features.distributed import dask_client, map_unordered
 
     with dask_client(cluster.scheduler_address) as client:
         results = map_unordered(client, _square_or_fail, [(x,) for x in range(5)],

@@ -12,12 +12,12 @@ import SimpleITK as sitk
 import yaml
 from radiomics import featureextractor
 
-from features.errors import InputError
-from features.extract import extract_case
-from features.manifest import read_manifest
-from features.params import SHIPPED_DIR, load_params, modality_kind
-from features.runner import extract_cohort
-from features.table import FeatureRecord, read_table, to_wide, write_extraction, write_table
+from radfusion.features.errors import InputError
+from radfusion.features.extract import extract_case
+from radfusion.features.manifest import read_manifest
+from radfusion.features.params import SHIPPED_DIR, load_params, modality_kind
+from radfusion.features.runner import extract_cohort
+from radfusion.features.table import FeatureRecord, read_table, to_wide, write_extraction, write_table
 from tests.features.conftest import read_rows, sphere_case, write_manifest
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from features.cache import FeatureCache
-from features.errors import InputError
-from features.manifest import validate_cohort
-from features.runner import CaseFailedError, extract_cohort
-from features.table import write_extraction
+from radfusion.features.cache import FeatureCache
+from radfusion.features.errors import InputError
+from radfusion.features.manifest import validate_cohort
+from radfusion.features.runner import CaseFailedError, extract_cohort
+from radfusion.features.table import write_extraction
 from tests.features.conftest import read_rows, write_manifest
 
 GOOD = [("G1", "CT", 1), ("G2", "CT", 2), ("G3", "CT", 3), ("G4", "CT", 4)]
@@ -158,7 +158,7 @@ def test_validation_leaves_image_problems_to_extraction(broken_cohort):
 def test_cli_extract_exits_nonzero_with_exactly_the_four_bad_cases(broken_cohort, tmp_path):
     from typer.testing import CliRunner
 
-    from pipeline.cli import EXIT_CASES_FAILED, app
+    from radfusion.pipeline.cli import EXIT_CASES_FAILED, app
 
     manifest, _ = broken_cohort
     out = tmp_path / "features.parquet"

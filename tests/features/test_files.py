@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from features.files import _UMASK, atomic_write, write_atomic
+from radfusion.features.files import _UMASK, atomic_write, write_atomic
 
 
 @pytest.mark.parametrize("content", ["text é\n", b"\x00bytes"])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from features.errors import InputError
-from features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
-from features.manifest import read_manifest, validate_cohort
+from radfusion.features.errors import InputError
+from radfusion.features.io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from radfusion.features.manifest import read_manifest, validate_cohort
 from tests.features.conftest import read_rows, sphere_case, write_manifest
 
 CASES = [("P1", "CT", 1), ("P2", "CT", 2), ("P3", "CT", 3)]

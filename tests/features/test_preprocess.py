@@ -11,11 +11,11 @@ import SimpleITK as sitk
 import yaml
 from scipy import ndimage
 
-from features.cache import FeatureCache
-from features.errors import InputError
-from features.extract import extract_case
-from features.params import load_params, read_params
-from features.preprocess import (
+from radfusion.features.cache import FeatureCache
+from radfusion.features.errors import InputError
+from radfusion.features.extract import extract_case
+from radfusion.features.params import load_params, read_params
+from radfusion.features.preprocess import (
     Normalize,
     Resample,
     align_mask,
@@ -26,7 +26,7 @@ from features.preprocess import (
     resample,
     ring_mask,
 )
-from features.runner import extract_cohort
+from radfusion.features.runner import extract_cohort
 from tests.features.conftest import sphere_case, write_manifest
 
 LIGHT = {"imageType": {"Original": {}}, "featureClass": {"shape": None, "firstorder": None},

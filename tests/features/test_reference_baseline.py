@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from features.extract import extract_case
+from radfusion.features.extract import extract_case
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pyradiomics" / "data"
 BASELINE = DATA / "baseline"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from features.robustness import icc_3_1, icc_table, perturb_mask, perturbed_tables
+from radfusion.features.robustness import icc_3_1, icc_table, perturb_mask, perturbed_tables
 from tests.features.conftest import write_manifest
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; ICC(3,1) = 0.71.
@@ -67,7 +67,7 @@ def _cohort(folder: Path, n: int = 6) -> Path:
 
 
 def test_robustness_end_to_end(tmp_path: Path) -> None:
-    from features.robustness import robustness_icc
+    from radfusion.features.robustness import robustness_icc
 
     manifest = _cohort(tmp_path)
     tables = perturbed_tables(manifest, PARAMS, ("erode", "shift"), n_jobs=1,

@@ -8,8 +8,8 @@ import pandas as pd
 import SimpleITK as sitk
 from threadpoolctl import threadpool_info
 
-import features.runner
-from features.runner import extract_cohort
+import radfusion.features.runner
+from radfusion.features.runner import extract_cohort
 from tests.features.conftest import read_rows, write_manifest
 
 COHORT = [("P3", "CT", 3), ("P1", "CT", 1), ("P2", "MR", 2), ("P1", "MR", 4), ("P4", "CT", 5)]
@@ -31,13 +31,13 @@ def test_row_order_and_worker_count_change_nothing(write_cohort):
 def test_cases_run_largest_first(write_cohort, monkeypatch):
     manifest = write_cohort(COHORT)
     order = []
-    run_case = features.runner._run_case
+    run_case = radfusion.features.runner._run_case
 
     def recording(index, case, params, single_thread):
         order.append(os.path.getsize(case["image"]) + os.path.getsize(case["mask_path"]))
         return run_case(index, case, params, single_thread)
 
-    monkeypatch.setattr(features.runner, "_run_case", recording)
+    monkeypatch.setattr(radfusion.features.runner, "_run_case", recording)
     extract_cohort(manifest, n_jobs=1, progress=False)
     assert len(order) == len(COHORT) and order == sorted(order, reverse=True)
 
@@ -50,10 +50,10 @@ def test_parallel_workers_use_one_thread_each(monkeypatch):
         seen["blas"] = {pool["num_threads"] for pool in threadpool_info()}
         return {"features": {}, "diagnostics": {}}
 
-    monkeypatch.setattr(features.runner, "_extract", probe)
+    monkeypatch.setattr(radfusion.features.runner, "_extract", probe)
     before = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
-    features.runner._run_case(0, {}, {}, single_thread=False)
+    radfusion.features.runner._run_case(0, {}, {}, single_thread=False)
     assert seen["sitk"] == before
-    features.runner._run_case(0, {}, {}, single_thread=True)
+    radfusion.features.runner._run_case(0, {}, {}, single_thread=True)
     assert seen["sitk"] == 1 and seen["blas"] <= {1}
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(before)

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from features.synthetic import (
+from radfusion.features.synthetic import (
     CT_GRID,
     CT_SITE_SHIFT_HU,
     MR_GRID,

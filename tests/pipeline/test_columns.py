@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import InputError
-from features.naming import (
+from radfusion.features.errors import InputError
+from radfusion.features.naming import (
     CLINICAL_GROUP,
     ID_COLUMN,
     SITE_COLUMN,
@@ -16,7 +16,7 @@ from features.naming import (
     group_of,
     split_feature_column,
 )
-from pipeline.columns import ALL_GROUP, infer_groups, pyradiomics_prefix
+from radfusion.pipeline.columns import ALL_GROUP, infer_groups, pyradiomics_prefix
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 RADMLBENCH = DATA / "radmlbench" / "datasets"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import InputError
-from pipeline.dataset import load_dataset
+from radfusion.features.errors import InputError
+from radfusion.pipeline.dataset import load_dataset
 
 
 @pytest.fixture

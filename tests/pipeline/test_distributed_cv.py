@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.experiment import run_cv
+from radfusion.pipeline.experiment import run_cv
 
 distributed = pytest.importorskip("distributed")
 

@@ -13,16 +13,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from pipeline.experiment import run_cv
-from pipeline.explain import (
+from radfusion.pipeline.experiment import run_cv
+from radfusion.pipeline.explain import (
     FoldExplainer,
     fold_seed,
     single_group_models,
     summarize_explanations,
 )
-from pipeline.fusion import build_model, build_models
-from pipeline.report import _explanations_html
-from pipeline.validation import cross_validate_models
+from radfusion.pipeline.fusion import build_model, build_models
+from radfusion.pipeline.report import _explanations_html
+from radfusion.pipeline.validation import cross_validate_models
 
 GROUPS = {
     "CT__tumor": ["CT__tumor__signal", "CT__tumor__noise"],

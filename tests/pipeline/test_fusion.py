@@ -25,9 +25,9 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from features.errors import InputError
-from features.naming import feature_column
-from pipeline.fusion import (
+from radfusion.features.errors import InputError
+from radfusion.features.naming import feature_column
+from radfusion.pipeline.fusion import (
     STRATEGIES,
     DropConstantFeatures,
     NonNegativeLogisticRegression,
@@ -36,7 +36,7 @@ from pipeline.fusion import (
     build_models,
     make_branch,
 )
-from pipeline.learners import LEARNERS, make_learner
+from radfusion.pipeline.learners import LEARNERS, make_learner
 
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 

@@ -1,4 +1,4 @@
-"""Tests of pipeline.methods and pipeline.checklists: accurate to the run, deterministic."""
+"""Tests of radfusion.pipeline.methods and radfusion.pipeline.checklists: accurate to the run, deterministic."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import copy
 import pandas as pd
 import pytest
 
-from pipeline.checklists import ITEMS, STATUSES, build_checklists
-from pipeline.methods import build_methods, feature_classes, learner_parameters, read_extraction
+from radfusion.pipeline.checklists import ITEMS, STATUSES, build_checklists
+from radfusion.pipeline.methods import build_methods, feature_classes, learner_parameters, read_extraction
 
 SETTINGS = ("{'normalize': %s, 'normalizeScale': 100, 'resampledPixelSpacing': %s, "
             "'interpolator': 'sitkBSpline', 'binWidth': %s, 'voxelArrayShift': 1000, "

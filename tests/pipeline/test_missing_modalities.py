@@ -17,14 +17,14 @@ from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from pipeline.fusion import (
+from radfusion.pipeline.fusion import (
     AvailableStackingClassifier,
     AvailableVotingClassifier,
     NonNegativeLogisticRegression,
     build_model,
 )
-from pipeline.persistence import is_trusted_type
-from pipeline.validation import cross_validate_models
+from radfusion.pipeline.persistence import is_trusted_type
+from radfusion.pipeline.validation import cross_validate_models
 from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 
 GROUPS = MULTIMODAL_GROUPS
@@ -151,7 +151,7 @@ def test_clone_cross_validate_grid_search_set_output_pickle_and_skops(strategy, 
     np.testing.assert_array_equal(restored.predict_proba(X_test), plain)
     data = sio.dumps(framed)
     untrusted = sio.get_untrusted_types(data=data)
-    assert {f"pipeline.fusion.{type(model).__name__}"} <= set(untrusted)
+    assert {f"radfusion.pipeline.fusion.{type(model).__name__}"} <= set(untrusted)
     assert all(is_trusted_type(name) for name in untrusted), untrusted
     np.testing.assert_array_equal(sio.loads(data, trusted=untrusted).predict_proba(X_test), plain)
 

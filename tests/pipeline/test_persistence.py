@@ -19,11 +19,11 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-import pipeline.fusion
-import pipeline.learners
-from features.errors import InputError
-from pipeline.dataset import load_dataset
-from pipeline.persistence import (
+import radfusion.pipeline.fusion
+import radfusion.pipeline.learners
+from radfusion.features.errors import InputError
+from radfusion.pipeline.dataset import load_dataset
+from radfusion.pipeline.persistence import (
     METADATA_MEMBER,
     ExtraColumnsWarning,
     ModelVersionWarning,
@@ -51,15 +51,15 @@ CASES = [
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_and_single_threaded():
-    original = pipeline.learners.make_learner
+    original = radfusion.pipeline.learners.make_learner
 
     def small(name, random_state=0):
         learner = original(name, random_state)
         return learner.set_params(n_estimators=20) if name in ("rf", "xgb") else learner
 
     with threadpool_limits(limits=1), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline.fusion, "make_learner", small)
-        patch.setattr(pipeline.learners, "make_learner", small)
+        patch.setattr(radfusion.pipeline.fusion, "make_learner", small)
+        patch.setattr(radfusion.pipeline.learners, "make_learner", small)
         yield
 
 
@@ -313,11 +313,11 @@ def test_tampered_schema_is_refused_before_anything_is_built(train, tmp_path, mo
 
 def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
-    assert is_trusted_type("pipeline.fusion.NonNegativeLogisticRegression")
-    assert is_trusted_type("pipeline.fusion.DropConstantFeatures")
-    for name in ("builtins.eval", "os.system", "pipeline.fusion.minimize",  # imported function
-                 "pipeline.fusion.StackingClassifier",  # imported, not defined there
-                 "pipeline.cli.main", "pipeline.nothing.Here", "numpy.load",
+    assert is_trusted_type("radfusion.pipeline.fusion.NonNegativeLogisticRegression")
+    assert is_trusted_type("radfusion.pipeline.fusion.DropConstantFeatures")
+    for name in ("builtins.eval", "os.system", "radfusion.pipeline.fusion.minimize",  # imported function
+                 "radfusion.pipeline.fusion.StackingClassifier",  # imported, not defined there
+                 "radfusion.pipeline.cli.main", "pipeline.nothing.Here", "numpy.load",
                  "tests.pipeline.test_persistence._Custom"):
         assert not is_trusted_type(name), name
 

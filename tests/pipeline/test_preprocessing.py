@@ -18,10 +18,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from pipeline.experiment import run_cv
-from pipeline.fusion import build_model, build_models
-from pipeline.learners import make_learner
-from pipeline.preprocessing import (
+from radfusion.pipeline.experiment import run_cv
+from radfusion.pipeline.fusion import build_model, build_models
+from radfusion.pipeline.learners import make_learner
+from radfusion.pipeline.preprocessing import (
     ComBat,
     CorrelationFilter,
     RobustnessFilter,
@@ -29,7 +29,7 @@ from pipeline.preprocessing import (
     VarianceFilter,
     pyradiomics_name,
 )
-from pipeline.validation import cross_validate_models
+from radfusion.pipeline.validation import cross_validate_models
 
 
 def _auc(predictions: pd.DataFrame, model: str = "m") -> float:

@@ -1,4 +1,4 @@
-"""Tests of pipeline.report: report.json schema and determinism, HTML, files, provenance."""
+"""Tests of radfusion.pipeline.report: report.json schema and determinism, HTML, files, provenance."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline import report as report_module
-from pipeline.report import (
+from radfusion.pipeline import report as report_module
+from radfusion.pipeline.report import (
     FIGURE_DIR,
     REPORT_FILES,
     SCHEMA_VERSION,
@@ -29,8 +29,8 @@ from pipeline.report import (
     write_report,
     write_run_info,
 )
-from pipeline.statistics import describe_cohort
-from pipeline.validation import METRICS, cross_validate_models, summarize
+from radfusion.pipeline.statistics import describe_cohort
+from radfusion.pipeline.validation import METRICS, cross_validate_models, summarize
 
 TOP_LEVEL_KEYS = [
     "schema_version",

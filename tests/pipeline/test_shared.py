@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from pipeline.fusion import build_model
-from pipeline.shared import SharedSpaceClassifier
-from pipeline.validation import cross_validate_models
+from radfusion.pipeline.fusion import build_model
+from radfusion.pipeline.shared import SharedSpaceClassifier
+from radfusion.pipeline.validation import cross_validate_models
 from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 
 GROUPS = MULTIMODAL_GROUPS

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.learners import make_learner
-from pipeline.splits import AdaptiveStratifiedKFold, adapted_folds
+from radfusion.pipeline.learners import make_learner
+from radfusion.pipeline.splits import AdaptiveStratifiedKFold, adapted_folds
 
 
 def test_splits_equal_stratified_kfold_when_every_class_has_enough_rows():

@@ -1,4 +1,4 @@
-"""Tests of pipeline.statistics: DeLong, calibration, net benefit, confusion matrix, Table 1."""
+"""Tests of radfusion.pipeline.statistics: DeLong, calibration, net benefit, confusion matrix, Table 1."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from pipeline.statistics import (
+from radfusion.pipeline.statistics import (
     calibration_bins,
     calibration_fit,
     confusion_counts,

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import InputError
-from pipeline.dataset import load_dataset
-from pipeline.tables import (
+from radfusion.features.errors import InputError
+from radfusion.pipeline.dataset import load_dataset
+from radfusion.pipeline.tables import (
     UnmatchedPatientsWarning,
     index_by_id,
     join_biomarkers,

@@ -21,18 +21,18 @@ from sklearn.metrics import (
 )
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.fusion import FUSED, build_model
-from pipeline.learners import LEARNERS
-from pipeline.persistence import load_model, predict_table, train_model
-from pipeline.targets import (
+from radfusion.pipeline.cli import app
+from radfusion.pipeline.fusion import FUSED, build_model
+from radfusion.pipeline.learners import LEARNERS
+from radfusion.pipeline.persistence import load_model, predict_table, train_model
+from radfusion.pipeline.targets import (
     MULTICLASS_METRICS,
     REGRESSION_METRICS,
     infer_task,
     multiclass_metrics,
     regression_metrics,
 )
-from pipeline.validation import cross_validate_models, summarize
+from radfusion.pipeline.validation import cross_validate_models, summarize
 
 GROUPS = ("CT__tumor", "MR__tumor")
 

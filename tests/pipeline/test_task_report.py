@@ -1,4 +1,4 @@
-"""Tests of pipeline.task_report: the multiclass and regression CV report."""
+"""Tests of radfusion.pipeline.task_report: the multiclass and regression CV report."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.report import (
+from radfusion.pipeline.report import (
     REPORT_FILES,
     SCHEMA_VERSION,
     _format_metric,
     report_json_text,
     write_report,
 )
-from pipeline.targets import PRIMARY_METRIC, task_metrics
-from pipeline.task_report import (
+from radfusion.pipeline.targets import PRIMARY_METRIC, task_metrics
+from radfusion.pipeline.task_report import (
     TASK_FIGURES,
     build_task_report,
     render_task_html,
     task_figures,
 )
-from pipeline.validation import cross_validate_models, summarize
+from radfusion.pipeline.validation import cross_validate_models, summarize
 
 TASKS = ("multiclass", "regression")
 TOP_LEVEL_KEYS = [
@@ -196,7 +196,7 @@ def test_html_numbers_equal_json(built):
 
 
 def test_figures_deterministic(built):
-    from pipeline.plots import svg_text
+    from radfusion.pipeline.plots import svg_text
 
     report, _, _ = built
     first = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}

@@ -23,10 +23,10 @@ from sklearn.model_selection import (
 )
 from xgboost import XGBClassifier
 
-from pipeline.fusion import build_model, build_models, make_branch
-from pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
-from pipeline.persistence import is_trusted_type
-from pipeline.tuning import (
+from radfusion.pipeline.fusion import build_model, build_models, make_branch
+from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
+from radfusion.pipeline.persistence import is_trusted_type
+from radfusion.pipeline.tuning import (
     IntLogUniform,
     IntUniform,
     LogUniform,
@@ -36,7 +36,7 @@ from pipeline.tuning import (
     search_space,
     tuned_branch,
 )
-from pipeline.validation import cross_validate_models
+from radfusion.pipeline.validation import cross_validate_models
 
 
 def make_table(n, p=10, groups=("CT__tumor", "MR__tumor"), seed=0, signal=1.0, permute=False):

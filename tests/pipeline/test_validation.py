@@ -1,4 +1,4 @@
-"""Tests of pipeline.validation: folds, out-of-fold predictions, metrics, bootstrap CIs."""
+"""Tests of radfusion.pipeline.validation: folds, out-of-fold predictions, metrics, bootstrap CIs."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.validation import (
+from radfusion.pipeline.validation import (
     CURVE_GRID,
     METRICS,
     PREDICTION_COLUMNS,
