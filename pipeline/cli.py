@@ -53,8 +53,23 @@ def _command_line() -> str:
     return shlex.join(["radfusion", *sys.argv[1:]])
 
 
-Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).")]
-Seed = Annotated[int, typer.Option(help="Random seed (cohort, folds, models, bootstrap).")]
+def _nonzero_jobs(value: int) -> int:
+    """joblib's n_jobs: a positive count, or negative for 'all cores but |n|-1'; never 0."""
+    if value == 0:
+        raise typer.BadParameter("0 workers: use a positive number, or -1 for all cores.")
+    return value
+
+
+Jobs = Annotated[
+    int,
+    typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).", callback=_nonzero_jobs),
+]
+Seed = Annotated[
+    int,
+    typer.Option(min=0, max=2**32 - 1, help="Random seed (cohort, folds, models, bootstrap)."),
+]
+Folds = Annotated[int, typer.Option(min=2, help="Folds per repeat.")]
+Repeats = Annotated[int, typer.Option(min=1, help="Repeats of stratified K-fold.")]
 Features = Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")]
 Label = Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")]
 Biomarkers = Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")]
@@ -77,9 +92,10 @@ StackLearners = Annotated[
 @_user_errors
 def synth(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic cohort.")],
-    patients: Annotated[int, typer.Option(help="Number of patients.")] = 120,
+    patients: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 120,
     missing_mr: Annotated[
-        float, typer.Option(help="Fraction of patients without an MR image (0-1).")
+        float,
+        typer.Option(min=0.0, max=1.0, help="Fraction of patients without an MR image (0-1)."),
     ] = 0.0,
     seed: Seed = 0,
 ) -> None:
@@ -228,8 +244,8 @@ def cv(
     ] = None,
     learner: Learner = "lr",
     stack_learner: StackLearners = None,
-    folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
-    repeats: Annotated[int, typer.Option(help="Repeats of stratified K-fold.")] = 3,
+    folds: Folds = 5,
+    repeats: Repeats = 3,
     harmonize: Annotated[
         bool, typer.Option(help="ComBat by the table's `site` column, inside every branch.")
     ] = False,
@@ -237,16 +253,18 @@ def cv(
         str, typer.Option(help="Site absent from a training fold: 'pooled' (leave) or 'error'.")
     ] = "pooled",
     correlation_threshold: Annotated[
-        float | None, typer.Option(help="Drop features correlated above |r| (keep one).")
+        float | None,
+        typer.Option(min=0.0, max=1.0,
+                     help="Drop features correlated above |r| (keep one)."),
     ] = None,
-    select_k: Annotated[int | None, typer.Option(help="Keep the k best features per branch.")] = (
-        None
-    ),
+    select_k: Annotated[
+        int | None, typer.Option(min=1, help="Keep the k best features per branch.")
+    ] = None,
     select_method: Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")] = "anova",
     tune: Annotated[
         bool, typer.Option(help="Nested CV: a randomised inner search in every branch.")
     ] = False,
-    n_iter: Annotated[int, typer.Option(help="Settings tried per inner search.")] = 20,
+    n_iter: Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")] = 20,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -372,9 +390,9 @@ def _print_summary(report: dict, out: Path) -> None:
 @_user_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("radfusion-out/demo"),
-    patients: Annotated[int, typer.Option(help="Synthetic patients.")] = 120,
-    folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
-    repeats: Annotated[int, typer.Option(help="Repeats.")] = 3,
+    patients: Annotated[int, typer.Option(min=1, help="Synthetic patients.")] = 120,
+    folds: Folds = 5,
+    repeats: Repeats = 3,
     seed: Seed = 0,
     jobs: Jobs = -1,
 ) -> None:

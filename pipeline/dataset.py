@@ -5,8 +5,7 @@ This is the only place where the pipeline reads user tables. It never opens an i
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,18 +13,31 @@ import numpy as np
 import pandas as pd
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import ID_COLUMN, SITE_COLUMN
-from radfusion.features.table import settle_extraction
+from radfusion.features.naming import SITE_COLUMN
 
 from .columns import infer_groups
+from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
 from .targets import MAX_CLASSES, TASKS, infer_task
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ID_CANDIDATES",
+    "MAX_CATEGORY_LEVELS",
+    "NUMERIC_SHARE",
+    "Dataset",
+    "check_finite",
+    "check_label_spellings",
+    "group_sizes",
+    "load_dataset",
+    "read_table",
+]
 
-#: Identifier columns recognised without ``--id``: ours, then radMLBench's.
-ID_CANDIDATES = (ID_COLUMN, "ID")
 #: Non-numeric columns with at most this many levels are one-hot encoded; others are refused.
 MAX_CATEGORY_LEVELS = 10
+#: A text column whose non-empty cells are numbers in at least this share is a numeric column
+#: with typos: its other cells are an error (naming them), never one-hot encoded.
+NUMERIC_SHARE = 0.9
+#: Patients named per problem (the count is always given).
+SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -51,45 +63,37 @@ class Dataset:
         return self.X.index.to_numpy()
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a Parquet or CSV table (``.csv.gz`` and other compressed CSVs too)."""
-    path = Path(path)
-    settle_extraction(path)  # an interrupted write of the extraction set: finish it first
-    if not path.is_file():
-        raise InputError("Cannot read table", [Problem("file not found", file=str(path))])
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, compression="infer")
-    except Exception as error:  # parser errors differ by format; all mean the same to users
-        raise InputError("Cannot read table", [Problem(str(error), file=str(path))]) from error
+def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
+    """Refuse text labels that differ only by case or surrounding spaces (``Yes``/``yes ``).
 
-
-def _resolve_id(table: pd.DataFrame, id_column: str | None, file: str) -> str:
-    candidates = [id_column] if id_column else list(ID_CANDIDATES)
-    for name in candidates:
-        if name in table.columns:
-            return name
-    wanted = id_column or " or ".join(ID_CANDIDATES)
-    raise InputError(
-        "No patient identifier column",
-        [Problem(f"expected column {wanted}; use --id COLUMN to name it", file=file)],
-    )
-
-
-def _index_by_id(table: pd.DataFrame, id_column: str, file: str) -> pd.DataFrame:
-    ids = table[id_column].astype(str)
-    dupes = sorted(set(ids[ids.duplicated()]))
-    if dupes:
+    Merging them silently would guess; keeping them apart makes extra classes. The error names
+    every spelling with its count.
+    """
+    text = values.dropna()
+    text = text[text.map(lambda v: isinstance(v, str))]
+    counts = text.value_counts()
+    spellings: dict[str, list[str]] = {}
+    for spelling in sorted(counts.index):
+        spellings.setdefault(spelling.strip().casefold(), []).append(spelling)
+    clashes = [names for names in spellings.values() if len(names) > 1]
+    if clashes:
         raise InputError(
-            "Duplicated patient identifiers",
-            [Problem("appears more than once", patient_id=p, file=file) for p in dupes],
+            f"Outcome {label!r} has values that differ only by case or spaces",
+            [
+                Problem(
+                    "spellings "
+                    + ", ".join(f"{n!r} ({counts[n]} patient(s))" for n in names)
+                    + ": write them one way",
+                    file=file,
+                )
+                for names in clashes
+            ],
         )
-    return table.drop(columns=id_column).set_index(ids.rename(id_column))
 
 
-def _encode_target(values: pd.Series, label: str, file: str, task: str
-                   ) -> tuple[np.ndarray, dict[str, int], str]:
+def _encode_target(
+    values: pd.Series, label: str, file: str, task: str
+) -> tuple[np.ndarray, dict[str, int], str]:
     """The target coded for ``task`` ("auto": :func:`radfusion.pipeline.targets.infer_task`), its
     mapping and the task."""
     missing = values.index[values.isna()]
@@ -100,6 +104,7 @@ def _encode_target(values: pd.Series, label: str, file: str, task: str
         )
     if task not in ("auto", *TASKS):
         raise InputError("Unknown task", [Problem(f"{task!r} is not 'auto' or one of {TASKS}")])
+    check_label_spellings(values, label, file)
     if task == "auto":
         task = infer_task(values)
     if task == "regression":
@@ -108,8 +113,10 @@ def _encode_target(values: pd.Series, label: str, file: str, task: str
         if len(bad):
             raise InputError(
                 f"Outcome {label!r} must be numeric for regression",
-                [Problem(f"value {values[p]!r} is not a number", patient_id=str(p), file=file)
-                 for p in bad[:20]],
+                [
+                    Problem(f"value {values[p]!r} is not a number", patient_id=str(p), file=file)
+                    for p in bad[:20]
+                ],
             )
         return numeric.to_numpy(dtype=np.float64), {}, task
     levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
@@ -123,15 +130,34 @@ def _encode_target(values: pd.Series, label: str, file: str, task: str
     return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int), mapping, task
 
 
-def _encode_categoricals(X: pd.DataFrame, file: str) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """One-hot encode text columns (first level dropped). Only the level set is looked at."""
+def _encode_categoricals(
+    X: pd.DataFrame, sources: Mapping[str, str]
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """One-hot encode text columns (first level dropped). Only the level set is looked at.
+
+    A text column whose non-empty cells parse as numbers in at least :data:`NUMERIC_SHARE` of
+    cases is a numeric column with typos: its other cells are reported. ``sources`` maps a
+    column to the file it came from, for the messages.
+    """
     encoded: dict[str, list[str]] = {}
     problems = []
     for name in X.columns:
         column = X[name]
+        file = sources.get(name)
         if pd.api.types.is_bool_dtype(column):
             X[name] = column.astype(float)
         elif not pd.api.types.is_numeric_dtype(column):
+            typos = _numeric_typos(column)
+            if typos is not None:
+                problems.append(
+                    Problem(
+                        f"column {name!r} is numeric ({typos[0]} of {typos[1]} values are numbers) "
+                        f"but {len(typos[2])} value(s) are not: "
+                        + ", ".join(f"patient {p} {v!r}" for p, v in typos[2][:SHOWN].items()),
+                        file=file,
+                    )
+                )
+                continue
             levels = sorted(column.dropna().astype(str).unique())
             if len(levels) > MAX_CATEGORY_LEVELS:
                 problems.append(
@@ -157,6 +183,52 @@ def _encode_categoricals(X: pd.DataFrame, file: str) -> tuple[pd.DataFrame, dict
     return X, encoded
 
 
+def _numeric_typos(column: pd.Series) -> tuple[int, int, pd.Series] | None:
+    """(numbers, non-empty cells, the other cells) of a mostly numeric text column, else None."""
+    cells = column.dropna()
+    cells = cells[cells.astype(str).str.strip() != ""]
+    numbers = pd.to_numeric(cells, errors="coerce")
+    bad = numbers.isna()
+    parsed = int((~bad).sum())
+    if not bad.any() or parsed < NUMERIC_SHARE * len(cells):
+        return None
+    return parsed, len(cells), cells[bad]
+
+
+def check_finite(X: pd.DataFrame, sources: Mapping[str, str] | None = None) -> None:
+    """Refuse +inf/-inf in a numeric model matrix, naming each column, its patients and file.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Numeric columns, indexed by patient id.
+    sources : mapping of str to str, optional
+        Column → the file it came from.
+    """
+    sources = sources or {}
+    numeric = X.select_dtypes("number")
+    infinite = np.isinf(numeric.to_numpy(dtype=np.float64))
+    problems = []
+    for j in np.flatnonzero(infinite.any(axis=0)):
+        rows = np.flatnonzero(infinite[:, j])
+        values = numeric.iloc[rows, j]
+        shown = ", ".join(f"{p} ({v})" for p, v in list(values.items())[:SHOWN])
+        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+        problems.append(
+            Problem(
+                f"column {numeric.columns[j]!r} is infinite for {len(rows)} patient(s): "
+                f"{shown}{more}",
+                file=sources.get(numeric.columns[j]),
+            )
+        )
+    if problems:
+        raise InputError(
+            "Infinite values (inf, -inf) cannot be used; fix or blank them "
+            "(blank values are imputed)",
+            problems,
+        )
+
+
 def load_dataset(
     features: str | Path,
     *,
@@ -169,10 +241,15 @@ def load_dataset(
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
-    The label may sit in either table. Patients in the biomarker table but not in the feature
-    table are dropped (logged); patients without biomarkers keep missing values, which the
-    models impute inside the training folds. A ``site`` column is kept aside, not used as a
-    feature. Text columns with few levels are one-hot encoded (first level dropped).
+    The label may sit in either table. Patient ids are text
+    (:func:`radfusion.pipeline.tables.read_table`). Patients in the biomarker table but not in the
+    feature table are dropped, and patients without biomarkers keep missing values, which the models
+    impute inside the training folds; both are reported
+    (:func:`radfusion.pipeline.tables.join_biomarkers`), and tables without a patient in common are
+    an error. Infinite values, outcome spellings that differ only by case or spaces, and text cells
+    in a mostly numeric column (:data:`NUMERIC_SHARE`) are errors naming the file, column and
+    patients. A ``site`` column is kept aside, not used as a feature. Text columns with few levels
+    are one-hot encoded (first level dropped).
 
     With ``keep_site=True`` the ``site`` column is also kept in ``X`` as its last column (text,
     not encoded, not in any group), for models that harmonise by site inside the folds
@@ -182,42 +259,32 @@ def load_dataset(
     "regression", or "auto" (guessed by :func:`radfusion.pipeline.targets.infer_task`).
     """
     feature_file = str(features)
-    table = read_table(features)
-    id_name = _resolve_id(table, id_column, feature_file)
-    table = _index_by_id(table, id_name, feature_file)
+    table = read_table(features, id_column)
+    id_name = resolve_id(table, id_column, feature_file)
+    table = index_by_id(table, id_name, feature_file)
+    sources = dict.fromkeys(table.columns, feature_file)
     label_file = feature_file
     if biomarkers is not None:
         bio_file = str(biomarkers)
-        bio = read_table(biomarkers)
-        bio = _index_by_id(bio, _resolve_id(bio, id_column or id_name, bio_file), bio_file)
-        bio.index = bio.index.rename(id_name)
-        both = sorted(set(bio.columns) & set(table.columns))
-        if both:
-            raise InputError(
-                "The feature and biomarker tables share columns",
-                [Problem(f"column {c!r} is in both", file=bio_file) for c in both],
-            )
-        extra = sorted(set(bio.index) - set(table.index))
-        if extra:
-            log.warning(
-                "%d biomarker patient(s) have no features and are left out: %s",
-                len(extra),
-                ", ".join(extra[:10]),
-            )
+        bio = read_table(biomarkers, id_column or id_name)
+        bio = index_by_id(bio, resolve_id(bio, id_column or id_name, bio_file), bio_file)
+        table = join_biomarkers(table, bio, file=feature_file, bio_file=bio_file)
+        sources.update(dict.fromkeys(bio.columns, bio_file))
         if label in bio.columns:
             label_file = bio_file
-        table = table.join(bio, how="left")
     if label not in table.columns:
+        files = " or ".join(dict.fromkeys(sources.values())) or feature_file
         raise InputError(
             "Outcome column not found",
-            [Problem(f"no column {label!r} in the feature or biomarker table", file=feature_file)],
+            [Problem(f"no column {label!r} in the feature or biomarker table", file=files)],
         )
     y, mapping, task = _encode_target(table[label], label, label_file, task)
     if keep_site:
-        _check_site(table, feature_file)
+        _check_site(table, sources.get(SITE_COLUMN, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
     X = table.drop(columns=[c for c in (label, SITE_COLUMN) if c in table.columns])
-    X, encoded = _encode_categoricals(X, feature_file)
+    X, encoded = _encode_categoricals(X, sources)
+    check_finite(X, sources)
     X = X.astype(float)
     X = X.sort_index()
     order = X.index

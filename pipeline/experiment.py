@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,26 +11,32 @@ from typing import Any
 
 import pandas as pd
 
+from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
-from .dataset import Dataset, load_dataset, read_table
+from .dataset import Dataset, load_dataset
 from .explain import FoldExplainer, single_group_models, summarize_explanations
 from .fusion import FUSED, STRATEGIES, build_models
 from .learners import LEARNERS
 from .methods import read_extraction
 from .report import build_report, write_report
 from .statistics import describe_cohort
+from .tables import index_by_id, read_table, resolve_id
 from .task_report import build_task_report
 from .validation import cross_validate_models, summarize
 
-#: Fused models by name; every other model name is a single group.
+
+class SkippedModelWarning(UserWarning):
+    """A model could not be fitted on this cohort (too few patients); the others report."""
+
 
 
 def select_models(models: dict, strategies: Sequence[str]) -> dict:
     """Keep the models of the requested strategies (``single`` = every single-group model)."""
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
-        raise ValueError(f"unknown strategy {unknown}; choose from {list(STRATEGIES)}")
+        raise InputError("Unknown strategy", [Problem(
+            f"{name!r} is not one of {', '.join(STRATEGIES)}") for name in unknown])
     return {
         name: model
         for name, model in models.items()
@@ -51,13 +58,11 @@ def cohort_variables(
     columns; without one, the clinical group's columns of the model matrix.
     """
     if biomarkers is not None:
-        table = read_table(biomarkers)
-        name = id_column or data.id_column
-        name = name if name in table.columns else next(
-            (c for c in ("patient_id", "ID") if c in table.columns), name)
-        table = table.set_index(table[name].astype(str)).drop(columns=name)
+        file = str(biomarkers)
+        table = read_table(biomarkers, id_column or data.id_column)
+        table = index_by_id(table, resolve_id(table, id_column or data.id_column, file), file)
         drop = [c for c in (data.label, SITE_COLUMN) if c in table.columns]
-        return table.drop(columns=drop).reindex(data.X.index.astype(str))
+        return table.drop(columns=drop).reindex(data.X.index)
     columns = data.groups.get(CLINICAL_GROUP)
     return data.X[columns] if columns else None
 
@@ -171,8 +176,14 @@ def run_cv(
         result = cross_validate_models(
             models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
             n_jobs=-1 if scheduler is not None else n_jobs, fold_hook=hook, task=data.task,
+            skip_failing=True,
         )
     predictions, records = result if hook is not None else (result, None)
+    skipped = predictions.attrs.get("skipped", {})
+    for name, reason in skipped.items():
+        warnings.warn(f"model {name!r} skipped: {reason}", SkippedModelWarning, stacklevel=2)
+    models = {name: model for name, model in models.items() if name not in skipped}
+    single = {name: group for name, group in single.items() if name not in skipped}
     explanations = summarize_explanations(
         records, groups=data.groups, single=single, selection=selection,
     ) if explain else None
@@ -208,6 +219,8 @@ def run_cv(
         "label_mapping": data.label_mapping,
         "command": command,
     }
+    if skipped:  # absent otherwise, so a complete run's report is unchanged
+        config["skipped_models"] = dict(skipped)
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers

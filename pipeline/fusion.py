@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import special
@@ -37,7 +37,7 @@ from sklearn.ensemble import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.model_selection import KFold, check_cv
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import Bunch, _safe_indexing
@@ -57,9 +57,13 @@ from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
 from .learners import LEARNERS, make_learner
 from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
 from .shared import SharedSpaceClassifier, SharedSpaceRegressor
+from .splits import AdaptiveStratifiedKFold
 from .targets import TASKS
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
+#: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
+HARMONIZE_UNSEEN = ("error", "pooled")
+SELECT_METHODS = ("anova", "mrmr")
 #: The strategies that fuse groups; every other model name is a single group.
 FUSED = STRATEGIES[1:]
 """Fusion strategies accepted by :func:`build_model`."""
@@ -972,7 +976,7 @@ def build_model(
         final_estimator=(NonNegativeLogisticRegression() if task == "binary"
                          else LogisticRegression(max_iter=1000)),
         groups=groups,
-        cv=StratifiedKFold(cv, shuffle=True, random_state=random_state),
+        cv=AdaptiveStratifiedKFold(cv, shuffle=True, random_state=random_state),
         stack_method="predict_proba",
         n_jobs=n_jobs,
     )
@@ -1057,6 +1061,20 @@ def _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold, 
                     select_method) -> dict:
     """Keyword arguments of :func:`make_branch`; only the non-default ones (so that a model
     built without options is exactly the historical one)."""
+    problems = []
+    if harmonize is not None and harmonize_unseen not in HARMONIZE_UNSEEN:
+        problems.append(Problem(f"harmonize_unseen {harmonize_unseen!r} is not one of "
+                                f"{', '.join(HARMONIZE_UNSEEN)}"))
+    if correlation_threshold is not None and not 0 < correlation_threshold <= 1:
+        problems.append(Problem(f"correlation_threshold {correlation_threshold!r} is not in "
+                                "(0, 1]"))
+    if select_k is not None and not (isinstance(select_k, Integral) and select_k >= 1):
+        problems.append(Problem(f"select_k {select_k!r} is not a positive integer"))
+    if select_k is not None and select_method not in SELECT_METHODS:
+        problems.append(Problem(f"select_method {select_method!r} is not one of "
+                                f"{', '.join(SELECT_METHODS)}"))
+    if problems:
+        raise InputError("Bad model options", problems)
     options: dict = {}
     if harmonize is not None:
         if any(harmonize in cols for cols in groups.values()):

@@ -16,7 +16,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.utils.multiclass import check_classification_targets
@@ -24,6 +24,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from xgboost import XGBClassifier, XGBRegressor
 
 from radfusion.features.errors import InputError, Problem
+
+from .splits import AdaptiveStratifiedKFold
 
 LEARNERS = ("lr", "svm", "rf", "xgb")
 """Names accepted by :func:`make_learner`, in the order fusion models list them."""
@@ -86,7 +88,7 @@ def make_learner(name: str, random_state: int | None = 0, *,
         return CalibratedClassifierCV(
             SVC(C=1.0, gamma="scale", class_weight="balanced", random_state=random_state),
             method="sigmoid",
-            cv=StratifiedKFold(5, shuffle=True, random_state=random_state),
+            cv=AdaptiveStratifiedKFold(5, shuffle=True, random_state=random_state),
             ensemble=False,
         )
     if name == "rf":

@@ -37,6 +37,7 @@ import json
 import platform
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
@@ -55,9 +56,16 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import atomic_write
 from radfusion.features.naming import SITE_COLUMN
 
-from .dataset import _index_by_id, _resolve_id, load_dataset, read_table
+from .dataset import check_finite, load_dataset
 from .fusion import build_model
 from .learners import LEARNERS
+from .tables import (
+    UnmatchedPatientsWarning,
+    index_by_id,
+    join_biomarkers,
+    read_table,
+    resolve_id,
+)
 from .validation import THRESHOLD
 
 __all__ = [
@@ -84,6 +92,7 @@ METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset({
     "numpy.dtype",
+    "radfusion.pipeline.splits.AdaptiveStratifiedKFold",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.KFold",
@@ -220,7 +229,9 @@ def train_model(
     model = build_model(data.groups, strategy, learner, learners, random_state=seed,
                         task=data.task)
     model.fit(data.X, data.y)
-    raw, _ = _read_inputs(features, biomarkers, id_column)
+    with warnings.catch_warnings():  # load_dataset reported the join already
+        warnings.simplefilter("ignore", UnmatchedPatientsWarning)
+        raw, _ = _read_inputs(features, biomarkers, id_column)
     classes = [None] * len(data.label_mapping)
     for value in raw[label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
@@ -391,7 +402,11 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read(METADATA_MEMBER))
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error) as error:
+        if _looks_like_zip(path) and not isinstance(error, KeyError):
+            raise InputError("The model file is damaged or truncated", [Problem(
+                f"it starts as a zip archive but cannot be read ({error}); copy it again or "
+                "retrain", file=str(path))]) from error
         raise bad from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad
@@ -408,6 +423,12 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if set(meta) - {"format", "format_version"} != expected:
         raise bad
     return meta
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """Whether the file starts with a zip archive's local-file signature."""
+    with open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
 
 
 def predict_table(
@@ -476,44 +497,49 @@ def model_matrix(
 
     Rows keep the table order and are indexed by patient id. See :func:`predict_table`.
     """
-    table, file = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    table, sources = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    file = "features" if isinstance(features, pd.DataFrame) else str(features)
     table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
     parts, problems = [], []
     for name in trained.input_columns:
         if name in trained.encoded:
-            part = _encode(table[name], name, trained.categories[name], file, problems)
+            part = _encode(table[name], name, trained.categories[name], sources[name], problems)
         else:
-            part = _numeric(table[name], name, file, problems)
+            part = _numeric(table[name], name, sources[name], problems)
         parts.append(part)
     if problems:
         raise InputError("Some values do not fit the model", problems)
-    return pd.concat(parts, axis=1)[trained.columns].astype(float)
+    X = pd.concat(parts, axis=1)[trained.columns].astype(float)
+    check_finite(X, sources)
+    return X
 
 
-def _read_inputs(features, biomarkers, id_column, preferred_id=None) -> tuple[pd.DataFrame, str]:
-    """Feature table left-joined with the biomarkers, indexed by patient id (table order)."""
+def _read_inputs(features, biomarkers, id_column, preferred_id=None
+                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Feature table left-joined with the biomarkers, indexed by patient id (table order), and
+    the file each column came from."""
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
-    table = _read(features)
+    table = _read(features, id_column or preferred_id)
     if id_column is None and preferred_id in table.columns:
         id_column = preferred_id
-    id_name = _resolve_id(table, id_column, file)
-    table = _index_by_id(table, id_name, file)
+    id_name = resolve_id(table, id_column, file)
+    table = index_by_id(table, id_name, file)
+    sources = dict.fromkeys(table.columns, file)
     if biomarkers is None:
-        return table, file
+        return table, sources
     bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
-    bio = _read(biomarkers)
-    bio = _index_by_id(bio, _resolve_id(bio, id_name if id_name in bio else id_column, bio_file),
-                       bio_file)
-    shared = sorted(set(bio.columns) & set(table.columns))
-    if shared:
-        raise InputError("The feature and biomarker tables share columns",
-                         [Problem(f"column {c!r} is in both", file=bio_file) for c in shared])
-    return table.join(bio.rename_axis(id_name), how="left"), file
+    bio = _read(biomarkers, id_name)
+    bio = index_by_id(bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file),
+                      bio_file)
+    sources.update(dict.fromkeys(bio.columns, bio_file))
+    return join_biomarkers(table, bio, file=file, bio_file=bio_file), sources
 
 
-def _read(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    return source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+def _read(source: str | Path | pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    return read_table(source, id_column)
 
 
 def _check_columns(trained: TrainedModel, table: pd.DataFrame, file: str,

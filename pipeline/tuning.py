@@ -33,12 +33,13 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import RandomizedSearchCV
 from sklearn.model_selection._search import BaseSearchCV
 
 from radfusion.features.errors import InputError, Problem
 
 from .learners import LEARNERS
+from .splits import AdaptiveStratifiedKFold
 
 __all__ = [
     "IntLogUniform",
@@ -286,7 +287,7 @@ def tuned_branch(
         param_distributions,
         n_iter=n_iter,
         scoring=scoring,
-        cv=StratifiedKFold(inner_cv, shuffle=True, random_state=random_state),
+        cv=AdaptiveStratifiedKFold(inner_cv, shuffle=True, random_state=random_state),
         refit=True,
         random_state=random_state,
         n_jobs=n_jobs,

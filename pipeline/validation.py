@@ -31,6 +31,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
+from radfusion.features.errors import InputError, Problem
+
 from .fusion import FUSED
 from .statistics import (
     calibration_bins,
@@ -188,6 +190,7 @@ def cross_validate_models(
     n_jobs: int | None = 1,
     fold_hook: Callable[..., Any] | None = None,
     task: str = "binary",
+    skip_failing: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold probabilities of several models on the same repeated stratified folds.
 
@@ -226,6 +229,11 @@ def cross_validate_models(
         The target's kind (:func:`encode_target`). Multiclass models need ``predict_proba``
         and are split by ``RepeatedStratifiedKFold``; regressors are called with ``predict``
         and split by ``RepeatedKFold`` (shuffled, same seed).
+    skip_failing : bool, default=False
+        A model whose fit raises ``ValueError`` on some training fold (e.g. too few patients
+        of a class for its inner folds) is left out of the result instead of stopping the run;
+        ``predictions.attrs["skipped"]`` maps it to the reason. If every model fails, an
+        :class:`~radfusion.features.errors.InputError` lists the reasons.
 
     Returns
     -------
@@ -271,14 +279,14 @@ def cross_validate_models(
         counts = np.bincount(y01, minlength=len(mapping))
         if counts.min() < folds:
             inverse = {code: label for label, code in mapping.items()}
-            raise ValueError(
-                f"cannot make {folds} stratified folds: class {inverse[int(counts.argmin())]!r} "
-                f"has only {counts.min()} patient(s) (classes: "
-                f"{ {inverse[k]: int(c) for k, c in enumerate(counts)} }); "
-                f"use folds <= {counts.min()}"
-            )
+            advice = (f"use --folds {counts.min()} or fewer" if counts.min() >= 2 else
+                      "every class needs at least 2 patients")
+            raise InputError(f"Cannot make {folds} stratified folds", [Problem(
+                f"class {inverse[int(counts.argmin())]!r} has only {counts.min()} patient(s) "
+                f"(classes: { {inverse[k]: int(c) for k, c in enumerate(counts)} }); {advice}")])
     elif n < 2 * folds:
-        raise ValueError(f"cannot make {folds} folds of at least 2 patients from {n}")
+        raise InputError(f"Cannot make {folds} folds", [Problem(
+            f"{n} patients: every fold needs at least 2; use --folds {max(2, n // 2)} or fewer")])
 
     order = _argsort_ids(ids)
     ids, y01, X = ids[order], y01[order], X.iloc[order]
@@ -292,9 +300,18 @@ def cross_validate_models(
         delayed(_fit_predict)(
             models[name], X, y01, *splits[split], name,
             None if fold_hook is None else (fold_hook, *divmod(split, folds)), task, n_outputs,
+            skip_failing,
         )
         for name, split in tasks
     )
+    skipped = _skipped(tasks, outputs, folds)
+    if skipped:
+        if len(skipped) == len(models):
+            raise InputError("No model can be fitted on this cohort",
+                             [Problem(f"{name}: {reason}") for name, reason in skipped.items()])
+        kept = [i for i, (name, _) in enumerate(tasks) if name not in skipped]
+        tasks, outputs = [tasks[i] for i in kept], [outputs[i] for i in kept]
+        models = {name: model for name, model in models.items() if name not in skipped}
     probas = [p for p, _ in outputs]
 
     # Assemble per (model, repeat) in patient order: rows come out sorted by construction.
@@ -321,6 +338,8 @@ def cross_validate_models(
     predictions["patient_id"] = predictions["patient_id"].infer_objects()
     predictions.attrs["label_mapping"] = mapping
     predictions.attrs["task"] = task
+    if skipped:
+        predictions.attrs["skipped"] = skipped
     if fold_hook is None:
         return predictions
     records = [
@@ -341,11 +360,21 @@ def _fit_predict(
     hook: tuple[Callable[..., Any], int, int] | None = None,
     task: str = "binary",
     n_outputs: int = 1,
-) -> tuple[np.ndarray, Any]:
+    skip_failing: bool = False,
+) -> tuple[np.ndarray | None, Any]:
     """Fit a clone on the training rows; return the test rows' output (P(class 1); the class
     probabilities; the predicted value) and the record of ``hook = (fold_hook, repeat, fold)``
-    (None without a hook)."""
-    estimator = clone(model).fit(X.iloc[train], y[train])
+    (None without a hook). With ``skip_failing``, a ``ValueError`` of the fit gives
+    ``(None, reason)``."""
+    try:
+        estimator = clone(model).fit(X.iloc[train], y[train])
+    except ValueError as error:
+        if not skip_failing:
+            raise
+        counts = "" if task == "regression" else (
+            f" (per class: {np.bincount(y[train].astype(int)).tolist()})")
+        return None, (f"cannot be fitted on the {len(train)} training patients of a fold"
+                      f"{counts}: {str(error).strip().splitlines()[0]}")
     if task == "regression":
         output = np.asarray(estimator.predict(X.iloc[test]), dtype=np.float64).reshape(-1)
         if output.shape != (len(test),):
@@ -369,6 +398,17 @@ def _fit_predict(
         record = fold_hook(estimator, X.iloc[test], y[test], model=name, repeat=repeat,
                            fold=fold)
     return output, record
+
+
+def _skipped(tasks: list[tuple[str, int]], outputs: list[tuple[Any, Any]], folds: int
+             ) -> dict[str, str]:
+    """Model → the reason of its first failed (repeat, fold), for tasks that returned None."""
+    skipped: dict[str, str] = {}
+    for (name, split), (output, reason) in zip(tasks, outputs, strict=True):
+        if output is None and name not in skipped:
+            repeat, fold = divmod(split, folds)
+            skipped[name] = f"repeat {repeat + 1}, fold {fold + 1}: {reason}"
+    return skipped
 
 
 def _argsort_ids(ids: np.ndarray) -> np.ndarray:

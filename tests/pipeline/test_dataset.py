@@ -131,3 +131,40 @@ def test_keep_site_needs_a_complete_site_column(tables, tmp_path):
     with pytest.raises(InputError, match="Site is missing") as error:
         load_dataset(gap, label="outcome", biomarkers=bio_path, keep_site=True)
     assert "P01" in str(error.value.problems)
+
+
+def _one_column(tmp_path, values, name="score"):
+    n = len(values)
+    path = tmp_path / "t.csv"
+    pd.DataFrame(
+        {"patient_id": [f"P{i:02d}" for i in range(n)], name: values, "outcome": [0, 1] * (n // 2)}
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_a_mostly_numeric_text_column_is_an_error_naming_patient_and_value(tmp_path):
+    values = [f"{10 + i}.5" for i in range(9)] + ["1O.2"]  # 9 of 10 parse: numeric, one typo
+    with pytest.raises(InputError, match="is numeric") as error:
+        load_dataset(_one_column(tmp_path, values), label="outcome")
+    assert "patient P09 '1O.2'" in str(error.value) and "9 of 10" in str(error.value)
+
+
+def test_a_text_column_below_the_numeric_share_is_still_categorical(tmp_path):
+    values = ["1", "2", "3", "1", "2", "3", "1", "x", "x", "x"]  # 7 of 10 parse: categories
+    data = load_dataset(_one_column(tmp_path, values), label="outcome")
+    assert data.encoded == {"score": ["score_2", "score_3", "score_x"]}
+
+
+def test_infinite_values_and_label_spellings_are_errors(tmp_path):
+    values = [1.0, np.inf, 3.0, -np.inf]
+    with pytest.raises(InputError, match="Infinite") as error:
+        load_dataset(_one_column(tmp_path, values), label="outcome")
+    assert "'score' is infinite for 2 patient(s): P01 (inf), P03 (-inf)" in str(error.value)
+    path = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {"patient_id": list("abcd"), "x": [1.0, 2, 3, 4], "y": ["Yes", "yes ", "No", "no"]}
+    ).to_csv(path, index=False)
+    with pytest.raises(InputError, match="differ only by case") as error:
+        load_dataset(path, label="y", task="auto")
+    assert "'Yes' (1 patient(s)), 'yes ' (1 patient(s))" in str(error.value)
+    assert "'No' (1 patient(s)), 'no' (1 patient(s))" in str(error.value)

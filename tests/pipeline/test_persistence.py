@@ -333,6 +333,16 @@ def test_files_that_are_not_radfusion_models_are_refused(model, tmp_path, conten
         load_model(path)
 
 
+@pytest.mark.parametrize("keep", [0.3, 0.9, 0.999])
+def test_a_truncated_model_file_is_called_damaged(model, tmp_path, keep):
+    path = save_model(model, tmp_path / "model.skops")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(InputError, match="damaged or truncated") as error:
+        load_model(path)
+    assert str(path) in str(error.value)
+
+
 # --------------------------------------------------------------------------- versions
 
 
