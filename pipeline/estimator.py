@@ -1,0 +1,263 @@
+"""One scikit-learn estimator is the model: its parameters are the whole run configuration.
+
+:class:`FusionClassifier` (binary and multiclass outcomes) and :class:`FusionRegressor`
+(continuous outcomes) take the joined patient table — feature columns
+``modality__mask__feature``, raw clinical columns (text categories included) and, when
+harmonising, the site column — and hold every modelling choice as a parameter: strategy,
+learners, groups, harmonisation, correlation filter, top-k selection, resampling, tuning, inner
+folds, seed and jobs. At ``fit`` they encode text columns (:class:`~radfusion.pipeline.encoding.
+CategoricalEncoder`, on the training rows), infer the groups from the column names unless given
+(into ``groups_``), and build and fit the fusion model of :func:`radfusion.pipeline.fusion.
+build_model` (into ``model_``). So ``clone``, ``cross_validate``, ``GridSearchCV`` (e.g. over
+``strategy``), a user's own ``Pipeline`` and ``get_params`` all see one object, and the model
+that is cross-validated is the model that is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import ID_COLUMN
+
+from .columns import infer_groups
+from .encoding import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from .fusion import build_model
+from .learners import LEARNERS
+
+__all__ = ["FusionClassifier", "FusionRegressor"]
+
+
+class _Fusion(BaseEstimator):
+    """Shared ``fit`` / input handling of the fusion estimators (not public)."""
+
+    _task_kind: str  # "classification" or "regression"
+
+    def __init__(
+        self,
+        strategy: str = "stacking",
+        *,
+        learner: str = "lr",
+        learners: Sequence[str] = LEARNERS,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        group_pattern: str | None = None,
+        categories="auto",
+        max_levels: int = MAX_LEVELS,
+        harmonize: str | None = None,
+        harmonize_unseen: str = "pooled",
+        correlation_threshold: float | None = None,
+        select_k: int | None = None,
+        select_method: str = "anova",
+        resample: str | None = None,
+        tune: bool = False,
+        n_iter: int = 20,
+        inner_cv: int = 3,
+        cv: int = 5,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+    ):
+        self.strategy = strategy
+        self.learner = learner
+        self.learners = learners
+        self.groups = groups
+        self.group_pattern = group_pattern
+        self.categories = categories
+        self.max_levels = max_levels
+        self.harmonize = harmonize
+        self.harmonize_unseen = harmonize_unseen
+        self.correlation_threshold = correlation_threshold
+        self.select_k = select_k
+        self.select_method = select_method
+        self.resample = resample
+        self.tune = tune
+        self.n_iter = n_iter
+        self.inner_cv = inner_cv
+        self.cv = cv
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _fit(self, X, y, task: str):
+        frame = self._frame(X, fitting=True)
+        passthrough = (self.harmonize,) if self.harmonize else ()
+        self.encoder_ = CategoricalEncoder(self.categories, max_levels=self.max_levels,
+                                           passthrough=passthrough).fit(frame)
+        encoded = self.encoder_.transform(frame)
+        self.groups_ = self._resolve_groups(list(encoded.columns))
+        self.task_ = task
+        self.model_ = build_model(
+            self.groups_, self.strategy, learner=self.learner, learners=tuple(self.learners),
+            cv=self.cv, random_state=self.random_state, n_jobs=self.n_jobs,
+            harmonize=self.harmonize, harmonize_unseen=self.harmonize_unseen,
+            correlation_threshold=self.correlation_threshold, select_k=self.select_k,
+            select_method=self.select_method, resample=self.resample, tune=self.tune,
+            n_iter=self.n_iter, inner_cv=self.inner_cv, task=task,
+        )
+        self.model_.fit(encoded, y)
+        return self
+
+    def _encoded(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "model_")
+        return self.encoder_.transform(self._frame(X, fitting=False))
+
+    def _frame(self, X, *, fitting: bool) -> pd.DataFrame:
+        """The table as a DataFrame with text column names; an array gets ``x0, x1, …``."""
+        X = check_table(X, type(self).__name__)
+        keep = (self.harmonize,) if self.harmonize else ()
+        if isinstance(X, pd.DataFrame):
+            if fitting:
+                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+                self.n_features_in_ = X.shape[1]
+            frame = as_frame(X)
+            return frame.drop(columns=[ID_COLUMN]) if ID_COLUMN in frame.columns else frame
+        if fitting:
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self.n_features_in_ = X.shape[1]
+            return as_frame(X, keep=keep)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} "
+                             f"is expecting {self.n_features_in_} features as input.")
+        return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
+
+    def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
+        exclude = {ID_COLUMN, *([self.harmonize] if self.harmonize else [])}
+        if self.groups is None:
+            return infer_groups(columns, pattern=self.group_pattern, exclude=exclude)
+        groups: dict[str, list[str]] = {}
+        problems = []
+        for group, names in self.groups.items():
+            expanded = []
+            for name in names:
+                if name in columns:
+                    expanded.append(name)
+                elif str(name) in self.encoder_.levels_:
+                    expanded += self.encoder_.encoded_columns(str(name))
+                else:
+                    problems.append(Problem(f"group {group!r}: column {name!r} is not in the "
+                                            "table"))
+            groups[str(group)] = expanded
+        if problems:
+            raise InputError("Groups name columns the table does not have", problems)
+        return groups
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class FusionClassifier(ClassifierMixin, _Fusion):
+    """Multimodal fusion classifier: per-group branches fused early, late, by stacking or shared.
+
+    Parameters
+    ----------
+    strategy : {"single", "early", "late", "stacking", "shared"}, default="stacking"
+        How the groups are fused (see :func:`radfusion.pipeline.fusion.build_model`).
+    learner : str, default="lr"
+        Learner of the single, early and late models (a name from ``LEARNERS``).
+    learners : sequence of str, default=("lr", "svm", "rf", "xgb")
+        Learners of the stacking model (and of late fusion over a single group).
+    groups : mapping of str to sequence of str, optional
+        Group name → its columns (raw names: a text column stands for its indicators). None:
+        inferred from the column names at ``fit`` (:func:`radfusion.pipeline.columns.
+        infer_groups`, with ``group_pattern``).
+    group_pattern : str, optional
+        Regular expression naming each column's group (see ``infer_groups``).
+    categories : "auto" or mapping, default="auto"
+        Levels of text columns (see :class:`~radfusion.pipeline.encoding.CategoricalEncoder`).
+    max_levels : int, default=10
+        Largest number of levels of an encoded text column.
+    harmonize : str, optional
+        Name of the site column: each branch harmonises its imaging columns with ComBat.
+    harmonize_unseen : {"error", "pooled"}, default="pooled"
+        ComBat's handling of a site absent from the training rows.
+    correlation_threshold : float, optional
+        Per branch, drop features correlated above it with an earlier kept one.
+    select_k : int, optional
+        Per branch, keep the ``select_k`` best features by ``select_method``.
+    select_method : {"anova", "mrmr"}, default="anova"
+    resample : {"smote"}, optional
+        Per branch, SMOTE oversampling of the training rows.
+    tune : bool, default=False
+        Per branch, a randomised search of ``n_iter`` settings on ``inner_cv`` folds.
+    n_iter : int, default=20
+    inner_cv : int, default=3
+    cv : int, default=5
+        Inner folds of stacking's out-of-fold predictions.
+    random_state : int or None, default=0
+        Seed of the learners and inner folds.
+    n_jobs : int or None, default=None
+        Parallel jobs over branches.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, sorted.
+    task_ : {"binary", "multiclass"}
+    groups_ : dict of str to list of str
+        The groups over the encoded columns.
+    encoder_ : CategoricalEncoder
+    model_ : estimator
+        The fitted fusion model (on class codes ``0 … K-1``).
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` was a DataFrame.
+    n_features_in_ : int
+    """
+
+    _task_kind = "classification"
+
+    def fit(self, X, y):
+        """Fit on a patient table ``X`` (DataFrame) and outcome ``y``.
+
+        Sample weights are not taken: the branches' imputers, filters and selectors have no
+        weighted form. For class imbalance use ``resample="smote"`` (inside each branch).
+        """
+        X = check_table(X, type(self).__name__)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"The outcome needs at least two classes; got {len(self.classes_)} "
+                             f"class: {self.classes_[0]!r}")
+        task = "binary" if len(self.classes_) == 2 else "multiclass"
+        return self._fit(X, codes, task)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        encoded = self._encoded(X)
+        return self.model_.predict_proba(encoded)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class FusionRegressor(RegressorMixin, _Fusion):
+    """Multimodal fusion regressor for a continuous outcome.
+
+    The parameters and attributes are :class:`FusionClassifier`'s (``learners`` name the
+    regressor counterparts: ridge, SVR, random forest, XGBoost); ``classes_`` does not exist and
+    ``task_`` is ``"regression"``. Stacking combines out-of-fold predictions by non-negative
+    least squares; ``tune`` and ``resample`` are for classifiers only.
+    """
+
+    _task_kind = "regression"
+
+    def fit(self, X, y):
+        """Fit on a patient table ``X`` (DataFrame) and a numeric outcome ``y``."""
+        y = column_or_1d(y, warn=True).astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("The outcome has missing or infinite values")
+        return self._fit(X, y, "regression")
+
+    def predict(self, X) -> np.ndarray:
+        """The predicted outcome of each row."""
+        encoded = self._encoded(X)
+        return np.asarray(self.model_.predict(encoded), dtype=np.float64)
