@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import special
+from scipy import sparse, special
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
@@ -48,6 +48,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
@@ -365,6 +366,31 @@ class _Availability:
     matched to groups by name: ``branch_name(group)`` or ``branch_name(group, learner)``.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    def _table(self, X):
+        """``X`` as given when it can be indexed (DataFrame, array), else as an array; sparse
+        input is refused (branches select, impute and scale dense columns)."""
+        if sparse.issparse(X):
+            raise TypeError(f"{type(self).__name__} does not support sparse input: pass a dense "
+                            "table")
+        return X if hasattr(X, "iloc") or isinstance(X, np.ndarray) else np.asarray(X)
+
+    def _fit_inputs(self, X, y, *, regression: bool):
+        """The table (see :meth:`_table`) and ``y`` as a 1D array, both checked for emptiness."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None.")
+        X = self._table(X)
+        if _num_samples(X) == 0:
+            raise ValueError(f"0 sample(s) (shape={np.shape(X)}) while a minimum of 1 is "
+                             "required.")
+        y = column_or_1d(y, warn=True)
+        return X, (y.astype(np.float64) if regression else y)
+
     def _branch_groups(self, names: Sequence[str]) -> np.ndarray:
         """Index into ``self.groups`` of each branch name's group (-1: no group, always present)."""
         if self.groups is None:
@@ -547,6 +573,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
         self._validate_params()
+        X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
         self.le_ = LabelEncoder().fit(y)
         self.classes_ = self.le_.classes_
@@ -559,6 +586,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
     def predict_proba(self, X):
         """Weighted mean probability over the branches each row has; prevalence if none."""
         check_is_fitted(self)
+        X = self._table(X)
         # (n_branches, n_samples, n_classes)
         return self._available_mean(self._collect_probas(X), X, self.class_prior_)
 
@@ -582,7 +610,7 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
         self._validate_params()
-        y = np.asarray(y, dtype=np.float64)
+        X, y = self._fit_inputs(X, y, regression=True)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
         return self._fit_branches(X, y, sw, None)
@@ -590,6 +618,7 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
     def predict(self, X):
         """Weighted mean prediction over the branches each row has; the training mean if none."""
         check_is_fitted(self)
+        X = self._table(X)
         return self._available_mean(self._predict(X).T, X, self.y_mean_)  # (n_branches, n)
 
 
@@ -675,6 +704,7 @@ class _AvailableStacking(_Availability):
     def _transform(self, X):
         """Meta-learner inputs: branch outputs (neutral where absent), then indicators."""
         check_is_fitted(self)
+        X = self._table(X)
         has = self._branch_presence(X)
         outputs = np.stack([_branch_output(est, X, method) for est, method in
                             zip(self.estimators_, self.stack_method_, strict=True)], axis=1)
@@ -756,6 +786,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         self._validate_params()
         if self.passthrough:
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
+        X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
         binary = type_of_target(y, input_name="y") == "binary"
         self._clone_final_estimator(default=NonNegativeLogisticRegression() if binary else
@@ -775,6 +806,8 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
 
     def predict_proba(self, X):
         """Meta-learner probabilities; the training prevalence for rows without any group."""
+        check_is_fitted(self)
+        X = self._table(X)
         proba = super().predict_proba(X)
         if self.groups is not None:
             none = ~self._branch_presence(X).any(axis=1)
@@ -807,7 +840,7 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
         self._validate_params()
         if self.passthrough:
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
-        y = np.asarray(y, dtype=np.float64)
+        X, y = self._fit_inputs(X, y, regression=True)
         self._clone_final_estimator(default=LinearRegression(positive=True))
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
@@ -815,6 +848,8 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
 
     def predict(self, X, **predict_params):
         """Meta-learner predictions; the training mean for rows without any group."""
+        check_is_fitted(self)
+        X = self._table(X)
         prediction = np.asarray(super().predict(X, **predict_params), dtype=np.float64)
         if self.groups is not None:
             prediction[~self._branch_presence(X).any(axis=1)] = self.y_mean_

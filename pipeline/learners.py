@@ -250,8 +250,8 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y01 = np.unique(y, return_inverse=True)
         if len(self.classes_) != 2:
-            raise ValueError(f"{type(self).__name__} supports binary targets only; got "
-                             f"{len(self.classes_)} classes")
+            raise ValueError(f"Only binary classification is supported. {type(self).__name__} "
+                             f"got {len(self.classes_)} classes")
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.scale_pos_weight == "balanced":
             n_pos, n_neg = sw[y01 == 1].sum(), sw[y01 == 0].sum()
@@ -291,7 +291,8 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The more probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     @property
     def feature_importances_(self):

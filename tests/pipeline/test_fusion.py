@@ -23,7 +23,7 @@ from sklearn.model_selection import (
     cross_validate,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+from sklearn.utils.estimator_checks import check_estimator
 
 from radfusion.features.errors import InputError
 from radfusion.features.naming import feature_column
@@ -382,23 +382,7 @@ def test_meta_learner_feature_names_and_sample_weights():
     np.testing.assert_allclose(weighted.coef_, duplicated.coef_, rtol=1e-5)
 
 
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, NonNegativeLogisticRegression):
-        return {
-            "check_classifiers_train": (
-                "weights are constrained >= 0: the check's blobs need a negative weight to "
-                "reach 83 % accuracy (by design, see the class docstring)"
-            )
-        }
-    return {}
-
-
-@parametrize_with_checks(
-    [NonNegativeLogisticRegression(logit=False), DropConstantFeatures()],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
+# The estimator checks of every estimator run in tests/test_common.py.
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")

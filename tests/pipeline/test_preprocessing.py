@@ -16,7 +16,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
@@ -389,44 +388,8 @@ def test_mrmr_does_not_pick_two_copies_of_the_same_feature():
 
 # --------------------------------------------------------------------------- estimator checks
 
-_CHECK_ICC = pd.DataFrame({"feature": ["x0", "x1"], "icc": [0.9, 0.1]})
+# The estimator checks of every estimator run in tests/test_common.py.
 
-
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, ComBat):
-        return {
-            "check_estimators_pickle": (
-                "the check writes NaN into every column, the site column (0) included; a "
-                "missing site is an error by design"
-            ),
-            "check_transformer_n_iter": (
-                "the check's site column (0) is continuous: every site has one row, so there "
-                "is no scale prior to iterate on and n_iter_ is 0"
-            ),
-        }
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        # The checks build numeric arrays: the site is column 0 (every value its own site), and
-        # the checks transform rows with new values, hence unseen="pooled". The DataFrame /
-        # text-site usage is covered by the tests above.
-        ComBat(batch=0, unseen="pooled"),
-        ComBat(batch=0, unseen="pooled", parametric=False),
-        VarianceFilter(),
-        CorrelationFilter(),
-        CorrelationFilter(0.5, method="spearman"),
-        RobustnessFilter(_CHECK_ICC),
-        SelectTopK(k=2),
-        SelectTopK(k=2, method="mrmr"),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_estimator_checks(estimator, check):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="ComBat: site")
-        check(estimator)
 
 
 # --------------------------------------------------------------------------- fusion
