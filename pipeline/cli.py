@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from radfusion.features.errors import InputError
+from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import check_output_path
 
 app = typer.Typer(
@@ -86,6 +86,21 @@ StackLearners = Annotated[
     list[str] | None,
     typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
 ]
+# The model options shared by cv and train (train --from-report reads them from a report).
+Harmonize = Annotated[
+    bool, typer.Option(help="ComBat by the table's `site` column, inside every branch.")
+]
+HarmonizeUnseen = Annotated[
+    str, typer.Option(help="Site absent from a training fold: 'pooled' (leave) or 'error'.")
+]
+CorrelationThreshold = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Drop features correlated above |r| (keep one)."),
+]
+SelectK = Annotated[int | None, typer.Option(min=1, help="Keep the k best features per branch.")]
+SelectMethod = Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")]
+Tune = Annotated[bool, typer.Option(help="A randomised inner search in every branch.")]
+NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")]
 
 
 @app.command()
@@ -246,25 +261,13 @@ def cv(
     stack_learner: StackLearners = None,
     folds: Folds = 5,
     repeats: Repeats = 3,
-    harmonize: Annotated[
-        bool, typer.Option(help="ComBat by the table's `site` column, inside every branch.")
-    ] = False,
-    harmonize_unseen: Annotated[
-        str, typer.Option(help="Site absent from a training fold: 'pooled' (leave) or 'error'.")
-    ] = "pooled",
-    correlation_threshold: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0,
-                     help="Drop features correlated above |r| (keep one)."),
-    ] = None,
-    select_k: Annotated[
-        int | None, typer.Option(min=1, help="Keep the k best features per branch.")
-    ] = None,
-    select_method: Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")] = "anova",
-    tune: Annotated[
-        bool, typer.Option(help="Nested CV: a randomised inner search in every branch.")
-    ] = False,
-    n_iter: Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")] = 20,
+    harmonize: Harmonize = False,
+    harmonize_unseen: HarmonizeUnseen = "pooled",
+    correlation_threshold: CorrelationThreshold = None,
+    select_k: SelectK = None,
+    select_method: SelectMethod = "anova",
+    tune: Tune = False,
+    n_iter: NIter = 20,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -317,38 +320,72 @@ def cv(
 @_user_errors
 def train(
     features: Features,
-    label: Label,
     out: Annotated[Path, typer.Option(help="Model file to write (.skops).")],
+    label: Annotated[
+        str | None, typer.Option(help="Outcome column (taken from the report with --from-report).")
+    ] = None,
     biomarkers: Biomarkers = None,
+    from_report: Annotated[
+        Path | None,
+        typer.Option(help="report.json of a cv run: train exactly the model it validated."),
+    ] = None,
     id_column: IdColumn = None,
     group_pattern: GroupPattern = None,
     strategy: Annotated[
-        str, typer.Option(help="single, early, late, stacking or shared.")
-    ] = "stacking",
+        str | None,
+        typer.Option(help="single, early, late, stacking or shared (default stacking)."),
+    ] = None,
     learner: Learner = "lr",
     stack_learner: StackLearners = None,
+    harmonize: Harmonize = False,
+    harmonize_unseen: HarmonizeUnseen = "pooled",
+    correlation_threshold: CorrelationThreshold = None,
+    select_k: SelectK = None,
+    select_method: SelectMethod = "anova",
+    tune: Tune = False,
+    n_iter: NIter = 20,
     seed: Seed = 0,
     task: Task = "auto",
 ) -> None:
-    """Fit one strategy on every patient and save it with skops (safe to load)."""
+    """Fit one strategy on every patient and save it with skops (safe to load).
+
+    With --from-report every model option (label, task, learners, harmonisation, filter,
+    selection, tuning, seed) comes from the cv report, so the saved model is the one it
+    validated; only --strategy is chosen here, among the report's fused models.
+    """
     from .learners import LEARNERS
-    from .persistence import save_model, train_model
+    from .persistence import save_model, train_from_report, train_model
 
     check_output_path(out)
-    trained = train_model(
-        features,
-        label=label,
-        biomarkers=biomarkers,
-        id_column=id_column,
-        group_pattern=group_pattern,
-        strategy=strategy,
-        learner=learner,
-        learners=stack_learner or LEARNERS,
-        seed=seed,
-        task=task,
-    )
+    if from_report is not None:
+        trained = train_from_report(
+            from_report, features, biomarkers=biomarkers, strategy=strategy
+        )
+    else:
+        if label is None:
+            raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
+        trained = train_model(
+            features,
+            label=label,
+            biomarkers=biomarkers,
+            id_column=id_column,
+            group_pattern=group_pattern,
+            strategy=strategy or "stacking",
+            learner=learner,
+            learners=stack_learner or LEARNERS,
+            seed=seed,
+            task=task,
+            harmonize=harmonize,
+            harmonize_unseen=harmonize_unseen,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            tune=tune,
+            n_iter=n_iter,
+        )
     save_model(trained, out)
-    typer.echo(f"model: {out} ({strategy}, {len(trained.columns)} input columns)")
+    typer.echo(f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input "
+               "columns)")
 
 
 @app.command()

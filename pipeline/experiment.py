@@ -113,7 +113,7 @@ def run_cv(
     n_bootstrap: int = 1000,
     command: str | None = None,
     harmonize: bool = False,
-    harmonize_unseen: str = "error",
+    harmonize_unseen: str = "pooled",
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",

@@ -97,7 +97,7 @@ def make_branch(
     *,
     harmonize: str | None = None,
     harmonize_columns: Sequence[str] | None = None,
-    harmonize_unseen: str = "error",
+    harmonize_unseen: str = "pooled",
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
@@ -122,7 +122,7 @@ def make_branch(
         before imputation. The site column is read by ComBat and is not a feature.
     harmonize_columns : sequence of str, optional
         The columns to harmonise (default: all of ``columns``); the others pass through.
-    harmonize_unseen : {"error", "pooled"}, default="error"
+    harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site not seen in training (see :class:`ComBat`).
     correlation_threshold : float, optional
         Add a :class:`~radfusion.pipeline.preprocessing.CorrelationFilter` (Pearson) with this
@@ -869,7 +869,7 @@ def build_model(
     *,
     n_jobs: int | None = None,
     harmonize: str | None = None,
-    harmonize_unseen: str = "error",
+    harmonize_unseen: str = "pooled",
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
@@ -910,7 +910,7 @@ def build_model(
         Site column of the DataFrame (e.g. ``"site"``, see ``load_dataset(keep_site=True)``):
         every branch harmonises its imaging columns with ComBat, fitted on its training rows;
         the ``clinical`` group's columns are never harmonised. See :func:`make_branch`.
-    harmonize_unseen : {"error", "pooled"}, default="error"
+    harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site absent from the training rows (outer or, for stacking,
         inner folds). Small sites may be missing from a fold: use ``"pooled"`` then.
     correlation_threshold : float, optional
@@ -1026,7 +1026,7 @@ def build_models(
     *,
     n_jobs: int | None = None,
     harmonize: str | None = None,
-    harmonize_unseen: str = "error",
+    harmonize_unseen: str = "pooled",
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",

@@ -38,7 +38,7 @@ import platform
 import warnings
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -53,11 +53,11 @@ import xgboost
 from sklearn.base import BaseEstimator
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.files import atomic_write
+from radfusion.features.files import atomic_write, file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .dataset import check_finite, load_dataset
-from .fusion import build_model
+from .fusion import FUSED, build_model
 from .learners import LEARNERS
 from .tables import (
     UnmatchedPatientsWarning,
@@ -75,6 +75,7 @@ __all__ = [
     "ExtraColumnsWarning",
     "ModelVersionWarning",
     "TrainedModel",
+    "TrainingDataWarning",
     "check_versions",
     "is_trusted_type",
     "library_versions",
@@ -82,6 +83,7 @@ __all__ = [
     "model_matrix",
     "predict_table",
     "save_model",
+    "train_from_report",
     "train_model",
 ]
 
@@ -113,6 +115,10 @@ _CHECKED = {"radfusion": False, "scikit-learn": True, "xgboost": True, "numpy": 
             "skops": False}
 class ModelVersionWarning(UserWarning):
     """The model was saved with other library versions than the installed ones."""
+
+
+class TrainingDataWarning(UserWarning):
+    """``train --from-report`` on tables other than those the report cross-validated."""
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -197,8 +203,19 @@ def train_model(
     learners: Sequence[str] = LEARNERS,
     seed: int = 0,
     task: str = "auto",
+    harmonize: bool = False,
+    harmonize_unseen: str = "pooled",
+    correlation_threshold: float | None = None,
+    select_k: int | None = None,
+    select_method: str = "anova",
+    tune: bool = False,
+    n_iter: int = 20,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
+
+    Every model option of :func:`radfusion.pipeline.experiment.run_cv` is taken, with the same
+    defaults, so the saved model can be the cross-validated one (see
+    :func:`train_from_report`); the options are recorded in ``settings``.
 
     Parameters
     ----------
@@ -214,6 +231,10 @@ def train_model(
         Seed of the learners and of the stacking folds.
     task : {"auto", "binary", "multiclass", "regression"}, default="auto"
         The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
+    harmonize, harmonize_unseen, correlation_threshold, select_k, select_method, tune, n_iter
+        As in :func:`radfusion.pipeline.experiment.run_cv`: ComBat by the ``site`` column (which
+        a prediction table must then have), correlation filter, top-k selection and nested
+        tuning inside every branch.
 
     Returns
     -------
@@ -225,9 +246,17 @@ def train_model(
         Unreadable tables, bad label, unknown strategy or learner.
     """
     data = load_dataset(features, label=label, biomarkers=biomarkers, id_column=id_column,
-                        group_pattern=group_pattern, task=task)
+                        group_pattern=group_pattern, keep_site=harmonize, task=task)
+    options = {"harmonize": SITE_COLUMN if harmonize else None,
+               "harmonize_unseen": harmonize_unseen if harmonize else None,
+               "correlation_threshold": correlation_threshold, "select_k": select_k,
+               "select_method": select_method if select_k is not None else None,
+               "tune": tune, "n_iter": n_iter if tune else None}
     model = build_model(data.groups, strategy, learner, learners, random_state=seed,
-                        task=data.task)
+                        task=data.task, harmonize=options["harmonize"],
+                        harmonize_unseen=harmonize_unseen,
+                        correlation_threshold=correlation_threshold, select_k=select_k,
+                        select_method=select_method, tune=tune, n_iter=n_iter)
     model.fit(data.X, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
@@ -247,13 +276,75 @@ def train_model(
         categories={name: _levels(raw[name]) for name in data.encoded},
         encoded=data.encoded,
         settings={"strategy": strategy, "learner": learner, "learners": list(learners),
-                  "seed": seed, "group_pattern": group_pattern, "task": data.task},
+                  "seed": seed, "group_pattern": group_pattern, "task": data.task, **options},
         training={"n_patients": len(data.y),
                   "class_counts": counts,
                   "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column)},
         versions=library_versions(),
     )
 
+
+def train_from_report(
+    report: str | Path | Mapping[str, Any],
+    features: str | Path,
+    *,
+    biomarkers: str | Path | None = None,
+    strategy: str | None = None,
+) -> TrainedModel:
+    """Train exactly the model a cross-validation report validated, on every patient.
+
+    Every model option (label, task, id column, groups, learners, harmonisation, filter,
+    selection, tuning, seed) is read from the report's ``config``; only the strategy is
+    chosen, among the fused models the report compared (default: its only one, else
+    ``"stacking"`` when it was compared). A feature or biomarker table whose SHA-256 differs
+    from the one the report records gives a :class:`TrainingDataWarning`.
+
+    Raises
+    ------
+    InputError
+        A report that is not a radfusion binary/multiclass/regression report, or a strategy
+        the report did not validate.
+    """
+    path = None if isinstance(report, Mapping) else Path(report)
+    if path is not None:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError("Cannot read the report", [Problem(str(error), file=str(path))]
+                             ) from error
+    where = str(path) if path is not None else "report"
+    config = report.get("config") if isinstance(report, Mapping) else None
+    if not isinstance(config, Mapping) or "label" not in config:
+        raise InputError("Not a radfusion cv report", [Problem(
+            "expected the report.json written by radfusion cv (with a 'config')", file=where)])
+    fused = [s for s in config.get("strategies", ()) if s in FUSED]
+    if strategy is None:
+        strategy = fused[0] if len(fused) == 1 else "stacking"
+    if strategy not in fused:
+        raise InputError("The report did not validate this strategy", [Problem(
+            f"{strategy!r} is not among its fused models: {', '.join(fused) or 'none'}",
+            file=where)])
+    for name, given in (("features", features), ("biomarkers", biomarkers)):
+        recorded = (report.get("inputs") or {}).get(name) or {}
+        if given is not None and recorded.get("sha256") not in (None, file_digest(given)):
+            warnings.warn(f"{given} is not the {name} table the report cross-validated "
+                          f"(SHA-256 differs from {recorded.get('path')})", TrainingDataWarning,
+                          stacklevel=2)
+    preprocessing = config.get("preprocessing") or {}
+    tuning = config.get("tuning")
+    return train_model(
+        features, label=config["label"], biomarkers=biomarkers,
+        id_column=config.get("id_column"), group_pattern=config.get("group_pattern"),
+        strategy=strategy, learner=config.get("learner", "lr"),
+        learners=tuple(config.get("stacking_learners") or LEARNERS),
+        seed=int(report.get("seed", 0)), task=config.get("task", "binary"),
+        harmonize=preprocessing.get("harmonize") is not None,
+        harmonize_unseen=preprocessing.get("harmonize_unseen") or "pooled",
+        correlation_threshold=preprocessing.get("correlation_threshold"),
+        select_k=preprocessing.get("select_k"),
+        select_method=preprocessing.get("select_method") or "anova",
+        tune=tuning is not None, n_iter=(tuning or {}).get("n_iter", 20),
+    )
 
 def library_versions() -> dict[str, str]:
     """Versions of radfusion, the libraries a fitted model is made of, and Python."""
@@ -499,10 +590,15 @@ def model_matrix(
     """
     table, sources = _read_inputs(features, biomarkers, id_column, trained.id_column)
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
+    site = trained.settings.get("harmonize")
+    if site is not None:
+        site_values = _site_column(table, site, file)
     table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
     parts, problems = [], []
     for name in trained.input_columns:
+        if name == site:
+            continue
         if name in trained.encoded:
             part = _encode(table[name], name, trained.categories[name], sources[name], problems)
         else:
@@ -510,9 +606,24 @@ def model_matrix(
         parts.append(part)
     if problems:
         raise InputError("Some values do not fit the model", problems)
-    X = pd.concat(parts, axis=1)[trained.columns].astype(float)
+    numeric = [c for c in trained.columns if c != site]
+    X = pd.concat(parts, axis=1)[numeric].astype(float)
     check_finite(X, sources)
+    if site is not None:  # harmonised by site: ComBat reads it, as in training (last column)
+        X[site] = site_values
     return X
+
+
+def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
+    """The site of every patient, as text: a model harmonised by site needs it."""
+    if site not in table.columns:
+        raise InputError("The model harmonises by site", [Problem(
+            f"the table has no {site!r} column", file=file)])
+    missing = table.index[table[site].isna()]
+    if len(missing):
+        raise InputError("The model harmonises by site", [
+            Problem(f"no {site!r} value", patient_id=str(p), file=file) for p in missing[:20]])
+    return table[site].astype(str)
 
 
 def _read_inputs(features, biomarkers, id_column, preferred_id=None
@@ -544,7 +655,7 @@ def _read(source: str | Path | pd.DataFrame, id_column: str | None) -> pd.DataFr
 
 def _check_columns(trained: TrainedModel, table: pd.DataFrame, file: str,
                    with_biomarkers: bool) -> None:
-    expected = trained.input_columns
+    expected = [c for c in trained.input_columns if c != trained.settings.get("harmonize")]
     missing = [c for c in expected if c not in table.columns]
     if missing:
         from_bio = set(trained.training.get("biomarker_columns", ()))

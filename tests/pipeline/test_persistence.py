@@ -170,7 +170,10 @@ def test_metadata_records_columns_encodings_label_and_versions(model, paths):
     assert meta["label"] == "outcome" and meta["classes"] == list(LABELS)
     assert model.label_mapping == data.label_mapping == {"benign": 0, "malignant": 1}
     assert meta["settings"] == {"strategy": "late", "learner": "lr", "learners": ["lr"],
-                                "seed": 0, "group_pattern": None, "task": "binary"}
+                                "seed": 0, "group_pattern": None, "task": "binary",
+                                "harmonize": None, "harmonize_unseen": None,
+                                "correlation_threshold": None, "select_k": None,
+                                "select_method": None, "tune": False, "n_iter": None}
     assert meta["training"]["n_patients"] == 60
     assert set(meta["versions"]) >= {"radfusion", "scikit-learn", "xgboost", "numpy", "python"}
     assert model.input_columns[-2:] == ["age", "sex"]

@@ -1,0 +1,102 @@
+"""The model you validate is the model you ship: cv → train --from-report → predict."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from radfusion.features.errors import InputError
+from radfusion.pipeline.cli import app
+from radfusion.pipeline.dataset import load_dataset
+from radfusion.pipeline.persistence import (
+    TrainingDataWarning,
+    load_model,
+    predict_table,
+    train_from_report,
+)
+from tests.pipeline.conftest import multimodal_table
+
+OPTIONS = ["--harmonize", "--correlation-threshold", "0.9", "--select-k", "3", "--tune",
+           "--n-iter", "2"]
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    """A cv run with harmonisation, correlation filter, selection and tuning."""
+    folder = tmp_path_factory.mktemp("validated")
+    X, y, _ = multimodal_table(n=90, seed=2, missing_mr=0.0, p=5, k=2)
+    table = X.rename_axis("patient_id").reset_index()
+    table["site"] = np.where(np.arange(len(table)) % 3 == 0, "A", "B")
+    table["outcome"] = np.where(y == 1, "yes", "no")
+    features = folder / "features.csv"
+    table.to_csv(features, index=False)
+    result = CliRunner().invoke(app, [
+        "cv", str(features), "--label", "outcome", "--out", str(folder / "report"),
+        "--strategy", "early", "--strategy", "stacking", "--stack-learner", "lr",
+        "--folds", "3", "--repeats", "1", "--no-explain", "-j", "1", *OPTIONS])
+    assert result.exit_code == 0, result.output
+    return features, folder / "report" / "report.json"
+
+
+def test_train_from_report_saves_the_validated_configuration(validated, tmp_path):
+    features, report_path = validated
+    model_path = tmp_path / "model.skops"
+    result = CliRunner().invoke(app, ["train", str(features), "--from-report",
+                                      str(report_path), "--out", str(model_path)])
+    assert result.exit_code == 0, result.output
+    config = json.loads(report_path.read_text(encoding="utf-8"))["config"]
+    trained = load_model(model_path)
+    settings = trained.settings
+    assert settings["strategy"] == "stacking"
+    assert settings["learners"] == config["stacking_learners"] == ["lr"]
+    for key, value in config["preprocessing"].items():
+        assert settings[key] == value, key
+    assert settings["tune"] is True and settings["n_iter"] == config["tuning"]["n_iter"] == 2
+    assert settings["task"] == config["task"] and trained.label == config["label"]
+    # The saved model predicts the training table exactly as the in-memory one does.
+    in_memory = train_from_report(report_path, features)
+    data = load_dataset(features, label="outcome", keep_site=True)
+    expected = in_memory.estimator.predict_proba(data.X)[:, 1]
+    predicted = predict_table(trained, features).set_index("patient_id")["probability"]
+    np.testing.assert_allclose(predicted.loc[data.X.index].to_numpy(), expected, rtol=0,
+                               atol=1e-12)
+
+
+def test_the_harmonised_model_needs_the_site_at_predict(validated, tmp_path):
+    features, report_path = validated
+    trained = train_from_report(report_path, features, strategy="early")
+    table = pd.read_csv(features, dtype={"patient_id": str})
+    with pytest.raises(InputError, match="no 'site' column"):
+        predict_table(trained, table.drop(columns="site"))
+
+
+def test_a_strategy_the_report_did_not_validate_is_refused(validated):
+    features, report_path = validated
+    with pytest.raises(InputError, match="'late' is not among its fused models"):
+        train_from_report(report_path, features, strategy="late")
+
+
+def test_other_tables_than_the_validated_ones_are_flagged(validated, tmp_path):
+    features, report_path = validated
+    other = tmp_path / "other.csv"
+    pd.read_csv(features, dtype={"patient_id": str}).iloc[:-3].to_csv(other, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_from_report(report_path, other, strategy="early")
+    assert any(issubclass(w.category, TrainingDataWarning) for w in caught)
+
+
+def test_train_takes_the_same_model_options_as_cv(validated, tmp_path):
+    features, _ = validated
+    result = CliRunner().invoke(app, ["train", str(features), "--label", "outcome",
+                                      "--strategy", "early", "--out",
+                                      str(tmp_path / "m.skops"), *OPTIONS])
+    assert result.exit_code == 0, result.output
+    settings = load_model(tmp_path / "m.skops").settings
+    assert settings["harmonize"] == "site" and settings["select_k"] == 3
+    assert settings["correlation_threshold"] == 0.9 and settings["tune"] is True
