@@ -17,7 +17,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/radfusion demo --out $(OUT)
 
+# Lint and format are part of the test command, so CI refuses unformatted code.
 test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 # The report's browser test needs Debian's chromium; install it when we can (root + apt),
@@ -29,6 +32,7 @@ browser:
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) radfusion-out

@@ -77,8 +77,11 @@ def _fold(data: Dataset, train: np.ndarray, test: np.ndarray) -> dict[str, np.nd
         X_test = model._transform(data.X.iloc[test])
         out = {}
         for name, fit in CANDIDATES.items():
-            out[name] = (X_test.mean(axis=1) if fit is None
-                         else fit(X_meta, y_meta).predict_proba(X_test)[:, 1])
+            out[name] = (
+                X_test.mean(axis=1)
+                if fit is None
+                else fit(X_meta, y_meta).predict_proba(X_test)[:, 1]
+            )
         return out
 
 
@@ -96,25 +99,31 @@ def main() -> None:
     for name in names:
         started = time.perf_counter()
         data = load_dataset(DATASETS / f"{name}.gz", label="Target")
-        splitter = RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats,
-                                           random_state=0)
+        splitter = RepeatedStratifiedKFold(
+            n_splits=args.folds, n_repeats=args.repeats, random_state=0
+        )
         splits = list(splitter.split(data.X, data.y))
         outputs = Parallel(n_jobs=args.jobs)(
-            delayed(_fold)(data, train, test) for train, test in splits)
+            delayed(_fold)(data, train, test) for train, test in splits
+        )
         aucs = {}
         for candidate in CANDIDATES:
             per_repeat = []
             for r in range(args.repeats):
                 proba = np.empty(len(data.y))
-                for (_, test), out in zip(splits[r * args.folds:(r + 1) * args.folds],
-                                          outputs[r * args.folds:(r + 1) * args.folds],
-                                          strict=True):
+                for (_, test), out in zip(
+                    splits[r * args.folds : (r + 1) * args.folds],
+                    outputs[r * args.folds : (r + 1) * args.folds],
+                    strict=True,
+                ):
                     proba[test] = out[candidate]
                 per_repeat.append(roc_auc_score(data.y, proba))
             aucs[candidate] = float(np.mean(per_repeat))
         seconds = time.perf_counter() - started
-        print(f"{name} | " + " | ".join(f"{aucs[c]:.3f}" for c in CANDIDATES)
-              + f" | {seconds:.0f}", flush=True)
+        print(
+            f"{name} | " + " | ".join(f"{aucs[c]:.3f}" for c in CANDIDATES) + f" | {seconds:.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

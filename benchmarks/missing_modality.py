@@ -149,11 +149,15 @@ def print_report(
 ) -> dict[str, bool]:
     """Print the tables; return ``{strategy: beats ct_only}`` for the claimed strategies."""
     n_lacking, n_having = len(subsets["lacking MR"]), len(subsets["having MR"])
-    print(f"patients: {n_patients}, lacking MR: {n_lacking} ({n_lacking / n_patients:.0%}), "
-          f"having MR: {n_having}")
+    print(
+        f"patients: {n_patients}, lacking MR: {n_lacking} ({n_lacking / n_patients:.0%}), "
+        f"having MR: {n_having}"
+    )
     print()
-    header = (f"{'model':<12} {'scored':>9}  {'ROC AUC, all':<21}  "
-              f"{f'lacking MR (n={n_lacking})':<21}  {f'having MR (n={n_having})':<21}").rstrip()
+    header = (
+        f"{'model':<12} {'scored':>9}  {'ROC AUC, all':<21}  "
+        f"{f'lacking MR (n={n_lacking})':<21}  {f'having MR (n={n_having})':<21}"
+    ).rstrip()
     print(header)
     print("-" * len(header))
     for model, cells in aucs.items():
@@ -162,19 +166,27 @@ def print_report(
     print()
     print(f"DeLong, every patient, vs {REFERENCE} (difference [95 % CI], p, Holm p):")
     for row in comparisons:
-        print(f"  {row['model']:<9} {row['difference']:+.3f} [{row['ci_low']:+.3f}, "
-              f"{row['ci_high']:+.3f}]  p={row['p_value']:.3g}  p_holm={row['p_holm']:.3g}")
+        print(
+            f"  {row['model']:<9} {row['difference']:+.3f} [{row['ci_low']:+.3f}, "
+            f"{row['ci_high']:+.3f}]  p={row['p_value']:.3g}  p_holm={row['p_holm']:.3g}"
+        )
     print()
     reference = aucs[REFERENCE]["all"]
     verdict: dict[str, bool] = {}
     for strategy in CLAIMED:
         everyone = scored.get(strategy, set()) >= subsets["all"]
         cell = aucs[strategy]["all"]
-        beats = bool(everyone and cell is not None and reference is not None
-                     and cell["mean"] > reference["mean"])
+        beats = bool(
+            everyone
+            and cell is not None
+            and reference is not None
+            and cell["mean"] > reference["mean"]
+        )
         verdict[strategy] = beats
-        print(f"{strategy} scores every patient: {'yes' if everyone else 'NO'}; "
-              f"beats {REFERENCE} (mean AUC over every patient): {'yes' if beats else 'NO'}")
+        print(
+            f"{strategy} scores every patient: {'yes' if everyone else 'NO'}; "
+            f"beats {REFERENCE} (mean AUC over every patient): {'yes' if beats else 'NO'}"
+        )
     return verdict
 
 
@@ -182,10 +194,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--patients", type=int, default=160, help="synthetic patients")
     parser.add_argument("--seed", type=int, default=0, help="cohort, folds and models seed")
-    parser.add_argument("--missing", type=float, default=0.3,
-                        help="fraction of patients without MR (0-1)")
-    parser.add_argument("--out", type=Path, default=ROOT / "radfusion-out" / "missing_modality",
-                        help="output folder (cohorts, feature cache, results)")
+    parser.add_argument(
+        "--missing", type=float, default=0.3, help="fraction of patients without MR (0-1)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "radfusion-out" / "missing_modality",
+        help="output folder (cohorts, feature cache, results)",
+    )
     parser.add_argument("--jobs", type=int, default=-1, help="workers (-1: every core)")
     parser.add_argument("--folds", type=int, default=5, help="folds per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of stratified K-fold")
@@ -200,13 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, float] = {}
 
     started = time.perf_counter()
-    cohort = make_cohort(args.out / f"cohort-{tag}", n_patients=args.patients, seed=args.seed,
-                         missing_mr=args.missing)
+    cohort = make_cohort(
+        args.out / f"cohort-{tag}",
+        n_patients=args.patients,
+        seed=args.seed,
+        missing_mr=args.missing,
+    )
     times["synthesis"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    result = extract_cohort(cohort.manifest, n_jobs=args.jobs, progress=False,
-                            cache_dir=args.out / "cache")
+    result = extract_cohort(
+        cohort.manifest, n_jobs=args.jobs, progress=False, cache_dir=args.out / "cache"
+    )
     features = run_dir / "features.parquet"
     write_extraction(result, features)
     times["extraction"] = time.perf_counter() - started
@@ -217,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(features, label=cohort.outcome, biomarkers=cohort.biomarkers)
     lacking = lacking_mr(data)
     ids = data.X.index.astype(str)
-    subsets = {"all": set(ids), "lacking MR": set(ids[lacking.to_numpy()]),
-               "having MR": set(ids[~lacking.to_numpy()])}
+    subsets = {
+        "all": set(ids),
+        "lacking MR": set(ids[lacking.to_numpy()]),
+        "having MR": set(ids[~lacking.to_numpy()]),
+    }
     manifest = pd.read_csv(cohort.manifest)
     with_mr = set(manifest.loc[manifest["modality"] == "MR", "patient_id"].astype(str))
     if subsets["having MR"] != with_mr & subsets["all"]:
@@ -228,8 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"models: {', '.join(models)}; {args.folds} folds x {args.repeats} repeats")
 
     started = time.perf_counter()
-    predictions = cross_validate_models(models, data.X, data.y, ids=data.ids, folds=args.folds,
-                                        repeats=args.repeats, seed=args.seed, n_jobs=args.jobs)
+    predictions = cross_validate_models(
+        models,
+        data.X,
+        data.y,
+        ids=data.ids,
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=args.seed,
+        n_jobs=args.jobs,
+    )
     times["cross_validation"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -237,27 +270,39 @@ def main(argv: list[str] | None = None) -> int:
     aucs = auc_table(predictions, subsets, scored, args.seed)
     complete = [m for m in models if scored.get(m, set()) >= subsets["all"]]
     pairs = [(m, REFERENCE) for m in CLAIMED if m in complete and REFERENCE in complete]
-    comparisons = compare_models(
-        predictions[predictions["model"].isin([REFERENCE, *CLAIMED])], pairs
-    ) if pairs else []
+    comparisons = (
+        compare_models(predictions[predictions["model"].isin([REFERENCE, *CLAIMED])], pairs)
+        if pairs
+        else []
+    )
     times["summary"] = time.perf_counter() - started
     print()
     verdict = print_report(len(ids), subsets, scored, aucs, comparisons)
     print()
-    print("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
-          + f"; total {sum(times.values()):.1f} s")
+    print(
+        "wall time: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
+        + f"; total {sum(times.values()):.1f} s"
+    )
 
     predictions.to_csv(run_dir / "predictions.csv.gz", index=False)
-    (run_dir / "summary.json").write_text(json.dumps({
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "n_patients": len(ids),
-        "lacking_mr": sorted(subsets["lacking MR"]),
-        "scored": {m: len(s & subsets["all"]) for m, s in scored.items()},
-        "roc_auc": aucs,
-        "comparisons": comparisons,
-        "beats_ct_only": verdict,
-        "seconds": times,
-    }, indent=2, default=float) + "\n")
+    (run_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "n_patients": len(ids),
+                "lacking_mr": sorted(subsets["lacking MR"]),
+                "scored": {m: len(s & subsets["all"]) for m, s in scored.items()},
+                "roc_auc": aucs,
+                "comparisons": comparisons,
+                "beats_ct_only": verdict,
+                "seconds": times,
+            },
+            indent=2,
+            default=float,
+        )
+        + "\n"
+    )
     print(f"results: {run_dir}")
     return 0 if all(verdict.values()) else 1
 

@@ -120,21 +120,28 @@ def warm_pool(n_jobs: int) -> None:
 
 
 def timed_cv(
-    models: dict[str, BaseEstimator], data: Dataset, *, folds: int, repeats: int, seed: int,
+    models: dict[str, BaseEstimator],
+    data: Dataset,
+    *,
+    folds: int,
+    repeats: int,
+    seed: int,
     n_jobs: int,
 ) -> tuple[pd.DataFrame, float]:
     """Out-of-fold predictions of ``models`` and the wall time of the CV."""
     started = time.perf_counter()
-    predictions = cross_validate_models(models, data.X, data.y, ids=data.ids, folds=folds,
-                                        repeats=repeats, seed=seed, n_jobs=n_jobs)
+    predictions = cross_validate_models(
+        models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs
+    )
     return predictions, time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- 1. models
 
 
-def build_models(groups: dict[str, list[str]], *, seed: int, tune: bool,
-                 n_iter: int) -> dict[str, BaseEstimator]:
+def build_models(
+    groups: dict[str, list[str]], *, seed: int, tune: bool, n_iter: int
+) -> dict[str, BaseEstimator]:
     """Every model that is actually run (aliases excluded), in report order."""
     kwargs: dict[str, Any] = {"random_state": seed}
     if tune:
@@ -148,14 +155,17 @@ def build_models(groups: dict[str, list[str]], *, seed: int, tune: bool,
     return models
 
 
-def run_dataset(path: Path, args: argparse.Namespace, published: dict[str, float]
-                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_dataset(
+    path: Path, args: argparse.Namespace, published: dict[str, float]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """CV every model on one table; return the per-model rows and the summary row."""
     name = path.name.removesuffix(".gz")
     data = load_dataset(path, label="Target")
     sizes = ", ".join(f"{g} ({len(c)})" for g, c in data.groups.items())
-    print(f"\n== {name}: n={len(data.y)}, {int(data.y.sum())} positive; groups: {sizes} ==",
-          flush=True)
+    print(
+        f"\n== {name}: n={len(data.y)}, {int(data.y.sum())} positive; groups: {sizes} ==",
+        flush=True,
+    )
     started = time.perf_counter()
     models = build_models(data.groups, seed=args.seed, tune=args.tune, n_iter=args.n_iter)
     frames: list[pd.DataFrame] = []
@@ -164,8 +174,13 @@ def run_dataset(path: Path, args: argparse.Namespace, published: dict[str, float
     for model_name, model in models.items():
         try:
             predictions, seconds[model_name] = timed_cv(
-                {model_name: model}, data, folds=args.folds, repeats=args.repeats,
-                seed=args.seed, n_jobs=args.jobs)
+                {model_name: model},
+                data,
+                folds=args.folds,
+                repeats=args.repeats,
+                seed=args.seed,
+                n_jobs=args.jobs,
+            )
             frames.append(predictions)
             print(f"  {model_name:<9} done in {seconds[model_name]:7.1f} s", flush=True)
         except Exception as error:  # report and go on with the other models
@@ -200,20 +215,26 @@ def run_dataset(path: Path, args: argparse.Namespace, published: dict[str, float
         note = f" (= {ALIASES[model_name]})" if model_name in ALIASES else ""
         if model_name in errors:
             note += f"  ERROR {errors[model_name]}"
-        print(f"  {model_name:<9} {fmt_auc(auc):<22} {fmt_num(seconds.get(model_name), 1):>8}"
-              f"{note}")
-        rows.append({
-            "dataset": name,
-            "model": model_name,
-            "kind": "learner" if model_name in LEARNERS else "fusion",
-            "auc_mean": auc["mean"] if auc else None,
-            "ci_low": auc["ci_low"] if auc else None,
-            "ci_high": auc["ci_high"] if auc else None,
-            "seconds": seconds.get(model_name),
-            "error": errors.get(model_name, ""),
-        })
-    print(f"  best: {best} {fmt_auc(aucs.get(best)) if best else '-'}; "
-          f"best published: {fmt_num(pub)}; total {total:.0f} s", flush=True)
+        print(
+            f"  {model_name:<9} {fmt_auc(auc):<22} {fmt_num(seconds.get(model_name), 1):>8}{note}"
+        )
+        rows.append(
+            {
+                "dataset": name,
+                "model": model_name,
+                "kind": "learner" if model_name in LEARNERS else "fusion",
+                "auc_mean": auc["mean"] if auc else None,
+                "ci_low": auc["ci_low"] if auc else None,
+                "ci_high": auc["ci_high"] if auc else None,
+                "seconds": seconds.get(model_name),
+                "error": errors.get(model_name, ""),
+            }
+        )
+    print(
+        f"  best: {best} {fmt_auc(aucs.get(best)) if best else '-'}; "
+        f"best published: {fmt_num(pub)}; total {total:.0f} s",
+        flush=True,
+    )
     summary_row: dict[str, Any] = {
         "dataset": name,
         "n": len(data.y),
@@ -232,8 +253,9 @@ def run_dataset(path: Path, args: argparse.Namespace, published: dict[str, float
     return rows, summary_row
 
 
-def models_markdown(rows: list[dict[str, Any]], summaries: list[dict[str, Any]],
-                    args: argparse.Namespace) -> str:
+def models_markdown(
+    rows: list[dict[str, Any]], summaries: list[dict[str, Any]], args: argparse.Namespace
+) -> str:
     by = {(r["dataset"], r["model"]): r for r in rows}
 
     def cell(dataset: str, model: str) -> str:
@@ -244,14 +266,20 @@ def models_markdown(rows: list[dict[str, Any]], summaries: list[dict[str, Any]],
 
     header = ["dataset", *MODELS, "best", "best published"]
     auc_rows = [
-        [s["dataset"], *(cell(s["dataset"], m) for m in MODELS),
-         f"{s['best_model']} {fmt_num(s['best_auc'])}" if s["best_model"] else "-",
-         fmt_num(s["published_best_auc"])]
+        [
+            s["dataset"],
+            *(cell(s["dataset"], m) for m in MODELS),
+            f"{s['best_model']} {fmt_num(s['best_auc'])}" if s["best_model"] else "-",
+            fmt_num(s["published_best_auc"]),
+        ]
         for s in summaries
     ]
     time_rows = [
-        [s["dataset"], *(fmt_num(s[f"seconds_{m}"], 1) for m in MODELS),
-         fmt_num(s["seconds_total"], 0)]
+        [
+            s["dataset"],
+            *(fmt_num(s[f"seconds_{m}"], 1) for m in MODELS),
+            fmt_num(s["seconds_total"], 0),
+        ]
         for s in summaries
     ]
     errors = [f"- {s['dataset']}: {s['errors']}" for s in summaries if s["errors"]]
@@ -277,8 +305,14 @@ def models_markdown(rows: list[dict[str, Any]], summaries: list[dict[str, Any]],
 # --------------------------------------------------------------------------- 2. cost
 
 
-def _naive_fold(branches: list[tuple[str, BaseEstimator]], X: pd.DataFrame, y: np.ndarray,
-                train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+def _naive_fold(
+    branches: list[tuple[str, BaseEstimator]],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+) -> np.ndarray:
     """Fit a plain StackingClassifier from scratch on ``train``; P(class 1) on ``test``."""
     model = StackingClassifier(
         estimators=[(name, clone(branch)) for name, branch in branches],
@@ -291,8 +325,15 @@ def _naive_fold(branches: list[tuple[str, BaseEstimator]], X: pd.DataFrame, y: n
     return proba[:, list(model.classes_).index(1)]
 
 
-def naive_stacking_cv(branches: list[tuple[str, BaseEstimator]], data: Dataset, *, folds: int,
-                      seed: int, n_jobs: int, name: str = "naive") -> tuple[pd.DataFrame, float]:
+def naive_stacking_cv(
+    branches: list[tuple[str, BaseEstimator]],
+    data: Dataset,
+    *,
+    folds: int,
+    seed: int,
+    n_jobs: int,
+    name: str = "naive",
+) -> tuple[pd.DataFrame, float]:
     """(c): the naive loop on the splits of ``cross_validate_models(folds, 1 repeat, seed)``."""
     started = time.perf_counter()
     ids = np.asarray(data.ids, dtype=object)
@@ -308,8 +349,9 @@ def naive_stacking_cv(branches: list[tuple[str, BaseEstimator]], data: Dataset, 
     fold = np.full(len(ids), -1, dtype=np.int64)
     for k, ((_, test), p) in enumerate(zip(splits, probas, strict=True)):
         proba[test], fold[test] = p, k
-    predictions = pd.DataFrame({"patient_id": ids, "model": name, "repeat": 0, "fold": fold,
-                                "y_true": y01, "proba": proba})
+    predictions = pd.DataFrame(
+        {"patient_id": ids, "model": name, "repeat": 0, "fold": fold, "y_true": y01, "proba": proba}
+    )
     return predictions, time.perf_counter() - started
 
 
@@ -318,9 +360,12 @@ def run_cost(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     path = SHARED / "datasets" / f"{args.cost_dataset}.gz"
     data = load_dataset(path, label="Target")
     folds, n_iter, seed, jobs = args.cost_folds, args.cost_n_iter, args.seed, args.jobs
-    print(f"\n== Cost of tuned stacking: {args.cost_dataset} (n={len(data.y)}, groups "
-          f"{'/'.join(data.groups)}), {folds} folds x 1 repeat, n_iter={n_iter}, "
-          f"n_jobs={jobs} ==", flush=True)
+    print(
+        f"\n== Cost of tuned stacking: {args.cost_dataset} (n={len(data.y)}, groups "
+        f"{'/'.join(data.groups)}), {folds} folds x 1 repeat, n_iter={n_iter}, "
+        f"n_jobs={jobs} ==",
+        flush=True,
+    )
     stacking = build_model(data.groups, "stacking", random_state=seed, tune=True, n_iter=n_iter)
     branches = [(name, branch) for name, branch in stacking.estimators]
     rows: list[dict[str, Any]] = []
@@ -341,24 +386,30 @@ def run_cost(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     rows.append({"part": "(b) stacking (ours)", "seconds": ours_seconds})
     print(f"  (b) stacking (ours)      {ours_seconds:8.1f} s", flush=True)
 
-    naive, naive_seconds = naive_stacking_cv(branches, data, folds=folds, seed=seed,
-                                             n_jobs=jobs)
+    naive, naive_seconds = naive_stacking_cv(branches, data, folds=folds, seed=seed, n_jobs=jobs)
     frames.append(naive)
     rows.append({"part": "(c) naive StackingClassifier loop", "seconds": naive_seconds})
     print(f"  (c) naive loop           {naive_seconds:8.1f} s", flush=True)
 
-    same_folds = (ours.sort_values("patient_id")["fold"].to_numpy()
-                  == naive.sort_values("patient_id")["fold"].to_numpy()).all()
+    same_folds = (
+        ours.sort_values("patient_id")["fold"].to_numpy()
+        == naive.sort_values("patient_id")["fold"].to_numpy()
+    ).all()
     summary = summarize(pd.concat(frames, ignore_index=True), seed=seed)
     auc = {m: summary[m]["roc_auc"] for m in summary}
     for row in rows:
-        key = {"(b) stacking (ours)": "stacking",
-               "(c) naive StackingClassifier loop": "naive"}.get(row["part"])
+        key = {"(b) stacking (ours)": "stacking", "(c) naive StackingClassifier loop": "naive"}.get(
+            row["part"]
+        )
         if row["part"].startswith("(a) branch ") and not row["part"].endswith("summed"):
             key = row["part"].removeprefix("(a) ")
-        row.update({"auc_mean": auc[key]["mean"] if key else None,
-                    "ci_low": auc[key]["ci_low"] if key else None,
-                    "ci_high": auc[key]["ci_high"] if key else None})
+        row.update(
+            {
+                "auc_mean": auc[key]["mean"] if key else None,
+                "ci_low": auc[key]["ci_low"] if key else None,
+                "ci_high": auc[key]["ci_high"] if key else None,
+            }
+        )
     ratio_a = ours_seconds / branch_seconds
     ratio_c = ours_seconds / naive_seconds
     rows.append({"part": "ratio (b)/(a)", "seconds": ratio_a})
@@ -368,7 +419,11 @@ def run_cost(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
         row.setdefault("ci_low", None)
         row.setdefault("ci_high", None)
         row["dataset"], row["folds"], row["n_iter"], row["n_jobs"] = (
-            args.cost_dataset, folds, n_iter, jobs)
+            args.cost_dataset,
+            folds,
+            n_iter,
+            jobs,
+        )
 
     verdict = "meets" if ratio_a <= 1.3 else "misses"
     lines = [
@@ -383,17 +438,29 @@ def run_cost(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
         lines.append("WARNING: (b) and (c) did not use the same outer folds")
     print("  " + "\n  ".join(lines), flush=True)
 
-    table = [[r["part"], fmt_num(r["seconds"], 1 if "ratio" not in r["part"] else 2),
-              fmt_auc({"mean": r["auc_mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
-              if r["auc_mean"] is not None else "-"] for r in rows]
-    markdown = "\n".join([
-        f"## Cost of tuned stacking ({args.cost_dataset}, {folds} folds x 1 repeat, "
-        f"n_iter={n_iter}, inner_cv=3, n_jobs={jobs}, seed {seed})",
-        "",
-        markdown_table(["part", "seconds (or ratio)", "ROC AUC [95 % CI]"], table),
-        "",
-        *lines,
-    ]) + "\n"
+    table = [
+        [
+            r["part"],
+            fmt_num(r["seconds"], 1 if "ratio" not in r["part"] else 2),
+            fmt_auc({"mean": r["auc_mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+            if r["auc_mean"] is not None
+            else "-",
+        ]
+        for r in rows
+    ]
+    markdown = (
+        "\n".join(
+            [
+                f"## Cost of tuned stacking ({args.cost_dataset}, {folds} folds x 1 repeat, "
+                f"n_iter={n_iter}, inner_cv=3, n_jobs={jobs}, seed {seed})",
+                "",
+                markdown_table(["part", "seconds (or ratio)", "ROC AUC [95 % CI]"], table),
+                "",
+                *lines,
+            ]
+        )
+        + "\n"
+    )
     return rows, markdown
 
 
@@ -402,27 +469,33 @@ def run_cost(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", metavar="NAME",
-                        help="subset of the tables (default: all)")
+    parser.add_argument(
+        "--datasets", nargs="+", metavar="NAME", help="subset of the tables (default: all)"
+    )
     parser.add_argument("--folds", type=int, help="outer folds (default 5; --quick 3)")
     parser.add_argument("--repeats", type=int, help="repeats (default 3; --quick 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=-1, help="joblib workers over folds")
     parser.add_argument("--out", type=Path, default=Path("radfusion-out/modelling"))
-    parser.add_argument("--tune", action="store_true",
-                        help="tune every model's branches (nested CV)")
+    parser.add_argument(
+        "--tune", action="store_true", help="tune every model's branches (nested CV)"
+    )
     parser.add_argument("--n-iter", type=int, default=20, help="settings per tuned branch")
     parser.add_argument("--cost-dataset", default="Head-Neck-PET-CT")
-    parser.add_argument("--cost-n-iter", type=int,
-                        help="settings per tuned branch in the cost section (default 10; "
-                             "--quick 3)")
-    parser.add_argument("--cost-folds", type=int, default=5,
-                        help="outer folds of the cost section (1 repeat)")
+    parser.add_argument(
+        "--cost-n-iter",
+        type=int,
+        help="settings per tuned branch in the cost section (default 10; --quick 3)",
+    )
+    parser.add_argument(
+        "--cost-folds", type=int, default=5, help="outer folds of the cost section (1 repeat)"
+    )
     skip = parser.add_mutually_exclusive_group()
     skip.add_argument("--skip-cost", action="store_true", help="no cost section")
     skip.add_argument("--cost-only", action="store_true", help="only the cost section")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 3 folds x 1 repeat, cost n_iter 3")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 folds x 1 repeat, cost n_iter 3"
+    )
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
@@ -453,14 +526,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             (args.out / f"{section}.md").write_text(text)
         (args.out / "modelling.md").write_text(
             "# radMLBench: learners, fusion strategies and the cost of stacking\n\n"
-            + "\n".join(sections.values()))
+            + "\n".join(sections.values())
+        )
 
     with threadpool_limits(limits=1):
         warm_pool(args.jobs)
         if not args.cost_only:
-            print(f"Models: {args.folds} folds x {args.repeats} repeat(s), seed {args.seed}, "
-                  f"n_jobs {args.jobs}" + (f", tuned (n_iter={args.n_iter})" if args.tune
-                                           else ""), flush=True)
+            print(
+                f"Models: {args.folds} folds x {args.repeats} repeat(s), seed {args.seed}, "
+                f"n_jobs {args.jobs}" + (f", tuned (n_iter={args.n_iter})" if args.tune else ""),
+                flush=True,
+            )
             rows: list[dict[str, Any]] = []
             summaries: list[dict[str, Any]] = []
             for table in tables:

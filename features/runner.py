@@ -121,8 +121,7 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict, parent: int | None = None
-              ) -> tuple[int, dict]:
+def _run_case(index: int, case: dict, params: dict, parent: int | None = None) -> tuple[int, dict]:
     """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
 
     The same thread settings on every path (in this process, joblib and Dask workers): one
@@ -151,8 +150,9 @@ def _extract(case: dict, params: dict) -> dict:
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_image(file)
         _refuse(dimension_problems(ImageHeader.of(mask), "mask"))
-        grids = roi_problems(ImageHeader.of(image), ImageHeader.of(mask), None, label,
-                             case["image"])
+        grids = roi_problems(
+            ImageHeader.of(image), ImageHeader.of(mask), None, label, case["image"]
+        )
         align = parse_config(params.get(BLOCK)).align_mask
         if grids and align is not None:  # within its tolerance, preprocessing aligns the mask
             grids = [
@@ -167,8 +167,7 @@ def _extract(case: dict, params: dict) -> dict:
             mask = ring_mask(mask, label, case[RING])
         if nonfinite is not None:  # NaN / inf voxels: the image's problem, named by it
             file, fill = case["image"], parse_config(params.get(BLOCK)).fill_non_finite
-            _refuse(nonfinite_problems(nonfinite, sitk.GetArrayViewFromImage(mask) == label,
-                                       fill))
+            _refuse(nonfinite_problems(nonfinite, sitk.GetArrayViewFromImage(mask) == label, fill))
             image, filled = fill_nonfinite(image, nonfinite, fill), int(nonfinite.sum())
             file = case["mask_path"]
         try:
@@ -186,8 +185,7 @@ def _extract(case: dict, params: dict) -> dict:
         return _failure(case, file, error)
     if filled is not None:
         diagnostics[FILLED_DIAGNOSTIC] = filled
-    outcome = {"features": features,
-               "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
+    outcome = {"features": features, "diagnostics": {k: str(v) for k, v in diagnostics.items()}}
     if "image_sha256" not in case:  # no cache computed them: hash here, in parallel
         outcome["provenance"] = {
             "image_sha256": file_digest(case["image"]),
@@ -388,10 +386,13 @@ def extract_cohort(
             if stored is not None:
                 outcomes[index] = stored
             elif why is not None:
-                warnings.warn(f"cache entry {cache.path(keys[index])} (patient "
-                              f"{case[ID_COLUMN]}, modality {case['modality']}, mask "
-                              f"{case['mask']}) ignored: {why}; the case is recomputed",
-                              UserWarning, stacklevel=2)
+                warnings.warn(
+                    f"cache entry {cache.path(keys[index])} (patient "
+                    f"{case[ID_COLUMN]}, modality {case['modality']}, mask "
+                    f"{case['mask']}) ignored: {why}; the case is recomputed",
+                    UserWarning,
+                    stacklevel=2,
+                )
     n_cached = len(outcomes)
     todo = sorted(
         (i for i in range(len(cases)) if i not in outcomes),
@@ -444,8 +445,7 @@ def _run(
         n_jobs=workers, backend="loky", batch_size=1, return_as="generator_unordered"
     )
     outputs = parallel(
-        joblib.delayed(_run_case)(index, case, params, os.getpid())
-        for index, case, params in tasks
+        joblib.delayed(_run_case)(index, case, params, os.getpid()) for index, case, params in tasks
     )
     try:
         yield from outputs
@@ -516,9 +516,13 @@ def _provenance(case: dict, outcome: dict) -> dict:
         uid = series_uid(case["image"])
     except ImageReadError:  # it was read for extraction; a race at worst: leave it empty
         uid = None
-    return {LESION: case.get(LESION), "image_sha256": hashes.get("image_sha256"),
-            "mask_sha256": hashes.get("mask_sha256"), "series_uid": uid,
-            "params_file": case.get("params_file")}
+    return {
+        LESION: case.get(LESION),
+        "image_sha256": hashes.get("image_sha256"),
+        "mask_sha256": hashes.get("mask_sha256"),
+        "series_uid": uid,
+        "params_file": case.get("params_file"),
+    }
 
 
 def _union_columns(rows: list[dict]) -> list[str]:

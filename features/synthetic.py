@@ -430,8 +430,10 @@ def make_cohort(
         raise TypeError(f"seed must be an integer, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
-    if isinstance(missing_mr, bool) or not isinstance(missing_mr, (int, float, np.number)) or not (
-        0.0 <= missing_mr <= 1.0
+    if (
+        isinstance(missing_mr, bool)
+        or not isinstance(missing_mr, (int, float, np.number))
+        or not (0.0 <= missing_mr <= 1.0)
     ):
         raise ValueError(f"missing_mr must be a fraction in [0, 1], got {missing_mr!r}")
     without_mr = _without_mr(int(n_patients), int(seed), float(missing_mr))

@@ -32,41 +32,56 @@ def _fixed(status: str, note: str) -> Rule:
 
 def _extraction(report: Mapping[str, Any]) -> tuple[str, str]:
     if ((report.get("methods") or {}).get("extraction") or {}).get("modalities"):
-        return ANSWERED, ("PyRadiomics version and settings per modality, read from the "
-                          "extraction diagnostics.")
-    return USER, ("Features were given as a table without extraction diagnostics: report the "
-                  "software and its settings.")
+        return ANSWERED, (
+            "PyRadiomics version and settings per modality, read from the extraction diagnostics."
+        )
+    return USER, (
+        "Features were given as a table without extraction diagnostics: report the "
+        "software and its settings."
+    )
 
 
 def _preprocessing_images(report: Mapping[str, Any]) -> tuple[str, str]:
     if ((report.get("methods") or {}).get("extraction") or {}).get("modalities"):
-        return PARTLY, ("Resampling, normalisation and discretisation as applied by "
-                        "PyRadiomics; any preprocessing before extraction must be added.")
+        return PARTLY, (
+            "Resampling, normalisation and discretisation as applied by "
+            "PyRadiomics; any preprocessing before extraction must be added."
+        )
     return USER, "Image preprocessing was done outside radfusion: describe it."
 
 
 def _harmonisation(report: Mapping[str, Any]) -> tuple[str, str]:
     if _pre(report).get("harmonize"):
         return ANSWERED, "ComBat by site, fitted within each training fold."
-    return USER, ("No harmonisation was run: state why (e.g. single site) or re-run with "
-                  "--harmonize.")
+    return USER, (
+        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize."
+    )
 
 
 def _redundancy(report: Mapping[str, Any]) -> tuple[str, str]:
     pre = _pre(report)
-    done = [s for s, on in (("correlation filter", pre.get("correlation_threshold") is not None),
-                            ("top-k selection", pre.get("select_k") is not None)) if on]
+    done = [
+        s
+        for s, on in (
+            ("correlation filter", pre.get("correlation_threshold") is not None),
+            ("top-k selection", pre.get("select_k") is not None),
+        )
+        if on
+    ]
     if done:
         return ANSWERED, f"Constant-feature filter and {' and '.join(done)}, within folds."
-    return PARTLY, ("Only constant features were removed; no correlation filter or "
-                    "selection was run.")
+    return PARTLY, (
+        "Only constant features were removed; no correlation filter or selection was run."
+    )
 
 
 def _dimensionality(report: Mapping[str, Any]) -> tuple[str, str]:
     data = report["data"]
     k = _pre(report).get("select_k")
-    note = (f"{data['n_patients']} patients ({min(data['n_positive'], data['n_negative'])} in "
-            f"the smaller class) for {sum(data['groups'].values())} columns")
+    note = (
+        f"{data['n_patients']} patients ({min(data['n_positive'], data['n_negative'])} in "
+        f"the smaller class) for {sum(data['groups'].values())} columns"
+    )
     if k is not None:
         return ANSWERED, note + f"; {k} features kept per branch."
     return PARTLY, note + "; no selection limited the number of features per model."
@@ -75,8 +90,10 @@ def _dimensionality(report: Mapping[str, Any]) -> tuple[str, str]:
 def _robustness(report: Mapping[str, Any]) -> tuple[str, str]:
     if _pre(report).get("icc_table") or _pre(report).get("robustness"):
         return ANSWERED, "Features filtered by test-retest / multi-reader ICC."
-    return USER, ("No robustness (ICC) filtering in this run: report a test-retest or "
-                  "multi-reader analysis, or its absence.")
+    return USER, (
+        "No robustness (ICC) filtering in this run: report a test-retest or "
+        "multi-reader analysis, or its absence."
+    )
 
 
 def _baselines(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -90,8 +107,9 @@ def _baselines(report: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _single_modality(report: Mapping[str, Any]) -> tuple[str, str]:
-    singles = [m for m in report["models"] if m not in ("early", "late", "stacking")
-               and m != "clinical"]
+    singles = [
+        m for m in report["models"] if m not in ("early", "late", "stacking") and m != "clinical"
+    ]
     if singles:
         return ANSWERED, "Each imaging group alone is a model of the comparison."
     return USER, "No single imaging group was evaluated alone."
@@ -105,22 +123,28 @@ def _simple_models(report: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _missing(report: Mapping[str, Any]) -> tuple[str, str]:
-    return PARTLY, ("Missing values and modalities per group are counted (Table 1) and "
-                    "median-imputed within folds; the reasons they are missing must be added.")
+    return PARTLY, (
+        "Missing values and modalities per group are counted (Table 1) and "
+        "median-imputed within folds; the reasons they are missing must be added."
+    )
 
 
 def _partitioning(report: Mapping[str, Any]) -> tuple[str, str]:
     config = report.get("config") or {}
-    return ANSWERED, (f"{config.get('repeats')} x stratified {config.get('folds')}-fold CV, "
-                      "patient-level, every step refitted in the training folds.")
+    return ANSWERED, (
+        f"{config.get('repeats')} x stratified {config.get('folds')}-fold CV, "
+        "patient-level, every step refitted in the training folds."
+    )
 
 
 def _site_heterogeneity(report: Mapping[str, Any]) -> tuple[str, str]:
-    levels = [v for v in (report.get("cohort") or {}).get("variables", [])
-              if str(v.get("name")).lower() == "site"]
+    levels = [
+        v
+        for v in (report.get("cohort") or {}).get("variables", [])
+        if str(v.get("name")).lower() == "site"
+    ]
     if levels:
-        return PARTLY, ("Site distribution in Table 1; performance per site is not "
-                        "reported.")
+        return PARTLY, ("Site distribution in Table 1; performance per site is not reported.")
     return USER, "No site information: describe centres and heterogeneity across them."
 
 
@@ -128,10 +152,15 @@ def _explanations(report: Mapping[str, Any]) -> tuple[str, str]:
     explanations = report.get("explanations")
     if not explanations:
         return USER, "No explanations were computed: describe what drives the model."
-    found = [label for key, label in (("meta_weights", "meta-learner weights"),
-                                      ("group_drop", "AUC drop per group"),
-                                      ("importance", "held-out permutation importance"))
-             if explanations.get(key)]
+    found = [
+        label
+        for key, label in (
+            ("meta_weights", "meta-learner weights"),
+            ("group_drop", "AUC drop per group"),
+            ("importance", "held-out permutation importance"),
+        )
+        if explanations.get(key)
+    ]
     if not found:
         return PARTLY, "Explanations need several groups or single-group models."
     return ANSWERED, ", ".join(found).capitalize() + "; SHAP not computed."
@@ -141,82 +170,186 @@ def _explanations(report: Mapping[str, Any]) -> tuple[str, str]:
 ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
     # ---- TRIPOD+AI (2024)
     ("TRIPOD+AI", "5 Data sources", "-", _fixed(USER, "Study design, data sources and dates.")),
-    ("TRIPOD+AI", "6 Participants: setting and eligibility criteria", "cohort",
-     _fixed(PARTLY, "Table 1 describes the analysed patients; eligibility criteria and "
-                    "recruitment must be added.")),
+    (
+        "TRIPOD+AI",
+        "6 Participants: setting and eligibility criteria",
+        "cohort",
+        _fixed(
+            PARTLY,
+            "Table 1 describes the analysed patients; eligibility criteria and "
+            "recruitment must be added.",
+        ),
+    ),
     ("TRIPOD+AI", "7 Data preparation", "methods", _preprocessing_images),
-    ("TRIPOD+AI", "8 Outcome definition", "cohort",
-     _fixed(PARTLY, "Outcome column and label mapping are given; its clinical definition and "
-                    "assessment must be added.")),
+    (
+        "TRIPOD+AI",
+        "8 Outcome definition",
+        "cohort",
+        _fixed(
+            PARTLY,
+            "Outcome column and label mapping are given; its clinical definition and "
+            "assessment must be added.",
+        ),
+    ),
     ("TRIPOD+AI", "9 Predictors", "methods", _extraction),
-    ("TRIPOD+AI", "10 Sample size", "-",
-     _fixed(USER, "Justify the sample size (e.g. Riley et al. criteria).")),
+    (
+        "TRIPOD+AI",
+        "10 Sample size",
+        "-",
+        _fixed(USER, "Justify the sample size (e.g. Riley et al. criteria)."),
+    ),
     ("TRIPOD+AI", "11 Missing data", "cohort", _missing),
     ("TRIPOD+AI", "12 Analytical methods: data partitioning", "methods", _partitioning),
-    ("TRIPOD+AI", "12 Analytical methods: predictor handling and model type", "methods",
-     _fixed(ANSWERED, "Imputation, filtering, scaling, learners and hyperparameters.")),
-    ("TRIPOD+AI", "12 Analytical methods: heterogeneity across clusters", "cohort",
-     _site_heterogeneity),
-    ("TRIPOD+AI", "12 Analytical methods: performance measures and model comparison",
-     "performance", _fixed(ANSWERED, "Discrimination, calibration, decision curves, DeLong "
-                                     "tests.")),
-    ("TRIPOD+AI", "13 Class imbalance", "methods",
-     _fixed(PARTLY, "Class counts and stratified folds; class-weighted learners. No "
-                    "resampling was applied.")),
-    ("TRIPOD+AI", "14 Fairness", "-",
-     _fixed(USER, "Performance across subgroups (sex, age, site...) is not reported.")),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: predictor handling and model type",
+        "methods",
+        _fixed(ANSWERED, "Imputation, filtering, scaling, learners and hyperparameters."),
+    ),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: heterogeneity across clusters",
+        "cohort",
+        _site_heterogeneity,
+    ),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: performance measures and model comparison",
+        "performance",
+        _fixed(ANSWERED, "Discrimination, calibration, decision curves, DeLong tests."),
+    ),
+    (
+        "TRIPOD+AI",
+        "13 Class imbalance",
+        "methods",
+        _fixed(
+            PARTLY,
+            "Class counts and stratified folds; class-weighted learners. No "
+            "resampling was applied.",
+        ),
+    ),
+    (
+        "TRIPOD+AI",
+        "14 Fairness",
+        "-",
+        _fixed(USER, "Performance across subgroups (sex, age, site...) is not reported."),
+    ),
     ("TRIPOD+AI", "17 Ethical approval", "-", _fixed(USER, "Ethics approval and consent.")),
-    ("TRIPOD+AI", "18 Open science: code and software", "reproduce",
-     _fixed(ANSWERED, "Software versions, pinned requirements and the re-run command.")),
-    ("TRIPOD+AI", "18 Open science: protocol, registration, data sharing", "-",
-     _fixed(USER, "Protocol, registration and data availability statements.")),
-    ("TRIPOD+AI", "20 Participants: characteristics", "cohort",
-     _fixed(ANSWERED, "Table 1 by outcome class.")),
-    ("TRIPOD+AI", "21 Model development: participants and events", "cohort",
-     _fixed(ANSWERED, "Patients and events in the analysis.")),
-    ("TRIPOD+AI", "23 Model performance with confidence intervals", "performance",
-     _fixed(ANSWERED, "Every metric with a 95 % bootstrap CI; calibration slope and "
-                      "intercept.")),
-    ("TRIPOD+AI", "External validation (evaluation in new data)", "-",
-     _fixed(USER, "Only internal (cross-) validation was run: external or prospective "
-                  "validation must be reported separately.")),
+    (
+        "TRIPOD+AI",
+        "18 Open science: code and software",
+        "reproduce",
+        _fixed(ANSWERED, "Software versions, pinned requirements and the re-run command."),
+    ),
+    (
+        "TRIPOD+AI",
+        "18 Open science: protocol, registration, data sharing",
+        "-",
+        _fixed(USER, "Protocol, registration and data availability statements."),
+    ),
+    (
+        "TRIPOD+AI",
+        "20 Participants: characteristics",
+        "cohort",
+        _fixed(ANSWERED, "Table 1 by outcome class."),
+    ),
+    (
+        "TRIPOD+AI",
+        "21 Model development: participants and events",
+        "cohort",
+        _fixed(ANSWERED, "Patients and events in the analysis."),
+    ),
+    (
+        "TRIPOD+AI",
+        "23 Model performance with confidence intervals",
+        "performance",
+        _fixed(ANSWERED, "Every metric with a 95 % bootstrap CI; calibration slope and intercept."),
+    ),
+    (
+        "TRIPOD+AI",
+        "External validation (evaluation in new data)",
+        "-",
+        _fixed(
+            USER,
+            "Only internal (cross-) validation was run: external or prospective "
+            "validation must be reported separately.",
+        ),
+    ),
     # ---- CLEAR (2023)
     ("CLEAR", "8 Ethical details", "-", _fixed(USER, "Approval, consent, data protection.")),
     ("CLEAR", "9 Sample size calculation", "-", _fixed(USER, "How the sample size was set.")),
     ("CLEAR", "10 Study nature", "-", _fixed(USER, "Retrospective / prospective, design.")),
     ("CLEAR", "11 Eligibility criteria", "-", _fixed(USER, "Inclusion / exclusion criteria.")),
-    ("CLEAR", "Imaging protocol (acquisition)", "-",
-     _fixed(USER, "Scanners and acquisition parameters.")),
-    ("CLEAR", "Segmentation: method and readers", "-",
-     _fixed(USER, "Who segmented, how, and inter-reader variability.")),
+    (
+        "CLEAR",
+        "Imaging protocol (acquisition)",
+        "-",
+        _fixed(USER, "Scanners and acquisition parameters."),
+    ),
+    (
+        "CLEAR",
+        "Segmentation: method and readers",
+        "-",
+        _fixed(USER, "Who segmented, how, and inter-reader variability."),
+    ),
     ("CLEAR", "Image preprocessing", "methods", _preprocessing_images),
     ("CLEAR", "Feature extraction: software, version and settings", "methods", _extraction),
     ("CLEAR", "Harmonization", "methods", _harmonisation),
     ("CLEAR", "Feature robustness analysis", "methods", _robustness),
     ("CLEAR", "Feature selection / dimensionality reduction", "methods", _redundancy),
     ("CLEAR", "Data partitioning", "methods", _partitioning),
-    ("CLEAR", "Handling of class imbalance", "methods",
-     _fixed(PARTLY, "Stratified folds and class-weighted learners; no resampling.")),
-    ("CLEAR", "Modelling: algorithms and hyperparameters", "methods",
-     _fixed(ANSWERED, "Learners with their hyperparameters; fusion strategies.")),
-    ("CLEAR", "Performance metrics with uncertainty", "performance",
-     _fixed(ANSWERED, "Mean and 95 % CI of each metric.")),
-    ("CLEAR", "Calibration", "calibration",
-     _fixed(ANSWERED, "Calibration curves, slope and intercept, Brier score.")),
+    (
+        "CLEAR",
+        "Handling of class imbalance",
+        "methods",
+        _fixed(PARTLY, "Stratified folds and class-weighted learners; no resampling."),
+    ),
+    (
+        "CLEAR",
+        "Modelling: algorithms and hyperparameters",
+        "methods",
+        _fixed(ANSWERED, "Learners with their hyperparameters; fusion strategies."),
+    ),
+    (
+        "CLEAR",
+        "Performance metrics with uncertainty",
+        "performance",
+        _fixed(ANSWERED, "Mean and 95 % CI of each metric."),
+    ),
+    (
+        "CLEAR",
+        "Calibration",
+        "calibration",
+        _fixed(ANSWERED, "Calibration curves, slope and intercept, Brier score."),
+    ),
     ("CLEAR", "Comparison with a non-radiomic / clinical model", "comparisons", _baselines),
     ("CLEAR", "Model interpretability / explainability", "explanations", _explanations),
-    ("CLEAR", "Software and versions", "provenance",
-     _fixed(ANSWERED, "Every package version and the platform.")),
-    ("CLEAR", "External testing", "-",
-     _fixed(USER, "No external test set in a CV report.")),
-    ("CLEAR", "Data, code and model availability", "reproduce",
-     _fixed(PARTLY, "Re-run command, hashes and pinned requirements; sharing of data, code "
-                    "and model must be stated.")),
+    (
+        "CLEAR",
+        "Software and versions",
+        "provenance",
+        _fixed(ANSWERED, "Every package version and the platform."),
+    ),
+    ("CLEAR", "External testing", "-", _fixed(USER, "No external test set in a CV report.")),
+    (
+        "CLEAR",
+        "Data, code and model availability",
+        "reproduce",
+        _fixed(
+            PARTLY,
+            "Re-run command, hashes and pinned requirements; sharing of data, code "
+            "and model must be stated.",
+        ),
+    ),
     # ---- METRICS (2024)
     ("METRICS", "2 Eligibility criteria", "-", _fixed(USER, "Describe eligibility.")),
     ("METRICS", "4 Multi-center", "cohort", _site_heterogeneity),
-    ("METRICS", "8 Segmentation methodology", "-",
-     _fixed(USER, "Segmentation method, readers and their agreement.")),
+    (
+        "METRICS",
+        "8 Segmentation methodology",
+        "-",
+        _fixed(USER, "Segmentation method, readers and their agreement."),
+    ),
     ("METRICS", "11 Image preprocessing", "methods", _preprocessing_images),
     ("METRICS", "12 Standardized feature extraction software", "methods", _extraction),
     ("METRICS", "13 Feature extraction parameters", "methods", _extraction),
@@ -225,24 +358,56 @@ ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
     ("METRICS", "16 Dimensionality compared to data size", "cohort", _dimensionality),
     ("METRICS", "18 Proper data partitioning", "methods", _partitioning),
     ("METRICS", "19 Handling of confounding factors", "methods", _harmonisation),
-    ("METRICS", "20 Appropriate performance metrics", "performance",
-     _fixed(ANSWERED, "AUC, AP, balanced accuracy, sensitivity, specificity, Brier, net "
-                      "benefit.")),
-    ("METRICS", "21 Consideration of uncertainty", "performance",
-     _fixed(ANSWERED, "95 % bootstrap CIs; ROC bands.")),
-    ("METRICS", "22 Calibration assessment", "calibration",
-     _fixed(ANSWERED, "Calibration plot, slope and intercept.")),
-    ("METRICS", "23 Uni-parametric imaging or proof of its inferiority", "comparisons",
-     _single_modality),
+    (
+        "METRICS",
+        "20 Appropriate performance metrics",
+        "performance",
+        _fixed(
+            ANSWERED, "AUC, AP, balanced accuracy, sensitivity, specificity, Brier, net benefit."
+        ),
+    ),
+    (
+        "METRICS",
+        "21 Consideration of uncertainty",
+        "performance",
+        _fixed(ANSWERED, "95 % bootstrap CIs; ROC bands."),
+    ),
+    (
+        "METRICS",
+        "22 Calibration assessment",
+        "calibration",
+        _fixed(ANSWERED, "Calibration plot, slope and intercept."),
+    ),
+    (
+        "METRICS",
+        "23 Uni-parametric imaging or proof of its inferiority",
+        "comparisons",
+        _single_modality,
+    ),
     ("METRICS", "24 Comparison with a non-radiomic approach", "comparisons", _baselines),
-    ("METRICS", "25 Comparison with simple or classical statistical models", "performance",
-     _simple_models),
-    ("METRICS", "26 Internal testing", "performance",
-     _fixed(PARTLY, "Repeated cross-validation; no held-out internal test set.")),
+    (
+        "METRICS",
+        "25 Comparison with simple or classical statistical models",
+        "performance",
+        _simple_models,
+    ),
+    (
+        "METRICS",
+        "26 Internal testing",
+        "performance",
+        _fixed(PARTLY, "Repeated cross-validation; no held-out internal test set."),
+    ),
     ("METRICS", "27 External testing", "-", _fixed(USER, "No external test set.")),
-    ("METRICS", "29 Code availability", "reproduce",
-     _fixed(PARTLY, "radfusion is open source and the run is re-runnable; state where the "
-                    "analysis code is shared.")),
+    (
+        "METRICS",
+        "29 Code availability",
+        "reproduce",
+        _fixed(
+            PARTLY,
+            "radfusion is open source and the run is re-runnable; state where the "
+            "analysis code is shared.",
+        ),
+    ),
 )
 
 
@@ -265,19 +430,24 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
     items = []
     for checklist, item, where, rule in ITEMS:
         status, note = rule(report)
-        items.append({"checklist": checklist, "item": item, "where": where,
-                      "status": status, "note": note})
+        items.append(
+            {"checklist": checklist, "item": item, "where": where, "status": status, "note": note}
+        )
     counts = {
-        name: {status: sum(1 for i in items if i["checklist"] == name and i["status"] == status)
-               for status in STATUSES}
+        name: {
+            status: sum(1 for i in items if i["checklist"] == name and i["status"] == status)
+            for status in STATUSES
+        }
         for name in dict.fromkeys(i["checklist"] for i in items)
     }
     return {
-        "note": ("Items of TRIPOD+AI (2024), CLEAR (2023) and METRICS (2024) this report "
-                 "answers, with a status computed from the run; item numbers are given where "
-                 "certain, otherwise the item's name. Items marked 'user must supply' are not "
-                 "in the report and must be written by the authors. Not a substitute for "
-                 "completing the checklists themselves."),
+        "note": (
+            "Items of TRIPOD+AI (2024), CLEAR (2023) and METRICS (2024) this report "
+            "answers, with a status computed from the run; item numbers are given where "
+            "certain, otherwise the item's name. Items marked 'user must supply' are not "
+            "in the report and must be written by the authors. Not a substitute for "
+            "completing the checklists themselves."
+        ),
         "items": items,
         "counts": counts,
     }

@@ -80,8 +80,9 @@ GroupPattern = Annotated[
     str | None, typer.Option(help="Regex whose first group names a column's group.")
 ]
 Learner = Annotated[str, typer.Option(help="Learner of single/early/late models.")]
-Task = Annotated[str, typer.Option(
-    help="Target kind: auto (guess), binary, multiclass or regression.")]
+Task = Annotated[
+    str, typer.Option(help="Target kind: auto (guess), binary, multiclass or regression.")
+]
 StackLearners = Annotated[
     list[str] | None,
     typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
@@ -358,9 +359,7 @@ def train(
 
     check_output_path(out)
     if from_report is not None:
-        trained = train_from_report(
-            from_report, features, biomarkers=biomarkers, strategy=strategy
-        )
+        trained = train_from_report(from_report, features, biomarkers=biomarkers, strategy=strategy)
     else:
         if label is None:
             raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
@@ -384,8 +383,9 @@ def train(
             n_iter=n_iter,
         )
     save_model(trained, out)
-    typer.echo(f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input "
-               "columns)")
+    typer.echo(
+        f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input columns)"
+    )
 
 
 @app.command()
@@ -418,8 +418,9 @@ def _print_summary(report: dict, out: Path) -> None:
     typer.echo(f"{'model':<28} {title:>9}  95% CI")
     for name, model in report["models"].items():
         value = model["metrics"][metric]
-        typer.echo(f"{name:<28} {value['mean']:9.3f}  "
-                   f"[{value['ci_low']:.3f}, {value['ci_high']:.3f}]")
+        typer.echo(
+            f"{name:<28} {value['mean']:9.3f}  [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+        )
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 

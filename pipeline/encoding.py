@@ -52,8 +52,9 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, categories="auto", *, max_levels: int = MAX_LEVELS,
-                 passthrough: Sequence[str] = ()):
+    def __init__(
+        self, categories="auto", *, max_levels: int = MAX_LEVELS, passthrough: Sequence[str] = ()
+    ):
         self.categories = categories
         self.max_levels = max_levels
         self.passthrough = passthrough
@@ -72,8 +73,10 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         keep = set(self.passthrough)
         missing = sorted(keep - set(X.columns))
         if missing:
-            raise InputError("Pass-through columns not in the table",
-                             [Problem(f"no column {c!r}") for c in missing])
+            raise InputError(
+                "Pass-through columns not in the table",
+                [Problem(f"no column {c!r}") for c in missing],
+            )
         levels: dict[str, list[str]] = {}
         problems = []
         for name in X.columns:
@@ -82,9 +85,12 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
             found = sorted(X[name].dropna().astype(str).unique())
             chosen = sorted(str(v) for v in given[name]) if name in given else found
             if len(chosen) > self.max_levels:
-                problems.append(Problem(
-                    f"column {name!r} is text with {len(chosen)} levels; encode it or drop it "
-                    f"(at most {self.max_levels} levels)"))
+                problems.append(
+                    Problem(
+                        f"column {name!r} is text with {len(chosen)} levels; encode it or drop it "
+                        f"(at most {self.max_levels} levels)"
+                    )
+                )
             levels[str(name)] = chosen
         if problems:
             raise InputError("Cannot use some columns as features", problems)
@@ -103,14 +109,17 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         X = check_table(X, type(self).__name__)
         given_frame = isinstance(X, pd.DataFrame)
         if not given_frame and X.shape[1] != len(self.columns_):
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
         X = as_frame(X, self.columns_, keep=self.passthrough)
         absent = [c for c in self.columns_ if c not in X.columns]
         if absent:
-            raise InputError("Columns the model was fitted on are missing",
-                             [Problem(f"column {c!r} is not in the table")
-                              for c in absent[:_PROBLEMS_SHOWN]])
+            raise InputError(
+                "Columns the model was fitted on are missing",
+                [Problem(f"column {c!r} is not in the table") for c in absent[:_PROBLEMS_SHOWN]],
+            )
         X = X[self.columns_]
         keep = list(self.passthrough)
         numeric = [c for c in X.columns if c not in self.levels_ and c not in keep]
@@ -120,13 +129,18 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         for name, levels in self.levels_.items():
             text = X[name].astype("string")
             unseen = text.notna() & ~text.isin(levels)
-            problems += [Problem(f"column {name!r}: level {value!r} was not seen when the "
-                                 f"model was fitted (known: {', '.join(levels)})",
-                                 patient_id=str(row))
-                         for row, value in text[unseen].items()]
+            problems += [
+                Problem(
+                    f"column {name!r}: level {value!r} was not seen when the "
+                    f"model was fitted (known: {', '.join(levels)})",
+                    patient_id=str(row),
+                )
+                for row, value in text[unseen].items()
+            ]
             dummies = pd.DataFrame(
                 {f"{name}_{level}": (text == level).astype(float) for level in levels[1:]},
-                index=X.index)
+                index=X.index,
+            )
             dummies[text.isna().to_numpy()] = np.nan
             blocks.append(dummies)
         if problems:
@@ -137,10 +151,12 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
-        numeric = [c for c in self.columns_
-                   if c not in self.levels_ and c not in set(self.passthrough)]
-        dummies = [f"{name}_{level}" for name, levels in self.levels_.items()
-                   for level in levels[1:]]
+        numeric = [
+            c for c in self.columns_ if c not in self.levels_ and c not in set(self.passthrough)
+        ]
+        dummies = [
+            f"{name}_{level}" for name, levels in self.levels_.items() for level in levels[1:]
+        ]
         return np.asarray([*numeric, *dummies, *self.passthrough], dtype=object)
 
     def encoded_columns(self, column: str) -> list[str]:
@@ -167,10 +183,15 @@ def _as_float(column: pd.Series) -> pd.Series:
     converted = pd.to_numeric(column, errors="coerce")
     bad = column.notna() & converted.isna()
     if bad.any():
-        raise InputError(f"Column {column.name!r} was numeric when the model was fitted", [
-            Problem(f"column {column.name!r}: value {value!r} is not a number",
-                    patient_id=str(row))
-            for row, value in column[bad].head(_PROBLEMS_SHOWN).items()])
+        raise InputError(
+            f"Column {column.name!r} was numeric when the model was fitted",
+            [
+                Problem(
+                    f"column {column.name!r}: value {value!r} is not a number", patient_id=str(row)
+                )
+                for row, value in column[bad].head(_PROBLEMS_SHOWN).items()
+            ],
+        )
     return converted.astype(float)
 
 
@@ -181,15 +202,18 @@ def check_table(X, owner: str):
     estimator's name) in the message.
     """
     if sparse.issparse(X):
-        raise TypeError(f"{owner} does not support sparse input: pass a dense table "
-                        "(a DataFrame of patients × columns)")
+        raise TypeError(
+            f"{owner} does not support sparse input: pass a dense table "
+            "(a DataFrame of patients × columns)"
+        )
     if not isinstance(X, pd.DataFrame):
         X = np.asarray(X)
         if np.iscomplexobj(X):
             raise ValueError("Complex data not supported")
     if X.ndim != 2:
-        raise ValueError(f"Expected a 2D table, got {X.ndim}D input. Reshape your data "
-                         "(one row per patient).")
+        raise ValueError(
+            f"Expected a 2D table, got {X.ndim}D input. Reshape your data (one row per patient)."
+        )
     if X.shape[1] == 0:
         raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if X.shape[0] == 0:
@@ -197,8 +221,7 @@ def check_table(X, owner: str):
     return X
 
 
-def as_frame(X, columns: Sequence[str] | None = None, *, keep: Sequence[str] = ()
-             ) -> pd.DataFrame:
+def as_frame(X, columns: Sequence[str] | None = None, *, keep: Sequence[str] = ()) -> pd.DataFrame:
     """A checked table (see :func:`check_table`) as a DataFrame with text column names.
 
     An array gets ``columns`` (or ``x0, x1, …``); in an object array, a column whose cells
@@ -212,23 +235,30 @@ def as_frame(X, columns: Sequence[str] | None = None, *, keep: Sequence[str] = (
     frame = pd.DataFrame(X, columns=list(columns))
     if X.dtype != object:
         return frame
-    return frame.apply(lambda column: column if column.name in keep
-                       else _numbers_if_possible(column))
+    return frame.apply(
+        lambda column: column if column.name in keep else _numbers_if_possible(column)
+    )
 
 
 def _numbers_if_possible(column: pd.Series) -> pd.Series:
     """An object column as numbers when every cell is one, else unchanged."""
     odd = [v for v in column if not isinstance(v, (str, bool, int, float, np.generic, type(None)))]
     if odd:
-        raise TypeError(f"argument must be a string or a number, not {type(odd[0]).__name__!r} "
-                        f"(column {column.name!r})")
+        raise TypeError(
+            f"argument must be a string or a number, not {type(odd[0]).__name__!r} "
+            f"(column {column.name!r})"
+        )
     converted = pd.to_numeric(column, errors="coerce")
     return converted if converted.notna().sum() == column.notna().sum() else column
 
 
-def level_sets(table: pd.DataFrame, columns: Mapping[str, object] | None = None
-               ) -> dict[str, list[str]]:
+def level_sets(
+    table: pd.DataFrame, columns: Mapping[str, object] | None = None
+) -> dict[str, list[str]]:
     """The level set of every text column of a table (for ``categories=``): no label is read."""
     names = list(columns) if columns is not None else list(table.columns)
-    return {str(c): sorted(table[c].dropna().astype(str).unique()) for c in names
-            if not _is_numeric(table[c])}
+    return {
+        str(c): sorted(table[c].dropna().astype(str).unique())
+        for c in names
+        if not _is_numeric(table[c])
+    }

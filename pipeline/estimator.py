@@ -85,18 +85,30 @@ class _Fusion(BaseEstimator):
     def _fit(self, X, y, task: str):
         frame = self._frame(X, fitting=True)
         passthrough = (self.harmonize,) if self.harmonize else ()
-        self.encoder_ = CategoricalEncoder(self.categories, max_levels=self.max_levels,
-                                           passthrough=passthrough).fit(frame)
+        self.encoder_ = CategoricalEncoder(
+            self.categories, max_levels=self.max_levels, passthrough=passthrough
+        ).fit(frame)
         encoded = self.encoder_.transform(frame)
         self.groups_ = self._resolve_groups(list(encoded.columns))
         self.task_ = task
         self.model_ = build_model(
-            self.groups_, self.strategy, learner=self.learner, learners=tuple(self.learners),
-            cv=self.cv, random_state=self.random_state, n_jobs=self.n_jobs,
-            harmonize=self.harmonize, harmonize_unseen=self.harmonize_unseen,
-            correlation_threshold=self.correlation_threshold, select_k=self.select_k,
-            select_method=self.select_method, resample=self.resample, tune=self.tune,
-            n_iter=self.n_iter, inner_cv=self.inner_cv, task=task,
+            self.groups_,
+            self.strategy,
+            learner=self.learner,
+            learners=tuple(self.learners),
+            cv=self.cv,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            harmonize=self.harmonize,
+            harmonize_unseen=self.harmonize_unseen,
+            correlation_threshold=self.correlation_threshold,
+            select_k=self.select_k,
+            select_method=self.select_method,
+            resample=self.resample,
+            tune=self.tune,
+            n_iter=self.n_iter,
+            inner_cv=self.inner_cv,
+            task=task,
         )
         self.model_.fit(encoded, y)
         return self
@@ -121,8 +133,10 @@ class _Fusion(BaseEstimator):
             self.n_features_in_ = X.shape[1]
             return as_frame(X, keep=keep)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} "
-                             f"is expecting {self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} "
+                f"is expecting {self.n_features_in_} features as input."
+            )
         return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
 
     def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
@@ -139,8 +153,9 @@ class _Fusion(BaseEstimator):
                 elif str(name) in self.encoder_.levels_:
                     expanded += self.encoder_.encoded_columns(str(name))
                 else:
-                    problems.append(Problem(f"group {group!r}: column {name!r} is not in the "
-                                            "table"))
+                    problems.append(
+                        Problem(f"group {group!r}: column {name!r} is not in the table")
+                    )
             groups[str(group)] = expanded
         if problems:
             raise InputError("Groups name columns the table does not have", problems)
@@ -223,8 +238,10 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"The outcome needs at least two classes; got {len(self.classes_)} "
-                             f"class: {self.classes_[0]!r}")
+            raise ValueError(
+                f"The outcome needs at least two classes; got {len(self.classes_)} "
+                f"class: {self.classes_[0]!r}"
+            )
         task = "binary" if len(self.classes_) == 2 else "multiclass"
         return self._fit(X, codes, task)
 

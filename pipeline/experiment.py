@@ -30,13 +30,14 @@ class SkippedModelWarning(UserWarning):
     """A model could not be fitted on this cohort (too few patients); the others report."""
 
 
-
 def select_models(models: dict, strategies: Sequence[str]) -> dict:
     """Keep the models of the requested strategies (``single`` = every single-group model)."""
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
-        raise InputError("Unknown strategy", [Problem(
-            f"{name!r} is not one of {', '.join(STRATEGIES)}") for name in unknown])
+        raise InputError(
+            "Unknown strategy",
+            [Problem(f"{name!r} is not one of {', '.join(STRATEGIES)}") for name in unknown],
+        )
     return {
         name: model
         for name, model in models.items()
@@ -67,16 +68,20 @@ def cohort_variables(
     return data.X[columns] if columns else None
 
 
-def describe(data: Dataset, biomarkers: str | Path | None = None,
-             id_column: str | None = None) -> dict:
+def describe(
+    data: Dataset, biomarkers: str | Path | None = None, id_column: str | None = None
+) -> dict:
     """Table 1 of a dataset (:func:`radfusion.pipeline.statistics.describe_cohort`)."""
     classes = [label for label, _ in sorted(data.label_mapping.items(), key=lambda kv: kv[1])]
     missing = pd.DataFrame(
         {group: data.X[columns].isna().all(axis=1) for group, columns in data.groups.items()}
     )
     return describe_cohort(
-        data.y, classes, variables=cohort_variables(data, biomarkers, id_column),
-        site=data.site, missing_groups=missing,
+        data.y,
+        classes,
+        variables=cohort_variables(data, biomarkers, id_column),
+        site=data.site,
+        missing_groups=missing,
         group_sizes={group: len(columns) for group, columns in data.groups.items()},
     )
 
@@ -149,16 +154,29 @@ def run_cv(
     """
     started = time.perf_counter()
     data = load_dataset(
-        features, label=label, biomarkers=biomarkers, id_column=id_column,
-        group_pattern=group_pattern, keep_site=harmonize, task=task,
+        features,
+        label=label,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=group_pattern,
+        keep_site=harmonize,
+        task=task,
     )
     explain = explain and data.task == "binary"
     models = select_models(
         build_models(
-            data.groups, learner=learner, learners=learners, random_state=seed,
-            harmonize=SITE_COLUMN if harmonize else None, harmonize_unseen=harmonize_unseen,
-            correlation_threshold=correlation_threshold, select_k=select_k,
-            select_method=select_method, tune=tune, n_iter=n_iter, task=data.task,
+            data.groups,
+            learner=learner,
+            learners=learners,
+            random_state=seed,
+            harmonize=SITE_COLUMN if harmonize else None,
+            harmonize_unseen=harmonize_unseen,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            tune=tune,
+            n_iter=n_iter,
+            task=data.task,
         ),
         strategies,
     )
@@ -166,16 +184,25 @@ def run_cv(
     selection = select_k is not None or correlation_threshold is not None
     single = single_group_models(list(models), data.groups)
     if explain:
-        hook = FoldExplainer(groups=data.groups, single=single, seed=seed,
-                             selection=selection, tuned=tune)
+        hook = FoldExplainer(
+            groups=data.groups, single=single, seed=seed, selection=selection, tuned=tune
+        )
     elif tune:
         hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
     else:
         hook = None
     with _backend(scheduler):
         result = cross_validate_models(
-            models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed,
-            n_jobs=-1 if scheduler is not None else n_jobs, fold_hook=hook, task=data.task,
+            models,
+            data.X,
+            data.y,
+            ids=data.ids,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            n_jobs=-1 if scheduler is not None else n_jobs,
+            fold_hook=hook,
+            task=data.task,
             skip_failing=True,
         )
     predictions, records = result if hook is not None else (result, None)
@@ -184,9 +211,16 @@ def run_cv(
         warnings.warn(f"model {name!r} skipped: {reason}", SkippedModelWarning, stacklevel=2)
     models = {name: model for name, model in models.items() if name not in skipped}
     single = {name: group for name, group in single.items() if name not in skipped}
-    explanations = summarize_explanations(
-        records, groups=data.groups, single=single, selection=selection,
-    ) if explain else None
+    explanations = (
+        summarize_explanations(
+            records,
+            groups=data.groups,
+            single=single,
+            selection=selection,
+        )
+        if explain
+        else None
+    )
     validated = time.perf_counter()
     summary = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)
     config = {
@@ -210,11 +244,18 @@ def run_cv(
         "tuning": {
             "n_iter": n_iter,
             "chosen": [
-                {"model": r["model"], "repeat": r["repeat"], "fold": r["fold"],
-                 "branches": r["record"]["hyperparameters"]}
-                for r in records or () if r["record"] and r["record"].get("hyperparameters")
+                {
+                    "model": r["model"],
+                    "repeat": r["repeat"],
+                    "fold": r["fold"],
+                    "branches": r["record"]["hyperparameters"],
+                }
+                for r in records or ()
+                if r["record"] and r["record"].get("hyperparameters")
             ],
-        } if tune else None,
+        }
+        if tune
+        else None,
         "encoded_columns": data.encoded,
         "label_mapping": data.label_mapping,
         "command": command,
@@ -226,18 +267,37 @@ def run_cv(
         inputs["biomarkers"] = biomarkers
     if data.task == "binary":
         report = build_report(
-            predictions, summary, config=config, seed=seed, inputs=inputs, groups=data.groups,
+            predictions,
+            summary,
+            config=config,
+            seed=seed,
+            inputs=inputs,
+            groups=data.groups,
             cohort=describe(data, biomarkers, id_column),
-            comparisons=comparison_pairs(list(models)), n_bootstrap=n_bootstrap,
-            extraction=read_extraction(features), explanations=explanations,
+            comparisons=comparison_pairs(list(models)),
+            n_bootstrap=n_bootstrap,
+            extraction=read_extraction(features),
+            explanations=explanations,
         )
     else:
-        report = build_task_report(predictions, summary, task=data.task, config=config,
-                                   seed=seed, inputs=inputs, groups=data.groups)
+        report = build_task_report(
+            predictions,
+            summary,
+            task=data.task,
+            config=config,
+            seed=seed,
+            inputs=inputs,
+            groups=data.groups,
+        )
     # run.json is part of the report set: its durations are taken just before the commit.
-    write_report(report, predictions, out, durations=lambda: {
-        "load_seconds": loaded - started,
-        "cross_validation_seconds": validated - loaded,
-        "report_seconds": time.perf_counter() - validated,
-    })
+    write_report(
+        report,
+        predictions,
+        out,
+        durations=lambda: {
+            "load_seconds": loaded - started,
+            "cross_validation_seconds": validated - loaded,
+            "report_seconds": time.perf_counter() - validated,
+        },
+    )
     return report

@@ -201,15 +201,28 @@ class FoldExplainer:
     stacking: str | None = "stacking"
     tuned: bool = False
 
-    def __call__(self, estimator: BaseEstimator, X_test: pd.DataFrame, y_test: np.ndarray, *,
-                 model: str, repeat: int, fold: int) -> dict[str, Any] | None:
+    def __call__(
+        self,
+        estimator: BaseEstimator,
+        X_test: pd.DataFrame,
+        y_test: np.ndarray,
+        *,
+        model: str,
+        repeat: int,
+        fold: int,
+    ) -> dict[str, Any] | None:
         """The record of one fitted (model, repeat, fold), or None when nothing applies."""
         record: dict[str, Any] = {}
         if model in self.single:
             columns = list(self.groups[self.single[model]])
             record["importance"] = held_out_importance(
-                estimator, X_test, y_test, columns, n_repeats=self.n_repeats,
-                random_state=fold_seed(self.seed, model, repeat, fold))
+                estimator,
+                X_test,
+                y_test,
+                columns,
+                n_repeats=self.n_repeats,
+                random_state=fold_seed(self.seed, model, repeat, fold),
+            )
             if self.selection:
                 record["selected"] = selected_features(estimator)
         if model == self.late and len(self.groups) > 1:
@@ -228,8 +241,7 @@ class FoldExplainer:
 # --------------------------------------------------------------------------- aggregation
 def _stats(values: Sequence[float]) -> dict[str, float]:
     values = np.asarray(values, dtype=np.float64)
-    return {"mean": float(values.mean()), "min": float(values.min()),
-            "max": float(values.max())}
+    return {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
 
 
 def _meta(records: list[dict], groups: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -239,13 +251,17 @@ def _meta(records: list[dict], groups: Mapping[str, Any]) -> dict[str, Any] | No
     of = {branch_name(g): g for g in groups}
     branches = list(folds[0])
     group_of = {b: of.get(b.rpartition(":")[0] or b) for b in branches}
-    per_group = {g: [sum(w[b] for b in branches if group_of[b] == g) for w in folds]
-                 for g in groups if g in group_of.values()}
+    per_group = {
+        g: [sum(w[b] for b in branches if group_of[b] == g) for w in folds]
+        for g in groups
+        if g in group_of.values()
+    }
     return {
         "model": "stacking",
         "n_fits": len(folds),
-        "branches": [{"branch": b, "group": group_of[b], **_stats([w[b] for w in folds])}
-                     for b in branches],
+        "branches": [
+            {"branch": b, "group": group_of[b], **_stats([w[b] for w in folds])} for b in branches
+        ],
         "groups": [{"group": g, **_stats(v)} for g, v in per_group.items()],
     }
 
@@ -268,15 +284,23 @@ def _group_drop(records: list[dict]) -> dict[str, Any] | None:
         "model": "late",
         "auc": float(full.mean()),
         "groups": [
-            {"group": g, "auc_without": float(np.mean(without[g])),
-             "drop": _stats(full - np.asarray(without[g]))}
+            {
+                "group": g,
+                "auc_without": float(np.mean(without[g])),
+                "drop": _stats(full - np.asarray(without[g])),
+            }
             for g in groups
         ],
     }
 
 
-def _importance(records: list[dict], groups: Mapping[str, Sequence[str]],
-                single: Mapping[str, str], selection: bool, top_k: int) -> dict[str, Any]:
+def _importance(
+    records: list[dict],
+    groups: Mapping[str, Sequence[str]],
+    single: Mapping[str, str],
+    selection: bool,
+    top_k: int,
+) -> dict[str, Any]:
     out = {}
     for model, group in single.items():
         folds = [r["record"] for r in records if r["model"] == model and r["record"]]
@@ -291,8 +315,12 @@ def _importance(records: list[dict], groups: Mapping[str, Sequence[str]],
             frequency = np.mean([np.isin(columns, k) for k in kept], axis=0)
         order = np.argsort(-mean, kind="stable")[:top_k]
         out[group] = [
-            {"feature": columns[j], "mean": float(mean[j]), "sd": float(sd[j]),
-             "selected": None if frequency is None else float(frequency[j])}
+            {
+                "feature": columns[j],
+                "mean": float(mean[j]),
+                "sd": float(sd[j]),
+                "selected": None if frequency is None else float(frequency[j]),
+            }
             for j in order
         ]
     return out
@@ -324,25 +352,30 @@ def summarize_explanations(
         ``meta_weights``, ``group_drop``, ``importance``, ``selection``, ``shap`` and
         ``methods`` (one sentence per item); see :mod:`radfusion.pipeline.report` for the schema.
     """
-    stacked = [r["record"] for r in records
-               if r["model"] == "stacking" and r["record"] and "weights" in r["record"]]
+    stacked = [
+        r["record"]
+        for r in records
+        if r["model"] == "stacking" and r["record"] and "weights" in r["record"]
+    ]
     importance = _importance(records, groups, single, selection, top_k)
     shap = importlib.util.find_spec("shap") is not None
     return {
         "meta_weights": _meta(stacked, groups),
         "group_drop": _group_drop(records),
         "importance": {"n_repeats": n_repeats, "top_k": top_k, "groups": importance}
-        if importance else None,
+        if importance
+        else None,
         "selection": {
             "ran": bool(selection),
             "note": "Selection frequency: fraction of outer folds (x repeats) in which the "
-                    "single-group model kept the feature after correlation filtering / top-k "
-                    "selection." if selection else
-                    "No feature selection was run (no correlation_threshold or select_k), so "
-                    "every feature was used in every fold; selection stability does not apply.",
+            "single-group model kept the feature after correlation filtering / top-k "
+            "selection."
+            if selection
+            else "No feature selection was run (no correlation_threshold or select_k), so "
+            "every feature was used in every fold; selection stability does not apply.",
         },
-        "shap": "SHAP values were not computed" + (
-            "." if shap else " (the shap package is not installed)."),
+        "shap": "SHAP values were not computed"
+        + ("." if shap else " (the shap package is not installed)."),
         "methods": [
             "Meta-learner weights: coefficients of the stacking model's non-negative logistic "
             "meta-learner per branch, over the outer folds x repeats (mean, min, max); a "

@@ -162,8 +162,7 @@ def make_branch(
     if not isinstance(learner, str):
         estimator = clone(learner)
     elif task != "binary":
-        estimator = make_learner(learner, random_state, early_stopping=early_stopping,
-                                 task=task)
+        estimator = make_learner(learner, random_state, early_stopping=early_stopping, task=task)
     elif early_stopping:
         estimator = make_learner(learner, random_state, early_stopping=True)
     else:  # the historical call (tests substitute make_learner with this signature)
@@ -194,10 +193,13 @@ def make_branch(
             from imblearn.over_sampling import SMOTE
             from imblearn.pipeline import make_pipeline as make_imblearn_pipeline
         except ImportError as error:
-            raise InputError("resample='smote' needs imbalanced-learn", [
-                Problem("install it: pip install imbalanced-learn")]) from error
-        return make_imblearn_pipeline(*steps, StandardScaler(),
-                                      SMOTE(random_state=random_state), estimator)
+            raise InputError(
+                "resample='smote' needs imbalanced-learn",
+                [Problem("install it: pip install imbalanced-learn")],
+            ) from error
+        return make_imblearn_pipeline(
+            *steps, StandardScaler(), SMOTE(random_state=random_state), estimator
+        )
     return make_pipeline(*steps, StandardScaler(), estimator)
 
 
@@ -273,8 +275,7 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
         y_type = type_of_target(y, input_name="y")
         if y_type != "binary":
             raise ValueError(
-                "Only binary classification is supported. The type of the target is "
-                f"{y_type}."
+                f"Only binary classification is supported. The type of the target is {y_type}."
             )
         self.classes_, y01 = np.unique(y, return_inverse=True)
         if len(self.classes_) != 2:
@@ -305,7 +306,8 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
             theta0,
             jac=True,
             method="L-BFGS-B",
-            bounds=[(None, None)] + [(0.0, None)] * (n_features - self.n_free)
+            bounds=[(None, None)]
+            + [(0.0, None)] * (n_features - self.n_free)
             + [(None, None)] * self.n_free,
             options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e3 * np.finfo(float).eps},
         )
@@ -375,19 +377,20 @@ class _Availability:
         """``X`` as given when it can be indexed (DataFrame, array), else as an array; sparse
         input is refused (branches select, impute and scale dense columns)."""
         if sparse.issparse(X):
-            raise TypeError(f"{type(self).__name__} does not support sparse input: pass a dense "
-                            "table")
+            raise TypeError(
+                f"{type(self).__name__} does not support sparse input: pass a dense table"
+            )
         return X if hasattr(X, "iloc") or isinstance(X, np.ndarray) else np.asarray(X)
 
     def _fit_inputs(self, X, y, *, regression: bool):
         """The table (see :meth:`_table`) and ``y`` as a 1D array, both checked for emptiness."""
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         X = self._table(X)
         if _num_samples(X) == 0:
-            raise ValueError(f"0 sample(s) (shape={np.shape(X)}) while a minimum of 1 is "
-                             "required.")
+            raise ValueError(f"0 sample(s) (shape={np.shape(X)}) while a minimum of 1 is required.")
         y = column_or_1d(y, warn=True)
         return X, (y.astype(np.float64) if regression else y)
 
@@ -414,14 +417,17 @@ class _Availability:
                 f"{type(self).__name__} with groups needs a DataFrame, got {type(X).__name__}"
             )
         return np.column_stack(
-            [X.reindex(columns=list(cols)).notna().any(axis=1).to_numpy() for cols in
-             self.groups.values()]
+            [
+                X.reindex(columns=list(cols)).notna().any(axis=1).to_numpy()
+                for cols in self.groups.values()
+            ]
         ).reshape(len(X), len(self.groups))
 
     def _branch_presence(self, X) -> np.ndarray:
         """Boolean array (n_samples, n_branches): the branch's group is present and usable."""
-        present = np.column_stack([self._presence(X) & self.usable_,
-                                   np.ones((_num_samples(X), 1), dtype=bool)])
+        present = np.column_stack(
+            [self._presence(X) & self.usable_, np.ones((_num_samples(X), 1), dtype=bool)]
+        )
         return present[:, self.branch_groups_]  # index -1 → the always-present column
 
 
@@ -459,8 +465,9 @@ def _chosen_setting(fitted: BaseEstimator, branch: BaseEstimator) -> BaseEstimat
     return branch if best is None else clone(best)
 
 
-def _trainable(rows: np.ndarray, present: np.ndarray, y: np.ndarray,
-               n_classes: int | None = 2) -> np.ndarray | None:
+def _trainable(
+    rows: np.ndarray, present: np.ndarray, y: np.ndarray, n_classes: int | None = 2
+) -> np.ndarray | None:
     """The rows having the group, or None when they do not hold every class (classification,
     ``n_classes``) or two distinct values (regression, ``n_classes=None``)."""
     rows = rows[present[rows]]
@@ -481,20 +488,22 @@ class _AvailableVoting(_Availability):
         None for regression); set the fitted attributes."""
         names, estimators = self._validate_estimators()
         if self.weights is not None and len(self.weights) != len(self.estimators):
-            raise ValueError(f"got {len(self.weights)} weights for {len(self.estimators)} "
-                             "estimators")
-        kept = [(name, est) for name, est in zip(names, estimators, strict=True)
-                if est != "drop"]
+            raise ValueError(
+                f"got {len(self.weights)} weights for {len(self.estimators)} estimators"
+            )
+        kept = [(name, est) for name, est in zip(names, estimators, strict=True) if est != "drop"]
         self.branch_groups_ = self._branch_groups([name for name, _ in kept])
         present = self._presence(X)
         everyone = np.arange(len(y))
-        train = [_trainable(everyone, present[:, g], y, n_classes)
-                 for g in range(present.shape[1])]
+        train = [_trainable(everyone, present[:, g], y, n_classes) for g in range(present.shape[1])]
         self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_rows)(
-                clone(est), X, y,
-                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)), sw,
+                clone(est),
+                X,
+                y,
+                None if g < 0 or train[g] is None else _rows_or_all(train[g], len(y)),
+                sw,
             )
             for (_, est), g in zip(kept, self.branch_groups_, strict=True)
         )
@@ -505,8 +514,11 @@ class _AvailableVoting(_Availability):
         """Weighted mean over axis 0 (branches) of ``outputs`` (n_branches, n_samples, ...)
         over the branches each row has; ``fallback`` for rows with none."""
         mask = self._branch_presence(X).T.astype(np.float64)
-        weights = np.ones(len(outputs)) if self._weights_not_none is None else np.asarray(
-            self._weights_not_none, dtype=np.float64)
+        weights = (
+            np.ones(len(outputs))
+            if self._weights_not_none is None
+            else np.asarray(self._weights_not_none, dtype=np.float64)
+        )
         mask = (mask * weights[:, None]).reshape(mask.shape + (1,) * (outputs.ndim - 2))
         total = mask.sum(axis=0)
         mean = (outputs * mask).sum(axis=0) / np.where(total > 0, total, 1.0)
@@ -564,10 +576,25 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         "voting": [StrOptions({"soft"})],
     }
 
-    def __init__(self, estimators, *, groups=None, voting="soft", weights=None, n_jobs=None,
-                 flatten_transform=True, verbose=False):
-        super().__init__(estimators, voting=voting, weights=weights, n_jobs=n_jobs,
-                         flatten_transform=flatten_transform, verbose=verbose)
+    def __init__(
+        self,
+        estimators,
+        *,
+        groups=None,
+        voting="soft",
+        weights=None,
+        n_jobs=None,
+        flatten_transform=True,
+        verbose=False,
+    ):
+        super().__init__(
+            estimators,
+            voting=voting,
+            weights=weights,
+            n_jobs=n_jobs,
+            flatten_transform=flatten_transform,
+            verbose=verbose,
+        )
         self.groups = groups
 
     def fit(self, X, y, sample_weight=None):
@@ -600,8 +627,10 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
     (weighted) mean of the branches it has, the training mean ``y_mean_`` when none.
     """
 
-    _parameter_constraints: dict = {**VotingRegressor._parameter_constraints,
-                                    "groups": [dict, None]}
+    _parameter_constraints: dict = {
+        **VotingRegressor._parameter_constraints,
+        "groups": [dict, None],
+    }
 
     def __init__(self, estimators, *, groups=None, weights=None, n_jobs=None, verbose=False):
         super().__init__(estimators, weights=weights, n_jobs=n_jobs, verbose=verbose)
@@ -641,25 +670,36 @@ class _AvailableStacking(_Availability):
             cv.random_state = np.random.RandomState()
         splits = [(np.arange(n), None)] + list(cv.split(X, y))
         # per split and group (last column: always present): training rows, scored test rows
-        train = [[_trainable(rows, present[:, g], y, n_classes) for g in range(n_groups + 1)]
-                 for rows, _ in splits]
+        train = [
+            [_trainable(rows, present[:, g], y, n_classes) for g in range(n_groups + 1)]
+            for rows, _ in splits
+        ]
         # First every branch on all its training rows (a tuned branch runs its search here),
         # then the inner folds: a tuned branch reuses its search's chosen setting there
         # instead of searching again in every inner fold.
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_rows)(
-                clone(clf), X, y,
-                *self._split_rows(train[0][g], splits[0], present[:, g], n), sw,
+                clone(clf),
+                X,
+                y,
+                *self._split_rows(train[0][g], splits[0], present[:, g], n),
+                sw,
             )
             for (_, clf), g in zip(kept, self.branch_groups_, strict=True)
         )
-        inner = [_chosen_setting(fitted, clf) for fitted, (_, clf) in
-                 zip(self.estimators_, kept, strict=True)]
+        inner = [
+            _chosen_setting(fitted, clf)
+            for fitted, (_, clf) in zip(self.estimators_, kept, strict=True)
+        ]
         tasks = [(b, s) for b in range(len(kept)) for s in range(1, len(splits))]
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_predict_rows)(
-                clone(inner[b]), X, y,
-                *self._split_rows(train[s][g], splits[s], present[:, g], n), sw, method,
+                clone(inner[b]),
+                X,
+                y,
+                *self._split_rows(train[s][g], splits[s], present[:, g], n),
+                sw,
+                method,
             )
             for b, s in tasks
             for g in [self.branch_groups_[b]]
@@ -678,10 +718,13 @@ class _AvailableStacking(_Availability):
         missing = ~scored[:, :n_groups]
         indicators = np.flatnonzero(missing.any(axis=0))
         self.indicator_groups_ = [list(self.groups)[g] for g in indicators]
-        self.neutral_ = (float(np.average(y, weights=sw)) if n_classes is None
-                         else 1.0 / n_classes)
-        X_meta = np.hstack([np.where(np.isnan(oof), self.neutral_, oof).reshape(n, -1),
-                            missing[:, indicators].astype(np.float64)])
+        self.neutral_ = float(np.average(y, weights=sw)) if n_classes is None else 1.0 / n_classes
+        X_meta = np.hstack(
+            [
+                np.where(np.isnan(oof), self.neutral_, oof).reshape(n, -1),
+                missing[:, indicators].astype(np.float64),
+            ]
+        )
         if "n_free" in self.final_estimator_.get_params():
             self.final_estimator_.set_params(n_free=len(indicators))
         params = {} if sw is None else {"sample_weight": sw}
@@ -706,8 +749,13 @@ class _AvailableStacking(_Availability):
         check_is_fitted(self)
         X = self._table(X)
         has = self._branch_presence(X)
-        outputs = np.stack([_branch_output(est, X, method) for est, method in
-                            zip(self.estimators_, self.stack_method_, strict=True)], axis=1)
+        outputs = np.stack(
+            [
+                _branch_output(est, X, method)
+                for est, method in zip(self.estimators_, self.stack_method_, strict=True)
+            ],
+            axis=1,
+        )
         outputs = np.where(has[:, :, None], outputs, self.neutral_).reshape(len(outputs), -1)
         columns = [list(self.groups).index(g) for g in self.indicator_groups_]
         absent = ~(self._presence(X) & self.usable_)[:, columns]
@@ -774,10 +822,27 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         "stack_method": [StrOptions({"auto", "predict_proba"})],
     }
 
-    def __init__(self, estimators, final_estimator=None, *, groups=None, cv=None,
-                 stack_method="auto", n_jobs=None, passthrough=False, verbose=0):
-        super().__init__(estimators, final_estimator, cv=cv, stack_method=stack_method,
-                         n_jobs=n_jobs, passthrough=passthrough, verbose=verbose)
+    def __init__(
+        self,
+        estimators,
+        final_estimator=None,
+        *,
+        groups=None,
+        cv=None,
+        stack_method="auto",
+        n_jobs=None,
+        passthrough=False,
+        verbose=0,
+    ):
+        super().__init__(
+            estimators,
+            final_estimator,
+            cv=cv,
+            stack_method=stack_method,
+            n_jobs=n_jobs,
+            passthrough=passthrough,
+            verbose=verbose,
+        )
         self.groups = groups
 
     def fit(self, X, y, sample_weight=None):
@@ -789,17 +854,22 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
         binary = type_of_target(y, input_name="y") == "binary"
-        self._clone_final_estimator(default=NonNegativeLogisticRegression() if binary else
-                                    LogisticRegression(max_iter=1000))
+        self._clone_final_estimator(
+            default=NonNegativeLogisticRegression() if binary else LogisticRegression(max_iter=1000)
+        )
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         y = self._label_encoder.transform(y)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_)) / (
-            len(y) if sw is None else sw.sum())
+            len(y) if sw is None else sw.sum()
+        )
         names, clfs = self._validate_estimators()
-        methods = {self._method_name(n, c, self.stack_method)
-                   for n, c in zip(names, clfs, strict=True) if c != "drop"}
+        methods = {
+            self._method_name(n, c, self.stack_method)
+            for n, c in zip(names, clfs, strict=True)
+            if c != "drop"
+        }
         if methods != {"predict_proba"}:
             raise ValueError(f"{type(self).__name__} stacks predict_proba only")
         return self._fit_stack(X, y, sw, len(self.classes_))
@@ -825,13 +895,30 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
     any usable group gets the training mean ``y_mean_``.
     """
 
-    _parameter_constraints: dict = {**StackingRegressor._parameter_constraints,
-                                    "groups": [dict, None]}
+    _parameter_constraints: dict = {
+        **StackingRegressor._parameter_constraints,
+        "groups": [dict, None],
+    }
 
-    def __init__(self, estimators, final_estimator=None, *, groups=None, cv=None,
-                 n_jobs=None, passthrough=False, verbose=0):
-        super().__init__(estimators, final_estimator, cv=cv, n_jobs=n_jobs,
-                         passthrough=passthrough, verbose=verbose)
+    def __init__(
+        self,
+        estimators,
+        final_estimator=None,
+        *,
+        groups=None,
+        cv=None,
+        n_jobs=None,
+        passthrough=False,
+        verbose=0,
+    ):
+        super().__init__(
+            estimators,
+            final_estimator,
+            cv=cv,
+            n_jobs=n_jobs,
+            passthrough=passthrough,
+            verbose=verbose,
+        )
         self.groups = groups
 
     def fit(self, X, y, sample_weight=None):
@@ -965,10 +1052,13 @@ def build_model(
     if task not in TASKS:
         raise InputError("Unknown task", [Problem(f"{task!r} is not one of {TASKS}")])
     if tune and task != "binary":
-        raise InputError("Tuning is built for binary targets only",
-                         [Problem(f"task {task!r}: run without --tune")])
-    options = _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold,
-                              select_k, select_method)
+        raise InputError(
+            "Tuning is built for binary targets only",
+            [Problem(f"task {task!r}: run without --tune")],
+        )
+    options = _branch_options(
+        groups, harmonize, harmonize_unseen, correlation_threshold, select_k, select_method
+    )
     if resample is not None:
         options["resample"] = resample
     if tune:
@@ -1003,13 +1093,19 @@ def build_model(
         return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
     if regression:
         return AvailableStackingRegressor(
-            estimators, final_estimator=LinearRegression(positive=True), groups=groups,
-            cv=KFold(cv, shuffle=True, random_state=random_state), n_jobs=n_jobs,
+            estimators,
+            final_estimator=LinearRegression(positive=True),
+            groups=groups,
+            cv=KFold(cv, shuffle=True, random_state=random_state),
+            n_jobs=n_jobs,
         )
     return AvailableStackingClassifier(
         estimators,
-        final_estimator=(NonNegativeLogisticRegression() if task == "binary"
-                         else LogisticRegression(max_iter=1000)),
+        final_estimator=(
+            NonNegativeLogisticRegression()
+            if task == "binary"
+            else LogisticRegression(max_iter=1000)
+        ),
         groups=groups,
         cv=AdaptiveStratifiedKFold(cv, shuffle=True, random_state=random_state),
         stack_method="predict_proba",
@@ -1051,11 +1147,23 @@ def build_models(
     every branch of every model (see :func:`build_model`).
     """
     groups = _check_groups(groups)
-    kwargs = dict(learner=learner, learners=learners, cv=cv, random_state=random_state,
-                  n_jobs=n_jobs, harmonize=harmonize, harmonize_unseen=harmonize_unseen,
-                  correlation_threshold=correlation_threshold, select_k=select_k,
-                  select_method=select_method, resample=resample, tune=tune, n_iter=n_iter,
-                  inner_cv=inner_cv, task=task)
+    kwargs = dict(
+        learner=learner,
+        learners=learners,
+        cv=cv,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        harmonize=harmonize,
+        harmonize_unseen=harmonize_unseen,
+        correlation_threshold=correlation_threshold,
+        select_k=select_k,
+        select_method=select_method,
+        resample=resample,
+        tune=tune,
+        n_iter=n_iter,
+        inner_cv=inner_cv,
+        task=task,
+    )
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
         for group, columns in groups.items():
@@ -1092,22 +1200,28 @@ def _check_learners(learners: Sequence[str]) -> list[str]:
     return learners
 
 
-def _branch_options(groups, harmonize, harmonize_unseen, correlation_threshold, select_k,
-                    select_method) -> dict:
+def _branch_options(
+    groups, harmonize, harmonize_unseen, correlation_threshold, select_k, select_method
+) -> dict:
     """Keyword arguments of :func:`make_branch`; only the non-default ones (so that a model
     built without options is exactly the historical one)."""
     problems = []
     if harmonize is not None and harmonize_unseen not in HARMONIZE_UNSEEN:
-        problems.append(Problem(f"harmonize_unseen {harmonize_unseen!r} is not one of "
-                                f"{', '.join(HARMONIZE_UNSEEN)}"))
+        problems.append(
+            Problem(
+                f"harmonize_unseen {harmonize_unseen!r} is not one of {', '.join(HARMONIZE_UNSEEN)}"
+            )
+        )
     if correlation_threshold is not None and not 0 < correlation_threshold <= 1:
-        problems.append(Problem(f"correlation_threshold {correlation_threshold!r} is not in "
-                                "(0, 1]"))
+        problems.append(
+            Problem(f"correlation_threshold {correlation_threshold!r} is not in (0, 1]")
+        )
     if select_k is not None and not (isinstance(select_k, Integral) and select_k >= 1):
         problems.append(Problem(f"select_k {select_k!r} is not a positive integer"))
     if select_k is not None and select_method not in SELECT_METHODS:
-        problems.append(Problem(f"select_method {select_method!r} is not one of "
-                                f"{', '.join(SELECT_METHODS)}"))
+        problems.append(
+            Problem(f"select_method {select_method!r} is not one of {', '.join(SELECT_METHODS)}")
+        )
     if problems:
         raise InputError("Bad model options", problems)
     options: dict = {}

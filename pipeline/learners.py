@@ -35,8 +35,9 @@ RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 """Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
 
 
-def make_learner(name: str, random_state: int | None = 0, *,
-                 early_stopping: bool = False, task: str = "binary") -> BaseEstimator:
+def make_learner(
+    name: str, random_state: int | None = 0, *, early_stopping: bool = False, task: str = "binary"
+) -> BaseEstimator:
     """Return an unfitted base classifier with radiomics defaults.
 
     Parameters
@@ -78,8 +79,10 @@ def make_learner(name: str, random_state: int | None = 0, *,
     if task == "regression":
         return make_regressor(name, random_state)
     if early_stopping and task != "binary":
-        raise InputError("Early-stopped XGBoost is for binary targets",
-                         [Problem(f"task {task!r}: use the plain 'xgb' learner")])
+        raise InputError(
+            "Early-stopped XGBoost is for binary targets",
+            [Problem(f"task {task!r}: use the plain 'xgb' learner")],
+        )
     if name == "lr":
         return LogisticRegression(
             C=0.1, class_weight="balanced", max_iter=10_000, random_state=random_state
@@ -131,15 +134,24 @@ def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
     if name == "lr":
         return RidgeCV(alphas=RIDGE_ALPHAS)
     if name == "svm":
-        return TransformedTargetRegressor(regressor=SVR(C=1.0, gamma="scale", epsilon=0.1),
-                                          transformer=StandardScaler())
+        return TransformedTargetRegressor(
+            regressor=SVR(C=1.0, gamma="scale", epsilon=0.1), transformer=StandardScaler()
+        )
     if name == "rf":
-        return RandomForestRegressor(n_estimators=200, max_features=1 / 3, n_jobs=1,
-                                     random_state=random_state)
+        return RandomForestRegressor(
+            n_estimators=200, max_features=1 / 3, n_jobs=1, random_state=random_state
+        )
     if name == "xgb":
-        return XGBRegressor(tree_method="hist", n_estimators=200, max_depth=3,
-                            learning_rate=0.05, subsample=0.8, colsample_bytree=0.5, n_jobs=1,
-                            random_state=random_state)
+        return XGBRegressor(
+            tree_method="hist",
+            n_estimators=200,
+            max_depth=3,
+            learning_rate=0.05,
+            subsample=0.8,
+            colsample_bytree=0.5,
+            n_jobs=1,
+            random_state=random_state,
+        )
     raise InputError(
         "Unknown learner",
         [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
@@ -200,10 +212,23 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
         Defined only when ``X`` has string column names.
     """
 
-    def __init__(self, n_estimators=500, *, max_depth=3, learning_rate=0.05, subsample=0.8,
-                 colsample_bytree=0.5, min_child_weight=1.0, reg_lambda=1.0,
-                 validation_fraction=0.15, early_stopping_rounds=25,
-                 scale_pos_weight="balanced", refit=True, random_state=0, n_jobs=1):
+    def __init__(
+        self,
+        n_estimators=500,
+        *,
+        max_depth=3,
+        learning_rate=0.05,
+        subsample=0.8,
+        colsample_bytree=0.5,
+        min_child_weight=1.0,
+        reg_lambda=1.0,
+        validation_fraction=0.15,
+        early_stopping_rounds=25,
+        scale_pos_weight="balanced",
+        refit=True,
+        random_state=0,
+        n_jobs=1,
+    ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -220,28 +245,40 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
 
     def _booster(self, n_estimators, scale_pos_weight, early_stopping_rounds=None):
         return XGBClassifier(
-            tree_method="hist", n_estimators=int(n_estimators), max_depth=int(self.max_depth),
-            learning_rate=self.learning_rate, subsample=self.subsample,
-            colsample_bytree=self.colsample_bytree, min_child_weight=self.min_child_weight,
-            reg_lambda=self.reg_lambda, scale_pos_weight=scale_pos_weight,
-            eval_metric="logloss", early_stopping_rounds=early_stopping_rounds,
-            n_jobs=self.n_jobs, random_state=self.random_state,
+            tree_method="hist",
+            n_estimators=int(n_estimators),
+            max_depth=int(self.max_depth),
+            learning_rate=self.learning_rate,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda,
+            scale_pos_weight=scale_pos_weight,
+            eval_metric="logloss",
+            early_stopping_rounds=early_stopping_rounds,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
         )
 
     def _check_params(self):
         if not (isinstance(self.n_estimators, Integral) and self.n_estimators >= 1):
             raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
         if not (isinstance(self.validation_fraction, Real) and 0 < self.validation_fraction < 1):
-            raise ValueError("validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        if not (isinstance(self.early_stopping_rounds, Integral)
-                and self.early_stopping_rounds >= 1):
-            raise ValueError("early_stopping_rounds must be a positive integer, got "
-                             f"{self.early_stopping_rounds!r}")
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
+        if not (
+            isinstance(self.early_stopping_rounds, Integral) and self.early_stopping_rounds >= 1
+        ):
+            raise ValueError(
+                "early_stopping_rounds must be a positive integer, got "
+                f"{self.early_stopping_rounds!r}"
+            )
         spw = self.scale_pos_weight
         if not (spw is None or spw == "balanced" or (isinstance(spw, Real) and spw > 0)):
-            raise ValueError(f"scale_pos_weight must be 'balanced', a positive number or None, "
-                             f"got {spw!r}")
+            raise ValueError(
+                f"scale_pos_weight must be 'balanced', a positive number or None, got {spw!r}"
+            )
 
     def fit(self, X, y, sample_weight=None):
         """Hold out a validation split of these rows, boost with early stopping, refit."""
@@ -250,15 +287,18 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y01 = np.unique(y, return_inverse=True)
         if len(self.classes_) != 2:
-            raise ValueError(f"Only binary classification is supported. {type(self).__name__} "
-                             f"got {len(self.classes_)} classes")
+            raise ValueError(
+                f"Only binary classification is supported. {type(self).__name__} "
+                f"got {len(self.classes_)} classes"
+            )
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.scale_pos_weight == "balanced":
             n_pos, n_neg = sw[y01 == 1].sum(), sw[y01 == 0].sum()
             self.scale_pos_weight_ = float(n_neg / n_pos) if n_pos > 0 else 1.0
         else:
-            self.scale_pos_weight_ = 1.0 if self.scale_pos_weight is None else float(
-                self.scale_pos_weight)
+            self.scale_pos_weight_ = (
+                1.0 if self.scale_pos_weight is None else float(self.scale_pos_weight)
+            )
         n = len(y01)
         n_val = int(np.ceil(self.validation_fraction * n))
         rows = np.arange(n)
@@ -266,11 +306,17 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
             split = StratifiedShuffleSplit(1, test_size=n_val, random_state=self.random_state)
             train, val = next(split.split(np.zeros((n, 1)), y01))
             train, val = np.sort(train), np.sort(val)
-            model = self._booster(self.n_estimators, self.scale_pos_weight_,
-                                  self.early_stopping_rounds)
-            model.fit(X[train], y01[train], sample_weight=sw[train],
-                      eval_set=[(X[val], y01[val])], sample_weight_eval_set=[sw[val]],
-                      verbose=False)
+            model = self._booster(
+                self.n_estimators, self.scale_pos_weight_, self.early_stopping_rounds
+            )
+            model.fit(
+                X[train],
+                y01[train],
+                sample_weight=sw[train],
+                eval_set=[(X[val], y01[val])],
+                sample_weight_eval_set=[sw[val]],
+                verbose=False,
+            )
             self.best_iteration_ = int(model.best_iteration)
         else:
             train, val = rows, rows[:0]

@@ -39,12 +39,31 @@ __all__ = [
 #: The hyperparameters the text states per learner (values come from ``get_params()``).
 LEARNER_KEYS: dict[str, tuple[str, ...]] = {
     "lr": ("C", "l1_ratio", "solver", "class_weight", "max_iter"),
-    "svm": ("estimator__kernel", "estimator__C", "estimator__gamma", "estimator__class_weight",
-            "method", "cv"),
-    "rf": ("n_estimators", "max_features", "max_depth", "min_samples_leaf", "class_weight",
-           "bootstrap"),
-    "xgb": ("n_estimators", "max_depth", "learning_rate", "subsample", "colsample_bytree",
-            "tree_method", "objective"),
+    "svm": (
+        "estimator__kernel",
+        "estimator__C",
+        "estimator__gamma",
+        "estimator__class_weight",
+        "method",
+        "cv",
+    ),
+    "rf": (
+        "n_estimators",
+        "max_features",
+        "max_depth",
+        "min_samples_leaf",
+        "class_weight",
+        "bootstrap",
+    ),
+    "xgb": (
+        "n_estimators",
+        "max_depth",
+        "learning_rate",
+        "subsample",
+        "colsample_bytree",
+        "tree_method",
+        "objective",
+    ),
 }
 _LEARNER_NAMES = {
     "lr": "L2-penalised logistic regression",
@@ -60,7 +79,8 @@ _FEATURE_CLASSES = ("shape2D", "shape", "firstorder", "glcm", "glrlm", "glszm", 
 _FEATURE_NAME = re.compile(
     r"(?:^|_)(?P<type>original|wavelet-[HL]{1,3}|log-sigma-[\d-]+mm-[23]D|square|squareroot|"
     r"logarithm|exponential|gradient|lbp-[23]D(?:-[\w]+)?)_(?P<cls>"
-    + "|".join(_FEATURE_CLASSES) + r")_"
+    + "|".join(_FEATURE_CLASSES)
+    + r")_"
 )
 
 
@@ -130,7 +150,8 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
         settings = [s if isinstance(s, Mapping) else {} for s in settings]
         labels = [s.get("label") for s in settings]
         common, n_variants = _most_common(
-            [{k: v for k, v in sorted(s.items()) if k != "label"} for s in settings])
+            [{k: v for k, v in sorted(s.items()) if k != "label"} for s in settings]
+        )
         masks = {}
         mask_column = rows["mask"].astype(str) if "mask" in rows else pd.Series("roi", rows.index)
         for mask in sorted(set(mask_column)):
@@ -141,11 +162,16 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
         entry = {
             "cases": len(rows),
             "masks": masks,
-            "pyradiomics": (_most_common([str(v) for v in rows[_VERSION_COLUMN]])[0]
-                            if _VERSION_COLUMN in rows else None),
+            "pyradiomics": (
+                _most_common([str(v) for v in rows[_VERSION_COLUMN]])[0]
+                if _VERSION_COLUMN in rows
+                else None
+            ),
             "image_types": (
                 _plain(_most_common([_literal(v) for v in rows[_IMAGE_TYPES_COLUMN]])[0])
-                if _IMAGE_TYPES_COLUMN in rows else None),
+                if _IMAGE_TYPES_COLUMN in rows
+                else None
+            ),
             "settings": _plain(common),
             "settings_vary": n_variants > 1,
             "spacing_mm": None,
@@ -155,8 +181,10 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
             spacings = [s for s in spacings if isinstance(s, (list, tuple)) and s]
             if spacings and len({len(s) for s in spacings}) == 1:
                 axes = list(zip(*spacings, strict=True))
-                entry["spacing_mm"] = {"min": [round(min(a), 3) for a in axes],
-                                       "max": [round(max(a), 3) for a in axes]}
+                entry["spacing_mm"] = {
+                    "min": [round(min(a), 3) for a in axes],
+                    "max": [round(max(a), 3) for a in axes],
+                }
         modalities[modality] = entry
     return {"source": path.name, "modalities": modalities}
 
@@ -219,13 +247,17 @@ def _settings_sentence(s: Mapping[str, Any]) -> str:
     parts = []
     spacing = s.get("resampledPixelSpacing")
     if spacing:
-        parts.append(f"resampled to {_mm(spacing)} voxels ({s.get('interpolator', 'sitkBSpline')}"
-                     " interpolation)")
+        parts.append(
+            f"resampled to {_mm(spacing)} voxels ({s.get('interpolator', 'sitkBSpline')}"
+            " interpolation)"
+        )
     else:
         parts.append("not resampled (native voxel spacing)")
     if s.get("normalize"):
-        parts.append(f"intensities z-score normalised over the image and multiplied by "
-                     f"{s.get('normalizeScale', 1)}")
+        parts.append(
+            f"intensities z-score normalised over the image and multiplied by "
+            f"{s.get('normalizeScale', 1)}"
+        )
     if s.get("removeOutliers"):
         parts.append(f"outliers beyond {s['removeOutliers']} SD removed")
     if s.get("resegmentRange"):
@@ -242,50 +274,71 @@ def _settings_sentence(s: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _extraction_paragraphs(report: Mapping[str, Any], extraction: Mapping[str, Any] | None,
-                           classes: Mapping[str, Mapping[str, int]]) -> list[str]:
+def _extraction_paragraphs(
+    report: Mapping[str, Any],
+    extraction: Mapping[str, Any] | None,
+    classes: Mapping[str, Mapping[str, int]],
+) -> list[str]:
     groups = report["data"]["groups"]
     imaging = [g for g in groups if g != CLINICAL_GROUP]
     source = (report.get("inputs") or {}).get("features", {}).get("path", "the feature table")
     paragraphs = []
     if extraction and extraction.get("modalities"):
         for modality, m in extraction["modalities"].items():
-            masks = _list([f"{mask} (label {info['label']}, {info['cases']} cases)"
-                           for mask, info in m["masks"].items()])
+            masks = _list(
+                [
+                    f"{mask} (label {info['label']}, {info['cases']} cases)"
+                    for mask, info in m["masks"].items()
+                ]
+            )
             types = _list(list(m["image_types"] or {})) or "Original"
-            text = (f"{modality}: radiomic features were extracted with PyRadiomics "
-                    f"{m['pyradiomics'] or '(version not recorded)'} from {m['cases']} "
-                    f"segmentations ({masks}), image types {types}. Images were "
-                    f"{_settings_sentence(m['settings'])}.")
+            text = (
+                f"{modality}: radiomic features were extracted with PyRadiomics "
+                f"{m['pyradiomics'] or '(version not recorded)'} from {m['cases']} "
+                f"segmentations ({masks}), image types {types}. Images were "
+                f"{_settings_sentence(m['settings'])}."
+            )
             spacing = m.get("spacing_mm")
             if spacing and spacing["min"] == spacing["max"]:
                 text += f" The original voxel spacing was {_mm(spacing['min'])}."
             elif spacing:
-                text += (f" The original voxel spacing ranged from {_mm(spacing['min'])}"
-                         f" to {_mm(spacing['max'])}.")
+                text += (
+                    f" The original voxel spacing ranged from {_mm(spacing['min'])}"
+                    f" to {_mm(spacing['max'])}."
+                )
             if m.get("settings_vary"):
-                text += (" The settings were not identical for every case; the most frequent "
-                         "ones are given.")
+                text += (
+                    " The settings were not identical for every case; the most frequent "
+                    "ones are given."
+                )
             paragraphs.append(text)
-        paragraphs[-1] += (f" Settings are those recorded by PyRadiomics in "
-                           f"{extraction['source']}.")
+        paragraphs[-1] += f" Settings are those recorded by PyRadiomics in {extraction['source']}."
     else:
         paragraphs.append(
             f"Features were provided as a precomputed table ({source}); no extraction "
             "diagnostics were found beside it, so the image preprocessing and PyRadiomics "
-            "settings are not known to radfusion and must be reported separately.")
+            "settings are not known to radfusion and must be reported separately."
+        )
     described = []
     for group in groups:
         counts = classes.get(group) or {}
         detail = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "other")
         described.append(f"{group} {groups[group]}" + (f" ({detail})" if detail else ""))
-    text = (f"The analysis used {sum(groups.values())} columns in {len(groups)} feature "
-            f"group(s): {'; '.join(described)}.")
+    text = (
+        f"The analysis used {sum(groups.values())} columns in {len(groups)} feature "
+        f"group(s): {'; '.join(described)}."
+    )
     if CLINICAL_GROUP in groups:
         encoded = (report.get("config") or {}).get("encoded_columns") or {}
-        text += (f" The {CLINICAL_GROUP} group holds the non-imaging variables"
-                 + (f"; categorical ones ({_list(sorted(encoded))}) were one-hot encoded"
-                    if encoded else "") + ".")
+        text += (
+            f" The {CLINICAL_GROUP} group holds the non-imaging variables"
+            + (
+                f"; categorical ones ({_list(sorted(encoded))}) were one-hot encoded"
+                if encoded
+                else ""
+            )
+            + "."
+        )
     if not imaging:
         text += " No imaging feature group was present."
     paragraphs.append(text)
@@ -296,26 +349,40 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
     pre = (report.get("config") or {}).get("preprocessing") or {}
     steps = []
     if pre.get("harmonize"):
-        unseen = ("raising an error for a site absent from the training rows"
-                  if pre.get("harmonize_unseen") in (None, "error") else
-                  "leaving patients of a site absent from the training rows unadjusted")
-        steps.append(f"ComBat harmonisation of the imaging features by acquisition site (column "
-                     f"'{pre['harmonize']}'; parametric empirical Bayes, Johnson et al. 2007; "
-                     f"clinical variables not harmonised; {unseen})")
-    steps.append("median imputation of missing values (a missing modality or mask is imputed "
-                 "like any missing value)")
+        unseen = (
+            "raising an error for a site absent from the training rows"
+            if pre.get("harmonize_unseen") in (None, "error")
+            else "leaving patients of a site absent from the training rows unadjusted"
+        )
+        steps.append(
+            f"ComBat harmonisation of the imaging features by acquisition site (column "
+            f"'{pre['harmonize']}'; parametric empirical Bayes, Johnson et al. 2007; "
+            f"clinical variables not harmonised; {unseen})"
+        )
+    steps.append(
+        "median imputation of missing values (a missing modality or mask is imputed "
+        "like any missing value)"
+    )
     steps.append("removal of features constant in the training rows")
     if pre.get("correlation_threshold") is not None:
-        steps.append(f"a correlation filter (of features with absolute Pearson correlation "
-                     f"above {pre['correlation_threshold']}, the first in column order is kept)")
+        steps.append(
+            f"a correlation filter (of features with absolute Pearson correlation "
+            f"above {pre['correlation_threshold']}, the first in column order is kept)"
+        )
     if pre.get("select_k") is not None:
-        method = ("minimum-redundancy maximum-relevance (mRMR, F-statistic relevance)"
-                  if pre.get("select_method") == "mrmr" else "the ANOVA F statistic")
+        method = (
+            "minimum-redundancy maximum-relevance (mRMR, F-statistic relevance)"
+            if pre.get("select_method") == "mrmr"
+            else "the ANOVA F statistic"
+        )
         steps.append(f"selection of the {pre['select_k']} best features by {method}")
     steps.append("standardisation to zero mean and unit variance")
-    text = ("Within every model branch, the following steps were fitted on the training rows "
-            "of each fold only and applied to the held-out rows: "
-            + "; ".join(f"({i}) {s}" for i, s in enumerate(steps, 1)) + ".")
+    text = (
+        "Within every model branch, the following steps were fitted on the training rows "
+        "of each fold only and applied to the held-out rows: "
+        + "; ".join(f"({i}) {s}" for i, s in enumerate(steps, 1))
+        + "."
+    )
     if not pre.get("harmonize"):
         text += " No harmonisation across sites was applied."
     if pre.get("correlation_threshold") is None and pre.get("select_k") is None:
@@ -340,34 +407,47 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
     if "late" in fused:
-        parts.append("late fusion (the mean of the predicted probabilities of the single-group "
-                     "models a patient has data for, soft voting)")
+        parts.append(
+            "late fusion (the mean of the predicted probabilities of the single-group "
+            "models a patient has data for, soft voting)"
+        )
     if "stacking" in fused:
         parts.append(
             f"stacking (one base model per group and learner ({_list(stack)}); a logistic "
             "meta-learner with non-negative weights on the logits of the base models' "
             "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
             "rows, L2 penalty C=1, plus an indicator per group missing in some training "
-            "patients; base models then refitted on all training rows)")
+            "patients; base models then refitted on all training rows)"
+        )
     if "shared" in fused:
         parts.append(
             "shared-space fusion (a PLS-DA on all groups defines a common latent space; each "
             "group is mapped into it by ridge regression, a patient's position is the mean "
-            "over the groups it has, and a logistic regression predicts from it)")
-    text = (f"{len(models)} models were compared: " + "; ".join(parts) + "." if parts else
-            f"{len(models)} models were compared: {_list(models)}.")
+            "over the groups it has, and a logistic regression predicts from it)"
+        )
+    text = (
+        f"{len(models)} models were compared: " + "; ".join(parts) + "."
+        if parts
+        else f"{len(models)} models were compared: {_list(models)}."
+    )
     if learner in learners:
         described = _LEARNER_NAMES.get(learner, learner)
-        text += (f" Single-group, early and late fusion models used {described}"
-                 f" ({_param_text(learners[learner]['params'])}).")
+        text += (
+            f" Single-group, early and late fusion models used {described}"
+            f" ({_param_text(learners[learner]['params'])})."
+        )
     for name in stack:
         if name != learner or learner not in learners:
-            text += (f" Stacking base learner {name}: {_LEARNER_NAMES.get(name, name)} "
-                     f"({_param_text(learners[name]['params'])}).")
+            text += (
+                f" Stacking base learner {name}: {_LEARNER_NAMES.get(name, name)} "
+                f"({_param_text(learners[name]['params'])})."
+            )
         else:
             text += f" Stacking base learner {name}: as above."
-    text += (" Hyperparameters were fixed in advance (radfusion defaults for radiomics "
-             "tables), not tuned on the data.")
+    text += (
+        " Hyperparameters were fixed in advance (radfusion defaults for radiomics "
+        "tables), not tuned on the data."
+    )
     return text
 
 
@@ -376,8 +456,11 @@ def _validation_paragraph(report: Mapping[str, Any]) -> str:
     data = report["data"]
     folds, repeats = config.get("folds"), config.get("repeats")
     if folds and repeats:
-        scheme = (f"{repeats} x repeated stratified {folds}-fold cross-validation" if repeats > 1
-                  else f"stratified {folds}-fold cross-validation (a single repetition)")
+        scheme = (
+            f"{repeats} x repeated stratified {folds}-fold cross-validation"
+            if repeats > 1
+            else f"stratified {folds}-fold cross-validation (a single repetition)"
+        )
     else:
         scheme = "repeated stratified k-fold cross-validation"
     return (
@@ -395,8 +478,11 @@ def _validation_paragraph(report: Mapping[str, Any]) -> str:
 
 def _software_paragraph(report: Mapping[str, Any]) -> str:
     versions = report.get("versions") or {}
-    listed = [f"{name} {v}" for name, v in versions.items()
-              if v is not None and name not in ("python", "platform")]
+    listed = [
+        f"{name} {v}"
+        for name, v in versions.items()
+        if v is not None and name not in ("python", "platform")
+    ]
     return (
         f"Analyses were run with radfusion {report.get('radfusion_version')} on Python "
         f"{versions.get('python', 'unknown')} ({_list(listed)}); seed {report['seed']} for the "
@@ -437,10 +523,12 @@ def build_methods(
     if config.get("learner"):
         names.append(config["learner"])
     if "stacking" in report["models"] or (
-            "late" in report["models"] and len(report["data"]["groups"]) == 1):
+        "late" in report["models"] and len(report["data"]["groups"]) == 1
+    ):
         names += list(config.get("stacking_learners") or ())
-    learners = learner_parameters([n for n in names if n in LEARNER_KEYS],
-                                  random_state=report["seed"])
+    learners = learner_parameters(
+        [n for n in names if n in LEARNER_KEYS], random_state=report["seed"]
+    )
     classes = feature_classes(groups or {})
     text = [
         *_extraction_paragraphs(report, extraction, classes),

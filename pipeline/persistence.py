@@ -92,27 +92,36 @@ FORMAT = "radfusion-model"
 FORMAT_VERSION = 2
 METADATA_MEMBER = "radfusion.json"
 
-TRUSTED_TYPES: frozenset[str] = frozenset({
-    "numpy.dtype",
-    "radfusion.pipeline.splits.AdaptiveStratifiedKFold",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.model_selection._split.KFold",
-    "sklearn.model_selection._split.StratifiedKFold",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils._bunch.Bunch",
-    "xgboost.core.Booster",
-    "xgboost.sklearn.XGBClassifier",
-    "xgboost.sklearn.XGBRegressor",
-})
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "numpy.dtype",
+        "radfusion.pipeline.splits.AdaptiveStratifiedKFold",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.model_selection._split.KFold",
+        "sklearn.model_selection._split.StratifiedKFold",
+        "sklearn.tree._tree.Tree",
+        "sklearn.utils._bunch.Bunch",
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+    }
+)
 """Types beyond skops's defaults (which cover public scikit-learn estimators and plain data)
 that a radfusion model contains. Estimator classes defined in radfusion's own packages are
 trusted too (see :func:`is_trusted_type`). Add a type here only if radfusion builds it."""
 
 _OWN_PACKAGE = "radfusion"
 #: Libraries compared at load time → whether a different major version is an error.
-_CHECKED = {"radfusion": False, "scikit-learn": True, "xgboost": True, "numpy": False,
-            "skops": False}
+_CHECKED = {
+    "radfusion": False,
+    "scikit-learn": True,
+    "xgboost": True,
+    "numpy": False,
+    "skops": False,
+}
+
+
 class ModelVersionWarning(UserWarning):
     """The model was saved with other library versions than the installed ones."""
 
@@ -245,18 +254,39 @@ def train_model(
     InputError
         Unreadable tables, bad label, unknown strategy or learner.
     """
-    data = load_dataset(features, label=label, biomarkers=biomarkers, id_column=id_column,
-                        group_pattern=group_pattern, keep_site=harmonize, task=task)
-    options = {"harmonize": SITE_COLUMN if harmonize else None,
-               "harmonize_unseen": harmonize_unseen if harmonize else None,
-               "correlation_threshold": correlation_threshold, "select_k": select_k,
-               "select_method": select_method if select_k is not None else None,
-               "tune": tune, "n_iter": n_iter if tune else None}
-    model = build_model(data.groups, strategy, learner, learners, random_state=seed,
-                        task=data.task, harmonize=options["harmonize"],
-                        harmonize_unseen=harmonize_unseen,
-                        correlation_threshold=correlation_threshold, select_k=select_k,
-                        select_method=select_method, tune=tune, n_iter=n_iter)
+    data = load_dataset(
+        features,
+        label=label,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=group_pattern,
+        keep_site=harmonize,
+        task=task,
+    )
+    options = {
+        "harmonize": SITE_COLUMN if harmonize else None,
+        "harmonize_unseen": harmonize_unseen if harmonize else None,
+        "correlation_threshold": correlation_threshold,
+        "select_k": select_k,
+        "select_method": select_method if select_k is not None else None,
+        "tune": tune,
+        "n_iter": n_iter if tune else None,
+    }
+    model = build_model(
+        data.groups,
+        strategy,
+        learner,
+        learners,
+        random_state=seed,
+        task=data.task,
+        harmonize=options["harmonize"],
+        harmonize_unseen=harmonize_unseen,
+        correlation_threshold=correlation_threshold,
+        select_k=select_k,
+        select_method=select_method,
+        tune=tune,
+        n_iter=n_iter,
+    )
     model.fit(data.X, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
@@ -264,8 +294,7 @@ def train_model(
     classes = [None] * len(data.label_mapping)
     for value in raw[label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
-    counts = ({str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes
-              else {})
+    counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
     return TrainedModel(
         estimator=model,
         label=label,
@@ -275,11 +304,20 @@ def train_model(
         groups=data.groups,
         categories={name: _levels(raw[name]) for name in data.encoded},
         encoded=data.encoded,
-        settings={"strategy": strategy, "learner": learner, "learners": list(learners),
-                  "seed": seed, "group_pattern": group_pattern, "task": data.task, **options},
-        training={"n_patients": len(data.y),
-                  "class_counts": counts,
-                  "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column)},
+        settings={
+            "strategy": strategy,
+            "learner": learner,
+            "learners": list(learners),
+            "seed": seed,
+            "group_pattern": group_pattern,
+            "task": data.task,
+            **options,
+        },
+        training={
+            "n_patients": len(data.y),
+            "class_counts": counts,
+            "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column),
+        },
         versions=library_versions(),
     )
 
@@ -310,41 +348,64 @@ def train_from_report(
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise InputError("Cannot read the report", [Problem(str(error), file=str(path))]
-                             ) from error
+            raise InputError(
+                "Cannot read the report", [Problem(str(error), file=str(path))]
+            ) from error
     where = str(path) if path is not None else "report"
     config = report.get("config") if isinstance(report, Mapping) else None
     if not isinstance(config, Mapping) or "label" not in config:
-        raise InputError("Not a radfusion cv report", [Problem(
-            "expected the report.json written by radfusion cv (with a 'config')", file=where)])
+        raise InputError(
+            "Not a radfusion cv report",
+            [
+                Problem(
+                    "expected the report.json written by radfusion cv (with a 'config')", file=where
+                )
+            ],
+        )
     fused = [s for s in config.get("strategies", ()) if s in FUSED]
     if strategy is None:
         strategy = fused[0] if len(fused) == 1 else "stacking"
     if strategy not in fused:
-        raise InputError("The report did not validate this strategy", [Problem(
-            f"{strategy!r} is not among its fused models: {', '.join(fused) or 'none'}",
-            file=where)])
+        raise InputError(
+            "The report did not validate this strategy",
+            [
+                Problem(
+                    f"{strategy!r} is not among its fused models: {', '.join(fused) or 'none'}",
+                    file=where,
+                )
+            ],
+        )
     for name, given in (("features", features), ("biomarkers", biomarkers)):
         recorded = (report.get("inputs") or {}).get(name) or {}
         if given is not None and recorded.get("sha256") not in (None, file_digest(given)):
-            warnings.warn(f"{given} is not the {name} table the report cross-validated "
-                          f"(SHA-256 differs from {recorded.get('path')})", TrainingDataWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{given} is not the {name} table the report cross-validated "
+                f"(SHA-256 differs from {recorded.get('path')})",
+                TrainingDataWarning,
+                stacklevel=2,
+            )
     preprocessing = config.get("preprocessing") or {}
     tuning = config.get("tuning")
     return train_model(
-        features, label=config["label"], biomarkers=biomarkers,
-        id_column=config.get("id_column"), group_pattern=config.get("group_pattern"),
-        strategy=strategy, learner=config.get("learner", "lr"),
+        features,
+        label=config["label"],
+        biomarkers=biomarkers,
+        id_column=config.get("id_column"),
+        group_pattern=config.get("group_pattern"),
+        strategy=strategy,
+        learner=config.get("learner", "lr"),
         learners=tuple(config.get("stacking_learners") or LEARNERS),
-        seed=int(report.get("seed", 0)), task=config.get("task", "binary"),
+        seed=int(report.get("seed", 0)),
+        task=config.get("task", "binary"),
         harmonize=preprocessing.get("harmonize") is not None,
         harmonize_unseen=preprocessing.get("harmonize_unseen") or "pooled",
         correlation_threshold=preprocessing.get("correlation_threshold"),
         select_k=preprocessing.get("select_k"),
         select_method=preprocessing.get("select_method") or "anova",
-        tune=tuning is not None, n_iter=(tuning or {}).get("n_iter", 20),
+        tune=tuning is not None,
+        n_iter=(tuning or {}).get("n_iter", 20),
     )
+
 
 def library_versions() -> dict[str, str]:
     """Versions of radfusion, the libraries a fitted model is made of, and Python."""
@@ -352,10 +413,15 @@ def library_versions() -> dict[str, str]:
         radfusion = metadata.version("radfusion")
     except metadata.PackageNotFoundError:
         radfusion = "unknown"
-    return {"radfusion": radfusion, "scikit-learn": sklearn.__version__,
-            "xgboost": xgboost.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "skops": skops.__version__,
-            "python": platform.python_version()}
+    return {
+        "radfusion": radfusion,
+        "scikit-learn": sklearn.__version__,
+        "xgboost": xgboost.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "skops": skops.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _levels(column: pd.Series) -> list[str]:
@@ -422,10 +488,16 @@ def load_model(path: str | Path) -> TrainedModel:
     try:
         estimator = sio.load(path, trusted=untrusted)
     except Exception as error:  # skops/scikit-learn errors differ; all mean "cannot rebuild"
-        raise InputError("Cannot rebuild the saved model", [Problem(
-            f"{type(error).__name__}: {error} (saved with scikit-learn "
-            f"{meta['versions'].get('scikit-learn')}; installed {sklearn.__version__})",
-            file=str(path))]) from error
+        raise InputError(
+            "Cannot rebuild the saved model",
+            [
+                Problem(
+                    f"{type(error).__name__}: {error} (saved with scikit-learn "
+                    f"{meta['versions'].get('scikit-learn')}; installed {sklearn.__version__})",
+                    file=str(path),
+                )
+            ],
+        ) from error
     saved = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
     return TrainedModel(estimator=estimator, **saved)
 
@@ -435,9 +507,14 @@ def _untrusted_types(path: Path) -> list[str]:
     try:
         return sio.get_untrusted_types(file=path)
     except Exception as error:  # a damaged schema fails in many ways
-        raise InputError("The model file is damaged", [Problem(
-            f"cannot read its skops schema: {type(error).__name__}: {error}",
-            file=str(path))]) from error
+        raise InputError(
+            "The model file is damaged",
+            [
+                Problem(
+                    f"cannot read its skops schema: {type(error).__name__}: {error}", file=str(path)
+                )
+            ],
+        ) from error
 
 
 def is_trusted_type(name: str) -> bool:
@@ -457,27 +534,42 @@ def is_trusted_type(name: str) -> bool:
     except ImportError:
         return False
     obj = getattr(module, attribute, None)
-    return (isinstance(obj, type) and issubclass(obj, BaseEstimator)
-            and obj.__module__ == module_name)
+    return (
+        isinstance(obj, type) and issubclass(obj, BaseEstimator) and obj.__module__ == module_name
+    )
 
 
 def check_versions(saved: dict[str, str], file: str = "model") -> None:
     """Warn (minor) or raise (major scikit-learn/XGBoost) on version differences."""
     installed = library_versions()
     changed = [name for name in _CHECKED if saved.get(name) != installed[name]]
-    major = [name for name in changed if _CHECKED[name]
-             and _major(saved.get(name)) != _major(installed[name])]
+    major = [
+        name
+        for name in changed
+        if _CHECKED[name] and _major(saved.get(name)) != _major(installed[name])
+    ]
     if major:
-        raise InputError("The model was saved with an incompatible library version", [
-            Problem(f"saved with {name} {saved.get(name)}, installed {installed[name]}; "
-                    f"retrain the model or install {name}=={saved.get(name)}", file=file)
-            for name in major])
+        raise InputError(
+            "The model was saved with an incompatible library version",
+            [
+                Problem(
+                    f"saved with {name} {saved.get(name)}, installed {installed[name]}; "
+                    f"retrain the model or install {name}=={saved.get(name)}",
+                    file=file,
+                )
+                for name in major
+            ],
+        )
     if changed:
-        differences = ", ".join(f"{name} {saved.get(name)} (installed {installed[name]})"
-                                for name in changed)
-        warnings.warn(f"{file} was saved with {differences}; predictions may differ slightly. "
-                      "Retrain, or install the saved versions, to be sure.",
-                      ModelVersionWarning, stacklevel=3)
+        differences = ", ".join(
+            f"{name} {saved.get(name)} (installed {installed[name]})" for name in changed
+        )
+        warnings.warn(
+            f"{file} was saved with {differences}; predictions may differ slightly. "
+            "Retrain, or install the saved versions, to be sure.",
+            ModelVersionWarning,
+            stacklevel=3,
+        )
 
 
 def _major(version: str | None) -> str | None:
@@ -485,9 +577,15 @@ def _major(version: str | None) -> str | None:
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
-    bad = InputError("Not a radfusion model file", [Problem(
-        f"expected a .skops file written by radfusion train (with {METADATA_MEMBER})",
-        file=str(path))])
+    bad = InputError(
+        "Not a radfusion model file",
+        [
+            Problem(
+                f"expected a .skops file written by radfusion train (with {METADATA_MEMBER})",
+                file=str(path),
+            )
+        ],
+    )
     if not path.is_file():
         raise InputError("Cannot read the model", [Problem("file not found", file=str(path))])
     try:
@@ -495,21 +593,42 @@ def _read_metadata(path: Path) -> dict[str, Any]:
             meta = json.loads(archive.read(METADATA_MEMBER))
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error) as error:
         if _looks_like_zip(path) and not isinstance(error, KeyError):
-            raise InputError("The model file is damaged or truncated", [Problem(
-                f"it starts as a zip archive but cannot be read ({error}); copy it again or "
-                "retrain", file=str(path))]) from error
+            raise InputError(
+                "The model file is damaged or truncated",
+                [
+                    Problem(
+                        f"it starts as a zip archive but cannot be read ({error}); copy it "
+                        "again or retrain",
+                        file=str(path),
+                    )
+                ],
+            ) from error
         raise bad from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad
     if meta.get("format_version") == 1:
-        raise InputError("Model file from radfusion 0.1", [Problem(
-            "format version 1 names the packages 'pipeline' and 'features', which radfusion "
-            "now installs as 'radfusion.pipeline' and 'radfusion.features': retrain the model "
-            "with this radfusion (radfusion train)", file=str(path))])
+        raise InputError(
+            "Model file from radfusion 0.1",
+            [
+                Problem(
+                    "format version 1 names the packages 'pipeline' and 'features', which "
+                    "radfusion now installs as 'radfusion.pipeline' and 'radfusion.features': "
+                    "retrain the model with this radfusion (radfusion train)",
+                    file=str(path),
+                )
+            ],
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise InputError("Unsupported model file version", [Problem(
-            f"format version {meta.get('format_version')!r}; this radfusion reads "
-            f"{FORMAT_VERSION}: upgrade radfusion or retrain", file=str(path))])
+        raise InputError(
+            "Unsupported model file version",
+            [
+                Problem(
+                    f"format version {meta.get('format_version')!r}; this radfusion reads "
+                    f"{FORMAT_VERSION}: upgrade radfusion or retrain",
+                    file=str(path),
+                )
+            ],
+        )
     expected = {f.name for f in fields(TrainedModel)} - {"estimator"}
     if set(meta) - {"format", "format_version"} != expected:
         raise bad
@@ -569,9 +688,13 @@ def predict_table(
     order = list(estimator.classes_)
     proba = estimator.predict_proba(X)[:, [order.index(k) for k in range(len(trained.classes))]]
     if task == "multiclass":
-        return pd.DataFrame({**ids, **{f"probability_{c}": proba[:, k] for k, c in
-                                       enumerate(trained.classes)},
-                             "predicted": np.asarray(trained.classes)[proba.argmax(axis=1)]})
+        return pd.DataFrame(
+            {
+                **ids,
+                **{f"probability_{c}": proba[:, k] for k, c in enumerate(trained.classes)},
+                "predicted": np.asarray(trained.classes)[proba.argmax(axis=1)],
+            }
+        )
     probability = proba[:, 1]
     predicted = np.asarray(trained.classes)[(probability >= THRESHOLD).astype(int)]
     return pd.DataFrame({**ids, "probability": probability, "predicted": predicted})
@@ -617,17 +740,22 @@ def model_matrix(
 def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
     """The site of every patient, as text: a model harmonised by site needs it."""
     if site not in table.columns:
-        raise InputError("The model harmonises by site", [Problem(
-            f"the table has no {site!r} column", file=file)])
+        raise InputError(
+            "The model harmonises by site",
+            [Problem(f"the table has no {site!r} column", file=file)],
+        )
     missing = table.index[table[site].isna()]
     if len(missing):
-        raise InputError("The model harmonises by site", [
-            Problem(f"no {site!r} value", patient_id=str(p), file=file) for p in missing[:20]])
+        raise InputError(
+            "The model harmonises by site",
+            [Problem(f"no {site!r} value", patient_id=str(p), file=file) for p in missing[:20]],
+        )
     return table[site].astype(str)
 
 
-def _read_inputs(features, biomarkers, id_column, preferred_id=None
-                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+def _read_inputs(
+    features, biomarkers, id_column, preferred_id=None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Feature table left-joined with the biomarkers, indexed by patient id (table order), and
     the file each column came from."""
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
@@ -641,8 +769,9 @@ def _read_inputs(features, biomarkers, id_column, preferred_id=None
         return table, sources
     bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
     bio = _read(biomarkers, id_name)
-    bio = index_by_id(bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file),
-                      bio_file)
+    bio = index_by_id(
+        bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file), bio_file
+    )
     sources.update(dict.fromkeys(bio.columns, bio_file))
     return join_biomarkers(table, bio, file=file, bio_file=bio_file), sources
 
@@ -653,8 +782,9 @@ def _read(source: str | Path | pd.DataFrame, id_column: str | None) -> pd.DataFr
     return read_table(source, id_column)
 
 
-def _check_columns(trained: TrainedModel, table: pd.DataFrame, file: str,
-                   with_biomarkers: bool) -> None:
+def _check_columns(
+    trained: TrainedModel, table: pd.DataFrame, file: str, with_biomarkers: bool
+) -> None:
     expected = [c for c in trained.input_columns if c != trained.settings.get("harmonize")]
     missing = [c for c in expected if c not in table.columns]
     if missing:
@@ -662,30 +792,41 @@ def _check_columns(trained: TrainedModel, table: pd.DataFrame, file: str,
         hint = "" if with_biomarkers else " (a biomarker column: pass the biomarker table)"
         raise InputError(
             f"The table lacks {len(missing)} column(s) the model needs",
-            [Problem(f"missing column {c!r}" + (hint if c in from_bio else ""), file=file)
-             for c in missing],
+            [
+                Problem(f"missing column {c!r}" + (hint if c in from_bio else ""), file=file)
+                for c in missing
+            ],
         )
     extra = [str(c) for c in table.columns if c not in set(expected)]
     if extra:
         shown = ", ".join(extra[:20]) + (f" and {len(extra) - 20} more" if len(extra) > 20 else "")
-        warnings.warn(f"{file}: {len(extra)} column(s) not used by the model are ignored: {shown}",
-                      ExtraColumnsWarning, stacklevel=4)
+        warnings.warn(
+            f"{file}: {len(extra)} column(s) not used by the model are ignored: {shown}",
+            ExtraColumnsWarning,
+            stacklevel=4,
+        )
 
 
-def _encode(column: pd.Series, name: str, levels: list[str], file: str,
-            problems: list[Problem]) -> pd.DataFrame:
+def _encode(
+    column: pd.Series, name: str, levels: list[str], file: str, problems: list[Problem]
+) -> pd.DataFrame:
     """One-hot encode with the training levels (first dropped); NaN stays NaN in every dummy."""
     values = column.astype("string")
     unseen = values.notna() & ~values.isin(levels)
     for level in sorted(set(values[unseen])):
         patients = ", ".join(map(str, values.index[values == level][:10]))
-        problems.append(Problem(
-            f"column {name!r} has level {level!r}, unseen in training (known: "
-            f"{', '.join(levels)}); patients: {patients}. Recode it or leave it blank "
-            "(imputed)", file=file))
+        problems.append(
+            Problem(
+                f"column {name!r} has level {level!r}, unseen in training (known: "
+                f"{', '.join(levels)}); patients: {patients}. Recode it or leave it blank "
+                "(imputed)",
+                file=file,
+            )
+        )
     known = values.where(~unseen)  # unseen levels are reported, not encoded
-    dummies = pd.get_dummies(pd.Categorical(known, categories=levels), prefix=name,
-                             drop_first=True, dtype=float)
+    dummies = pd.get_dummies(
+        pd.Categorical(known, categories=levels), prefix=name, drop_first=True, dtype=float
+    )
     dummies.index = column.index
     dummies[column.isna().to_numpy()] = np.nan
     return dummies
@@ -698,7 +839,10 @@ def _numeric(column: pd.Series, name: str, file: str, problems: list[Problem]) -
     bad = numbers.isna() & column.notna()
     if bad.any():
         examples = ", ".join(f"{p}={v!r}" for p, v in column[bad].head(5).items())
-        problems.append(Problem(
-            f"column {name!r} is numeric in training but has text values ({examples})",
-            file=file))
+        problems.append(
+            Problem(
+                f"column {name!r} is numeric in training but has text values ({examples})",
+                file=file,
+            )
+        )
     return numbers.astype(float)

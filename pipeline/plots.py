@@ -69,13 +69,20 @@ def roc_figure(report: Mapping[str, Any]) -> Figure:
     ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
     for name, model in models.items():
         auc = model["metrics"]["roc_auc"]
-        label = f"{_label(name)} (AUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, " \
-                f"{_fmt(auc['ci_high'])}])"
-        ax.plot(_GRID, model["curves"]["roc"]["tpr"], color=colors[name], linewidth=1.6,
-                label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal",
-           xlabel="1 - specificity (false positive rate)",
-           ylabel="Sensitivity (true positive rate)")
+        label = (
+            f"{_label(name)} (AUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
+            f"{_fmt(auc['ci_high'])}])"
+        )
+        ax.plot(
+            _GRID, model["curves"]["roc"]["tpr"], color=colors[name], linewidth=1.6, label=label
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        aspect="equal",
+        xlabel="1 - specificity (false positive rate)",
+        ylabel="Sensitivity (true positive rate)",
+    )
     ax.grid(True, linewidth=0.4, alpha=0.6)
     ax.legend(loc="lower right", fontsize=7, frameon=False)
     fig.tight_layout()
@@ -95,8 +102,11 @@ def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
         ax.fill_between(_GRID, low, high, color=colors[name], alpha=0.22, linewidth=0)
         ax.plot(_GRID, roc["tpr"], color=colors[name], linewidth=1.4)
         auc = model["metrics"]["roc_auc"]
-        ax.set_title(f"{_label(name)}\nAUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
-                     f"{_fmt(auc['ci_high'])}]", fontsize=8)
+        ax.set_title(
+            f"{_label(name)}\nAUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
+            f"{_fmt(auc['ci_high'])}]",
+            fontsize=8,
+        )
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
@@ -117,10 +127,20 @@ def pr_figure(report: Mapping[str, Any]) -> Figure:
     ax.axhline(prevalence, label=f"prevalence ({prevalence:.2f})", **_CHANCE)
     for name, model in models.items():
         ap = model["metrics"]["average_precision"]["mean"]
-        ax.plot(_GRID, model["curves"]["pr"]["precision"], color=colors[name], linewidth=1.6,
-                label=f"{_label(name)} (AP {_fmt(ap)})")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", xlabel="Recall (sensitivity)",
-           ylabel="Precision (positive predictive value)")
+        ax.plot(
+            _GRID,
+            model["curves"]["pr"]["precision"],
+            color=colors[name],
+            linewidth=1.6,
+            label=f"{_label(name)} (AP {_fmt(ap)})",
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        aspect="equal",
+        xlabel="Recall (sensitivity)",
+        ylabel="Precision (positive predictive value)",
+    )
     ax.grid(True, linewidth=0.4, alpha=0.6)
     ax.legend(loc="lower left", fontsize=7, frameon=False)
     fig.tight_layout()
@@ -136,12 +156,24 @@ def calibration_figure(report: Mapping[str, Any]) -> Figure:
         bins = model["curves"]["calibration"]
         metrics = model["metrics"]
         ax.plot([0, 1], [0, 1], **_CHANCE)
-        ax.plot(bins["predicted"], bins["observed"], marker="o", markersize=3,
-                color=colors[name], linewidth=1.2)
+        ax.plot(
+            bins["predicted"],
+            bins["observed"],
+            marker="o",
+            markersize=3,
+            color=colors[name],
+            linewidth=1.2,
+        )
         ax.set_title(_label(name), fontsize=8)
-        ax.text(0.04, 0.96, f"slope {_fmt(metrics['calibration_slope']['mean'], 2)}\n"
-                f"intercept {_fmt(metrics['calibration_intercept']['mean'], 2)}",
-                transform=ax.transAxes, fontsize=7, va="top")
+        ax.text(
+            0.04,
+            0.96,
+            f"slope {_fmt(metrics['calibration_slope']['mean'], 2)}\n"
+            f"intercept {_fmt(metrics['calibration_intercept']['mean'], 2)}",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+        )
         ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
@@ -164,13 +196,23 @@ def confusion_figure(report: Mapping[str, Any]) -> Figure:
         ax.set(xlim=(-0.5, 1.5), ylim=(1.5, -0.5), aspect="equal")
         for (i, j), value in np.ndenumerate(matrix):
             dark = value > matrix.max() / 2
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
-                    color="white" if dark else "#1d2330")
+            ax.text(
+                j,
+                i,
+                f"{value:.1f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "#1d2330",
+            )
         ax.set_xticks([0, 1], ["pred. 0", "pred. 1"], fontsize=7)
         ax.set_yticks([0, 1], ["true 0", "true 1"], fontsize=7)
         ax.set_title(_label(name), fontsize=8)
-    fig.suptitle(f"Threshold {threshold}: predicted 1 when probability >= {threshold} "
-                 "(mean counts over repeats)", fontsize=8)
+    fig.suptitle(
+        f"Threshold {threshold}: predicted 1 when probability >= {threshold} "
+        "(mean counts over repeats)",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -186,13 +228,23 @@ def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
     fig = Figure(figsize=(6.8, 4.8))
     ax = fig.add_subplot()
     ax.axhline(0.0, color="#1d2330", linewidth=1, label="treat none")
-    ax.plot(thresholds, treat_all, color="#9aa1ad", linewidth=1.2, linestyle="--",
-            label="treat all")
+    ax.plot(
+        thresholds, treat_all, color="#9aa1ad", linewidth=1.2, linestyle="--", label="treat all"
+    )
     for name, model in models.items():
-        ax.plot(thresholds, model["curves"]["net_benefit"], color=colors[name], linewidth=1.4,
-                label=_label(name))
-    ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.01) * 1.15),
-           xlabel="Threshold probability", ylabel="Net benefit")
+        ax.plot(
+            thresholds,
+            model["curves"]["net_benefit"],
+            color=colors[name],
+            linewidth=1.4,
+            label=_label(name),
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(-0.05, max(prevalence, 0.01) * 1.15),
+        xlabel="Threshold probability",
+        ylabel="Net benefit",
+    )
     ax.grid(True, linewidth=0.4, alpha=0.6)
     ax.legend(loc="upper right", fontsize=7, frameon=False)
     fig.tight_layout()
@@ -203,16 +255,25 @@ def group_contributions_figure(report: Mapping[str, Any]) -> Figure:
     """Per group: stacking meta-learner weight and late-fusion AUC drop (mean, min-max)."""
     explanations = report.get("explanations") or {}
     panels = [
-        (explanations.get("meta_weights"), "Meta-learner weight (stacking)",
-         lambda g: g),
-        (explanations.get("group_drop"), "AUC drop without the group (late fusion)",
-         lambda g: g["drop"]),
+        (explanations.get("meta_weights"), "Meta-learner weight (stacking)", lambda g: g),
+        (
+            explanations.get("group_drop"),
+            "AUC drop without the group (late fusion)",
+            lambda g: g["drop"],
+        ),
     ]
     panels = [(data, title, get) for data, title, get in panels if data]
     if not panels:
         fig = Figure(figsize=(6.4, 1.2))
-        fig.text(0.5, 0.5, "No modality contributions in this report (needs stacking or "
-                 "late fusion over two or more groups).", ha="center", va="center", fontsize=9)
+        fig.text(
+            0.5,
+            0.5,
+            "No modality contributions in this report (needs stacking or "
+            "late fusion over two or more groups).",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
         return fig
     n_groups = max(len(data["groups"]) for data, _, _ in panels)
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 0.45 * n_groups + 1.4))
@@ -255,8 +316,11 @@ def svg_text(fig: Figure, name: str) -> str:
     """
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": f"radfusion-{name}", "svg.fonttype": "none"}):
-        fig.savefig(buffer, format="svg",
-                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        fig.savefig(
+            buffer,
+            format="svg",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
     svg = buffer.getvalue()
     svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
@@ -267,7 +331,7 @@ def svg_text(fig: Figure, name: str) -> str:
 def inline_svg(svg: str) -> str:
     """An SVG document for inlining in HTML: no XML prolog or DOCTYPE (a DTD URL), and no
     namespace declarations (implicit in HTML)."""
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     return re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
 
 

@@ -201,8 +201,9 @@ class ComBat(TransformerMixin, BaseEstimator):
             elif isinstance(item, Integral) and -n_columns <= item < n_columns:
                 out.append(int(item) % n_columns)
             else:
-                raise ValueError(f"{what} column {item!r} is not a column of X "
-                                 f"({n_columns} columns)")
+                raise ValueError(
+                    f"{what} column {item!r} is not a column of X ({n_columns} columns)"
+                )
         if len(set(out)) != len(out):
             raise ValueError(f"{what} columns repeat: {items}")
         return out
@@ -230,15 +231,20 @@ class ComBat(TransformerMixin, BaseEstimator):
         missing = keys.isna().any(axis=1).to_numpy()
         if missing.any():
             rows = np.flatnonzero(missing)[:10].tolist()
-            raise ValueError(f"the site (batch) is missing in {missing.sum()} row(s), "
-                             f"e.g. rows {rows}")
+            raise ValueError(
+                f"the site (batch) is missing in {missing.sum()} row(s), e.g. rows {rows}"
+            )
         if len(batch) == 1:
             sites = keys.iloc[:, 0].to_numpy(dtype=object)
         else:
             sites = np.empty(len(keys), dtype=object)
             sites[:] = list(keys.itertuples(index=False, name=None))
-        values = check_array(frame.iloc[:, features], dtype=np.float64,
-                             ensure_all_finite="allow-nan", ensure_min_samples=1)
+        values = check_array(
+            frame.iloc[:, features],
+            dtype=np.float64,
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=1,
+        )
         cov_positions = [features.index(j) for j in covariates]
         harmonised = [k for k in range(len(features)) if k not in set(cov_positions)]
         return sites, values, cov_positions, harmonised
@@ -293,8 +299,10 @@ class ComBat(TransformerMixin, BaseEstimator):
 
         Z = (Y - self.grand_mean_ - C @ self.coef_) / np.sqrt(self.var_pooled_)
         self.gamma_hat_, self.delta_hat_, self.gamma_star_, self.delta_star_ = (
-            np.zeros((n_sites, Y.shape[1])), np.ones((n_sites, Y.shape[1])),
-            np.zeros((n_sites, Y.shape[1])), np.ones((n_sites, Y.shape[1])),
+            np.zeros((n_sites, Y.shape[1])),
+            np.ones((n_sites, Y.shape[1])),
+            np.zeros((n_sites, Y.shape[1])),
+            np.ones((n_sites, Y.shape[1])),
         )
         self.n_iter_ = 0
         for i in range(n_sites):
@@ -478,7 +486,7 @@ def _nonparametric(n, s1, s2, g_hat, d_hat, g_ok, d_ok, g_star, d_star, chunk: i
     targets = np.flatnonzero(g_ok)
     g_star, d_star = g_star.copy(), d_star.copy()
     for start in range(0, len(targets), chunk):
-        t = targets[start:start + chunk]
+        t = targets[start : start + chunk]
         sum2 = s2[t, None] - 2 * s1[t, None] * gd + n[t, None] * gd**2
         loglik = -0.5 * n[t, None] * np.log(2 * np.pi * dd) - sum2 / (2 * dd)
         loglik[t[:, None] == donors[None, :]] = -np.inf  # leave the feature itself out
@@ -641,7 +649,7 @@ def pyradiomics_name(column: str) -> str:
     if SEPARATOR in column:
         return column.rsplit(SEPARATOR, 1)[-1]
     prefix = pyradiomics_prefix(column)
-    return column[len(prefix) + 1:] if prefix else column
+    return column[len(prefix) + 1 :] if prefix else column
 
 
 class RobustnessFilter(SelectorMixin, BaseEstimator):
@@ -770,8 +778,9 @@ class SelectTopK(SelectorMixin, BaseEstimator):
         Defined only when ``X`` has string column names.
     """
 
-    def __init__(self, k: int = 10, method: str = "anova", relevance: str = "f",
-                 random_state: int | None = 0):
+    def __init__(
+        self, k: int = 10, method: str = "anova", relevance: str = "f", random_state: int | None = 0
+    ):
         self.k = k
         self.method = method
         self.relevance = relevance
@@ -785,8 +794,14 @@ class SelectTopK(SelectorMixin, BaseEstimator):
             raise ValueError(f"method must be 'anova' or 'mrmr', got {self.method!r}")
         if self.relevance not in ("f", "mi"):
             raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2,
-                             y_numeric=type_of_target(y) == "continuous")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=np.float64,
+            ensure_min_samples=2,
+            y_numeric=type_of_target(y) == "continuous",
+        )
         continuous = type_of_target(y) == "continuous"
         if not continuous:
             check_classification_targets(y)
@@ -800,8 +815,9 @@ class SelectTopK(SelectorMixin, BaseEstimator):
                 warnings.simplefilter("ignore")  # constant features: F = nan
                 f_test = f_regression if continuous else f_classif
                 scores = f_test(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
-        self.scores_ = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0,
-                                     posinf=np.finfo(np.float64).max)
+        self.scores_ = np.nan_to_num(
+            np.asarray(scores, dtype=np.float64), nan=0.0, posinf=np.finfo(np.float64).max
+        )
         if self.method == "anova":
             self.selected_ = np.argsort(-self.scores_, kind="stable")[:k]
         else:
@@ -835,4 +851,3 @@ def _mrmr(X: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
         available[j] = False
         redundancy += np.abs(Z.T @ Z[:, j])
     return np.asarray(chosen, dtype=int)
-

@@ -162,8 +162,16 @@ METRIC_LABELS = {
     "calibration_intercept": "Calibration intercept",
 }
 #: Metrics of the two performance tables of the HTML report.
-DISCRIMINATION = ("roc_auc", "average_precision", "accuracy", "balanced_accuracy",
-                  "sensitivity", "specificity", "precision", "f1")
+DISCRIMINATION = (
+    "roc_auc",
+    "average_precision",
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+)
 CALIBRATION = ("brier", "calibration_slope", "calibration_intercept")
 
 CI_METHOD = (
@@ -240,8 +248,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _label_mapping(predictions: pd.DataFrame, config: Mapping[str, Any], n_classes: int = 2
-                   ) -> dict[str, int]:
+def _label_mapping(
+    predictions: pd.DataFrame, config: Mapping[str, Any], n_classes: int = 2
+) -> dict[str, int]:
     """``{original label: code of y_true}``.
 
     ``predictions.attrs["label_mapping"]`` maps the labels given to the CV to the codes 0 ..
@@ -274,8 +283,10 @@ def _reproduce(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str
         f"pip install {' '.join(requirements)}.",
         "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
         "Run the command below (or the configuration above through "
-        "radfusion.pipeline.experiment.run_cv) with the same seed." if command else
-        "Run radfusion.pipeline.experiment.run_cv with the configuration above and the same seed.",
+        "radfusion.pipeline.experiment.run_cv) with the same seed."
+        if command
+        else "Run radfusion.pipeline.experiment.run_cv with the configuration above and the "
+        "same seed.",
         "The new report.json is byte-identical to this one; timings are in run.json.",
     ]
     if not inputs:
@@ -354,7 +365,9 @@ def build_report(
                 "pr": {"precision": prs[name]},
                 "calibration": calibration[name],
                 "net_benefit": net_benefit[name],
-            } if name in rocs else None,
+            }
+            if name in rocs
+            else None,
         }
         for name, values in summary.items()
     }
@@ -365,8 +378,9 @@ def build_report(
     }
     best = max(aucs, key=aucs.__getitem__) if aucs else None  # first of equals wins
     if cohort is None:
-        cohort = describe_cohort(per_patient.sort_values("patient_id")["y_true"].to_numpy(),
-                                 _classes(label_mapping))
+        cohort = describe_cohort(
+            per_patient.sort_values("patient_id")["y_true"].to_numpy(), _classes(label_mapping)
+        )
     pairs = default_comparisons(names) if comparisons is None else list(comparisons)
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -393,8 +407,11 @@ def build_report(
         "comparisons": {
             "method": COMPARISON_METHOD,
             "tests": [
-                {**test, "p_value": _Significant(test["p_value"]),
-                 "p_holm": _Significant(test["p_holm"])}
+                {
+                    **test,
+                    "p_value": _Significant(test["p_value"]),
+                    "p_holm": _Significant(test["p_holm"]),
+                }
                 for test in (compare_models(predictions, pairs) if pairs else [])
             ],
         },
@@ -456,8 +473,11 @@ def report_members(
     if report.get("task", "binary") != "binary":
         figures, html = task_figures, render_task_html
     # Figures an earlier report may have drawn (e.g. of another task); nothing else is touched.
-    ours = [figure_dir / f"{name}.{kind}" for name in set(FIGURES).union(*TASK_FIGURES.values())
-            for kind in ("svg", "png")]
+    ours = [
+        figure_dir / f"{name}.{kind}"
+        for name in set(FIGURES).union(*TASK_FIGURES.values())
+        for kind in ("svg", "png")
+    ]
     members: dict[Path, Content] = {path: None for path in sorted(ours) if path.is_file()}
     svgs = {}
     for name, fig in figures(report).items():
@@ -619,11 +639,17 @@ def _cohort_html(cohort: Mapping[str, Any]) -> str:
         name = _e(variable["name"])
         values = variable["values"]
         if variable["kind"] == "numeric":
-            rows.append([f"<td>{name}, mean (SD)</td>"]
-                        + [_num(f"{_f(v['mean'], 1)} ({_f(v['sd'], 1)})") for v in values])
-            rows.append([f"<td>{name}, median [Q1, Q3]</td>"]
-                        + [_num(f"{_f(v['median'], 1)} [{_f(v['q1'], 1)}, {_f(v['q3'], 1)}]")
-                           for v in values])
+            rows.append(
+                [f"<td>{name}, mean (SD)</td>"]
+                + [_num(f"{_f(v['mean'], 1)} ({_f(v['sd'], 1)})") for v in values]
+            )
+            rows.append(
+                [f"<td>{name}, median [Q1, Q3]</td>"]
+                + [
+                    _num(f"{_f(v['median'], 1)} [{_f(v['q1'], 1)}, {_f(v['q3'], 1)}]")
+                    for v in values
+                ]
+            )
             classes += ["", ""]
         else:
             rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
@@ -643,8 +669,9 @@ def _cohort_html(cohort: Mapping[str, Any]) -> str:
         parts.append(_table(header, rows, classes))
     else:
         parts.append(_table(header[1:], [[_num(c["n"]) for c in columns]]))
-        parts.append('<p class="muted">No patient characteristics were given '
-                     "(pass a biomarker table).</p>")
+        parts.append(
+            '<p class="muted">No patient characteristics were given (pass a biomarker table).</p>'
+        )
     if cohort["groups"]:
         group_rows = [
             [f"<td>{_e(g['name'])}</td>", _num("" if g["columns"] is None else g["columns"])]
@@ -652,10 +679,13 @@ def _cohort_html(cohort: Mapping[str, Any]) -> str:
             for g in cohort["groups"]
         ]
         parts.append("<h3>Feature groups and missing modalities</h3>")
-        parts.append('<p class="muted">Patients without any value in a feature group (a '
-                     "missing modality or mask), n (%).</p>")
-        parts.append(_table(["Feature group", "Columns"]
-                            + [_e(c["label"]) for c in columns], group_rows))
+        parts.append(
+            '<p class="muted">Patients without any value in a feature group (a '
+            "missing modality or mask), n (%).</p>"
+        )
+        parts.append(
+            _table(["Feature group", "Columns"] + [_e(c["label"]) for c in columns], group_rows)
+        )
     return "".join(parts)
 
 
@@ -666,12 +696,18 @@ def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
     for name in names:
         values = report["models"][name]["metrics"]
         cells = [f"<td>{_e(name)}{' (best AUC)' if name == best else ''}</td>"]
-        cells += [f'<td class="num wrap">{_e(_format_metric(values[m]))}</td>'
-                  for m in metrics if m in values]
+        cells += [
+            f'<td class="num wrap">{_e(_format_metric(values[m]))}</td>'
+            for m in metrics
+            if m in values
+        ]
         rows.append(cells)
     present = [m for m in metrics if all(m in report["models"][n]["metrics"] for n in names)]
-    return _table(["Model"] + [_e(METRIC_LABELS[m]) for m in present], rows,
-                  classes=["best" if name == best else "" for name in names])
+    return _table(
+        ["Model"] + [_e(METRIC_LABELS[m]) for m in present],
+        rows,
+        classes=["best" if name == best else "" for name in names],
+    )
 
 
 def _confusion_html(report: Mapping[str, Any]) -> str:
@@ -686,32 +722,55 @@ def _confusion_html(report: Mapping[str, Any]) -> str:
 def _comparisons_html(report: Mapping[str, Any]) -> str:
     tests = report["comparisons"]["tests"]
     if not tests:
-        return ("<p>No comparison: DeLong tests compare each fused model (early, late, "
-                "stacking) with each single-group model, and this run has not both.</p>")
+        return (
+            "<p>No comparison: DeLong tests compare each fused model (early, late, "
+            "stacking) with each single-group model, and this run has not both.</p>"
+        )
     rows = [
-        [f"<td>{_e(t['model'])}</td>",
-         f"<td>{_e(t['reference'])}{' (clinical-only)' if t['reference'] == 'clinical' else ''}"
-         "</td>",
-         _num(_f(t["auc_model"])), _num(_f(t["auc_reference"])),
-         _num(f"{_f(t['difference'])} [{_f(t['ci_low'])}, {_f(t['ci_high'])}]"),
-         _num(_f(t["z"], 2)), _num(_format_p(t["p_value"])), _num(_format_p(t["p_holm"]))]
+        [
+            f"<td>{_e(t['model'])}</td>",
+            f"<td>{_e(t['reference'])}{' (clinical-only)' if t['reference'] == 'clinical' else ''}"
+            "</td>",
+            _num(_f(t["auc_model"])),
+            _num(_f(t["auc_reference"])),
+            _num(f"{_f(t['difference'])} [{_f(t['ci_low'])}, {_f(t['ci_high'])}]"),
+            _num(_f(t["z"], 2)),
+            _num(_format_p(t["p_value"])),
+            _num(_format_p(t["p_holm"])),
+        ]
         for t in tests
     ]
-    return _table(["Model", "Reference", "AUC model", "AUC reference",
-                   "Difference [95 % CI]", "z", "p", "p (Holm)"], rows)
+    return _table(
+        [
+            "Model",
+            "Reference",
+            "AUC model",
+            "AUC reference",
+            "Difference [95 % CI]",
+            "z",
+            "p",
+            "p (Holm)",
+        ],
+        rows,
+    )
 
 
 def _methods_html(methods: Mapping[str, Any]) -> str:
     paragraphs = "".join(f"<p>{_e(text)}</p>" for text in methods["text"])
     rows = [
-        [f"<td>{_e(name)}</td>", f"<td>{_e(info['estimator'])}</td>",
-         f"<td>{_e(', '.join(f'{k}={v}' for k, v in info['params'].items()))}</td>"]
+        [
+            f"<td>{_e(name)}</td>",
+            f"<td>{_e(info['estimator'])}</td>",
+            f"<td>{_e(', '.join(f'{k}={v}' for k, v in info['params'].items()))}</td>",
+        ]
         for name, info in methods["learners"].items()
     ]
     parts = [f'<div class="methods">{paragraphs}</div>']
     if rows:
-        parts += ["<h3>Learners and hyperparameters</h3>",
-                  _table(["Learner", "Estimator", "Hyperparameters"], rows)]
+        parts += [
+            "<h3>Learners and hyperparameters</h3>",
+            _table(["Learner", "Estimator", "Hyperparameters"], rows),
+        ]
     return "".join(parts)
 
 
@@ -723,19 +782,26 @@ def _checklists_html(checklists: Mapping[str, Any]) -> str:
     rows = []
     for item in checklists["items"]:
         where = item["where"]
-        where_html = (f'<a href="#{_e(where)}">{_e(where)}</a>' if where in anchors
-                      else _e(where))
-        rows.append([f"<td>{_e(item['checklist'])}</td>", f"<td>{_e(item['item'])}</td>",
-                     f"<td>{where_html}</td>",
-                     f'<td class="{_STATUS_CLASS.get(item["status"], "")}">'
-                     f"{_e(item['status'])}</td>", f"<td>{_e(item['note'])}</td>"])
+        where_html = f'<a href="#{_e(where)}">{_e(where)}</a>' if where in anchors else _e(where)
+        rows.append(
+            [
+                f"<td>{_e(item['checklist'])}</td>",
+                f"<td>{_e(item['item'])}</td>",
+                f"<td>{where_html}</td>",
+                f'<td class="{_STATUS_CLASS.get(item["status"], "")}">{_e(item["status"])}</td>',
+                f"<td>{_e(item['note'])}</td>",
+            ]
+        )
     counts = "; ".join(
         f"{_e(name)}: " + ", ".join(f"{n} {_e(status)}" for status, n in c.items())
         for name, c in checklists["counts"].items()
     )
-    return (f'<p class="muted">{_e(checklists["note"])}</p><p>{counts}</p>'
-            + '<div class="scroll">'
-            + _table(["Checklist", "Item", "Where", "Status", "Note"], rows) + "</div>")
+    return (
+        f'<p class="muted">{_e(checklists["note"])}</p><p>{counts}</p>'
+        + '<div class="scroll">'
+        + _table(["Checklist", "Item", "Where", "Status", "Note"], rows)
+        + "</div>"
+    )
 
 
 def _range(values: Mapping[str, float | None]) -> str:
@@ -745,8 +811,11 @@ def _range(values: Mapping[str, float | None]) -> str:
 def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     if not explanations:
         return "<p>No explanations in this report (not computed, or schema before 1.3).</p>"
-    parts = ['<div class="methods">'
-             + "".join(f"<p>{_e(text)}</p>" for text in explanations["methods"]) + "</div>"]
+    parts = [
+        '<div class="methods">'
+        + "".join(f"<p>{_e(text)}</p>" for text in explanations["methods"])
+        + "</div>"
+    ]
     meta = explanations.get("meta_weights")
     drop = explanations.get("group_drop")
     weights = {g["group"]: g for g in meta["groups"]} if meta else {}
@@ -755,52 +824,67 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     parts.append("<h3>Contribution of each modality</h3>")
     if names:
         rows = [
-            [f"<td>{_e(g)}</td>",
-             _num(_range(weights[g]) if g in weights else "n/a"),
-             _num(_f(drops[g]["auc_without"]) if g in drops else "n/a"),
-             _num(_range(drops[g]["drop"]) if g in drops else "n/a")]
+            [
+                f"<td>{_e(g)}</td>",
+                _num(_range(weights[g]) if g in weights else "n/a"),
+                _num(_f(drops[g]["auc_without"]) if g in drops else "n/a"),
+                _num(_range(drops[g]["drop"]) if g in drops else "n/a"),
+            ]
             for g in names
         ]
         full = f" (late AUC {_f(drop['auc'])})" if drop else ""
-        parts.append(_table(["Group", "Meta-learner weight mean [min, max]",
-                             f"Late AUC without group{full}", "AUC drop mean [min, max]"],
-                            rows))
+        parts.append(
+            _table(
+                [
+                    "Group",
+                    "Meta-learner weight mean [min, max]",
+                    f"Late AUC without group{full}",
+                    "AUC drop mean [min, max]",
+                ],
+                rows,
+            )
+        )
     else:
-        parts.append("<p>Needs the stacking or late fusion model over two or more "
-                     "groups.</p>")
+        parts.append("<p>Needs the stacking or late fusion model over two or more groups.</p>")
     importance = explanations.get("importance")
     parts.append("<h3>Top features per group (held-out permutation importance)</h3>")
     if importance:
         for group, features in importance["groups"].items():
             rows = [
-                [_num(rank), f"<td>{_e(f['feature'])}</td>",
-                 _num(f"{_f(f['mean'], 4)} ({_f(f['sd'], 4)})"),
-                 _num("n/a" if f["selected"] is None else _f(f["selected"], 2))]
+                [
+                    _num(rank),
+                    f"<td>{_e(f['feature'])}</td>",
+                    _num(f"{_f(f['mean'], 4)} ({_f(f['sd'], 4)})"),
+                    _num("n/a" if f["selected"] is None else _f(f["selected"], 2)),
+                ]
                 for rank, f in enumerate(features, start=1)
             ]
             parts.append(f"<p><strong>{_e(group)}</strong></p>")
-            parts.append(_table(["#", "Feature", "AUC drop mean (sd)",
-                                 "Selection frequency"], rows))
+            parts.append(
+                _table(["#", "Feature", "AUC drop mean (sd)", "Selection frequency"], rows)
+            )
     else:
         parts.append("<p>No single-group model in this run.</p>")
-    parts.append(f'<p class="muted">{_e(explanations["selection"]["note"])} '
-                 f'{_e(explanations["shap"])}</p>')
+    parts.append(
+        f'<p class="muted">{_e(explanations["selection"]["note"])} {_e(explanations["shap"])}</p>'
+    )
     return f'<div class="scroll">{"".join(parts)}</div>'
 
 
 def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
     cls = ' class="single"' if single else ""
-    return (f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
-            f"<code>{FIGURE_DIR}/{name}.svg</code> and <code>{FIGURE_DIR}/{name}.png</code>."
-            "</figcaption></figure>")
+    return (
+        f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
+        f"<code>{FIGURE_DIR}/{name}.svg</code> and <code>{FIGURE_DIR}/{name}.png</code>."
+        "</figcaption></figure>"
+    )
 
 
 def _reproduce_html(reproduce: Mapping[str, Any]) -> str:
     parts = []
     if reproduce.get("command"):
         parts.append(f"<pre>{_e(reproduce['command'])}</pre>")
-    parts.append("<ol>" + "".join(f"<li>{_e(step)}</li>" for step in reproduce["steps"])
-                 + "</ol>")
+    parts.append("<ol>" + "".join(f"<li>{_e(step)}</li>" for step in reproduce["steps"]) + "</ol>")
     parts.append(f"<pre>pip install {_e(' '.join(reproduce['requirements']))}</pre>")
     return "".join(parts)
 
@@ -825,90 +909,111 @@ def render_html(
     threshold = report["threshold"]
 
     mapping = ", ".join(f"{_e(k)} &rarr; {_e(v)}" for k, v in data["label_mapping"].items())
-    summary = _table(None, [
-        ["<th>Patients</th>", f"<td>{_e(data['n_patients'])}</td>"],
-        ["<th>Positive (1) / negative (0)</th>",
-         f"<td>{_e(data['n_positive'])} / {_e(data['n_negative'])}</td>"],
-        ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
-    ])
-    inputs_html = _table(["Input", "Path", "SHA-256"], [
-        [f"<td>{_e(k)}</td>", f"<td>{_e(v['path'])}</td>",
-         f"<td><code>{_e(v['sha256'])}</code></td>"]
-        for k, v in report["inputs"].items()
-    ])
-    versions_html = _table(["Software", "Version"], [
-        [f"<td>{_e(k)}</td>", f"<td>{_e(v if v is not None else 'not installed')}</td>"]
-        for k, v in report["versions"].items()
-    ])
+    summary = _table(
+        None,
+        [
+            ["<th>Patients</th>", f"<td>{_e(data['n_patients'])}</td>"],
+            [
+                "<th>Positive (1) / negative (0)</th>",
+                f"<td>{_e(data['n_positive'])} / {_e(data['n_negative'])}</td>",
+            ],
+            ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
+        ],
+    )
+    inputs_html = _table(
+        ["Input", "Path", "SHA-256"],
+        [
+            [
+                f"<td>{_e(k)}</td>",
+                f"<td>{_e(v['path'])}</td>",
+                f"<td><code>{_e(v['sha256'])}</code></td>",
+            ]
+            for k, v in report["inputs"].items()
+        ],
+    )
+    versions_html = _table(
+        ["Software", "Version"],
+        [
+            [f"<td>{_e(k)}</td>", f"<td>{_e(v if v is not None else 'not installed')}</td>"]
+            for k, v in report["versions"].items()
+        ],
+    )
     captions = {
         "roc": "Pooled out-of-fold ROC curve per model, averaged over CV repeats; AUC with "
-               "95 % bootstrap CI.",
+        "95 % bootstrap CI.",
         "roc_bands": "Each model's mean ROC curve with a pointwise 95 % percentile-bootstrap "
-                     "band (patients resampled within class).",
+        "band (patients resampled within class).",
         "precision_recall": "Interpolated precision against recall, averaged over repeats; "
-                            "the dashed line is the prevalence (a random model).",
+        "the dashed line is the prevalence (a random model).",
         "calibration": "Observed fraction of class 1 against the mean predicted probability "
-                       "in ten equal-size risk groups (all repeats pooled); calibration slope "
-                       "and intercept (ideal 1 and 0) in each panel.",
+        "in ten equal-size risk groups (all repeats pooled); calibration slope "
+        "and intercept (ideal 1 and 0) in each panel.",
         "confusion_matrix": f"Mean counts over repeats at threshold {threshold}.",
         "group_contributions": "Contribution of each modality: stacking meta-learner weight "
-                               "and drop in out-of-fold AUC of late fusion without the group "
-                               "(bars: mean; lines: min to max over folds or repeats).",
+        "and drop in out-of-fold AUC of late fusion without the group "
+        "(bars: mean; lines: min to max over folds or repeats).",
         "decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
-                          "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
+        "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
     }
     nav = " ".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title in _SECTIONS)
     body = [
-        '<h1>radfusion cross-validation report</h1>',
+        "<h1>radfusion cross-validation report</h1>",
         f'<p class="muted">radfusion {_e(report.get("radfusion_version"))} &middot; report '
-        f'schema {_e(report.get("schema_version"))} &middot; seed {_e(report.get("seed"))}</p>',
+        f"schema {_e(report.get('schema_version'))} &middot; seed {_e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
-        '<h2 id="cohort">Cohort</h2>', summary,
-        '<h3>Table 1: characteristics by outcome</h3>',
+        '<h2 id="cohort">Cohort</h2>',
+        summary,
+        "<h3>Table 1: characteristics by outcome</h3>",
         f'<div class="scroll">{_cohort_html(report["cohort"])}</div>',
         '<h2 id="methods">Methods</h2>',
         '<p class="muted">Generated from this report and the extraction diagnostics, '
-        'accurate to the configuration that was run; edit freely for a paper.</p>',
-        _methods_html(report["methods"]) if report.get("methods") else
-        "<p>Not in this report (report schema before 1.2).</p>",
+        "accurate to the configuration that was run; edit freely for a paper.</p>",
+        _methods_html(report["methods"])
+        if report.get("methods")
+        else "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="performance">Cross-validated performance</h2>',
         f'<p class="muted">Mean [95 % CI]. {_e(report.get("ci_method"))}</p>',
-        '<h3>Discrimination and classification</h3>',
+        "<h3>Discrimination and classification</h3>",
         f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',
-        '<h3>Calibration</h3>',
+        "<h3>Calibration</h3>",
         f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
         '<h2 id="roc">ROC curves</h2>',
         _figure("roc", svgs["roc"], captions["roc"], single=True),
         _figure("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
         '<h2 id="precision-recall">Precision-recall curves</h2>',
-        _figure("precision_recall", svgs["precision_recall"], captions["precision_recall"],
-                single=True),
+        _figure(
+            "precision_recall", svgs["precision_recall"], captions["precision_recall"], single=True
+        ),
         '<h2 id="calibration">Calibration</h2>',
         _figure("calibration", svgs["calibration"], captions["calibration"]),
         f'<h2 id="confusion">Confusion matrices at threshold {_e(threshold)}</h2>',
         f'<p class="muted">A patient is predicted class 1 when its probability is &ge; '
-        f'{_e(threshold)}; counts are means over the CV repeats.</p>',
+        f"{_e(threshold)}; counts are means over the CV repeats.</p>",
         _confusion_html(report),
         _figure("confusion_matrix", svgs["confusion_matrix"], captions["confusion_matrix"]),
         '<h2 id="comparisons">Fused models against single groups (DeLong)</h2>',
         f'<p class="muted">{_e(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
         '<h2 id="decision-curve">Decision curve analysis</h2>',
-        _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"],
-                single=True),
+        _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"], single=True),
         '<h2 id="explanations">Explanations</h2>',
         _explanations_html(report.get("explanations")),
-        _figure("group_contributions", svgs["group_contributions"],
-                captions["group_contributions"]),
+        _figure(
+            "group_contributions", svgs["group_contributions"], captions["group_contributions"]
+        ),
         '<h2 id="checklists">Reporting checklists</h2>',
-        _checklists_html(report["checklists"]) if report.get("checklists") else
-        "<p>Not in this report (report schema before 1.2).</p>",
-        '<h2 id="reproduce">How to re-run</h2>', _reproduce_html(report["reproduce"]),
+        _checklists_html(report["checklists"])
+        if report.get("checklists")
+        else "<p>Not in this report (report schema before 1.2).</p>",
+        '<h2 id="reproduce">How to re-run</h2>',
+        _reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',
-        '<h3>Configuration</h3>',
+        "<h3>Configuration</h3>",
         f"<pre>{_e(json.dumps(config, indent=2, ensure_ascii=False))}</pre>",
-        '<h3>Inputs</h3>', f'<div class="scroll">{inputs_html}</div>',
-        '<h3>Software versions</h3>', versions_html,
+        "<h3>Inputs</h3>",
+        f'<div class="scroll">{inputs_html}</div>',
+        "<h3>Software versions</h3>",
+        versions_html,
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -37,8 +37,9 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             rows = present[:, j]
             block = np.zeros((n, len(cols)))
             if rows.sum() >= 2:
-                pre = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                                    StandardScaler())
+                pre = make_pipeline(
+                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+                )
                 values = pre.fit_transform(X.loc[rows, cols].to_numpy(dtype=np.float64))
                 self.preprocessors_[group] = pre
                 standardised[group] = values
@@ -92,7 +93,6 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
         """The patients' coordinates z in the shared space, shape (n_samples, n_components)."""
         return self._z(X)
 
-
     def get_feature_names_out(self, input_features=None):
         """``shared0, shared1, …`` — the coordinates of Z."""
         check_is_fitted(self)
@@ -115,9 +115,11 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             z = np.full((len(X), self.n_components), np.nan)
             rows = present[:, j]
             if rows.any():
-                z[rows] = self.maps_[group].predict(
-                    X.loc[rows, cols].to_numpy(dtype=np.float64)
-                ).reshape(-1, self.n_components)
+                z[rows] = (
+                    self.maps_[group]
+                    .predict(X.loc[rows, cols].to_numpy(dtype=np.float64))
+                    .reshape(-1, self.n_components)
+                )
             out[group] = z
         return out
 
@@ -127,8 +129,9 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
         counts = (~np.isnan(stacked[:, :, 0])).sum(axis=0)
         total = np.nansum(stacked, axis=0)
         # no usable group: the training mean of Z, the origin (T is centred)
-        return np.divide(total, counts[:, None], out=np.zeros_like(total),
-                         where=counts[:, None] > 0)
+        return np.divide(
+            total, counts[:, None], out=np.zeros_like(total), where=counts[:, None] > 0
+        )
 
     def _check_params(self) -> dict[str, list[str]]:
         if not isinstance(self.groups, Mapping) or not self.groups:
@@ -139,11 +142,13 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             raise ValueError(f"groups without columns: {empty}")
         if self.method != "pls":
             raise ValueError(f"method must be 'pls', got {self.method!r}")
-        if not (isinstance(self.n_components, Integral) and not isinstance(self.n_components, bool)
-                and self.n_components >= 1):
+        if not (
+            isinstance(self.n_components, Integral)
+            and not isinstance(self.n_components, bool)
+            and self.n_components >= 1
+        ):
             raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
-        if self.alphas is not None and (len(self.alphas) == 0
-                                        or any(a <= 0 for a in self.alphas)):
+        if self.alphas is not None and (len(self.alphas) == 0 or any(a <= 0 for a in self.alphas)):
             raise ValueError(f"alphas must be positive numbers, got {self.alphas!r}")
         return groups
 
@@ -175,8 +180,6 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-
 
 
 class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
@@ -256,8 +259,9 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
         The columns of the training DataFrame (only the groups' columns are read).
     """
 
-    def __init__(self, groups, n_components=2, method="pls", classifier=None, alphas=None,
-                 random_state=0):
+    def __init__(
+        self, groups, n_components=2, method="pls", classifier=None, alphas=None, random_state=0
+    ):
         self.groups = groups
         self.n_components = n_components
         self.method = method
@@ -283,14 +287,16 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
                 f"class(es) (target type {y_type!r})"
             )
         # PLS-DA: the 0/1 label, or one indicator column per class
-        target = (codes[:, None] if len(classes) == 2 else np.eye(len(classes))[codes])
+        target = codes[:, None] if len(classes) == 2 else np.eye(len(classes))[codes]
         self._fit_space(X, groups, target.astype(np.float64))
-        classifier = (LogisticRegression(random_state=self.random_state)
-                      if self.classifier is None else clone(self.classifier))
+        classifier = (
+            LogisticRegression(random_state=self.random_state)
+            if self.classifier is None
+            else clone(self.classifier)
+        )
         self.classifier_ = classifier.fit(self._shared(X, groups), y)
         self.classes_ = self.classifier_.classes_
         return self
-
 
     # ------------------------------------------------------------------ prediction
 
@@ -327,8 +333,9 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
         The fitted g; the other attributes are the classifier's, without ``classes_``.
     """
 
-    def __init__(self, groups, n_components=2, method="pls", regressor=None, alphas=None,
-                 random_state=0):
+    def __init__(
+        self, groups, n_components=2, method="pls", regressor=None, alphas=None, random_state=0
+    ):
         self.groups = groups
         self.n_components = n_components
         self.method = method

@@ -252,8 +252,12 @@ def calibration_fit(
 
 
 def _newton_slope(
-    y: np.ndarray, lp: np.ndarray, w: np.ndarray, start: tuple[float, float],
-    max_iter: int, tol: float,
+    y: np.ndarray,
+    lp: np.ndarray,
+    w: np.ndarray,
+    start: tuple[float, float],
+    max_iter: int,
+    tol: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted logistic fit of ``y`` on ``(1, lp)`` per row of ``w``: (intercepts, slopes).
 
@@ -381,8 +385,15 @@ def _is_categorical(column: pd.Series) -> bool:
 def _numeric_summary(values: pd.Series) -> dict[str, Any]:
     x = values.dropna().to_numpy(dtype=np.float64)
     if not len(x):
-        return {"n": 0, "mean": None, "sd": None, "median": None, "q1": None, "q3": None,
-                "missing": int(values.isna().sum())}
+        return {
+            "n": 0,
+            "mean": None,
+            "sd": None,
+            "median": None,
+            "q1": None,
+            "q3": None,
+            "missing": int(values.isna().sum()),
+        }
     q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75])
     return {
         "n": len(x),
@@ -416,8 +427,10 @@ def _categorical_summary(values: pd.Series, levels: list[str]) -> dict[str, Any]
     return {
         "n": n,
         "levels": {
-            level: {"n": int((names == level).sum()),
-                    "percent": 100.0 * float((names == level).sum()) / n if n else None}
+            level: {
+                "n": int((names == level).sum()),
+                "percent": 100.0 * float((names == level).sum()) / n if n else None,
+            }
             for level in levels
         },
         "missing": int(values.isna().sum()),
@@ -433,7 +446,7 @@ def describe_cohort(
     missing_groups: pd.DataFrame | None = None,
     group_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """"Table 1": patient characteristics, overall and by outcome class.
+    """ "Table 1": patient characteristics, overall and by outcome class.
 
     Parameters
     ----------
@@ -491,15 +504,19 @@ def describe_cohort(
 
         def counts(flags: pd.Series) -> list[dict[str, Any]]:
             return [
-                {"n": int(flags[m].sum()),
-                 "percent": 100.0 * float(flags[m].mean()) if m.any() else None}
+                {
+                    "n": int(flags[m].sum()),
+                    "percent": 100.0 * float(flags[m].mean()) if m.any() else None,
+                }
                 for m in masks
             ]
 
         for name in missing.columns:
-            groups.append({"name": str(name), "columns": sizes.get(name),
-                           "missing": counts(missing[name])})
+            groups.append(
+                {"name": str(name), "columns": sizes.get(name), "missing": counts(missing[name])}
+            )
         if len(missing.columns):
-            groups.append({"name": "any group", "columns": None,
-                           "missing": counts(missing.any(axis=1))})
+            groups.append(
+                {"name": "any group", "columns": None, "missing": counts(missing.any(axis=1))}
+            )
     return {"columns": columns, "variables": rows, "groups": groups}

@@ -125,8 +125,12 @@ def multiclass_metrics(weights: Any, y: Any, proba: Any) -> np.ndarray:
             recall = tp / actual
             precision = np.where(called > 0, tp / np.where(called > 0, called, 1.0), 0.0)
             f1 = np.where(tp > 0, 2 * tp / (actual + called), 0.0)
-            auc = np.column_stack([weighted_auc(weights, y == c, p[:, c], actual[:, c],
-                                                 total - actual[:, c]) for c in range(k)])
+            auc = np.column_stack(
+                [
+                    weighted_auc(weights, y == c, p[:, c], actual[:, c], total - actual[:, c])
+                    for c in range(k)
+                ]
+            )
             p_true = np.clip((p * onehot).sum(axis=1), 1e-15, 1.0)
             values = {
                 "roc_auc_ovr": auc.mean(axis=1),
@@ -172,8 +176,13 @@ def regression_metrics(weights: Any, y: Any, prediction: Any) -> np.ndarray:
     covariance = weights @ (prediction * y).T / total - p_mean * y_mean
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(y_var > 1e-12, 1.0 - mse / y_var, np.nan)
-        r = np.where((y_var > 1e-12) & (p_var > 1e-12),
-                     covariance / np.sqrt(np.abs(y_var * p_var)), np.nan)
-    values = {"r2": r2, "mae": weights @ np.abs(error).T / total, "rmse": np.sqrt(mse),
-              "pearson_r": r}
+        r = np.where(
+            (y_var > 1e-12) & (p_var > 1e-12), covariance / np.sqrt(np.abs(y_var * p_var)), np.nan
+        )
+    values = {
+        "r2": r2,
+        "mae": weights @ np.abs(error).T / total,
+        "rmse": np.sqrt(mse),
+        "pearson_r": r,
+    }
     return np.stack([values[name] for name in REGRESSION_METRICS], axis=-1)

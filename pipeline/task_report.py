@@ -146,9 +146,15 @@ def _confusion(y: np.ndarray, proba: np.ndarray, k: int) -> np.ndarray:
 def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """One-vs-rest ROC curve of each class, mean over repeats."""
     return {
-        label: {"tpr": np.mean([
-            _interpolate_roc(*roc_curve(y == c, repeat[:, c], drop_intermediate=False)[:2])
-            for repeat in proba], axis=0)}
+        label: {
+            "tpr": np.mean(
+                [
+                    _interpolate_roc(*roc_curve(y == c, repeat[:, c], drop_intermediate=False)[:2])
+                    for repeat in proba
+                ],
+                axis=0,
+            )
+        }
         for c, label in enumerate(classes)
     }
 
@@ -163,20 +169,29 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     splitter = "RepeatedStratifiedKFold" if task == "multiclass" else "RepeatedKFold"
     kind = "stratified " if task == "multiclass" else ""
     if folds and repeats:
-        scheme = (f"{repeats} x repeated {kind}{folds}-fold cross-validation" if repeats > 1
-                  else f"{kind}{folds}-fold cross-validation (a single repetition)")
+        scheme = (
+            f"{repeats} x repeated {kind}{folds}-fold cross-validation"
+            if repeats > 1
+            else f"{kind}{folds}-fold cross-validation (a single repetition)"
+        )
     else:
         scheme = f"repeated {kind}k-fold cross-validation"
     if task == "multiclass":
         counts = ", ".join(f"{label} {n}" for label, n in data["class_counts"].items())
-        target = (f"a {len(data['class_counts'])}-class outcome ({counts} patients)")
+        target = f"a {len(data['class_counts'])}-class outcome ({counts} patients)"
     else:
         t = data["target"]
-        target = (f"a continuous outcome (mean {_fmt(t['mean'])}, SD {_fmt(t['sd'])}, range "
-                  f"{_fmt(t['min'])} to {_fmt(t['max'])})")
+        target = (
+            f"a continuous outcome (mean {_fmt(t['mean'])}, SD {_fmt(t['sd'])}, range "
+            f"{_fmt(t['min'])} to {_fmt(t['max'])})"
+        )
     groups = data.get("groups") or {}
-    group_text = (f" in {len(groups)} feature group(s) ({methods._list(list(groups))}, "
-                  f"{sum(groups.values())} columns)" if groups else "")
+    group_text = (
+        f" in {len(groups)} feature group(s) ({methods._list(list(groups))}, "
+        f"{sum(groups.values())} columns)"
+        if groups
+        else ""
+    )
     models = list(report["models"])
     fused = [m for m in models if m in FUSED]
     learner = config.get("learner")
@@ -193,8 +208,10 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     )
     names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task_metrics(task)]
     primary = TASK_METRIC_LABELS.get(PRIMARY_METRIC[task], PRIMARY_METRIC[task])
-    metrics = (f"Models were scored by {methods._list(names)}, and ranked by {primary}. "
-               f"{report['ci_method']}")
+    metrics = (
+        f"Models were scored by {methods._list(names)}, and ranked by {primary}. "
+        f"{report['ci_method']}"
+    )
     return [design, metrics, methods._software_paragraph(report)]
 
 
@@ -272,35 +289,53 @@ def build_task_report(
         inverse = {code: label for label, code in mapping.items()}
         classes = [inverse.get(c, str(c)) for c in range(k)]
         counts = np.bincount(y, minlength=k)
-        data.update(label_mapping=mapping, classes=classes,
-                    class_counts={label: int(counts[c]) for c, label in enumerate(classes)})
+        data.update(
+            label_mapping=mapping,
+            classes=classes,
+            class_counts={label: int(counts[c]) for c, label in enumerate(classes)},
+        )
         curves = {"fpr": CURVE_GRID}
         for m, name in enumerate(models):
-            per_model[name] = {"confusion_matrix": _confusion(y, values[m], k),
-                               "curves": {"roc_ovr": _ovr_curves(y, values[m], classes)}}
+            per_model[name] = {
+                "confusion_matrix": _confusion(y, values[m], k),
+                "curves": {"roc_ovr": _ovr_curves(y, values[m], classes)},
+            }
         default_cohort = [{"label": "All", "n": n}] + [
-            {"label": label, "n": int(counts[c])} for c, label in enumerate(classes)]
+            {"label": label, "n": int(counts[c])} for c, label in enumerate(classes)
+        ]
     else:
         y = y.astype(np.float64)
-        data["target"] = {"mean": float(y.mean()),
-                          "sd": float(y.std(ddof=1)) if n > 1 else math.nan,
-                          "min": float(y.min()), "max": float(y.max())}
+        data["target"] = {
+            "mean": float(y.mean()),
+            "sd": float(y.std(ddof=1)) if n > 1 else math.nan,
+            "min": float(y.min()),
+            "max": float(y.max()),
+        }
         for m, name in enumerate(models):
-            per_model[name] = {"confusion_matrix": None,
-                               "curves": {"observed": y,
-                                          "predicted": values[m, ..., 0].mean(axis=0)}}
+            per_model[name] = {
+                "confusion_matrix": None,
+                "curves": {"observed": y, "predicted": values[m, ..., 0].mean(axis=0)},
+            }
         default_cohort = [{"label": "All", "n": n}]
     data["groups"] = {name: len(columns) for name, columns in groups.items()}
 
     report_models = {
-        name: {"metrics": {metric: dict(summary[name][metric])
-                           for metric in metric_names if metric in summary[name]},
-               **per_model[name]}
+        name: {
+            "metrics": {
+                metric: dict(summary[name][metric])
+                for metric in metric_names
+                if metric in summary[name]
+            },
+            **per_model[name],
+        }
         for name in models
     }
     primary = PRIMARY_METRIC[task]
-    scores = {name: summary[name][primary]["mean"] for name in models
-              if primary in summary[name] and math.isfinite(summary[name][primary]["mean"])}
+    scores = {
+        name: summary[name][primary]["mean"]
+        for name in models
+        if primary in summary[name] and math.isfinite(summary[name][primary]["mean"])
+    }
     best = max(scores, key=scores.__getitem__) if scores else None  # first of equals wins
     report = {
         "schema_version": rep.SCHEMA_VERSION,
@@ -309,15 +344,18 @@ def build_task_report(
         "config": config,
         "seed": int(seed),
         "data": data,
-        "inputs": {name: {"path": os.fspath(path), "sha256": file_digest(path)}
-                   for name, path in inputs.items()},
+        "inputs": {
+            name: {"path": os.fspath(path), "sha256": file_digest(path)}
+            for name, path in inputs.items()
+        },
         "versions": rep.package_versions(),
         "ci_method": CI_METHODS[task],
         "models": report_models,
         "best": best,
         "threshold": None,
-        "cohort": cohort if cohort is not None else {
-            "columns": default_cohort, "variables": [], "groups": []},
+        "cohort": cohort
+        if cohort is not None
+        else {"columns": default_cohort, "variables": [], "groups": []},
         "comparisons": {"method": COMPARISON_METHOD.format(task=task), "tests": []},
         "curves": curves,
         "reproduce": rep._reproduce(config, inputs),
@@ -337,21 +375,28 @@ def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
     models = report["models"]
     colors = _colors(list(models))
     fig, axes = _panels(len(models))
-    points = [v for model in models.values() for key in ("observed", "predicted")
-              for v in model["curves"][key] if v is not None]
+    points = [
+        v
+        for model in models.values()
+        for key in ("observed", "predicted")
+        for v in model["curves"][key]
+        if v is not None
+    ]
     low, high = (min(points), max(points)) if points else (0.0, 1.0)
     pad = 0.05 * (high - low) or 1.0
     limits = (low - pad, high + pad)
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         curves = model["curves"]
         observed = np.array(curves["observed"], dtype=float)
-        predicted = np.array([np.nan if v is None else v for v in curves["predicted"]],
-                             dtype=float)
+        predicted = np.array([np.nan if v is None else v for v in curves["predicted"]], dtype=float)
         ax.plot(limits, limits, linestyle="--", color="#9aa1ad", linewidth=1)
         ax.scatter(observed, predicted, s=8, color=colors[name], alpha=0.7, linewidths=0)
         r2 = model["metrics"].get("r2", {})
-        ax.set_title(f"{_label(name)}\nR² {_fmt(r2.get('mean'))} [{_fmt(r2.get('ci_low'))}, "
-                     f"{_fmt(r2.get('ci_high'))}]", fontsize=8)
+        ax.set_title(
+            f"{_label(name)}\nR² {_fmt(r2.get('mean'))} [{_fmt(r2.get('ci_low'))}, "
+            f"{_fmt(r2.get('ci_high'))}]",
+            fontsize=8,
+        )
         ax.set(xlim=limits, ylim=limits, aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
@@ -379,8 +424,15 @@ def multiclass_confusion_figure(report: Mapping[str, Any]) -> Figure:
         ax.pcolormesh(edges, edges, matrix, cmap="Blues", vmin=0, vmax=top)
         ax.set(xlim=(-0.5, k - 0.5), ylim=(k - 0.5, -0.5), aspect="equal")
         for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7,
-                    color="white" if value > top / 2 else "#1d2330")
+            ax.text(
+                j,
+                i,
+                f"{value:.1f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value > top / 2 else "#1d2330",
+            )
         ax.set_xticks(range(k), classes, fontsize=6, rotation=45, ha="right")
         ax.set_yticks(range(k), classes, fontsize=6)
         ax.set_title(_label(name), fontsize=8)
@@ -400,11 +452,13 @@ def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa1ad", linewidth=1)
         for label, curve in model["curves"]["roc_ovr"].items():
-            ax.plot(grid, curve["tpr"], color=colors[label], linewidth=1.2,
-                    label=_short(label))
+            ax.plot(grid, curve["tpr"], color=colors[label], linewidth=1.2, label=_short(label))
         auc = model["metrics"].get("roc_auc_ovr", {})
-        ax.set_title(f"{_label(name)}\nAUC (OvR) {_fmt(auc.get('mean'))} "
-                     f"[{_fmt(auc.get('ci_low'))}, {_fmt(auc.get('ci_high'))}]", fontsize=8)
+        ax.set_title(
+            f"{_label(name)}\nAUC (OvR) {_fmt(auc.get('mean'))} "
+            f"[{_fmt(auc.get('ci_low'))}, {_fmt(auc.get('ci_high'))}]",
+            fontsize=8,
+        )
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
@@ -417,18 +471,24 @@ def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
 
 TASK_FIGURES: dict[str, dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]]] = {
     "multiclass": {
-        "confusion_matrix": (multiclass_confusion_figure,
-                             "Mean counts over repeats; rows are the true class, columns the "
-                             "most probable predicted class."),
-        "roc_ovr": (roc_ovr_figure,
-                    "One-vs-rest ROC curve of each class (pooled out-of-fold probabilities, "
-                    "mean over repeats); macro AUC with 95 % bootstrap CI."),
+        "confusion_matrix": (
+            multiclass_confusion_figure,
+            "Mean counts over repeats; rows are the true class, columns the "
+            "most probable predicted class.",
+        ),
+        "roc_ovr": (
+            roc_ovr_figure,
+            "One-vs-rest ROC curve of each class (pooled out-of-fold probabilities, "
+            "mean over repeats); macro AUC with 95 % bootstrap CI.",
+        ),
     },
     "regression": {
-        "observed_predicted": (observed_predicted_figure,
-                               "Out-of-fold prediction (mean over repeats) against the "
-                               "observed value per patient; dashed: identity line; R² with "
-                               "95 % bootstrap CI."),
+        "observed_predicted": (
+            observed_predicted_figure,
+            "Out-of-fold prediction (mean over repeats) against the "
+            "observed value per patient; dashed: identity line; R² with "
+            "95 % bootstrap CI.",
+        ),
     },
 }
 """Task -> figure name (file stem and HTML anchor) -> (drawing function, caption)."""
@@ -458,17 +518,25 @@ def _summary_html(report: Mapping[str, Any]) -> str:
     rep = _report()
     e, f = rep._e, rep._f
     data = report["data"]
-    rows = [["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
-            ["<th>Patients</th>", f"<td>{e(data['n_patients'])}</td>"]]
+    rows = [
+        ["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
+        ["<th>Patients</th>", f"<td>{e(data['n_patients'])}</td>"],
+    ]
     if report["task"] == "multiclass":
         counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in data["class_counts"].items())
         mapping = ", ".join(f"{e(k)} &rarr; {e(v)}" for k, v in data["label_mapping"].items())
-        rows += [["<th>Patients per class</th>", f"<td>{counts}</td>"],
-                 ["<th>Label mapping</th>", f"<td>{mapping}</td>"]]
+        rows += [
+            ["<th>Patients per class</th>", f"<td>{counts}</td>"],
+            ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
+        ]
     else:
         t = data["target"]
-        rows.append(["<th>Target mean (SD) [min, max]</th>",
-                     f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>"])
+        rows.append(
+            [
+                "<th>Target mean (SD) [min, max]</th>",
+                f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>",
+            ]
+        )
     return rep._table(None, rows)
 
 
@@ -477,17 +545,26 @@ def _performance_html(report: Mapping[str, Any]) -> str:
     best = report.get("best")
     primary = TASK_METRIC_LABELS[PRIMARY_METRIC[report["task"]]]
     names = list(report["models"])
-    metrics = [m for m in task_metrics(report["task"])
-               if all(m in report["models"][n]["metrics"] for n in names)]
+    metrics = [
+        m
+        for m in task_metrics(report["task"])
+        if all(m in report["models"][n]["metrics"] for n in names)
+    ]
     rows = []
     for name in names:
         values = report["models"][name]["metrics"]
         rows.append(
             [f"<td>{rep._e(name)}{f' (best {rep._e(primary)})' if name == best else ''}</td>"]
-            + [f'<td class="num wrap">{rep._e(rep._format_metric(values[m]))}</td>'
-               for m in metrics])
-    return rep._table(["Model"] + [rep._e(TASK_METRIC_LABELS.get(m, m)) for m in metrics], rows,
-                      classes=["best" if name == best else "" for name in names])
+            + [
+                f'<td class="num wrap">{rep._e(rep._format_metric(values[m]))}</td>'
+                for m in metrics
+            ]
+        )
+    return rep._table(
+        ["Model"] + [rep._e(TASK_METRIC_LABELS.get(m, m)) for m in metrics],
+        rows,
+        classes=["best" if name == best else "" for name in names],
+    )
 
 
 def _confusion_tables_html(report: Mapping[str, Any]) -> str:
@@ -495,8 +572,10 @@ def _confusion_tables_html(report: Mapping[str, Any]) -> str:
     classes = report["data"]["classes"]
     parts = []
     for name, model in report["models"].items():
-        rows = [[f"<th>{rep._e(label)}</th>"] + [rep._num(rep._f(v, 1)) for v in row]
-                for label, row in zip(classes, model["confusion_matrix"], strict=True)]
+        rows = [
+            [f"<th>{rep._e(label)}</th>"] + [rep._num(rep._f(v, 1)) for v in row]
+            for label, row in zip(classes, model["confusion_matrix"], strict=True)
+        ]
         parts.append(f"<h3>{rep._e(name)}</h3>")
         parts.append(rep._table(["True \\ predicted"] + [rep._e(c) for c in classes], rows))
     return "".join(parts)
@@ -505,18 +584,31 @@ def _confusion_tables_html(report: Mapping[str, Any]) -> str:
 def _provenance_html(report: Mapping[str, Any]) -> str:
     rep = _report()
     e = rep._e
-    inputs = rep._table(["Input", "Path", "SHA-256"], [
-        [f"<td>{e(k)}</td>", f"<td>{e(v['path'])}</td>", f"<td><code>{e(v['sha256'])}</code></td>"]
-        for k, v in report["inputs"].items()
-    ])
-    versions = rep._table(["Software", "Version"], [
-        [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
-        for k, v in report["versions"].items()
-    ])
+    inputs = rep._table(
+        ["Input", "Path", "SHA-256"],
+        [
+            [
+                f"<td>{e(k)}</td>",
+                f"<td>{e(v['path'])}</td>",
+                f"<td><code>{e(v['sha256'])}</code></td>",
+            ]
+            for k, v in report["inputs"].items()
+        ],
+    )
+    versions = rep._table(
+        ["Software", "Version"],
+        [
+            [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
+            for k, v in report["versions"].items()
+        ],
+    )
     config = json.dumps(report.get("config") or {}, indent=2, ensure_ascii=False)
-    return ("<h3>Configuration</h3>" f"<pre>{e(config)}</pre>"
-            f'<h3>Inputs</h3><div class="scroll">{inputs}</div>'
-            f"<h3>Software versions</h3>{versions}")
+    return (
+        "<h3>Configuration</h3>"
+        f"<pre>{e(config)}</pre>"
+        f'<h3>Inputs</h3><div class="scroll">{inputs}</div>'
+        f"<h3>Software versions</h3>{versions}"
+    )
 
 
 def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None = None) -> str:
@@ -530,21 +622,29 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     task = report["task"]
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
-    figures = [rep._figure(name, inline_svg(svgs[name]), e(caption))
-               for name, (_, caption) in TASK_FIGURES[task].items() if name in svgs]
-    nav = " ".join(f'<a href="#{anchor}">{e(title)}</a>' for anchor, title in _SECTIONS
-                   if anchor != "confusion" or task == "multiclass")
+    figures = [
+        rep._figure(name, inline_svg(svgs[name]), e(caption))
+        for name, (_, caption) in TASK_FIGURES[task].items()
+        if name in svgs
+    ]
+    nav = " ".join(
+        f'<a href="#{anchor}">{e(title)}</a>'
+        for anchor, title in _SECTIONS
+        if anchor != "confusion" or task == "multiclass"
+    )
     methods = report.get("methods") or {"text": []}
     title = f"radfusion cross-validation report ({task})"
     body = [
         f"<h1>{e(title)}</h1>",
         f'<p class="muted">radfusion {e(report.get("radfusion_version"))} &middot; report '
-        f'schema {e(report.get("schema_version"))} &middot; task {e(task)} &middot; seed '
-        f'{e(report.get("seed"))}</p>',
+        f"schema {e(report.get('schema_version'))} &middot; task {e(task)} &middot; seed "
+        f"{e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
-        '<h2 id="cohort">Cohort</h2>', _summary_html(report),
+        '<h2 id="cohort">Cohort</h2>',
+        _summary_html(report),
         f'<div class="scroll">{rep._cohort_html(report["cohort"])}</div>'
-        if report.get("cohort") else "",
+        if report.get("cohort")
+        else "",
         '<h2 id="methods">Methods</h2>',
         '<p class="muted">Generated from this report, accurate to the configuration that was '
         "run; edit freely for a paper.</p>",
@@ -554,17 +654,22 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f'<div class="scroll">{_performance_html(report)}</div>',
     ]
     if task == "multiclass":
-        body += ['<h2 id="confusion">Confusion matrices</h2>',
-                 '<p class="muted">Mean counts over the CV repeats; rows are the true class, '
-                 "columns the predicted (most probable) class.</p>",
-                 f'<div class="scroll">{_confusion_tables_html(report)}</div>']
+        body += [
+            '<h2 id="confusion">Confusion matrices</h2>',
+            '<p class="muted">Mean counts over the CV repeats; rows are the true class, '
+            "columns the predicted (most probable) class.</p>",
+            f'<div class="scroll">{_confusion_tables_html(report)}</div>',
+        ]
     body += [
-        '<h2 id="figures">Figures</h2>', *figures,
+        '<h2 id="figures">Figures</h2>',
+        *figures,
         '<h2 id="not-computed">Not computed for this task</h2>',
         f"<p>{e(NOT_COMPUTED)}</p>",
         f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
-        '<h2 id="reproduce">How to re-run</h2>', rep._reproduce_html(report["reproduce"]),
-        '<h2 id="provenance">Provenance</h2>', _provenance_html(report),
+        '<h2 id="reproduce">How to re-run</h2>',
+        rep._reproduce_html(report["reproduce"]),
+        '<h2 id="provenance">Provenance</h2>',
+        _provenance_html(report),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -115,8 +115,9 @@ class IntLogUniform(_Distribution):
         return stats.loguniform(self.low - 0.5 + 1e-9, self.high + 0.5 - 1e-9)
 
     def rvs(self, size=None, random_state=None):
-        draw = np.clip(np.rint(super().rvs(size=size, random_state=random_state)),
-                       self.low, self.high).astype(int)
+        draw = np.clip(
+            np.rint(super().rvs(size=size, random_state=random_state)), self.low, self.high
+        ).astype(int)
         return int(draw) if size is None else draw
 
 
@@ -157,22 +158,30 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     if learner == "lr":
         space: dict[str, Any] = {"logisticregression__C": LogUniform(1e-3, 1e1)}
     elif learner == "svm":
-        space = {"calibratedclassifiercv__estimator__C": LogUniform(1e-2, 1e2),
-                 "calibratedclassifiercv__estimator__gamma": LogUniform(1e-4, 1e0)}
+        space = {
+            "calibratedclassifiercv__estimator__C": LogUniform(1e-2, 1e2),
+            "calibratedclassifiercv__estimator__gamma": LogUniform(1e-4, 1e0),
+        }
     elif learner == "rf":
-        space = {"randomforestclassifier__max_features": ["sqrt", "log2", 0.1, 0.3],
-                 "randomforestclassifier__min_samples_leaf": IntUniform(1, 10),
-                 "randomforestclassifier__max_depth": [None, 3, 5, 8]}
+        space = {
+            "randomforestclassifier__max_features": ["sqrt", "log2", 0.1, 0.3],
+            "randomforestclassifier__min_samples_leaf": IntUniform(1, 10),
+            "randomforestclassifier__max_depth": [None, 3, 5, 8],
+        }
     elif learner == "xgb":
         prefix = "earlystoppingxgbclassifier__"
-        space = {f"{prefix}max_depth": IntUniform(2, 6),
-                 f"{prefix}learning_rate": LogUniform(1e-2, 0.3),
-                 f"{prefix}min_child_weight": LogUniform(0.1, 2.0),
-                 f"{prefix}subsample": Uniform(0.6, 1.0),
-                 f"{prefix}colsample_bytree": Uniform(0.3, 1.0)}
+        space = {
+            f"{prefix}max_depth": IntUniform(2, 6),
+            f"{prefix}learning_rate": LogUniform(1e-2, 0.3),
+            f"{prefix}min_child_weight": LogUniform(0.1, 2.0),
+            f"{prefix}subsample": Uniform(0.6, 1.0),
+            f"{prefix}colsample_bytree": Uniform(0.3, 1.0),
+        }
     else:
-        raise InputError("Unknown learner",
-                         [Problem(f"{learner!r} is not one of {', '.join(map(repr, LEARNERS))}")])
+        raise InputError(
+            "Unknown learner",
+            [Problem(f"{learner!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+        )
     if select_k is True:
         space["selecttopk__k"] = IntLogUniform(2, 64)
     elif select_k is not False and select_k is not None:
@@ -206,8 +215,11 @@ class TunedSearchCV(RandomizedSearchCV):
         results = state.get("cv_results_")
         if results is not None:
             state["cv_results_"] = {
-                key: (np.asarray(value.astype(object).filled(None), dtype=object)
-                      if isinstance(value, np.ma.MaskedArray) else value)
+                key: (
+                    np.asarray(value.astype(object).filled(None), dtype=object)
+                    if isinstance(value, np.ma.MaskedArray)
+                    else value
+                )
                 for key, value in results.items()
             }
         return state
@@ -294,8 +306,9 @@ def tuned_branch(
     )
 
 
-def chosen_hyperparameters(fitted_model: BaseEstimator, name: str = "model"
-                           ) -> dict[str, dict[str, Any]]:
+def chosen_hyperparameters(
+    fitted_model: BaseEstimator, name: str = "model"
+) -> dict[str, dict[str, Any]]:
     """Each tuned branch's chosen hyperparameters, by branch name.
 
     Walks a fitted model from :func:`radfusion.pipeline.fusion.build_model` (``tune=True``): a tuned
@@ -306,8 +319,9 @@ def chosen_hyperparameters(fitted_model: BaseEstimator, name: str = "model"
     found: dict[str, dict[str, Any]] = {}
     if isinstance(fitted_model, BaseSearchCV):
         if hasattr(fitted_model, "best_params_"):
-            found[name] = {key: _plain(value) for key, value in
-                           sorted(fitted_model.best_params_.items())}
+            found[name] = {
+                key: _plain(value) for key, value in sorted(fitted_model.best_params_.items())
+            }
         return found
     named = getattr(fitted_model, "named_estimators_", None)
     if named is not None:

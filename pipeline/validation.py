@@ -279,27 +279,51 @@ def cross_validate_models(
         counts = np.bincount(y01, minlength=len(mapping))
         if counts.min() < folds:
             inverse = {code: label for label, code in mapping.items()}
-            advice = (f"use --folds {counts.min()} or fewer" if counts.min() >= 2 else
-                      "every class needs at least 2 patients")
-            raise InputError(f"Cannot make {folds} stratified folds", [Problem(
-                f"class {inverse[int(counts.argmin())]!r} has only {counts.min()} patient(s) "
-                f"(classes: { {inverse[k]: int(c) for k, c in enumerate(counts)} }); {advice}")])
+            advice = (
+                f"use --folds {counts.min()} or fewer"
+                if counts.min() >= 2
+                else "every class needs at least 2 patients"
+            )
+            raise InputError(
+                f"Cannot make {folds} stratified folds",
+                [
+                    Problem(
+                        f"class {inverse[int(counts.argmin())]!r} has only {counts.min()} "
+                        f"patient(s) (classes: "
+                        f"{ {inverse[k]: int(c) for k, c in enumerate(counts)} }); {advice}"
+                    )
+                ],
+            )
     elif n < 2 * folds:
-        raise InputError(f"Cannot make {folds} folds", [Problem(
-            f"{n} patients: every fold needs at least 2; use --folds {max(2, n // 2)} or fewer")])
+        raise InputError(
+            f"Cannot make {folds} folds",
+            [
+                Problem(
+                    f"{n} patients: every fold needs at least 2; use --folds "
+                    f"{max(2, n // 2)} or fewer"
+                )
+            ],
+        )
 
     order = _argsort_ids(ids)
     ids, y01, X = ids[order], y01[order], X.iloc[order]
 
     splitter = (RepeatedKFold if task == "regression" else RepeatedStratifiedKFold)(
-        n_splits=folds, n_repeats=repeats, random_state=seed)
+        n_splits=folds, n_repeats=repeats, random_state=seed
+    )
     splits = list(splitter.split(np.zeros((n, 1)), y01))
     n_outputs = len(mapping) if task == "multiclass" else 1
     tasks = [(name, split) for name in models for split in range(len(splits))]
     outputs = Parallel(n_jobs=n_jobs)(
         delayed(_fit_predict)(
-            models[name], X, y01, *splits[split], name,
-            None if fold_hook is None else (fold_hook, *divmod(split, folds)), task, n_outputs,
+            models[name],
+            X,
+            y01,
+            *splits[split],
+            name,
+            None if fold_hook is None else (fold_hook, *divmod(split, folds)),
+            task,
+            n_outputs,
             skip_failing,
         )
         for name, split in tasks
@@ -307,8 +331,10 @@ def cross_validate_models(
     skipped = _skipped(tasks, outputs, folds)
     if skipped:
         if len(skipped) == len(models):
-            raise InputError("No model can be fitted on this cohort",
-                             [Problem(f"{name}: {reason}") for name, reason in skipped.items()])
+            raise InputError(
+                "No model can be fitted on this cohort",
+                [Problem(f"{name}: {reason}") for name, reason in skipped.items()],
+            )
         kept = [i for i, (name, _) in enumerate(tasks) if name not in skipped]
         tasks, outputs = [tasks[i] for i in kept], [outputs[i] for i in kept]
         models = {name: model for name, model in models.items() if name not in skipped}
@@ -331,8 +357,10 @@ def cross_validate_models(
             "repeat": np.tile(np.repeat(np.arange(repeats, dtype=np.int64), n), n_models),
             "fold": np.tile(fold_of.ravel(), n_models),
             "y_true": np.tile(y01, n_models * repeats),
-            **{column: proba[..., k].ravel()
-               for k, column in enumerate(_output_columns(task, n_outputs))},
+            **{
+                column: proba[..., k].ravel()
+                for k, column in enumerate(_output_columns(task, n_outputs))
+            },
         }
     )
     predictions["patient_id"] = predictions["patient_id"].infer_objects()
@@ -343,8 +371,12 @@ def cross_validate_models(
     if fold_hook is None:
         return predictions
     records = [
-        {"model": name, "repeat": divmod(split, folds)[0], "fold": divmod(split, folds)[1],
-         "record": record}
+        {
+            "model": name,
+            "repeat": divmod(split, folds)[0],
+            "fold": divmod(split, folds)[1],
+            "record": record,
+        }
         for (name, split), (_, record) in zip(tasks, outputs, strict=True)
     ]
     return predictions, records
@@ -371,21 +403,28 @@ def _fit_predict(
     except ValueError as error:
         if not skip_failing:
             raise
-        counts = "" if task == "regression" else (
-            f" (per class: {np.bincount(y[train].astype(int)).tolist()})")
-        return None, (f"cannot be fitted on the {len(train)} training patients of a fold"
-                      f"{counts}: {str(error).strip().splitlines()[0]}")
+        counts = (
+            ""
+            if task == "regression"
+            else (f" (per class: {np.bincount(y[train].astype(int)).tolist()})")
+        )
+        return None, (
+            f"cannot be fitted on the {len(train)} training patients of a fold"
+            f"{counts}: {str(error).strip().splitlines()[0]}"
+        )
     if task == "regression":
         output = np.asarray(estimator.predict(X.iloc[test]), dtype=np.float64).reshape(-1)
         if output.shape != (len(test),):
-            raise ValueError(f"model {name!r}: predict must return shape (n,), got "
-                             f"{output.shape}")
+            raise ValueError(f"model {name!r}: predict must return shape (n,), got {output.shape}")
     else:
         proba = np.asarray(estimator.predict_proba(X.iloc[test]), dtype=np.float64)
         classes = np.asarray(getattr(estimator, "classes_", np.arange(max(2, n_outputs))))
         expected = np.arange(max(2, n_outputs))
-        if (proba.shape != (len(test), len(expected)) or len(classes) != len(expected)
-                or (classes != expected).any()):
+        if (
+            proba.shape != (len(test), len(expected))
+            or len(classes) != len(expected)
+            or (classes != expected).any()
+        ):
             raise ValueError(
                 f"model {name!r}: predict_proba must return shape (n, {len(expected)}) with "
                 f"classes_ {expected.tolist()}; got shape {proba.shape} and classes_ "
@@ -395,13 +434,13 @@ def _fit_predict(
     record = None
     if hook is not None:
         fold_hook, repeat, fold = hook
-        record = fold_hook(estimator, X.iloc[test], y[test], model=name, repeat=repeat,
-                           fold=fold)
+        record = fold_hook(estimator, X.iloc[test], y[test], model=name, repeat=repeat, fold=fold)
     return output, record
 
 
-def _skipped(tasks: list[tuple[str, int]], outputs: list[tuple[Any, Any]], folds: int
-             ) -> dict[str, str]:
+def _skipped(
+    tasks: list[tuple[str, int]], outputs: list[tuple[Any, Any]], folds: int
+) -> dict[str, str]:
     """Model → the reason of its first failed (repeat, fold), for tasks that returned None."""
     skipped: dict[str, str] = {}
     for (name, split), (output, reason) in zip(tasks, outputs, strict=True):
@@ -611,8 +650,9 @@ def summarize(
     return _with_ci(models, METRICS, point, boot)
 
 
-def _with_ci(models: Sequence[str], metrics: Sequence[str], point: np.ndarray,
-             boot: np.ndarray | None) -> dict[str, dict[str, dict[str, float]]]:
+def _with_ci(
+    models: Sequence[str], metrics: Sequence[str], point: np.ndarray, boot: np.ndarray | None
+) -> dict[str, dict[str, dict[str, float]]]:
     """``{model: {metric: {mean, ci_low, ci_high}}}`` from the point estimates (n_models,
     n_metrics) and the bootstrap replicates (n_bootstrap, n_models, n_metrics; None: no CI),
     skipping the replicates where a metric is undefined."""
@@ -625,16 +665,20 @@ def _with_ci(models: Sequence[str], metrics: Sequence[str], point: np.ndarray,
                 ci[:, valid] = np.nanquantile(boot[:, valid], [alpha, 1 - alpha], axis=0)
     return {
         model: {
-            metric: {"mean": float(point[m, k]), "ci_low": float(ci[0, m, k]),
-                     "ci_high": float(ci[1, m, k])}
+            metric: {
+                "mean": float(point[m, k]),
+                "ci_low": float(ci[0, m, k]),
+                "ci_high": float(ci[1, m, k]),
+            }
             for k, metric in enumerate(metrics)
         }
         for m, model in enumerate(models)
     }
 
 
-def task_cube(predictions: pd.DataFrame, models: Sequence[str]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def task_cube(
+    predictions: pd.DataFrame, models: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Patient ids (sorted), ``y_true`` per patient and the outputs of a multiclass or
     regression predictions frame as ``values[model, repeat, patient, output]`` (outputs:
     ``proba_0 .. proba_{K-1}``, or ``prediction``), for the given models in that order."""
@@ -644,17 +688,22 @@ def task_cube(predictions: pd.DataFrame, models: Sequence[str]
     n, n_models, n_repeats = len(patients), len(models), len(repeats)
     if len(table) != n * n_models * n_repeats:
         raise ValueError("predictions must hold exactly one row per (model, repeat, patient)")
-    table = table.assign(_m=pd.Index(models).get_indexer(table["model"]),
-                         _p=pd.Index(patients).get_indexer(table["patient_id"]))
+    table = table.assign(
+        _m=pd.Index(models).get_indexer(table["model"]),
+        _p=pd.Index(patients).get_indexer(table["patient_id"]),
+    )
     table = table.sort_values(["_m", "repeat", "_p"], kind="stable")
-    columns = sorted((c for c in predictions.columns if str(c).startswith("proba_")),
-                     key=lambda c: int(c.split("_", 1)[1])) or ["prediction"]
+    columns = sorted(
+        (c for c in predictions.columns if str(c).startswith("proba_")),
+        key=lambda c: int(c.split("_", 1)[1]),
+    ) or ["prediction"]
     values = table[columns].to_numpy(dtype=np.float64).reshape(n_models, n_repeats, n, -1)
     return patients, table["y_true"].to_numpy()[:n], values
 
 
-def _summarize_task(predictions: pd.DataFrame, task: str, n_bootstrap: int, seed: int
-                    ) -> dict[str, dict[str, dict[str, float]]]:
+def _summarize_task(
+    predictions: pd.DataFrame, task: str, n_bootstrap: int, seed: int
+) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`summarize` of a multiclass or regression predictions frame: the same repeat
     means and patient bootstrap (stratified by class for multiclass, plain for regression)."""
     models = list(pd.unique(predictions["model"]))
@@ -700,8 +749,10 @@ def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray,
     models, _, proba, y = _as_cube(predictions)
     if model not in models:
         raise KeyError(f"model {model!r} not in predictions (models: {models})")
-    curves = [_interpolate_roc(*roc_curve(y, scores, drop_intermediate=False)[:2])
-              for scores in proba[models.index(model)]]
+    curves = [
+        _interpolate_roc(*roc_curve(y, scores, drop_intermediate=False)[:2])
+        for scores in proba[models.index(model)]
+    ]
     return CURVE_GRID.copy(), np.mean(curves, axis=0)
 
 
@@ -859,17 +910,19 @@ def compare_models(
             if name not in models:
                 raise KeyError(f"model {name!r} not in predictions (models: {models})")
         result = delong_test(y, proba[models.index(model)], proba[models.index(reference)])
-        rows.append({
-            "model": model,
-            "reference": reference,
-            "auc_model": result.auc_a,
-            "auc_reference": result.auc_b,
-            "difference": result.difference,
-            "ci_low": result.ci_low,
-            "ci_high": result.ci_high,
-            "z": result.z,
-            "p_value": result.p_value,
-        })
+        rows.append(
+            {
+                "model": model,
+                "reference": reference,
+                "auc_model": result.auc_a,
+                "auc_reference": result.auc_b,
+                "difference": result.difference,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "z": result.z,
+                "p_value": result.p_value,
+            }
+        )
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_holm"] = float(adjusted)
     return rows

@@ -75,22 +75,35 @@ def fabricated_predictions(n=60, repeats=2, seed=0):
     for k, model in enumerate(["CT__tumor", "MR__tumor", "clinical", "early", "stacking"]):
         for repeat in range(repeats):
             score = (0.5 + 0.4 * k) * (y - 0.5) + rng.normal(size=n)
-            frames.append(pd.DataFrame({
-                "patient_id": [f"P{i:03d}" for i in range(n)], "model": model,
-                "repeat": repeat, "fold": np.arange(n) % 3, "y_true": y,
-                "proba": 1 / (1 + np.exp(-score)),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "patient_id": [f"P{i:03d}" for i in range(n)],
+                        "model": model,
+                        "repeat": repeat,
+                        "fold": np.arange(n) % 3,
+                        "y_true": y,
+                        "proba": 1 / (1 + np.exp(-score)),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
 def fabricated_explanations():
     """Meta-learner weights per group, so the contributions figure has bars to draw."""
-    groups = [{"group": g, "mean": w, "min": w / 2, "max": w * 1.5}
-              for g, w in (("CT__tumor", 0.8), ("MR__tumor", 0.5), ("clinical", 0.3))]
-    return {"meta_weights": {"model": "stacking", "n_fits": 6, "branches": [], "groups": groups},
-            "group_drop": None, "importance": None,
-            "selection": {"ran": False, "note": "No feature selection was run."},
-            "shap": "not computed", "methods": []}
+    groups = [
+        {"group": g, "mean": w, "min": w / 2, "max": w * 1.5}
+        for g, w in (("CT__tumor", 0.8), ("MR__tumor", 0.5), ("clinical", 0.3))
+    ]
+    return {
+        "meta_weights": {"model": "stacking", "n_fits": 6, "branches": [], "groups": groups},
+        "group_drop": None,
+        "importance": None,
+        "selection": {"ran": False, "note": "No feature selection was run."},
+        "shap": "not computed",
+        "methods": [],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +112,14 @@ def report_dir(tmp_path_factory):
     predictions = fabricated_predictions()
     summary = summarize(predictions, n_bootstrap=100)
     report = build_report(
-        predictions, summary, config={"command": "radfusion cv features.csv --label y"},
-        seed=0, inputs={}, groups={"CT__tumor": ["a"], "MR__tumor": ["b"], "clinical": ["c"]},
-        n_bootstrap=100, explanations=fabricated_explanations(),
+        predictions,
+        summary,
+        config={"command": "radfusion cv features.csv --label y"},
+        seed=0,
+        inputs={},
+        groups={"CT__tumor": ["a"], "MR__tumor": ["b"], "clinical": ["c"]},
+        n_bootstrap=100,
+        explanations=fabricated_explanations(),
     )
     write_report(report, predictions, out)
     return out
@@ -110,15 +128,28 @@ def report_dir(tmp_path_factory):
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
     """Run headless Chromium on ``url``, offline, logging the console to stderr."""
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
         "--host-resolver-rules=MAP * ~NOTFOUND",  # no network, even by accident
-        "--virtual-time-budget=10000", "--window-size=1280,900", *extra, url,
+        "--virtual-time-budget=10000",
+        "--window-size=1280,900",
+        *extra,
+        url,
     ]
     # Decode explicitly: CI may run without a UTF-8 locale.
-    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
-                            timeout=TIMEOUT)
+    result = subprocess.run(
+        command, capture_output=True, encoding="utf-8", errors="replace", timeout=TIMEOUT
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
@@ -130,8 +161,9 @@ def console_messages(stderr: str) -> list[str]:
 def test_report_renders_offline_without_console_messages(report_dir, tmp_path):
     screenshot = tmp_path / "report.png"
     page = (report_dir / "report.html").as_uri()
-    result = chromium(page, tmp_path / "profile", f"--screenshot={screenshot}",
-                      "--window-size=1280,6000")
+    result = chromium(
+        page, tmp_path / "profile", f"--screenshot={screenshot}", "--window-size=1280,6000"
+    )
     assert console_messages(result.stderr) == []
     assert "ERR_NAME_NOT_RESOLVED" not in result.stderr  # it never tried the network
     png = screenshot.read_bytes()
@@ -141,14 +173,14 @@ def test_report_renders_offline_without_console_messages(report_dir, tmp_path):
 
 
 def test_every_figure_loads(report_dir, tmp_path):
-    files = sorted(p.relative_to(report_dir).as_posix()
-                   for p in (report_dir / "figures").iterdir())
+    files = sorted(p.relative_to(report_dir).as_posix() for p in (report_dir / "figures").iterdir())
     assert len(files) == 2 * len(FIGURES)
     images = "".join(f'<img src="{html.escape(f)}" alt="">' for f in files)
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     probe = report_dir / "probe.html"
-    probe.write_text(page.replace("</body>", PROBE % {"images": images} + "</body>"),
-                     encoding="utf-8")
+    probe.write_text(
+        page.replace("</body>", PROBE % {"images": images} + "</body>"), encoding="utf-8"
+    )
 
     result = chromium(probe.as_uri(), tmp_path / "profile", "--dump-dom")
     found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.DOTALL)

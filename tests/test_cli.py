@@ -16,8 +16,20 @@ runner = CliRunner()
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     result = runner.invoke(
-        app, ["demo", "--out", str(out), "--patients", "30", "--folds", "3", "--repeats", "1",
-              "--jobs", "2"],
+        app,
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--patients",
+            "30",
+            "--folds",
+            "3",
+            "--repeats",
+            "1",
+            "--jobs",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -45,10 +57,28 @@ def test_demo_writes_a_complete_report(demo_run):
 
 def test_cv_twice_gives_identical_report(demo_run, tmp_path):
     out, _ = demo_run
-    args = ["cv", str(out / "features.parquet"), "--biomarkers",
-            str(out / "cohort" / "biomarkers.csv"), "--label", "outcome", "--folds", "3",
-            "--repeats", "1", "--strategy", "late", "--strategy", "stacking",
-            "--stack-learner", "lr", "--stack-learner", "xgb", "--jobs", "2"]
+    args = [
+        "cv",
+        str(out / "features.parquet"),
+        "--biomarkers",
+        str(out / "cohort" / "biomarkers.csv"),
+        "--label",
+        "outcome",
+        "--folds",
+        "3",
+        "--repeats",
+        "1",
+        "--strategy",
+        "late",
+        "--strategy",
+        "stacking",
+        "--stack-learner",
+        "lr",
+        "--stack-learner",
+        "xgb",
+        "--jobs",
+        "2",
+    ]
     for name in ("a", "b"):
         result = runner.invoke(app, [*args, "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
@@ -63,8 +93,9 @@ def test_bad_manifest_exits_2_naming_every_problem(tmp_path):
     manifest.loc[0, "image"] = "images/absent.nii.gz"
     manifest = pd.concat([manifest, manifest.iloc[[3]]], ignore_index=True)  # duplicate row
     manifest.to_csv(cohort.manifest, index=False)
-    result = runner.invoke(app, ["extract", str(cohort.manifest), "--out",
-                                 str(tmp_path / "f.parquet")])
+    result = runner.invoke(
+        app, ["extract", str(cohort.manifest), "--out", str(tmp_path / "f.parquet")]
+    )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "Traceback" not in result.output
     assert "absent.nii.gz" in result.output
@@ -76,8 +107,9 @@ def test_bad_manifest_exits_2_naming_every_problem(tmp_path):
 def test_cv_on_missing_label_exits_2(tmp_path):
     table = tmp_path / "t.csv"
     pd.DataFrame({"ID": ["a", "b"], "x": [1.0, 2.0]}).to_csv(table, index=False)
-    result = runner.invoke(app, ["cv", str(table), "--label", "Target", "--out",
-                                 str(tmp_path / "r")])
+    result = runner.invoke(
+        app, ["cv", str(table), "--label", "Target", "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "Target" in result.output and "Traceback" not in result.output
 
@@ -88,25 +120,44 @@ def test_train_then_predict_matches_the_in_memory_model(demo_run, tmp_path):
     out, _ = demo_run
     features, bio = out / "features.parquet", out / "cohort" / "biomarkers.csv"
     model = tmp_path / "model.skops"
-    result = runner.invoke(app, ["train", str(features), "--biomarkers", str(bio), "--label",
-                                 "outcome", "--out", str(model), "--stack-learner", "lr",
-                                 "--stack-learner", "xgb"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(features),
+            "--biomarkers",
+            str(bio),
+            "--label",
+            "outcome",
+            "--out",
+            str(model),
+            "--stack-learner",
+            "lr",
+            "--stack-learner",
+            "xgb",
+        ],
+    )
     assert result.exit_code == 0, result.output
     predictions = tmp_path / "predictions.csv"
-    result = runner.invoke(app, ["predict", str(model), str(features), "--biomarkers", str(bio),
-                                 "--out", str(predictions)])
+    result = runner.invoke(
+        app,
+        ["predict", str(model), str(features), "--biomarkers", str(bio), "--out", str(predictions)],
+    )
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(predictions)
     in_memory = predict_table(
         train_model(features, label="outcome", biomarkers=bio, learners=("lr", "xgb")),
-        features, biomarkers=bio,
+        features,
+        biomarkers=bio,
     )
     assert list(saved["patient_id"]) == list(in_memory["patient_id"])
-    assert saved["probability"].to_numpy() == pytest.approx(in_memory["probability"].to_numpy(),
-                                                           rel=1e-12)
+    assert saved["probability"].to_numpy() == pytest.approx(
+        in_memory["probability"].to_numpy(), rel=1e-12
+    )
     # Without the biomarker table the clinical columns are missing: a clear error, exit 2.
-    result = runner.invoke(app, ["predict", str(model), str(features), "--out",
-                                 str(tmp_path / "p2.csv")])
+    result = runner.invoke(
+        app, ["predict", str(model), str(features), "--out", str(tmp_path / "p2.csv")]
+    )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "age" in result.output and "Traceback" not in result.output
 
@@ -119,16 +170,29 @@ def test_extract_records_bad_cases_and_exits_1(tmp_path):
     manifest.loc[len(manifest) - 1, "label"] = 9  # a label value absent from the mask
     manifest.to_csv(cohort.manifest, index=False)
     out = tmp_path / "features.parquet"
-    result = runner.invoke(app, ["extract", str(cohort.manifest), "--out", str(out),
-                                 "--jobs", "1", "--cache", str(tmp_path / "cache")])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            str(cohort.manifest),
+            "--out",
+            str(out),
+            "--jobs",
+            "1",
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     failures = pd.read_csv(tmp_path / "features.failures.csv")
     # Every case reading the truncated image fails, and the case with the absent label.
-    bad = manifest[(manifest["image"] == manifest.loc[0, "image"])
-                   | (manifest.index == len(manifest) - 1)]
+    bad = manifest[
+        (manifest["image"] == manifest.loc[0, "image"]) | (manifest.index == len(manifest) - 1)
+    ]
     assert len(bad) == 3
     assert sorted(zip(failures["patient_id"], failures["mask"], strict=True)) == sorted(
-        zip(bad["patient_id"], bad["mask"], strict=True))
+        zip(bad["patient_id"], bad["mask"], strict=True)
+    )
     assert pd.read_parquet(out)["patient_id"].nunique() == 3  # good cases all complete
     assert "Traceback" not in result.output
 
@@ -141,8 +205,9 @@ def test_check_prints_one_table_and_flags_what_would_fail(tmp_path):
     manifest = pd.read_csv(cohort.manifest)
     manifest.loc[1, "label"] = 7
     manifest.to_csv(cohort.manifest, index=False)
-    result = runner.invoke(app, ["check", str(cohort.manifest), "--jobs", "1", "--out",
-                                 str(tmp_path / "check.csv")])
+    result = runner.invoke(
+        app, ["check", str(cohort.manifest), "--jobs", "1", "--out", str(tmp_path / "check.csv")]
+    )
     assert result.exit_code == 1
     table = pd.read_csv(tmp_path / "check.csv")
     assert list(table["status"] == "would fail") == [i == 1 for i in range(len(table))]
@@ -154,8 +219,9 @@ def test_robustness_writes_an_icc_per_feature(tmp_path):
     manifest = manifest[(manifest["modality"] == "CT") & (manifest["mask"] == "tumor")]
     manifest.to_csv(cohort.manifest, index=False)
     out = tmp_path / "icc.csv"
-    result = runner.invoke(app, ["robustness", str(cohort.manifest), "--out", str(out),
-                                 "--jobs", "2"])
+    result = runner.invoke(
+        app, ["robustness", str(cohort.manifest), "--out", str(out), "--jobs", "2"]
+    )
     assert result.exit_code == 0, result.output
     icc = pd.read_csv(out)
     assert icc["feature"].str.startswith("CT__tumor__original_").all()

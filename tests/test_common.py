@@ -45,9 +45,14 @@ def discover_estimators() -> list[type]:
         for module_info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             module = importlib.import_module(module_info.name)
             for name, obj in vars(module).items():
-                if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)
-                        and obj.__module__ == module.__name__ and not name.startswith("_")
-                        and hasattr(obj, "fit") and not inspect.isabstract(obj)):
+                if (
+                    inspect.isclass(obj)
+                    and issubclass(obj, BaseEstimator)
+                    and obj.__module__ == module.__name__
+                    and not name.startswith("_")
+                    and hasattr(obj, "fit")
+                    and not inspect.isabstract(obj)
+                ):
                     found.append(obj)
     return sorted(found, key=lambda cls: (cls.__module__, cls.__name__))
 
@@ -58,28 +63,42 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
     # The checks feed numeric arrays; the fusion estimators name their columns x0, x1, ... and
     # so see one group, "all" (late fusion then votes over the learners). Cheap learners keep
     # the checks fast; stacking uses 3 inner folds for the checks' smallest classes.
-    FusionClassifier: [FusionClassifier("early"), FusionClassifier("late", learners=("lr", "svm")),
-                       FusionClassifier("stacking", learners=("lr",), cv=3),
-                       FusionClassifier("shared")],
-    FusionRegressor: [FusionRegressor("early"),
-                      FusionRegressor("stacking", learners=("lr",), cv=3)],
+    FusionClassifier: [
+        FusionClassifier("early"),
+        FusionClassifier("late", learners=("lr", "svm")),
+        FusionClassifier("stacking", learners=("lr",), cv=3),
+        FusionClassifier("shared"),
+    ],
+    FusionRegressor: [
+        FusionRegressor("early"),
+        FusionRegressor("stacking", learners=("lr",), cv=3),
+    ],
     # Inputs of the meta-learner are probabilities by default; the checks' data are not.
     NonNegativeLogisticRegression: [NonNegativeLogisticRegression(logit=False)],
     # Ensembles without groups: every branch always present (plain voting / stacking).
-    AvailableVotingClassifier: [AvailableVotingClassifier(
-        [("lr", LogisticRegression()), ("nb", GaussianNB())])],
-    AvailableVotingRegressor: [AvailableVotingRegressor(
-        [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))])],
-    AvailableStackingClassifier: [AvailableStackingClassifier(
-        [("lr", LogisticRegression()), ("nb", GaussianNB())],
-        cv=3, stack_method="predict_proba")],
-    AvailableStackingRegressor: [AvailableStackingRegressor(
-        [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))],
-        final_estimator=LinearRegression(positive=True), cv=3)],
+    AvailableVotingClassifier: [
+        AvailableVotingClassifier([("lr", LogisticRegression()), ("nb", GaussianNB())])
+    ],
+    AvailableVotingRegressor: [
+        AvailableVotingRegressor(
+            [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))]
+        )
+    ],
+    AvailableStackingClassifier: [
+        AvailableStackingClassifier(
+            [("lr", LogisticRegression()), ("nb", GaussianNB())], cv=3, stack_method="predict_proba"
+        )
+    ],
+    AvailableStackingRegressor: [
+        AvailableStackingRegressor(
+            [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))],
+            final_estimator=LinearRegression(positive=True),
+            cv=3,
+        )
+    ],
     EarlyStoppingXGBClassifier: [EarlyStoppingXGBClassifier(n_estimators=20)],
     # The site is column 0 (every value its own site); rows with new values come at transform.
-    ComBat: [ComBat(batch=0, unseen="pooled"), ComBat(batch=0, unseen="pooled",
-                                                      parametric=False)],
+    ComBat: [ComBat(batch=0, unseen="pooled"), ComBat(batch=0, unseen="pooled", parametric=False)],
     CorrelationFilter: [CorrelationFilter(), CorrelationFilter(0.5, method="spearman")],
     RobustnessFilter: [RobustnessFilter(_ICC)],
     SelectTopK: [SelectTopK(k=2), SelectTopK(k=2, method="mrmr")],
@@ -88,11 +107,11 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
 
 NOT_CHECKED: dict[type, str] = {
     SharedSpaceClassifier: "needs a DataFrame and its column groups; checked through "
-                           "FusionClassifier('shared'), which builds it over the checks' tables",
+    "FusionClassifier('shared'), which builds it over the checks' tables",
     SharedSpaceRegressor: "needs a DataFrame and its column groups; its regression path is "
-                          "exercised by tests/pipeline/test_shared.py",
+    "exercised by tests/pipeline/test_shared.py",
     TunedSearchCV: "RandomizedSearchCV with a different saved state; a meta-estimator whose "
-                   "behaviour is scikit-learn's (tests/pipeline/test_tuning.py covers the state)",
+    "behaviour is scikit-learn's (tests/pipeline/test_tuning.py covers the state)",
 }
 
 EXPECTED_FAILURES: dict[type, dict[str, str]] = {
@@ -102,13 +121,13 @@ EXPECTED_FAILURES: dict[type, dict[str, str]] = {
     },
     NonNegativeLogisticRegression: {
         "check_classifiers_train": "weights are constrained >= 0: the check's blobs need a "
-                                   "negative weight to reach 83 % accuracy (by design)",
+        "negative weight to reach 83 % accuracy (by design)",
     },
     ComBat: {
         "check_estimators_pickle": "the check writes NaN into every column, the site column "
-                                   "(0) included; a missing site is an error by design",
+        "(0) included; a missing site is an error by design",
         "check_transformer_n_iter": "the check's site column (0) is continuous: every site "
-                                    "has one row, so there is no scale prior to iterate on",
+        "has one row, so there is no scale prior to iterate on",
     },
 }
 
@@ -124,8 +143,10 @@ def _instances() -> list[BaseEstimator]:
 
 def _expected_failed_checks(estimator) -> dict[str, str]:
     if isinstance(estimator, FusionClassifier) and estimator.strategy == "shared":
-        return {"check_fit2d_1feature": "the shared space has n_components=2 dimensions: one "
-                "feature column cannot span it, and fit says so instead of shrinking it"}
+        return {
+            "check_fit2d_1feature": "the shared space has n_components=2 dimensions: one "
+            "feature column cannot span it, and fit says so instead of shrinking it"
+        }
     return EXPECTED_FAILURES.get(type(estimator), {})
 
 
@@ -137,9 +158,12 @@ def test_every_estimator_is_checked_or_excused():
             assert NOT_CHECKED[cls], cls
             continue
         signature = inspect.signature(cls.__init__)
-        required = [p for p in list(signature.parameters.values())[1:]
-                    if p.default is inspect.Parameter.empty
-                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        required = [
+            p
+            for p in list(signature.parameters.values())[1:]
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
         assert not required or cls in EXAMPLES, f"{cls.__name__} needs an entry in EXAMPLES"
 
 
@@ -148,7 +172,8 @@ def test_estimator_checks(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", sorted(NOT_CHECKED, key=lambda c: c.__name__),
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", sorted(NOT_CHECKED, key=lambda c: c.__name__), ids=lambda c: c.__name__
+)
 def test_excused_estimators_say_why(cls):
     assert len(NOT_CHECKED[cls]) > 20

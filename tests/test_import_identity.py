@@ -17,8 +17,9 @@ def plant_decoys(folder: Path) -> None:
     """A local ``pipeline.py`` module and a local ``features/`` package, as in many ML projects."""
     (folder / "pipeline.py").write_text(DECOY.format(name="pipeline.py"), encoding="utf-8")
     (folder / "features").mkdir()
-    (folder / "features" / "__init__.py").write_text(DECOY.format(name="features/"),
-                                                     encoding="utf-8")
+    (folder / "features" / "__init__.py").write_text(
+        DECOY.format(name="features/"), encoding="utf-8"
+    )
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -33,11 +34,13 @@ def decoy_folder(tmp_path):
 
 
 def test_public_api_imports_beside_a_local_pipeline_and_features(decoy_folder):
-    code = ("from radfusion.features.runner import extract_cohort\n"
-            "from radfusion.features.synthetic import make_cohort\n"
-            "from radfusion.pipeline.experiment import run_cv\n"
-            "from radfusion.pipeline.fusion import build_model\n"
-            "print('ok')\n")
+    code = (
+        "from radfusion.features.runner import extract_cohort\n"
+        "from radfusion.features.synthetic import make_cohort\n"
+        "from radfusion.pipeline.experiment import run_cv\n"
+        "from radfusion.pipeline.fusion import build_model\n"
+        "print('ok')\n"
+    )
     result = run([sys.executable, "-c", code], decoy_folder)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -20,8 +20,17 @@ def test_permuted_labels_give_chance_auc(tmp_path):
         table["outcome"] = rng.permutation(np.repeat([0, 1], n // 2))
         path = tmp_path / f"noise{draw}.parquet"
         table.to_parquet(path)
-        report = run_cv(path, label="outcome", out=tmp_path / f"r{draw}", folds=3, repeats=1,
-                        seed=draw, n_jobs=2, n_bootstrap=50, explain=False)
+        report = run_cv(
+            path,
+            label="outcome",
+            out=tmp_path / f"r{draw}",
+            folds=3,
+            repeats=1,
+            seed=draw,
+            n_jobs=2,
+            n_bootstrap=50,
+            explain=False,
+        )
         for name, model in report["models"].items():
             aucs.setdefault(name, []).append(model["metrics"]["roc_auc"]["mean"])
     assert set(aucs) == {"early", "late", "stacking", "shared"}

@@ -40,31 +40,58 @@ def test_quickstart_notebook_runs(tmp_path):
     plant_decoys(tmp_path)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (parameters,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    names = {line.split("=")[0].strip() for line in parameters.source.splitlines()
-             if "=" in line and not line.startswith("#")}
-    assert names == {line.split("=")[0].strip() for line in SMALL.splitlines()
-                     if "=" in line and not line.startswith("#")}
+    names = {
+        line.split("=")[0].strip()
+        for line in parameters.source.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert names == {
+        line.split("=")[0].strip()
+        for line in SMALL.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     parameters.source = SMALL
     client = nbclient.NotebookClient(
-        notebook, timeout=120, kernel_name="python3",
+        notebook,
+        timeout=120,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()  # raises CellExecutionError on the first failing cell
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert not errors
     report_dir = tmp_path / "work" / "report"
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
-    assert list(report["models"]) == ["CT__peritumoral", "CT__tumor", "MR__peritumoral",
-                                      "MR__tumor", "clinical", "early", "late", "stacking",
-                                      "shared"]
+    assert list(report["models"]) == [
+        "CT__peritumoral",
+        "CT__tumor",
+        "MR__peritumoral",
+        "MR__tumor",
+        "clinical",
+        "early",
+        "late",
+        "stacking",
+        "shared",
+    ]
     assert report["config"]["folds"] == 3 and report["config"]["repeats"] == 1
     assert report["config"]["stacking_learners"] == ["lr"]
     assert report["methods"]["extraction"]["source"] == "features.diagnostics.csv"
     assert (report_dir / "report.html").is_file()
-    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert images, "the ROC plot was not drawn"
     assert str((report_dir / "report.html").resolve()) in "".join(
-        o.get("text", "") for o in notebook.cells[-1].outputs)
+        o.get("text", "") for o in notebook.cells[-1].outputs
+    )
     shutil.rmtree(tmp_path / "work" / "cohort")  # keep the temporary folder small

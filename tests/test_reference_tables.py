@@ -20,8 +20,21 @@ def test_breast_cancer_single_group_stacking(tmp_path):
     table["malignant"] = 1 - data.target  # 0 = malignant in scikit-learn's coding
     path = tmp_path / "breast_cancer.csv"
     table.to_csv(path, index=False)
-    result = runner.invoke(app, ["cv", str(path), "--label", "malignant", "--out",
-                                 str(tmp_path / "r"), "--repeats", "1", "--jobs", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "cv",
+            str(path),
+            "--label",
+            "malignant",
+            "--out",
+            str(tmp_path / "r"),
+            "--repeats",
+            "1",
+            "--jobs",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["data"]["groups"] == {"all": 30}
@@ -30,9 +43,23 @@ def test_breast_cancer_single_group_stacking(tmp_path):
 
 def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     path = shared_data("radmlbench", "datasets", "Head-Neck-PET-CT.gz")
-    result = runner.invoke(app, ["cv", str(path), "--label", "Target", "--out",
-                                 str(tmp_path / "r"), "--folds", "3", "--repeats", "1",
-                                 "--jobs", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "cv",
+            str(path),
+            "--label",
+            "Target",
+            "--out",
+            str(tmp_path / "r"),
+            "--folds",
+            "3",
+            "--repeats",
+            "1",
+            "--jobs",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert set(report["data"]["groups"]) == {"CT", "PET"}

@@ -14,8 +14,9 @@ SIZE = 24
 SPACING = (1.0, 1.0, 1.0)
 
 
-def sphere_case(seed: int, radius: float = 6.0, contrast: float = 40.0) -> tuple[sitk.Image,
-                                                                                 sitk.Image]:
+def sphere_case(
+    seed: int, radius: float = 6.0, contrast: float = 40.0
+) -> tuple[sitk.Image, sitk.Image]:
     """A noisy 24³ image with a brighter, textured sphere, and the sphere's mask (label 1)."""
     rng = np.random.default_rng(seed)
     z, y, x = np.indices((SIZE, SIZE, SIZE))
@@ -41,8 +42,11 @@ def write_cohort(tmp_path: Path) -> Callable[..., Path]:
     a site column. Paths in the manifest are relative to its folder.
     """
 
-    def write(cases: list[tuple[str, str, int]], sites: dict[str, str] | None = None,
-              name: str = "manifest.csv") -> Path:
+    def write(
+        cases: list[tuple[str, str, int]],
+        sites: dict[str, str] | None = None,
+        name: str = "manifest.csv",
+    ) -> Path:
         (tmp_path / "images").mkdir(exist_ok=True)
         (tmp_path / "masks").mkdir(exist_ok=True)
         rows = []
@@ -52,8 +56,14 @@ def write_cohort(tmp_path: Path) -> Callable[..., Path]:
             mask_file = f"masks/{patient}_{modality}_tumor.nii.gz"
             sitk.WriteImage(image, str(tmp_path / image_file))
             sitk.WriteImage(mask, str(tmp_path / mask_file))
-            row = {"patient_id": patient, "modality": modality, "mask": "tumor",
-                   "image": image_file, "mask_path": mask_file, "label": 1}
+            row = {
+                "patient_id": patient,
+                "modality": modality,
+                "mask": "tumor",
+                "image": image_file,
+                "mask_path": mask_file,
+                "label": 1,
+            }
             if sites is not None:
                 row["site"] = sites[patient]
             rows.append(row)

@@ -15,8 +15,13 @@ from radfusion.features.runner import extract_cohort
 from tests.features.conftest import write_manifest
 
 SPACING = (1.0, 1.0, 2.0)
-PARAMS = {"CT": {"imageType": {"Original": {}}, "featureClass": {"shape": None},
-                 "setting": {"binWidth": 25}}}
+PARAMS = {
+    "CT": {
+        "imageType": {"Original": {}},
+        "featureClass": {"shape": None},
+        "setting": {"binWidth": 25},
+    }
+}
 
 
 def _save(array: np.ndarray, path: Path, spacing=SPACING, origin=(0.0, 0.0, 0.0)) -> str:
@@ -39,8 +44,9 @@ def _blobs(shape=(12, 16, 16)) -> np.ndarray:
 def cohort(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     image = _save(rng.normal(0, 20, (12, 16, 16)).astype(np.int16), tmp_path / "img.nii.gz")
-    other = _save(np.zeros((12, 16, 16), np.int16), tmp_path / "moved.nii.gz",
-                  origin=(0.5, 0.0, 0.0))
+    other = _save(
+        np.zeros((12, 16, 16), np.int16), tmp_path / "moved.nii.gz", origin=(0.5, 0.0, 0.0)
+    )
     blobs = _save(_blobs(), tmp_path / "blobs.nii.gz")
     tiny = np.zeros((12, 16, 16), np.uint8)
     tiny[5, 5, 5:9] = 1  # a line: pyradiomics rejects it
@@ -49,16 +55,25 @@ def cohort(tmp_path: Path) -> Path:
     _save(tiny, tmp_path / "tiny.nii.gz")
     _save(flat, tmp_path / "flat.nii.gz")
     rows = [
-        dict(patient_id="P1", modality="CT", mask="blobs", image=image, mask_path=blobs,
-             label=1),
-        dict(patient_id="P2", modality="CT", mask="line", image=image, mask_path="tiny.nii.gz",
-             label=1),
-        dict(patient_id="P3", modality="CT", mask="flat", image=image, mask_path="flat.nii.gz",
-             label=2),
-        dict(patient_id="P4", modality="CT", mask="blobs", image=other, mask_path=blobs,
-             label=1),
-        dict(patient_id="P5", modality="CT", mask="absent", image=image, mask_path=blobs,
-             label=3),
+        dict(patient_id="P1", modality="CT", mask="blobs", image=image, mask_path=blobs, label=1),
+        dict(
+            patient_id="P2",
+            modality="CT",
+            mask="line",
+            image=image,
+            mask_path="tiny.nii.gz",
+            label=1,
+        ),
+        dict(
+            patient_id="P3",
+            modality="CT",
+            mask="flat",
+            image=image,
+            mask_path="flat.nii.gz",
+            label=2,
+        ),
+        dict(patient_id="P4", modality="CT", mask="blobs", image=other, mask_path=blobs, label=1),
+        dict(patient_id="P5", modality="CT", mask="absent", image=image, mask_path=blobs, label=3),
     ]
     return write_manifest(tmp_path / "manifest.csv", rows)
 
@@ -85,8 +100,9 @@ def test_check_table_values(cohort: Path, n_jobs: int) -> None:
     assert set(table["status"]) <= set(STATUSES)
 
 
-@pytest.mark.parametrize(("keep", "ok"), [(["P1"], True), (["P1", "P3"], True),
-                                           (["P1", "P2"], False), (["P4"], False)])
+@pytest.mark.parametrize(
+    ("keep", "ok"), [(["P1"], True), (["P1", "P3"], True), (["P1", "P2"], False), (["P4"], False)]
+)
 def test_cohort_ok(cohort: Path, keep: list[str], ok: bool) -> None:
     manifest = read_manifest(cohort)
     assert cohort_ok(check_cohort(manifest[manifest.patient_id.isin(keep)], n_jobs=1)) is ok
@@ -100,11 +116,14 @@ def test_missing_file_would_fail(cohort: Path) -> None:
     assert "mask file is missing" in table.loc[0, "problem"]
 
 
-@pytest.mark.parametrize(("mode", "masks", "volumes"), [
-    ("merge", ["blobs"], [91]),
-    ("largest", ["blobs"], [64]),
-    ("each", ["blobs_lesion1", "blobs_lesion2"], [64, 27]),
-])
+@pytest.mark.parametrize(
+    ("mode", "masks", "volumes"),
+    [
+        ("merge", ["blobs"], [91]),
+        ("largest", ["blobs"], [64]),
+        ("each", ["blobs_lesion1", "blobs_lesion2"], [64, 27]),
+    ],
+)
 def test_lesion_modes(cohort: Path, mode: str, masks: list[str], volumes: list[int]) -> None:
     manifest = read_manifest(cohort).iloc[:1].assign(lesions=mode)
     result = extract_cohort(manifest, PARAMS, n_jobs=1, progress=False)
@@ -140,8 +159,9 @@ def test_provenance_hashes(cohort: Path, tmp_path: Path, cached: bool) -> None:
     manifest = read_manifest(cohort).iloc[:1]
     cache = tmp_path / "cache" if cached else None
     for _ in range(1 + cached):  # the second run reads the cache
-        diagnostics = extract_cohort(manifest, PARAMS, n_jobs=1, progress=False,
-                                     cache_dir=cache).diagnostics
+        diagnostics = extract_cohort(
+            manifest, PARAMS, n_jobs=1, progress=False, cache_dir=cache
+        ).diagnostics
     row = diagnostics.iloc[0]
     for column, path in (("image_sha256", "image"), ("mask_sha256", "mask_path")):
         assert row[column] == hashlib.sha256(Path(row[path]).read_bytes()).hexdigest()
@@ -160,9 +180,14 @@ def test_series_uid_of_dicom_folder(tmp_path: Path) -> None:
         writer.KeepOriginalImageUIDOn()
         slice_ = sitk.Image(4, 4, sitk.sitkInt16)
         slice_.SetOrigin((0.0, 0.0, float(z)))
-        for tag, value in (("0020|000e", uid), ("0020|0013", str(z + 1)),
-                           ("0020|0032", f"0\\0\\{z}"), ("0008|0060", "CT"),
-                           ("0020|000d", uid + ".9"), ("0008|0018", f"{uid}.{z + 10}")):
+        for tag, value in (
+            ("0020|000e", uid),
+            ("0020|0013", str(z + 1)),
+            ("0020|0032", f"0\\0\\{z}"),
+            ("0008|0060", "CT"),
+            ("0020|000d", uid + ".9"),
+            ("0008|0018", f"{uid}.{z + 10}"),
+        ):
             slice_.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{z}.dcm"))
         writer.Execute(slice_)

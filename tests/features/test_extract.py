@@ -27,8 +27,12 @@ from radfusion.features.table import (
 from tests.features.conftest import read_rows, sphere_case, write_manifest
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-COHORT = [(p, m, seed) for seed, (p, m) in enumerate(
-    (p, m) for p in ("P01", "P02", "P03", "P10") for m in ("CT", "MR_T2"))]
+COHORT = [
+    (p, m, seed)
+    for seed, (p, m) in enumerate(
+        (p, m) for p in ("P01", "P02", "P03", "P10") for m in ("CT", "MR_T2")
+    )
+]
 SITES = {"P01": "A", "P02": "B", "P03": "A", "P10": "B"}
 
 
@@ -45,7 +49,14 @@ def test_extract_case_returns_finite_features_and_separate_diagnostics(ct_params
     assert not [k for k in features if k.startswith("diagnostics_")]
     assert all(k.startswith("original_") for k in features)
     assert {k.split("_")[1] for k in features} == {
-        "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+        "shape",
+        "firstorder",
+        "glcm",
+        "glrlm",
+        "glszm",
+        "gldm",
+        "ngtdm",
+    }
     assert diagnostics and all(k.startswith("diagnostics_") for k in diagnostics)
     voxels = int(sitk.GetArrayViewFromImage(mask).sum())
     assert diagnostics["diagnostics_Mask-original_VoxelNum"] == voxels
@@ -55,16 +66,17 @@ def test_extract_case_reads_paths_like_images(tmp_path, ct_params):
     image, mask = sphere_case(1)
     sitk.WriteImage(image, str(tmp_path / "image.nrrd"))
     sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
-    from_paths, _ = extract_case(tmp_path / "image.nrrd", str(tmp_path / "mask.nii.gz"),
-                                 ct_params)
+    from_paths, _ = extract_case(tmp_path / "image.nrrd", str(tmp_path / "mask.nii.gz"), ct_params)
     assert from_paths == extract_case(image, mask, ct_params)[0]
 
 
 def test_extract_case_uses_the_label_value(ct_params):
     image, mask = sphere_case(2)
     relabelled = mask * 7
-    assert extract_case(image, relabelled, ct_params, label=7)[0] == extract_case(
-        image, mask, ct_params)[0]
+    assert (
+        extract_case(image, relabelled, ct_params, label=7)[0]
+        == extract_case(image, mask, ct_params)[0]
+    )
     with pytest.raises(ValueError, match="Label"):
         extract_case(image, relabelled, ct_params, label=1)
 
@@ -90,7 +102,13 @@ def test_runner_is_the_same_with_two_workers(cohort):
     assert table.iloc[:, 2:].notna().all().all()
     assert len(one.diagnostics) == len(COHORT)
     assert list(one.diagnostics.columns[:6]) == [
-        "patient_id", "modality", "mask", "image", "mask_path", "label"]
+        "patient_id",
+        "modality",
+        "mask",
+        "image",
+        "mask_path",
+        "label",
+    ]
 
 
 def test_shipped_kind_params_are_applied_per_modality(cohort):
@@ -141,11 +159,18 @@ def test_to_wide_names_sorts_and_fills_missing_cases():
     ]
     table = to_wide(records)
     assert list(table.columns) == [
-        "patient_id", "site", "CT__ring__a", "CT__tumor__a", "PET__tumor__a", "PET__tumor__b"]
+        "patient_id",
+        "site",
+        "CT__ring__a",
+        "CT__tumor__a",
+        "PET__tumor__a",
+        "PET__tumor__b",
+    ]
     assert list(table["patient_id"]) == ["P1", "P2"]
     assert list(table["site"]) == ["S2", "S1"]
-    np.testing.assert_array_equal(table.iloc[:, 2:].to_numpy(),
-                                  [[4.0, 3.0, np.nan, np.nan], [np.nan, np.nan, 1.0, 2.0]])
+    np.testing.assert_array_equal(
+        table.iloc[:, 2:].to_numpy(), [[4.0, 3.0, np.nan, np.nan], [np.nan, np.nan, 1.0, 2.0]]
+    )
     assert "site" not in to_wide([FeatureRecord("P1", "CT", "t", {"a": 1.0})]).columns
     with pytest.raises(ValueError, match="duplicated case"):
         to_wide(records + [records[0]])
@@ -154,9 +179,12 @@ def test_to_wide_names_sorts_and_fills_missing_cases():
 @pytest.mark.parametrize("name", ["features.parquet", "features.csv.gz", "features.csv"])
 def test_table_round_trip_is_exact_and_atomic(tmp_path, monkeypatch, name):
     rng = np.random.default_rng(0)
-    table = to_wide(FeatureRecord(pid, "CT", "tumor", {"x": float(v), "y": float(v) / 3}, site)
-                    for pid, v, site in zip(["007", "010", "1e3"], rng.normal(size=3),
-                                            ["A", "B", "A"], strict=True))
+    table = to_wide(
+        FeatureRecord(pid, "CT", "tumor", {"x": float(v), "y": float(v) / 3}, site)
+        for pid, v, site in zip(
+            ["007", "010", "1e3"], rng.normal(size=3), ["A", "B", "A"], strict=True
+        )
+    )
     path = write_table(table, tmp_path / "out" / name)
     back = read_table(path)
     pd.testing.assert_frame_equal(back, table, check_exact=True, check_dtype=False)
@@ -194,8 +222,7 @@ def test_write_extraction_writes_sidecars(cohort, tmp_path):
     assert diagnostics.columns[0] == "patient_id"
     assert "diagnostics_Configuration_Settings" in diagnostics.columns
     failures = pd.read_csv(paths["failures"], dtype=str)
-    assert failures[["patient_id", "modality", "mask"]].values.tolist() == [
-        ["P01", "CT", "tumor"]]
+    assert failures[["patient_id", "modality", "mask"]].values.tolist() == [["P01", "CT", "tumor"]]
     assert "absent.nii.gz" in failures["file"][0] and "no such file" in failures["error"][0]
     pd.testing.assert_frame_equal(read_table(paths["features"]), result.features)
 
@@ -204,23 +231,41 @@ def test_write_extraction_writes_sidecars(cohort, tmp_path):
     assert not (tmp_path / "run" / "features.failures.csv").exists()  # stale file removed
 
 
-@pytest.mark.parametrize("modality, kind", [
-    ("CT", "ct"), ("ct_contrast", "ct"), ("MR", "mr"), ("t1c", "mr"), ("T2w", "mr"),
-    ("FLAIR", "mr"), ("adc", "mr"), ("DWI_b800", "mr"), ("DCE", "mr"), ("PET", "pet"),
-    ("pet_ct", "pet"), ("US", "default"), ("CBCT", "default"),
-])
+@pytest.mark.parametrize(
+    "modality, kind",
+    [
+        ("CT", "ct"),
+        ("ct_contrast", "ct"),
+        ("MR", "mr"),
+        ("t1c", "mr"),
+        ("T2w", "mr"),
+        ("FLAIR", "mr"),
+        ("adc", "mr"),
+        ("DWI_b800", "mr"),
+        ("DCE", "mr"),
+        ("PET", "pet"),
+        ("pet_ct", "pet"),
+        ("US", "default"),
+        ("CBCT", "default"),
+    ],
+)
 def test_modality_kind(modality, kind):
     assert modality_kind(modality) == kind
 
 
 def test_shipped_params_are_pyradiomics_files_accepted_unchanged():
     assert sorted(p.name for p in SHIPPED_DIR.glob("*.yaml")) == [
-        "ct.yaml", "default.yaml", "mr.yaml", "pet.yaml"]
+        "ct.yaml",
+        "default.yaml",
+        "mr.yaml",
+        "pet.yaml",
+    ]
     for path in SHIPPED_DIR.glob("*.yaml"):
         extractor = featureextractor.RadiomicsFeatureExtractor(str(path))
         assert list(extractor.enabledImagetypes) == ["Original"]
         assert sorted(extractor.enabledFeatures) == sorted(
-            ["shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"])
+            ["shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
+        )
     params = load_params(None, ["CT", "MR", "PET", "US"])
     assert params["CT"]["setting"]["binWidth"] == 25
     assert params["MR"]["setting"]["normalize"] is True
@@ -248,14 +293,17 @@ def test_load_params_from_a_file_and_a_folder(tmp_path):
     assert loaded["MR_T1"] == load_params(None, ["MR_T1"])["MR_T1"]
 
 
-@pytest.mark.parametrize("content, words", [
-    ("setting:\n  binWidth: -5\n", "/setting/binWidth"),
-    ("setting:\n  binwidth: 5\n", "Key 'binwidth' was not defined"),
-    ("featureClass:\n  glcm: [Contrst]\n", "unrecognized features: {'Contrst'}"),
-    ("imageType:\n  Wavelett: {}\n", "Wavelett"),
-    ("setting: [binWidth\n", "not valid YAML"),
-    ("- binWidth\n", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("setting:\n  binWidth: -5\n", "/setting/binWidth"),
+        ("setting:\n  binwidth: 5\n", "Key 'binwidth' was not defined"),
+        ("featureClass:\n  glcm: [Contrst]\n", "unrecognized features: {'Contrst'}"),
+        ("imageType:\n  Wavelett: {}\n", "Wavelett"),
+        ("setting: [binWidth\n", "not valid YAML"),
+        ("- binWidth\n", "expected a mapping"),
+    ],
+)
 def test_bad_params_file_is_an_input_error_naming_it(tmp_path, content, words):
     path = tmp_path / "CT.yaml"
     path.write_text(content)
@@ -272,8 +320,16 @@ def test_absent_params_path(tmp_path):
 
 
 @pytest.mark.skipif(not (SHARED / "pyradiomics").is_dir(), reason=f"{SHARED} absent")
-@pytest.mark.parametrize("name", ["Params.yaml", "exampleCT.yaml", "exampleMR_3mm.yaml",
-                                  "exampleMR_NoResampling.yaml", "example_allShape.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Params.yaml",
+        "exampleCT.yaml",
+        "exampleMR_3mm.yaml",
+        "exampleMR_NoResampling.yaml",
+        "example_allShape.yaml",
+    ],
+)
 def test_pyradiomics_example_settings_load_unchanged(name):
     path = SHARED / "pyradiomics" / "examples" / "exampleSettings" / name
     assert load_params(path, ["CT"])["CT"] == yaml.safe_load(path.read_text(encoding="utf-8"))

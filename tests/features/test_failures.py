@@ -77,8 +77,9 @@ def test_bad_cases_are_recorded_and_good_cases_complete(broken_cohort, tmp_path)
     for failure in failures.to_dict("records"):
         pid = failure["patient_id"]
         assert failure["file"] == files[pid]
-        assert failure["error"].startswith(f"patient {pid}, modality CT, mask tumor, "
-                                           f"file {files[pid]}: ")
+        assert failure["error"].startswith(
+            f"patient {pid}, modality CT, mask tumor, file {files[pid]}: "
+        )
         assert BREAKS[pid][1] in failure["error"], failure["error"]
         assert "Traceback" not in failure["error"] and "\n" not in failure["error"]
 
@@ -128,8 +129,9 @@ def test_roi_too_small_for_pyradiomics_is_a_failure(write_cohort):
 def test_strict_stops_at_the_first_failure(broken_cohort, tmp_path):
     manifest, files = broken_cohort
     with pytest.raises(CaseFailedError) as error:
-        extract_cohort(manifest, n_jobs=2, progress=False, strict=True,
-                       cache_dir=tmp_path / "cache")
+        extract_cohort(
+            manifest, n_jobs=2, progress=False, strict=True, cache_dir=tmp_path / "cache"
+        )
     failure = error.value.failure
     assert failure["patient_id"] in BREAKS and failure["file"] == files[failure["patient_id"]]
     assert str(error.value) == failure["error"]
@@ -162,8 +164,7 @@ def test_cli_extract_exits_nonzero_with_exactly_the_four_bad_cases(broken_cohort
 
     manifest, _ = broken_cohort
     out = tmp_path / "features.parquet"
-    result = CliRunner().invoke(app, ["extract", str(manifest), "--out", str(out),
-                                      "--jobs", "2"])
+    result = CliRunner().invoke(app, ["extract", str(manifest), "--out", str(out), "--jobs", "2"])
     assert result.exit_code == EXIT_CASES_FAILED, result.output
     assert "8 case(s): 4 extracted (0 from the cache), 4 failed" in result.output
     failures = pd.read_csv(tmp_path / "features.failures.csv", dtype=str)

@@ -105,9 +105,18 @@ def _bad_label(root: Path, rows: list[dict]) -> tuple[str, str]:
 
 
 MANIFEST_PROBLEMS = [
-    _missing_image, _missing_mask, _duplicate, _double_underscore, _empty_mask_name,
-    _empty_mask, _shifted_origin, _other_spacing, _other_size, _unreadable_image,
-    _truncated_image, _bad_label,
+    _missing_image,
+    _missing_mask,
+    _duplicate,
+    _double_underscore,
+    _empty_mask_name,
+    _empty_mask,
+    _shifted_origin,
+    _other_spacing,
+    _other_size,
+    _unreadable_image,
+    _truncated_image,
+    _bad_label,
 ]
 
 
@@ -154,8 +163,9 @@ def test_small_grid_differences_within_tolerance_pass(write_cohort):
 @pytest.fixture
 def cohort_with_biomarkers(write_cohort):
     manifest = write_cohort(CASES)
-    rows = [{"patient_id": p, "age": 50 + i, "response": i % 2} for i, (p, _, _) in
-            enumerate(CASES)]
+    rows = [
+        {"patient_id": p, "age": 50 + i, "response": i % 2} for i, (p, _, _) in enumerate(CASES)
+    ]
     return manifest, rows
 
 
@@ -221,11 +231,13 @@ def test_every_problem_is_reported_at_once(cohort_with_biomarkers, tmp_path):
         validate_cohort(manifest, biomarkers, outcome="response")
     problems = problems_of(error)
     assert len(problems) == 5, problems
-    expected = [("row 1, patient P1", "image file is missing"),
-                ("row 2, patient P2", "mask name 'tumor__core'"),
-                ("row 3, patient P3", "no voxel has label 2"),
-                ("row 1, patient P1", "outcome 'response' is missing"),
-                ("row 4, patient P7", "patient is not in the manifest")]
+    expected = [
+        ("row 1, patient P1", "image file is missing"),
+        ("row 2, patient P2", "mask name 'tumor__core'"),
+        ("row 3, patient P3", "no voxel has label 2"),
+        ("row 1, patient P1", "outcome 'response' is missing"),
+        ("row 4, patient P7", "patient is not in the manifest"),
+    ]
     for (where, words), problem in zip(expected, sorted(problems, key=_order), strict=True):
         assert problem.startswith(where) and words in problem
     assert str(error.value).startswith("invalid cohort (5 problem(s)):")
@@ -235,8 +247,9 @@ def _order(problem: str) -> tuple[bool, str]:
     return "biomarkers.csv" in problem, problem
 
 
-def test_valid_cohort_passes_with_paths_resolved_from_manifest_folder(cohort_with_biomarkers,
-                                                                       tmp_path, monkeypatch):
+def test_valid_cohort_passes_with_paths_resolved_from_manifest_folder(
+    cohort_with_biomarkers, tmp_path, monkeypatch
+):
     manifest, biomarker_rows = cohort_with_biomarkers
     rows = read_rows(manifest)
     rows[0]["image"] = str(manifest.parent / rows[0]["image"])  # absolute paths are kept

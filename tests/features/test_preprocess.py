@@ -29,8 +29,11 @@ from radfusion.features.preprocess import (
 from radfusion.features.runner import extract_cohort
 from tests.features.conftest import sphere_case, write_manifest
 
-LIGHT = {"imageType": {"Original": {}}, "featureClass": {"shape": None, "firstorder": None},
-         "setting": {"binWidth": 25}}
+LIGHT = {
+    "imageType": {"Original": {}},
+    "featureClass": {"shape": None, "firstorder": None},
+    "setting": {"binWidth": 25},
+}
 
 
 def light(block: dict | None = None) -> dict:
@@ -75,8 +78,9 @@ def test_resample_spacing_size_and_rebinarised_mask():
 
 
 def test_ibsi_grid_is_centre_aligned_with_ceil_size():
-    image = image_of(np.zeros((7, 11, 13), np.int16), spacing=(0.7, 0.9, 3.0),
-                     origin=(-5.0, 2.0, 10.0))
+    image = image_of(
+        np.zeros((7, 11, 13), np.int16), spacing=(0.7, 0.9, 3.0), origin=(-5.0, 2.0, 10.0)
+    )
     size, origin = ibsi_grid(image, (2.0, 2.0, 2.0))
     assert size == (5, 5, 11)  # ceil(9.1 / 2), ceil(9.9 / 2), ceil(21 / 2)
     new = sitk.Image(size, sitk.sitkUInt8)
@@ -112,11 +116,15 @@ def test_ibsi_rounds_ct_intensities_only():
     mr, _ = preprocess(image, mask, 1, config, modality="MR_T2")
     ct_values = sitk.GetArrayViewFromImage(ct)
     assert np.array_equal(ct_values, np.round(ct_values))
-    assert not np.array_equal(sitk.GetArrayViewFromImage(mr),
-                              np.round(sitk.GetArrayViewFromImage(mr)))
+    assert not np.array_equal(
+        sitk.GetArrayViewFromImage(mr), np.round(sitk.GetArrayViewFromImage(mr))
+    )
     forced = parse_config({"resample": {"spacing": [0.7] * 3, "mode": "ibsi", "round": False}})
-    assert not np.array_equal(*(lambda v: (v, np.round(v)))(
-        sitk.GetArrayFromImage(preprocess(image, mask, 1, forced, modality="CT")[0])))
+    assert not np.array_equal(
+        *(lambda v: (v, np.round(v)))(
+            sitk.GetArrayFromImage(preprocess(image, mask, 1, forced, modality="CT")[0])
+        )
+    )
 
 
 def test_resample_in_extract_case_changes_the_roi_grid():
@@ -145,17 +153,23 @@ def test_params_file_with_block_is_validated(tmp_path):
     shipped = load_params(None, ["CT"])["CT"]
     good = copy.deepcopy(shipped)
     del good["setting"]["resampledPixelSpacing"]
-    good["radfusion"] = {"resample": {"spacing": [1, 1, 1], "mode": "ibsi"},
-                         "normalize": {"window": [-1000, 400]}, "align_mask": True}
+    good["radfusion"] = {
+        "resample": {"spacing": [1, 1, 1], "mode": "ibsi"},
+        "normalize": {"window": [-1000, 400]},
+        "align_mask": True,
+    }
     (tmp_path / "good.yaml").write_text(yaml.safe_dump(good))
     assert read_params(tmp_path / "good.yaml")["radfusion"] == good["radfusion"]
     both = {**shipped, "radfusion": {"resample": {"spacing": [1, 1, 1]}}}
     (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
     with pytest.raises(InputError, match="resampledPixelSpacing"):
         read_params(tmp_path / "both.yaml")
-    for block in ({"resample": {"spacing": [1, 1, 1], "mode": "ibsi", "interpolator": "bspline"}},
-                  {"normalize": "minmax"}, {"normalize": {"window": [400, -1000]}},
-                  {"resampl": {}}):
+    for block in (
+        {"resample": {"spacing": [1, 1, 1], "mode": "ibsi", "interpolator": "bspline"}},
+        {"normalize": "minmax"},
+        {"normalize": {"window": [400, -1000]}},
+        {"resampl": {}},
+    ):
         with pytest.raises(ValueError):
             parse_config(block)
 
@@ -165,8 +179,10 @@ def test_changing_the_block_changes_the_cache_key(tmp_path):
     sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
     sitk.WriteImage(mask, str(tmp_path / "m.nii.gz"))
     cache = FeatureCache(tmp_path / "cache")
-    keys = {cache.key(tmp_path / "i.nii.gz", tmp_path / "m.nii.gz", 1, light(block))
-            for block in (None, {"normalize": "zscore"}, {"normalize": {"window": [0, 50]}})}
+    keys = {
+        cache.key(tmp_path / "i.nii.gz", tmp_path / "m.nii.gz", 1, light(block))
+        for block in (None, {"normalize": "zscore"}, {"normalize": {"window": [0, 50]}})
+    }
     assert len(keys) == 3
 
 
@@ -174,16 +190,28 @@ def test_cohort_recomputes_a_modality_when_its_block_changes(tmp_path):
     image, mask = sphere_case(0)
     sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
     sitk.WriteImage(mask, str(tmp_path / "m.nii.gz"))
-    manifest = write_manifest(tmp_path / "manifest.csv", [
-        {"patient_id": "P1", "modality": "CT", "mask": "tumor", "image": "i.nii.gz",
-         "mask_path": "m.nii.gz"}])
+    manifest = write_manifest(
+        tmp_path / "manifest.csv",
+        [
+            {
+                "patient_id": "P1",
+                "modality": "CT",
+                "mask": "tumor",
+                "image": "i.nii.gz",
+                "mask_path": "m.nii.gz",
+            }
+        ],
+    )
     run = {"n_jobs": 1, "progress": False, "cache_dir": tmp_path / "cache"}
     first = extract_cohort(manifest, {"CT": light()}, **run)
     assert extract_cohort(manifest, {"CT": light()}, **run).n_cached == 1
     window = extract_cohort(manifest, {"CT": light({"normalize": {"window": [0, 20]}})}, **run)
     assert window.n_cached == 0 and window.failures.empty
-    assert (window.features["CT__tumor__original_firstorder_Maximum"].iloc[0] == 20.0
-            != first.features["CT__tumor__original_firstorder_Maximum"].iloc[0])
+    assert (
+        window.features["CT__tumor__original_firstorder_Maximum"].iloc[0]
+        == 20.0
+        != first.features["CT__tumor__original_firstorder_Maximum"].iloc[0]
+    )
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -197,8 +225,7 @@ def test_normalisations():
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-5
     clipped = sitk.GetArrayFromImage(normalize(image, Normalize("clip_percentiles", (5, 95))))
     low, high = np.percentile(array, (5, 95))
-    assert np.isclose(clipped.min(), low, atol=1e-3) and np.isclose(clipped.max(), high,
-                                                                    atol=1e-3)
+    assert np.isclose(clipped.min(), low, atol=1e-3) and np.isclose(clipped.max(), high, atol=1e-3)
     inside = (array > low) & (array < high)
     np.testing.assert_allclose(clipped[inside], array[inside], rtol=1e-6)
     window = sitk.GetArrayFromImage(normalize(image, Normalize("window", (-100.0, 200.0))))
@@ -216,9 +243,18 @@ def shifted_cohort(tmp_path: Path, shift_mm: float) -> Path:
     mask.SetOrigin(tuple(o + d for o, d in zip(mask.GetOrigin(), (shift_mm, 0, 0), strict=True)))
     sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
     sitk.WriteImage(mask, str(tmp_path / f"m{shift_mm}.nii.gz"))
-    return write_manifest(tmp_path / f"manifest{shift_mm}.csv", [
-        {"patient_id": "P1", "modality": "CT", "mask": "tumor", "image": "i.nii.gz",
-         "mask_path": f"m{shift_mm}.nii.gz"}])
+    return write_manifest(
+        tmp_path / f"manifest{shift_mm}.csv",
+        [
+            {
+                "patient_id": "P1",
+                "modality": "CT",
+                "mask": "tumor",
+                "image": "i.nii.gz",
+                "mask_path": f"m{shift_mm}.nii.gz",
+            }
+        ],
+    )
 
 
 def test_mask_within_tolerance_is_aligned_beyond_it_fails(tmp_path):
@@ -229,13 +265,16 @@ def test_mask_within_tolerance_is_aligned_beyond_it_fails(tmp_path):
     result = extract_cohort(near, aligned, n_jobs=1, progress=False)
     assert result.failures.empty
     image, mask = sphere_case(0)
-    assert result.features["CT__tumor__original_shape_VoxelVolume"].iloc[0] == \
-        extract_case(image, mask, light())[0]["original_shape_VoxelVolume"]
+    assert (
+        result.features["CT__tumor__original_shape_VoxelVolume"].iloc[0]
+        == extract_case(image, mask, light())[0]["original_shape_VoxelVolume"]
+    )
     far = extract_cohort(shifted_cohort(tmp_path, 0.8), aligned, n_jobs=1, progress=False)
     assert "beyond the align_mask tolerance 0.5 mm" in far.failures["error"].iloc[0]
     wide = {"CT": light({"align_mask": {"tolerance_mm": 1.0}})}
-    assert extract_cohort(shifted_cohort(tmp_path, 0.8), wide, n_jobs=1,
-                          progress=False).failures.empty
+    assert extract_cohort(
+        shifted_cohort(tmp_path, 0.8), wide, n_jobs=1, progress=False
+    ).failures.empty
 
 
 def test_align_mask_puts_the_mask_on_the_image_grid():
@@ -243,8 +282,9 @@ def test_align_mask_puts_the_mask_on_the_image_grid():
     mask.SetOrigin((-11.7, -12.0, -12.0))
     moved = align_mask(image, mask)
     assert moved.GetOrigin() == image.GetOrigin()
-    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(moved),
-                                  sitk.GetArrayViewFromImage(mask))
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(moved), sitk.GetArrayViewFromImage(mask)
+    )
 
 
 # --- derived ROIs -----------------------------------------------------------------------
@@ -274,11 +314,31 @@ def test_manifest_ring_and_labels_each_give_extra_rois(tmp_path):
     multi.CopyInformation(mask)
     sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
     sitk.WriteImage(multi, str(tmp_path / "m.nii.gz"))
-    manifest = write_manifest(tmp_path / "manifest.csv", [
-        {"patient_id": "P1", "modality": "CT", "mask": "tumor", "image": "i.nii.gz",
-         "mask_path": "m.nii.gz", "label": 1, "labels": "", "ring_mm": 2},
-        {"patient_id": "P1", "modality": "CT", "mask": "all", "image": "i.nii.gz",
-         "mask_path": "m.nii.gz", "label": "", "labels": "each", "ring_mm": ""}])
+    manifest = write_manifest(
+        tmp_path / "manifest.csv",
+        [
+            {
+                "patient_id": "P1",
+                "modality": "CT",
+                "mask": "tumor",
+                "image": "i.nii.gz",
+                "mask_path": "m.nii.gz",
+                "label": 1,
+                "labels": "",
+                "ring_mm": 2,
+            },
+            {
+                "patient_id": "P1",
+                "modality": "CT",
+                "mask": "all",
+                "image": "i.nii.gz",
+                "mask_path": "m.nii.gz",
+                "label": "",
+                "labels": "each",
+                "ring_mm": "",
+            },
+        ],
+    )
     result = extract_cohort(manifest, {"CT": light()}, n_jobs=1, progress=False)
     assert result.failures.empty
     masks = sorted({c.split("__")[1] for c in result.features.columns if "__" in c})

@@ -57,11 +57,13 @@ def read_baseline(folder: Path) -> dict[str, Configuration]:
             test_case = table["diagnostics_Configuration_TestCase"][column]
             configuration = configurations.setdefault(column, Configuration(test_case, settings))
             assert (configuration.test_case, configuration.settings) == (test_case, settings), (
-                f"{column}: {path.name} disagrees with another class on the configuration")
+                f"{column}: {path.name} disagrees with another class on the configuration"
+            )
             prefix = f"original_{feature_class}_"
             configuration.expected[feature_class] = {
                 name.removeprefix(prefix): float(values[column])
-                for name, values in table.items() if name.startswith(prefix)
+                for name, values in table.items()
+                if name.startswith(prefix)
             }
     return configurations
 
@@ -80,8 +82,10 @@ def _params(configuration: Configuration) -> dict:
 @cache
 def _read(test_case: str) -> tuple[sitk.Image, sitk.Image]:
     """Each image and mask is read once for all its configurations."""
-    return (sitk.ReadImage(str(DATA / f"{test_case}_image.nrrd")),
-            sitk.ReadImage(str(DATA / f"{test_case}_label.nrrd")))
+    return (
+        sitk.ReadImage(str(DATA / f"{test_case}_image.nrrd")),
+        sitk.ReadImage(str(DATA / f"{test_case}_label.nrrd")),
+    )
 
 
 def _mismatch(value: float, expected: float) -> float | None:
@@ -97,8 +101,7 @@ def _mismatch(value: float, expected: float) -> float | None:
 def test_baseline_covers_the_five_cases_and_every_class():
     assert {c.test_case for c in CONFIGURATIONS.values()} >= set(CASES)
     classes = {cls for c in CONFIGURATIONS.values() for cls in c.expected}
-    assert classes == {"firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape",
-                       "shape2D"}
+    assert classes == {"firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape", "shape2D"}
     assert sum(len(f) for c in CONFIGURATIONS.values() for f in c.expected.values()) > 3000
 
 
@@ -106,8 +109,10 @@ def test_baseline_covers_the_five_cases_and_every_class():
 def test_reference_baseline(column):
     configuration = CONFIGURATIONS[column]
     if "shape2D" in configuration.expected:
-        pytest.skip(f"{column}: the 2D masks <case>_label_2D.nrrd of the shape2D baseline are "
-                    "not distributed with PyRadiomics' repository (download-only release assets)")
+        pytest.skip(
+            f"{column}: the 2D masks <case>_label_2D.nrrd of the shape2D baseline are "
+            "not distributed with PyRadiomics' repository (download-only release assets)"
+        )
     assert configuration.test_case in CASES
     image, mask = _read(configuration.test_case)
     features, _ = extract_case(image, mask, _params(configuration), label=1)
@@ -118,7 +123,10 @@ def test_reference_baseline(column):
             assert key in features, f"{column}: {key} not extracted"
             difference = _mismatch(features[key], value)
             if difference is not None:
-                failures.append(f"{key}: {features[key]!r} vs baseline {value!r} "
-                                f"(relative difference {difference:.2e})")
+                failures.append(
+                    f"{key}: {features[key]!r} vs baseline {value!r} "
+                    f"(relative difference {difference:.2e})"
+                )
     assert not failures, f"{column}: {len(failures)} feature(s) off by 0.1 % or more:\n" + (
-        "\n".join(failures))
+        "\n".join(failures)
+    )

@@ -217,7 +217,8 @@ def test_missing_mr_drops_mr_for_a_seeded_fraction_only(
     for r in rows:
         for column in ("image", "mask_path"):
             assert (tmp_path / r[column]).read_bytes() == (
-                cohort.manifest.parent / r[column]).read_bytes()
+                cohort.manifest.parent / r[column]
+            ).read_bytes()
     assert not any(tmp_path.glob(f"images/{sorted(everyone - with_mr)[0]}_MR*"))
     assert sparse.biomarkers.read_bytes() == cohort.biomarkers.read_bytes()
     again = make_cohort(tmp_path, n_patients=N, seed=3, missing_mr=0.5)

@@ -21,10 +21,14 @@ def multimodal_table(n=300, seed=0, missing_mr=0.3, p=8, k=3):
     rng = np.random.default_rng(seed)
     latent = rng.normal(size=(n, len(MULTIMODAL_GROUPS)))
     y = (latent.sum(axis=1) + 0.5 * rng.normal(size=n) > 0).astype(int)
-    X = pd.DataFrame({
-        f"{group}__f{j}": rng.normal(size=n) + (latent[:, g] if j < k else 0.0) + 3.0 * j
-        for g, group in enumerate(MULTIMODAL_GROUPS) for j in range(p)
-    }, index=[f"P{i:03d}" for i in range(n)])
+    X = pd.DataFrame(
+        {
+            f"{group}__f{j}": rng.normal(size=n) + (latent[:, g] if j < k else 0.0) + 3.0 * j
+            for g, group in enumerate(MULTIMODAL_GROUPS)
+            for j in range(p)
+        },
+        index=[f"P{i:03d}" for i in range(n)],
+    )
     groups = {group: [c for c in X if c.startswith(group + "__")] for group in MULTIMODAL_GROUPS}
     lacking = rng.permutation(n)[: round(missing_mr * n)]
     X.iloc[lacking, [X.columns.get_loc(c) for c in groups["MR__tumor"]]] = np.nan

@@ -88,8 +88,9 @@ def test_groups_given_by_raw_column_names():
 
 
 def test_get_params_is_the_configuration_and_clone_keeps_it():
-    model = FusionClassifier("stacking", select_k=5, correlation_threshold=0.9, tune=True,
-                             random_state=3)
+    model = FusionClassifier(
+        "stacking", select_k=5, correlation_threshold=0.9, tune=True, random_state=3
+    )
     params = model.get_params()
     assert params["select_k"] == 5 and params["tune"] is True and params["random_state"] == 3
     assert clone(model).get_params() == params
@@ -102,10 +103,15 @@ def test_inside_a_users_pipeline_searched_over_strategy():
     found), and GridSearchCV choosing the strategy by inner CV."""
     X, y = patient_table(n=90)
     numeric = X.drop(columns=["stage", "smoker"])
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("fusion", FusionClassifier(**FAST))]).set_output(transform="pandas")
-    search = GridSearchCV(pipe, {"fusion__strategy": ["early", "late"]}, scoring="roc_auc",
-                          cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    pipe = Pipeline([("scale", StandardScaler()), ("fusion", FusionClassifier(**FAST))]).set_output(
+        transform="pandas"
+    )
+    search = GridSearchCV(
+        pipe,
+        {"fusion__strategy": ["early", "late"]},
+        scoring="roc_auc",
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    )
     search.fit(numeric, y)
     assert search.best_params_["fusion__strategy"] in ("early", "late")
     fitted = search.best_estimator_.named_steps["fusion"]
@@ -130,9 +136,13 @@ def test_permuted_labels_give_chance_auc():
     aucs = []
     for seed in range(5):
         permuted = np.random.default_rng(seed).permutation(y)
-        proba = cross_val_predict(FusionClassifier("late", **FAST), X, permuted,
-                                  cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                                  method="predict_proba")[:, 1]
+        proba = cross_val_predict(
+            FusionClassifier("late", **FAST),
+            X,
+            permuted,
+            cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+            method="predict_proba",
+        )[:, 1]
         aucs.append(roc_auc_score(permuted == "relapse", proba))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
 
@@ -156,8 +166,14 @@ def test_a_single_class_is_refused():
 
 def test_encoder_output_order_matches_load_dataset():
     """Numbers first in table order, then each text column's indicators (first level dropped)."""
-    table = pd.DataFrame({"sex": ["F", "M", None], "age": [50, 60, 70],
-                          "stage": ["II", "I", "III"], "flag": [True, False, True]})
+    table = pd.DataFrame(
+        {
+            "sex": ["F", "M", None],
+            "age": [50, 60, 70],
+            "stage": ["II", "I", "III"],
+            "flag": [True, False, True],
+        }
+    )
     encoded = CategoricalEncoder().fit(table).transform(table)
     assert list(encoded.columns) == ["age", "flag", "sex_M", "stage_II", "stage_III"]
     assert np.isnan(encoded.loc[2, "sex_M"]) and encoded["flag"].tolist() == [1.0, 0.0, 1.0]

@@ -32,18 +32,19 @@ GROUPS = {
 FOLDS, REPEATS, SEED = 3, 2, 0
 
 
-
-
 def cohort(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.tile([0, 1], n // 2)
-    X = pd.DataFrame({
-        "CT__tumor__signal": 2.0 * y + rng.normal(size=n),
-        "CT__tumor__noise": rng.normal(size=n),
-        "MR__tumor__weak": 0.5 * y + rng.normal(size=n),
-        "MR__tumor__noise": rng.normal(size=n),
-        "age": rng.normal(size=n),
-    }, index=[f"P{i:03d}" for i in range(n)])
+    X = pd.DataFrame(
+        {
+            "CT__tumor__signal": 2.0 * y + rng.normal(size=n),
+            "CT__tumor__noise": rng.normal(size=n),
+            "MR__tumor__weak": 0.5 * y + rng.normal(size=n),
+            "MR__tumor__noise": rng.normal(size=n),
+            "age": rng.normal(size=n),
+        },
+        index=[f"P{i:03d}" for i in range(n)],
+    )
     return X, y
 
 
@@ -53,9 +54,16 @@ def explain_run(n_jobs: int):
     single = single_group_models(list(models), GROUPS)
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
     predictions, records = cross_validate_models(
-        models, X, y, folds=FOLDS, repeats=REPEATS, seed=SEED, n_jobs=n_jobs, fold_hook=hook)
-    return X, y, models, predictions, records, summarize_explanations(
-        records, groups=GROUPS, single=single)
+        models, X, y, folds=FOLDS, repeats=REPEATS, seed=SEED, n_jobs=n_jobs, fold_hook=hook
+    )
+    return (
+        X,
+        y,
+        models,
+        predictions,
+        records,
+        summarize_explanations(records, groups=GROUPS, single=single),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +76,10 @@ def test_planted_feature_ranks_top_and_noise_is_zero(explained):
     summary = explained[-1]
     ct = summary["importance"]["groups"]["CT__tumor"]
     assert ct[0]["feature"] == "CT__tumor__signal" and ct[0]["mean"] > 0.1
-    noise = {f["feature"]: f["mean"] for g in summary["importance"]["groups"].values()
-             for f in g}
+    noise = {f["feature"]: f["mean"] for g in summary["importance"]["groups"].values() for f in g}
     assert abs(noise["CT__tumor__noise"]) < 0.03
     assert abs(noise["MR__tumor__noise"]) < 0.03
-    assert summary["selection"]["ran"] is False and all(
-        f["selected"] is None for f in ct)
+    assert summary["selection"]["ran"] is False and all(f["selected"] is None for f in ct)
 
 
 class Memoriser(ClassifierMixin, BaseEstimator):
@@ -93,13 +99,13 @@ def test_importance_is_computed_on_held_out_rows():
     X, y = cohort()
     X = X.assign(key=np.arange(len(X), dtype=float))  # a training-only artefact
     hook = FoldExplainer(groups={"g": ["key"]}, single={"m": "g"}, seed=SEED)
-    _, records = cross_validate_models({"m": Memoriser()}, X, y, folds=FOLDS, repeats=1,
-                                       seed=SEED, fold_hook=hook)
+    _, records = cross_validate_models(
+        {"m": Memoriser()}, X, y, folds=FOLDS, repeats=1, seed=SEED, fold_hook=hook
+    )
     assert all(r["record"]["importance"][0] == 0.0 for r in records)
     # The instrument is sensitive: on training rows the key would look decisive.
     fitted = Memoriser().fit(X, y)
-    on_train = permutation_importance(fitted, X, y, scoring="roc_auc", n_repeats=3,
-                                      random_state=0)
+    on_train = permutation_importance(fitted, X, y, scoring="roc_auc", n_repeats=3, random_state=0)
     assert on_train.importances_mean[list(X.columns).index("key")] > 0.3
 
 
@@ -107,11 +113,19 @@ def test_meta_weights_equal_a_fold_coef(explained):
     X, y, models, _, records, summary = explained
     order = np.argsort(X.index.to_numpy(dtype=object), kind="stable")
     Xs, ys = X.iloc[order], y[order]
-    train, _ = next(iter(RepeatedStratifiedKFold(
-        n_splits=FOLDS, n_repeats=REPEATS, random_state=SEED).split(Xs, ys)))
+    train, _ = next(
+        iter(
+            RepeatedStratifiedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=SEED).split(
+                Xs, ys
+            )
+        )
+    )
     fitted = clone(models["stacking"]).fit(Xs.iloc[train], ys[train])
-    record = next(r["record"] for r in records
-                  if r["model"] == "stacking" and (r["repeat"], r["fold"]) == (0, 0))
+    record = next(
+        r["record"]
+        for r in records
+        if r["model"] == "stacking" and (r["repeat"], r["fold"]) == (0, 0)
+    )
     coef = fitted.final_estimator_.coef_.ravel()[: len(record["weights"])]
     np.testing.assert_array_equal(list(record["weights"].values()), coef)
     weights = [r["record"]["weights"] for r in records if r["model"] == "stacking"]
@@ -129,15 +143,22 @@ def test_group_drop_matches_refitting_late_fusion_without_the_group(explained):
     drop = summary["group_drop"]
 
     def pooled_aucs(frame):
-        return np.array([roc_auc_score(part["y_true"], part["proba"])
-                         for _, part in frame.groupby("repeat")])
+        return np.array(
+            [roc_auc_score(part["y_true"], part["proba"]) for _, part in frame.groupby("repeat")]
+        )
 
     full = pooled_aucs(predictions[predictions["model"] == "late"])
     assert drop["auc"] == pytest.approx(full.mean(), abs=1e-12)
     for row in drop["groups"]:
         kept = {g: c for g, c in GROUPS.items() if g != row["group"]}
-        refit = cross_validate_models({"late": build_model(kept, "late", random_state=SEED)},
-                                      X, y, folds=FOLDS, repeats=REPEATS, seed=SEED)
+        refit = cross_validate_models(
+            {"late": build_model(kept, "late", random_state=SEED)},
+            X,
+            y,
+            folds=FOLDS,
+            repeats=REPEATS,
+            seed=SEED,
+        )
         without = pooled_aucs(refit)
         assert row["auc_without"] == pytest.approx(without.mean(), abs=1e-12)
         assert row["drop"]["mean"] == pytest.approx((full - without).mean(), abs=1e-12)
@@ -162,8 +183,19 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     table = X.assign(outcome=np.where(y == 1, "yes", "no")).rename_axis("patient_id")
     path = tmp_path / "features.csv"
     table.reset_index().to_csv(path, index=False)
-    reports = [run_cv(path, label="outcome", out=tmp_path / name, learners=("lr",), folds=3,
-                      repeats=1, n_bootstrap=50, select_k=1) for name in ("a", "b")]
+    reports = [
+        run_cv(
+            path,
+            label="outcome",
+            out=tmp_path / name,
+            learners=("lr",),
+            folds=3,
+            repeats=1,
+            n_bootstrap=50,
+            select_k=1,
+        )
+        for name in ("a", "b")
+    ]
     first = (tmp_path / "a" / "report.json").read_bytes()
     assert first == (tmp_path / "b" / "report.json").read_bytes()
     report = reports[0]

@@ -41,8 +41,6 @@ from radfusion.pipeline.learners import LEARNERS, make_learner
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 
 
-
-
 def make_data(n, seed=0, groups=GROUPS, p=12, k=3, signal=1.0):
     """Each group sees one independent component of the outcome's latent score.
 
@@ -89,8 +87,11 @@ def single_aucs(data):
     def get(learner):
         if learner not in cache:
             cache[learner] = [
-                _auc(_fast(build_model({g: c}, "single", learner)).fit(X_train, y_train), X_test,
-                     y_test)
+                _auc(
+                    _fast(build_model({g: c}, "single", learner)).fit(X_train, y_train),
+                    X_test,
+                    y_test,
+                )
                 for g, c in groups.items()
             ]
         return cache[learner]
@@ -145,9 +146,7 @@ def test_meta_learner_receives_out_of_fold_positive_class_probabilities(data):
     # at fit time the meta-learner saw out-of-fold, not in-sample, probabilities
     oof = np.column_stack(
         [
-            cross_val_predict(
-                est, X_train, y_train, cv=model.cv, method="predict_proba"
-            )[:, 1]
+            cross_val_predict(est, X_train, y_train, cv=model.cv, method="predict_proba")[:, 1]
             for _, est in model.estimators
         ]
     )
@@ -160,8 +159,9 @@ def test_informative_branch_gets_positive_weight_and_noise_branches_little():
     # only the CT group is informative: rebuild y from its features alone
     y = (X[groups["CT__tumor"][:3]].rank().sum(axis=1) > 1.5 * len(X)).astype(int).to_numpy()
     model = build_model(groups, "stacking", learners=("lr",)).fit(X, y)
-    weights = dict(zip([n for n, _ in model.estimators], model.final_estimator_.coef_[0],
-                       strict=True))
+    weights = dict(
+        zip([n for n, _ in model.estimators], model.final_estimator_.coef_[0], strict=True)
+    )
     assert all(w >= 0 for w in weights.values())
     assert weights["CT/tumor:lr"] > 1.0
     assert weights["noise/a:lr"] + weights["noise/b:lr"] < 0.25 * weights["CT/tumor:lr"]
@@ -230,7 +230,8 @@ def test_branch_selects_by_name_so_column_order_and_extra_columns_do_not_matter(
 def test_same_random_state_gives_identical_probabilities(learner, data):
     X_train, X_test, y_train, _, groups = data
     probas = [
-        _fast(build_model(groups, "late", learner, random_state=7)).fit(X_train, y_train)
+        _fast(build_model(groups, "late", learner, random_state=7))
+        .fit(X_train, y_train)
         .predict_proba(X_test)
         for _ in range(2)
     ]
@@ -307,7 +308,10 @@ def test_anti_correlation_trap_unconstrained_meta_flips_noise_ours_predicts_base
     oof = np.column_stack(
         [
             cross_val_predict(
-                make_branch(columns, LogisticRegression(C=1e-3)), X, y, cv=cv,
+                make_branch(columns, LogisticRegression(C=1e-3)),
+                X,
+                y,
+                cv=cv,
                 method="predict_proba",
             )[:, 1]
             for columns in groups.values()
@@ -369,15 +373,20 @@ def test_meta_learner_rejects_non_probabilities_and_more_than_two_classes():
 def test_meta_learner_feature_names_and_sample_weights():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 50)
-    P = pd.DataFrame({"a": np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 50), 0, 1),
-                      "b": rng.uniform(size=50)})
+    P = pd.DataFrame(
+        {
+            "a": np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 50), 0, 1),
+            "b": rng.uniform(size=50),
+        }
+    )
     model = NonNegativeLogisticRegression().fit(P, y)
     assert model.feature_names_in_.tolist() == ["a", "b"]
     assert model.coef_.shape == (1, 2) and model.intercept_.shape == (1,)
     assert model.coef_[0, 0] > model.coef_[0, 1] >= 0
     twice = np.r_[P.to_numpy(), P.to_numpy()[:10]]
-    weighted = NonNegativeLogisticRegression().fit(P.to_numpy(), y, np.r_[2 * np.ones(10),
-                                                                        np.ones(40)])
+    weighted = NonNegativeLogisticRegression().fit(
+        P.to_numpy(), y, np.r_[2 * np.ones(10), np.ones(40)]
+    )
     duplicated = NonNegativeLogisticRegression().fit(twice, np.r_[y, y[:10]])
     np.testing.assert_allclose(weighted.coef_, duplicated.coef_, rtol=1e-5)
 
@@ -408,11 +417,21 @@ def test_default_meta_learner_fails_checks_only_for_inputs_that_are_not_probabil
 def test_build_models_names_and_kinds():
     groups = {g: [f"{g}__f"] for g in ("CT__tumor", "PET__tumor", "clinical")}
     models = build_models(groups)
-    assert list(models) == ["CT__tumor", "PET__tumor", "clinical", "early", "late", "stacking",
-                            "shared"]
+    assert list(models) == [
+        "CT__tumor",
+        "PET__tumor",
+        "clinical",
+        "early",
+        "late",
+        "stacking",
+        "shared",
+    ]
     assert isinstance(models["late"], VotingClassifier)
-    assert [n for n, _ in models["late"].estimators] == ["CT/tumor:lr", "PET/tumor:lr",
-                                                         "clinical:lr"]
+    assert [n for n, _ in models["late"].estimators] == [
+        "CT/tumor:lr",
+        "PET/tumor:lr",
+        "clinical:lr",
+    ]
     assert isinstance(models["stacking"], StackingClassifier)
     assert len(models["stacking"].estimators) == 3 * len(LEARNERS)
 
@@ -429,8 +448,15 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
     # C4KC-KiTS has a contrast phase called "late"
     groups = {"noncontrast": ["noncontrast_a"], "late": ["late_a"], "arterial": ["arterial_a"]}
     models = build_models(groups)
-    assert list(models) == ["noncontrast", "single:late", "arterial", "early", "late",
-                            "stacking", "shared"]
+    assert list(models) == [
+        "noncontrast",
+        "single:late",
+        "arterial",
+        "early",
+        "late",
+        "stacking",
+        "shared",
+    ]
     assert isinstance(models["late"], VotingClassifier)
 
 

@@ -16,19 +16,31 @@ from radfusion.pipeline.methods import (
     read_extraction,
 )
 
-SETTINGS = ("{'normalize': %s, 'normalizeScale': 100, 'resampledPixelSpacing': %s, "
-            "'interpolator': 'sitkBSpline', 'binWidth': %s, 'voxelArrayShift': 1000, "
-            "'force2D': False, 'distances': [1], 'label': %d}")
+SETTINGS = (
+    "{'normalize': %s, 'normalizeScale': 100, 'resampledPixelSpacing': %s, "
+    "'interpolator': 'sitkBSpline', 'binWidth': %s, 'voxelArrayShift': 1000, "
+    "'force2D': False, 'distances': [1], 'label': %d}"
+)
 
 
 def _report(preprocessing=None, models=("CT__tumor", "clinical", "early", "stacking")):
     return {
         "radfusion_version": "0.1.0",
-        "config": {"learner": "lr", "stacking_learners": ["lr", "rf"], "folds": 5, "repeats": 3,
-                   "preprocessing": preprocessing or {}, "encoded_columns": {"sex": ["sex_M"]}},
+        "config": {
+            "learner": "lr",
+            "stacking_learners": ["lr", "rf"],
+            "folds": 5,
+            "repeats": 3,
+            "preprocessing": preprocessing or {},
+            "encoded_columns": {"sex": ["sex_M"]},
+        },
         "seed": 7,
-        "data": {"n_patients": 40, "n_positive": 18, "n_negative": 22,
-                 "groups": {"CT__tumor": 3, "clinical": 2}},
+        "data": {
+            "n_patients": 40,
+            "n_positive": 18,
+            "n_negative": 22,
+            "groups": {"CT__tumor": 3, "clinical": 2},
+        },
         "inputs": {"features": {"path": "features.parquet", "sha256": "0"}},
         "versions": {"python": "3.11", "platform": "x", "numpy": "2.0", "xgboost": None},
         "ci_method": "Bootstrap CIs.",
@@ -39,22 +51,36 @@ def _report(preprocessing=None, models=("CT__tumor", "clinical", "early", "stack
     }
 
 
-GROUPS = {"CT__tumor": ["CT__tumor__original_glcm_Contrast", "CT__tumor__original_shape_Sphericity",
-                        "CT__tumor__wavelet-LLH_firstorder_Mean"],
-          "clinical": ["age", "sex_M"]}
+GROUPS = {
+    "CT__tumor": [
+        "CT__tumor__original_glcm_Contrast",
+        "CT__tumor__original_shape_Sphericity",
+        "CT__tumor__wavelet-LLH_firstorder_Mean",
+    ],
+    "clinical": ["age", "sex_M"],
+}
 
 
 @pytest.fixture
 def sidecar(tmp_path):
     rows = [
-        {"patient_id": f"P{i}", "modality": modality, "mask": mask,
-         "diagnostics_Versions_PyRadiomics": "v3.1.4",
-         "diagnostics_Configuration_Settings": SETTINGS % (
-             (modality == "MR"), "[1, 1, 1]" if modality == "CT" else "None",
-             25 if modality == "CT" else 5, label),
-         "diagnostics_Configuration_EnabledImageTypes": "{'Original': {}}",
-         "diagnostics_Image-original_Spacing": f"({0.7 + i / 10}, {0.7 + i / 10}, 2.5)"}
-        for i in range(3) for modality in ("CT", "MR")
+        {
+            "patient_id": f"P{i}",
+            "modality": modality,
+            "mask": mask,
+            "diagnostics_Versions_PyRadiomics": "v3.1.4",
+            "diagnostics_Configuration_Settings": SETTINGS
+            % (
+                (modality == "MR"),
+                "[1, 1, 1]" if modality == "CT" else "None",
+                25 if modality == "CT" else 5,
+                label,
+            ),
+            "diagnostics_Configuration_EnabledImageTypes": "{'Original': {}}",
+            "diagnostics_Image-original_Spacing": f"({0.7 + i / 10}, {0.7 + i / 10}, 2.5)",
+        }
+        for i in range(3)
+        for modality in ("CT", "MR")
         for mask, label in (("tumor", 1), ("peritumoral", 2))
     ]
     pd.DataFrame(rows).to_csv(tmp_path / "features.diagnostics.csv", index=False)
@@ -65,8 +91,10 @@ def test_read_extraction_summarises_the_sidecar(sidecar):
     extraction = read_extraction(sidecar)
     assert extraction["source"] == "features.diagnostics.csv"
     ct, mr = extraction["modalities"]["CT"], extraction["modalities"]["MR"]
-    assert ct["cases"] == 6 and ct["masks"] == {"peritumoral": {"cases": 3, "label": 2},
-                                                 "tumor": {"cases": 3, "label": 1}}
+    assert ct["cases"] == 6 and ct["masks"] == {
+        "peritumoral": {"cases": 3, "label": 2},
+        "tumor": {"cases": 3, "label": 1},
+    }
     assert ct["settings"]["binWidth"] == 25 and "label" not in ct["settings"]
     assert ct["settings"]["resampledPixelSpacing"] == [1, 1, 1] and not ct["settings_vary"]
     assert mr["settings"]["normalize"] is True and mr["settings"]["resampledPixelSpacing"] is None
@@ -87,7 +115,10 @@ def test_methods_text_states_the_settings_actually_used(sidecar):
     assert "No harmonisation" in text and "ComBat" not in text
     assert "(sex)" in text
     assert methods["feature_classes"]["CT__tumor"] == {
-        "original glcm": 1, "original shape": 1, "wavelet-LLH firstorder": 1}
+        "original glcm": 1,
+        "original shape": 1,
+        "wavelet-LLH firstorder": 1,
+    }
     assert list(methods["learners"]) == ["lr", "rf"]
     assert methods["learners"]["lr"]["params"]["C"] == 0.1
     assert methods["learners"]["rf"]["params"]["n_estimators"] == 200
@@ -102,8 +133,13 @@ def test_methods_without_sidecar_says_the_table_was_given():
 
 
 def test_preprocessing_follows_the_config():
-    pre = {"harmonize": "site", "harmonize_unseen": "pooled", "correlation_threshold": 0.85,
-           "select_k": 12, "select_method": "mrmr"}
+    pre = {
+        "harmonize": "site",
+        "harmonize_unseen": "pooled",
+        "correlation_threshold": 0.85,
+        "select_k": 12,
+        "select_method": "mrmr",
+    }
     text = " ".join(build_methods(_report(pre), groups=GROUPS)["text"])
     assert "ComBat harmonisation" in text and "unadjusted" in text
     assert "above 0.85" in text and "the 12 best features by minimum-redundancy" in text
@@ -118,7 +154,8 @@ def test_learner_parameters_come_from_make_learner():
 
 def test_feature_classes_of_non_pyradiomics_columns():
     assert feature_classes({"all": ["CT_original_glcm_Id", "x"]}) == {
-        "all": {"original glcm": 1, "other": 1}}
+        "all": {"original glcm": 1, "other": 1}
+    }
 
 
 def test_checklist_status_follows_the_run(sidecar):
@@ -128,8 +165,11 @@ def test_checklist_status_follows_the_run(sidecar):
     full["methods"] = build_methods(full, extraction=read_extraction(sidecar), groups=GROUPS)
 
     def status(report, checklist, item):
-        (row,) = [i for i in build_checklists(report)["items"]
-                  if i["checklist"] == checklist and i["item"] == item]
+        (row,) = [
+            i
+            for i in build_checklists(report)["items"]
+            if i["checklist"] == checklist and i["item"] == item
+        ]
         return row["status"]
 
     assert status(plain, "CLEAR", "Harmonization") == "user must supply"
@@ -150,10 +190,10 @@ def test_checklist_status_follows_the_run(sidecar):
 
 def test_methods_and_checklists_are_deterministic(sidecar):
     report = _report({"harmonize": "site"})
-    first = build_methods(copy.deepcopy(report), extraction=read_extraction(sidecar),
-                          groups=GROUPS)
-    second = build_methods(copy.deepcopy(report), extraction=read_extraction(sidecar),
-                           groups=GROUPS)
+    first = build_methods(copy.deepcopy(report), extraction=read_extraction(sidecar), groups=GROUPS)
+    second = build_methods(
+        copy.deepcopy(report), extraction=read_extraction(sidecar), groups=GROUPS
+    )
     assert first == second
     report["methods"] = first
     assert build_checklists(report) == build_checklists(copy.deepcopy(report))

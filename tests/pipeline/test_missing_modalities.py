@@ -30,8 +30,6 @@ from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 GROUPS = MULTIMODAL_GROUPS
 
 
-
-
 def make_table(n=300, seed=0, missing_mr=0.3, p=8, k=3):
     return multimodal_table(n=n, seed=seed, missing_mr=missing_mr, p=p, k=k)
 
@@ -110,8 +108,10 @@ def test_missing_at_predict_time_and_no_group_gets_the_prevalence():
         np.testing.assert_allclose(proba[20:25, 1], y[:200].mean())
         assert roc_auc_score(y[200:][:20], proba[:20, 1]) > 0.7
     branch = {n: e.predict_proba(test.iloc[:20])[:, 1] for n, e in late.named_estimators_.items()}
-    np.testing.assert_allclose(late.predict_proba(test.iloc[:20])[:, 1],
-                               (branch["CT/tumor:lr"] + branch["PET/tumor:lr"]) / 2)
+    np.testing.assert_allclose(
+        late.predict_proba(test.iloc[:20])[:, 1],
+        (branch["CT/tumor:lr"] + branch["PET/tumor:lr"]) / 2,
+    )
 
 
 def test_identical_to_sklearn_voting_and_stacking_on_complete_data():
@@ -119,13 +119,19 @@ def test_identical_to_sklearn_voting_and_stacking_on_complete_data():
     train, test = X.iloc[:120], X.iloc[120:]
     late = build_model(groups, "late")
     voting = VotingClassifier(late.estimators, voting="soft")
-    np.testing.assert_array_equal(late.fit(train, y[:120]).predict_proba(test),
-                                  voting.fit(train, y[:120]).predict_proba(test))
+    np.testing.assert_array_equal(
+        late.fit(train, y[:120]).predict_proba(test), voting.fit(train, y[:120]).predict_proba(test)
+    )
     stack = build_model(groups, "stacking", learners=("lr", "svm"), cv=3)
-    plain = StackingClassifier(stack.estimators, final_estimator=NonNegativeLogisticRegression(),
-                               cv=stack.cv, stack_method="predict_proba")
-    np.testing.assert_array_equal(stack.fit(train, y[:120]).predict_proba(test),
-                                  plain.fit(train, y[:120]).predict_proba(test))
+    plain = StackingClassifier(
+        stack.estimators,
+        final_estimator=NonNegativeLogisticRegression(),
+        cv=stack.cv,
+        stack_method="predict_proba",
+    )
+    np.testing.assert_array_equal(
+        stack.fit(train, y[:120]).predict_proba(test), plain.fit(train, y[:120]).predict_proba(test)
+    )
     np.testing.assert_array_equal(stack.final_estimator_.coef_, plain.final_estimator_.coef_)
 
 
@@ -171,8 +177,9 @@ def test_without_groups_every_branch_is_always_present(table):
     X, y, groups = table
     late = build_model(groups, "late")
     plain = AvailableVotingClassifier(late.estimators).fit(X, y)
-    np.testing.assert_array_equal(plain.predict_proba(X),
-                                  VotingClassifier(late.estimators, voting="soft").fit(X, y)
-                                  .predict_proba(X))
+    np.testing.assert_array_equal(
+        plain.predict_proba(X),
+        VotingClassifier(late.estimators, voting="soft").fit(X, y).predict_proba(X),
+    )
     with pytest.raises(ValueError, match="match no group"):
         AvailableStackingClassifier(late.estimators, groups={"other": ["x"]}).fit(X, y)

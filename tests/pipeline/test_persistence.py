@@ -75,10 +75,12 @@ def make_tables(n, seed, *, with_label=True):
         for j in range(4):
             signal = latent[:, g] if j < 2 else 0.0
             features[f"{modality}__tumor__original_firstorder_f{j}"] = (
-                (rng.normal(size=n) + signal) * 10.0**j)
+                rng.normal(size=n) + signal
+            ) * 10.0**j
     features.loc[rng.random(n) < 0.1, [c for c in features if c.startswith("MR__")]] = np.nan
-    bio = pd.DataFrame({"patient_id": ids, "age": rng.integers(40, 80, size=n).astype(float),
-                        "sex": sex})
+    bio = pd.DataFrame(
+        {"patient_id": ids, "age": rng.integers(40, 80, size=n).astype(float), "sex": sex}
+    )
     if with_label:
         bio["outcome"] = np.where(score > np.median(score), LABELS[1], LABELS[0])
     return features, bio
@@ -89,10 +91,14 @@ def paths(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tables")
     features, bio = make_tables(60, seed=0)
     new_features, new_bio = make_tables(25, seed=1, with_label=False)
-    tables = {"features": features, "bio": bio, "new_features": new_features,
-              "new_bio": new_bio,
-              "ct_only": features[["patient_id", *[c for c in features if c.startswith("CT__")]]],
-              "label_only": bio[["patient_id", "outcome"]]}
+    tables = {
+        "features": features,
+        "bio": bio,
+        "new_features": new_features,
+        "new_bio": new_bio,
+        "ct_only": features[["patient_id", *[c for c in features if c.startswith("CT__")]]],
+        "label_only": bio[["patient_id", "outcome"]],
+    }
     out = {}
     for name, table in tables.items():
         out[name] = folder / f"{name}.csv"
@@ -109,13 +115,23 @@ def train(paths):
         key = (strategy, learner, learners)
         if key not in cache:
             if strategy == "single":  # one group: CT only, label from a label-only table
-                cache[key] = train_model(paths["ct_only"], label="outcome",
-                                         biomarkers=paths["label_only"], strategy=strategy,
-                                         learner=learner, learners=learners)
+                cache[key] = train_model(
+                    paths["ct_only"],
+                    label="outcome",
+                    biomarkers=paths["label_only"],
+                    strategy=strategy,
+                    learner=learner,
+                    learners=learners,
+                )
             else:
-                cache[key] = train_model(paths["features"], label="outcome",
-                                         biomarkers=paths["bio"], strategy=strategy,
-                                         learner=learner, learners=learners)
+                cache[key] = train_model(
+                    paths["features"],
+                    label="outcome",
+                    biomarkers=paths["bio"],
+                    strategy=strategy,
+                    learner=learner,
+                    learners=learners,
+                )
         return cache[key]
 
     return get
@@ -133,9 +149,11 @@ def _predict(model, paths, features="new_features", **kwargs):
 # --------------------------------------------------------------------------- round trip
 
 
-@pytest.mark.parametrize(("strategy", "learner", "learners"), CASES,
-                         ids=[f"{s}-{lr if s != 'stacking' else '+'.join(ls)}"
-                              for s, lr, ls in CASES])
+@pytest.mark.parametrize(
+    ("strategy", "learner", "learners"),
+    CASES,
+    ids=[f"{s}-{lr if s != 'stacking' else '+'.join(ls)}" for s, lr, ls in CASES],
+)
 def test_loaded_model_predicts_exactly_as_the_in_memory_model(
     train, paths, tmp_path, strategy, learner, learners
 ):
@@ -164,16 +182,29 @@ def test_metadata_records_columns_encodings_label_and_versions(model, paths):
     meta = model.metadata()
 
     assert meta["columns"] == list(data.X.columns)
-    assert meta["groups"] == data.groups and set(meta["groups"]) == {"CT__tumor", "MR__tumor",
-                                                                      "clinical"}
+    assert meta["groups"] == data.groups and set(meta["groups"]) == {
+        "CT__tumor",
+        "MR__tumor",
+        "clinical",
+    }
     assert meta["categories"] == {"sex": ["F", "M"]} and meta["encoded"] == {"sex": ["sex_M"]}
     assert meta["label"] == "outcome" and meta["classes"] == list(LABELS)
     assert model.label_mapping == data.label_mapping == {"benign": 0, "malignant": 1}
-    assert meta["settings"] == {"strategy": "late", "learner": "lr", "learners": ["lr"],
-                                "seed": 0, "group_pattern": None, "task": "binary",
-                                "harmonize": None, "harmonize_unseen": None,
-                                "correlation_threshold": None, "select_k": None,
-                                "select_method": None, "tune": False, "n_iter": None}
+    assert meta["settings"] == {
+        "strategy": "late",
+        "learner": "lr",
+        "learners": ["lr"],
+        "seed": 0,
+        "group_pattern": None,
+        "task": "binary",
+        "harmonize": None,
+        "harmonize_unseen": None,
+        "correlation_threshold": None,
+        "select_k": None,
+        "select_method": None,
+        "tune": False,
+        "n_iter": None,
+    }
     assert meta["training"]["n_patients"] == 60
     assert set(meta["versions"]) >= {"radfusion", "scikit-learn", "xgboost", "numpy", "python"}
     assert model.input_columns[-2:] == ["age", "sex"]
@@ -246,8 +277,10 @@ def test_text_columns_are_encoded_with_the_training_levels(model, paths):
     assert (X["sex_M"] == 0).all()
     X = model_matrix(model, paths["new_features"], biomarkers=flipped)
     np.testing.assert_array_equal(X["sex_M"], (flipped["sex"] == "M").astype(float))
-    assert not np.allclose(predict_table(model, paths["new_features"], biomarkers=flipped)
-                           ["probability"], _predict(model, paths)["probability"])
+    assert not np.allclose(
+        predict_table(model, paths["new_features"], biomarkers=flipped)["probability"],
+        _predict(model, paths)["probability"],
+    )
 
 
 def test_unseen_category_is_an_input_error_and_blank_is_imputed(model, paths):
@@ -285,10 +318,13 @@ class _Custom(BaseEstimator):
     """A class that is not radfusion's: a file naming it must be refused."""
 
 
-@pytest.mark.parametrize(("estimator", "refused"), [
-    (FunctionTransformer(eval), "builtins.eval"),
-    (_Custom(), "tests.pipeline.test_persistence._Custom"),
-])
+@pytest.mark.parametrize(
+    ("estimator", "refused"),
+    [
+        (FunctionTransformer(eval), "builtins.eval"),
+        (_Custom(), "tests.pipeline.test_persistence._Custom"),
+    ],
+)
 def test_files_with_foreign_types_are_refused(model, tmp_path, estimator, refused):
     path = save_model(dataclasses.replace(model, estimator=estimator), tmp_path / "bad.skops")
     with pytest.raises(InputError, match=f"untrusted type {refused}"):
@@ -304,9 +340,11 @@ def test_tampered_schema_is_refused_before_anything_is_built(train, tmp_path, mo
             if item.filename == "schema.json":
                 text = data.decode()
                 assert '"__module__": "xgboost.sklearn"' in text
-                data = (text.replace('"__module__": "xgboost.sklearn"', '"__module__": "os"')
-                        .replace('"__class__": "XGBClassifier"', '"__class__": "system"')
-                        .encode())
+                data = (
+                    text.replace('"__module__": "xgboost.sklearn"', '"__module__": "os"')
+                    .replace('"__class__": "XGBClassifier"', '"__class__": "system"')
+                    .encode()
+                )
             target.writestr(item, data)
     monkeypatch.setattr(sio, "load", lambda *a, **k: pytest.fail("must not rebuild"))
 
@@ -318,10 +356,16 @@ def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
     assert is_trusted_type("radfusion.pipeline.fusion.NonNegativeLogisticRegression")
     assert is_trusted_type("radfusion.pipeline.fusion.DropConstantFeatures")
-    for name in ("builtins.eval", "os.system", "radfusion.pipeline.fusion.minimize",  # a function
-                 "radfusion.pipeline.fusion.StackingClassifier",  # imported, not defined there
-                 "radfusion.pipeline.cli.main", "pipeline.nothing.Here", "numpy.load",
-                 "tests.pipeline.test_persistence._Custom"):
+    for name in (
+        "builtins.eval",
+        "os.system",
+        "radfusion.pipeline.fusion.minimize",  # a function
+        "radfusion.pipeline.fusion.StackingClassifier",  # imported, not defined there
+        "radfusion.pipeline.cli.main",
+        "pipeline.nothing.Here",
+        "numpy.load",
+        "tests.pipeline.test_persistence._Custom",
+    ):
         assert not is_trusted_type(name), name
 
 
@@ -382,7 +426,6 @@ def test_newer_file_format_is_refused(model, tmp_path):
         load_model(path)
 
 
-
 def test_model_file_from_radfusion_0_1_is_refused_with_a_retrain_hint(model, tmp_path):
     path = save_model(model, tmp_path / "model.skops")
     meta = json.loads(zipfile.ZipFile(path).read(METADATA_MEMBER))
@@ -426,7 +469,8 @@ def test_radmlbench_style_table_with_integer_labels(tmp_path):
     """``ID`` column, label 0/1 inside the feature table, no biomarkers, prefixed names."""
     features, bio = make_tables(40, seed=2)
     table = features.rename(columns=lambda c: c.replace("__tumor__", "_")).rename(
-        columns={"patient_id": "ID"})
+        columns={"patient_id": "ID"}
+    )
     table["Target"] = (bio["outcome"] == LABELS[1]).astype(int)
     table.to_csv(tmp_path / "train.csv", index=False)
     trained = train_model(tmp_path / "train.csv", label="Target", strategy="late")

@@ -42,8 +42,12 @@ def _columns(p: int, prefix: str = "CT__tumor__original_firstorder_F") -> list[s
 
 # --------------------------------------------------------------------------- permuted labels
 
-ICC = pd.DataFrame({"feature": [f"original_firstorder_F{j}" for j in range(300)],
-                    "icc": np.linspace(0.5, 1.0, 300)})
+ICC = pd.DataFrame(
+    {
+        "feature": [f"original_firstorder_F{j}" for j in range(300)],
+        "icc": np.linspace(0.5, 1.0, 300),
+    }
+)
 
 TRANSFORMERS = {
     "combat": lambda: ComBat("site"),
@@ -62,8 +66,11 @@ def test_permuted_labels_give_chance_auc(name):
     aucs = []
     for draw in range(5):
         rng = np.random.default_rng(draw)
-        X = pd.DataFrame(rng.normal(size=(100, 300)), columns=_columns(300),
-                         index=[f"P{i:03d}" for i in range(100)])
+        X = pd.DataFrame(
+            rng.normal(size=(100, 300)),
+            columns=_columns(300),
+            index=[f"P{i:03d}" for i in range(100)],
+        )
         y = rng.permutation(np.r_[np.zeros(50, int), np.ones(50, int)])
         if name.startswith("combat"):
             X["site"] = rng.choice(["A", "B"], size=100)
@@ -163,8 +170,10 @@ def _reference_combat(Y, sites, C, parametric=True, tol=1e-12):
             for _ in range(10_000):
                 g_new = (t2 * n_i * g + d_old * g_bar) / (t2 * n_i + d_old)
                 d_new = (0.5 * ((z - g_new) ** 2).sum(axis=0) + b) / (n_i / 2 + a - 1)
-                change = max(np.max(np.abs(g_new - g_old) / np.abs(g_old)),
-                             np.max(np.abs(d_new - d_old) / d_old))
+                change = max(
+                    np.max(np.abs(g_new - g_old) / np.abs(g_old)),
+                    np.max(np.abs(d_new - d_old) / d_old),
+                )
                 g_old, d_old = g_new, d_new
                 if change < tol:
                     break
@@ -202,8 +211,9 @@ def test_combat_matches_a_direct_reimplementation(parametric, with_covariate):
     expected = _reference_combat(Y, sites, C, parametric=parametric)
     if not with_covariate:
         frame = frame.drop(columns="age")
-    combat = ComBat("site", covariates=["age"] if with_covariate else None,
-                    parametric=parametric, tol=1e-12)
+    combat = ComBat(
+        "site", covariates=["age"] if with_covariate else None, parametric=parametric, tol=1e-12
+    )
     out = combat.fit_transform(frame)
     assert list(combat.get_feature_names_out()) == [c for c in frame.columns if c != "site"]
     if with_covariate:  # the covariate passes through, unchanged
@@ -312,8 +322,7 @@ def test_combat_clone_pickle_and_pandas_output():
 def test_correlation_filter_keeps_one_of_a_near_duplicate_pair():
     rng = np.random.default_rng(0)
     a, c = rng.normal(size=(2, 200))
-    X = pd.DataFrame({"a": a, "b": 3 * a + 0.01 * rng.normal(size=200), "c": c,
-                      "d": np.exp(c)})
+    X = pd.DataFrame({"a": a, "b": 3 * a + 0.01 * rng.normal(size=200), "c": c, "d": np.exp(c)})
     pearson = CorrelationFilter(0.95).fit(X)
     assert list(pearson.get_feature_names_out()) == ["a", "c", "d"]
     assert pearson.representative_.tolist() == [0, 0, 2, 3]
@@ -330,23 +339,38 @@ def test_variance_filter_threshold_and_all_constant_fallback():
 
 
 def test_robustness_filter_matches_full_and_pyradiomics_names(tmp_path):
-    table = pd.DataFrame({
-        "feature": ["CT__tumor__original_glcm_Contrast", "original_glcm_Contrast",
-                    "original_firstorder_Mean", "original_firstorder_Mean"],
-        "icc": [0.9, 0.2, 0.8, 0.6],  # a repeated name counts with its lowest ICC
-    })
+    table = pd.DataFrame(
+        {
+            "feature": [
+                "CT__tumor__original_glcm_Contrast",
+                "original_glcm_Contrast",
+                "original_firstorder_Mean",
+                "original_firstorder_Mean",
+            ],
+            "icc": [0.9, 0.2, 0.8, 0.6],  # a repeated name counts with its lowest ICC
+        }
+    )
     path = tmp_path / "icc.csv"
     table.to_csv(path, index=False)
-    X = pd.DataFrame(np.ones((3, 5)), columns=[
-        "CT__tumor__original_glcm_Contrast", "PET__tumor__original_glcm_Contrast",
-        "CT__tumor__original_firstorder_Mean", "CT_original_glcm_Contrast", "age"])
+    X = pd.DataFrame(
+        np.ones((3, 5)),
+        columns=[
+            "CT__tumor__original_glcm_Contrast",
+            "PET__tumor__original_glcm_Contrast",
+            "CT__tumor__original_firstorder_Mean",
+            "CT_original_glcm_Contrast",
+            "age",
+        ],
+    )
     for source in (table, str(path)):
         kept = RobustnessFilter(source, threshold=0.75).fit(X)
         assert list(kept.get_feature_names_out()) == ["CT__tumor__original_glcm_Contrast", "age"]
         np.testing.assert_allclose(kept.icc_, [0.9, 0.2, 0.6, 0.2, np.nan])
     dropped = RobustnessFilter(table, threshold=0.5, missing="drop").fit(X)
     assert list(dropped.get_feature_names_out()) == [
-        "CT__tumor__original_glcm_Contrast", "CT__tumor__original_firstorder_Mean"]
+        "CT__tumor__original_glcm_Contrast",
+        "CT__tumor__original_firstorder_Mean",
+    ]
     with pytest.raises(ValueError, match="keeps no feature"):
         RobustnessFilter(table, threshold=0.95, missing="drop").fit(X)
     assert pyradiomics_name("MR_T2_log-sigma-1-0-mm-3D_glcm_Idm") == "log-sigma-1-0-mm-3D_glcm_Idm"
@@ -391,7 +415,6 @@ def test_mrmr_does_not_pick_two_copies_of_the_same_feature():
 # The estimator checks of every estimator run in tests/test_common.py.
 
 
-
 # --------------------------------------------------------------------------- fusion
 
 
@@ -411,8 +434,15 @@ def _fusion_data(seed=0, n=120):
 @pytest.mark.parametrize("strategy", ["early", "late", "stacking"])
 def test_fusion_with_harmonisation_and_selection_is_a_sklearn_estimator(strategy):
     frame, y, groups = _fusion_data()
-    model = build_model(groups, strategy, learners=("lr",), harmonize="site", select_k=5,
-                        correlation_threshold=0.95, cv=3)
+    model = build_model(
+        groups,
+        strategy,
+        learners=("lr",),
+        harmonize="site",
+        select_k=5,
+        correlation_threshold=0.95,
+        cv=3,
+    )
     scores = cross_validate(clone(model), frame, y, cv=3, scoring="roc_auc")
     assert scores["test_score"].mean() > 0.7
     fitted = clone(model).fit(frame, y)
@@ -429,9 +459,13 @@ def test_harmonised_branch_grid_search_set_output_and_clinical_left_alone():
     assert "age" not in model[0].transformers[0][2]  # clinical columns are not harmonised
     search = GridSearchCV(
         model,
-        {"selecttopk__k": [2, 5], "logisticregression__C": [0.1, 1.0],
-         "columntransformer__combat__parametric": [True, False]},
-        cv=3, scoring="roc_auc",
+        {
+            "selecttopk__k": [2, 5],
+            "logisticregression__C": [0.1, 1.0],
+            "columntransformer__combat__parametric": [True, False],
+        },
+        cv=3,
+        scoring="roc_auc",
     ).fit(frame, y)
     assert search.best_score_ > 0.7
     steps = clone(model).set_output(transform="pandas")[:-1].fit(frame, y)
@@ -443,10 +477,20 @@ def test_build_models_options_default_off_and_run_through_cross_validation():
     frame, y, groups = _fusion_data()
     plain = build_model(groups, "early")
     assert [name for name, _ in plain.steps] == [
-        "columntransformer", "simpleimputer", "dropconstantfeatures", "standardscaler",
-        "logisticregression"]
-    models = build_models(groups, learners=("lr",), harmonize="site", harmonize_unseen="pooled",
-                          select_k=3, select_method="mrmr")
+        "columntransformer",
+        "simpleimputer",
+        "dropconstantfeatures",
+        "standardscaler",
+        "logisticregression",
+    ]
+    models = build_models(
+        groups,
+        learners=("lr",),
+        harmonize="site",
+        harmonize_unseen="pooled",
+        select_k=3,
+        select_method="mrmr",
+    )
     predictions = cross_validate_models(models, frame, y, folds=3, repeats=1)
     assert set(predictions["model"]) == set(models)
     assert predictions["proba"].notna().all()
@@ -457,12 +501,24 @@ def test_run_cv_harmonizes_and_records_the_preprocessing(tmp_path):
     table = frame.assign(outcome=y).rename_axis("patient_id").reset_index()
     path = tmp_path / "features.csv"
     table.to_csv(path, index=False)
-    report = run_cv(path, label="outcome", out=tmp_path / "out", harmonize=True,
-                    harmonize_unseen="pooled", correlation_threshold=0.95, select_k=3,
-                    strategies=("single", "early", "late"), learners=("lr",), repeats=1,
-                    n_bootstrap=20)
+    report = run_cv(
+        path,
+        label="outcome",
+        out=tmp_path / "out",
+        harmonize=True,
+        harmonize_unseen="pooled",
+        correlation_threshold=0.95,
+        select_k=3,
+        strategies=("single", "early", "late"),
+        learners=("lr",),
+        repeats=1,
+        n_bootstrap=20,
+    )
     assert report["config"]["preprocessing"] == {
-        "harmonize": "site", "harmonize_unseen": "pooled", "correlation_threshold": 0.95,
-        "select_k": 3, "select_method": "anova",
+        "harmonize": "site",
+        "harmonize_unseen": "pooled",
+        "correlation_threshold": 0.95,
+        "select_k": 3,
+        "select_method": "anova",
     }
     assert (tmp_path / "out" / "report.json").is_file()

@@ -57,8 +57,15 @@ TOP_LEVEL_KEYS = [
     "explanations",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
-FIGURE_NAMES = ["roc", "roc_bands", "precision_recall", "calibration", "confusion_matrix",
-                "decision_curve", "group_contributions"]
+FIGURE_NAMES = [
+    "roc",
+    "roc_bands",
+    "precision_recall",
+    "calibration",
+    "confusion_matrix",
+    "decision_curve",
+    "group_contributions",
+]
 VERSION_KEYS = [
     "python",
     "platform",
@@ -74,8 +81,6 @@ VERSION_KEYS = [
 ]
 # A name that must be escaped in HTML; it is also a valid model name.
 TRICKY = "LR <late> & 'fused'"
-
-
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +121,24 @@ def run(inputs, out_dir=None, seed=0):
     }
     groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "PET__tumor": ["PET__tumor__c"]}
     cohort = describe_cohort(
-        predictions.drop_duplicates("patient_id")["y_true"].to_numpy(), ["benign", "malignant"],
+        predictions.drop_duplicates("patient_id")["y_true"].to_numpy(),
+        ["benign", "malignant"],
         variables=X[["age"]].assign(sex=np.where(X["age"] > 0, "F", "M")),
-        missing_groups=X[["CT__tumor__a", "PET__tumor__c"]].isna().set_axis(
-            ["CT__tumor", "PET__tumor"], axis=1),
+        missing_groups=X[["CT__tumor__a", "PET__tumor__c"]]
+        .isna()
+        .set_axis(["CT__tumor", "PET__tumor"], axis=1),
         group_sizes={"CT__tumor": 2, "PET__tumor": 1},
     )
     report = build_report(
-        predictions, summary, config=config, seed=seed, inputs=inputs, groups=groups,
-        cohort=cohort, comparisons=[("early", TRICKY), ("early", "ct_only")], n_bootstrap=200,
+        predictions,
+        summary,
+        config=config,
+        seed=seed,
+        inputs=inputs,
+        groups=groups,
+        cohort=cohort,
+        comparisons=[("early", TRICKY), ("early", "ct_only")],
+        n_bootstrap=200,
     )
     paths = write_report(report, predictions, out_dir) if out_dir is not None else None
     return report, predictions, paths
@@ -177,8 +191,14 @@ def test_report_schema(written):
         assert list(model) == MODEL_KEYS
         assert list(model["metrics"]) == list(METRICS)
         assert list(METRICS)[:8] == [  # the 1.0 metrics come first, unchanged
-            "roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity",
-            "precision", "f1", "brier",
+            "roc_auc",
+            "accuracy",
+            "balanced_accuracy",
+            "sensitivity",
+            "specificity",
+            "precision",
+            "f1",
+            "brier",
         ]
         assert set(model["confusion_matrix"]) == {"tn", "fp", "fn", "tp"}
         assert sum(model["confusion_matrix"].values()) == pytest.approx(60)
@@ -186,14 +206,21 @@ def test_report_schema(written):
         assert len(curves["roc"]["tpr"]) == len(report["curves"]["fpr"]) == 101
         assert len(curves["pr"]["precision"]) == len(report["curves"]["recall"]) == 101
         assert len(curves["net_benefit"]) == len(report["curves"]["thresholds"]) == 99
-        assert all(lo <= t + 1e-9 for lo, t in zip(curves["roc"]["tpr_ci_low"],
-                                                    curves["roc"]["tpr"], strict=True))
+        assert all(
+            lo <= t + 1e-9
+            for lo, t in zip(curves["roc"]["tpr_ci_low"], curves["roc"]["tpr"], strict=True)
+        )
     assert report["threshold"] == 0.5
     assert [c["n"] for c in report["cohort"]["columns"]] == [
-        60, report["data"]["n_negative"], report["data"]["n_positive"]]
+        60,
+        report["data"]["n_negative"],
+        report["data"]["n_positive"],
+    ]
     tests = report["comparisons"]["tests"]
-    assert [(t["model"], t["reference"]) for t in tests] == [("early", TRICKY),
-                                                             ("early", "ct_only")]
+    assert [(t["model"], t["reference"]) for t in tests] == [
+        ("early", TRICKY),
+        ("early", "ct_only"),
+    ]
     assert "DeLong" in report["comparisons"]["method"]
     reproduce = report["reproduce"]
     assert reproduce["command"] == "radfusion cv --features features.csv --seed 0"
@@ -277,7 +304,8 @@ def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
     write_report(report, predictions, tmp_path)
     write_report(report, predictions, tmp_path)  # overwrite in place
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [*REPORT_FILES.values(), FIGURE_DIR])
+        [*REPORT_FILES.values(), FIGURE_DIR]
+    )
 
     before = (tmp_path / "report.json").read_bytes()
 
@@ -288,7 +316,8 @@ def test_atomic_write_leaves_no_temporary_files(written, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_report({**report, "seed": 99}, predictions, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [*REPORT_FILES.values(), FIGURE_DIR])
+        [*REPORT_FILES.values(), FIGURE_DIR]
+    )
     assert not [p for p in (tmp_path / FIGURE_DIR).iterdir() if p.name.endswith(".tmp")]
     assert (tmp_path / "report.json").read_bytes() == before  # old file untouched
 
@@ -380,8 +409,15 @@ def test_html_numbers_equal_the_json(written):
         assert f"{column['label']} (n = {column['n']})" in page
     for requirement in report["reproduce"]["requirements"]:
         assert requirement in page
-    for section in ("Table 1", "Calibration", "Confusion matrices at threshold 0.5",
-                    "DeLong", "Decision curve analysis", "How to re-run", "Provenance"):
+    for section in (
+        "Table 1",
+        "Calibration",
+        "Confusion matrices at threshold 0.5",
+        "DeLong",
+        "Decision curve analysis",
+        "How to re-run",
+        "Provenance",
+    ):
         assert section in page
 
 

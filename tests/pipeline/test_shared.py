@@ -24,8 +24,6 @@ from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 GROUPS = MULTIMODAL_GROUPS
 
 
-
-
 def make_table(n=300, seed=0, missing_mr=0.3, p=20, k=3):
     return multimodal_table(n=n, seed=seed, missing_mr=missing_mr, p=p, k=k)
 
@@ -106,8 +104,9 @@ def test_permuted_labels_are_at_chance():
         X = pd.DataFrame(rng.normal(size=(n, p)), columns=names)
         X.loc[rng.permutation(n)[:30], groups["MR__tumor"]] = np.nan
         y = rng.permutation(np.repeat([0, 1], n // 2))
-        predictions = cross_validate_models({"shared": SharedSpaceClassifier(groups)}, X, y,
-                                            folds=5, repeats=1, seed=draw)
+        predictions = cross_validate_models(
+            {"shared": SharedSpaceClassifier(groups)}, X, y, folds=5, repeats=1, seed=draw
+        )
         aucs.append(roc_auc_score(predictions.y_true, predictions.proba))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
 
@@ -128,8 +127,9 @@ def test_string_labels_and_extra_columns(table):
     model = SharedSpaceClassifier(groups).fit(X.assign(site="A"), labels)
     assert list(model.classes_) == ["none", "relapse"]
     assert set(model.predict(X)) <= {"none", "relapse"}
-    np.testing.assert_allclose(model.predict_proba(X),
-                               SharedSpaceClassifier(groups).fit(X, y).predict_proba(X))
+    np.testing.assert_allclose(
+        model.predict_proba(X), SharedSpaceClassifier(groups).fit(X, y).predict_proba(X)
+    )
 
 
 def test_clone_cross_validate_grid_search_set_output_pickle(table):
@@ -142,8 +142,9 @@ def test_clone_cross_validate_grid_search_set_output_pickle(table):
     # a hard 200-row subsample: early/late fusion also score 0.6-0.68 here
     scores = cross_validate(model, X_train, y_train, cv=3, scoring="roc_auc")["test_score"]
     assert scores.mean() > 0.58
-    grid = GridSearchCV(model, {"n_components": [1, 2], "classifier__C": [0.1, 1.0]}, cv=3,
-                        scoring="roc_auc").fit(X_train, y_train)
+    grid = GridSearchCV(
+        model, {"n_components": [1, 2], "classifier__C": [0.1, 1.0]}, cv=3, scoring="roc_auc"
+    ).fit(X_train, y_train)
     assert grid.best_score_ > 0.58
     plain = clone(model).fit(X_train, y_train)
     framed = clone(model).set_output(transform="pandas").fit(X_train, y_train)

@@ -182,8 +182,9 @@ def test_net_benefit_formulas():
     thresholds = np.array([0.05, 0.2, 0.5, 0.8])
     prevalence = 0.3
     treat_all = net_benefit_treat_all(y, thresholds)
-    np.testing.assert_allclose(treat_all, prevalence - (1 - prevalence) * thresholds
-                               / (1 - thresholds))
+    np.testing.assert_allclose(
+        treat_all, prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
+    )
     # A model that calls everyone positive is treat-all; nobody positive is treat-none.
     np.testing.assert_allclose(net_benefit(y, np.ones(100), thresholds), treat_all)
     np.testing.assert_allclose(net_benefit(y, np.zeros(100), thresholds), 0.0)
@@ -214,31 +215,45 @@ def test_confusion_counts_match_sklearn(threshold):
 # --------------------------------------------------------------------------------------------
 def test_describe_cohort():
     y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
-    variables = pd.DataFrame({
-        "age": [50, 60, np.nan, 70, 80, 65, 75, 55],
-        "sex": ["F", "M", "M", None, "F", "F", "M", "M"],
-        "smoker": [0, 1, 0, 1, 1, 1, 0, 0],
-    }, index=[f"P{i}" for i in range(8)])
+    variables = pd.DataFrame(
+        {
+            "age": [50, 60, np.nan, 70, 80, 65, 75, 55],
+            "sex": ["F", "M", "M", None, "F", "F", "M", "M"],
+            "smoker": [0, 1, 0, 1, 1, 1, 0, 0],
+        },
+        index=[f"P{i}" for i in range(8)],
+    )
     site = pd.Series(list("AABBABAB"))
     missing = pd.DataFrame({"CT__tumor": [False] * 8, "MR__tumor": [True] + [False] * 6 + [True]})
-    table = describe_cohort(y, ["benign", "malignant"], variables=variables, site=site,
-                            missing_groups=missing, group_sizes={"CT__tumor": 100,
-                                                                 "MR__tumor": 90})
-    assert table["columns"] == [{"label": "All", "n": 8}, {"label": "benign", "n": 4},
-                                {"label": "malignant", "n": 4}]
+    table = describe_cohort(
+        y,
+        ["benign", "malignant"],
+        variables=variables,
+        site=site,
+        missing_groups=missing,
+        group_sizes={"CT__tumor": 100, "MR__tumor": 90},
+    )
+    assert table["columns"] == [
+        {"label": "All", "n": 8},
+        {"label": "benign", "n": 4},
+        {"label": "malignant", "n": 4},
+    ]
     rows = {row["name"]: row for row in table["variables"]}
     assert list(rows) == ["age", "sex", "smoker", "site"]
     age = rows["age"]
     assert age["kind"] == "numeric"
-    assert age["values"][1] == pytest.approx({"n": 3, "mean": 55.0, "sd": 5.0, "median": 55.0,
-                                              "q1": 52.5, "q3": 57.5, "missing": 1})
+    assert age["values"][1] == pytest.approx(
+        {"n": 3, "mean": 55.0, "sd": 5.0, "median": 55.0, "q1": 52.5, "q3": 57.5, "missing": 1}
+    )
     sex = rows["sex"]
     assert sex["kind"] == "categorical" and list(sex["values"][0]["levels"]) == ["F", "M"]
     assert sex["values"][2]["levels"]["F"] == {"n": 2, "percent": pytest.approx(200 / 3)}
     assert sex["values"][2]["missing"] == 1
     assert rows["smoker"]["kind"] == "categorical"  # 0/1 coded
-    assert rows["site"]["values"][0]["levels"] == {"A": {"n": 4, "percent": 50.0},
-                                                   "B": {"n": 4, "percent": 50.0}}
+    assert rows["site"]["values"][0]["levels"] == {
+        "A": {"n": 4, "percent": 50.0},
+        "B": {"n": 4, "percent": 50.0},
+    }
     groups = {g["name"]: g for g in table["groups"]}
     assert groups["MR__tumor"]["columns"] == 90
     assert [m["n"] for m in groups["MR__tumor"]["missing"]] == [2, 2, 0]
@@ -253,5 +268,8 @@ def test_describe_cohort_truncates_many_levels_and_needs_no_variables():
     assert len(levels) == 11 and "other" in levels
     assert sum(v["n"] for v in levels.values()) == 30
     bare = describe_cohort(y, ["no", "yes"])
-    assert bare == {"columns": [{"label": "All", "n": 30}, {"label": "no", "n": 15},
-                                {"label": "yes", "n": 15}], "variables": [], "groups": []}
+    assert bare == {
+        "columns": [{"label": "All", "n": 30}, {"label": "no", "n": 15}, {"label": "yes", "n": 15}],
+        "variables": [],
+        "groups": [],
+    }

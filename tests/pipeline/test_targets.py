@@ -42,27 +42,38 @@ def make_table(task, n=150, seed=0, missing_mr=0.3, permute=False):
     the patients. Target: the score (regression) or its terciles (multiclass)."""
     rng = np.random.default_rng(seed)
     latent = rng.normal(size=(n, len(GROUPS)))
-    X = pd.DataFrame({f"{g}__f{j}": rng.normal(size=n) + (2 * latent[:, k] if j == 0 else 0.0)
-                      for k, g in enumerate(GROUPS) for j in range(5)},
-                     index=pd.Index([f"P{i:03d}" for i in range(n)], name="patient_id"))
+    X = pd.DataFrame(
+        {
+            f"{g}__f{j}": rng.normal(size=n) + (2 * latent[:, k] if j == 0 else 0.0)
+            for k, g in enumerate(GROUPS)
+            for j in range(5)
+        },
+        index=pd.Index([f"P{i:03d}" for i in range(n)], name="patient_id"),
+    )
     groups = {g: [c for c in X if c.startswith(g)] for g in GROUPS}
     X.loc[X.index[rng.permutation(n)[: round(missing_mr * n)]], groups["MR__tumor"]] = np.nan
     score = latent.sum(axis=1) + 0.3 * rng.normal(size=n)
-    y = score * 10 + 50 if task == "regression" else np.digitize(score, np.quantile(score,
-                                                                                   [1 / 3, 2 / 3]))
+    y = (
+        score * 10 + 50
+        if task == "regression"
+        else np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
+    )
     return X, (rng.permutation(y) if permute else y), groups
 
 
-@pytest.mark.parametrize(("values", "task"), [
-    ([0, 1, 1, 0], "binary"),
-    (["yes", "no", "no"], "binary"),
-    (["G1", "G2", "G3", "G1"], "multiclass"),
-    ([1, 2, 3, 2, 1], "multiclass"),
-    ([1.0, 2.0, 3.0, 2.0], "multiclass"),
-    (np.linspace(0, 1, 20), "regression"),
-    (list(range(30)), "regression"),
-    ([0.5, None, 1.5, 2.5], "regression"),
-])
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        ([0, 1, 1, 0], "binary"),
+        (["yes", "no", "no"], "binary"),
+        (["G1", "G2", "G3", "G1"], "multiclass"),
+        ([1, 2, 3, 2, 1], "multiclass"),
+        ([1.0, 2.0, 3.0, 2.0], "multiclass"),
+        (np.linspace(0, 1, 20), "regression"),
+        (list(range(30)), "regression"),
+        ([0.5, None, 1.5, 2.5], "regression"),
+    ],
+)
 def test_infer_task(values, task):
     assert infer_task(values) == task
 
@@ -71,8 +82,13 @@ def test_multiclass_metrics_equal_scikit_learn():
     rng = np.random.default_rng(3)
     y = rng.integers(0, 4, 80)
     proba = rng.dirichlet(np.ones(4), 80)
-    got = dict(zip(MULTICLASS_METRICS, multiclass_metrics(np.ones((1, 80)), y, proba[None])[0, 0],
-                   strict=True))
+    got = dict(
+        zip(
+            MULTICLASS_METRICS,
+            multiclass_metrics(np.ones((1, 80)), y, proba[None])[0, 0],
+            strict=True,
+        )
+    )
     predicted = proba.argmax(axis=1)
     expected = {
         "roc_auc_ovr": roc_auc_score(y, proba, multi_class="ovr"),
@@ -91,12 +107,22 @@ def test_regression_metrics_equal_scikit_learn_and_weights_are_multiplicities():
     rng = np.random.default_rng(4)
     y = rng.normal(size=60)
     prediction = y + rng.normal(size=60)
-    got = dict(zip(REGRESSION_METRICS, regression_metrics(np.ones((1, 60)), y, prediction[None])
-                   [0, 0], strict=True))
-    assert got == pytest.approx({
-        "r2": r2_score(y, prediction), "mae": mean_absolute_error(y, prediction),
-        "rmse": np.sqrt(np.mean((y - prediction) ** 2)),
-        "pearson_r": np.corrcoef(y, prediction)[0, 1]}, rel=1e-9)
+    got = dict(
+        zip(
+            REGRESSION_METRICS,
+            regression_metrics(np.ones((1, 60)), y, prediction[None])[0, 0],
+            strict=True,
+        )
+    )
+    assert got == pytest.approx(
+        {
+            "r2": r2_score(y, prediction),
+            "mae": mean_absolute_error(y, prediction),
+            "rmse": np.sqrt(np.mean((y - prediction) ** 2)),
+            "pearson_r": np.corrcoef(y, prediction)[0, 1],
+        },
+        rel=1e-9,
+    )
     weights = rng.integers(0, 3, 60)
     rows = np.repeat(np.arange(60), weights)
     weighted = regression_metrics(weights[None], y, prediction[None])[0, 0]
@@ -110,8 +136,9 @@ def test_every_strategy_scores_every_patient_and_learns(task, strategy):
     chosen = {"CT__tumor": groups["CT__tumor"]} if strategy == "single" else groups
     model = build_model(chosen, strategy, learners=["lr", "xgb"], task=task)
     predictions = cross_validate_models({strategy: model}, X, y, folds=3, repeats=1, task=task)
-    values = predictions.filter(like="proba_") if task == "multiclass" else predictions[
-        ["prediction"]]
+    values = (
+        predictions.filter(like="proba_") if task == "multiclass" else predictions[["prediction"]]
+    )
     assert len(predictions) == len(X) and np.isfinite(values.to_numpy()).all()
     metrics = summarize(predictions, n_bootstrap=50)[strategy]
     if task == "multiclass":
@@ -119,8 +146,10 @@ def test_every_strategy_scores_every_patient_and_learns(task, strategy):
         assert metrics["roc_auc_ovr"]["mean"] > 0.7
     else:
         assert metrics["r2"]["mean"] > 0.3
-    assert metrics[MULTICLASS_METRICS[0] if task == "multiclass" else "r2"]["ci_low"] < metrics[
-        MULTICLASS_METRICS[0] if task == "multiclass" else "r2"]["mean"]
+    assert (
+        metrics[MULTICLASS_METRICS[0] if task == "multiclass" else "r2"]["ci_low"]
+        < metrics[MULTICLASS_METRICS[0] if task == "multiclass" else "r2"]["mean"]
+    )
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
@@ -130,8 +159,11 @@ def test_each_learner_learns_the_task(task, learner):
     model = build_model(groups, "early", learner=learner, task=task)
     predictions = cross_validate_models({learner: model}, X, y, folds=3, repeats=1, task=task)
     metrics = summarize(predictions, n_bootstrap=0)[learner]
-    assert (metrics["roc_auc_ovr"]["mean"] > 0.7 if task == "multiclass"
-            else metrics["r2"]["mean"] > 0.3), metrics
+    assert (
+        metrics["roc_auc_ovr"]["mean"] > 0.7
+        if task == "multiclass"
+        else metrics["r2"]["mean"] > 0.3
+    ), metrics
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
@@ -158,23 +190,43 @@ def test_cli_cv_train_and_predict(task, tmp_path):
     table.to_csv(path)
     runner = CliRunner()
     out = tmp_path / "report"
-    result = runner.invoke(app, ["cv", str(path), "--label", "outcome", "--out", str(out),
-                                 "--folds", "3", "--repeats", "1", "--stack-learner", "lr",
-                                 "--jobs", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "cv",
+            str(path),
+            "--label",
+            "outcome",
+            "--out",
+            str(out),
+            "--folds",
+            "3",
+            "--repeats",
+            "1",
+            "--stack-learner",
+            "lr",
+            "--jobs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["task"] == task and report["config"]["task"] == task
     primary = "roc_auc_ovr" if task == "multiclass" else "r2"
-    assert report["best"] == max(report["models"],
-                                 key=lambda m: report["models"][m]["metrics"][primary]["mean"])
+    assert report["best"] == max(
+        report["models"], key=lambda m: report["models"][m]["metrics"][primary]["mean"]
+    )
     assert (out / "report.html").exists()
 
     model = tmp_path / "model.skops"
-    result = runner.invoke(app, ["train", str(path), "--label", "outcome", "--out", str(model),
-                                 "--stack-learner", "lr"])
+    result = runner.invoke(
+        app,
+        ["train", str(path), "--label", "outcome", "--out", str(model), "--stack-learner", "lr"],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["predict", str(model), str(path), "--out",
-                                 str(tmp_path / "p.csv")])
+    result = runner.invoke(
+        app, ["predict", str(model), str(path), "--out", str(tmp_path / "p.csv")]
+    )
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "p.csv")
     in_memory = train_model(path, label="outcome", learners=["lr"])
@@ -182,9 +234,14 @@ def test_cli_cv_train_and_predict(task, tmp_path):
     assert predict_table(load_model(model), path).equals(expected)
     if task == "multiclass":
         assert sorted(c for c in written if c.startswith("probability_")) == [
-            "probability_high", "probability_low", "probability_mid"]
+            "probability_high",
+            "probability_low",
+            "probability_mid",
+        ]
         assert set(written["predicted"]) <= set(labels.values())
-        assert np.allclose(written.filter(like="probability_").to_numpy(),
-                           expected.filter(like="probability_").to_numpy())
+        assert np.allclose(
+            written.filter(like="probability_").to_numpy(),
+            expected.filter(like="probability_").to_numpy(),
+        )
     else:
         assert np.allclose(written["predicted"], expected["predicted"])

@@ -32,9 +32,25 @@ from radfusion.pipeline.validation import cross_validate_models, summarize
 
 TASKS = ("multiclass", "regression")
 TOP_LEVEL_KEYS = [
-    "schema_version", "radfusion_version", "task", "config", "seed", "data", "inputs",
-    "versions", "ci_method", "models", "best", "threshold", "cohort", "comparisons", "curves",
-    "reproduce", "methods", "checklists", "explanations",
+    "schema_version",
+    "radfusion_version",
+    "task",
+    "config",
+    "seed",
+    "data",
+    "inputs",
+    "versions",
+    "ci_method",
+    "models",
+    "best",
+    "threshold",
+    "cohort",
+    "comparisons",
+    "curves",
+    "reproduce",
+    "methods",
+    "checklists",
+    "explanations",
 ]
 # A model name that must be escaped in HTML.
 TRICKY = "ridge <A> & 'b'"
@@ -51,13 +67,18 @@ def inputs(tmp_path_factory):
 
 def _data(task):
     rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(N, 3)), columns=["CT__tumor__a", "CT__tumor__b", "age"],
-                     index=[f"P{i:03d}" for i in range(N)])
+    X = pd.DataFrame(
+        rng.normal(size=(N, 3)),
+        columns=["CT__tumor__a", "CT__tumor__b", "age"],
+        index=[f"P{i:03d}" for i in range(N)],
+    )
     signal = X["CT__tumor__a"].to_numpy() + 0.5 * rng.normal(size=N)
     if task == "multiclass":
         y = np.array(["high", "low", "mid"])[np.digitize(signal, [-0.5, 0.5])]
-        models = {"lr": make_pipeline(StandardScaler(), LogisticRegression()),
-                  TRICKY: RandomForestClassifier(15, random_state=0)}
+        models = {
+            "lr": make_pipeline(StandardScaler(), LogisticRegression()),
+            TRICKY: RandomForestClassifier(15, random_state=0),
+        }
     else:
         y = 10.0 * signal + 50.0
         models = {"lr": Ridge(), TRICKY: RandomForestRegressor(15, random_state=0)}
@@ -69,11 +90,17 @@ def _build(task, inputs, predictions=None, summary=None):
     if predictions is None:
         predictions = cross_validate_models(models, X, y, task=task, folds=3, repeats=2, seed=1)
         summary = summarize(predictions, n_bootstrap=100, seed=1)
-    config = {"folds": 3, "repeats": 2, "learner": "lr", "task": task,
-              "command": ["radfusion", "cv", "--task", task]}
+    config = {
+        "folds": 3,
+        "repeats": 2,
+        "learner": "lr",
+        "task": task,
+        "command": ["radfusion", "cv", "--task", task],
+    }
     groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "clinical": ["age"]}
-    report = build_task_report(predictions, summary, task=task, config=config, seed=1,
-                               inputs=inputs, groups=groups)
+    report = build_task_report(
+        predictions, summary, task=task, config=config, seed=1, inputs=inputs, groups=groups
+    )
     return report, predictions, summary
 
 
@@ -119,8 +146,12 @@ def test_keys_and_metric_names(built):
             assert model["confusion_matrix"] is None
             curves = model["curves"]
             assert len(curves["observed"]) == len(curves["predicted"]) == N
-            expected = (predictions[predictions["model"] == name]
-                        .groupby("patient_id")["prediction"].mean().sort_index())
+            expected = (
+                predictions[predictions["model"] == name]
+                .groupby("patient_id")["prediction"]
+                .mean()
+                .sort_index()
+            )
             np.testing.assert_allclose(curves["predicted"], expected.to_numpy(), atol=1e-6)
 
 
@@ -138,15 +169,18 @@ def test_best_follows_the_summary(inputs, built):
     swapped = json.loads(json.dumps(summary))
     a, b = list(swapped)
     swapped[a][primary]["mean"], swapped[b][primary]["mean"] = (
-        summary[b][primary]["mean"], summary[a][primary]["mean"])
+        summary[b][primary]["mean"],
+        summary[a][primary]["mean"],
+    )
     again, _, _ = _build(report["task"], inputs, predictions, swapped)
     assert again["best"] != report["best"]
 
 
 def test_json_byte_identical(inputs, built):
     report, predictions, summary = built
-    again, _, _ = _build(report["task"], inputs, predictions.sample(frac=1.0, random_state=0),
-                         summary)
+    again, _, _ = _build(
+        report["task"], inputs, predictions.sample(frac=1.0, random_state=0), summary
+    )
     assert report_json_text(again) == report_json_text(report)
     assert json.loads(report_json_text(report)) == report
 
@@ -155,8 +189,7 @@ def test_task_must_match_predictions(inputs, built):
     report, predictions, summary = built
     other = "regression" if report["task"] == "multiclass" else "multiclass"
     with pytest.raises(ValueError, match="task"):
-        build_task_report(predictions, summary, task=other, config={}, seed=1, inputs={},
-                          groups={})
+        build_task_report(predictions, summary, task=other, config={}, seed=1, inputs={}, groups={})
 
 
 def test_confusion_matrix_sums_to_patients(built):

@@ -21,8 +21,16 @@ from radfusion.pipeline.persistence import (
 )
 from tests.pipeline.conftest import multimodal_table
 
-OPTIONS = ["--harmonize", "--correlation-threshold", "0.9", "--select-k", "3", "--tune",
-           "--n-iter", "2"]
+OPTIONS = [
+    "--harmonize",
+    "--correlation-threshold",
+    "0.9",
+    "--select-k",
+    "3",
+    "--tune",
+    "--n-iter",
+    "2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +43,31 @@ def validated(tmp_path_factory):
     table["outcome"] = np.where(y == 1, "yes", "no")
     features = folder / "features.csv"
     table.to_csv(features, index=False)
-    result = CliRunner().invoke(app, [
-        "cv", str(features), "--label", "outcome", "--out", str(folder / "report"),
-        "--strategy", "early", "--strategy", "stacking", "--stack-learner", "lr",
-        "--folds", "3", "--repeats", "1", "--no-explain", "-j", "1", *OPTIONS])
+    result = CliRunner().invoke(
+        app,
+        [
+            "cv",
+            str(features),
+            "--label",
+            "outcome",
+            "--out",
+            str(folder / "report"),
+            "--strategy",
+            "early",
+            "--strategy",
+            "stacking",
+            "--stack-learner",
+            "lr",
+            "--folds",
+            "3",
+            "--repeats",
+            "1",
+            "--no-explain",
+            "-j",
+            "1",
+            *OPTIONS,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return features, folder / "report" / "report.json"
 
@@ -46,8 +75,9 @@ def validated(tmp_path_factory):
 def test_train_from_report_saves_the_validated_configuration(validated, tmp_path):
     features, report_path = validated
     model_path = tmp_path / "model.skops"
-    result = CliRunner().invoke(app, ["train", str(features), "--from-report",
-                                      str(report_path), "--out", str(model_path)])
+    result = CliRunner().invoke(
+        app, ["train", str(features), "--from-report", str(report_path), "--out", str(model_path)]
+    )
     assert result.exit_code == 0, result.output
     config = json.loads(report_path.read_text(encoding="utf-8"))["config"]
     trained = load_model(model_path)
@@ -63,8 +93,7 @@ def test_train_from_report_saves_the_validated_configuration(validated, tmp_path
     data = load_dataset(features, label="outcome", keep_site=True)
     expected = in_memory.estimator.predict_proba(data.X)[:, 1]
     predicted = predict_table(trained, features).set_index("patient_id")["probability"]
-    np.testing.assert_allclose(predicted.loc[data.X.index].to_numpy(), expected, rtol=0,
-                               atol=1e-12)
+    np.testing.assert_allclose(predicted.loc[data.X.index].to_numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_the_harmonised_model_needs_the_site_at_predict(validated, tmp_path):
@@ -93,9 +122,20 @@ def test_other_tables_than_the_validated_ones_are_flagged(validated, tmp_path):
 
 def test_train_takes_the_same_model_options_as_cv(validated, tmp_path):
     features, _ = validated
-    result = CliRunner().invoke(app, ["train", str(features), "--label", "outcome",
-                                      "--strategy", "early", "--out",
-                                      str(tmp_path / "m.skops"), *OPTIONS])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(features),
+            "--label",
+            "outcome",
+            "--strategy",
+            "early",
+            "--out",
+            str(tmp_path / "m.skops"),
+            *OPTIONS,
+        ],
+    )
     assert result.exit_code == 0, result.output
     settings = load_model(tmp_path / "m.skops").settings
     assert settings["harmonize"] == "site" and settings["select_k"] == 3

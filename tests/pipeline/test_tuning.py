@@ -87,8 +87,13 @@ class Recorder(ClassifierMixin, BaseEstimator):
 def test_inner_search_never_sees_the_outer_held_out_rows():
     X, y, groups = make_table(60, p=4)
     columns = groups["CT__tumor"]
-    tuned = tuned_branch(columns, Recorder(), n_iter=2, inner_cv=3,
-                         param_distributions={"recorder__C": [0.1, 1.0, 10.0]})
+    tuned = tuned_branch(
+        columns,
+        Recorder(),
+        n_iter=2,
+        inner_cv=3,
+        param_distributions={"recorder__C": [0.1, 1.0, 10.0]},
+    )
     tuned.set_output(transform="pandas")  # the learner sees the DataFrame index: row labels
 
     def hook(estimator, X_test, y_test, **_):
@@ -96,8 +101,7 @@ def test_inner_search_never_sees_the_outer_held_out_rows():
         return {"test": set(X_test.index), "calls": calls}
 
     Recorder.log[:] = []
-    _, records = cross_validate_models({"tuned": tuned}, X, y, folds=3, repeats=1,
-                                       fold_hook=hook)
+    _, records = cross_validate_models({"tuned": tuned}, X, y, folds=3, repeats=1, fold_hook=hook)
     assert len(records) == 3
     for record in (r["record"] for r in records):
         test, calls = record["test"], record["calls"]
@@ -119,8 +123,13 @@ def test_permuted_labels_give_chance_auc_with_tuning(select_k):
     for seed in range(3):
         X, y, groups = make_table(80, p=100, seed=seed, permute=True)
         model = build_model(groups, "early", "lr", tune=True, n_iter=3, select_k=select_k)
-        proba = cross_val_predict(model, X, y, method="predict_proba",
-                                  cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+        proba = cross_val_predict(
+            model,
+            X,
+            y,
+            method="predict_proba",
+            cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+        )
         aucs.append(roc_auc_score(y, proba[:, 1]))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
 
@@ -134,14 +143,20 @@ def test_tuning_recovers_from_a_badly_wrong_default_c():
     n = n_train + n_test
     z, u = rng.normal(size=n) * 3, rng.normal(size=n)
     noise = rng.normal(size=(n, 3))
-    X = pd.DataFrame(np.column_stack([z + 0.3 * u, z, noise]),
-                     columns=[f"CT__tumor__f{j}" for j in range(5)])
+    X = pd.DataFrame(
+        np.column_stack([z + 0.3 * u, z, noise]), columns=[f"CT__tumor__f{j}" for j in range(5)]
+    )
     y = (u > 0).astype(int)
     columns = list(X.columns)
     train, test = slice(0, n_train), slice(n_train, n)
     default = make_branch(columns, "lr").set_params(logisticregression__C=1e-3)
-    tuned = tuned_branch(columns, "lr", n_iter=8, inner_cv=3,
-                         param_distributions={"logisticregression__C": LogUniform(1e-3, 1e3)})
+    tuned = tuned_branch(
+        columns,
+        "lr",
+        n_iter=8,
+        inner_cv=3,
+        param_distributions={"logisticregression__C": LogUniform(1e-3, 1e3)},
+    )
     aucs = {}
     for name, model in (("default", default), ("tuned", tuned)):
         model.fit(X.iloc[train], y[train])
@@ -174,8 +189,9 @@ def test_tuned_stacking_searches_once_per_branch_and_reuses_the_setting_inner(mo
 @pytest.mark.parametrize("learner", LEARNERS)
 def test_search_space_keys_are_branch_parameters_and_draws_are_valid(learner, select_k):
     space = search_space(learner, select_k)
-    branch = make_branch(["a", "b", "c"], learner, early_stopping=True,
-                         select_k=None if select_k is False else 4)
+    branch = make_branch(
+        ["a", "b", "c"], learner, early_stopping=True, select_k=None if select_k is False else 4
+    )
     assert set(space) <= set(branch.get_params())
     assert ("selecttopk__k" in space) == (select_k is not False)
     for params in ParameterSampler(space, n_iter=20, random_state=0):
@@ -189,12 +205,15 @@ def test_search_space_keys_are_branch_parameters_and_draws_are_valid(learner, se
             assert repr(clone(value)) == repr(value)
 
 
-@pytest.mark.parametrize(("dist", "low", "high", "kind"), [
-    (LogUniform(1e-3, 1e1), 1e-3, 1e1, float),
-    (Uniform(0.3, 1.0), 0.3, 1.0, float),
-    (IntUniform(2, 6), 2, 6, int),
-    (IntLogUniform(2, 64), 2, 64, int),
-])
+@pytest.mark.parametrize(
+    ("dist", "low", "high", "kind"),
+    [
+        (LogUniform(1e-3, 1e1), 1e-3, 1e1, float),
+        (Uniform(0.3, 1.0), 0.3, 1.0, float),
+        (IntUniform(2, 6), 2, 6, int),
+        (IntLogUniform(2, 64), 2, 64, int),
+    ],
+)
 def test_distributions_draw_in_range_reproducibly(dist, low, high, kind):
     draws = dist.rvs(size=500, random_state=0)
     assert low <= draws.min() and draws.max() <= high
@@ -210,8 +229,11 @@ def test_distributions_draw_in_range_reproducibly(dist, low, high, kind):
 def _easy(n=200, seed=0, positives=None):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))
-    y = (X[:, 0] > 0).astype(int) if positives is None else np.r_[
-        np.ones(positives, int), np.zeros(n - positives, int)]
+    y = (
+        (X[:, 0] > 0).astype(int)
+        if positives is None
+        else np.r_[np.ones(positives, int), np.zeros(n - positives, int)]
+    )
     if positives is not None:
         X[:, 0] += 2.0 * y
     return X, y
@@ -231,11 +253,21 @@ def test_early_stopping_uses_only_its_own_training_rows(refit):
     t, v = (np.sort(i) for i in next(split.split(X[rows], y[rows])))
     np.testing.assert_array_equal(t, train)
     spw = (y[rows] == 0).sum() / (y[rows] == 1).sum()
-    manual = XGBClassifier(tree_method="hist", n_estimators=500, max_depth=3,
-                           learning_rate=0.05, subsample=0.8, colsample_bytree=0.5,
-                           min_child_weight=1.0, reg_lambda=1.0, scale_pos_weight=spw,
-                           eval_metric="logloss", early_stopping_rounds=25, n_jobs=1,
-                           random_state=0)
+    manual = XGBClassifier(
+        tree_method="hist",
+        n_estimators=500,
+        max_depth=3,
+        learning_rate=0.05,
+        subsample=0.8,
+        colsample_bytree=0.5,
+        min_child_weight=1.0,
+        reg_lambda=1.0,
+        scale_pos_weight=spw,
+        eval_metric="logloss",
+        early_stopping_rounds=25,
+        n_jobs=1,
+        random_state=0,
+    )
     manual.fit(X[rows][t], y[rows][t], eval_set=[(X[rows][v], y[rows][v])], verbose=False)
     assert manual.best_iteration == model.best_iteration_
     expected_rounds = model.best_iteration_ + 1 if refit else manual.best_iteration + 26
@@ -285,8 +317,9 @@ def test_smote_resamples_only_at_fit_time():
     branch.fit(frame, y)
     assert Recorder.log[0][2] == [80, 80]  # the learner was fitted on balanced classes
     assert branch.predict_proba(frame).shape == (100, 2)  # and predicts every row once
-    tuned = build_model({"CT": list(frame.columns)}, "single", "lr", tune=True, n_iter=1,
-                        resample="smote").fit(frame, y)
+    tuned = build_model(
+        {"CT": list(frame.columns)}, "single", "lr", tune=True, n_iter=1, resample="smote"
+    ).fit(frame, y)
     assert "smote" in tuned.best_estimator_.named_steps
 
 
@@ -297,8 +330,9 @@ def _tuned(strategy):
     learner, learners = ("xgb", ("lr",)) if strategy == "late" else ("lr", ("lr",))
     _, _, groups = make_table(10, p=6)
     model_groups = {"CT__tumor": groups["CT__tumor"]} if strategy == "single" else groups
-    return build_model(model_groups, strategy, learner, learners=learners, cv=3, tune=True,
-                       n_iter=2), model_groups
+    return build_model(
+        model_groups, strategy, learner, learners=learners, cv=3, tune=True, n_iter=2
+    ), model_groups
 
 
 def _grid(strategy):
@@ -315,8 +349,9 @@ def test_tuned_models_clone_cross_validate_grid_search_set_output_and_skops(stra
     X, y, _ = make_table(90, p=6, seed=3)
     X_train, X_test, y_train = X.iloc[:60], X.iloc[60:], y[:60]
     model, model_groups = _tuned(strategy)
-    branches = [model] if isinstance(model, RandomizedSearchCV) else [
-        est for _, est in model.estimators]
+    branches = (
+        [model] if isinstance(model, RandomizedSearchCV) else [est for _, est in model.estimators]
+    )
     assert all(isinstance(b, TunedSearchCV) for b in branches)
 
     twin = clone(model)
@@ -335,8 +370,9 @@ def test_tuned_models_clone_cross_validate_grid_search_set_output_and_skops(stra
         assert isinstance(out, pd.DataFrame)
 
     chosen = chosen_hyperparameters(fitted)
-    expected = {"model": fitted} if isinstance(fitted, TunedSearchCV) else dict(
-        fitted.named_estimators_)
+    expected = (
+        {"model": fitted} if isinstance(fitted, TunedSearchCV) else dict(fitted.named_estimators_)
+    )
     assert chosen.keys() == expected.keys()
     for name, branch in expected.items():
         assert chosen[name] == branch.best_params_
@@ -364,10 +400,10 @@ def test_defaults_are_untuned_and_build_models_passes_tuning_to_every_model():
         if name == "shared":  # shared-space fusion has no branches to tune (yet)
             continue
         model = tuned[name]
-        branches = [model] if isinstance(model, TunedSearchCV) else [
-            est for _, est in model.estimators]
-        assert branches and all(isinstance(b, TunedSearchCV) and b.n_iter == 4
-                                for b in branches)
+        branches = (
+            [model] if isinstance(model, TunedSearchCV) else [est for _, est in model.estimators]
+        )
+        assert branches and all(isinstance(b, TunedSearchCV) and b.n_iter == 4 for b in branches)
 
 
 def test_xgb_is_early_stopped_only_when_tuned():

@@ -63,8 +63,8 @@ def reference_intercept(y, p):
         eta = a + lp
         return np.sum(np.logaddexp(0, eta) - y * eta)
 
-    return minimize_scalar(nll, bounds=(-20, 20), method="bounded",
-                           options={"xatol": 1e-12}).x
+    return minimize_scalar(nll, bounds=(-20, 20), method="bounded", options={"xatol": 1e-12}).x
+
 
 SKLEARN_METRICS = {
     "roc_auc": lambda y, p: roc_auc_score(y, p),
@@ -81,8 +81,6 @@ SKLEARN_METRICS = {
 }
 #: Agreement with the reference: iterative solvers for the calibration metrics.
 TOLERANCE = {"calibration_slope": 1e-6, "calibration_intercept": 1e-6}
-
-
 
 
 def make_data(n=60, p=5, seed=0, signal=1.0):
@@ -211,32 +209,42 @@ def test_n_jobs_does_not_change_the_result():
 
 def _test_rows(estimator, X_test, y_test, *, model, repeat, fold):
     """A fold hook: the held-out ids and the fitted coefficient of the first feature."""
-    return {"ids": list(X_test.index), "y": y_test.tolist(),
-            "coef": float(estimator[-1].coef_[0, 0]), "key": (model, repeat, fold)}
+    return {
+        "ids": list(X_test.index),
+        "y": y_test.tolist(),
+        "coef": float(estimator[-1].coef_[0, 0]),
+        "key": (model, repeat, fold),
+    }
 
 
 def test_fold_hook_sees_the_fitted_model_and_held_out_rows_only():
     X, y = make_data(n=40)
     models = {"a": lr(), "b": lr(C=0.1)}
     plain = cross_validate_models(models, X, y, folds=4, repeats=2)
-    predictions, records = cross_validate_models(models, X, y, folds=4, repeats=2,
-                                                 fold_hook=_test_rows)
+    predictions, records = cross_validate_models(
+        models, X, y, folds=4, repeats=2, fold_hook=_test_rows
+    )
     pd.testing.assert_frame_equal(plain, predictions, check_exact=True)  # unchanged
     assert [(r["model"], r["repeat"], r["fold"]) for r in records] == [
-        (m, r, f) for m in models for r in range(2) for f in range(4)]
+        (m, r, f) for m in models for r in range(2) for f in range(4)
+    ]
     for r in records:
         assert r["record"]["key"] == (r["model"], r["repeat"], r["fold"])
-        rows = predictions[(predictions["model"] == r["model"])
-                           & (predictions["repeat"] == r["repeat"])
-                           & (predictions["fold"] == r["fold"])]
+        rows = predictions[
+            (predictions["model"] == r["model"])
+            & (predictions["repeat"] == r["repeat"])
+            & (predictions["fold"] == r["fold"])
+        ]
         assert r["record"]["ids"] == rows["patient_id"].tolist()
         assert r["record"]["y"] == rows["y_true"].tolist()
         train = X.drop(index=r["record"]["ids"])
-        fitted = lr(C=1.0 if r["model"] == "a" else 0.1).fit(train, y[~X.index.isin(
-            r["record"]["ids"])])
+        fitted = lr(C=1.0 if r["model"] == "a" else 0.1).fit(
+            train, y[~X.index.isin(r["record"]["ids"])]
+        )
         assert r["record"]["coef"] == fitted[-1].coef_[0, 0]
-    _, parallel = cross_validate_models(models, X, y, folds=4, repeats=2, n_jobs=2,
-                                        fold_hook=_test_rows)
+    _, parallel = cross_validate_models(
+        models, X, y, folds=4, repeats=2, n_jobs=2, fold_hook=_test_rows
+    )
     assert parallel == records
 
 
@@ -415,8 +423,9 @@ def test_roc_curve_points_follow_the_polyline_exactly():
     """On a grid point between two thresholds the curve is the segment joining them."""
     y = np.array([0, 0, 0, 0, 1, 1, 0, 1, 1, 1])
     proba = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-    pred = pd.DataFrame({"patient_id": range(10), "model": "m", "repeat": 0, "fold": 0,
-                         "y_true": y, "proba": proba})
+    pred = pd.DataFrame(
+        {"patient_id": range(10), "model": "m", "repeat": 0, "fold": 0, "y_true": y, "proba": proba}
+    )
     fpr, tpr = roc_curve_points(pred, "m")
     f, t, _ = roc_curve(y, proba, drop_intermediate=False)
     expected = [t[f <= x].max() if np.isclose(f, x).any() else np.interp(x, f, t) for x in fpr]
@@ -434,8 +443,10 @@ def test_roc_band_uses_the_bootstrap_and_contains_the_curve():
         inside = (low - 1e-12 <= curves[name]["tpr"]) & (curves[name]["tpr"] <= high + 1e-12)
         assert inside.mean() > 0.95
         assert (high - low)[10:90].min() > 0  # a real band away from the corners
-    assert roc_curves(pred, n_bootstrap=300, seed=1)["a"]["tpr_ci_low"].tolist() == \
-        curves["a"]["tpr_ci_low"].tolist()
+    assert (
+        roc_curves(pred, n_bootstrap=300, seed=1)["a"]["tpr_ci_low"].tolist()
+        == curves["a"]["tpr_ci_low"].tolist()
+    )
     assert np.isnan(roc_curves(pred, n_bootstrap=0)["a"]["tpr_ci_low"]).all()
 
 
@@ -464,8 +475,10 @@ def test_confusion_matrices_and_decision_curves_match_the_metrics():
 def test_comparisons_pair_fused_with_single_models_and_adjust():
     names = ["CT__tumor", "clinical", "early", "stacking"]
     assert default_comparisons(names) == [
-        ("early", "CT__tumor"), ("early", "clinical"),
-        ("stacking", "CT__tumor"), ("stacking", "clinical"),
+        ("early", "CT__tumor"),
+        ("early", "clinical"),
+        ("stacking", "CT__tumor"),
+        ("stacking", "clinical"),
     ]
     pred = synthetic_predictions(n=120, models=tuple(names))
     tests = compare_models(pred, default_comparisons(names))
