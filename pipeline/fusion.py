@@ -40,21 +40,15 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, check_cv
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
-from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils import Bunch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
 
+from ._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
 from .learners import LEARNERS, make_learner
 from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
 from .shared import SharedSpaceClassifier, SharedSpaceRegressor
@@ -288,7 +282,7 @@ class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"got {self.n_free!r}"
             )
         Z = self._inputs(X)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = check_sample_weight(sample_weight, X, dtype=np.float64)
         y01 = y01.astype(np.float64)
         n_features = Z.shape[1]
 
@@ -389,7 +383,7 @@ class _Availability:
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = self._table(X)
-        if _num_samples(X) == 0:
+        if num_samples(X) == 0:
             raise ValueError(f"0 sample(s) (shape={np.shape(X)}) while a minimum of 1 is required.")
         y = column_or_1d(y, warn=True)
         return X, (y.astype(np.float64) if regression else y)
@@ -411,7 +405,7 @@ class _Availability:
     def _presence(self, X) -> np.ndarray:
         """Boolean array (n_samples, n_groups): the row has at least one value of the group."""
         if self.groups is None:
-            return np.ones((_num_samples(X), 0), dtype=bool)
+            return np.ones((num_samples(X), 0), dtype=bool)
         if not hasattr(X, "columns"):
             raise TypeError(
                 f"{type(self).__name__} with groups needs a DataFrame, got {type(X).__name__}"
@@ -426,7 +420,7 @@ class _Availability:
     def _branch_presence(self, X) -> np.ndarray:
         """Boolean array (n_samples, n_branches): the branch's group is present and usable."""
         present = np.column_stack(
-            [self._presence(X) & self.usable_, np.ones((_num_samples(X), 1), dtype=bool)]
+            [self._presence(X) & self.usable_, np.ones((num_samples(X), 1), dtype=bool)]
         )
         return present[:, self.branch_groups_]  # index -1 → the always-present column
 
@@ -437,7 +431,7 @@ def _fit_rows(estimator, X, y, rows, sample_weight):
         params = {} if sample_weight is None else {"sample_weight": sample_weight}
         return estimator.fit(X, y, **params)
     params = {} if sample_weight is None else {"sample_weight": sample_weight[rows]}
-    return estimator.fit(_safe_indexing(X, rows), y[rows], **params)
+    return estimator.fit(safe_indexing(X, rows), y[rows], **params)
 
 
 def _branch_output(estimator, X, method: str) -> np.ndarray:
@@ -454,7 +448,7 @@ def _fit_predict_rows(estimator, X, y, train, test, sample_weight, method="predi
     estimator = _fit_rows(estimator, X, y, train, sample_weight)
     if len(test) == 0:
         return None
-    return _branch_output(estimator, _safe_indexing(X, test), method)
+    return _branch_output(estimator, safe_indexing(X, test), method)
 
 
 def _chosen_setting(fitted: BaseEstimator, branch: BaseEstimator) -> BaseEstimator:
@@ -605,7 +599,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         self.le_ = LabelEncoder().fit(y)
         self.classes_ = self.le_.classes_
         y = self.le_.transform(y)
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_))
         self.class_prior_ = self.class_prior_ / self.class_prior_.sum()
         return self._fit_branches(X, y, sw, len(self.classes_))
@@ -640,7 +634,7 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
         """Fit each branch on the rows having its group."""
         self._validate_params()
         X, y = self._fit_inputs(X, y, regression=True)
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
         return self._fit_branches(X, y, sw, None)
 
@@ -860,7 +854,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         y = self._label_encoder.transform(y)
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_)) / (
             len(y) if sw is None else sw.sum()
         )
@@ -929,7 +923,7 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
         X, y = self._fit_inputs(X, y, regression=True)
         self._clone_final_estimator(default=LinearRegression(positive=True))
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
         return self._fit_stack(X, y, sw, None)
 

@@ -20,11 +20,12 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from xgboost import XGBClassifier, XGBRegressor
 
 from radfusion.features.errors import InputError, Problem
 
+from ._sklearn_compat import check_sample_weight
 from .splits import AdaptiveStratifiedKFold
 
 LEARNERS = ("lr", "svm", "rf", "xgb")
@@ -291,7 +292,7 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
                 f"Only binary classification is supported. {type(self).__name__} "
                 f"got {len(self.classes_)} classes"
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.scale_pos_weight == "balanced":
             n_pos, n_neg = sw[y01 == 1].sum(), sw[y01 == 0].sum()
             self.scale_pos_weight_ = float(n_neg / n_pos) if n_pos > 0 else 1.0

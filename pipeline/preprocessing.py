@@ -44,15 +44,11 @@ from sklearn.feature_selection import (
     mutual_info_regression,
 )
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from radfusion.features.naming import SEPARATOR, SITE_COLUMN
 
+from ._sklearn_compat import check_feature_names_in
 from .columns import pyradiomics_prefix
 
 __all__ = [
@@ -390,7 +386,7 @@ class ComBat(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """The input column names without the batch column(s)."""
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = check_feature_names_in(self, input_features)
         batch = set(self._columns(self.batch, self.n_features_in_, "batch"))
         return np.asarray([n for j, n in enumerate(names) if j not in batch], dtype=object)
 

@@ -34,10 +34,10 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import RandomizedSearchCV
-from sklearn.model_selection._search import BaseSearchCV
 
 from radfusion.features.errors import InputError, Problem
 
+from ._sklearn_compat import BaseSearchCV
 from .learners import LEARNERS
 from .splits import AdaptiveStratifiedKFold
 

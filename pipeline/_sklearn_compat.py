@@ -1,0 +1,23 @@
+"""The one module that imports scikit-learn's private names.
+
+Every other module imports them from here, under public names, so a scikit-learn release that
+moves one breaks this file only. The supported range is pinned in ``pyproject.toml``
+(``scikit-learn>=1.6,<1.10``: 1.6 brought ``validate_data`` and ``__sklearn_tags__``; the
+upper bound is the newest minor release the test suite has run on).
+"""
+
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.utils import _safe_indexing as safe_indexing
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _check_feature_names_in as check_feature_names_in
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
+from sklearn.utils.validation import _num_samples as num_samples
+
+__all__ = [
+    "BaseSearchCV",
+    "StrOptions",
+    "check_feature_names_in",
+    "check_sample_weight",
+    "num_samples",
+    "safe_indexing",
+]
