@@ -231,7 +231,7 @@ def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> di
 # --------------------------------------------------------------------------------------------
 # The text
 # --------------------------------------------------------------------------------------------
-def _list(items: Sequence[str]) -> str:
+def join_list(items: Sequence[str]) -> str:
     items = [str(i) for i in items]
     if len(items) <= 2:
         return " and ".join(items)
@@ -270,7 +270,7 @@ def _settings_sentence(s: Mapping[str, Any]) -> str:
         parts.append(f"first-order voxel array shift {s['voxelArrayShift']}")
     parts.append("2D (per slice)" if s.get("force2D") else "3D texture matrices")
     if s.get("distances") is not None:
-        parts.append(f"neighbour distance(s) {_list([str(d) for d in s['distances']])}")
+        parts.append(f"neighbour distance(s) {join_list([str(d) for d in s['distances']])}")
     return "; ".join(parts)
 
 
@@ -285,13 +285,13 @@ def _extraction_paragraphs(
     paragraphs = []
     if extraction and extraction.get("modalities"):
         for modality, m in extraction["modalities"].items():
-            masks = _list(
+            masks = join_list(
                 [
                     f"{mask} (label {info['label']}, {info['cases']} cases)"
                     for mask, info in m["masks"].items()
                 ]
             )
-            types = _list(list(m["image_types"] or {})) or "Original"
+            types = join_list(list(m["image_types"] or {})) or "Original"
             text = (
                 f"{modality}: radiomic features were extracted with PyRadiomics "
                 f"{m['pyradiomics'] or '(version not recorded)'} from {m['cases']} "
@@ -333,7 +333,7 @@ def _extraction_paragraphs(
         text += (
             f" The {CLINICAL_GROUP} group holds the non-imaging variables"
             + (
-                f"; categorical ones ({_list(sorted(encoded))}) were one-hot encoded"
+                f"; categorical ones ({join_list(sorted(encoded))}) were one-hot encoded"
                 if encoded
                 else ""
             )
@@ -403,7 +403,7 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     stack = [n for n in config.get("stacking_learners") or () if n in learners]
     parts = []
     if singles:
-        parts.append(f"one single-group model per feature group ({_list(singles)})")
+        parts.append(f"one single-group model per feature group ({join_list(singles)})")
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
     if "late" in fused:
@@ -413,7 +413,7 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
         )
     if "stacking" in fused:
         parts.append(
-            f"stacking (one base model per group and learner ({_list(stack)}); a logistic "
+            f"stacking (one base model per group and learner ({join_list(stack)}); a logistic "
             "meta-learner with non-negative weights on the logits of the base models' "
             "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
             "rows, L2 penalty C=1, plus an indicator per group missing in some training "
@@ -428,7 +428,7 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     text = (
         f"{len(models)} models were compared: " + "; ".join(parts) + "."
         if parts
-        else f"{len(models)} models were compared: {_list(models)}."
+        else f"{len(models)} models were compared: {join_list(models)}."
     )
     if learner in learners:
         described = _LEARNER_NAMES.get(learner, learner)
@@ -476,7 +476,7 @@ def _validation_paragraph(report: Mapping[str, Any]) -> str:
     ).strip()
 
 
-def _software_paragraph(report: Mapping[str, Any]) -> str:
+def software_paragraph(report: Mapping[str, Any]) -> str:
     versions = report.get("versions") or {}
     listed = [
         f"{name} {v}"
@@ -485,7 +485,7 @@ def _software_paragraph(report: Mapping[str, Any]) -> str:
     ]
     return (
         f"Analyses were run with radfusion {report.get('radfusion_version')} on Python "
-        f"{versions.get('python', 'unknown')} ({_list(listed)}); seed {report['seed']} for the "
+        f"{versions.get('python', 'unknown')} ({join_list(listed)}); seed {report['seed']} for the "
         "splits, the models and the bootstrap. The configuration, SHA-256 hashes of the input "
         "tables and pinned requirements are recorded in report.json; re-running the same "
         "command on the same inputs reproduces it byte for byte."
@@ -535,7 +535,7 @@ def build_methods(
         _preprocessing_paragraph(report),
         _models_paragraph(report, learners),
         _validation_paragraph(report),
-        _software_paragraph(report),
+        software_paragraph(report),
     ]
     return {
         "text": text,

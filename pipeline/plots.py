@@ -38,21 +38,21 @@ _PANEL_COLUMNS = 4
 _CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
 
 
-def _colors(models: list[str]) -> dict[str, Any]:
+def model_colors(models: list[str]) -> dict[str, Any]:
     """One colour per model, the same in every figure (tab10, tab20 beyond ten models)."""
     cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
     return {name: cmap(i % cmap.N) for i, name in enumerate(models)}
 
 
-def _label(name: str) -> str:
+def model_label(name: str) -> str:
     return name.replace("$", r"\$")  # no mathtext in model names
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def fmt_value(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
+def subplot_panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
     columns = min(_PANEL_COLUMNS, n)
     rows = math.ceil(n / columns)
     fig = Figure(figsize=(panel_size * columns + 0.4, panel_size * rows + 0.3))
@@ -63,15 +63,15 @@ def _panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
 def roc_figure(report: Mapping[str, Any]) -> Figure:
     """Mean ROC curve of every model, one plot, AUC with 95 % CI in the legend."""
     models = report["models"]
-    colors = _colors(list(models))
+    colors = model_colors(list(models))
     fig = Figure(figsize=(6.4, 5.6))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
     for name, model in models.items():
         auc = model["metrics"]["roc_auc"]
         label = (
-            f"{_label(name)} (AUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
-            f"{_fmt(auc['ci_high'])}])"
+            f"{model_label(name)} (AUC {fmt_value(auc['mean'])} [{fmt_value(auc['ci_low'])}, "
+            f"{fmt_value(auc['ci_high'])}])"
         )
         ax.plot(
             _GRID, model["curves"]["roc"]["tpr"], color=colors[name], linewidth=1.6, label=label
@@ -92,8 +92,8 @@ def roc_figure(report: Mapping[str, Any]) -> Figure:
 def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
     """One panel per model: mean ROC curve with its pointwise 95 % bootstrap band."""
     models = report["models"]
-    colors = _colors(list(models))
-    fig, axes = _panels(len(models))
+    colors = model_colors(list(models))
+    fig, axes = subplot_panels(len(models))
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         roc = model["curves"]["roc"]
         low = np.array([np.nan if v is None else v for v in roc["tpr_ci_low"]], dtype=float)
@@ -103,8 +103,8 @@ def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
         ax.plot(_GRID, roc["tpr"], color=colors[name], linewidth=1.4)
         auc = model["metrics"]["roc_auc"]
         ax.set_title(
-            f"{_label(name)}\nAUC {_fmt(auc['mean'])} [{_fmt(auc['ci_low'])}, "
-            f"{_fmt(auc['ci_high'])}]",
+            f"{model_label(name)}\nAUC {fmt_value(auc['mean'])} [{fmt_value(auc['ci_low'])}, "
+            f"{fmt_value(auc['ci_high'])}]",
             fontsize=8,
         )
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
@@ -119,7 +119,7 @@ def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
 def pr_figure(report: Mapping[str, Any]) -> Figure:
     """Mean interpolated precision-recall curve of every model, prevalence as baseline."""
     models = report["models"]
-    colors = _colors(list(models))
+    colors = model_colors(list(models))
     data = report["data"]
     prevalence = data["n_positive"] / data["n_patients"]
     fig = Figure(figsize=(6.4, 5.6))
@@ -132,7 +132,7 @@ def pr_figure(report: Mapping[str, Any]) -> Figure:
             model["curves"]["pr"]["precision"],
             color=colors[name],
             linewidth=1.6,
-            label=f"{_label(name)} (AP {_fmt(ap)})",
+            label=f"{model_label(name)} (AP {fmt_value(ap)})",
         )
     ax.set(
         xlim=(0, 1),
@@ -150,8 +150,8 @@ def pr_figure(report: Mapping[str, Any]) -> Figure:
 def calibration_figure(report: Mapping[str, Any]) -> Figure:
     """One panel per model: observed against predicted risk by decile, slope and intercept."""
     models = report["models"]
-    colors = _colors(list(models))
-    fig, axes = _panels(len(models))
+    colors = model_colors(list(models))
+    fig, axes = subplot_panels(len(models))
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         bins = model["curves"]["calibration"]
         metrics = model["metrics"]
@@ -164,12 +164,12 @@ def calibration_figure(report: Mapping[str, Any]) -> Figure:
             color=colors[name],
             linewidth=1.2,
         )
-        ax.set_title(_label(name), fontsize=8)
+        ax.set_title(model_label(name), fontsize=8)
         ax.text(
             0.04,
             0.96,
-            f"slope {_fmt(metrics['calibration_slope']['mean'], 2)}\n"
-            f"intercept {_fmt(metrics['calibration_intercept']['mean'], 2)}",
+            f"slope {fmt_value(metrics['calibration_slope']['mean'], 2)}\n"
+            f"intercept {fmt_value(metrics['calibration_intercept']['mean'], 2)}",
             transform=ax.transAxes,
             fontsize=7,
             va="top",
@@ -187,7 +187,7 @@ def confusion_figure(report: Mapping[str, Any]) -> Figure:
     """One panel per model: the confusion matrix at the report's threshold (mean counts)."""
     models = report["models"]
     threshold = report["threshold"]
-    fig, axes = _panels(len(models), panel_size=2.3)
+    fig, axes = subplot_panels(len(models), panel_size=2.3)
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         cm = model["confusion_matrix"]
         matrix = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]], dtype=float)
@@ -207,7 +207,7 @@ def confusion_figure(report: Mapping[str, Any]) -> Figure:
             )
         ax.set_xticks([0, 1], ["pred. 0", "pred. 1"], fontsize=7)
         ax.set_yticks([0, 1], ["true 0", "true 1"], fontsize=7)
-        ax.set_title(_label(name), fontsize=8)
+        ax.set_title(model_label(name), fontsize=8)
     fig.suptitle(
         f"Threshold {threshold}: predicted 1 when probability >= {threshold} "
         "(mean counts over repeats)",
@@ -220,7 +220,7 @@ def confusion_figure(report: Mapping[str, Any]) -> Figure:
 def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
     """Net benefit of every model against treat-all and treat-none (decision curve)."""
     models = report["models"]
-    colors = _colors(list(models))
+    colors = model_colors(list(models))
     curves = report["curves"]
     thresholds = np.asarray(curves["thresholds"], dtype=float)
     treat_all = np.asarray(curves["treat_all"], dtype=float)
@@ -237,7 +237,7 @@ def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
             model["curves"]["net_benefit"],
             color=colors[name],
             linewidth=1.4,
-            label=_label(name),
+            label=model_label(name),
         )
     ax.set(
         xlim=(0, 1),
@@ -279,7 +279,7 @@ def group_contributions_figure(report: Mapping[str, Any]) -> Figure:
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 0.45 * n_groups + 1.4))
     for i, (data, title, get) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        names = [_label(g["group"]) for g in data["groups"]]
+        names = [model_label(g["group"]) for g in data["groups"]]
         values = [get(g) for g in data["groups"]]
         mean = np.array([np.nan if v["mean"] is None else v["mean"] for v in values])
         low = np.array([np.nan if v["min"] is None else v["min"] for v in values])

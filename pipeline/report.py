@@ -208,7 +208,7 @@ def _installed(*distributions: str) -> tuple[str, str] | None:
     return None
 
 
-def _version(*distributions: str) -> str | None:
+def installed_version(*distributions: str) -> str | None:
     found = _installed(*distributions)
     return found[1] if found else None
 
@@ -219,7 +219,7 @@ def package_versions() -> dict[str, str | None]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    versions.update({key: _version(*names) for key, names in _PACKAGES.items()})
+    versions.update({key: installed_version(*names) for key, names in _PACKAGES.items()})
     return versions
 
 
@@ -227,14 +227,14 @@ class _Significant(float):
     """A float stored with 6 significant digits instead of 6 decimals (p-values)."""
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON values: str keys, lists, Python scalars, floats rounded, NaN/inf -> None."""
     if isinstance(value, Mapping):
-        return {str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
+        return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return [_jsonable(v) for v in sorted(value, key=str)]
+        return [jsonable(v) for v in sorted(value, key=str)]
     if isinstance(value, (list, tuple, np.ndarray, pd.Index, pd.Series)):
-        return [_jsonable(v) for v in list(value)]
+        return [jsonable(v) for v in list(value)]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
@@ -261,7 +261,7 @@ def _label_mapping(
     mapping = predictions.attrs.get("label_mapping") or {k: k for k in range(n_classes)}
     given = config.get("label_mapping")
     if isinstance(given, Mapping):
-        mapping = {label: mapping.get(_jsonable(code), code) for label, code in given.items()}
+        mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}
     return {str(k): int(v) for k, v in mapping.items()}
 
 
@@ -271,7 +271,7 @@ def _classes(mapping: Mapping[str, int]) -> list[str]:
     return [str(inverse.get(0, "0")), str(inverse.get(1, "1"))]
 
 
-def _reproduce(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+def reproduce_steps(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
     """How to re-run: the command, the package pins and the steps."""
     command = config.get("command") if isinstance(config, Mapping) else None
     if isinstance(command, (list, tuple)):
@@ -384,7 +384,7 @@ def build_report(
     pairs = default_comparisons(names) if comparisons is None else list(comparisons)
     report = {
         "schema_version": SCHEMA_VERSION,
-        "radfusion_version": _version("radfusion") or "unknown",
+        "radfusion_version": installed_version("radfusion") or "unknown",
         "config": config,
         "seed": int(seed),
         "data": {
@@ -421,12 +421,12 @@ def build_report(
             "thresholds": DCA_THRESHOLDS,
             "treat_all": treat_all,
         },
-        "reproduce": _reproduce(config, inputs),
+        "reproduce": reproduce_steps(config, inputs),
     }
-    report = _jsonable(report)
-    report["methods"] = _jsonable(build_methods(report, extraction=extraction, groups=groups))
-    explanations = _jsonable(explanations)
-    report["checklists"] = _jsonable(build_checklists({**report, "explanations": explanations}))
+    report = jsonable(report)
+    report["methods"] = jsonable(build_methods(report, extraction=extraction, groups=groups))
+    explanations = jsonable(explanations)
+    report["checklists"] = jsonable(build_checklists({**report, "explanations": explanations}))
     report["explanations"] = explanations
     return report
 
@@ -534,7 +534,7 @@ def settle_report(out_dir: str | Path) -> None:
 def _run_info_text(durations: Mapping[str, float]) -> str:
     info = {
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "durations_seconds": _jsonable(dict(durations)),
+        "durations_seconds": jsonable(dict(durations)),
     }
     return json.dumps(info, indent=2) + "\n"
 
@@ -553,7 +553,7 @@ def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
 # --------------------------------------------------------------------------------------------
 # report.html
 # --------------------------------------------------------------------------------------------
-_CSS = """
+REPORT_CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
 max-width:1100px;margin:0 auto;padding:1.5rem}
 h1{font-size:1.6rem;margin:.2rem 0 1rem}h2{font-size:1.2rem;margin-top:2rem;
@@ -594,11 +594,11 @@ _SECTIONS = (
 )
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _table(
+def html_table(
     header: Sequence[str] | None,
     rows: Sequence[Sequence[str]],
     classes: Sequence[str] | None = None,
@@ -613,16 +613,16 @@ def _table(
     return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
-def _num(value: Any) -> str:
-    return f'<td class="num">{_e(value)}</td>'
+def num_cell(value: Any) -> str:
+    return f'<td class="num">{escape(value)}</td>'
 
 
-def _f(x: float | None, digits: int = 3) -> str:
+def fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def _format_metric(values: Mapping[str, float | None]) -> str:
-    return f"{_f(values.get('mean'))} [{_f(values.get('ci_low'))}, {_f(values.get('ci_high'))}]"
+def format_metric(values: Mapping[str, float | None]) -> str:
+    return f"{fmt(values.get('mean'))} [{fmt(values.get('ci_low'))}, {fmt(values.get('ci_high'))}]"
 
 
 def _format_p(p: float | None) -> str:
@@ -631,22 +631,22 @@ def _format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _cohort_html(cohort: Mapping[str, Any]) -> str:
+def cohort_html(cohort: Mapping[str, Any]) -> str:
     columns = cohort["columns"]
-    header = ["Characteristic"] + [f"{_e(c['label'])} (n = {_e(c['n'])})" for c in columns]
+    header = ["Characteristic"] + [f"{escape(c['label'])} (n = {escape(c['n'])})" for c in columns]
     rows, classes = [], []
     for variable in cohort["variables"]:
-        name = _e(variable["name"])
+        name = escape(variable["name"])
         values = variable["values"]
         if variable["kind"] == "numeric":
             rows.append(
                 [f"<td>{name}, mean (SD)</td>"]
-                + [_num(f"{_f(v['mean'], 1)} ({_f(v['sd'], 1)})") for v in values]
+                + [num_cell(f"{fmt(v['mean'], 1)} ({fmt(v['sd'], 1)})") for v in values]
             )
             rows.append(
                 [f"<td>{name}, median [Q1, Q3]</td>"]
                 + [
-                    _num(f"{_f(v['median'], 1)} [{_f(v['q1'], 1)}, {_f(v['q3'], 1)}]")
+                    num_cell(f"{fmt(v['median'], 1)} [{fmt(v['q1'], 1)}, {fmt(v['q3'], 1)}]")
                     for v in values
                 ]
             )
@@ -655,27 +655,30 @@ def _cohort_html(cohort: Mapping[str, Any]) -> str:
             rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
             classes.append("")
             for level in values[0]["levels"]:
-                cells = [f"<td>{_e(level)}</td>"]
+                cells = [f"<td>{escape(level)}</td>"]
                 for v in values:
                     entry = v["levels"][level]
-                    cells.append(_num(f"{entry['n']} ({_f(entry['percent'], 1)} %)"))
+                    cells.append(num_cell(f"{entry['n']} ({fmt(entry['percent'], 1)} %)"))
                 rows.append(cells)
                 classes.append("sub")
         if any(v["missing"] for v in values):
-            rows.append(["<td>missing</td>"] + [_num(v["missing"]) for v in values])
+            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values])
             classes.append("sub")
     parts = []
     if rows:
-        parts.append(_table(header, rows, classes))
+        parts.append(html_table(header, rows, classes))
     else:
-        parts.append(_table(header[1:], [[_num(c["n"]) for c in columns]]))
+        parts.append(html_table(header[1:], [[num_cell(c["n"]) for c in columns]]))
         parts.append(
             '<p class="muted">No patient characteristics were given (pass a biomarker table).</p>'
         )
     if cohort["groups"]:
         group_rows = [
-            [f"<td>{_e(g['name'])}</td>", _num("" if g["columns"] is None else g["columns"])]
-            + [_num(f"{m['n']} ({_f(m['percent'], 1)} %)") for m in g["missing"]]
+            [
+                f"<td>{escape(g['name'])}</td>",
+                num_cell("" if g["columns"] is None else g["columns"]),
+            ]
+            + [num_cell(f"{m['n']} ({fmt(m['percent'], 1)} %)") for m in g["missing"]]
             for g in cohort["groups"]
         ]
         parts.append("<h3>Feature groups and missing modalities</h3>")
@@ -684,7 +687,9 @@ def _cohort_html(cohort: Mapping[str, Any]) -> str:
             "missing modality or mask), n (%).</p>"
         )
         parts.append(
-            _table(["Feature group", "Columns"] + [_e(c["label"]) for c in columns], group_rows)
+            html_table(
+                ["Feature group", "Columns"] + [escape(c["label"]) for c in columns], group_rows
+            )
         )
     return "".join(parts)
 
@@ -695,16 +700,16 @@ def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
     rows = []
     for name in names:
         values = report["models"][name]["metrics"]
-        cells = [f"<td>{_e(name)}{' (best AUC)' if name == best else ''}</td>"]
+        cells = [f"<td>{escape(name)}{' (best AUC)' if name == best else ''}</td>"]
         cells += [
-            f'<td class="num wrap">{_e(_format_metric(values[m]))}</td>'
+            f'<td class="num wrap">{escape(format_metric(values[m]))}</td>'
             for m in metrics
             if m in values
         ]
         rows.append(cells)
     present = [m for m in metrics if all(m in report["models"][n]["metrics"] for n in names)]
-    return _table(
-        ["Model"] + [_e(METRIC_LABELS[m]) for m in present],
+    return html_table(
+        ["Model"] + [escape(METRIC_LABELS[m]) for m in present],
         rows,
         classes=["best" if name == best else "" for name in names],
     )
@@ -712,11 +717,11 @@ def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
 
 def _confusion_html(report: Mapping[str, Any]) -> str:
     rows = [
-        [f"<td>{_e(name)}</td>"]
-        + [_num(_f(model["confusion_matrix"][k], 1)) for k in ("tp", "fn", "fp", "tn")]
+        [f"<td>{escape(name)}</td>"]
+        + [num_cell(fmt(model["confusion_matrix"][k], 1)) for k in ("tp", "fn", "fp", "tn")]
         for name, model in report["models"].items()
     ]
-    return _table(["Model", "TP", "FN", "FP", "TN"], rows)
+    return html_table(["Model", "TP", "FN", "FP", "TN"], rows)
 
 
 def _comparisons_html(report: Mapping[str, Any]) -> str:
@@ -728,19 +733,19 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
         )
     rows = [
         [
-            f"<td>{_e(t['model'])}</td>",
-            f"<td>{_e(t['reference'])}{' (clinical-only)' if t['reference'] == 'clinical' else ''}"
-            "</td>",
-            _num(_f(t["auc_model"])),
-            _num(_f(t["auc_reference"])),
-            _num(f"{_f(t['difference'])} [{_f(t['ci_low'])}, {_f(t['ci_high'])}]"),
-            _num(_f(t["z"], 2)),
-            _num(_format_p(t["p_value"])),
-            _num(_format_p(t["p_holm"])),
+            f"<td>{escape(t['model'])}</td>",
+            f"<td>{escape(t['reference'])}"
+            f"{' (clinical-only)' if t['reference'] == 'clinical' else ''}</td>",
+            num_cell(fmt(t["auc_model"])),
+            num_cell(fmt(t["auc_reference"])),
+            num_cell(f"{fmt(t['difference'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}]"),
+            num_cell(fmt(t["z"], 2)),
+            num_cell(_format_p(t["p_value"])),
+            num_cell(_format_p(t["p_holm"])),
         ]
         for t in tests
     ]
-    return _table(
+    return html_table(
         [
             "Model",
             "Reference",
@@ -756,12 +761,12 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
 
 
 def _methods_html(methods: Mapping[str, Any]) -> str:
-    paragraphs = "".join(f"<p>{_e(text)}</p>" for text in methods["text"])
+    paragraphs = "".join(f"<p>{escape(text)}</p>" for text in methods["text"])
     rows = [
         [
-            f"<td>{_e(name)}</td>",
-            f"<td>{_e(info['estimator'])}</td>",
-            f"<td>{_e(', '.join(f'{k}={v}' for k, v in info['params'].items()))}</td>",
+            f"<td>{escape(name)}</td>",
+            f"<td>{escape(info['estimator'])}</td>",
+            f"<td>{escape(', '.join(f'{k}={v}' for k, v in info['params'].items()))}</td>",
         ]
         for name, info in methods["learners"].items()
     ]
@@ -769,7 +774,7 @@ def _methods_html(methods: Mapping[str, Any]) -> str:
     if rows:
         parts += [
             "<h3>Learners and hyperparameters</h3>",
-            _table(["Learner", "Estimator", "Hyperparameters"], rows),
+            html_table(["Learner", "Estimator", "Hyperparameters"], rows),
         ]
     return "".join(parts)
 
@@ -782,30 +787,33 @@ def _checklists_html(checklists: Mapping[str, Any]) -> str:
     rows = []
     for item in checklists["items"]:
         where = item["where"]
-        where_html = f'<a href="#{_e(where)}">{_e(where)}</a>' if where in anchors else _e(where)
+        where_html = (
+            f'<a href="#{escape(where)}">{escape(where)}</a>' if where in anchors else escape(where)
+        )
         rows.append(
             [
-                f"<td>{_e(item['checklist'])}</td>",
-                f"<td>{_e(item['item'])}</td>",
+                f"<td>{escape(item['checklist'])}</td>",
+                f"<td>{escape(item['item'])}</td>",
                 f"<td>{where_html}</td>",
-                f'<td class="{_STATUS_CLASS.get(item["status"], "")}">{_e(item["status"])}</td>',
-                f"<td>{_e(item['note'])}</td>",
+                f'<td class="{_STATUS_CLASS.get(item["status"], "")}">'
+                f"{escape(item['status'])}</td>",
+                f"<td>{escape(item['note'])}</td>",
             ]
         )
     counts = "; ".join(
-        f"{_e(name)}: " + ", ".join(f"{n} {_e(status)}" for status, n in c.items())
+        f"{escape(name)}: " + ", ".join(f"{n} {escape(status)}" for status, n in c.items())
         for name, c in checklists["counts"].items()
     )
     return (
-        f'<p class="muted">{_e(checklists["note"])}</p><p>{counts}</p>'
+        f'<p class="muted">{escape(checklists["note"])}</p><p>{counts}</p>'
         + '<div class="scroll">'
-        + _table(["Checklist", "Item", "Where", "Status", "Note"], rows)
+        + html_table(["Checklist", "Item", "Where", "Status", "Note"], rows)
         + "</div>"
     )
 
 
 def _range(values: Mapping[str, float | None]) -> str:
-    return f"{_f(values.get('mean'))} [{_f(values.get('min'))}, {_f(values.get('max'))}]"
+    return f"{fmt(values.get('mean'))} [{fmt(values.get('min'))}, {fmt(values.get('max'))}]"
 
 
 def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
@@ -813,7 +821,7 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
         return "<p>No explanations in this report (not computed, or schema before 1.3).</p>"
     parts = [
         '<div class="methods">'
-        + "".join(f"<p>{_e(text)}</p>" for text in explanations["methods"])
+        + "".join(f"<p>{escape(text)}</p>" for text in explanations["methods"])
         + "</div>"
     ]
     meta = explanations.get("meta_weights")
@@ -825,16 +833,16 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     if names:
         rows = [
             [
-                f"<td>{_e(g)}</td>",
-                _num(_range(weights[g]) if g in weights else "n/a"),
-                _num(_f(drops[g]["auc_without"]) if g in drops else "n/a"),
-                _num(_range(drops[g]["drop"]) if g in drops else "n/a"),
+                f"<td>{escape(g)}</td>",
+                num_cell(_range(weights[g]) if g in weights else "n/a"),
+                num_cell(fmt(drops[g]["auc_without"]) if g in drops else "n/a"),
+                num_cell(_range(drops[g]["drop"]) if g in drops else "n/a"),
             ]
             for g in names
         ]
-        full = f" (late AUC {_f(drop['auc'])})" if drop else ""
+        full = f" (late AUC {fmt(drop['auc'])})" if drop else ""
         parts.append(
-            _table(
+            html_table(
                 [
                     "Group",
                     "Meta-learner weight mean [min, max]",
@@ -852,26 +860,27 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
         for group, features in importance["groups"].items():
             rows = [
                 [
-                    _num(rank),
-                    f"<td>{_e(f['feature'])}</td>",
-                    _num(f"{_f(f['mean'], 4)} ({_f(f['sd'], 4)})"),
-                    _num("n/a" if f["selected"] is None else _f(f["selected"], 2)),
+                    num_cell(rank),
+                    f"<td>{escape(f['feature'])}</td>",
+                    num_cell(f"{fmt(f['mean'], 4)} ({fmt(f['sd'], 4)})"),
+                    num_cell("n/a" if f["selected"] is None else fmt(f["selected"], 2)),
                 ]
                 for rank, f in enumerate(features, start=1)
             ]
-            parts.append(f"<p><strong>{_e(group)}</strong></p>")
+            parts.append(f"<p><strong>{escape(group)}</strong></p>")
             parts.append(
-                _table(["#", "Feature", "AUC drop mean (sd)", "Selection frequency"], rows)
+                html_table(["#", "Feature", "AUC drop mean (sd)", "Selection frequency"], rows)
             )
     else:
         parts.append("<p>No single-group model in this run.</p>")
     parts.append(
-        f'<p class="muted">{_e(explanations["selection"]["note"])} {_e(explanations["shap"])}</p>'
+        f'<p class="muted">{escape(explanations["selection"]["note"])} '
+        f"{escape(explanations['shap'])}</p>"
     )
     return f'<div class="scroll">{"".join(parts)}</div>'
 
 
-def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
+def figure_html(name: str, svg: str, caption: str, single: bool = False) -> str:
     cls = ' class="single"' if single else ""
     return (
         f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
@@ -880,12 +889,14 @@ def _figure(name: str, svg: str, caption: str, single: bool = False) -> str:
     )
 
 
-def _reproduce_html(reproduce: Mapping[str, Any]) -> str:
+def reproduce_html(reproduce: Mapping[str, Any]) -> str:
     parts = []
     if reproduce.get("command"):
-        parts.append(f"<pre>{_e(reproduce['command'])}</pre>")
-    parts.append("<ol>" + "".join(f"<li>{_e(step)}</li>" for step in reproduce["steps"]) + "</ol>")
-    parts.append(f"<pre>pip install {_e(' '.join(reproduce['requirements']))}</pre>")
+        parts.append(f"<pre>{escape(reproduce['command'])}</pre>")
+    parts.append(
+        "<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"
+    )
+    parts.append(f"<pre>pip install {escape(' '.join(reproduce['requirements']))}</pre>")
     return "".join(parts)
 
 
@@ -908,33 +919,33 @@ def render_html(
     config = report.get("config") or {}
     threshold = report["threshold"]
 
-    mapping = ", ".join(f"{_e(k)} &rarr; {_e(v)}" for k, v in data["label_mapping"].items())
-    summary = _table(
+    mapping = ", ".join(f"{escape(k)} &rarr; {escape(v)}" for k, v in data["label_mapping"].items())
+    summary = html_table(
         None,
         [
-            ["<th>Patients</th>", f"<td>{_e(data['n_patients'])}</td>"],
+            ["<th>Patients</th>", f"<td>{escape(data['n_patients'])}</td>"],
             [
                 "<th>Positive (1) / negative (0)</th>",
-                f"<td>{_e(data['n_positive'])} / {_e(data['n_negative'])}</td>",
+                f"<td>{escape(data['n_positive'])} / {escape(data['n_negative'])}</td>",
             ],
             ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
         ],
     )
-    inputs_html = _table(
+    inputs_html = html_table(
         ["Input", "Path", "SHA-256"],
         [
             [
-                f"<td>{_e(k)}</td>",
-                f"<td>{_e(v['path'])}</td>",
-                f"<td><code>{_e(v['sha256'])}</code></td>",
+                f"<td>{escape(k)}</td>",
+                f"<td>{escape(v['path'])}</td>",
+                f"<td><code>{escape(v['sha256'])}</code></td>",
             ]
             for k, v in report["inputs"].items()
         ],
     )
-    versions_html = _table(
+    versions_html = html_table(
         ["Software", "Version"],
         [
-            [f"<td>{_e(k)}</td>", f"<td>{_e(v if v is not None else 'not installed')}</td>"]
+            [f"<td>{escape(k)}</td>", f"<td>{escape(v if v is not None else 'not installed')}</td>"]
             for k, v in report["versions"].items()
         ],
     )
@@ -955,16 +966,17 @@ def render_html(
         "decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
         "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
     }
-    nav = " ".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title in _SECTIONS)
+    nav = " ".join(f'<a href="#{anchor}">{escape(title)}</a>' for anchor, title in _SECTIONS)
     body = [
         "<h1>radfusion cross-validation report</h1>",
-        f'<p class="muted">radfusion {_e(report.get("radfusion_version"))} &middot; report '
-        f"schema {_e(report.get('schema_version'))} &middot; seed {_e(report.get('seed'))}</p>",
+        f'<p class="muted">radfusion {escape(report.get("radfusion_version"))} &middot; report '
+        f"schema {escape(report.get('schema_version'))} &middot; "
+        f"seed {escape(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohort</h2>',
         summary,
         "<h3>Table 1: characteristics by outcome</h3>",
-        f'<div class="scroll">{_cohort_html(report["cohort"])}</div>',
+        f'<div class="scroll">{cohort_html(report["cohort"])}</div>',
         '<h2 id="methods">Methods</h2>',
         '<p class="muted">Generated from this report and the extraction diagnostics, '
         "accurate to the configuration that was run; edit freely for a paper.</p>",
@@ -972,33 +984,35 @@ def render_html(
         if report.get("methods")
         else "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="performance">Cross-validated performance</h2>',
-        f'<p class="muted">Mean [95 % CI]. {_e(report.get("ci_method"))}</p>',
+        f'<p class="muted">Mean [95 % CI]. {escape(report.get("ci_method"))}</p>',
         "<h3>Discrimination and classification</h3>",
         f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',
         "<h3>Calibration</h3>",
         f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
         '<h2 id="roc">ROC curves</h2>',
-        _figure("roc", svgs["roc"], captions["roc"], single=True),
-        _figure("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
+        figure_html("roc", svgs["roc"], captions["roc"], single=True),
+        figure_html("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
         '<h2 id="precision-recall">Precision-recall curves</h2>',
-        _figure(
+        figure_html(
             "precision_recall", svgs["precision_recall"], captions["precision_recall"], single=True
         ),
         '<h2 id="calibration">Calibration</h2>',
-        _figure("calibration", svgs["calibration"], captions["calibration"]),
-        f'<h2 id="confusion">Confusion matrices at threshold {_e(threshold)}</h2>',
+        figure_html("calibration", svgs["calibration"], captions["calibration"]),
+        f'<h2 id="confusion">Confusion matrices at threshold {escape(threshold)}</h2>',
         f'<p class="muted">A patient is predicted class 1 when its probability is &ge; '
-        f"{_e(threshold)}; counts are means over the CV repeats.</p>",
+        f"{escape(threshold)}; counts are means over the CV repeats.</p>",
         _confusion_html(report),
-        _figure("confusion_matrix", svgs["confusion_matrix"], captions["confusion_matrix"]),
+        figure_html("confusion_matrix", svgs["confusion_matrix"], captions["confusion_matrix"]),
         '<h2 id="comparisons">Fused models against single groups (DeLong)</h2>',
-        f'<p class="muted">{_e(report["comparisons"]["method"])}</p>',
+        f'<p class="muted">{escape(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
         '<h2 id="decision-curve">Decision curve analysis</h2>',
-        _figure("decision_curve", svgs["decision_curve"], captions["decision_curve"], single=True),
+        figure_html(
+            "decision_curve", svgs["decision_curve"], captions["decision_curve"], single=True
+        ),
         '<h2 id="explanations">Explanations</h2>',
         _explanations_html(report.get("explanations")),
-        _figure(
+        figure_html(
             "group_contributions", svgs["group_contributions"], captions["group_contributions"]
         ),
         '<h2 id="checklists">Reporting checklists</h2>',
@@ -1006,10 +1020,10 @@ def render_html(
         if report.get("checklists")
         else "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="reproduce">How to re-run</h2>',
-        _reproduce_html(report["reproduce"]),
+        reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',
         "<h3>Configuration</h3>",
-        f"<pre>{_e(json.dumps(config, indent=2, ensure_ascii=False))}</pre>",
+        f"<pre>{escape(json.dumps(config, indent=2, ensure_ascii=False))}</pre>",
         "<h3>Inputs</h3>",
         f'<div class="scroll">{inputs_html}</div>',
         "<h3>Software versions</h3>",
@@ -1018,6 +1032,6 @@ def render_html(
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>radfusion cross-validation report</title>\n<style>{_CSS}</style>\n"
+        f"<title>radfusion cross-validation report</title>\n<style>{REPORT_CSS}</style>\n"
         "</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )

@@ -57,12 +57,12 @@ from sklearn.metrics import roc_curve
 from radfusion.features.files import file_digest
 
 from .fusion import FUSED
-from .plots import _colors, _fmt, _label, _panels, inline_svg, svg_text
+from .plots import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
 from .targets import PRIMARY_METRIC, task_metrics
 from .validation import (
     CI_LEVEL,
     CURVE_GRID,
-    _interpolate_roc,
+    interpolate_roc,
     prediction_task,
     task_cube,
 )
@@ -149,7 +149,7 @@ def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dic
         label: {
             "tpr": np.mean(
                 [
-                    _interpolate_roc(*roc_curve(y == c, repeat[:, c], drop_intermediate=False)[:2])
+                    interpolate_roc(*roc_curve(y == c, repeat[:, c], drop_intermediate=False)[:2])
                     for repeat in proba
                 ],
                 axis=0,
@@ -182,12 +182,12 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     else:
         t = data["target"]
         target = (
-            f"a continuous outcome (mean {_fmt(t['mean'])}, SD {_fmt(t['sd'])}, range "
-            f"{_fmt(t['min'])} to {_fmt(t['max'])})"
+            f"a continuous outcome (mean {fmt_value(t['mean'])}, SD {fmt_value(t['sd'])}, range "
+            f"{fmt_value(t['min'])} to {fmt_value(t['max'])})"
         )
     groups = data.get("groups") or {}
     group_text = (
-        f" in {len(groups)} feature group(s) ({methods._list(list(groups))}, "
+        f" in {len(groups)} feature group(s) ({methods.join_list(list(groups))}, "
         f"{sum(groups.values())} columns)"
         if groups
         else ""
@@ -200,8 +200,8 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "
         f"model was evaluated on the same splits. Each patient is one row, so all of a "
         f"patient's data are in the same fold. {len(models)} model(s) were compared: "
-        f"{methods._list(models)}"
-        + (f" (fusion strategies: {methods._list(fused)})" if fused else "")
+        f"{methods.join_list(models)}"
+        + (f" (fusion strategies: {methods.join_list(fused)})" if fused else "")
         + (f", with the {learner} learner" if learner else "")
         + ". Every data-dependent step was refitted inside each training fold; "
         "hyperparameters were fixed in advance, not tuned on the data."
@@ -209,10 +209,10 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task_metrics(task)]
     primary = TASK_METRIC_LABELS.get(PRIMARY_METRIC[task], PRIMARY_METRIC[task])
     metrics = (
-        f"Models were scored by {methods._list(names)}, and ranked by {primary}. "
+        f"Models were scored by {methods.join_list(names)}, and ranked by {primary}. "
         f"{report['ci_method']}"
     )
-    return [design, metrics, methods._software_paragraph(report)]
+    return [design, metrics, methods.software_paragraph(report)]
 
 
 def _in_sentence(label: str) -> str:
@@ -339,7 +339,7 @@ def build_task_report(
     best = max(scores, key=scores.__getitem__) if scores else None  # first of equals wins
     report = {
         "schema_version": rep.SCHEMA_VERSION,
-        "radfusion_version": rep._version("radfusion") or "unknown",
+        "radfusion_version": rep.installed_version("radfusion") or "unknown",
         "task": task,
         "config": config,
         "seed": int(seed),
@@ -358,9 +358,9 @@ def build_task_report(
         else {"columns": default_cohort, "variables": [], "groups": []},
         "comparisons": {"method": COMPARISON_METHOD.format(task=task), "tests": []},
         "curves": curves,
-        "reproduce": rep._reproduce(config, inputs),
+        "reproduce": rep.reproduce_steps(config, inputs),
     }
-    report = rep._jsonable(report)
+    report = rep.jsonable(report)
     report["methods"] = {"text": _methods_text(report)}
     report["checklists"] = None
     report["explanations"] = None
@@ -373,8 +373,8 @@ def build_task_report(
 def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
     """Regression: one panel per model, predicted against observed, identity line, R²."""
     models = report["models"]
-    colors = _colors(list(models))
-    fig, axes = _panels(len(models))
+    colors = model_colors(list(models))
+    fig, axes = subplot_panels(len(models))
     points = [
         v
         for model in models.values()
@@ -393,8 +393,8 @@ def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
         ax.scatter(observed, predicted, s=8, color=colors[name], alpha=0.7, linewidths=0)
         r2 = model["metrics"].get("r2", {})
         ax.set_title(
-            f"{_label(name)}\nR² {_fmt(r2.get('mean'))} [{_fmt(r2.get('ci_low'))}, "
-            f"{_fmt(r2.get('ci_high'))}]",
+            f"{model_label(name)}\nR² {fmt_value(r2.get('mean'))} [{fmt_value(r2.get('ci_low'))}, "
+            f"{fmt_value(r2.get('ci_high'))}]",
             fontsize=8,
         )
         ax.set(xlim=limits, ylim=limits, aspect="equal")
@@ -407,7 +407,7 @@ def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
 
 
 def _short(label: str, width: int = 12) -> str:
-    label = _label(str(label))
+    label = model_label(str(label))
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
@@ -416,7 +416,7 @@ def multiclass_confusion_figure(report: Mapping[str, Any]) -> Figure:
     models = report["models"]
     classes = [_short(c) for c in report["data"]["classes"]]
     k = len(classes)
-    fig, axes = _panels(len(models), panel_size=max(2.3, 0.55 * k + 1.0))
+    fig, axes = subplot_panels(len(models), panel_size=max(2.3, 0.55 * k + 1.0))
     edges = np.arange(k + 1) - 0.5  # vector cells (imshow would embed a raster)
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         matrix = np.array(model["confusion_matrix"], dtype=float)
@@ -435,7 +435,7 @@ def multiclass_confusion_figure(report: Mapping[str, Any]) -> Figure:
             )
         ax.set_xticks(range(k), classes, fontsize=6, rotation=45, ha="right")
         ax.set_yticks(range(k), classes, fontsize=6)
-        ax.set_title(_label(name), fontsize=8)
+        ax.set_title(model_label(name), fontsize=8)
     fig.supxlabel("Predicted class (most probable)", fontsize=8)
     fig.supylabel("True class", fontsize=8)
     fig.tight_layout()
@@ -446,17 +446,17 @@ def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
     """Multiclass: one panel per model, the one-vs-rest ROC curve of every class."""
     models = report["models"]
     classes = report["data"]["classes"]
-    colors = _colors(list(classes))
+    colors = model_colors(list(classes))
     grid = np.asarray(report["curves"]["fpr"], dtype=float)
-    fig, axes = _panels(len(models))
+    fig, axes = subplot_panels(len(models))
     for ax, (name, model) in zip(axes, models.items(), strict=True):
         ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa1ad", linewidth=1)
         for label, curve in model["curves"]["roc_ovr"].items():
             ax.plot(grid, curve["tpr"], color=colors[label], linewidth=1.2, label=_short(label))
         auc = model["metrics"].get("roc_auc_ovr", {})
         ax.set_title(
-            f"{_label(name)}\nAUC (OvR) {_fmt(auc.get('mean'))} "
-            f"[{_fmt(auc.get('ci_low'))}, {_fmt(auc.get('ci_high'))}]",
+            f"{model_label(name)}\nAUC (OvR) {fmt_value(auc.get('mean'))} "
+            f"[{fmt_value(auc.get('ci_low'))}, {fmt_value(auc.get('ci_high'))}]",
             fontsize=8,
         )
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
@@ -516,7 +516,7 @@ _SECTIONS = (
 
 def _summary_html(report: Mapping[str, Any]) -> str:
     rep = _report()
-    e, f = rep._e, rep._f
+    e, f = rep.escape, rep.fmt
     data = report["data"]
     rows = [
         ["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
@@ -537,7 +537,7 @@ def _summary_html(report: Mapping[str, Any]) -> str:
                 f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>",
             ]
         )
-    return rep._table(None, rows)
+    return rep.html_table(None, rows)
 
 
 def _performance_html(report: Mapping[str, Any]) -> str:
@@ -554,14 +554,17 @@ def _performance_html(report: Mapping[str, Any]) -> str:
     for name in names:
         values = report["models"][name]["metrics"]
         rows.append(
-            [f"<td>{rep._e(name)}{f' (best {rep._e(primary)})' if name == best else ''}</td>"]
+            [
+                f"<td>{rep.escape(name)}"
+                f"{f' (best {rep.escape(primary)})' if name == best else ''}</td>"
+            ]
             + [
-                f'<td class="num wrap">{rep._e(rep._format_metric(values[m]))}</td>'
+                f'<td class="num wrap">{rep.escape(rep.format_metric(values[m]))}</td>'
                 for m in metrics
             ]
         )
-    return rep._table(
-        ["Model"] + [rep._e(TASK_METRIC_LABELS.get(m, m)) for m in metrics],
+    return rep.html_table(
+        ["Model"] + [rep.escape(TASK_METRIC_LABELS.get(m, m)) for m in metrics],
         rows,
         classes=["best" if name == best else "" for name in names],
     )
@@ -573,18 +576,18 @@ def _confusion_tables_html(report: Mapping[str, Any]) -> str:
     parts = []
     for name, model in report["models"].items():
         rows = [
-            [f"<th>{rep._e(label)}</th>"] + [rep._num(rep._f(v, 1)) for v in row]
+            [f"<th>{rep.escape(label)}</th>"] + [rep.num_cell(rep.fmt(v, 1)) for v in row]
             for label, row in zip(classes, model["confusion_matrix"], strict=True)
         ]
-        parts.append(f"<h3>{rep._e(name)}</h3>")
-        parts.append(rep._table(["True \\ predicted"] + [rep._e(c) for c in classes], rows))
+        parts.append(f"<h3>{rep.escape(name)}</h3>")
+        parts.append(rep.html_table(["True \\ predicted"] + [rep.escape(c) for c in classes], rows))
     return "".join(parts)
 
 
 def _provenance_html(report: Mapping[str, Any]) -> str:
     rep = _report()
-    e = rep._e
-    inputs = rep._table(
+    e = rep.escape
+    inputs = rep.html_table(
         ["Input", "Path", "SHA-256"],
         [
             [
@@ -595,7 +598,7 @@ def _provenance_html(report: Mapping[str, Any]) -> str:
             for k, v in report["inputs"].items()
         ],
     )
-    versions = rep._table(
+    versions = rep.html_table(
         ["Software", "Version"],
         [
             [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
@@ -618,12 +621,12 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     (:func:`radfusion.pipeline.plots.svg_text`), drawn here when None.
     """
     rep = _report()
-    e = rep._e
+    e = rep.escape
     task = report["task"]
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
     figures = [
-        rep._figure(name, inline_svg(svgs[name]), e(caption))
+        rep.figure_html(name, inline_svg(svgs[name]), e(caption))
         for name, (_, caption) in TASK_FIGURES[task].items()
         if name in svgs
     ]
@@ -642,7 +645,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohort</h2>',
         _summary_html(report),
-        f'<div class="scroll">{rep._cohort_html(report["cohort"])}</div>'
+        f'<div class="scroll">{rep.cohort_html(report["cohort"])}</div>'
         if report.get("cohort")
         else "",
         '<h2 id="methods">Methods</h2>',
@@ -667,13 +670,13 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"<p>{e(NOT_COMPUTED)}</p>",
         f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
         '<h2 id="reproduce">How to re-run</h2>',
-        rep._reproduce_html(report["reproduce"]),
+        rep.reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',
         _provenance_html(report),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{e(title)}</title>\n<style>{rep._CSS}</style>\n"
+        f"<title>{e(title)}</title>\n<style>{rep.REPORT_CSS}</style>\n"
         "</head>\n<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
     )

@@ -750,7 +750,7 @@ def roc_curve_points(predictions: pd.DataFrame, model: str) -> tuple[np.ndarray,
     if model not in models:
         raise KeyError(f"model {model!r} not in predictions (models: {models})")
     curves = [
-        _interpolate_roc(*roc_curve(y, scores, drop_intermediate=False)[:2])
+        interpolate_roc(*roc_curve(y, scores, drop_intermediate=False)[:2])
         for scores in proba[models.index(model)]
     ]
     return CURVE_GRID.copy(), np.mean(curves, axis=0)
@@ -776,11 +776,11 @@ def _roc_on_grid(weights: np.ndarray, pos: np.ndarray, scores: np.ndarray) -> np
         fpr = np.hstack([zero, fp / fp[:, -1:]])
     out = np.empty((len(w), len(CURVE_GRID)))
     for b, (f, t) in enumerate(zip(fpr, tpr, strict=True)):
-        out[b] = _interpolate_roc(f, t)
+        out[b] = interpolate_roc(f, t)
     return out
 
 
-def _interpolate_roc(fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
+def interpolate_roc(fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
     """The ROC polyline through ``(fpr, tpr)`` (both non-decreasing) at :data:`CURVE_GRID`.
 
     Between two false-positive rates the curve runs from the top of the left vertical step to

@@ -16,35 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"features": "radfusion.features", "pipeline": "radfusion.pipeline"}
 COMPAT = "radfusion.pipeline._sklearn_compat"
 
-KNOWN_PRIVATE_USES = {
-    # task_report draws with report's and plots' HTML/figure primitives (issue 9, item 4).
-    *{
-        ("radfusion.pipeline.task_report", "radfusion.pipeline.plots", name)
-        for name in ("_colors", "_fmt", "_label", "_panels")
-    },
-    ("radfusion.pipeline.task_report", "radfusion.pipeline.validation", "_interpolate_roc"),
-    *{
-        ("radfusion.pipeline.task_report", "radfusion.pipeline.report", name)
-        for name in (
-            "_CSS",
-            "_cohort_html",
-            "_e",
-            "_f",
-            "_figure",
-            "_format_metric",
-            "_jsonable",
-            "_num",
-            "_reproduce",
-            "_reproduce_html",
-            "_table",
-            "_version",
-        )
-    },
-    *{
-        ("radfusion.pipeline.task_report", "radfusion.pipeline.methods", name)
-        for name in ("_list", "_software_paragraph")
-    },
-}
+KNOWN_PRIVATE_USES: set[tuple[str, str, str]] = set()
 KNOWN_CYCLES = {
     # params, extract and preprocess: the radfusion: block (issue 9, item 6).
     frozenset(

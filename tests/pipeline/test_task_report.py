@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from radfusion.pipeline.report import (
     REPORT_FILES,
     SCHEMA_VERSION,
-    _format_metric,
+    format_metric,
     report_json_text,
     write_report,
 )
@@ -214,7 +214,7 @@ def test_html_numbers_equal_json(built):
     assert html.escape(TRICKY) in page and TRICKY not in page
     for model in report["models"].values():
         for values in model["metrics"].values():
-            assert _format_metric(values) in text
+            assert format_metric(values) in text
     assert f"{report['best']} (best" in text
     assert "not computed" in text and "DeLong" in text
     for paragraph in report["methods"]["text"]:
