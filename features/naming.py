@@ -12,6 +12,14 @@ ID_COLUMN = "patient_id"
 SITE_COLUMN = "site"
 CLINICAL_GROUP = "clinical"
 
+KINDS = ("ct", "mr", "pet", "default")
+"""Modality kinds: each has its shipped default parameters (``features/params/<kind>.yaml``)."""
+MODALITY_PREFIXES = {
+    "ct": ("CT",),
+    "mr": ("MR", "T1", "T2", "FLAIR", "ADC", "DWI", "DCE"),
+    "pet": ("PET",),
+}
+
 
 def feature_column(modality: str, mask: str, feature: str) -> str:
     """Return the wide-table column name of one pyradiomics feature of one ROI."""
@@ -33,3 +41,15 @@ def group_of(name: str) -> str:
     """The fusion group (``modality__mask``) of an imaging feature column."""
     modality, mask, _ = split_feature_column(name)
     return f"{modality}{SEPARATOR}{mask}"
+
+
+def modality_kind(modality: str) -> str:
+    """The kind of a modality name: ``ct``, ``mr``, ``pet`` or ``default``.
+
+    Case-insensitive prefixes: CT → ct; MR, T1, T2, FLAIR, ADC, DWI, DCE → mr; PET → pet.
+    """
+    name = modality.upper()
+    for kind, prefixes in MODALITY_PREFIXES.items():
+        if name.startswith(prefixes):
+            return kind
+    return "default"

@@ -23,39 +23,20 @@ import yaml
 
 from .errors import InputError, Problem
 from .extract import make_extractor
+from .naming import MODALITY_PREFIXES, modality_kind
 from .preprocess import BLOCK, split_params
 
 __all__ = [
-    "KINDS",
     "SHIPPED_DIR",
     "fallback_notes",
     "load_params",
-    "modality_kind",
     "params_files",
     "read_params",
     "validate_params",
 ]
 
 SHIPPED_DIR = Path(__file__).with_name("params")
-KINDS = ("ct", "mr", "pet", "default")
-_PREFIXES = {
-    "ct": ("CT",),
-    "mr": ("MR", "T1", "T2", "FLAIR", "ADC", "DWI", "DCE"),
-    "pet": ("PET",),
-}
 _SUFFIXES = (".yaml", ".yml")
-
-
-def modality_kind(modality: str) -> str:
-    """The kind of a modality name: ``ct``, ``mr``, ``pet`` or ``default``.
-
-    Case-insensitive prefixes: CT → ct; MR, T1, T2, FLAIR, ADC, DWI, DCE → mr; PET → pet.
-    """
-    name = modality.upper()
-    for kind, prefixes in _PREFIXES.items():
-        if name.startswith(prefixes):
-            return kind
-    return "default"
 
 
 def read_params(path: str | Path) -> dict:
@@ -195,7 +176,8 @@ def fallback_notes(params: str | Path | None, modalities: Iterable[str]) -> list
         kind = modality_kind(modality)
         why = f"no {modality}.yaml in {folder}" if folder is not None else "no parameters given"
         if kind == "default":
-            why += f"; the name matches no known kind (CT; {', '.join(_PREFIXES['mr'])}; PET)"
+            mr = ", ".join(MODALITY_PREFIXES["mr"])
+            why += f"; the name matches no known kind (CT; {mr}; PET)"
         elif folder is None:
             continue  # the documented default of a known kind
         notes.append(f"modality {modality}: {why}: using the shipped {path.name} parameters")

@@ -33,6 +33,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
+from .naming import modality_kind
 
 __all__ = [
     "BLOCK",
@@ -441,7 +442,7 @@ def preprocess(
         See :func:`parse_config`. The no-op config returns the inputs unchanged.
     modality : str, optional
         Used only by IBSI resampling with ``round`` unset: intensities are rounded to
-        integers for a CT modality (see :func:`radfusion.features.params.modality_kind`).
+        integers for a CT modality (see :func:`radfusion.features.naming.modality_kind`).
 
     Raises
     ------
@@ -458,8 +459,6 @@ def preprocess(
     if config.resample is not None:
         rounding = config.resample.round
         if rounding is None:
-            from .params import modality_kind  # params imports extract: no cycle
-
             rounding = (
                 config.resample.mode == "ibsi"
                 and modality is not None

@@ -27,7 +27,6 @@ import numpy as np
 from scipy import sparse, special
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     StackingClassifier,
     StackingRegressor,
@@ -35,25 +34,25 @@ from sklearn.ensemble import (
     VotingRegressor,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, check_cv
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+from radfusion.features.naming import CLINICAL_GROUP
 
 from ._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
-from .learners import LEARNERS, make_learner
-from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
+from .branch import branch_name, make_branch
+from .learners import LEARNERS
 from .shared import SharedSpaceClassifier, SharedSpaceRegressor
 from .splits import AdaptiveStratifiedKFold
 from .targets import TASKS
+from .tuning import tuned_branch
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
@@ -64,147 +63,6 @@ FUSED = STRATEGIES[1:]
 """Fusion strategies accepted by :func:`build_model`."""
 
 _EPS = 1e-6  # probabilities are clipped to [_EPS, 1 - _EPS] before the logit
-
-
-# --------------------------------------------------------------------------- branches
-
-
-class DropConstantFeatures(VarianceFilter):
-    """Drop features that are constant on the training data (zero variance).
-
-    :class:`radfusion.pipeline.preprocessing.VarianceFilter` with ``threshold=0`` and no parameters:
-    when *every* feature is constant it keeps them all instead of raising, so a branch whose
-    modality is missing (all NaN, imputed to a constant) in a training fold predicts the base
-    rate instead of aborting the whole CV run.
-    """
-
-    threshold = 0.0
-
-    def __init__(self):
-        pass
-
-
-def make_branch(
-    columns: Sequence[str],
-    learner: str | ClassifierMixin = "lr",
-    random_state: int | None = 0,
-    *,
-    harmonize: str | None = None,
-    harmonize_columns: Sequence[str] | None = None,
-    harmonize_unseen: str = "pooled",
-    correlation_threshold: float | None = None,
-    select_k: int | None = None,
-    select_method: str = "anova",
-    early_stopping: bool = False,
-    resample: str | None = None,
-    task: str = "binary",
-) -> Pipeline:
-    """One fusion branch: the given DataFrame columns → impute → filter → scale → learner.
-
-    Parameters
-    ----------
-    columns : sequence of str
-        Names of the DataFrame columns this branch sees (all others are dropped).
-    learner : str or classifier, default="lr"
-        A name from :data:`radfusion.pipeline.learners.LEARNERS`, or an unfitted classifier
-        (cloned).
-    random_state : int or None, default=0
-        Seed of the learner (ignored when ``learner`` is an estimator).
-    harmonize : str, optional
-        Name of the site column of the DataFrame: the branch's columns (those in
-        ``harmonize_columns``) are harmonised by :class:`~radfusion.pipeline.preprocessing.ComBat`
-        before imputation. The site column is read by ComBat and is not a feature.
-    harmonize_columns : sequence of str, optional
-        The columns to harmonise (default: all of ``columns``); the others pass through.
-    harmonize_unseen : {"error", "pooled"}, default="pooled"
-        ComBat's handling of a site not seen in training (see :class:`ComBat`).
-    correlation_threshold : float, optional
-        Add a :class:`~radfusion.pipeline.preprocessing.CorrelationFilter` (Pearson) with this
-        threshold after the constant filter.
-    select_k : int, optional
-        Add a :class:`~radfusion.pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
-    select_method : {"anova", "mrmr"}, default="anova"
-        Method of the top-k selector.
-    early_stopping : bool, default=False
-        ``"xgb"`` only: use :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (step
-        ``earlystoppingxgbclassifier``), as tuned branches do.
-    resample : {"smote"}, optional
-        Oversample the minority class with imbalanced-learn's ``SMOTE`` (step ``smote``, seeded
-        by ``random_state``) between scaling and the learner; the branch is then an
-        ``imblearn.pipeline.Pipeline``, whose samplers act only in ``fit`` (never on the rows
-        being predicted). Needs the optional package ``imbalanced-learn``. Classification only.
-    task : {"binary", "multiclass", "regression"}, default="binary"
-        The learner's task (:func:`radfusion.pipeline.learners.make_learner`).
-
-    Returns
-    -------
-    Pipeline
-        Steps ``columntransformer`` (selection, ``remainder="drop"``; with ``harmonize`` its
-        transformer ``combat`` harmonises and ``select`` passes the other columns through),
-        ``simpleimputer`` (median, all-NaN columns kept as 0), ``dropconstantfeatures``,
-        optionally ``correlationfilter`` and ``selecttopk``, ``standardscaler`` and the learner,
-        named after its class (e.g. ``logisticregression``). Without the optional arguments the
-        branch is exactly the historical one.
-    """
-    if resample not in (None, "smote"):
-        raise InputError("Unknown resampling", [Problem(f"{resample!r} is not 'smote'")])
-    columns = [c for c in dict.fromkeys(columns) if c != harmonize]
-    if not columns:
-        raise ValueError("a branch needs at least one column")
-    if resample is not None and task == "regression":
-        raise InputError("SMOTE oversamples classes", [Problem("not for a regression target")])
-    if not isinstance(learner, str):
-        estimator = clone(learner)
-    elif task != "binary":
-        estimator = make_learner(learner, random_state, early_stopping=early_stopping, task=task)
-    elif early_stopping:
-        estimator = make_learner(learner, random_state, early_stopping=True)
-    else:  # the historical call (tests substitute make_learner with this signature)
-        estimator = make_learner(learner, random_state)
-    harmonized = []
-    if harmonize is not None:
-        wanted = set(columns if harmonize_columns is None else harmonize_columns)
-        harmonized = [c for c in columns if c in wanted]
-    passthrough = [c for c in columns if c not in set(harmonized)]
-    transformers = []
-    if harmonized:
-        combat = ComBat(batch=harmonize, unseen=harmonize_unseen)
-        transformers.append(("combat", combat, [*harmonized, harmonize]))
-    if passthrough:
-        transformers.append(("select", "passthrough", passthrough))
-    select = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
-    steps = [
-        select,
-        SimpleImputer(strategy="median", keep_empty_features=True),
-        DropConstantFeatures(),
-    ]
-    if correlation_threshold is not None:
-        steps.append(CorrelationFilter(threshold=correlation_threshold))
-    if select_k is not None:
-        steps.append(SelectTopK(k=select_k, method=select_method))
-    if resample == "smote":
-        try:
-            from imblearn.over_sampling import SMOTE
-            from imblearn.pipeline import make_pipeline as make_imblearn_pipeline
-        except ImportError as error:
-            raise InputError(
-                "resample='smote' needs imbalanced-learn",
-                [Problem("install it: pip install imbalanced-learn")],
-            ) from error
-        return make_imblearn_pipeline(
-            *steps, StandardScaler(), SMOTE(random_state=random_state), estimator
-        )
-    return make_pipeline(*steps, StandardScaler(), estimator)
-
-
-def branch_name(group: str, learner: str | None = None) -> str:
-    """Estimator name of a group's branch inside a fusion ensemble.
-
-    >>> branch_name("CT__tumor", "lr")
-    'CT/tumor:lr'
-    """
-    name = group.replace(SEPARATOR, "/")
-    return name if learner is None else f"{name}:{learner}"
 
 
 # --------------------------------------------------------------------------- meta-learner
@@ -1257,6 +1115,4 @@ def _branch(columns, learner, random_state, options) -> BaseEstimator:
     tune = options.pop("tune", None)
     if tune is None:
         return make_branch(columns, learner, random_state, **options)
-    from .tuning import tuned_branch  # tuning imports make_branch from here
-
     return tuned_branch(columns, learner, random_state=random_state, **tune, **options)

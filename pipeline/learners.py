@@ -3,7 +3,7 @@
 Every learner exposes ``predict_proba`` (soft voting and stacking need it), is deterministic
 for a fixed ``random_state`` and single-threaded (parallelism belongs to the outer CV loop).
 They expect standardised inputs without missing values;
-:func:`radfusion.pipeline.fusion.make_branch` puts each one behind imputation and scaling.
+:func:`radfusion.pipeline.branch.make_branch` puts each one behind imputation and scaling.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ pipelines, and ComBat needs the site at ``transform`` time too (to adjust each n
 their site's parameters). The site is therefore a *column of X*, named by ``ComBat(batch=...)``;
 ComBat consumes it and drops it from its output. This survives ``clone``, ``cross_validate``,
 ``GridSearchCV``, stacking and ``predict`` without metadata routing. A fusion branch's column
-selector must include the site column (:func:`radfusion.pipeline.fusion.make_branch` does it with
+selector must include the site column (:func:`radfusion.pipeline.branch.make_branch` does it with
 ``harmonize="site"``); :func:`radfusion.pipeline.dataset.load_dataset` keeps it in ``X`` with
 ``keep_site=True``.
 """

@@ -80,20 +80,15 @@ and ``figures/<name>.png`` (300 dpi) for papers; see :data:`radfusion.pipeline.p
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
-import platform
 import re
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from radfusion.features.files import Content, file_digest, settle, write_atomic, write_set
@@ -101,7 +96,27 @@ from radfusion.features.files import Content, file_digest, settle, write_atomic,
 from .checklists import build_checklists
 from .methods import build_methods
 from .plots import FIGURES, inline_svg, png_bytes, svg_text
+from .report_parts import (
+    FIGURE_DIR,
+    REPORT_CSS,
+    SCHEMA_VERSION,
+    Significant,
+    cohort_html,
+    escape,
+    figure_html,
+    fmt,
+    format_metric,
+    html_table,
+    installed_version,
+    jsonable,
+    num_cell,
+    package_versions,
+    reproduce_html,
+    reproduce_steps,
+    resolve_label_mapping,
+)
 from .statistics import describe_cohort
+from .task_report import TASK_FIGURES, render_task_html, task_figures
 from .validation import (
     CI_LEVEL,
     CURVE_GRID,
@@ -127,26 +142,11 @@ __all__ = [
     "write_run_info",
 ]
 
-SCHEMA_VERSION = "1.3"
-DECIMALS = 6
 REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
-FIGURE_DIR = "figures"
 RUN_FILE = "run.json"
 #: The report set's journal (hidden, inside the report folder; see ``write_set``).
 REPORT_JOURNAL = ".report.journal"
 
-# Report key -> distribution names to try (the first one installed wins).
-_PACKAGES: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy",),
-    "scipy": ("scipy",),
-    "pandas": ("pandas",),
-    "scikit-learn": ("scikit-learn",),
-    "xgboost": ("xgboost", "xgboost-cpu"),
-    "radiomics": ("pyradiomics", "pyradiomics-bhklab"),
-    "SimpleITK": ("SimpleITK", "simpleitk"),
-    "joblib": ("joblib",),
-    "matplotlib": ("matplotlib",),
-}
 
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
@@ -198,100 +198,12 @@ COMPARISON_METHOD = (
 # --------------------------------------------------------------------------------------------
 # report.json
 # --------------------------------------------------------------------------------------------
-def _installed(*distributions: str) -> tuple[str, str] | None:
-    """(distribution name, version) of the first installed of ``distributions``."""
-    for name in distributions:
-        try:
-            return name, metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def installed_version(*distributions: str) -> str | None:
-    found = _installed(*distributions)
-    return found[1] if found else None
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python, platform and the versions of the packages a result depends on (None: absent)."""
-    versions: dict[str, str | None] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    versions.update({key: installed_version(*names) for key, names in _PACKAGES.items()})
-    return versions
-
-
-class _Significant(float):
-    """A float stored with 6 significant digits instead of 6 decimals (p-values)."""
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: str keys, lists, Python scalars, floats rounded, NaN/inf -> None."""
-    if isinstance(value, Mapping):
-        return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return [jsonable(v) for v in sorted(value, key=str)]
-    if isinstance(value, (list, tuple, np.ndarray, pd.Index, pd.Series)):
-        return [jsonable(v) for v in list(value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, _Significant):
-        return float(f"{value:.{DECIMALS}g}") if math.isfinite(value) else None
-    if isinstance(value, float):
-        return round(value, DECIMALS) if math.isfinite(value) else None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
-
-
-def _label_mapping(
-    predictions: pd.DataFrame, config: Mapping[str, Any], n_classes: int = 2
-) -> dict[str, int]:
-    """``{original label: code of y_true}``.
-
-    ``predictions.attrs["label_mapping"]`` maps the labels given to the CV to the codes 0 ..
-    ``n_classes - 1`` (identity when absent, e.g. predictions read back from CSV). When the
-    caller encoded the labels itself, ``config["label_mapping"]`` maps the original labels to
-    the labels given to the CV; the two are composed.
-    """
-    mapping = predictions.attrs.get("label_mapping") or {k: k for k in range(n_classes)}
-    given = config.get("label_mapping")
-    if isinstance(given, Mapping):
-        mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}
-    return {str(k): int(v) for k, v in mapping.items()}
 
 
 def _classes(mapping: Mapping[str, int]) -> list[str]:
     """Original label names of class 0 and class 1."""
     inverse = {code: label for label, code in mapping.items()}
     return [str(inverse.get(0, "0")), str(inverse.get(1, "1"))]
-
-
-def reproduce_steps(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """How to re-run: the command, the package pins and the steps."""
-    command = config.get("command") if isinstance(config, Mapping) else None
-    if isinstance(command, (list, tuple)):
-        command = shlex.join(str(part) for part in command)
-    pins = [_installed("radfusion")] + [_installed(*names) for names in _PACKAGES.values()]
-    requirements = [f"{name}=={version}" for name, version in filter(None, pins)]
-    steps = [
-        f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
-        f"pip install {' '.join(requirements)}.",
-        "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
-        "Run the command below (or the configuration above through "
-        "radfusion.pipeline.experiment.run_cv) with the same seed."
-        if command
-        else "Run radfusion.pipeline.experiment.run_cv with the configuration above and the "
-        "same seed.",
-        "The new report.json is byte-identical to this one; timings are in run.json.",
-    ]
-    if not inputs:
-        steps.pop(1)
-    return {"command": command, "requirements": requirements, "steps": steps}
 
 
 def build_report(
@@ -349,7 +261,7 @@ def build_report(
     """
     per_patient = predictions.drop_duplicates("patient_id")
     n_positive = int((per_patient["y_true"] == 1).sum())
-    label_mapping = _label_mapping(predictions, config)
+    label_mapping = resolve_label_mapping(predictions, config)
     names = list(summary)
     rocs = roc_curves(predictions, n_bootstrap=n_bootstrap, seed=seed)
     prs = pr_curves(predictions)
@@ -409,8 +321,8 @@ def build_report(
             "tests": [
                 {
                     **test,
-                    "p_value": _Significant(test["p_value"]),
-                    "p_holm": _Significant(test["p_holm"]),
+                    "p_value": Significant(test["p_value"]),
+                    "p_holm": Significant(test["p_holm"]),
                 }
                 for test in (compare_models(predictions, pairs) if pairs else [])
             ],
@@ -465,8 +377,6 @@ def report_members(
     when the set is written). ``durations`` is called once everything is rendered; see
     :func:`write_report`.
     """
-    from .task_report import TASK_FIGURES, render_task_html, task_figures
-
     out_dir = Path(out_dir)
     figure_dir = out_dir / FIGURE_DIR
     figures, html = render_figures, render_html
@@ -553,29 +463,6 @@ def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
 # --------------------------------------------------------------------------------------------
 # report.html
 # --------------------------------------------------------------------------------------------
-REPORT_CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
-max-width:1100px;margin:0 auto;padding:1.5rem}
-h1{font-size:1.6rem;margin:.2rem 0 1rem}h2{font-size:1.2rem;margin-top:2rem;
-border-bottom:1px solid #d7dbe3;padding-bottom:.2rem}h3{font-size:1rem;margin-top:1.4rem}
-table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
-th,td{padding:.3rem .6rem;border-bottom:1px solid #e4e7ee;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.wrap{white-space:normal;min-width:6.2em}
-tr.best td{background:#eaf4ea}tr.best td:first-child{font-weight:600}
-tr.sub td:first-child{padding-left:1.4rem}
-td.answered{color:#1d6b2a}td.partly{color:#8a5a00}td.user{color:#a3262a;font-weight:600}
-.methods p{max-width:50rem}
-.scroll{overflow-x:auto}.muted{color:#5a6375;font-size:.88rem}
-nav{font-size:.88rem;margin:.5rem 0 1rem}nav a{margin-right:.8rem;color:#2b5bb5}
-pre{background:#f5f6f8;padding:.7rem;overflow-x:auto;font-size:.82rem;white-space:pre-wrap;
-word-break:break-all}code{font-size:.85em}
-figure{margin:.5rem 0 1rem;max-width:100%}figure svg{width:100%;height:auto;max-height:90vh}
-figure.single{max-width:640px}figcaption{font-size:.85rem;color:#5a6375}
-@media print{body{max-width:none;padding:0;font-size:10pt}nav{display:none}
-h2{break-after:avoid}table,figure,pre{break-inside:avoid}.scroll{overflow:visible}
-figure svg{max-height:none}}
-"""
 
 _SECTIONS = (
     ("cohort", "Cohort"),
@@ -594,104 +481,10 @@ _SECTIONS = (
 )
 
 
-def escape(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def html_table(
-    header: Sequence[str] | None,
-    rows: Sequence[Sequence[str]],
-    classes: Sequence[str] | None = None,
-) -> str:
-    """An HTML table; cells are pre-escaped HTML, ``classes`` are per-row class names."""
-    head = "".join(f"<th>{h}</th>" for h in header or ())
-    head = f"<thead><tr>{head}</tr></thead>" if header else ""
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(row) + "</tr>")
-    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
-
-
-def num_cell(value: Any) -> str:
-    return f'<td class="num">{escape(value)}</td>'
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
-
-
-def format_metric(values: Mapping[str, float | None]) -> str:
-    return f"{fmt(values.get('mean'))} [{fmt(values.get('ci_low'))}, {fmt(values.get('ci_high'))}]"
-
-
 def _format_p(p: float | None) -> str:
     if p is None:
         return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def cohort_html(cohort: Mapping[str, Any]) -> str:
-    columns = cohort["columns"]
-    header = ["Characteristic"] + [f"{escape(c['label'])} (n = {escape(c['n'])})" for c in columns]
-    rows, classes = [], []
-    for variable in cohort["variables"]:
-        name = escape(variable["name"])
-        values = variable["values"]
-        if variable["kind"] == "numeric":
-            rows.append(
-                [f"<td>{name}, mean (SD)</td>"]
-                + [num_cell(f"{fmt(v['mean'], 1)} ({fmt(v['sd'], 1)})") for v in values]
-            )
-            rows.append(
-                [f"<td>{name}, median [Q1, Q3]</td>"]
-                + [
-                    num_cell(f"{fmt(v['median'], 1)} [{fmt(v['q1'], 1)}, {fmt(v['q3'], 1)}]")
-                    for v in values
-                ]
-            )
-            classes += ["", ""]
-        else:
-            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
-            classes.append("")
-            for level in values[0]["levels"]:
-                cells = [f"<td>{escape(level)}</td>"]
-                for v in values:
-                    entry = v["levels"][level]
-                    cells.append(num_cell(f"{entry['n']} ({fmt(entry['percent'], 1)} %)"))
-                rows.append(cells)
-                classes.append("sub")
-        if any(v["missing"] for v in values):
-            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values])
-            classes.append("sub")
-    parts = []
-    if rows:
-        parts.append(html_table(header, rows, classes))
-    else:
-        parts.append(html_table(header[1:], [[num_cell(c["n"]) for c in columns]]))
-        parts.append(
-            '<p class="muted">No patient characteristics were given (pass a biomarker table).</p>'
-        )
-    if cohort["groups"]:
-        group_rows = [
-            [
-                f"<td>{escape(g['name'])}</td>",
-                num_cell("" if g["columns"] is None else g["columns"]),
-            ]
-            + [num_cell(f"{m['n']} ({fmt(m['percent'], 1)} %)") for m in g["missing"]]
-            for g in cohort["groups"]
-        ]
-        parts.append("<h3>Feature groups and missing modalities</h3>")
-        parts.append(
-            '<p class="muted">Patients without any value in a feature group (a '
-            "missing modality or mask), n (%).</p>"
-        )
-        parts.append(
-            html_table(
-                ["Feature group", "Columns"] + [escape(c["label"]) for c in columns], group_rows
-            )
-        )
-    return "".join(parts)
 
 
 def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
@@ -878,26 +671,6 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
         f"{escape(explanations['shap'])}</p>"
     )
     return f'<div class="scroll">{"".join(parts)}</div>'
-
-
-def figure_html(name: str, svg: str, caption: str, single: bool = False) -> str:
-    cls = ' class="single"' if single else ""
-    return (
-        f'<figure id="figure-{name}"{cls}>{svg}<figcaption>{caption} Also saved as '
-        f"<code>{FIGURE_DIR}/{name}.svg</code> and <code>{FIGURE_DIR}/{name}.png</code>."
-        "</figcaption></figure>"
-    )
-
-
-def reproduce_html(reproduce: Mapping[str, Any]) -> str:
-    parts = []
-    if reproduce.get("command"):
-        parts.append(f"<pre>{escape(reproduce['command'])}</pre>")
-    parts.append(
-        "<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"
-    )
-    parts.append(f"<pre>pip install {escape(' '.join(reproduce['requirements']))}</pre>")
-    return "".join(parts)
 
 
 def render_html(

@@ -46,7 +46,6 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -56,8 +55,26 @@ from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
 
+from . import methods
 from .fusion import FUSED
 from .plots import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
+from .report_parts import (
+    REPORT_CSS,
+    SCHEMA_VERSION,
+    cohort_html,
+    escape,
+    figure_html,
+    fmt,
+    format_metric,
+    html_table,
+    installed_version,
+    jsonable,
+    num_cell,
+    package_versions,
+    reproduce_html,
+    reproduce_steps,
+    resolve_label_mapping,
+)
 from .targets import PRIMARY_METRIC, task_metrics
 from .validation import (
     CI_LEVEL,
@@ -125,13 +142,6 @@ NOT_COMPUTED = (
 )
 
 
-def _report() -> ModuleType:
-    """:mod:`radfusion.pipeline.report`, imported on use (it imports this module lazily)."""
-    from . import report
-
-    return report
-
-
 # --------------------------------------------------------------------------------------------
 # report.json
 # --------------------------------------------------------------------------------------------
@@ -161,7 +171,6 @@ def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dic
 
 def _methods_text(report: Mapping[str, Any]) -> list[str]:
     """A few paragraphs on the CV design, the models and the metrics, from the report."""
-    methods = _report_methods()
     config = report.get("config") or {}
     data = report["data"]
     task = report["task"]
@@ -223,12 +232,6 @@ def _in_sentence(label: str) -> str:
     return label
 
 
-def _report_methods() -> ModuleType:
-    from . import methods
-
-    return methods
-
-
 def build_task_report(
     predictions: pd.DataFrame,
     summary: Mapping[str, Mapping[str, Mapping[str, float]]],
@@ -270,7 +273,6 @@ def build_task_report(
     dict
         JSON-serialisable, the same for the same arguments (byte-identical JSON).
     """
-    rep = _report()
     metric_names = task_metrics(task)
     found = prediction_task(predictions)
     if found != task:
@@ -285,7 +287,7 @@ def build_task_report(
     if task == "multiclass":
         k = values.shape[-1]
         y = y.astype(np.int64)
-        mapping = _report()._label_mapping(predictions, config, k)
+        mapping = resolve_label_mapping(predictions, config, k)
         inverse = {code: label for label, code in mapping.items()}
         classes = [inverse.get(c, str(c)) for c in range(k)]
         counts = np.bincount(y, minlength=k)
@@ -338,8 +340,8 @@ def build_task_report(
     }
     best = max(scores, key=scores.__getitem__) if scores else None  # first of equals wins
     report = {
-        "schema_version": rep.SCHEMA_VERSION,
-        "radfusion_version": rep.installed_version("radfusion") or "unknown",
+        "schema_version": SCHEMA_VERSION,
+        "radfusion_version": installed_version("radfusion") or "unknown",
         "task": task,
         "config": config,
         "seed": int(seed),
@@ -348,7 +350,7 @@ def build_task_report(
             name: {"path": os.fspath(path), "sha256": file_digest(path)}
             for name, path in inputs.items()
         },
-        "versions": rep.package_versions(),
+        "versions": package_versions(),
         "ci_method": CI_METHODS[task],
         "models": report_models,
         "best": best,
@@ -358,9 +360,9 @@ def build_task_report(
         else {"columns": default_cohort, "variables": [], "groups": []},
         "comparisons": {"method": COMPARISON_METHOD.format(task=task), "tests": []},
         "curves": curves,
-        "reproduce": rep.reproduce_steps(config, inputs),
+        "reproduce": reproduce_steps(config, inputs),
     }
-    report = rep.jsonable(report)
+    report = jsonable(report)
     report["methods"] = {"text": _methods_text(report)}
     report["checklists"] = None
     report["explanations"] = None
@@ -515,8 +517,7 @@ _SECTIONS = (
 
 
 def _summary_html(report: Mapping[str, Any]) -> str:
-    rep = _report()
-    e, f = rep.escape, rep.fmt
+    e, f = escape, fmt
     data = report["data"]
     rows = [
         ["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
@@ -537,11 +538,10 @@ def _summary_html(report: Mapping[str, Any]) -> str:
                 f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>",
             ]
         )
-    return rep.html_table(None, rows)
+    return html_table(None, rows)
 
 
 def _performance_html(report: Mapping[str, Any]) -> str:
-    rep = _report()
     best = report.get("best")
     primary = TASK_METRIC_LABELS[PRIMARY_METRIC[report["task"]]]
     names = list(report["models"])
@@ -554,40 +554,32 @@ def _performance_html(report: Mapping[str, Any]) -> str:
     for name in names:
         values = report["models"][name]["metrics"]
         rows.append(
-            [
-                f"<td>{rep.escape(name)}"
-                f"{f' (best {rep.escape(primary)})' if name == best else ''}</td>"
-            ]
-            + [
-                f'<td class="num wrap">{rep.escape(rep.format_metric(values[m]))}</td>'
-                for m in metrics
-            ]
+            [f"<td>{escape(name)}{f' (best {escape(primary)})' if name == best else ''}</td>"]
+            + [f'<td class="num wrap">{escape(format_metric(values[m]))}</td>' for m in metrics]
         )
-    return rep.html_table(
-        ["Model"] + [rep.escape(TASK_METRIC_LABELS.get(m, m)) for m in metrics],
+    return html_table(
+        ["Model"] + [escape(TASK_METRIC_LABELS.get(m, m)) for m in metrics],
         rows,
         classes=["best" if name == best else "" for name in names],
     )
 
 
 def _confusion_tables_html(report: Mapping[str, Any]) -> str:
-    rep = _report()
     classes = report["data"]["classes"]
     parts = []
     for name, model in report["models"].items():
         rows = [
-            [f"<th>{rep.escape(label)}</th>"] + [rep.num_cell(rep.fmt(v, 1)) for v in row]
+            [f"<th>{escape(label)}</th>"] + [num_cell(fmt(v, 1)) for v in row]
             for label, row in zip(classes, model["confusion_matrix"], strict=True)
         ]
-        parts.append(f"<h3>{rep.escape(name)}</h3>")
-        parts.append(rep.html_table(["True \\ predicted"] + [rep.escape(c) for c in classes], rows))
+        parts.append(f"<h3>{escape(name)}</h3>")
+        parts.append(html_table(["True \\ predicted"] + [escape(c) for c in classes], rows))
     return "".join(parts)
 
 
 def _provenance_html(report: Mapping[str, Any]) -> str:
-    rep = _report()
-    e = rep.escape
-    inputs = rep.html_table(
+    e = escape
+    inputs = html_table(
         ["Input", "Path", "SHA-256"],
         [
             [
@@ -598,7 +590,7 @@ def _provenance_html(report: Mapping[str, Any]) -> str:
             for k, v in report["inputs"].items()
         ],
     )
-    versions = rep.html_table(
+    versions = html_table(
         ["Software", "Version"],
         [
             [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
@@ -620,13 +612,12 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
     (:func:`radfusion.pipeline.plots.svg_text`), drawn here when None.
     """
-    rep = _report()
-    e = rep.escape
+    e = escape
     task = report["task"]
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
     figures = [
-        rep.figure_html(name, inline_svg(svgs[name]), e(caption))
+        figure_html(name, inline_svg(svgs[name]), e(caption))
         for name, (_, caption) in TASK_FIGURES[task].items()
         if name in svgs
     ]
@@ -645,7 +636,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohort</h2>',
         _summary_html(report),
-        f'<div class="scroll">{rep.cohort_html(report["cohort"])}</div>'
+        f'<div class="scroll">{cohort_html(report["cohort"])}</div>'
         if report.get("cohort")
         else "",
         '<h2 id="methods">Methods</h2>',
@@ -670,13 +661,13 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"<p>{e(NOT_COMPUTED)}</p>",
         f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
         '<h2 id="reproduce">How to re-run</h2>',
-        rep.reproduce_html(report["reproduce"]),
+        reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',
         _provenance_html(report),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{e(title)}</title>\n<style>{rep.REPORT_CSS}</style>\n"
+        f"<title>{e(title)}</title>\n<style>{REPORT_CSS}</style>\n"
         "</head>\n<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
     )

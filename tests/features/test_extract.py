@@ -15,7 +15,8 @@ from radiomics import featureextractor
 from radfusion.features.errors import InputError
 from radfusion.features.extract import extract_case
 from radfusion.features.manifest import read_manifest
-from radfusion.features.params import SHIPPED_DIR, load_params, modality_kind
+from radfusion.features.naming import modality_kind
+from radfusion.features.params import SHIPPED_DIR, load_params
 from radfusion.features.runner import extract_cohort
 from radfusion.features.table import (
     FeatureRecord,

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-import radfusion.pipeline.fusion
+import radfusion.pipeline.branch
 import radfusion.pipeline.learners
 from radfusion.features.errors import InputError
 from radfusion.pipeline.dataset import load_dataset
@@ -53,12 +53,12 @@ CASES = [
 def _fast_and_single_threaded():
     original = radfusion.pipeline.learners.make_learner
 
-    def small(name, random_state=0):
-        learner = original(name, random_state)
+    def small(name, random_state=0, **options):
+        learner = original(name, random_state, **options)
         return learner.set_params(n_estimators=20) if name in ("rf", "xgb") else learner
 
     with threadpool_limits(limits=1), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(radfusion.pipeline.fusion, "make_learner", small)
+        patch.setattr(radfusion.pipeline.branch, "make_learner", small)
         patch.setattr(radfusion.pipeline.learners, "make_learner", small)
         yield
 
@@ -355,7 +355,7 @@ def test_tampered_schema_is_refused_before_anything_is_built(train, tmp_path, mo
 def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
     assert is_trusted_type("radfusion.pipeline.fusion.NonNegativeLogisticRegression")
-    assert is_trusted_type("radfusion.pipeline.fusion.DropConstantFeatures")
+    assert is_trusted_type("radfusion.pipeline.branch.DropConstantFeatures")
     for name in (
         "builtins.eval",
         "os.system",

@@ -19,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from radfusion.pipeline import report as report_module
 from radfusion.pipeline.report import (
     FIGURE_DIR,
     REPORT_FILES,
@@ -336,7 +335,7 @@ def test_missing_packages_are_reported_not_raised(written, inputs, monkeypatch):
     def not_installed(name):
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(report_module.metadata, "version", not_installed)
+    monkeypatch.setattr(metadata, "version", not_installed)
     summary = {name: m["metrics"] for name, m in report["models"].items()}
     bare = build_report(predictions, summary, config={}, seed=0, inputs={}, groups={})
     assert bare["radfusion_version"] == "unknown"

@@ -23,7 +23,8 @@ from sklearn.model_selection import (
 )
 from xgboost import XGBClassifier
 
-from radfusion.pipeline.fusion import build_model, build_models, make_branch
+from radfusion.pipeline.branch import make_branch
+from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
 from radfusion.pipeline.persistence import is_trusted_type
 from radfusion.pipeline.tuning import (
