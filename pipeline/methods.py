@@ -416,7 +416,8 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
             f"stacking (one base model per group and learner ({join_list(stack)}); a logistic "
             "meta-learner with non-negative weights on the logits of the base models' "
             "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
-            "rows, L2 penalty C=1, plus an indicator per group missing in some training "
+            "rows (fewer folds, at least 2, when a class has fewer than 5 training patients), "
+            "L2 penalty C=1, plus an indicator per group missing in some training "
             "patients; base models then refitted on all training rows)"
         )
     if "shared" in fused:
