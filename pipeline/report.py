@@ -107,6 +107,7 @@ from .report_parts import (
     fmt,
     format_metric,
     html_table,
+    inputs_html,
     installed_version,
     jsonable,
     num_cell,
@@ -114,6 +115,7 @@ from .report_parts import (
     reproduce_html,
     reproduce_steps,
     resolve_label_mapping,
+    versions_html,
 )
 from .statistics import describe_cohort
 from .task_report import TASK_FIGURES, render_task_html, task_figures
@@ -704,24 +706,8 @@ def render_html(
             ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
         ],
     )
-    inputs_html = html_table(
-        ["Input", "Path", "SHA-256"],
-        [
-            [
-                f"<td>{escape(k)}</td>",
-                f"<td>{escape(v['path'])}</td>",
-                f"<td><code>{escape(v['sha256'])}</code></td>",
-            ]
-            for k, v in report["inputs"].items()
-        ],
-    )
-    versions_html = html_table(
-        ["Software", "Version"],
-        [
-            [f"<td>{escape(k)}</td>", f"<td>{escape(v if v is not None else 'not installed')}</td>"]
-            for k, v in report["versions"].items()
-        ],
-    )
+    inputs_table = inputs_html(report["inputs"])
+    versions_table = versions_html(report["versions"])
     captions = {
         "roc": "Pooled out-of-fold ROC curve per model, averaged over CV repeats; AUC with "
         "95 % bootstrap CI.",
@@ -798,9 +784,9 @@ def render_html(
         "<h3>Configuration</h3>",
         f"<pre>{escape(json.dumps(config, indent=2, ensure_ascii=False))}</pre>",
         "<h3>Inputs</h3>",
-        f'<div class="scroll">{inputs_html}</div>',
+        f'<div class="scroll">{inputs_table}</div>',
         "<h3>Software versions</h3>",
-        versions_html,
+        versions_table,
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

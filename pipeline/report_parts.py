@@ -268,3 +268,25 @@ def reproduce_html(reproduce: Mapping[str, Any]) -> str:
     )
     parts.append(f"<pre>pip install {escape(' '.join(reproduce['requirements']))}</pre>")
     return "".join(parts)
+
+
+def inputs_html(inputs: Mapping[str, Mapping[str, Any]]) -> str:
+    """The provenance table of the input files: name, path and SHA-256."""
+    rows = [
+        [
+            f"<td>{escape(k)}</td>",
+            f"<td>{escape(v['path'])}</td>",
+            f"<td><code>{escape(v['sha256'])}</code></td>",
+        ]
+        for k, v in inputs.items()
+    ]
+    return html_table(["Input", "Path", "SHA-256"], rows)
+
+
+def versions_html(versions: Mapping[str, str | None]) -> str:
+    """The provenance table of the software versions (None: not installed)."""
+    rows = [
+        [f"<td>{escape(k)}</td>", f"<td>{escape(v if v is not None else 'not installed')}</td>"]
+        for k, v in versions.items()
+    ]
+    return html_table(["Software", "Version"], rows)

@@ -67,6 +67,7 @@ from .report_parts import (
     fmt,
     format_metric,
     html_table,
+    inputs_html,
     installed_version,
     jsonable,
     num_cell,
@@ -74,6 +75,7 @@ from .report_parts import (
     reproduce_html,
     reproduce_steps,
     resolve_label_mapping,
+    versions_html,
 )
 from .targets import PRIMARY_METRIC, task_metrics
 from .validation import (
@@ -579,24 +581,8 @@ def _confusion_tables_html(report: Mapping[str, Any]) -> str:
 
 def _provenance_html(report: Mapping[str, Any]) -> str:
     e = escape
-    inputs = html_table(
-        ["Input", "Path", "SHA-256"],
-        [
-            [
-                f"<td>{e(k)}</td>",
-                f"<td>{e(v['path'])}</td>",
-                f"<td><code>{e(v['sha256'])}</code></td>",
-            ]
-            for k, v in report["inputs"].items()
-        ],
-    )
-    versions = html_table(
-        ["Software", "Version"],
-        [
-            [f"<td>{e(k)}</td>", f"<td>{e(v if v is not None else 'not installed')}</td>"]
-            for k, v in report["versions"].items()
-        ],
-    )
+    inputs = inputs_html(report["inputs"])
+    versions = versions_html(report["versions"])
     config = json.dumps(report.get("config") or {}, indent=2, ensure_ascii=False)
     return (
         "<h3>Configuration</h3>"
