@@ -57,6 +57,7 @@ from radfusion.features.files import atomic_write, file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .dataset import check_finite, load_dataset
+from .encoding import level_sets
 from .fusion import FUSED, build_model
 from .learners import LEARNERS
 from .tables import (
@@ -302,7 +303,7 @@ def train_model(
         id_column=data.id_column,
         columns=list(data.X.columns),
         groups=data.groups,
-        categories={name: _levels(raw[name]) for name in data.encoded},
+        categories=level_sets(raw, data.encoded),
         encoded=data.encoded,
         settings={
             "strategy": strategy,
@@ -422,11 +423,6 @@ def library_versions() -> dict[str, str]:
         "skops": skops.__version__,
         "python": platform.python_version(),
     }
-
-
-def _levels(column: pd.Series) -> list[str]:
-    """Levels of a text column exactly as ``load_dataset`` encodes them."""
-    return sorted(column.dropna().astype(str).unique())
 
 
 def _plain(value: Any) -> Any:
