@@ -102,6 +102,48 @@ SelectK = Annotated[int | None, typer.Option(min=1, help="Keep the k best featur
 SelectMethod = Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")]
 Tune = Annotated[bool, typer.Option(help="A randomised inner search in every branch.")]
 NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")]
+IccTable = Annotated[
+    Path | None,
+    typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
+]
+IccThreshold = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Lowest ICC kept with --icc-table.")
+]
+
+
+def _model_options(
+    *,
+    learner: str,
+    stack_learner: list[str] | None,
+    group_pattern: str | None,
+    harmonize: bool,
+    harmonize_unseen: str,
+    icc_table: Path | None,
+    icc_threshold: float,
+    correlation_threshold: float | None,
+    select_k: int | None,
+    select_method: str,
+    tune: bool,
+    n_iter: int,
+):
+    """The one options object of cv and train, from their shared command-line options."""
+    from .learners import LEARNERS
+    from .options import ModelOptions
+
+    return ModelOptions(
+        learner=learner,
+        learners=tuple(stack_learner or LEARNERS),
+        group_pattern=group_pattern,
+        harmonize=harmonize,
+        harmonize_unseen=harmonize_unseen,
+        icc_table=None if icc_table is None else str(icc_table),
+        icc_threshold=icc_threshold,
+        correlation_threshold=correlation_threshold,
+        select_k=select_k,
+        select_method=select_method,
+        tune=tune,
+        n_iter=n_iter,
+    )
 
 
 @app.command()
@@ -264,6 +306,8 @@ def cv(
     repeats: Repeats = 3,
     harmonize: Harmonize = False,
     harmonize_unseen: HarmonizeUnseen = "pooled",
+    icc_table: IccTable = None,
+    icc_threshold: IccThreshold = 0.75,
     correlation_threshold: CorrelationThreshold = None,
     select_k: SelectK = None,
     select_method: SelectMethod = "anova",
@@ -285,7 +329,6 @@ def cv(
     the stacking meta-learner) is refitted on the training rows of each fold only.
     """
     from .experiment import STRATEGIES, run_cv
-    from .learners import LEARNERS
 
     check_output_path(out, folder=True)
     report = run_cv(
@@ -294,20 +337,24 @@ def cv(
         out=out,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=group_pattern,
+        options=_model_options(
+            learner=learner,
+            stack_learner=stack_learner,
+            group_pattern=group_pattern,
+            harmonize=harmonize,
+            harmonize_unseen=harmonize_unseen,
+            icc_table=icc_table,
+            icc_threshold=icc_threshold,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            tune=tune,
+            n_iter=n_iter,
+        ),
         strategies=strategy or STRATEGIES,
-        learner=learner,
-        learners=stack_learner or LEARNERS,
         folds=folds,
         repeats=repeats,
         seed=seed,
-        harmonize=harmonize,
-        harmonize_unseen=harmonize_unseen,
-        correlation_threshold=correlation_threshold,
-        select_k=select_k,
-        select_method=select_method,
-        tune=tune,
-        n_iter=n_iter,
         explain=explain,
         scheduler=dask_scheduler,
         n_jobs=jobs,
@@ -334,12 +381,14 @@ def train(
     group_pattern: GroupPattern = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="single, early, late, stacking or shared (default stacking)."),
+        typer.Option(help="early, late, stacking or shared (default stacking)."),
     ] = None,
     learner: Learner = "lr",
     stack_learner: StackLearners = None,
     harmonize: Harmonize = False,
     harmonize_unseen: HarmonizeUnseen = "pooled",
+    icc_table: IccTable = None,
+    icc_threshold: IccThreshold = 0.75,
     correlation_threshold: CorrelationThreshold = None,
     select_k: SelectK = None,
     select_method: SelectMethod = "anova",
@@ -354,7 +403,6 @@ def train(
     selection, tuning, seed) comes from the cv report, so the saved model is the one it
     validated; only --strategy is chosen here, among the report's fused models.
     """
-    from .learners import LEARNERS
     from .persistence import save_model, train_from_report, train_model
 
     check_output_path(out)
@@ -368,19 +416,23 @@ def train(
             label=label,
             biomarkers=biomarkers,
             id_column=id_column,
-            group_pattern=group_pattern,
+            options=_model_options(
+                learner=learner,
+                stack_learner=stack_learner,
+                group_pattern=group_pattern,
+                harmonize=harmonize,
+                harmonize_unseen=harmonize_unseen,
+                icc_table=icc_table,
+                icc_threshold=icc_threshold,
+                correlation_threshold=correlation_threshold,
+                select_k=select_k,
+                select_method=select_method,
+                tune=tune,
+                n_iter=n_iter,
+            ),
             strategy=strategy or "stacking",
-            learner=learner,
-            learners=stack_learner or LEARNERS,
             seed=seed,
             task=task,
-            harmonize=harmonize,
-            harmonize_unseen=harmonize_unseen,
-            correlation_threshold=correlation_threshold,
-            select_k=select_k,
-            select_method=select_method,
-            tune=tune,
-            n_iter=n_iter,
         )
     save_model(trained, out)
     typer.echo(

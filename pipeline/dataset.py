@@ -16,6 +16,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
 from .columns import infer_groups
+from .preprocessing import level_sets
 from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
 from .targets import MAX_CLASSES, TASKS, infer_task
 
@@ -57,6 +58,16 @@ class Dataset:
     encoded: dict[str, list[str]] = field(default_factory=dict)  # source column -> dummies
     site: pd.Series | None = None
     task: str = "binary"
+    #: The same patients and columns before one-hot encoding (text columns as text, the site
+    #: column kept when asked): what a fusion estimator takes, encoding inside its folds.
+    table: pd.DataFrame | None = None
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Level set of every encoded text column (the whole cohort's: no label is read)."""
+        if self.table is None:
+            return {}
+        return level_sets(self.table, self.encoded)
 
     @property
     def ids(self) -> np.ndarray:
@@ -283,6 +294,7 @@ def load_dataset(
         _check_site(table, sources.get(SITE_COLUMN, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
     X = table.drop(columns=[c for c in (label, SITE_COLUMN) if c in table.columns])
+    raw = X.copy()
     X, encoded = _encode_categoricals(X, sources)
     check_finite(X, sources)
     X = X.astype(float)
@@ -292,8 +304,13 @@ def load_dataset(
     if site is not None:
         site = site.loc[order]
     groups = infer_groups(list(X.columns), pattern=group_pattern)
+    raw = raw.loc[order]
+    raw[[c for c in raw.columns if c not in encoded]] = X[
+        [c for c in raw.columns if c not in encoded]
+    ]
     if keep_site:
         X[SITE_COLUMN] = site
+        raw[SITE_COLUMN] = site
     return Dataset(
         X=X,
         y=y,
@@ -304,6 +321,7 @@ def load_dataset(
         encoded=encoded,
         site=site,
         task=task,
+        table=raw,
     )
 
 

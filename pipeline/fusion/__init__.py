@@ -11,6 +11,9 @@ from ._branch import (
 from ._estimator import (
     FusionClassifier,
     FusionRegressor,
+    build_estimators,
+    fitted_model,
+    make_estimator,
 )
 from ._model import (
     FUSED,
@@ -49,6 +52,9 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "build_estimators",
+    "fitted_model",
+    "make_estimator",
     "HARMONIZE_UNSEEN",
     "IntLogUniform",
     "IntUniform",

@@ -39,6 +39,7 @@ from ._figures import (
 from ._html import (
     FIGURE_DIR,
     format_metric,
+    jsonable,
 )
 from ._methods import (
     LEARNER_KEYS,
@@ -78,6 +79,7 @@ __all__ = [
     "decision_curve_figure",
     "feature_classes",
     "format_metric",
+    "jsonable",
     "group_contributions_figure",
     "inline_svg",
     "learner_parameters",
