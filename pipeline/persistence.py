@@ -60,6 +60,7 @@ from .dataset import check_finite, load_dataset
 from .encoding import level_sets
 from .fusion import FUSED, build_model
 from .learners import LEARNERS
+from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
@@ -220,6 +221,7 @@ def train_model(
     select_method: str = "anova",
     tune: bool = False,
     n_iter: int = 20,
+    biomarkers_id: str | None = None,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
@@ -229,8 +231,9 @@ def train_model(
 
     Parameters
     ----------
-    features, label, biomarkers, id_column, group_pattern
-        As in :func:`radfusion.pipeline.dataset.load_dataset`.
+    features, label, biomarkers, id_column, group_pattern, biomarkers_id
+        As in :func:`radfusion.pipeline.dataset.load_dataset` (a pyradiomics output table
+        too).
     strategy : {"single", "early", "late", "stacking"}, default="stacking"
         Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
     learner : str, default="lr"
@@ -263,6 +266,7 @@ def train_model(
         group_pattern=group_pattern,
         keep_site=harmonize,
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     options = {
         "harmonize": SITE_COLUMN if harmonize else None,
@@ -291,7 +295,9 @@ def train_model(
     model.fit(data.X, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
-        raw, _ = _read_inputs(features, biomarkers, id_column)
+        raw, _ = _read_inputs(
+            features, biomarkers, id_column, biomarkers_id=biomarkers_id, keep=(label, SITE_COLUMN)
+        )
     classes = [None] * len(data.label_mapping)
     for value in raw[label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
@@ -317,7 +323,9 @@ def train_model(
         training={
             "n_patients": len(data.y),
             "class_counts": counts,
-            "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column),
+            "biomarker_columns": _biomarker_columns(
+                biomarkers, biomarkers_id, data.biomarkers_id_column
+            ),
         },
         versions=library_versions(),
     )
@@ -392,6 +400,7 @@ def train_from_report(
         label=config["label"],
         biomarkers=biomarkers,
         id_column=config.get("id_column"),
+        biomarkers_id=config.get("biomarkers_id_column"),
         group_pattern=config.get("group_pattern"),
         strategy=strategy,
         learner=config.get("learner", "lr"),
@@ -643,6 +652,7 @@ def predict_table(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
     """Score every patient of a feature table (joined with biomarkers) with a trained model.
 
@@ -650,11 +660,15 @@ def predict_table(
     ----------
     trained : TrainedModel
     features : path or DataFrame
-        Feature table with the patient id column; the label column may be absent.
+        Feature table with the patient id column (a pyradiomics output table too); the label
+        column may be absent.
     biomarkers : path or DataFrame, optional
         Biomarker table, joined by patient id as in training.
     id_column : str, optional
         Patient id column (default: the training one, else ``patient_id`` or ``ID``).
+    biomarkers_id : str, optional
+        The biomarker table's id column (default: the feature table's when present, else
+        ``patient_id`` or ``ID``).
 
     Returns
     -------
@@ -675,7 +689,9 @@ def predict_table(
     ExtraColumnsWarning
         Columns the model does not use; they are ignored.
     """
-    X = model_matrix(trained, features, biomarkers=biomarkers, id_column=id_column)
+    X = model_matrix(
+        trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
+    )
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
     task = trained.settings.get("task", "binary")
@@ -702,12 +718,20 @@ def model_matrix(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
     """The table as the model sees it: encoded, checked, in ``trained.columns`` order.
 
     Rows keep the table order and are indexed by patient id. See :func:`predict_table`.
     """
-    table, sources = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    table, sources = _read_inputs(
+        features,
+        biomarkers,
+        id_column,
+        trained.id_column,
+        biomarkers_id=biomarkers_id,
+        keep=(trained.label, SITE_COLUMN),
+    )
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     site = trained.settings.get("harmonize")
     if site is not None:
@@ -750,24 +774,26 @@ def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
 
 
 def _read_inputs(
-    features, biomarkers, id_column, preferred_id=None
+    features, biomarkers, id_column, preferred_id=None, *, biomarkers_id=None, keep=(SITE_COLUMN,)
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Feature table left-joined with the biomarkers, indexed by patient id (table order), and
-    the file each column came from."""
+    the file each column came from. A pyradiomics output table is widened first (``keep``: its
+    patient-level text columns)."""
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     table = _read(features, id_column or preferred_id)
     if id_column is None and preferred_id in table.columns:
         id_column = preferred_id
     id_name = resolve_id(table, id_column, file)
+    if is_pyradiomics_table(table.columns):
+        table, _ = widen_pyradiomics_table(table, id_name, file=file, keep=keep)
     table = index_by_id(table, id_name, file)
     sources = dict.fromkeys(table.columns, file)
     if biomarkers is None:
         return table, sources
     bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
-    bio = _read(biomarkers, id_name)
-    bio = index_by_id(
-        bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file), bio_file
-    )
+    bio = _read(biomarkers, biomarkers_id or id_name)
+    bio_name = biomarkers_id or (id_name if id_name in bio else None)
+    bio = index_by_id(bio, resolve_id(bio, bio_name, bio_file), bio_file)
     sources.update(dict.fromkeys(bio.columns, bio_file))
     return join_biomarkers(table, bio, file=file, bio_file=bio_file), sources
 
