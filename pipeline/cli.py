@@ -511,7 +511,10 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    from radfusion.features.console import quiet_warnings
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    quiet_warnings()  # here, not on import: a library import keeps the caller's filters
     app()
 
 
