@@ -110,7 +110,7 @@ def _warm_up() -> int:
     """Import the heavy modules in a worker, so that pool start-up is not timed."""
     import xgboost  # noqa: F401
 
-    import radfusion.pipeline.tuning  # noqa: F401
+    import radfusion.pipeline.fusion  # noqa: F401
 
     return 0
 

@@ -19,7 +19,7 @@ rule that applies:
 
 Groups are returned in the order their first column appears, ``clinical`` last; columns keep
 their table order. The groups hold column names, so they plug straight into a
-:class:`~sklearn.compose.ColumnTransformer` (see :func:`radfusion.pipeline.branch.make_branch`).
+:class:`~sklearn.compose.ColumnTransformer` (see :func:`radfusion.pipeline.fusion.make_branch`).
 """
 
 from __future__ import annotations

@@ -15,15 +15,24 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
 from .dataset import Dataset, load_dataset
-from .explain import FoldExplainer, single_group_models, summarize_explanations
 from .fusion import FUSED, STRATEGIES, build_models
 from .learners import LEARNERS
-from .methods import read_extraction, summarize_diagnostics
-from .report import build_report, write_report
+from .report import (
+    build_report,
+    build_task_report,
+    read_extraction,
+    summarize_diagnostics,
+    write_report,
+)
 from .statistics import describe_cohort
 from .tables import index_by_id, read_table, resolve_id
-from .task_report import build_task_report
-from .validation import cross_validate_models, summarize
+from .validation import (
+    FoldExplainer,
+    cross_validate_models,
+    single_group_models,
+    summarize,
+    summarize_explanations,
+)
 
 
 class SkippedModelWarning(UserWarning):
@@ -140,7 +149,7 @@ def run_cv(
     training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
     correlation filter and a top-k selector to every branch (see
     :func:`radfusion.pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
-    ``explanations`` (:mod:`radfusion.pipeline.explain`), computed from the fitted fold models
+    ``explanations`` (:mod:`radfusion.pipeline.validation`), computed from the fitted fold models
     inside the CV workers: meta-learner weights, AUC drop per group of the late model, held-out
     permutation importance of the single-group models and, when a selector ran, selection
     frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
@@ -152,7 +161,7 @@ def run_cv(
     ``task`` is the target's kind ("auto": guessed, see
     :func:`radfusion.pipeline.targets.infer_task`). Multiclass and regression targets get the same
     models and CV (stratified by class; plain K-fold for regression) and a report with their own
-    metrics (:mod:`radfusion.pipeline.task_report`); explanations are computed for binary targets
+    metrics (:mod:`radfusion.pipeline.report`); explanations are computed for binary targets
     only.
 
     A table written by the ``pyradiomics`` command line is accepted as it is

@@ -3,7 +3,7 @@
 Every learner exposes ``predict_proba`` (soft voting and stacking need it), is deterministic
 for a fixed ``random_state`` and single-threaded (parallelism belongs to the outer CV loop).
 They expect standardised inputs without missing values;
-:func:`radfusion.pipeline.branch.make_branch` puts each one behind imputation and scaling.
+:func:`radfusion.pipeline.fusion.make_branch` puts each one behind imputation and scaling.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def make_learner(
         For ``"xgb"`` only: return an :class:`EarlyStoppingXGBClassifier` (same tree
         defaults, up to 500 rounds stopped on an inner validation split of its own training
         rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
-        ``XGBClassifier``. Used by tuned branches (:mod:`radfusion.pipeline.tuning`). Ignored
+        ``XGBClassifier``. Used by tuned branches (:mod:`radfusion.pipeline.fusion`). Ignored
         otherwise.
     task : {"binary", "multiclass", "regression"}, default="binary"
         Multiclass: the same classifiers (LR multinomial, SVM with one-vs-rest Platt scaling,

@@ -57,9 +57,9 @@ from radfusion.features.files import atomic_write, file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .dataset import check_finite, load_dataset
-from .encoding import level_sets
 from .fusion import FUSED, build_model
 from .learners import LEARNERS
+from .preprocessing import level_sets
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .tables import (
     UnmatchedPatientsWarning,
@@ -91,7 +91,7 @@ __all__ = [
 
 FORMAT = "radfusion-model"
 #: Version of the ``radfusion.json`` layout; a newer one than this code knows is refused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: classes live in subpackages (radfusion.pipeline.fusion._model, ...)
 METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset(
@@ -629,7 +629,13 @@ def _read_metadata(path: Path) -> dict[str, Any]:
             [
                 Problem(
                     f"format version {meta.get('format_version')!r}; this radfusion reads "
-                    f"{FORMAT_VERSION}: upgrade radfusion or retrain",
+                    f"{FORMAT_VERSION}: "
+                    + (
+                        "the file is older, retrain the model with this radfusion"
+                        if isinstance(meta.get("format_version"), int)
+                        and meta["format_version"] < FORMAT_VERSION
+                        else "upgrade radfusion or retrain"
+                    ),
                     file=str(path),
                 )
             ],

@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radfusion.pipeline.plots import FIGURES
-from radfusion.pipeline.report import build_report, write_report
+from radfusion.pipeline.report import FIGURES, build_report, write_report
 from radfusion.pipeline.validation import summarize
 
 CHROMIUM = shutil.which("chromium")

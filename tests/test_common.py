@@ -23,19 +23,26 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import radfusion.features
 import radfusion.pipeline
-from radfusion.pipeline.encoding import CategoricalEncoder
-from radfusion.pipeline.estimator import FusionClassifier, FusionRegressor
 from radfusion.pipeline.fusion import (
     AvailableStackingClassifier,
     AvailableStackingRegressor,
     AvailableVotingClassifier,
     AvailableVotingRegressor,
+    FusionClassifier,
+    FusionRegressor,
     NonNegativeLogisticRegression,
+    SharedSpaceClassifier,
+    SharedSpaceRegressor,
+    TunedSearchCV,
 )
 from radfusion.pipeline.learners import EarlyStoppingXGBClassifier
-from radfusion.pipeline.preprocessing import ComBat, CorrelationFilter, RobustnessFilter, SelectTopK
-from radfusion.pipeline.shared import SharedSpaceClassifier, SharedSpaceRegressor
-from radfusion.pipeline.tuning import TunedSearchCV
+from radfusion.pipeline.preprocessing import (
+    CategoricalEncoder,
+    ComBat,
+    CorrelationFilter,
+    RobustnessFilter,
+    SelectTopK,
+)
 
 
 def discover_estimators() -> list[type]:

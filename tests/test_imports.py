@@ -1,4 +1,5 @@
-"""The import graph: no module uses another module's private names, only
+"""The import graph: no module uses another module's private names (nor a private module of
+another package), only
 ``pipeline/_sklearn_compat.py`` imports scikit-learn's, ``features`` never imports
 ``pipeline``, and there is no import cycle.
 
@@ -23,8 +24,11 @@ KNOWN_CYCLES: set[frozenset[str]] = set()
 def _modules() -> dict[str, Path]:
     modules = {}
     for folder, package in PACKAGES.items():
-        for file in sorted((ROOT / folder).glob("*.py")):
-            modules[package if file.stem == "__init__" else f"{package}.{file.stem}"] = file
+        for file in sorted((ROOT / folder).rglob("*.py")):
+            parts = [package, *file.relative_to(ROOT / folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = file
     return modules
 
 
@@ -42,6 +46,16 @@ def _target(module: str, node: ast.ImportFrom) -> str:
 
 def _is_private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
+
+
+def _package(module: str) -> str:
+    return module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _private_module_use(module: str, target: str) -> bool:
+    """A private module (``fusion/_model.py``) is imported only by its own package's modules."""
+    parent, _, name = target.rpartition(".")
+    return _is_private(name) and target != COMPAT and _package(module) != parent
 
 
 def _scan() -> tuple[dict[str, set[str]], set[tuple[str, str, str]], list[tuple[str, str]]]:
@@ -69,14 +83,18 @@ def _scan() -> tuple[dict[str, set[str]], set[tuple[str, str, str]], list[tuple[
                     if full in MODULES:
                         aliases[alias.asname or alias.name] = full
                         edges[module].add(full)
+                        if _private_module_use(module, full):
+                            private.add((module, target, alias.name))
                     elif target in MODULES:
                         edges[module].add(target)
-                        if _is_private(alias.name):
+                        if _is_private(alias.name) or _private_module_use(module, target):
                             private.add((module, target, alias.name))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name in MODULES:
                         edges[module].add(alias.name)
+                        if _private_module_use(module, alias.name):
+                            private.add((module, alias.name, ""))
                         aliases[alias.asname or alias.name] = alias.name
         # ``def _report(): from . import report; return report`` and ``rep = _report()``
         getters = {
@@ -150,8 +168,16 @@ EDGES, PRIVATE, SKLEARN_PRIVATE = _scan()
 
 def test_the_scan_sees_the_packages():
     assert len(MODULES) > 30
-    assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.estimator"]
-    assert "radfusion.features.errors" in EDGES["radfusion.pipeline.estimator"]
+    assert "radfusion.pipeline.fusion._model" in EDGES["radfusion.pipeline.fusion._estimator"]
+    assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._estimator"]
+    assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.validation._cv"]
+
+
+def test_private_modules_are_used_only_inside_their_package():
+    private = _private_module_use
+    assert private("radfusion.pipeline.report._document", "radfusion.pipeline.fusion._model")
+    assert not private("radfusion.pipeline.fusion", "radfusion.pipeline.fusion._model")
+    assert not private("radfusion.pipeline.fusion._estimator", "radfusion.pipeline.fusion._model")
 
 
 def test_features_never_imports_pipeline():

@@ -26,16 +26,16 @@ from radfusion.features.runner import ExtractionResult
 from radfusion.features.synthetic import make_cohort
 from radfusion.features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
 from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
-from radfusion.pipeline.plots import FIGURES
 from radfusion.pipeline.report import (
+    FIGURES,
     REPORT_FILES,
     REPORT_JOURNAL,
     build_report,
+    build_task_report,
     report_members,
     settle_report,
     write_report,
 )
-from radfusion.pipeline.task_report import build_task_report
 from radfusion.pipeline.validation import cross_validate_models, summarize
 
 runner = CliRunner()
@@ -265,7 +265,7 @@ def _extraction(n_patients: int, seed: int, failed: bool) -> ExtractionResult:
 )
 def test_killed_extraction_leaves_the_old_or_the_new_set(tmp_path, name, old_failed, new_failed):
     from radfusion.pipeline.dataset import read_table
-    from radfusion.pipeline.methods import read_extraction
+    from radfusion.pipeline.report import read_extraction
 
     folder = tmp_path / "out"
     table = folder / name

@@ -11,9 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radfusion.features.errors import InputError
-from radfusion.pipeline.encoding import CategoricalEncoder, level_sets
-from radfusion.pipeline.estimator import FusionClassifier, FusionRegressor
-from radfusion.pipeline.fusion import build_model
+from radfusion.pipeline.fusion import FusionClassifier, FusionRegressor, build_model
+from radfusion.pipeline.preprocessing import CategoricalEncoder, level_sets
 from tests.pipeline.conftest import multimodal_table
 
 FAST = {"learners": ("lr",)}

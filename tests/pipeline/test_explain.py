@@ -14,15 +14,15 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.experiment import run_cv
-from radfusion.pipeline.explain import (
+from radfusion.pipeline.fusion import build_model, build_models
+from radfusion.pipeline.report._document import _explanations_html
+from radfusion.pipeline.validation import (
     FoldExplainer,
+    cross_validate_models,
     fold_seed,
     single_group_models,
     summarize_explanations,
 )
-from radfusion.pipeline.fusion import build_model, build_models
-from radfusion.pipeline.report import _explanations_html
-from radfusion.pipeline.validation import cross_validate_models
 
 GROUPS = {
     "CT__tumor": ["CT__tumor__signal", "CT__tumor__noise"],

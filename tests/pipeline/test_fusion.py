@@ -27,12 +27,14 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from radfusion.features.errors import InputError
 from radfusion.features.naming import feature_column
-from radfusion.pipeline.branch import DropConstantFeatures, branch_name, make_branch
 from radfusion.pipeline.fusion import (
     STRATEGIES,
+    DropConstantFeatures,
     NonNegativeLogisticRegression,
+    branch_name,
     build_model,
     build_models,
+    make_branch,
 )
 from radfusion.pipeline.learners import LEARNERS, make_learner
 

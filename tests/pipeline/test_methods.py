@@ -1,4 +1,4 @@
-"""Tests of radfusion.pipeline.methods and radfusion.pipeline.checklists: accurate to the run,
+"""Tests of radfusion.pipeline.report and radfusion.pipeline.report: accurate to the run,
 deterministic."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ import copy
 import pandas as pd
 import pytest
 
-from radfusion.pipeline.checklists import ITEMS, STATUSES, build_checklists
-from radfusion.pipeline.methods import (
+from radfusion.pipeline.report import (
+    ITEMS,
+    STATUSES,
+    build_checklists,
     build_methods,
     feature_classes,
     learner_parameters,

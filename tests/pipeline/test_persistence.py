@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-import radfusion.pipeline.branch
+import radfusion.pipeline.fusion._branch
 import radfusion.pipeline.learners
 from radfusion.features.errors import InputError
 from radfusion.pipeline.dataset import load_dataset
@@ -58,7 +58,7 @@ def _fast_and_single_threaded():
         return learner.set_params(n_estimators=20) if name in ("rf", "xgb") else learner
 
     with threadpool_limits(limits=1), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(radfusion.pipeline.branch, "make_learner", small)
+        patch.setattr(radfusion.pipeline.fusion._branch, "make_learner", small)
         patch.setattr(radfusion.pipeline.learners, "make_learner", small)
         yield
 
@@ -354,13 +354,14 @@ def test_tampered_schema_is_refused_before_anything_is_built(train, tmp_path, mo
 
 def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
-    assert is_trusted_type("radfusion.pipeline.fusion.NonNegativeLogisticRegression")
-    assert is_trusted_type("radfusion.pipeline.branch.DropConstantFeatures")
+    assert is_trusted_type("radfusion.pipeline.fusion._model.NonNegativeLogisticRegression")
+    assert is_trusted_type("radfusion.pipeline.fusion._branch.DropConstantFeatures")
     for name in (
         "builtins.eval",
         "os.system",
-        "radfusion.pipeline.fusion.minimize",  # a function
-        "radfusion.pipeline.fusion.StackingClassifier",  # imported, not defined there
+        "radfusion.pipeline.fusion._model.minimize",  # a function
+        "radfusion.pipeline.fusion._model.StackingClassifier",  # imported, not defined there
+        "radfusion.pipeline.fusion.NonNegativeLogisticRegression",  # re-exported, not defined there
         "radfusion.pipeline.cli.main",
         "pipeline.nothing.Here",
         "numpy.load",

@@ -16,8 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from radfusion.pipeline.fusion import build_model
-from radfusion.pipeline.shared import SharedSpaceClassifier
+from radfusion.pipeline.fusion import SharedSpaceClassifier, build_model
 from radfusion.pipeline.validation import cross_validate_models
 from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 

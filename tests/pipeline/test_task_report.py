@@ -1,4 +1,4 @@
-"""Tests of radfusion.pipeline.task_report: the multiclass and regression CV report."""
+"""Tests of radfusion.pipeline.report: the multiclass and regression CV report."""
 
 from __future__ import annotations
 
@@ -17,17 +17,15 @@ from sklearn.preprocessing import StandardScaler
 from radfusion.pipeline.report import (
     REPORT_FILES,
     SCHEMA_VERSION,
+    TASK_FIGURES,
+    build_task_report,
     format_metric,
+    render_task_html,
     report_json_text,
+    task_figures,
     write_report,
 )
 from radfusion.pipeline.targets import PRIMARY_METRIC, task_metrics
-from radfusion.pipeline.task_report import (
-    TASK_FIGURES,
-    build_task_report,
-    render_task_html,
-    task_figures,
-)
 from radfusion.pipeline.validation import cross_validate_models, summarize
 
 TASKS = ("multiclass", "regression")
@@ -229,7 +227,7 @@ def test_html_numbers_equal_json(built):
 
 
 def test_figures_deterministic(built):
-    from radfusion.pipeline.plots import svg_text
+    from radfusion.pipeline.report import svg_text
 
     report, _, _ = built
     first = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}

@@ -23,20 +23,21 @@ from sklearn.model_selection import (
 )
 from xgboost import XGBClassifier
 
-from radfusion.pipeline.branch import make_branch
-from radfusion.pipeline.fusion import build_model, build_models
-from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
-from radfusion.pipeline.persistence import is_trusted_type
-from radfusion.pipeline.tuning import (
+from radfusion.pipeline.fusion import (
     IntLogUniform,
     IntUniform,
     LogUniform,
     TunedSearchCV,
     Uniform,
+    build_model,
+    build_models,
     chosen_hyperparameters,
+    make_branch,
     search_space,
     tuned_branch,
 )
+from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
+from radfusion.pipeline.persistence import is_trusted_type
 from radfusion.pipeline.validation import cross_validate_models
 
 

@@ -29,8 +29,6 @@ from radfusion.pipeline.validation import (
     CURVE_GRID,
     METRICS,
     PREDICTION_COLUMNS,
-    _bootstrap_weights,
-    _weighted_metrics,
     compare_models,
     confusion_matrices,
     cross_validate_models,
@@ -42,6 +40,7 @@ from radfusion.pipeline.validation import (
     roc_curves,
     summarize,
 )
+from radfusion.pipeline.validation._cv import _bootstrap_weights, _weighted_metrics
 
 
 def _logit(p):

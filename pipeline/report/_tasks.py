@@ -55,10 +55,18 @@ from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
 
-from . import methods
-from .fusion import FUSED
-from .plots import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
-from .report_parts import (
+from ..fusion import FUSED
+from ..targets import PRIMARY_METRIC, task_metrics
+from ..validation import (
+    CI_LEVEL,
+    CURVE_GRID,
+    interpolate_roc,
+    prediction_task,
+    task_cube,
+)
+from . import _methods as methods
+from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
+from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
     cohort_html,
@@ -76,14 +84,6 @@ from .report_parts import (
     reproduce_steps,
     resolve_label_mapping,
     versions_html,
-)
-from .targets import PRIMARY_METRIC, task_metrics
-from .validation import (
-    CI_LEVEL,
-    CURVE_GRID,
-    interpolate_roc,
-    prediction_task,
-    task_cube,
 )
 
 __all__ = [
@@ -596,7 +596,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     """The self-contained HTML report of a multiclass or regression run (no network access).
 
     Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
-    (:func:`radfusion.pipeline.plots.svg_text`), drawn here when None.
+    (:func:`radfusion.pipeline.report.svg_text`), drawn here when None.
     """
     e = escape
     task = report["task"]

@@ -46,13 +46,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
-from ._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
-from .branch import branch_name, make_branch
-from .learners import LEARNERS
-from .shared import SharedSpaceClassifier, SharedSpaceRegressor
-from .splits import AdaptiveStratifiedKFold
-from .targets import TASKS
-from .tuning import tuned_branch
+from .._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
+from ..learners import LEARNERS
+from ..splits import AdaptiveStratifiedKFold
+from ..targets import TASKS
+from ._branch import branch_name, make_branch
+from ._shared_space import SharedSpaceClassifier, SharedSpaceRegressor
+from ._tuning import tuned_branch
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
@@ -636,7 +636,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     not apply, and missingness may legitimately raise or lower the risk (e.g. MR ordered only
     for suspicious cases). A patient with no usable group gets ``class_prior_``.
 
-    A tuned branch (a fitted search such as :func:`radfusion.pipeline.tuning.tuned_branch`) searches
+    A tuned branch (a fitted search such as :func:`radfusion.pipeline.fusion.tuned_branch`) searches
     once, on the whole training set; its inner-fold fits reuse the chosen setting
     (``best_estimator_``, unfitted) instead of searching again in every inner fold, so a tuned stack
     costs about its branches' searches plus ``cv`` plain fits each. The setting was chosen on rows
@@ -834,7 +834,7 @@ def build_model(
         their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
         random_state)``; the branches are then refitted on all the training data.
         ``"shared"``: every group mapped into one latent space, a classifier on it
-        (:class:`radfusion.pipeline.shared.SharedSpaceClassifier`); branch options do not apply.
+        (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); branch options do not apply.
     learner : str, default="lr"
         Learner of the single, early and (multi-group) late models.
     learners : sequence of str, default=LEARNERS
@@ -861,11 +861,11 @@ def build_model(
         Per branch, SMOTE oversampling of the training rows (see :func:`make_branch`).
     tune : bool, default=False
         Every branch (single, early, late's and stacking's) becomes a
-        :func:`radfusion.pipeline.tuning.tuned_branch`: a randomised search of ``n_iter`` settings
+        :func:`radfusion.pipeline.fusion.tuned_branch`: a randomised search of ``n_iter`` settings
         of its learner's hyperparameters (and ``selecttopk__k`` with ``select_k``), scored by ROC
         AUC on ``inner_cv`` folds of the branch's training rows; ``xgb`` uses early stopping and
         ``scale_pos_weight`` from its training rows. Cross-validating the model is then nested
-        CV. Read the choices with :func:`radfusion.pipeline.tuning.chosen_hyperparameters`.
+        CV. Read the choices with :func:`radfusion.pipeline.fusion.chosen_hyperparameters`.
     n_iter : int, default=20
         Settings drawn per tuned branch.
     inner_cv : int, default=3
@@ -877,7 +877,7 @@ def build_model(
         make_regressor`); late fusion averages predictions (:class:`AvailableVotingRegressor`);
         stacking combines out-of-fold predictions by non-negative least squares
         (:class:`AvailableStackingRegressor`); shared-space fusion ends with a linear
-        regression (:class:`radfusion.pipeline.shared.SharedSpaceRegressor`). ``tune`` is for binary
+        regression (:class:`radfusion.pipeline.fusion.SharedSpaceRegressor`). ``tune`` is for binary
         targets only.
 
     Returns

@@ -33,8 +33,8 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from radfusion.features.errors import InputError, Problem
 
-from .fusion import FUSED
-from .statistics import (
+from ..fusion import FUSED
+from ..statistics import (
     calibration_bins,
     calibration_fit,
     confusion_counts,
@@ -45,7 +45,7 @@ from .statistics import (
     net_benefit_treat_all,
     weighted_auc,
 )
-from .targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
+from ..targets import TASKS, multiclass_metrics, regression_metrics, task_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -224,7 +224,7 @@ def cross_validate_models(
         rows (``y_test`` 0/1); it returns a small picklable record (or None). Fitted models
         never leave the worker. It must be picklable and deterministic given its arguments
         (seed any randomness from ``model, repeat, fold``) for the result not to depend on
-        ``n_jobs``. See :class:`radfusion.pipeline.explain.FoldExplainer`.
+        ``n_jobs``. See :class:`radfusion.pipeline.validation.FoldExplainer`.
     task : {"binary", "multiclass", "regression"}, default="binary"
         The target's kind (:func:`encode_target`). Multiclass models need ``predict_proba``
         and are split by ``RepeatedStratifiedKFold``; regressors are called with ``predict``

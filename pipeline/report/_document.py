@@ -54,11 +54,11 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
                        spacing_mm {min, max} | null}}}, "feature_classes": {group: {"<image
                        type> <class>": n}}, "learners": {name: {estimator, params}}}: a
                        methods section built from this report and the extraction diagnostics
-                       (see :mod:`radfusion.pipeline.methods`)
+                       (see :mod:`radfusion.pipeline.report`)
     checklists         (1.2) {"note", "items": [{checklist, item, where, status, note}],
                        "counts": {checklist: {status: n}}}: TRIPOD+AI, CLEAR and METRICS
                        items, status "answered" | "partly" | "user must supply" computed from
-                       the run (see :mod:`radfusion.pipeline.checklists`)
+                       the run (see :mod:`radfusion.pipeline.report`)
     explanations       (1.3) null (not computed) | {"meta_weights": null | {"model",
                        "n_fits", "branches": [{branch, group, mean, min, max}], "groups":
                        [{group, mean, min, max}]}: stacking meta-learner coef_ over outer
@@ -70,12 +70,12 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
                        selected}]}}: held-out permutation importance (AUC drop) of the
                        single-group models, mean and sd over folds, "selected" = selection
                        frequency over folds or null; "selection": {"ran", "note"}; "shap":
-                       text; "methods": [text]} (see :mod:`radfusion.pipeline.explain`)
+                       text; "methods": [text]} (see :mod:`radfusion.pipeline.validation`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
 ``proba`` the probability of class 1). The figures are also written as ``figures/<name>.svg``
-and ``figures/<name>.png`` (300 dpi) for papers; see :data:`radfusion.pipeline.plots.FIGURES`.
+and ``figures/<name>.png`` (300 dpi) for papers; see :data:`radfusion.pipeline.report.FIGURES`.
 """
 
 from __future__ import annotations
@@ -93,10 +93,24 @@ import pandas as pd
 
 from radfusion.features.files import Content, file_digest, settle, write_atomic, write_set
 
-from .checklists import build_checklists
-from .methods import build_methods
-from .plots import FIGURES, inline_svg, png_bytes, svg_text
-from .report_parts import (
+from ..statistics import describe_cohort
+from ..validation import (
+    CI_LEVEL,
+    CURVE_GRID,
+    DCA_THRESHOLDS,
+    METRICS,
+    THRESHOLD,
+    calibration_curves,
+    compare_models,
+    confusion_matrices,
+    decision_curves,
+    default_comparisons,
+    pr_curves,
+    roc_curves,
+)
+from ._checklists import build_checklists
+from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._html import (
     FIGURE_DIR,
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -117,22 +131,8 @@ from .report_parts import (
     resolve_label_mapping,
     versions_html,
 )
-from .statistics import describe_cohort
-from .task_report import TASK_FIGURES, render_task_html, task_figures
-from .validation import (
-    CI_LEVEL,
-    CURVE_GRID,
-    DCA_THRESHOLDS,
-    METRICS,
-    THRESHOLD,
-    calibration_curves,
-    compare_models,
-    confusion_matrices,
-    decision_curves,
-    default_comparisons,
-    pr_curves,
-    roc_curves,
-)
+from ._methods import build_methods
+from ._tasks import TASK_FIGURES, render_task_html, task_figures
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -250,10 +250,10 @@ def build_report(
     n_bootstrap : int, default=1000
         Bootstrap replicates of the ROC confidence bands.
     extraction : mapping, optional
-        :func:`radfusion.pipeline.methods.read_extraction` of the feature table (the PyRadiomics
+        :func:`radfusion.pipeline.report.read_extraction` of the feature table (the PyRadiomics
         settings actually used), for the methods section; None when unknown.
     explanations : mapping, optional
-        :func:`radfusion.pipeline.explain.summarize_explanations` of the run; stored as null when
+        :func:`radfusion.pipeline.validation.summarize_explanations` of the run; stored as null when
         None.
 
     Returns
@@ -362,7 +362,7 @@ def report_json_text(report: Mapping[str, Any]) -> str:
 # Files
 # --------------------------------------------------------------------------------------------
 def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Every figure of :data:`radfusion.pipeline.plots.FIGURES`, drawn from the report."""
+    """Every figure of :data:`radfusion.pipeline.report.FIGURES`, drawn from the report."""
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
 
 
@@ -412,7 +412,7 @@ def write_report(
     """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures as one set.
 
     The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``. A multiclass or
-    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.task_report`. Every
+    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.report`. Every
     file lands together (:func:`radfusion.features.files.write_set`); figures of an earlier report
     in ``out_dir`` that this one does not draw are removed, and so is its ``run.json`` unless
     ``durations`` is given.
@@ -684,7 +684,7 @@ def render_html(
     """The self-contained HTML report: no network access, no external CSS or JavaScript.
 
     Drawn from ``report`` alone (``predictions`` is accepted for compatibility and unused);
-    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.plots.svg_text`),
+    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.report.svg_text`),
     drawn here when None.
     """
     if svgs is None:

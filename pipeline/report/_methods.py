@@ -23,8 +23,8 @@ import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
 
-from .fusion import FUSED
-from .learners import make_learner
+from ..fusion import FUSED
+from ..learners import make_learner
 
 __all__ = [
     "LEARNER_KEYS",

@@ -1,26 +1,15 @@
-"""Leakage-safe transformers: ComBat harmonisation, variance / correlation / robustness filters,
-top-k selection.
+"""ComBat: empirical-Bayes location/scale harmonisation of features by acquisition site.
 
-Every transformer learns its state in ``fit`` from the rows it is given and only applies it in
-``transform``; inside a :class:`~sklearn.pipeline.Pipeline` that goes through
-``cross_validate`` (or :func:`radfusion.pipeline.validation.cross_validate_models`) they are
-therefore fitted on the training folds only. All follow the scikit-learn API (parameters stored
-unchanged by ``__init__``, learned state with a trailing underscore), expose
-``get_feature_names_out`` and support ``set_output(transform="pandas")``.
-
-- :class:`ComBat`: empirical-Bayes location/scale harmonisation of features by acquisition site
-  (Johnson, Li & Rabinovic 2007, as in neuroCombat), optionally preserving covariates.
-- :class:`VarianceFilter`: drop (near-)constant features.
-- :class:`CorrelationFilter`: of features correlated above a threshold, keep one.
-- :class:`RobustnessFilter`: keep features whose test-retest / inter-observer ICC is high enough.
-- :class:`SelectTopK`: the ``k`` best features by ANOVA F, or by mRMR.
+ComBat (Johnson, Li & Rabinovic 2007, as in neuroCombat) learns each site's location and scale
+in ``fit``, from the training rows only, optionally preserving covariates, and applies them in
+``transform``.
 
 **How the site reaches ComBat.** scikit-learn passes only ``X`` (and ``y`` at fit) through
 pipelines, and ComBat needs the site at ``transform`` time too (to adjust each new patient with
 their site's parameters). The site is therefore a *column of X*, named by ``ComBat(batch=...)``;
 ComBat consumes it and drops it from its output. This survives ``clone``, ``cross_validate``,
 ``GridSearchCV``, stacking and ``predict`` without metadata routing. A fusion branch's column
-selector must include the site column (:func:`radfusion.pipeline.branch.make_branch` does it with
+selector must include the site column (:func:`radfusion.pipeline.fusion.make_branch` does it with
 ``harmonize="site"``); :func:`radfusion.pipeline.dataset.load_dataset` keeps it in ``X`` with
 ``keep_site=True``.
 """
@@ -30,38 +19,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_selection import (
-    SelectorMixin,
-    f_classif,
-    f_regression,
-    mutual_info_classif,
-    mutual_info_regression,
-)
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from radfusion.features.naming import SEPARATOR, SITE_COLUMN
+from radfusion.features.naming import SITE_COLUMN
 
-from ._sklearn_compat import check_feature_names_in
-from .columns import pyradiomics_prefix
-
-__all__ = [
-    "ComBat",
-    "CorrelationFilter",
-    "RobustnessFilter",
-    "SelectTopK",
-    "VarianceFilter",
-    "pyradiomics_name",
-]
-
-_TINY = 1e-12
-
+from .._sklearn_compat import check_feature_names_in
+from ._utils import TINY, input_feature_names
 
 # --------------------------------------------------------------------------- ComBat
 
@@ -290,7 +257,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             var = np.where(total > 0, np.nansum(residual**2, axis=0) / dof, 0.0)
         self.coef_ = B[n_sites:]
         scale = np.sqrt(var)
-        informative = scale > _TINY * np.maximum(1.0, np.abs(self.grand_mean_))
+        informative = scale > TINY * np.maximum(1.0, np.abs(self.grand_mean_))
         self.var_pooled_ = np.where(informative, var, 1.0)
 
         Z = (Y - self.grand_mean_ - C @ self.coef_) / np.sqrt(self.var_pooled_)
@@ -320,7 +287,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
 
     def _warn_outcome_covariates(self, C: np.ndarray, y) -> None:
-        all_names = _feature_names(self)
+        all_names = input_feature_names(self)
         positions = self._columns(self.covariates, self.n_features_in_, "covariate")
         names = [str(all_names[j]) for j in positions]
         y_name = getattr(y, "name", None)
@@ -428,7 +395,7 @@ def _site_estimates(z: np.ndarray, parametric: bool, tol: float, max_iter: int):
     s1 = np.nansum(z, axis=0)
     s2 = np.nansum(z**2, axis=0)
     g_ok = n > 0
-    d_ok = g_ok & np.isfinite(d_hat) & (d_hat > _TINY)
+    d_ok = g_ok & np.isfinite(d_hat) & (d_hat > TINY)
     g_star = np.where(g_ok, g_hat, 0.0)
     d_star = np.where(d_ok, d_hat, 1.0)
     if not g_ok.any():
@@ -460,7 +427,7 @@ def _site_estimates(z: np.ndarray, parametric: bool, tol: float, max_iter: int):
             sum2 = s2 - 2 * g_new * s1 + n * g_new**2
             d_new = np.where(d_ok, (theta + 0.5 * sum2) / (n / 2 + lam - 1), 1.0)
             change = max(
-                np.max(np.abs(g_new - g_old)[g_ok] / np.maximum(np.abs(g_old[g_ok]), _TINY)),
+                np.max(np.abs(g_new - g_old)[g_ok] / np.maximum(np.abs(g_old[g_ok]), TINY)),
                 np.max(np.abs(d_new - d_old)[d_ok] / d_old[d_ok]),
             )
             g_old, d_old = g_new, d_new
@@ -492,358 +459,3 @@ def _nonparametric(n, s1, s2, g_hat, d_hat, g_ok, d_ok, g_star, d_star, chunk: i
         g_star[t] = w @ gd
         d_star[t] = np.where(d_ok[t], w @ dd, 1.0)
     return g_star, d_star
-
-
-def _feature_names(estimator) -> np.ndarray:
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        names = np.asarray([f"x{i}" for i in range(estimator.n_features_in_)], dtype=object)
-    return names
-
-
-# --------------------------------------------------------------------------- filters
-
-
-class VarianceFilter(SelectorMixin, BaseEstimator):
-    """Drop features whose training variance is at or below ``threshold``.
-
-    Like :class:`~sklearn.feature_selection.VarianceThreshold` (with ``threshold=0`` a feature
-    is constant when its peak-to-peak range is 0, which is robust to rounding), with two
-    differences: missing values are ignored (NaN-aware variance; an all-missing feature is
-    dropped), and when *no* feature passes, all are kept instead of raising — a branch whose
-    modality is missing in a whole training fold (imputed to a constant) then predicts the base
-    rate instead of aborting the CV run.
-
-    Parameters
-    ----------
-    threshold : float, default=0.0
-        Features with a variance at or below it are dropped.
-
-    Attributes
-    ----------
-    variances_ : ndarray of shape (n_features_in_,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string column names.
-    """
-
-    def __init__(self, threshold: float = 0.0):
-        self.threshold = threshold
-
-    def fit(self, X, y=None):
-        """Compute the feature variances on ``X``."""
-        if not (isinstance(self.threshold, Real) and self.threshold >= 0):
-            raise ValueError(f"threshold must be a non-negative number, got {self.threshold!r}")
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            variances = np.nanvar(X, axis=0)
-            if self.threshold == 0:
-                peak = np.nanmax(X, axis=0) - np.nanmin(X, axis=0) if len(X) else variances
-                variances = np.where(peak == 0, 0.0, variances)
-        self.variances_ = variances
-        return self
-
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        keep = self.variances_ > self.threshold
-        return keep if keep.any() else np.ones_like(keep)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-
-class CorrelationFilter(SelectorMixin, BaseEstimator):
-    """Of every set of features correlated above ``threshold``, keep one representative.
-
-    Deterministic greedy rule: features are visited in column order, and a feature is kept
-    unless its absolute correlation with an already kept feature exceeds ``threshold``. The
-    earlier column therefore represents its near-duplicates. (Radiomics features have
-    incomparable units, so "keep the larger variance" would be arbitrary; order the columns to
-    express a preference, e.g. ``original_*`` before filtered images.)
-
-    Parameters
-    ----------
-    threshold : float, default=0.9
-        Absolute correlation in [0, 1] above which a feature is redundant.
-    method : {"pearson", "spearman"}, default="pearson"
-        Spearman is Pearson on the column ranks (ties averaged).
-
-    Attributes
-    ----------
-    support_ : ndarray of bool of shape (n_features_in_,)
-    representative_ : ndarray of int of shape (n_features_in_,)
-        For each input feature, the index of the kept feature that represents it (itself when
-        kept).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string column names.
-
-    Notes
-    -----
-    Constant features correlate with nothing and are all kept (see :class:`VarianceFilter`).
-    Memory is one ``n_features × n_features`` matrix.
-    """
-
-    def __init__(self, threshold: float = 0.9, method: str = "pearson"):
-        self.threshold = threshold
-        self.method = method
-
-    def fit(self, X, y=None):
-        """Find the redundant features of ``X``."""
-        if not (isinstance(self.threshold, Real) and 0 <= self.threshold <= 1):
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
-        if self.method not in ("pearson", "spearman"):
-            raise ValueError(f"method must be 'pearson' or 'spearman', got {self.method!r}")
-        X = validate_data(self, X, dtype=np.float64)
-        R = np.abs(_correlation(X, self.method))
-        p = X.shape[1]
-        self.support_ = np.zeros(p, dtype=bool)
-        self.representative_ = np.arange(p)
-        for j in range(p):
-            kept = np.flatnonzero(self.support_[:j])
-            if len(kept):
-                best = kept[np.argmax(R[j, kept])]
-                if R[j, best] > self.threshold:
-                    self.representative_[j] = best
-                    continue
-            self.support_[j] = True
-        return self
-
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        return self.support_
-
-
-def _standardize(X: np.ndarray) -> np.ndarray:
-    Z = X - X.mean(axis=0)
-    norm = np.sqrt((Z**2).sum(axis=0))
-    return np.divide(Z, norm, out=np.zeros_like(Z), where=norm > _TINY)
-
-
-def _correlation(X: np.ndarray, method: str = "pearson") -> np.ndarray:
-    """Correlation matrix of the columns (0 for constant columns)."""
-    if method == "spearman":
-        X = stats.rankdata(X, axis=0)
-    Z = _standardize(X)
-    return Z.T @ Z
-
-
-def pyradiomics_name(column: str) -> str:
-    """The pyradiomics feature name inside a column name.
-
-    ``CT__tumor__original_glcm_Contrast`` and ``CT_original_glcm_Contrast`` (a block prefix)
-    both give ``original_glcm_Contrast``; any other name is returned unchanged.
-
-    >>> pyradiomics_name("CT__tumor__original_glcm_Contrast")
-    'original_glcm_Contrast'
-    >>> pyradiomics_name("Portal_vein_wavelet-LLH_glcm_Idm")
-    'wavelet-LLH_glcm_Idm'
-    """
-    if SEPARATOR in column:
-        return column.rsplit(SEPARATOR, 1)[-1]
-    prefix = pyradiomics_prefix(column)
-    return column[len(prefix) + 1 :] if prefix else column
-
-
-class RobustnessFilter(SelectorMixin, BaseEstimator):
-    """Keep features whose reproducibility (ICC) reaches ``threshold``.
-
-    The ICC table (e.g. from ``radfusion robustness``: test-retest, perturbed or re-segmented
-    masks) has columns ``feature`` and ``icc``. A table feature names either a full column
-    (``CT__tumor__original_glcm_Contrast``) or just the pyradiomics feature
-    (``original_glcm_Contrast``, which then applies to that feature of every modality and
-    mask). A column is looked up by its full name first, then by its pyradiomics name (see
-    :func:`pyradiomics_name`). If a name appears several times in the table, its lowest ICC
-    counts.
-
-    The table is fixed data (not learned from ``y``), so this filter cannot leak; it is a
-    transformer so that it travels with the model.
-
-    Parameters
-    ----------
-    icc_table : str, Path or DataFrame
-        CSV (or Parquet) file or DataFrame with columns ``feature`` and ``icc``.
-    threshold : float, default=0.75
-        Features with ``icc >= threshold`` are kept (0.75: "good" reliability, Koo & Li 2016).
-    missing : {"keep", "drop"}, default="keep"
-        Columns not in the table (clinical variables, shape features not studied): kept, since
-        the table says nothing about them, or dropped.
-
-    Attributes
-    ----------
-    icc_ : ndarray of shape (n_features_in_,)
-        The ICC of each input column (NaN when not in the table).
-    support_ : ndarray of bool of shape (n_features_in_,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string column names; otherwise columns are named
-        ``x0, x1, …`` for the lookup.
-    """
-
-    def __init__(self, icc_table, threshold: float = 0.75, missing: str = "keep"):
-        self.icc_table = icc_table
-        self.threshold = threshold
-        self.missing = missing
-
-    def fit(self, X, y=None):
-        """Look up the ICC of every column of ``X``."""
-        if self.missing not in ("keep", "drop"):
-            raise ValueError(f"missing must be 'keep' or 'drop', got {self.missing!r}")
-        if not isinstance(self.threshold, Real):
-            raise ValueError(f"threshold must be a number, got {self.threshold!r}")
-        validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        table = _read_icc_table(self.icc_table)
-        names = _feature_names(self)
-        self.icc_ = np.array(
-            [table.get(str(n), table.get(pyradiomics_name(str(n)), np.nan)) for n in names],
-            dtype=np.float64,
-        )
-        known = ~np.isnan(self.icc_)
-        self.support_ = np.where(known, self.icc_ >= self.threshold, self.missing == "keep")
-        if not self.support_.any():
-            raise ValueError(
-                f"RobustnessFilter keeps no feature: none of the {len(names)} columns has an "
-                f"ICC >= {self.threshold}" + ("" if known.any() else " (none is in the table)")
-            )
-        return self
-
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        return self.support_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-
-def _read_icc_table(source) -> dict[str, float]:
-    if isinstance(source, pd.DataFrame):
-        table = source
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"ICC table not found: {path}")
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    else:
-        raise TypeError(f"icc_table must be a path or a DataFrame, got {type(source).__name__}")
-    missing = {"feature", "icc"} - set(table.columns)
-    if missing:
-        raise ValueError(f"ICC table needs columns 'feature' and 'icc'; missing {sorted(missing)}")
-    icc = pd.to_numeric(table["icc"], errors="coerce")
-    lowest = icc.groupby(table["feature"].astype(str)).min()
-    return {name: float(v) for name, v in lowest.items() if np.isfinite(v)}
-
-
-# --------------------------------------------------------------------------- selection
-
-
-class SelectTopK(SelectorMixin, BaseEstimator):
-    """Select the ``k`` features most related to the target, univariately or by mRMR.
-
-    ``method="anova"``: the ``k`` largest ANOVA F statistics (``f_classif``, as
-    ``SelectKBest``; ``f_regression`` for a continuous target). ``method="mrmr"``:
-    minimum-redundancy maximum-relevance (Peng, Long & Ding 2005), greedy: the first feature
-    has the largest relevance; each next one maximises
-    ``relevance / max(relevance) - mean |r|`` with the features already chosen, where ``r`` is
-    the Pearson correlation. Relevance is scaled to [0, 1] so that the two terms are comparable
-    (with raw F statistics the redundancy term would hardly count). Ties go to the earlier
-    column, so the selection is deterministic.
-
-    Parameters
-    ----------
-    k : int, default=10
-        Number of features to keep; all of them when ``k >= n_features``.
-    method : {"anova", "mrmr"}, default="anova"
-    relevance : {"f", "mi"}, default="f"
-        mRMR relevance: ANOVA F statistic or mutual information (``mutual_info_classif``).
-    random_state : int or None, default=0
-        Seed of the mutual-information estimator (only used with ``relevance="mi"``).
-
-    Attributes
-    ----------
-    scores_ : ndarray of shape (n_features_in_,)
-        Relevance of each feature (F statistic, or mutual information); 0 for constant ones.
-    selected_ : ndarray of int of shape (k,)
-        Indices of the selected features, in the order they were chosen (best first).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string column names.
-    """
-
-    def __init__(
-        self, k: int = 10, method: str = "anova", relevance: str = "f", random_state: int | None = 0
-    ):
-        self.k = k
-        self.method = method
-        self.relevance = relevance
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        """Score the features of ``X`` against ``y`` and choose ``k`` of them."""
-        if not (isinstance(self.k, Integral) and self.k >= 1):
-            raise ValueError(f"k must be a positive integer, got {self.k!r}")
-        if self.method not in ("anova", "mrmr"):
-            raise ValueError(f"method must be 'anova' or 'mrmr', got {self.method!r}")
-        if self.relevance not in ("f", "mi"):
-            raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=np.float64,
-            ensure_min_samples=2,
-            y_numeric=type_of_target(y) == "continuous",
-        )
-        continuous = type_of_target(y) == "continuous"
-        if not continuous:
-            check_classification_targets(y)
-        p = X.shape[1]
-        k = min(int(self.k), p)
-        if self.method == "mrmr" and self.relevance == "mi":
-            mutual_info = mutual_info_regression if continuous else mutual_info_classif
-            scores = mutual_info(X, y, random_state=self.random_state)
-        else:
-            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore")  # constant features: F = nan
-                f_test = f_regression if continuous else f_classif
-                scores = f_test(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
-        self.scores_ = np.nan_to_num(
-            np.asarray(scores, dtype=np.float64), nan=0.0, posinf=np.finfo(np.float64).max
-        )
-        if self.method == "anova":
-            self.selected_ = np.argsort(-self.scores_, kind="stable")[:k]
-        else:
-            self.selected_ = _mrmr(X, self.scores_, k)
-        return self
-
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        mask = np.zeros(self.n_features_in_, dtype=bool)
-        mask[self.selected_] = True
-        return mask
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
-
-
-def _mrmr(X: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
-    top = relevance.max()
-    rel = relevance / top if top > 0 else relevance
-    Z = _standardize(X)
-    redundancy = np.zeros(X.shape[1])
-    available = np.ones(X.shape[1], dtype=bool)
-    chosen: list[int] = []
-    for step in range(k):
-        score = rel - (redundancy / step if step else 0.0)
-        score = np.where(available, score, -np.inf)
-        j = int(np.argmax(score))  # first maximum: deterministic ties
-        chosen.append(j)
-        available[j] = False
-        redundancy += np.abs(Z.T @ Z[:, j])
-    return np.asarray(chosen, dtype=int)

@@ -3,7 +3,7 @@
 :func:`make_branch` builds it; :func:`branch_name` names it inside an ensemble. Every step is
 fitted on the rows passed to ``fit`` only, so a branch goes straight into cross-validation.
 Fusion models (:mod:`radfusion.pipeline.fusion`) and tuned branches
-(:mod:`radfusion.pipeline.tuning`) are both built from it.
+(:mod:`radfusion.pipeline.fusion`) are both built from it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SEPARATOR
 
-from .learners import make_learner
-from .preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
+from ..learners import make_learner
+from ..preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
 
 __all__ = ["DropConstantFeatures", "branch_name", "make_branch"]
 

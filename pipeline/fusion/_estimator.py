@@ -5,10 +5,11 @@
 ``modality__mask__feature``, raw clinical columns (text categories included) and, when
 harmonising, the site column — and hold every modelling choice as a parameter: strategy,
 learners, groups, harmonisation, correlation filter, top-k selection, resampling, tuning, inner
-folds, seed and jobs. At ``fit`` they encode text columns (:class:`~radfusion.pipeline.encoding.
-CategoricalEncoder`, on the training rows), infer the groups from the column names unless given
-(into ``groups_``), and build and fit the fusion model of :func:`radfusion.pipeline.fusion.
-build_model` (into ``model_``). So ``clone``, ``cross_validate``, ``GridSearchCV`` (e.g. over
+folds, seed and jobs. At ``fit`` they encode text columns
+(:class:`~radfusion.pipeline.preprocessing.CategoricalEncoder`, on the training rows), infer
+the groups from the column names unless given (into ``groups_``), and build and fit the fusion
+model of :func:`radfusion.pipeline.fusion.build_model` (into ``model_``). So ``clone``,
+``cross_validate``, ``GridSearchCV`` (e.g. over
 ``strategy``), a user's own ``Pipeline`` and ``get_params`` all see one object, and the model
 that is cross-validated is the model that is saved.
 """
@@ -26,10 +27,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import ID_COLUMN
 
-from .columns import infer_groups
-from .encoding import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
-from .fusion import build_model
-from .learners import LEARNERS
+from ..columns import infer_groups
+from ..learners import LEARNERS
+from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from ._model import build_model
 
 __all__ = ["FusionClassifier", "FusionRegressor"]
 
@@ -185,7 +186,7 @@ class FusionClassifier(ClassifierMixin, _Fusion):
     group_pattern : str, optional
         Regular expression naming each column's group (see ``infer_groups``).
     categories : "auto" or mapping, default="auto"
-        Levels of text columns (see :class:`~radfusion.pipeline.encoding.CategoricalEncoder`).
+        Levels of text columns (see :class:`~radfusion.pipeline.preprocessing.CategoricalEncoder`).
     max_levels : int, default=10
         Largest number of levels of an encoded text column.
     harmonize : str, optional

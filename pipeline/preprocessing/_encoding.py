@@ -1,6 +1,6 @@
 """Text (categorical) biomarker columns one-hot encoded inside the model, fitted on training rows.
 
-:class:`CategoricalEncoder` is the first step of :class:`~radfusion.pipeline.estimator.
+:class:`CategoricalEncoder` is the first step of :class:`~radfusion.pipeline.fusion.
 FusionClassifier`: numeric and boolean columns become floats, a text column with at most
 ``max_levels`` levels becomes one indicator column per level but the first (``{column}_{level}``,
 levels sorted as text), appended after the numeric columns in the order of the text columns, as

@@ -39,8 +39,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from .fusion import FUSED, branch_name
-from .tuning import chosen_hyperparameters
+from ..fusion import FUSED, branch_name, chosen_hyperparameters
 
 __all__ = [
     "N_REPEATS",

@@ -4,7 +4,7 @@ Values made JSON-ready (:func:`jsonable`), library versions and the re-run recip
 (:func:`package_versions`, :func:`reproduce_steps`), the label mapping, and the HTML
 primitives (:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the
 style sheet). :mod:`radfusion.pipeline.report` (binary targets) and
-:mod:`radfusion.pipeline.task_report` (multiclass and regression) both use them, so neither
+:mod:`radfusion.pipeline.report` (multiclass and regression) both use them, so neither
 imports the other's internals.
 """
 

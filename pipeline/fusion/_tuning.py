@@ -1,6 +1,6 @@
 """Hyperparameter tuning of fusion branches by an inner randomised search (nested CV).
 
-:func:`tuned_branch` wraps one branch (:func:`radfusion.pipeline.branch.make_branch`) in a
+:func:`tuned_branch` wraps one branch (:func:`radfusion.pipeline.fusion.make_branch`) in a
 :class:`TunedSearchCV`, a :class:`~sklearn.model_selection.RandomizedSearchCV` that draws
 ``n_iter`` settings from :func:`search_space` (the base learner's hyperparameters and, when
 the branch has a top-k selector, its ``k``), scores each by ROC AUC on ``inner_cv`` stratified
@@ -37,10 +37,10 @@ from sklearn.model_selection import RandomizedSearchCV
 
 from radfusion.features.errors import InputError, Problem
 
-from ._sklearn_compat import BaseSearchCV
-from .branch import make_branch
-from .learners import LEARNERS
-from .splits import AdaptiveStratifiedKFold
+from .._sklearn_compat import BaseSearchCV
+from ..learners import LEARNERS
+from ..splits import AdaptiveStratifiedKFold
+from ._branch import make_branch
 
 __all__ = [
     "IntLogUniform",
@@ -129,7 +129,7 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     """The randomised-search space of a branch with this base learner.
 
     Keys are parameter names of the branch :class:`~sklearn.pipeline.Pipeline` built by
-    :func:`radfusion.pipeline.branch.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as
+    :func:`radfusion.pipeline.fusion.make_branch` (for ``"xgb"``, with ``early_stopping=True``, as
     in tuned branches). Values are distributions (``rvs``) or lists (uniform choice).
 
     - ``"lr"``: ``C`` log-uniform on [1e-3, 10] (the default 0.1 is in the middle).
@@ -257,7 +257,7 @@ def tuned_branch(
     Parameters
     ----------
     columns : sequence of str
-        The branch's DataFrame columns (see :func:`radfusion.pipeline.branch.make_branch`).
+        The branch's DataFrame columns (see :func:`radfusion.pipeline.fusion.make_branch`).
     learner : str or classifier, default="lr"
         Base learner name; ``"xgb"`` becomes an
         :class:`~radfusion.pipeline.learners.EarlyStoppingXGBClassifier` (early stopping on a split
@@ -277,7 +277,7 @@ def tuned_branch(
     n_jobs : int, optional
         Parallel jobs of the search (default 1: parallelism belongs to the outer loop).
     **branch_options
-        Passed to :func:`radfusion.pipeline.branch.make_branch` (``harmonize``,
+        Passed to :func:`radfusion.pipeline.fusion.make_branch` (``harmonize``,
         ``correlation_threshold``, ``select_method``, ``resample``...).
 
     Returns
