@@ -250,3 +250,22 @@ def test_file_names_that_share_nothing_ask_for_modality_and_roi(multirow_table, 
     table.to_csv(path, index=False)
     with pytest.raises(InputError, match="add 'Modality' and 'ROI' columns"):
         load_dataset(path, label="outcome", biomarkers=bio, biomarkers_id="pid")
+
+
+def test_cli_train_and_predict_with_a_named_biomarker_id(multirow_table, tmp_path):
+    out, bio, raw = multirow_table
+    model = tmp_path / "model.skops"
+    common = ["--biomarkers", str(bio), "--biomarkers-id", "pid"]
+    result = runner.invoke(
+        app,
+        ["train", str(out), "--label", "outcome", "--strategy", "early", "--out", str(model)]
+        + common,
+    )
+    assert result.exit_code == 0, result.output
+    predictions = tmp_path / "predictions.csv"
+    arguments = ["predict", str(model), str(out), "--out", str(predictions), *common]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(predictions, dtype={"ID": str})
+    assert list(table["ID"]) == ["007", "010", "1e3", "P4"]
+    assert set(table["predicted"]) <= {"yes", "no"}
