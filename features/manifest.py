@@ -12,6 +12,7 @@ each problem naming its row (1-based data row, header excluded), patient and fil
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from .batch import batch_to_manifest, is_batch
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
 from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
@@ -30,6 +32,7 @@ __all__ = [
     "LESIONS_COLUMN",
     "LABELS_COLUMN",
     "LABEL_MODES",
+    "PyradiomicsBatchWarning",
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
     "duplicate_problems",
@@ -58,6 +61,10 @@ RING_COLUMN = "ring_mm"
 OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
 PATH_COLUMNS = ("image", "mask_path")
 DEFAULT_LABEL = 1
+
+
+class PyradiomicsBatchWarning(UserWarning):
+    """A pyradiomics batch file was read as a manifest; the message names the mapping."""
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -95,11 +102,21 @@ def _resolve(value: str, base: Path) -> str:
     return os.path.normpath(path if path.is_absolute() else base / path)
 
 
-def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
-    """Parse the manifest; return it with the problems found in its cells."""
+def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse the manifest; return it with the problems found in its cells.
+
+    A pyradiomics batch file (``ID,Image,Mask[,Label]``) is mapped onto the manifest's
+    columns first (:func:`radfusion.features.batch.batch_to_manifest`), ``modality`` naming
+    its images' modality unless it has a ``Modality`` column.
+    """
     df = _read_csv(path, "manifest")
-    problems = _missing_columns(df, REQUIRED_COLUMNS, path)
     file = str(path)
+    if is_batch(df.columns):
+        df, problems, note = batch_to_manifest(df, modality=modality, file=file)
+        if problems:
+            return df, problems
+        warnings.warn(f"{file}: {note}", PyradiomicsBatchWarning, stacklevel=3)
+    problems = _missing_columns(df, REQUIRED_COLUMNS, path)
     if LABEL_COLUMN not in df.columns:
         df[LABEL_COLUMN] = str(DEFAULT_LABEL)
     labels = []
@@ -179,7 +196,7 @@ def _modes(
     return modes
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
+def read_manifest(path: str | Path, modality: str | None = None) -> pd.DataFrame:
     """Read a cohort manifest CSV.
 
     Parameters
@@ -189,7 +206,12 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         ``label`` (the mask value of the ROI, default 1), ``site``, ``lesions``
         (:data:`LESION_MODES`, default ``merge``), ``labels`` (:data:`LABEL_MODES`, default
         ``one``) and ``ring_mm`` (a peritumoral ring's width). Relative paths are taken
-        from the manifest's folder.
+        from the manifest's folder. A pyradiomics batch file (``ID,Image,Mask[,Label]``) is
+        accepted too (see :mod:`radfusion.features.batch`), with a
+        :class:`PyradiomicsBatchWarning` naming the mapping.
+    modality : str, optional
+        The modality of a pyradiomics batch file's images (unless it has a ``Modality``
+        column); ignored for a radfusion manifest.
 
     Returns
     -------
@@ -204,7 +226,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         opened; use :func:`validate_cohort` for that.
     """
     path = Path(path)
-    df, problems = _load_manifest(path)
+    df, problems = _load_manifest(path, modality)
     if problems:
         raise InputError(f"invalid manifest {path}", problems)
     return df
@@ -450,6 +472,7 @@ def validate_cohort(
     biomarkers_path: str | Path | None = None,
     outcome: str | None = None,
     check_images: bool = True,
+    modality: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate a manifest, its image and mask files, and the biomarker table.
 
@@ -476,6 +499,8 @@ def validate_cohort(
         Name of the outcome column; when given, every manifest patient needs a value.
     check_images : bool, default=True
         Also open the files and check their contents (see above).
+    modality : str, optional
+        The modality of a pyradiomics batch file's images (see :func:`read_manifest`).
 
     Returns
     -------
@@ -490,7 +515,7 @@ def validate_cohort(
         One error listing every problem found.
     """
     manifest_path = Path(manifest_path)
-    manifest, problems = _load_manifest(manifest_path)
+    manifest, problems = _load_manifest(manifest_path, modality)
     file = str(manifest_path)
     if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
         problems += duplicate_problems(manifest, file)

@@ -70,11 +70,22 @@ Seed = Annotated[
 ]
 Folds = Annotated[int, typer.Option(min=2, help="Folds per repeat.")]
 Repeats = Annotated[int, typer.Option(min=1, help="Repeats of stratified K-fold.")]
-Features = Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")]
+Features = Annotated[
+    Path,
+    typer.Argument(help="Feature table: Parquet or CSV (.gz too), or a pyradiomics output CSV."),
+]
 Label = Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")]
 Biomarkers = Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")]
 IdColumn = Annotated[
     str | None, typer.Option("--id", help="Patient id column (default patient_id or ID).")
+]
+BiomarkersId = Annotated[
+    str | None,
+    typer.Option(
+        "--biomarkers-id",
+        help="Biomarker table's id column (default: the --id column if present, else "
+        "patient_id or ID).",
+    ),
 ]
 GroupPattern = Annotated[
     str | None, typer.Option(help="Regex whose first group names a column's group.")
@@ -176,6 +187,7 @@ def _extract(
     scheduler: str | None = None,
     biomarkers: Path | None = None,
     outcome: str | None = None,
+    modality: str | None = None,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
     from radfusion.features.manifest import validate_cohort
@@ -185,7 +197,7 @@ def _extract(
     check_output_path(out, SUFFIXES)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
-    table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False)
+    table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False, modality=modality)
     try:
         result = extract_cohort(
             table,
@@ -209,7 +221,9 @@ def _extract(
 @app.command()
 @_user_errors
 def extract(
-    manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
+    manifest: Annotated[
+        Path, typer.Argument(help="Cohort manifest CSV, or a pyradiomics batch CSV.")
+    ],
     out: Annotated[Path, typer.Option(help="Feature table (.parquet, .csv or .csv.gz).")],
     params: Annotated[
         Path | None,
@@ -223,13 +237,27 @@ def extract(
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run on a Dask cluster (scheduler address).")
     ] = None,
+    modality: Annotated[
+        str | None,
+        typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
+    ] = None,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
-    Exit codes: 0 all cases extracted; 1 some cases failed (listed in <out>.failures.csv);
-    2 bad input (manifest, biomarkers, parameters).
+    A pyradiomics batch CSV (ID,Image,Mask[,Label]) is read as a manifest; the mapping
+    applied is printed. Exit codes: 0 all cases extracted; 1 some cases failed (listed in
+    <out>.failures.csv); 2 bad input (manifest, biomarkers, parameters).
     """
-    if _extract(manifest, out, params, jobs, cache=cache, strict=strict, scheduler=dask_scheduler):
+    if _extract(
+        manifest,
+        out,
+        params,
+        jobs,
+        cache=cache,
+        strict=strict,
+        scheduler=dask_scheduler,
+        modality=modality,
+    ):
         raise typer.Exit(EXIT_CASES_FAILED)
 
 
@@ -295,6 +323,7 @@ def cv(
     out: Annotated[Path, typer.Option(help="Report folder.")],
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
     group_pattern: GroupPattern = None,
     strategy: Annotated[
         list[str] | None,
@@ -360,6 +389,7 @@ def cv(
         n_jobs=jobs,
         command=_command_line(),
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     _print_summary(report, out)
 
@@ -378,6 +408,7 @@ def train(
         typer.Option(help="report.json of a cv run: train exactly the model it validated."),
     ] = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
     group_pattern: GroupPattern = None,
     strategy: Annotated[
         str | None,
@@ -433,6 +464,7 @@ def train(
             strategy=strategy or "stacking",
             seed=seed,
             task=task,
+            biomarkers_id=biomarkers_id,
         )
     save_model(trained, out)
     typer.echo(
@@ -448,6 +480,7 @@ def predict(
     out: Annotated[Path, typer.Option(help="Predictions (.csv, .csv.gz or .parquet).")],
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
     from radfusion.features.table import SUFFIXES, write_table
@@ -456,7 +489,11 @@ def predict(
 
     check_output_path(out, SUFFIXES)
     predictions = predict_table(
-        load_model(model), features, biomarkers=biomarkers, id_column=id_column
+        load_model(model),
+        features,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        biomarkers_id=biomarkers_id,
     )
     write_table(predictions, out)
     typer.echo(f"predictions: {out} ({len(predictions)} patients)")
@@ -526,7 +563,10 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    from radfusion.features.console import quiet_warnings
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    quiet_warnings()  # here, not on import: a library import keeps the caller's filters
     app()
 
 

@@ -17,7 +17,14 @@ from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 from .dataset import Dataset, load_dataset
 from .fusion import FUSED, STRATEGIES, build_estimators
 from .options import ModelOptions
-from .report import build_report, build_task_report, jsonable, read_extraction, write_report
+from .report import (
+    build_report,
+    build_task_report,
+    jsonable,
+    read_extraction,
+    summarize_diagnostics,
+    write_report,
+)
 from .statistics import describe_cohort
 from .tables import index_by_id, read_table, resolve_id
 from .validation import (
@@ -64,12 +71,14 @@ def cohort_variables(
     """Patient characteristics for Table 1, one row per patient of ``data`` (same order).
 
     The biomarker table as read (text columns unencoded), without the id, label and site
-    columns; without one, the clinical group's columns of the model matrix.
+    columns; without one, the clinical group's columns of the model matrix. ``id_column`` is
+    the biomarker table's id column (default: the one ``data`` was joined by).
     """
     if biomarkers is not None:
         file = str(biomarkers)
-        table = read_table(biomarkers, id_column or data.id_column)
-        table = index_by_id(table, resolve_id(table, id_column or data.id_column, file), file)
+        name = id_column or data.biomarkers_id_column or data.id_column
+        table = read_table(biomarkers, name)
+        table = index_by_id(table, resolve_id(table, name, file), file)
         drop = [c for c in (data.label, SITE_COLUMN) if c in table.columns]
         return table.drop(columns=drop).reindex(data.X.index)
     columns = data.groups.get(CLINICAL_GROUP)
@@ -126,6 +135,7 @@ def run_cv(
     explain: bool = True,
     scheduler: Any = None,
     task: str = "auto",
+    biomarkers_id: str | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -152,6 +162,11 @@ def run_cv(
     same models and CV (stratified by class; plain K-fold for regression) and a report with
     their own metrics (:mod:`radfusion.pipeline.report`); explanations are computed for binary
     targets only.
+
+    A table written by the ``pyradiomics`` command line is accepted as it is
+    (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
+    into the methods text. ``biomarkers_id`` names the biomarker table's id column when it
+    differs from ``id_column``.
     """
     options = ModelOptions() if options is None else options
     started = time.perf_counter()
@@ -163,6 +178,7 @@ def run_cv(
         group_pattern=options.group_pattern,
         keep_site=options.harmonize,
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     explain = explain and data.task == "binary"
     models = select_models(
@@ -220,6 +236,7 @@ def run_cv(
         "label": label,
         "task": data.task,
         "id_column": data.id_column,
+        "biomarkers_id_column": data.biomarkers_id_column,
         "group_pattern": options.group_pattern,
         "strategies": list(strategies),
         "learner": options.learner,
@@ -272,10 +289,14 @@ def run_cv(
             seed=seed,
             inputs=inputs,
             groups=data.groups,
-            cohort=describe(data, biomarkers, id_column),
+            cohort=describe(data, biomarkers),
             comparisons=comparison_pairs(list(models)),
             n_bootstrap=n_bootstrap,
-            extraction=read_extraction(features),
+            extraction=(
+                summarize_diagnostics(data.diagnostics, Path(features).name)
+                if data.diagnostics is not None
+                else read_extraction(features)
+            ),
             explanations=explanations,
         )
     else:

@@ -60,6 +60,7 @@ from radfusion.features.naming import SITE_COLUMN
 from .dataset import check_finite, load_dataset
 from .fusion import FUSED, STRATEGIES, make_estimator
 from .options import ModelOptions
+from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .report import jsonable
 from .tables import (
     UnmatchedPatientsWarning,
@@ -205,6 +206,7 @@ def train_model(
     strategy: str = "stacking",
     seed: int = 0,
     task: str = "auto",
+    biomarkers_id: str | None = None,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
@@ -213,8 +215,9 @@ def train_model(
 
     Parameters
     ----------
-    features, label, biomarkers, id_column
-        As in :func:`radfusion.pipeline.dataset.load_dataset`.
+    features, label, biomarkers, id_column, biomarkers_id
+        As in :func:`radfusion.pipeline.dataset.load_dataset` (a pyradiomics output table
+        too).
     options : ModelOptions, optional
         The model options (:class:`~radfusion.pipeline.options.ModelOptions`; default: its
         defaults). With ``harmonize`` a prediction table must have the ``site`` column.
@@ -243,12 +246,15 @@ def train_model(
         group_pattern=options.group_pattern,
         keep_site=options.harmonize,
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     params = options.params(random_state=seed, categories=data.categories)
-    return _fit(data, features, biomarkers, id_column, strategy, params)
+    return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
 
 
-def _fit(data, features, biomarkers, id_column, strategy: str, params: dict) -> TrainedModel:
+def _fit(
+    data, features, biomarkers, id_column, biomarkers_id, strategy: str, params: dict
+) -> TrainedModel:
     """Fit ``make_estimator(strategy, **params)`` on a dataset and describe it."""
     if strategy not in STRATEGIES:
         raise InputError(
@@ -258,7 +264,13 @@ def _fit(data, features, biomarkers, id_column, strategy: str, params: dict) -> 
     estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
-        raw, _ = _read_inputs(features, biomarkers, id_column)
+        raw, _ = _read_inputs(
+            features,
+            biomarkers,
+            id_column,
+            biomarkers_id=biomarkers_id,
+            keep=(data.label, SITE_COLUMN),
+        )
     classes = [None] * len(data.label_mapping)
     for value in raw[data.label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
@@ -278,7 +290,9 @@ def _fit(data, features, biomarkers, id_column, strategy: str, params: dict) -> 
         training={
             "n_patients": len(data.y),
             "class_counts": counts,
-            "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column),
+            "biomarker_columns": _biomarker_columns(
+                biomarkers, biomarkers_id, data.biomarkers_id_column
+            ),
         },
         versions=library_versions(),
     )
@@ -369,8 +383,17 @@ def train_from_report(
         group_pattern=params.get("group_pattern"),
         keep_site=params.get("harmonize") is not None,
         task=config.get("task", "binary"),
+        biomarkers_id=config.get("biomarkers_id_column"),
     )
-    return _fit(data, features, biomarkers, config.get("id_column"), strategy, params)
+    return _fit(
+        data,
+        features,
+        biomarkers,
+        config.get("id_column"),
+        config.get("biomarkers_id_column"),
+        strategy,
+        params,
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -614,6 +637,7 @@ def predict_table(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
     """Score every patient of a feature table (joined with biomarkers) with a trained model.
 
@@ -621,11 +645,15 @@ def predict_table(
     ----------
     trained : TrainedModel
     features : path or DataFrame
-        Feature table with the patient id column; the label column may be absent.
+        Feature table with the patient id column (a pyradiomics output table too); the label
+        column may be absent.
     biomarkers : path or DataFrame, optional
         Biomarker table, joined by patient id as in training.
     id_column : str, optional
         Patient id column (default: the training one, else ``patient_id`` or ``ID``).
+    biomarkers_id : str, optional
+        The biomarker table's id column (default: the feature table's when present, else
+        ``patient_id`` or ``ID``).
 
     Returns
     -------
@@ -646,7 +674,9 @@ def predict_table(
     ExtraColumnsWarning
         Columns the model does not use; they are ignored.
     """
-    X = model_matrix(trained, features, biomarkers=biomarkers, id_column=id_column)
+    X = model_matrix(
+        trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
+    )
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
     task = trained.settings.get("task", "binary")
@@ -673,6 +703,7 @@ def model_matrix(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
     """The table the estimator takes: its columns, checked, in ``trained.columns`` order.
 
@@ -681,7 +712,14 @@ def model_matrix(
     patients). Rows keep the table order and are indexed by patient id. See
     :func:`predict_table`.
     """
-    table, sources = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    table, sources = _read_inputs(
+        features,
+        biomarkers,
+        id_column,
+        trained.id_column,
+        biomarkers_id=biomarkers_id,
+        keep=(trained.label, SITE_COLUMN),
+    )
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     site = trained.site_column
     if site is not None:
@@ -721,24 +759,26 @@ def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
 
 
 def _read_inputs(
-    features, biomarkers, id_column, preferred_id=None
+    features, biomarkers, id_column, preferred_id=None, *, biomarkers_id=None, keep=(SITE_COLUMN,)
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Feature table left-joined with the biomarkers, indexed by patient id (table order), and
-    the file each column came from."""
+    the file each column came from. A pyradiomics output table is widened first (``keep``: its
+    patient-level text columns)."""
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     table = _read(features, id_column or preferred_id)
     if id_column is None and preferred_id in table.columns:
         id_column = preferred_id
     id_name = resolve_id(table, id_column, file)
+    if is_pyradiomics_table(table.columns):
+        table, _ = widen_pyradiomics_table(table, id_name, file=file, keep=keep)
     table = index_by_id(table, id_name, file)
     sources = dict.fromkeys(table.columns, file)
     if biomarkers is None:
         return table, sources
     bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
-    bio = _read(biomarkers, id_name)
-    bio = index_by_id(
-        bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file), bio_file
-    )
+    bio = _read(biomarkers, biomarkers_id or id_name)
+    bio_name = biomarkers_id or (id_name if id_name in bio else None)
+    bio = index_by_id(bio, resolve_id(bio, bio_name, bio_file), bio_file)
     sources.update(dict.fromkeys(bio.columns, bio_file))
     return join_biomarkers(table, bio, file=file, bio_file=bio_file), sources
 

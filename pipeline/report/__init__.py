@@ -47,6 +47,7 @@ from ._methods import (
     feature_classes,
     learner_parameters,
     read_extraction,
+    summarize_diagnostics,
 )
 from ._tasks import (
     TASK_FIGURES,
@@ -94,6 +95,7 @@ __all__ = [
     "roc_bands_figure",
     "roc_figure",
     "settle_report",
+    "summarize_diagnostics",
     "svg_text",
     "task_figures",
     "write_report",
