@@ -38,6 +38,7 @@ from .naming import modality_kind
 __all__ = [
     "BLOCK",
     "AlignMask",
+    "CaseSpec",
     "Normalize",
     "Preprocessing",
     "Resample",
@@ -110,6 +111,55 @@ class Preprocessing:
     @property
     def is_noop(self) -> bool:
         return self.align_mask is None and self.resample is None and self.normalize is None
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one case runs, its modality's parameter dict parsed once.
+
+    Built by :meth:`from_params` (or by the cohort runner, which parses each modality's
+    block once and builds one spec per case); :func:`preprocess` and
+    :func:`radfusion.features.extract.extract_case` receive it, so nothing parses the
+    ``radfusion`` block again.
+
+    Attributes
+    ----------
+    pyradiomics : dict
+        PyRadiomics' parameters, the ``radfusion`` block left out, in their given order.
+        Treat as read-only.
+    preprocessing : Preprocessing
+        The parsed ``radfusion`` block.
+    label : int
+        The ROI's value in the mask.
+    modality : str or None
+        The modality name (IBSI resampling rounds CT intensities).
+    """
+
+    pyradiomics: dict
+    preprocessing: Preprocessing = Preprocessing()
+    label: int = 1
+    modality: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping, label: int = 1, modality: str | None = None) -> CaseSpec:
+        """The spec of one case from a parameter dict (validated by :func:`split_params`)."""
+        pyradiomics, preprocessing = split_params(params)
+        return cls(pyradiomics, preprocessing, int(label), modality)
+
+    @property
+    def round_intensities(self) -> bool:
+        """Whether resampling rounds intensities: ``resample.round``, or when unset, IBSI
+        resampling of a CT modality (see :func:`radfusion.features.naming.modality_kind`)."""
+        resample = self.preprocessing.resample
+        if resample is None:
+            return False
+        if resample.round is not None:
+            return resample.round
+        return (
+            resample.mode == "ibsi"
+            and self.modality is not None
+            and modality_kind(self.modality) == "ct"
+        )
 
 
 def _pair(value: object, what: str) -> tuple[float, float]:
@@ -264,30 +314,16 @@ def _origin_tolerance(image: ImageHeader, config: AlignMask) -> float:
 def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> list[str]:
     """How a mask's grid differs from its image's *beyond* the alignment tolerance.
 
-    Empty: :func:`align_mask` can put the mask on the image grid. Messages read like
-    :func:`radfusion.features.io.compare_grids`'s, with the tolerance used.
+    Empty: :func:`align_mask` can put the mask on the image grid. The comparison is
+    :func:`radfusion.features.io.compare_grids` with ``config``'s tolerances.
     """
-    if image.size != mask.size:
-        return [f"size differs: image {image.size}, mask {mask.size}"]
-    problems = []
-    spacing = max(
-        abs(a - b) / max(abs(a), abs(b), 1e-12)
-        for a, b in zip(image.spacing, mask.spacing, strict=True)
+    return compare_grids(
+        image,
+        mask,
+        origin_mm=_origin_tolerance(image, config),
+        spacing=config.spacing_tolerance,
+        setting="align_mask",
     )
-    if spacing > config.spacing_tolerance:
-        problems.append(
-            f"spacing differs by {spacing:.3g} relative, beyond the align_mask "
-            f"tolerance {config.spacing_tolerance:g}"
-        )
-    origin, limit = math.dist(image.origin, mask.origin), _origin_tolerance(image, config)
-    if origin > limit:
-        problems.append(
-            f"origin differs by {origin:.3g} mm, beyond the align_mask tolerance {limit:.3g} mm"
-        )
-    direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
-    if direction > GRID_TOLERANCE:
-        problems.append(f"direction differs by {direction:.3g} (largest cosine difference)")
-    return problems
 
 
 def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
@@ -424,31 +460,24 @@ def ring_mask(mask: sitk.Image, label: int, ring_mm: float) -> sitk.Image:
 
 
 def preprocess(
-    image: sitk.Image,
-    mask: sitk.Image,
-    label: int,
-    config: Preprocessing,
-    *,
-    modality: str | None = None,
+    image: sitk.Image, mask: sitk.Image, spec: CaseSpec
 ) -> tuple[sitk.Image, sitk.Image]:
-    """Apply ``config`` to one (image, mask): align, resample, normalise (in this order).
+    """Apply a case's ``radfusion`` block to its (image, mask): align, resample, normalise.
 
     Parameters
     ----------
     image, mask : SimpleITK.Image
-    label : int
-        The ROI's value in the mask.
-    config : Preprocessing
-        See :func:`parse_config`. The no-op config returns the inputs unchanged.
-    modality : str, optional
-        Used only by IBSI resampling with ``round`` unset: intensities are rounded to
-        integers for a CT modality (see :func:`radfusion.features.naming.modality_kind`).
+    spec : CaseSpec
+        The case: its parsed block (``spec.preprocessing``, see :func:`parse_config`), ROI
+        label and modality (IBSI resampling with ``round`` unset rounds CT intensities, see
+        :attr:`CaseSpec.round_intensities`). A no-op block returns the inputs unchanged.
 
     Raises
     ------
     ValueError
         When alignment is on and the mask's grid differs beyond its tolerance.
     """
+    config = spec.preprocessing
     if config.is_noop:
         return image, mask
     if config.align_mask is not None:
@@ -457,14 +486,9 @@ def preprocess(
             raise ValueError("mask and image are on different grids: " + "; ".join(problems))
         mask = align_mask(image, mask)
     if config.resample is not None:
-        rounding = config.resample.round
-        if rounding is None:
-            rounding = (
-                config.resample.mode == "ibsi"
-                and modality is not None
-                and modality_kind(modality) == "ct"
-            )
-        image, mask = resample(image, mask, label, config.resample, round_intensities=rounding)
+        image, mask = resample(
+            image, mask, spec.label, config.resample, round_intensities=spec.round_intensities
+        )
     if config.normalize is not None:
         image = normalize(image, config.normalize)
     return image, mask
