@@ -83,8 +83,11 @@ def quiet_radiomics(level: int = logging.WARNING) -> None:
     logging.getLogger("radiomics").setLevel(level)
 
 
-def make_extractor(params: dict):
+def make_extractor(params: dict, *, ibsi: bool = False):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
+
+    With ``ibsi``, the :class:`radfusion.features.ibsi.IBSIFeatureExtractor` (IBSI bin origin
+    and excess kurtosis; the ``radfusion`` block's ``ibsi`` option).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
     :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that
@@ -94,21 +97,24 @@ def make_extractor(params: dict):
     """
     from radiomics import featureextractor
 
+    from .ibsi import IBSIFeatureExtractor
+
     quiet_radiomics()
     params = copy.deepcopy({k: v for k, v in params.items() if k != BLOCK})
     setting = params.setdefault("setting", None) or {}
     if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
         setting.setdefault("geometryTolerance", GRID_TOLERANCE)
         params["setting"] = setting
-    return featureextractor.RadiomicsFeatureExtractor(params)
+    build = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
+    return build(params)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_extractor(params_json: str):
-    return make_extractor(json.loads(params_json))
+def _cached_extractor(params_json: str, ibsi: bool):
+    return make_extractor(json.loads(params_json), ibsi=ibsi)
 
 
-def _extractor(params: dict):
+def _extractor(params: dict, ibsi: bool = False):
     """The extractor of ``params``, built once per process (building one costs ~30 ms).
 
     ``RadiomicsFeatureExtractor.execute`` does not modify the extractor, so one can serve
@@ -118,8 +124,8 @@ def _extractor(params: dict):
     try:
         key = json.dumps(params)  # order kept: it orders pyradiomics outputs
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
-        return make_extractor(params)
-    return _cached_extractor(key)
+        return make_extractor(params, ibsi=ibsi)
+    return _cached_extractor(key, ibsi)
 
 
 def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
@@ -255,7 +261,7 @@ def extract_case(
         spec = params
     else:
         spec = CaseSpec.from_params(params, 1 if label is None else int(label), modality)
-    extractor = _extractor(spec.pyradiomics)
+    extractor = _extractor(spec.pyradiomics, spec.preprocessing.ibsi)
     source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
@@ -269,4 +275,8 @@ def extract_case(
             diagnostics[name] = _plain(value)
         else:
             features[name] = float(value)
+    if spec.preprocessing.ibsi:
+        from .ibsi import DIAGNOSTIC, describe
+
+        diagnostics[DIAGNOSTIC] = describe(spec.pyradiomics.get("setting") or {})
     return features, diagnostics

@@ -10,6 +10,7 @@ before an extractor is built; the whole parameter dict, block included, is the c
       # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
       fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
+      ibsi: true                  # IBSI bin origin and excess kurtosis (see features.ibsi)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
@@ -100,13 +101,16 @@ class Preprocessing:
     """The parsed ``radfusion`` block; every field None means: do nothing.
 
     ``fill_non_finite`` is applied by the runner before preprocessing (see
-    :mod:`radfusion.features.rules`); :attr:`is_noop` is about the three preprocessing steps.
+    :mod:`radfusion.features.rules`); ``ibsi`` (IBSI bin origin and excess kurtosis, see
+    :mod:`radfusion.features.ibsi`) by extraction. :attr:`is_noop` is about the three
+    preprocessing steps.
     """
 
     align_mask: AlignMask | None = None
     resample: Resample | None = None
     normalize: Normalize | None = None
     fill_non_finite: float | None = None
+    ibsi: bool = False
 
     @property
     def is_noop(self) -> bool:
@@ -193,17 +197,24 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite"}, BLOCK)
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite", "ibsi"}, BLOCK)
     fill = block.get("fill_non_finite")
     if fill is not None and (
         not isinstance(fill, int | float) or isinstance(fill, bool) or not math.isfinite(fill)
     ):
         raise ValueError(f"fill_non_finite must be a finite number, got {fill!r}")
+    resample = _parse_resample(block.get("resample"))
+    ibsi = block.get("ibsi")
+    if ibsi is not None and not isinstance(ibsi, bool):
+        raise ValueError(f"ibsi must be true or false, got {ibsi!r}")
+    if ibsi is None:  # IBSI resampling is IBSI mode unless ibsi: false says otherwise
+        ibsi = resample is not None and resample.mode == "ibsi"
     return Preprocessing(
         _parse_align(block.get("align_mask")),
-        _parse_resample(block.get("resample")),
+        resample,
         _parse_normalize(block.get("normalize")),
         None if fill is None else float(fill),
+        ibsi,
     )
 
 
@@ -284,8 +295,10 @@ def _parse_normalize(value: object) -> Normalize | None:
 def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
     """``(pyradiomics parameters without the radfusion block, parsed block)``.
 
-    Raises ``ValueError`` when the block is invalid, or when it resamples and
-    ``setting.resampledPixelSpacing`` is also set (the image would be resampled twice).
+    Raises ``ValueError`` when the block is invalid, when it resamples and
+    ``setting.resampledPixelSpacing`` is also set (the image would be resampled twice), or
+    when IBSI mode meets a ``resegmentRange`` whose ``resegmentMode`` is not ``absolute``
+    (IBSI bins from the range's lower bound, an intensity).
     """
     pyradiomics = {k: v for k, v in params.items() if k != BLOCK}
     config = parse_config(params.get(BLOCK))
@@ -298,6 +311,16 @@ def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
         raise ValueError(
             f"{BLOCK}.resample and setting.resampledPixelSpacing are both set: "
             "remove resampledPixelSpacing (pyradiomics must not resample again)"
+        )
+    if (
+        config.ibsi
+        and isinstance(setting, Mapping)
+        and setting.get("resegmentRange")
+        and setting.get("resegmentMode", "absolute") != "absolute"
+    ):
+        raise ValueError(
+            f"{BLOCK}.ibsi bins from the re-segmentation lower bound, an intensity: "
+            f"setting.resegmentMode must be absolute, got {setting.get('resegmentMode')!r}"
         )
     return pyradiomics, config
 

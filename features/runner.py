@@ -371,11 +371,14 @@ def extract_cohort(
     if cache is not None:
         for index, case in enumerate(cases):
             params_key = per_modality[case["modality"]]
-            if case[LESION] is not None or case.get(RING) is not None:
-                # one component or a ring: another result, another key
+            ibsi = parsed[case["modality"]][1].ibsi
+            if case[LESION] is not None or case.get(RING) is not None or ibsi:
+                # one component, a ring, IBSI definitions: another result, another key
                 params_key = {"params": params_key, LESION: case[LESION]}
                 if case.get(RING) is not None:
                     params_key[RING] = case[RING]
+                if ibsi:  # entries of IBSI resampling with pyradiomics binning: not reused
+                    params_key["ibsi_definitions"] = 1
             try:
                 keys[index] = cache.key(
                     case["image"], case["mask_path"], case[LABEL_COLUMN], params_key
