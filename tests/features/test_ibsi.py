@@ -78,6 +78,25 @@ def test_texture_grey_levels_start_at_the_resegmentation_lower_bound():
     assert "excess kurtosis" in diagnostics[DIAGNOSTIC]
 
 
+def test_filtered_images_keep_pyradiomics_binning_and_every_feature_keeps_its_name():
+    image, mask = two_halves()
+    params = {**PARAMS, "imageType": {"Original": {}, "Square": {}}}
+    plain, _ = extract_case(image, mask, params)
+    ibsi, _ = extract_case(image, mask, {**params, "radfusion": {"ibsi": True}})
+    assert list(ibsi) == list(plain)  # same features, same order
+    changed = sorted(name for name in plain if ibsi[name] != plain[name])
+    assert changed == [
+        "original_firstorder_Kurtosis",
+        "original_glcm_JointAverage",
+        "original_glszm_HighGrayLevelZoneEmphasis",
+        "original_glszm_LowGrayLevelZoneEmphasis",
+        "square_firstorder_Kurtosis",
+    ]
+    assert ibsi["square_firstorder_Kurtosis"] == pytest.approx(
+        plain["square_firstorder_Kurtosis"] - 3
+    )
+
+
 def test_without_a_range_levels_start_at_the_roi_minimum():
     image, mask = two_halves()
     image = sitk.Minimum(image, -920)  # halves at -940 and -920 HU
