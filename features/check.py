@@ -35,9 +35,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
 from .errors import InputError
+from .extract import lesion_extents
 from .io import (
     ImageHeader,
     ImageReadError,
@@ -82,19 +82,6 @@ CHECK_COLUMNS = (
     "problem",
 )
 _AXES = ("x", "y", "z", "t")
-_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
-
-
-def _components(roi: np.ndarray) -> list[tuple[int, tuple[int, ...]]]:
-    """(voxel count, extent per axis in x, y, z order) of each component, largest first."""
-    structure = _CONNECTIVITY if roi.ndim == 3 else np.ones((3,) * roi.ndim, dtype=bool)
-    labelled, count = ndimage.label(roi, structure=structure)
-    sizes = np.bincount(labelled.ravel(), minlength=count + 1)[1:]
-    found = []
-    for k, box in enumerate(ndimage.find_objects(labelled)):
-        extent = tuple(s.stop - s.start for s in reversed(box))
-        found.append((int(sizes[k]), extent))
-    return sorted(found, key=lambda c: -c[0])  # stable: ties keep scan order
 
 
 def _extent(roi: np.ndarray) -> tuple[int, ...]:
@@ -194,7 +181,7 @@ def _check_row(
             fatal.append(f"unreadable image: {error.reason}")
         else:
             fatal += nonfinite_problems(nonfinite, roi, fill, row["image"])
-    components = _components(roi)
+    components = lesion_extents(mask, label)
     out["components"] = len(components)
     mode = row.get(LESIONS_COLUMN) or "merge"
     if mode == "merge":
