@@ -37,6 +37,7 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
+from .dicom import ROI_COLUMN, dicom_kind, read_mask, roi_names
 from .errors import InputError
 from .io import (
     ImageHeader,
@@ -74,6 +75,7 @@ CHECK_COLUMNS = (
     "image",
     "mask_path",
     "labels_found",
+    "rois_found",
     "voxels",
     "volume_mm3",
     "components",
@@ -137,6 +139,12 @@ def _check_mask(
     """Check every manifest row that uses one mask file (the mask is read once)."""
     if parent is not None:  # a worker: exit when the checking process dies
         exit_with_parent(parent)
+    try:
+        kind = dicom_kind(mask_path)
+    except ImageReadError as failure:  # a damaged DICOM file, or no pydicom to read one
+        return [_check_row(row, None, f"unreadable mask: {failure.reason}", 0) for row in rows]
+    if kind is not None:  # a DICOM RTSTRUCT / SEG: one rasterisation per row (roi, image)
+        return [_check_dicom_row(row, mask_path, kind, min_voxels, fills) for row in rows]
     mask, error = None, "mask file is missing"
     if os.path.exists(mask_path):
         try:
@@ -147,7 +155,31 @@ def _check_mask(
             dimension = dimension_problems(ImageHeader.of(mask), "mask", mask_path)
             if dimension:
                 mask, error = None, dimension[0]
-    return [_check_row(row, mask, error, min_voxels, fills.get(row["modality"])) for row in rows]
+    return [
+        _check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
+        if not row.get(ROI_COLUMN)
+        else _check_row(row, None, _not_dicom(row), min_voxels)
+        for row in rows
+    ]
+
+
+def _not_dicom(row: dict) -> str:
+    return f"roi {row[ROI_COLUMN]!r} is set but the mask is not a DICOM RTSTRUCT or SEG file"
+
+
+def _check_dicom_row(
+    row: dict, mask_path: str, kind: str, min_voxels: int, fills: dict[str, float | None]
+) -> dict:
+    """One row whose mask is a DICOM RTSTRUCT / SEG: list its ROIs, rasterise the row's."""
+    mask, error, names = None, "", []
+    try:
+        names = roi_names(mask_path)
+        mask = read_mask(mask_path, row["image"], row.get(ROI_COLUMN) or None, row[LABEL_COLUMN])
+    except ImageReadError as failure:
+        error = f"unusable {kind} mask: {failure.reason}"
+    out = _check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
+    out["rois_found"] = "; ".join(names)
+    return out
 
 
 def _check_row(
@@ -243,7 +275,9 @@ def check_cohort(
     -------
     pandas.DataFrame
         One row per manifest row, in manifest order, with :data:`CHECK_COLUMNS`:
-        ``labels_found`` (distinct mask values, space-separated), ``voxels`` and
+        ``labels_found`` (distinct mask values, space-separated), ``rois_found`` (for a
+        DICOM RTSTRUCT / SEG mask, the names of its structures or segments, ``; ``-separated;
+        empty otherwise), ``voxels`` and
         ``volume_mm3`` of the ROI (all components), ``components`` (26-connected),
         ``grid`` (how the mask's grid differs from the image's; empty when equal),
         ``status`` (one of :data:`STATUSES`) and ``problem`` (readable, ``; ``-separated).
@@ -289,6 +323,7 @@ def check_cohort(
     table = pd.DataFrame(checked, columns=list(CHECK_COLUMNS))
     table[LESIONS_COLUMN] = table[LESIONS_COLUMN].fillna("merge")
     table["grid"] = table["grid"].fillna("")
+    table["rois_found"] = table["rois_found"].fillna("")
     table["voxels"] = table["voxels"].astype("Int64")
     table["components"] = table["components"].astype("Int64")
     table["volume_mm3"] = table["volume_mm3"].astype(float)

@@ -10,6 +10,7 @@ before an extractor is built; the whole parameter dict, block included, is the c
       # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
       fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
+      suv: bw                     # DICOM PET series -> body-weight SUV (features/suv.py)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
@@ -34,6 +35,7 @@ import SimpleITK as sitk
 
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 from .naming import modality_kind
+from .suv import SUV_KINDS
 
 __all__ = [
     "BLOCK",
@@ -106,6 +108,9 @@ class Preprocessing:
     resample: Resample | None = None
     normalize: Normalize | None = None
     fill_non_finite: float | None = None
+    #: ``bw``: the image is converted to body-weight SUV by the runner, before anything else
+    #: (see :mod:`radfusion.features.suv`); None: left as read.
+    suv: str | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -143,7 +148,10 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite"}, BLOCK)
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite", "suv"}, BLOCK)
+    suv = block.get("suv")
+    if suv is not None and suv not in SUV_KINDS:
+        raise ValueError(f"suv must be one of {', '.join(SUV_KINDS)}, got {suv!r}")
     fill = block.get("fill_non_finite")
     if fill is not None and (
         not isinstance(fill, int | float) or isinstance(fill, bool) or not math.isfinite(fill)
@@ -154,6 +162,7 @@ def parse_config(block: object) -> Preprocessing:
         _parse_resample(block.get("resample")),
         _parse_normalize(block.get("normalize")),
         None if fill is None else float(fill),
+        suv=suv,
     )
 
 
