@@ -62,6 +62,8 @@ DICOM_KINDS = {
 #: Largest distance of a contour from its slice, in slices.
 SLICE_TOLERANCE = 0.25
 _EXTRA = "pip install 'radfusion[dicom]'"
+#: Suffixes of files read as DICOM even without the preamble.
+_BARE_SUFFIXES = (".dcm", ".dicom", "")
 
 
 class DicomMaskError(ImageReadError):
@@ -97,16 +99,30 @@ def _is_dicom_file(path: Path) -> bool:
 def dicom_kind(path: str | Path) -> str | None:
     """``"RTSTRUCT"`` or ``"SEG"`` for such a DICOM file, None for anything else.
 
-    Only files with the DICOM preamble are opened (their header, not their pixels). Raises
-    :class:`DicomMaskError` for a DICOM file when pydicom is not installed.
+    Files with the DICOM preamble are opened (their header, not their pixels), and so are
+    ``.dcm`` files or files without a suffix that lack it (older DICOM files). Raises
+    :class:`DicomMaskError` for a file with the preamble when pydicom is not installed.
     """
     path = Path(path)
-    if not path.is_file() or not _is_dicom_file(path):
+    if not path.is_file():
         return None
-    pydicom = _pydicom(path)
+    preamble = _is_dicom_file(path)
+    if not preamble and path.suffix.lower() not in _BARE_SUFFIXES:
+        return None
+    if not preamble:
+        try:
+            import pydicom
+        except ImportError:
+            return None
+    else:
+        pydicom = _pydicom(path)
     try:
-        meta = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        meta = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["SOPClassUID"], force=not preamble
+        )
     except Exception as error:  # pydicom raises many types for damaged files
+        if not preamble:
+            return None
         raise DicomMaskError(path, f"unreadable DICOM file: {error}") from None
     return DICOM_KINDS.get(str(meta.get("SOPClassUID", "")))
 
@@ -121,7 +137,7 @@ def _read(path: Path, kind: str):
             except ImportError:
                 raise DicomMaskError(path, f"a DICOM SEG needs highdicom: {_EXTRA}") from None
             return highdicom.seg.segread(path)
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        return pydicom.dcmread(path, stop_before_pixels=True, force=not _is_dicom_file(path))
     except DicomMaskError:
         raise
     except Exception as error:
