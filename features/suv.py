@@ -151,7 +151,8 @@ def suv_factor(folder: str | Path, kind: str = "bw") -> float:
     units = str(_value(first, "Units", file)).upper()
     if units != "BQML":
         raise SuvError(file, f"tag {_tag('Units')} is {units!r}; only BQML (Bq/ml) is supported")
-    corrected = {str(v).upper() for v in _value(first, "CorrectedImage", file)}
+    corrected = _value(first, "CorrectedImage", file)
+    corrected = {str(v).upper() for v in ([corrected] if isinstance(corrected, str) else corrected)}
     for needed in ("ATTN", "DECY"):
         if needed not in corrected:
             raise SuvError(
