@@ -19,6 +19,9 @@ Rules (``status``):
   rejects it). With ``lesions: largest`` this applies to the largest component, with
   ``each`` to every component. The 3-D and non-finite rules are extraction's own
   (:mod:`radfusion.features.rules`).
+- ``would fail`` too: a DICOM RTSTRUCT / SEG whose ``roi`` matches no ROI or several, or that
+  references another series; PET headers that cannot give the SUV that the modality's
+  ``radfusion: {suv: ...}`` asks for (:mod:`radfusion.features.suv`).
 - ``warning``: a ROI (or a component extracted on its own) with fewer than ``min_voxels``
   voxels (default 64, a 4×4×4 cube: texture matrices of so few voxels are mostly empty), or
   one voxel thick along an axis (a flat ROI: 3D texture sees no neighbour along that axis).
@@ -59,6 +62,7 @@ from .naming import ID_COLUMN
 from .params import load_params
 from .preprocess import BLOCK, parse_config
 from .rules import dimension_problems, nonfinite_problems
+from .suv import suv_factor
 
 __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
 
@@ -324,10 +328,31 @@ def check_cohort(
     table[LESIONS_COLUMN] = table[LESIONS_COLUMN].fillna("merge")
     table["grid"] = table["grid"].fillna("")
     table["rois_found"] = table["rois_found"].fillna("")
+    _check_suv(table, per_modality)
     table["voxels"] = table["voxels"].astype("Int64")
     table["components"] = table["components"].astype("Int64")
     table["volume_mm3"] = table["volume_mm3"].astype(float)
     return table
+
+
+def _check_suv(table: pd.DataFrame, per_modality: dict[str, dict]) -> None:
+    """Rows of a modality with ``suv`` whose PET headers cannot give it would fail."""
+    factors: dict[tuple[str, str], str] = {}
+    for index, row in table.iterrows():
+        kind = parse_config((per_modality.get(row["modality"]) or {}).get(BLOCK)).suv
+        if kind is None or not os.path.exists(row["image"]):
+            continue
+        if (row["image"], kind) not in factors:
+            try:
+                suv_factor(row["image"], kind)
+                factors[row["image"], kind] = ""
+            except ImageReadError as error:  # SuvError, or a folder with no series
+                factors[row["image"], kind] = error.reason
+        if factors[row["image"], kind]:
+            table.at[index, "status"] = STATUSES[2]
+            table.at[index, "problem"] = "; ".join(
+                p for p in (factors[row["image"], kind], row["problem"]) if p
+            )
 
 
 def cohort_ok(table: pd.DataFrame) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .dicom import ROI_COLUMN, dicom_kind, read_mask
+from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
 from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
@@ -357,7 +357,8 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             roi = case.get(ROI_COLUMN) or None
             mask, values = cache.mask(mask_path, image_path, roi, label)
         except ImageReadError as error:
-            problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
+            what = "unusable DICOM mask" if isinstance(error, DicomMaskError) else "unreadable mask"
+            problems.append(Problem(f"{what}: {error.reason}", row, pid, mask_path))
             continue
         if case.get(LABELS_COLUMN) == "each":  # every non-zero value is a ROI
             if not np.any(values != 0):

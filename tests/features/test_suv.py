@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from radfusion.features.check import check_cohort
 from radfusion.features.io import read_image
 from radfusion.features.preprocess import parse_config
 from radfusion.features.runner import extract_cohort
@@ -159,3 +160,13 @@ def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_erro
     (error,) = result.failures["error"]
     assert error.startswith("patient 002, modality PET, mask tumor, file ")
     assert "cannot compute SUV: missing tag PatientWeight (0010,1030)" in error
+
+
+def test_check_flags_pet_headers_that_cannot_give_the_suv(tmp_path):
+    manifest, _ = _cohort(tmp_path, {"001": {}, "002": {"Units": "CNTS"}})
+    table = check_cohort(manifest, n_jobs=1, params={"PET": PARAMS}).set_index("patient_id")
+    assert table.loc["001", "status"] == "ok"
+    assert table.loc["002", "status"] == "would fail"
+    assert "Units (0054,1001) is 'CNTS'; only BQML" in table.loc["002", "problem"]
+    unconverted = check_cohort(manifest, n_jobs=1, params={"PET": {**PARAMS, "radfusion": {}}})
+    assert list(unconverted["status"]) == ["ok", "ok"]
