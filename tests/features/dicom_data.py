@@ -63,6 +63,7 @@ def write_series(
     phi: dict[str, str] | None = None,
     series_uid: str | None = None,
     frame_uid: str | None = None,
+    orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
 ) -> list[Dataset]:
     """Write a (z, y, x) volume as one single-frame DICOM file per slice; return the datasets.
 
@@ -92,8 +93,9 @@ def write_series(
         ds.Manufacturer = "radfusion-tests"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.PositionReferenceIndicator = ""
-        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * spacing[2]]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        normal = np.cross(orientation[:3], orientation[3:])
+        ds.ImagePositionPatient = [float(v) for v in np.add(origin, k * spacing[2] * normal)]
+        ds.ImageOrientationPatient = list(orientation)
         ds.PixelSpacing = [spacing[1], spacing[0]]  # row spacing (y), column spacing (x)
         ds.SliceThickness = spacing[2]
         ds.Rows, ds.Columns = rows, columns
@@ -191,9 +193,9 @@ def write_rtstruct(
     ``referenced_series``: another SeriesInstanceUID to reference (default: the series').
     """
     first = series[0]
-    spacing = (float(first.PixelSpacing[1]), float(first.PixelSpacing[0]))
-    z_step = float(series[1].ImagePositionPatient[2]) - float(first.ImagePositionPatient[2])
-    x0, y0, z0 = (float(v) for v in first.ImagePositionPatient)
+    row_step, column_step = (float(v) for v in first.PixelSpacing)
+    cosines = np.array(first.ImageOrientationPatient, dtype=float)
+    along_row, along_column = cosines[:3] * column_step, cosines[3:] * row_step
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, generate_uid()
     ds.file_meta = _meta(RTSTRUCT_STORAGE, ds.SOPInstanceUID)
@@ -235,10 +237,11 @@ def write_rtstruct(
         for k, polygon in edge_contours(mask) + list((holes or {}).get(name, [])):
             contour = Dataset()
             contour.ContourGeometricType = "CLOSED_PLANAR"
+            corner = np.array(series[k].ImagePositionPatient, dtype=float)
             points = [
                 v
                 for column, row in polygon
-                for v in (x0 + column * spacing[0], y0 + row * spacing[1], z0 + k * z_step)
+                for v in corner + column * along_row + row * along_column
             ]
             contour.NumberOfContourPoints = len(polygon)
             contour.ContourData = [f"{v:.6g}" for v in points]

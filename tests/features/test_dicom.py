@@ -237,3 +237,19 @@ def test_pydicoms_shipped_rtstruct_is_rasterised_on_a_series_it_references(tmp_p
     assert not mask[3:].any()
     with pytest.raises(Exception, match="Isocenter 1' has no closed planar contour"):
         read_mask(path, tmp_path / "ct", "isocenter 1")
+
+
+def test_an_oblique_sagittal_series_is_rasterised_in_its_own_index_space(tmp_path):
+    """Rows along -z, columns along +y, slices stacked along -x, as SimpleITK reads them."""
+    inside = tumour()
+    series = write_series(
+        tmp_path / "ct", ct_volume(), orientation=(0, 1, 0, 0, 0, -1), origin=(30.0, -5.0, 12.0)
+    )
+    image = read_image(tmp_path / "ct")
+    assert image.GetDirection() == (0, 0, -1, 1, 0, 0, 0, -1, 0)
+    write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": inside})
+    write_seg(tmp_path / "seg.dcm", series, {"GTV": inside})
+    for name in ("rs.dcm", "seg.dcm"):
+        mask = read_mask(tmp_path / name, tmp_path / "ct", "GTV")
+        assert ImageHeader.of(mask) == ImageHeader.of(image)
+        assert np.array_equal(sitk.GetArrayFromImage(mask), inside)
