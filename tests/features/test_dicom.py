@@ -253,3 +253,16 @@ def test_an_oblique_sagittal_series_is_rasterised_in_its_own_index_space(tmp_pat
         mask = read_mask(tmp_path / name, tmp_path / "ct", "GTV")
         assert ImageHeader.of(mask) == ImageHeader.of(image)
         assert np.array_equal(sitk.GetArrayFromImage(mask), inside)
+
+
+def test_without_the_dicom_extra_a_dicom_mask_says_what_to_install(dicom_case, monkeypatch):
+    import sys
+
+    from radfusion.features.dicom import DicomMaskError
+
+    folder = dicom_case["dir"]
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if not installed
+    with pytest.raises(DicomMaskError, match=r"pip install 'radfusion\[dicom\]'"):
+        read_mask(folder / "rs.dcm", folder / "ct", "GTV_primary")
+    label = read_mask(folder / "tumour.nii.gz")  # label images need nothing more
+    assert sitk.GetArrayFromImage(label).sum() == dicom_case["inside"].sum()
