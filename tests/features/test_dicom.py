@@ -266,3 +266,26 @@ def test_without_the_dicom_extra_a_dicom_mask_says_what_to_install(dicom_case, m
         read_mask(folder / "rs.dcm", folder / "ct", "GTV_primary")
     label = read_mask(folder / "tumour.nii.gz")  # label images need nothing more
     assert sitk.GetArrayFromImage(label).sum() == dicom_case["inside"].sum()
+
+
+def test_robustness_perturbs_the_rasterised_roi_like_the_label_image(dicom_case):
+    from radfusion.features.robustness import perturbed_tables
+
+    folder = dicom_case["dir"]
+    rows = [
+        _row("label", "tumour.nii.gz"),
+        _row("rt", "rs.dcm", "GTV_primary"),
+        _row("seg", "seg.dcm", "Tumour"),
+    ]
+    params = {"CT": {**PARAMS, "featureClass": {"shape": ["VoxelVolume"], "firstorder": []}}}
+    tables = perturbed_tables(
+        write_manifest(folder / "manifest.csv", rows), params, ("dilate",), n_jobs=1
+    )
+    for version in ("original", "dilate"):
+        table = tables[version]
+        reference = table.filter(like="CT__label__")
+        for name in ("rt", "seg"):
+            other = table[[c.replace("__label__", f"__{name}__") for c in reference.columns]]
+            np.testing.assert_allclose(other.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-6)
+    volume = "CT__rt__original_shape_VoxelVolume"
+    assert tables["dilate"][volume].iloc[0] > tables["original"][volume].iloc[0]
