@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
 from .preprocess import BLOCK, parse_config, preprocess
 from .rules import fill_nonfinite, nonfinite_problems
+from .suv import to_suv
 
 __all__ = [
     "DIAGNOSTICS_PREFIX",
@@ -242,6 +243,10 @@ def extract_case(
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
         config = parse_config(params.get(BLOCK))
+        if config.suv is not None:  # from the PET series' headers: only a folder has them
+            if source is None:
+                raise ValueError("suv: give the image as its DICOM PET series folder")
+            image = to_suv(image, source, config.suv)
         image = _finite(image, source, mask, int(label), config.fill_non_finite)
         if not config.is_noop:
             image, mask = preprocess(image, mask, int(label), config, modality=modality)

@@ -152,6 +152,8 @@ def _extract(case: dict, params: dict) -> dict:
         suv = parse_config(params.get(BLOCK)).suv
         if suv is not None:  # PET activity concentration -> SUV, from the series' headers
             image = to_suv(image, file, suv)
+            block = {k: v for k, v in params[BLOCK].items() if k != "suv"}
+            params = {**params, BLOCK: block}  # converted: extract_case must not again
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
         mask = read_mask(file, case["image"], case.get(ROI_COLUMN), label)
         _refuse(dimension_problems(ImageHeader.of(mask), "mask"))

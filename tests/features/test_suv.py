@@ -170,3 +170,15 @@ def test_check_flags_pet_headers_that_cannot_give_the_suv(tmp_path):
     assert "Units (0054,1001) is 'CNTS'; only BQML" in table.loc["002", "problem"]
     unconverted = check_cohort(manifest, n_jobs=1, params={"PET": {**PARAMS, "radfusion": {}}})
     assert list(unconverted["status"]) == ["ok", "ok"]
+
+
+def test_extract_case_converts_a_pet_folder_and_refuses_an_image_it_cannot_convert(tmp_path):
+    from radfusion.features.extract import extract_case
+
+    manifest, inside = _cohort(tmp_path, {"001": {}})
+    mask = tmp_path / "001_mask.nii.gz"
+    features, _ = extract_case(tmp_path / "001", mask, PARAMS)
+    roi = activity()[inside] * FACTOR
+    assert features["original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
+    with pytest.raises(ValueError, match="suv: give the image as its DICOM PET series folder"):
+        extract_case(read_image(tmp_path / "001"), mask, PARAMS)
