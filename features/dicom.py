@@ -8,12 +8,13 @@ and comes back as a label image (``label`` inside, 0 outside) that the rest of e
 treats like any other mask.
 
 - **RTSTRUCT**: read with pydicom. Each closed planar contour is put on its slice (the nearest
-  slice, within a quarter of the slice spacing) and filled with the even-odd rule at voxel
-  centres: a voxel is inside when its centre is inside the polygon (a centre exactly on an
-  edge counts for the left and lower edges only), several contours on one slice combine by
-  even-odd, so an inner contour is a hole. A contour traced along voxel edges thus gives
-  exactly those voxels. Parts of a contour outside the image's rows and columns are cut at
-  its border; a contour on no slice of the image is an error.
+  slice, within a quarter of the slice spacing) and filled at voxel centres: a voxel is in
+  the ROI when its centre is inside the polygon by the even-odd rule (several contours on one
+  slice combine, so an inner contour is a hole) or on an edge (within 1e-3 voxel). A contour
+  traced along voxel edges thus gives exactly those voxels, and so does a contour through
+  the centres of the boundary voxels (what OpenCV-based writers such as rt-utils produce).
+  Parts of a contour outside the image's rows and columns are cut at its border; a contour
+  on no slice of the image is an error.
 - **SEG**: read with highdicom, frame by frame onto the referenced series' instances
   (``get_pixels_by_source_instance``); a FRACTIONAL segment is inside where its value is at
   least 0.5.
@@ -61,6 +62,8 @@ DICOM_KINDS = {
 }
 #: Largest distance of a contour from its slice, in slices.
 SLICE_TOLERANCE = 0.25
+#: A voxel centre closer than this to a contour edge (in voxels) is on it, hence inside.
+EDGE_TOLERANCE = 1e-3
 _EXTRA = "pip install 'radfusion[dicom]'"
 #: Suffixes of files read as DICOM even without the preamble.
 _BARE_SUFFIXES = (".dcm", ".dicom", "")
@@ -238,10 +241,12 @@ def _grid(header: ImageHeader) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scanline_fill(polygons: list[np.ndarray], rows: int, columns: int) -> np.ndarray:
-    """Even-odd fill at integer pixel centres of polygons given as (column, row) vertices."""
+    """Pixel centres (integer (column, row) positions) inside polygons by the even-odd rule,
+    or on one of their edges (within :data:`EDGE_TOLERANCE`)."""
     inside = np.zeros((rows, columns), dtype=bool)
     starts = np.concatenate(polygons)
     ends = np.concatenate([np.roll(p, -1, axis=0) for p in polygons])
+    _mark_edges(inside, starts, ends)
     keep = starts[:, 1] != ends[:, 1]  # horizontal edges cross no scanline
     x0, y0, x1, y1 = starts[keep, 0], starts[keep, 1], ends[keep, 0], ends[keep, 1]
     if not len(x0):
@@ -257,6 +262,29 @@ def _scanline_fill(polygons: list[np.ndarray], rows: int, columns: int) -> np.nd
             if start < stop:
                 inside[row, start:stop] = True
     return inside
+
+
+def _mark_edges(inside: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+    """Set the pixel centres that lie on a polygon edge (contours drawn through the centres
+    of the boundary voxels, as OpenCV-based tools write them, keep those voxels)."""
+    rows, columns = inside.shape
+    tolerance = EDGE_TOLERANCE
+    for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
+        if abs(y1 - y0) < tolerance:  # horizontal: every centre between its ends, if any
+            row = round((y0 + y1) / 2)
+            if abs(row - y0) < tolerance and 0 <= row < rows:
+                first = max(math.ceil(min(x0, x1) - tolerance), 0)
+                last = min(math.floor(max(x0, x1) + tolerance), columns - 1)
+                inside[row, first : last + 1] = True
+            continue
+        low, high = min(y0, y1), max(y0, y1)
+        line = np.arange(
+            max(math.ceil(low - tolerance), 0), min(math.floor(high + tolerance), rows - 1) + 1
+        )
+        x = x0 + (line - y0) * (x1 - x0) / (y1 - y0)
+        column = np.rint(x).astype(int)
+        on = (np.abs(x - column) < tolerance) & (column >= 0) & (column < columns)
+        inside[line[on], column[on]] = True
 
 
 def rasterise_contours(
@@ -301,7 +329,7 @@ def _rtstruct_mask(dataset, number: int, name: str, header: ImageHeader) -> np.n
             if str(contour.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
                 continue
             data = np.asarray([float(v) for v in contour.ContourData], dtype=float)
-            if len(data) >= 9 and len(data) % 3 == 0:
+            if len(data) >= 3 and len(data) % 3 == 0:  # a point or a line marks its voxels
                 contours.append(data.reshape(-1, 3))
     if not contours:
         raise ValueError(f"ROI {name!r} has no closed planar contour")

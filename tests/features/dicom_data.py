@@ -154,10 +154,23 @@ def _staircase(run_rows: dict[int, tuple[int, int]]) -> list[tuple[float, float]
     return right + left
 
 
-def edge_contours(mask: np.ndarray) -> list[list[tuple[float, float]]]:
+def _through_centres(run_rows: dict[int, tuple[int, int]]) -> list[tuple[float, float]]:
+    """Outline through the centres of the boundary voxels of a row-convex region (OpenCV's
+    findContours convention, which rt-utils writes)."""
+    rows = sorted(run_rows)
+    right = [(float(run_rows[r][1]), float(r)) for r in rows]
+    left = [(float(run_rows[r][0]), float(r)) for r in reversed(rows)]
+    return right + left
+
+
+def edge_contours(
+    mask: np.ndarray, through: str = "edges"
+) -> list[tuple[int, list[tuple[float, float]]]]:
     """Per-slice polygons (column, row index units) tracing ``mask`` (z, y, x) along voxel
     edges. Each connected run of rows in which every row is one run of columns is one polygon;
-    a row with several runs starts one polygon per run (rectangles), so any shape is exact."""
+    a row with several runs starts one polygon per run (rectangles), so any shape is exact.
+    ``through="centres"``: the same polygons through the boundary voxels' centres."""
+    outline = _staircase if through == "edges" else _through_centres
     polygons: list[tuple[int, list[tuple[float, float]]]] = []
     for k in range(mask.shape[0]):
         current: dict[int, tuple[int, int]] = {}
@@ -170,12 +183,12 @@ def edge_contours(mask: np.ndarray) -> list[list[tuple[float, float]]]:
                 current[r] = (int(runs[0][0]), int(runs[0][-1]))
                 continue
             if current:
-                polygons.append((k, _staircase(current)))
+                polygons.append((k, outline(current)))
                 current = {}
             for run in runs:
-                polygons.append((k, _staircase({r: (int(run[0]), int(run[-1]))})))
+                polygons.append((k, outline({r: (int(run[0]), int(run[-1]))})))
         if current:
-            polygons.append((k, _staircase(current)))
+            polygons.append((k, outline(current)))
     return polygons
 
 
@@ -186,11 +199,14 @@ def write_rtstruct(
     *,
     referenced_series: str | None = None,
     holes: dict[str, list[tuple[int, list[tuple[float, float]]]]] | None = None,
+    through: str = "edges",
 ) -> Path:
     """An RTSTRUCT whose ROIs trace the given (z, y, x) masks along voxel edges.
 
     ``holes``: extra (slice, polygon in index units) contours per ROI (even-odd: holes).
     ``referenced_series``: another SeriesInstanceUID to reference (default: the series').
+    ``through``: ``edges`` (along voxel edges) or ``centres`` (through the boundary voxels'
+    centres, as OpenCV-based writers do).
     """
     first = series[0]
     row_step, column_step = (float(v) for v in first.PixelSpacing)
@@ -234,7 +250,7 @@ def write_rtstruct(
         roi.ReferencedFrameOfReferenceUID = first.FrameOfReferenceUID
         ds.StructureSetROISequence.append(roi)
         contours = Sequence()
-        for k, polygon in edge_contours(mask) + list((holes or {}).get(name, [])):
+        for k, polygon in edge_contours(mask, through) + list((holes or {}).get(name, [])):
             contour = Dataset()
             contour.ContourGeometricType = "CLOSED_PLANAR"
             corner = np.array(series[k].ImagePositionPatient, dtype=float)
