@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
 from .preprocess import BLOCK, CaseSpec, preprocess
 from .rules import fill_nonfinite, nonfinite_problems
+from .suv import to_suv
 
 __all__ = [
     "DIAGNOSTICS_PREFIX",
@@ -265,6 +266,10 @@ def extract_case(
     source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
+        if spec.preprocessing.suv is not None:  # from the PET series' headers: a folder
+            if source is None:
+                raise ValueError("suv: give the image as its DICOM PET series folder")
+            image = to_suv(image, source, spec.preprocessing.suv)
         image = _finite(image, source, mask, spec.label, spec.preprocessing.fill_non_finite)
         image, mask = preprocess(image, mask, spec)
         result = extractor.execute(image, mask, label=spec.label)

@@ -27,6 +27,7 @@ __all__ = [
     "nonfinite_voxels",
     "read_header",
     "read_image",
+    "series_files",
     "series_uid",
 ]
 
@@ -334,6 +335,12 @@ def read_header(path: str | Path) -> ImageHeader:
         raise
     except RuntimeError as error:
         raise ImageReadError(path, _itk_reason(error)) from None
+
+
+def series_files(path: str | Path) -> list[str]:
+    """The files of the single DICOM series in folder ``path``, in the slice order
+    :func:`read_image` stacks them. Raises :class:`ImageReadError` when there is not one."""
+    return _dicom_series(Path(path))
 
 
 def series_uid(path: str | Path) -> str | None:

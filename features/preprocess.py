@@ -11,6 +11,7 @@ before an extractor is built; the whole parameter dict, block included, is the c
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
       fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
       ibsi: true                  # IBSI bin origin and excess kurtosis (see features.ibsi)
+      suv: bw                     # DICOM PET series -> body-weight SUV (features/suv.py)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
@@ -35,6 +36,7 @@ import SimpleITK as sitk
 
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 from .naming import modality_kind
+from .suv import SUV_KINDS
 
 __all__ = [
     "BLOCK",
@@ -111,6 +113,9 @@ class Preprocessing:
     normalize: Normalize | None = None
     fill_non_finite: float | None = None
     ibsi: bool = False
+    #: ``bw``: the image is converted to body-weight SUV by the runner, before anything else
+    #: (see :mod:`radfusion.features.suv`); None: left as read.
+    suv: str | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -197,7 +202,10 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite", "ibsi"}, BLOCK)
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite", "ibsi", "suv"}, BLOCK)
+    suv = block.get("suv")
+    if suv is not None and suv not in SUV_KINDS:
+        raise ValueError(f"suv must be one of {', '.join(SUV_KINDS)}, got {suv!r}")
     fill = block.get("fill_non_finite")
     if fill is not None and (
         not isinstance(fill, int | float) or isinstance(fill, bool) or not math.isfinite(fill)
@@ -215,6 +223,7 @@ def parse_config(block: object) -> Preprocessing:
         _parse_normalize(block.get("normalize")),
         None if fill is None else float(fill),
         ibsi,
+        suv=suv,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache
+from .dicom import ROI_COLUMN, read_mask
 from .extract import extract_case, lesion_extents, lesion_mask, single_threaded
 from .files import file_digest
 from .io import ImageHeader, ImageReadError, nonfinite_voxels, read_image, series_uid
@@ -46,6 +47,7 @@ from .rules import (
     fill_nonfinite,
     nonfinite_problems,
 )
+from .suv import to_suv
 from .table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
@@ -149,8 +151,13 @@ def _extract(case: dict, spec: CaseSpec) -> dict:
         image = read_image(file)
         _refuse(dimension_problems(ImageHeader.of(image), "image"))
         nonfinite = nonfinite_voxels(file, image)
+        suv = spec.preprocessing.suv
+        if suv is not None:  # PET activity concentration -> SUV, from the series' headers
+            image = to_suv(image, file, suv)
+            # converted here: extract_case must not convert again
+            spec = replace(spec, preprocessing=replace(spec.preprocessing, suv=None))
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
-        mask = read_image(file)
+        mask = read_mask(file, case["image"], case.get(ROI_COLUMN), label)
         _refuse(dimension_problems(ImageHeader.of(mask), "mask"))
         grids = roi_problems(
             ImageHeader.of(image), ImageHeader.of(mask), None, label, case["image"]
@@ -216,7 +223,7 @@ def _cases(manifest: pd.DataFrame) -> list[dict]:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
     columns = list(CASE_COLUMNS) + [
         c
-        for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
+        for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN, ROI_COLUMN)
         if c in manifest.columns
     ]
     cases = manifest[columns].astype(object).where(manifest[columns].notna(), None)
@@ -247,7 +254,8 @@ def expand_labels(case: dict) -> list[dict]:
     if mode == "one":
         return [case]
     try:
-        values = [int(v) for v in mask_values(read_image(case["mask_path"])) if v != 0]
+        mask = read_mask(case["mask_path"], case["image"], case.get(ROI_COLUMN))
+        values = [int(v) for v in mask_values(mask) if v != 0]
     except (ImageReadError, RuntimeError):
         values = []
     if not values:
@@ -282,7 +290,8 @@ def expand_lesions(case: dict) -> list[dict]:
     if mode == "largest":
         return [{**case, LESION: 1}]
     try:
-        count = len(lesion_extents(read_image(case["mask_path"]), case[LABEL_COLUMN]))
+        mask = read_mask(case["mask_path"], case["image"], case.get(ROI_COLUMN), case[LABEL_COLUMN])
+        count = len(lesion_extents(mask, case[LABEL_COLUMN]))
     except (ImageReadError, RuntimeError):
         count = 0
     return [
@@ -379,6 +388,8 @@ def extract_cohort(
                     params_key[RING] = case[RING]
                 if ibsi:  # entries of IBSI resampling with pyradiomics binning: not reused
                     params_key["ibsi_definitions"] = 1
+            if case.get(ROI_COLUMN):  # one ROI of a DICOM RTSTRUCT / SEG: keyed by its name
+                params_key = {"params": params_key, ROI_COLUMN: case[ROI_COLUMN]}
             try:
                 keys[index] = cache.key(
                     case["image"], case["mask_path"], case[LABEL_COLUMN], params_key
@@ -516,6 +527,7 @@ def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResu
             {
                 **{c: case[c] for c in CASE_COLUMNS},
                 **_provenance(case, outcome),
+                **({ROI_COLUMN: case[ROI_COLUMN]} if case.get(ROI_COLUMN) else {}),
                 **outcome["diagnostics"],
             }
         )
