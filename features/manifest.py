@@ -21,8 +21,9 @@ import pandas as pd
 import SimpleITK as sitk
 
 from .batch import batch_to_manifest, is_batch
+from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
-from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from .io import ImageHeader, ImageReadError, compare_grids, read_header
 from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
 from .rules import dimension_problems
 
@@ -58,7 +59,16 @@ LABEL_MODES = ("one", "each")
 #: Optional column: a positive number R adds a peritumoral ring of R mm around the ROI as an
 #: extra ROI named ``<mask>_ring<R>mm``; empty: no ring.
 RING_COLUMN = "ring_mm"
-OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
+#: Optional column ``roi``: for a DICOM RTSTRUCT / SEG ``mask_path``, the structure or segment
+#: (exact name or case-insensitive pattern; see :mod:`radfusion.features.dicom`).
+OPTIONAL_COLUMNS = (
+    LABEL_COLUMN,
+    SITE_COLUMN,
+    LESIONS_COLUMN,
+    LABELS_COLUMN,
+    RING_COLUMN,
+    ROI_COLUMN,
+)
 PATH_COLUMNS = ("image", "mask_path")
 DEFAULT_LABEL = 1
 
@@ -205,10 +215,12 @@ def read_manifest(path: str | Path, modality: str | None = None) -> pd.DataFrame
         CSV with columns ``patient_id, modality, mask, image, mask_path`` and optional
         ``label`` (the mask value of the ROI, default 1), ``site``, ``lesions``
         (:data:`LESION_MODES`, default ``merge``), ``labels`` (:data:`LABEL_MODES`, default
-        ``one``) and ``ring_mm`` (a peritumoral ring's width). Relative paths are taken
-        from the manifest's folder. A pyradiomics batch file (``ID,Image,Mask[,Label]``) is
-        accepted too (see :mod:`radfusion.features.batch`), with a
-        :class:`PyradiomicsBatchWarning` naming the mapping.
+        ``one``), ``ring_mm`` (a peritumoral ring's width) and ``roi`` (the structure or
+        segment of a DICOM RTSTRUCT / SEG ``mask_path``, whose ``image`` is then the DICOM
+        series folder it references). Relative paths are taken from the manifest's folder. A
+        pyradiomics batch file (``ID,Image,Mask[,Label]``) is accepted too (see
+        :mod:`radfusion.features.batch`), with a :class:`PyradiomicsBatchWarning` naming the
+        mapping.
     modality : str, optional
         The modality of a pyradiomics batch file's images (unless it has a ``Modality``
         column); ignored for a radfusion manifest.
@@ -237,7 +249,7 @@ class _ImageCache:
 
     def __init__(self) -> None:
         self._headers: dict[str, ImageHeader | ImageReadError] = {}
-        self._masks: dict[str, tuple[ImageHeader, np.ndarray] | ImageReadError] = {}
+        self._masks: dict[str | tuple, tuple[ImageHeader, np.ndarray] | ImageReadError] = {}
 
     def header(self, path: str) -> ImageHeader:
         if path not in self._headers:
@@ -247,16 +259,24 @@ class _ImageCache:
                 self._headers[path] = error
         return _unwrap(self._headers[path])
 
-    def mask(self, path: str) -> tuple[ImageHeader, np.ndarray]:
-        """The mask's header and the sorted distinct values of its voxels."""
-        if path not in self._masks:
+    def mask(
+        self, path: str, image: str | None = None, roi: str | None = None, label: int = 1
+    ) -> tuple[ImageHeader, np.ndarray]:
+        """The mask's header and the sorted distinct values of its voxels (a DICOM RTSTRUCT /
+        SEG: its ROI ``roi`` rasterised on ``image``'s grid with value ``label``)."""
+        try:
+            dicom = bool(roi) or dicom_kind(path) is not None
+        except ImageReadError:  # a DICOM file that cannot be read: read_mask says why
+            dicom = True
+        key = (path, image, roi, label) if dicom else path  # a label image is read once
+        if key not in self._masks:
             try:
-                image = read_image(path)
-                values = mask_values(image)
-                self._masks[path] = (ImageHeader.of(image), values)
+                mask = read_mask(path, image, roi, label)
+                values = mask_values(mask)
+                self._masks[key] = (ImageHeader.of(mask), values)
             except ImageReadError as error:
-                self._masks[path] = error
-        return _unwrap(self._masks[path])
+                self._masks[key] = error
+        return _unwrap(self._masks[key])
 
 
 def _unwrap(value):
@@ -357,9 +377,11 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
         if not (mask_path and os.path.exists(mask_path)):
             continue
         try:
-            mask, values = cache.mask(mask_path)
+            roi = case.get(ROI_COLUMN) or None
+            mask, values = cache.mask(mask_path, image_path, roi, label)
         except ImageReadError as error:
-            problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
+            what = "unusable DICOM mask" if isinstance(error, DicomMaskError) else "unreadable mask"
+            problems.append(Problem(f"{what}: {error.reason}", row, pid, mask_path))
             continue
         if case.get(LABELS_COLUMN) == "each":  # every non-zero value is a ROI
             if not np.any(values != 0):
