@@ -47,6 +47,7 @@ from ._methods import (
     learner_parameters,
     read_extraction,
 )
+from ._reproduce import pinned_requirements, project_source, reproduce_steps
 from ._tasks import (
     TASK_FIGURES,
     TASK_METRIC_LABELS,
@@ -82,13 +83,16 @@ __all__ = [
     "inline_svg",
     "learner_parameters",
     "package_versions",
+    "pinned_requirements",
     "png_bytes",
     "pr_figure",
+    "project_source",
     "read_extraction",
     "render_html",
     "render_task_html",
     "report_json_text",
     "report_members",
+    "reproduce_steps",
     "roc_bands_figure",
     "roc_figure",
     "settle_report",

@@ -127,11 +127,11 @@ from ._html import (
     num_cell,
     package_versions,
     reproduce_html,
-    reproduce_steps,
     resolve_label_mapping,
     versions_html,
 )
 from ._methods import build_methods
+from ._reproduce import reproduce_steps
 from ._tasks import TASK_FIGURES, render_task_html, task_figures
 
 __all__ = [
@@ -668,10 +668,7 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
             )
     else:
         parts.append("<p>No single-group model in this run.</p>")
-    parts.append(
-        f'<p class="muted">{escape(explanations["selection"]["note"])} '
-        f"{escape(explanations['shap'])}</p>"
-    )
+    parts.append(f'<p class="muted">{escape(explanations["selection"]["note"])}</p>')
     return f'<div class="scroll">{"".join(parts)}</div>'
 
 

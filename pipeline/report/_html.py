@@ -1,7 +1,7 @@
 """The pieces every cross-validation report is built from, whatever the task.
 
-Values made JSON-ready (:func:`jsonable`), library versions and the re-run recipe
-(:func:`package_versions`, :func:`reproduce_steps`), the label mapping, and the HTML
+Values made JSON-ready (:func:`jsonable`), library versions (:func:`package_versions`), the
+label mapping, the re-run recipe's HTML (the recipe is built in ``_reproduce``) and the HTML
 primitives (:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the
 style sheet). :mod:`radfusion.pipeline.report` (binary targets) and
 :mod:`radfusion.pipeline.report` (multiclass and regression) both use them, so neither
@@ -14,7 +14,6 @@ import html
 import math
 import os
 import platform
-import shlex
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -106,29 +105,6 @@ def resolve_label_mapping(
     if isinstance(given, Mapping):
         mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}
     return {str(k): int(v) for k, v in mapping.items()}
-
-
-def reproduce_steps(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """How to re-run: the command, the package pins and the steps."""
-    command = config.get("command") if isinstance(config, Mapping) else None
-    if isinstance(command, (list, tuple)):
-        command = shlex.join(str(part) for part in command)
-    pins = [_installed("radfusion")] + [_installed(*names) for names in _PACKAGES.values()]
-    requirements = [f"{name}=={version}" for name, version in filter(None, pins)]
-    steps = [
-        f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
-        f"pip install {' '.join(requirements)}.",
-        "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
-        "Run the command below (or the configuration above through "
-        "radfusion.pipeline.experiment.run_cv) with the same seed."
-        if command
-        else "Run radfusion.pipeline.experiment.run_cv with the configuration above and the "
-        "same seed.",
-        "The new report.json is byte-identical to this one; timings are in run.json.",
-    ]
-    if not inputs:
-        steps.pop(1)
-    return {"command": command, "requirements": requirements, "steps": steps}
 
 
 REPORT_CSS = """
@@ -260,13 +236,16 @@ def figure_html(name: str, svg: str, caption: str, single: bool = False) -> str:
 
 
 def reproduce_html(reproduce: Mapping[str, Any]) -> str:
-    parts = []
+    """The re-run recipe: the steps, the install commands and the command that was run."""
+    parts = ["<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"]
+    install = reproduce.get("install")
+    if install is None:  # reports before the recipe named its source
+        install = [f"pip install {' '.join(reproduce['requirements'])}"]
+    parts.append("<h3>Install</h3>")
+    parts.append(f"<pre>{escape(chr(10).join(install))}</pre>")
     if reproduce.get("command"):
+        parts.append("<h3>Run</h3>")
         parts.append(f"<pre>{escape(reproduce['command'])}</pre>")
-    parts.append(
-        "<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"
-    )
-    parts.append(f"<pre>pip install {escape(' '.join(reproduce['requirements']))}</pre>")
     return "".join(parts)
 
 

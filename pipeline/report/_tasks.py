@@ -81,10 +81,10 @@ from ._html import (
     num_cell,
     package_versions,
     reproduce_html,
-    reproduce_steps,
     resolve_label_mapping,
     versions_html,
 )
+from ._reproduce import reproduce_steps
 
 __all__ = [
     "TASK_FIGURES",
