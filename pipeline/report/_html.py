@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 DECIMALS = 6
 FIGURE_DIR = "figures"
 
@@ -166,6 +166,15 @@ def format_metric(values: Mapping[str, float | None]) -> str:
 def cohort_html(cohort: Mapping[str, Any]) -> str:
     columns = cohort["columns"]
     header = ["Characteristic"] + [f"{escape(c['label'])} (n = {escape(c['n'])})" for c in columns]
+    with_smd = any("smd" in variable for variable in cohort["variables"])
+    if with_smd:
+        header.append("SMD")
+
+    def smd(variable: Mapping[str, Any] | None) -> list[str]:
+        if not with_smd:
+            return []
+        return [num_cell("" if variable is None else fmt(variable.get("smd"), 2))]
+
     rows, classes = [], []
     for variable in cohort["variables"]:
         name = escape(variable["name"])
@@ -174,6 +183,7 @@ def cohort_html(cohort: Mapping[str, Any]) -> str:
             rows.append(
                 [f"<td>{name}, mean (SD)</td>"]
                 + [num_cell(f"{fmt(v['mean'], 1)} ({fmt(v['sd'], 1)})") for v in values]
+                + smd(variable)
             )
             rows.append(
                 [f"<td>{name}, median [Q1, Q3]</td>"]
@@ -181,24 +191,32 @@ def cohort_html(cohort: Mapping[str, Any]) -> str:
                     num_cell(f"{fmt(v['median'], 1)} [{fmt(v['q1'], 1)}, {fmt(v['q3'], 1)}]")
                     for v in values
                 ]
+                + smd(None)
             )
             classes += ["", ""]
         else:
-            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
+            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values) + smd(variable))
             classes.append("")
             for level in values[0]["levels"]:
                 cells = [f"<td>{escape(level)}</td>"]
                 for v in values:
                     entry = v["levels"][level]
                     cells.append(num_cell(f"{entry['n']} ({fmt(entry['percent'], 1)} %)"))
-                rows.append(cells)
+                rows.append(cells + smd(None))
                 classes.append("sub")
         if any(v["missing"] for v in values):
-            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values])
+            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values] + smd(None))
             classes.append("sub")
     parts = []
     if rows:
         parts.append(html_table(header, rows, classes))
+        if with_smd:
+            parts.append(
+                '<p class="muted">SMD: absolute standardised mean difference between the two '
+                "outcome classes (numeric: difference of means over the average SD; "
+                "categorical: the multinomial form of Yang &amp; Dalton 2012); above 0.1 is "
+                "commonly read as a meaningful imbalance.</p>"
+            )
     else:
         parts.append(html_table(header[1:], [[num_cell(c["n"]) for c in columns]]))
         parts.append(
