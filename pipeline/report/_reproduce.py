@@ -158,8 +158,10 @@ def reproduce_steps(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dic
         where = f"radfusion from git commit {source['commit']}"
         if source["uncommitted"]:
             where += (
-                f" (warning: {source['uncommitted']} file(s) of the source had uncommitted "
-                "changes when this report was made; they are not part of that commit)"
+                f" (warning: {source['uncommitted']} "
+                f"{'file' if source['uncommitted'] == 1 else 'files'} of the source had "
+                "uncommitted changes when this report was made; they are not part of that "
+                "commit)"
             )
     elif source["kind"] == "archive":
         where = "radfusion from the wheel or archive it was installed from"
