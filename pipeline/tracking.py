@@ -4,7 +4,8 @@ One MLflow run per report: the run configuration, seed, data counts and input ha
 parameters; every model's metric mean and 95 % CI bounds as metrics
 (``<model>.<metric>.mean|ci_low|ci_high``); the whole report folder (``report.json``,
 ``report.html``, ``predictions.csv``, ``figures/``) as artifacts under ``report/``. Needs the
-``mlflow`` extra (``pip install 'radfusion[mlflow]'``, MLflow's client without its server).
+``mlflow`` extra (``pip install -e '.[mlflow]'`` in a checkout, or ``pip install
+mlflow-skinny``: MLflow's client without its server).
 
 The default tracking URI is a local file store, ``./mlruns`` (the layout AutoRadiomics and
 MLflow's own examples use). MLflow >= 3.7 keeps that backend in maintenance mode and refuses
@@ -34,7 +35,10 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT = "radfusion"
-_INSTALL = "MLflow tracking needs the mlflow extra: pip install 'radfusion[mlflow]'"
+_INSTALL = (
+    "MLflow tracking needs the mlflow extra: pip install 'mlflow-skinny>=2.10' (or, in a "
+    "radfusion checkout, pip install -e '.[mlflow]')"
+)
 #: Characters MLflow accepts in metric and parameter names; anything else becomes "_".
 _NAME = re.compile(r"[^A-Za-z0-9_\-. /:]")
 #: Config entries left out of the parameters (long lists; they are in report.json).
