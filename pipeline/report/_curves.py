@@ -5,7 +5,8 @@ curve is estimated from enough patients (for the decision-curve figure).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,14 +42,20 @@ def risk_histograms(predictions: pd.DataFrame) -> dict[str, dict[str, list[float
     return out
 
 
-def decision_range(predictions: pd.DataFrame, thresholds: Sequence[float]) -> dict[str, Any]:
+def decision_range(
+    predictions: pd.DataFrame,
+    thresholds: Sequence[float],
+    net_benefit: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, Any]:
     """The thresholds over which each model's net benefit rests on enough patients.
 
     Net benefit at threshold t counts the patients with predicted risk >= t; once only a
     handful are left, the curve is noise (spikes near t = 1). A model's curve is kept up to
     the highest threshold at which at least ``max(MIN_CALLED_POSITIVE,
-    MIN_CALLED_POSITIVE_FRACTION * n)`` patients are called positive (mean over repeats);
-    the figure's range ends at the highest of those.
+    MIN_CALLED_POSITIVE_FRACTION * n)`` patients are called positive (mean over repeats).
+    The figure's range ends at the highest of those or, given ``net_benefit`` (``{model:
+    values on thresholds}``), at the highest kept threshold where some model still has a
+    positive net benefit (beyond it no model beats treating no one), rounded up to 0.05.
 
     Returns
     -------
@@ -67,6 +74,15 @@ def decision_range(predictions: pd.DataFrame, thresholds: Sequence[float]) -> di
         kept = thresholds[called >= need]
         models[str(model)] = float(kept.max()) if len(kept) else float(thresholds[0])
     high = max(models.values(), default=float(thresholds[-1]))
+    if net_benefit is not None:
+        useful = [
+            t
+            for model, limit in models.items()
+            for t, value in zip(thresholds, net_benefit[model], strict=True)
+            if t <= limit and value is not None and value > 0
+        ]
+        if useful:
+            high = min(high, math.ceil(max(useful) * 20 - 1e-9) / 20)
     return {
         "low": float(thresholds[0]),
         "high": high,
@@ -74,5 +90,6 @@ def decision_range(predictions: pd.DataFrame, thresholds: Sequence[float]) -> di
         "rule": f"Each model's curve is drawn up to the highest threshold at which at least "
         f"{need:g} patients (max of {MIN_CALLED_POSITIVE} and "
         f"{MIN_CALLED_POSITIVE_FRACTION:.0%} of {n}) are called positive, mean over "
-        f"repeats; beyond it the net benefit rests on too few patients to read.",
+        f"repeats; beyond it the net benefit rests on too few patients to read. The axis ends "
+        f"where no model has a positive net benefit any more.",
     }

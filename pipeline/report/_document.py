@@ -347,7 +347,7 @@ def build_report(
             "thresholds": DCA_THRESHOLDS,
             "treat_all": treat_all,
             "risk_bins": RISK_BINS,
-            "decision_range": decision_range(predictions, DCA_THRESHOLDS),
+            "decision_range": decision_range(predictions, DCA_THRESHOLDS, net_benefit),
         },
         "reproduce": reproduce_steps(config, inputs),
     }

@@ -90,10 +90,12 @@ def roc_figure(report: Mapping[str, Any]) -> Figure:
     models = report["models"]
     colors = model_colors(list(models))
     kinds = split_models(models)
-    rows = max(len(names) for _, names in kinds)
-    fig = Figure(figsize=(3.6 * len(kinds) + 0.3, 3.9 + 0.2 * rows), layout="constrained")
-    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-    for ax, (title, names) in zip(axes, kinds, strict=True):
+    entries = max(len(names) for _, names in kinds) + 2  # + title and chance
+    legend_height = 0.19 * entries + 0.1
+    fig = Figure(figsize=(3.7 * len(kinds) + 0.3, 3.9 + legend_height), layout="constrained")
+    grid = fig.add_gridspec(2, len(kinds), height_ratios=[3.6, legend_height])
+    for i, (title, names) in enumerate(kinds):
+        ax = fig.add_subplot(grid[0, i])
         ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
         for name in names:
             model = models[name]
@@ -110,14 +112,20 @@ def roc_figure(report: Mapping[str, Any]) -> Figure:
         ax.title.set_fontsize(10)
         ax.tick_params(labelsize=8)
         ax.grid(True, linewidth=0.4, alpha=0.6)
-        ax.legend(
+        # The legend sits in its own (hidden) axes below the panel, so the layout sizes it.
+        holder = fig.add_subplot(grid[1, i])
+        holder.axis("off")
+        handles, labels = ax.get_legend_handles_labels()
+        holder.legend(
+            handles,
+            labels,
             loc="upper left",
-            bbox_to_anchor=(0.0, -0.16),
             fontsize=8.5,
             frameon=False,
             title="AUC [95 % CI]",
             title_fontsize=8.5,
             alignment="left",
+            borderaxespad=0.0,
         )
     return fig
 

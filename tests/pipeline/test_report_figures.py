@@ -123,10 +123,16 @@ def test_forest_plot_shows_every_auc_and_ci(report):
 def test_roc_panels_are_square_with_a_legible_legend(report):
     _, report = report
     fig = roc_figure(report)
-    assert [ax.get_title() for ax in fig.axes] == ["Single groups", "Fused models"]
-    for ax, names in zip(fig.axes, (SINGLE, FUSED), strict=True):
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["Single groups", "Fused models"]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    fig.draw_without_rendering()  # run the layout
+    for ax, legend, names in zip(panels, legends, (SINGLE, FUSED), strict=True):
         assert ax.get_aspect() == 1.0
-        legend = ax.get_legend()
+        # the legend is drawn inside the figure, below its panel
+        box = legend.get_window_extent()
+        assert box.y1 <= ax.get_window_extent().y0 and box.y0 >= 0
+        assert box.x1 <= fig.bbox.x1
         entries = [t.get_text() for t in legend.get_texts()]
         assert [e.split("  ")[0] for e in entries[1:]] == names
         assert all(t.get_fontsize() >= 8 for t in legend.get_texts())
@@ -147,7 +153,19 @@ def test_decision_curves_stop_where_too_few_patients_are_called_positive(report)
         kept = thresholds[np.asarray(called) >= need]
         assert high == kept.max()
         assert high < thresholds[-1]  # the tail near 1 is cut for every model here
-    assert span["high"] == max(span["models"].values())
+    # The axis ends where no model beats treating no one any more (within its kept range).
+    useful = max(
+        t
+        for name, limit in span["models"].items()
+        for t, value in zip(
+            thresholds, report["models"][name]["curves"]["net_benefit"], strict=True
+        )
+        if t <= limit and value is not None and value > 0
+    )
+    assert useful <= span["high"] <= max(span["models"].values())
+    assert span["high"] == max(span["models"].values()) or span["high"] == pytest.approx(
+        math.ceil(useful * 20 - 1e-9) / 20
+    )
     fig = decision_curve_figure(report)
     for ax in fig.axes:
         assert ax.get_xlim() == (0.0, span["high"])
