@@ -351,6 +351,14 @@ def cv(
         str | None, typer.Option(help="Run the folds on a Dask cluster (scheduler address).")
     ] = None,
     task: Task = "auto",
+    mlflow: Annotated[
+        bool,
+        typer.Option(help="Also log parameters, metrics and the report folder to MLflow."),
+    ] = False,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns)."),
+    ] = None,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -360,6 +368,13 @@ def cv(
     from .experiment import STRATEGIES, run_cv
 
     check_output_path(out, folder=True)
+    if mlflow:
+        from .tracking import check_mlflow
+
+        try:
+            check_mlflow()  # before any work, not after the CV
+        except ImportError as error:
+            raise typer.BadParameter(str(error), param_hint="--mlflow") from None
     report = run_cv(
         features,
         label=label,
@@ -392,6 +407,12 @@ def cv(
         biomarkers_id=biomarkers_id,
     )
     _print_summary(report, out)
+    if mlflow:
+        from .tracking import default_tracking_uri, log_report
+
+        uri = mlflow_uri or default_tracking_uri()
+        run_id = log_report(report, out, tracking_uri=uri)
+        typer.echo(f"mlflow: run {run_id} in {uri}")
 
 
 @app.command()

@@ -20,6 +20,7 @@ models. Med Decis Making 2006;26:565-74.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "holm",
     "net_benefit",
     "net_benefit_treat_all",
+    "standardized_difference",
 ]
 
 PROBA_EPS = 1e-6
@@ -437,6 +439,43 @@ def _categorical_summary(values: pd.Series, levels: list[str]) -> dict[str, Any]
     }
 
 
+def standardized_difference(summaries: Sequence[Mapping[str, Any]], kind: str) -> float | None:
+    """Absolute standardised mean difference between two classes' summaries (Table 1).
+
+    Numeric: ``|mean_1 - mean_0| / sqrt((sd_1^2 + sd_0^2) / 2)`` (Cohen's d with the average
+    variance). Categorical: the multinomial form of Yang & Dalton (2012),
+    ``sqrt((p_1 - p_0)' S^+ (p_1 - p_0))`` over every level but the first, ``S`` the mean of
+    the two classes' multinomial covariances (``|p_1 - p_0| / sqrt((p_1 q_1 + p_0 q_0) / 2)``
+    for two levels). None when undefined (a class without values, or no spread in either).
+
+    Parameters
+    ----------
+    summaries : sequence of two mappings
+        The class-0 and class-1 summaries of :func:`describe_cohort` (``values[1:]``).
+    kind : {"numeric", "categorical"}
+        The variable's kind.
+    """
+    a, b = summaries
+    if kind == "numeric":
+        if a["mean"] is None or b["mean"] is None or a["sd"] is None or b["sd"] is None:
+            return None
+        pooled = math.sqrt((a["sd"] ** 2 + b["sd"] ** 2) / 2)
+        return abs(b["mean"] - a["mean"]) / pooled if pooled > 0 else None
+    if not a["n"] or not b["n"]:
+        return None
+    p = [
+        np.array([v["n"] for v in s["levels"].values()], dtype=np.float64) / s["n"] for s in (a, b)
+    ]
+    p0, p1 = p[0][1:], p[1][1:]
+    if not len(p0):
+        return None
+    covariance = sum(np.diag(q) - np.outer(q, q) for q in (p0, p1)) / 2
+    if not np.any(covariance):
+        return None  # one level only, in both classes
+    diff = p1 - p0
+    return math.sqrt(max(float(diff @ np.linalg.pinv(covariance) @ diff), 0.0))
+
+
 def describe_cohort(
     y: Any,
     classes: Sequence[str],
@@ -469,7 +508,9 @@ def describe_cohort(
     -------
     dict
         ``columns`` (All, then each class: ``{"label", "n"}``), ``variables`` (rows ``{"name",
-        "kind": "numeric" | "categorical", "values": [one summary per column]}``) and
+        "kind": "numeric" | "categorical", "values": [one summary per column], "smd":
+        standardised difference between the classes or None}``, see
+        :func:`standardized_difference`) and
         ``groups`` (rows ``{"name", "columns", "missing": [{"n", "percent"} per column]}``,
         then a row ``"any group"`` counting patients missing at least one group).
     """
@@ -492,10 +533,12 @@ def describe_cohort(
         if _is_categorical(column):
             levels = _levels(column)
             values = [_categorical_summary(column[m], levels) for m in masks]
-            rows.append({"name": str(name), "kind": "categorical", "values": values})
+            kind = "categorical"
         else:
             values = [_numeric_summary(column[m]) for m in masks]
-            rows.append({"name": str(name), "kind": "numeric", "values": values})
+            kind = "numeric"
+        smd = standardized_difference(values[1:], kind)
+        rows.append({"name": str(name), "kind": kind, "values": values, "smd": smd})
 
     groups = []
     if missing_groups is not None:

@@ -90,7 +90,8 @@ def fabricated_predictions(n=60, repeats=2, seed=0):
 
 
 def fabricated_explanations():
-    """Meta-learner weights per group, so the contributions figure has bars to draw."""
+    """Meta-learner weights and permutation importance per group, so the contributions and
+    importance figures have bars to draw."""
     groups = [
         {"group": g, "mean": w, "min": w / 2, "max": w * 1.5}
         for g, w in (("CT__tumor", 0.8), ("MR__tumor", 0.5), ("clinical", 0.3))
@@ -98,7 +99,17 @@ def fabricated_explanations():
     return {
         "meta_weights": {"model": "stacking", "n_fits": 6, "branches": [], "groups": groups},
         "group_drop": None,
-        "importance": None,
+        "importance": {
+            "n_repeats": 3,
+            "top_k": 3,
+            "groups": {
+                g: [
+                    {"feature": f"{g}__f{i}", "mean": 0.03 / (i + 1), "sd": 0.02, "selected": None}
+                    for i in range(3)
+                ]
+                for g in ("CT__tumor", "MR__tumor", "clinical")
+            },
+        },
         "selection": {"ran": False, "note": "No feature selection was run."},
         "shap": "not computed",
         "methods": [],

@@ -8,9 +8,9 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never rename)::
+report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never rename)::
 
-    schema_version     "1.3"
+    schema_version     "1.4"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -32,11 +32,14 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
       curves           (1.1) "roc": {"tpr", "tpr_ci_low", "tpr_ci_high"} on curves.fpr;
                        "pr": {"precision"} on curves.recall (interpolated precision);
                        "calibration": {"predicted", "observed", "n"} per risk decile (all
-                       repeats pooled; n per repeat); "net_benefit" on curves.thresholds
+                       repeats pooled; n per repeat); "net_benefit" on curves.thresholds;
+                       (1.4) "risk_histogram": {"class0", "class1"}: patients per bin of
+                       curves.risk_bins by true class, mean over repeats
     best               the model with the highest mean roc_auc (first one on a tie)
     threshold          (1.1) probability at or above which a patient is called class 1
     cohort             (1.1) "Table 1": "columns" [{"label", "n"}: All, class 0, class 1];
-                       "variables" [{"name", "kind": "numeric" | "categorical", "values":
+                       "variables" [{"name", "kind": "numeric" | "categorical", (1.4)
+                       "smd": absolute standardised difference class 1 vs 0 | null, "values":
                        one per column: numeric {n, mean, sd, median, q1, q3, missing},
                        categorical {n, levels {level: {n, percent}}, missing}}];
                        "groups" [{"name", "columns", "missing": [{n, percent} per column]}]
@@ -45,9 +48,15 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
                        auc_reference, difference, ci_low, ci_high, z, p_value, p_holm}]}:
                        DeLong tests of each fused model against each single-group model
     curves             (1.1) {"fpr": grid, "recall": grid, "thresholds": grid of the decision
-                       curve, "treat_all": net benefit of treating everyone}
-    reproduce          (1.1) {"command": str | null, "requirements": ["dist==version"],
-                       "steps": [text]}: how to re-run this report
+                       curve, "treat_all": net benefit of treating everyone; (1.4)
+                       "risk_bins": histogram edges, "decision_range": {"low", "high",
+                       "models": {model: highest threshold drawn}, "rule"}: where each
+                       decision curve rests on enough patients called positive}
+    reproduce          (1.1) {"command": str | null, "requirements": ["dist==version"] (1.4:
+                       every run-time dependency, transitively), "steps": [text]; (1.4)
+                       "source": {"kind": "git" | "archive" | "index" | "unknown", "spec":
+                       pip requirement | null, "commit", "uncommitted"}, "install": [shell
+                       commands]}: how to re-run this report
     methods            (1.2) {"text": [paragraph], "extraction": null | {"source": sidecar
                        file name, "modalities": {modality: {cases, masks {mask: {cases,
                        label}}, pyradiomics, image_types, settings, settings_vary,
@@ -75,7 +84,7 @@ report.json schema (``schema_version`` "1.3"; 1.1 to 1.3 only add fields, never 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
 ``proba`` the probability of class 1). The figures are also written as ``figures/<name>.svg``
-and ``figures/<name>.png`` (300 dpi) for papers; see :data:`radfusion.pipeline.report.FIGURES`.
+and ``figures/<name>.png`` (200 dpi) for papers; see :data:`radfusion.pipeline.report.FIGURES`.
 """
 
 from __future__ import annotations
@@ -109,6 +118,7 @@ from ..validation import (
     roc_curves,
 )
 from ._checklists import build_checklists
+from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
 from ._html import (
     FIGURE_DIR,
@@ -127,11 +137,11 @@ from ._html import (
     num_cell,
     package_versions,
     reproduce_html,
-    reproduce_steps,
     resolve_label_mapping,
     versions_html,
 )
 from ._methods import build_methods
+from ._reproduce import reproduce_steps
 from ._tasks import TASK_FIGURES, render_task_html, task_figures
 
 __all__ = [
@@ -270,6 +280,7 @@ def build_report(
     calibration = calibration_curves(predictions)
     net_benefit, treat_all = decision_curves(predictions)
     confusion = confusion_matrices(predictions)
+    histograms = risk_histograms(predictions)
     models = {
         name: {
             "metrics": {metric: dict(values[metric]) for metric in METRICS if metric in values},
@@ -279,6 +290,7 @@ def build_report(
                 "pr": {"precision": prs[name]},
                 "calibration": calibration[name],
                 "net_benefit": net_benefit[name],
+                "risk_histogram": histograms[name],
             }
             if name in rocs
             else None,
@@ -334,6 +346,8 @@ def build_report(
             "recall": CURVE_GRID,
             "thresholds": DCA_THRESHOLDS,
             "treat_all": treat_all,
+            "risk_bins": RISK_BINS,
+            "decision_range": decision_range(predictions, DCA_THRESHOLDS, net_benefit),
         },
         "reproduce": reproduce_steps(config, inputs),
     }
@@ -653,25 +667,23 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     parts.append("<h3>Top features per group (held-out permutation importance)</h3>")
     if importance:
         for group, features in importance["groups"].items():
+            # Selection frequency only where a selector ran (else it is n/a in every row).
+            selected = any(f["selected"] is not None for f in features)
             rows = [
                 [
                     num_cell(rank),
                     f"<td>{escape(f['feature'])}</td>",
                     num_cell(f"{fmt(f['mean'], 4)} ({fmt(f['sd'], 4)})"),
-                    num_cell("n/a" if f["selected"] is None else fmt(f["selected"], 2)),
                 ]
+                + ([num_cell(fmt(f["selected"], 2))] if selected else [])
                 for rank, f in enumerate(features, start=1)
             ]
+            header = ["#", "Feature", "AUC drop mean (sd)"]
             parts.append(f"<p><strong>{escape(group)}</strong></p>")
-            parts.append(
-                html_table(["#", "Feature", "AUC drop mean (sd)", "Selection frequency"], rows)
-            )
+            parts.append(html_table(header + ["Selection frequency"] * selected, rows))
     else:
         parts.append("<p>No single-group model in this run.</p>")
-    parts.append(
-        f'<p class="muted">{escape(explanations["selection"]["note"])} '
-        f"{escape(explanations['shap'])}</p>"
-    )
+    parts.append(f'<p class="muted">{escape(explanations["selection"]["note"])}</p>')
     return f'<div class="scroll">{"".join(parts)}</div>'
 
 
@@ -708,22 +720,33 @@ def render_html(
     )
     inputs_table = inputs_html(report["inputs"])
     versions_table = versions_html(report["versions"])
+    span = (report.get("curves") or {}).get("decision_range")
     captions = {
-        "roc": "Pooled out-of-fold ROC curve per model, averaged over CV repeats; AUC with "
-        "95 % bootstrap CI.",
+        "auc_forest": "ROC AUC of every model (mean over CV repeats of the pooled out-of-fold "
+        "AUC) with its 95 % bootstrap CI; circles: single groups, diamonds: fused models; "
+        "dashed: chance (0.5).",
+        "roc": "Pooled out-of-fold ROC curve per model, averaged over CV repeats, single "
+        "groups and fused models in separate panels; AUC with 95 % bootstrap CI.",
         "roc_bands": "Each model's mean ROC curve with a pointwise 95 % percentile-bootstrap "
         "band (patients resampled within class).",
         "precision_recall": "Interpolated precision against recall, averaged over repeats; "
         "the dashed line is the prevalence (a random model).",
         "calibration": "Observed fraction of class 1 against the mean predicted probability "
         "in ten equal-size risk groups (all repeats pooled); calibration slope "
-        "and intercept (ideal 1 and 0) in each panel.",
+        "and intercept (ideal 1 and 0) in each panel. Below each panel, the distribution of "
+        "predicted risk: patients per 0.05 bin (mean over repeats), class 1 upwards, class 0 "
+        "downwards.",
         "confusion_matrix": f"Mean counts over repeats at threshold {threshold}.",
         "group_contributions": "Contribution of each modality: stacking meta-learner weight "
         "and drop in out-of-fold AUC of late fusion without the group "
         "(bars: mean; lines: min to max over folds or repeats).",
         "decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
-        "probability t (Vickers &amp; Elkin 2006), mean over repeats.",
+        "probability t (Vickers &amp; Elkin 2006), mean over repeats. "
+        + escape(span["rule"] if span else ""),
+        "importance": "Held-out permutation importance of each single-group model's top "
+        "features: drop in ROC AUC when the feature is shuffled among an outer fold's "
+        "held-out patients (bars: mean over folds x repeats; lines: SD across folds). An SD "
+        "larger than the mean means the ranking is not stable across folds.",
     }
     nav = " ".join(f'<a href="#{anchor}">{escape(title)}</a>' for anchor, title in _SECTIONS)
     body = [
@@ -748,8 +771,9 @@ def render_html(
         f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',
         "<h3>Calibration</h3>",
         f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
+        figure_html("auc_forest", svgs["auc_forest"], captions["auc_forest"], single=True),
         '<h2 id="roc">ROC curves</h2>',
-        figure_html("roc", svgs["roc"], captions["roc"], single=True),
+        figure_html("roc", svgs["roc"], captions["roc"]),
         figure_html("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
         '<h2 id="precision-recall">Precision-recall curves</h2>',
         figure_html(
@@ -766,14 +790,13 @@ def render_html(
         f'<p class="muted">{escape(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
         '<h2 id="decision-curve">Decision curve analysis</h2>',
-        figure_html(
-            "decision_curve", svgs["decision_curve"], captions["decision_curve"], single=True
-        ),
+        figure_html("decision_curve", svgs["decision_curve"], captions["decision_curve"]),
         '<h2 id="explanations">Explanations</h2>',
         _explanations_html(report.get("explanations")),
         figure_html(
             "group_contributions", svgs["group_contributions"], captions["group_contributions"]
         ),
+        figure_html("importance", svgs["importance"], captions["importance"]),
         '<h2 id="checklists">Reporting checklists</h2>',
         _checklists_html(report["checklists"])
         if report.get("checklists")

@@ -18,12 +18,16 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..fusion import FUSED
+
 __all__ = [
     "FIGURES",
     "calibration_figure",
     "confusion_figure",
     "decision_curve_figure",
+    "forest_figure",
     "group_contributions_figure",
+    "importance_figure",
     "inline_svg",
     "png_bytes",
     "pr_figure",
@@ -52,6 +56,11 @@ def fmt_value(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def floats(values: Any) -> np.ndarray:
+    """A JSON list of numbers (null: NaN, not drawn) as a float array."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
 def subplot_panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
     columns = min(_PANEL_COLUMNS, n)
     rows = math.ceil(n / columns)
@@ -60,32 +69,103 @@ def subplot_panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
     return fig, axes
 
 
+def split_models(models: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """``[("Single groups", names), ("Fused models", names)]``, empty kinds left out."""
+    single = [name for name in models if name not in FUSED]
+    fused = [name for name in models if name in FUSED]
+    return [
+        (title, names)
+        for title, names in (("Single groups", single), ("Fused models", fused))
+        if names
+    ]
+
+
+def auc_text(auc: Mapping[str, float | None]) -> str:
+    return f"{fmt_value(auc['mean'])} [{fmt_value(auc['ci_low'])}, {fmt_value(auc['ci_high'])}]"
+
+
 def roc_figure(report: Mapping[str, Any]) -> Figure:
-    """Mean ROC curve of every model, one plot, AUC with 95 % CI in the legend."""
+    """Mean ROC curves in small panels (single groups, fused models), square axes, each
+    panel's legend below it with AUC [95 % CI]."""
     models = report["models"]
     colors = model_colors(list(models))
-    fig = Figure(figsize=(6.4, 5.6))
+    kinds = split_models(models)
+    entries = max(len(names) for _, names in kinds) + 2  # + title and chance
+    legend_height = 0.19 * entries + 0.1
+    fig = Figure(figsize=(3.7 * len(kinds) + 0.3, 3.9 + legend_height), layout="constrained")
+    grid = fig.add_gridspec(2, len(kinds), height_ratios=[3.6, legend_height])
+    for i, (title, names) in enumerate(kinds):
+        ax = fig.add_subplot(grid[0, i])
+        ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
+        for name in names:
+            model = models[name]
+            ax.plot(
+                _GRID,
+                model["curves"]["roc"]["tpr"],
+                color=colors[name],
+                linewidth=1.6,
+                label=f"{model_label(name)}  {auc_text(model['metrics']['roc_auc'])}",
+            )
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title=title)
+        ax.set_xlabel("1 - specificity", fontsize=9)
+        ax.set_ylabel("Sensitivity", fontsize=9)
+        ax.title.set_fontsize(10)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, linewidth=0.4, alpha=0.6)
+        # The legend sits in its own (hidden) axes below the panel, so the layout sizes it.
+        holder = fig.add_subplot(grid[1, i])
+        holder.axis("off")
+        handles, labels = ax.get_legend_handles_labels()
+        holder.legend(
+            handles,
+            labels,
+            loc="upper left",
+            fontsize=8.5,
+            frameon=False,
+            title="AUC [95 % CI]",
+            title_fontsize=8.5,
+            alignment="left",
+            borderaxespad=0.0,
+        )
+    return fig
+
+
+def forest_figure(report: Mapping[str, Any]) -> Figure:
+    """Every model's ROC AUC with its 95 % CI (forest plot): single groups, then fused models."""
+    models = report["models"]
+    colors = model_colors(list(models))
+    order = [name for _, names in split_models(models) for name in names]
+    fig = Figure(figsize=(6.4, 0.34 * len(order) + 1.3), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], label="chance", **_CHANCE)
-    for name, model in models.items():
-        auc = model["metrics"]["roc_auc"]
-        label = (
-            f"{model_label(name)} (AUC {fmt_value(auc['mean'])} [{fmt_value(auc['ci_low'])}, "
-            f"{fmt_value(auc['ci_high'])}])"
-        )
+    y = np.arange(len(order))
+    for i, name in enumerate(order):
+        auc = models[name]["metrics"]["roc_auc"]
+        if auc["mean"] is None:
+            continue
+        if auc["ci_low"] is not None and auc["ci_high"] is not None:
+            ax.hlines(i, auc["ci_low"], auc["ci_high"], color=colors[name], linewidth=1.6)
         ax.plot(
-            _GRID, model["curves"]["roc"]["tpr"], color=colors[name], linewidth=1.6, label=label
+            auc["mean"],
+            i,
+            marker="D" if name in FUSED else "o",
+            markersize=5.5,
+            color=colors[name],
+            linestyle="none",
         )
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        aspect="equal",
-        xlabel="1 - specificity (false positive rate)",
-        ylabel="Sensitivity (true positive rate)",
-    )
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
-    fig.tight_layout()
+    ax.axvline(0.5, **_CHANCE)
+    ax.set_yticks(y, [model_label(name) for name in order], fontsize=8.5)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    n_single = sum(name not in FUSED for name in order)
+    if 0 < n_single < len(order):
+        ax.axhline(n_single - 0.5, color="#d7dbe3", linewidth=0.8)
+    low = min([0.5] + [m["metrics"]["roc_auc"]["ci_low"] or 0.5 for m in models.values()])
+    ax.set_xlim(max(0.0, math.floor(low * 10) / 10 - 0.02), 1.0)
+    ax.set_xlabel("ROC AUC, mean over repeats [95 % bootstrap CI]", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(True, axis="x", linewidth=0.4, alpha=0.6)
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(y, [auc_text(models[name]["metrics"]["roc_auc"]) for name in order])
+    right.tick_params(labelsize=8, length=0)
     return fig
 
 
@@ -148,38 +228,61 @@ def pr_figure(report: Mapping[str, Any]) -> Figure:
 
 
 def calibration_figure(report: Mapping[str, Any]) -> Figure:
-    """One panel per model: observed against predicted risk by decile, slope and intercept."""
+    """One panel per model: observed against predicted risk by decile, slope and intercept,
+    and below it the histogram of predicted risk by true class (class 1 up, class 0 down)."""
     models = report["models"]
     colors = model_colors(list(models))
-    fig, axes = subplot_panels(len(models))
-    for ax, (name, model) in zip(axes, models.items(), strict=True):
-        bins = model["curves"]["calibration"]
+    bins = np.asarray(report["curves"].get("risk_bins") or np.linspace(0, 1, 21), dtype=float)
+    columns = min(_PANEL_COLUMNS, len(models))
+    rows = math.ceil(len(models) / columns)
+    fig = Figure(figsize=(2.55 * columns + 0.6, 3.45 * rows + 0.5), layout="constrained")
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[1.0, 0.32] * rows)
+    for i, (name, model) in enumerate(models.items()):
+        row, column = divmod(i, columns)
+        ax = fig.add_subplot(grid[2 * row, column])
+        hist = fig.add_subplot(grid[2 * row + 1, column], sharex=ax)
+        points = model["curves"]["calibration"]
         metrics = model["metrics"]
         ax.plot([0, 1], [0, 1], **_CHANCE)
         ax.plot(
-            bins["predicted"],
-            bins["observed"],
+            points["predicted"],
+            points["observed"],
             marker="o",
             markersize=3,
             color=colors[name],
             linewidth=1.2,
         )
-        ax.set_title(model_label(name), fontsize=8)
+        ax.set_title(model_label(name), fontsize=8.5)
         ax.text(
             0.04,
             0.96,
             f"slope {fmt_value(metrics['calibration_slope']['mean'], 2)}\n"
             f"intercept {fmt_value(metrics['calibration_intercept']['mean'], 2)}",
             transform=ax.transAxes,
-            fontsize=7,
+            fontsize=7.5,
             va="top",
         )
-        ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
-        ax.tick_params(labelsize=7)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.tick_params(labelsize=7, labelbottom=False)
         ax.grid(True, linewidth=0.3, alpha=0.6)
-    fig.supxlabel("Predicted probability (decile mean)", fontsize=9)
+        histogram = model["curves"].get("risk_histogram")
+        if histogram:
+            up, down = floats(histogram["class1"]), floats(histogram["class0"])
+            widths = np.diff(bins)
+            hist.bar(bins[:-1], up, width=widths, align="edge", color=colors[name], linewidth=0)
+            hist.bar(bins[:-1], -down, width=widths, align="edge", color="#9aa1ad", linewidth=0)
+            top = max(up.max(initial=0), down.max(initial=0), 1.0)
+            hist.set_ylim(-top * 1.1, top * 1.1)
+        hist.axhline(0, color="#1d2330", linewidth=0.5)
+        hist.set_yticks([])
+        hist.tick_params(labelsize=7)
+        hist.set_xlim(0, 1)
+    fig.supxlabel(
+        "Predicted probability (points: decile means; bars: patients per 0.05, "
+        "class 1 up, class 0 down)",
+        fontsize=8.5,
+    )
     fig.supylabel("Observed fraction of class 1", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -218,36 +321,55 @@ def confusion_figure(report: Mapping[str, Any]) -> Figure:
 
 
 def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
-    """Net benefit of every model against treat-all and treat-none (decision curve)."""
+    """Net benefit of every model against treat-all and treat-none (decision curve), over
+    the threshold range where the curves rest on enough patients (``curves.decision_range``),
+    in two panels (single groups, fused models) sharing their axes."""
     models = report["models"]
     colors = model_colors(list(models))
     curves = report["curves"]
     thresholds = np.asarray(curves["thresholds"], dtype=float)
     treat_all = np.asarray(curves["treat_all"], dtype=float)
     prevalence = report["data"]["n_positive"] / report["data"]["n_patients"]
-    fig = Figure(figsize=(6.8, 4.8))
-    ax = fig.add_subplot()
-    ax.axhline(0.0, color="#1d2330", linewidth=1, label="treat none")
-    ax.plot(
-        thresholds, treat_all, color="#9aa1ad", linewidth=1.2, linestyle="--", label="treat all"
-    )
-    for name, model in models.items():
+    span = curves.get("decision_range") or {}
+    low, high = span.get("low", thresholds[0]), span.get("high", thresholds[-1])
+    if high <= low:
+        high = thresholds[-1]
+    limits = span.get("models", {})
+    kinds = split_models(models)
+    fig = Figure(figsize=(3.9 * len(kinds) + 0.4, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(kinds), squeeze=False, sharey=True)[0]
+    for ax, (title, names) in zip(axes, kinds, strict=True):
+        shown = thresholds <= high + 1e-9
+        ax.axhline(0.0, color="#1d2330", linewidth=1, label="treat none")
         ax.plot(
-            thresholds,
-            model["curves"]["net_benefit"],
-            color=colors[name],
-            linewidth=1.4,
-            label=model_label(name),
+            thresholds[shown],
+            treat_all[shown],
+            color="#9aa1ad",
+            linewidth=1.2,
+            linestyle="--",
+            label="treat all",
         )
-    ax.set(
-        xlim=(0, 1),
-        ylim=(-0.05, max(prevalence, 0.01) * 1.15),
-        xlabel="Threshold probability",
-        ylabel="Net benefit",
-    )
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
-    fig.tight_layout()
+        for name in names:
+            keep = thresholds <= limits.get(name, high) + 1e-9
+            benefit = floats(models[name]["curves"]["net_benefit"])
+            ax.plot(
+                thresholds[keep],
+                benefit[keep],
+                color=colors[name],
+                linewidth=1.5,
+                label=model_label(name),
+            )
+        ax.set(
+            xlim=(0, high),
+            ylim=(-0.05, max(prevalence, 0.01) * 1.15),
+            title=title,
+        )
+        ax.title.set_fontsize(10)
+        ax.set_xlabel("Threshold probability", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, linewidth=0.4, alpha=0.6)
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    axes[0].set_ylabel("Net benefit", fontsize=9)
     return fig
 
 
@@ -297,7 +419,51 @@ def group_contributions_figure(report: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def importance_figure(report: Mapping[str, Any]) -> Figure:
+    """Held-out permutation importance per group: the top features' mean AUC drop (bars)
+    with the SD across folds (lines), one panel per group."""
+    importance = (report.get("explanations") or {}).get("importance")
+    if not importance or not importance.get("groups"):
+        fig = Figure(figsize=(6.4, 1.2))
+        fig.text(
+            0.5,
+            0.5,
+            "No permutation importance in this report (needs a single-group model and "
+            "explanations).",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
+        return fig
+    groups = importance["groups"]
+    columns = min(2, len(groups))
+    rows = math.ceil(len(groups) / columns)
+    longest = max(len(features) for features in groups.values())
+    fig = Figure(figsize=(5.2 * columns + 0.4, (0.26 * longest + 1.0) * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (group, features) in zip(axes, groups.items(), strict=False):
+        names = [model_label(f["feature"].removeprefix(f"{group}__")) for f in features]
+        mean = np.array([np.nan if f["mean"] is None else f["mean"] for f in features])
+        sd = np.array([np.nan if f["sd"] is None else f["sd"] for f in features])
+        y = np.arange(len(names))
+        ax.barh(y, mean, color="#4c78a8", height=0.6)
+        ax.errorbar(mean, y, xerr=sd, fmt="none", ecolor="#1d2330", elinewidth=0.9, capsize=2)
+        ax.axvline(0.0, color="#9aa1ad", linewidth=0.8)
+        ax.set_yticks(y, names, fontsize=7.5)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.set_title(model_label(group), fontsize=9)
+        ax.grid(True, axis="x", linewidth=0.3, alpha=0.6)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    fig.supxlabel(
+        "Drop in held-out ROC AUC when the feature is shuffled (mean, SD over folds)", fontsize=8.5
+    )
+    return fig
+
+
 FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
+    "auc_forest": (forest_figure, "ROC AUC of every model (forest plot)"),
     "roc": (roc_figure, "ROC curves"),
     "roc_bands": (roc_bands_figure, "ROC curves with 95 % confidence bands"),
     "precision_recall": (pr_figure, "Precision-recall curves"),
@@ -305,6 +471,7 @@ FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
     "confusion_matrix": (confusion_figure, "Confusion matrices"),
     "decision_curve": (decision_curve_figure, "Decision curves (net benefit)"),
     "group_contributions": (group_contributions_figure, "Contribution of each modality"),
+    "importance": (importance_figure, "Permutation importance per group"),
 }
 """Figure name (file stem and HTML anchor) -> (drawing function, caption title)."""
 

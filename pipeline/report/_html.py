@@ -1,7 +1,7 @@
 """The pieces every cross-validation report is built from, whatever the task.
 
-Values made JSON-ready (:func:`jsonable`), library versions and the re-run recipe
-(:func:`package_versions`, :func:`reproduce_steps`), the label mapping, and the HTML
+Values made JSON-ready (:func:`jsonable`), library versions (:func:`package_versions`), the
+label mapping, the re-run recipe's HTML (the recipe is built in ``_reproduce``) and the HTML
 primitives (:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the
 style sheet). :mod:`radfusion.pipeline.report` (binary targets) and
 :mod:`radfusion.pipeline.report` (multiclass and regression) both use them, so neither
@@ -14,7 +14,6 @@ import html
 import math
 import os
 import platform
-import shlex
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 DECIMALS = 6
 FIGURE_DIR = "figures"
 
@@ -108,29 +107,6 @@ def resolve_label_mapping(
     return {str(k): int(v) for k, v in mapping.items()}
 
 
-def reproduce_steps(config: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """How to re-run: the command, the package pins and the steps."""
-    command = config.get("command") if isinstance(config, Mapping) else None
-    if isinstance(command, (list, tuple)):
-        command = shlex.join(str(part) for part in command)
-    pins = [_installed("radfusion")] + [_installed(*names) for names in _PACKAGES.values()]
-    requirements = [f"{name}=={version}" for name, version in filter(None, pins)]
-    steps = [
-        f"Use Python {platform.python_version()} and install the pinned requirements, e.g. "
-        f"pip install {' '.join(requirements)}.",
-        "Check that every input file has the SHA-256 listed under inputs (sha256sum FILE).",
-        "Run the command below (or the configuration above through "
-        "radfusion.pipeline.experiment.run_cv) with the same seed."
-        if command
-        else "Run radfusion.pipeline.experiment.run_cv with the configuration above and the "
-        "same seed.",
-        "The new report.json is byte-identical to this one; timings are in run.json.",
-    ]
-    if not inputs:
-        steps.pop(1)
-    return {"command": command, "requirements": requirements, "steps": steps}
-
-
 REPORT_CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
 max-width:1100px;margin:0 auto;padding:1.5rem}
@@ -190,6 +166,15 @@ def format_metric(values: Mapping[str, float | None]) -> str:
 def cohort_html(cohort: Mapping[str, Any]) -> str:
     columns = cohort["columns"]
     header = ["Characteristic"] + [f"{escape(c['label'])} (n = {escape(c['n'])})" for c in columns]
+    with_smd = any("smd" in variable for variable in cohort["variables"])
+    if with_smd:
+        header.append("SMD")
+
+    def smd(variable: Mapping[str, Any] | None) -> list[str]:
+        if not with_smd:
+            return []
+        return [num_cell("" if variable is None else fmt(variable.get("smd"), 2))]
+
     rows, classes = [], []
     for variable in cohort["variables"]:
         name = escape(variable["name"])
@@ -198,6 +183,7 @@ def cohort_html(cohort: Mapping[str, Any]) -> str:
             rows.append(
                 [f"<td>{name}, mean (SD)</td>"]
                 + [num_cell(f"{fmt(v['mean'], 1)} ({fmt(v['sd'], 1)})") for v in values]
+                + smd(variable)
             )
             rows.append(
                 [f"<td>{name}, median [Q1, Q3]</td>"]
@@ -205,24 +191,32 @@ def cohort_html(cohort: Mapping[str, Any]) -> str:
                     num_cell(f"{fmt(v['median'], 1)} [{fmt(v['q1'], 1)}, {fmt(v['q3'], 1)}]")
                     for v in values
                 ]
+                + smd(None)
             )
             classes += ["", ""]
         else:
-            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values))
+            rows.append([f"<td>{name}, n (%)</td>"] + ["<td></td>"] * len(values) + smd(variable))
             classes.append("")
             for level in values[0]["levels"]:
                 cells = [f"<td>{escape(level)}</td>"]
                 for v in values:
                     entry = v["levels"][level]
                     cells.append(num_cell(f"{entry['n']} ({fmt(entry['percent'], 1)} %)"))
-                rows.append(cells)
+                rows.append(cells + smd(None))
                 classes.append("sub")
         if any(v["missing"] for v in values):
-            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values])
+            rows.append(["<td>missing</td>"] + [num_cell(v["missing"]) for v in values] + smd(None))
             classes.append("sub")
     parts = []
     if rows:
         parts.append(html_table(header, rows, classes))
+        if with_smd:
+            parts.append(
+                '<p class="muted">SMD: absolute standardised mean difference between the two '
+                "outcome classes (numeric: difference of means over the average SD; "
+                "categorical: the multinomial form of Yang &amp; Dalton 2012); above 0.1 is "
+                "commonly read as a meaningful imbalance.</p>"
+            )
     else:
         parts.append(html_table(header[1:], [[num_cell(c["n"]) for c in columns]]))
         parts.append(
@@ -260,13 +254,16 @@ def figure_html(name: str, svg: str, caption: str, single: bool = False) -> str:
 
 
 def reproduce_html(reproduce: Mapping[str, Any]) -> str:
-    parts = []
+    """The re-run recipe: the steps, the install commands and the command that was run."""
+    parts = ["<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"]
+    install = reproduce.get("install")
+    if install is None:  # reports before the recipe named its source
+        install = [f"pip install {' '.join(reproduce['requirements'])}"]
+    parts.append("<h3>Install</h3>")
+    parts.append(f"<pre>{escape(chr(10).join(install))}</pre>")
     if reproduce.get("command"):
+        parts.append("<h3>Run</h3>")
         parts.append(f"<pre>{escape(reproduce['command'])}</pre>")
-    parts.append(
-        "<ol>" + "".join(f"<li>{escape(step)}</li>" for step in reproduce["steps"]) + "</ol>"
-    )
-    parts.append(f"<pre>pip install {escape(' '.join(reproduce['requirements']))}</pre>")
     return "".join(parts)
 
 

@@ -251,6 +251,11 @@ def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> di
 # --------------------------------------------------------------------------------------------
 # The text
 # --------------------------------------------------------------------------------------------
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 model"``, ``"3 models"``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def join_list(items: Sequence[str]) -> str:
     items = [str(i) for i in items]
     if len(items) <= 2:
@@ -448,10 +453,9 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
             "group is mapped into it by ridge regression, a patient's position is the mean "
             "over the groups it has, and a logistic regression predicts from it)"
         )
+    compared = f"{counted(len(models), 'model')} {'was' if len(models) == 1 else 'were'} compared"
     text = (
-        f"{len(models)} models were compared: " + "; ".join(parts) + "."
-        if parts
-        else f"{len(models)} models were compared: {join_list(models)}."
+        f"{compared}: " + "; ".join(parts) + "." if parts else f"{compared}: {join_list(models)}."
     )
     if learner in learners:
         described = _LEARNER_NAMES.get(learner, learner)

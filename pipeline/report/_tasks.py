@@ -81,10 +81,10 @@ from ._html import (
     num_cell,
     package_versions,
     reproduce_html,
-    reproduce_steps,
     resolve_label_mapping,
     versions_html,
 )
+from ._reproduce import reproduce_steps
 
 __all__ = [
     "TASK_FIGURES",
@@ -210,7 +210,8 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         f"Performance was estimated by {scheme} (scikit-learn {splitter}, seed "
         f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "
         f"model was evaluated on the same splits. Each patient is one row, so all of a "
-        f"patient's data are in the same fold. {len(models)} model(s) were compared: "
+        f"patient's data are in the same fold. {methods.counted(len(models), 'model')} "
+        f"{'was' if len(models) == 1 else 'were'} compared: "
         f"{methods.join_list(models)}"
         + (f" (fusion strategies: {methods.join_list(fused)})" if fused else "")
         + (f", with the {learner} learner" if learner else "")

@@ -27,6 +27,7 @@ from ._cv import (
 )
 from ._explain import (
     N_REPEATS,
+    SHAP_NOTE,
     TOP_K,
     FoldExplainer,
     fold_seed,
@@ -45,6 +46,7 @@ __all__ = [
     "FoldExplainer",
     "METRICS",
     "N_REPEATS",
+    "SHAP_NOTE",
     "PREDICTION_COLUMNS",
     "THRESHOLD",
     "TOP_K",

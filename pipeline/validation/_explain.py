@@ -20,14 +20,13 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
 - **permutation importance** of every feature of every single-group model on the held-out
   rows of each outer fold (permutation importance as in scikit-learn, batched; ROC AUC,
   ``n_repeats`` shuffles seeded by (seed, model, repeat, fold)), averaged over the folds; the
-  top features per group are reported. SHAP values are not computed.
+  top features per group are reported. SHAP values are not computed (:data:`SHAP_NOTE`).
 - **selection frequency**: when a feature selector ran (``correlation_threshold`` or
   ``select_k``), the fraction of outer folds in which the single-group model kept the feature.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from ..fusion import FUSED, branch_name, chosen_hyperparameters, fitted_model
 
 __all__ = [
     "N_REPEATS",
+    "SHAP_NOTE",
     "TOP_K",
     "FoldExplainer",
     "fold_seed",
@@ -58,6 +58,15 @@ TOP_K = 10
 """Features reported per group."""
 N_REPEATS = 3
 """Shuffles per feature and fold of the permutation importance."""
+SHAP_NOTE = (
+    "SHAP values are not computed, whether or not the shap package is installed: they are "
+    "exact and cheap only for a single tree or linear learner, while the models compared "
+    "here are pipelines (imputation, filtering, scaling) and fusions of several learners "
+    "(soft vote, stacking, shared space), for which shap offers only sampling "
+    "approximations costing many model calls per patient and fold. Held-out permutation "
+    "importance is reported instead."
+)
+"""The report's ``explanations.shap`` sentence (constant: it never depends on the machine)."""
 
 
 def fold_seed(seed: int, model: str, repeat: int, fold: int) -> int:
@@ -358,7 +367,6 @@ def summarize_explanations(
         if r["model"] == "stacking" and r["record"] and "weights" in r["record"]
     ]
     importance = _importance(records, groups, single, selection, top_k)
-    shap = importlib.util.find_spec("shap") is not None
     return {
         "meta_weights": _meta(stacked, groups),
         "group_drop": _group_drop(records),
@@ -374,8 +382,7 @@ def summarize_explanations(
             else "No feature selection was run (no correlation_threshold or select_k), so "
             "every feature was used in every fold; selection stability does not apply.",
         },
-        "shap": "SHAP values were not computed"
-        + ("." if shap else " (the shap package is not installed)."),
+        "shap": SHAP_NOTE,
         "methods": [
             "Meta-learner weights: coefficients of the stacking model's non-negative logistic "
             "meta-learner per branch, over the outer folds x repeats (mean, min, max); a "

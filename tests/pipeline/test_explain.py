@@ -18,6 +18,7 @@ from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.report._document import _explanations_html
 from radfusion.pipeline.validation import (
+    SHAP_NOTE,
     FoldExplainer,
     cross_validate_models,
     fold_seed,
@@ -199,7 +200,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     first = (tmp_path / "a" / "report.json").read_bytes()
     assert first == (tmp_path / "b" / "report.json").read_bytes()
     report = reports[0]
-    assert report["schema_version"] == "1.3"
+    assert report["schema_version"] == "1.4"
     explanations = report["explanations"]
     assert explanations["selection"]["ran"] is True
     top = explanations["importance"]["groups"]["CT__tumor"][0]
@@ -219,3 +220,6 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             assert f"{f['mean']:.4f} ({f['sd']:.4f})" in page
     item = next(i for i in report["checklists"]["items"] if i["where"] == "explanations")
     assert item["status"] == "answered"
+    # SHAP is not computed, and the report says so the same way whatever is installed.
+    assert explanations["shap"] == SHAP_NOTE
+    assert "SHAP" not in _explanations_html(explanations) and "not installed" not in page

@@ -57,6 +57,7 @@ TOP_LEVEL_KEYS = [
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = [
+    "auc_forest",
     "roc",
     "roc_bands",
     "precision_recall",
@@ -64,6 +65,7 @@ FIGURE_NAMES = [
     "confusion_matrix",
     "decision_curve",
     "group_contributions",
+    "importance",
 ]
 VERSION_KEYS = [
     "python",
@@ -171,7 +173,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.3"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.4"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
