@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -64,3 +65,14 @@ def test_installed_names_are_radfusion_only():
     root = Path(__file__).resolve().parents[1]
     assert Path(radfusion.features.__file__).resolve() == root / "features" / "__init__.py"
     assert Path(radfusion.pipeline.__file__).resolve() == root / "pipeline" / "__init__.py"
+
+
+@pytest.mark.parametrize("package", ["radfusion.features", "radfusion.pipeline"])
+def test_each_package_exports_its_user_api_lazily(package):
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        exported = getattr(module, name)
+        assert exported.__module__.startswith(package), name
+        assert name in dir(module)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        module.nothing  # noqa: B018
