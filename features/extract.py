@@ -29,6 +29,7 @@ from .suv import to_suv
 __all__ = [
     "DIAGNOSTICS_PREFIX",
     "extract_case",
+    "feature_value",
     "lesion_extents",
     "lesion_mask",
     "lesions",
@@ -207,6 +208,25 @@ def _plain(value: object) -> object:
     return value
 
 
+def feature_value(name: str, value: object) -> float:
+    """A pyradiomics feature value as a float.
+
+    Shape features come out of an eigen-decomposition and can be complex with a zero
+    imaginary part (numpy 2 on Python 3.13); that part is dropped. A non-zero imaginary part
+    would be a wrong value: it is an error, never silently discarded.
+
+    >>> feature_value("original_shape_Flatness", np.complex128(0.5 + 0j))
+    0.5
+    """
+    number = np.asarray(value)
+    if np.iscomplexobj(number):
+        real = np.real_if_close(number)
+        if np.iscomplexobj(real):
+            raise ValueError(f"feature {name} is complex ({value}); pyradiomics gave no real value")
+        number = real
+    return float(number)
+
+
 def extract_case(
     image: str | Path | sitk.Image,
     mask: str | Path | sitk.Image,
@@ -279,7 +299,7 @@ def extract_case(
         if name.startswith(DIAGNOSTICS_PREFIX):
             diagnostics[name] = _plain(value)
         else:
-            features[name] = float(value)
+            features[name] = feature_value(name, value)
     if spec.preprocessing.ibsi:
         from .ibsi import DIAGNOSTIC, describe
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +335,14 @@ def test_absent_params_path(tmp_path):
 def test_pyradiomics_example_settings_load_unchanged(name):
     path = SHARED / "pyradiomics" / "examples" / "exampleSettings" / name
     assert load_params(path, ["CT"])["CT"] == yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_complex_feature_values_keep_their_real_part_or_fail():
+    from radfusion.features.extract import feature_value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning
+        assert feature_value("original_shape_Elongation", np.complex128(0.75 + 0j)) == 0.75
+        assert feature_value("original_firstorder_Mean", np.float64(2.5)) == 2.5
+    with pytest.raises(ValueError, match="original_shape_Flatness is complex"):
+        feature_value("original_shape_Flatness", np.complex128(0.5 + 0.1j))
