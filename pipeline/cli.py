@@ -351,6 +351,13 @@ def cv(
         str | None, typer.Option(help="Run the folds on a Dask cluster (scheduler address).")
     ] = None,
     task: Task = "auto",
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave-one-group-out CV over this column's values (e.g. site): one fold per "
+            "value, one repeat; per-group metrics in the report. Not a predictor."
+        ),
+    ] = None,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -390,6 +397,7 @@ def cv(
         command=_command_line(),
         task=task,
         biomarkers_id=biomarkers_id,
+        group_by=group_by,
     )
     _print_summary(report, out)
 

@@ -36,6 +36,7 @@ from ._figures import (
     roc_figure,
     svg_text,
 )
+from ._groups import groups_html, groups_method
 from ._html import (
     FIGURE_DIR,
     format_metric,
@@ -82,6 +83,8 @@ __all__ = [
     "format_metric",
     "jsonable",
     "group_contributions_figure",
+    "groups_html",
+    "groups_method",
     "inline_svg",
     "learner_parameters",
     "package_versions",

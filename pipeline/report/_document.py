@@ -110,6 +110,7 @@ from ..validation import (
 )
 from ._checklists import build_checklists
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._groups import groups_html
 from ._html import (
     FIGURE_DIR,
     REPORT_CSS,
@@ -748,6 +749,7 @@ def render_html(
         f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',
         "<h3>Calibration</h3>",
         f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
+        groups_html(report.get("groups")),
         '<h2 id="roc">ROC curves</h2>',
         figure_html("roc", svgs["roc"], captions["roc"], single=True),
         figure_html("roc_bands", svgs["roc_bands"], captions["roc_bands"]),
