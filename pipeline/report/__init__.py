@@ -23,6 +23,14 @@ from ._document import (
     write_report,
     write_run_info,
 )
+from ._external import (
+    EXTERNAL_FIGURES,
+    EXTERNAL_SCHEMA,
+    build_external_report,
+    external_figures,
+    render_external_html,
+    write_external_report,
+)
 from ._figures import (
     FIGURES,
     calibration_figure,
@@ -60,6 +68,8 @@ from ._tasks import (
 
 __all__ = [
     "ANSWERED",
+    "EXTERNAL_FIGURES",
+    "EXTERNAL_SCHEMA",
     "FIGURES",
     "FIGURE_DIR",
     "ITEMS",
@@ -73,12 +83,14 @@ __all__ = [
     "TASK_METRIC_LABELS",
     "USER",
     "build_checklists",
+    "build_external_report",
     "build_methods",
     "build_report",
     "build_task_report",
     "calibration_figure",
     "confusion_figure",
     "decision_curve_figure",
+    "external_figures",
     "feature_classes",
     "format_metric",
     "jsonable",
@@ -91,6 +103,7 @@ __all__ = [
     "png_bytes",
     "pr_figure",
     "read_extraction",
+    "render_external_html",
     "render_html",
     "render_task_html",
     "report_json_text",
@@ -101,6 +114,7 @@ __all__ = [
     "summarize_diagnostics",
     "svg_text",
     "task_figures",
+    "write_external_report",
     "write_report",
     "write_run_info",
 ]

@@ -1,0 +1,181 @@
+"""External validation (``radfusion validate``): train on site A, validate on site B."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from radfusion.features.errors import InputError
+from radfusion.pipeline.cli import app
+from radfusion.pipeline.external import validate_model
+from radfusion.pipeline.persistence import load_model, predict_table, save_model, train_model
+from radfusion.pipeline.statistics import calibration_fit
+
+from .two_site import write_two_site
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two_site")
+    paths = write_two_site(folder, n_a=80, n_b=60)
+    trained = train_model(
+        paths["features_A"], label="outcome", biomarkers=paths["biomarkers_A"], strategy="late"
+    )
+    paths["model"] = folder / "model.skops"
+    save_model(trained, paths["model"])
+    return paths
+
+
+def _validate(cohort, out, **kwargs):
+    return validate_model(
+        cohort["model"],
+        cohort["features_B"],
+        biomarkers=cohort["biomarkers_B"],
+        out=out,
+        n_bootstrap=100,
+        **kwargs,
+    )
+
+
+def test_metrics_are_those_of_the_saved_model_on_the_external_patients(cohort, tmp_path):
+    report = _validate(cohort, tmp_path / "r")
+    predicted = predict_table(
+        load_model(cohort["model"]), cohort["features_B"], biomarkers=cohort["biomarkers_B"]
+    )
+    bio = pd.read_csv(cohort["biomarkers_B"], dtype={"patient_id": str})
+    y = (bio.set_index("patient_id").loc[predicted["patient_id"], "outcome"] == "yes").to_numpy()
+    proba = predicted["probability"].to_numpy()
+    auc = report["metrics"]["roc_auc"]
+    assert auc["mean"] == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
+    assert auc["ci_low"] < auc["mean"] < auc["ci_high"]
+    slope, intercept = calibration_fit(y.astype(int), proba)
+    assert report["metrics"]["calibration_slope"]["mean"] == pytest.approx(slope[0], abs=1e-5)
+    assert report["metrics"]["calibration_intercept"]["mean"] == pytest.approx(
+        intercept[0], abs=1e-5
+    )
+    recal = report["curves"]["recalibration"]
+    assert recal["slope"] == pytest.approx(slope[0], rel=1e-3)  # two fits of one model agree
+    assert report["data"] == {
+        "label": "outcome",
+        "n_patients": 60,
+        "n_positive": int(y.sum()),
+        "n_negative": int(60 - y.sum()),
+    }
+    # Table 1 of both cohorts; the training one comes from the model file, not the tables
+    assert report["cohorts"]["training"]["columns"][0]["n"] == 80
+    assert report["cohorts"]["external"]["columns"][0]["n"] == 60
+    assert report["case_mix"]["computed"] is False
+    assert "--training-features" in report["case_mix"]["reason"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Not computed" in html and "Training cohort" in html and "<svg" in html
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert {p.name for p in (tmp_path / "r" / "figures").iterdir()} >= {
+        "external_roc.svg",
+        "external_calibration.png",
+        "external_decision_curve.svg",
+    }
+
+
+def test_the_model_file_holds_no_training_patient(cohort):
+    with zipfile.ZipFile(cohort["model"]) as archive:
+        meta = archive.read("radfusion.json").decode()
+    assert json.loads(meta)["training"]["cohort"]["variables"]
+    ids = pd.read_csv(cohort["features_A"], dtype={"patient_id": str})["patient_id"]
+    assert not any(i in meta for i in ids)
+
+
+def test_case_mix_tells_other_sites_from_the_same_site(cohort, tmp_path):
+    other = _validate(
+        cohort,
+        tmp_path / "b",
+        training_features=cohort["features_A"],
+        training_biomarkers=cohort["biomarkers_A"],
+    )["case_mix"]
+    assert other["computed"] and other["auc"]["mean"] > 0.9  # CT offset + older patients
+    assert other["differences"][0]["column"].startswith("CT__tumor__")
+    # A random half of site A against the other half: indistinguishable
+    features = pd.read_csv(cohort["features_A"], dtype={"patient_id": str})
+    bio = pd.read_csv(cohort["biomarkers_A"], dtype={"patient_id": str})
+    half = np.random.default_rng(0).permutation(len(features)) < len(features) // 2
+    paths = {}
+    for name, rows in (("one", half), ("two", ~half)):
+        paths[name] = (tmp_path / f"f_{name}.csv", tmp_path / f"b_{name}.csv")
+        features[rows].to_csv(paths[name][0], index=False)
+        bio[rows].to_csv(paths[name][1], index=False)
+    same = validate_model(
+        cohort["model"],
+        paths["two"][0],
+        biomarkers=paths["two"][1],
+        training_features=paths["one"][0],
+        training_biomarkers=paths["one"][1],
+        out=tmp_path / "s",
+        n_bootstrap=100,
+    )["case_mix"]
+    assert same["auc"]["ci_low"] < 0.5 + 0.1 and same["auc"]["mean"] < 0.7
+
+
+def test_same_inputs_and_seed_give_the_same_bytes(cohort, tmp_path):
+    for name in ("a", "b"):
+        _validate(cohort, tmp_path / name, seed=3)
+    for member in ("report.json", "report.html", "predictions.csv"):
+        assert (tmp_path / "a" / member).read_bytes() == (tmp_path / "b" / member).read_bytes()
+
+
+def test_an_unknown_or_missing_outcome_names_the_patient(cohort, tmp_path):
+    bio = pd.read_csv(cohort["biomarkers_B"], dtype={"patient_id": str})
+    bio.loc[2, "outcome"] = "maybe"
+    bio.loc[5, "outcome"] = None
+    path = tmp_path / "bio.csv"
+    bio.to_csv(path, index=False)
+    with pytest.raises(InputError) as error:
+        validate_model(cohort["model"], cohort["features_B"], biomarkers=path, out=tmp_path / "r")
+    message = str(error.value)
+    assert "B002" in message and "'maybe'" in message and "B005" in message
+    assert str(path) in message
+
+
+def test_a_multiclass_model_is_refused(cohort, tmp_path):
+    bio = pd.read_csv(cohort["biomarkers_A"], dtype={"patient_id": str})
+    bio["grade"] = np.array(["g1", "g2", "g3"])[np.arange(len(bio)) % 3]
+    path = tmp_path / "bio.csv"
+    bio.to_csv(path, index=False)
+    trained = train_model(
+        cohort["features_A"], label="grade", biomarkers=path, strategy="early", task="multiclass"
+    )
+    with pytest.raises(InputError, match="binary models only"):
+        validate_model(trained, cohort["features_A"], biomarkers=path, out=tmp_path / "r")
+
+
+def test_cli_validate(cohort, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            str(cohort["model"]),
+            str(cohort["features_B"]),
+            "--biomarkers",
+            str(cohort["biomarkers_B"]),
+            "--training-features",
+            str(cohort["features_A"]),
+            "--training-biomarkers",
+            str(cohort["biomarkers_A"]),
+            "--bootstrap",
+            "50",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "case-mix AUC" in result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["kind"] == "external_validation" and report["case_mix"]["computed"]
+    assert set(report["inputs"]) == {
+        "features",
+        "biomarkers",
+        "training_features",
+        "training_biomarkers",
+    }
