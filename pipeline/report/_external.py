@@ -35,7 +35,6 @@ from matplotlib.figure import Figure
 from radfusion.features.files import Content, file_digest, write_set
 
 from ._document import (
-    CI_METHOD,
     METRIC_LABELS,
     REPORT_FILES,
     REPORT_JOURNAL,
@@ -70,6 +69,15 @@ __all__ = [
 ]
 
 EXTERNAL_SCHEMA = "1.0"
+EXTERNAL_CI_METHOD = (
+    "The saved model predicts every external patient once (nothing is refitted); 95 % "
+    "confidence intervals are percentile bootstrap intervals over the external patients "
+    "({n} replicates, resampled with replacement within each class); thresholded metrics "
+    "call a patient positive when the predicted probability is >= 0.5; the calibration "
+    "slope is b of logit P(y=1) = a + b logit(p) and the intercept (calibration in the "
+    "large) is a with the logit as offset (replicates where they do not converge are "
+    "skipped)."
+)
 _GRID = np.linspace(0.0, 1.0, 101)
 _CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
 _COLOR = "#1f77b4"
@@ -105,7 +113,7 @@ def build_external_report(
             },
             "config": config,
             "seed": seed,
-            "ci_method": CI_METHOD,
+            "ci_method": EXTERNAL_CI_METHOD.format(n=config.get("n_bootstrap")),
             "versions": package_versions(),
         }
     )
@@ -356,8 +364,7 @@ def render_external_html(
         "<h3>Table 1: training and external cohorts</h3>",
         _cohorts_html(report["cohorts"]),
         '<h2 id="performance">Performance on the external cohort</h2>',
-        f'<p class="muted">The saved model, unchanged, on every external patient; threshold '
-        f"0.5. {escape(report.get('ci_method'))}</p>",
+        f'<p class="muted">{escape(report.get("ci_method"))}</p>',
         f'<div class="scroll">{_metrics_table(discrimination)}</div>',
         figure_html("external_roc", svgs["external_roc"], captions["external_roc"], single=True),
         '<h2 id="calibration">Calibration</h2>',

@@ -71,6 +71,7 @@ def test_metrics_are_those_of_the_saved_model_on_the_external_patients(cohort, t
     assert report["case_mix"]["computed"] is False
     assert "--training-features" in report["case_mix"]["reason"]
     html = (tmp_path / "r" / "report.html").read_text()
+    assert "100 replicates" in report["ci_method"] and "repeats" not in report["ci_method"]
     assert "Not computed" in html and "Training cohort" in html and "<svg" in html
     assert "http://" not in html.replace("http://www.w3.org", "")
     assert {p.name for p in (tmp_path / "r" / "figures").iterdir()} >= {

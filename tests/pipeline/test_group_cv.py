@@ -105,6 +105,10 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
         1,
     )
     assert "'pooled' applies" in report["groups"]["method"]
+    methods = " ".join(report["methods"]["text"])
+    assert "leave-one-group-out cross-validation by 'site' (2 folds" in methods
+    assert "unseen-site policy 'pooled' applied" in methods
+    assert "RepeatedStratifiedKFold" not in methods
     rows = report["groups"]["models"]["late"]
     assert [(r["group"], r["n"]) for r in rows] == [("A", 60), ("B", 40)]
     assert all(r["roc_auc"]["mean"] > 0.6 for r in rows)
