@@ -38,28 +38,34 @@ def groups_method(
 
 
 def groups_html(groups: Mapping[str, Any] | None) -> str:
-    """Per-group table of every model (n, events, AUC [95 % CI]); empty without groups."""
+    """One table: a row per model, a column per held-out group (AUC [95 % CI]); empty
+    without groups."""
     if not groups:
         return ""
-    parts = [
-        f'<h3 id="groups">Per {escape(groups["column"])} (held-out group)</h3>',
-        f'<p class="muted">{escape(groups["method"])}</p>',
+    models = groups["models"]
+    first = next(iter(models.values()))
+    header = ["Model"] + [
+        f"{escape(row['group'])} (n = {escape(row['n'])}"
+        + ("" if row["events"] is None else f", {escape(row['events'])} events")
+        + ")"
+        for row in first
     ]
-    for model, rows in groups["models"].items():
-        body = [
-            [
-                f"<td>{escape(row['group'])}</td>",
-                num_cell(row["n"]),
-                num_cell("" if row["events"] is None else row["events"]),
-                num_cell(format_metric(row["roc_auc"]) if row["roc_auc"] else "not defined"),
-                f"<td>{escape(row['note'] or '')}</td>",
-            ]
+    body = [
+        [f"<td>{escape(model)}</td>"]
+        + [
+            num_cell(format_metric(row["roc_auc"]) if row["roc_auc"] else "not defined")
             for row in rows
         ]
-        parts.append(f"<h4>{escape(model)}</h4>")
-        parts.append(
-            html_table(
-                [escape(groups["column"]), "Patients", "Events", "ROC AUC [95 % CI]", "Note"], body
-            )
-        )
-    return f'<div class="scroll">{"".join(parts)}</div>'
+        for model, rows in models.items()
+    ]
+    notes = sorted(
+        {f"{row['group']}: {row['note']}" for r in models.values() for row in r if row["note"]}
+    )
+    parts = [
+        f'<h3 id="groups">ROC AUC [95 % CI] per held-out {escape(groups["column"])}</h3>',
+        f'<p class="muted">{escape(groups["method"])}</p>',
+        f'<div class="scroll">{html_table(header, body)}</div>',
+    ]
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+    return "".join(parts)

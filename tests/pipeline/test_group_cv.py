@@ -13,6 +13,7 @@ from radfusion.pipeline.cli import app
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import FusionClassifier
 from radfusion.pipeline.options import ModelOptions
+from radfusion.pipeline.report import groups_html
 from radfusion.pipeline.splits import leave_one_group_out
 from radfusion.pipeline.validation import cross_validate_models, group_metrics
 
@@ -78,6 +79,8 @@ def test_a_held_out_group_with_one_class_has_no_auc_and_says_why():
     big = rows["big"]["roc_auc"]
     assert big["ci_low"] <= big["mean"] <= big["ci_high"]
     assert big["mean"] > 0.7  # real signal, held-out site
+    html = groups_html({"column": "site", "method": "m", "models": group_metrics(predictions)})
+    assert "not defined" in html and "small: AUC not defined" in html
     part = predictions[predictions["fold"] == 0]
     assert big["mean"] == pytest.approx(roc_auc_score(part["y_true"], part["proba"]))
 
@@ -113,7 +116,7 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
     assert [(r["group"], r["n"]) for r in rows] == [("A", 60), ("B", 40)]
     assert all(r["roc_auc"]["mean"] > 0.6 for r in rows)
     html = (tmp_path / "a" / "report.html").read_text()
-    assert "Per site (held-out group)" in html and "unseen-site policy" in html
+    assert "per held-out site" in html and "A (n = 60" in html and "unseen-site policy" in html
     again = run_cv(cohort["features"], out=tmp_path / "b", **kwargs)
     assert again == report
     assert (tmp_path / "a" / "report.json").read_bytes() == (
