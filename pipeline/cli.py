@@ -529,8 +529,8 @@ def validate(
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates of the CIs.")] = 1000,
     seed: Seed = 0,
 ) -> None:
-    """External validation of a saved binary model: discrimination, calibration, decision
-    curve, Table 1 next to the training cohort's, and the case mix; nothing is refitted."""
+    """External validation of a saved model: discrimination, calibration, decision curve,
+    Table 1 next to the training cohort's (binary), and the case mix; nothing is refitted."""
     from .external import validate_model
 
     check_output_path(out, folder=True)
@@ -548,8 +548,14 @@ def validate(
         seed=seed,
         command=_command_line(),
     )
+    from .targets import PRIMARY_METRIC
+
     metrics = report["metrics"]
-    for name in ("roc_auc", "calibration_slope", "calibration_intercept"):
+    task = report["data"]["task"]
+    names = [PRIMARY_METRIC[task]]
+    if task == "binary":
+        names += ["calibration_slope", "calibration_intercept"]
+    for name in names:
         value = metrics[name]
         typer.echo(
             f"{name:<24} {_fmt(value['mean'])}  [{_fmt(value['ci_low'])}, {_fmt(value['ci_high'])}]"

@@ -15,7 +15,10 @@ the external tables; nothing is refitted. The report gives, with 95 % patient-bo
   training tables (``training_features``); without them the section says it was not
   computed, and why.
 
-Binary models only; a multiclass or regression model is refused with a clear error.
+Multiclass and regression models get what applies to them: their metrics with the same
+patient bootstrap (stratified by class for multiclass, plain for regression) and the case
+mix; calibration, decision curve and Table 1 (which is by binary outcome) are binary only,
+and the report says so.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def validate_model(
     seed: int = 0,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """Validate a saved binary model on an external cohort; write the report to ``out``.
+    """Validate a saved model on an external cohort; write the report to ``out``.
 
     Parameters
     ----------
@@ -102,17 +105,12 @@ def validate_model(
     Raises
     ------
     InputError
-        A model that is not binary, a label value the model does not know or a missing one
-        (each patient named), an external cohort with one class, or any ``predict`` error.
+        A label value the model does not know or a missing one (each patient named), an
+        external cohort with one class, or any ``predict`` error.
     """
     model_path = None if isinstance(model, TrainedModel) else Path(model)
     trained = load_model(model_path) if model_path is not None else model
     task = trained.settings.get("task", "binary")
-    if task != "binary":
-        raise InputError(
-            "External validation supports binary models only",
-            [Problem(f"the model's task is {task!r}; validate a binary model", file=str(model))],
-        )
     label = label or trained.label
     predictions, table = external_predictions(
         trained,
@@ -125,18 +123,20 @@ def validate_model(
     name = trained.settings.get("strategy", "model")
     metrics = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)[name]
     y = predictions["y_true"].to_numpy()
-    proba = predictions["proba"].to_numpy()
-    net, treat_all = decision_curves(predictions)
-    a, b = _recalibration(y, proba)
-    site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
-    external_cohort = model_cohort(
-        table,
-        y,
-        trained.classes,
-        columns=clinical_columns(trained.columns, trained.groups, trained.site_column),
-        groups=trained.groups,
-        site=site,
-    )
+    if task == "binary":
+        curves, data, cohorts = _binary_sections(trained, predictions, table, n_bootstrap, seed)
+        data = {"label": label, **data}
+    else:
+        curves = None
+        cohorts = {"training": None, "external": None}
+        data = {"label": label, "n_patients": len(y)}
+        if task == "multiclass":
+            data["class_counts"] = {
+                str(c): int(np.sum(y == k)) for k, c in enumerate(trained.classes)
+            }
+        else:
+            data["outcome_mean"] = float(np.mean(y))
+    data["task"] = task
     if training_features is None:
         mix: dict[str, Any] = {
             "computed": False,
@@ -175,24 +175,9 @@ def validate_model(
             "versions": trained.versions,
         },
         metrics=metrics,
-        curves={
-            "roc": roc_curves(predictions, n_bootstrap=n_bootstrap, seed=seed)[name],
-            "calibration": calibration_curves(predictions)[name],
-            "recalibration": {
-                "intercept": a,
-                "slope": b,
-                "grid": RECALIBRATION_GRID,
-                "proba": expit(a + b * logit(RECALIBRATION_GRID)) if np.isfinite(b) else None,
-            },
-            "decision": {"thresholds": DCA_THRESHOLDS, "model": net[name], "treat_all": treat_all},
-        },
-        data={
-            "label": label,
-            "n_patients": len(y),
-            "n_positive": int(y.sum()),
-            "n_negative": int(len(y) - y.sum()),
-        },
-        cohorts={"training": trained.training.get("cohort"), "external": external_cohort},
+        curves=curves,
+        data=data,
+        cohorts=cohorts,
         case_mix=mix,
         inputs=inputs,
         config={"n_bootstrap": n_bootstrap, "command": command, "case_mix_folds": CASE_MIX_FOLDS},
@@ -200,6 +185,47 @@ def validate_model(
     )
     write_external_report(report, predictions, out)
     return report
+
+
+def _binary_sections(
+    trained: TrainedModel,
+    predictions: pd.DataFrame,
+    table: pd.DataFrame,
+    n_bootstrap: int,
+    seed: int,
+) -> tuple[dict, dict, dict]:
+    """Curves (ROC, calibration, recalibration, decision), counts and both Table 1s."""
+    name = trained.settings.get("strategy", "model")
+    y = predictions["y_true"].to_numpy()
+    proba = predictions["proba"].to_numpy()
+    net, treat_all = decision_curves(predictions)
+    a, b = _recalibration(y, proba)
+    curves = {
+        "roc": roc_curves(predictions, n_bootstrap=n_bootstrap, seed=seed)[name],
+        "calibration": calibration_curves(predictions)[name],
+        "recalibration": {
+            "intercept": a,
+            "slope": b,
+            "grid": RECALIBRATION_GRID,
+            "proba": expit(a + b * logit(RECALIBRATION_GRID)) if np.isfinite(b) else None,
+        },
+        "decision": {"thresholds": DCA_THRESHOLDS, "model": net[name], "treat_all": treat_all},
+    }
+    data = {
+        "n_patients": len(y),
+        "n_positive": int(y.sum()),
+        "n_negative": int(len(y) - y.sum()),
+    }
+    site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
+    external = model_cohort(
+        table,
+        y,
+        trained.classes,
+        columns=clinical_columns(trained.columns, trained.groups, trained.site_column),
+        groups=trained.groups,
+        site=site,
+    )
+    return curves, data, {"training": trained.training.get("cohort"), "external": external}
 
 
 def external_predictions(
@@ -227,7 +253,11 @@ def external_predictions(
             [Problem(f"no column {label!r} in the feature or biomarker table", file=file)],
         )
     where = sources.get(label, file)
-    codes = _encode_outcome(table[label], trained, label, where)
+    task = trained.settings.get("task", "binary")
+    if task == "regression":
+        codes = _numeric_outcome(table[label], label, where)
+    else:
+        codes = _encode_outcome(table[label], trained, label, where)
     predicted = predict_table(
         trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
     )
@@ -235,7 +265,7 @@ def external_predictions(
     order = np.argsort(ids, kind="stable")
     table = table.iloc[order]
     y = codes.iloc[order].to_numpy()
-    if y.min() == y.max():
+    if task != "regression" and len(np.unique(y)) < 2:
         raise InputError(
             "The external cohort has one outcome class only",
             [Problem(f"every patient has {label!r} = {trained.classes[y[0]]!r}", file=where)],
@@ -246,11 +276,36 @@ def external_predictions(
             "model": trained.settings.get("strategy", "model"),
             "repeat": 0,
             "fold": 0,
-            "y_true": y.astype(np.int64),
-            "proba": predicted["probability"].to_numpy(dtype=float)[order],
+            "y_true": y.astype(np.float64 if task == "regression" else np.int64),
         }
     )
+    if task == "binary":
+        frame["proba"] = predicted["probability"].to_numpy(dtype=float)[order]
+    elif task == "multiclass":
+        for k, c in enumerate(trained.classes):
+            frame[f"proba_{k}"] = predicted[f"probability_{c}"].to_numpy(dtype=float)[order]
+    else:
+        frame["prediction"] = predicted["predicted"].to_numpy(dtype=float)[order]
     return frame, table
+
+
+def _numeric_outcome(values: pd.Series, label: str, file: str) -> pd.Series:
+    """A continuous outcome as floats; a missing or non-numeric value is an error per
+    patient."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    problems = [
+        Problem(
+            f"no {label!r} value"
+            if pd.isna(values[p])
+            else f"{label!r} = {values[p]!r} is not a number",
+            patient_id=str(p),
+            file=file,
+        )
+        for p in values.index[numbers.isna() | ~np.isfinite(numbers.fillna(0))]
+    ]
+    if problems:
+        raise InputError("Some outcomes cannot be compared with the model's", problems[:50])
+    return numbers.astype(float)
 
 
 def _encode_outcome(values: pd.Series, trained: TrainedModel, label: str, file: str) -> pd.Series:

@@ -4,15 +4,17 @@
 
 - ``model``: the validated model (path, SHA-256, strategy name, label, classes, estimator
   parameters, training patients and class counts, the versions that trained it);
-- ``data``: the external cohort's ``label``, ``n_patients``, ``n_positive``, ``n_negative``;
+- ``data``: the external cohort's ``task``, ``label``, ``n_patients`` and ``n_positive``,
+  ``n_negative`` (binary), ``class_counts`` (multiclass) or ``outcome_mean`` (regression);
 - ``metrics``: ``{metric: {mean, ci_low, ci_high}}`` as in the cv report (threshold 0.5),
-  calibration slope and intercept (calibration in the large) included;
+  calibration slope and intercept (calibration in the large) included; a multiclass or
+  regression model gets its task's metrics;
 - ``curves``: ``roc`` (tpr on the 101-point fpr grid, with a bootstrap band), ``calibration``
   (ten risk groups), ``recalibration`` (``intercept`` a, ``slope`` b and the curve
   ``expit(a + b logit(p))`` on ``grid``), ``decision`` (``thresholds``, ``model``,
-  ``treat_all``);
+  ``treat_all``); null for a multiclass or regression model;
 - ``cohorts``: ``training`` (Table 1 stored in the model; null for a model saved before it
-  was stored) and ``external``;
+  was stored) and ``external``; both null for a multiclass or regression model;
 - ``case_mix``: the membership model (``computed`` true: ``auc``, ``method``,
   ``differences``…; false: ``reason``);
 - ``inputs`` ({name: {path, sha256}}), ``config``, ``seed``, ``versions``, ``ci_method``.
@@ -58,6 +60,7 @@ from ._html import (
     package_versions,
     versions_html,
 )
+from ._tasks import TASK_METRIC_LABELS
 
 __all__ = [
     "EXTERNAL_FIGURES",
@@ -69,14 +72,25 @@ __all__ = [
 ]
 
 EXTERNAL_SCHEMA = "1.0"
-EXTERNAL_CI_METHOD = (
+_CI = (
     "The saved model predicts every external patient once (nothing is refitted); 95 % "
     "confidence intervals are percentile bootstrap intervals over the external patients "
-    "({n} replicates, resampled with replacement within each class); thresholded metrics "
-    "call a patient positive when the predicted probability is >= 0.5; the calibration "
-    "slope is b of logit P(y=1) = a + b logit(p) and the intercept (calibration in the "
-    "large) is a with the logit as offset (replicates where they do not converge are "
-    "skipped)."
+    "({{n}} replicates, resampled with replacement{within})"
+)
+EXTERNAL_CI_METHOD = {
+    "binary": _CI.format(within=" within each class")
+    + "; thresholded metrics call a patient positive when the predicted probability is "
+    ">= 0.5; the calibration slope is b of logit P(y=1) = a + b logit(p) and the intercept "
+    "(calibration in the large) is a with the logit as offset (replicates where they do not "
+    "converge are skipped).",
+    "multiclass": _CI.format(within=" within each class")
+    + "; the predicted class is the most probable one.",
+    "regression": _CI.format(within="") + ".",
+}
+"""How the CIs of an external-validation report were computed, per task."""
+NOT_COMPUTED = (
+    "Calibration curves, the decision curve and Table 1 by outcome are computed for binary "
+    "models only."
 )
 _GRID = np.linspace(0.0, 1.0, 101)
 _CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
@@ -113,7 +127,9 @@ def build_external_report(
             },
             "config": config,
             "seed": seed,
-            "ci_method": EXTERNAL_CI_METHOD.format(n=config.get("n_bootstrap")),
+            "ci_method": EXTERNAL_CI_METHOD[data.get("task", "binary")].format(
+                n=config.get("n_bootstrap")
+            ),
             "versions": package_versions(),
         }
     )
@@ -222,14 +238,18 @@ EXTERNAL_FIGURES = {
 
 
 def external_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of :data:`EXTERNAL_FIGURES`, drawn from the report alone."""
+    """Every figure of :data:`EXTERNAL_FIGURES`, drawn from the report alone (none for a
+    multiclass or regression model)."""
+    if report.get("curves") is None:
+        return {}
     return {name: draw(report) for name, (draw, _) in EXTERNAL_FIGURES.items()}
 
 
 # --------------------------------------------------------------------------------------- html
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    labels = {**TASK_METRIC_LABELS, **METRIC_LABELS}
     rows = [
-        [f"<td>{escape(METRIC_LABELS.get(name, name))}</td>", num_cell(format_metric(value))]
+        [f"<td>{escape(labels.get(name, name))}</td>", num_cell(format_metric(value))]
         for name, value in metrics.items()
     ]
     return html_table(["Metric", "External cohort: estimate [95 % CI]"], rows)
@@ -307,21 +327,30 @@ def render_external_html(
         svgs = {name: svg_text(fig, name) for name, fig in external_figures(report).items()}
     svgs = {name: inline_svg(svg) for name, svg in svgs.items()}
     model, data = report["model"], report["data"]
+    task = data.get("task", "binary")
     training = model.get("training") or {}
+    if task == "binary":
+        outcome = f"{escape(data['label'])}: {escape(model['classes'][1])} is positive"
+        counts = (
+            f"{escape(data['n_patients'])} ({escape(data['n_positive'])} / "
+            f"{escape(data['n_negative'])})"
+        )
+        count_title = "External patients (positive / negative)"
+    elif task == "multiclass":
+        outcome = f"{escape(data['label'])} (multiclass)"
+        counts = f"{escape(data['n_patients'])} ({escape(json.dumps(data['class_counts']))})"
+        count_title = "External patients (per class)"
+    else:
+        outcome = f"{escape(data['label'])} (regression)"
+        counts = f"{escape(data['n_patients'])} (mean outcome {fmt(data['outcome_mean'], 2)})"
+        count_title = "External patients"
     summary = html_table(
         None,
         [
             ["<th>Model</th>", f"<td>{escape(model['name'])} ({escape(model['path'])})</td>"],
             ["<th>Model SHA-256</th>", f"<td><code>{escape(model['sha256'])}</code></td>"],
-            [
-                "<th>Outcome</th>",
-                f"<td>{escape(data['label'])}: {escape(model['classes'][1])} is positive</td>",
-            ],
-            [
-                "<th>External patients (positive / negative)</th>",
-                f"<td>{escape(data['n_patients'])} ({escape(data['n_positive'])} / "
-                f"{escape(data['n_negative'])})</td>",
-            ],
+            ["<th>Outcome</th>", f"<td>{outcome}</td>"],
+            [f"<th>{count_title}</th>", f"<td>{counts}</td>"],
             [
                 "<th>Training patients</th>",
                 f"<td>{escape(training.get('n_patients'))} "
@@ -339,49 +368,62 @@ def render_external_html(
         "external_decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
         "probability t, against treating everyone or no one.",
     }
-    nav = " ".join(
-        f'<a href="#{a}">{t}</a>'
-        for a, t in (
-            ("cohort", "Cohorts"),
-            ("performance", "Performance"),
-            ("calibration", "Calibration"),
-            ("decision-curve", "Decision curve"),
-            ("case-mix", "Case mix"),
-            ("provenance", "Provenance"),
-        )
-    )
+    sections = [("cohort", "Cohorts"), ("performance", "Performance")]
+    if task == "binary":
+        sections += [("calibration", "Calibration"), ("decision-curve", "Decision curve")]
+    sections += [("case-mix", "Case mix"), ("provenance", "Provenance")]
+    nav = " ".join(f'<a href="#{a}">{t}</a>' for a, t in sections)
     metrics = report["metrics"]
-    discrimination = {k: v for k, v in metrics.items() if not k.startswith("calibration")}
-    calibration = {k: v for k, v in metrics.items() if k.startswith("calibration") or k == "brier"}
     body = [
         "<h1>radfusion external validation report</h1>",
         f'<p class="muted">radfusion {escape(report.get("radfusion_version"))} &middot; '
-        f"external-validation schema {escape(report['schema_version'])} &middot; seed "
-        f"{escape(report['seed'])}</p>",
+        f"external-validation schema {escape(report['schema_version'])} &middot; task "
+        f"{escape(task)} &middot; seed {escape(report['seed'])}</p>",
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohorts</h2>',
         summary,
-        "<h3>Table 1: training and external cohorts</h3>",
-        _cohorts_html(report["cohorts"]),
+    ]
+    if task == "binary":
+        body += [
+            "<h3>Table 1: training and external cohorts</h3>",
+            _cohorts_html(report["cohorts"]),
+        ]
+    body += [
         '<h2 id="performance">Performance on the external cohort</h2>',
         f'<p class="muted">{escape(report.get("ci_method"))}</p>',
-        f'<div class="scroll">{_metrics_table(discrimination)}</div>',
-        figure_html("external_roc", svgs["external_roc"], captions["external_roc"], single=True),
-        '<h2 id="calibration">Calibration</h2>',
-        f'<div class="scroll">{_metrics_table(calibration)}</div>',
-        figure_html(
-            "external_calibration",
-            svgs["external_calibration"],
-            captions["external_calibration"],
-            single=True,
-        ),
-        '<h2 id="decision-curve">Decision curve</h2>',
-        figure_html(
-            "external_decision_curve",
-            svgs["external_decision_curve"],
-            captions["external_decision_curve"],
-            single=True,
-        ),
+    ]
+    if task == "binary":
+        discrimination = {k: v for k, v in metrics.items() if not k.startswith("calibration")}
+        calibration = {
+            k: v for k, v in metrics.items() if k.startswith("calibration") or k == "brier"
+        }
+        body += [
+            f'<div class="scroll">{_metrics_table(discrimination)}</div>',
+            figure_html(
+                "external_roc", svgs["external_roc"], captions["external_roc"], single=True
+            ),
+            '<h2 id="calibration">Calibration</h2>',
+            f'<div class="scroll">{_metrics_table(calibration)}</div>',
+            figure_html(
+                "external_calibration",
+                svgs["external_calibration"],
+                captions["external_calibration"],
+                single=True,
+            ),
+            '<h2 id="decision-curve">Decision curve</h2>',
+            figure_html(
+                "external_decision_curve",
+                svgs["external_decision_curve"],
+                captions["external_decision_curve"],
+                single=True,
+            ),
+        ]
+    else:
+        body += [
+            f'<div class="scroll">{_metrics_table(metrics)}</div>',
+            f"<p>{escape(NOT_COMPUTED)}</p>",
+        ]
+    body += [
         '<h2 id="case-mix">Case mix: how different are the cohorts?</h2>',
         _case_mix_html(report["case_mix"]),
         '<h2 id="provenance">Provenance</h2>',

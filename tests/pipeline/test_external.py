@@ -60,6 +60,7 @@ def test_metrics_are_those_of_the_saved_model_on_the_external_patients(cohort, t
     recal = report["curves"]["recalibration"]
     assert recal["slope"] == pytest.approx(slope[0], rel=1e-3)  # two fits of one model agree
     assert report["data"] == {
+        "task": "binary",
         "label": "outcome",
         "n_patients": 60,
         "n_positive": int(y.sum()),
@@ -139,16 +140,71 @@ def test_an_unknown_or_missing_outcome_names_the_patient(cohort, tmp_path):
     assert str(path) in message
 
 
-def test_a_multiclass_model_is_refused(cohort, tmp_path):
-    bio = pd.read_csv(cohort["biomarkers_A"], dtype={"patient_id": str})
-    bio["grade"] = np.array(["g1", "g2", "g3"])[np.arange(len(bio)) % 3]
-    path = tmp_path / "bio.csv"
+def _with_outcomes(cohort, tmp_path, site):
+    """Site ``site``'s biomarkers with a 3-level grade and a continuous score that follow
+    the imaging signal (the first CT column)."""
+    bio = pd.read_csv(cohort[f"biomarkers_{site}"], dtype={"patient_id": str})
+    ct = pd.read_csv(cohort[f"features_{site}"])["CT__tumor__f0"].to_numpy()
+    ct = ct - (2.0 if site == "B" else 0.0)  # the site offset, so both sites share one law
+    bio["grade"] = np.array(["g1", "g2", "g3"])[np.digitize(ct, [-0.5, 0.5])]
+    bio["score"] = 10 + 3 * ct + np.random.default_rng(1).normal(size=len(ct))
+    path = tmp_path / f"bio_{site}.csv"
     bio.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("label", "task", "metric"),
+    [("grade", "multiclass", "roc_auc_ovr"), ("score", "regression", "pearson_r")],
+)
+def test_multiclass_and_regression_models_get_their_metrics(cohort, tmp_path, label, task, metric):
+    bio_a, bio_b = _with_outcomes(cohort, tmp_path, "A"), _with_outcomes(cohort, tmp_path, "B")
     trained = train_model(
-        cohort["features_A"], label="grade", biomarkers=path, strategy="early", task="multiclass"
+        cohort["features_A"], label=label, biomarkers=bio_a, strategy="early", task=task
     )
-    with pytest.raises(InputError, match="binary models only"):
-        validate_model(trained, cohort["features_A"], biomarkers=path, out=tmp_path / "r")
+    report = validate_model(
+        trained,
+        cohort["features_B"],
+        biomarkers=bio_b,
+        out=tmp_path / "r",
+        n_bootstrap=50,
+        training_features=cohort["features_A"],
+        training_biomarkers=bio_a,
+    )
+    assert report["data"]["task"] == task and report["curves"] is None
+    value = report["metrics"][metric]
+    assert value["ci_low"] <= value["mean"] <= value["ci_high"]
+    # the imaging law is shared; the CT offset of site B biases R² but not the ranking
+    assert value["mean"] > 0.6
+    predicted = predict_table(trained, cohort["features_B"], biomarkers=bio_b)
+    observed = pd.read_csv(bio_b, dtype={"patient_id": str}).set_index("patient_id")[label]
+    observed = observed.loc[predicted["patient_id"]]
+    if task == "regression":
+        from sklearn.metrics import r2_score
+
+        r2 = r2_score(observed, predicted["predicted"])
+        assert report["metrics"]["r2"]["mean"] == pytest.approx(r2, abs=1e-5)
+    else:
+        accuracy = float(np.mean(observed.to_numpy() == predicted["predicted"].to_numpy()))
+        assert report["metrics"]["accuracy"]["mean"] == pytest.approx(accuracy, abs=1e-6)
+    assert report["case_mix"]["computed"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "binary models only" in html and "Table 1: training" not in html
+    assert not (tmp_path / "r" / "figures" / "external_roc.svg").exists()
+
+
+def test_a_non_numeric_continuous_outcome_names_the_patient(cohort, tmp_path):
+    bio_a, bio_b = _with_outcomes(cohort, tmp_path, "A"), _with_outcomes(cohort, tmp_path, "B")
+    trained = train_model(
+        cohort["features_A"], label="score", biomarkers=bio_a, strategy="early", task="regression"
+    )
+    bio = pd.read_csv(bio_b, dtype={"patient_id": str})
+    bio["score"] = bio["score"].astype(object)
+    bio.loc[4, "score"] = "high"
+    bio.to_csv(bio_b, index=False)
+    with pytest.raises(InputError) as error:
+        validate_model(trained, cohort["features_B"], biomarkers=bio_b, out=tmp_path / "r")
+    assert "B004" in str(error.value) and "'high'" in str(error.value)
 
 
 def test_cli_validate(cohort, tmp_path):
