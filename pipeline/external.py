@@ -137,6 +137,9 @@ def validate_model(
         else:
             data["outcome_mean"] = float(np.mean(y))
     data["task"] = task
+    harmonisation = _harmonisation(trained, table, str(features))
+    if harmonisation is not None:
+        data["harmonisation"] = harmonisation
     if training_features is None:
         mix: dict[str, Any] = {
             "computed": False,
@@ -253,6 +256,7 @@ def external_predictions(
             [Problem(f"no column {label!r} in the feature or biomarker table", file=file)],
         )
     where = sources.get(label, file)
+    _harmonisation(trained, table, file)  # an unseen site the model refuses: a clear error
     task = trained.settings.get("task", "binary")
     if task == "regression":
         codes = _numeric_outcome(table[label], label, where)
@@ -287,6 +291,48 @@ def external_predictions(
     else:
         frame["prediction"] = predicted["predicted"].to_numpy(dtype=float)[order]
     return frame, table
+
+
+def _harmonisation(trained: TrainedModel, table: pd.DataFrame, file: str) -> dict | None:
+    """Which external sites the model's ComBat saw in training, and the policy for the others
+    (None when the model does not harmonise). The training sites come from the Table 1 the
+    model stores (None for a model saved before it).
+
+    Raises
+    ------
+    InputError
+        External sites unseen in training and a model trained with ``harmonize_unseen="error"``.
+    """
+    site = trained.site_column
+    if site is None:
+        return None
+    policy = trained.settings.get("params", {}).get("harmonize_unseen")
+    external = sorted(set(table[site].dropna().astype(str))) if site in table.columns else []
+    training = None
+    for row in (trained.training.get("cohort") or {}).get("variables", []):
+        if row["name"] == SITE_COLUMN:
+            training = sorted(row["values"][0]["levels"])
+    unseen = None if training is None else [s for s in external if s not in training]
+    if unseen and policy == "error":
+        raise InputError(
+            "The model cannot harmonise the external sites",
+            [
+                Problem(
+                    f"site {s!r} was not in training (training sites: {', '.join(training)}) "
+                    "and the model was trained with harmonize_unseen='error'; retrain with "
+                    "--harmonize-unseen pooled to validate on new sites",
+                    file=file,
+                )
+                for s in unseen
+            ],
+        )
+    return {
+        "column": site,
+        "policy": policy,
+        "training_sites": training,
+        "external_sites": external,
+        "unseen_sites": unseen,
+    }
 
 
 def _numeric_outcome(values: pd.Series, label: str, file: str) -> pd.Series:

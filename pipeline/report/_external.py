@@ -6,6 +6,8 @@
   parameters, training patients and class counts, the versions that trained it);
 - ``data``: the external cohort's ``task``, ``label``, ``n_patients`` and ``n_positive``,
   ``n_negative`` (binary), ``class_counts`` (multiclass) or ``outcome_mean`` (regression);
+  ``harmonisation`` when the model harmonises by site (``column``, ``policy``,
+  ``training_sites``, ``external_sites``, ``unseen_sites``);
 - ``metrics``: ``{metric: {mean, ci_low, ci_high}}`` as in the cv report (threshold 0.5),
   calibration slope and intercept (calibration in the large) included; a multiclass or
   regression model gets its task's metrics;
@@ -255,6 +257,19 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
     return html_table(["Metric", "External cohort: estimate [95 % CI]"], rows)
 
 
+def _harmonisation_text(data: Mapping[str, Any]) -> str:
+    h = data["harmonisation"]
+    text = f"ComBat by {h['column']!r}; training sites: " + (
+        ", ".join(h["training_sites"]) if h["training_sites"] is not None else "not recorded"
+    )
+    if h["unseen_sites"]:
+        text += (
+            f"; external site(s) {', '.join(h['unseen_sites'])} unseen in training: "
+            f"policy {h['policy']!r} applied (no site adjustment, pooled mean and variance)"
+        )
+    return escape(text)
+
+
 def _cohorts_html(cohorts: Mapping[str, Any]) -> str:
     parts = []
     for key, title in (("training", "Training cohort"), ("external", "External cohort")):
@@ -351,6 +366,11 @@ def render_external_html(
             ["<th>Model SHA-256</th>", f"<td><code>{escape(model['sha256'])}</code></td>"],
             ["<th>Outcome</th>", f"<td>{outcome}</td>"],
             [f"<th>{count_title}</th>", f"<td>{counts}</td>"],
+            *(
+                [["<th>Harmonisation</th>", f"<td>{_harmonisation_text(data)}</td>"]]
+                if data.get("harmonisation")
+                else []
+            ),
             [
                 "<th>Training patients</th>",
                 f"<td>{escape(training.get('n_patients'))} "

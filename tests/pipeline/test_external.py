@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.external import validate_model
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import load_model, predict_table, save_model, train_model
 from radfusion.pipeline.statistics import calibration_fit
 
@@ -122,7 +123,13 @@ def test_case_mix_tells_other_sites_from_the_same_site(cohort, tmp_path):
 
 def test_same_inputs_and_seed_give_the_same_bytes(cohort, tmp_path):
     for name in ("a", "b"):
-        _validate(cohort, tmp_path / name, seed=3)
+        _validate(
+            cohort,
+            tmp_path / name,
+            seed=3,
+            training_features=cohort["features_A"],
+            training_biomarkers=cohort["biomarkers_A"],
+        )
     for member in ("report.json", "report.html", "predictions.csv"):
         assert (tmp_path / "a" / member).read_bytes() == (tmp_path / "b" / member).read_bytes()
 
@@ -138,6 +145,44 @@ def test_an_unknown_or_missing_outcome_names_the_patient(cohort, tmp_path):
     message = str(error.value)
     assert "B002" in message and "'maybe'" in message and "B005" in message
     assert str(path) in message
+
+
+def test_an_unseen_external_site_follows_the_models_policy(cohort, tmp_path):
+    options = ModelOptions(harmonize=True)
+    trained = train_model(
+        cohort["features_A"],
+        label="outcome",
+        biomarkers=cohort["biomarkers_A"],
+        strategy="early",
+        options=options,
+    )
+    with pytest.warns(UserWarning, match="ComBat: site"):
+        report = validate_model(
+            trained, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r"
+        )
+    assert report["data"]["harmonisation"] == {
+        "column": "site",
+        "policy": "pooled",
+        "training_sites": ["A"],
+        "external_sites": ["B"],
+        "unseen_sites": ["B"],
+    }
+    assert (
+        "unseen in training: policy &#x27;pooled&#x27;"
+        in (tmp_path / "r" / "report.html").read_text()
+    )
+    strict = train_model(
+        cohort["features_A"],
+        label="outcome",
+        biomarkers=cohort["biomarkers_A"],
+        strategy="early",
+        options=ModelOptions(harmonize=True, harmonize_unseen="error"),
+    )
+    with pytest.raises(InputError, match="cannot harmonise") as error:
+        validate_model(
+            strict, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "s"
+        )
+    assert "site 'B'" in str(error.value) and str(cohort["features_B"]) in str(error.value)
 
 
 def _with_outcomes(cohort, tmp_path, site):
