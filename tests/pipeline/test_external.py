@@ -1,5 +1,6 @@
 """External validation (``radfusion validate``): train on site A, validate on site B."""
 
+import dataclasses
 import json
 import zipfile
 
@@ -119,6 +120,19 @@ def test_case_mix_tells_other_sites_from_the_same_site(cohort, tmp_path):
         n_bootstrap=100,
     )["case_mix"]
     assert same["auc"]["ci_low"] < 0.5 + 0.1 and same["auc"]["mean"] < 0.7
+
+
+def test_a_model_saved_before_table_1_was_stored_says_so(cohort, tmp_path):
+    trained = load_model(cohort["model"])
+    old = dataclasses.replace(
+        trained, training={k: v for k, v in trained.training.items() if k != "cohort"}
+    )
+    report = validate_model(
+        old, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r"
+    )
+    assert report["cohorts"]["training"] is None
+    assert report["cohorts"]["external"]["columns"][0]["n"] == 60
+    assert "retrain it to compare" in (tmp_path / "r" / "report.html").read_text()
 
 
 def test_same_inputs_and_seed_give_the_same_bytes(cohort, tmp_path):
