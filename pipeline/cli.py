@@ -359,6 +359,13 @@ def cv(
         str | None,
         typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns)."),
     ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave-one-group-out CV over this column's values (e.g. site): one fold per "
+            "value, one repeat; per-group metrics in the report. Not a predictor."
+        ),
+    ] = None,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -405,6 +412,7 @@ def cv(
         command=_command_line(),
         task=task,
         biomarkers_id=biomarkers_id,
+        group_by=group_by,
     )
     _print_summary(report, out)
     if mlflow:
@@ -518,6 +526,69 @@ def predict(
     )
     write_table(predictions, out)
     typer.echo(f"predictions: {out} ({len(predictions)} patients)")
+
+
+@app.command()
+@_user_errors
+def validate(
+    model: Annotated[Path, typer.Argument(help="Model file from `radfusion train`.")],
+    features: Annotated[Path, typer.Argument(help="Feature table of the external cohort.")],
+    out: Annotated[Path, typer.Option(help="Report folder.")],
+    label: Annotated[
+        str | None, typer.Option(help="Outcome column (default: the model's).")
+    ] = None,
+    biomarkers: Biomarkers = None,
+    id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
+    training_features: Annotated[
+        Path | None,
+        typer.Option(help="The training cohort's feature table (for the case-mix model)."),
+    ] = None,
+    training_biomarkers: Annotated[
+        Path | None, typer.Option(help="The training cohort's biomarker table.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates of the CIs.")] = 1000,
+    seed: Seed = 0,
+) -> None:
+    """External validation of a saved model: discrimination, calibration, decision curve,
+    Table 1 next to the training cohort's (binary), and the case mix; nothing is refitted."""
+    from .external import validate_model
+
+    check_output_path(out, folder=True)
+    report = validate_model(
+        model,
+        features,
+        label=label,
+        out=out,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        biomarkers_id=biomarkers_id,
+        training_features=training_features,
+        training_biomarkers=training_biomarkers,
+        n_bootstrap=bootstrap,
+        seed=seed,
+        command=_command_line(),
+    )
+    from .targets import PRIMARY_METRIC
+
+    metrics = report["metrics"]
+    task = report["data"]["task"]
+    names = [PRIMARY_METRIC[task]]
+    if task == "binary":
+        names += ["calibration_slope", "calibration_intercept"]
+    for name in names:
+        value = metrics[name]
+        typer.echo(
+            f"{name:<24} {_fmt(value['mean'])}  [{_fmt(value['ci_low'])}, {_fmt(value['ci_high'])}]"
+        )
+    mix = report["case_mix"]
+    if mix["computed"]:
+        typer.echo(f"{'case-mix AUC':<24} {_fmt(mix['auc']['mean'])}")
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+def _fmt(value: float | None) -> str:
+    return "    n/a" if value is None else f"{value:7.3f}"
 
 
 def _print_summary(report: dict, out: Path) -> None:

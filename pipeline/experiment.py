@@ -16,10 +16,12 @@ from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
 from .dataset import Dataset, load_dataset
 from .fusion import FUSED, STRATEGIES, build_estimators
+from .grouping import split_off_groups
 from .options import ModelOptions
 from .report import (
     build_report,
     build_task_report,
+    groups_method,
     jsonable,
     read_extraction,
     summarize_diagnostics,
@@ -30,6 +32,7 @@ from .tables import index_by_id, read_table, resolve_id
 from .validation import (
     FoldExplainer,
     cross_validate_models,
+    group_metrics,
     single_group_models,
     summarize,
     summarize_explanations,
@@ -136,6 +139,7 @@ def run_cv(
     scheduler: Any = None,
     task: str = "auto",
     biomarkers_id: str | None = None,
+    group_by: str | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -167,6 +171,14 @@ def run_cv(
     (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
     into the methods text. ``biomarkers_id`` names the biomarker table's id column when it
     differs from ``id_column``.
+
+    With ``group_by`` (a column of either table, e.g. ``"site"``) the folds are
+    leave-one-group-out over its values instead (``folds`` and ``repeats`` are ignored: one
+    fold per value, one repeat); the column is not a predictor, and the report gets
+    ``groups``: per held-out group and model, patients, events and ROC AUC with a bootstrap
+    CI (:func:`radfusion.pipeline.validation.group_metrics`). With ``options.harmonize`` the
+    held-out site is unseen by ComBat, whose ``harmonize_unseen`` policy then applies; the
+    report says so.
     """
     options = ModelOptions() if options is None else options
     started = time.perf_counter()
@@ -180,6 +192,10 @@ def run_cv(
         task=task,
         biomarkers_id=biomarkers_id,
     )
+    held_out = None
+    if group_by is not None:
+        data, held_out = split_off_groups(data, group_by, str(features))
+        held_out = held_out.reindex(data.table.index).to_numpy()
     explain = explain and data.task == "binary"
     models = select_models(
         build_estimators(
@@ -213,6 +229,7 @@ def run_cv(
             fold_hook=hook,
             task=data.task,
             skip_failing=True,
+            groups=held_out,
         )
     predictions, records = result if hook is not None else (result, None)
     skipped = predictions.attrs.get("skipped", {})
@@ -276,6 +293,9 @@ def run_cv(
     }
     if skipped:  # absent otherwise, so a complete run's report is unchanged
         config["skipped_models"] = dict(skipped)
+    if group_by is not None:  # absent otherwise, so a K-fold run's report is unchanged
+        names = predictions.attrs["groups"]
+        config.update(folds=len(names), repeats=1, group_by=group_by, held_out_groups=names)
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
@@ -308,6 +328,19 @@ def run_cv(
             seed=seed,
             inputs=inputs,
             groups=data.groups,
+        )
+    if group_by is not None:
+        report["groups"] = jsonable(
+            {
+                "column": group_by,
+                "method": groups_method(
+                    group_by,
+                    names,
+                    options.harmonize_unseen if options.harmonize else None,
+                    n_bootstrap,
+                ),
+                "models": group_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed),
+            }
         )
     # run.json is part of the report set: its durations are taken just before the commit.
     write_report(

@@ -57,6 +57,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import atomic_write, file_digest
 from radfusion.features.naming import SITE_COLUMN
 
+from .cohorts import clinical_columns, model_cohort
 from .dataset import check_finite, load_dataset
 from .fusion import FUSED, STRATEGIES, make_estimator
 from .options import ModelOptions
@@ -83,6 +84,7 @@ __all__ = [
     "is_trusted_type",
     "library_versions",
     "load_model",
+    "model_inputs",
     "model_matrix",
     "predict_table",
     "save_model",
@@ -161,8 +163,11 @@ class TrainedModel:
     settings : dict
         ``strategy``, ``task`` and ``params``, the estimator's ``get_params()`` as JSON.
     training : dict
-        ``n_patients``, ``class_counts`` and ``biomarker_columns`` (raw columns that came from
-        the biomarker table, for error hints).
+        ``n_patients``, ``class_counts``, ``biomarker_columns`` (raw columns that came from
+        the biomarker table, for error hints) and ``cohort``: Table 1 of the training cohort
+        (:func:`radfusion.pipeline.cohorts.model_cohort`; aggregates only, no patient rows;
+        binary targets; absent in models saved before it existed), which ``validate`` shows
+        next to the external cohort's.
     versions : dict of str to str
         Library versions of the environment that fitted the model.
     """
@@ -275,6 +280,18 @@ def _fit(
     for value in raw[data.label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
     counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
+    cohort = None  # Table 1 (aggregates only) for `radfusion validate`; binary targets
+    if data.task == "binary":
+        cohort = model_cohort(
+            data.table,
+            data.y,
+            classes,
+            columns=clinical_columns(
+                list(data.table.columns), estimator.groups_, estimator.harmonize
+            ),
+            groups=estimator.groups_,
+            site=data.site,
+        )
     return TrainedModel(
         estimator=estimator,
         label=data.label,
@@ -293,6 +310,7 @@ def _fit(
             "biomarker_columns": _biomarker_columns(
                 biomarkers, biomarkers_id, data.biomarkers_id_column
             ),
+            "cohort": jsonable(cohort),
         },
         versions=library_versions(),
     )
@@ -740,6 +758,27 @@ def model_matrix(
         raise InputError("Some values do not fit the model", problems)
     check_finite(X.drop(columns=[c for c in [site, *levels] if c in X.columns]), sources)
     return X
+
+
+def model_inputs(
+    trained: TrainedModel,
+    features: str | Path | pd.DataFrame,
+    *,
+    biomarkers: str | Path | pd.DataFrame | None = None,
+    id_column: str | None = None,
+    biomarkers_id: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The feature table joined with the biomarkers as read (label and site kept), indexed
+    by patient id in table order, and the file each column came from; the tables
+    :func:`model_matrix` reads, for a caller that also needs the label (``validate``)."""
+    return _read_inputs(
+        features,
+        biomarkers,
+        id_column,
+        trained.id_column,
+        biomarkers_id=biomarkers_id,
+        keep=(trained.label, SITE_COLUMN),
+    )
 
 
 def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, StratifiedKFold
 
-__all__ = ["MIN_FOLDS", "AdaptiveStratifiedKFold", "adapted_folds"]
+__all__ = ["MIN_FOLDS", "AdaptiveStratifiedKFold", "adapted_folds", "leave_one_group_out"]
 
 MIN_FOLDS = 2
 """Fewest folds an inner split uses."""
@@ -64,3 +65,26 @@ class AdaptiveStratifiedKFold(BaseCrossValidator):
             self.get_n_splits(X, y), shuffle=self.shuffle, random_state=self.random_state
         )
         yield from splitter.split(X, y, groups)
+
+
+def leave_one_group_out(groups: Any, n: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Folds of leave-one-group-out CV: the group names (sorted text) and each row's fold.
+
+    Fold ``k`` holds out every row of ``names[k]`` and trains on the others, as
+    :class:`~sklearn.model_selection.LeaveOneGroupOut` does; groups are compared as text.
+
+    Raises
+    ------
+    ValueError
+        A missing group, fewer than two groups, or a length other than ``n``.
+    """
+    values = pd.Series(np.asarray(groups, dtype=object))
+    if n is not None and len(values) != n:
+        raise ValueError(f"groups must have one value per row ({n}), got {len(values)}")
+    if values.isna().any():
+        raise ValueError(f"groups has missing values at rows {np.flatnonzero(values.isna())[:10]}")
+    text = values.astype(str).to_numpy()
+    names = sorted(set(text))
+    if len(names) < 2:
+        raise ValueError(f"leave-one-group-out needs at least two groups, got {names}")
+    return names, np.searchsorted(np.asarray(names, dtype=object), text)

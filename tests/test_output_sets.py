@@ -70,10 +70,14 @@ COMMANDS = {
         ["predict", "m.skops", "f.parquet", "--out", "OUT"],
         "radfusion.pipeline.persistence.load_model",
     ),
+    "validate": (
+        ["validate", "m.skops", "f.parquet", "--out", "OUT"],
+        "radfusion.pipeline.external.validate_model",
+    ),
     "synth": (["synth", "--out", "OUT"], "radfusion.features.synthetic.make_cohort"),
     "demo": (["demo", "--out", "OUT"], "radfusion.features.synthetic.make_cohort"),
 }
-FOLDER_OUTPUTS = {"cv", "synth", "demo"}
+FOLDER_OUTPUTS = {"cv", "validate", "synth", "demo"}
 
 
 def _refused(args, tmp_path, monkeypatch, work, out):

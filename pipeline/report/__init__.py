@@ -23,6 +23,14 @@ from ._document import (
     write_report,
     write_run_info,
 )
+from ._external import (
+    EXTERNAL_FIGURES,
+    EXTERNAL_SCHEMA,
+    build_external_report,
+    external_figures,
+    render_external_html,
+    write_external_report,
+)
 from ._figures import (
     FIGURES,
     calibration_figure,
@@ -38,6 +46,7 @@ from ._figures import (
     roc_figure,
     svg_text,
 )
+from ._groups import groups_html, groups_method
 from ._html import (
     FIGURE_DIR,
     format_metric,
@@ -62,6 +71,8 @@ from ._tasks import (
 
 __all__ = [
     "ANSWERED",
+    "EXTERNAL_FIGURES",
+    "EXTERNAL_SCHEMA",
     "FIGURES",
     "FIGURE_DIR",
     "ITEMS",
@@ -75,18 +86,22 @@ __all__ = [
     "TASK_METRIC_LABELS",
     "USER",
     "build_checklists",
+    "build_external_report",
     "build_methods",
     "build_report",
     "build_task_report",
     "calibration_figure",
     "confusion_figure",
     "decision_curve_figure",
+    "external_figures",
     "feature_classes",
     "forest_figure",
     "format_metric",
     "jsonable",
     "group_contributions_figure",
     "importance_figure",
+    "groups_html",
+    "groups_method",
     "inline_svg",
     "learner_parameters",
     "package_versions",
@@ -95,6 +110,7 @@ __all__ = [
     "pr_figure",
     "project_source",
     "read_extraction",
+    "render_external_html",
     "render_html",
     "render_task_html",
     "report_json_text",
@@ -106,6 +122,7 @@ __all__ = [
     "summarize_diagnostics",
     "svg_text",
     "task_figures",
+    "write_external_report",
     "write_report",
     "write_run_info",
 ]

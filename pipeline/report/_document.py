@@ -120,6 +120,7 @@ from ..validation import (
 from ._checklists import build_checklists
 from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._groups import groups_html
 from ._html import (
     FIGURE_DIR,
     REPORT_CSS,
@@ -772,6 +773,7 @@ def render_html(
         "<h3>Calibration</h3>",
         f'<div class="scroll">{_metrics_html(report, CALIBRATION)}</div>',
         figure_html("auc_forest", svgs["auc_forest"], captions["auc_forest"], single=True),
+        groups_html(report.get("groups")),
         '<h2 id="roc">ROC curves</h2>',
         figure_html("roc", svgs["roc"], captions["roc"]),
         figure_html("roc_bands", svgs["roc_bands"], captions["roc_bands"]),

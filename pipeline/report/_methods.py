@@ -490,15 +490,25 @@ def _validation_paragraph(report: Mapping[str, Any]) -> str:
         )
     else:
         scheme = "repeated stratified k-fold cross-validation"
+    splitter, unseen = f"scikit-learn RepeatedStratifiedKFold, seed {report['seed']}", ""
+    if config.get("group_by"):  # radfusion cv --group-by: leave-one-group-out
+        scheme = f"leave-one-group-out cross-validation by {config['group_by']!r}"
+        splitter = f"{folds} folds, one per value, one repetition; the column is not a predictor"
+        policy = (config.get("preprocessing") or {}).get("harmonize_unseen")
+        if policy:
+            unseen = (
+                "The held-out site is unseen by ComBat, whose unseen-site policy "
+                f"{policy!r} applied to it. "
+            )
     return (
-        f"Performance was estimated by {scheme} (scikit-learn RepeatedStratifiedKFold, seed "
-        f"{report['seed']}) on {data['n_patients']} patients ({data['n_positive']} positive, "
+        f"Performance was estimated by {scheme} ({splitter}) on {data['n_patients']} patients "
+        f"({data['n_positive']} positive, "
         f"{data['n_negative']} negative); every model was evaluated on the same splits. Each "
         "patient is one row of the table, so all of a patient's modalities and masks are in "
         "the same fold (patient-level grouping by construction). The CV is not nested: no "
         "hyperparameter was tuned, and every data-dependent step (imputation, filtering, "
         "selection, harmonisation, stacking weights) was refitted inside each training fold. "
-        f"{report.get('ci_method', '')} "
+        f"{unseen}{report.get('ci_method', '')} "
         f"{(report.get('comparisons') or {}).get('method', '')}"
     ).strip()
 

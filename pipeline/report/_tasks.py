@@ -66,6 +66,7 @@ from ..validation import (
 )
 from . import _methods as methods
 from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
+from ._groups import groups_html
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -633,6 +634,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         '<h2 id="performance">Cross-validated performance</h2>',
         f'<p class="muted">Mean [95 % CI]. {e(report.get("ci_method"))}</p>',
         f'<div class="scroll">{_performance_html(report)}</div>',
+        groups_html(report.get("groups")),
     ]
     if task == "multiclass":
         body += [

@@ -38,6 +38,7 @@ from ._explain import (
     single_group_models,
     summarize_explanations,
 )
+from ._groups import bootstrap_auc, group_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -50,6 +51,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "THRESHOLD",
     "TOP_K",
+    "bootstrap_auc",
     "calibration_curves",
     "compare_models",
     "confusion_matrices",
@@ -59,6 +61,7 @@ __all__ = [
     "encode_labels",
     "encode_target",
     "fold_seed",
+    "group_metrics",
     "held_out_importance",
     "interpolate_roc",
     "late_without_groups",

@@ -34,6 +34,7 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 from radfusion.features.errors import InputError, Problem
 
 from ..fusion import FUSED
+from ..splits import leave_one_group_out
 from ..statistics import (
     calibration_bins,
     calibration_fit,
@@ -191,6 +192,7 @@ def cross_validate_models(
     fold_hook: Callable[..., Any] | None = None,
     task: str = "binary",
     skip_failing: bool = False,
+    groups: Any = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold probabilities of several models on the same repeated stratified folds.
 
@@ -234,6 +236,11 @@ def cross_validate_models(
         of a class for its inner folds) is left out of the result instead of stopping the run;
         ``predictions.attrs["skipped"]`` maps it to the reason. If every model fails, an
         :class:`~radfusion.features.errors.InputError` lists the reasons.
+    groups : array-like of shape (n_patients,), optional
+        A group (e.g. site) per patient: the splits are then leave-one-group-out
+        (:func:`radfusion.pipeline.splits.leave_one_group_out`), one fold per group in sorted
+        order, ``folds`` and ``repeats`` are ignored (one repeat), and
+        ``predictions.attrs["groups"]`` lists the group held out by each fold.
 
     Returns
     -------
@@ -263,6 +270,9 @@ def cross_validate_models(
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
 
     n = len(X)
+    if groups is not None:
+        group_names, group_codes = leave_one_group_out(groups, n)
+        folds, repeats = len(group_names), 1
     ids = np.asarray(X.index if ids is None else ids, dtype=object)
     if len(ids) != n or len(np.asarray(y)) != n:
         raise ValueError(
@@ -275,7 +285,9 @@ def cross_validate_models(
             f"{[_py(v) for v in duplicated[:10]]}"
         )
     y01, mapping = encode_target(y, task)
-    if task != "regression":
+    if groups is not None:
+        pass  # one fold per group; a held-out group with one class is reported, not refused
+    elif task != "regression":
         counts = np.bincount(y01, minlength=len(mapping))
         if counts.min() < folds:
             inverse = {code: label for label, code in mapping.items()}
@@ -308,10 +320,14 @@ def cross_validate_models(
     order = _argsort_ids(ids)
     ids, y01, X = ids[order], y01[order], X.iloc[order]
 
-    splitter = (RepeatedKFold if task == "regression" else RepeatedStratifiedKFold)(
-        n_splits=folds, n_repeats=repeats, random_state=seed
-    )
-    splits = list(splitter.split(np.zeros((n, 1)), y01))
+    if groups is not None:
+        codes = group_codes[order]
+        splits = [(np.flatnonzero(codes != g), np.flatnonzero(codes == g)) for g in range(folds)]
+    else:
+        splitter = (RepeatedKFold if task == "regression" else RepeatedStratifiedKFold)(
+            n_splits=folds, n_repeats=repeats, random_state=seed
+        )
+        splits = list(splitter.split(np.zeros((n, 1)), y01))
     n_outputs = len(mapping) if task == "multiclass" else 1
     tasks = [(name, split) for name in models for split in range(len(splits))]
     outputs = Parallel(n_jobs=n_jobs)(
@@ -366,6 +382,8 @@ def cross_validate_models(
     predictions["patient_id"] = predictions["patient_id"].infer_objects()
     predictions.attrs["label_mapping"] = mapping
     predictions.attrs["task"] = task
+    if groups is not None:
+        predictions.attrs["groups"] = list(group_names)
     if skipped:
         predictions.attrs["skipped"] = skipped
     if fold_hook is None:

@@ -1,0 +1,191 @@
+"""Leave-one-group-out CV (``radfusion cv --group-by COL``): folds, per-group metrics, report."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from radfusion.features.errors import InputError
+from radfusion.pipeline.cli import app
+from radfusion.pipeline.experiment import run_cv
+from radfusion.pipeline.fusion import FusionClassifier
+from radfusion.pipeline.options import ModelOptions
+from radfusion.pipeline.report import groups_html
+from radfusion.pipeline.splits import leave_one_group_out
+from radfusion.pipeline.validation import cross_validate_models, group_metrics
+
+from .conftest import multimodal_table
+from .two_site import write_two_site
+
+
+def test_leave_one_group_out_folds_are_the_sorted_groups():
+    names, codes = leave_one_group_out(["B", "A", "C", "A", 1])
+    assert names == ["1", "A", "B", "C"]
+    assert codes.tolist() == [2, 1, 3, 1, 0]
+    with pytest.raises(ValueError, match="at least two groups"):
+        leave_one_group_out(["A", "A"])
+    with pytest.raises(ValueError, match="missing"):
+        leave_one_group_out(["A", None, "B"])
+
+
+def _cv_by_group(X, y, groups, **kwargs):
+    models = {"lr": FusionClassifier("early", random_state=0)}
+    return cross_validate_models(models, X, y, groups=groups, **kwargs)
+
+
+def test_each_held_out_group_is_predicted_by_a_model_that_never_saw_it():
+    X, y, _ = multimodal_table(n=90, missing_mr=0.0)
+    groups = np.array(["s1", "s2", "s3"])[np.arange(90) % 3]
+    seen = []
+
+    def hook(estimator, X_test, y_test, **where):
+        return {"test": list(X_test.index)}
+
+    predictions, records = _cv_by_group(X, y, groups, fold_hook=hook, folds=7, repeats=4)
+    assert predictions.attrs["groups"] == ["s1", "s2", "s3"]
+    assert set(predictions["repeat"]) == {0}  # one repeat, whatever `repeats` says
+    fold_of = dict(zip(predictions["patient_id"], predictions["fold"], strict=True))
+    for patient, group in zip(X.index, groups, strict=True):
+        assert fold_of[patient] == int(group[1]) - 1
+    for record in records:
+        tested = record["record"]["test"]
+        seen.extend(tested)
+        assert {groups[X.index.get_loc(p)] for p in tested} == {f"s{record['fold'] + 1}"}
+    assert sorted(seen) == sorted(X.index)
+
+
+def test_group_cv_does_not_depend_on_row_order():
+    X, y, _ = multimodal_table(n=90, missing_mr=0.0)
+    groups = np.array(["s1", "s2", "s3"])[np.arange(90) % 3]
+    first = _cv_by_group(X, y, groups)
+    order = np.random.default_rng(1).permutation(90)
+    second = _cv_by_group(X.iloc[order], y[order], groups[order])
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_held_out_group_with_one_class_has_no_auc_and_says_why():
+    X, y, _ = multimodal_table(n=90, missing_mr=0.0)
+    groups = np.array(["big", "other", "small"])[np.arange(90) // 30]
+    y = y.copy()
+    y[60:] = 1  # the small site has events only
+    predictions = _cv_by_group(X, y, groups)
+    rows = {r["group"]: r for r in group_metrics(predictions, n_bootstrap=50)["lr"]}
+    assert rows["small"]["roc_auc"] is None
+    assert "one class" in rows["small"]["note"]
+    assert rows["small"]["events"] == 30 and rows["small"]["n"] == 30
+    big = rows["big"]["roc_auc"]
+    assert big["ci_low"] <= big["mean"] <= big["ci_high"]
+    assert big["mean"] > 0.7  # real signal, held-out site
+    html = groups_html({"column": "site", "method": "m", "models": group_metrics(predictions)})
+    assert "not defined" in html and "small: AUC not defined" in html
+    part = predictions[predictions["fold"] == 0]
+    assert big["mean"] == pytest.approx(roc_auc_score(part["y_true"], part["proba"]))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return write_two_site(tmp_path_factory.mktemp("two_site"), n_a=60, n_b=40)
+
+
+def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
+    kwargs = dict(
+        label="outcome",
+        biomarkers=cohort["biomarkers"],
+        group_by="site",
+        strategies=("single", "late"),
+        n_bootstrap=50,
+        explain=False,
+        options=ModelOptions(harmonize=True),
+    )
+    report = run_cv(cohort["features"], out=tmp_path / "a", **kwargs)
+    config = report["config"]
+    assert (config["group_by"], config["held_out_groups"], config["repeats"]) == (
+        "site",
+        ["A", "B"],
+        1,
+    )
+    assert "'pooled' applies" in report["groups"]["method"]
+    methods = " ".join(report["methods"]["text"])
+    assert "leave-one-group-out cross-validation by 'site' (2 folds" in methods
+    assert "unseen-site policy 'pooled' applied" in methods
+    assert "RepeatedStratifiedKFold" not in methods
+    rows = report["groups"]["models"]["late"]
+    assert [(r["group"], r["n"]) for r in rows] == [("A", 60), ("B", 40)]
+    assert all(r["roc_auc"]["mean"] > 0.6 for r in rows)
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "per held-out site" in html and "A (n = 60" in html and "unseen-site policy" in html
+    again = run_cv(cohort["features"], out=tmp_path / "b", **kwargs)
+    assert again == report
+    assert (tmp_path / "a" / "report.json").read_bytes() == (
+        tmp_path / "b" / "report.json"
+    ).read_bytes()
+
+
+def test_the_group_column_is_not_a_predictor(cohort, tmp_path):
+    bio = pd.read_csv(cohort["biomarkers"], dtype={"patient_id": str})
+    bio["hospital"] = np.where(bio["patient_id"].str.startswith("A"), "north", "south")
+    path = tmp_path / "bio.csv"
+    bio.to_csv(path, index=False)
+    report = run_cv(
+        cohort["features"],
+        label="outcome",
+        biomarkers=path,
+        out=tmp_path / "r",
+        group_by="hospital",
+        strategies=("single",),
+        n_bootstrap=0,
+        explain=False,
+    )
+    assert report["data"]["groups"]["clinical"] == 2  # age and sex; not hospital
+    assert "hospital" not in json.dumps(report["config"]["encoded_columns"])
+    assert [r["group"] for r in report["groups"]["models"]["clinical"]] == ["north", "south"]
+
+
+def test_a_patient_without_a_group_is_an_error_naming_it(cohort, tmp_path):
+    bio = pd.read_csv(cohort["biomarkers"], dtype={"patient_id": str})
+    bio["hospital"] = "north"
+    bio.loc[3, "hospital"] = None
+    bio.loc[50:, "hospital"] = "south"
+    path = tmp_path / "bio.csv"
+    bio.to_csv(path, index=False)
+    with pytest.raises(InputError, match="Cannot group") as error:
+        run_cv(
+            cohort["features"],
+            label="outcome",
+            biomarkers=path,
+            out=tmp_path / "r",
+            group_by="hospital",
+            strategies=("single",),
+            n_bootstrap=0,
+        )
+    assert "A003" in str(error.value) and "hospital" in str(error.value)
+
+
+def test_cli_group_by(cohort, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "cv",
+            str(cohort["features"]),
+            "--biomarkers",
+            str(cohort["biomarkers"]),
+            "--label",
+            "outcome",
+            "--group-by",
+            "site",
+            "--strategy",
+            "early",
+            "--no-explain",
+            "-j",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["config"]["group_by"] == "site"
+    assert list(report["groups"]["models"]) == ["early"]
