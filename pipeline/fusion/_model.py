@@ -58,6 +58,13 @@ STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
 HARMONIZE_UNSEEN = ("error", "pooled")
 SELECT_METHODS = ("anova", "mrmr")
+#: Options the shared-space model cannot honour, and why (it refuses them).
+SHARED_REFUSES = {
+    "tune": "shared-space fusion has no learner hyperparameters to search (its ridge "
+    "penalties are already chosen by leave-one-out)",
+    "resample": "shared-space fusion does not oversample (SMOTE rows would enter the PLS "
+    "that defines the shared space)",
+}
 #: The strategies that fuse groups; every other model name is a single group.
 FUSED = STRATEGIES[1:]
 """Fusion strategies accepted by :func:`build_model`."""
@@ -834,7 +841,9 @@ def build_model(
         their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
         random_state)``; the branches are then refitted on all the training data.
         ``"shared"``: every group mapped into one latent space, a classifier on it
-        (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); branch options do not apply.
+        (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); ``harmonize``, the
+        correlation filter and top-k selection run per group before the shared space is fitted,
+        and ``tune`` or ``resample`` are refused (:data:`SHARED_REFUSES`).
     learner : str, default="lr"
         Learner of the single, early and (multi-group) late models.
     learners : sequence of str, default=LEARNERS
@@ -931,9 +940,22 @@ def build_model(
         columns = [c for cols in groups.values() for c in cols]
         return _branch(columns, learner, random_state, options)
 
-    if strategy == "shared":  # branch options (selection, ComBat) do not apply here yet
+    if strategy == "shared":
+        refused = [name for name in ("tune", "resample") if name in options]
+        if refused:
+            raise InputError(
+                "Shared-space fusion does not take every option",
+                [
+                    Problem(
+                        f"{name}: {SHARED_REFUSES[name]}; run it without this option or "
+                        "leave the strategy 'shared' out"
+                    )
+                    for name in refused
+                ],
+            )
         shared = SharedSpaceRegressor if regression else SharedSpaceClassifier
-        return shared(groups, random_state=random_state)
+        branch_options = {k: v for k, v in options.items() if k != "task"}
+        return shared(groups, random_state=random_state, branch_options=branch_options or None)
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
     else:  # stacking, or late fusion of the learners on a single group
@@ -996,7 +1018,9 @@ def build_models(
 
     ``harmonize``, ``harmonize_unseen``, ``correlation_threshold``, ``select_k`` and
     ``select_method``, ``resample``, ``tune``, ``n_iter``, ``inner_cv`` and ``task`` apply to
-    every branch of every model (see :func:`build_model`).
+    every branch of every model (see :func:`build_model`); the shared-space model applies
+    ComBat, the filter and the selection per group, and is left out (with a warning) under
+    ``tune`` or ``resample``, which it cannot honour.
     """
     groups = _check_groups(groups)
     kwargs = dict(
@@ -1021,7 +1045,16 @@ def build_models(
         for group, columns in groups.items():
             key = f"single:{group}" if group in STRATEGIES else group
             models[key] = build_model({group: columns}, "single", **kwargs)
+    refused = [name for name in SHARED_REFUSES if kwargs[name]]
     for strategy in FUSED:
+        if strategy == "shared" and refused:
+            warnings.warn(
+                "shared-space fusion left out: "
+                + "; ".join(f"{name}: {SHARED_REFUSES[name]}" for name in refused),
+                UserWarning,
+                stacklevel=2,
+            )
+            continue
         models[strategy] = build_model(groups, strategy, **kwargs)
     return models
 

@@ -83,3 +83,49 @@ def test_site_outcome_association_and_the_warning():
     # the site gives the class: V = 1; a single site: 0
     assert site_outcome_association(np.where(y == 1, "A", "B"), y) == pytest.approx(1.0)
     assert site_outcome_association(["A"] * len(y), y) == 0.0
+
+
+# --------------------------------------------------------------------------- item 2: shared space
+
+
+def test_shared_space_applies_combat_filter_and_selection_per_group():
+    from radfusion.pipeline.fusion import build_model
+    from radfusion.pipeline.preprocessing import CorrelationFilter, SelectTopK
+
+    frame, y = _noise_with_associated_site(3, n=90, p=40)
+    frame = frame.rename(columns={f"f{j}": f"CT__tumor__f{j}" for j in range(20)})
+    frame = frame.rename(columns={f"f{j}": f"MR__tumor__f{j}" for j in range(20, 40)})
+    frame["age"] = np.random.default_rng(0).normal(60, 10, len(y))
+    groups = {
+        "CT__tumor": [c for c in frame if c.startswith("CT")],
+        "MR__tumor": [c for c in frame if c.startswith("MR")],
+        "clinical": ["age"],
+    }
+    model = build_model(groups, "shared", harmonize="site", correlation_threshold=0.9, select_k=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfoundedSiteWarning)
+        model.fit(frame, y)
+    for group in ("CT__tumor", "MR__tumor"):
+        steps = model.preprocessors_[group]
+        combat = steps[0].named_transformers_["combat"]
+        assert isinstance(combat, ComBat) and combat.sites_ == ["A", "B", "C"]
+        assert isinstance(steps[-3], CorrelationFilter) and isinstance(steps[-2], SelectTopK)
+        assert model.maps_[group][:-1].transform(frame).shape[1] == 5
+    assert "combat" not in model.preprocessors_["clinical"][0].named_transformers_
+    proba = model.predict_proba(frame)
+    assert proba.shape == (len(y), 2) and np.isfinite(proba).all()
+    # the default model is the historical one (impute → standardise per group)
+    plain = build_model(groups, "shared").fit(frame, y)
+    assert plain.branch_options is None and len(plain.preprocessors_["CT__tumor"]) == 2
+
+
+def test_shared_space_refuses_what_it_cannot_honour():
+    from radfusion.features.errors import InputError
+    from radfusion.pipeline.fusion import build_model, build_models
+
+    groups = {"CT__tumor": ["a"], "MR__tumor": ["b"]}
+    with pytest.raises(InputError, match="does not take every option") as error:
+        build_model(groups, "shared", resample="smote")
+    assert "resample" in str(error.value.problems[0])
+    with pytest.warns(UserWarning, match="shared-space fusion left out: resample"):
+        assert "shared" not in build_models(groups, resample="smote")
