@@ -11,15 +11,19 @@ from ._checklists import (
     build_checklists,
 )
 from ._document import (
+    BEST_NOTE,
+    DEFAULT_PRIMARY,
     REPORT_FILES,
     REPORT_JOURNAL,
     SCHEMA_VERSION,
     build_report,
     package_versions,
+    primary_model,
     render_html,
     report_json_text,
     report_members,
     settle_report,
+    validity_warnings,
     write_report,
     write_run_info,
 )
@@ -57,6 +61,8 @@ from ._tasks import (
 
 __all__ = [
     "ANSWERED",
+    "BEST_NOTE",
+    "DEFAULT_PRIMARY",
     "FIGURES",
     "FIGURE_DIR",
     "ITEMS",
@@ -83,6 +89,7 @@ __all__ = [
     "learner_parameters",
     "package_versions",
     "png_bytes",
+    "primary_model",
     "pr_figure",
     "read_extraction",
     "render_html",
@@ -94,6 +101,7 @@ __all__ = [
     "settle_report",
     "svg_text",
     "task_figures",
+    "validity_warnings",
     "write_report",
     "write_run_info",
 ]
