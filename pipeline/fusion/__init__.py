@@ -13,6 +13,7 @@ from ._estimator import (
     FusionRegressor,
 )
 from ._model import (
+    CALIBRATIONS,
     FUSED,
     HARMONIZE_UNSEEN,
     SELECT_METHODS,
@@ -49,6 +50,7 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "CALIBRATIONS",
     "HARMONIZE_UNSEEN",
     "IntLogUniform",
     "IntUniform",

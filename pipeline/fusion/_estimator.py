@@ -62,6 +62,7 @@ class _Fusion(BaseEstimator):
         cv: int = 5,
         random_state: int | None = 0,
         n_jobs: int | None = None,
+        calibration: str | None = None,
     ):
         self.strategy = strategy
         self.learner = learner
@@ -82,6 +83,7 @@ class _Fusion(BaseEstimator):
         self.cv = cv
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.calibration = calibration
 
     def _fit(self, X, y, task: str):
         frame = self._frame(X, fitting=True)
@@ -110,6 +112,7 @@ class _Fusion(BaseEstimator):
             n_iter=self.n_iter,
             inner_cv=self.inner_cv,
             task=task,
+            calibration=self.calibration,
         )
         self.model_.fit(encoded, y)
         return self
@@ -210,6 +213,9 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Seed of the learners and inner folds.
     n_jobs : int or None, default=None
         Parallel jobs over branches.
+    calibration : {"sigmoid", "isotonic"}, optional
+        Recalibrate the probabilities on inner out-of-fold predictions of the training rows
+        (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
 
     Attributes
     ----------

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import sparse, special
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     StackingClassifier,
     StackingRegressor,
@@ -58,6 +59,8 @@ STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
 HARMONIZE_UNSEEN = ("error", "pooled")
 SELECT_METHODS = ("anova", "mrmr")
+#: Accepted ``calibration`` values (:func:`build_model`).
+CALIBRATIONS = ("sigmoid", "isotonic")
 #: Options the shared-space model cannot honour, and why (it refuses them).
 SHARED_REFUSES = {
     "tune": "shared-space fusion has no learner hyperparameters to search (its ridge "
@@ -824,6 +827,7 @@ def build_model(
     n_iter: int = 20,
     inner_cv: int = 3,
     task: str = "binary",
+    calibration: str | None = None,
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -888,6 +892,12 @@ def build_model(
         (:class:`AvailableStackingRegressor`); shared-space fusion ends with a linear
         regression (:class:`radfusion.pipeline.fusion.SharedSpaceRegressor`). ``tune`` is for binary
         targets only.
+    calibration : {"sigmoid", "isotonic"}, optional
+        Recalibrate the model's probabilities inside its training rows: scikit-learn's
+        ``CalibratedClassifierCV(method=calibration, ensemble=False)`` fits the model on
+        ``cv`` inner stratified folds, fits a Platt (``"sigmoid"``) or isotonic map from the
+        inner out-of-fold probabilities to the labels, and refits the model on all its
+        training rows. Costs ``cv`` extra fits. Classification only; off by default.
 
     Returns
     -------
@@ -903,6 +913,41 @@ def build_model(
         Unknown strategy or learner, empty groups, or ``"single"`` with several groups.
     """
     groups = _check_groups(groups)
+    if calibration is not None:
+        if calibration not in CALIBRATIONS:
+            raise InputError(
+                "Unknown calibration",
+                [Problem(f"{calibration!r} is not one of {', '.join(map(repr, CALIBRATIONS))}")],
+            )
+        if task == "regression":
+            raise InputError(
+                "Calibration is for classifiers", [Problem("run a regression without it")]
+            )
+        model = build_model(
+            groups,
+            strategy,
+            learner,
+            learners,
+            cv,
+            random_state,
+            n_jobs=n_jobs,
+            harmonize=harmonize,
+            harmonize_unseen=harmonize_unseen,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            resample=resample,
+            tune=tune,
+            n_iter=n_iter,
+            inner_cv=inner_cv,
+            task=task,
+        )
+        return CalibratedClassifierCV(
+            model,
+            method=calibration,
+            cv=AdaptiveStratifiedKFold(cv, shuffle=True, random_state=random_state),
+            ensemble=False,
+        )
     if strategy not in STRATEGIES:
         raise InputError(
             "Unknown fusion strategy",
@@ -1005,6 +1050,7 @@ def build_models(
     n_iter: int = 20,
     inner_cv: int = 3,
     task: str = "binary",
+    calibration: str | None = None,
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -1020,7 +1066,7 @@ def build_models(
     ``select_method``, ``resample``, ``tune``, ``n_iter``, ``inner_cv`` and ``task`` apply to
     every branch of every model (see :func:`build_model`); the shared-space model applies
     ComBat, the filter and the selection per group, and is left out (with a warning) under
-    ``tune`` or ``resample``, which it cannot honour.
+    ``tune`` or ``resample``, which it cannot honour. ``calibration`` wraps every model.
     """
     groups = _check_groups(groups)
     kwargs = dict(
@@ -1039,6 +1085,7 @@ def build_models(
         n_iter=n_iter,
         inner_cv=inner_cv,
         task=task,
+        calibration=calibration,
     )
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
