@@ -2,15 +2,14 @@
 with the outcome (and a missing modality), every model's mean out-of-fold AUC over five seeds
 is within 0.5 ± 0.1 — with ComBat by site, the correlation filter and top-k selection on.
 
-Small on purpose (80 patients, 150 features per imaging group, 3 folds, LR and RBF-SVM
-learners); ``benchmarks/validity.py`` runs the issue's full-size tables.
+Small on purpose (60 patients, 60 features per imaging group, 30 % without MR, 3 outer and 3 inner folds, LR
+and RBF-SVM learners); ``benchmarks/validity.py`` runs the issue's full-size tables.
 """
 
 import warnings
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from radfusion.pipeline.columns import infer_groups
 from radfusion.pipeline.fusion import build_models
@@ -19,7 +18,7 @@ from radfusion.pipeline.validation import cross_validate_models, summarize
 SEEDS = range(5)
 
 
-def _noise_table(seed: int, *, missing: bool, n: int = 80, p: int = 150):
+def _noise_table(seed: int, *, missing: bool, n: int = 60, p: int = 60):
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.repeat([0, 1], n // 2))
     site_a = np.where(y == 1, rng.random(n) < 0.66, rng.random(n) < 0.05)
@@ -36,20 +35,13 @@ def _noise_table(seed: int, *, missing: bool, n: int = 80, p: int = 150):
     return table, y
 
 
-@pytest.mark.parametrize(
-    "missing, options",
-    [
-        (False, {"harmonize": "site", "correlation_threshold": 0.9, "select_k": 20}),
-        (True, {"harmonize": "site"}),
-    ],
-    ids=["site-associated-every-option", "site-associated-missing-mr"],
-)
-def test_every_model_is_at_chance_on_noise(missing, options):
+def test_every_model_is_at_chance_on_noise():
+    options = {"harmonize": "site", "correlation_threshold": 0.9, "select_k": 10}
     aucs: dict[str, list[float]] = {}
     for seed in SEEDS:
-        table, y = _noise_table(seed, missing=missing)
+        table, y = _noise_table(seed, missing=True)
         groups = infer_groups([c for c in table if c != "site"])
-        models = build_models(groups, learners=("lr", "svm"), random_state=seed, **options)
+        models = build_models(groups, learners=("lr", "svm"), cv=3, random_state=seed, **options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the site is confounded on purpose
             predictions = cross_validate_models(
