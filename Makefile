@@ -1,12 +1,12 @@
 # Two entry points on a fresh machine with python3 and make:
 #   make demo   virtual environment + install + synthetic cohort -> features -> CV report
-#   make test   the test suite, in the same environment
+#   make test   the test suite, in the same environment (make test-fast: without the slow tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= radfusion-out/demo
 
-.PHONY: demo test lint clean browser
+.PHONY: demo test test-fast lint clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+# The inner loop: the same without the tests marked slow (large tables, many draws).
+test-fast: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The report's browser test needs Debian's chromium; install it when we can (root + apt),
 # otherwise that one test skips with a reason.

@@ -19,6 +19,9 @@ Rules (``status``):
   rejects it). With ``lesions: largest`` this applies to the largest component, with
   ``each`` to every component. The 3-D and non-finite rules are extraction's own
   (:mod:`radfusion.features.rules`).
+- ``would fail`` too: a DICOM RTSTRUCT / SEG whose ``roi`` matches no ROI or several, or that
+  references another series; PET headers that cannot give the SUV that the modality's
+  ``radfusion: {suv: ...}`` asks for (:mod:`radfusion.features.suv`).
 - ``warning``: a ROI (or a component extracted on its own) with fewer than ``min_voxels``
   voxels (default 64, a 4×4×4 cube: texture matrices of so few voxels are mostly empty), or
   one voxel thick along an axis (a flat ROI: 3D texture sees no neighbour along that axis).
@@ -35,9 +38,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
+from .dicom import ROI_COLUMN, dicom_kind, read_mask, roi_names
 from .errors import InputError
+from .extract import lesion_extents
 from .io import (
     ImageHeader,
     ImageReadError,
@@ -58,6 +62,7 @@ from .naming import ID_COLUMN
 from .params import load_params
 from .preprocess import BLOCK, parse_config
 from .rules import dimension_problems, nonfinite_problems
+from .suv import suv_factor
 
 __all__ = ["CHECK_COLUMNS", "MIN_VOXELS", "STATUSES", "check_cohort", "cohort_ok"]
 
@@ -74,6 +79,7 @@ CHECK_COLUMNS = (
     "image",
     "mask_path",
     "labels_found",
+    "rois_found",
     "voxels",
     "volume_mm3",
     "components",
@@ -82,19 +88,6 @@ CHECK_COLUMNS = (
     "problem",
 )
 _AXES = ("x", "y", "z", "t")
-_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
-
-
-def _components(roi: np.ndarray) -> list[tuple[int, tuple[int, ...]]]:
-    """(voxel count, extent per axis in x, y, z order) of each component, largest first."""
-    structure = _CONNECTIVITY if roi.ndim == 3 else np.ones((3,) * roi.ndim, dtype=bool)
-    labelled, count = ndimage.label(roi, structure=structure)
-    sizes = np.bincount(labelled.ravel(), minlength=count + 1)[1:]
-    found = []
-    for k, box in enumerate(ndimage.find_objects(labelled)):
-        extent = tuple(s.stop - s.start for s in reversed(box))
-        found.append((int(sizes[k]), extent))
-    return sorted(found, key=lambda c: -c[0])  # stable: ties keep scan order
 
 
 def _extent(roi: np.ndarray) -> tuple[int, ...]:
@@ -137,6 +130,12 @@ def _check_mask(
     """Check every manifest row that uses one mask file (the mask is read once)."""
     if parent is not None:  # a worker: exit when the checking process dies
         exit_with_parent(parent)
+    try:
+        kind = dicom_kind(mask_path)
+    except ImageReadError as failure:  # a damaged DICOM file, or no pydicom to read one
+        return [_check_row(row, None, f"unreadable mask: {failure.reason}", 0) for row in rows]
+    if kind is not None:  # a DICOM RTSTRUCT / SEG: one rasterisation per row (roi, image)
+        return [_check_dicom_row(row, mask_path, kind, min_voxels, fills) for row in rows]
     mask, error = None, "mask file is missing"
     if os.path.exists(mask_path):
         try:
@@ -147,7 +146,31 @@ def _check_mask(
             dimension = dimension_problems(ImageHeader.of(mask), "mask", mask_path)
             if dimension:
                 mask, error = None, dimension[0]
-    return [_check_row(row, mask, error, min_voxels, fills.get(row["modality"])) for row in rows]
+    return [
+        _check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
+        if not row.get(ROI_COLUMN)
+        else _check_row(row, None, _not_dicom(row), min_voxels)
+        for row in rows
+    ]
+
+
+def _not_dicom(row: dict) -> str:
+    return f"roi {row[ROI_COLUMN]!r} is set but the mask is not a DICOM RTSTRUCT or SEG file"
+
+
+def _check_dicom_row(
+    row: dict, mask_path: str, kind: str, min_voxels: int, fills: dict[str, float | None]
+) -> dict:
+    """One row whose mask is a DICOM RTSTRUCT / SEG: list its ROIs, rasterise the row's."""
+    mask, error, names = None, "", []
+    try:
+        names = roi_names(mask_path)
+        mask = read_mask(mask_path, row["image"], row.get(ROI_COLUMN) or None, row[LABEL_COLUMN])
+    except ImageReadError as failure:
+        error = f"unusable {kind} mask: {failure.reason}"
+    out = _check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
+    out["rois_found"] = "; ".join(names)
+    return out
 
 
 def _check_row(
@@ -194,7 +217,7 @@ def _check_row(
             fatal.append(f"unreadable image: {error.reason}")
         else:
             fatal += nonfinite_problems(nonfinite, roi, fill, row["image"])
-    components = _components(roi)
+    components = lesion_extents(mask, label)
     out["components"] = len(components)
     mode = row.get(LESIONS_COLUMN) or "merge"
     if mode == "merge":
@@ -243,7 +266,9 @@ def check_cohort(
     -------
     pandas.DataFrame
         One row per manifest row, in manifest order, with :data:`CHECK_COLUMNS`:
-        ``labels_found`` (distinct mask values, space-separated), ``voxels`` and
+        ``labels_found`` (distinct mask values, space-separated), ``rois_found`` (for a
+        DICOM RTSTRUCT / SEG mask, the names of its structures or segments, ``; ``-separated;
+        empty otherwise), ``voxels`` and
         ``volume_mm3`` of the ROI (all components), ``components`` (26-connected),
         ``grid`` (how the mask's grid differs from the image's; empty when equal),
         ``status`` (one of :data:`STATUSES`) and ``problem`` (readable, ``; ``-separated).
@@ -289,10 +314,32 @@ def check_cohort(
     table = pd.DataFrame(checked, columns=list(CHECK_COLUMNS))
     table[LESIONS_COLUMN] = table[LESIONS_COLUMN].fillna("merge")
     table["grid"] = table["grid"].fillna("")
+    table["rois_found"] = table["rois_found"].fillna("")
+    _check_suv(table, per_modality)
     table["voxels"] = table["voxels"].astype("Int64")
     table["components"] = table["components"].astype("Int64")
     table["volume_mm3"] = table["volume_mm3"].astype(float)
     return table
+
+
+def _check_suv(table: pd.DataFrame, per_modality: dict[str, dict]) -> None:
+    """Rows of a modality with ``suv`` whose PET headers cannot give it would fail."""
+    factors: dict[tuple[str, str], str] = {}
+    for index, row in table.iterrows():
+        kind = parse_config((per_modality.get(row["modality"]) or {}).get(BLOCK)).suv
+        if kind is None or not os.path.exists(row["image"]):
+            continue
+        if (row["image"], kind) not in factors:
+            try:
+                suv_factor(row["image"], kind)
+                factors[row["image"], kind] = ""
+            except ImageReadError as error:  # SuvError, or a folder with no series
+                factors[row["image"], kind] = error.reason
+        if factors[row["image"], kind]:
+            table.at[index, "status"] = STATUSES[2]
+            table.at[index, "problem"] = "; ".join(
+                p for p in (factors[row["image"], kind], row["problem"]) if p
+            )
 
 
 def cohort_ok(table: pd.DataFrame) -> bool:

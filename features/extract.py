@@ -12,23 +12,25 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
 from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
-from .preprocess import BLOCK, parse_config, preprocess
+from .preprocess import BLOCK, CaseSpec, preprocess
 from .rules import fill_nonfinite, nonfinite_problems
+from .suv import to_suv
 
 __all__ = [
     "DIAGNOSTICS_PREFIX",
     "extract_case",
+    "lesion_extents",
     "lesion_mask",
-    "lesion_sizes",
     "lesions",
     "make_extractor",
     "quiet_radiomics",
@@ -82,8 +84,11 @@ def quiet_radiomics(level: int = logging.WARNING) -> None:
     logging.getLogger("radiomics").setLevel(level)
 
 
-def make_extractor(params: dict):
+def make_extractor(params: dict, *, ibsi: bool = False):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
+
+    With ``ibsi``, the :class:`radfusion.features.ibsi.IBSIFeatureExtractor` (IBSI bin origin
+    and excess kurtosis; the ``radfusion`` block's ``ibsi`` option).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
     :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that
@@ -93,21 +98,24 @@ def make_extractor(params: dict):
     """
     from radiomics import featureextractor
 
+    from .ibsi import IBSIFeatureExtractor
+
     quiet_radiomics()
     params = copy.deepcopy({k: v for k, v in params.items() if k != BLOCK})
     setting = params.setdefault("setting", None) or {}
     if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
         setting.setdefault("geometryTolerance", GRID_TOLERANCE)
         params["setting"] = setting
-    return featureextractor.RadiomicsFeatureExtractor(params)
+    build = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
+    return build(params)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_extractor(params_json: str):
-    return make_extractor(json.loads(params_json))
+def _cached_extractor(params_json: str, ibsi: bool):
+    return make_extractor(json.loads(params_json), ibsi=ibsi)
 
 
-def _extractor(params: dict):
+def _extractor(params: dict, ibsi: bool = False):
     """The extractor of ``params``, built once per process (building one costs ~30 ms).
 
     ``RadiomicsFeatureExtractor.execute`` does not modify the extractor, so one can serve
@@ -117,15 +125,17 @@ def _extractor(params: dict):
     try:
         key = json.dumps(params)  # order kept: it orders pyradiomics outputs
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
-        return make_extractor(params)
-    return _cached_extractor(key)
+        return make_extractor(params, ibsi=ibsi)
+    return _cached_extractor(key, ibsi)
 
 
 def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
     """The connected components of a ROI, numbered by decreasing size (1 = the largest).
 
-    Components are 26-connected (faces, edges and corners touch). Equal sizes keep ITK's
-    scan order, so the numbering is deterministic.
+    radfusion's only connected-component labelling: ``lesions`` modes of extraction and
+    ``radfusion check`` both use it. Components are 26-connected (faces, edges and corners
+    touch). Equal sizes keep ITK's scan order (x fastest, then y, then z, by each
+    component's first voxel), so the numbering is deterministic.
 
     Parameters
     ----------
@@ -144,10 +154,15 @@ def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
     return sitk.RelabelComponent(components, 0, True)
 
 
-def lesion_sizes(mask: sitk.Image, label: int = 1) -> list[int]:
-    """Voxel counts of a ROI's connected components, largest first (see :func:`lesions`)."""
-    counts = np.bincount(sitk.GetArrayFromImage(lesions(mask, label)).ravel())
-    return [int(c) for c in counts[1:]]
+def lesion_extents(mask: sitk.Image, label: int = 1) -> list[tuple[int, tuple[int, ...]]]:
+    """``(voxel count, bounding-box size per axis in x, y, z order)`` of each connected
+    component of a ROI, numbered as :func:`lesions` numbers them (largest first)."""
+    labelled = sitk.GetArrayFromImage(lesions(mask, label))
+    counts = np.bincount(labelled.ravel())
+    return [
+        (int(counts[k]), tuple(s.stop - s.start for s in reversed(box)))
+        for k, box in enumerate(ndimage.find_objects(labelled), start=1)
+    ]
 
 
 def lesion_mask(mask: sitk.Image, label: int, lesion: int) -> sitk.Image:
@@ -195,8 +210,8 @@ def _plain(value: object) -> object:
 def extract_case(
     image: str | Path | sitk.Image,
     mask: str | Path | sitk.Image,
-    params: dict,
-    label: int = 1,
+    params: Mapping | CaseSpec,
+    label: int | None = None,
     *,
     modality: str | None = None,
 ) -> tuple[dict[str, float], dict[str, object]]:
@@ -210,11 +225,13 @@ def extract_case(
     image, mask : str, Path or SimpleITK.Image
         The image and its label mask: files, DICOM series folders (see
         :func:`radfusion.features.io.read_image`) or images already read.
-    params : dict
+    params : dict or CaseSpec
         PyRadiomics parameters (``imageType`` / ``featureClass`` / ``setting``), e.g. one value
         of :func:`radfusion.features.params.load_params`, optionally with a ``radfusion`` block: the
         image and mask are then preprocessed first (see
-        :func:`radfusion.features.preprocess.preprocess`).
+        :func:`radfusion.features.preprocess.preprocess`). Or the case's
+        :class:`~radfusion.features.preprocess.CaseSpec`, already parsed (label and modality
+        are then the spec's, and must not be given).
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional
@@ -236,16 +253,26 @@ def extract_case(
         when the ``radfusion`` block is invalid or the mask beyond its alignment tolerance, or
         when the image has NaN or infinite voxels (see :mod:`radfusion.features.rules`; inside the
         ROI always, outside it unless the block sets ``fill_non_finite``).
+    TypeError
+        When ``params`` is a spec and ``label`` or ``modality`` is given too.
     """
-    extractor = _extractor(params)
+    if isinstance(params, CaseSpec):
+        if label is not None or modality is not None:
+            raise TypeError("label and modality are the CaseSpec's: do not give them as well")
+        spec = params
+    else:
+        spec = CaseSpec.from_params(params, 1 if label is None else int(label), modality)
+    extractor = _extractor(spec.pyradiomics, spec.preprocessing.ibsi)
     source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
-        config = parse_config(params.get(BLOCK))
-        image = _finite(image, source, mask, int(label), config.fill_non_finite)
-        if not config.is_noop:
-            image, mask = preprocess(image, mask, int(label), config, modality=modality)
-        result = extractor.execute(image, mask, label=int(label))
+        if spec.preprocessing.suv is not None:  # from the PET series' headers: a folder
+            if source is None:
+                raise ValueError("suv: give the image as its DICOM PET series folder")
+            image = to_suv(image, source, spec.preprocessing.suv)
+        image = _finite(image, source, mask, spec.label, spec.preprocessing.fill_non_finite)
+        image, mask = preprocess(image, mask, spec)
+        result = extractor.execute(image, mask, label=spec.label)
     features: dict[str, float] = {}
     diagnostics: dict[str, object] = {}
     for name, value in result.items():
@@ -253,4 +280,8 @@ def extract_case(
             diagnostics[name] = _plain(value)
         else:
             features[name] = float(value)
+    if spec.preprocessing.ibsi:
+        from .ibsi import DIAGNOSTIC, describe
+
+        diagnostics[DIAGNOSTIC] = describe(spec.pyradiomics.get("setting") or {})
     return features, diagnostics

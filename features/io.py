@@ -27,6 +27,7 @@ __all__ = [
     "nonfinite_voxels",
     "read_header",
     "read_image",
+    "series_files",
     "series_uid",
 ]
 
@@ -336,6 +337,12 @@ def read_header(path: str | Path) -> ImageHeader:
         raise ImageReadError(path, _itk_reason(error)) from None
 
 
+def series_files(path: str | Path) -> list[str]:
+    """The files of the single DICOM series in folder ``path``, in the slice order
+    :func:`read_image` stacks them. Raises :class:`ImageReadError` when there is not one."""
+    return _dicom_series(Path(path))
+
+
 def series_uid(path: str | Path) -> str | None:
     """The SeriesInstanceUID (tag 0020|000e) of a DICOM series folder; None for a file.
 
@@ -371,19 +378,34 @@ def _itk_reason(error: RuntimeError) -> str:
 
 
 def compare_grids(
-    image: ImageHeader, mask: ImageHeader, tolerance: float = GRID_TOLERANCE
+    image: ImageHeader,
+    mask: ImageHeader,
+    tolerance: float = GRID_TOLERANCE,
+    *,
+    origin_mm: float | None = None,
+    spacing: float | None = None,
+    setting: str | None = None,
 ) -> list[str]:
     """Describe how a mask's grid differs from its image's grid.
 
-    Sizes must be equal. Spacings may differ by ``tolerance`` relative, origins by
-    ``tolerance`` mm and direction cosines by ``tolerance``.
+    radfusion's only grid comparison: manifest validation, ``radfusion check``, extraction
+    and mask alignment (:func:`radfusion.features.preprocess.misalignment`) all call it.
+    Sizes must be equal. Spacings may differ by ``spacing`` relative, origins by
+    ``origin_mm`` (Euclidean distance) and direction cosines by ``tolerance``.
 
     Parameters
     ----------
     image, mask : ImageHeader
         The headers to compare.
     tolerance : float, default=1e-3
-        See above.
+        Largest direction cosine difference, and the default of the two below.
+    origin_mm : float, optional
+        Largest origin distance in mm (default: ``tolerance``).
+    spacing : float, optional
+        Largest relative spacing difference (default: ``tolerance``).
+    setting : str, optional
+        The option whose tolerances these are (e.g. ``"align_mask"``): spacing and origin
+        messages then name it and the tolerance, instead of both grids' values.
 
     Returns
     -------
@@ -392,27 +414,37 @@ def compare_grids(
     """
     if image.size != mask.size:
         return [f"size differs: image {image.size}, mask {mask.size}"]
+    origin_mm = tolerance if origin_mm is None else origin_mm
+    spacing_limit = tolerance if spacing is None else spacing
     differences = []
-    spacing = max(
+    relative = max(
         abs(a - b) / max(abs(a), abs(b), 1e-12)
         for a, b in zip(image.spacing, mask.spacing, strict=True)
     )
-    if spacing > tolerance:
+    if relative > spacing_limit:
         differences.append(
-            f"spacing differs by {spacing:.3g} relative: image {_fmt(image.spacing)}, "
-            f"mask {_fmt(mask.spacing)}"
+            f"spacing differs by {relative:.3g} relative"
+            + (
+                f", beyond the {setting} tolerance {spacing_limit:g}"
+                if setting
+                else f": image {_fmt(image.spacing)}, mask {_fmt(mask.spacing)}"
+            )
         )
     origin = math.dist(image.origin, mask.origin)
-    if origin > tolerance:
+    if origin > origin_mm:
         differences.append(
-            f"origin differs by {origin:.3g} mm: image {_fmt(image.origin)}, "
-            f"mask {_fmt(mask.origin)}"
+            f"origin differs by {origin:.3g} mm"
+            + (
+                f", beyond the {setting} tolerance {origin_mm:.3g} mm"
+                if setting
+                else f": image {_fmt(image.origin)}, mask {_fmt(mask.origin)}"
+            )
         )
     direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
     if direction > tolerance:
         differences.append(
-            f"direction differs by {direction:.3g} (largest cosine difference): "
-            f"image {_fmt(image.direction)}, mask {_fmt(mask.direction)}"
+            f"direction differs by {direction:.3g} (largest cosine difference)"
+            + ("" if setting else f": image {_fmt(image.direction)}, mask {_fmt(mask.direction)}")
         )
     return differences
 

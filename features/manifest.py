@@ -12,6 +12,7 @@ each problem naming its row (1-based data row, header excluded), patient and fil
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from .batch import batch_to_manifest, is_batch
+from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
-from .io import ImageHeader, ImageReadError, compare_grids, read_header, read_image
+from .io import ImageHeader, ImageReadError, compare_grids, read_header
 from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
 from .rules import dimension_problems
 
@@ -30,6 +33,7 @@ __all__ = [
     "LESIONS_COLUMN",
     "LABELS_COLUMN",
     "LABEL_MODES",
+    "PyradiomicsBatchWarning",
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
     "duplicate_problems",
@@ -55,9 +59,22 @@ LABEL_MODES = ("one", "each")
 #: Optional column: a positive number R adds a peritumoral ring of R mm around the ROI as an
 #: extra ROI named ``<mask>_ring<R>mm``; empty: no ring.
 RING_COLUMN = "ring_mm"
-OPTIONAL_COLUMNS = (LABEL_COLUMN, SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
+#: Optional column ``roi``: for a DICOM RTSTRUCT / SEG ``mask_path``, the structure or segment
+#: (exact name or case-insensitive pattern; see :mod:`radfusion.features.dicom`).
+OPTIONAL_COLUMNS = (
+    LABEL_COLUMN,
+    SITE_COLUMN,
+    LESIONS_COLUMN,
+    LABELS_COLUMN,
+    RING_COLUMN,
+    ROI_COLUMN,
+)
 PATH_COLUMNS = ("image", "mask_path")
 DEFAULT_LABEL = 1
+
+
+class PyradiomicsBatchWarning(UserWarning):
+    """A pyradiomics batch file was read as a manifest; the message names the mapping."""
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -95,11 +112,21 @@ def _resolve(value: str, base: Path) -> str:
     return os.path.normpath(path if path.is_absolute() else base / path)
 
 
-def _load_manifest(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
-    """Parse the manifest; return it with the problems found in its cells."""
+def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse the manifest; return it with the problems found in its cells.
+
+    A pyradiomics batch file (``ID,Image,Mask[,Label]``) is mapped onto the manifest's
+    columns first (:func:`radfusion.features.batch.batch_to_manifest`), ``modality`` naming
+    its images' modality unless it has a ``Modality`` column.
+    """
     df = _read_csv(path, "manifest")
-    problems = _missing_columns(df, REQUIRED_COLUMNS, path)
     file = str(path)
+    if is_batch(df.columns):
+        df, problems, note = batch_to_manifest(df, modality=modality, file=file)
+        if problems:
+            return df, problems
+        warnings.warn(f"{file}: {note}", PyradiomicsBatchWarning, stacklevel=3)
+    problems = _missing_columns(df, REQUIRED_COLUMNS, path)
     if LABEL_COLUMN not in df.columns:
         df[LABEL_COLUMN] = str(DEFAULT_LABEL)
     labels = []
@@ -179,7 +206,7 @@ def _modes(
     return modes
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
+def read_manifest(path: str | Path, modality: str | None = None) -> pd.DataFrame:
     """Read a cohort manifest CSV.
 
     Parameters
@@ -188,8 +215,15 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         CSV with columns ``patient_id, modality, mask, image, mask_path`` and optional
         ``label`` (the mask value of the ROI, default 1), ``site``, ``lesions``
         (:data:`LESION_MODES`, default ``merge``), ``labels`` (:data:`LABEL_MODES`, default
-        ``one``) and ``ring_mm`` (a peritumoral ring's width). Relative paths are taken
-        from the manifest's folder.
+        ``one``), ``ring_mm`` (a peritumoral ring's width) and ``roi`` (the structure or
+        segment of a DICOM RTSTRUCT / SEG ``mask_path``, whose ``image`` is then the DICOM
+        series folder it references). Relative paths are taken from the manifest's folder. A
+        pyradiomics batch file (``ID,Image,Mask[,Label]``) is accepted too (see
+        :mod:`radfusion.features.batch`), with a :class:`PyradiomicsBatchWarning` naming the
+        mapping.
+    modality : str, optional
+        The modality of a pyradiomics batch file's images (unless it has a ``Modality``
+        column); ignored for a radfusion manifest.
 
     Returns
     -------
@@ -204,7 +238,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         opened; use :func:`validate_cohort` for that.
     """
     path = Path(path)
-    df, problems = _load_manifest(path)
+    df, problems = _load_manifest(path, modality)
     if problems:
         raise InputError(f"invalid manifest {path}", problems)
     return df
@@ -215,7 +249,7 @@ class _ImageCache:
 
     def __init__(self) -> None:
         self._headers: dict[str, ImageHeader | ImageReadError] = {}
-        self._masks: dict[str, tuple[ImageHeader, np.ndarray] | ImageReadError] = {}
+        self._masks: dict[str | tuple, tuple[ImageHeader, np.ndarray] | ImageReadError] = {}
 
     def header(self, path: str) -> ImageHeader:
         if path not in self._headers:
@@ -225,16 +259,24 @@ class _ImageCache:
                 self._headers[path] = error
         return _unwrap(self._headers[path])
 
-    def mask(self, path: str) -> tuple[ImageHeader, np.ndarray]:
-        """The mask's header and the sorted distinct values of its voxels."""
-        if path not in self._masks:
+    def mask(
+        self, path: str, image: str | None = None, roi: str | None = None, label: int = 1
+    ) -> tuple[ImageHeader, np.ndarray]:
+        """The mask's header and the sorted distinct values of its voxels (a DICOM RTSTRUCT /
+        SEG: its ROI ``roi`` rasterised on ``image``'s grid with value ``label``)."""
+        try:
+            dicom = bool(roi) or dicom_kind(path) is not None
+        except ImageReadError:  # a DICOM file that cannot be read: read_mask says why
+            dicom = True
+        key = (path, image, roi, label) if dicom else path  # a label image is read once
+        if key not in self._masks:
             try:
-                image = read_image(path)
-                values = mask_values(image)
-                self._masks[path] = (ImageHeader.of(image), values)
+                mask = read_mask(path, image, roi, label)
+                values = mask_values(mask)
+                self._masks[key] = (ImageHeader.of(mask), values)
             except ImageReadError as error:
-                self._masks[path] = error
-        return _unwrap(self._masks[path])
+                self._masks[key] = error
+        return _unwrap(self._masks[key])
 
 
 def _unwrap(value):
@@ -335,9 +377,11 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
         if not (mask_path and os.path.exists(mask_path)):
             continue
         try:
-            mask, values = cache.mask(mask_path)
+            roi = case.get(ROI_COLUMN) or None
+            mask, values = cache.mask(mask_path, image_path, roi, label)
         except ImageReadError as error:
-            problems.append(Problem(f"unreadable mask: {error.reason}", row, pid, mask_path))
+            what = "unusable DICOM mask" if isinstance(error, DicomMaskError) else "unreadable mask"
+            problems.append(Problem(f"{what}: {error.reason}", row, pid, mask_path))
             continue
         if case.get(LABELS_COLUMN) == "each":  # every non-zero value is a ROI
             if not np.any(values != 0):
@@ -450,6 +494,7 @@ def validate_cohort(
     biomarkers_path: str | Path | None = None,
     outcome: str | None = None,
     check_images: bool = True,
+    modality: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate a manifest, its image and mask files, and the biomarker table.
 
@@ -476,6 +521,8 @@ def validate_cohort(
         Name of the outcome column; when given, every manifest patient needs a value.
     check_images : bool, default=True
         Also open the files and check their contents (see above).
+    modality : str, optional
+        The modality of a pyradiomics batch file's images (see :func:`read_manifest`).
 
     Returns
     -------
@@ -490,7 +537,7 @@ def validate_cohort(
         One error listing every problem found.
     """
     manifest_path = Path(manifest_path)
-    manifest, problems = _load_manifest(manifest_path)
+    manifest, problems = _load_manifest(manifest_path, modality)
     file = str(manifest_path)
     if all(column in manifest.columns for column in (ID_COLUMN, "modality", "mask")):
         problems += duplicate_problems(manifest, file)

@@ -85,6 +85,13 @@ def validate_params(params: dict) -> str | None:
     :func:`radfusion.features.preprocess.split_params` checks (including that it does not resample
     when ``setting.resampledPixelSpacing`` is set).
     """
+    if "voxelSetting" in params:  # pyradiomics' voxel-based mode: one feature map per feature
+        return (
+            "a voxel-based parameter file (it has a 'voxelSetting' block): radfusion extracts "
+            "one value per feature and ROI (segment-based) and writes no feature maps; remove "
+            "the voxelSetting block to extract segment-based features, or run "
+            "`pyradiomics --mode voxel` for feature maps"
+        )
     if BLOCK in params:
         try:
             split_params(params)

@@ -10,6 +10,8 @@ before an extractor is built; the whole parameter dict, block included, is the c
       # resample: {spacing: [1, 1, 1], mode: ibsi}            # IBSI-conformant
       normalize: zscore           # or {clip_percentiles: [1, 99]} or {window: [-1000, 400]}
       fill_non_finite: 0          # NaN / ±inf voxels outside the ROI become 0 (see below)
+      ibsi: true                  # IBSI bin origin and excess kurtosis (see features.ibsi)
+      suv: bw                     # DICOM PET series -> body-weight SUV (features/suv.py)
 
 Every option is off when absent: without the block (or with an empty one) the image and mask
 reach pyradiomics unchanged. Order applied by :func:`preprocess`: mask aligned onto the image
@@ -34,10 +36,12 @@ import SimpleITK as sitk
 
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 from .naming import modality_kind
+from .suv import SUV_KINDS
 
 __all__ = [
     "BLOCK",
     "AlignMask",
+    "CaseSpec",
     "Normalize",
     "Preprocessing",
     "Resample",
@@ -99,17 +103,72 @@ class Preprocessing:
     """The parsed ``radfusion`` block; every field None means: do nothing.
 
     ``fill_non_finite`` is applied by the runner before preprocessing (see
-    :mod:`radfusion.features.rules`); :attr:`is_noop` is about the three preprocessing steps.
+    :mod:`radfusion.features.rules`); ``ibsi`` (IBSI bin origin and excess kurtosis, see
+    :mod:`radfusion.features.ibsi`) by extraction. :attr:`is_noop` is about the three
+    preprocessing steps.
     """
 
     align_mask: AlignMask | None = None
     resample: Resample | None = None
     normalize: Normalize | None = None
     fill_non_finite: float | None = None
+    ibsi: bool = False
+    #: ``bw``: the image is converted to body-weight SUV by the runner, before anything else
+    #: (see :mod:`radfusion.features.suv`); None: left as read.
+    suv: str | None = None
 
     @property
     def is_noop(self) -> bool:
         return self.align_mask is None and self.resample is None and self.normalize is None
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one case runs, its modality's parameter dict parsed once.
+
+    Built by :meth:`from_params` (or by the cohort runner, which parses each modality's
+    block once and builds one spec per case); :func:`preprocess` and
+    :func:`radfusion.features.extract.extract_case` receive it, so nothing parses the
+    ``radfusion`` block again.
+
+    Attributes
+    ----------
+    pyradiomics : dict
+        PyRadiomics' parameters, the ``radfusion`` block left out, in their given order.
+        Treat as read-only.
+    preprocessing : Preprocessing
+        The parsed ``radfusion`` block.
+    label : int
+        The ROI's value in the mask.
+    modality : str or None
+        The modality name (IBSI resampling rounds CT intensities).
+    """
+
+    pyradiomics: dict
+    preprocessing: Preprocessing = Preprocessing()
+    label: int = 1
+    modality: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping, label: int = 1, modality: str | None = None) -> CaseSpec:
+        """The spec of one case from a parameter dict (validated by :func:`split_params`)."""
+        pyradiomics, preprocessing = split_params(params)
+        return cls(pyradiomics, preprocessing, int(label), modality)
+
+    @property
+    def round_intensities(self) -> bool:
+        """Whether resampling rounds intensities: ``resample.round``, or when unset, IBSI
+        resampling of a CT modality (see :func:`radfusion.features.naming.modality_kind`)."""
+        resample = self.preprocessing.resample
+        if resample is None:
+            return False
+        if resample.round is not None:
+            return resample.round
+        return (
+            resample.mode == "ibsi"
+            and self.modality is not None
+            and modality_kind(self.modality) == "ct"
+        )
 
 
 def _pair(value: object, what: str) -> tuple[float, float]:
@@ -143,17 +202,28 @@ def parse_config(block: object) -> Preprocessing:
         return Preprocessing()
     if not isinstance(block, Mapping):
         raise ValueError(f"{BLOCK} must be a mapping, got {block!r}")
-    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite"}, BLOCK)
+    _keys(block, {"align_mask", "resample", "normalize", "fill_non_finite", "ibsi", "suv"}, BLOCK)
+    suv = block.get("suv")
+    if suv is not None and suv not in SUV_KINDS:
+        raise ValueError(f"suv must be one of {', '.join(SUV_KINDS)}, got {suv!r}")
     fill = block.get("fill_non_finite")
     if fill is not None and (
         not isinstance(fill, int | float) or isinstance(fill, bool) or not math.isfinite(fill)
     ):
         raise ValueError(f"fill_non_finite must be a finite number, got {fill!r}")
+    resample = _parse_resample(block.get("resample"))
+    ibsi = block.get("ibsi")
+    if ibsi is not None and not isinstance(ibsi, bool):
+        raise ValueError(f"ibsi must be true or false, got {ibsi!r}")
+    if ibsi is None:  # IBSI resampling is IBSI mode unless ibsi: false says otherwise
+        ibsi = resample is not None and resample.mode == "ibsi"
     return Preprocessing(
         _parse_align(block.get("align_mask")),
-        _parse_resample(block.get("resample")),
+        resample,
         _parse_normalize(block.get("normalize")),
         None if fill is None else float(fill),
+        ibsi,
+        suv=suv,
     )
 
 
@@ -234,8 +304,10 @@ def _parse_normalize(value: object) -> Normalize | None:
 def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
     """``(pyradiomics parameters without the radfusion block, parsed block)``.
 
-    Raises ``ValueError`` when the block is invalid, or when it resamples and
-    ``setting.resampledPixelSpacing`` is also set (the image would be resampled twice).
+    Raises ``ValueError`` when the block is invalid, when it resamples and
+    ``setting.resampledPixelSpacing`` is also set (the image would be resampled twice), or
+    when IBSI mode meets a ``resegmentRange`` whose ``resegmentMode`` is not ``absolute``
+    (IBSI bins from the range's lower bound, an intensity).
     """
     pyradiomics = {k: v for k, v in params.items() if k != BLOCK}
     config = parse_config(params.get(BLOCK))
@@ -248,6 +320,16 @@ def split_params(params: Mapping) -> tuple[dict, Preprocessing]:
         raise ValueError(
             f"{BLOCK}.resample and setting.resampledPixelSpacing are both set: "
             "remove resampledPixelSpacing (pyradiomics must not resample again)"
+        )
+    if (
+        config.ibsi
+        and isinstance(setting, Mapping)
+        and setting.get("resegmentRange")
+        and setting.get("resegmentMode", "absolute") != "absolute"
+    ):
+        raise ValueError(
+            f"{BLOCK}.ibsi bins from the re-segmentation lower bound, an intensity: "
+            f"setting.resegmentMode must be absolute, got {setting.get('resegmentMode')!r}"
         )
     return pyradiomics, config
 
@@ -264,30 +346,16 @@ def _origin_tolerance(image: ImageHeader, config: AlignMask) -> float:
 def misalignment(image: ImageHeader, mask: ImageHeader, config: AlignMask) -> list[str]:
     """How a mask's grid differs from its image's *beyond* the alignment tolerance.
 
-    Empty: :func:`align_mask` can put the mask on the image grid. Messages read like
-    :func:`radfusion.features.io.compare_grids`'s, with the tolerance used.
+    Empty: :func:`align_mask` can put the mask on the image grid. The comparison is
+    :func:`radfusion.features.io.compare_grids` with ``config``'s tolerances.
     """
-    if image.size != mask.size:
-        return [f"size differs: image {image.size}, mask {mask.size}"]
-    problems = []
-    spacing = max(
-        abs(a - b) / max(abs(a), abs(b), 1e-12)
-        for a, b in zip(image.spacing, mask.spacing, strict=True)
+    return compare_grids(
+        image,
+        mask,
+        origin_mm=_origin_tolerance(image, config),
+        spacing=config.spacing_tolerance,
+        setting="align_mask",
     )
-    if spacing > config.spacing_tolerance:
-        problems.append(
-            f"spacing differs by {spacing:.3g} relative, beyond the align_mask "
-            f"tolerance {config.spacing_tolerance:g}"
-        )
-    origin, limit = math.dist(image.origin, mask.origin), _origin_tolerance(image, config)
-    if origin > limit:
-        problems.append(
-            f"origin differs by {origin:.3g} mm, beyond the align_mask tolerance {limit:.3g} mm"
-        )
-    direction = max(abs(a - b) for a, b in zip(image.direction, mask.direction, strict=True))
-    if direction > GRID_TOLERANCE:
-        problems.append(f"direction differs by {direction:.3g} (largest cosine difference)")
-    return problems
 
 
 def align_mask(image: sitk.Image, mask: sitk.Image) -> sitk.Image:
@@ -424,31 +492,24 @@ def ring_mask(mask: sitk.Image, label: int, ring_mm: float) -> sitk.Image:
 
 
 def preprocess(
-    image: sitk.Image,
-    mask: sitk.Image,
-    label: int,
-    config: Preprocessing,
-    *,
-    modality: str | None = None,
+    image: sitk.Image, mask: sitk.Image, spec: CaseSpec
 ) -> tuple[sitk.Image, sitk.Image]:
-    """Apply ``config`` to one (image, mask): align, resample, normalise (in this order).
+    """Apply a case's ``radfusion`` block to its (image, mask): align, resample, normalise.
 
     Parameters
     ----------
     image, mask : SimpleITK.Image
-    label : int
-        The ROI's value in the mask.
-    config : Preprocessing
-        See :func:`parse_config`. The no-op config returns the inputs unchanged.
-    modality : str, optional
-        Used only by IBSI resampling with ``round`` unset: intensities are rounded to
-        integers for a CT modality (see :func:`radfusion.features.naming.modality_kind`).
+    spec : CaseSpec
+        The case: its parsed block (``spec.preprocessing``, see :func:`parse_config`), ROI
+        label and modality (IBSI resampling with ``round`` unset rounds CT intensities, see
+        :attr:`CaseSpec.round_intensities`). A no-op block returns the inputs unchanged.
 
     Raises
     ------
     ValueError
         When alignment is on and the mask's grid differs beyond its tolerance.
     """
+    config = spec.preprocessing
     if config.is_noop:
         return image, mask
     if config.align_mask is not None:
@@ -457,14 +518,9 @@ def preprocess(
             raise ValueError("mask and image are on different grids: " + "; ".join(problems))
         mask = align_mask(image, mask)
     if config.resample is not None:
-        rounding = config.resample.round
-        if rounding is None:
-            rounding = (
-                config.resample.mode == "ibsi"
-                and modality is not None
-                and modality_kind(modality) == "ct"
-            )
-        image, mask = resample(image, mask, label, config.resample, round_intensities=rounding)
+        image, mask = resample(
+            image, mask, spec.label, config.resample, round_intensities=spec.round_intensities
+        )
     if config.normalize is not None:
         image = normalize(image, config.normalize)
     return image, mask

@@ -16,6 +16,7 @@ the patient, modality, mask, version, file and reason.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from .dicom import ROI_COLUMN, dicom_kind, read_mask
 from .files import file_digest
-from .io import read_image
 from .manifest import LABEL_COLUMN, read_manifest
 from .naming import ID_COLUMN, SITE_COLUMN
 from .runner import extract_cohort
@@ -139,23 +140,33 @@ def _perturbed_manifest(
         frame[ID_COLUMN] = [f"{k}:{pid}" for pid in base[ID_COLUMN]]
         ids.update({f"{k}:{pid}": (version, str(pid)) for pid in base[ID_COLUMN]})
         if version != ORIGINAL:
-            paths, labels = [], []
-            for mask_path, label in zip(base["mask_path"], base[LABEL_COLUMN], strict=True):
+            paths, labels, rois = [], [], []
+            for _, case in base.iterrows():
+                mask_path, label, roi = case["mask_path"], case[LABEL_COLUMN], case.get(ROI_COLUMN)
                 try:
-                    paths.append(str(_write_perturbed(mask_path, int(label), version, folder)))
+                    paths.append(str(_write_perturbed(case, int(label), version, folder)))
                     labels.append(1)
+                    rois.append("")  # a DICOM mask's ROI is now a label image
                 except OSError:
                     paths.append(mask_path)
                     labels.append(label)
+                    rois.append(roi)
             frame["mask_path"], frame[LABEL_COLUMN] = paths, labels
+            if ROI_COLUMN in frame.columns:
+                frame[ROI_COLUMN] = rois
         frames.append(frame)
     return pd.concat(frames, ignore_index=True), ids
 
 
-def _write_perturbed(mask_path: str, label: int, version: str, folder: Path) -> Path:
-    out = folder / f"{file_digest(mask_path)[:24]}_{label}_{version}.nii.gz"
+def _write_perturbed(case: pd.Series, label: int, version: str, folder: Path) -> Path:
+    mask_path, roi = case["mask_path"], case.get(ROI_COLUMN) or None
+    name = file_digest(mask_path)[:24]
+    if dicom_kind(mask_path) is not None:  # rasterised on the image's grid: both in the name
+        source = f"{roi}\0{file_digest(case['image'])}".encode()
+        name += "_" + hashlib.sha256(source).hexdigest()[:12]
+    out = folder / f"{name}_{label}_{version}.nii.gz"
     if not out.exists():
-        image = perturb_mask(read_image(mask_path), label, version)
+        image = perturb_mask(read_mask(mask_path, case["image"], roi, label), label, version)
         temporary = out.with_name(f".{out.name}.tmp.nii.gz")
         sitk.WriteImage(image, str(temporary), True)
         temporary.replace(out)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,8 @@ import SimpleITK as sitk
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache
-from .extract import extract_case, lesion_mask, lesion_sizes, single_threaded
+from .dicom import ROI_COLUMN, read_mask
+from .extract import extract_case, lesion_extents, lesion_mask, single_threaded
 from .files import file_digest
 from .io import ImageHeader, ImageReadError, nonfinite_voxels, read_image, series_uid
 from .lifeline import exit_with_parent
@@ -39,13 +40,14 @@ from .manifest import (
 )
 from .naming import ID_COLUMN, SITE_COLUMN
 from .params import load_params, params_files
-from .preprocess import BLOCK, misalignment, parse_config, ring_mask
+from .preprocess import CaseSpec, Preprocessing, misalignment, ring_mask, split_params
 from .rules import (
     FILLED_DIAGNOSTIC,
     dimension_problems,
     fill_nonfinite,
     nonfinite_problems,
 )
+from .suv import to_suv
 from .table import FeatureRecord, to_wide
 
 if TYPE_CHECKING:
@@ -121,7 +123,9 @@ class CaseFailedError(RuntimeError):
         super().__init__(failure["error"])
 
 
-def _run_case(index: int, case: dict, params: dict, parent: int | None = None) -> tuple[int, dict]:
+def _run_case(
+    index: int, case: dict, spec: CaseSpec, parent: int | None = None
+) -> tuple[int, dict]:
     """Extract one case; return ``(index, outcome)``, outcome holding results or an error.
 
     The same thread settings on every path (in this process, joblib and Dask workers): one
@@ -133,27 +137,32 @@ def _run_case(index: int, case: dict, params: dict, parent: int | None = None) -
     if parent is not None:
         exit_with_parent(parent)
     with single_threaded():
-        return index, _extract(case, params)
+        return index, _extract(case, spec)
 
 
 class _RoiError(ValueError):
     """The mask does not define an extractable ROI on the image's grid."""
 
 
-def _extract(case: dict, params: dict) -> dict:
-    file, label = case["image"], case[LABEL_COLUMN]
+def _extract(case: dict, spec: CaseSpec) -> dict:
+    file, label = case["image"], spec.label
     filled = None
     try:
         image = read_image(file)
         _refuse(dimension_problems(ImageHeader.of(image), "image"))
         nonfinite = nonfinite_voxels(file, image)
+        suv = spec.preprocessing.suv
+        if suv is not None:  # PET activity concentration -> SUV, from the series' headers
+            image = to_suv(image, file, suv)
+            # converted here: extract_case must not convert again
+            spec = replace(spec, preprocessing=replace(spec.preprocessing, suv=None))
         file = case["mask_path"]  # from here on, problems are the ROI's: named by its mask
-        mask = read_image(file)
+        mask = read_mask(file, case["image"], case.get(ROI_COLUMN), label)
         _refuse(dimension_problems(ImageHeader.of(mask), "mask"))
         grids = roi_problems(
             ImageHeader.of(image), ImageHeader.of(mask), None, label, case["image"]
         )
-        align = parse_config(params.get(BLOCK)).align_mask
+        align = spec.preprocessing.align_mask
         if grids and align is not None:  # within its tolerance, preprocessing aligns the mask
             grids = [
                 f"mask and image are on different grids: {difference} (image {case['image']})"
@@ -166,14 +175,12 @@ def _extract(case: dict, params: dict) -> dict:
         if case.get(RING) is not None:  # the peritumoral ring around the ROI
             mask = ring_mask(mask, label, case[RING])
         if nonfinite is not None:  # NaN / inf voxels: the image's problem, named by it
-            file, fill = case["image"], parse_config(params.get(BLOCK)).fill_non_finite
+            file, fill = case["image"], spec.preprocessing.fill_non_finite
             _refuse(nonfinite_problems(nonfinite, sitk.GetArrayViewFromImage(mask) == label, fill))
             image, filled = fill_nonfinite(image, nonfinite, fill), int(nonfinite.sum())
             file = case["mask_path"]
         try:
-            features, diagnostics = extract_case(
-                image, mask, params, label=label, modality=case["modality"]
-            )
+            features, diagnostics = extract_case(image, mask, spec)
         except ValueError:
             # pyradiomics rejected the ROI; say why in validation's words when we can (the
             # label check reads every mask voxel, so it runs only for failed cases)
@@ -216,7 +223,7 @@ def _cases(manifest: pd.DataFrame) -> list[dict]:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
     columns = list(CASE_COLUMNS) + [
         c
-        for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN)
+        for c in (SITE_COLUMN, LESIONS_COLUMN, LABELS_COLUMN, RING_COLUMN, ROI_COLUMN)
         if c in manifest.columns
     ]
     cases = manifest[columns].astype(object).where(manifest[columns].notna(), None)
@@ -247,7 +254,8 @@ def expand_labels(case: dict) -> list[dict]:
     if mode == "one":
         return [case]
     try:
-        values = [int(v) for v in mask_values(read_image(case["mask_path"])) if v != 0]
+        mask = read_mask(case["mask_path"], case["image"], case.get(ROI_COLUMN))
+        values = [int(v) for v in mask_values(mask) if v != 0]
     except (ImageReadError, RuntimeError):
         values = []
     if not values:
@@ -282,7 +290,8 @@ def expand_lesions(case: dict) -> list[dict]:
     if mode == "largest":
         return [{**case, LESION: 1}]
     try:
-        count = len(lesion_sizes(read_image(case["mask_path"]), case[LABEL_COLUMN]))
+        mask = read_mask(case["mask_path"], case["image"], case.get(ROI_COLUMN), case[LABEL_COLUMN])
+        count = len(lesion_extents(mask, case[LABEL_COLUMN]))
     except (ImageReadError, RuntimeError):
         count = 0
     return [
@@ -363,17 +372,24 @@ def extract_cohort(
         for case in cases:  # recorded in the diagnostics
             case["params_file"] = str(files[case["modality"]])
 
+    parsed = {m: _split(m, p) for m, p in per_modality.items() if m in modalities}
+
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     outcomes: dict[int, dict] = {}
     keys: dict[int, str] = {}
     if cache is not None:
         for index, case in enumerate(cases):
             params_key = per_modality[case["modality"]]
-            if case[LESION] is not None or case.get(RING) is not None:
-                # one component or a ring: another result, another key
+            ibsi = parsed[case["modality"]][1].ibsi
+            if case[LESION] is not None or case.get(RING) is not None or ibsi:
+                # one component, a ring, IBSI definitions: another result, another key
                 params_key = {"params": params_key, LESION: case[LESION]}
                 if case.get(RING) is not None:
                     params_key[RING] = case[RING]
+                if ibsi:  # entries of IBSI resampling with pyradiomics binning: not reused
+                    params_key["ibsi_definitions"] = 1
+            if case.get(ROI_COLUMN):  # one ROI of a DICOM RTSTRUCT / SEG: keyed by its name
+                params_key = {"params": params_key, ROI_COLUMN: case[ROI_COLUMN]}
             try:
                 keys[index] = cache.key(
                     case["image"], case["mask_path"], case[LABEL_COLUMN], params_key
@@ -399,7 +415,7 @@ def extract_cohort(
         key=lambda i: _cost(cases[i]),
         reverse=True,
     )  # longest first: short tail
-    tasks = [(i, cases[i], per_modality[cases[i]["modality"]]) for i in todo]
+    tasks = [(i, cases[i], _spec(cases[i], parsed)) for i in todo]
 
     done = _run(tasks, n_jobs, client)
     try:
@@ -419,6 +435,19 @@ def extract_cohort(
     return _collect([(cases[i], outcomes[i]) for i in sorted(outcomes)], n_cached)
 
 
+def _split(modality: str, params: dict) -> tuple[dict, Preprocessing]:
+    """A modality's parameters, parsed once for all its cases (see :func:`split_params`)."""
+    try:
+        return split_params(params)
+    except ValueError as error:
+        raise ValueError(f"invalid radfusion block of modality {modality}: {error}") from None
+
+
+def _spec(case: dict, parsed: dict[str, tuple[dict, Preprocessing]]) -> CaseSpec:
+    """One case's spec, from its modality's parsed parameters."""
+    return CaseSpec(*parsed[case["modality"]], case[LABEL_COLUMN], case["modality"])
+
+
 def _cost(case: dict) -> int:
     """A cheap proxy of a case's extraction time: its files' sizes in bytes."""
     try:
@@ -428,7 +457,7 @@ def _cost(case: dict) -> int:
 
 
 def _run(
-    tasks: list[tuple[int, dict, dict]], n_jobs: int, client: Client | str | None
+    tasks: list[tuple[int, dict, CaseSpec]], n_jobs: int, client: Client | str | None
 ) -> Iterator[tuple[int, dict]]:
     """``_run_case`` over ``tasks`` on local processes or Dask, in completion order."""
     if not tasks:
@@ -438,14 +467,14 @@ def _run(
         return
     workers = min(joblib.effective_n_jobs(n_jobs), max(len(tasks), 1))
     if workers <= 1:
-        for index, case, params in tasks:
-            yield _run_case(index, case, params)
+        for index, case, spec in tasks:
+            yield _run_case(index, case, spec)
         return
     parallel = joblib.Parallel(
         n_jobs=workers, backend="loky", batch_size=1, return_as="generator_unordered"
     )
     outputs = parallel(
-        joblib.delayed(_run_case)(index, case, params, os.getpid()) for index, case, params in tasks
+        joblib.delayed(_run_case)(index, case, spec, os.getpid()) for index, case, spec in tasks
     )
     try:
         yield from outputs
@@ -456,7 +485,7 @@ def _run(
 
 
 def _run_dask(
-    tasks: list[tuple[int, dict, dict]], client: Client | str
+    tasks: list[tuple[int, dict, CaseSpec]], client: Client | str
 ) -> Iterator[tuple[int, dict]]:
     from .distributed import dask_client, map_unordered
 
@@ -498,6 +527,7 @@ def _collect(done: list[tuple[dict, dict]], n_cached: int = 0) -> ExtractionResu
             {
                 **{c: case[c] for c in CASE_COLUMNS},
                 **_provenance(case, outcome),
+                **({ROI_COLUMN: case[ROI_COLUMN]} if case.get(ROI_COLUMN) else {}),
                 **outcome["diagnostics"],
             }
         )

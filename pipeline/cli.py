@@ -70,11 +70,22 @@ Seed = Annotated[
 ]
 Folds = Annotated[int, typer.Option(min=2, help="Folds per repeat.")]
 Repeats = Annotated[int, typer.Option(min=1, help="Repeats of stratified K-fold.")]
-Features = Annotated[Path, typer.Argument(help="Feature table: Parquet or CSV (.gz too).")]
+Features = Annotated[
+    Path,
+    typer.Argument(help="Feature table: Parquet or CSV (.gz too), or a pyradiomics output CSV."),
+]
 Label = Annotated[str, typer.Option(help="Outcome column (feature or biomarker table).")]
 Biomarkers = Annotated[Path | None, typer.Option(help="Biomarker CSV to join.")]
 IdColumn = Annotated[
     str | None, typer.Option("--id", help="Patient id column (default patient_id or ID).")
+]
+BiomarkersId = Annotated[
+    str | None,
+    typer.Option(
+        "--biomarkers-id",
+        help="Biomarker table's id column (default: the --id column if present, else "
+        "patient_id or ID).",
+    ),
 ]
 GroupPattern = Annotated[
     str | None, typer.Option(help="Regex whose first group names a column's group.")
@@ -102,6 +113,48 @@ SelectK = Annotated[int | None, typer.Option(min=1, help="Keep the k best featur
 SelectMethod = Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")]
 Tune = Annotated[bool, typer.Option(help="A randomised inner search in every branch.")]
 NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")]
+IccTable = Annotated[
+    Path | None,
+    typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
+]
+IccThreshold = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Lowest ICC kept with --icc-table.")
+]
+
+
+def _model_options(
+    *,
+    learner: str,
+    stack_learner: list[str] | None,
+    group_pattern: str | None,
+    harmonize: bool,
+    harmonize_unseen: str,
+    icc_table: Path | None,
+    icc_threshold: float,
+    correlation_threshold: float | None,
+    select_k: int | None,
+    select_method: str,
+    tune: bool,
+    n_iter: int,
+):
+    """The one options object of cv and train, from their shared command-line options."""
+    from .learners import LEARNERS
+    from .options import ModelOptions
+
+    return ModelOptions(
+        learner=learner,
+        learners=tuple(stack_learner or LEARNERS),
+        group_pattern=group_pattern,
+        harmonize=harmonize,
+        harmonize_unseen=harmonize_unseen,
+        icc_table=None if icc_table is None else str(icc_table),
+        icc_threshold=icc_threshold,
+        correlation_threshold=correlation_threshold,
+        select_k=select_k,
+        select_method=select_method,
+        tune=tune,
+        n_iter=n_iter,
+    )
 
 
 @app.command()
@@ -134,6 +187,7 @@ def _extract(
     scheduler: str | None = None,
     biomarkers: Path | None = None,
     outcome: str | None = None,
+    modality: str | None = None,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
     from radfusion.features.manifest import validate_cohort
@@ -143,7 +197,7 @@ def _extract(
     check_output_path(out, SUFFIXES)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
-    table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False)
+    table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False, modality=modality)
     try:
         result = extract_cohort(
             table,
@@ -167,7 +221,9 @@ def _extract(
 @app.command()
 @_user_errors
 def extract(
-    manifest: Annotated[Path, typer.Argument(help="Cohort manifest CSV.")],
+    manifest: Annotated[
+        Path, typer.Argument(help="Cohort manifest CSV, or a pyradiomics batch CSV.")
+    ],
     out: Annotated[Path, typer.Option(help="Feature table (.parquet, .csv or .csv.gz).")],
     params: Annotated[
         Path | None,
@@ -181,13 +237,27 @@ def extract(
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run on a Dask cluster (scheduler address).")
     ] = None,
+    modality: Annotated[
+        str | None,
+        typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
+    ] = None,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
-    Exit codes: 0 all cases extracted; 1 some cases failed (listed in <out>.failures.csv);
-    2 bad input (manifest, biomarkers, parameters).
+    A pyradiomics batch CSV (ID,Image,Mask[,Label]) is read as a manifest; the mapping
+    applied is printed. Exit codes: 0 all cases extracted; 1 some cases failed (listed in
+    <out>.failures.csv); 2 bad input (manifest, biomarkers, parameters).
     """
-    if _extract(manifest, out, params, jobs, cache=cache, strict=strict, scheduler=dask_scheduler):
+    if _extract(
+        manifest,
+        out,
+        params,
+        jobs,
+        cache=cache,
+        strict=strict,
+        scheduler=dask_scheduler,
+        modality=modality,
+    ):
         raise typer.Exit(EXIT_CASES_FAILED)
 
 
@@ -253,6 +323,7 @@ def cv(
     out: Annotated[Path, typer.Option(help="Report folder.")],
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
     group_pattern: GroupPattern = None,
     strategy: Annotated[
         list[str] | None,
@@ -264,6 +335,8 @@ def cv(
     repeats: Repeats = 3,
     harmonize: Harmonize = False,
     harmonize_unseen: HarmonizeUnseen = "pooled",
+    icc_table: IccTable = None,
+    icc_threshold: IccThreshold = 0.75,
     correlation_threshold: CorrelationThreshold = None,
     select_k: SelectK = None,
     select_method: SelectMethod = "anova",
@@ -285,7 +358,6 @@ def cv(
     the stacking meta-learner) is refitted on the training rows of each fold only.
     """
     from .experiment import STRATEGIES, run_cv
-    from .learners import LEARNERS
 
     check_output_path(out, folder=True)
     report = run_cv(
@@ -294,25 +366,30 @@ def cv(
         out=out,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=group_pattern,
+        options=_model_options(
+            learner=learner,
+            stack_learner=stack_learner,
+            group_pattern=group_pattern,
+            harmonize=harmonize,
+            harmonize_unseen=harmonize_unseen,
+            icc_table=icc_table,
+            icc_threshold=icc_threshold,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            tune=tune,
+            n_iter=n_iter,
+        ),
         strategies=strategy or STRATEGIES,
-        learner=learner,
-        learners=stack_learner or LEARNERS,
         folds=folds,
         repeats=repeats,
         seed=seed,
-        harmonize=harmonize,
-        harmonize_unseen=harmonize_unseen,
-        correlation_threshold=correlation_threshold,
-        select_k=select_k,
-        select_method=select_method,
-        tune=tune,
-        n_iter=n_iter,
         explain=explain,
         scheduler=dask_scheduler,
         n_jobs=jobs,
         command=_command_line(),
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     _print_summary(report, out)
 
@@ -331,15 +408,18 @@ def train(
         typer.Option(help="report.json of a cv run: train exactly the model it validated."),
     ] = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
     group_pattern: GroupPattern = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="single, early, late, stacking or shared (default stacking)."),
+        typer.Option(help="early, late, stacking or shared (default stacking)."),
     ] = None,
     learner: Learner = "lr",
     stack_learner: StackLearners = None,
     harmonize: Harmonize = False,
     harmonize_unseen: HarmonizeUnseen = "pooled",
+    icc_table: IccTable = None,
+    icc_threshold: IccThreshold = 0.75,
     correlation_threshold: CorrelationThreshold = None,
     select_k: SelectK = None,
     select_method: SelectMethod = "anova",
@@ -354,7 +434,6 @@ def train(
     selection, tuning, seed) comes from the cv report, so the saved model is the one it
     validated; only --strategy is chosen here, among the report's fused models.
     """
-    from .learners import LEARNERS
     from .persistence import save_model, train_from_report, train_model
 
     check_output_path(out)
@@ -368,19 +447,24 @@ def train(
             label=label,
             biomarkers=biomarkers,
             id_column=id_column,
-            group_pattern=group_pattern,
+            options=_model_options(
+                learner=learner,
+                stack_learner=stack_learner,
+                group_pattern=group_pattern,
+                harmonize=harmonize,
+                harmonize_unseen=harmonize_unseen,
+                icc_table=icc_table,
+                icc_threshold=icc_threshold,
+                correlation_threshold=correlation_threshold,
+                select_k=select_k,
+                select_method=select_method,
+                tune=tune,
+                n_iter=n_iter,
+            ),
             strategy=strategy or "stacking",
-            learner=learner,
-            learners=stack_learner or LEARNERS,
             seed=seed,
             task=task,
-            harmonize=harmonize,
-            harmonize_unseen=harmonize_unseen,
-            correlation_threshold=correlation_threshold,
-            select_k=select_k,
-            select_method=select_method,
-            tune=tune,
-            n_iter=n_iter,
+            biomarkers_id=biomarkers_id,
         )
     save_model(trained, out)
     typer.echo(
@@ -396,6 +480,7 @@ def predict(
     out: Annotated[Path, typer.Option(help="Predictions (.csv, .csv.gz or .parquet).")],
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
+    biomarkers_id: BiomarkersId = None,
 ) -> None:
     """Per-patient probabilities from a saved model; columns and versions are checked."""
     from radfusion.features.table import SUFFIXES, write_table
@@ -404,7 +489,11 @@ def predict(
 
     check_output_path(out, SUFFIXES)
     predictions = predict_table(
-        load_model(model), features, biomarkers=biomarkers, id_column=id_column
+        load_model(model),
+        features,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        biomarkers_id=biomarkers_id,
     )
     write_table(predictions, out)
     typer.echo(f"predictions: {out} ({len(predictions)} patients)")
@@ -474,7 +563,10 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    from radfusion.features.console import quiet_warnings
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    quiet_warnings()  # here, not on import: a library import keeps the caller's filters
     app()
 
 

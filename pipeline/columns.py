@@ -122,6 +122,31 @@ def pyradiomics_prefix(name: str) -> str | None:
     return None
 
 
+#: pyradiomics feature classes, as the middle token of a feature name.
+PYRADIOMICS_CLASSES = ("shape2D", "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+
+def is_pyradiomics_feature(name: str) -> bool:
+    """Whether ``name`` is a pyradiomics feature as its own output names it.
+
+    ``<image type>_<feature class>_<feature>``, e.g. ``original_glcm_Contrast`` or
+    ``wavelet-LLH_firstorder_Mean`` (no modality prefix, no ``diagnostics_`` entry).
+
+    >>> is_pyradiomics_feature("log-sigma-1-0-mm-3D_glszm_ZoneEntropy")
+    True
+    >>> is_pyradiomics_feature("diagnostics_Image-original_Mean")
+    False
+    """
+    tokens = str(name).split("_")
+    return (
+        len(tokens) == 3
+        and tokens[0] not in ("general", "diagnostics")
+        and bool(_IMAGE_TYPE.match(tokens[0]))
+        and tokens[1] in PYRADIOMICS_CLASSES
+        and bool(tokens[2])
+    )
+
+
 def _check_unique(names: list[str]) -> None:
     seen: set[str] = set()
     duplicates = [n for n in names if n in seen or seen.add(n)]

@@ -16,6 +16,8 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
 from .columns import infer_groups
+from .preprocessing import level_sets
+from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
 from .targets import MAX_CLASSES, TASKS, infer_task
 
@@ -28,6 +30,8 @@ __all__ = [
     "check_label_spellings",
     "group_sizes",
     "load_dataset",
+    "read_biomarkers",
+    "read_features",
     "read_table",
 ]
 
@@ -57,6 +61,21 @@ class Dataset:
     encoded: dict[str, list[str]] = field(default_factory=dict)  # source column -> dummies
     site: pd.Series | None = None
     task: str = "binary"
+    #: The biomarker table's id column (None without one).
+    biomarkers_id_column: str | None = None
+    #: A pyradiomics output table's diagnostics, one row per case (modality, mask,
+    #: diagnostics_*); None for other tables.
+    diagnostics: pd.DataFrame | None = None
+    #: The same patients and columns before one-hot encoding (text columns as text, the site
+    #: column kept when asked): what a fusion estimator takes, encoding inside its folds.
+    table: pd.DataFrame | None = None
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Level set of every encoded text column (the whole cohort's: no label is read)."""
+        if self.table is None:
+            return {}
+        return level_sets(self.table, self.encoded)
 
     @property
     def ids(self) -> np.ndarray:
@@ -229,6 +248,42 @@ def check_finite(X: pd.DataFrame, sources: Mapping[str, str] | None = None) -> N
         )
 
 
+def read_features(
+    features: str | Path, id_column: str | None = None, keep: Sequence[str] = ()
+) -> tuple[pd.DataFrame, str, pd.DataFrame | None]:
+    """The feature table indexed by patient id, its id column, and pyradiomics diagnostics.
+
+    A table written by the ``pyradiomics`` command line is widened first (one row per
+    patient, :func:`radfusion.pipeline.pyradiomics_table.widen_pyradiomics_table`; ``keep``
+    names the patient-level text columns it may hold, such as the outcome); its diagnostics
+    are returned, else None.
+    """
+    file = str(features)
+    table = read_table(features, id_column)
+    id_name = resolve_id(table, id_column, file)
+    diagnostics = None
+    if is_pyradiomics_table(table.columns):
+        table, diagnostics = widen_pyradiomics_table(table, id_name, file=file, keep=keep)
+    return index_by_id(table, id_name, file), id_name, diagnostics
+
+
+def read_biomarkers(
+    biomarkers: str | Path, id_column: str | None, features_id: str
+) -> tuple[pd.DataFrame, str]:
+    """The biomarker table indexed by patient id, and its id column.
+
+    The id column is ``id_column`` when given, else the feature table's (``features_id``)
+    when the biomarker table has it, else ``patient_id`` or ``ID``: so ``ID`` in a
+    pyradiomics table and ``patient_id`` in the biomarkers join without options.
+    """
+    file = str(biomarkers)
+    bio = read_table(biomarkers, id_column or features_id)
+    if id_column is None and features_id in bio.columns:
+        id_column = features_id
+    name = resolve_id(bio, id_column, file)
+    return index_by_id(bio, name, file), name
+
+
 def load_dataset(
     features: str | Path,
     *,
@@ -238,6 +293,7 @@ def load_dataset(
     group_pattern: str | None = None,
     keep_site: bool = False,
     task: str = "binary",
+    biomarkers_id: str | None = None,
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
@@ -257,17 +313,21 @@ def load_dataset(
 
     ``task`` is the target's kind: "binary" (default, exactly two values), "multiclass",
     "regression", or "auto" (guessed by :func:`radfusion.pipeline.targets.infer_task`).
+
+    A table written by the ``pyradiomics`` command line is read as one row per patient
+    (:mod:`radfusion.pipeline.pyradiomics_table`): its provenance columns are never
+    features, and its diagnostics are kept in ``Dataset.diagnostics``. ``id_column`` names the
+    feature table's id column and ``biomarkers_id`` the biomarker table's (default: the
+    same name when the biomarker table has it, else ``patient_id`` or ``ID``).
     """
     feature_file = str(features)
-    table = read_table(features, id_column)
-    id_name = resolve_id(table, id_column, feature_file)
-    table = index_by_id(table, id_name, feature_file)
+    table, id_name, diagnostics = read_features(features, id_column, keep=(label, SITE_COLUMN))
     sources = dict.fromkeys(table.columns, feature_file)
     label_file = feature_file
+    bio_id = None
     if biomarkers is not None:
         bio_file = str(biomarkers)
-        bio = read_table(biomarkers, id_column or id_name)
-        bio = index_by_id(bio, resolve_id(bio, id_column or id_name, bio_file), bio_file)
+        bio, bio_id = read_biomarkers(biomarkers, biomarkers_id, id_name)
         table = join_biomarkers(table, bio, file=feature_file, bio_file=bio_file)
         sources.update(dict.fromkeys(bio.columns, bio_file))
         if label in bio.columns:
@@ -283,6 +343,7 @@ def load_dataset(
         _check_site(table, sources.get(SITE_COLUMN, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
     X = table.drop(columns=[c for c in (label, SITE_COLUMN) if c in table.columns])
+    raw = X.copy()
     X, encoded = _encode_categoricals(X, sources)
     check_finite(X, sources)
     X = X.astype(float)
@@ -292,8 +353,13 @@ def load_dataset(
     if site is not None:
         site = site.loc[order]
     groups = infer_groups(list(X.columns), pattern=group_pattern)
+    raw = raw.loc[order]
+    raw[[c for c in raw.columns if c not in encoded]] = X[
+        [c for c in raw.columns if c not in encoded]
+    ]
     if keep_site:
         X[SITE_COLUMN] = site
+        raw[SITE_COLUMN] = site
     return Dataset(
         X=X,
         y=y,
@@ -304,6 +370,9 @@ def load_dataset(
         encoded=encoded,
         site=site,
         task=task,
+        biomarkers_id_column=bio_id,
+        diagnostics=diagnostics,
+        table=raw,
     )
 
 

@@ -15,9 +15,16 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
 from .dataset import Dataset, load_dataset
-from .fusion import FUSED, STRATEGIES, build_models
-from .learners import LEARNERS
-from .report import build_report, build_task_report, read_extraction, write_report
+from .fusion import FUSED, STRATEGIES, build_estimators
+from .options import ModelOptions
+from .report import (
+    build_report,
+    build_task_report,
+    jsonable,
+    read_extraction,
+    summarize_diagnostics,
+    write_report,
+)
 from .statistics import describe_cohort
 from .tables import index_by_id, read_table, resolve_id
 from .validation import (
@@ -48,6 +55,11 @@ def select_models(models: dict, strategies: Sequence[str]) -> dict:
     }
 
 
+def estimator_params(model) -> dict[str, Any]:
+    """A fusion estimator's ``get_params()`` as JSON data (what ``config.models`` records)."""
+    return jsonable(model.get_params(deep=False))
+
+
 def comparison_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
     """Each fused model against each single-group model (the clinical-only one included)."""
     return [(f, s) for f in models if f in FUSED for s in models if s not in FUSED]
@@ -59,12 +71,14 @@ def cohort_variables(
     """Patient characteristics for Table 1, one row per patient of ``data`` (same order).
 
     The biomarker table as read (text columns unencoded), without the id, label and site
-    columns; without one, the clinical group's columns of the model matrix.
+    columns; without one, the clinical group's columns of the model matrix. ``id_column`` is
+    the biomarker table's id column (default: the one ``data`` was joined by).
     """
     if biomarkers is not None:
         file = str(biomarkers)
-        table = read_table(biomarkers, id_column or data.id_column)
-        table = index_by_id(table, resolve_id(table, id_column or data.id_column, file), file)
+        name = id_column or data.biomarkers_id_column or data.id_column
+        table = read_table(biomarkers, name)
+        table = index_by_id(table, resolve_id(table, name, file), file)
         drop = [c for c in (data.label, SITE_COLUMN) if c in table.columns]
         return table.drop(columns=drop).reindex(data.X.index)
     columns = data.groups.get(CLINICAL_GROUP)
@@ -110,94 +124,86 @@ def run_cv(
     out: str | Path,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
-    group_pattern: str | None = None,
+    options: ModelOptions | None = None,
     strategies: Sequence[str] = STRATEGIES,
-    learner: str = "lr",
-    learners: Sequence[str] = LEARNERS,
     folds: int = 5,
     repeats: int = 3,
     seed: int = 0,
     n_jobs: int = 1,
     n_bootstrap: int = 1000,
     command: str | None = None,
-    harmonize: bool = False,
-    harmonize_unseen: str = "pooled",
-    correlation_threshold: float | None = None,
-    select_k: int | None = None,
-    select_method: str = "anova",
     explain: bool = True,
-    tune: bool = False,
-    n_iter: int = 20,
     scheduler: Any = None,
     task: str = "auto",
+    biomarkers_id: str | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
-    Returns the report (the content of ``report.json``). Every step that learns is inside
-    the estimators, so it is refitted on the training rows of each fold only: with
-    ``harmonize=True`` the table's ``site`` column is kept in ``X`` and every branch
-    harmonises its imaging features with ComBat (``harmonize_unseen`` for sites absent from a
-    training fold); ``correlation_threshold``, ``select_k`` and ``select_method`` add a
-    correlation filter and a top-k selector to every branch (see
-    :func:`radfusion.pipeline.fusion.build_model`). With ``explain`` (default) the report gets its
-    ``explanations`` (:mod:`radfusion.pipeline.validation`), computed from the fitted fold models
-    inside the CV workers: meta-learner weights, AUC drop per group of the late model, held-out
-    permutation importance of the single-group models and, when a selector ran, selection
-    frequencies. With ``tune`` every branch gets a randomised search of ``n_iter`` settings
-    over inner folds of each outer training set (nested CV); the settings chosen in every
-    outer fold are recorded in ``config["tuning"]``. With ``scheduler`` (a Dask scheduler
-    address or a ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster
-    through joblib's Dask backend; the results are those of a local run.
+    Returns the report (the content of ``report.json``). Every model is a fusion estimator
+    (:func:`radfusion.pipeline.fusion.build_estimators`) whose parameters come from
+    ``options`` (:class:`~radfusion.pipeline.options.ModelOptions`; default: its defaults) and
+    ``seed``; the report records each model's ``get_params()`` in ``config["models"]``, which
+    :func:`radfusion.pipeline.persistence.train_from_report` fits again. Every step that learns,
+    the encoding of text columns included, is inside the estimators, so it is refitted on the
+    training rows of each fold only: with ``options.harmonize`` the table's ``site`` column is
+    kept and every branch harmonises its imaging features with ComBat; the ICC, correlation and
+    top-k filters run in every branch. With ``explain`` (default) the report gets its
+    ``explanations`` (:mod:`radfusion.pipeline.validation`), computed from the fitted fold
+    models inside the CV workers: meta-learner weights, AUC drop per group of the late model,
+    held-out permutation importance of the single-group models and, when a selector ran,
+    selection frequencies. With ``options.tune`` every branch gets a randomised search over
+    inner folds of each outer training set (nested CV); the settings chosen in every outer fold
+    are recorded in ``config["tuning"]``. With ``scheduler`` (a Dask scheduler address or a
+    ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster through
+    joblib's Dask backend; the results are those of a local run.
 
     ``task`` is the target's kind ("auto": guessed, see
-    :func:`radfusion.pipeline.targets.infer_task`). Multiclass and regression targets get the same
-    models and CV (stratified by class; plain K-fold for regression) and a report with their own
-    metrics (:mod:`radfusion.pipeline.report`); explanations are computed for binary targets
-    only.
+    :func:`radfusion.pipeline.targets.infer_task`). Multiclass and regression targets get the
+    same models and CV (stratified by class; plain K-fold for regression) and a report with
+    their own metrics (:mod:`radfusion.pipeline.report`); explanations are computed for binary
+    targets only.
+
+    A table written by the ``pyradiomics`` command line is accepted as it is
+    (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
+    into the methods text. ``biomarkers_id`` names the biomarker table's id column when it
+    differs from ``id_column``.
     """
+    options = ModelOptions() if options is None else options
     started = time.perf_counter()
     data = load_dataset(
         features,
         label=label,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=group_pattern,
-        keep_site=harmonize,
+        group_pattern=options.group_pattern,
+        keep_site=options.harmonize,
         task=task,
+        biomarkers_id=biomarkers_id,
     )
     explain = explain and data.task == "binary"
     models = select_models(
-        build_models(
-            data.groups,
-            learner=learner,
-            learners=learners,
-            random_state=seed,
-            harmonize=SITE_COLUMN if harmonize else None,
-            harmonize_unseen=harmonize_unseen,
-            correlation_threshold=correlation_threshold,
-            select_k=select_k,
-            select_method=select_method,
-            tune=tune,
-            n_iter=n_iter,
+        build_estimators(
+            list(data.groups),
             task=data.task,
+            **options.params(random_state=seed, categories=data.categories),
         ),
         strategies,
     )
     loaded = time.perf_counter()
-    selection = select_k is not None or correlation_threshold is not None
+    selection = options.select_k is not None or options.correlation_threshold is not None
     single = single_group_models(list(models), data.groups)
     if explain:
         hook = FoldExplainer(
-            groups=data.groups, single=single, seed=seed, selection=selection, tuned=tune
+            groups=data.groups, single=single, seed=seed, selection=selection, tuned=options.tune
         )
-    elif tune:
+    elif options.tune:
         hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
     else:
         hook = None
     with _backend(scheduler):
         result = cross_validate_models(
             models,
-            data.X,
+            data.table,
             data.y,
             ids=data.ids,
             folds=folds,
@@ -230,22 +236,25 @@ def run_cv(
         "label": label,
         "task": data.task,
         "id_column": data.id_column,
-        "group_pattern": group_pattern,
+        "biomarkers_id_column": data.biomarkers_id_column,
+        "group_pattern": options.group_pattern,
         "strategies": list(strategies),
-        "learner": learner,
-        "stacking_learners": list(learners),
+        "learner": options.learner,
+        "stacking_learners": list(options.learners),
         "folds": folds,
         "repeats": repeats,
         "n_bootstrap": n_bootstrap,
         "preprocessing": {
-            "harmonize": SITE_COLUMN if harmonize else None,
-            "harmonize_unseen": harmonize_unseen if harmonize else None,
-            "correlation_threshold": correlation_threshold,
-            "select_k": select_k,
-            "select_method": select_method if select_k is not None else None,
+            "harmonize": SITE_COLUMN if options.harmonize else None,
+            "harmonize_unseen": options.harmonize_unseen if options.harmonize else None,
+            "icc_table": options.icc_table,
+            "icc_threshold": options.icc_threshold if options.icc_table is not None else None,
+            "correlation_threshold": options.correlation_threshold,
+            "select_k": options.select_k,
+            "select_method": options.select_method if options.select_k is not None else None,
         },
         "tuning": {
-            "n_iter": n_iter,
+            "n_iter": options.n_iter,
             "chosen": [
                 {
                     "model": r["model"],
@@ -257,8 +266,10 @@ def run_cv(
                 if r["record"] and r["record"].get("hyperparameters")
             ],
         }
-        if tune
+        if options.tune
         else None,
+        "options": options.as_dict(),
+        "models": {name: estimator_params(model) for name, model in models.items()},
         "encoded_columns": data.encoded,
         "label_mapping": data.label_mapping,
         "command": command,
@@ -268,6 +279,8 @@ def run_cv(
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
+    if options.icc_table is not None:
+        inputs["icc_table"] = options.icc_table
     if data.task == "binary":
         report = build_report(
             predictions,
@@ -276,10 +289,14 @@ def run_cv(
             seed=seed,
             inputs=inputs,
             groups=data.groups,
-            cohort=describe(data, biomarkers, id_column),
+            cohort=describe(data, biomarkers),
             comparisons=comparison_pairs(list(models)),
             n_bootstrap=n_bootstrap,
-            extraction=read_extraction(features),
+            extraction=(
+                summarize_diagnostics(data.diagnostics, Path(features).name)
+                if data.diagnostics is not None
+                else read_extraction(features)
+            ),
             explanations=explanations,
         )
     else:

@@ -1,10 +1,11 @@
 """Train a fusion model on a whole cohort, save it safely, apply it to new patients.
 
 A saved model is one ``.skops`` file: a zip archive written by :func:`skops.io.dump` holding
-the fitted estimator, plus one JSON member, ``radfusion.json``, with everything prediction needs
-besides the estimator: the model's input columns in order, the groups, the categorical levels
-that :func:`radfusion.pipeline.dataset.load_dataset` one-hot encoded, the label and its classes, the
-training settings and the library versions. The JSON is read first, so version problems are
+the fitted fusion estimator (:class:`~radfusion.pipeline.fusion.FusionClassifier` or
+:class:`~radfusion.pipeline.fusion.FusionRegressor`, which encodes text columns itself), plus one
+JSON member, ``radfusion.json``, with what is checked before the estimator is rebuilt: the input
+columns, the groups, the label and its classes, the estimator's parameters and the library
+versions. The JSON is read first, so version problems are
 reported before any object is rebuilt.
 
 Safety. skops rebuilds objects from a JSON schema instead of unpickling, and only types it is
@@ -25,9 +26,9 @@ Policies where the file and the new table disagree:
   missing one); other columns are ignored with an :class:`ExtraColumnsWarning`; the label and
   ``site`` columns are dropped silently; column order does not matter. Missing *values* are
   fine (imputed inside the model, as in training).
-- Categories: text columns are encoded with the training levels. A level never seen in
-  training is an ``InputError`` (column, level, patients): mapping it to the reference level
-  would silently change the prediction. Blank it to have the model impute it.
+- Categories: text columns are encoded by the estimator with the training levels. A level never
+  seen in training is an ``InputError`` (column, level, patients): mapping it to the reference
+  level would silently change the prediction. Blank it to have the model impute it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import platform
 import warnings
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -57,9 +58,10 @@ from radfusion.features.files import atomic_write, file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .dataset import check_finite, load_dataset
-from .fusion import FUSED, build_model
-from .learners import LEARNERS
-from .preprocessing import level_sets
+from .fusion import FUSED, STRATEGIES, make_estimator
+from .options import ModelOptions
+from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
+from .report import jsonable
 from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
@@ -152,16 +154,12 @@ class TrainedModel:
     id_column : str
         Patient identifier column of the training table.
     columns : list of str
-        Model input columns after encoding, in the order the estimator saw them.
+        The table columns the estimator takes (text columns unencoded; the site column when it
+        harmonises), in training order.
     groups : dict of str to list of str
-        Feature groups (fusion branches) over ``columns``.
-    categories : dict of str to list of str
-        Text column → its training levels, sorted; the first is the reference (no dummy).
-    encoded : dict of str to list of str
-        Text column → its dummy columns in ``columns``.
+        Feature groups (fusion branches) over the encoded columns (``estimator.groups_``).
     settings : dict
-        ``strategy``, ``learner``, ``learners``, ``seed``, ``group_pattern`` and ``task``
-        ("binary" when absent, as in files from before multiclass and regression).
+        ``strategy``, ``task`` and ``params``, the estimator's ``get_params()`` as JSON.
     training : dict
         ``n_patients``, ``class_counts`` and ``biomarker_columns`` (raw columns that came from
         the biomarker table, for error hints).
@@ -175,8 +173,6 @@ class TrainedModel:
     id_column: str
     columns: list[str]
     groups: dict[str, list[str]]
-    categories: dict[str, list[str]] = field(default_factory=dict)
-    encoded: dict[str, list[str]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -187,10 +183,9 @@ class TrainedModel:
         return {str(value): code for code, value in enumerate(self.classes)}
 
     @property
-    def input_columns(self) -> list[str]:
-        """Raw columns a prediction table must have (text columns before encoding), in order."""
-        source = {dummy: name for name, dummies in self.encoded.items() for dummy in dummies}
-        return list(dict.fromkeys(source.get(column, column) for column in self.columns))
+    def site_column(self) -> str | None:
+        """The column the model harmonises by, if it does."""
+        return self.settings.get("params", {}).get("harmonize")
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the estimator, as JSON-serialisable data."""
@@ -207,44 +202,31 @@ def train_model(
     label: str,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
-    group_pattern: str | None = None,
+    options: ModelOptions | None = None,
     strategy: str = "stacking",
-    learner: str = "lr",
-    learners: Sequence[str] = LEARNERS,
     seed: int = 0,
     task: str = "auto",
-    harmonize: bool = False,
-    harmonize_unseen: str = "pooled",
-    correlation_threshold: float | None = None,
-    select_k: int | None = None,
-    select_method: str = "anova",
-    tune: bool = False,
-    n_iter: int = 20,
+    biomarkers_id: str | None = None,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
-    Every model option of :func:`radfusion.pipeline.experiment.run_cv` is taken, with the same
-    defaults, so the saved model can be the cross-validated one (see
-    :func:`train_from_report`); the options are recorded in ``settings``.
+    The estimator is the one :func:`radfusion.pipeline.experiment.run_cv` cross-validates for
+    the same ``options``, ``strategy`` and ``seed`` (see :func:`train_from_report`).
 
     Parameters
     ----------
-    features, label, biomarkers, id_column, group_pattern
-        As in :func:`radfusion.pipeline.dataset.load_dataset`.
-    strategy : {"single", "early", "late", "stacking"}, default="stacking"
+    features, label, biomarkers, id_column, biomarkers_id
+        As in :func:`radfusion.pipeline.dataset.load_dataset` (a pyradiomics output table
+        too).
+    options : ModelOptions, optional
+        The model options (:class:`~radfusion.pipeline.options.ModelOptions`; default: its
+        defaults). With ``harmonize`` a prediction table must have the ``site`` column.
+    strategy : {"early", "late", "stacking", "shared"}, default="stacking"
         Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
-    learner : str, default="lr"
-        Learner of the single, early and late models.
-    learners : sequence of str, default=LEARNERS
-        Learners of the stacking model.
     seed : int, default=0
-        Seed of the learners and of the stacking folds.
+        The estimator's ``random_state``.
     task : {"auto", "binary", "multiclass", "regression"}, default="auto"
         The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
-    harmonize, harmonize_unseen, correlation_threshold, select_k, select_method, tune, n_iter
-        As in :func:`radfusion.pipeline.experiment.run_cv`: ComBat by the ``site`` column (which
-        a prediction table must then have), correlation filter, top-k selection and nested
-        tuning inside every branch.
 
     Returns
     -------
@@ -255,69 +237,62 @@ def train_model(
     InputError
         Unreadable tables, bad label, unknown strategy or learner.
     """
+    options = ModelOptions() if options is None else options
     data = load_dataset(
         features,
         label=label,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=group_pattern,
-        keep_site=harmonize,
+        group_pattern=options.group_pattern,
+        keep_site=options.harmonize,
         task=task,
+        biomarkers_id=biomarkers_id,
     )
-    options = {
-        "harmonize": SITE_COLUMN if harmonize else None,
-        "harmonize_unseen": harmonize_unseen if harmonize else None,
-        "correlation_threshold": correlation_threshold,
-        "select_k": select_k,
-        "select_method": select_method if select_k is not None else None,
-        "tune": tune,
-        "n_iter": n_iter if tune else None,
-    }
-    model = build_model(
-        data.groups,
-        strategy,
-        learner,
-        learners,
-        random_state=seed,
-        task=data.task,
-        harmonize=options["harmonize"],
-        harmonize_unseen=harmonize_unseen,
-        correlation_threshold=correlation_threshold,
-        select_k=select_k,
-        select_method=select_method,
-        tune=tune,
-        n_iter=n_iter,
-    )
-    model.fit(data.X, data.y)
+    params = options.params(random_state=seed, categories=data.categories)
+    return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
+
+
+def _fit(
+    data, features, biomarkers, id_column, biomarkers_id, strategy: str, params: dict
+) -> TrainedModel:
+    """Fit ``make_estimator(strategy, **params)`` on a dataset and describe it."""
+    if strategy not in STRATEGIES:
+        raise InputError(
+            "Unknown fusion strategy",
+            [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
+        )
+    estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
-        raw, _ = _read_inputs(features, biomarkers, id_column)
+        raw, _ = _read_inputs(
+            features,
+            biomarkers,
+            id_column,
+            biomarkers_id=biomarkers_id,
+            keep=(data.label, SITE_COLUMN),
+        )
     classes = [None] * len(data.label_mapping)
-    for value in raw[label].dropna().unique() if classes else ():
+    for value in raw[data.label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
     counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
     return TrainedModel(
-        estimator=model,
-        label=label,
+        estimator=estimator,
+        label=data.label,
         classes=classes,
         id_column=data.id_column,
-        columns=list(data.X.columns),
-        groups=data.groups,
-        categories=level_sets(raw, data.encoded),
-        encoded=data.encoded,
+        columns=[str(c) for c in data.table.columns],
+        groups=estimator.groups_,
         settings={
             "strategy": strategy,
-            "learner": learner,
-            "learners": list(learners),
-            "seed": seed,
-            "group_pattern": group_pattern,
             "task": data.task,
-            **options,
+            "params": jsonable(estimator.get_params(deep=False)),
         },
         training={
             "n_patients": len(data.y),
             "class_counts": counts,
-            "biomarker_columns": _biomarker_columns(biomarkers, id_column, data.id_column),
+            "biomarker_columns": _biomarker_columns(
+                biomarkers, biomarkers_id, data.biomarkers_id_column
+            ),
         },
         versions=library_versions(),
     )
@@ -332,17 +307,18 @@ def train_from_report(
 ) -> TrainedModel:
     """Train exactly the model a cross-validation report validated, on every patient.
 
-    Every model option (label, task, id column, groups, learners, harmonisation, filter,
-    selection, tuning, seed) is read from the report's ``config``; only the strategy is
-    chosen, among the fused models the report compared (default: its only one, else
-    ``"stacking"`` when it was compared). A feature or biomarker table whose SHA-256 differs
-    from the one the report records gives a :class:`TrainingDataWarning`.
+    The estimator is rebuilt from the parameters the report recorded for it
+    (``config.models[strategy]``, its ``get_params()``), and the table is read as cv read it
+    (label, task, id column, site column); only the strategy is chosen, among the fused
+    models the report compared (default: its only one, else ``"stacking"`` when it was
+    compared). A feature or biomarker table whose SHA-256 differs from the one the report
+    records gives a :class:`TrainingDataWarning`.
 
     Raises
     ------
     InputError
-        A report that is not a radfusion binary/multiclass/regression report, or a strategy
-        the report did not validate.
+        A report that is not a radfusion cv report (or one from before radfusion 0.2, which did
+        not record its estimators), or a strategy the report did not validate.
     """
     path = None if isinstance(report, Mapping) else Path(report)
     if path is not None:
@@ -363,7 +339,19 @@ def train_from_report(
                 )
             ],
         )
-    fused = [s for s in config.get("strategies", ()) if s in FUSED]
+    models = config.get("models")
+    if not isinstance(models, Mapping):
+        raise InputError(
+            "The report does not record its models",
+            [
+                Problem(
+                    "a report written before radfusion 0.2 has no 'config.models': re-run "
+                    "radfusion cv, or train with the same options and radfusion train --label",
+                    file=where,
+                )
+            ],
+        )
+    fused = [s for s in config.get("strategies", ()) if s in FUSED and s in models]
     if strategy is None:
         strategy = fused[0] if len(fused) == 1 else "stacking"
     if strategy not in fused:
@@ -385,26 +373,26 @@ def train_from_report(
                 TrainingDataWarning,
                 stacklevel=2,
             )
-    preprocessing = config.get("preprocessing") or {}
-    tuning = config.get("tuning")
-    return train_model(
+    params = dict(models[strategy])
+    params.pop("strategy", None)
+    data = load_dataset(
         features,
         label=config["label"],
         biomarkers=biomarkers,
         id_column=config.get("id_column"),
-        group_pattern=config.get("group_pattern"),
-        strategy=strategy,
-        learner=config.get("learner", "lr"),
-        learners=tuple(config.get("stacking_learners") or LEARNERS),
-        seed=int(report.get("seed", 0)),
+        group_pattern=params.get("group_pattern"),
+        keep_site=params.get("harmonize") is not None,
         task=config.get("task", "binary"),
-        harmonize=preprocessing.get("harmonize") is not None,
-        harmonize_unseen=preprocessing.get("harmonize_unseen") or "pooled",
-        correlation_threshold=preprocessing.get("correlation_threshold"),
-        select_k=preprocessing.get("select_k"),
-        select_method=preprocessing.get("select_method") or "anova",
-        tune=tuning is not None,
-        n_iter=(tuning or {}).get("n_iter", 20),
+        biomarkers_id=config.get("biomarkers_id_column"),
+    )
+    return _fit(
+        data,
+        features,
+        biomarkers,
+        config.get("id_column"),
+        config.get("biomarkers_id_column"),
+        strategy,
+        params,
     )
 
 
@@ -649,6 +637,7 @@ def predict_table(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
     """Score every patient of a feature table (joined with biomarkers) with a trained model.
 
@@ -656,11 +645,15 @@ def predict_table(
     ----------
     trained : TrainedModel
     features : path or DataFrame
-        Feature table with the patient id column; the label column may be absent.
+        Feature table with the patient id column (a pyradiomics output table too); the label
+        column may be absent.
     biomarkers : path or DataFrame, optional
         Biomarker table, joined by patient id as in training.
     id_column : str, optional
         Patient id column (default: the training one, else ``patient_id`` or ``ID``).
+    biomarkers_id : str, optional
+        The biomarker table's id column (default: the feature table's when present, else
+        ``patient_id`` or ``ID``).
 
     Returns
     -------
@@ -681,7 +674,9 @@ def predict_table(
     ExtraColumnsWarning
         Columns the model does not use; they are ignored.
     """
-    X = model_matrix(trained, features, biomarkers=biomarkers, id_column=id_column)
+    X = model_matrix(
+        trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
+    )
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
     task = trained.settings.get("task", "binary")
@@ -708,34 +703,42 @@ def model_matrix(
     *,
     biomarkers: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
+    biomarkers_id: str | None = None,
 ) -> pd.DataFrame:
-    """The table as the model sees it: encoded, checked, in ``trained.columns`` order.
+    """The table the estimator takes: its columns, checked, in ``trained.columns`` order.
 
-    Rows keep the table order and are indexed by patient id. See :func:`predict_table`.
+    Numbers are parsed (text in a numeric column is an error naming it); text columns stay
+    text (the estimator encodes them; an unseen level is an error naming column, level and
+    patients). Rows keep the table order and are indexed by patient id. See
+    :func:`predict_table`.
     """
-    table, sources = _read_inputs(features, biomarkers, id_column, trained.id_column)
+    table, sources = _read_inputs(
+        features,
+        biomarkers,
+        id_column,
+        trained.id_column,
+        biomarkers_id=biomarkers_id,
+        keep=(trained.label, SITE_COLUMN),
+    )
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
-    site = trained.settings.get("harmonize")
+    site = trained.site_column
     if site is not None:
         site_values = _site_column(table, site, file)
     table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
-    parts, problems = [], []
-    for name in trained.input_columns:
+    levels = trained.estimator.encoder_.levels_
+    problems: list[Problem] = []
+    X = pd.DataFrame(index=table.index)
+    for name in trained.columns:
         if name == site:
-            continue
-        if name in trained.encoded:
-            part = _encode(table[name], name, trained.categories[name], sources[name], problems)
+            X[name] = site_values
+        elif name in levels:
+            X[name] = _check_levels(table[name], name, levels[name], sources[name], problems)
         else:
-            part = _numeric(table[name], name, sources[name], problems)
-        parts.append(part)
+            X[name] = _numeric(table[name], name, sources[name], problems)
     if problems:
         raise InputError("Some values do not fit the model", problems)
-    numeric = [c for c in trained.columns if c != site]
-    X = pd.concat(parts, axis=1)[numeric].astype(float)
-    check_finite(X, sources)
-    if site is not None:  # harmonised by site: ComBat reads it, as in training (last column)
-        X[site] = site_values
+    check_finite(X.drop(columns=[c for c in [site, *levels] if c in X.columns]), sources)
     return X
 
 
@@ -756,24 +759,26 @@ def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
 
 
 def _read_inputs(
-    features, biomarkers, id_column, preferred_id=None
+    features, biomarkers, id_column, preferred_id=None, *, biomarkers_id=None, keep=(SITE_COLUMN,)
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Feature table left-joined with the biomarkers, indexed by patient id (table order), and
-    the file each column came from."""
+    the file each column came from. A pyradiomics output table is widened first (``keep``: its
+    patient-level text columns)."""
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     table = _read(features, id_column or preferred_id)
     if id_column is None and preferred_id in table.columns:
         id_column = preferred_id
     id_name = resolve_id(table, id_column, file)
+    if is_pyradiomics_table(table.columns):
+        table, _ = widen_pyradiomics_table(table, id_name, file=file, keep=keep)
     table = index_by_id(table, id_name, file)
     sources = dict.fromkeys(table.columns, file)
     if biomarkers is None:
         return table, sources
     bio_file = "biomarkers" if isinstance(biomarkers, pd.DataFrame) else str(biomarkers)
-    bio = _read(biomarkers, id_name)
-    bio = index_by_id(
-        bio, resolve_id(bio, id_name if id_name in bio else id_column, bio_file), bio_file
-    )
+    bio = _read(biomarkers, biomarkers_id or id_name)
+    bio_name = biomarkers_id or (id_name if id_name in bio else None)
+    bio = index_by_id(bio, resolve_id(bio, bio_name, bio_file), bio_file)
     sources.update(dict.fromkeys(bio.columns, bio_file))
     return join_biomarkers(table, bio, file=file, bio_file=bio_file), sources
 
@@ -787,7 +792,7 @@ def _read(source: str | Path | pd.DataFrame, id_column: str | None) -> pd.DataFr
 def _check_columns(
     trained: TrainedModel, table: pd.DataFrame, file: str, with_biomarkers: bool
 ) -> None:
-    expected = [c for c in trained.input_columns if c != trained.settings.get("harmonize")]
+    expected = [c for c in trained.columns if c != trained.site_column]
     missing = [c for c in expected if c not in table.columns]
     if missing:
         from_bio = set(trained.training.get("biomarker_columns", ()))
@@ -809,10 +814,10 @@ def _check_columns(
         )
 
 
-def _encode(
+def _check_levels(
     column: pd.Series, name: str, levels: list[str], file: str, problems: list[Problem]
-) -> pd.DataFrame:
-    """One-hot encode with the training levels (first dropped); NaN stays NaN in every dummy."""
+) -> pd.Series:
+    """The text column as it is; each level unseen in training is a problem naming patients."""
     values = column.astype("string")
     unseen = values.notna() & ~values.isin(levels)
     for level in sorted(set(values[unseen])):
@@ -825,13 +830,7 @@ def _encode(
                 file=file,
             )
         )
-    known = values.where(~unseen)  # unseen levels are reported, not encoded
-    dummies = pd.get_dummies(
-        pd.Categorical(known, categories=levels), prefix=name, drop_first=True, dtype=float
-    )
-    dummies.index = column.index
-    dummies[column.isna().to_numpy()] = np.nan
-    return dummies
+    return column
 
 
 def _numeric(column: pd.Series, name: str, file: str, problems: list[Problem]) -> pd.Series:

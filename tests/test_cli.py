@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from radfusion.features.synthetic import make_cohort
 from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
+from radfusion.pipeline.options import ModelOptions
 
 runner = CliRunner()
 
@@ -146,7 +147,12 @@ def test_train_then_predict_matches_the_in_memory_model(demo_run, tmp_path):
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(predictions)
     in_memory = predict_table(
-        train_model(features, label="outcome", biomarkers=bio, learners=("lr", "xgb")),
+        train_model(
+            features,
+            label="outcome",
+            biomarkers=bio,
+            options=ModelOptions(learners=("lr", "xgb")),
+        ),
         features,
         biomarkers=bio,
     )

@@ -6,8 +6,11 @@ five independent draws, for every model `radfusion cv` builds.
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from radfusion.pipeline.experiment import run_cv
+
+pytestmark = pytest.mark.slow
 
 
 def test_permuted_labels_give_chance_auc(tmp_path):

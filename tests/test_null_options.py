@@ -2,8 +2,9 @@
 with the outcome (and a missing modality), every model's mean out-of-fold AUC over five seeds
 is within 0.5 ± 0.1 — with ComBat by site, the correlation filter and top-k selection on.
 
-Small on purpose (60 patients, 60 features per imaging group, 30 % without MR, 3 outer and 3 inner folds, LR
-and RBF-SVM learners); ``benchmarks/validity.py`` runs the issue's full-size tables.
+Small on purpose (60 patients, 60 features per imaging group, 30 % without MR, 3 outer and 3
+inner folds, LR and RBF-SVM learners); ``benchmarks/validity.py`` runs the issue's full-size
+tables.
 """
 
 import warnings

@@ -3,11 +3,14 @@
 import json
 
 import pandas as pd
+import pytest
 from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
 
 from radfusion.pipeline.cli import app
 from tests.conftest import shared_data
+
+pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 

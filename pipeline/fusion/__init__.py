@@ -11,6 +11,9 @@ from ._branch import (
 from ._estimator import (
     FusionClassifier,
     FusionRegressor,
+    build_estimators,
+    fitted_model,
+    make_estimator,
 )
 from ._model import (
     CALIBRATIONS,
@@ -51,6 +54,9 @@ __all__ = [
     "FusionClassifier",
     "FusionRegressor",
     "CALIBRATIONS",
+    "build_estimators",
+    "fitted_model",
+    "make_estimator",
     "HARMONIZE_UNSEEN",
     "IntLogUniform",
     "IntUniform",

@@ -20,7 +20,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SEPARATOR
 
 from ..learners import make_learner
-from ..preprocessing import ComBat, CorrelationFilter, SelectTopK, VarianceFilter
+from ..preprocessing import ComBat, CorrelationFilter, RobustnessFilter, SelectTopK, VarianceFilter
 
 __all__ = ["DropConstantFeatures", "branch_name", "make_branch"]
 
@@ -48,6 +48,8 @@ def make_branch(
     harmonize: str | None = None,
     harmonize_columns: Sequence[str] | None = None,
     harmonize_unseen: str = "pooled",
+    icc_table=None,
+    icc_threshold: float = 0.75,
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
@@ -74,9 +76,16 @@ def make_branch(
         The columns to harmonise (default: all of ``columns``); the others pass through.
     harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site not seen in training (see :class:`ComBat`).
+    icc_table : path or DataFrame, optional
+        Add a :class:`~radfusion.pipeline.preprocessing.RobustnessFilter` after the constant
+        filter: keep the features whose ICC in this table (columns ``feature``, ``icc``, e.g.
+        from ``radfusion robustness``) reaches ``icc_threshold``; features the table does not
+        name are kept.
+    icc_threshold : float, default=0.75
+        Lowest ICC kept by the robustness filter.
     correlation_threshold : float, optional
         Add a :class:`~radfusion.pipeline.preprocessing.CorrelationFilter` (Pearson) with this
-        threshold after the constant filter.
+        threshold after the constant (and robustness) filter.
     select_k : int, optional
         Add a :class:`~radfusion.pipeline.preprocessing.SelectTopK` keeping ``select_k`` features.
     select_method : {"anova", "mrmr"}, default="anova"
@@ -98,9 +107,10 @@ def make_branch(
         Steps ``columntransformer`` (selection, ``remainder="drop"``; with ``harmonize`` its
         transformer ``combat`` harmonises and ``select`` passes the other columns through),
         ``simpleimputer`` (median, all-NaN columns kept as 0), ``dropconstantfeatures``,
-        optionally ``correlationfilter`` and ``selecttopk``, ``standardscaler`` and the learner,
-        named after its class (e.g. ``logisticregression``). Without the optional arguments the
-        branch is exactly the historical one.
+        optionally ``robustnessfilter``, ``correlationfilter`` and ``selecttopk``,
+        ``standardscaler`` and the learner, named after its class (e.g.
+        ``logisticregression``). Without the optional arguments the branch is exactly the
+        historical one.
     """
     if resample not in (None, "smote"):
         raise InputError("Unknown resampling", [Problem(f"{resample!r} is not 'smote'")])
@@ -130,6 +140,8 @@ def make_branch(
         SimpleImputer(strategy="median", keep_empty_features=True),
         DropConstantFeatures(),
     ]
+    if icc_table is not None:
+        steps.append(RobustnessFilter(icc_table, threshold=icc_threshold))
     if correlation_threshold is not None:
         steps.append(CorrelationFilter(threshold=correlation_threshold))
     if select_k is not None:

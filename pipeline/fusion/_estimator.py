@@ -30,9 +30,15 @@ from radfusion.features.naming import ID_COLUMN
 from ..columns import infer_groups
 from ..learners import LEARNERS
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
-from ._model import build_model
+from ._model import FUSED, STRATEGIES, build_model
 
-__all__ = ["FusionClassifier", "FusionRegressor"]
+__all__ = [
+    "FusionClassifier",
+    "FusionRegressor",
+    "build_estimators",
+    "fitted_model",
+    "make_estimator",
+]
 
 
 class _Fusion(BaseEstimator):
@@ -48,10 +54,13 @@ class _Fusion(BaseEstimator):
         learners: Sequence[str] = LEARNERS,
         groups: Mapping[str, Sequence[str]] | None = None,
         group_pattern: str | None = None,
+        use_groups: Sequence[str] | None = None,
         categories="auto",
         max_levels: int = MAX_LEVELS,
         harmonize: str | None = None,
         harmonize_unseen: str = "pooled",
+        icc_table=None,
+        icc_threshold: float = 0.75,
         correlation_threshold: float | None = None,
         select_k: int | None = None,
         select_method: str = "anova",
@@ -69,10 +78,13 @@ class _Fusion(BaseEstimator):
         self.learners = learners
         self.groups = groups
         self.group_pattern = group_pattern
+        self.use_groups = use_groups
         self.categories = categories
         self.max_levels = max_levels
         self.harmonize = harmonize
         self.harmonize_unseen = harmonize_unseen
+        self.icc_table = icc_table
+        self.icc_threshold = icc_threshold
         self.correlation_threshold = correlation_threshold
         self.select_k = select_k
         self.select_method = select_method
@@ -92,7 +104,7 @@ class _Fusion(BaseEstimator):
             self.categories, max_levels=self.max_levels, passthrough=passthrough
         ).fit(frame)
         encoded = self.encoder_.transform(frame)
-        self.groups_ = self._resolve_groups(list(encoded.columns))
+        self.groups_ = self._chosen_groups(self._resolve_groups(list(encoded.columns)))
         self.task_ = task
         self.model_ = build_model(
             self.groups_,
@@ -104,6 +116,8 @@ class _Fusion(BaseEstimator):
             n_jobs=self.n_jobs,
             harmonize=self.harmonize,
             harmonize_unseen=self.harmonize_unseen,
+            icc_table=self.icc_table,
+            icc_threshold=self.icc_threshold,
             correlation_threshold=self.correlation_threshold,
             select_k=self.select_k,
             select_method=self.select_method,
@@ -142,6 +156,19 @@ class _Fusion(BaseEstimator):
                 f"is expecting {self.n_features_in_} features as input."
             )
         return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
+
+    def _chosen_groups(self, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        if self.use_groups is None:
+            return groups
+        names = [str(g) for g in self.use_groups]
+        unknown = [g for g in names if g not in groups]
+        if unknown or not names:
+            raise InputError(
+                "use_groups names groups the table does not have",
+                [Problem(f"group {g!r} is not one of {', '.join(groups)}") for g in unknown]
+                or [Problem("use_groups is empty")],
+            )
+        return {g: groups[g] for g in names}
 
     def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
         exclude = {ID_COLUMN, *([self.harmonize] if self.harmonize else [])}
@@ -188,6 +215,9 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         infer_groups`, with ``group_pattern``).
     group_pattern : str, optional
         Regular expression naming each column's group (see ``infer_groups``).
+    use_groups : sequence of str, optional
+        Fit on these groups only (e.g. ``["CT"]`` with ``strategy="single"``: the CT-only model
+        of a comparison); None: every group.
     categories : "auto" or mapping, default="auto"
         Levels of text columns (see :class:`~radfusion.pipeline.preprocessing.CategoricalEncoder`).
     max_levels : int, default=10
@@ -196,6 +226,10 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Name of the site column: each branch harmonises its imaging columns with ComBat.
     harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site absent from the training rows.
+    icc_table : path or DataFrame, optional
+        Per branch, keep the features whose ICC in this table (columns ``feature``, ``icc``)
+        reaches ``icc_threshold``; features it does not name are kept.
+    icc_threshold : float, default=0.75
     correlation_threshold : float, optional
         Per branch, drop features correlated above it with an earlier kept one.
     select_k : int, optional
@@ -285,3 +319,43 @@ class FusionRegressor(RegressorMixin, _Fusion):
         """The predicted outcome of each row."""
         encoded = self._encoded(X)
         return np.asarray(self.model_.predict(encoded), dtype=np.float64)
+
+
+def make_estimator(
+    strategy: str = "stacking", *, task: str = "binary", **params
+) -> FusionClassifier | FusionRegressor:
+    """The fusion estimator of a task: :class:`FusionRegressor` for ``"regression"``, else
+    :class:`FusionClassifier`, with ``strategy`` and the other parameters given."""
+    kind = FusionRegressor if task == "regression" else FusionClassifier
+    return kind(strategy, **params)
+
+
+def build_estimators(
+    groups: Sequence[str], *, task: str = "binary", **params
+) -> dict[str, FusionClassifier | FusionRegressor]:
+    """Every model of a multimodal comparison, by name, in a fixed order, as fusion estimators.
+
+    With two or more groups: one ``"single"`` model per group (``use_groups=[group]``), keyed by
+    the group name (``"single:{group}"`` when the name is itself a strategy), then ``"early"``,
+    ``"late"``, ``"stacking"`` and ``"shared"``. Every model gets the same ``params``; they are
+    the models :func:`radfusion.pipeline.fusion.build_models` builds, behind one estimator each.
+    """
+    models: dict[str, FusionClassifier | FusionRegressor] = {}
+    if len(groups) > 1:
+        for group in groups:
+            key = f"single:{group}" if group in STRATEGIES else group
+            models[key] = make_estimator("single", task=task, use_groups=[group], **params)
+    for strategy in FUSED:
+        models[strategy] = make_estimator(strategy, task=task, **params)
+    return models
+
+
+def fitted_model(estimator, X):
+    """The fitted model inside a fusion estimator, and ``X`` encoded as that model sees it.
+
+    Explanations (weights, permutation importance, chosen hyperparameters) look inside the
+    fitted model; any other estimator is returned as it is, with ``X`` unchanged.
+    """
+    if isinstance(estimator, _Fusion):
+        return estimator.model_, estimator._encoded(X)
+    return estimator, X

@@ -819,6 +819,8 @@ def build_model(
     n_jobs: int | None = None,
     harmonize: str | None = None,
     harmonize_unseen: str = "pooled",
+    icc_table=None,
+    icc_threshold: float = 0.75,
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
@@ -865,6 +867,10 @@ def build_model(
     harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site absent from the training rows (outer or, for stacking,
         inner folds). Small sites may be missing from a fold: use ``"pooled"`` then.
+    icc_table : path or DataFrame, optional
+        Per branch, keep the features whose ICC in this table reaches ``icc_threshold``
+        (:class:`~radfusion.pipeline.preprocessing.RobustnessFilter`; unnamed features kept).
+    icc_threshold : float, default=0.75
     correlation_threshold : float, optional
         Per branch, drop features correlated above it with an earlier kept one.
     select_k : int, optional
@@ -933,6 +939,8 @@ def build_model(
             n_jobs=n_jobs,
             harmonize=harmonize,
             harmonize_unseen=harmonize_unseen,
+            icc_table=icc_table,
+            icc_threshold=icc_threshold,
             correlation_threshold=correlation_threshold,
             select_k=select_k,
             select_method=select_method,
@@ -965,6 +973,9 @@ def build_model(
     options = _branch_options(
         groups, harmonize, harmonize_unseen, correlation_threshold, select_k, select_method
     )
+    if icc_table is not None:
+        options["icc_table"] = icc_table
+        options["icc_threshold"] = icc_threshold
     if resample is not None:
         options["resample"] = resample
     if tune:
@@ -1042,6 +1053,8 @@ def build_models(
     n_jobs: int | None = None,
     harmonize: str | None = None,
     harmonize_unseen: str = "pooled",
+    icc_table=None,
+    icc_threshold: float = 0.75,
     correlation_threshold: float | None = None,
     select_k: int | None = None,
     select_method: str = "anova",
@@ -1062,7 +1075,8 @@ def build_models(
     With one group: ``"early"`` is the single-branch model with ``learner``; ``"late"`` is a
     soft vote and ``"stacking"`` a stack of that group's branches over ``learners``.
 
-    ``harmonize``, ``harmonize_unseen``, ``correlation_threshold``, ``select_k`` and
+    ``harmonize``, ``harmonize_unseen``, ``icc_table``, ``icc_threshold``,
+    ``correlation_threshold``, ``select_k`` and
     ``select_method``, ``resample``, ``tune``, ``n_iter``, ``inner_cv`` and ``task`` apply to
     every branch of every model (see :func:`build_model`); the shared-space model applies
     ComBat, the filter and the selection per group, and is left out (with a warning) under
@@ -1077,6 +1091,8 @@ def build_models(
         n_jobs=n_jobs,
         harmonize=harmonize,
         harmonize_unseen=harmonize_unseen,
+        icc_table=icc_table,
+        icc_threshold=icc_threshold,
         correlation_threshold=correlation_threshold,
         select_k=select_k,
         select_method=select_method,

@@ -29,6 +29,8 @@ BRANCH_OPTIONS = (
     "correlation_threshold",
     "select_k",
     "select_method",
+    "icc_table",
+    "icc_threshold",
 )
 """The :func:`make_branch` options the shared space applies per group (``branch_options``)."""
 
@@ -280,7 +282,7 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
         Seed of the default classifier (the rest of the fit is deterministic).
     branch_options : dict, optional
         Per-group preprocessing of a fusion branch (keys :data:`BRANCH_OPTIONS`, as in
-        :func:`make_branch`): ComBat by site, correlation filter, top-k selection (scored
+        :func:`make_branch`): ComBat by site, ICC, correlation filter, top-k selection (scored
         against the label), each fitted on the training rows having the group, in place of
         step 1's impute → standardise. ``None``: step 1 as above.
 

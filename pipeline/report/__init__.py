@@ -43,6 +43,7 @@ from ._figures import (
 from ._html import (
     FIGURE_DIR,
     format_metric,
+    jsonable,
 )
 from ._methods import (
     LEARNER_KEYS,
@@ -50,6 +51,7 @@ from ._methods import (
     feature_classes,
     learner_parameters,
     read_extraction,
+    summarize_diagnostics,
 )
 from ._tasks import (
     TASK_FIGURES,
@@ -84,6 +86,7 @@ __all__ = [
     "decision_curve_figure",
     "feature_classes",
     "format_metric",
+    "jsonable",
     "group_contributions_figure",
     "inline_svg",
     "learner_parameters",
@@ -99,6 +102,7 @@ __all__ = [
     "roc_bands_figure",
     "roc_figure",
     "settle_report",
+    "summarize_diagnostics",
     "svg_text",
     "task_figures",
     "validity_warnings",

@@ -32,6 +32,7 @@ __all__ = [
     "feature_classes",
     "learner_parameters",
     "read_extraction",
+    "summarize_diagnostics",
 ]
 
 #: Model names of the fused models (every other model is a single group).
@@ -141,7 +142,26 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
         return None
     if not path.is_file():
         return None
-    table = read_table(path)
+    return summarize_diagnostics(read_table(path), path.name)
+
+
+def summarize_diagnostics(table: pd.DataFrame, source: str) -> dict[str, Any] | None:
+    """Summarise per-case PyRadiomics diagnostics (see :func:`read_extraction`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per case with ``modality``, ``mask`` and ``diagnostics_*`` columns: the
+        extraction sidecar, or the diagnostics of a table written by the ``pyradiomics``
+        command line (:func:`radfusion.pipeline.dataset.read_features`).
+    source : str
+        The file the diagnostics come from, named in the text.
+
+    Returns
+    -------
+    dict or None
+        As :func:`read_extraction`; None without ``diagnostics_Configuration_Settings``.
+    """
     if not {"modality", _SETTING_COLUMN} <= set(table.columns) or table.empty:
         return None
     modalities: dict[str, Any] = {}
@@ -186,7 +206,7 @@ def read_extraction(features: str | Path) -> dict[str, Any] | None:
                     "max": [round(max(a), 3) for a in axes],
                 }
         modalities[modality] = entry
-    return {"source": path.name, "modalities": modalities}
+    return {"source": source, "modalities": modalities}
 
 
 def feature_classes(groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
@@ -323,6 +343,8 @@ def _extraction_paragraphs(
     for group in groups:
         counts = classes.get(group) or {}
         detail = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "other")
+        if detail and counts.get("other"):  # the breakdown sums to the group's count
+            detail += f", other {counts['other']}"
         described.append(f"{group} {groups[group]}" + (f" ({detail})" if detail else ""))
     text = (
         f"The analysis used {sum(groups.values())} columns in {len(groups)} feature "

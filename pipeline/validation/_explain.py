@@ -39,7 +39,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from ..fusion import FUSED, branch_name, chosen_hyperparameters
+from ..fusion import FUSED, branch_name, chosen_hyperparameters, fitted_model
 
 __all__ = [
     "N_REPEATS",
@@ -211,6 +211,7 @@ class FoldExplainer:
         fold: int,
     ) -> dict[str, Any] | None:
         """The record of one fitted (model, repeat, fold), or None when nothing applies."""
+        estimator, X_test = fitted_model(estimator, X_test)
         record: dict[str, Any] = {}
         if model in self.single:
             columns = list(self.groups[self.single[model]])

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
@@ -16,6 +17,7 @@ from radfusion.features.errors import InputError
 from radfusion.features.extract import extract_case
 from radfusion.features.params import load_params, read_params
 from radfusion.features.preprocess import (
+    CaseSpec,
     Normalize,
     Resample,
     align_mask,
@@ -111,18 +113,20 @@ def test_ibsi_rounds_ct_intensities_only():
     rng = np.random.default_rng(1)
     image = image_of(rng.integers(-1000, 1000, (6, 6, 6)).astype(np.int16))
     mask = image_of(np.ones((6, 6, 6), np.uint8))
-    config = parse_config({"resample": {"spacing": [0.7, 0.7, 0.7], "mode": "ibsi"}})
-    ct, _ = preprocess(image, mask, 1, config, modality="CT")
-    mr, _ = preprocess(image, mask, 1, config, modality="MR_T2")
+    block = {"resample": {"spacing": [0.7, 0.7, 0.7], "mode": "ibsi"}}
+    ct, _ = preprocess(image, mask, CaseSpec.from_params(light(block), modality="CT"))
+    mr, _ = preprocess(image, mask, CaseSpec.from_params(light(block), modality="MR_T2"))
     ct_values = sitk.GetArrayViewFromImage(ct)
     assert np.array_equal(ct_values, np.round(ct_values))
     assert not np.array_equal(
         sitk.GetArrayViewFromImage(mr), np.round(sitk.GetArrayViewFromImage(mr))
     )
-    forced = parse_config({"resample": {"spacing": [0.7] * 3, "mode": "ibsi", "round": False}})
+    forced = light({"resample": {"spacing": [0.7] * 3, "mode": "ibsi", "round": False}})
     assert not np.array_equal(
         *(lambda v: (v, np.round(v)))(
-            sitk.GetArrayFromImage(preprocess(image, mask, 1, forced, modality="CT")[0])
+            sitk.GetArrayFromImage(
+                preprocess(image, mask, CaseSpec.from_params(forced, modality="CT"))[0]
+            )
         )
     )
 
@@ -147,6 +151,37 @@ def test_empty_block_gives_identical_features():
     with_block = {**params, "radfusion": {}}
     assert parse_config({}).is_noop and parse_config(None).is_noop
     assert extract_case(image, mask, with_block) == extract_case(image, mask, params)
+
+
+def test_a_case_spec_is_the_parameter_dict_parsed_once():
+    image, mask = sphere_case(3)
+    params = light({"resample": {"spacing": [2, 2, 2], "mode": "ibsi"}})
+    spec = CaseSpec.from_params(params, label=1, modality="CT")
+    assert spec.pyradiomics == LIGHT and spec.round_intensities
+    assert spec.preprocessing == parse_config(params["radfusion"])
+    assert extract_case(image, mask, spec) == extract_case(image, mask, params, modality="CT")
+    with pytest.raises(TypeError, match="CaseSpec"):
+        extract_case(image, mask, spec, label=1)
+    with pytest.raises(ValueError, match="resampledPixelSpacing"):  # validated when parsed
+        CaseSpec.from_params({**params, "setting": {"resampledPixelSpacing": [1, 1, 1]}})
+
+
+def test_an_invalid_block_given_as_a_mapping_stops_extraction_before_any_case(tmp_path):
+    manifest = write_manifest(
+        tmp_path / "m.csv",
+        [
+            dict(
+                patient_id="P1",
+                modality="CT",
+                mask="t",
+                image="missing.nii.gz",
+                mask_path="missing.nii.gz",
+            )
+        ],
+    )
+    rows = pd.read_csv(manifest, dtype=str)
+    with pytest.raises(ValueError, match="invalid radfusion block of modality CT: unknown"):
+        extract_cohort(rows, {"CT": light({"resampl": {}})}, n_jobs=1, progress=False)
 
 
 def test_params_file_with_block_is_validated(tmp_path):

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.report._document import _explanations_html
 from radfusion.pipeline.validation import (
     FoldExplainer,
@@ -188,11 +189,10 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             path,
             label="outcome",
             out=tmp_path / name,
-            learners=("lr",),
+            options=ModelOptions(learners=("lr",), select_k=1),
             folds=3,
             repeats=1,
             n_bootstrap=50,
-            select_k=1,
         )
         for name in ("a", "b")
     ]

@@ -157,7 +157,8 @@ def test_clone_cross_validate_grid_search_set_output_pickle_and_skops(strategy, 
     np.testing.assert_array_equal(restored.predict_proba(X_test), plain)
     data = sio.dumps(framed)
     untrusted = sio.get_untrusted_types(data=data)
-    assert {f"radfusion.pipeline.fusion.{type(model).__name__}"} <= set(untrusted)
+    assert {f"{type(model).__module__}.{type(model).__name__}"} <= set(untrusted)
+    assert type(model).__module__ == "radfusion.pipeline.fusion._model"
     assert all(is_trusted_type(name) for name in untrusted), untrusted
     np.testing.assert_array_equal(sio.loads(data, trusted=untrusted).predict_proba(X_test), plain)
 

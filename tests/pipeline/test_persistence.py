@@ -23,6 +23,7 @@ import radfusion.pipeline.fusion._branch
 import radfusion.pipeline.learners
 from radfusion.features.errors import InputError
 from radfusion.pipeline.dataset import load_dataset
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import (
     METADATA_MEMBER,
     ExtraColumnsWarning,
@@ -35,6 +36,7 @@ from radfusion.pipeline.persistence import (
     save_model,
     train_model,
 )
+from radfusion.pipeline.report import jsonable
 
 LABELS = ("benign", "malignant")
 #: (strategy, learner, stacked learners) trained and round-tripped; stacking uses all four.
@@ -120,8 +122,7 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["label_only"],
                     strategy=strategy,
-                    learner=learner,
-                    learners=learners,
+                    options=ModelOptions(learner=learner, learners=learners),
                 )
             else:
                 cache[key] = train_model(
@@ -129,8 +130,7 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["bio"],
                     strategy=strategy,
-                    learner=learner,
-                    learners=learners,
+                    options=ModelOptions(learner=learner, learners=learners),
                 )
         return cache[key]
 
@@ -177,44 +177,51 @@ def test_loaded_model_predicts_exactly_as_the_in_memory_model(
     assert after["probability"].between(0, 1).all() and after["probability"].nunique() > 1
 
 
-def test_metadata_records_columns_encodings_label_and_versions(model, paths):
+def test_metadata_records_columns_groups_label_params_and_versions(model, paths):
     data = load_dataset(paths["features"], label="outcome", biomarkers=paths["bio"])
     meta = model.metadata()
 
-    assert meta["columns"] == list(data.X.columns)
+    assert meta["columns"] == list(data.table.columns)
     assert meta["groups"] == data.groups and set(meta["groups"]) == {
         "CT__tumor",
         "MR__tumor",
         "clinical",
     }
-    assert meta["categories"] == {"sex": ["F", "M"]} and meta["encoded"] == {"sex": ["sex_M"]}
+    assert "categories" not in meta and "encoded" not in meta  # the estimator encodes
+    assert model.estimator.encoder_.levels_ == {"sex": ["F", "M"]}
     assert meta["label"] == "outcome" and meta["classes"] == list(LABELS)
     assert model.label_mapping == data.label_mapping == {"benign": 0, "malignant": 1}
-    assert meta["settings"] == {
+    assert meta["settings"]["strategy"] == "late" and meta["settings"]["task"] == "binary"
+    assert meta["settings"]["params"] == {
+        **jsonable(ModelOptions(learners=["lr"]).params(random_state=0)),
+        "categories": {"sex": ["F", "M"]},
         "strategy": "late",
-        "learner": "lr",
-        "learners": ["lr"],
-        "seed": 0,
-        "group_pattern": None,
-        "task": "binary",
-        "harmonize": None,
-        "harmonize_unseen": None,
-        "correlation_threshold": None,
-        "select_k": None,
-        "select_method": None,
-        "tune": False,
-        "n_iter": None,
+        "use_groups": None,
+        "groups": None,
+        "max_levels": 10,
+        "resample": None,
+        "inner_cv": 3,
+        "cv": 5,
+        "n_jobs": None,
     }
     assert meta["training"]["n_patients"] == 60
     assert set(meta["versions"]) >= {"radfusion", "scikit-learn", "xgboost", "numpy", "python"}
-    assert model.input_columns[-2:] == ["age", "sex"]
+    assert model.columns[-2:] == ["age", "sex"]
 
 
-def test_prediction_encoding_matches_training_encoding(model, paths):
-    """The predict path rebuilds exactly the matrix load_dataset gave the model in training."""
+def _encoded(trained, features, **kwargs):
+    """The matrix the fitted model inside the estimator sees."""
+    return trained.estimator.encoder_.transform(model_matrix(trained, features, **kwargs))
+
+
+def test_prediction_table_is_the_training_table(model, paths):
+    """The predict path gives the estimator the table training gave it; its one encoder then
+    rebuilds the matrix load_dataset encoded for the report's Table 1."""
     data = load_dataset(paths["features"], label="outcome", biomarkers=paths["bio"])
     X = model_matrix(model, paths["features"], biomarkers=paths["bio"])  # label present: dropped
-    pd.testing.assert_frame_equal(X.sort_index(), data.X)
+    pd.testing.assert_frame_equal(X.sort_index(), data.table, check_dtype=False)
+    encoded = model.estimator.encoder_.transform(X.sort_index())
+    pd.testing.assert_frame_equal(encoded, data.X)
 
 
 # --------------------------------------------------------------------------- columns
@@ -273,9 +280,9 @@ def test_text_columns_are_encoded_with_the_training_levels(model, paths):
     only_f = bio.assign(sex="F")  # a single level at prediction time is no problem
     flipped = bio.assign(sex=bio["sex"].map({"F": "M", "M": "F"}))
 
-    X = model_matrix(model, paths["new_features"], biomarkers=only_f)
+    X = _encoded(model, paths["new_features"], biomarkers=only_f)
     assert (X["sex_M"] == 0).all()
-    X = model_matrix(model, paths["new_features"], biomarkers=flipped)
+    X = _encoded(model, paths["new_features"], biomarkers=flipped)
     np.testing.assert_array_equal(X["sex_M"], (flipped["sex"] == "M").astype(float))
     assert not np.allclose(
         predict_table(model, paths["new_features"], biomarkers=flipped)["probability"],
@@ -292,7 +299,7 @@ def test_unseen_category_is_an_input_error_and_blank_is_imputed(model, paths):
     assert "S1P000, S1P003" in str(caught.value) and "known: F, M" in str(caught.value)
 
     bio.loc[[0, 3], "sex"] = np.nan
-    X = model_matrix(model, paths["new_features"], biomarkers=bio)
+    X = _encoded(model, paths["new_features"], biomarkers=bio)
     assert X["sex_M"].isna().sum() == 2
     assert predict_table(model, paths["new_features"], biomarkers=bio)["probability"].notna().all()
 

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.learners import make_learner
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.preprocessing import (
     ComBat,
     ConfoundedSiteWarning,
@@ -511,18 +512,22 @@ def test_run_cv_harmonizes_and_records_the_preprocessing(tmp_path):
         path,
         label="outcome",
         out=tmp_path / "out",
-        harmonize=True,
-        harmonize_unseen="pooled",
-        correlation_threshold=0.95,
-        select_k=3,
+        options=ModelOptions(
+            learners=("lr",),
+            harmonize=True,
+            harmonize_unseen="pooled",
+            correlation_threshold=0.95,
+            select_k=3,
+        ),
         strategies=("single", "early", "late"),
-        learners=("lr",),
         repeats=1,
         n_bootstrap=20,
     )
     assert report["config"]["preprocessing"] == {
         "harmonize": "site",
         "harmonize_unseen": "pooled",
+        "icc_table": None,
+        "icc_threshold": None,
         "correlation_threshold": 0.95,
         "select_k": 3,
         "select_method": "anova",

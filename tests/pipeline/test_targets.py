@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.fusion import FUSED, build_model
 from radfusion.pipeline.learners import LEARNERS
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import load_model, predict_table, train_model
 from radfusion.pipeline.targets import (
     MULTICLASS_METRICS,
@@ -229,7 +230,7 @@ def test_cli_cv_train_and_predict(task, tmp_path):
     )
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "p.csv")
-    in_memory = train_model(path, label="outcome", learners=["lr"])
+    in_memory = train_model(path, label="outcome", options=ModelOptions(learners=["lr"]))
     expected = predict_table(in_memory, path)
     assert predict_table(load_model(model), path).equals(expected)
     if task == "multiclass":

@@ -13,12 +13,15 @@ from typer.testing import CliRunner
 from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.dataset import load_dataset
+from radfusion.pipeline.fusion import make_estimator
+from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import (
     TrainingDataWarning,
     load_model,
     predict_table,
     train_from_report,
 )
+from radfusion.pipeline.report import jsonable
 from tests.pipeline.conftest import multimodal_table
 
 OPTIONS = [
@@ -81,19 +84,34 @@ def test_train_from_report_saves_the_validated_configuration(validated, tmp_path
     assert result.exit_code == 0, result.output
     config = json.loads(report_path.read_text(encoding="utf-8"))["config"]
     trained = load_model(model_path)
-    settings = trained.settings
-    assert settings["strategy"] == "stacking"
-    assert settings["learners"] == config["stacking_learners"] == ["lr"]
-    for key, value in config["preprocessing"].items():
-        assert settings[key] == value, key
-    assert settings["tune"] is True and settings["n_iter"] == config["tuning"]["n_iter"] == 2
-    assert settings["task"] == config["task"] and trained.label == config["label"]
+    # The saved estimator's parameters are the ones the report validated, one by one.
+    assert trained.settings["strategy"] == "stacking"
+    assert trained.settings["params"] == config["models"]["stacking"]
+    assert jsonable(trained.estimator.get_params(deep=False)) == config["models"]["stacking"]
+    params = config["models"]["stacking"]
+    assert params["learners"] == config["stacking_learners"] == ["lr"]
+    assert params["harmonize"] == "site" and params["select_k"] == 3
+    assert params["correlation_threshold"] == 0.9 and params["tune"] is True
+    assert params["n_iter"] == config["tuning"]["n_iter"] == 2
+    # ... and the options cv and train share, turned into estimator parameters.
+    shared = ModelOptions.from_dict(config["options"]).params(random_state=0)
+    assert jsonable(shared) == {k: params[k] for k in shared}
+    assert trained.settings["task"] == config["task"] and trained.label == config["label"]
     # The saved model predicts the training table exactly as the in-memory one does.
     in_memory = train_from_report(report_path, features)
     data = load_dataset(features, label="outcome", keep_site=True)
-    expected = in_memory.estimator.predict_proba(data.X)[:, 1]
+    expected = in_memory.estimator.predict_proba(data.table)[:, 1]
     predicted = predict_table(trained, features).set_index("patient_id")["probability"]
     np.testing.assert_allclose(predicted.loc[data.X.index].to_numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_cv_validates_the_estimators_the_report_records(validated):
+    _, report_path = validated
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    models = report["config"]["models"]
+    assert list(models) == list(report["models"]) == ["early", "stacking"]
+    assert {params["strategy"] for params in models.values()} == {"early", "stacking"}
+    assert make_estimator(**models["early"]).get_params(deep=False)["select_k"] == 3
 
 
 def test_the_harmonised_model_needs_the_site_at_predict(validated, tmp_path):
@@ -137,6 +155,6 @@ def test_train_takes_the_same_model_options_as_cv(validated, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    settings = load_model(tmp_path / "m.skops").settings
-    assert settings["harmonize"] == "site" and settings["select_k"] == 3
-    assert settings["correlation_threshold"] == 0.9 and settings["tune"] is True
+    params = load_model(tmp_path / "m.skops").settings["params"]
+    assert params["harmonize"] == "site" and params["select_k"] == 3
+    assert params["correlation_threshold"] == 0.9 and params["tune"] is True

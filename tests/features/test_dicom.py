@@ -1,0 +1,313 @@
+"""DICOM RTSTRUCT and SEG masks: rasterised on the referenced series' grid, selected by the
+manifest's roi column, extracted like the equivalent label image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from radfusion.features.check import check_cohort
+from radfusion.features.dicom import (
+    dicom_kind,
+    rasterise_contours,
+    read_mask,
+    roi_names,
+)
+from radfusion.features.errors import InputError
+from radfusion.features.io import ImageHeader, read_image
+from radfusion.features.manifest import validate_cohort
+from radfusion.features.runner import extract_cohort
+from tests.features.conftest import write_manifest
+from tests.features.dicom_data import (
+    ct_volume,
+    tumour,
+    write_rtstruct,
+    write_seg,
+    write_series,
+)
+
+PARAMS = {
+    "imageType": {"Original": {}},
+    "featureClass": {"firstorder": [], "shape": [], "glcm": [], "glszm": []},
+    "setting": {"binWidth": 10, "force2D": False},
+}
+
+
+@pytest.fixture
+def dicom_case(tmp_path: Path) -> dict:
+    """One patient: a 16x16x8 CT series, its tumour as a NIfTI label image, an RTSTRUCT and a
+    SEG of the same tumour (plus a second structure)."""
+    series = write_series(tmp_path / "ct", ct_volume())
+    inside = tumour()
+    image = read_image(tmp_path / "ct")
+    label = sitk.GetImageFromArray(inside.astype(np.uint8))
+    label.CopyInformation(image)
+    sitk.WriteImage(label, str(tmp_path / "tumour.nii.gz"))
+    body = np.zeros_like(inside)
+    body[1:7, 2:14, 1:15] = True
+    write_rtstruct(tmp_path / "rs.dcm", series, {"GTV_primary": inside, "Body": body})
+    write_seg(tmp_path / "seg.dcm", series, {"Tumour": inside, "Body": body})
+    return {"dir": tmp_path, "series": series, "inside": inside, "body": body}
+
+
+def _row(mask: str, mask_path: str, roi: str = "", patient: str = "P1") -> dict:
+    return {
+        "patient_id": patient,
+        "modality": "CT",
+        "mask": mask,
+        "image": "ct",
+        "mask_path": mask_path,
+        "roi": roi,
+    }
+
+
+def test_rtstruct_and_seg_masks_equal_the_label_image_voxel_for_voxel(dicom_case):
+    folder = dicom_case["dir"]
+    label = sitk.ReadImage(str(folder / "tumour.nii.gz"))
+    for path, roi in (("rs.dcm", "gtv.*"), ("seg.dcm", "Tumour")):
+        mask = read_mask(folder / path, folder / "ct", roi)
+        assert ImageHeader.of(mask) == ImageHeader.of(read_image(folder / "ct"))
+        assert np.array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(label))
+    body = read_mask(folder / "rs.dcm", folder / "ct", "body", label=3)
+    assert np.array_equal(sitk.GetArrayFromImage(body), 3 * dicom_case["body"])
+
+
+def test_contours_through_boundary_voxel_centres_give_the_same_mask(dicom_case):
+    """The convention of OpenCV-based writers (rt-utils): boundary voxels lie on the contour."""
+    folder = dicom_case["dir"]
+    inside = dicom_case["inside"].copy()
+    inside[2, 14, 14] = True  # a lone voxel: a one-point contour
+    inside[5, 1, 4:9] = True  # a one-voxel-thick row: a line
+    write_rtstruct(folder / "centres.dcm", dicom_case["series"], {"GTV": inside}, through="centres")
+    mask = read_mask(folder / "centres.dcm", folder / "ct", "GTV")
+    assert np.array_equal(sitk.GetArrayFromImage(mask), inside)
+
+
+def test_extraction_from_rtstruct_and_seg_equals_the_label_image(dicom_case):
+    folder = dicom_case["dir"]
+    manifest = write_manifest(
+        folder / "manifest.csv",
+        [
+            _row("label", "tumour.nii.gz"),
+            _row("rt", "rs.dcm", "GTV_primary"),
+            _row("seg", "seg.dcm", "tumour"),
+        ],
+    )
+    result = extract_cohort(manifest, {"CT": PARAMS}, n_jobs=1, progress=False)
+    assert result.failures.empty, result.failures["error"].tolist()
+    features = result.features.set_index("patient_id")
+    reference = features.filter(like="CT__label__")
+    assert reference.shape[1] > 50
+    for name in ("rt", "seg"):
+        other = features[[c.replace("__label__", f"__{name}__") for c in reference.columns]]
+        np.testing.assert_allclose(other.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-6)
+    assert list(result.diagnostics["roi"].fillna("")) == ["", "GTV_primary", "tumour"]
+
+
+def test_the_cache_keys_each_roi_of_one_file(dicom_case, tmp_path):
+    folder = dicom_case["dir"]
+    manifest = write_manifest(
+        folder / "manifest.csv",
+        [_row("gtv", "rs.dcm", "GTV_primary"), _row("body", "rs.dcm", "Body")],
+    )
+    params = {"CT": {**PARAMS, "featureClass": {"firstorder": []}}}
+    cold = extract_cohort(manifest, params, n_jobs=1, progress=False, cache_dir=tmp_path / "c")
+    warm = extract_cohort(manifest, params, n_jobs=1, progress=False, cache_dir=tmp_path / "c")
+    assert warm.n_cached == 2
+    pd.testing.assert_frame_equal(warm.features, cold.features)
+    row = cold.features.iloc[0]
+    assert row["CT__gtv__original_firstorder_Mean"] != row["CT__body__original_firstorder_Mean"]
+
+
+@pytest.mark.parametrize(
+    ("roi", "expected"),
+    [
+        ("", "holds 2 ROIs: set the roi column (ROIs present: 'GTV_primary', 'Body')"),
+        ("liver", "roi 'liver' matches no ROI; ROIs present: 'GTV_primary', 'Body'"),
+        (".*", "roi '.*' matches 2 ROIs (GTV_primary, Body); ROIs present"),
+        ("gtv[", "roi 'gtv[' is no exact ROI name and not a valid pattern"),
+    ],
+)
+def test_a_roi_matching_none_or_several_is_an_error_listing_the_names(dicom_case, roi, expected):
+    folder = dicom_case["dir"]
+    manifest = write_manifest(folder / "manifest.csv", [_row("rt", "rs.dcm", roi, "007")])
+    with pytest.raises(InputError) as error:
+        validate_cohort(manifest)
+    (problem,) = error.value.problems
+    assert problem.patient_id == "007" and problem.row == 1
+    assert problem.file == str(folder / "rs.dcm")
+    assert expected in problem.message
+
+
+def test_a_mask_of_another_series_is_refused_naming_both_series(dicom_case):
+    folder = dicom_case["dir"]
+    other = write_series(folder / "other_ct", ct_volume(seed=1))
+    write_rtstruct(folder / "other.dcm", other, {"GTV": dicom_case["inside"]})
+    write_seg(folder / "other_seg.dcm", other, {"GTV": dicom_case["inside"]})
+    rows = [_row("rt", "other.dcm", "GTV"), _row("seg", "other_seg.dcm", "GTV")]
+    with pytest.raises(InputError) as error:
+        validate_cohort(write_manifest(folder / "manifest.csv", rows))
+    messages = [p.message for p in error.value.problems]
+    assert len(messages) == 2
+    for kind, message in zip(("RTSTRUCT", "SEG"), messages, strict=True):
+        assert f"the {kind} references series {other[0].SeriesInstanceUID}" in message
+        assert f"is series {dicom_case['series'][0].SeriesInstanceUID}" in message
+    extracted = extract_cohort(
+        write_manifest(folder / "manifest.csv", rows), {"CT": PARAMS}, n_jobs=1, progress=False
+    )
+    assert len(extracted.failures) == 2
+    assert extracted.failures["error"].str.contains("patient P1, modality CT").all()
+
+
+def test_a_roi_on_a_label_image_and_a_dicom_mask_of_a_nifti_image_are_refused(dicom_case):
+    folder = dicom_case["dir"]
+    sitk.WriteImage(read_image(folder / "ct"), str(folder / "ct.nii.gz"))
+    rows = [
+        _row("label", "tumour.nii.gz", "GTV"),
+        {**_row("rt", "rs.dcm", "GTV_primary"), "image": "ct.nii.gz"},
+    ]
+    with pytest.raises(InputError) as error:
+        validate_cohort(write_manifest(folder / "manifest.csv", rows))
+    first, second = (p.message for p in error.value.problems)
+    assert "roi 'GTV' is set but the mask is not a DICOM RTSTRUCT or SEG file" in first
+    assert "needs the image to be the DICOM series folder it references" in second
+
+
+def test_check_lists_the_roi_names_it_found(dicom_case):
+    folder = dicom_case["dir"]
+    rows = [
+        _row("rt", "rs.dcm", "gtv_primary"),
+        _row("seg", "seg.dcm", "body"),
+        _row("label", "tumour.nii.gz"),
+        _row("bad", "rs.dcm", "liver"),
+    ]
+    table = check_cohort(write_manifest(folder / "manifest.csv", rows), n_jobs=1)
+    table = table.set_index("mask")
+    assert table.loc["rt", "rois_found"] == "GTV_primary; Body"
+    assert table.loc["seg", "rois_found"] == "Tumour; Body"
+    assert table.loc["label", "rois_found"] == ""
+    assert table.loc["rt", "voxels"] == dicom_case["inside"].sum()
+    assert table.loc["seg", "voxels"] == dicom_case["body"].sum()
+    assert list(table["status"]) == ["ok", "ok", "ok", "would fail"]
+    assert "roi 'liver' matches no ROI" in table.loc["bad", "problem"]
+
+
+def test_contours_fill_voxel_centres_with_holes_by_even_odd():
+    header = ImageHeader((10, 8, 2), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    outer = np.array([[0.5, 0.5, 0], [8.5, 0.5, 0], [8.5, 6.5, 0], [0.5, 6.5, 0]])
+    hole = np.array([[2.5, 2.5, 0], [5.5, 2.5, 0], [5.5, 4.5, 0], [2.5, 4.5, 0]])
+    mask = rasterise_contours([outer, hole], header)
+    expected = np.zeros((2, 8, 10), dtype=bool)
+    expected[0, 1:7, 1:9] = True
+    expected[0, 3:5, 3:6] = False
+    assert np.array_equal(mask, expected)
+    with pytest.raises(ValueError, match="contour 1 lies at slice position 0.500"):
+        rasterise_contours([outer + [0, 0, 0.5]], header)
+
+
+def test_the_fill_agrees_with_an_independent_point_in_polygon_test():
+    from matplotlib.path import Path as Polygon
+
+    rng = np.random.default_rng(3)
+    header = ImageHeader((40, 30, 1), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    centres = np.stack(np.meshgrid(np.arange(40), np.arange(30)), axis=-1).reshape(-1, 2)
+    for _ in range(20):  # random star-shaped (simple, non-convex) polygons
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 12))
+        radii = rng.uniform(3, 14, 12)
+        xy = np.column_stack([19.3 + radii * np.cos(angles), 14.7 + radii * np.sin(angles)])
+        mask = rasterise_contours([np.column_stack([xy, np.zeros(12)])], header)[0]
+        expected = Polygon(xy).contains_points(centres).reshape(30, 40)
+        rows, columns = np.nonzero(mask != expected)  # only centres on an edge may differ
+        assert mask[rows, columns].all()
+        for point in np.column_stack([columns, rows]):
+            assert _edge_distance(point, xy) < 1e-3
+
+
+def _edge_distance(point: np.ndarray, polygon: np.ndarray) -> float:
+    """Distance from a point to the nearest edge of a closed polygon."""
+    starts, ends = polygon, np.roll(polygon, -1, axis=0)
+    direction = ends - starts
+    t = np.clip(((point - starts) * direction).sum(1) / (direction**2).sum(1), 0, 1)
+    return float(np.min(np.hypot(*(starts + t[:, None] * direction - point).T)))
+
+
+def test_pydicoms_shipped_rtstruct_is_rasterised_on_a_series_it_references(tmp_path):
+    """pydicom's test RTSTRUCT (no preamble, a 400 x 300 mm box on three slices) on a CT
+    series given the series and frame UIDs it references."""
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file("rtstruct.dcm"))
+    assert dicom_kind(path) == "RTSTRUCT"
+    assert roi_names(path) == ["patient", "Isocenter 1", "Isocenter 2"]
+    write_series(
+        tmp_path / "ct",
+        np.zeros((5, 16, 16)),
+        spacing=(30.0, 30.0, 10.0),
+        origin=(-235.0, -232.0, -200.0),
+        series_uid="1.2.826.0.1.3680043.8.498.2010020400001.2.1.1",
+        frame_uid="1.2.826.0.1.3680043.8.498.2010020400001.2",
+    )
+    mask = sitk.GetArrayFromImage(read_mask(path, tmp_path / "ct", "PATIENT"))
+    x = -235.0 + 30 * np.arange(16)
+    y = -232.0 + 30 * np.arange(16)
+    box = (np.abs(y)[:, None] <= 150) & (np.abs(x)[None, :] <= 200)
+    assert np.array_equal(mask[:3], np.broadcast_to(box, (3, 16, 16)))
+    assert not mask[3:].any()
+    with pytest.raises(Exception, match="Isocenter 1' has no closed planar contour"):
+        read_mask(path, tmp_path / "ct", "isocenter 1")
+
+
+def test_an_oblique_sagittal_series_is_rasterised_in_its_own_index_space(tmp_path):
+    """Rows along -z, columns along +y, slices stacked along -x, as SimpleITK reads them."""
+    inside = tumour()
+    series = write_series(
+        tmp_path / "ct", ct_volume(), orientation=(0, 1, 0, 0, 0, -1), origin=(30.0, -5.0, 12.0)
+    )
+    image = read_image(tmp_path / "ct")
+    assert image.GetDirection() == (0, 0, -1, 1, 0, 0, 0, -1, 0)
+    write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": inside})
+    write_seg(tmp_path / "seg.dcm", series, {"GTV": inside})
+    for name in ("rs.dcm", "seg.dcm"):
+        mask = read_mask(tmp_path / name, tmp_path / "ct", "GTV")
+        assert ImageHeader.of(mask) == ImageHeader.of(image)
+        assert np.array_equal(sitk.GetArrayFromImage(mask), inside)
+
+
+def test_without_the_dicom_extra_a_dicom_mask_says_what_to_install(dicom_case, monkeypatch):
+    import sys
+
+    from radfusion.features.dicom import DicomMaskError
+
+    folder = dicom_case["dir"]
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if not installed
+    with pytest.raises(DicomMaskError, match=r"pip install 'radfusion\[dicom\]'"):
+        read_mask(folder / "rs.dcm", folder / "ct", "GTV_primary")
+    label = read_mask(folder / "tumour.nii.gz")  # label images need nothing more
+    assert sitk.GetArrayFromImage(label).sum() == dicom_case["inside"].sum()
+
+
+def test_robustness_perturbs_the_rasterised_roi_like_the_label_image(dicom_case):
+    from radfusion.features.robustness import perturbed_tables
+
+    folder = dicom_case["dir"]
+    rows = [
+        _row("label", "tumour.nii.gz"),
+        _row("rt", "rs.dcm", "GTV_primary"),
+        _row("seg", "seg.dcm", "Tumour"),
+    ]
+    params = {"CT": {**PARAMS, "featureClass": {"shape": ["VoxelVolume"], "firstorder": []}}}
+    tables = perturbed_tables(
+        write_manifest(folder / "manifest.csv", rows), params, ("dilate",), n_jobs=1
+    )
+    for version in ("original", "dilate"):
+        table = tables[version]
+        reference = table.filter(like="CT__label__")
+        for name in ("rt", "seg"):
+            other = table[[c.replace("__label__", f"__{name}__") for c in reference.columns]]
+            np.testing.assert_allclose(other.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-6)
+    volume = "CT__rt__original_shape_VoxelVolume"
+    assert tables["dilate"][volume].iloc[0] > tables["original"][volume].iloc[0]

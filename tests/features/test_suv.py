@@ -1,0 +1,184 @@
+"""Body-weight SUV of a synthetic DICOM PET series equals the hand-computed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from radfusion.features.check import check_cohort
+from radfusion.features.io import read_image
+from radfusion.features.preprocess import parse_config
+from radfusion.features.runner import extract_cohort
+from radfusion.features.suv import SuvError, suv_factor, to_suv
+from tests.features.conftest import write_manifest
+from tests.features.dicom_data import write_series
+
+# Hand computation for the defaults of dicom_data.write_series: 370 MBq of F-18 (half-life
+# 6586.2 s) injected at 09:00:00, series decay-corrected to its start at 10:00:00, 70 kg.
+DOSE_AT_SCAN = 370e6 * 0.5 ** (3600 / 6586.2)  # Bq, 1 h after injection: 253,291,... Bq
+FACTOR = 70_000 / DOSE_AT_SCAN  # g / Bq
+SLOPES = np.array([0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25])  # exact in binary and DS
+
+
+def activity(seed: int = 0) -> np.ndarray:
+    """Bq/ml, as stored: integers times each slice's slope."""
+    rng = np.random.default_rng(seed)
+    stored = rng.integers(0, 12000, (8, 12, 12))
+    return stored * SLOPES[:, None, None]
+
+
+def test_suv_of_the_synthetic_pet_equals_the_hand_computed_values(tmp_path):
+    bqml = activity()
+    write_series(tmp_path / "pet", bqml, modality="PT", slopes=SLOPES)
+    assert FACTOR == pytest.approx(2.763366817e-4, rel=1e-9)
+    assert suv_factor(tmp_path / "pet") == pytest.approx(FACTOR, rel=1e-12)
+    suv = sitk.GetArrayFromImage(to_suv(read_image(tmp_path / "pet"), tmp_path / "pet"))
+    np.testing.assert_allclose(suv, bqml * FACTOR, rtol=1e-12)
+    # one voxel by hand: 10,000 Bq/ml in a 70 kg patient, 253.29 MBq at scan time
+    assert 10_000 * FACTOR == pytest.approx(2.7634, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("pet", "factor"),
+    [
+        # the injection as a time only (on the series date)
+        (
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": None,
+                                     "RadiopharmaceuticalStartTime": "090000"}},
+            FACTOR,
+        ),
+        # a series re-created at 11:00: the earliest acquisition (10:00) is the scan time
+        ({"SeriesTime": "110000"}, FACTOR),
+        # acquisitions from 10:30 on, series time 10:00 before them: the series time counts
+        ({"AcquisitionTime": [f"1030{k:02d}" for k in range(8)]}, FACTOR),
+        # injection the evening before, across midnight: 13 h
+        (
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "20260104210000"}},
+            70_000 / (370e6 * 0.5 ** (13 * 3600 / 6586.2)),
+        ),
+        # decay-corrected to the administration: no decay term
+        ({"DecayCorrection": "ADMIN"}, 70_000 / 370e6),
+        # another weight and dose
+        (
+            {"PatientWeight": "82.5",
+             "radiopharmaceutical": {"RadionuclideTotalDose": "2.5e8"}},
+            82_500 / (2.5e8 * 0.5 ** (3600 / 6586.2)),
+        ),
+    ],
+)  # fmt: skip
+def test_the_scan_and_injection_times_follow_the_qiba_rules(tmp_path, pet, factor):
+    write_series(tmp_path / "pet", activity(), modality="PT", slopes=SLOPES, pet=pet)
+    assert suv_factor(tmp_path / "pet") == pytest.approx(factor, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("pet", "message"),
+    [
+        ({"PatientWeight": None}, "missing tag PatientWeight (0010,1030)"),
+        ({"PatientWeight": "0"}, "PatientWeight (0010,1030) must be a positive number"),
+        (
+            {"radiopharmaceutical": {"RadionuclideTotalDose": None}},
+            "missing tag RadionuclideTotalDose (0018,1074)",
+        ),
+        (
+            {"radiopharmaceutical": {"RadionuclideHalfLife": None}},
+            "missing tag RadionuclideHalfLife (0018,1075)",
+        ),
+        (
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": None}},
+            "missing tag RadiopharmaceuticalStartTime (0018,1072)",
+        ),
+        ({"Units": "CNTS"}, "Units (0054,1001) is 'CNTS'; only BQML"),
+        ({"CorrectedImage": ["ATTN"]}, "CorrectedImage (0028,0051) lacks DECY"),
+        ({"DecayCorrection": "NONE"}, "DecayCorrection (0054,1102) is 'NONE'"),
+        ({"SeriesTime": "080000", "AcquisitionTime": "080000"}, "is before the injection"),
+    ],
+)
+def test_headers_that_cannot_support_the_suv_are_named(tmp_path, pet, message):
+    write_series(tmp_path / "pet", activity(), modality="PT", pet=pet)
+    with pytest.raises(SuvError) as error:
+        suv_factor(tmp_path / "pet")
+    assert message in str(error.value)
+    assert str(tmp_path / "pet" / "slice000.dcm") in str(error.value)
+
+
+def test_a_ct_series_or_a_nifti_image_is_refused(tmp_path):
+    write_series(tmp_path / "ct", activity().astype(np.int16))
+    with pytest.raises(SuvError, match=r"Modality \(0008,0060\) is 'CT', not a PET series"):
+        suv_factor(tmp_path / "ct")
+    sitk.WriteImage(read_image(tmp_path / "ct"), str(tmp_path / "pet.nii.gz"))
+    with pytest.raises(SuvError, match="needs the image to be a DICOM PET series folder"):
+        suv_factor(tmp_path / "pet.nii.gz")
+
+
+def test_the_block_accepts_bw_only():
+    assert parse_config({"suv": "bw"}).suv == "bw"
+    assert parse_config({}).suv is None
+    with pytest.raises(ValueError, match="suv must be one of bw, got 'lbm'"):
+        parse_config({"suv": "lbm"})
+
+
+PARAMS = {
+    "imageType": {"Original": {}},
+    "featureClass": {"firstorder": ["Maximum", "Mean", "Minimum"]},
+    "setting": {"binWidth": 0.25},
+    "radfusion": {"suv": "bw"},
+}
+
+
+def _cohort(tmp_path: Path, pets: dict[str, dict]) -> tuple[Path, np.ndarray]:
+    inside = np.zeros((8, 12, 12), dtype=bool)
+    inside[2:6, 3:9, 4:10] = True
+    rows = []
+    for patient, pet in pets.items():
+        write_series(tmp_path / patient, activity(), modality="PT", slopes=SLOPES, pet=pet)
+        mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+        mask.CopyInformation(read_image(tmp_path / patient))
+        sitk.WriteImage(mask, str(tmp_path / f"{patient}_mask.nii.gz"))
+        rows.append(
+            {
+                "patient_id": patient,
+                "modality": "PET",
+                "mask": "tumor",
+                "image": patient,
+                "mask_path": f"{patient}_mask.nii.gz",
+            }
+        )
+    return write_manifest(tmp_path / "manifest.csv", rows), inside
+
+
+def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_error(tmp_path):
+    manifest, inside = _cohort(tmp_path, {"001": {}, "002": {"PatientWeight": None}})
+    result = extract_cohort(manifest, {"PET": PARAMS}, n_jobs=1, progress=False)
+    roi = activity()[inside] * FACTOR
+    row = result.features.set_index("patient_id").loc["001"]
+    assert row["PET__tumor__original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
+    assert row["PET__tumor__original_firstorder_Mean"] == pytest.approx(roi.mean(), rel=1e-9)
+    (error,) = result.failures["error"]
+    assert error.startswith("patient 002, modality PET, mask tumor, file ")
+    assert "cannot compute SUV: missing tag PatientWeight (0010,1030)" in error
+
+
+def test_check_flags_pet_headers_that_cannot_give_the_suv(tmp_path):
+    manifest, _ = _cohort(tmp_path, {"001": {}, "002": {"Units": "CNTS"}})
+    table = check_cohort(manifest, n_jobs=1, params={"PET": PARAMS}).set_index("patient_id")
+    assert table.loc["001", "status"] == "ok"
+    assert table.loc["002", "status"] == "would fail"
+    assert "Units (0054,1001) is 'CNTS'; only BQML" in table.loc["002", "problem"]
+    unconverted = check_cohort(manifest, n_jobs=1, params={"PET": {**PARAMS, "radfusion": {}}})
+    assert list(unconverted["status"]) == ["ok", "ok"]
+
+
+def test_extract_case_converts_a_pet_folder_and_refuses_an_image_it_cannot_convert(tmp_path):
+    from radfusion.features.extract import extract_case
+
+    manifest, inside = _cohort(tmp_path, {"001": {}})
+    mask = tmp_path / "001_mask.nii.gz"
+    features, _ = extract_case(tmp_path / "001", mask, PARAMS)
+    roi = activity()[inside] * FACTOR
+    assert features["original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
+    with pytest.raises(ValueError, match="suv: give the image as its DICOM PET series folder"):
+        extract_case(read_image(tmp_path / "001"), mask, PARAMS)
