@@ -52,7 +52,7 @@ def make_table(scenario: str, n: int, p: int, seed: int) -> tuple[pd.DataFrame, 
             shift = rng.normal(1.0, 0.3, size=p)
             values += np.array([effect[s] for s in site])[:, None] * shift
         if scenario == "planted":
-            values[:, :20] += 0.45 * (2 * y[:, None] - 1)
+            values[:, :20] += 0.12 * (2 * y[:, None] - 1)
         for j in range(p):
             columns[f"{modality}__tumor__f{j}"] = values[:, j]
     table = pd.DataFrame(columns, index=pd.Index([f"P{i:03d}" for i in range(n)], name="id"))
