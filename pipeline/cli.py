@@ -113,6 +113,10 @@ SelectK = Annotated[int | None, typer.Option(min=1, help="Keep the k best featur
 SelectMethod = Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")]
 Tune = Annotated[bool, typer.Option(help="A randomised inner search in every branch.")]
 NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")]
+Calibration = Annotated[
+    str | None,
+    typer.Option(help="Calibrate probabilities on inner folds: sigmoid (Platt) or isotonic."),
+]
 IccTable = Annotated[
     Path | None,
     typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
@@ -136,6 +140,7 @@ def _model_options(
     select_method: str,
     tune: bool,
     n_iter: int,
+    calibration: str | None,
 ):
     """The one options object of cv and train, from their shared command-line options."""
     from .learners import LEARNERS
@@ -154,6 +159,7 @@ def _model_options(
         select_method=select_method,
         tune=tune,
         n_iter=n_iter,
+        calibration=calibration,
     )
 
 
@@ -342,6 +348,7 @@ def cv(
     select_method: SelectMethod = "anova",
     tune: Tune = False,
     n_iter: NIter = 20,
+    calibration: Calibration = None,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -364,6 +371,12 @@ def cv(
         typer.Option(
             help="Leave-one-group-out CV over this column's values (e.g. site): one fold per "
             "value, one repeat; per-group metrics in the report. Not a predictor."
+        ),
+    ] = None,
+    primary: Annotated[
+        str | None,
+        typer.Option(
+            help="The model the report leads with, declared before the run (default stacking)."
         ),
     ] = None,
 ) -> None:
@@ -401,6 +414,7 @@ def cv(
             select_method=select_method,
             tune=tune,
             n_iter=n_iter,
+            calibration=calibration,
         ),
         strategies=strategy or STRATEGIES,
         folds=folds,
@@ -413,6 +427,7 @@ def cv(
         task=task,
         biomarkers_id=biomarkers_id,
         group_by=group_by,
+        primary=primary,
     )
     _print_summary(report, out)
     if mlflow:
@@ -454,6 +469,7 @@ def train(
     select_method: SelectMethod = "anova",
     tune: Tune = False,
     n_iter: NIter = 20,
+    calibration: Calibration = None,
     seed: Seed = 0,
     task: Task = "auto",
 ) -> None:
@@ -489,6 +505,7 @@ def train(
                 select_method=select_method,
                 tune=tune,
                 n_iter=n_iter,
+                calibration=calibration,
             ),
             strategy=strategy or "stacking",
             seed=seed,

@@ -140,6 +140,7 @@ def run_cv(
     task: str = "auto",
     biomarkers_id: str | None = None,
     group_by: str | None = None,
+    primary: str | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -179,6 +180,9 @@ def run_cv(
     CI (:func:`radfusion.pipeline.validation.group_metrics`). With ``options.harmonize`` the
     held-out site is unseen by ComBat, whose ``harmonize_unseen`` policy then applies; the
     report says so.
+
+    ``primary`` names the model the report leads with, declared before the run (default: the
+    stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
     """
     options = ModelOptions() if options is None else options
     started = time.perf_counter()
@@ -205,6 +209,11 @@ def run_cv(
         ),
         strategies,
     )
+    if primary is not None and primary not in models:
+        raise InputError(
+            "Unknown primary model",
+            [Problem(f"--primary {primary!r} is not one of the models run: {', '.join(models)}")],
+        )
     loaded = time.perf_counter()
     selection = options.select_k is not None or options.correlation_threshold is not None
     single = single_group_models(list(models), data.groups)
@@ -293,6 +302,8 @@ def run_cv(
     }
     if skipped:  # absent otherwise, so a complete run's report is unchanged
         config["skipped_models"] = dict(skipped)
+    if primary is not None:  # declared before the run; absent: the default strategy
+        config["primary"] = primary
     if group_by is not None:  # absent otherwise, so a K-fold run's report is unchanged
         names = predictions.attrs["groups"]
         config.update(folds=len(names), repeats=1, group_by=group_by, held_out_groups=names)

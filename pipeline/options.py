@@ -18,7 +18,7 @@ from typing import Any
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
-from .fusion import HARMONIZE_UNSEEN, SELECT_METHODS
+from .fusion import CALIBRATIONS, HARMONIZE_UNSEEN, SELECT_METHODS
 from .learners import LEARNERS
 
 __all__ = ["ModelOptions"]
@@ -52,6 +52,9 @@ class ModelOptions:
     tune : bool, default=False
         A randomised inner search of ``n_iter`` settings in every branch (nested CV).
     n_iter : int, default=20
+    calibration : {"sigmoid", "isotonic"}, optional
+        Calibrate each model's probabilities on inner folds of its training rows
+        (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
 
     Raises
     ------
@@ -71,6 +74,7 @@ class ModelOptions:
     select_method: str = "anova"
     tune: bool = False
     n_iter: int = 20
+    calibration: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "learners", tuple(self.learners))
@@ -116,6 +120,10 @@ class ModelOptions:
                 isinstance(self.n_iter, Integral) and self.n_iter >= 1,
                 f"n_iter {self.n_iter!r} is not a positive integer",
             ),
+            (
+                self.calibration is None or self.calibration in CALIBRATIONS,
+                f"calibration {self.calibration!r} is not one of {', '.join(CALIBRATIONS)}",
+            ),
         ]
         return problems + [Problem(message) for ok, message in checks if not ok]
 
@@ -141,6 +149,7 @@ class ModelOptions:
             "select_method": self.select_method,
             "tune": self.tune,
             "n_iter": self.n_iter,
+            "calibration": self.calibration,
             "random_state": random_state,
         }
 

@@ -30,6 +30,8 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm, rankdata
 
+from .preprocessing import site_outcome_association
+
 __all__ = [
     "DeLongResult",
     "calibration_bins",
@@ -512,7 +514,9 @@ def describe_cohort(
         standardised difference between the classes or None}``, see
         :func:`standardized_difference`) and
         ``groups`` (rows ``{"name", "columns", "missing": [{"n", "percent"} per column]}``,
-        then a row ``"any group"`` counting patients missing at least one group).
+        then a row ``"any group"`` counting patients missing at least one group); with
+        ``site``, also ``site_outcome_association``: Cramér's V between site and outcome
+        (:func:`radfusion.pipeline.preprocessing.site_outcome_association`).
     """
     y = np.asarray(y)
     masks = [np.ones(len(y), dtype=bool), y == 0, y == 1]
@@ -562,4 +566,7 @@ def describe_cohort(
             groups.append(
                 {"name": "any group", "columns": None, "missing": counts(missing.any(axis=1))}
             )
-    return {"columns": columns, "variables": rows, "groups": groups}
+    cohort = {"columns": columns, "variables": rows, "groups": groups}
+    if site is not None:  # absent otherwise, so a report without a site is unchanged
+        cohort["site_outcome_association"] = site_outcome_association(np.asarray(site), y)
+    return cohort

@@ -16,6 +16,7 @@ from ._estimator import (
     make_estimator,
 )
 from ._model import (
+    CALIBRATIONS,
     FUSED,
     HARMONIZE_UNSEEN,
     SELECT_METHODS,
@@ -52,6 +53,7 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "CALIBRATIONS",
     "build_estimators",
     "fitted_model",
     "make_estimator",

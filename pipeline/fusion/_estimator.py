@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -71,6 +72,7 @@ class _Fusion(BaseEstimator):
         cv: int = 5,
         random_state: int | None = 0,
         n_jobs: int | None = None,
+        calibration: str | None = None,
     ):
         self.strategy = strategy
         self.learner = learner
@@ -94,6 +96,7 @@ class _Fusion(BaseEstimator):
         self.cv = cv
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.calibration = calibration
 
     def _fit(self, X, y, task: str):
         frame = self._frame(X, fitting=True)
@@ -124,6 +127,7 @@ class _Fusion(BaseEstimator):
             n_iter=self.n_iter,
             inner_cv=self.inner_cv,
             task=task,
+            calibration=self.calibration,
         )
         self.model_.fit(encoded, y)
         return self
@@ -244,6 +248,9 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Seed of the learners and inner folds.
     n_jobs : int or None, default=None
         Parallel jobs over branches.
+    calibration : {"sigmoid", "isotonic"}, optional
+        Recalibrate the probabilities on inner out-of-fold predictions of the training rows
+        (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
 
     Attributes
     ----------
@@ -348,8 +355,13 @@ def fitted_model(estimator, X):
     """The fitted model inside a fusion estimator, and ``X`` encoded as that model sees it.
 
     Explanations (weights, permutation importance, chosen hyperparameters) look inside the
-    fitted model; any other estimator is returned as it is, with ``X`` unchanged.
+    fitted model; a calibrated model (``calibration=``) is looked into below its calibrator
+    (the model fitted on every training row, whose scores the monotone calibration maps to
+    probabilities). Any other estimator is returned as it is, with ``X`` unchanged.
     """
-    if isinstance(estimator, _Fusion):
-        return estimator.model_, estimator._encoded(X)
-    return estimator, X
+    if not isinstance(estimator, _Fusion):
+        return estimator, X
+    model = estimator.model_
+    if isinstance(model, CalibratedClassifierCV):
+        model = model.calibrated_classifiers_[0].estimator
+    return model, estimator._encoded(X)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import sparse, special
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     StackingClassifier,
     StackingRegressor,
@@ -58,6 +59,15 @@ STRATEGIES = ("single", "early", "late", "stacking", "shared")
 #: Accepted ``harmonize_unseen`` and ``select_method`` values (checked when a model is built).
 HARMONIZE_UNSEEN = ("error", "pooled")
 SELECT_METHODS = ("anova", "mrmr")
+#: Accepted ``calibration`` values (:func:`build_model`).
+CALIBRATIONS = ("sigmoid", "isotonic")
+#: Options the shared-space model cannot honour, and why (it refuses them).
+SHARED_REFUSES = {
+    "tune": "shared-space fusion has no learner hyperparameters to search (its ridge "
+    "penalties are already chosen by leave-one-out)",
+    "resample": "shared-space fusion does not oversample (SMOTE rows would enter the PLS "
+    "that defines the shared space)",
+}
 #: The strategies that fuse groups; every other model name is a single group.
 FUSED = STRATEGIES[1:]
 """Fusion strategies accepted by :func:`build_model`."""
@@ -819,6 +829,7 @@ def build_model(
     n_iter: int = 20,
     inner_cv: int = 3,
     task: str = "binary",
+    calibration: str | None = None,
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -836,7 +847,9 @@ def build_model(
         their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
         random_state)``; the branches are then refitted on all the training data.
         ``"shared"``: every group mapped into one latent space, a classifier on it
-        (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); branch options do not apply.
+        (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); ``harmonize``, the
+        correlation filter and top-k selection run per group before the shared space is fitted,
+        and ``tune`` or ``resample`` are refused (:data:`SHARED_REFUSES`).
     learner : str, default="lr"
         Learner of the single, early and (multi-group) late models.
     learners : sequence of str, default=LEARNERS
@@ -885,6 +898,12 @@ def build_model(
         (:class:`AvailableStackingRegressor`); shared-space fusion ends with a linear
         regression (:class:`radfusion.pipeline.fusion.SharedSpaceRegressor`). ``tune`` is for binary
         targets only.
+    calibration : {"sigmoid", "isotonic"}, optional
+        Recalibrate the model's probabilities inside its training rows: scikit-learn's
+        ``CalibratedClassifierCV(method=calibration, ensemble=False)`` fits the model on
+        ``cv`` inner stratified folds, fits a Platt (``"sigmoid"``) or isotonic map from the
+        inner out-of-fold probabilities to the labels, and refits the model on all its
+        training rows. Costs ``cv`` extra fits. Classification only; off by default.
 
     Returns
     -------
@@ -900,6 +919,43 @@ def build_model(
         Unknown strategy or learner, empty groups, or ``"single"`` with several groups.
     """
     groups = _check_groups(groups)
+    if calibration is not None:
+        if calibration not in CALIBRATIONS:
+            raise InputError(
+                "Unknown calibration",
+                [Problem(f"{calibration!r} is not one of {', '.join(map(repr, CALIBRATIONS))}")],
+            )
+        if task == "regression":
+            raise InputError(
+                "Calibration is for classifiers", [Problem("run a regression without it")]
+            )
+        model = build_model(
+            groups,
+            strategy,
+            learner,
+            learners,
+            cv,
+            random_state,
+            n_jobs=n_jobs,
+            harmonize=harmonize,
+            harmonize_unseen=harmonize_unseen,
+            icc_table=icc_table,
+            icc_threshold=icc_threshold,
+            correlation_threshold=correlation_threshold,
+            select_k=select_k,
+            select_method=select_method,
+            resample=resample,
+            tune=tune,
+            n_iter=n_iter,
+            inner_cv=inner_cv,
+            task=task,
+        )
+        return CalibratedClassifierCV(
+            model,
+            method=calibration,
+            cv=AdaptiveStratifiedKFold(cv, shuffle=True, random_state=random_state),
+            ensemble=False,
+        )
     if strategy not in STRATEGIES:
         raise InputError(
             "Unknown fusion strategy",
@@ -940,9 +996,22 @@ def build_model(
         columns = [c for cols in groups.values() for c in cols]
         return _branch(columns, learner, random_state, options)
 
-    if strategy == "shared":  # branch options (selection, ComBat) do not apply here yet
+    if strategy == "shared":
+        refused = [name for name in ("tune", "resample") if name in options]
+        if refused:
+            raise InputError(
+                "Shared-space fusion does not take every option",
+                [
+                    Problem(
+                        f"{name}: {SHARED_REFUSES[name]}; run it without this option or "
+                        "leave the strategy 'shared' out"
+                    )
+                    for name in refused
+                ],
+            )
         shared = SharedSpaceRegressor if regression else SharedSpaceClassifier
-        return shared(groups, random_state=random_state)
+        branch_options = {k: v for k, v in options.items() if k != "task"}
+        return shared(groups, random_state=random_state, branch_options=branch_options or None)
     if strategy == "late" and len(groups) > 1:
         pairs = [(group, learner) for group in groups]
     else:  # stacking, or late fusion of the learners on a single group
@@ -994,6 +1063,7 @@ def build_models(
     n_iter: int = 20,
     inner_cv: int = 3,
     task: str = "binary",
+    calibration: str | None = None,
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -1008,7 +1078,9 @@ def build_models(
     ``harmonize``, ``harmonize_unseen``, ``icc_table``, ``icc_threshold``,
     ``correlation_threshold``, ``select_k`` and
     ``select_method``, ``resample``, ``tune``, ``n_iter``, ``inner_cv`` and ``task`` apply to
-    every branch of every model (see :func:`build_model`).
+    every branch of every model (see :func:`build_model`); the shared-space model applies
+    ComBat, the filter and the selection per group, and is left out (with a warning) under
+    ``tune`` or ``resample``, which it cannot honour. ``calibration`` wraps every model.
     """
     groups = _check_groups(groups)
     kwargs = dict(
@@ -1029,13 +1101,23 @@ def build_models(
         n_iter=n_iter,
         inner_cv=inner_cv,
         task=task,
+        calibration=calibration,
     )
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
         for group, columns in groups.items():
             key = f"single:{group}" if group in STRATEGIES else group
             models[key] = build_model({group: columns}, "single", **kwargs)
+    refused = [name for name in SHARED_REFUSES if kwargs[name]]
     for strategy in FUSED:
+        if strategy == "shared" and refused:
+            warnings.warn(
+                "shared-space fusion left out: "
+                + "; ".join(f"{name}: {SHARED_REFUSES[name]}" for name in refused),
+                UserWarning,
+                stacklevel=2,
+            )
+            continue
         models[strategy] = build_model(groups, strategy, **kwargs)
     return models
 

@@ -20,6 +20,20 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from ._branch import make_branch
+
+BRANCH_OPTIONS = (
+    "harmonize",
+    "harmonize_columns",
+    "harmonize_unseen",
+    "correlation_threshold",
+    "select_k",
+    "select_method",
+    "icc_table",
+    "icc_threshold",
+)
+"""The :func:`make_branch` options the shared space applies per group (``branch_options``)."""
+
 DEFAULT_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 """Ridge penalties tried (leave-one-out, per latent component) for each modality's map."""
 
@@ -27,24 +41,45 @@ DEFAULT_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 class _SharedSpace(TransformerMixin, BaseEstimator):
     """The shared space Z and the per-group maps into it; see :class:`SharedSpaceClassifier`."""
 
-    def _fit_space(self, X, groups, target: np.ndarray) -> None:
-        """Fit the preprocessors, the PLS defining Z against ``target`` (n, m) and the maps."""
+    def _preprocessor(self, group: str, cols: list[str]) -> Pipeline:
+        """A group's unfitted preprocessing: impute → standardise, or with ``branch_options``
+        the steps of a fusion branch before its learner (ComBat, impute, drop constants,
+        correlation filter, top-k selection, standardise; see :func:`make_branch`)."""
+        if not self.branch_options:
+            return make_pipeline(
+                SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+            )
+        branch = make_branch(cols, "lr", self.random_state, **self.branch_options)
+        return Pipeline(branch.steps[:-1])
+
+    def _group_input(self, X, rows, cols):
+        """What a group's preprocessor reads: the frame (branch options select by name, and
+        ComBat needs the site column) or the group's columns as floats."""
+        if self.branch_options:
+            return X.loc[rows]
+        return X.loc[rows, cols].to_numpy(dtype=np.float64)
+
+    def _fit_space(self, X, groups, target: np.ndarray, y=None) -> None:
+        """Fit the preprocessors, the PLS defining Z against ``target`` (n, m) and the maps;
+        ``y`` is what a selection step scores features against."""
         n = len(X)
         present = self._presence(X, groups)
+        y = target[:, 0] if y is None else np.asarray(y)
 
         self.preprocessors_, blocks, standardised = {}, [], {}
         for j, (group, cols) in enumerate(groups.items()):
             rows = present[:, j]
-            block = np.zeros((n, len(cols)))
+            block = None
             if rows.sum() >= 2:
-                pre = make_pipeline(
-                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
-                )
-                values = pre.fit_transform(X.loc[rows, cols].to_numpy(dtype=np.float64))
+                pre = self._preprocessor(group, cols)
+                values = pre.fit_transform(self._group_input(X, rows, cols), y[rows])
                 self.preprocessors_[group] = pre
                 standardised[group] = values
+                block = np.zeros((n, values.shape[1]))
                 block[rows] = values
-            blocks.append(block / np.sqrt(len(cols)))
+            if block is None:
+                block = np.zeros((n, len(cols)))
+            blocks.append(block / np.sqrt(block.shape[1] or 1))
         self.usable_ = {g: g in self.preprocessors_ for g in groups}
         if not any(self.usable_.values()):
             raise ValueError("no group has at least two training rows with a value")
@@ -117,7 +152,7 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             if rows.any():
                 z[rows] = (
                     self.maps_[group]
-                    .predict(X.loc[rows, cols].to_numpy(dtype=np.float64))
+                    .predict(self._group_input(X, rows, cols))
                     .reshape(-1, self.n_components)
                 )
             out[group] = z
@@ -150,6 +185,14 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
         if self.alphas is not None and (len(self.alphas) == 0 or any(a <= 0 for a in self.alphas)):
             raise ValueError(f"alphas must be positive numbers, got {self.alphas!r}")
+        allowed = set(BRANCH_OPTIONS)
+        if self.branch_options is not None and (
+            not isinstance(self.branch_options, Mapping) or set(self.branch_options) - allowed
+        ):
+            raise ValueError(
+                f"branch_options must be a dict with keys among {sorted(allowed)}, got "
+                f"{self.branch_options!r}"
+            )
         return groups
 
     def _check_frame(self, X, groups, *, reset: bool) -> dict[str, list[str]]:
@@ -237,12 +280,18 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
         Ridge penalties for the maps (default :data:`DEFAULT_ALPHAS`).
     random_state : int or None, default=0
         Seed of the default classifier (the rest of the fit is deterministic).
+    branch_options : dict, optional
+        Per-group preprocessing of a fusion branch (keys :data:`BRANCH_OPTIONS`, as in
+        :func:`make_branch`): ComBat by site, ICC, correlation filter, top-k selection (scored
+        against the label), each fitted on the training rows having the group, in place of
+        step 1's impute → standardise. ``None``: step 1 as above.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     preprocessors_ : dict of str to Pipeline
-        Per group: the fitted median imputer and scaler.
+        Per group: the fitted median imputer and scaler (or the branch steps of
+        ``branch_options``).
     pls_ : PLSRegression
         The PLS defining Z, fitted on the block-scaled concatenation.
     z_sign_, z_mean_, z_scale_ : ndarray of shape (n_components,)
@@ -260,7 +309,14 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
     """
 
     def __init__(
-        self, groups, n_components=2, method="pls", classifier=None, alphas=None, random_state=0
+        self,
+        groups,
+        n_components=2,
+        method="pls",
+        classifier=None,
+        alphas=None,
+        random_state=0,
+        branch_options=None,
     ):
         self.groups = groups
         self.n_components = n_components
@@ -268,6 +324,7 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
         self.classifier = classifier
         self.alphas = alphas
         self.random_state = random_state
+        self.branch_options = branch_options
 
     # ------------------------------------------------------------------ fitting
 
@@ -288,7 +345,7 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
             )
         # PLS-DA: the 0/1 label, or one indicator column per class
         target = codes[:, None] if len(classes) == 2 else np.eye(len(classes))[codes]
-        self._fit_space(X, groups, target.astype(np.float64))
+        self._fit_space(X, groups, target.astype(np.float64), codes)
         classifier = (
             LogisticRegression(random_state=self.random_state)
             if self.classifier is None
@@ -322,7 +379,7 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
 
     Parameters
     ----------
-    groups, n_components, method, alphas, random_state
+    groups, n_components, method, alphas, random_state, branch_options
         As in :class:`SharedSpaceClassifier`.
     regressor : regressor, optional
         The model g (cloned). Default ``LinearRegression()``.
@@ -334,7 +391,14 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
     """
 
     def __init__(
-        self, groups, n_components=2, method="pls", regressor=None, alphas=None, random_state=0
+        self,
+        groups,
+        n_components=2,
+        method="pls",
+        regressor=None,
+        alphas=None,
+        random_state=0,
+        branch_options=None,
     ):
         self.groups = groups
         self.n_components = n_components
@@ -342,6 +406,7 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
         self.regressor = regressor
         self.alphas = alphas
         self.random_state = random_state
+        self.branch_options = branch_options
 
     def fit(self, X, y):
         """Fit the per-group maps into Z and the regressor on the training patients' z."""
@@ -351,7 +416,7 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
         if len(y) != len(X):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
         scale = y.std()
-        self._fit_space(X, groups, ((y - y.mean()) / (scale if scale > 0 else 1.0))[:, None])
+        self._fit_space(X, groups, ((y - y.mean()) / (scale if scale > 0 else 1.0))[:, None], y)
         regressor = LinearRegression() if self.regressor is None else clone(self.regressor)
         self.regressor_ = regressor.fit(self._shared(X, groups), y)
         return self

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..preprocessing import STRONG_ASSOCIATION
+
 __all__ = ["ANSWERED", "ITEMS", "PARTLY", "STATUSES", "USER", "build_checklists"]
 
 ANSWERED, PARTLY, USER = "answered", "partly", "user must supply"
@@ -51,6 +53,18 @@ def _preprocessing_images(report: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _harmonisation(report: Mapping[str, Any]) -> tuple[str, str]:
+    association = (report.get("cohort") or {}).get("site_outcome_association")
+    if association is not None and association >= STRONG_ASSOCIATION:
+        return USER, (
+            f"Site and outcome are strongly associated (Cramér's V = {association:.2f}): "
+            "harmonisation cannot separate a confounded site from the outcome"
+            + (
+                " (ComBat by site was run and removes both)"
+                if _pre(report).get("harmonize")
+                else ""
+            )
+            + ". Describe the confounding and validate on an external site."
+        )
     if _pre(report).get("harmonize"):
         return ANSWERED, "ComBat by site, fitted within each training fold."
     return USER, (

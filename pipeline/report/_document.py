@@ -35,7 +35,9 @@ report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never 
                        repeats pooled; n per repeat); "net_benefit" on curves.thresholds;
                        (1.4) "risk_histogram": {"class0", "class1"}: patients per bin of
                        curves.risk_bins by true class, mean over repeats
-    best               the model with the highest mean roc_auc (first one on a tie)
+    best               the model with the highest mean roc_auc (first one on a tie); chosen on
+                       the predictions it is scored on, so its AUC is optimistic (see
+                       ``primary`` and ``best_note``)
     threshold          (1.1) probability at or above which a patient is called class 1
     cohort             (1.1) "Table 1": "columns" [{"label", "n"}: All, class 0, class 1];
                        "variables" [{"name", "kind": "numeric" | "categorical", (1.4)
@@ -80,6 +82,14 @@ report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never 
                        single-group models, mean and sd over folds, "selected" = selection
                        frequency over folds or null; "selection": {"ran", "note"}; "shap":
                        text; "methods": [text]} (see :mod:`radfusion.pipeline.validation`)
+    primary            (1.4) {"model", "declared"}: the headline model, declared before the run
+                       (``config["primary"]``, else the default strategy "stacking", else the
+                       first fused model, else the first model), never chosen on the results
+    best_note          (1.4) why ``best`` is optimistic (it is the best of N on the same
+                       out-of-fold predictions)
+    warnings           (1.4) [text]: validity warnings of the run, e.g. a site strongly
+                       associated with the outcome (``cohort.site_outcome_association``, from
+                       1.4 when the table has a site column)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -93,6 +103,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,6 +113,8 @@ import pandas as pd
 
 from radfusion.features.files import Content, file_digest, settle, write_atomic, write_set
 
+from ..fusion import FUSED
+from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
 from ..statistics import describe_cohort
 from ..validation import (
     CI_LEVEL,
@@ -213,6 +226,60 @@ COMPARISON_METHOD = (
 # --------------------------------------------------------------------------------------------
 
 
+DEFAULT_PRIMARY = "stacking"
+"""The headline model when none is declared: the default strategy of ``train`` and
+:class:`radfusion.pipeline.fusion.FusionClassifier`."""
+
+BEST_NOTE = (
+    "The best of {n} models by mean AUC, chosen on the same out-of-fold predictions it is "
+    "scored on: its AUC is optimistic (a selection bias that grows with the number of models "
+    "compared). Report the primary model, declared before the run."
+)
+
+
+def primary_model(names: Sequence[str], config: Mapping[str, Any]) -> dict[str, str] | None:
+    """The headline model of a report, from the configuration only (never from the results).
+
+    ``config["primary"]`` when given (``--primary``); else the default strategy
+    (:data:`DEFAULT_PRIMARY`) when it ran; else the first fused model, else the first model.
+    """
+    names = list(names)
+    declared = config.get("primary")
+    if declared is not None:
+        if declared not in names:
+            raise ValueError(f"primary model {declared!r} is not one of the models: {names}")
+        return {"model": str(declared), "declared": "--primary"}
+    if not names:
+        return None
+    if DEFAULT_PRIMARY in names:
+        return {"model": DEFAULT_PRIMARY, "declared": "the default strategy"}
+    fused = [name for name in names if name in FUSED]
+    return {
+        "model": (fused or names)[0],
+        "declared": "the first fused model run" if fused else "the first model run",
+    }
+
+
+def validity_warnings(cohort: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Warnings a reader must see before the numbers (also issued as Python warnings)."""
+    out = []
+    association = cohort.get("site_outcome_association")
+    if association is not None and association >= STRONG_ASSOCIATION:
+        harmonised = ((config.get("preprocessing") or {}).get("harmonize")) is not None
+        out.append(
+            f"Site and outcome are strongly associated (Cramér's V = {association:.2f}, see "
+            "the site row of Table 1): "
+            + (
+                "harmonisation cannot separate a confounded site from the outcome (it removes "
+                "both), so the harmonised models may have lost real signal."
+                if harmonised
+                else "a model may be reading the site rather than the disease; harmonisation "
+                "would not separate them either. Validate on an external site."
+            )
+        )
+    return out
+
+
 def _classes(mapping: Mapping[str, int]) -> list[str]:
     """Original label names of class 0 and class 1."""
     inverse = {code: label for label, code in mapping.items()}
@@ -309,6 +376,9 @@ def build_report(
             per_patient.sort_values("patient_id")["y_true"].to_numpy(), _classes(label_mapping)
         )
     pairs = default_comparisons(names) if comparisons is None else list(comparisons)
+    notes = validity_warnings(cohort, config)
+    if notes:
+        warnings.warn(CONFOUNDING_WARNING, ConfoundedSiteWarning, stacklevel=2)
     report = {
         "schema_version": SCHEMA_VERSION,
         "radfusion_version": installed_version("radfusion") or "unknown",
@@ -357,6 +427,9 @@ def build_report(
     explanations = jsonable(explanations)
     report["checklists"] = jsonable(build_checklists({**report, "explanations": explanations}))
     report["explanations"] = explanations
+    report["primary"] = primary_model(names, config)
+    report["best_note"] = BEST_NOTE.format(n=len(names))
+    report["warnings"] = notes
     return report
 
 
@@ -504,13 +577,46 @@ def _format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _headline_html(report: Mapping[str, Any]) -> str:
+    """The primary model's AUC first, the validity warnings, and the caution on ``best``."""
+    parts = [
+        f'<p class="warning"><strong>Warning:</strong> {escape(text)}</p>'
+        for text in report.get("warnings") or ()
+    ]
+    primary = report.get("primary")
+    if primary and primary["model"] in report["models"]:
+        auc = report["models"][primary["model"]]["metrics"].get("roc_auc")
+        parts.append(
+            f"<p><strong>Primary model: {escape(primary['model'])}</strong> (declared before "
+            f"the run: {escape(primary['declared'])})"
+            + (f", ROC AUC {escape(format_metric(auc))}" if auc else "")
+            + ".</p>"
+        )
+    if report.get("best_note") and report.get("best"):
+        parts.append(
+            f'<p class="muted">Best AUC: {escape(report["best"])}. '
+            f"{escape(report['best_note'])}</p>"
+        )
+    return "\n".join(parts)
+
+
 def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
     best = report.get("best")
+    primary = (report.get("primary") or {}).get("model")
     names = list(report["models"])
     rows = []
     for name in names:
         values = report["models"][name]["metrics"]
-        cells = [f"<td>{escape(name)}{' (best AUC)' if name == best else ''}</td>"]
+        marks = [
+            mark
+            for mark, on in (
+                ("primary", name == primary),
+                ("best AUC, optimistic" if report.get("best_note") else "best AUC", name == best),
+            )
+            if on
+        ]
+        mark = f" ({escape(', '.join(marks))})" if marks else ""
+        cells = [f"<td>{escape(name)}{mark}</td>"]
         cells += [
             f'<td class="num wrap">{escape(format_metric(values[m]))}</td>'
             for m in metrics
@@ -521,7 +627,7 @@ def _metrics_html(report: Mapping[str, Any], metrics: Sequence[str]) -> str:
     return html_table(
         ["Model"] + [escape(METRIC_LABELS[m]) for m in present],
         rows,
-        classes=["best" if name == best else "" for name in names],
+        classes=["primary" if name == primary else "" for name in names],
     )
 
 
@@ -767,6 +873,7 @@ def render_html(
         if report.get("methods")
         else "<p>Not in this report (report schema before 1.2).</p>",
         '<h2 id="performance">Cross-validated performance</h2>',
+        _headline_html(report),
         f'<p class="muted">Mean [95 % CI]. {escape(report.get("ci_method"))}</p>',
         "<h3>Discrimination and classification</h3>",
         f'<div class="scroll">{_metrics_html(report, DISCRIMINATION)}</div>',

@@ -116,11 +116,13 @@ table{border-collapse:collapse;font-size:.88rem;margin:.5rem 0}
 th,td{padding:.3rem .6rem;border-bottom:1px solid #e4e7ee;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.wrap{white-space:normal;min-width:6.2em}
-tr.best td{background:#eaf4ea}tr.best td:first-child{font-weight:600}
+tr.best td,tr.primary td{background:#eaf4ea}
+tr.best td:first-child,tr.primary td:first-child{font-weight:600}
 tr.sub td:first-child{padding-left:1.4rem}
 td.answered{color:#1d6b2a}td.partly{color:#8a5a00}td.user{color:#a3262a;font-weight:600}
 .methods p{max-width:50rem}
 .scroll{overflow-x:auto}.muted{color:#5a6375;font-size:.88rem}
+.warning{border-left:4px solid #b45309;background:#fff7ed;padding:.4rem .7rem}
 nav{font-size:.88rem;margin:.5rem 0 1rem}nav a{margin-right:.8rem;color:#2b5bb5}
 pre{background:#f5f6f8;padding:.7rem;overflow-x:auto;font-size:.82rem;white-space:pre-wrap;
 word-break:break-all}code{font-size:.85em}

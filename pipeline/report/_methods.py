@@ -383,7 +383,8 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
         )
         steps.append(
             f"ComBat harmonisation of the imaging features by acquisition site (column "
-            f"'{pre['harmonize']}'; parametric empirical Bayes, Johnson et al. 2007; "
+            f"'{pre['harmonize']}'; Johnson et al. 2007, each site's training mean removed "
+            "in full and its variance shrunk by parametric empirical Bayes; "
             f"clinical variables not harmonised; {unseen})"
         )
     steps.append(
@@ -410,6 +411,17 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
         + "; ".join(f"({i}) {s}" for i, s in enumerate(steps, 1))
         + "."
     )
+    if "shared" in (report.get("models") or {}):
+        applied = any(
+            pre.get(key) is not None for key in ("harmonize", "correlation_threshold", "select_k")
+        )
+        text += (
+            " The shared-space model applied these steps to each group before fitting its "
+            "latent space (the selection scored against the label on the training rows)."
+            if applied
+            else " The shared-space model applied imputation and standardisation to each "
+            "group (no constant-feature filter) before fitting its latent space."
+        )
     if not pre.get("harmonize"):
         text += " No harmonisation across sites was applied."
     if pre.get("correlation_threshold") is None and pre.get("select_k") is None:

@@ -15,6 +15,7 @@ from radfusion.pipeline.fusion import FusionClassifier
 from radfusion.pipeline.learners import LEARNERS
 from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import train_model
+from tests.pipeline.conftest import multimodal_table
 
 #: ModelOptions field -> its command-line parameter, where the names differ.
 CLI_NAMES = {"learners": "stack_learner"}
@@ -65,3 +66,33 @@ def test_bad_values_are_refused_all_at_once():
     message = str(raised.value)
     for part in ("'knn'", "select_k 0", "select_method 'lasso'", "correlation_threshold 2.0"):
         assert part in message
+
+
+def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
+    X, y, _ = multimodal_table(n=90, seed=4, missing_mr=0.0, p=4, k=2)
+    path = tmp_path / "features.csv"
+    X.assign(outcome=y).rename_axis("patient_id").reset_index().to_csv(path, index=False)
+    report = run_cv(
+        path,
+        label="outcome",
+        out=tmp_path / "report",
+        options=ModelOptions(learners=("lr",), calibration="sigmoid"),
+        strategies=("late", "stacking"),
+        folds=3,
+        repeats=1,
+        n_bootstrap=20,
+        primary="late",
+    )
+    assert report["config"]["primary"] == "late" and report["primary"]["model"] == "late"
+    assert report["config"]["models"]["stacking"]["calibration"] == "sigmoid"
+    # explanations look below the calibrator: the stacking weights are still found
+    assert report["explanations"]["meta_weights"]["model"] == "stacking"
+    with pytest.raises(InputError, match="--primary 'early' is not one of the models run"):
+        run_cv(
+            path,
+            label="outcome",
+            out=tmp_path / "other",
+            options=ModelOptions(learners=("lr",)),
+            strategies=("late",),
+            primary="early",
+        )

@@ -54,6 +54,10 @@ TOP_LEVEL_KEYS = [
     "checklists",
     # schema 1.3
     "explanations",
+    # schema 1.4
+    "primary",
+    "best_note",
+    "warnings",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = [
@@ -293,8 +297,11 @@ def test_html_is_self_contained_and_matches_the_json(written):
         assert cell in page, name
         if name != TRICKY:
             assert f"<td>{name}" in page
-    best_row = re.search(r'<tr class="best"><td>([^<]*)</td>', page)
-    assert best_row and html.unescape(best_row.group(1)).startswith(report["best"])
+    primary_row = re.search(r'<tr class="primary"><td>([^<]*)</td>', page)
+    assert primary_row and html.unescape(primary_row.group(1)).startswith(
+        report["primary"]["model"]
+    )
+    assert "best AUC, optimistic" in page and "Primary model:" in page
     for entry in report["inputs"].values():
         assert entry["sha256"] in page
     assert report["versions"]["scikit-learn"] in page

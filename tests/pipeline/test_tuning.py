@@ -23,6 +23,7 @@ from sklearn.model_selection import (
 )
 from xgboost import XGBClassifier
 
+from radfusion.features.errors import InputError
 from radfusion.pipeline.fusion import (
     IntLogUniform,
     IntUniform,
@@ -394,12 +395,15 @@ def test_tuned_models_clone_cross_validate_grid_search_set_output_and_skops(stra
 def test_defaults_are_untuned_and_build_models_passes_tuning_to_every_model():
     _, _, groups = make_table(10, p=3)
     plain = build_models(groups, "lr", learners=("lr",))
-    tuned = build_models(groups, "lr", learners=("lr",), tune=True, n_iter=4)
-    assert plain.keys() == tuned.keys()
+    with pytest.warns(UserWarning, match="shared-space fusion left out: tune"):
+        tuned = build_models(groups, "lr", learners=("lr",), tune=True, n_iter=4)
+    assert plain.keys() - {"shared"} == tuned.keys()  # shared has nothing to tune: left out
+    with pytest.raises(InputError, match="Shared-space fusion does not take every option"):
+        build_model(groups, "shared", tune=True)
     for name in plain:
         assert not isinstance(plain[name], RandomizedSearchCV)
         assert chosen_hyperparameters(plain[name]) == {}
-        if name == "shared":  # shared-space fusion has no branches to tune (yet)
+        if name == "shared":
             continue
         model = tuned[name]
         branches = (
