@@ -73,7 +73,7 @@ def test_metrics_are_those_of_the_saved_model_on_the_external_patients(cohort, t
     assert report["cohorts"]["external"]["columns"][0]["n"] == 60
     assert report["case_mix"]["computed"] is False
     assert "--training-features" in report["case_mix"]["reason"]
-    html = (tmp_path / "r" / "report.html").read_text()
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "100 replicates" in report["ci_method"] and "repeats" not in report["ci_method"]
     assert "Not computed" in html and "Training cohort" in html and "<svg" in html
     assert "http://" not in html.replace("http://www.w3.org", "")
@@ -132,7 +132,7 @@ def test_a_model_saved_before_table_1_was_stored_says_so(cohort, tmp_path):
     )
     assert report["cohorts"]["training"] is None
     assert report["cohorts"]["external"]["columns"][0]["n"] == 60
-    assert "retrain it to compare" in (tmp_path / "r" / "report.html").read_text()
+    assert "retrain it to compare" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
 
 
 def test_same_inputs_and_seed_give_the_same_bytes(cohort, tmp_path):
@@ -181,10 +181,9 @@ def test_an_unseen_external_site_follows_the_models_policy(cohort, tmp_path):
         "external_sites": ["B"],
         "unseen_sites": ["B"],
     }
-    assert (
-        "unseen in training: policy &#x27;pooled&#x27;"
-        in (tmp_path / "r" / "report.html").read_text()
-    )
+    assert "unseen in training: policy &#x27;pooled&#x27;" in (
+        tmp_path / "r" / "report.html"
+    ).read_text(encoding="utf-8")
     strict = train_model(
         cohort["features_A"],
         label="outcome",
@@ -247,7 +246,7 @@ def test_multiclass_and_regression_models_get_their_metrics(cohort, tmp_path, la
         accuracy = float(np.mean(observed.to_numpy() == predicted["predicted"].to_numpy()))
         assert report["metrics"]["accuracy"]["mean"] == pytest.approx(accuracy, abs=1e-6)
     assert report["case_mix"]["computed"]
-    html = (tmp_path / "r" / "report.html").read_text()
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "binary models only" in html and "Table 1: training" not in html
     assert not (tmp_path / "r" / "figures" / "external_roc.svg").exists()
 
@@ -287,7 +286,7 @@ def test_cli_validate(cohort, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "case-mix AUC" in result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["kind"] == "external_validation" and report["case_mix"]["computed"]
     assert set(report["inputs"]) == {
         "features",

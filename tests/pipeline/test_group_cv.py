@@ -115,7 +115,7 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
     rows = report["groups"]["models"]["late"]
     assert [(r["group"], r["n"]) for r in rows] == [("A", 60), ("B", 40)]
     assert all(r["roc_auc"]["mean"] > 0.6 for r in rows)
-    html = (tmp_path / "a" / "report.html").read_text()
+    html = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
     assert "per held-out site" in html and "A (n = 60" in html and "unseen-site policy" in html
     again = run_cv(cohort["features"], out=tmp_path / "b", **kwargs)
     assert again == report
@@ -186,6 +186,6 @@ def test_cli_group_by(cohort, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["config"]["group_by"] == "site"
     assert list(report["groups"]["models"]) == ["early"]
