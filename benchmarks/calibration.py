@@ -111,7 +111,7 @@ def decide(table: pd.DataFrame, datasets: list[str]) -> dict[str, bool]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="*", help="radMLBench table names (default all)")
+    parser.add_argument("--datasets", nargs="*", help="radMLBench tables, run order")
     parser.add_argument("--demo-features", type=Path)
     parser.add_argument("--demo-biomarkers", type=Path)
     parser.add_argument("--demo-label", default="outcome")
@@ -121,15 +121,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     rows = []
-    paths = sorted((SHARED / "datasets").glob("*.gz"))
-    if not paths:
-        print(f"no radMLBench tables under {SHARED / 'datasets'}: skipping them")
-    names = [p.name.removesuffix(".gz") for p in paths if args.datasets in (None, []) or
-             p.name.removesuffix(".gz") in args.datasets]  # fmt: skip
-    for name in names:
-        for arm in ARMS:
-            inputs = [str(SHARED / "datasets" / f"{name}.gz"), "--label", "Target", "--id", "ID"]
-            rows += rows_of(name, arm, run_cv(inputs, args.out / f"{name}-{arm}", arm, args.rerun))
     if args.demo_features is not None:
         inputs = [str(args.demo_features), "--label", args.demo_label]
         if args.demo_biomarkers is not None:
@@ -137,6 +128,14 @@ def main(argv=None) -> None:
         for arm in ARMS:
             models = run_cv(inputs, args.out / f"demo-{arm}", arm, args.rerun)
             rows += rows_of("demo", arm, models)
+    available = sorted(p.name.removesuffix(".gz") for p in (SHARED / "datasets").glob("*.gz"))
+    if not available:
+        print(f"no radMLBench tables under {SHARED / 'datasets'}: skipping them")
+    names = [n for n in args.datasets if n in available] if args.datasets else available
+    for name in names:
+        for arm in ARMS:
+            inputs = [str(SHARED / "datasets" / f"{name}.gz"), "--label", "Target", "--id", "ID"]
+            rows += rows_of(name, arm, run_cv(inputs, args.out / f"{name}-{arm}", arm, args.rerun))
     if args.planted_seeds:
         rows += planted_rows(args.planted_seeds)
 
@@ -155,7 +154,12 @@ def main(argv=None) -> None:
         print(f"\nRule (Brier lower on >= {RULE_WINS} of {len(names)} tables, never "
               f"> +{RULE_TOLERANCE}): " + ", ".join(f"{k}: {'on' if v else 'off'}"
                                                     for k, v in verdict.items()))  # fmt: skip
-        print("Decision: sigmoid by default" if all(verdict.values()) else "Decision: keep off")
+        if len(names) < len(available):
+            print(f"Only {len(names)} of {len(available)} tables: the rule needs all of them")
+        elif all(verdict.values()):
+            print("Decision: sigmoid by default")
+        else:
+            print("Decision: keep off")
 
 
 if __name__ == "__main__":
