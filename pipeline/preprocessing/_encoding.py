@@ -123,7 +123,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
         X = X[self.columns_]
         keep = list(self.passthrough)
         numeric = [c for c in X.columns if c not in self.levels_ and c not in keep]
-        out = pd.DataFrame({c: _as_float(X[c]) for c in numeric}, index=X.index)
+        out = _numbers_as_float(X[numeric])
         problems = []
         blocks = [out]
         for name, levels in self.levels_.items():
@@ -175,6 +175,18 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
 
 def _is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _numbers_as_float(X: pd.DataFrame) -> pd.DataFrame:
+    """Every column as float: numeric and boolean ones in one conversion (a wide table of
+    thousands of feature columns), the others one by one through :func:`_as_float`."""
+    plain = [
+        c for c, dtype in X.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)
+    ]  # booleans are numeric dtypes for pandas
+    if len(plain) == X.shape[1]:
+        return X.astype(np.float64)
+    other = pd.DataFrame({c: _as_float(X[c]) for c in X.columns if c not in set(plain)})
+    return pd.concat([X[plain].astype(np.float64), other], axis=1)[list(X.columns)]
 
 
 def _as_float(column: pd.Series) -> pd.Series:
