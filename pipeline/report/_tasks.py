@@ -64,7 +64,6 @@ from ..validation import (
     prediction_task,
     task_cube,
 )
-from . import _methods as methods
 from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._groups import groups_html
 from ._html import (
@@ -85,6 +84,7 @@ from ._html import (
     resolve_label_mapping,
     versions_html,
 )
+from ._methods import counted, join_list, software_paragraph
 from ._reproduce import reproduce_steps
 
 __all__ = [
@@ -199,7 +199,7 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         )
     groups = data.get("groups") or {}
     group_text = (
-        f" in {len(groups)} feature group(s) ({methods.join_list(list(groups))}, "
+        f" in {len(groups)} feature group(s) ({join_list(list(groups))}, "
         f"{sum(groups.values())} columns)"
         if groups
         else ""
@@ -211,10 +211,10 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         f"Performance was estimated by {scheme} (scikit-learn {splitter}, seed "
         f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "
         f"model was evaluated on the same splits. Each patient is one row, so all of a "
-        f"patient's data are in the same fold. {methods.counted(len(models), 'model')} "
+        f"patient's data are in the same fold. {counted(len(models), 'model')} "
         f"{'was' if len(models) == 1 else 'were'} compared: "
-        f"{methods.join_list(models)}"
-        + (f" (fusion strategies: {methods.join_list(fused)})" if fused else "")
+        f"{join_list(models)}"
+        + (f" (fusion strategies: {join_list(fused)})" if fused else "")
         + (f", with the {learner} learner" if learner else "")
         + ". Every data-dependent step was refitted inside each training fold; "
         "hyperparameters were fixed in advance, not tuned on the data."
@@ -222,10 +222,9 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task_metrics(task)]
     primary = TASK_METRIC_LABELS.get(PRIMARY_METRIC[task], PRIMARY_METRIC[task])
     metrics = (
-        f"Models were scored by {methods.join_list(names)}, and ranked by {primary}. "
-        f"{report['ci_method']}"
+        f"Models were scored by {join_list(names)}, and ranked by {primary}. {report['ci_method']}"
     )
-    return [design, metrics, methods.software_paragraph(report)]
+    return [design, metrics, software_paragraph(report)]
 
 
 def _in_sentence(label: str) -> str:
