@@ -126,41 +126,22 @@ IccThreshold = Annotated[
 ]
 
 
-def _model_options(
-    *,
-    learner: str,
-    stack_learner: list[str] | None,
-    group_pattern: str | None,
-    harmonize: bool,
-    harmonize_unseen: str,
-    icc_table: Path | None,
-    icc_threshold: float,
-    correlation_threshold: float | None,
-    select_k: int | None,
-    select_method: str,
-    tune: bool,
-    n_iter: int,
-    calibration: str | None,
-):
-    """The one options object of cv and train, from their shared command-line options."""
+def _model_options(arguments: dict):
+    """The one options object of cv and train, from their shared command-line options.
+
+    ``arguments`` is the command's ``locals()``: every :class:`ModelOptions` field is a
+    command-line option of the same name (``--stack-learner`` gives ``learners``), which
+    ``tests/pipeline/test_options.py`` checks.
+    """
+    from dataclasses import fields
+
     from .learners import LEARNERS
     from .options import ModelOptions
 
-    return ModelOptions(
-        learner=learner,
-        learners=tuple(stack_learner or LEARNERS),
-        group_pattern=group_pattern,
-        harmonize=harmonize,
-        harmonize_unseen=harmonize_unseen,
-        icc_table=None if icc_table is None else str(icc_table),
-        icc_threshold=icc_threshold,
-        correlation_threshold=correlation_threshold,
-        select_k=select_k,
-        select_method=select_method,
-        tune=tune,
-        n_iter=n_iter,
-        calibration=calibration,
-    )
+    values = {f.name: arguments[f.name] for f in fields(ModelOptions) if f.name != "learners"}
+    if values["icc_table"] is not None:
+        values["icc_table"] = str(values["icc_table"])
+    return ModelOptions(learners=tuple(arguments["stack_learner"] or LEARNERS), **values)
 
 
 @app.command()
@@ -385,6 +366,7 @@ def cv(
     Every step that learns (imputation, harmonisation, filtering, selection, the learners and
     the stacking meta-learner) is refitted on the training rows of each fold only.
     """
+    arguments = dict(locals())  # the command-line options, by name
     from .experiment import STRATEGIES, run_cv
 
     check_output_path(out, folder=True)
@@ -401,21 +383,7 @@ def cv(
         out=out,
         biomarkers=biomarkers,
         id_column=id_column,
-        options=_model_options(
-            learner=learner,
-            stack_learner=stack_learner,
-            group_pattern=group_pattern,
-            harmonize=harmonize,
-            harmonize_unseen=harmonize_unseen,
-            icc_table=icc_table,
-            icc_threshold=icc_threshold,
-            correlation_threshold=correlation_threshold,
-            select_k=select_k,
-            select_method=select_method,
-            tune=tune,
-            n_iter=n_iter,
-            calibration=calibration,
-        ),
+        options=_model_options(arguments),
         strategies=strategy or STRATEGIES,
         folds=folds,
         repeats=repeats,
@@ -479,6 +447,7 @@ def train(
     selection, tuning, seed) comes from the cv report, so the saved model is the one it
     validated; only --strategy is chosen here, among the report's fused models.
     """
+    arguments = dict(locals())  # the command-line options, by name
     from .persistence import save_model, train_from_report, train_model
 
     check_output_path(out)
@@ -492,21 +461,7 @@ def train(
             label=label,
             biomarkers=biomarkers,
             id_column=id_column,
-            options=_model_options(
-                learner=learner,
-                stack_learner=stack_learner,
-                group_pattern=group_pattern,
-                harmonize=harmonize,
-                harmonize_unseen=harmonize_unseen,
-                icc_table=icc_table,
-                icc_threshold=icc_threshold,
-                correlation_threshold=correlation_threshold,
-                select_k=select_k,
-                select_method=select_method,
-                tune=tune,
-                n_iter=n_iter,
-                calibration=calibration,
-            ),
+            options=_model_options(arguments),
             strategy=strategy or "stacking",
             seed=seed,
             task=task,
