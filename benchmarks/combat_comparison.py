@@ -120,7 +120,7 @@ def run(scenario: str, n: int, p: int, seeds: int, learners: list[str]) -> pd.Da
             warnings.simplefilter("ignore")
             predictions = cross_validate_models(
                 models, table, y, folds=5, repeats=1, seed=seed, n_jobs=1
-            )
+            ).predictions
         for name, metrics in summarize(predictions, n_bootstrap=10, seed=seed).items():
             arm, learner = name.split("|")
             rows.append(

@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         seed=args.seed,
         n_jobs=args.jobs,
-    )
+    ).predictions
     times["cross_validation"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -132,7 +132,7 @@ def timed_cv(
     started = time.perf_counter()
     predictions = cross_validate_models(
         models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs
-    )
+    ).predictions
     return predictions, time.perf_counter() - started
 
 

@@ -80,7 +80,7 @@ def run(scenario: str, n: int, p: int, seeds: int, options: dict, repeats: int, 
                 seed=seed,
                 n_jobs=n_jobs,
                 skip_failing=True,
-            )
+            ).predictions
         summary = summarize(predictions, n_bootstrap=10, seed=seed)
         for name, metrics in summary.items():
             rows.append(

@@ -70,7 +70,7 @@ from .tables import (
     read_table,
     resolve_id,
 )
-from .validation import THRESHOLD
+from .targets import THRESHOLD, BinaryTask, MulticlassTask, Task, get_task
 
 __all__ = [
     "FORMAT",
@@ -179,6 +179,12 @@ class TrainedModel:
     columns: list[str]
     groups: dict[str, list[str]]
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> Task:
+        """The task object of the model's target (``settings["task"]``; binary by default)."""
+        return get_task(self.settings.get("task", "binary"))
+
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -281,7 +287,7 @@ def _fit(
         classes[data.label_mapping[str(value)]] = _plain(value)
     counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
     cohort = None  # Table 1 (aggregates only) for `radfusion validate`; binary targets
-    if data.task == "binary":
+    if isinstance(data.task, BinaryTask):
         cohort = model_cohort(
             data.table,
             data.y,
@@ -301,7 +307,7 @@ def _fit(
         groups=estimator.groups_,
         settings={
             "strategy": strategy,
-            "task": data.task,
+            "task": data.task.name,
             "params": jsonable(estimator.get_params(deep=False)),
         },
         training={
@@ -697,12 +703,12 @@ def predict_table(
     )
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
-    task = trained.settings.get("task", "binary")
-    if task == "regression":
+    task = trained.task
+    if not task.is_classifier:
         return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
     order = list(estimator.classes_)
     proba = estimator.predict_proba(X)[:, [order.index(k) for k in range(len(trained.classes))]]
-    if task == "multiclass":
+    if isinstance(task, MulticlassTask):
         return pd.DataFrame(
             {
                 **ids,

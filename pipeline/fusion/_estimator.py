@@ -31,6 +31,7 @@ from radfusion.features.naming import ID_COLUMN
 from ..columns import infer_groups
 from ..learners import LEARNERS
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from ..targets import Task, get_task
 from ._model import FUSED, STRATEGIES, build_model
 
 __all__ = [
@@ -323,16 +324,17 @@ class FusionRegressor(RegressorMixin, _Fusion):
 
 
 def make_estimator(
-    strategy: str = "stacking", *, task: str = "binary", **params
+    strategy: str = "stacking", *, task: str | Task = "binary", **params
 ) -> FusionClassifier | FusionRegressor:
-    """The fusion estimator of a task: :class:`FusionRegressor` for ``"regression"``, else
-    :class:`FusionClassifier`, with ``strategy`` and the other parameters given."""
-    kind = FusionRegressor if task == "regression" else FusionClassifier
+    """The fusion estimator of a task (object or name): :class:`FusionClassifier` for a
+    classification task, else :class:`FusionRegressor`, with ``strategy`` and the other
+    parameters given."""
+    kind = FusionClassifier if get_task(task).is_classifier else FusionRegressor
     return kind(strategy, **params)
 
 
 def build_estimators(
-    groups: Sequence[str], *, task: str = "binary", **params
+    groups: Sequence[str], *, task: str | Task = "binary", **params
 ) -> dict[str, FusionClassifier | FusionRegressor]:
     """Every model of a multimodal comparison, by name, in a fixed order, as fusion estimators.
 
