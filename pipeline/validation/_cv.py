@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
@@ -34,6 +34,7 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 from radfusion.features.errors import InputError, Problem
 
 from ..fusion import FUSED
+from ..progress import Progress, run_tasks
 from ..splits import leave_one_group_out
 from ..statistics import (
     calibration_bins,
@@ -193,6 +194,7 @@ def cross_validate_models(
     task: str = "binary",
     skip_failing: bool = False,
     groups: Any = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold probabilities of several models on the same repeated stratified folds.
 
@@ -241,6 +243,9 @@ def cross_validate_models(
         (:func:`radfusion.pipeline.splits.leave_one_group_out`), one fold per group in sorted
         order, ``folds`` and ``repeats`` are ignored (one repeat), and
         ``predictions.attrs["groups"]`` lists the group held out by each fold.
+    progress : callable, optional
+        ``progress(done, total)`` over the (model, repeat, fold) fits as they complete, e.g. a
+        :class:`radfusion.pipeline.progress.ProgressBar`. The result does not depend on it.
 
     Returns
     -------
@@ -330,19 +335,23 @@ def cross_validate_models(
         splits = list(splitter.split(np.zeros((n, 1)), y01))
     n_outputs = len(mapping) if task == "multiclass" else 1
     tasks = [(name, split) for name in models for split in range(len(splits))]
-    outputs = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(
-            models[name],
-            X,
-            y01,
-            *splits[split],
-            name,
-            None if fold_hook is None else (fold_hook, *divmod(split, folds)),
-            task,
-            n_outputs,
-            skip_failing,
-        )
-        for name, split in tasks
+    outputs = run_tasks(
+        (
+            delayed(_fit_predict)(
+                models[name],
+                X,
+                y01,
+                *splits[split],
+                name,
+                None if fold_hook is None else (fold_hook, *divmod(split, folds)),
+                task,
+                n_outputs,
+                skip_failing,
+            )
+            for name, split in tasks
+        ),
+        n_jobs=n_jobs,
+        progress=progress,
     )
     skipped = _skipped(tasks, outputs, folds)
     if skipped:
