@@ -70,8 +70,9 @@ def test_one_bar_follows_runs_in_turn(no_ci):
     for total in (2, 5):
         for done in range(total + 1):
             bar(done, total)
-    assert "2/2" in terminal.getvalue() and "5/5" in terminal.getvalue()
-    assert bar._bar is None  # each run's bar closed at its end
+    drawn = terminal.getvalue()
+    assert "2/2" in drawn and "5/5" in drawn
+    assert drawn.count("\n") == 2  # each run's bar closed (left on its own line) at its end
 
 
 def _slow_square(x: int, pause: float) -> int:
