@@ -11,6 +11,7 @@ API = {
     "FusionClassifier": ".fusion",
     "FusionRegressor": ".fusion",
     "ModelOptions": ".options",
+    "ProgressBar": ".progress",
     "cross_validate_models": ".validation",
     "load_dataset": ".dataset",
     "load_model": ".persistence",

@@ -64,6 +64,10 @@ Jobs = Annotated[
     int,
     typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).", callback=_nonzero_jobs),
 ]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar (none is drawn off a terminal or in CI)."),
+]
 Seed = Annotated[
     int,
     typer.Option(min=0, max=2**32 - 1, help="Random seed (cohort, folds, models, bootstrap)."),
@@ -175,8 +179,10 @@ def _extract(
     biomarkers: Path | None = None,
     outcome: str | None = None,
     modality: str | None = None,
+    quiet: bool = False,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
+    from radfusion.features.console import show_progress
     from radfusion.features.manifest import validate_cohort
     from radfusion.features.runner import CaseFailedError, extract_cohort
     from radfusion.features.table import SUFFIXES, write_extraction
@@ -190,7 +196,7 @@ def _extract(
             table,
             params=params,
             n_jobs=jobs,
-            progress=True,
+            progress=show_progress(quiet),
             cache_dir=cache,
             strict=strict,
             client=scheduler,
@@ -228,6 +234,7 @@ def extract(
         str | None,
         typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
@@ -244,6 +251,7 @@ def extract(
         strict=strict,
         scheduler=dask_scheduler,
         modality=modality,
+        quiet=quiet,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
 
@@ -289,14 +297,21 @@ def robustness(
     ] = None,
     jobs: Jobs = -1,
     cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
+    from radfusion.features.console import show_progress
     from radfusion.features.robustness import robustness_icc
     from radfusion.features.table import SUFFIXES
 
     check_output_path(out, SUFFIXES)
     table = robustness_icc(
-        manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
+        manifest,
+        params=params,
+        n_jobs=jobs,
+        cache_dir=cache,
+        out=out,
+        progress=show_progress(quiet),
     )
     stable = int((table["icc"] >= 0.75).sum())
     typer.echo(f"icc: {out} ({stable} of {len(table)} features with ICC >= 0.75)")
@@ -360,6 +375,7 @@ def cv(
             help="The model the report leads with, declared before the run (default stacking)."
         ),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -368,6 +384,7 @@ def cv(
     """
     arguments = dict(locals())  # the command-line options, by name
     from .experiment import STRATEGIES, run_cv
+    from .progress import ProgressBar
 
     check_output_path(out, folder=True)
     if mlflow:
@@ -377,26 +394,28 @@ def cv(
             check_mlflow()  # before any work, not after the CV
         except ImportError as error:
             raise typer.BadParameter(str(error), param_hint="--mlflow") from None
-    report = run_cv(
-        features,
-        label=label,
-        out=out,
-        biomarkers=biomarkers,
-        id_column=id_column,
-        options=_model_options(arguments),
-        strategies=strategy or STRATEGIES,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        explain=explain,
-        scheduler=dask_scheduler,
-        n_jobs=jobs,
-        command=_command_line(),
-        task=task,
-        biomarkers_id=biomarkers_id,
-        group_by=group_by,
-        primary=primary,
-    )
+    with ProgressBar("cv", quiet=quiet) as progress:
+        report = run_cv(
+            features,
+            label=label,
+            out=out,
+            biomarkers=biomarkers,
+            id_column=id_column,
+            options=_model_options(arguments),
+            strategies=strategy or STRATEGIES,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            explain=explain,
+            scheduler=dask_scheduler,
+            n_jobs=jobs,
+            command=_command_line(),
+            task=task,
+            biomarkers_id=biomarkers_id,
+            group_by=group_by,
+            primary=primary,
+            progress=progress,
+        )
     _print_summary(report, out)
     if mlflow:
         from .tracking import default_tracking_uri, log_report
@@ -440,33 +459,44 @@ def train(
     calibration: Calibration = None,
     seed: Seed = 0,
     task: Task = "auto",
+    jobs: Jobs = -1,
+    quiet: Quiet = False,
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load).
 
     With --from-report every model option (label, task, learners, harmonisation, filter,
     selection, tuning, seed) comes from the cv report, so the saved model is the one it
-    validated; only --strategy is chosen here, among the report's fused models.
+    validated; only --strategy is chosen here, among the report's fused models. --jobs
+    reaches the estimator's own parallel fits (branches, stacking's inner folds) through
+    joblib's parallel_config, so the saved parameters (n_jobs=None) and the model do not
+    depend on it.
     """
     arguments = dict(locals())  # the command-line options, by name
+    from joblib import parallel_config
+
     from .persistence import save_model, train_from_report, train_model
+    from .progress import step
 
     check_output_path(out)
-    if from_report is not None:
-        trained = train_from_report(from_report, features, biomarkers=biomarkers, strategy=strategy)
-    else:
-        if label is None:
-            raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
-        trained = train_model(
-            features,
-            label=label,
-            biomarkers=biomarkers,
-            id_column=id_column,
-            options=_model_options(arguments),
-            strategy=strategy or "stacking",
-            seed=seed,
-            task=task,
-            biomarkers_id=biomarkers_id,
-        )
+    if from_report is None and label is None:
+        raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
+    with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
+        if from_report is not None:
+            trained = train_from_report(
+                from_report, features, biomarkers=biomarkers, strategy=strategy
+            )
+        else:
+            trained = train_model(
+                features,
+                label=label,
+                biomarkers=biomarkers,
+                id_column=id_column,
+                options=_model_options(arguments),
+                strategy=strategy or "stacking",
+                seed=seed,
+                task=task,
+                biomarkers_id=biomarkers_id,
+            )
     save_model(trained, out)
     typer.echo(
         f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input columns)"
@@ -586,11 +616,13 @@ def demo(
     repeats: Repeats = 3,
     seed: Seed = 0,
     jobs: Jobs = -1,
+    quiet: Quiet = False,
 ) -> None:
     """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
     from radfusion.features.synthetic import make_cohort
 
     from .experiment import run_cv
+    from .progress import ProgressBar
 
     check_output_path(out, folder=True)
     started = time.perf_counter()
@@ -606,21 +638,24 @@ def demo(
         cache=out / "cache",
         biomarkers=cohort.biomarkers,
         outcome=cohort.outcome,
+        quiet=quiet,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
     typer.echo("3/3 cross-validating single groups and early, late, stacking, shared fusion")
     report_dir = out / "report"
-    report = run_cv(
-        features,
-        label=cohort.outcome,
-        out=report_dir,
-        biomarkers=cohort.biomarkers,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        n_jobs=jobs,
-        command=_command_line(),
-    )
+    with ProgressBar("cv", quiet=quiet) as progress:
+        report = run_cv(
+            features,
+            label=cohort.outcome,
+            out=report_dir,
+            biomarkers=cohort.biomarkers,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            n_jobs=jobs,
+            command=_command_line(),
+            progress=progress,
+        )
     _print_summary(report, report_dir)
     typer.echo(f"done in {time.perf_counter() - started:.0f} s")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,7 @@ def run_cv(
     biomarkers_id: str | None = None,
     group_by: str | None = None,
     primary: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -178,6 +179,7 @@ def run_cv(
 
     ``primary`` names the model the report leads with, declared before the run (default: the
     stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
+    ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
     options = ModelOptions() if options is None else options
     started = time.perf_counter()
@@ -234,6 +236,7 @@ def run_cv(
             task=data.task,
             skip_failing=True,
             groups=held_out,
+            progress=progress,
         )
     skipped = result.skipped
     for name, reason in skipped.items():

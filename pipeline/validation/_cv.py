@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from radfusion.features.errors import InputError, Problem
 
 from ..fusion import FUSED
+from ..progress import Progress, run_tasks
 from ..splits import leave_one_group_out
 from ..statistics import (
     calibration_bins,
@@ -214,6 +215,7 @@ def cross_validate_models(
     task: str | Task = "binary",
     skip_failing: bool = False,
     groups: Any = None,
+    progress: Progress | None = None,
 ) -> CVResult:
     """Out-of-fold outputs of several models on the same repeated (stratified) folds.
 
@@ -262,6 +264,9 @@ def cross_validate_models(
         (:func:`radfusion.pipeline.splits.leave_one_group_out`), one fold per group in sorted
         order, ``folds`` and ``repeats`` are ignored (one repeat), and
         ``CVResult.held_out_groups`` lists the group held out by each fold.
+    progress : callable, optional
+        ``progress(done, total)`` over the (model, repeat, fold) fits as they complete, e.g. a
+        :class:`radfusion.pipeline.progress.ProgressBar`. The result does not depend on it.
 
     Returns
     -------
@@ -315,19 +320,23 @@ def cross_validate_models(
         splits = list(splitter.split(np.zeros((n, 1)), task.strata(y01)))
     n_outputs = task.n_outputs(mapping)
     fits = [(name, split) for name in models for split in range(len(splits))]
-    outputs = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(
-            models[name],
-            X,
-            y01,
-            *splits[split],
-            name,
-            None if fold_hook is None else (fold_hook, *divmod(split, folds)),
-            task,
-            n_outputs,
-            skip_failing,
-        )
-        for name, split in fits
+    outputs = run_tasks(
+        (
+            delayed(_fit_predict)(
+                models[name],
+                X,
+                y01,
+                *splits[split],
+                name,
+                None if fold_hook is None else (fold_hook, *divmod(split, folds)),
+                task,
+                n_outputs,
+                skip_failing,
+            )
+            for name, split in fits
+        ),
+        n_jobs=n_jobs,
+        progress=progress,
     )
     skipped = _skipped(fits, outputs, folds)
     if skipped:
