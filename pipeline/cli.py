@@ -175,6 +175,7 @@ def _extract(
     biomarkers: Path | None = None,
     outcome: str | None = None,
     modality: str | None = None,
+    negative_control: bool = False,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
     from radfusion.features.manifest import validate_cohort
@@ -194,6 +195,7 @@ def _extract(
             cache_dir=cache,
             strict=strict,
             client=scheduler,
+            negative_control=negative_control,
         )
     except CaseFailedError as error:
         typer.echo(f"error (--strict): {error}", err=True)
@@ -228,6 +230,13 @@ def extract(
         str | None,
         typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
     ] = None,
+    negative_control: Annotated[
+        bool,
+        typer.Option(
+            help="Also extract every ROI with its voxels randomly permuted (same histogram, "
+            "no texture) as mask <mask>~permuted; never fused."
+        ),
+    ] = False,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
@@ -244,6 +253,7 @@ def extract(
         strict=strict,
         scheduler=dask_scheduler,
         modality=modality,
+        negative_control=negative_control,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
 
