@@ -203,6 +203,26 @@ def test_extract_records_bad_cases_and_exits_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_extract_negative_control_adds_a_permuted_twin_of_every_roi(tmp_path):
+    cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=4)
+    out = tmp_path / "features.parquet"
+    arguments = ["extract", str(cohort.manifest), "--out", str(out), "--jobs", "1"]
+    result = runner.invoke(app, [*arguments, "--negative-control"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+
+    def twin(column: str) -> str:
+        modality, mask, feature = column.split("__")
+        return f"{modality}__{mask}~permuted__{feature}"
+
+    real = [c for c in table.columns if "__" in c and "~permuted" not in c]
+    assert [c for c in table.columns if "~permuted__" in c] == [twin(c) for c in real]
+    shape = [c for c in real if "_shape_" in c]
+    assert table[[twin(c) for c in shape]].to_numpy().tolist() == table[shape].to_numpy().tolist()
+    sidecar = pd.read_csv(out.with_name("features.diagnostics.csv"))
+    assert sidecar["mask"].str.endswith("~permuted").sum() == len(sidecar) // 2
+
+
 def test_check_prints_one_table_and_flags_what_would_fail(tmp_path):
     cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=3)
     result = runner.invoke(app, ["check", str(cohort.manifest), "--jobs", "1"])
