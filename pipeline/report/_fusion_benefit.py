@@ -35,7 +35,7 @@ FUSION_BENEFIT_SECTION = ("fusion-benefit", "Does fusion help?")
 ROLES = {
     "best_single": "the best single group",
     "clinical": "the clinical-only model",
-    "volume": "tumour volume alone",
+    "volume": "ROI volume alone",
 }
 _SHORT = {"best_single": "best single group", "clinical": "clinical-only", "volume": "volume-only"}
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
@@ -169,7 +169,7 @@ def fusion_benefit_html(benefit: Mapping[str, Any]) -> str:
         ]
         for r in benefit["rows"]
     ]
-    header = ["Fused model", "Reference", "AUC fused", "AUC reference", "ΔAUC [95 % CI]", ""]
+    header = ["Fused model", "Reference", "AUC fused", "AUC reference", "ΔAUC [95 % CI]", "Verdict"]
     parts.append(f'<div class="scroll">{html_table(header, rows)}</div>')
     parts.append(f'<p class="muted">{escape(benefit["note"])}</p>')
     return "".join(parts)

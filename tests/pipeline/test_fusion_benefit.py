@@ -64,7 +64,7 @@ def test_fusion_that_does_not_beat_the_best_single_group_is_said_so_in_one_sente
         "difference early +0.140 (95 % CI 0.050 to 0.230); stacking +0.100 (95 % CI 0.010 "
         "to 0.190)."
     )
-    assert third.startswith("Fusion does not help over tumour volume alone (volume, AUC 0.700)")
+    assert third.startswith("Fusion does not help over ROI volume alone (volume, AUC 0.700)")
     html = fusion_benefit_html(benefit)
     assert html.startswith('<h2 id="fusion-benefit">Does fusion help?</h2>')
     assert "Fusion does not help over the best single group" in html
