@@ -180,6 +180,7 @@ def _extract(
     outcome: str | None = None,
     modality: str | None = None,
     quiet: bool = False,
+    negative_control: bool = False,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
     from radfusion.features.console import show_progress
@@ -200,6 +201,7 @@ def _extract(
             cache_dir=cache,
             strict=strict,
             client=scheduler,
+            negative_control=negative_control,
         )
     except CaseFailedError as error:
         typer.echo(f"error (--strict): {error}", err=True)
@@ -235,6 +237,13 @@ def extract(
         typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
     ] = None,
     quiet: Quiet = False,
+    negative_control: Annotated[
+        bool,
+        typer.Option(
+            help="Also extract every ROI with its voxels randomly permuted (same histogram, "
+            "no texture) as mask <mask>~permuted; never fused."
+        ),
+    ] = False,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
@@ -252,6 +261,7 @@ def extract(
         scheduler=dask_scheduler,
         modality=modality,
         quiet=quiet,
+        negative_control=negative_control,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
 

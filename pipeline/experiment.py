@@ -202,6 +202,7 @@ def run_cv(
         build_estimators(
             list(data.groups),
             task=data.task,
+            columns=list(data.table.columns),
             **options.params(random_state=seed, categories=data.categories),
         ),
         strategies,

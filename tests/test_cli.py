@@ -41,7 +41,15 @@ def test_demo_writes_a_complete_report(demo_run):
     report = json.loads((out / "report" / "report.json").read_text(encoding="utf-8"))
     models = report["models"]
     singles = {"CT__tumor", "CT__peritumoral", "MR__tumor", "MR__peritumoral", "clinical"}
-    assert singles | {"early", "late", "stacking", "shared"} == set(models)
+    # The volume-only baseline is a single model that is never fused.
+    assert singles | {"volume", "early", "late", "stacking", "shared"} == set(models)
+    benefit = report["fusion_benefit"]
+    assert {r["model"] for r in benefit["rows"]} == {"early", "late", "stacking", "shared"}
+    assert {role for r in benefit["rows"] for role in r["roles"]} == {
+        "best_single",
+        "clinical",
+        "volume",
+    }
     for model in models.values():
         auc = model["metrics"]["roc_auc"]
         assert 0 <= auc["ci_low"] <= auc["mean"] <= auc["ci_high"] <= 1
@@ -49,7 +57,7 @@ def test_demo_writes_a_complete_report(demo_run):
     assert len(predictions) == 30 * len(models)  # one repeat: every patient once per model
     assert predictions["proba"].between(0, 1).all()
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert "<svg" in html and "stacking" in html
+    assert "<svg" in html and "stacking" in html and 'id="fusion-benefit"' in html
     features = pd.read_parquet(out / "features.parquet")
     assert len(features) == 30
     assert any(c.startswith("CT__tumor__original_glcm_") for c in features.columns)
@@ -201,6 +209,26 @@ def test_extract_records_bad_cases_and_exits_1(tmp_path):
     )
     assert pd.read_parquet(out)["patient_id"].nunique() == 3  # good cases all complete
     assert "Traceback" not in result.output
+
+
+def test_extract_negative_control_adds_a_permuted_twin_of_every_roi(tmp_path):
+    cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=4)
+    out = tmp_path / "features.parquet"
+    arguments = ["extract", str(cohort.manifest), "--out", str(out), "--jobs", "1"]
+    result = runner.invoke(app, [*arguments, "--negative-control"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+
+    def twin(column: str) -> str:
+        modality, mask, feature = column.split("__")
+        return f"{modality}__{mask}~permuted__{feature}"
+
+    real = [c for c in table.columns if "__" in c and "~permuted" not in c]
+    assert [c for c in table.columns if "~permuted__" in c] == [twin(c) for c in real]
+    shape = [c for c in real if "_shape_" in c]
+    assert table[[twin(c) for c in shape]].to_numpy().tolist() == table[shape].to_numpy().tolist()
+    sidecar = pd.read_csv(out.with_name("features.diagnostics.csv"))
+    assert sidecar["mask"].str.endswith("~permuted").sum() == len(sidecar) // 2
 
 
 def test_check_prints_one_table_and_flags_what_would_fail(tmp_path):

@@ -51,6 +51,12 @@ from ._figures import (
     roc_figure,
     svg_text,
 )
+from ._fusion_benefit import (
+    FUSION_BENEFIT_SECTION,
+    ROLES,
+    fusion_benefit,
+    fusion_benefit_html,
+)
 from ._groups import groups_html, groups_method
 from ._html import (
     FIGURE_DIR,
@@ -82,9 +88,11 @@ __all__ = [
     "DEFAULT_PRIMARY",
     "FIGURES",
     "FIGURE_DIR",
+    "FUSION_BENEFIT_SECTION",
     "ITEMS",
     "LEARNER_KEYS",
     "PARTLY",
+    "ROLES",
     "REPORT_FILES",
     "REPORT_JOURNAL",
     "SCHEMA_VERSION",
@@ -104,6 +112,8 @@ __all__ = [
     "external_figures",
     "feature_classes",
     "forest_figure",
+    "fusion_benefit",
+    "fusion_benefit_html",
     "format_metric",
     "jsonable",
     "group_contributions_figure",

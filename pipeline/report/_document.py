@@ -8,9 +8,9 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never rename)::
+report.json schema (``schema_version`` "1.5"; 1.1 to 1.5 only add fields, never rename)::
 
-    schema_version     "1.4"
+    schema_version     "1.5"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -90,6 +90,10 @@ report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never 
     warnings           (1.4) [text]: validity warnings of the run, e.g. a site strongly
                        associated with the outcome (``cohort.site_outcome_association``, from
                        1.4 when the table has a site column)
+    fusion_benefit     (1.5) "Does fusion help?": each fused model against the best single
+                       group, the clinical-only and the volume-only model as paired ΔAUC with
+                       a 95 % CI, a verdict per pair and plain sentences
+                       (:func:`radfusion.pipeline.report.fusion_benefit`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -134,6 +138,7 @@ from ..validation import (
 from ._checklists import build_checklists
 from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
 from ._groups import groups_html
 from ._html import (
     FIGURE_DIR,
@@ -439,6 +444,13 @@ def build_report(
     report["primary"] = primary_model(names, config)
     report["best_note"] = BEST_NOTE.format(n=len(names))
     report["warnings"] = notes
+    report["fusion_benefit"] = jsonable(
+        fusion_benefit(
+            report["comparisons"]["tests"],
+            report["models"],
+            fused=[name for name in names if name in result.fused],
+        )
+    )
     return report
 
 
@@ -613,6 +625,7 @@ _SECTIONS = (
     ("calibration", "Calibration"),
     ("confusion", "Confusion matrices"),
     ("comparisons", "Comparisons"),
+    FUSION_BENEFIT_SECTION,
     ("decision-curve", "Decision curve"),
     ("explanations", "Explanations"),
     ("checklists", "Checklists"),
@@ -948,6 +961,7 @@ def render_html(
         '<h2 id="comparisons">Fused models against single groups (DeLong)</h2>',
         f'<p class="muted">{escape(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
+        fusion_benefit_html(report["fusion_benefit"]) if report.get("fusion_benefit") else "",
         '<h2 id="decision-curve">Decision curve analysis</h2>',
         figure_html("decision_curve", svgs["decision_curve"], captions["decision_curve"]),
         '<h2 id="explanations">Explanations</h2>',

@@ -59,6 +59,7 @@ TOP_LEVEL_KEYS = [
     "primary",
     "best_note",
     "warnings",
+    "fusion_benefit",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = [
@@ -179,7 +180,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.4"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.5"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
