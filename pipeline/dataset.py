@@ -339,6 +339,7 @@ def load_dataset(
     raw[[c for c in raw.columns if c not in encoded]] = X[
         [c for c in raw.columns if c not in encoded]
     ]
+    raw = raw.copy()  # one block per dtype, not one per assigned column (fast row subsets)
     if keep_site:
         X[SITE_COLUMN] = site
         raw[SITE_COLUMN] = site
