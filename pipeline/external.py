@@ -309,10 +309,7 @@ def _harmonisation(trained: TrainedModel, table: pd.DataFrame, file: str) -> dic
         return None
     policy = trained.settings.get("params", {}).get("harmonize_unseen")
     external = sorted(set(table[site].dropna().astype(str))) if site in table.columns else []
-    training = None
-    for row in (trained.training.get("cohort") or {}).get("variables", []):
-        if row["name"] == SITE_COLUMN:
-            training = sorted(row["values"][0]["levels"])
+    training = trained.training_sites
     unseen = None if training is None else [s for s in external if s not in training]
     if unseen and policy == "error":
         raise InputError(

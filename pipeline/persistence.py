@@ -198,6 +198,15 @@ class TrainedModel:
         """The column the model harmonises by, if it does."""
         return self.settings.get("params", {}).get("harmonize")
 
+    @property
+    def training_sites(self) -> list[str] | None:
+        """The sites of the training rows, as text (None: not harmonised, or a model saved
+        without its Table 1)."""
+        for row in (self.training.get("cohort") or {}).get("variables", []):
+            if row["name"] == SITE_COLUMN:
+                return sorted(row["values"][0]["levels"])
+        return None
+
     def metadata(self) -> dict[str, Any]:
         """Everything but the estimator, as JSON-serialisable data."""
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "estimator"}
@@ -748,6 +757,7 @@ def model_matrix(
     site = trained.site_column
     if site is not None:
         site_values = _site_column(table, site, file)
+        _check_sites(trained, site_values, file)
     table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
     levels = trained.estimator.encoder_.levels_
@@ -785,6 +795,30 @@ def model_inputs(
         biomarkers_id=biomarkers_id,
         keep=(trained.label, SITE_COLUMN),
     )
+
+
+def _check_sites(trained: TrainedModel, sites: pd.Series, file: str) -> None:
+    """A site the model never saw is an error (naming the patients) when the model was
+    trained with ``harmonize_unseen="error"``; with "pooled" ComBat leaves its rows as they
+    are (and warns)."""
+    training = trained.training_sites
+    if training is None or trained.settings.get("params", {}).get("harmonize_unseen") != "error":
+        return
+    unseen = sites[~sites.astype(str).isin(training)]
+    if len(unseen):
+        raise InputError(
+            "The model cannot harmonise these sites",
+            [
+                Problem(
+                    f"site {value!r} was not in training (training sites: "
+                    f"{', '.join(training)}) and the model was trained with "
+                    "harmonize_unseen='error'; retrain with --harmonize-unseen pooled",
+                    patient_id=str(patient),
+                    file=file,
+                )
+                for patient, value in unseen.head(20).items()
+            ],
+        )
 
 
 def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:
