@@ -7,6 +7,7 @@ target's own tests (tests/pipeline/test_survival_target.py) do not.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from sklearn.model_selection import cross_val_score
 
 from radfusion.features.errors import InputError
 from radfusion.features.synthetic import synthetic_outcomes
-from radfusion.pipeline.preprocessing import SelectTopK
+from radfusion.pipeline.preprocessing import ConfoundedSiteWarning, SelectTopK
 from radfusion.pipeline.survival import (
     EventStratifiedKFold,
     check_survival_y,
@@ -185,6 +186,29 @@ def test_missing_modalities_use_the_groups_a_patient_has(tables):
     nobody = X_test.head(2).copy()
     nobody.loc[:, :] = np.nan
     np.testing.assert_allclose(late.predict(nobody), 0.0)
+
+
+def test_branch_options_reach_every_survival_branch(tables):
+    (X, y), (X_test, y_test) = tables
+    X = X.assign(site=np.where(np.arange(len(X)) % 2, "A", "B"))
+    X_test = X_test.assign(site="A")
+    with warnings.catch_warnings():  # a balanced site: no confounding warning from ComBat
+        warnings.simplefilter("error", ConfoundedSiteWarning)
+        model = FusionSurvival(
+            "late",
+            harmonize="site",
+            correlation_threshold=0.9,
+            select_k=2,
+            use_groups=["CT__tumor", "PET__tumor"],
+        ).fit(X, y)
+    assert all("site" not in cols for cols in model.groups_.values())
+    for branch in model.branches_.values():
+        assert "combat" in branch[0].named_transformers_
+        assert (
+            branch.named_steps["selecttopk"].selected_.tolist()
+            and "correlationfilter" in branch.named_steps
+        )
+    assert c_index(y_test, model.predict(X_test)) > 0.6
 
 
 def test_fusion_survival_errors_name_patients_and_options(tables):
