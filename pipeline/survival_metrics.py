@@ -79,7 +79,12 @@ def _metrics(y, risk, surv, surv_times, horizons) -> dict[str, float]:
 
     out["harrell_c"] = attempt(lambda: concordance_index_censored(event, time, risk)[0])
     out["uno_c"] = attempt(lambda: concordance_index_ipcw(y, y, risk)[0])
-    aucs = [attempt(lambda h=h: cumulative_dynamic_auc(y, y, risk, [h])[0][0]) for h in horizons]
+    try:  # all horizons in one call; one by one when a horizon is outside this follow-up
+        aucs = list(cumulative_dynamic_auc(y, y, risk, horizons)[0])
+    except ValueError:
+        aucs = [
+            attempt(lambda h=h: cumulative_dynamic_auc(y, y, risk, [h])[0][0]) for h in horizons
+        ]
     for h, auc in zip(horizons, aucs, strict=True):
         out[f"auc@{h:g}"] = float(auc)
     out["mean_auc"] = float(np.mean(aucs)) if np.all(np.isfinite(aucs)) else np.nan
