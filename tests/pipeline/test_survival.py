@@ -314,3 +314,23 @@ def test_synthetic_survival_outcome_follows_its_hazard():
     assert 0.55 < y["event"].mean() < 0.75
     assert 0.7 < c_index(y, outcomes["risk"]) < 0.8  # the true risk ranks well, not perfectly
     assert (y["time"] <= 60).all()
+
+
+def test_survival_predictions_score_every_patient_once_per_repeat(tables):
+    from radfusion.pipeline.survival_cv import survival_column, survival_predictions
+
+    (X, y), _ = tables
+    X, y = X.iloc[:120], y[:120]
+    grid = ibs_times(y, n=5)
+    models = {"early": FusionSurvival("early"), "late": FusionSurvival("late")}
+    predictions = survival_predictions(models, X, y, folds=3, repeats=2, seed=0, times=grid)
+    assert len(predictions) == 2 * 2 * len(X)
+    for (_, _), rows in predictions.groupby(["model", "repeat"]):
+        assert sorted(rows["patient_id"]) == sorted(X.index)
+    early = predictions[(predictions["model"] == "early") & (predictions["repeat"] == 0)]
+    early = early.set_index("patient_id").loc[X.index]
+    surv = early[[survival_column(t) for t in grid]].to_numpy()
+    assert np.isfinite(surv).all() and (np.diff(surv, axis=1) <= 1e-12).all()
+    # the pooled out-of-fold predictions feed the metrics directly
+    metrics = survival_metrics(y, early["risk"].to_numpy(), surv, grid)
+    assert metrics["harrell_c"] > 0.6 and 0 < metrics["ibs"] < 0.25
