@@ -10,6 +10,7 @@ from importlib import import_module
 API = {
     "FusionClassifier": ".fusion",
     "FusionRegressor": ".fusion",
+    "FusionSurvival": ".fusion",
     "ModelOptions": ".options",
     "ProgressBar": ".progress",
     "cross_validate_models": ".validation",

@@ -158,12 +158,23 @@ def synth(
         typer.Option(min=0.0, max=1.0, help="Fraction of patients without an MR image (0-1)."),
     ] = 0.0,
     seed: Seed = 0,
+    outcome: Annotated[
+        str,
+        typer.Option(
+            help="binary (the 'outcome' column), or survival: also 'time' (months) and "
+            "'event' (0/1) columns in biomarkers.csv."
+        ),
+    ] = "binary",
 ) -> None:
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
-    from radfusion.features.synthetic import make_cohort
+    from radfusion.features.synthetic import OUTCOMES, make_cohort
 
+    if outcome not in OUTCOMES:
+        raise InputError("Unknown outcome", [Problem(f"{outcome!r} is not one of {OUTCOMES}")])
     check_output_path(out, folder=True)
-    cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
+    cohort = make_cohort(
+        out, n_patients=patients, seed=seed, missing_mr=missing_mr, outcome=outcome
+    )
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
 

@@ -260,3 +260,15 @@ def test_robustness_writes_an_icc_per_feature(tmp_path):
     icc = pd.read_csv(out)
     assert icc["feature"].str.startswith("CT__tumor__original_").all()
     assert icc.set_index("feature").loc["CT__tumor__original_shape_VoxelVolume", "icc"] > 0.9
+
+
+def test_synth_survival_outcome(tmp_path):
+    out = tmp_path / "cohort"
+    result = runner.invoke(
+        app, ["synth", "--out", str(out), "--patients", "2", "--outcome", "survival"]
+    )
+    assert result.exit_code == 0, result.output
+    header = (out / "biomarkers.csv").read_text().splitlines()[0]
+    assert header == "patient_id,age,sex,ldh,outcome,time,event"
+    bad = runner.invoke(app, ["synth", "--out", str(out), "--outcome", "death"])
+    assert bad.exit_code == EXIT_BAD_INPUT and "'death'" in bad.output

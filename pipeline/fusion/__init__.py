@@ -1,6 +1,6 @@
 """The fusion models: per-group branches, early / late / stacking / shared-space fusion, nested
-tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor` estimators that hold a
-whole run's configuration.
+tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor` / :class:`FusionSurvival`
+estimators that hold a whole run's configuration.
 """
 
 from ._branch import (
@@ -33,6 +33,11 @@ from ._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
 )
+from ._survival import (
+    SURVIVAL_STRATEGIES,
+    FusionSurvival,
+    NonNegativeCox,
+)
 from ._tuning import (
     IntLogUniform,
     IntUniform,
@@ -53,6 +58,7 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "FusionSurvival",
     "CALIBRATIONS",
     "build_estimators",
     "fitted_model",
@@ -61,9 +67,11 @@ __all__ = [
     "IntLogUniform",
     "IntUniform",
     "LogUniform",
+    "NonNegativeCox",
     "NonNegativeLogisticRegression",
     "SELECT_METHODS",
     "STRATEGIES",
+    "SURVIVAL_STRATEGIES",
     "SharedSpaceClassifier",
     "SharedSpaceRegressor",
     "TunedSearchCV",
