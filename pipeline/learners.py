@@ -8,14 +8,16 @@ They expect standardised inputs without missing values;
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
@@ -29,8 +31,22 @@ from ._sklearn_compat import check_sample_weight
 from .splits import AdaptiveStratifiedKFold
 
 LEARNERS = ("lr", "svm", "rf", "xgb")
-"""Names accepted by :func:`make_learner`, in the order fusion models list them."""
+"""The default learners, in the order fusion models list them (stacking's ``learners``)."""
 
+WIDE_LEARNERS = ("l1", "enet", "et")
+"""Further classifiers for wide tables (``benchmarks/base_learners.py``), by name only."""
+
+LEARNER_NAMES = (*LEARNERS, *WIDE_LEARNERS)
+"""Every name :func:`make_learner` accepts for a classification task."""
+
+PENALTY_CS = tuple(np.logspace(-2, 1, 7))
+"""Inverse penalties (``C``) that ``"l1"`` and ``"enet"`` choose among by inner CV."""
+
+ENET_L1_RATIOS = (0.5,)
+"""L1 share of ``"enet"`` (one value: saga over several costs ~3x more per fit)."""
+
+
+_SKLEARN_VERSION = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 
 RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 """Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
@@ -103,6 +119,16 @@ def make_learner(
             n_jobs=1,
             random_state=random_state,
         )
+    if name in ("l1", "enet"):
+        return _penalised_logistic(name, random_state)
+    if name == "et":
+        return ExtraTreesClassifier(
+            n_estimators=500,
+            max_features="sqrt",
+            class_weight="balanced_subsample",
+            n_jobs=1,
+            random_state=random_state,
+        )
     if name == "xgb" and early_stopping:
         return EarlyStoppingXGBClassifier(random_state=random_state)
     if name == "xgb":
@@ -119,7 +145,32 @@ def make_learner(
         )
     raise InputError(
         "Unknown learner",
-        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")],
+    )
+
+
+def _penalised_logistic(name: str, random_state: int | None) -> LogisticRegressionCV:
+    """``"l1"`` / ``"enet"``: logistic regression whose penalty inner CV chooses."""
+    l1_ratios = (1.0,) if name == "l1" else ENET_L1_RATIOS
+    solver = "liblinear" if name == "l1" else "saga"
+    kwargs: dict = {"l1_ratios": l1_ratios}
+    if _SKLEARN_VERSION < (1, 8):  # 1.8 deprecated ``penalty``: l1_ratios alone says it
+        kwargs["penalty"] = "l1" if name == "l1" else "elasticnet"
+        if name == "l1":
+            kwargs.pop("l1_ratios")
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        kwargs["use_legacy_attributes"] = False
+    return LogisticRegressionCV(
+        Cs=list(PENALTY_CS),
+        cv=AdaptiveStratifiedKFold(5, shuffle=True, random_state=random_state),
+        scoring="neg_log_loss",
+        solver=solver,
+        class_weight="balanced",
+        max_iter=5_000,
+        tol=1e-3,
+        n_jobs=1,
+        random_state=random_state,
+        **kwargs,
     )
 
 
