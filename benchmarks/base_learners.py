@@ -175,8 +175,10 @@ def apply_rule(auc: dict[str, dict[str, float]]) -> list[str]:
     if "lr" in winners:
         linear = winners["lr"]
         complete = {m: a for m, a in auc.items() if all(math.isfinite(v) for v in a.values())}
-        best = max(complete, key=lambda m: pd.Series(complete[m]).mean())
-        if best == linear:
+        best = max(complete, key=lambda m: pd.Series(complete[m]).mean(), default=None)
+        if best is None:
+            lines.append("- single/early/late learner: no candidate has every table yet")
+        elif best == linear:
             lines.append(f"- single/early/late learner: {linear} (highest mean) -> {linear}")
         else:
             ok, diff, wins = beats(auc[best], auc[linear])
