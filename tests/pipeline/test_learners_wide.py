@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import ParameterSampler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from radfusion.features.errors import InputError
-from radfusion.pipeline.fusion import build_model, search_space
+from radfusion.pipeline.fusion import build_model, make_branch, search_space
 from radfusion.pipeline.learners import (
     LEARNER_NAMES,
     LEARNERS,
@@ -100,11 +102,16 @@ def test_in_a_fusion_branch_and_saved_with_trusted_types_only(name):
 
 
 def test_tuning_et_has_a_space_and_l1_enet_say_why_not():
-    assert set(search_space("et")) == {
+    space = search_space("et")
+    branch = make_branch(["a", "b", "c"], "et", early_stopping=True)
+    assert set(space) == {
         "extratreesclassifier__max_features",
         "extratreesclassifier__min_samples_leaf",
         "extratreesclassifier__max_depth",
     }
+    assert set(space) <= set(branch.get_params())
+    for params in ParameterSampler(space, n_iter=10, random_state=0):
+        clone(branch).set_params(**params)  # accepted
     for name in ("l1", "enet"):
         with pytest.raises(InputError, match="chooses its penalty by inner CV already"):
             search_space(name)
