@@ -19,7 +19,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
 from .fusion import CALIBRATIONS, HARMONIZE_UNSEEN, SELECT_METHODS
-from .learners import LEARNERS
+from .learners import LEARNER_NAMES, LEARNERS
 
 __all__ = ["ModelOptions"]
 
@@ -87,9 +87,9 @@ class ModelOptions:
     def _problems(self) -> list[Problem]:
         """Every value that cannot work, checked before any table is read."""
         problems = [
-            Problem(f"learner {name!r} is not one of {', '.join(LEARNERS)}")
+            Problem(f"learner {name!r} is not one of {', '.join(LEARNER_NAMES)}")
             for name in dict.fromkeys([self.learner, *self.learners])
-            if name not in LEARNERS
+            if name not in LEARNER_NAMES
         ]
         if not self.learners or len(set(self.learners)) != len(self.learners):
             problems.append(Problem(f"learners {list(self.learners)} must be distinct, not none"))

@@ -48,7 +48,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
 from .._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
-from ..learners import LEARNERS
+from ..learners import LEARNER_NAMES, LEARNERS
 from ..splits import AdaptiveStratifiedKFold
 from ..targets import TASKS
 from ._branch import branch_name, make_branch
@@ -1135,9 +1135,9 @@ def _check_groups(groups: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
 def _check_learners(learners: Sequence[str]) -> list[str]:
     learners = list(learners)
     problems = [
-        Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")
+        Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")
         for name in learners
-        if name not in LEARNERS
+        if name not in LEARNER_NAMES
     ]
     if not learners:
         problems.append(Problem("no learners given"))
