@@ -117,6 +117,13 @@ Calibration = Annotated[
     str | None,
     typer.Option(help="Calibrate probabilities on inner folds: sigmoid (Platt) or isotonic."),
 ]
+Combiner = Annotated[
+    str | None,
+    typer.Option(
+        help="How late fusion and stacking combine branches: mean, best, convex, shrunk or "
+        "logistic (default: mean for late, the evidence-chosen default for stacking)."
+    ),
+]
 IccTable = Annotated[
     Path | None,
     typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
@@ -330,6 +337,7 @@ def cv(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -438,6 +446,7 @@ def train(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
 ) -> None:

@@ -7,12 +7,14 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
 ``explanations`` field of ``report.json``:
 
 - **meta-learner weights** of the stacking model: the ``coef_`` of its
-  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` per branch
+  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` (``combiner="logistic"``;
+  the ``weights_`` of another combiner, equal weights for ``"mean"``) per branch
   (``"<group>:<learner>"``), mean and range over the outer folds x repeats; a group's weight is the
   sum of its learners' weights in each fold (then mean and range). The weights multiply logits of
-  probabilities on a common scale, so they are comparable across branches; missingness-indicator
-  weights are left out.
-- **AUC drop without a group** for the late (soft-vote) model: its held-out probabilities are
+  probabilities (a combiner's: probabilities) on a common scale, so they are comparable across
+  branches; missingness-indicator weights are left out.
+- **AUC drop without a group** for the late (soft-vote) model (not for a late model with a
+  learned combiner, whose weights are refitted without the group): its held-out probabilities are
   recomputed without the group's branch by averaging the remaining branches' stored held-out
   probabilities, exactly what a late model refitted without the group in the same folds would
   predict (the branches are fitted independently); the AUC is pooled per repeat, as in
@@ -38,7 +40,13 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from ..fusion import FUSED, branch_name, chosen_hyperparameters, fitted_model
+from ..fusion import (
+    FUSED,
+    AvailableVotingClassifier,
+    branch_name,
+    chosen_hyperparameters,
+    fitted_model,
+)
 
 __all__ = [
     "N_REPEATS",
@@ -139,9 +147,16 @@ def held_out_importance(
 
 
 def meta_weights(estimator: BaseEstimator) -> dict[str, float]:
-    """``{branch name: weight}`` of a fitted stacking model's meta-learner (``coef_``)."""
+    """``{branch name: weight}`` of a fitted stacking model's combiner: the meta-learner's
+    ``coef_``, a combiner's ``weights_``, or equal weights for a soft vote (``"mean"``)."""
     names = [name for name, clf in estimator.estimators if clf != "drop"]
-    coef = np.asarray(estimator.final_estimator_.coef_, dtype=np.float64).ravel()
+    final = getattr(estimator, "final_estimator_", None)
+    if final is None:
+        coef = np.full(len(names), 1.0 / len(names))
+    elif hasattr(final, "weights_"):
+        coef = np.asarray(final.weights_, dtype=np.float64)
+    else:
+        coef = np.asarray(final.coef_, dtype=np.float64).ravel()
     return {name: float(w) for name, w in zip(names, coef[: len(names)], strict=True)}
 
 
@@ -234,7 +249,11 @@ class FoldExplainer:
             )
             if self.selection:
                 record["selected"] = selected_features(estimator)
-        if model == self.late and len(self.groups) > 1:
+        if (
+            model == self.late
+            and len(self.groups) > 1
+            and isinstance(estimator, AvailableVotingClassifier)  # a learned combiner: no drop
+        ):
             record["late"] = {
                 "y": np.asarray(y_test),
                 "full": np.asarray(estimator.predict_proba(X_test)[:, 1], dtype=np.float64),
