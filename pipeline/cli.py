@@ -120,8 +120,8 @@ Calibration = Annotated[
 Combiner = Annotated[
     str | None,
     typer.Option(
-        help="How late fusion and stacking combine branches: mean, best, convex, shrunk or "
-        "logistic (default: mean for late, the evidence-chosen default for stacking)."
+        help="How stacking combines its branches: mean, best, convex, shrunk or logistic "
+        "(default: mean; logistic is radfusion 0.2's meta-learner)."
     ),
 ]
 IccTable = Annotated[

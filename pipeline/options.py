@@ -56,8 +56,8 @@ class ModelOptions:
         Calibrate each model's probabilities on inner folds of its training rows
         (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
     combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
-        How late fusion and stacking combine their branches; None: ``"mean"`` for late
-        fusion and :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` for stacking.
+        How stacking combines its branches (late fusion is always the mean); None:
+        :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 
     Raises
     ------

@@ -79,7 +79,7 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
         # The learned combiners (CombinerClassifier inside a stack of two branches).
         FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="convex"),
         FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="shrunk"),
-        FusionClassifier("late", learners=("lr", "rf"), cv=3, combiner="best"),
+        FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="best"),
     ],
     FusionRegressor: [
         FusionRegressor("early"),

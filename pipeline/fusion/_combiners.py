@@ -1,9 +1,11 @@
 """Combiners: how late fusion and stacking turn branch predictions into one.
 
-A *combiner* is the final step of a late or stacking model (the ``combiner`` parameter of
-:class:`~radfusion.pipeline.fusion.FusionClassifier`, :func:`~radfusion.pipeline.fusion.
-build_model`). The strategy decides the branches (late: one per group with ``learner``;
-stacking: one per group x learner), the combiner how they are combined:
+A *combiner* turns branch predictions into one. Late fusion is one branch per group with
+``learner``, combined by ``"mean"``; stacking is one branch per group x learner, combined by
+the ``combiner`` parameter of :class:`~radfusion.pipeline.fusion.FusionClassifier` (and
+:func:`~radfusion.pipeline.fusion.build_model`). So ``combiner="mean"`` makes stacking the
+soft vote of every group x learner, and late fusion is the special case "one learner, mean";
+``benchmarks/combiners.py`` found the mean best for late fusion's branches too. The combiners:
 
 - ``"mean"``: equal weights over the branches a patient has (soft voting); nothing is learned.
 - ``"convex"``: non-negative weights summing to one, fitted on the branches' inner out-of-fold
@@ -23,11 +25,12 @@ stacking: one per group x learner), the combiner how they are combined:
 
 :class:`CombinerClassifier` and :class:`CombinerRegressor` implement the first four as the
 final estimator of :class:`~radfusion.pipeline.fusion.AvailableStackingClassifier` /
-``Regressor``. Their input is one block of columns per branch (P(class 1) of a binary
-classifier, every class's probability of a multiclass one, the prediction of a regressor),
-NaN where the patient lacks the branch's group, then ``n_free`` covariates (the stacking
-model's missingness indicators), which they ignore: a weighted mean re-normalised over the
-branches a patient has needs no indicator.
+``Regressor`` (``build_model`` builds ``"mean"`` as a soft vote, without inner CV). Their input
+is one block of columns per branch (P(class 1) of a binary classifier, every class's
+probability of a multiclass one, the prediction of a regressor), NaN where the patient lacks
+the branch's group, then ``n_free`` covariates (the stacking model's missingness indicators),
+which they ignore: a weighted mean re-normalised over the branches a patient has needs no
+indicator.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ __all__ = [
 
 #: Accepted ``combiner`` values, simplest first (the order ties are broken in).
 COMBINERS = ("mean", "best", "convex", "shrunk", "logistic")
-#: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task
-#: (``benchmarks/combiners.py`` chose it; late fusion's default is ``"mean"``).
-DEFAULT_COMBINER = {"binary": "logistic", "multiclass": "logistic", "regression": "logistic"}
+#: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task, chosen by the rule
+#: of ``benchmarks/combiners.py`` (binary tables; multiclass and regression take the binary
+#: verdict).
+DEFAULT_COMBINER = {"binary": "mean", "multiclass": "mean", "regression": "mean"}
 #: Amounts of shrinkage toward equal weights tried by ``"shrunk"``.
 SHRINKAGE_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 
@@ -68,11 +72,11 @@ _CLIP = 1e-15
 
 
 def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") -> str:
-    """The combiner a late or stacking model uses: ``combiner``, or when None the strategy's
-    default (late: ``"mean"``; stacking: :data:`DEFAULT_COMBINER` of the task)."""
-    if combiner is not None:
-        return combiner
-    return "mean" if strategy == "late" else DEFAULT_COMBINER.get(task, "logistic")
+    """The combiner a late or stacking model uses: late fusion always ``"mean"``; stacking
+    ``combiner``, or :data:`DEFAULT_COMBINER` of the task when None."""
+    if strategy == "late":
+        return "mean"
+    return DEFAULT_COMBINER.get(task, "mean") if combiner is None else combiner
 
 
 class _Combiner(BaseEstimator):
@@ -267,7 +271,7 @@ class _Combiner(BaseEstimator):
 class CombinerClassifier(ClassifierMixin, _Combiner):
     """Combine branch probabilities by weights over the branches each patient has.
 
-    The final estimator of a late or stacking classifier built with ``combiner`` ``"mean"``,
+    The final estimator of a stacking classifier built with ``combiner`` ``"mean"``,
     ``"convex"``, ``"shrunk"`` or ``"best"`` (see the module docstring). A patient's
     probabilities are the weighted mean of the class probabilities of the branches it has
     (NaN inputs) and of the training class frequencies, with the weights re-normalised over

@@ -255,11 +255,11 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Recalibrate the probabilities on inner out-of-fold predictions of the training rows
         (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
     combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
-        How late fusion and stacking combine their branches: equal weights; the single best
-        branch by inner CV; convex weights (super learner); convex weights shrunk toward
-        equal ones by an amount chosen by inner CV; the non-negative logistic meta-learner.
-        The learned ones are fitted on inner out-of-fold predictions of the training rows.
-        None: ``"mean"`` for late fusion, ``DEFAULT_COMBINER[task]`` for stacking.
+        How stacking combines its branches (late fusion is always the mean): equal weights;
+        the single best branch by inner CV; convex weights (super learner); convex weights
+        shrunk toward equal ones by an amount chosen by inner CV; the non-negative logistic
+        meta-learner of radfusion <= 0.2. The learned ones are fitted on inner out-of-fold
+        predictions of the training rows. None: ``DEFAULT_COMBINER[task]`` (``"mean"``).
 
     Attributes
     ----------

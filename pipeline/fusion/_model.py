@@ -8,9 +8,10 @@ so the models can go straight into ``cross_validate`` without leakage.
 - ``single``: one group, one branch.
 - ``early``: one branch on the columns of all groups together.
 - ``late``: one branch per group, probabilities averaged (soft voting).
-- ``stacking``: one branch per group × learner; a non-negative logistic regression
-  (:class:`NonNegativeLogisticRegression`) combines their out-of-fold probabilities from an
-  inner stratified CV, then the branches are refitted on all the training data.
+- ``stacking``: one branch per group × learner, combined by the ``combiner`` (default
+  ``"mean"``, a soft vote; a learned one, e.g. ``"logistic"``:
+  :class:`NonNegativeLogisticRegression`, is fitted on their out-of-fold probabilities from an
+  inner stratified CV, then the branches are refitted on all the training data).
 
 Branch (estimator) names are ``"{group}:{learner}"`` with the column separator ``__`` written as
 ``/`` (scikit-learn reserves ``__`` for nested parameters), e.g. ``"CT/tumor:lr"``; nested
@@ -848,9 +849,8 @@ def build_model(
     strategy : {"single", "early", "late", "stacking", "shared"}
         ``"single"``: exactly one group, one branch with ``learner``.
         ``"early"``: one branch with ``learner`` on all groups' columns together.
-        ``"late"``: one branch per group with ``learner`` (with a single group, that group's
-        branches with every learner in ``learners``), combined by ``combiner`` (default
-        ``"mean"``: the soft vote of the branches a patient has).
+        ``"late"``: soft vote (mean probability) of one branch per group with ``learner``; with
+        a single group, a soft vote of that group's branches with every learner in ``learners``.
         ``"stacking"``: branches for every group × every learner in ``learners``, named
         ``"{group}:{learner}"``, combined by ``combiner`` (default
         :data:`~radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task; ``"logistic"``:
@@ -916,12 +916,12 @@ def build_model(
         inner out-of-fold probabilities to the labels, and refits the model on all its
         training rows. Costs ``cv`` extra fits. Classification only; off by default.
     combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
-        How late fusion and stacking combine their branches (ignored by the other
-        strategies): ``"mean"`` is a soft vote
-        (no inner CV), ``"logistic"`` the learned meta-learner of radfusion <= 0.2, the others
+        How stacking combines its branches (the other strategies ignore it; late fusion is
+        always the mean): ``"mean"`` is a soft vote (no inner CV), ``"logistic"`` the learned
+        meta-learner of radfusion <= 0.2, the others
         :class:`~radfusion.pipeline.fusion.CombinerClassifier` / ``Regressor`` fitted on the
-        branches' inner out-of-fold outputs (``cv`` folds). None: ``"mean"`` for late fusion,
-        :data:`~radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task for stacking.
+        branches' inner out-of-fold outputs (``cv`` folds). None:
+        :data:`~radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 
     Returns
     -------

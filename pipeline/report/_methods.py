@@ -472,12 +472,9 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     chosen = (config.get("options") or {}).get("combiner")
     task = report.get("task", "binary")
     if "late" in fused:
-        combiner = resolve_combiner(chosen, "late", task)
         parts.append(
             "late fusion (the mean of the predicted probabilities of the single-group "
             "models a patient has data for, soft voting)"
-            if combiner == "mean"
-            else "late fusion (one model per group, " + _COMBINER_TEXT[combiner] + ")"
         )
     if "stacking" in fused:
         combiner = resolve_combiner(chosen, "stacking", task)

@@ -13,8 +13,7 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
   sum of its learners' weights in each fold (then mean and range). The weights multiply logits of
   probabilities (a combiner's: probabilities) on a common scale, so they are comparable across
   branches; missingness-indicator weights are left out.
-- **AUC drop without a group** for the late (soft-vote) model (not for a late model with a
-  learned combiner, whose weights are refitted without the group): its held-out probabilities are
+- **AUC drop without a group** for the late (soft-vote) model: its held-out probabilities are
   recomputed without the group's branch by averaging the remaining branches' stored held-out
   probabilities, exactly what a late model refitted without the group in the same folds would
   predict (the branches are fitted independently); the AUC is pooled per repeat, as in
@@ -40,13 +39,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from ..fusion import (
-    FUSED,
-    AvailableVotingClassifier,
-    branch_name,
-    chosen_hyperparameters,
-    fitted_model,
-)
+from ..fusion import FUSED, branch_name, chosen_hyperparameters, fitted_model
 
 __all__ = [
     "N_REPEATS",
@@ -249,11 +242,7 @@ class FoldExplainer:
             )
             if self.selection:
                 record["selected"] = selected_features(estimator)
-        if (
-            model == self.late
-            and len(self.groups) > 1
-            and isinstance(estimator, AvailableVotingClassifier)  # a learned combiner: no drop
-        ):
+        if model == self.late and len(self.groups) > 1:
             record["late"] = {
                 "y": np.asarray(y_test),
                 "full": np.asarray(estimator.predict_proba(X_test)[:, 1], dtype=np.float64),

@@ -133,9 +133,11 @@ def test_the_default_models_are_todays_and_mean_stacking_is_a_vote():
     assert isinstance(stacking.final_estimator, NonNegativeLogisticRegression)
     vote = build_model(groups, "stacking", learners=("lr", "rf"), combiner="mean")
     assert isinstance(vote, AvailableVotingClassifier) and len(vote.estimators) == 6
-    learned = build_model(groups, "late", combiner="shrunk", cv=4, random_state=3)
+    learned = build_model(groups, "stacking", combiner="shrunk", cv=4, random_state=3)
     assert isinstance(learned, AvailableStackingClassifier)
     assert learned.final_estimator.get_params()["cv"] == 4
+    # Late fusion is the mean of one branch per group, whatever the combiner.
+    assert isinstance(build_model(groups, "late", combiner="convex"), AvailableVotingClassifier)
     with pytest.raises(InputError, match="Unknown combiner"):
         build_model(groups, "stacking", combiner="median")
     with pytest.raises(InputError, match="combiner 'median'"):
@@ -163,7 +165,7 @@ def test_every_combiner_fits_every_task_with_a_missing_modality(task, combiner):
 
 
 def test_clone_and_get_params_round_trip():
-    estimator = FusionClassifier("late", combiner="shrunk")
+    estimator = FusionClassifier("stacking", combiner="shrunk")
     assert clone(estimator).get_params() == estimator.get_params()
     assert estimator.get_params()["combiner"] == "shrunk"
     combiner = CombinerClassifier("best", n_free=2, cv=3, random_state=5)
@@ -203,7 +205,8 @@ def test_a_learned_combiner_keeps_the_signal():
 @pytest.mark.parametrize(
     ("combiner", "phrase"),
     [
-        (None, "logistic meta-learner"),
+        (None, "equal weights, nothing fitted"),
+        ("logistic", "logistic meta-learner"),
         ("convex", "super learner"),
         ("shrunk", "shrunk toward equal weights"),
         ("best", "discrete super learner"),
@@ -227,5 +230,4 @@ def test_the_methods_text_names_the_combiner_that_ran(combiner, phrase):
     }
     text = " ".join(build_methods(report)["text"])
     assert phrase in text
-    late = "soft voting" if combiner in (None, "mean") else "late fusion (one model per group"
-    assert late in text
+    assert "soft voting" in text  # late fusion
