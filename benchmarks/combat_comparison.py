@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from radfusion.pipeline.fusion import make_branch
 from radfusion.pipeline.preprocessing import ComBat
+from radfusion.pipeline.progress import ProgressBar
 from radfusion.pipeline.validation import cross_validate_models, summarize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -119,8 +120,15 @@ def run(scenario: str, n: int, p: int, seeds: int, learners: list[str]) -> pd.Da
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predictions = cross_validate_models(
-                models, table, y, folds=5, repeats=1, seed=seed, n_jobs=1
-            )
+                models,
+                table,
+                y,
+                folds=5,
+                repeats=1,
+                seed=seed,
+                n_jobs=1,
+                progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
+            ).predictions
         for name, metrics in summarize(predictions, n_bootstrap=10, seed=seed).items():
             arm, learner = name.split("|")
             rows.append(

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import NonNegativeLogisticRegression, build_model
+from radfusion.pipeline.progress import ProgressBar, run_tasks
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATASETS = SHARED / "data" / "radmlbench" / "datasets"
@@ -103,8 +104,10 @@ def main() -> None:
             n_splits=args.folds, n_repeats=args.repeats, random_state=0
         )
         splits = list(splitter.split(data.X, data.y))
-        outputs = Parallel(n_jobs=args.jobs)(
-            delayed(_fold)(data, train, test) for train, test in splits
+        outputs = run_tasks(
+            (delayed(_fold)(data, train, test) for train, test in splits),
+            n_jobs=args.jobs,
+            progress=ProgressBar(name, leave=False),
         )
         aucs = {}
         for candidate in CANDIDATES:

@@ -55,6 +55,7 @@ from radfusion.features.synthetic import make_cohort  # noqa: E402
 from radfusion.features.table import write_extraction  # noqa: E402
 from radfusion.pipeline.dataset import Dataset, load_dataset  # noqa: E402
 from radfusion.pipeline.fusion import FUSED, build_model, build_models  # noqa: E402
+from radfusion.pipeline.progress import ProgressBar  # noqa: E402
 from radfusion.pipeline.validation import compare_models, cross_validate_models, summarize  # noqa: E402
 
 REFERENCE = "ct_only"
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         seed=args.seed,
         n_jobs=args.jobs,
-    )
+        progress=ProgressBar("cv"),
+    ).predictions
     times["cross_validation"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -58,6 +58,7 @@ from threadpoolctl import threadpool_limits
 from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import build_model
 from radfusion.pipeline.learners import LEARNERS
+from radfusion.pipeline.progress import ProgressBar, run_tasks
 from radfusion.pipeline.validation import cross_validate_models, encode_labels, summarize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radmlbench"
@@ -131,8 +132,16 @@ def timed_cv(
     """Out-of-fold predictions of ``models`` and the wall time of the CV."""
     started = time.perf_counter()
     predictions = cross_validate_models(
-        models, data.X, data.y, ids=data.ids, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs
-    )
+        models,
+        data.X,
+        data.y,
+        ids=data.ids,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=ProgressBar("cv", leave=False),
+    ).predictions
     return predictions, time.perf_counter() - started
 
 
@@ -342,8 +351,10 @@ def naive_stacking_cv(
     ids, y01, X = ids[order], y01[order], data.X.iloc[order]
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=1, random_state=seed)
     splits = list(splitter.split(np.zeros((len(ids), 1)), y01))
-    probas = Parallel(n_jobs=n_jobs)(
-        delayed(_naive_fold)(branches, X, y01, train, test, seed) for train, test in splits
+    probas = run_tasks(
+        (delayed(_naive_fold)(branches, X, y01, train, test, seed) for train, test in splits),
+        n_jobs=n_jobs,
+        progress=ProgressBar(name, leave=False),
     )
     proba = np.full(len(ids), np.nan)
     fold = np.full(len(ids), -1, dtype=np.int64)

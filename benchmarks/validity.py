@@ -30,6 +30,7 @@ import pandas as pd
 
 from radfusion.pipeline.columns import infer_groups
 from radfusion.pipeline.fusion import build_models
+from radfusion.pipeline.progress import ProgressBar
 from radfusion.pipeline.validation import cross_validate_models, summarize
 
 SCENARIOS = ("null", "null-site", "confounded", "missing", "planted")
@@ -80,7 +81,8 @@ def run(scenario: str, n: int, p: int, seeds: int, options: dict, repeats: int, 
                 seed=seed,
                 n_jobs=n_jobs,
                 skip_failing=True,
-            )
+                progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
+            ).predictions
         summary = summarize(predictions, n_bootstrap=10, seed=seed)
         for name, metrics in summary.items():
             rows.append(

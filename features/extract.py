@@ -85,11 +85,13 @@ def quiet_radiomics(level: int = logging.WARNING) -> None:
     logging.getLogger("radiomics").setLevel(level)
 
 
-def make_extractor(params: dict, *, ibsi: bool = False):
+def make_extractor(params: dict, *, ibsi: bool = False, negative_control: bool = False):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
 
     With ``ibsi``, the :class:`radfusion.features.ibsi.IBSIFeatureExtractor` (IBSI bin origin
-    and excess kurtosis; the ``radfusion`` block's ``ibsi`` option).
+    and excess kurtosis; the ``radfusion`` block's ``ibsi`` option). With
+    ``negative_control``, its subclass that permutes the ROI's voxels after loading (see
+    :mod:`radfusion.features.control`).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
     :data:`radfusion.features.io.GRID_TOLERANCE`, the tolerance manifest validation accepts, so that
@@ -107,16 +109,21 @@ def make_extractor(params: dict, *, ibsi: bool = False):
     if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
         setting.setdefault("geometryTolerance", GRID_TOLERANCE)
         params["setting"] = setting
-    build = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
+    if negative_control:
+        from .control import PermutedFeatureExtractor, PermutedIBSIFeatureExtractor
+
+        build = PermutedIBSIFeatureExtractor if ibsi else PermutedFeatureExtractor
+    else:
+        build = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
     return build(params)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_extractor(params_json: str, ibsi: bool):
-    return make_extractor(json.loads(params_json), ibsi=ibsi)
+def _cached_extractor(params_json: str, ibsi: bool, negative_control: bool = False):
+    return make_extractor(json.loads(params_json), ibsi=ibsi, negative_control=negative_control)
 
 
-def _extractor(params: dict, ibsi: bool = False):
+def _extractor(params: dict, ibsi: bool = False, negative_control: bool = False):
     """The extractor of ``params``, built once per process (building one costs ~30 ms).
 
     ``RadiomicsFeatureExtractor.execute`` does not modify the extractor, so one can serve
@@ -126,8 +133,8 @@ def _extractor(params: dict, ibsi: bool = False):
     try:
         key = json.dumps(params)  # order kept: it orders pyradiomics outputs
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
-        return make_extractor(params, ibsi=ibsi)
-    return _cached_extractor(key, ibsi)
+        return make_extractor(params, ibsi=ibsi, negative_control=negative_control)
+    return _cached_extractor(key, ibsi, negative_control)
 
 
 def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
@@ -234,6 +241,7 @@ def extract_case(
     label: int | None = None,
     *,
     modality: str | None = None,
+    negative_control: bool = False,
 ) -> tuple[dict[str, float], dict[str, object]]:
     """Extract the features of one region of interest with pyradiomics.
 
@@ -256,6 +264,10 @@ def extract_case(
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional
         The modality name; only IBSI resampling uses it (CT intensities are rounded).
+    negative_control : bool, default=False
+        Extract from the image with its ROI voxels randomly permuted after pyradiomics'
+        normalisation and resampling (same histogram, no texture; deterministic, see
+        :mod:`radfusion.features.control`); the diagnostics say so.
 
     Returns
     -------
@@ -282,7 +294,7 @@ def extract_case(
         spec = params
     else:
         spec = CaseSpec.from_params(params, 1 if label is None else int(label), modality)
-    extractor = _extractor(spec.pyradiomics, spec.preprocessing.ibsi)
+    extractor = _extractor(spec.pyradiomics, spec.preprocessing.ibsi, negative_control)
     source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
@@ -304,4 +316,9 @@ def extract_case(
         from .ibsi import DIAGNOSTIC, describe
 
         diagnostics[DIAGNOSTIC] = describe(spec.pyradiomics.get("setting") or {})
+    if negative_control:
+        from .control import DIAGNOSTIC as CONTROL_DIAGNOSTIC
+        from .control import describe as describe_control
+
+        diagnostics[CONTROL_DIAGNOSTIC] = describe_control()
     return features, diagnostics

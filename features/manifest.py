@@ -24,7 +24,7 @@ from .batch import batch_to_manifest, is_batch
 from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
-from .naming import ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN
 from .rules import dimension_problems
 
 __all__ = [
@@ -173,6 +173,16 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
                         f"{column} name {name!r} must be non-empty and contain no {SEPARATOR!r} "
                         f"(it becomes part of the column name modality{SEPARATOR}mask{SEPARATOR}"
                         "feature)",
+                        row,
+                        pid,
+                        file,
+                    )
+                )
+            elif CONTROL_SUFFIX in name:
+                problems.append(
+                    Problem(
+                        f"{column} name {name!r} must not contain {CONTROL_SUFFIX!r} (reserved "
+                        "for the negative-control ROIs of extract --negative-control)",
                         row,
                         pid,
                         file,

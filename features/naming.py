@@ -3,6 +3,11 @@
 Imaging feature columns are ``{modality}__{mask}__{feature}``, e.g.
 ``CT__tumor__original_glcm_Contrast``. A double underscore is the only separator with
 meaning, so modality and mask names must not contain one.
+
+Negative-control columns (``radfusion extract --negative-control``: the ROI's voxels randomly
+permuted, see :mod:`radfusion.features.control`) follow the same contract with the reserved
+mask suffix :data:`CONTROL_SUFFIX`: ``CT__tumor~permuted__original_glcm_Contrast``. A manifest
+mask or modality name must not contain it, so :func:`is_control_column` is never ambiguous.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ SEPARATOR = "__"
 ID_COLUMN = "patient_id"
 SITE_COLUMN = "site"
 CLINICAL_GROUP = "clinical"
+CONTROL_SUFFIX = "~permuted"
+"""Reserved suffix of a negative-control ROI's mask name (``tumor`` → ``tumor~permuted``)."""
 
 KINDS = ("ct", "mr", "pet", "default")
 """Modality kinds: each has its shipped default parameters (``features/params/<kind>.yaml``)."""
@@ -41,6 +48,26 @@ def group_of(name: str) -> str:
     """The fusion group (``modality__mask``) of an imaging feature column."""
     modality, mask, _ = split_feature_column(name)
     return f"{modality}{SEPARATOR}{mask}"
+
+
+def control_mask(mask: str) -> str:
+    """The mask name of ``mask``'s negative control (``tumor`` → ``tumor~permuted``)."""
+    return f"{mask}{CONTROL_SUFFIX}"
+
+
+def is_control_column(name: str) -> bool:
+    """Whether ``name`` is a negative-control feature column (``modality__mask~permuted__f``).
+
+    >>> is_control_column("CT__tumor~permuted__original_glcm_Contrast")
+    True
+    >>> is_control_column("CT__tumor__original_glcm_Contrast"), is_control_column("age")
+    (False, False)
+    """
+    try:
+        _, mask, _ = split_feature_column(str(name))
+    except ValueError:
+        return False
+    return mask.endswith(CONTROL_SUFFIX)
 
 
 def modality_kind(modality: str) -> str:

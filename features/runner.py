@@ -38,7 +38,7 @@ from .manifest import (
     roi_problems,
     validate_cohort,
 )
-from .naming import ID_COLUMN, SITE_COLUMN
+from .naming import ID_COLUMN, SITE_COLUMN, control_mask
 from .params import load_params, params_files
 from .preprocess import CaseSpec, Preprocessing, misalignment, ring_mask, split_params
 from .rules import (
@@ -59,6 +59,7 @@ __all__ = [
     "PROVENANCE_COLUMNS",
     "CaseFailedError",
     "ExtractionResult",
+    "expand_control",
     "expand_labels",
     "expand_lesions",
     "expand_ring",
@@ -74,6 +75,8 @@ PROVENANCE_COLUMNS = ("lesion", "image_sha256", "mask_sha256", "series_uid", "pa
 LESION = "lesion"
 #: Case key of a derived peritumoral ring (its width in mm; None: the ROI itself).
 RING = "ring_mm"
+#: Case key of a negative-control case (the ROI's voxels permuted; see features/control.py).
+CONTROL = "negative_control"
 FAILURE_COLUMNS = (ID_COLUMN, "modality", "mask", "file", "error")
 
 
@@ -180,7 +183,9 @@ def _extract(case: dict, spec: CaseSpec) -> dict:
             image, filled = fill_nonfinite(image, nonfinite, fill), int(nonfinite.sum())
             file = case["mask_path"]
         try:
-            features, diagnostics = extract_case(image, mask, spec)
+            features, diagnostics = extract_case(
+                image, mask, spec, negative_control=bool(case.get(CONTROL))
+            )
         except ValueError:
             # pyradiomics rejected the ROI; say why in validation's words when we can (the
             # label check reads every mask voxel, so it runs only for failed cases)
@@ -218,7 +223,7 @@ def _failure(case: dict, file: str, error: BaseException) -> dict:
     }
 
 
-def _cases(manifest: pd.DataFrame) -> list[dict]:
+def _cases(manifest: pd.DataFrame, negative_control: bool = False) -> list[dict]:
     if LABEL_COLUMN not in manifest.columns:
         manifest = manifest.assign(**{LABEL_COLUMN: DEFAULT_LABEL})
     columns = list(CASE_COLUMNS) + [
@@ -236,7 +241,8 @@ def _cases(manifest: pd.DataFrame) -> list[dict]:
         for case in cases
         for c in expand_labels(case)
         for lesion in expand_lesions(c)
-        for r in expand_ring(lesion)
+        for ring in expand_ring(lesion)
+        for r in (expand_control(ring) if negative_control else [ring])
     ]
     return sorted(cases, key=lambda c: (c[ID_COLUMN], c["modality"], c["mask"]))
 
@@ -275,6 +281,13 @@ def expand_ring(case: dict) -> list[dict]:
     return cases
 
 
+def expand_control(case: dict) -> list[dict]:
+    """The case itself and its negative control: the same ROI of an image whose voxels inside
+    it are randomly permuted, named ``<mask>~permuted`` (see
+    :func:`radfusion.features.naming.control_mask` and :mod:`radfusion.features.control`)."""
+    return [case, {**case, "mask": control_mask(case["mask"]), CONTROL: True}]
+
+
 def expand_lesions(case: dict) -> list[dict]:
     """The cases of one manifest row under its ``lesions`` mode.
 
@@ -309,6 +322,7 @@ def extract_cohort(
     cache_dir: str | Path | None = None,
     strict: bool = False,
     client: Client | str | None = None,
+    negative_control: bool = False,
 ) -> ExtractionResult:
     """Extract pyradiomics features for every case of a manifest.
 
@@ -342,6 +356,11 @@ def extract_cohort(
         Run the cases on this Dask cluster (or on the one whose scheduler is at this
         address, e.g. ``"tcp://10.0.0.1:8786"``) instead of local processes; see
         :mod:`radfusion.features.distributed`. Workers read the files themselves.
+    negative_control : bool, default=False
+        Also extract every case from its image with the ROI's voxels randomly permuted (same
+        histogram, no texture; :mod:`radfusion.features.control`), as mask
+        ``<mask>~permuted``: columns ``modality__mask~permuted__feature``, which the pipeline
+        keeps out of the fused groups. Cached under their own keys.
 
     Returns
     -------
@@ -359,7 +378,7 @@ def extract_cohort(
     """
     if not isinstance(manifest, pd.DataFrame):
         manifest, _ = validate_cohort(manifest, check_images=False)
-    cases = _cases(manifest)
+    cases = _cases(manifest, negative_control)
     modalities = {c["modality"] for c in cases}
     if isinstance(params, Mapping):
         missing = sorted(modalities - set(params))
@@ -390,6 +409,8 @@ def extract_cohort(
                     params_key["ibsi_definitions"] = 1
             if case.get(ROI_COLUMN):  # one ROI of a DICOM RTSTRUCT / SEG: keyed by its name
                 params_key = {"params": params_key, ROI_COLUMN: case[ROI_COLUMN]}
+            if case.get(CONTROL):  # the permuted image's features: another result
+                params_key = {"params": params_key, CONTROL: 1}
             try:
                 keys[index] = cache.key(
                     case["image"], case["mask_path"], case[LABEL_COLUMN], params_key

@@ -25,6 +25,17 @@ Each patient has four independent standard-normal latent factors, and
   and independent shape noise make it the weakest-measured factor.
 * ``z_lab``: LDH = 210 U/L x exp(0.3 z) in the clinical table.
 
+With ``outcome="survival"`` the biomarker table also gets ``time`` (months) and ``event``
+(1 = event observed, 0 = censored), from a Weibull proportional-hazards model driven by the
+same four factors:
+
+    hazard(t | z) = h0(t) * exp(0.5 * (z_texture + z_mr + z_shape + z_lab))
+
+with a Weibull baseline of shape 1.5 and a median of 24 months at z = 0, censored by drop-out
+(exponential, mean 80 months) and by the end of follow-up at 60 months (about 35 % censored).
+The binary ``outcome`` is kept, unchanged, and these draws come from a stream of their own,
+so images and every other column are the same as with ``outcome="binary"``.
+
 Each phenotype also has a small independent nuisance term (see the module constants), and
 there is nuisance variation independent of the outcome: lesion size (equivalent radius
 8-10 mm; the rare lesion that would reach beyond 22.5 mm from the centre is shrunk),
@@ -56,6 +67,7 @@ from scipy import ndimage, special
 __all__ = [
     "CT_SITE_SHIFT_HU",
     "MR_SITE_GAIN",
+    "OUTCOMES",
     "RING_MM",
     "SITES",
     "Grid",
@@ -63,6 +75,7 @@ __all__ = [
     "MR_GRID",
     "SyntheticCohort",
     "make_cohort",
+    "synthetic_outcomes",
 ]
 
 CT_SITE_SHIFT_HU = 25.0
@@ -97,6 +110,14 @@ _LOBULATION = 0.10  # relative radial lobe amplitude at z_shape = 0, plus effect
 _LOBULATION_SLOPE = (0.03, 0.04)
 _LDH_MEDIAN = 210.0  # U/L, times exp(effect)
 _LDH_LOG_SLOPE = (0.3, 0.04)
+# Survival outcome: Weibull proportional hazards on the same factors, then censoring.
+_HAZARD_SLOPE = 0.5  # log hazard ratio per unit of the factor sum (its SD is 2)
+_WEIBULL_SHAPE = 1.5
+_MEDIAN_MONTHS = 24.0  # median time to event at z = 0
+_FOLLOW_UP_MONTHS = 60.0  # administrative censoring
+_DROPOUT_MEAN_MONTHS = 80.0  # exponential drop-out
+OUTCOMES = ("binary", "survival")
+SURVIVAL_COLUMNS = ("time", "event")
 
 _MAX_REACH_MM = 22.5  # lesion surface stays within this distance (mm) of the FOV centre
 _EDGE_MM = 0.2  # width of the partial-volume edge of the lesion (mm)
@@ -152,11 +173,15 @@ class SyntheticCohort:
         ``biomarkers.csv`` with ``patient_id, age, sex, ldh, outcome``.
     outcome : str
         Name of the outcome column in ``biomarkers``.
+    time, event : str or None
+        Names of the survival columns (``outcome="survival"``), else None.
     """
 
     manifest: Path
     biomarkers: Path
     outcome: str = "outcome"
+    time: str | None = None
+    event: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +254,43 @@ def _draw_patient(seed: int, k: int) -> _Patient:
     first_is_b = bool(_stream(seed, 1, k // 2).integers(2))
     site = SITES[int(first_is_b != bool(k % 2))]
     return _Patient(_patient_id(k), site, age, sex, round(float(ldh), 1), outcome, z, rng)
+
+
+def _draw_survival(seed: int, k: int, z: dict[str, float]) -> tuple[float, int, float]:
+    """Time (months, 0.1 resolution), event (0/1) and log relative hazard of patient ``k``,
+    from a stream of their own (the images' streams are untouched)."""
+    rng = _stream(seed, 3, k)
+    risk = _HAZARD_SLOPE * sum(z.values())
+    scale = np.log(2.0) / _MEDIAN_MONTHS**_WEIBULL_SHAPE
+    u, dropout = rng.random(), rng.exponential(_DROPOUT_MEAN_MONTHS)
+    event_time = (-np.log1p(-u) / (scale * np.exp(risk))) ** (1.0 / _WEIBULL_SHAPE)
+    censor = min(dropout, _FOLLOW_UP_MONTHS)
+    time = max(0.1, round(float(min(event_time, censor)), 1))
+    return time, int(event_time <= censor), float(risk)
+
+
+def synthetic_outcomes(n_patients: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """The outcomes of :func:`make_cohort`'s patients, without drawing any image.
+
+    Returns ``patient_id``, ``outcome`` (binary), ``time``, ``event`` and ``risk`` (the true
+    log relative hazard of the survival model), one entry per patient; ``make_cohort(...,
+    outcome="survival")`` writes the same ``outcome``, ``time`` and ``event``.
+
+    >>> synthetic_outcomes(2)["patient_id"].tolist()
+    ['P001', 'P002']
+    """
+    rows = []
+    for k in range(int(n_patients)):
+        p = _draw_patient(int(seed), k)
+        rows.append((p.patient_id, p.outcome, *_draw_survival(int(seed), k, p.z)))
+    ids, outcome, time, event, risk = zip(*rows, strict=True) if rows else ([],) * 5
+    return {
+        "patient_id": np.asarray(ids, dtype=object),
+        "outcome": np.asarray(outcome, dtype=int),
+        "time": np.asarray(time, dtype=np.float64),
+        "event": np.asarray(event, dtype=int),
+        "risk": np.asarray(risk, dtype=np.float64),
+    }
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -383,7 +445,12 @@ def _without_mr(n_patients: int, seed: int, fraction: float) -> set[int]:
 
 
 def make_cohort(
-    out_dir: str | Path, n_patients: int = 120, seed: int = 0, *, missing_mr: float = 0.0
+    out_dir: str | Path,
+    n_patients: int = 120,
+    seed: int = 0,
+    *,
+    missing_mr: float = 0.0,
+    outcome: str = "binary",
 ) -> SyntheticCohort:
     """Write a synthetic CT + MR + biomarker cohort to ``out_dir``.
 
@@ -402,6 +469,10 @@ def make_cohort(
         Fraction of patients without MR: ``round(missing_mr * n_patients)`` patients, chosen
         by a seeded draw of their own, get no MR image, mask or manifest rows. Everything else
         (their CT, biomarkers and outcome; the other patients) is unchanged.
+    outcome : {"binary", "survival"}, default "binary"
+        ``"survival"`` adds the columns ``time`` (months) and ``event`` (0/1) to
+        ``biomarkers.csv`` (module docstring); the binary ``outcome`` column stays, and all
+        other files are byte-identical to the binary cohort's.
 
     Returns
     -------
@@ -436,6 +507,9 @@ def make_cohort(
         or not (0.0 <= missing_mr <= 1.0)
     ):
         raise ValueError(f"missing_mr must be a fraction in [0, 1], got {missing_mr!r}")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    survival = outcome == "survival"
     without_mr = _without_mr(int(n_patients), int(seed), float(missing_mr))
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -463,10 +537,17 @@ def make_cohort(
             for mask, label in MASKS:
                 row = (p.patient_id, modality, mask, image_rel, seg_rel, label, p.site)
                 manifest_rows.append(row)
-        biomarker_rows.append((p.patient_id, p.age, p.sex, f"{p.ldh:.1f}", p.outcome))
+        row = (p.patient_id, p.age, p.sex, f"{p.ldh:.1f}", p.outcome)
+        if survival:
+            time, event, _ = _draw_survival(int(seed), k, p.z)
+            row = (*row, f"{time:.1f}", event)
+        biomarker_rows.append(row)
 
     manifest = out / "manifest.csv"
     biomarkers = out / "biomarkers.csv"
     _write_csv(manifest, MANIFEST_COLUMNS, manifest_rows)
-    _write_csv(biomarkers, BIOMARKER_COLUMNS, biomarker_rows)
+    header = BIOMARKER_COLUMNS + (SURVIVAL_COLUMNS if survival else ())
+    _write_csv(biomarkers, header, biomarker_rows)
+    if survival:
+        return SyntheticCohort(manifest, biomarkers, time="time", event="event")
     return SyntheticCohort(manifest=manifest, biomarkers=biomarkers)

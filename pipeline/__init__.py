@@ -10,7 +10,9 @@ from importlib import import_module
 API = {
     "FusionClassifier": ".fusion",
     "FusionRegressor": ".fusion",
+    "FusionSurvival": ".fusion",
     "ModelOptions": ".options",
+    "ProgressBar": ".progress",
     "cross_validate_models": ".validation",
     "load_dataset": ".dataset",
     "load_model": ".persistence",

@@ -64,6 +64,14 @@ Jobs = Annotated[
     int,
     typer.Option("--jobs", "-j", help="Parallel workers (-1: all cores).", callback=_nonzero_jobs),
 ]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar (none is drawn off a terminal or in CI)."),
+]
+BatchModality = Annotated[
+    str | None,
+    typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
+]
 Seed = Annotated[
     int,
     typer.Option(min=0, max=2**32 - 1, help="Random seed (cohort, folds, models, bootstrap)."),
@@ -161,12 +169,23 @@ def synth(
         typer.Option(min=0.0, max=1.0, help="Fraction of patients without an MR image (0-1)."),
     ] = 0.0,
     seed: Seed = 0,
+    outcome: Annotated[
+        str,
+        typer.Option(
+            help="binary (the 'outcome' column), or survival: also 'time' (months) and "
+            "'event' (0/1) columns in biomarkers.csv."
+        ),
+    ] = "binary",
 ) -> None:
     """Write a deterministic synthetic CT + MR cohort (NIfTI, manifest, biomarkers)."""
-    from radfusion.features.synthetic import make_cohort
+    from radfusion.features.synthetic import OUTCOMES, make_cohort
 
+    if outcome not in OUTCOMES:
+        raise InputError("Unknown outcome", [Problem(f"{outcome!r} is not one of {OUTCOMES}")])
     check_output_path(out, folder=True)
-    cohort = make_cohort(out, n_patients=patients, seed=seed, missing_mr=missing_mr)
+    cohort = make_cohort(
+        out, n_patients=patients, seed=seed, missing_mr=missing_mr, outcome=outcome
+    )
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
 
@@ -182,8 +201,11 @@ def _extract(
     biomarkers: Path | None = None,
     outcome: str | None = None,
     modality: str | None = None,
+    quiet: bool = False,
+    negative_control: bool = False,
 ) -> int:
     """Validate, extract and write; return the number of failed cases."""
+    from radfusion.features.console import show_progress
     from radfusion.features.manifest import validate_cohort
     from radfusion.features.runner import CaseFailedError, extract_cohort
     from radfusion.features.table import SUFFIXES, write_extraction
@@ -197,10 +219,11 @@ def _extract(
             table,
             params=params,
             n_jobs=jobs,
-            progress=True,
+            progress=show_progress(quiet),
             cache_dir=cache,
             strict=strict,
             client=scheduler,
+            negative_control=negative_control,
         )
     except CaseFailedError as error:
         typer.echo(f"error (--strict): {error}", err=True)
@@ -231,10 +254,15 @@ def extract(
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run on a Dask cluster (scheduler address).")
     ] = None,
-    modality: Annotated[
-        str | None,
-        typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
-    ] = None,
+    modality: BatchModality = None,
+    quiet: Quiet = False,
+    negative_control: Annotated[
+        bool,
+        typer.Option(
+            help="Also extract every ROI with its voxels randomly permuted (same histogram, "
+            "no texture) as mask <mask>~permuted; never fused."
+        ),
+    ] = False,
 ) -> None:
     """Validate the manifest, then extract pyradiomics features per modality and mask.
 
@@ -251,6 +279,8 @@ def extract(
         strict=strict,
         scheduler=dask_scheduler,
         modality=modality,
+        quiet=quiet,
+        negative_control=negative_control,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
 
@@ -264,6 +294,7 @@ def check(
     params: Annotated[
         Path | None, typer.Option(help="pyradiomics YAML file or folder, as for extract.")
     ] = None,
+    modality: BatchModality = None,
 ) -> None:
     """Pre-flight: read every header, mask and float image (no features); print one table.
 
@@ -273,11 +304,12 @@ def check(
     import pandas as pd
 
     from radfusion.features.check import check_cohort, cohort_ok
+    from radfusion.features.manifest import read_manifest
     from radfusion.features.table import SUFFIXES, write_table
 
     if out is not None:
         check_output_path(out, SUFFIXES)
-    table = check_cohort(manifest, n_jobs=jobs, params=params)
+    table = check_cohort(read_manifest(manifest, modality), n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
     if out is not None:
@@ -296,14 +328,23 @@ def robustness(
     ] = None,
     jobs: Jobs = -1,
     cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
+    quiet: Quiet = False,
+    modality: BatchModality = None,
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
+    from radfusion.features.console import show_progress
+    from radfusion.features.manifest import read_manifest
     from radfusion.features.robustness import robustness_icc
     from radfusion.features.table import SUFFIXES
 
     check_output_path(out, SUFFIXES)
     table = robustness_icc(
-        manifest, params=params, n_jobs=jobs, cache_dir=cache, out=out, progress=True
+        read_manifest(manifest, modality),
+        params=params,
+        n_jobs=jobs,
+        cache_dir=cache,
+        out=out,
+        progress=show_progress(quiet),
     )
     stable = int((table["icc"] >= 0.75).sum())
     typer.echo(f"icc: {out} ({stable} of {len(table)} features with ICC >= 0.75)")
@@ -368,6 +409,7 @@ def cv(
             help="The model the report leads with, declared before the run (default stacking)."
         ),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
@@ -376,6 +418,7 @@ def cv(
     """
     arguments = dict(locals())  # the command-line options, by name
     from .experiment import STRATEGIES, run_cv
+    from .progress import ProgressBar
 
     check_output_path(out, folder=True)
     if mlflow:
@@ -385,26 +428,28 @@ def cv(
             check_mlflow()  # before any work, not after the CV
         except ImportError as error:
             raise typer.BadParameter(str(error), param_hint="--mlflow") from None
-    report = run_cv(
-        features,
-        label=label,
-        out=out,
-        biomarkers=biomarkers,
-        id_column=id_column,
-        options=_model_options(arguments),
-        strategies=strategy or STRATEGIES,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        explain=explain,
-        scheduler=dask_scheduler,
-        n_jobs=jobs,
-        command=_command_line(),
-        task=task,
-        biomarkers_id=biomarkers_id,
-        group_by=group_by,
-        primary=primary,
-    )
+    with ProgressBar("cv", quiet=quiet) as progress:
+        report = run_cv(
+            features,
+            label=label,
+            out=out,
+            biomarkers=biomarkers,
+            id_column=id_column,
+            options=_model_options(arguments),
+            strategies=strategy or STRATEGIES,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            explain=explain,
+            scheduler=dask_scheduler,
+            n_jobs=jobs,
+            command=_command_line(),
+            task=task,
+            biomarkers_id=biomarkers_id,
+            group_by=group_by,
+            primary=primary,
+            progress=progress,
+        )
     _print_summary(report, out)
     if mlflow:
         from .tracking import default_tracking_uri, log_report
@@ -449,33 +494,44 @@ def train(
     combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
+    jobs: Jobs = -1,
+    quiet: Quiet = False,
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load).
 
     With --from-report every model option (label, task, learners, harmonisation, filter,
     selection, tuning, seed) comes from the cv report, so the saved model is the one it
-    validated; only --strategy is chosen here, among the report's fused models.
+    validated; only --strategy is chosen here, among the report's fused models. --jobs
+    reaches the estimator's own parallel fits (branches, stacking's inner folds) through
+    joblib's parallel_config, so the saved parameters (n_jobs=None) and the model do not
+    depend on it.
     """
     arguments = dict(locals())  # the command-line options, by name
+    from joblib import parallel_config
+
     from .persistence import save_model, train_from_report, train_model
+    from .progress import step
 
     check_output_path(out)
-    if from_report is not None:
-        trained = train_from_report(from_report, features, biomarkers=biomarkers, strategy=strategy)
-    else:
-        if label is None:
-            raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
-        trained = train_model(
-            features,
-            label=label,
-            biomarkers=biomarkers,
-            id_column=id_column,
-            options=_model_options(arguments),
-            strategy=strategy or "stacking",
-            seed=seed,
-            task=task,
-            biomarkers_id=biomarkers_id,
-        )
+    if from_report is None and label is None:
+        raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
+    with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
+        if from_report is not None:
+            trained = train_from_report(
+                from_report, features, biomarkers=biomarkers, strategy=strategy
+            )
+        else:
+            trained = train_model(
+                features,
+                label=label,
+                biomarkers=biomarkers,
+                id_column=id_column,
+                options=_model_options(arguments),
+                strategy=strategy or "stacking",
+                seed=seed,
+                task=task,
+                biomarkers_id=biomarkers_id,
+            )
     save_model(trained, out)
     typer.echo(
         f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input columns)"
@@ -595,11 +651,13 @@ def demo(
     repeats: Repeats = 3,
     seed: Seed = 0,
     jobs: Jobs = -1,
+    quiet: Quiet = False,
 ) -> None:
     """Synthetic cohort → pyradiomics features → cross-validated fusion report, end to end."""
     from radfusion.features.synthetic import make_cohort
 
     from .experiment import run_cv
+    from .progress import ProgressBar
 
     check_output_path(out, folder=True)
     started = time.perf_counter()
@@ -615,21 +673,24 @@ def demo(
         cache=out / "cache",
         biomarkers=cohort.biomarkers,
         outcome=cohort.outcome,
+        quiet=quiet,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
     typer.echo("3/3 cross-validating single groups and early, late, stacking, shared fusion")
     report_dir = out / "report"
-    report = run_cv(
-        features,
-        label=cohort.outcome,
-        out=report_dir,
-        biomarkers=cohort.biomarkers,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        n_jobs=jobs,
-        command=_command_line(),
-    )
+    with ProgressBar("cv", quiet=quiet) as progress:
+        report = run_cv(
+            features,
+            label=cohort.outcome,
+            out=report_dir,
+            biomarkers=cohort.biomarkers,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            n_jobs=jobs,
+            command=_command_line(),
+            progress=progress,
+        )
     _print_summary(report, report_dir)
     typer.echo(f"done in {time.perf_counter() - started:.0f} s")
 

@@ -17,6 +17,12 @@ rule that applies:
    ``general``/``diagnostics``) names the group; other columns form ``clinical``. If fewer than
    two columns have such a prefix, the whole table is one group, ``all``.
 
+Negative-control columns (``modality__mask~permuted__feature``, from ``radfusion extract
+--negative-control``; :func:`radfusion.features.naming.is_control_column`) are in no group,
+whatever the rule: they must never be fused. :func:`baseline_groups` derives the two baseline
+groups a comparison adds beside the single groups, ``volume`` (the ROI volume of each imaging
+group) and ``control`` (every negative-control column); neither is ever fused.
+
 Groups are returned in the order their first column appears, ``clinical`` last; columns keep
 their table order. The groups hold column names, so they plug straight into a
 :class:`~sklearn.compose.ColumnTransformer` (see :func:`radfusion.pipeline.fusion.make_branch`).
@@ -25,13 +31,27 @@ their table order. The groups hold column names, so they plug straight into a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import CLINICAL_GROUP, ID_COLUMN, SEPARATOR, SITE_COLUMN, group_of
+from radfusion.features.naming import (
+    CLINICAL_GROUP,
+    ID_COLUMN,
+    SEPARATOR,
+    SITE_COLUMN,
+    group_of,
+    is_control_column,
+)
 
 ALL_GROUP = "all"
 """The group name when no block structure is found: the whole table is one branch."""
+VOLUME_GROUP = "volume"
+"""The derived group of each imaging group's ROI volume (see :func:`baseline_groups`)."""
+CONTROL_GROUP = "control"
+"""The derived group of the negative-control columns (see :func:`baseline_groups`)."""
+VOLUME_FEATURES = ("original_shape_MeshVolume", "original_shape_VoxelVolume")
+"""pyradiomics' ROI volume features, in order of preference: the mesh volume (IBSI's
+"volume (mesh)"), else the voxel-count volume."""
 
 # pyradiomics image types (imageoperations.get*Image), as they appear in feature names, plus the
 # non-feature blocks `diagnostics_*` (pyradiomics) and `general_info_*` (FAE / older exports).
@@ -65,6 +85,7 @@ def infer_groups(
         columns (or an empty capture) go to ``clinical``. Overrides the automatic rules.
     exclude : iterable of str, default=(ID_COLUMN, SITE_COLUMN)
         Columns that are never features (patient identifier, acquisition site) and are left out.
+        Negative-control columns are always left out (see :func:`baseline_groups`).
 
     Returns
     -------
@@ -92,7 +113,7 @@ def infer_groups(
     {'all': ['f1', 'f2']}
     """
     excluded = set(exclude)
-    names = [str(c) for c in columns if c not in excluded]
+    names = [str(c) for c in columns if c not in excluded and not is_control_column(str(c))]
     _check_unique(names)
     if pattern is not None:
         assigned = _by_pattern(names, pattern)
@@ -101,6 +122,48 @@ def infer_groups(
     else:
         assigned = _by_pyradiomics_prefix(names)
     return _collect(names, assigned)
+
+
+def baseline_groups(
+    columns: Sequence[str], groups: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """The baseline groups of a table: ``volume`` and ``control``, when it has their columns.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Every column of the table.
+    groups : mapping of str to sequence of str
+        Its groups (e.g. from :func:`infer_groups`).
+
+    Returns
+    -------
+    dict of str to list of str
+        ``volume``: per group other than ``clinical``, its first column named (or ending in
+        ``_``) ``original_shape_MeshVolume``, else ``original_shape_VoxelVolume``
+        (:data:`VOLUME_FEATURES`); ``control``: every negative-control column, in table order.
+        A baseline without columns is absent.
+
+    Examples
+    --------
+    >>> columns = ["CT__tumor__original_shape_MeshVolume", "CT__tumor__original_glcm_Idm",
+    ...            "CT__tumor~permuted__original_glcm_Idm", "age"]
+    >>> baseline_groups(columns, infer_groups(columns))
+    {'volume': ['CT__tumor__original_shape_MeshVolume'], 'control': \
+['CT__tumor~permuted__original_glcm_Idm']}
+    """
+    volume = []
+    for group, names in groups.items():
+        if group == CLINICAL_GROUP:
+            continue
+        for feature in VOLUME_FEATURES:
+            found = [n for n in names if n == feature or str(n).endswith(f"_{feature}")]
+            if found:
+                volume.append(found[0])
+                break
+    control = [str(c) for c in columns if is_control_column(str(c))]
+    derived = {VOLUME_GROUP: volume, CONTROL_GROUP: control}
+    return {name: names for name, names in derived.items() if names}
 
 
 def pyradiomics_prefix(name: str) -> str | None:

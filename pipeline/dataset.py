@@ -19,7 +19,7 @@ from .columns import infer_groups
 from .preprocessing import level_sets
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
-from .targets import MAX_CLASSES, TASKS, infer_task
+from .targets import TASKS, BinaryTask, Task, resolve_task
 
 __all__ = [
     "ID_CANDIDATES",
@@ -60,7 +60,7 @@ class Dataset:
     label_mapping: dict[str, int]
     encoded: dict[str, list[str]] = field(default_factory=dict)  # source column -> dummies
     site: pd.Series | None = None
-    task: str = "binary"
+    task: Task = field(default_factory=BinaryTask)
     #: The biomarker table's id column (None without one).
     biomarkers_id_column: str | None = None
     #: A pyradiomics output table's diagnostics, one row per case (modality, mask,
@@ -111,41 +111,23 @@ def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
 
 
 def _encode_target(
-    values: pd.Series, label: str, file: str, task: str
-) -> tuple[np.ndarray, dict[str, int], str]:
+    values: pd.Series, label: str, file: str, task: str | Task
+) -> tuple[np.ndarray, dict[str, int], Task]:
     """The target coded for ``task`` ("auto": :func:`radfusion.pipeline.targets.infer_task`), its
-    mapping and the task."""
+    mapping and the task object (:func:`radfusion.pipeline.targets.resolve_task`)."""
     missing = values.index[values.isna()]
     if len(missing):
         raise InputError(
             f"Outcome {label!r} is missing",
             [Problem("no outcome value", patient_id=str(p), file=file) for p in missing],
         )
-    if task not in ("auto", *TASKS):
+    if not isinstance(task, Task) and task not in ("auto", *TASKS):
         raise InputError("Unknown task", [Problem(f"{task!r} is not 'auto' or one of {TASKS}")])
     check_label_spellings(values, label, file)
-    if task == "auto":
-        task = infer_task(values)
-    if task == "regression":
-        numeric = pd.to_numeric(values, errors="coerce")
-        bad = values.index[numeric.isna() | ~np.isfinite(numeric.astype(float))]
-        if len(bad):
-            raise InputError(
-                f"Outcome {label!r} must be numeric for regression",
-                [
-                    Problem(f"value {values[p]!r} is not a number", patient_id=str(p), file=file)
-                    for p in bad[:20]
-                ],
-            )
-        return numeric.to_numpy(dtype=np.float64), {}, task
-    levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
-    wanted = "exactly 2" if task == "binary" else f"3 to {MAX_CLASSES}"
-    if (len(levels) != 2) if task == "binary" else not 3 <= len(levels) <= MAX_CLASSES:
-        raise InputError(
-            f"Outcome {label!r} must have {wanted} classes for a {task} target",
-            [Problem(f"found {len(levels)} distinct values: {levels[:10]}", file=file)],
-        )
-    mapping = {str(level): code for code, level in enumerate(levels)}
+    task = resolve_task(task, values)
+    mapping = task.check_values(values, label, file)
+    if not task.is_classifier:
+        return pd.to_numeric(values).to_numpy(dtype=np.float64), mapping, task
     return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int), mapping, task
 
 
@@ -357,6 +339,7 @@ def load_dataset(
     raw[[c for c in raw.columns if c not in encoded]] = X[
         [c for c in raw.columns if c not in encoded]
     ]
+    raw = raw.copy()  # one block per dtype, not one per assigned column (fast row subsets)
     if keep_site:
         X[SITE_COLUMN] = site
         raw[SITE_COLUMN] = site

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,7 @@ from .fusion import FUSED, STRATEGIES, build_estimators
 from .grouping import split_off_groups
 from .options import ModelOptions
 from .report import (
-    build_report,
-    build_task_report,
+    build_cv_report,
     groups_method,
     jsonable,
     read_extraction,
@@ -29,6 +28,7 @@ from .report import (
 )
 from .statistics import describe_cohort
 from .tables import index_by_id, read_table, resolve_id
+from .targets import BinaryTask
 from .validation import (
     FoldExplainer,
     cross_validate_models,
@@ -61,11 +61,6 @@ def select_models(models: dict, strategies: Sequence[str]) -> dict:
 def estimator_params(model) -> dict[str, Any]:
     """A fusion estimator's ``get_params()`` as JSON data (what ``config.models`` records)."""
     return jsonable(model.get_params(deep=False))
-
-
-def comparison_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
-    """Each fused model against each single-group model (the clinical-only one included)."""
-    return [(f, s) for f in models if f in FUSED for s in models if s not in FUSED]
 
 
 def cohort_variables(
@@ -141,6 +136,7 @@ def run_cv(
     biomarkers_id: str | None = None,
     group_by: str | None = None,
     primary: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -183,6 +179,7 @@ def run_cv(
 
     ``primary`` names the model the report leads with, declared before the run (default: the
     stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
+    ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
     options = ModelOptions() if options is None else options
     started = time.perf_counter()
@@ -200,11 +197,12 @@ def run_cv(
     if group_by is not None:
         data, held_out = split_off_groups(data, group_by, str(features))
         held_out = held_out.reindex(data.table.index).to_numpy()
-    explain = explain and data.task == "binary"
+    explain = explain and isinstance(data.task, BinaryTask)
     models = select_models(
         build_estimators(
             list(data.groups),
             task=data.task,
+            columns=list(data.table.columns),
             **options.params(random_state=seed, categories=data.categories),
         ),
         strategies,
@@ -239,13 +237,14 @@ def run_cv(
             task=data.task,
             skip_failing=True,
             groups=held_out,
+            progress=progress,
         )
-    predictions, records = result if hook is not None else (result, None)
-    skipped = predictions.attrs.get("skipped", {})
+    skipped = result.skipped
     for name, reason in skipped.items():
         warnings.warn(f"model {name!r} skipped: {reason}", SkippedModelWarning, stacklevel=2)
     models = {name: model for name, model in models.items() if name not in skipped}
     single = {name: group for name, group in single.items() if name not in skipped}
+    records = result.records
     explanations = (
         summarize_explanations(
             records,
@@ -257,10 +256,10 @@ def run_cv(
         else None
     )
     validated = time.perf_counter()
-    summary = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)
+    summary = summarize(result.predictions, task=result.task, n_bootstrap=n_bootstrap, seed=seed)
     config = {
         "label": label,
-        "task": data.task,
+        "task": data.task.name,
         "id_column": data.id_column,
         "biomarkers_id_column": data.biomarkers_id_column,
         "group_pattern": options.group_pattern,
@@ -305,41 +304,32 @@ def run_cv(
     if primary is not None:  # declared before the run; absent: the default strategy
         config["primary"] = primary
     if group_by is not None:  # absent otherwise, so a K-fold run's report is unchanged
-        names = predictions.attrs["groups"]
+        names = result.held_out_groups
         config.update(folds=len(names), repeats=1, group_by=group_by, held_out_groups=names)
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
     if options.icc_table is not None:
         inputs["icc_table"] = options.icc_table
-    if data.task == "binary":
-        report = build_report(
-            predictions,
-            summary,
-            config=config,
-            seed=seed,
-            inputs=inputs,
-            groups=data.groups,
-            cohort=describe(data, biomarkers),
-            comparisons=comparison_pairs(list(models)),
-            n_bootstrap=n_bootstrap,
-            extraction=(
-                summarize_diagnostics(data.diagnostics, Path(features).name)
-                if data.diagnostics is not None
-                else read_extraction(features)
-            ),
-            explanations=explanations,
-        )
-    else:
-        report = build_task_report(
-            predictions,
-            summary,
-            task=data.task,
-            config=config,
-            seed=seed,
-            inputs=inputs,
-            groups=data.groups,
-        )
+    binary = isinstance(data.task, BinaryTask)
+    report = build_cv_report(
+        result,
+        summary,
+        config=config,
+        seed=seed,
+        inputs=inputs,
+        groups=data.groups,
+        cohort=describe(data, biomarkers) if binary else None,
+        n_bootstrap=n_bootstrap,
+        extraction=(
+            None
+            if not binary
+            else summarize_diagnostics(data.diagnostics, Path(features).name)
+            if data.diagnostics is not None
+            else read_extraction(features)
+        ),
+        explanations=explanations,
+    )
     if group_by is not None:
         report["groups"] = jsonable(
             {
@@ -350,13 +340,13 @@ def run_cv(
                     options.harmonize_unseen if options.harmonize else None,
                     n_bootstrap,
                 ),
-                "models": group_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed),
+                "models": group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
             }
         )
     # run.json is part of the report set: its durations are taken just before the commit.
     write_report(
         report,
-        predictions,
+        result.predictions,
         out,
         durations=lambda: {
             "load_seconds": loaded - started,

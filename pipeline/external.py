@@ -44,6 +44,7 @@ from .persistence import TrainedModel, load_model, model_inputs, model_matrix, p
 from .preprocessing import CategoricalEncoder
 from .report import build_external_report, write_external_report
 from .statistics import PROBA_EPS
+from .targets import BinaryTask
 from .validation import (
     DCA_THRESHOLDS,
     bootstrap_auc,
@@ -110,7 +111,7 @@ def validate_model(
     """
     model_path = None if isinstance(model, TrainedModel) else Path(model)
     trained = load_model(model_path) if model_path is not None else model
-    task = trained.settings.get("task", "binary")
+    task = trained.task
     label = label or trained.label
     predictions, table = external_predictions(
         trained,
@@ -121,22 +122,22 @@ def validate_model(
         biomarkers_id=biomarkers_id,
     )
     name = trained.settings.get("strategy", "model")
-    metrics = summarize(predictions, n_bootstrap=n_bootstrap, seed=seed)[name]
+    metrics = summarize(predictions, task=task, n_bootstrap=n_bootstrap, seed=seed)[name]
     y = predictions["y_true"].to_numpy()
-    if task == "binary":
+    if isinstance(task, BinaryTask):
         curves, data, cohorts = _binary_sections(trained, predictions, table, n_bootstrap, seed)
         data = {"label": label, **data}
     else:
         curves = None
         cohorts = {"training": None, "external": None}
         data = {"label": label, "n_patients": len(y)}
-        if task == "multiclass":
+        if task.is_classifier:
             data["class_counts"] = {
                 str(c): int(np.sum(y == k)) for k, c in enumerate(trained.classes)
             }
         else:
             data["outcome_mean"] = float(np.mean(y))
-    data["task"] = task
+    data["task"] = task.name
     harmonisation = _harmonisation(trained, table, str(features))
     if harmonisation is not None:
         data["harmonisation"] = harmonisation
@@ -257,8 +258,8 @@ def external_predictions(
         )
     where = sources.get(label, file)
     _harmonisation(trained, table, file)  # an unseen site the model refuses: a clear error
-    task = trained.settings.get("task", "binary")
-    if task == "regression":
+    task = trained.task
+    if not task.is_classifier:
         codes = _numeric_outcome(table[label], label, where)
     else:
         codes = _encode_outcome(table[label], trained, label, where)
@@ -269,7 +270,7 @@ def external_predictions(
     order = np.argsort(ids, kind="stable")
     table = table.iloc[order]
     y = codes.iloc[order].to_numpy()
-    if task != "regression" and len(np.unique(y)) < 2:
+    if task.is_classifier and len(np.unique(y)) < 2:
         raise InputError(
             "The external cohort has one outcome class only",
             [Problem(f"every patient has {label!r} = {trained.classes[y[0]]!r}", file=where)],
@@ -280,16 +281,16 @@ def external_predictions(
             "model": trained.settings.get("strategy", "model"),
             "repeat": 0,
             "fold": 0,
-            "y_true": y.astype(np.float64 if task == "regression" else np.int64),
+            "y_true": y.astype(np.int64 if task.is_classifier else np.float64),
         }
     )
-    if task == "binary":
-        frame["proba"] = predicted["probability"].to_numpy(dtype=float)[order]
-    elif task == "multiclass":
-        for k, c in enumerate(trained.classes):
-            frame[f"proba_{k}"] = predicted[f"probability_{c}"].to_numpy(dtype=float)[order]
-    else:
+    if not task.is_classifier:
         frame["prediction"] = predicted["predicted"].to_numpy(dtype=float)[order]
+    else:
+        names = [f"probability_{c}" for c in trained.classes]
+        outputs = predicted["probability"] if isinstance(task, BinaryTask) else predicted[names]
+        columns = task.output_columns(len(trained.classes))
+        frame[columns] = np.asarray(outputs, dtype=float).reshape(len(frame), -1)[order]
     return frame, table
 
 
@@ -308,10 +309,7 @@ def _harmonisation(trained: TrainedModel, table: pd.DataFrame, file: str) -> dic
         return None
     policy = trained.settings.get("params", {}).get("harmonize_unseen")
     external = sorted(set(table[site].dropna().astype(str))) if site in table.columns else []
-    training = None
-    for row in (trained.training.get("cohort") or {}).get("variables", []):
-        if row["name"] == SITE_COLUMN:
-            training = sorted(row["values"][0]["levels"])
+    training = trained.training_sites
     unseen = None if training is None else [s for s in external if s not in training]
     if unseen and policy == "error":
         raise InputError(

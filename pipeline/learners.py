@@ -352,3 +352,77 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.classifier_tags.multi_class = False
         return tags
+
+
+SURVIVAL_LEARNERS = ("coxnet", "rsf", "gbsa")
+"""Names accepted by :func:`make_survival_learner` (scikit-survival, optional extra)."""
+
+COXNET_ALPHA_RATIO = 0.1
+"""CoxNet's penalty as a fraction of the smallest penalty that zeroes every coefficient."""
+
+
+def make_survival_learner(name: str, random_state: int | None = 0) -> BaseEstimator:
+    """Return an unfitted scikit-survival learner with radiomics defaults.
+
+    Each predicts a risk score (higher = earlier event) and survival functions. Needs the
+    optional extra ``radfusion[survival]`` (scikit-survival).
+
+    Parameters
+    ----------
+    name : {"coxnet", "rsf", "gbsa"}
+        ``"coxnet"``: elastic-net Cox (``CoxnetSurvivalAnalysis``, ``l1_ratio=0.5``) whose
+        path of 30 penalties runs from ``alpha_max`` (the smallest penalty that zeroes every
+        coefficient, from the training rows) down to ``COXNET_ALPHA_RATIO * alpha_max``; it
+        predicts with the last one, so no inner search is needed. Baseline hazard kept
+        (Breslow) for survival functions.
+        ``"rsf"``: random survival forest, 200 trees, ``max_features="sqrt"``,
+        ``min_samples_leaf=5``.
+        ``"gbsa"``: gradient-boosted Cox model (``GradientBoostingSurvivalAnalysis``, Cox
+        partial likelihood loss), 200 trees of depth 3, learning rate 0.05, row subsample 0.8,
+        ``max_features="sqrt"``.
+    random_state : int or None, default=0
+        Seed of the forests and of the boosting subsamples.
+
+    Raises
+    ------
+    InputError
+        Unknown ``name``, or scikit-survival is not installed.
+    """
+    if name not in SURVIVAL_LEARNERS:
+        raise InputError(
+            "Unknown survival learner",
+            [Problem(f"{name!r} is not one of {', '.join(map(repr, SURVIVAL_LEARNERS))}")],
+        )
+    try:
+        from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
+        from sksurv.linear_model import CoxnetSurvivalAnalysis
+    except ImportError as error:
+        raise InputError(
+            "Survival models need scikit-survival",
+            [Problem("install the extra: pip install 'radfusion[survival]'")],
+        ) from error
+    if name == "coxnet":
+        return CoxnetSurvivalAnalysis(
+            l1_ratio=0.5,
+            n_alphas=30,
+            alpha_min_ratio=COXNET_ALPHA_RATIO,
+            fit_baseline_model=True,
+            max_iter=100_000,
+        )
+    if name == "rsf":
+        return RandomSurvivalForest(
+            n_estimators=200,
+            max_features="sqrt",
+            min_samples_leaf=5,
+            n_jobs=1,
+            random_state=random_state,
+        )
+    return GradientBoostingSurvivalAnalysis(
+        loss="coxph",
+        n_estimators=200,
+        learning_rate=0.05,
+        max_depth=3,
+        subsample=0.8,
+        max_features="sqrt",
+        random_state=random_state,
+    )

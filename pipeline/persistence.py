@@ -55,9 +55,10 @@ from sklearn.base import BaseEstimator
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import atomic_write, file_digest
-from radfusion.features.naming import SITE_COLUMN
+from radfusion.features.naming import SITE_COLUMN, is_control_column
 
 from .cohorts import clinical_columns, model_cohort
+from .columns import CONTROL_GROUP
 from .dataset import check_finite, load_dataset
 from .fusion import FUSED, STRATEGIES, make_estimator
 from .options import ModelOptions
@@ -70,7 +71,7 @@ from .tables import (
     read_table,
     resolve_id,
 )
-from .validation import THRESHOLD
+from .targets import THRESHOLD, BinaryTask, MulticlassTask, Task, get_task
 
 __all__ = [
     "FORMAT",
@@ -179,6 +180,12 @@ class TrainedModel:
     columns: list[str]
     groups: dict[str, list[str]]
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> Task:
+        """The task object of the model's target (``settings["task"]``; binary by default)."""
+        return get_task(self.settings.get("task", "binary"))
+
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -191,6 +198,15 @@ class TrainedModel:
     def site_column(self) -> str | None:
         """The column the model harmonises by, if it does."""
         return self.settings.get("params", {}).get("harmonize")
+
+    @property
+    def training_sites(self) -> list[str] | None:
+        """The sites of the training rows, as text (None: not harmonised, or a model saved
+        without its Table 1)."""
+        for row in (self.training.get("cohort") or {}).get("variables", []):
+            if row["name"] == SITE_COLUMN:
+                return sorted(row["values"][0]["levels"])
+        return None
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the estimator, as JSON-serialisable data."""
@@ -266,7 +282,12 @@ def _fit(
             "Unknown fusion strategy",
             [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
         )
-    estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
+    table = data.table
+    if CONTROL_GROUP not in (params.get("use_groups") or ()):
+        # Negative-control columns are never fused: a model that does not use them must not
+        # ask for them at predict (a new cohort is extracted without --negative-control).
+        table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
+    estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
         raw, _ = _read_inputs(
@@ -281,14 +302,12 @@ def _fit(
         classes[data.label_mapping[str(value)]] = _plain(value)
     counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
     cohort = None  # Table 1 (aggregates only) for `radfusion validate`; binary targets
-    if data.task == "binary":
+    if isinstance(data.task, BinaryTask):
         cohort = model_cohort(
-            data.table,
+            table,
             data.y,
             classes,
-            columns=clinical_columns(
-                list(data.table.columns), estimator.groups_, estimator.harmonize
-            ),
+            columns=clinical_columns(list(table.columns), estimator.groups_, estimator.harmonize),
             groups=estimator.groups_,
             site=data.site,
         )
@@ -297,11 +316,11 @@ def _fit(
         label=data.label,
         classes=classes,
         id_column=data.id_column,
-        columns=[str(c) for c in data.table.columns],
+        columns=[str(c) for c in table.columns],
         groups=estimator.groups_,
         settings={
             "strategy": strategy,
-            "task": data.task,
+            "task": data.task.name,
             "params": jsonable(estimator.get_params(deep=False)),
         },
         training={
@@ -697,12 +716,12 @@ def predict_table(
     )
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
-    task = trained.settings.get("task", "binary")
-    if task == "regression":
+    task = trained.task
+    if not task.is_classifier:
         return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
     order = list(estimator.classes_)
     proba = estimator.predict_proba(X)[:, [order.index(k) for k in range(len(trained.classes))]]
-    if task == "multiclass":
+    if isinstance(task, MulticlassTask):
         return pd.DataFrame(
             {
                 **ids,
@@ -742,6 +761,7 @@ def model_matrix(
     site = trained.site_column
     if site is not None:
         site_values = _site_column(table, site, file)
+        _check_sites(trained, site_values, file)
     table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
     levels = trained.estimator.encoder_.levels_
@@ -779,6 +799,30 @@ def model_inputs(
         biomarkers_id=biomarkers_id,
         keep=(trained.label, SITE_COLUMN),
     )
+
+
+def _check_sites(trained: TrainedModel, sites: pd.Series, file: str) -> None:
+    """A site the model never saw is an error (naming the patients) when the model was
+    trained with ``harmonize_unseen="error"``; with "pooled" ComBat leaves its rows as they
+    are (and warns)."""
+    training = trained.training_sites
+    if training is None or trained.settings.get("params", {}).get("harmonize_unseen") != "error":
+        return
+    unseen = sites[~sites.astype(str).isin(training)]
+    if len(unseen):
+        raise InputError(
+            "The model cannot harmonise these sites",
+            [
+                Problem(
+                    f"site {value!r} was not in training (training sites: "
+                    f"{', '.join(training)}) and the model was trained with "
+                    "harmonize_unseen='error'; retrain with --harmonize-unseen pooled",
+                    patient_id=str(patient),
+                    file=file,
+                )
+                for patient, value in unseen.head(20).items()
+            ],
+        )
 
 
 def _site_column(table: pd.DataFrame, site: str, file: str) -> pd.Series:

@@ -1,38 +1,77 @@
-"""Kinds of target (binary, multiclass, continuous) and the metrics of the last two.
+"""Task objects: what differs between binary, multiclass and continuous targets.
 
-Binary outcomes are the historical case, scored by :mod:`radfusion.pipeline.validation`. This module
-adds multiclass outcomes (scored by one-vs-rest ROC AUC and macro-averaged metrics) and continuous
-ones (regression: R², MAE, RMSE, Pearson's r). The metric functions are *weighted*: a bootstrap
-replicate that draws patient ``i`` ``w_i`` times is the weight vector ``w``, so all replicates
-of all models come out of a few matrix products, as for binary targets.
+Each kind of target is one :class:`Task` object, resolved once per run
+(:func:`resolve_task`): it owns the target's encoding, the cross-validation splitter, the
+shape of a fold's output (the probability of class 1; every class's probability; the
+predicted value), the metrics with their patient bootstrap, and the name that selects its
+report sections. The cross-validation engine (:mod:`radfusion.pipeline.validation`), the
+dataset reader, the estimators and the report ask the task object instead of comparing task
+names. A new kind of target (e.g. survival) is one more subclass registered in
+:data:`TASK_OBJECTS`.
+
+The metric functions are *weighted*: a bootstrap replicate that draws patient ``i`` ``w_i``
+times is the weight vector ``w``, so all replicates of all models come out of a few matrix
+products.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-from .statistics import weighted_auc
+from radfusion.features.errors import InputError, Problem
+
+from .statistics import calibration_fit, group_sums, weighted_auc
 
 __all__ = [
+    "BINARY_METRICS",
     "MAX_CLASSES",
     "MULTICLASS_METRICS",
     "PRIMARY_METRIC",
     "REGRESSION_METRICS",
     "TASKS",
+    "TASK_OBJECTS",
+    "THRESHOLD",
+    "BinaryTask",
+    "MulticlassTask",
+    "RegressionTask",
+    "Task",
+    "binary_metrics",
+    "get_task",
     "infer_task",
     "multiclass_metrics",
     "regression_metrics",
+    "resolve_task",
+    "stratified_bootstrap_weights",
     "task_metrics",
 ]
 
-TASKS = ("binary", "multiclass", "regression")
-"""Target kinds: two classes, three or more classes, a continuous value."""
-
 MAX_CLASSES = 10
 """Integer or text targets with at most this many distinct values are classes."""
+
+THRESHOLD = 0.5
+"""Binary thresholded metrics call a patient positive when ``proba >= THRESHOLD``."""
+
+BINARY_METRICS = (
+    "roc_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+    "brier",
+    "average_precision",
+    "calibration_slope",
+    "calibration_intercept",
+)
+"""Binary metrics, in report order. Thresholded metrics call a patient positive when
+``proba >= THRESHOLD``; ``roc_auc``, ``brier``, ``average_precision`` (area under the
+precision-recall curve, step-wise as in scikit-learn) and the calibration slope and intercept
+(:func:`radfusion.pipeline.statistics.calibration_fit`) use the probability itself."""
 
 MULTICLASS_METRICS = (
     "roc_auc_ovr",
@@ -52,18 +91,320 @@ mean over patients of sum_k (p_k - [y = k])², between 0 and 2."""
 REGRESSION_METRICS = ("r2", "mae", "rmse", "pearson_r")
 """Regression metrics, in report order, of the pooled out-of-fold predictions."""
 
-PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "r2"}
-"""The metric that ranks models (the report's ``best``); higher is better for each."""
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the equivalent Python scalar."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def task_metrics(task: str) -> tuple[str, ...]:
-    """The metric names of a non-binary task (binary metrics are
-    :data:`radfusion.pipeline.validation.METRICS`)."""
-    if task == "multiclass":
-        return MULTICLASS_METRICS
-    if task == "regression":
-        return REGRESSION_METRICS
-    raise ValueError(f"task must be 'multiclass' or 'regression', got {task!r}")
+def _one_dimensional(y: Any) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+    if pd.isna(y).any():
+        raise ValueError("y contains missing values")
+    return y
+
+
+def stratified_bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """Stratified bootstrap over patients as multiplicities, shape (n_bootstrap, n_patients).
+
+    Each class is resampled with replacement to its own size, so every replicate keeps the
+    class counts of the data. Depends only on ``y`` (in patient-id order) and ``seed``, so
+    every model is evaluated on the same resampled patients.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n_bootstrap, len(y)))
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        k = len(members)
+        if k:
+            weights[:, members] = rng.multinomial(k, np.full(k, 1.0 / k), size=n_bootstrap)
+    return weights
+
+
+class Task:
+    """A kind of target: its encoding, splitter, fold output, metrics and bootstrap.
+
+    Subclasses set the class attributes and implement :meth:`encode`, :meth:`check_values`
+    and :meth:`metric_values`. Instances hold no state; compare them by :attr:`name`.
+    """
+
+    name: ClassVar[str]
+    """The task's name in reports, options and model files."""
+    metrics: ClassVar[tuple[str, ...]]
+    """Metric names, in report order."""
+    primary_metric: ClassVar[str]
+    """The metric that ranks models (the report's ``best``); higher is better."""
+    is_classifier: ClassVar[bool]
+    """Models are classifiers called with ``predict_proba`` (else regressors, ``predict``)."""
+    stratified: ClassVar[bool]
+    """Folds and bootstrap replicates keep the class counts."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+        """The target as the models see it (class codes or values) and ``{label: code}``."""
+        raise NotImplementedError
+
+    def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
+        """Check a target column read from a table (indexed by patient id; no missing value);
+        return ``{level as text: code}`` (empty for a continuous target). Raises
+        :class:`~radfusion.features.errors.InputError` naming the problem."""
+        raise NotImplementedError
+
+    def n_outputs(self, mapping: dict[Any, int]) -> int:
+        """Values one patient's fold output holds."""
+        return 1
+
+    def output_columns(self, n_outputs: int) -> list[str]:
+        """The prediction frame's output columns."""
+        raise NotImplementedError
+
+    def splitter(self, folds: int, repeats: int, seed: int):
+        """The repeated K-fold splitter of the cross-validation."""
+        kind = RepeatedStratifiedKFold if self.stratified else RepeatedKFold
+        return kind(n_splits=folds, n_repeats=repeats, random_state=seed)
+
+    def strata(self, codes: np.ndarray) -> np.ndarray:
+        """What a stratified splitter keeps balanced across folds (the class codes)."""
+        return codes
+
+    def check_folds(self, codes: np.ndarray, mapping: dict[Any, int], folds: int) -> None:
+        """Raise :class:`~radfusion.features.errors.InputError` when ``folds`` folds cannot be
+        made from this target."""
+        n = len(codes)
+        if n < 2 * folds:
+            raise InputError(
+                f"Cannot make {folds} folds",
+                [
+                    Problem(
+                        f"{n} patients: every fold needs at least 2; use --folds "
+                        f"{max(2, n // 2)} or fewer"
+                    )
+                ],
+            )
+
+    def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
+        """A fitted model's output on held-out rows, shape (n,) or (n, n_outputs)."""
+        raise NotImplementedError
+
+    def bootstrap_weights(self, y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+        """Patient multiplicities of ``n_bootstrap`` replicates, shape (n_bootstrap, n)."""
+        if self.stratified:
+            return stratified_bootstrap_weights(y, n_bootstrap, seed)
+        n = len(y)
+        rng = np.random.default_rng(seed)
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
+
+    def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
+        """:attr:`metrics` for every weight vector and every output of shape (S, n, n_outputs);
+        returns shape (n_weights, S, len(metrics))."""
+        raise NotImplementedError
+
+
+class _ClassificationTask(Task):
+    is_classifier = True
+    stratified = True
+
+    def check_folds(self, codes: np.ndarray, mapping: dict[Any, int], folds: int) -> None:
+        counts = np.bincount(codes, minlength=len(mapping))
+        if counts.min() >= folds:
+            return
+        inverse = {code: label for label, code in mapping.items()}
+        advice = (
+            f"use --folds {counts.min()} or fewer"
+            if counts.min() >= 2
+            else "every class needs at least 2 patients"
+        )
+        raise InputError(
+            f"Cannot make {folds} stratified folds",
+            [
+                Problem(
+                    f"class {inverse[int(counts.argmin())]!r} has only {counts.min()} "
+                    f"patient(s) (classes: "
+                    f"{ {inverse[k]: int(c) for k, c in enumerate(counts)} }); {advice}"
+                )
+            ],
+        )
+
+    def _levels(self, values: pd.Series, label: str, file: str, wanted: str, ok) -> dict:
+        levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
+        if not ok(len(levels)):
+            raise InputError(
+                f"Outcome {label!r} must have {wanted} classes for a {self.name} target",
+                [Problem(f"found {len(levels)} distinct values: {levels[:10]}", file=file)],
+            )
+        return {str(level): code for code, level in enumerate(levels)}
+
+    def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
+        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        classes = np.asarray(getattr(estimator, "classes_", np.arange(max(2, n_outputs))))
+        expected = np.arange(max(2, n_outputs))
+        if (
+            proba.shape != (X.shape[0], len(expected))
+            or len(classes) != len(expected)
+            or (classes != expected).any()
+        ):
+            raise ValueError(
+                f"model {name!r}: predict_proba must return shape (n, {len(expected)}) with "
+                f"classes_ {expected.tolist()}; got shape {proba.shape} and classes_ "
+                f"{classes.tolist()}"
+            )
+        return proba
+
+
+class BinaryTask(_ClassificationTask):
+    """Two classes; the larger label (``1``, ``True``, ``"yes"`` over ``"no"``) is positive.
+
+    A fold's output is the probability of the positive class.
+    """
+
+    name = "binary"
+    metrics = BINARY_METRICS
+    primary_metric = "roc_auc"
+
+    def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+        """Labels with exactly two distinct values → 0/1 and ``{label: code}``, negative first."""
+        y = _one_dimensional(y)
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ValueError(
+                f"y must have exactly two classes for binary classification, got "
+                f"{len(classes)}: {classes.tolist()[:10]}"
+            )
+        return (y == classes[1]).astype(np.int64), {_py(classes[0]): 0, _py(classes[1]): 1}
+
+    def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
+        return self._levels(values, label, file, "exactly 2", lambda k: k == 2)
+
+    def output_columns(self, n_outputs: int) -> list[str]:
+        return ["proba"]
+
+    def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
+        return super().fold_output(estimator, X, n_outputs, name)[:, 1]
+
+    def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
+        outputs = np.asarray(outputs, dtype=np.float64)
+        return binary_metrics(weights, y, outputs.reshape(outputs.shape[0], -1))
+
+
+class MulticlassTask(_ClassificationTask):
+    """Three to :data:`MAX_CLASSES` classes, coded 0 .. K-1 in sorted order; a fold's output is
+    every class's probability."""
+
+    name = "multiclass"
+    metrics = MULTICLASS_METRICS
+    primary_metric = "roc_auc_ovr"
+
+    def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+        """The sorted distinct values (at least three) coded 0 .. K-1."""
+        classes, codes = np.unique(_one_dimensional(y), return_inverse=True)
+        if len(classes) < 3:
+            raise ValueError(f"a multiclass target needs at least 3 classes, got {len(classes)}")
+        return codes.astype(np.int64), {_py(c): k for k, c in enumerate(classes)}
+
+    def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
+        return self._levels(
+            values, label, file, f"3 to {MAX_CLASSES}", lambda k: 3 <= k <= MAX_CLASSES
+        )
+
+    def n_outputs(self, mapping: dict[Any, int]) -> int:
+        return len(mapping)
+
+    def output_columns(self, n_outputs: int) -> list[str]:
+        return [f"proba_{k}" for k in range(n_outputs)]
+
+    def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
+        return multiclass_metrics(weights, np.asarray(y).astype(np.int64), outputs)
+
+
+class RegressionTask(Task):
+    """A continuous target; a fold's output is the predicted value."""
+
+    name = "regression"
+    metrics = REGRESSION_METRICS
+    primary_metric = "r2"
+    is_classifier = False
+    stratified = False
+
+    def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+        """The values as floats (finite), mapping ``{}``."""
+        y = _one_dimensional(y)
+        values = pd.to_numeric(pd.Series(y), errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("a regression target must be numeric and finite")
+        return values, {}
+
+    def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = values.index[numeric.isna() | ~np.isfinite(numeric.astype(float))]
+        if len(bad):
+            raise InputError(
+                f"Outcome {label!r} must be numeric for regression",
+                [
+                    Problem(f"value {values[p]!r} is not a number", patient_id=str(p), file=file)
+                    for p in bad[:20]
+                ],
+            )
+        return {}
+
+    def output_columns(self, n_outputs: int) -> list[str]:
+        return ["prediction"]
+
+    def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
+        output = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
+        if output.shape != (X.shape[0],):
+            raise ValueError(f"model {name!r}: predict must return shape (n,), got {output.shape}")
+        return output
+
+    def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
+        outputs = np.asarray(outputs, dtype=np.float64)
+        return regression_metrics(weights, y, outputs.reshape(outputs.shape[0], -1))
+
+
+TASK_OBJECTS: dict[str, Task] = {
+    task.name: task for task in (BinaryTask(), MulticlassTask(), RegressionTask())
+}
+"""Every task object by name, in the order the CLI lists them."""
+
+TASKS = tuple(TASK_OBJECTS)
+"""Target kinds: two classes, three or more classes, a continuous value."""
+
+PRIMARY_METRIC = {name: task.primary_metric for name, task in TASK_OBJECTS.items()}
+"""The metric that ranks models (the report's ``best``), by task name."""
+
+
+def get_task(task: str | Task) -> Task:
+    """The task object of a name (or the task object itself)."""
+    if isinstance(task, Task):
+        return task
+    try:
+        return TASK_OBJECTS[task]
+    except (KeyError, TypeError):
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}") from None
+
+
+def resolve_task(task: str | Task, values: Any) -> Task:
+    """The task object of a target: ``task`` itself, or for ``"auto"`` the guess of
+    :func:`infer_task` from ``values``. This is the one place a run decides its task."""
+    if isinstance(task, str) and task == "auto":
+        return TASK_OBJECTS[infer_task(values)]
+    if not isinstance(task, Task) and task not in TASK_OBJECTS:
+        raise InputError("Unknown task", [Problem(f"{task!r} is not 'auto' or one of {TASKS}")])
+    return get_task(task)
+
+
+def task_metrics(task: str | Task) -> tuple[str, ...]:
+    """The metric names of a task, in report order."""
+    return get_task(task).metrics
 
 
 def infer_task(values: Any) -> str:
@@ -186,3 +527,84 @@ def regression_metrics(weights: Any, y: Any, prediction: Any) -> np.ndarray:
         "pearson_r": r,
     }
     return np.stack([values[name] for name in REGRESSION_METRICS], axis=-1)
+
+
+def binary_metrics(weights: Any, y: Any, proba: Any) -> np.ndarray:
+    """:data:`BINARY_METRICS` for every weight vector and every score vector, vectorised.
+
+    Each metric is a ratio of weighted counts, so all bootstrap replicates come out of a few
+    matrix products; weight 1 everywhere is the plain metric.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_weights, n_patients)
+    y : array-like of shape (n_patients,), 0/1
+    proba : array-like of shape (n_scores, n_patients)
+
+    Returns
+    -------
+    ndarray of shape (n_weights, n_scores, len(BINARY_METRICS))
+        NaN where a metric is undefined (a replicate without one of the classes).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    y = np.asarray(y)
+    proba = np.asarray(proba, dtype=np.float64)
+    pos = y == 1
+    w_pos = weights[:, pos].sum(axis=1)[:, None]  # (B, 1)
+    w_neg = weights[:, ~pos].sum(axis=1)[:, None]
+    total = w_pos + w_neg
+
+    predicted = (proba >= THRESHOLD).astype(np.float64).T  # (n, S)
+    tp = weights @ (predicted * pos[:, None])  # (B, S)
+    pp = weights @ predicted
+    fp = pp - tp
+    tn = w_neg - fp
+    brier = (weights @ ((proba - y) ** 2).T) / total
+
+    auc = np.empty_like(tp)
+    average_precision = np.empty_like(tp)
+    slope = np.empty_like(tp)
+    intercept = np.empty_like(tp)
+    for s, scores in enumerate(proba):
+        auc[:, s] = weighted_auc(weights, pos, scores, w_pos[:, 0], w_neg[:, 0])
+        average_precision[:, s] = _weighted_average_precision(weights, pos, scores, w_pos[:, 0])
+        slope[:, s], intercept[:, s] = calibration_fit(y, scores, weights)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sensitivity = tp / w_pos
+        specificity = tn / w_neg
+        # sklearn's zero_division=0 convention: no predicted positive -> precision 0.
+        precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 0.0)
+        f1 = np.where(tp > 0, 2 * tp / (pp + w_pos), 0.0)
+        values = {
+            "roc_auc": auc,
+            "accuracy": (tp + tn) / total,
+            "balanced_accuracy": (sensitivity + specificity) / 2,
+            "sensitivity": sensitivity,
+            "specificity": specificity,
+            "precision": precision,
+            "f1": f1,
+            "brier": brier,
+            "average_precision": average_precision,
+            "calibration_slope": slope,
+            "calibration_intercept": intercept,
+        }
+    out = np.stack([values[name] for name in BINARY_METRICS], axis=-1)
+    degenerate = ((w_pos == 0) | (w_neg == 0))[:, 0]
+    out[degenerate] = np.nan
+    return out
+
+
+def _weighted_average_precision(
+    weights: np.ndarray, pos: np.ndarray, scores: np.ndarray, w_pos: np.ndarray
+) -> np.ndarray:
+    """Weighted average precision, ``sum_k (R_k - R_{k-1}) P_k`` over the distinct scores.
+
+    The step-wise area under the precision-recall curve, as
+    :func:`sklearn.metrics.average_precision_score`, for every row of ``weights``.
+    """
+    pos_in_group, all_in_group = group_sums(weights, pos, -scores)  # highest score first
+    tp, called = np.cumsum(pos_in_group, axis=1), np.cumsum(all_in_group, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(called > 0, tp / np.where(called > 0, called, 1.0), 0.0)
+        return (pos_in_group * precision).sum(axis=1) / w_pos

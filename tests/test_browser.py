@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from radfusion.pipeline.report import FIGURES, build_report, write_report
-from radfusion.pipeline.validation import summarize
+from radfusion.pipeline.validation import CVResult, summarize
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -122,7 +122,7 @@ def report_dir(tmp_path_factory):
     predictions = fabricated_predictions()
     summary = summarize(predictions, n_bootstrap=100)
     report = build_report(
-        predictions,
+        CVResult.from_predictions(predictions),
         summary,
         config={"command": "radfusion cv features.csv --label y"},
         seed=0,

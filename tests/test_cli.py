@@ -41,7 +41,15 @@ def test_demo_writes_a_complete_report(demo_run):
     report = json.loads((out / "report" / "report.json").read_text(encoding="utf-8"))
     models = report["models"]
     singles = {"CT__tumor", "CT__peritumoral", "MR__tumor", "MR__peritumoral", "clinical"}
-    assert singles | {"early", "late", "stacking", "shared"} == set(models)
+    # The volume-only baseline is a single model that is never fused.
+    assert singles | {"volume", "early", "late", "stacking", "shared"} == set(models)
+    benefit = report["fusion_benefit"]
+    assert {r["model"] for r in benefit["rows"]} == {"early", "late", "stacking", "shared"}
+    assert {role for r in benefit["rows"] for role in r["roles"]} == {
+        "best_single",
+        "clinical",
+        "volume",
+    }
     for model in models.values():
         auc = model["metrics"]["roc_auc"]
         assert 0 <= auc["ci_low"] <= auc["mean"] <= auc["ci_high"] <= 1
@@ -49,7 +57,7 @@ def test_demo_writes_a_complete_report(demo_run):
     assert len(predictions) == 30 * len(models)  # one repeat: every patient once per model
     assert predictions["proba"].between(0, 1).all()
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert "<svg" in html and "stacking" in html
+    assert "<svg" in html and "stacking" in html and 'id="fusion-benefit"' in html
     features = pd.read_parquet(out / "features.parquet")
     assert len(features) == 30
     assert any(c.startswith("CT__tumor__original_glcm_") for c in features.columns)
@@ -203,6 +211,26 @@ def test_extract_records_bad_cases_and_exits_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_extract_negative_control_adds_a_permuted_twin_of_every_roi(tmp_path):
+    cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=4)
+    out = tmp_path / "features.parquet"
+    arguments = ["extract", str(cohort.manifest), "--out", str(out), "--jobs", "1"]
+    result = runner.invoke(app, [*arguments, "--negative-control"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+
+    def twin(column: str) -> str:
+        modality, mask, feature = column.split("__")
+        return f"{modality}__{mask}~permuted__{feature}"
+
+    real = [c for c in table.columns if "__" in c and "~permuted" not in c]
+    assert [c for c in table.columns if "~permuted__" in c] == [twin(c) for c in real]
+    shape = [c for c in real if "_shape_" in c]
+    assert table[[twin(c) for c in shape]].to_numpy().tolist() == table[shape].to_numpy().tolist()
+    sidecar = pd.read_csv(out.with_name("features.diagnostics.csv"))
+    assert sidecar["mask"].str.endswith("~permuted").sum() == len(sidecar) // 2
+
+
 def test_check_prints_one_table_and_flags_what_would_fail(tmp_path):
     cohort = make_cohort(tmp_path / "cohort", n_patients=2, seed=3)
     result = runner.invoke(app, ["check", str(cohort.manifest), "--jobs", "1"])
@@ -232,3 +260,15 @@ def test_robustness_writes_an_icc_per_feature(tmp_path):
     icc = pd.read_csv(out)
     assert icc["feature"].str.startswith("CT__tumor__original_").all()
     assert icc.set_index("feature").loc["CT__tumor__original_shape_VoxelVolume", "icc"] > 0.9
+
+
+def test_synth_survival_outcome(tmp_path):
+    out = tmp_path / "cohort"
+    result = runner.invoke(
+        app, ["synth", "--out", str(out), "--patients", "2", "--outcome", "survival"]
+    )
+    assert result.exit_code == 0, result.output
+    header = (out / "biomarkers.csv").read_text().splitlines()[0]
+    assert header == "patient_id,age,sex,ldh,outcome,time,event"
+    bad = runner.invoke(app, ["synth", "--out", str(out), "--outcome", "death"])
+    assert bad.exit_code == EXIT_BAD_INPUT and "'death'" in bad.output

@@ -31,6 +31,7 @@ from radfusion.pipeline.fusion import (
     CombinerClassifier,
     FusionClassifier,
     FusionRegressor,
+    FusionSurvival,
     NonNegativeLogisticRegression,
     SharedSpaceClassifier,
     SharedSpaceRegressor,
@@ -86,6 +87,11 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
         FusionRegressor("stacking", learners=("lr",), cv=3),
         FusionRegressor("stacking", learners=("lr",), cv=3, combiner="shrunk"),
     ],
+    # Only the checks that need no fit can pass (EXPECTED_FAILURES says why); cheap settings.
+    FusionSurvival: [
+        FusionSurvival("early"),
+        FusionSurvival("stacking", learners=("coxnet",), cv=3),
+    ],
     # Inputs of the meta-learner are probabilities by default; the checks' data are not.
     NonNegativeLogisticRegression: [NonNegativeLogisticRegression(logit=False)],
     # Ensembles without groups: every branch always present (plain voting / stacking).
@@ -130,7 +136,37 @@ NOT_CHECKED: dict[type, str] = {
     "behaviour is scikit-learn's (tests/pipeline/test_tuning.py covers the state)",
 }
 
+_SURVIVAL_TARGET = (
+    "the check fits on a plain numeric y; a survival model needs (event, time) records and "
+    "refuses anything else (tests/pipeline/test_survival.py checks this property with a "
+    "survival target where it applies)"
+)
+_FITTING_CHECKS = (
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_fit_returns_self",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+)
+
 EXPECTED_FAILURES: dict[type, dict[str, str]] = {
+    FusionSurvival: dict.fromkeys(_FITTING_CHECKS, _SURVIVAL_TARGET),
     EarlyStoppingXGBClassifier: {
         "check_sample_weight_equivalence_on_dense_data": "early stopping holds out a stratified "
         "split of the rows: repeating a row is not the same as doubling its weight there",

@@ -74,6 +74,7 @@ def test_quickstart_notebook_runs(tmp_path):
         "MR__peritumoral",
         "MR__tumor",
         "clinical",
+        "volume",
         "early",
         "late",
         "stacking",

@@ -47,7 +47,7 @@ def test_every_model_is_at_chance_on_noise():
             warnings.simplefilter("ignore")  # the site is confounded on purpose
             predictions = cross_validate_models(
                 models, table, y, folds=3, repeats=1, seed=seed, n_jobs=1
-            )
+            ).predictions
         for name, metrics in summarize(predictions, n_bootstrap=2, seed=seed).items():
             aucs.setdefault(name, []).append(metrics["roc_auc"]["mean"])
     assert {"early", "late", "stacking", "shared"} <= set(aucs)

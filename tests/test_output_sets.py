@@ -30,8 +30,7 @@ from radfusion.pipeline.report import (
     FIGURES,
     REPORT_FILES,
     REPORT_JOURNAL,
-    build_report,
-    build_task_report,
+    build_cv_report,
     report_members,
     settle_report,
     write_report,
@@ -299,25 +298,15 @@ def _report(task: str):
     signal_ = X["CT__tumor__a"].to_numpy() + 0.5 * rng.normal(size=36)
     y = (signal_ > 0).astype(int) if task == "binary" else np.digitize(signal_, [-0.5, 0.5])
     models = {"lr": LogisticRegression(), "weak": LogisticRegression(C=0.01)}
-    predictions = cross_validate_models(models, X, y, folds=3, repeats=1, seed=0, task=task)
-    summary = summarize(predictions, n_bootstrap=50, seed=0)
+    result = cross_validate_models(models, X, y, folds=3, repeats=1, seed=0, task=task)
+    predictions = result.predictions
+    summary = summarize(predictions, task=task, n_bootstrap=50, seed=0)
     groups = {"CT__tumor": ["CT__tumor__a"], "clinical": ["age"]}
     inputs = {"features": __file__}
     config = {"folds": 3, "repeats": 1, "learner": "lr", "task": task}
-    if task == "binary":
-        report = build_report(
-            predictions,
-            summary,
-            config=config,
-            seed=0,
-            inputs=inputs,
-            groups=groups,
-            n_bootstrap=50,
-        )
-    else:
-        report = build_task_report(
-            predictions, summary, task=task, config=config, seed=0, inputs=inputs, groups=groups
-        )
+    report = build_cv_report(
+        result, summary, config=config, seed=0, inputs=inputs, groups=groups, n_bootstrap=50
+    )
     return report, predictions
 
 

@@ -1,6 +1,6 @@
 """The fusion models: per-group branches, early / late / stacking / shared-space fusion, their
-combiners, nested tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor`
-estimators that hold a whole run's configuration.
+combiners, nested tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor` /
+:class:`FusionSurvival` estimators that hold a whole run's configuration.
 """
 
 from ._branch import (
@@ -41,6 +41,11 @@ from ._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
 )
+from ._survival import (
+    SURVIVAL_STRATEGIES,
+    FusionSurvival,
+    NonNegativeCox,
+)
 from ._tuning import (
     IntLogUniform,
     IntUniform,
@@ -67,6 +72,7 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "FusionSurvival",
     "CALIBRATIONS",
     "build_estimators",
     "fitted_model",
@@ -75,9 +81,11 @@ __all__ = [
     "IntLogUniform",
     "IntUniform",
     "LogUniform",
+    "NonNegativeCox",
     "NonNegativeLogisticRegression",
     "SELECT_METHODS",
     "STRATEGIES",
+    "SURVIVAL_STRATEGIES",
     "SharedSpaceClassifier",
     "SharedSpaceRegressor",
     "TunedSearchCV",

@@ -28,9 +28,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import ID_COLUMN
 
-from ..columns import infer_groups
+from ..columns import baseline_groups, infer_groups
 from ..learners import LEARNERS
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from ..targets import Task, get_task
 from ._model import FUSED, STRATEGIES, build_model
 
 __all__ = [
@@ -107,7 +108,8 @@ class _Fusion(BaseEstimator):
             self.categories, max_levels=self.max_levels, passthrough=passthrough
         ).fit(frame)
         encoded = self.encoder_.transform(frame)
-        self.groups_ = self._chosen_groups(self._resolve_groups(list(encoded.columns)))
+        columns = list(encoded.columns)
+        self.groups_ = self._chosen_groups(self._resolve_groups(columns), columns)
         self.task_ = task
         self.model_ = build_model(
             self.groups_,
@@ -161,9 +163,14 @@ class _Fusion(BaseEstimator):
             )
         return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
 
-    def _chosen_groups(self, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _chosen_groups(
+        self, groups: dict[str, list[str]], columns: list[str]
+    ) -> dict[str, list[str]]:
         if self.use_groups is None:
             return groups
+        # the baselines ("volume", "control") are chosen by name only, never fused by default
+        baselines = baseline_groups(columns, groups)
+        groups = {**groups, **{g: c for g, c in baselines.items() if g not in groups}}
         names = [str(g) for g in self.use_groups]
         unknown = [g for g in names if g not in groups]
         if unknown or not names:
@@ -221,7 +228,10 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Regular expression naming each column's group (see ``infer_groups``).
     use_groups : sequence of str, optional
         Fit on these groups only (e.g. ``["CT"]`` with ``strategy="single"``: the CT-only model
-        of a comparison); None: every group.
+        of a comparison); None: every group. Besides the groups, it may name the baselines
+        ``"volume"`` (the ROI volume feature of each imaging group) and ``"control"`` (the
+        negative-control columns), which are in no group and so never fused otherwise (see
+        :func:`radfusion.pipeline.columns.baseline_groups`).
     categories : "auto" or mapping, default="auto"
         Levels of text columns (see :class:`~radfusion.pipeline.preprocessing.CategoricalEncoder`).
     max_levels : int, default=10
@@ -332,29 +342,48 @@ class FusionRegressor(RegressorMixin, _Fusion):
 
 
 def make_estimator(
-    strategy: str = "stacking", *, task: str = "binary", **params
+    strategy: str = "stacking", *, task: str | Task = "binary", **params
 ) -> FusionClassifier | FusionRegressor:
-    """The fusion estimator of a task: :class:`FusionRegressor` for ``"regression"``, else
-    :class:`FusionClassifier`, with ``strategy`` and the other parameters given."""
-    kind = FusionRegressor if task == "regression" else FusionClassifier
+    """The fusion estimator of a task (object or name): :class:`FusionClassifier` for a
+    classification task, else :class:`FusionRegressor`, with ``strategy`` and the other
+    parameters given."""
+    kind = FusionClassifier if get_task(task).is_classifier else FusionRegressor
     return kind(strategy, **params)
 
 
 def build_estimators(
-    groups: Sequence[str], *, task: str = "binary", **params
+    groups: Sequence[str],
+    *,
+    task: str | Task = "binary",
+    columns: Sequence[str] | None = None,
+    **params,
 ) -> dict[str, FusionClassifier | FusionRegressor]:
     """Every model of a multimodal comparison, by name, in a fixed order, as fusion estimators.
 
     With two or more groups: one ``"single"`` model per group (``use_groups=[group]``), keyed by
-    the group name (``"single:{group}"`` when the name is itself a strategy), then ``"early"``,
-    ``"late"``, ``"stacking"`` and ``"shared"``. Every model gets the same ``params``; they are
-    the models :func:`radfusion.pipeline.fusion.build_models` builds, behind one estimator each.
+    the group name (``"single:{group}"`` when the name is itself a strategy). With ``columns``
+    (the table's columns), the baselines the table has: ``"volume"`` (a single model on the ROI
+    volume of each imaging group) and ``"control"`` (a single model on the negative-control
+    columns), see :func:`radfusion.pipeline.columns.baseline_groups`; a baseline whose name is
+    already a group is not added. Then ``"early"``, ``"late"``, ``"stacking"`` and ``"shared"``,
+    which never fuse a baseline. Every model gets the same ``params``; they are the models
+    :func:`radfusion.pipeline.fusion.build_models` builds, behind one estimator each.
     """
     models: dict[str, FusionClassifier | FusionRegressor] = {}
     if len(groups) > 1:
         for group in groups:
             key = f"single:{group}" if group in STRATEGIES else group
             models[key] = make_estimator("single", task=task, use_groups=[group], **params)
+    if columns is not None:
+        found = infer_groups(
+            [str(c) for c in columns],
+            pattern=params.get("group_pattern"),
+        )  # the site and id columns are never imaging: the default exclusions suffice
+        for baseline in baseline_groups([str(c) for c in columns], found):
+            if baseline not in groups:
+                models[baseline] = make_estimator(
+                    "single", task=task, use_groups=[baseline], **params
+                )
     for strategy in FUSED:
         models[strategy] = make_estimator(strategy, task=task, **params)
     return models

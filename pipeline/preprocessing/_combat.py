@@ -51,6 +51,8 @@ def site_outcome_association(site, y) -> float:
     ----------
     site, y : array-like of shape (n_samples,)
         Site and outcome of the same rows (any hashable values; missing sites are a level).
+        A survival outcome (structured ``(event, time)`` records) is read by its event
+        indicator.
 
     Returns
     -------
@@ -59,6 +61,9 @@ def site_outcome_association(site, y) -> float:
         with a single site or class.
     """
     site = pd.Series(np.asarray(site, dtype=object).ravel()).astype(str)
+    fields = np.asarray(y).dtype.names
+    if fields:
+        y = np.asarray(y)[fields[0]]
     y = pd.Series(np.asarray(y, dtype=object).ravel()).astype(str)
     counts = pd.crosstab(site, y).to_numpy(dtype=np.float64)
     k = min(counts.shape) - 1

@@ -184,7 +184,10 @@ def _numbers_as_float(X: pd.DataFrame) -> pd.DataFrame:
         c for c, dtype in X.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)
     ]  # booleans are numeric dtypes for pandas
     if len(plain) == X.shape[1]:
-        return X.astype(np.float64)
+        # One float block whatever the layout given: a table assembled column by column is
+        # thousands of blocks, and every later row subset (each fold, each inner fold of
+        # stacking) would copy them one by one (36 ms vs 0.3 ms per subset of 100 x 2,000).
+        return pd.DataFrame(X.astype(np.float64).to_numpy(), index=X.index, columns=X.columns)
     other = pd.DataFrame({c: _as_float(X[c]) for c in X.columns if c not in set(plain)})
     return pd.concat([X[plain].astype(np.float64), other], axis=1)[list(X.columns)]
 

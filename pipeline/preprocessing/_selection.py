@@ -1,4 +1,5 @@
-"""Selection of the ``k`` features most related to the target (ANOVA F or mRMR)."""
+"""Selection of the ``k`` features most related to the target (ANOVA F, Cox score test, or
+mRMR)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class SelectTopK(SelectorMixin, BaseEstimator):
     the Pearson correlation. Relevance is scaled to [0, 1] so that the two terms are comparable
     (with raw F statistics the redundancy term would hardly count). Ties go to the earlier
     column, so the selection is deterministic.
+
+    A survival target (a structured array of ``(event, time)`` records, scikit-survival's
+    ``y``) is scored by the univariate Cox score test at ``beta = 0`` (Breslow ties; the
+    log-rank statistic for a binary feature) in place of the F statistic; ``relevance="mi"``
+    is not defined for it.
 
     Parameters
     ----------
@@ -71,6 +77,16 @@ class SelectTopK(SelectorMixin, BaseEstimator):
             raise ValueError(f"method must be 'anova' or 'mrmr', got {self.method!r}")
         if self.relevance not in ("f", "mi"):
             raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
+        y_fields = getattr(np.asarray(y), "dtype", np.dtype(float)).names
+        if y_fields is not None and len(y_fields) == 2:
+            if self.method == "mrmr" and self.relevance == "mi":
+                raise ValueError("relevance='mi' is not defined for a survival target")
+            X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+            y = np.asarray(y)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+            scores = _cox_score(X, y[y_fields[1]].astype(np.float64), y[y_fields[0]].astype(bool))
+            return self._choose(X, scores)
         X, y = validate_data(
             self,
             X,
@@ -83,7 +99,6 @@ class SelectTopK(SelectorMixin, BaseEstimator):
         if not continuous:
             check_classification_targets(y)
         p = X.shape[1]
-        k = min(int(self.k), p)
         if self.method == "mrmr" and self.relevance == "mi":
             mutual_info = mutual_info_regression if continuous else mutual_info_classif
             scores = mutual_info(X, y, random_state=self.random_state)
@@ -92,6 +107,10 @@ class SelectTopK(SelectorMixin, BaseEstimator):
                 warnings.simplefilter("ignore")  # constant features: F = nan
                 f_test = f_regression if continuous else f_classif
                 scores = f_test(X, y)[0] if len(np.unique(y)) > 1 else np.zeros(p)
+        return self._choose(X, scores)
+
+    def _choose(self, X, scores):
+        k = min(int(self.k), X.shape[1])
         self.scores_ = np.nan_to_num(
             np.asarray(scores, dtype=np.float64), nan=0.0, posinf=np.finfo(np.float64).max
         )
@@ -111,6 +130,23 @@ class SelectTopK(SelectorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def _cox_score(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Univariate Cox score statistic ``U² / I`` at ``beta = 0`` of every column (Breslow ties):
+    ``U = sum over events (x_i - mean of x over the risk set)``, ``I`` the sum of the risk
+    sets' variances; 0 where ``I`` is 0 (a column constant on every risk set)."""
+    order = np.argsort(-time, kind="stable")
+    t, Xs, d = time[order], X[order], event[order]
+    # every row of a tie is at risk at that time: use the cumulative sums up to its last row
+    last = np.searchsorted(-t, -t, side="right") - 1
+    at_risk = np.arange(1, len(t) + 1, dtype=np.float64)[last][:, None]
+    mean = np.cumsum(Xs, axis=0)[last] / at_risk
+    var = np.cumsum(Xs**2, axis=0)[last] / at_risk - mean**2
+    U = (Xs[d] - mean[d]).sum(axis=0)
+    info = np.clip(var[d], 0.0, None).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(info > 1e-12 * max(1.0, float(info.max(initial=0.0))), U**2 / info, 0.0)
 
 
 def _mrmr(X: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:

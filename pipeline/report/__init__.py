@@ -16,6 +16,7 @@ from ._document import (
     REPORT_FILES,
     REPORT_JOURNAL,
     SCHEMA_VERSION,
+    build_cv_report,
     build_report,
     package_versions,
     primary_model,
@@ -50,6 +51,12 @@ from ._figures import (
     roc_figure,
     svg_text,
 )
+from ._fusion_benefit import (
+    FUSION_BENEFIT_SECTION,
+    ROLES,
+    fusion_benefit,
+    fusion_benefit_html,
+)
 from ._groups import groups_html, groups_method
 from ._html import (
     FIGURE_DIR,
@@ -81,9 +88,11 @@ __all__ = [
     "DEFAULT_PRIMARY",
     "FIGURES",
     "FIGURE_DIR",
+    "FUSION_BENEFIT_SECTION",
     "ITEMS",
     "LEARNER_KEYS",
     "PARTLY",
+    "ROLES",
     "REPORT_FILES",
     "REPORT_JOURNAL",
     "SCHEMA_VERSION",
@@ -94,6 +103,7 @@ __all__ = [
     "build_checklists",
     "build_external_report",
     "build_methods",
+    "build_cv_report",
     "build_report",
     "build_task_report",
     "calibration_figure",
@@ -102,6 +112,8 @@ __all__ = [
     "external_figures",
     "feature_classes",
     "forest_figure",
+    "fusion_benefit",
+    "fusion_benefit_html",
     "format_metric",
     "jsonable",
     "group_contributions_figure",

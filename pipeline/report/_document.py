@@ -8,9 +8,9 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never rename)::
+report.json schema (``schema_version`` "1.5"; 1.1 to 1.5 only add fields, never rename)::
 
-    schema_version     "1.4"
+    schema_version     "1.5"
     radfusion_version  installed radfusion version, or "unknown"
     config             the run configuration as given (strategies, folds, repeats, learners,
                        label and id columns, command line, ...)
@@ -90,6 +90,10 @@ report.json schema (``schema_version`` "1.4"; 1.1 to 1.4 only add fields, never 
     warnings           (1.4) [text]: validity warnings of the run, e.g. a site strongly
                        associated with the outcome (``cohort.site_outcome_association``, from
                        1.4 when the table has a site column)
+    fusion_benefit     (1.5) "Does fusion help?": each fused model against the best single
+                       group, the clinical-only and the volume-only model as paired ΔAUC with
+                       a 95 % CI, a verdict per pair and plain sentences
+                       (:func:`radfusion.pipeline.report.fusion_benefit`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -116,23 +120,25 @@ from radfusion.features.files import Content, file_digest, settle, write_atomic,
 from ..fusion import FUSED
 from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
 from ..statistics import describe_cohort
+from ..targets import BinaryTask
 from ..validation import (
     CI_LEVEL,
     CURVE_GRID,
     DCA_THRESHOLDS,
     METRICS,
     THRESHOLD,
+    CVResult,
     calibration_curves,
     compare_models,
     confusion_matrices,
     decision_curves,
-    default_comparisons,
     pr_curves,
     roc_curves,
 )
 from ._checklists import build_checklists
 from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
 from ._groups import groups_html
 from ._html import (
     FIGURE_DIR,
@@ -156,10 +162,11 @@ from ._html import (
 )
 from ._methods import build_methods
 from ._reproduce import reproduce_steps
-from ._tasks import TASK_FIGURES, render_task_html, task_figures
+from ._tasks import TASK_FIGURES, build_task_report, render_task_html, task_figures
 
 __all__ = [
     "SCHEMA_VERSION",
+    "build_cv_report",
     "build_report",
     "package_versions",
     "report_members",
@@ -287,7 +294,7 @@ def _classes(mapping: Mapping[str, int]) -> list[str]:
 
 
 def build_report(
-    predictions: pd.DataFrame,
+    result: CVResult,
     summary: Mapping[str, Mapping[str, Mapping[str, float]]],
     *,
     config: Mapping[str, Any],
@@ -304,10 +311,10 @@ def build_report(
 
     Parameters
     ----------
-    predictions : DataFrame
-        Output of :func:`radfusion.pipeline.validation.cross_validate_models`; its
-        ``attrs["label_mapping"]`` gives the label mapping (identity when absent, composed
-        with ``config["label_mapping"]`` when the caller encoded the labels itself).
+    result : CVResult
+        Output of :func:`radfusion.pipeline.validation.cross_validate_models` for a binary
+        target: its predictions, and its label mapping (composed with
+        ``config["label_mapping"]`` when the caller encoded the labels itself).
     summary : dict
         Output of :func:`radfusion.pipeline.validation.summarize`.
     config : mapping
@@ -323,8 +330,8 @@ def build_report(
         Table 1 (:func:`radfusion.pipeline.statistics.describe_cohort`); by default the class counts
         only.
     comparisons : sequence of (model, reference), default=None
-        Pairs to compare by DeLong's test; by default every fused model against every
-        single-group model (:func:`radfusion.pipeline.validation.default_comparisons`).
+        Pairs to compare by DeLong's test; by default every fused model of ``result`` against
+        every other model it reports.
     n_bootstrap : int, default=1000
         Bootstrap replicates of the ROC confidence bands.
     extraction : mapping, optional
@@ -339,9 +346,12 @@ def build_report(
     dict
         JSON-serialisable, deterministic for the same arguments.
     """
+    if not isinstance(result.task, BinaryTask):
+        raise ValueError(f"build_report draws binary results; this one is {result.task.name}")
+    predictions = result.predictions
     per_patient = predictions.drop_duplicates("patient_id")
     n_positive = int((per_patient["y_true"] == 1).sum())
-    label_mapping = resolve_label_mapping(predictions, config)
+    label_mapping = resolve_label_mapping(result.label_mapping, config)
     names = list(summary)
     rocs = roc_curves(predictions, n_bootstrap=n_bootstrap, seed=seed)
     prs = pr_curves(predictions)
@@ -375,7 +385,11 @@ def build_report(
         cohort = describe_cohort(
             per_patient.sort_values("patient_id")["y_true"].to_numpy(), _classes(label_mapping)
         )
-    pairs = default_comparisons(names) if comparisons is None else list(comparisons)
+    if comparisons is None:
+        fused = [name for name in names if name in result.fused]
+        pairs = [(f, s) for f in fused for s in names if s not in result.fused]
+    else:
+        pairs = list(comparisons)
     notes = validity_warnings(cohort, config)
     if notes:
         warnings.warn(CONFOUNDING_WARNING, ConfoundedSiteWarning, stacklevel=2)
@@ -430,10 +444,58 @@ def build_report(
     report["primary"] = primary_model(names, config)
     report["best_note"] = BEST_NOTE.format(n=len(names))
     report["warnings"] = notes
+    report["fusion_benefit"] = jsonable(
+        fusion_benefit(
+            report["comparisons"]["tests"],
+            report["models"],
+            fused=[name for name in names if name in result.fused],
+        )
+    )
     return report
 
 
 _NUMBER_LIST = re.compile(r"\[\s*([^\[\]{}\"]*?)\s*\]")
+
+
+def build_cv_report(
+    result: CVResult,
+    summary: Mapping[str, Mapping[str, Mapping[str, float]]],
+    *,
+    config: Mapping[str, Any],
+    seed: int,
+    inputs: Mapping[str, str | Path],
+    groups: Mapping[str, Sequence[str]],
+    cohort: Mapping[str, Any] | None = None,
+    n_bootstrap: int = 1000,
+    extraction: Mapping[str, Any] | None = None,
+    explanations: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report of a cross-validation result, in the sections of its task.
+
+    A binary result gets :func:`build_report` (curves, DeLong comparisons of every fused model
+    against every other model, checklists, explanations, the extraction settings); a
+    multiclass or regression result gets
+    :func:`radfusion.pipeline.report.build_task_report` (its task's metrics and figures;
+    ``cohort`` is its Table 1; the binary-only arguments are not drawn and must be None).
+    """
+    if isinstance(result.task, BinaryTask):
+        return build_report(
+            result,
+            summary,
+            config=config,
+            seed=seed,
+            inputs=inputs,
+            groups=groups,
+            cohort=cohort,
+            n_bootstrap=n_bootstrap,
+            extraction=extraction,
+            explanations=explanations,
+        )
+    if explanations is not None:
+        raise ValueError(f"explanations are computed for binary targets, not {result.task.name}")
+    return build_task_report(
+        result, summary, config=config, seed=seed, inputs=inputs, groups=groups, cohort=cohort
+    )
 
 
 def report_json_text(report: Mapping[str, Any]) -> str:
@@ -563,6 +625,7 @@ _SECTIONS = (
     ("calibration", "Calibration"),
     ("confusion", "Confusion matrices"),
     ("comparisons", "Comparisons"),
+    FUSION_BENEFIT_SECTION,
     ("decision-curve", "Decision curve"),
     ("explanations", "Explanations"),
     ("checklists", "Checklists"),
@@ -898,6 +961,7 @@ def render_html(
         '<h2 id="comparisons">Fused models against single groups (DeLong)</h2>',
         f'<p class="muted">{escape(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
+        fusion_benefit_html(report["fusion_benefit"]) if report.get("fusion_benefit") else "",
         '<h2 id="decision-curve">Decision curve analysis</h2>',
         figure_html("decision_curve", svgs["decision_curve"], captions["decision_curve"]),
         '<h2 id="explanations">Explanations</h2>',

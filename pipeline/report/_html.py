@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 DECIMALS = 6
 FIGURE_DIR = "figures"
 
@@ -91,16 +91,16 @@ def jsonable(value: Any) -> Any:
 
 
 def resolve_label_mapping(
-    predictions: pd.DataFrame, config: Mapping[str, Any], n_classes: int = 2
+    cv_mapping: Mapping[Any, int], config: Mapping[str, Any], n_classes: int = 2
 ) -> dict[str, int]:
     """``{original label: code of y_true}``.
 
-    ``predictions.attrs["label_mapping"]`` maps the labels given to the CV to the codes 0 ..
-    ``n_classes - 1`` (identity when absent, e.g. predictions read back from CSV). When the
-    caller encoded the labels itself, ``config["label_mapping"]`` maps the original labels to
-    the labels given to the CV; the two are composed.
+    ``cv_mapping`` (``CVResult.label_mapping``) maps the labels given to the CV to the codes
+    0 .. ``n_classes - 1`` (identity when empty). When the caller encoded the labels itself,
+    ``config["label_mapping"]`` maps the original labels to the labels given to the CV; the
+    two are composed.
     """
-    mapping = predictions.attrs.get("label_mapping") or {k: k for k in range(n_classes)}
+    mapping = dict(cv_mapping) or {k: k for k in range(n_classes)}
     given = config.get("label_mapping")
     if isinstance(given, Mapping):
         mapping = {label: mapping.get(jsonable(code), code) for label, code in given.items()}

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
 from ..fusion import FUSED, resolve_combiner
 from ..learners import make_learner
@@ -310,10 +310,12 @@ def _extraction_paragraphs(
     paragraphs = []
     if extraction and extraction.get("modalities"):
         for modality, m in extraction["modalities"].items():
+            controls = [mask for mask in m["masks"] if mask.endswith(CONTROL_SUFFIX)]
             masks = join_list(
                 [
                     f"{mask} (label {info['label']}, {info['cases']} cases)"
                     for mask, info in m["masks"].items()
+                    if mask not in controls
                 ]
             )
             types = join_list(list(m["image_types"] or {})) or "Original"
@@ -323,6 +325,13 @@ def _extraction_paragraphs(
                 f"segmentations ({masks}), image types {types}. Images were "
                 f"{_settings_sentence(m['settings'])}."
             )
+            if controls:
+                text += (
+                    " As a negative control, every ROI was also extracted from its image with "
+                    "the voxels inside the ROI randomly permuted (same intensity histogram, no "
+                    f"texture; masks {join_list(controls)}); these features form the control "
+                    "baseline and are never fused."
+                )
             spacing = m.get("spacing_mm")
             if spacing and spacing["min"] == spacing["max"]:
                 text += f" The original voxel spacing was {_mm(spacing['min'])}."

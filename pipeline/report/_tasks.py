@@ -49,21 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
 
 from ..fusion import FUSED
-from ..targets import PRIMARY_METRIC, task_metrics
-from ..validation import (
-    CI_LEVEL,
-    CURVE_GRID,
-    interpolate_roc,
-    prediction_task,
-    task_cube,
-)
+from ..targets import PRIMARY_METRIC, get_task, task_metrics
+from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
 from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._groups import groups_html
 from ._html import (
@@ -176,10 +169,10 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     """A few paragraphs on the CV design, the models and the metrics, from the report."""
     config = report.get("config") or {}
     data = report["data"]
-    task = report["task"]
+    task = get_task(report["task"])
     folds, repeats = config.get("folds"), config.get("repeats")
-    splitter = "RepeatedStratifiedKFold" if task == "multiclass" else "RepeatedKFold"
-    kind = "stratified " if task == "multiclass" else ""
+    splitter = type(task.splitter(2, 1, 0)).__name__
+    kind = "stratified " if task.stratified else ""
     if folds and repeats:
         scheme = (
             f"{repeats} x repeated {kind}{folds}-fold cross-validation"
@@ -188,7 +181,7 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         )
     else:
         scheme = f"repeated {kind}k-fold cross-validation"
-    if task == "multiclass":
+    if task.is_classifier:
         counts = ", ".join(f"{label} {n}" for label, n in data["class_counts"].items())
         target = f"a {len(data['class_counts'])}-class outcome ({counts} patients)"
     else:
@@ -219,8 +212,8 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         + ". Every data-dependent step was refitted inside each training fold; "
         "hyperparameters were fixed in advance, not tuned on the data."
     )
-    names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task_metrics(task)]
-    primary = TASK_METRIC_LABELS.get(PRIMARY_METRIC[task], PRIMARY_METRIC[task])
+    names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task.metrics]
+    primary = TASK_METRIC_LABELS.get(task.primary_metric, task.primary_metric)
     metrics = (
         f"Models were scored by {join_list(names)}, and ranked by {primary}. {report['ci_method']}"
     )
@@ -236,10 +229,9 @@ def _in_sentence(label: str) -> str:
 
 
 def build_task_report(
-    predictions: pd.DataFrame,
+    result: CVResult,
     summary: Mapping[str, Mapping[str, Mapping[str, float]]],
     *,
-    task: str,
     config: Mapping[str, Any],
     seed: int,
     inputs: Mapping[str, str | Path],
@@ -250,14 +242,12 @@ def build_task_report(
 
     Parameters
     ----------
-    predictions : DataFrame
-        Output of :func:`radfusion.pipeline.validation.cross_validate_models` with ``task``; its
-        ``attrs["label_mapping"]`` names the classes (codes when absent, e.g. read from CSV).
+    result : CVResult
+        Output of :func:`radfusion.pipeline.validation.cross_validate_models` for a multiclass
+        or regression target; its label mapping names the classes.
     summary : dict
         Output of :func:`radfusion.pipeline.validation.summarize`; its models, in order, are
         reported.
-    task : {"multiclass", "regression"}
-        Must match the prediction columns.
     config : mapping
         The run configuration, stored as given (``folds``, ``repeats``, ``learner`` and
         ``command`` are used by the methods text and the re-run instructions).
@@ -276,21 +266,19 @@ def build_task_report(
     dict
         JSON-serialisable, the same for the same arguments (byte-identical JSON).
     """
-    metric_names = task_metrics(task)
-    found = prediction_task(predictions)
-    if found != task:
-        raise ValueError(f"task is {task!r} but the predictions are for a {found!r} target")
+    task = result.task.name
+    metric_names = result.task.metrics
     config = dict(config or {})
     models = list(summary)
-    patients, y, values = task_cube(predictions, models)
-    n = len(patients)
+    _, _, values, y = output_cube(result.predictions, result.task, models)
+    n = len(y)
     data: dict[str, Any] = {"n_patients": n}
     curves: dict[str, Any] | None = None
     per_model: dict[str, dict[str, Any]] = {}
-    if task == "multiclass":
+    if result.task.is_classifier:
         k = values.shape[-1]
         y = y.astype(np.int64)
-        mapping = resolve_label_mapping(predictions, config, k)
+        mapping = resolve_label_mapping(result.label_mapping, config, k)
         inverse = {code: label for label, code in mapping.items()}
         classes = [inverse.get(c, str(c)) for c in range(k)]
         counts = np.bincount(y, minlength=k)
@@ -335,7 +323,7 @@ def build_task_report(
         }
         for name in models
     }
-    primary = PRIMARY_METRIC[task]
+    primary = result.task.primary_metric
     scores = {
         name: summary[name][primary]["mean"]
         for name in models
@@ -526,7 +514,7 @@ def _summary_html(report: Mapping[str, Any]) -> str:
         ["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
         ["<th>Patients</th>", f"<td>{e(data['n_patients'])}</td>"],
     ]
-    if report["task"] == "multiclass":
+    if get_task(report["task"]).is_classifier:
         counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in data["class_counts"].items())
         mapping = ", ".join(f"{e(k)} &rarr; {e(v)}" for k, v in data["label_mapping"].items())
         rows += [
@@ -601,6 +589,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     """
     e = escape
     task = report["task"]
+    classes = get_task(task).is_classifier
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
     figures = [
@@ -611,7 +600,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     nav = " ".join(
         f'<a href="#{anchor}">{e(title)}</a>'
         for anchor, title in _SECTIONS
-        if anchor != "confusion" or task == "multiclass"
+        if anchor != "confusion" or classes
     )
     methods = report.get("methods") or {"text": []}
     title = f"radfusion cross-validation report ({task})"
@@ -635,7 +624,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f'<div class="scroll">{_performance_html(report)}</div>',
         groups_html(report.get("groups")),
     ]
-    if task == "multiclass":
+    if classes:
         body += [
             '<h2 id="confusion">Confusion matrices</h2>',
             '<p class="muted">Mean counts over the CV repeats; rows are the true class, '

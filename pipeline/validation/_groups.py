@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..statistics import weighted_auc
+from ..targets import BinaryTask
+from ._cv import CVResult
 
 __all__ = ["bootstrap_auc", "group_metrics"]
 
@@ -15,12 +17,12 @@ CI_LEVEL = 0.95
 
 
 def group_metrics(
-    predictions: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0
+    result: CVResult, *, n_bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, list[dict[str, Any]]]:
     """Patients, events and ROC AUC (95 % bootstrap CI) of each held-out group, per model.
 
-    ``predictions`` come from :func:`radfusion.pipeline.validation.cross_validate_models`
-    with ``groups`` (``attrs["groups"]`` names the group of each fold; one repeat). The CI
+    ``result`` comes from :func:`radfusion.pipeline.validation.cross_validate_models` with
+    ``groups`` (``result.held_out_groups`` names the group of each fold; one repeat). The CI
     resamples the group's patients with replacement, stratified by class, with the same
     resamples for every model (seeded by ``seed`` and the group's position). A group with one
     class has no AUC: ``roc_auc`` is None and ``note`` says why. Multiclass and regression
@@ -32,10 +34,11 @@ def group_metrics(
         ``{model: [{"group", "n", "events", "roc_auc": {mean, ci_low, ci_high} | None,
         "note"}, ...]}``, groups in fold order.
     """
-    names = predictions.attrs.get("groups")
+    names = result.held_out_groups
     if not names:
-        raise ValueError("predictions do not come from a leave-one-group-out CV")
-    binary = "proba" in predictions.columns
+        raise ValueError("the result does not come from a leave-one-group-out CV")
+    predictions = result.predictions
+    binary = isinstance(result.task, BinaryTask)
     out: dict[str, list[dict[str, Any]]] = {}
     for model in pd.unique(predictions["model"]):
         rows = []

@@ -57,6 +57,11 @@ def _double_underscore(root: Path, rows: list[dict]) -> tuple[str, str]:
     return "manifest.csv", "contain no '__'"
 
 
+def _control_suffix(root: Path, rows: list[dict]) -> tuple[str, str]:
+    rows[1]["mask"] = "tumor~permuted"  # reserved for extract --negative-control
+    return "manifest.csv", "must not contain '~permuted'"
+
+
 def _empty_mask_name(root: Path, rows: list[dict]) -> tuple[str, str]:
     rows[1]["mask"] = ""
     return "manifest.csv", "must be non-empty"
@@ -109,6 +114,7 @@ MANIFEST_PROBLEMS = [
     _missing_mask,
     _duplicate,
     _double_underscore,
+    _control_suffix,
     _empty_mask_name,
     _empty_mask,
     _shifted_origin,

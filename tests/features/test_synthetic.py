@@ -226,3 +226,23 @@ def test_missing_mr_drops_mr_for_a_seeded_fraction_only(
     for bad in (-0.1, 1.5, True):
         with pytest.raises(ValueError, match="missing_mr"):
             make_cohort(tmp_path, n_patients=1, missing_mr=bad)
+
+
+def test_survival_outcome_adds_time_and_event_only(cohort: SyntheticCohort, tmp_path: Path) -> None:
+    from radfusion.features.synthetic import synthetic_outcomes
+
+    survival = make_cohort(tmp_path, n_patients=N, seed=3, outcome="survival")
+    assert (survival.time, survival.event) == ("time", "event")
+    first, second = cohort.manifest.parent, survival.manifest.parent
+    for rel in _files(first):  # images, masks and manifest are the binary cohort's
+        if rel.name != "biomarkers.csv":
+            assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    binary, rows = _rows(cohort.biomarkers), _rows(survival.biomarkers)
+    assert [{k: r[k] for k in binary[0]} for r in rows] == binary  # outcome kept
+    assert list(rows[0])[-2:] == ["time", "event"]
+    expected = synthetic_outcomes(N, seed=3)
+    assert [float(r["time"]) for r in rows] == expected["time"].tolist()
+    assert [int(r["event"]) for r in rows] == expected["event"].tolist()
+    assert all(0 < float(r["time"]) <= 60 for r in rows)
+    with pytest.raises(ValueError, match="outcome"):
+        make_cohort(tmp_path, n_patients=1, outcome="time")

@@ -36,7 +36,16 @@ def test_dask_cluster_run_equals_the_local_run(tmp_path):
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
-        remote = run_cv(path, out=tmp_path / "dask", scheduler=cluster.scheduler_address, **options)
+        seen = []  # fits as they complete on the cluster: progress reaches Dask too
+        remote = run_cv(
+            path,
+            out=tmp_path / "dask",
+            scheduler=cluster.scheduler_address,
+            progress=lambda done, total: seen.append((done, total)),
+            **options,
+        )
+    total = len(remote["models"]) * 3  # one fit per (model, fold)
+    assert seen == [(done, total) for done in range(total + 1)]
     assert json.dumps(remote["models"]) == json.dumps(local["models"])
     assert (tmp_path / "dask" / "predictions.csv").read_bytes() == (
         tmp_path / "local" / "predictions.csv"

@@ -55,9 +55,10 @@ def explain_run(n_jobs: int):
     models = build_models(GROUPS, learners=("lr",), random_state=SEED, combiner="logistic")
     single = single_group_models(list(models), GROUPS)
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
-    predictions, records = cross_validate_models(
+    result = cross_validate_models(
         models, X, y, folds=FOLDS, repeats=REPEATS, seed=SEED, n_jobs=n_jobs, fold_hook=hook
     )
+    predictions, records = result.predictions, result.records
     return (
         X,
         y,
@@ -101,9 +102,10 @@ def test_importance_is_computed_on_held_out_rows():
     X, y = cohort()
     X = X.assign(key=np.arange(len(X), dtype=float))  # a training-only artefact
     hook = FoldExplainer(groups={"g": ["key"]}, single={"m": "g"}, seed=SEED)
-    _, records = cross_validate_models(
+    result = cross_validate_models(
         {"m": Memoriser()}, X, y, folds=FOLDS, repeats=1, seed=SEED, fold_hook=hook
     )
+    records = result.records
     assert all(r["record"]["importance"][0] == 0.0 for r in records)
     # The instrument is sensitive: on training rows the key would look decisive.
     fitted = Memoriser().fit(X, y)
@@ -160,7 +162,7 @@ def test_group_drop_matches_refitting_late_fusion_without_the_group(explained):
             folds=FOLDS,
             repeats=REPEATS,
             seed=SEED,
-        )
+        ).predictions
         without = pooled_aucs(refit)
         assert row["auc_without"] == pytest.approx(without.mean(), abs=1e-12)
         assert row["drop"]["mean"] == pytest.approx((full - without).mean(), abs=1e-12)
@@ -200,7 +202,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     first = (tmp_path / "a" / "report.json").read_bytes()
     assert first == (tmp_path / "b" / "report.json").read_bytes()
     report = reports[0]
-    assert report["schema_version"] == "1.4"
+    assert report["schema_version"] == "1.5"
     explanations = report["explanations"]
     assert explanations["selection"]["ran"] is True
     top = explanations["importance"]["groups"]["CT__tumor"][0]

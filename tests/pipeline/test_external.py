@@ -196,6 +196,10 @@ def test_an_unseen_external_site_follows_the_models_policy(cohort, tmp_path):
             strict, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "s"
         )
     assert "site 'B'" in str(error.value) and str(cohort["features_B"]) in str(error.value)
+    # predict refuses the same way, naming the patients, instead of ComBat's traceback
+    with pytest.raises(InputError, match="cannot harmonise") as error:
+        predict_table(strict, cohort["features_B"], biomarkers=cohort["biomarkers_B"])
+    assert "site 'B'" in str(error.value) and "patient" in str(error.value).lower()
 
 
 def _with_outcomes(cohort, tmp_path, site):

@@ -44,8 +44,9 @@ def test_each_held_out_group_is_predicted_by_a_model_that_never_saw_it():
     def hook(estimator, X_test, y_test, **where):
         return {"test": list(X_test.index)}
 
-    predictions, records = _cv_by_group(X, y, groups, fold_hook=hook, folds=7, repeats=4)
-    assert predictions.attrs["groups"] == ["s1", "s2", "s3"]
+    result = _cv_by_group(X, y, groups, fold_hook=hook, folds=7, repeats=4)
+    predictions, records = result.predictions, result.records
+    assert result.held_out_groups == ["s1", "s2", "s3"]
     assert set(predictions["repeat"]) == {0}  # one repeat, whatever `repeats` says
     fold_of = dict(zip(predictions["patient_id"], predictions["fold"], strict=True))
     for patient, group in zip(X.index, groups, strict=True):
@@ -63,7 +64,7 @@ def test_group_cv_does_not_depend_on_row_order():
     first = _cv_by_group(X, y, groups)
     order = np.random.default_rng(1).permutation(90)
     second = _cv_by_group(X.iloc[order], y[order], groups[order])
-    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(first.predictions, second.predictions)
 
 
 def test_a_held_out_group_with_one_class_has_no_auc_and_says_why():
@@ -71,15 +72,16 @@ def test_a_held_out_group_with_one_class_has_no_auc_and_says_why():
     groups = np.array(["big", "other", "small"])[np.arange(90) // 30]
     y = y.copy()
     y[60:] = 1  # the small site has events only
-    predictions = _cv_by_group(X, y, groups)
-    rows = {r["group"]: r for r in group_metrics(predictions, n_bootstrap=50)["lr"]}
+    result = _cv_by_group(X, y, groups)
+    predictions = result.predictions
+    rows = {r["group"]: r for r in group_metrics(result, n_bootstrap=50)["lr"]}
     assert rows["small"]["roc_auc"] is None
     assert "one class" in rows["small"]["note"]
     assert rows["small"]["events"] == 30 and rows["small"]["n"] == 30
     big = rows["big"]["roc_auc"]
     assert big["ci_low"] <= big["mean"] <= big["ci_high"]
     assert big["mean"] > 0.7  # real signal, held-out site
-    html = groups_html({"column": "site", "method": "m", "models": group_metrics(predictions)})
+    html = groups_html({"column": "site", "method": "m", "models": group_metrics(result)})
     assert "not defined" in html and "small: AUC not defined" in html
     part = predictions[predictions["fold"] == 0]
     assert big["mean"] == pytest.approx(roc_auc_score(part["y_true"], part["proba"]))

@@ -49,7 +49,7 @@ def table():
 
 def test_late_and_stacking_score_every_patient_and_beat_ct_only(table):
     X, y, groups = table
-    predictions = cross_validate_models(models(groups), X, y, folds=3, repeats=1)
+    predictions = cross_validate_models(models(groups), X, y, folds=3, repeats=1).predictions
     assert predictions["proba"].notna().all()
     auc = {name: roc_auc_score(g["y_true"], g["proba"]) for name, g in predictions.groupby("model")}
     assert auc["late"] > auc["CT"] + 0.05 and auc["stacking"] > auc["CT"] + 0.05, auc

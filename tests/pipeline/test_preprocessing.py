@@ -77,7 +77,9 @@ def test_permuted_labels_give_chance_auc(name):
         if name.startswith("combat"):
             X["site"] = rng.choice(["A", "B"], size=100)
         model = make_pipeline(TRANSFORMERS[name](), StandardScaler(), make_learner("lr"))
-        predictions = cross_validate_models({"m": model}, X, y, folds=5, repeats=1, seed=draw)
+        predictions = cross_validate_models(
+            {"m": model}, X, y, folds=5, repeats=1, seed=draw
+        ).predictions
         aucs.append(_auc(predictions))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
 
@@ -135,7 +137,7 @@ def test_planted_scanner_effect_is_removed_and_label_signal_survives():
         "raw": make_pipeline(drop_site, StandardScaler(), make_learner("lr")),
         "combat": make_pipeline(ComBat("site"), StandardScaler(), make_learner("lr")),
     }
-    predictions = cross_validate_models(models, frame, y, folds=5, repeats=1, seed=0)
+    predictions = cross_validate_models(models, frame, y, folds=5, repeats=1, seed=0).predictions
     before, after = _auc(predictions, "raw"), _auc(predictions, "combat")
     assert after >= before - 0.05, (before, after)
     assert after > 0.75
@@ -498,7 +500,7 @@ def test_build_models_options_default_off_and_run_through_cross_validation():
         select_k=3,
         select_method="mrmr",
     )
-    predictions = cross_validate_models(models, frame, y, folds=3, repeats=1)
+    predictions = cross_validate_models(models, frame, y, folds=3, repeats=1).predictions
     assert set(predictions["model"]) == set(models)
     assert predictions["proba"].notna().all()
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from radfusion.pipeline.report import (
     write_run_info,
 )
 from radfusion.pipeline.statistics import describe_cohort
-from radfusion.pipeline.validation import METRICS, cross_validate_models, summarize
+from radfusion.pipeline.validation import METRICS, CVResult, cross_validate_models, summarize
 
 TOP_LEVEL_KEYS = [
     "schema_version",
@@ -58,6 +59,7 @@ TOP_LEVEL_KEYS = [
     "primary",
     "best_note",
     "warnings",
+    "fusion_benefit",
 ]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = [
@@ -113,7 +115,8 @@ def run(inputs, out_dir=None, seed=0):
         TRICKY: make_pipeline(StandardScaler(), LogisticRegression(C=0.01)),
         "ct_only": make_pipeline(StandardScaler(), LogisticRegression(C=0.1)),
     }
-    predictions = cross_validate_models(models, X, y, folds=3, repeats=2, seed=seed)
+    result = cross_validate_models(models, X, y, folds=3, repeats=2, seed=seed)
+    predictions = result.predictions
     summary = summarize(predictions, n_bootstrap=200, seed=seed)
     config = {
         "strategies": ["early", "late"],
@@ -135,7 +138,7 @@ def run(inputs, out_dir=None, seed=0):
         group_sizes={"CT__tumor": 2, "PET__tumor": 1},
     )
     report = build_report(
-        predictions,
+        result,
         summary,
         config=config,
         seed=seed,
@@ -177,7 +180,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.4"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.5"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"
@@ -346,7 +349,9 @@ def test_missing_packages_are_reported_not_raised(written, inputs, monkeypatch):
 
     monkeypatch.setattr(metadata, "version", not_installed)
     summary = {name: m["metrics"] for name, m in report["models"].items()}
-    bare = build_report(predictions, summary, config={}, seed=0, inputs={}, groups={})
+    bare = build_report(
+        CVResult.from_predictions(predictions), summary, config={}, seed=0, inputs={}, groups={}
+    )
     assert bare["radfusion_version"] == "unknown"
     assert all(bare["versions"][k] is None for k in VERSION_KEYS[2:])
     assert bare["versions"]["python"]  # from the interpreter, not package metadata
@@ -354,8 +359,7 @@ def test_missing_packages_are_reported_not_raised(written, inputs, monkeypatch):
 
 def test_values_are_made_json_serialisable(written):
     _, predictions, _, _ = written
-    plain = predictions.copy()
-    plain.attrs.clear()  # e.g. read back from predictions.csv
+    plain = CVResult.from_predictions(predictions.copy())  # e.g. read back from predictions.csv
     summary = {"m": {"roc_auc": {"mean": np.float64(0.5), "ci_low": math.nan, "ci_high": 1.0}}}
     config = {"path": Path("x/y.csv"), "folds": np.int64(5), "pair": (1, 2.1234567891)}
     report = build_report(plain, summary, config=config, seed=np.int64(3), inputs={}, groups={})
@@ -370,7 +374,7 @@ def test_values_are_made_json_serialisable(written):
         groups={},
     )
     assert encoded["data"]["label_mapping"] == {"no": 0, "yes": 1}
-    plain.attrs["label_mapping"] = {1: 0, 2: 1}
+    plain = replace(plain, label_mapping={1: 0, 2: 1})
     encoded = build_report(
         plain,
         summary,

@@ -25,7 +25,7 @@ from radfusion.pipeline.report import (
 )
 from radfusion.pipeline.report._curves import MIN_CALLED_POSITIVE
 from radfusion.pipeline.statistics import describe_cohort, standardized_difference
-from radfusion.pipeline.validation import summarize
+from radfusion.pipeline.validation import CVResult, summarize
 
 SINGLE = ["CT__tumor", "MR__tumor", "clinical"]
 FUSED = ["early", "stacking"]
@@ -85,7 +85,7 @@ def report():
         "methods": [],
     }
     return table, build_report(
-        table,
+        CVResult.from_predictions(table),
         summarize(table, n_bootstrap=100),
         config={"command": "radfusion cv features.csv --label y", "learner": "lr"},
         seed=0,
@@ -260,7 +260,7 @@ def test_table1_html_shows_smd_and_methods_say_one_model():
         y, ["0", "1"], variables=pd.DataFrame({"age": 50 + 5 * y + rng.normal(0, 5, len(y))})
     )
     report = build_report(
-        table,
+        CVResult.from_predictions(table),
         summarize(table, n_bootstrap=50),
         config={},
         seed=0,

@@ -45,7 +45,7 @@ def test_beats_every_single_group_out_of_fold(missing_mr):
     X, y, groups = make_table(missing_mr=missing_mr)
     models = {g: build_model({g: cols}, "single") for g, cols in groups.items()}
     models["shared"] = SharedSpaceClassifier(groups)
-    predictions = cross_validate_models(models, X, y, folds=5, repeats=2)
+    predictions = cross_validate_models(models, X, y, folds=5, repeats=2).predictions
     assert predictions.groupby("model").proba.apply(np.isfinite).all()
     assert (predictions.groupby("model").size() == 2 * len(X)).all()  # every patient scored
     auc = mean_auc(predictions)
@@ -105,7 +105,7 @@ def test_permuted_labels_are_at_chance():
         y = rng.permutation(np.repeat([0, 1], n // 2))
         predictions = cross_validate_models(
             {"shared": SharedSpaceClassifier(groups)}, X, y, folds=5, repeats=1, seed=draw
-        )
+        ).predictions
         aucs.append(roc_auc_score(predictions.y_true, predictions.proba))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
 

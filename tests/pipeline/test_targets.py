@@ -136,12 +136,14 @@ def test_every_strategy_scores_every_patient_and_learns(task, strategy):
     X, y, groups = make_table(task)
     chosen = {"CT__tumor": groups["CT__tumor"]} if strategy == "single" else groups
     model = build_model(chosen, strategy, learners=["lr", "xgb"], task=task)
-    predictions = cross_validate_models({strategy: model}, X, y, folds=3, repeats=1, task=task)
+    predictions = cross_validate_models(
+        {strategy: model}, X, y, folds=3, repeats=1, task=task
+    ).predictions
     values = (
         predictions.filter(like="proba_") if task == "multiclass" else predictions[["prediction"]]
     )
     assert len(predictions) == len(X) and np.isfinite(values.to_numpy()).all()
-    metrics = summarize(predictions, n_bootstrap=50)[strategy]
+    metrics = summarize(predictions, task=task, n_bootstrap=50)[strategy]
     if task == "multiclass":
         assert np.allclose(values.sum(axis=1), 1.0)
         assert metrics["roc_auc_ovr"]["mean"] > 0.7
@@ -158,8 +160,10 @@ def test_every_strategy_scores_every_patient_and_learns(task, strategy):
 def test_each_learner_learns_the_task(task, learner):
     X, y, groups = make_table(task, missing_mr=0.0)
     model = build_model(groups, "early", learner=learner, task=task)
-    predictions = cross_validate_models({learner: model}, X, y, folds=3, repeats=1, task=task)
-    metrics = summarize(predictions, n_bootstrap=0)[learner]
+    predictions = cross_validate_models(
+        {learner: model}, X, y, folds=3, repeats=1, task=task
+    ).predictions
+    metrics = summarize(predictions, task=task, n_bootstrap=0)[learner]
     assert (
         metrics["roc_auc_ovr"]["mean"] > 0.7
         if task == "multiclass"
@@ -174,8 +178,10 @@ def test_permuted_target_gives_chance(task, strategy):
     refitted in each training fold, so a permuted target scores at chance."""
     X, y, groups = make_table(task, n=120, seed=5, permute=True)
     model = build_model(groups, strategy, learners=["lr"], task=task)
-    predictions = cross_validate_models({strategy: model}, X, y, folds=3, repeats=2, task=task)
-    metrics = summarize(predictions, n_bootstrap=0)[strategy]
+    predictions = cross_validate_models(
+        {strategy: model}, X, y, folds=3, repeats=2, task=task
+    ).predictions
+    metrics = summarize(predictions, task=task, n_bootstrap=0)[strategy]
     if task == "multiclass":
         assert abs(metrics["roc_auc_ovr"]["mean"] - 0.5) < 0.1
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ from radfusion.pipeline.report import (
     REPORT_FILES,
     SCHEMA_VERSION,
     TASK_FIGURES,
+    build_cv_report,
+    build_report,
     build_task_report,
     format_metric,
     render_task_html,
@@ -83,11 +86,11 @@ def _data(task):
     return X, y, models
 
 
-def _build(task, inputs, predictions=None, summary=None):
+def _build(task, inputs, result=None, summary=None):
     X, y, models = _data(task)
-    if predictions is None:
-        predictions = cross_validate_models(models, X, y, task=task, folds=3, repeats=2, seed=1)
-        summary = summarize(predictions, n_bootstrap=100, seed=1)
+    if result is None:
+        result = cross_validate_models(models, X, y, task=task, folds=3, repeats=2, seed=1)
+        summary = summarize(result.predictions, task=task, n_bootstrap=100, seed=1)
     config = {
         "folds": 3,
         "repeats": 2,
@@ -96,10 +99,8 @@ def _build(task, inputs, predictions=None, summary=None):
         "command": ["radfusion", "cv", "--task", task],
     }
     groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "clinical": ["age"]}
-    report = build_task_report(
-        predictions, summary, task=task, config=config, seed=1, inputs=inputs, groups=groups
-    )
-    return report, predictions, summary
+    report = build_task_report(result, summary, config=config, seed=1, inputs=inputs, groups=groups)
+    return report, result, summary
 
 
 @pytest.fixture(scope="module", params=TASKS)
@@ -108,7 +109,8 @@ def built(request, inputs):
 
 
 def test_keys_and_metric_names(built):
-    report, predictions, summary = built
+    report, result, summary = built
+    predictions = result.predictions
     task = report["task"]
     assert list(report) == TOP_LEVEL_KEYS
     assert report["schema_version"] == SCHEMA_VERSION
@@ -162,7 +164,7 @@ def test_best_is_top_primary_metric(built):
 
 def test_best_follows_the_summary(inputs, built):
     """Swap the primary metric's means: best follows."""
-    report, predictions, summary = built
+    report, result, summary = built
     primary = PRIMARY_METRIC[report["task"]]
     swapped = json.loads(json.dumps(summary))
     a, b = list(swapped)
@@ -170,24 +172,25 @@ def test_best_follows_the_summary(inputs, built):
         summary[b][primary]["mean"],
         summary[a][primary]["mean"],
     )
-    again, _, _ = _build(report["task"], inputs, predictions, swapped)
+    again, _, _ = _build(report["task"], inputs, result, swapped)
     assert again["best"] != report["best"]
 
 
 def test_json_byte_identical(inputs, built):
-    report, predictions, summary = built
-    again, _, _ = _build(
-        report["task"], inputs, predictions.sample(frac=1.0, random_state=0), summary
-    )
+    report, result, summary = built
+    shuffled = result.predictions.sample(frac=1.0, random_state=0)
+    again, _, _ = _build(report["task"], inputs, replace(result, predictions=shuffled), summary)
     assert report_json_text(again) == report_json_text(report)
     assert json.loads(report_json_text(report)) == report
 
 
-def test_task_must_match_predictions(inputs, built):
-    report, predictions, summary = built
-    other = "regression" if report["task"] == "multiclass" else "multiclass"
-    with pytest.raises(ValueError, match="task"):
-        build_task_report(predictions, summary, task=other, config={}, seed=1, inputs={}, groups={})
+def test_binary_report_refuses_another_task(inputs, built):
+    report, result, summary = built
+    with pytest.raises(ValueError, match=report["task"]):
+        build_report(result, summary, config={}, seed=1, inputs={}, groups={})
+    via_task = build_cv_report(result, summary, config={}, seed=1, inputs={}, groups={})
+    direct = build_task_report(result, summary, config={}, seed=1, inputs={}, groups={})
+    assert report_json_text(via_task) == report_json_text(direct)
 
 
 def test_confusion_matrix_sums_to_patients(built):
@@ -236,7 +239,8 @@ def test_figures_deterministic(built):
 
 
 def test_write_task_report(built, tmp_path):
-    report, predictions, _ = built
+    report, result, _ = built
+    predictions = result.predictions
     paths = write_report(report, predictions, tmp_path)
     assert set(paths) == {"json", "csv", "html", "figures"}
     for key, name in REPORT_FILES.items():

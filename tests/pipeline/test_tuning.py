@@ -104,7 +104,8 @@ def test_inner_search_never_sees_the_outer_held_out_rows():
         return {"test": set(X_test.index), "calls": calls}
 
     Recorder.log[:] = []
-    _, records = cross_validate_models({"tuned": tuned}, X, y, folds=3, repeats=1, fold_hook=hook)
+    result = cross_validate_models({"tuned": tuned}, X, y, folds=3, repeats=1, fold_hook=hook)
+    records = result.records
     assert len(records) == 3
     for record in (r["record"] for r in records):
         test, calls = record["test"], record["calls"]

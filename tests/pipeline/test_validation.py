@@ -25,6 +25,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from radfusion.pipeline.targets import binary_metrics, stratified_bootstrap_weights
 from radfusion.pipeline.validation import (
     CURVE_GRID,
     METRICS,
@@ -40,7 +41,6 @@ from radfusion.pipeline.validation import (
     roc_curves,
     summarize,
 )
-from radfusion.pipeline.validation._cv import _bootstrap_weights, _weighted_metrics
 
 
 def _logit(p):
@@ -156,7 +156,7 @@ class NoProba(BaseEstimator):
 def test_predictions_frame_layout():
     X, y = make_data(n=40)
     models = {"zeta": lr(), "alpha": lr(0.1)}
-    pred = cross_validate_models(models, X, y, folds=4, repeats=2)
+    pred = cross_validate_models(models, X, y, folds=4, repeats=2).predictions
 
     assert tuple(pred.columns) == PREDICTION_COLUMNS
     assert len(pred) == 2 * 2 * 40
@@ -176,7 +176,7 @@ def test_same_folds_for_every_model_and_no_test_row_in_training():
     Recorder.log.clear()
     pred = cross_validate_models(
         {"a": Recorder("a"), "b": Recorder("b"), "c": lr()}, X, y, folds=3, repeats=2
-    )
+    ).predictions
 
     # A test patient seen in training would get proba 1.
     assert (pred.loc[pred["model"] != "c", "proba"] == 0).all()
@@ -201,8 +201,8 @@ def test_same_folds_for_every_model_and_no_test_row_in_training():
 def test_n_jobs_does_not_change_the_result():
     X, y = make_data(n=50)
     models = {"lr": lr(), "rf": RandomForestClassifier(n_estimators=15, random_state=0)}
-    serial = cross_validate_models(models, X, y, folds=5, repeats=2, n_jobs=1)
-    parallel = cross_validate_models(models, X, y, folds=5, repeats=2, n_jobs=2)
+    serial = cross_validate_models(models, X, y, folds=5, repeats=2, n_jobs=1).predictions
+    parallel = cross_validate_models(models, X, y, folds=5, repeats=2, n_jobs=2).predictions
     pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
 
 
@@ -219,10 +219,9 @@ def _test_rows(estimator, X_test, y_test, *, model, repeat, fold):
 def test_fold_hook_sees_the_fitted_model_and_held_out_rows_only():
     X, y = make_data(n=40)
     models = {"a": lr(), "b": lr(C=0.1)}
-    plain = cross_validate_models(models, X, y, folds=4, repeats=2)
-    predictions, records = cross_validate_models(
-        models, X, y, folds=4, repeats=2, fold_hook=_test_rows
-    )
+    plain = cross_validate_models(models, X, y, folds=4, repeats=2).predictions
+    result = cross_validate_models(models, X, y, folds=4, repeats=2, fold_hook=_test_rows)
+    predictions, records = result.predictions, result.records
     pd.testing.assert_frame_equal(plain, predictions, check_exact=True)  # unchanged
     assert [(r["model"], r["repeat"], r["fold"]) for r in records] == [
         (m, r, f) for m in models for r in range(2) for f in range(4)
@@ -241,17 +240,16 @@ def test_fold_hook_sees_the_fitted_model_and_held_out_rows_only():
             train, y[~X.index.isin(r["record"]["ids"])]
         )
         assert r["record"]["coef"] == fitted[-1].coef_[0, 0]
-    _, parallel = cross_validate_models(
-        models, X, y, folds=4, repeats=2, n_jobs=2, fold_hook=_test_rows
-    )
+    result = cross_validate_models(models, X, y, folds=4, repeats=2, n_jobs=2, fold_hook=_test_rows)
+    _, parallel = result.predictions, result.records
     assert parallel == records
 
 
 def test_seed_controls_the_folds():
     X, y = make_data(n=50)
-    first = cross_validate_models({"lr": lr()}, X, y, seed=1)
-    again = cross_validate_models({"lr": lr()}, X, y, seed=1)
-    other = cross_validate_models({"lr": lr()}, X, y, seed=2)
+    first = cross_validate_models({"lr": lr()}, X, y, seed=1).predictions
+    again = cross_validate_models({"lr": lr()}, X, y, seed=1).predictions
+    other = cross_validate_models({"lr": lr()}, X, y, seed=2).predictions
     pd.testing.assert_frame_equal(first, again, check_exact=True)
     assert not first["fold"].equals(other["fold"])
     assert not np.allclose(first["proba"], other["proba"])
@@ -268,8 +266,10 @@ def test_row_order_does_not_change_the_result(ids_as):
         X_shuffled = X_shuffled.reset_index(drop=True)
     else:
         ids = None
-    reference = cross_validate_models(models, X, y, folds=3, repeats=2)
-    shuffled = cross_validate_models(models, X_shuffled, y_shuffled, ids=ids, folds=3, repeats=2)
+    reference = cross_validate_models(models, X, y, folds=3, repeats=2).predictions
+    shuffled = cross_validate_models(
+        models, X_shuffled, y_shuffled, ids=ids, folds=3, repeats=2
+    ).predictions
     pd.testing.assert_frame_equal(reference, shuffled, check_exact=True)
 
 
@@ -285,8 +285,9 @@ def test_row_order_does_not_change_the_result(ids_as):
 def test_labels_are_mapped_to_0_1_and_recorded(labels, mapping):
     X, y01 = make_data(n=30)
     y = np.array(labels, dtype=object)[y01]
-    pred = cross_validate_models({"lr": lr()}, X, y, folds=3, repeats=1)
-    assert pred.attrs["label_mapping"] == mapping
+    result = cross_validate_models({"lr": lr()}, X, y, folds=3, repeats=1)
+    pred = result.predictions
+    assert result.label_mapping == mapping
     expected = np.array([mapping[v] for v in y])
     got = pred.set_index("patient_id").loc[X.index, "y_true"].to_numpy()
     np.testing.assert_array_equal(got, expected)
@@ -347,9 +348,9 @@ def test_vectorised_bootstrap_equals_explicit_resampling():
     pred = synthetic_predictions(n=40, repeats=1, models=("a",), decimals=1)
     pred = pred.sort_values("patient_id")
     y, p = pred["y_true"].to_numpy(), pred["proba"].to_numpy()
-    weights = _bootstrap_weights(y, n_bootstrap=15, seed=7)
+    weights = stratified_bootstrap_weights(y, n_bootstrap=15, seed=7)
     assert (weights[:, y == 1].sum(axis=1) == (y == 1).sum()).all()  # stratified
-    fast = _weighted_metrics(weights, y, p[None, :])[:, 0, :]
+    fast = binary_metrics(weights, y, p[None, :])[:, 0, :]
     for b, w in enumerate(weights.astype(int)):
         rows = np.repeat(np.arange(len(y)), w)  # the resampled patients, explicitly
         for k, metric in enumerate(METRICS):
@@ -509,11 +510,13 @@ def test_harness_catches_feature_selection_leakage():
         X = pd.DataFrame(rng.normal(size=(n, p)), index=[f"P{i:03d}" for i in range(n)])
         y = rng.permutation(np.arange(n) % 2)
         model = make_pipeline(StandardScaler(), SelectKBest(f_classif, k=50), LogisticRegression())
-        pred = cross_validate_models({"m": model}, X, y, folds=5, repeats=2, seed=draw)
+        pred = cross_validate_models({"m": model}, X, y, folds=5, repeats=2, seed=draw).predictions
         honest.append(summarize(pred, n_bootstrap=0)["m"]["roc_auc"]["mean"])
 
         selected = SelectKBest(f_classif, k=50).fit(X, y).get_support()  # the leak
-        pred = cross_validate_models({"m": lr()}, X.loc[:, selected], y, repeats=2, seed=draw)
+        pred = cross_validate_models(
+            {"m": lr()}, X.loc[:, selected], y, repeats=2, seed=draw
+        ).predictions
         leaky.append(summarize(pred, n_bootstrap=0)["m"]["roc_auc"]["mean"])
 
     assert abs(np.mean(honest) - 0.5) < 0.1
