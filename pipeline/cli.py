@@ -125,6 +125,13 @@ Calibration = Annotated[
     str | None,
     typer.Option(help="Calibrate probabilities on inner folds: sigmoid (Platt) or isotonic."),
 ]
+Combiner = Annotated[
+    str | None,
+    typer.Option(
+        help="How stacking combines its branches: mean, best, convex, shrunk or logistic "
+        "(default: mean; logistic is radfusion 0.2's meta-learner)."
+    ),
+]
 IccTable = Annotated[
     Path | None,
     typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
@@ -371,6 +378,7 @@ def cv(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -483,6 +491,7 @@ def train(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
     jobs: Jobs = -1,

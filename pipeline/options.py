@@ -18,7 +18,7 @@ from typing import Any
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
-from .fusion import CALIBRATIONS, HARMONIZE_UNSEEN, SELECT_METHODS
+from .fusion import CALIBRATIONS, COMBINERS, HARMONIZE_UNSEEN, SELECT_METHODS
 from .learners import LEARNER_NAMES, LEARNERS
 
 __all__ = ["ModelOptions"]
@@ -55,6 +55,9 @@ class ModelOptions:
     calibration : {"sigmoid", "isotonic"}, optional
         Calibrate each model's probabilities on inner folds of its training rows
         (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
+    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+        How stacking combines its branches (late fusion is always the mean); None:
+        :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 
     Raises
     ------
@@ -75,6 +78,7 @@ class ModelOptions:
     tune: bool = False
     n_iter: int = 20
     calibration: str | None = None
+    combiner: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "learners", tuple(self.learners))
@@ -124,6 +128,10 @@ class ModelOptions:
                 self.calibration is None or self.calibration in CALIBRATIONS,
                 f"calibration {self.calibration!r} is not one of {', '.join(CALIBRATIONS)}",
             ),
+            (
+                self.combiner is None or self.combiner in COMBINERS,
+                f"combiner {self.combiner!r} is not one of {', '.join(COMBINERS)}",
+            ),
         ]
         return problems + [Problem(message) for ok, message in checks if not ok]
 
@@ -150,6 +158,7 @@ class ModelOptions:
             "tune": self.tune,
             "n_iter": self.n_iter,
             "calibration": self.calibration,
+            "combiner": self.combiner,
             "random_state": random_state,
         }
 
