@@ -309,7 +309,9 @@ def check(
 
     if out is not None:
         check_output_path(out, SUFFIXES)
-    table = check_cohort(read_manifest(manifest, modality), n_jobs=jobs, params=params)
+    # A path keeps the manifest's file name in every message; --modality needs it read here.
+    source = manifest if modality is None else read_manifest(manifest, modality)
+    table = check_cohort(source, n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
     if out is not None:
@@ -339,7 +341,7 @@ def robustness(
 
     check_output_path(out, SUFFIXES)
     table = robustness_icc(
-        read_manifest(manifest, modality),
+        manifest if modality is None else read_manifest(manifest, modality),
         params=params,
         n_jobs=jobs,
         cache_dir=cache,
