@@ -14,7 +14,8 @@ pytest.importorskip("sksurv", reason="survival models need scikit-survival")
 
 from sksurv.metrics import concordance_index_censored  # noqa: E402
 
-from radfusion.pipeline.fusion import FusionSurvival  # noqa: E402
+from radfusion.pipeline.fusion import SHARED_SKIPPED, FusionSurvival  # noqa: E402
+from radfusion.pipeline.options import ModelOptions  # noqa: E402
 from radfusion.pipeline.validation import cross_validate_models, summarize  # noqa: E402
 
 
@@ -83,3 +84,94 @@ def test_folds_need_events_and_censored_patients(cohort):
     few["event"][:2] = True
     with pytest.raises(InputError, match="2 patient\\(s\\) with an event"):
         cross_validate_models({"early": FusionSurvival("early")}, X, few, folds=3, task=task)
+
+
+# ----------------------------------------------------------------------------- cv: CLI, run, report
+
+
+def write_table(path, n=90, seed=0):
+    X, y = survival_table(n=n, seed=seed)
+    table = X.copy()
+    table["time"] = y["time"]
+    table["event"] = y["event"].astype(int)
+    table.index.name = "patient_id"
+    table.to_csv(path)
+    return table
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from radfusion.pipeline.cli import app
+
+    folder = tmp_path_factory.mktemp("survival_cv")
+    table = write_table(folder / "table.csv")
+    out = folder / "report"
+    result = CliRunner().invoke(
+        app,
+        [
+            "cv", str(folder / "table.csv"), "--out", str(out), "--task", "survival",
+            "--time", "time", "--event", "event", "--folds", "3", "--repeats", "2",
+            "--bootstrap", "20", "--stack-learner", "coxnet", "--jobs", "1", "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return table, out, result.output
+
+
+def test_cv_writes_a_survival_report(cli_run):
+    import json
+
+    import pandas as pd
+
+    table, out, output = cli_run
+    assert "Harrell C" in output
+    report = json.loads((out / "report.json").read_text())
+    assert report["task"] == "survival"
+    assert report["config"]["skipped_models"] == {"shared": SHARED_SKIPPED}
+    assert report["config"]["learner"] == "coxnet"
+    assert list(report["models"])[-3:] == ["early", "late", "stacking"]
+    data = report["data"]
+    assert data["events"] == int(table["event"].sum()) and data["n_patients"] == len(table)
+    # reverse Kaplan–Meier median follow-up: within the observed times, beyond the median time
+    assert np.median(table["time"]) <= data["median_follow_up"] <= table["time"].max()
+    early = report["models"]["early"]
+    assert early["metrics"]["harrell_c"]["mean"] > 0.6
+    assert early["risk_groups"]["p_value"] < 0.05  # the signal separates the risk groups
+    assert early["risk_groups"]["high"]["n"] + early["risk_groups"]["low"]["n"] == len(table)
+    assert len(early["td_auc"]) == len(report["curves"]["times"])
+    assert len(early["calibration"]["predicted"]) == 5
+    tests = report["comparisons"]["tests"]
+    assert {t["fused"] for t in tests} == {"early", "late", "stacking"}
+    assert len(tests) == 3 * 3 and all(t["ci_low"] <= t["delta"] <= t["ci_high"] for t in tests)
+    delta = next(t for t in tests if t["fused"] == "early" and t["single"] == "MR__tumor")
+    c = {m: v["metrics"]["harrell_c"]["mean"] for m, v in report["models"].items()}
+    assert delta["delta"] == pytest.approx(c["early"] - c["MR__tumor"], abs=1e-6)
+    html = (out / "report.html").read_text()
+    assert "Kaplan–Meier" in html and "<svg" in html and "http" not in html.split("<body>")[0]
+    assert (out / "figures" / "survival_km.svg").is_file()
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"patient_id": str})
+    assert {"event", "time", "risk", "train_median_risk"} <= set(predictions.columns)
+
+
+def test_cv_errors_name_the_patients(tmp_path):
+    from radfusion.pipeline.experiment import run_cv
+
+    table = write_table(tmp_path / "table.csv", n=30)
+    table.loc["P003", "time"] = -1.0
+    table.loc["P005", "event"] = 2
+    table.to_csv(tmp_path / "bad.csv")
+    with pytest.raises(InputError) as error:
+        run_cv(tmp_path / "bad.csv", task="survival", time="time", event="event", out=tmp_path)
+    text = str(error.value)
+    assert "P003" in text and "negative" in text and "P005" in text and "bad.csv" in text
+    with pytest.raises(InputError, match="no column 'follow_up'"):
+        run_cv(
+            tmp_path / "table.csv", task="survival", time="follow_up", event="event", out=tmp_path
+        )
+    with pytest.raises(InputError, match="--tune"):
+        run_cv(
+            tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
+            options=ModelOptions(tune=True),
+        )  # fmt: skip
