@@ -500,6 +500,9 @@ def train(
     calibration: Calibration = None,
     seed: Seed = 0,
     task: Task = "auto",
+    time: Time = None,
+    event: Event = None,
+    horizons: Horizons = None,
     jobs: Jobs = -1,
     quiet: Quiet = False,
 ) -> None:
@@ -519,7 +522,7 @@ def train(
     from .progress import step
 
     check_output_path(out)
-    if from_report is None and label is None:
+    if from_report is None and label is None and task != "survival":
         raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
     with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
         if from_report is not None:
@@ -537,6 +540,9 @@ def train(
                 seed=seed,
                 task=task,
                 biomarkers_id=biomarkers_id,
+                time=time,
+                event=event,
+                horizons=horizons,
             )
     save_model(trained, out)
     typer.echo(

@@ -39,7 +39,7 @@ import platform
 import warnings
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -59,10 +59,11 @@ from radfusion.features.naming import SITE_COLUMN
 
 from .cohorts import clinical_columns, model_cohort
 from .dataset import check_finite, load_dataset
-from .fusion import FUSED, STRATEGIES, make_estimator
+from .fusion import FUSED, STRATEGIES, FusionSurvival, make_estimator
 from .options import ModelOptions
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .report import jsonable
+from .survival_experiment import survival_params
 from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
@@ -70,7 +71,15 @@ from .tables import (
     read_table,
     resolve_id,
 )
-from .targets import THRESHOLD, BinaryTask, MulticlassTask, Task, get_task
+from .targets import (
+    THRESHOLD,
+    BinaryTask,
+    MulticlassTask,
+    SurvivalTask,
+    Task,
+    get_task,
+    survival_output_column,
+)
 
 __all__ = [
     "FORMAT",
@@ -107,6 +116,15 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.model_selection._split.StratifiedKFold",
         "sklearn.tree._tree.Tree",
         "sklearn.utils._bunch.Bunch",
+        # survival models (FusionSurvival's learners, baseline hazards, combiner)
+        "radfusion.pipeline.fusion._survival.NonNegativeCox",
+        "sksurv.ensemble.boosting.GradientBoostingSurvivalAnalysis",
+        "sksurv.ensemble.forest.RandomSurvivalForest",
+        "sksurv.ensemble.survival_loss.CoxPH",
+        "sksurv.functions.StepFunction",
+        "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
+        "sksurv.linear_model.coxph.BreslowEstimator",
+        "sksurv.tree.tree.SurvivalTree",
         "xgboost.core.Booster",
         "xgboost.sklearn.XGBClassifier",
         "xgboost.sklearn.XGBRegressor",
@@ -219,7 +237,7 @@ class TrainedModel:
 def train_model(
     features: str | Path,
     *,
-    label: str,
+    label: str | None = None,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     options: ModelOptions | None = None,
@@ -227,6 +245,9 @@ def train_model(
     seed: int = 0,
     task: str = "auto",
     biomarkers_id: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    horizons: Sequence[float] | None = None,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
@@ -245,8 +266,13 @@ def train_model(
         Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
     seed : int, default=0
         The estimator's ``random_state``.
-    task : {"auto", "binary", "multiclass", "regression"}, default="auto"
+    task : {"auto", "binary", "multiclass", "regression", "survival"}, default="auto"
         The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
+    time, event, horizons
+        A survival target's columns and the horizons at which ``predict`` gives the survival
+        probability (default: the quartiles of the training table's event times); the model
+        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` with the options read as
+        :func:`radfusion.pipeline.survival_experiment.survival_params` reads them.
 
     Returns
     -------
@@ -267,8 +293,14 @@ def train_model(
         keep_site=options.harmonize,
         task=task,
         biomarkers_id=biomarkers_id,
+        time=time,
+        event=event,
+        horizons=horizons,
     )
-    params = options.params(random_state=seed, categories=data.categories)
+    if isinstance(data.task, SurvivalTask):
+        params = survival_params(options, random_state=seed, categories=data.categories)
+    else:
+        params = options.params(random_state=seed, categories=data.categories)
     return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
 
 
@@ -281,7 +313,11 @@ def _fit(
             "Unknown fusion strategy",
             [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
         )
-    estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
+    survival = isinstance(data.task, SurvivalTask)
+    if survival:
+        estimator = FusionSurvival(strategy, **params).fit(data.table, data.y)
+    else:
+        estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
         raw, _ = _read_inputs(
@@ -318,6 +354,15 @@ def _fit(
             "strategy": strategy,
             "task": data.task.name,
             "params": jsonable(estimator.get_params(deep=False)),
+            **(
+                {
+                    "time": data.label,
+                    "horizons": list(data.task.horizons),
+                    "events": int(data.y["event"].sum()),
+                }
+                if survival
+                else {}
+            ),
         },
         training={
             "n_patients": len(data.y),
@@ -417,6 +462,9 @@ def train_from_report(
         keep_site=params.get("harmonize") is not None,
         task=config.get("task", "binary"),
         biomarkers_id=config.get("biomarkers_id_column"),
+        time=config.get("time"),
+        event=config.get("event"),
+        horizons=config.get("horizons"),
     )
     return _fit(
         data,
@@ -695,7 +743,8 @@ def predict_table(
         class ``trained.classes[1]``) and ``predicted`` (original label value; positive when
         ``probability >= 0.5``, as in the cross-validation report). Multiclass:
         ``probability_<class>`` per class and ``predicted``, the most probable class.
-        Regression: ``predicted``, the predicted value.
+        Regression: ``predicted``, the predicted value. Survival: ``risk`` (higher: earlier
+        event) and ``survival_at_<h>``, the survival probability at each horizon of training.
 
     Raises
     ------
@@ -713,6 +762,16 @@ def predict_table(
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
     task = trained.task
+    if isinstance(task, SurvivalTask):
+        horizons = trained.settings["horizons"]
+        surv = estimator.predict_survival(X, horizons)
+        return pd.DataFrame(
+            {
+                **ids,
+                "risk": np.asarray(estimator.predict(X), dtype=float),
+                **{survival_output_column(h): surv[:, k] for k, h in enumerate(horizons)},
+            }
+        )
     if not task.is_classifier:
         return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
     order = list(estimator.classes_)

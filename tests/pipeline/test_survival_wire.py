@@ -175,3 +175,57 @@ def test_cv_errors_name_the_patients(tmp_path):
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
             options=ModelOptions(tune=True),
         )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- train / predict
+
+
+def test_cv_train_predict_round_trip(cli_run, tmp_path):
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from radfusion.pipeline.cli import app
+    from radfusion.pipeline.persistence import load_model, predict_table
+
+    table, out, _ = cli_run
+    features = out.parent / "table.csv"
+    model_file = tmp_path / "model.skops"
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "train", str(features), "--out", str(model_file), "--from-report",
+            str(out / "report.json"), "--strategy", "late", "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    trained = load_model(model_file)  # every type in the file is on the trust list
+    assert isinstance(trained.estimator, FusionSurvival)
+    assert list(trained.estimator.get_params()["learners"]) == ["coxnet"]
+    assert trained.settings["horizons"] == pytest.approx(report["data"]["horizons"])
+    predictions = tmp_path / "predictions.csv"
+    result = runner.invoke(
+        app, ["predict", str(model_file), str(features), "--out", str(predictions)]
+    )
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(predictions, dtype={"patient_id": str})
+    horizons = report["data"]["horizons"]
+    assert list(written.columns) == ["patient_id", "risk"] + [
+        f"survival_at_{h:g}" for h in horizons
+    ]
+    # the saved model is the model fitted in memory on the same table
+    X = table.drop(columns=["time", "event"])
+    y = np.rec.fromarrays(
+        [table["event"].to_numpy(bool), table["time"].to_numpy()], names=["event", "time"]
+    )
+    params = {k: v for k, v in report["config"]["models"]["late"].items() if k != "strategy"}
+    fitted = FusionSurvival("late", **params).fit(X, y)
+    np.testing.assert_allclose(written["risk"], fitted.predict(X), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        written.iloc[:, 2:], fitted.predict_survival(X, horizons), rtol=1e-6, atol=1e-9
+    )
+    again = predict_table(trained, X.reset_index())
+    np.testing.assert_allclose(again["risk"], written["risk"], rtol=1e-6, atol=1e-9)
