@@ -77,6 +77,25 @@ def test_summary_is_scikit_survivals_c_index_with_a_bootstrap_interval(cohort, r
     assert 0 < summary["early"]["ibs"]["mean"] < 0.25
 
 
+@pytest.mark.slow
+def test_permuted_outcome_gives_chance_through_the_engine(cohort):
+    """The permuted-outcome law through the CV engine and its summary: with (time, event)
+    pairs shuffled over patients, each model's C-index averages 0.5 ± 0.05 over draws."""
+    X, y, task = cohort
+    models = {s: FusionSurvival(s, **p) for s, p in STRATEGIES.items()}
+    rng = np.random.default_rng(0)
+    scores = []
+    for draw in range(4):
+        shuffled = y[rng.permutation(len(y))]
+        result = cross_validate_models(
+            models, X, shuffled, folds=3, repeats=1, seed=draw, task=task
+        )
+        summary = summarize(result.predictions, task=task, n_bootstrap=0)
+        scores.append([summary[m]["harrell_c"]["mean"] for m in models])
+    mean = np.mean(scores, axis=0)
+    assert (np.abs(mean - 0.5) < 0.05).all(), dict(zip(models, mean, strict=True))
+
+
 def test_folds_need_events_and_censored_patients(cohort):
     X, y, task = cohort
     few = y.copy()
