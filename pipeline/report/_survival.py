@@ -41,7 +41,7 @@ from radfusion.features.files import file_digest
 from ..survival import EVENT_FIELD, TIME_FIELD
 from ..targets import SurvivalTask, survival_output_column
 from ..validation import CI_LEVEL, CVResult, output_cube
-from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
+from ._figures import inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -93,6 +93,11 @@ def survival_metric_label(metric: str) -> str:
     if metric.startswith("auc@"):
         return f"td-AUC at {metric[4:]}"
     return _LABELS.get(metric, metric)
+
+
+def _p_text(p: float | None) -> str:
+    """A p-value for display: ``< 0.0001`` below that, else four decimals."""
+    return "n/a" if p is None else "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _step_at(times: np.ndarray, values: np.ndarray, t: float) -> float:
@@ -406,7 +411,7 @@ def km_figure(report: Mapping[str, Any]) -> Figure:
                     label=f"{key} risk (n={entry['n']})",
                 )
         p = groups.get("p_value")
-        ax.set_title(f"{model_label(name)}\nlog-rank p {fmt_value(p, 3)}", fontsize=8)
+        ax.set_title(f"{model_label(name)}\nlog-rank p {_p_text(p)}", fontsize=8)
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
@@ -506,7 +511,7 @@ def _performance_html(report: Mapping[str, Any]) -> str:
                 f'<td class="num wrap">{escape(format_metric(model["metrics"][m]))}</td>'
                 for m in metrics
             ]
-            + [num_cell(fmt(p, 4))]
+            + [num_cell(_p_text(p))]
         )
     return html_table(
         ["Model"]
@@ -526,7 +531,7 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
             f"<td>{escape(t['single'])}{' (best single)' if t['single'] == best_single else ''}"
             "</td>",
             num_cell(f"{fmt(t['delta'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}]"),
-            num_cell(fmt(t["p_value"], 4)),
+            num_cell(_p_text(t["p_value"])),
         ]
         for t in comparisons["tests"]
     ]
