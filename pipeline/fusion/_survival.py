@@ -321,6 +321,9 @@ class FusionSurvival(BaseEstimator):
                 raise InputError("Groups name columns the table does not have", problems)
         if self.use_groups is None:
             return groups
+        # the baselines ("volume", "control") are chosen by name only, as in FusionClassifier
+        baselines = baseline_groups(columns, groups)
+        groups = {**groups, **{g: c for g, c in baselines.items() if g not in groups}}
         names = [str(g) for g in self.use_groups]
         unknown = [g for g in names if g not in groups]
         if unknown or not names:

@@ -8,6 +8,7 @@ import pytest
 from radfusion.features.errors import InputError
 from radfusion.pipeline.targets import TASK_OBJECTS, SurvivalTask, get_task
 
+from .conftest import MULTIMODAL_GROUPS
 from .test_survival import STRATEGIES, survival_table
 
 pytest.importorskip("sksurv", reason="survival models need scikit-survival")
@@ -248,3 +249,16 @@ def test_cv_train_predict_round_trip(cli_run, tmp_path):
     )
     again = predict_table(trained, X.reset_index())
     np.testing.assert_allclose(again["risk"], written["risk"], rtol=1e-6, atol=1e-9)
+
+
+def test_volume_baseline_is_a_survival_model(cohort):
+    """The ROI-volume baseline that build_survival_estimators adds can be fitted."""
+    from radfusion.pipeline.fusion import build_survival_estimators
+
+    X, y, _ = cohort
+    X = X.rename(columns={"CT__tumor__f0": "CT__tumor__original_shape_MeshVolume"})
+    models = build_survival_estimators(list(MULTIMODAL_GROUPS), columns=list(X.columns))
+    assert "volume" in models
+    model = models["volume"].fit(X, y)
+    assert model.groups_ == {"volume": ["CT__tumor__original_shape_MeshVolume"]}
+    assert model.score(X, y) > 0.55
