@@ -68,6 +68,10 @@ Quiet = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="No progress bar (none is drawn off a terminal or in CI)."),
 ]
+BatchModality = Annotated[
+    str | None,
+    typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
+]
 Seed = Annotated[
     int,
     typer.Option(min=0, max=2**32 - 1, help="Random seed (cohort, folds, models, bootstrap)."),
@@ -130,6 +134,13 @@ NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search
 Calibration = Annotated[
     str | None,
     typer.Option(help="Calibrate probabilities on inner folds: sigmoid (Platt) or isotonic."),
+]
+Combiner = Annotated[
+    str | None,
+    typer.Option(
+        help="How stacking combines its branches: mean, best, convex, shrunk or logistic "
+        "(default: mean; logistic is radfusion 0.2's meta-learner)."
+    ),
 ]
 IccTable = Annotated[
     Path | None,
@@ -253,10 +264,7 @@ def extract(
     dask_scheduler: Annotated[
         str | None, typer.Option(help="Run on a Dask cluster (scheduler address).")
     ] = None,
-    modality: Annotated[
-        str | None,
-        typer.Option(help="Modality of a pyradiomics batch CSV's images (or a Modality column)."),
-    ] = None,
+    modality: BatchModality = None,
     quiet: Quiet = False,
     negative_control: Annotated[
         bool,
@@ -296,6 +304,7 @@ def check(
     params: Annotated[
         Path | None, typer.Option(help="pyradiomics YAML file or folder, as for extract.")
     ] = None,
+    modality: BatchModality = None,
 ) -> None:
     """Pre-flight: read every header, mask and float image (no features); print one table.
 
@@ -305,11 +314,12 @@ def check(
     import pandas as pd
 
     from radfusion.features.check import check_cohort, cohort_ok
+    from radfusion.features.manifest import read_manifest
     from radfusion.features.table import SUFFIXES, write_table
 
     if out is not None:
         check_output_path(out, SUFFIXES)
-    table = check_cohort(manifest, n_jobs=jobs, params=params)
+    table = check_cohort(read_manifest(manifest, modality), n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
     if out is not None:
@@ -329,15 +339,17 @@ def robustness(
     jobs: Jobs = -1,
     cache: Annotated[Path | None, typer.Option(help="Case cache folder.")] = None,
     quiet: Quiet = False,
+    modality: BatchModality = None,
 ) -> None:
     """ICC(3,1) of every feature under mask erosion, dilation and 1-voxel shifts."""
     from radfusion.features.console import show_progress
+    from radfusion.features.manifest import read_manifest
     from radfusion.features.robustness import robustness_icc
     from radfusion.features.table import SUFFIXES
 
     check_output_path(out, SUFFIXES)
     table = robustness_icc(
-        manifest,
+        read_manifest(manifest, modality),
         params=params,
         n_jobs=jobs,
         cache_dir=cache,
@@ -382,6 +394,7 @@ def cv(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -498,6 +511,7 @@ def train(
     tune: Tune = False,
     n_iter: NIter = 20,
     calibration: Calibration = None,
+    combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
     time: Time = None,

@@ -1,5 +1,9 @@
 """Base learners with defaults that suit radiomics tables (n ≈ 50–500, p ≈ 100–2000).
 
+:data:`LEARNERS` are the defaults; :data:`WIDE_LEARNERS` (penalised logistic regressions that
+choose their penalty by inner CV, extra-trees) are available by name and were compared with
+them in ``benchmarks/base_learners.py``.
+
 Every learner exposes ``predict_proba`` (soft voting and stacking need it), is deterministic
 for a fixed ``random_state`` and single-threaded (parallelism belongs to the outer CV loop).
 They expect standardised inputs without missing values;
@@ -8,14 +12,16 @@ They expect standardised inputs without missing values;
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
@@ -29,8 +35,22 @@ from ._sklearn_compat import check_sample_weight
 from .splits import AdaptiveStratifiedKFold
 
 LEARNERS = ("lr", "svm", "rf", "xgb")
-"""Names accepted by :func:`make_learner`, in the order fusion models list them."""
+"""The default learners, in the order fusion models list them (stacking's ``learners``)."""
 
+WIDE_LEARNERS = ("l1", "enet", "et")
+"""Further classifiers for wide tables (``benchmarks/base_learners.py``), by name only."""
+
+LEARNER_NAMES = (*LEARNERS, *WIDE_LEARNERS)
+"""Every name :func:`make_learner` accepts for a classification task."""
+
+PENALTY_CS = tuple(np.logspace(-2, 1, 7))
+"""Inverse penalties (``C``) that ``"l1"`` and ``"enet"`` choose among by inner CV."""
+
+ENET_L1_RATIOS = (0.5,)
+"""L1 share of ``"enet"`` (one value: saga over several costs ~3x more per fit)."""
+
+
+_SKLEARN_VERSION = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 
 RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 """Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
@@ -43,7 +63,9 @@ def make_learner(
 
     Parameters
     ----------
-    name : {"lr", "svm", "rf", "xgb"}
+    name : {"lr", "svm", "rf", "xgb", "l1", "enet", "et"}
+        The first four are the defaults (:data:`LEARNERS`); the others (:data:`WIDE_LEARNERS`)
+        are chosen by name.
         ``"lr"``: L2 logistic regression, strong shrinkage (``C=0.1``) because p ≫ n is the
         norm, balanced class weights.
         ``"svm"``: RBF SVC (``C=1``, ``gamma="scale"``, balanced class weights) whose decision
@@ -54,8 +76,16 @@ def make_learner(
         ``"xgb"``: 200 shallow boosted trees (depth 3, learning rate 0.05, row subsample 0.8,
         column subsample 0.5), ``hist`` tree method. Expects labels 0/1 when used on its own
         (the fusion ensembles encode labels themselves).
+        ``"l1"``: L1 logistic regression (liblinear; saga for multiclass), ``"enet"``:
+        elastic-net logistic regression (saga, ``l1_ratio`` 0.5). Both are
+        ``LogisticRegressionCV`` with balanced class weights choosing ``C`` among
+        :data:`PENALTY_CS` by log-loss on 5 inner stratified folds of their own training rows
+        (fewer when a class is small, :class:`~radfusion.pipeline.splits.AdaptiveStratifiedKFold`),
+        then refitting on all of them. Classification only.
+        ``"et"``: extra-trees, 500 trees, ``max_features="sqrt"``, balanced bootstrap class
+        weights. Classification only.
     random_state : int or None, default=0
-        Seed of every random choice (bootstrap, subsampling, Platt folds).
+        Seed of every random choice (bootstrap, subsampling, Platt and inner-CV folds).
     early_stopping : bool, default=False
         For ``"xgb"`` only: return an :class:`EarlyStoppingXGBClassifier` (same tree
         defaults, up to 500 rounds stopped on an inner validation split of its own training
@@ -75,7 +105,8 @@ def make_learner(
     Raises
     ------
     InputError
-        Unknown ``name`` (a ``ValueError``), listing the valid names.
+        Unknown ``name`` (a ``ValueError``), listing the valid names; a classification-only
+        name with ``task="regression"``.
     """
     if task == "regression":
         return make_regressor(name, random_state)
@@ -103,6 +134,16 @@ def make_learner(
             n_jobs=1,
             random_state=random_state,
         )
+    if name in ("l1", "enet"):
+        return _penalised_logistic(name, random_state, multiclass=task == "multiclass")
+    if name == "et":
+        return ExtraTreesClassifier(
+            n_estimators=500,
+            max_features="sqrt",
+            class_weight="balanced_subsample",
+            n_jobs=1,
+            random_state=random_state,
+        )
     if name == "xgb" and early_stopping:
         return EarlyStoppingXGBClassifier(random_state=random_state)
     if name == "xgb":
@@ -119,7 +160,35 @@ def make_learner(
         )
     raise InputError(
         "Unknown learner",
-        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")],
+    )
+
+
+def _penalised_logistic(
+    name: str, random_state: int | None, *, multiclass: bool = False
+) -> LogisticRegressionCV:
+    """``"l1"`` / ``"enet"``: logistic regression whose penalty inner CV chooses."""
+    l1_ratios = (1.0,) if name == "l1" else ENET_L1_RATIOS
+    # liblinear is binary only; saga fits the multinomial model
+    solver = "liblinear" if name == "l1" and not multiclass else "saga"
+    kwargs: dict = {"l1_ratios": l1_ratios}
+    if _SKLEARN_VERSION < (1, 8):  # 1.8 deprecated ``penalty``: l1_ratios alone says it
+        kwargs["penalty"] = "l1" if name == "l1" else "elasticnet"
+        if name == "l1":
+            kwargs.pop("l1_ratios")
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        kwargs["use_legacy_attributes"] = False
+    return LogisticRegressionCV(
+        Cs=list(PENALTY_CS),
+        cv=AdaptiveStratifiedKFold(5, shuffle=True, random_state=random_state),
+        scoring="neg_log_loss",
+        solver=solver,
+        class_weight="balanced",
+        max_iter=5_000,
+        tol=1e-3,
+        n_jobs=1,
+        random_state=random_state,
+        **kwargs,
     )
 
 
@@ -130,8 +199,19 @@ def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
     leave-one-out on the training rows (``RidgeCV``). ``"svm"``: RBF SVR (``C=1``,
     ``epsilon=0.1``) on the standardised target (``TransformedTargetRegressor``), so its
     margins do not depend on the target's units. ``"rf"``: 200 trees, ``max_features=1/3``.
-    ``"xgb"``: the same trees as the classifier, squared error.
+    ``"xgb"``: the same trees as the classifier, squared error. The classification-only
+    names of :data:`WIDE_LEARNERS` are refused.
     """
+    if name in WIDE_LEARNERS:
+        raise InputError(
+            "No regression counterpart",
+            [
+                Problem(
+                    f"learner {name!r} is for classification only; for a regression target "
+                    f"use one of {', '.join(map(repr, LEARNERS))}"
+                )
+            ],
+        )
     if name == "lr":
         return RidgeCV(alphas=RIDGE_ALPHAS)
     if name == "svm":

@@ -18,8 +18,8 @@ from typing import Any
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
-from .fusion import CALIBRATIONS, HARMONIZE_UNSEEN, SELECT_METHODS
-from .learners import LEARNERS, SURVIVAL_LEARNERS
+from .fusion import CALIBRATIONS, COMBINERS, HARMONIZE_UNSEEN, SELECT_METHODS
+from .learners import LEARNER_NAMES, LEARNERS, SURVIVAL_LEARNERS
 
 __all__ = ["ModelOptions"]
 
@@ -56,6 +56,9 @@ class ModelOptions:
     calibration : {"sigmoid", "isotonic"}, optional
         Calibrate each model's probabilities on inner folds of its training rows
         (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
+    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+        How stacking combines its branches (late fusion is always the mean); None:
+        :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 
     Raises
     ------
@@ -76,6 +79,7 @@ class ModelOptions:
     tune: bool = False
     n_iter: int = 20
     calibration: str | None = None
+    combiner: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "learners", tuple(self.learners))
@@ -87,7 +91,7 @@ class ModelOptions:
 
     def _problems(self) -> list[Problem]:
         """Every value that cannot work, checked before any table is read."""
-        known = (*LEARNERS, *SURVIVAL_LEARNERS)  # which fit the task: checked at the run
+        known = (*LEARNER_NAMES, *SURVIVAL_LEARNERS)  # which fit the task: checked at the run
         problems = [
             Problem(f"learner {name!r} is not one of {', '.join(known)}")
             for name in dict.fromkeys([self.learner, *self.learners])
@@ -126,6 +130,10 @@ class ModelOptions:
                 self.calibration is None or self.calibration in CALIBRATIONS,
                 f"calibration {self.calibration!r} is not one of {', '.join(CALIBRATIONS)}",
             ),
+            (
+                self.combiner is None or self.combiner in COMBINERS,
+                f"combiner {self.combiner!r} is not one of {', '.join(COMBINERS)}",
+            ),
         ]
         return problems + [Problem(message) for ok, message in checks if not ok]
 
@@ -152,6 +160,7 @@ class ModelOptions:
             "tune": self.tune,
             "n_iter": self.n_iter,
             "calibration": self.calibration,
+            "combiner": self.combiner,
             "random_state": random_state,
         }
 

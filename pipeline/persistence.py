@@ -55,9 +55,10 @@ from sklearn.base import BaseEstimator
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import atomic_write, file_digest
-from radfusion.features.naming import SITE_COLUMN
+from radfusion.features.naming import SITE_COLUMN, is_control_column
 
 from .cohorts import clinical_columns, model_cohort
+from .columns import CONTROL_GROUP
 from .dataset import check_finite, load_dataset
 from .fusion import FUSED, STRATEGIES, FusionSurvival, make_estimator
 from .options import ModelOptions
@@ -313,11 +314,16 @@ def _fit(
             "Unknown fusion strategy",
             [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
         )
+    table = data.table
+    if CONTROL_GROUP not in (params.get("use_groups") or ()):
+        # Negative-control columns are never fused: a model that does not use them must not
+        # ask for them at predict (a new cohort is extracted without --negative-control).
+        table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
     survival = isinstance(data.task, SurvivalTask)
     if survival:
-        estimator = FusionSurvival(strategy, **params).fit(data.table, data.y)
+        estimator = FusionSurvival(strategy, **params).fit(table, data.y)
     else:
-        estimator = make_estimator(strategy, task=data.task, **params).fit(data.table, data.y)
+        estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
         raw, _ = _read_inputs(
@@ -334,12 +340,10 @@ def _fit(
     cohort = None  # Table 1 (aggregates only) for `radfusion validate`; binary targets
     if isinstance(data.task, BinaryTask):
         cohort = model_cohort(
-            data.table,
+            table,
             data.y,
             classes,
-            columns=clinical_columns(
-                list(data.table.columns), estimator.groups_, estimator.harmonize
-            ),
+            columns=clinical_columns(list(table.columns), estimator.groups_, estimator.harmonize),
             groups=estimator.groups_,
             site=data.site,
         )
@@ -348,7 +352,7 @@ def _fit(
         label=data.label,
         classes=classes,
         id_column=data.id_column,
-        columns=[str(c) for c in data.table.columns],
+        columns=[str(c) for c in table.columns],
         groups=estimator.groups_,
         settings={
             "strategy": strategy,

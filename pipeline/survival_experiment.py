@@ -48,8 +48,8 @@ def survival_params(
     The default learner ``"lr"`` is read as :data:`DEFAULT_SURVIVAL_LEARNER` and the default
     stacking learners (all of :data:`~radfusion.pipeline.learners.LEARNERS`) as all survival
     learners (CoxNet, random survival forest, gradient-boosted survival). A classification
-    learner named explicitly, tuning and calibration are refused: they have no survival form
-    here.
+    learner named explicitly, tuning, calibration and a stacking combiner are refused: they
+    have no survival form here.
     """
     learner = DEFAULT_SURVIVAL_LEARNER if options.learner == "lr" else options.learner
     learners = SURVIVAL_LEARNERS if tuple(options.learners) == tuple(LEARNERS) else options.learners
@@ -62,6 +62,13 @@ def survival_params(
     ]
     if options.tune:
         problems.append(Problem("--tune has no survival search space yet; leave it out"))
+    if options.combiner is not None:
+        problems.append(
+            Problem(
+                "--combiner chooses the classification/regression stacking combiner; survival "
+                "stacking is a non-negative Cox model on the branches' risks"
+            )
+        )
     if options.calibration is not None:
         problems.append(
             Problem("--calibration calibrates class probabilities; it does not apply to survival")

@@ -28,6 +28,7 @@ from radfusion.pipeline.fusion import (
     AvailableStackingRegressor,
     AvailableVotingClassifier,
     AvailableVotingRegressor,
+    CombinerClassifier,
     FusionClassifier,
     FusionRegressor,
     FusionSurvival,
@@ -76,10 +77,15 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
         FusionClassifier("late", learners=("lr", "svm")),
         FusionClassifier("stacking", learners=("lr",), cv=3),
         FusionClassifier("shared"),
+        # The learned combiners (CombinerClassifier inside a stack of two branches).
+        FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="convex"),
+        FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="shrunk"),
+        FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="best"),
     ],
     FusionRegressor: [
         FusionRegressor("early"),
         FusionRegressor("stacking", learners=("lr",), cv=3),
+        FusionRegressor("stacking", learners=("lr",), cv=3, combiner="shrunk"),
     ],
     # Only the checks that need no fit can pass (EXPECTED_FAILURES says why); cheap settings.
     FusionSurvival: [
@@ -119,6 +125,9 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
 }
 
 NOT_CHECKED: dict[type, str] = {
+    CombinerClassifier: "combines probabilities in [0, 1] and refuses other values, which the "
+    "checks' real-valued data are; checked through FusionClassifier(combiner=...), which "
+    "feeds it stacked probabilities (CombinerRegressor takes any values and is checked)",
     SharedSpaceClassifier: "needs a DataFrame and its column groups; checked through "
     "FusionClassifier('shared'), which builds it over the checks' tables",
     SharedSpaceRegressor: "needs a DataFrame and its column groups; its regression path is "

@@ -1,12 +1,20 @@
-"""The fusion models: per-group branches, early / late / stacking / shared-space fusion, nested
-tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor` / :class:`FusionSurvival`
-estimators that hold a whole run's configuration.
+"""The fusion models: per-group branches, early / late / stacking / shared-space fusion, their
+combiners, nested tuning, and the :class:`FusionClassifier` / :class:`FusionRegressor` /
+:class:`FusionSurvival` estimators that hold a whole run's configuration.
 """
 
 from ._branch import (
     DropConstantFeatures,
     branch_name,
     make_branch,
+)
+from ._combiners import (
+    COMBINERS,
+    DEFAULT_COMBINER,
+    SHRINKAGE_GRID,
+    CombinerClassifier,
+    CombinerRegressor,
+    resolve_combiner,
 )
 from ._estimator import (
     FusionClassifier,
@@ -56,6 +64,12 @@ __all__ = [
     "AvailableStackingRegressor",
     "AvailableVotingClassifier",
     "AvailableVotingRegressor",
+    "COMBINERS",
+    "CombinerClassifier",
+    "CombinerRegressor",
+    "DEFAULT_COMBINER",
+    "SHRINKAGE_GRID",
+    "resolve_combiner",
     "DropConstantFeatures",
     "FUSED",
     "FusionClassifier",

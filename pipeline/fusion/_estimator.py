@@ -74,6 +74,7 @@ class _Fusion(BaseEstimator):
         random_state: int | None = 0,
         n_jobs: int | None = None,
         calibration: str | None = None,
+        combiner: str | None = None,
     ):
         self.strategy = strategy
         self.learner = learner
@@ -98,6 +99,7 @@ class _Fusion(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.calibration = calibration
+        self.combiner = combiner
 
     def _fit(self, X, y, task: str):
         frame = self._frame(X, fitting=True)
@@ -130,6 +132,7 @@ class _Fusion(BaseEstimator):
             inner_cv=self.inner_cv,
             task=task,
             calibration=self.calibration,
+            combiner=self.combiner,
         )
         self.model_.fit(encoded, y)
         return self
@@ -261,6 +264,12 @@ class FusionClassifier(ClassifierMixin, _Fusion):
     calibration : {"sigmoid", "isotonic"}, optional
         Recalibrate the probabilities on inner out-of-fold predictions of the training rows
         (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
+    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+        How stacking combines its branches (late fusion is always the mean): equal weights;
+        the single best branch by inner CV; convex weights (super learner); convex weights
+        shrunk toward equal ones by an amount chosen by inner CV; the non-negative logistic
+        meta-learner of radfusion <= 0.2. The learned ones are fitted on inner out-of-fold
+        predictions of the training rows. None: ``DEFAULT_COMBINER[task]`` (``"mean"``).
 
     Attributes
     ----------
@@ -313,8 +322,8 @@ class FusionRegressor(RegressorMixin, _Fusion):
 
     The parameters and attributes are :class:`FusionClassifier`'s (``learners`` name the
     regressor counterparts: ridge, SVR, random forest, XGBoost); ``classes_`` does not exist and
-    ``task_`` is ``"regression"``. Stacking combines out-of-fold predictions by non-negative
-    least squares; ``tune`` and ``resample`` are for classifiers only.
+    ``task_`` is ``"regression"``. The combiners minimise squared error; ``"logistic"`` is
+    non-negative least squares. ``tune`` and ``resample`` are for classifiers only.
     """
 
     _task_kind = "regression"

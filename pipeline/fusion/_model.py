@@ -8,9 +8,10 @@ so the models can go straight into ``cross_validate`` without leakage.
 - ``single``: one group, one branch.
 - ``early``: one branch on the columns of all groups together.
 - ``late``: one branch per group, probabilities averaged (soft voting).
-- ``stacking``: one branch per group × learner; a non-negative logistic regression
-  (:class:`NonNegativeLogisticRegression`) combines their out-of-fold probabilities from an
-  inner stratified CV, then the branches are refitted on all the training data.
+- ``stacking``: one branch per group × learner, combined by the ``combiner`` (default
+  ``"mean"``, a soft vote; a learned one, e.g. ``"logistic"``:
+  :class:`NonNegativeLogisticRegression`, is fitted on their out-of-fold probabilities from an
+  inner stratified CV, then the branches are refitted on all the training data).
 
 Branch (estimator) names are ``"{group}:{learner}"`` with the column separator ``__`` written as
 ``/`` (scikit-learn reserves ``__`` for nested parameters), e.g. ``"CT/tumor:lr"``; nested
@@ -48,10 +49,11 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
 from .._sklearn_compat import StrOptions, check_sample_weight, num_samples, safe_indexing
-from ..learners import LEARNERS
+from ..learners import LEARNER_NAMES, LEARNERS
 from ..splits import AdaptiveStratifiedKFold
 from ..targets import TASKS
 from ._branch import branch_name, make_branch
+from ._combiners import COMBINERS, CombinerClassifier, CombinerRegressor, resolve_combiner
 from ._shared_space import SharedSpaceClassifier, SharedSpaceRegressor
 from ._tuning import tuned_branch
 
@@ -581,9 +583,13 @@ class _AvailableStacking(_Availability):
         indicators = np.flatnonzero(missing.any(axis=0))
         self.indicator_groups_ = [list(self.groups)[g] for g in indicators]
         self.neutral_ = float(np.average(y, weights=sw)) if n_classes is None else 1.0 / n_classes
+        # A combiner re-normalises its weights over the branches a row has (NaN: absent);
+        # another meta-learner sees the neutral value there.
+        combiner = isinstance(self.final_estimator_, (CombinerClassifier, CombinerRegressor))
+        self.absent_value_ = np.nan if combiner else self.neutral_
         X_meta = np.hstack(
             [
-                np.where(np.isnan(oof), self.neutral_, oof).reshape(n, -1),
+                np.where(np.isnan(oof), self.absent_value_, oof).reshape(n, -1),
                 missing[:, indicators].astype(np.float64),
             ]
         )
@@ -607,7 +613,8 @@ class _AvailableStacking(_Availability):
         return train, (test[present[test]] if rows is not None else test[:0])
 
     def _transform(self, X):
-        """Meta-learner inputs: branch outputs (neutral where absent), then indicators."""
+        """Meta-learner inputs: branch outputs (``absent_value_`` where absent: neutral, or
+        NaN for a combiner), then indicators."""
         check_is_fitted(self)
         X = self._table(X)
         has = self._branch_presence(X)
@@ -618,7 +625,8 @@ class _AvailableStacking(_Availability):
             ],
             axis=1,
         )
-        outputs = np.where(has[:, :, None], outputs, self.neutral_).reshape(len(outputs), -1)
+        fill = getattr(self, "absent_value_", self.neutral_)
+        outputs = np.where(has[:, :, None], outputs, fill).reshape(len(outputs), -1)
         columns = [list(self.groups).index(g) for g in self.indicator_groups_]
         absent = ~(self._presence(X) & self.usable_)[:, columns]
         return np.hstack([outputs, absent.astype(np.float64)])
@@ -830,6 +838,7 @@ def build_model(
     inner_cv: int = 3,
     task: str = "binary",
     calibration: str | None = None,
+    combiner: str | None = None,
 ) -> BaseEstimator:
     """Build an unfitted fusion model over column groups of a DataFrame.
 
@@ -843,9 +852,11 @@ def build_model(
         ``"late"``: soft vote (mean probability) of one branch per group with ``learner``; with
         a single group, a soft vote of that group's branches with every learner in ``learners``.
         ``"stacking"``: branches for every group × every learner in ``learners``, named
-        ``"{group}:{learner}"``, combined by :class:`NonNegativeLogisticRegression` fitted on
-        their out-of-fold positive-class probabilities from ``StratifiedKFold(cv, shuffle=True,
-        random_state)``; the branches are then refitted on all the training data.
+        ``"{group}:{learner}"``, combined by ``combiner`` (default
+        :data:`~radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task; ``"logistic"``:
+        :class:`NonNegativeLogisticRegression`) fitted on their out-of-fold outputs from
+        ``StratifiedKFold(cv, shuffle=True, random_state)``; the branches are then refitted
+        on all the training data.
         ``"shared"``: every group mapped into one latent space, a classifier on it
         (:class:`radfusion.pipeline.fusion.SharedSpaceClassifier`); ``harmonize``, the
         correlation filter and top-k selection run per group before the shared space is fitted,
@@ -904,6 +915,13 @@ def build_model(
         ``cv`` inner stratified folds, fits a Platt (``"sigmoid"``) or isotonic map from the
         inner out-of-fold probabilities to the labels, and refits the model on all its
         training rows. Costs ``cv`` extra fits. Classification only; off by default.
+    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+        How stacking combines its branches (the other strategies ignore it; late fusion is
+        always the mean): ``"mean"`` is a soft vote (no inner CV), ``"logistic"`` the learned
+        meta-learner of radfusion <= 0.2, the others
+        :class:`~radfusion.pipeline.fusion.CombinerClassifier` / ``Regressor`` fitted on the
+        branches' inner out-of-fold outputs (``cv`` folds). None:
+        :data:`~radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 
     Returns
     -------
@@ -949,6 +967,7 @@ def build_model(
             n_iter=n_iter,
             inner_cv=inner_cv,
             task=task,
+            combiner=combiner,
         )
         return CalibratedClassifierCV(
             model,
@@ -960,6 +979,11 @@ def build_model(
         raise InputError(
             "Unknown fusion strategy",
             [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
+        )
+    if combiner is not None and combiner not in COMBINERS:
+        raise InputError(
+            "Unknown combiner",
+            [Problem(f"{combiner!r} is not one of {', '.join(map(repr, COMBINERS))}")],
         )
     _check_learners([learner])
     learners = _check_learners(learners)
@@ -1017,25 +1041,33 @@ def build_model(
     else:  # stacking, or late fusion of the learners on a single group
         pairs = [(group, name) for group in groups for name in learners]
     estimators = _named_branches(groups, pairs, random_state, options)
-    if strategy == "late" and regression:
+    combiner = resolve_combiner(combiner, strategy, task)
+    if combiner == "mean" and regression:
         return AvailableVotingRegressor(estimators, groups=groups, n_jobs=n_jobs)
-    if strategy == "late":
+    if combiner == "mean":
         return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
+    if combiner == "logistic":
+        final = (
+            LinearRegression(positive=True)
+            if regression
+            else NonNegativeLogisticRegression()
+            if task == "binary"
+            else LogisticRegression(max_iter=1000)
+        )
+    else:
+        kind = CombinerRegressor if regression else CombinerClassifier
+        final = kind(combiner, cv=cv, random_state=random_state)
     if regression:
         return AvailableStackingRegressor(
             estimators,
-            final_estimator=LinearRegression(positive=True),
+            final_estimator=final,
             groups=groups,
             cv=KFold(cv, shuffle=True, random_state=random_state),
             n_jobs=n_jobs,
         )
     return AvailableStackingClassifier(
         estimators,
-        final_estimator=(
-            NonNegativeLogisticRegression()
-            if task == "binary"
-            else LogisticRegression(max_iter=1000)
-        ),
+        final_estimator=final,
         groups=groups,
         cv=AdaptiveStratifiedKFold(cv, shuffle=True, random_state=random_state),
         stack_method="predict_proba",
@@ -1064,6 +1096,7 @@ def build_models(
     inner_cv: int = 3,
     task: str = "binary",
     calibration: str | None = None,
+    combiner: str | None = None,
 ) -> dict[str, BaseEstimator]:
     """All the models a multimodal comparison needs, by name, in a fixed order.
 
@@ -1102,6 +1135,7 @@ def build_models(
         inner_cv=inner_cv,
         task=task,
         calibration=calibration,
+        combiner=combiner,
     )
     models: dict[str, BaseEstimator] = {}
     if len(groups) > 1:
@@ -1135,9 +1169,9 @@ def _check_groups(groups: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
 def _check_learners(learners: Sequence[str]) -> list[str]:
     learners = list(learners)
     problems = [
-        Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")
+        Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")
         for name in learners
-        if name not in LEARNERS
+        if name not in LEARNER_NAMES
     ]
     if not learners:
         problems.append(Problem("no learners given"))

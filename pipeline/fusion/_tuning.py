@@ -38,7 +38,7 @@ from sklearn.model_selection import RandomizedSearchCV
 from radfusion.features.errors import InputError, Problem
 
 from .._sklearn_compat import BaseSearchCV
-from ..learners import LEARNERS
+from ..learners import LEARNER_NAMES
 from ..splits import AdaptiveStratifiedKFold
 from ._branch import make_branch
 
@@ -135,8 +135,9 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     - ``"lr"``: ``C`` log-uniform on [1e-3, 10] (the default 0.1 is in the middle).
     - ``"svm"``: RBF ``C`` log-uniform on [1e-2, 100], ``gamma`` log-uniform on [1e-4, 1]
       (inputs are standardised, so ``gamma="scale"`` is 1 / p: 1e-3 to 1e-1 for p = 10..1000).
-    - ``"rf"``: ``max_features`` in {sqrt, log2, 0.1, 0.3}, ``min_samples_leaf`` 1..10,
-      ``max_depth`` in {None, 3, 5, 8}.
+    - ``"rf"`` and ``"et"``: ``max_features`` in {sqrt, log2, 0.1, 0.3}, ``min_samples_leaf``
+      1..10, ``max_depth`` in {None, 3, 5, 8}.
+    - ``"l1"``, ``"enet"``: refused (they choose their penalty by inner CV themselves).
     - ``"xgb"``: ``max_depth`` 2..6, ``learning_rate`` log-uniform on [0.01, 0.3],
       ``min_child_weight`` log-uniform on [0.1, 2] (a row adds at most 0.25 to a leaf's
       hessian, so larger values forbid any split on the 30-60 rows of a small inner fold),
@@ -145,7 +146,7 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
 
     Parameters
     ----------
-    learner : {"lr", "svm", "rf", "xgb"}
+    learner : {"lr", "svm", "rf", "xgb", "et"}
     select_k : bool or int, default=False
         The branch has a :class:`~radfusion.pipeline.preprocessing.SelectTopK`: add
         ``selecttopk__k``, integers log-uniform on [2, 64] (``True``) or on [max(2, k // 4), 4 k]
@@ -163,11 +164,12 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
             "calibratedclassifiercv__estimator__C": LogUniform(1e-2, 1e2),
             "calibratedclassifiercv__estimator__gamma": LogUniform(1e-4, 1e0),
         }
-    elif learner == "rf":
+    elif learner in ("rf", "et"):
+        step = "randomforestclassifier" if learner == "rf" else "extratreesclassifier"
         space = {
-            "randomforestclassifier__max_features": ["sqrt", "log2", 0.1, 0.3],
-            "randomforestclassifier__min_samples_leaf": IntUniform(1, 10),
-            "randomforestclassifier__max_depth": [None, 3, 5, 8],
+            f"{step}__max_features": ["sqrt", "log2", 0.1, 0.3],
+            f"{step}__min_samples_leaf": IntUniform(1, 10),
+            f"{step}__max_depth": [None, 3, 5, 8],
         }
     elif learner == "xgb":
         prefix = "earlystoppingxgbclassifier__"
@@ -178,10 +180,15 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
             f"{prefix}subsample": Uniform(0.6, 1.0),
             f"{prefix}colsample_bytree": Uniform(0.3, 1.0),
         }
+    elif learner in ("l1", "enet"):
+        raise InputError(
+            "Nothing to tune",
+            [Problem(f"{learner!r} chooses its penalty by inner CV already: use tune=False")],
+        )
     else:
         raise InputError(
             "Unknown learner",
-            [Problem(f"{learner!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+            [Problem(f"{learner!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")],
         )
     if select_k is True:
         space["selecttopk__k"] = IntLogUniform(2, 64)

@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from radfusion.features.naming import CLINICAL_GROUP, SEPARATOR
+from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
-from ..fusion import FUSED
+from ..fusion import FUSED, resolve_combiner
 from ..learners import make_learner
 
 __all__ = [
@@ -310,10 +310,12 @@ def _extraction_paragraphs(
     paragraphs = []
     if extraction and extraction.get("modalities"):
         for modality, m in extraction["modalities"].items():
+            controls = [mask for mask in m["masks"] if mask.endswith(CONTROL_SUFFIX)]
             masks = join_list(
                 [
                     f"{mask} (label {info['label']}, {info['cases']} cases)"
                     for mask, info in m["masks"].items()
+                    if mask not in controls
                 ]
             )
             types = join_list(list(m["image_types"] or {})) or "Original"
@@ -323,6 +325,13 @@ def _extraction_paragraphs(
                 f"segmentations ({masks}), image types {types}. Images were "
                 f"{_settings_sentence(m['settings'])}."
             )
+            if controls:
+                text += (
+                    " As a negative control, every ROI was also extracted from its image with "
+                    "the voxels inside the ROI randomly permuted (same intensity histogram, no "
+                    f"texture; masks {join_list(controls)}); these features form the control "
+                    "baseline and are never fused."
+                )
             spacing = m.get("spacing_mm")
             if spacing and spacing["min"] == spacing["max"]:
                 text += f" The original voxel spacing was {_mm(spacing['min'])}."
@@ -429,6 +438,30 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
     return text
 
 
+_INNER = (
+    "out-of-fold probabilities from an inner stratified 5-fold CV of the training rows "
+    "(fewer folds, at least 2, when a class has fewer than 5 training patients)"
+)
+_REFIT = "; base models then refitted on all training rows"
+#: How each learned combiner is described in the methods text (``combiner`` option).
+_COMBINER_TEXT = {
+    "logistic": "a logistic meta-learner with non-negative weights on the logits of the base "
+    f"models' {_INNER}, L2 penalty C=1, plus an indicator per group missing in some training "
+    "patients" + _REFIT,
+    "convex": "combined by non-negative weights summing to one over the base models and the "
+    f"training base rate, minimising the log-loss of the base models' {_INNER} (super "
+    "learner), re-normalised over the base models a patient has data for" + _REFIT,
+    "shrunk": "combined by non-negative weights summing to one over the base models and the "
+    f"training base rate, minimising the log-loss of the base models' {_INNER}, then shrunk "
+    "toward equal weights by an amount (0 to 1 in steps of 0.1) chosen by a 5-fold CV over "
+    "those out-of-fold probabilities, re-normalised over the base models a patient has data "
+    "for" + _REFIT,
+    "best": "the single base model, or the training base rate, with the lowest log-loss of "
+    f"the {_INNER} (discrete super learner); a patient without its group gets the next "
+    "best one it has" + _REFIT,
+}
+
+
 def _param_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
@@ -445,19 +478,23 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
         parts.append(f"one single-group model per feature group ({join_list(singles)})")
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
+    chosen = (config.get("options") or {}).get("combiner")
+    task = report.get("task", "binary")
     if "late" in fused:
         parts.append(
             "late fusion (the mean of the predicted probabilities of the single-group "
             "models a patient has data for, soft voting)"
         )
     if "stacking" in fused:
+        combiner = resolve_combiner(chosen, "stacking", task)
         parts.append(
-            f"stacking (one base model per group and learner ({join_list(stack)}); a logistic "
-            "meta-learner with non-negative weights on the logits of the base models' "
-            "out-of-fold probabilities from an inner stratified 5-fold CV of the training "
-            "rows (fewer folds, at least 2, when a class has fewer than 5 training patients), "
-            "L2 penalty C=1, plus an indicator per group missing in some training "
-            "patients; base models then refitted on all training rows)"
+            f"stacking (one base model per group and learner ({join_list(stack)}); "
+            + (
+                "the mean of the predicted probabilities of the base models a patient has "
+                "data for, equal weights, nothing fitted on top)"
+                if combiner == "mean"
+                else _COMBINER_TEXT[combiner] + ")"
+            )
         )
     if "shared" in fused:
         parts.append(

@@ -54,7 +54,7 @@ from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
 
-from ..fusion import FUSED
+from ..fusion import FUSED, resolve_combiner
 from ..targets import PRIMARY_METRIC, get_task, task_metrics
 from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
 from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
@@ -212,6 +212,17 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         + ". Every data-dependent step was refitted inside each training fold; "
         "hyperparameters were fixed in advance, not tuned on the data."
     )
+    if "stacking" in fused:
+        combiner = resolve_combiner(
+            (config.get("options") or {}).get("combiner"), "stacking", task.name
+        )
+        design += (
+            " Stacking combined one base model per group and learner by the mean of their "
+            "outputs (equal weights, nothing fitted on top)."
+            if combiner == "mean"
+            else f" Stacking combined one base model per group and learner with the {combiner} "
+            "combiner, fitted on inner out-of-fold outputs of the training rows."
+        )
     names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task.metrics]
     primary = TASK_METRIC_LABELS.get(task.primary_metric, task.primary_metric)
     metrics = (

@@ -7,11 +7,12 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
 ``explanations`` field of ``report.json``:
 
 - **meta-learner weights** of the stacking model: the ``coef_`` of its
-  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` per branch
+  :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` (``combiner="logistic"``;
+  the ``weights_`` of another combiner, equal weights for ``"mean"``) per branch
   (``"<group>:<learner>"``), mean and range over the outer folds x repeats; a group's weight is the
   sum of its learners' weights in each fold (then mean and range). The weights multiply logits of
-  probabilities on a common scale, so they are comparable across branches; missingness-indicator
-  weights are left out.
+  probabilities (a combiner's: probabilities) on a common scale, so they are comparable across
+  branches; missingness-indicator weights are left out.
 - **AUC drop without a group** for the late (soft-vote) model: its held-out probabilities are
   recomputed without the group's branch by averaging the remaining branches' stored held-out
   probabilities, exactly what a late model refitted without the group in the same folds would
@@ -139,9 +140,16 @@ def held_out_importance(
 
 
 def meta_weights(estimator: BaseEstimator) -> dict[str, float]:
-    """``{branch name: weight}`` of a fitted stacking model's meta-learner (``coef_``)."""
+    """``{branch name: weight}`` of a fitted stacking model's combiner: the meta-learner's
+    ``coef_``, a combiner's ``weights_``, or equal weights for a soft vote (``"mean"``)."""
     names = [name for name, clf in estimator.estimators if clf != "drop"]
-    coef = np.asarray(estimator.final_estimator_.coef_, dtype=np.float64).ravel()
+    final = getattr(estimator, "final_estimator_", None)
+    if final is None:
+        coef = np.full(len(names), 1.0 / len(names))
+    elif hasattr(final, "weights_"):
+        coef = np.asarray(final.weights_, dtype=np.float64)
+    else:
+        coef = np.asarray(final.coef_, dtype=np.float64).ravel()
     return {name: float(w) for name, w in zip(names, coef[: len(names)], strict=True)}
 
 

@@ -66,6 +66,14 @@ def test_batch_csv_extraction_equals_the_manifest_extraction(write_cohort, tmp_p
     assert "Mask → mask_path, Label → label; modality from 'CT' (--modality)" in note
     assert "mask names from the Mask file names (CT_tumor)" in note
     assert "pyradiomics batch" not in outputs["manifest"][1]
+    # check reads the same batch file with the same --modality, one row per case
+    checked = tmp_path / "check.csv"
+    result = runner.invoke(
+        app, ["check", str(batch), "--modality", "CT", "--out", str(checked), "--jobs", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(checked, dtype=str)
+    assert sorted(table["patient_id"]) == ["P1", "P2", "P3"] and set(table["modality"]) == {"CT"}
 
 
 def test_batch_csv_without_modality_names_both_ways_to_give_it(tmp_path):

@@ -131,3 +131,18 @@ def test_permuted_labels_put_the_baselines_at_chance():
             aucs[name].append(metrics["roc_auc"]["mean"])
     for name, values in aucs.items():
         assert abs(np.mean(values) - 0.5) < 0.1, (name, np.round(values, 3))
+
+
+def test_a_trained_model_does_not_ask_for_the_control_columns(tmp_path):
+    from radfusion.pipeline.persistence import predict_table, train_model
+
+    X, y = baseline_table(n=60)
+    table = X.assign(outcome=y).rename_axis("patient_id").reset_index()
+    path = tmp_path / "features.csv"
+    table.to_csv(path, index=False)
+    trained = train_model(path, label="outcome", strategy="early", options=None)
+    assert not [c for c in trained.columns if "~permuted" in c]
+    plain = tmp_path / "new.csv"  # a new cohort extracted without --negative-control
+    table.drop(columns=[c for c in table if "~permuted" in c]).to_csv(plain, index=False)
+    scored = predict_table(trained, plain)
+    assert len(scored) == 60 and scored["probability"].between(0, 1).all()

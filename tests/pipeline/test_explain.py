@@ -52,7 +52,7 @@ def cohort(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 def explain_run(n_jobs: int):
     X, y = cohort()
-    models = build_models(GROUPS, learners=("lr",), random_state=SEED)
+    models = build_models(GROUPS, learners=("lr",), random_state=SEED, combiner="logistic")
     single = single_group_models(list(models), GROUPS)
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
     result = cross_validate_models(

@@ -125,7 +125,7 @@ def test_each_strategy_and_learner_fits_and_fusion_beats_the_best_single_group(
 
 def test_default_stacking_over_groups_and_learners(data, single_aucs):
     X_train, X_test, y_train, y_test, groups = data
-    model = _fast(build_model(groups, "stacking")).fit(X_train, y_train)
+    model = _fast(build_model(groups, "stacking", combiner="logistic")).fit(X_train, y_train)
 
     names = [name for name, _ in model.estimators]
     assert names == [branch_name(g, learner) for g in groups for learner in LEARNERS]
@@ -139,7 +139,9 @@ def test_default_stacking_over_groups_and_learners(data, single_aucs):
 
 def test_meta_learner_receives_out_of_fold_positive_class_probabilities(data):
     X_train, X_test, y_train, _, groups = data
-    model = build_model(groups, "stacking", learners=("lr",), cv=3).fit(X_train, y_train)
+    model = build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3).fit(
+        X_train, y_train
+    )
     meta_inputs = model.transform(X_test)
     expected = np.column_stack([est.predict_proba(X_test)[:, 1] for est in model.estimators_])
     np.testing.assert_allclose(meta_inputs, expected)
@@ -158,7 +160,7 @@ def test_informative_branch_gets_positive_weight_and_noise_branches_little():
     X, y, groups = make_data(300, seed=3, groups=("CT__tumor", "noise__a", "noise__b"))
     # only the CT group is informative: rebuild y from its features alone
     y = (X[groups["CT__tumor"][:3]].rank().sum(axis=1) > 1.5 * len(X)).astype(int).to_numpy()
-    model = build_model(groups, "stacking", learners=("lr",)).fit(X, y)
+    model = build_model(groups, "stacking", combiner="logistic", learners=("lr",)).fit(X, y)
     weights = dict(
         zip([n for n, _ in model.estimators], model.final_estimator_.coef_[0], strict=True)
     )
@@ -187,7 +189,8 @@ def _grid(strategy):
 def test_clone_cross_validate_grid_search_set_output_and_pickle(strategy, data):
     X_train, X_test, y_train, _, groups = data
     model_groups = {"CT__tumor": groups["CT__tumor"]} if strategy == "single" else groups
-    model = build_model(model_groups, strategy, "lr", learners=("lr",), cv=3)
+    combiner = "logistic" if strategy == "stacking" else None  # the grid searches its C
+    model = build_model(model_groups, strategy, "lr", learners=("lr",), cv=3, combiner=combiner)
 
     twin = clone(model)
     assert twin.get_params().keys() == model.get_params().keys()
@@ -242,7 +245,9 @@ def test_stacking_is_deterministic_and_seeded(data):
     X_train, X_test, y_train, _, groups = data
 
     def fit(seed):
-        model = build_model(groups, "stacking", learners=("lr", "svm"), random_state=seed)
+        model = build_model(
+            groups, "stacking", combiner="logistic", learners=("lr", "svm"), random_state=seed
+        )
         return model.fit(X_train, y_train).predict_proba(X_test)
 
     np.testing.assert_array_equal(fit(1), fit(1))
@@ -350,7 +355,9 @@ def test_stacking_on_noise_has_held_out_auc_near_one_half():
     for seed in range(8):
         X, y, groups = _noise(120, 100 + seed, groups=GROUPS[:2])
         train, test = np.arange(60), np.arange(60, 120)
-        model = build_model(groups, "stacking", learners=("lr", "xgb"), random_state=seed)
+        model = build_model(
+            groups, "stacking", combiner="logistic", learners=("lr", "xgb"), random_state=seed
+        )
         model.fit(X.iloc[train], y[train])
         assert np.all(model.final_estimator_.coef_ >= 0)
         aucs.append(_auc(model, X.iloc[test], y[test]))
@@ -432,8 +439,12 @@ def test_build_models_names_and_kinds():
         "PET/tumor:lr",
         "clinical:lr",
     ]
-    assert isinstance(models["stacking"], StackingClassifier)
+    # The default combiner is the mean: a soft vote over every group x learner.
+    assert isinstance(models["stacking"], VotingClassifier)
     assert len(models["stacking"].estimators) == 3 * len(LEARNERS)
+    stacked = build_models(groups, combiner="logistic")["stacking"]
+    assert isinstance(stacked, StackingClassifier)
+    assert len(stacked.estimators) == 3 * len(LEARNERS)
 
 
 def test_build_models_with_one_group_fuses_learners():

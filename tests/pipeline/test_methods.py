@@ -199,3 +199,13 @@ def test_methods_and_checklists_are_deterministic(sidecar):
     assert first == second
     report["methods"] = first
     assert build_checklists(report) == build_checklists(copy.deepcopy(report))
+
+
+def test_negative_control_masks_are_named_as_a_control_not_as_segmentations(sidecar):
+    extraction = copy.deepcopy(read_extraction(sidecar))
+    ct = extraction["modalities"]["CT"]
+    (mask, info), *_ = ct["masks"].items()
+    ct["masks"][f"{mask}~permuted"] = dict(info)
+    text = "\n".join(build_methods(_report(), extraction=extraction, groups=GROUPS)["text"])
+    assert f"{mask}~permuted (label" not in text
+    assert "negative control" in text and f"masks {mask}~permuted" in text

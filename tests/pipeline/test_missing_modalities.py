@@ -38,7 +38,7 @@ def models(groups):
     return {
         "CT": build_model({"CT__tumor": groups["CT__tumor"]}, "single"),
         "late": build_model(groups, "late"),
-        "stacking": build_model(groups, "stacking", learners=("lr",), cv=3),
+        "stacking": build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3),
     }
 
 
@@ -66,7 +66,7 @@ def test_branches_train_only_on_patients_having_their_group(table):
     X, y, groups = table
     has_mr = X[groups["MR__tumor"]].notna().any(axis=1).to_numpy()
     late = build_model(groups, "late").fit(X, y)
-    stack = build_model(groups, "stacking", learners=("lr",), cv=3).fit(X, y)
+    stack = build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3).fit(X, y)
     for model in (late, stack):
         assert model.named_estimators_["MR/tumor:lr"][-2].n_samples_seen_ == has_mr.sum()
         assert model.named_estimators_["CT/tumor:lr"][-2].n_samples_seen_ == len(X)
@@ -78,7 +78,7 @@ def test_branches_train_only_on_patients_having_their_group(table):
 
 def test_meta_learner_sees_strictly_out_of_fold_probabilities_and_indicators(table):
     X, y, groups = table
-    model = build_model(groups, "stacking", learners=("lr",), cv=3).fit(X, y)
+    model = build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3).fit(X, y)
     has = X[groups["MR__tumor"]].notna().any(axis=1).to_numpy()
     columns = []
     for name, branch in model.estimators:
@@ -100,7 +100,9 @@ def test_missing_at_predict_time_and_no_group_gets_the_prevalence():
     test.loc[test.index[:20], groups["MR__tumor"]] = np.nan
     test.loc[test.index[20:25], :] = np.nan
     late = build_model(groups, "late").fit(train, y[:200])
-    stack = build_model(groups, "stacking", learners=("lr",), cv=3).fit(train, y[:200])
+    stack = build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3).fit(
+        train, y[:200]
+    )
     assert stack.indicator_groups_ == []  # complete training data: no indicator at all
     for model in (late, stack):
         proba = model.predict_proba(test)
@@ -122,7 +124,7 @@ def test_identical_to_sklearn_voting_and_stacking_on_complete_data():
     np.testing.assert_array_equal(
         late.fit(train, y[:120]).predict_proba(test), voting.fit(train, y[:120]).predict_proba(test)
     )
-    stack = build_model(groups, "stacking", learners=("lr", "svm"), cv=3)
+    stack = build_model(groups, "stacking", combiner="logistic", learners=("lr", "svm"), cv=3)
     plain = StackingClassifier(
         stack.estimators,
         final_estimator=NonNegativeLogisticRegression(),
@@ -140,7 +142,8 @@ def test_identical_to_sklearn_voting_and_stacking_on_complete_data():
 def test_clone_cross_validate_grid_search_set_output_pickle_and_skops(strategy, table):
     X, y, groups = table
     X_train, X_test, y_train = X.iloc[:200], X.iloc[200:], y[:200]
-    model = build_model(groups, strategy, learners=("lr",), cv=3)
+    combiner = "logistic" if strategy == "stacking" else None  # the grid searches its C
+    model = build_model(groups, strategy, learners=("lr",), cv=3, combiner=combiner)
     assert clone(model).get_params().keys() == model.get_params().keys()
     scores = cross_validate(model, X_train, y_train, cv=3, scoring="roc_auc")["test_score"]
     assert scores.mean() > 0.7
@@ -169,7 +172,7 @@ def test_informative_missingness_gets_a_free_signed_indicator_weight():
     rng = np.random.default_rng(0)
     lacking = rng.random(len(y)) < np.where(y == 1, 0.1, 0.6)
     X.loc[lacking, groups["MR__tumor"]] = np.nan
-    model = build_model(groups, "stacking", learners=("lr",), cv=3).fit(X, y)
+    model = build_model(groups, "stacking", combiner="logistic", learners=("lr",), cv=3).fit(X, y)
     assert model.final_estimator_.coef_[0, -1] < -0.5
     assert np.all(model.final_estimator_.coef_[0, :-1] >= 0)
 

@@ -195,6 +195,11 @@ def test_cv_errors_name_the_patients(tmp_path):
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
             options=ModelOptions(tune=True),
         )  # fmt: skip
+    with pytest.raises(InputError, match="--combiner"):
+        run_cv(
+            tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
+            options=ModelOptions(combiner="mean"),
+        )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- train / predict

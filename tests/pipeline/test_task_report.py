@@ -254,3 +254,16 @@ def test_write_task_report(built, tmp_path):
     page = paths["html"].read_text(encoding="utf-8")
     assert page.count("<svg") == len(TASK_FIGURES[report["task"]])
     assert not re.search(r"\.tmp$", " ".join(p.name for p in tmp_path.iterdir()))
+
+
+@pytest.mark.parametrize(("combiner", "words"), [(None, "by the mean"), ("convex", "convex")])
+def test_methods_text_names_the_stacking_combiner(inputs, combiner, words):
+    X, y, _ = _data("regression")
+    result = cross_validate_models(
+        {"stacking": Ridge()}, X, y, task="regression", folds=3, repeats=1
+    )
+    summary = summarize(result.predictions, task="regression", n_bootstrap=0)
+    config = {"folds": 3, "repeats": 1, "options": {"combiner": combiner}}
+    report = build_task_report(result, summary, config=config, seed=0, inputs={}, groups={})
+    assert "Stacking combined" in report["methods"]["text"][0]
+    assert words in report["methods"]["text"][0]

@@ -1,0 +1,390 @@
+"""Combiners: how late fusion and stacking turn branch predictions into one.
+
+A *combiner* turns branch predictions into one. Late fusion is one branch per group with
+``learner``, combined by ``"mean"``; stacking is one branch per group x learner, combined by
+the ``combiner`` parameter of :class:`~radfusion.pipeline.fusion.FusionClassifier` (and
+:func:`~radfusion.pipeline.fusion.build_model`). So ``combiner="mean"`` makes stacking the
+soft vote of every group x learner, and late fusion is the special case "one learner, mean";
+``benchmarks/combiners.py`` found the mean best for late fusion's branches too. The combiners:
+
+- ``"mean"``: equal weights over the branches a patient has (soft voting); nothing is learned.
+- ``"convex"``: non-negative weights summing to one, fitted on the branches' inner out-of-fold
+  predictions by minimising the log-loss (classification) or squared error (regression) of the
+  weighted mean: the super learner. The training base rate (class frequencies, or the mean
+  outcome) is one more member of the mix, so when no branch carries signal the weight moves to
+  it and the predictions shrink toward the base rate.
+- ``"shrunk"``: the convex weights shrunk toward equal weights, ``(1 - a) w_convex + a w_equal``;
+  the amount ``a`` (0, 0.1, ..., 1) minimises the loss of a K-fold CV over the combiner's own
+  training rows (the out-of-fold predictions), ties going to more shrinkage.
+- ``"best"``: the discrete super learner: the single member (a branch, or the base rate) with
+  the lowest out-of-fold loss; a patient lacking it gets the next-ranked member it has.
+- ``"logistic"``: the learned meta-learner of radfusion <= 0.2
+  (:class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` for binary outcomes, a
+  multinomial ``LogisticRegression`` for multiclass ones, non-negative least squares for
+  regression); built by :func:`~radfusion.pipeline.fusion.build_model`, not here.
+
+:class:`CombinerClassifier` and :class:`CombinerRegressor` implement the first four as the
+final estimator of :class:`~radfusion.pipeline.fusion.AvailableStackingClassifier` /
+``Regressor`` (``build_model`` builds ``"mean"`` as a soft vote, without inner CV). Their input
+is one block of columns per branch (P(class 1) of a binary classifier, every class's
+probability of a multiclass one, the prediction of a regressor), NaN where the patient lacks
+the branch's group, then ``n_free`` covariates (the stacking model's missingness indicators),
+which they ignore: a weighted mean re-normalised over the branches a patient has needs no
+indicator.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..splits import AdaptiveStratifiedKFold
+
+__all__ = [
+    "COMBINERS",
+    "DEFAULT_COMBINER",
+    "SHRINKAGE_GRID",
+    "CombinerClassifier",
+    "CombinerRegressor",
+    "resolve_combiner",
+]
+
+#: Accepted ``combiner`` values, simplest first (the order ties are broken in).
+COMBINERS = ("mean", "best", "convex", "shrunk", "logistic")
+#: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task, chosen by the rule
+#: of ``benchmarks/combiners.py`` (binary tables; multiclass and regression take the binary
+#: verdict).
+DEFAULT_COMBINER = {"binary": "mean", "multiclass": "mean", "regression": "mean"}
+#: Amounts of shrinkage toward equal weights tried by ``"shrunk"``.
+SHRINKAGE_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+
+_METHODS = ("mean", "convex", "shrunk", "best")
+_TINY = 1e-12
+_CLIP = 1e-15
+
+
+def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") -> str:
+    """The combiner a late or stacking model uses: late fusion always ``"mean"``; stacking
+    ``combiner``, or :data:`DEFAULT_COMBINER` of the task when None."""
+    if strategy == "late":
+        return "mean"
+    return DEFAULT_COMBINER.get(task, "mean") if combiner is None else combiner
+
+
+class _Combiner(BaseEstimator):
+    """Fit and pooling shared by :class:`CombinerClassifier` and :class:`CombinerRegressor`."""
+
+    def __init__(self, method="convex", *, n_free=0, cv=5, random_state=0):
+        self.method = method
+        self.n_free = n_free
+        self.cv = cv
+        self.random_state = random_state
+
+    # -- inputs
+    def _check_params(self, n_columns: int) -> None:
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        if not (isinstance(self.n_free, Integral) and 0 <= self.n_free < n_columns):
+            raise ValueError(
+                f"n_free must be an integer in [0, {n_columns - 1}] (fewer than the "
+                f"{n_columns} columns), got {self.n_free!r}"
+            )
+        if not (isinstance(self.cv, Integral) and self.cv >= 2):
+            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+
+    def _members(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs (n, members, width) of the branches then the base rate (NaN set to 0), and
+        presence (n, members) as floats; ``width`` as :meth:`_width`."""
+        block = X[:, : X.shape[1] - self.n_free]
+        width = self._width
+        n, columns = block.shape
+        if columns % width:
+            raise ValueError(
+                f"{type(self).__name__}: {columns} branch columns is not a multiple of the "
+                f"{width} outputs per branch"
+            )
+        outputs = self._expand(block.reshape(n, columns // width, width))
+        present = ~np.isnan(outputs).any(axis=2)
+        outputs = np.where(present[:, :, None], outputs, 0.0)
+        base = np.broadcast_to(self._base, (n, 1, outputs.shape[2]))
+        return (
+            np.concatenate([outputs, base], axis=1),
+            np.column_stack([present, np.ones(n, dtype=bool)]).astype(np.float64),
+        )
+
+    # -- pooling and losses
+    def _pool(self, weights, outputs, present):
+        """Weighted mean over the members each row has, and its denominator."""
+        wm = present * weights
+        den = wm.sum(axis=1)
+        num = np.einsum("nm,nmc->nc", wm, outputs)
+        ok = den > _TINY
+        pred = np.where(ok[:, None], num / np.where(ok, den, 1.0)[:, None], self._base)
+        return pred, den, ok
+
+    def _loss_grad(self, weights, outputs, present, target):
+        pred, den, ok = self._pool(weights, outputs, present)
+        n = len(target)
+        if self._task == "classification":
+            rows = np.arange(n)
+            chosen = np.clip(pred[rows, target], _CLIP, None)
+            loss = -np.log(chosen).sum() / n
+            member = outputs[rows, :, target]  # (n, members)
+            coef = np.where(ok, -1.0 / (np.where(ok, den, 1.0) * chosen), 0.0)
+            grad = (present * (member - chosen[:, None]) * coef[:, None]).sum(axis=0) / n
+        else:
+            resid = pred[:, 0] - target
+            scale = self._scale
+            loss = (resid @ resid) / (n * scale)
+            coef = np.where(ok, 2.0 * resid / np.where(ok, den, 1.0), 0.0)
+            grad = (present * (outputs[:, :, 0] - pred[:, :1]) * coef[:, None]).sum(axis=0)
+            grad = grad / (n * scale)
+        return loss, grad
+
+    def _row_losses(self, weights, outputs, present, target) -> np.ndarray:
+        pred, _, _ = self._pool(weights, outputs, present)
+        if self._task == "classification":
+            return -np.log(np.clip(pred[np.arange(len(target)), target], _CLIP, None))
+        return (pred[:, 0] - target) ** 2
+
+    def _convex(self, outputs, present, target) -> np.ndarray:
+        """Simplex weights minimising the pooled loss (SLSQP from equal weights)."""
+        m = outputs.shape[1]
+        result = minimize(
+            self._loss_grad,
+            np.full(m, 1.0 / m),
+            args=(outputs, present, target),
+            jac=True,
+            method="SLSQP",
+            bounds=[(0.0, 1.0)] * m,
+            constraints=[
+                {"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(m)}
+            ],
+            options={"maxiter": 500, "ftol": 1e-10},
+        )
+        if not result.success:
+            warnings.warn(
+                f"{type(self).__name__}(method={self.method!r}) did not converge: {result.message}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        weights = np.clip(result.x, 0.0, None)
+        return weights / weights.sum() if weights.sum() > 0 else np.full(m, 1.0 / m)
+
+    def _equal(self, m: int) -> np.ndarray:
+        weights = np.zeros(m)
+        weights[:-1] = 1.0 / (m - 1) if m > 1 else 0.0
+        if m == 1:
+            weights[0] = 1.0
+        return weights
+
+    def _splits(self, target, n):
+        """Folds of the shrinkage CV, or None when the rows cannot be split."""
+        if self._task == "classification":
+            counts = np.bincount(target)
+            if counts[counts > 0].min() < 2:
+                return None
+            splitter = AdaptiveStratifiedKFold(
+                self.cv, shuffle=True, random_state=self.random_state
+            )
+            return list(splitter.split(np.zeros(n), target))
+        if n < 4:
+            return None
+        splitter = KFold(min(self.cv, n // 2), shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(n)))
+
+    def _fit_weights(self, X, target) -> None:
+        outputs, present = self._members(X)
+        n, m = present.shape
+        self.n_branches_ = m - 1
+        equal = self._equal(m)
+        if self.method == "mean":
+            weights = equal
+        elif self.method == "best":
+            losses = np.array(
+                [
+                    self._row_losses(np.eye(m)[j], outputs, present, target)[
+                        present[:, j] > 0
+                    ].mean()
+                    if present[:, j].any()
+                    else np.inf
+                    for j in range(m)
+                ]
+            )
+            self.member_losses_ = losses
+            self.ranking_ = np.argsort(losses, kind="stable")
+            weights = np.eye(m)[self.ranking_[0]]
+        else:
+            weights = self._convex(outputs, present, target)
+            if self.method == "shrunk":
+                self.shrinkage_ = self._choose_shrinkage(outputs, present, target, equal)
+                weights = (1.0 - self.shrinkage_) * weights + self.shrinkage_ * equal
+        self.weights_ = weights[:-1].copy()
+        self.base_weight_ = float(weights[-1])
+
+    def _choose_shrinkage(self, outputs, present, target, equal) -> float:
+        splits = self._splits(target, len(target))
+        if splits is None:
+            return 1.0
+        totals = np.zeros(len(SHRINKAGE_GRID))
+        for train, test in splits:
+            convex = self._convex(outputs[train], present[train], target[train])
+            for k, amount in enumerate(SHRINKAGE_GRID):
+                weights = (1.0 - amount) * convex + amount * equal
+                totals[k] += self._row_losses(
+                    weights, outputs[test], present[test], target[test]
+                ).sum()
+        best = totals.min()
+        ties = np.flatnonzero(totals <= best + 1e-9 * max(abs(best), 1.0))
+        return float(SHRINKAGE_GRID[ties[-1]])
+
+    def _combine(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        self._check_inputs(X)
+        outputs, present = self._members(X)
+        if self.method == "best":
+            order = self.ranking_
+            first = np.argmax(present[:, order] > 0, axis=1)  # base rate always present
+            chosen = order[first]
+            return outputs[np.arange(len(X)), chosen]
+        weights = np.append(self.weights_, self.base_weight_)
+        return self._pool(weights, outputs, present)[0]
+
+    def _check_inputs(self, X) -> None:
+        pass
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class CombinerClassifier(ClassifierMixin, _Combiner):
+    """Combine branch probabilities by weights over the branches each patient has.
+
+    The final estimator of a stacking classifier built with ``combiner`` ``"mean"``,
+    ``"convex"``, ``"shrunk"`` or ``"best"`` (see the module docstring). A patient's
+    probabilities are the weighted mean of the class probabilities of the branches it has
+    (NaN inputs) and of the training class frequencies, with the weights re-normalised over
+    those members. Fitted on out-of-fold probabilities of the training rows only.
+
+    Parameters
+    ----------
+    method : {"mean", "convex", "shrunk", "best"}, default="convex"
+        How the weights are chosen.
+    n_free : int, default=0
+        The last ``n_free`` columns are covariates (missingness indicators); ignored.
+    cv : int, default=5
+        Folds of the shrinkage CV (``"shrunk"``), stratified, fewer when a class is small.
+    random_state : int or None, default=0
+        Seed of those folds.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_branches,)
+        Weight of each branch (non-negative; with ``base_weight_`` they sum to one).
+    base_weight_ : float
+        Weight of the training class frequencies (0 for ``"mean"``).
+    shrinkage_ : float
+        ``"shrunk"`` only: the amount of shrinkage toward equal weights chosen by CV.
+    ranking_ : ndarray
+        ``"best"`` only: members (branches, then the base rate as index ``n_branches_``) by
+        increasing out-of-fold loss; ``member_losses_`` holds the losses.
+    class_prior_ : ndarray of shape (n_classes,)
+    classes_, n_features_in_, n_branches_
+    """
+
+    _task = "classification"
+
+    def fit(self, X, y):
+        """Fit the weights on out-of-fold probabilities ``X`` (NaN: branch absent) and ``y``."""
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        self.classes_, target = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class: "
+                f"{self.classes_[0]!r}"
+            )
+        self._check_params(X.shape[1])
+        self._check_inputs(X)
+        self.class_prior_ = np.bincount(target, minlength=len(self.classes_)) / len(target)
+        self._fit_weights(X, target)
+        return self
+
+    @property
+    def _width(self) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    @property
+    def _base(self) -> np.ndarray:
+        return self.class_prior_
+
+    def _expand(self, block: np.ndarray) -> np.ndarray:
+        """Binary P(class 1) → both classes' probabilities."""
+        return np.concatenate([1.0 - block, block], axis=2) if block.shape[2] == 1 else block
+
+    def _check_inputs(self, X) -> None:
+        block = X[:, : X.shape[1] - self.n_free]
+        finite = block[~np.isnan(block)]
+        if finite.size and (finite.min() < 0 or finite.max() > 1):
+            raise ValueError(
+                f"{type(self).__name__} combines probabilities in [0, 1] (stacked predict_proba "
+                f"outputs); got values in [{finite.min():.3g}, {finite.max():.3g}]"
+            )
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        return self._combine(X)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class CombinerRegressor(RegressorMixin, _Combiner):
+    """Combine branch predictions by weights over the branches each patient has.
+
+    As :class:`CombinerClassifier` for continuous outcomes: the members are the branches'
+    (out-of-fold) predictions and the training mean ``y_mean_``; convex weights minimise the
+    squared error, ``"best"`` picks the member with the lowest out-of-fold squared error.
+    Parameters and attributes as :class:`CombinerClassifier` (``y_mean_`` in place of
+    ``class_prior_``).
+    """
+
+    _task = "regression"
+    _width = 1
+
+    def fit(self, X, y):
+        """Fit the weights on out-of-fold predictions ``X`` (NaN: branch absent) and ``y``."""
+        X, y = validate_data(
+            self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", y_numeric=True
+        )
+        y = column_or_1d(y).astype(np.float64)
+        self._check_params(X.shape[1])
+        self.y_mean_ = float(y.mean())
+        variance = float(y.var())
+        self._scale = variance if variance > 0 else 1.0
+        self._fit_weights(X, y)
+        return self
+
+    @property
+    def _base(self) -> np.ndarray:
+        return np.array([self.y_mean_])
+
+    @staticmethod
+    def _expand(block: np.ndarray) -> np.ndarray:
+        return block
+
+    def predict(self, X) -> np.ndarray:
+        """The combined prediction of each row."""
+        return self._combine(X)[:, 0]
