@@ -100,7 +100,17 @@ GroupPattern = Annotated[
 ]
 Learner = Annotated[str, typer.Option(help="Learner of single/early/late models.")]
 Task = Annotated[
-    str, typer.Option(help="Target kind: auto (guess), binary, multiclass or regression.")
+    str,
+    typer.Option(
+        help="Target kind: auto (guess), binary, multiclass, regression or survival "
+        "(with --time and --event)."
+    ),
+]
+Time = Annotated[str | None, typer.Option(help="Survival: time-to-event or censoring column.")]
+Event = Annotated[str | None, typer.Option(help="Survival: event column (1 event, 0 censored).")]
+Horizons = Annotated[
+    list[float] | None,
+    typer.Option(help="Survival: time-dependent AUC horizons (repeat; default event quartiles)."),
 ]
 StackLearners = Annotated[
     list[str] | None,
@@ -356,8 +366,14 @@ def robustness(
 @_user_errors
 def cv(
     features: Features,
-    label: Label,
     out: Annotated[Path, typer.Option(help="Report folder.")],
+    label: Annotated[
+        str | None, typer.Option(help="Outcome column (feature or biomarker table).")
+    ] = None,
+    time: Time = None,
+    event: Event = None,
+    horizons: Horizons = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates of the CIs.")] = 1000,
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
     biomarkers_id: BiomarkersId = None,
@@ -451,6 +467,10 @@ def cv(
             group_by=group_by,
             primary=primary,
             progress=progress,
+            n_bootstrap=bootstrap,
+            time=time,
+            event=event,
+            horizons=horizons,
         )
     _print_summary(report, out)
     if mlflow:
@@ -496,6 +516,9 @@ def train(
     combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
+    time: Time = None,
+    event: Event = None,
+    horizons: Horizons = None,
     jobs: Jobs = -1,
     quiet: Quiet = False,
 ) -> None:
@@ -515,7 +538,7 @@ def train(
     from .progress import step
 
     check_output_path(out)
-    if from_report is None and label is None:
+    if from_report is None and label is None and task != "survival":
         raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
     with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
         if from_report is not None:
@@ -533,6 +556,9 @@ def train(
                 seed=seed,
                 task=task,
                 biomarkers_id=biomarkers_id,
+                time=time,
+                event=event,
+                horizons=horizons,
             )
     save_model(trained, out)
     typer.echo(
@@ -634,7 +660,12 @@ def _print_summary(report: dict, out: Path) -> None:
     from .targets import PRIMARY_METRIC
 
     metric = PRIMARY_METRIC[report.get("task", "binary")]
-    title = {"roc_auc": "ROC AUC", "roc_auc_ovr": "AUC (OvR)", "r2": "R²"}[metric]
+    title = {
+        "roc_auc": "ROC AUC",
+        "roc_auc_ovr": "AUC (OvR)",
+        "r2": "R²",
+        "harrell_c": "Harrell C",
+    }[metric]
     typer.echo(f"{'model':<28} {title:>9}  95% CI")
     for name, model in report["models"].items():
         value = model["metrics"][metric]

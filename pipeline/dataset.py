@@ -18,8 +18,9 @@ from radfusion.features.naming import SITE_COLUMN
 from .columns import infer_groups
 from .preprocessing import level_sets
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
+from .survival import survival_target_from_table
 from .tables import ID_CANDIDATES, index_by_id, join_biomarkers, read_table, resolve_id
-from .targets import TASKS, BinaryTask, Task, resolve_task
+from .targets import TASKS, BinaryTask, SurvivalTask, Task, resolve_task
 
 __all__ = [
     "ID_CANDIDATES",
@@ -269,13 +270,16 @@ def read_biomarkers(
 def load_dataset(
     features: str | Path,
     *,
-    label: str,
+    label: str | None = None,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     group_pattern: str | None = None,
     keep_site: bool = False,
-    task: str = "binary",
+    task: str | Task = "binary",
     biomarkers_id: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    horizons: Sequence[float] | None = None,
 ) -> Dataset:
     """Read the feature table (and biomarkers), join them by patient and split off the label.
 
@@ -302,8 +306,17 @@ def load_dataset(
     feature table's id column and ``biomarkers_id`` the biomarker table's (default: the
     same name when the biomarker table has it, else ``patient_id`` or ``ID``).
     """
+    survival = isinstance(task, SurvivalTask) or task == "survival"
+    if survival and (time is None or event is None):
+        raise InputError(
+            "A survival target is two columns",
+            [Problem("name the time and the event columns (--time and --event)")],
+        )
+    if not survival and label is None:
+        raise InputError("No outcome column", [Problem("pass the outcome column (--label)")])
+    outcome = [time, event] if survival else [label]
     feature_file = str(features)
-    table, id_name, diagnostics = read_features(features, id_column, keep=(label, SITE_COLUMN))
+    table, id_name, diagnostics = read_features(features, id_column, keep=(*outcome, SITE_COLUMN))
     sources = dict.fromkeys(table.columns, feature_file)
     label_file = feature_file
     bio_id = None
@@ -312,26 +325,36 @@ def load_dataset(
         bio, bio_id = read_biomarkers(biomarkers, biomarkers_id, id_name)
         table = join_biomarkers(table, bio, file=feature_file, bio_file=bio_file)
         sources.update(dict.fromkeys(bio.columns, bio_file))
-        if label in bio.columns:
+        if outcome[0] in bio.columns:
             label_file = bio_file
-    if label not in table.columns:
+    absent = [name for name in outcome if name not in table.columns]
+    if absent:
         files = " or ".join(dict.fromkeys(sources.values())) or feature_file
         raise InputError(
             "Outcome column not found",
-            [Problem(f"no column {label!r} in the feature or biomarker table", file=files)],
+            [
+                Problem(f"no column {name!r} in the feature or biomarker table", file=files)
+                for name in absent
+            ],
         )
-    y, mapping, task = _encode_target(table[label], label, label_file, task)
+    if survival:  # the evaluation times are resolved here, once, from the whole table
+        files = {sources.get(name, feature_file) for name in outcome}
+        y = survival_target_from_table(table, time, event, file=" and ".join(sorted(files)))
+        task = SurvivalTask.for_target(y, horizons)
+        label, mapping = time, {}
+    else:
+        y, mapping, task = _encode_target(table[label], label, label_file, task)
     if keep_site:
         _check_site(table, sources.get(SITE_COLUMN, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
-    X = table.drop(columns=[c for c in (label, SITE_COLUMN) if c in table.columns])
+    X = table.drop(columns=[c for c in (*outcome, SITE_COLUMN) if c in table.columns])
     raw = X.copy()
     X, encoded = _encode_categoricals(X, sources)
     check_finite(X, sources)
     X = X.astype(float)
     X = X.sort_index()
     order = X.index
-    y = pd.Series(y, index=table.index).loc[order].to_numpy()
+    y = y[table.index.get_indexer(order)]
     if site is not None:
         site = site.loc[order]
     groups = infer_groups(list(X.columns), pattern=group_pattern)

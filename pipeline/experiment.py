@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import time as clock
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +27,7 @@ from .report import (
     write_report,
 )
 from .statistics import describe_cohort
+from .survival_experiment import run_survival_cv
 from .tables import index_by_id, read_table, resolve_id
 from .targets import BinaryTask
 from .validation import (
@@ -118,7 +119,7 @@ def _backend(scheduler: Any) -> Iterator[None]:
 def run_cv(
     features: str | Path,
     *,
-    label: str,
+    label: str | None = None,
     out: str | Path,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
@@ -137,6 +138,9 @@ def run_cv(
     group_by: str | None = None,
     primary: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    horizons: Sequence[float] | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
@@ -164,6 +168,9 @@ def run_cv(
     their own metrics (:mod:`radfusion.pipeline.report`); explanations are computed for binary
     targets only.
 
+    ``task="survival"`` takes the ``time`` and ``event`` columns instead of ``label`` (and
+    optional ``horizons``) and runs :func:`radfusion.pipeline.survival_experiment.run_survival_cv`.
+
     A table written by the ``pyradiomics`` command line is accepted as it is
     (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
     into the methods text. ``biomarkers_id`` names the biomarker table's id column when it
@@ -181,8 +188,34 @@ def run_cv(
     stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
     ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
+    if task == "survival":
+        if group_by is not None or scheduler is not None:
+            raise InputError(
+                "Not available for survival yet",
+                [Problem("leave-one-group-out (--group-by) and Dask runs are binary/other tasks")],
+            )
+        return run_survival_cv(
+            features,
+            time=time,
+            event=event,
+            out=out,
+            biomarkers=biomarkers,
+            id_column=id_column,
+            options=options,
+            strategies=strategies,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            n_jobs=n_jobs,
+            n_bootstrap=n_bootstrap,
+            command=command,
+            biomarkers_id=biomarkers_id,
+            horizons=horizons,
+            primary=primary,
+            progress=progress,
+        )
     options = ModelOptions() if options is None else options
-    started = time.perf_counter()
+    started = clock.perf_counter()
     data = load_dataset(
         features,
         label=label,
@@ -212,7 +245,7 @@ def run_cv(
             "Unknown primary model",
             [Problem(f"--primary {primary!r} is not one of the models run: {', '.join(models)}")],
         )
-    loaded = time.perf_counter()
+    loaded = clock.perf_counter()
     selection = options.select_k is not None or options.correlation_threshold is not None
     single = single_group_models(list(models), data.groups)
     if explain:
@@ -255,7 +288,7 @@ def run_cv(
         if explain
         else None
     )
-    validated = time.perf_counter()
+    validated = clock.perf_counter()
     summary = summarize(result.predictions, task=result.task, n_bootstrap=n_bootstrap, seed=seed)
     config = {
         "label": label,
@@ -351,7 +384,7 @@ def run_cv(
         durations=lambda: {
             "load_seconds": loaded - started,
             "cross_validation_seconds": validated - loaded,
-            "report_seconds": time.perf_counter() - validated,
+            "report_seconds": clock.perf_counter() - validated,
         },
     )
     return report

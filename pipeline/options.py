@@ -19,7 +19,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
 
 from .fusion import CALIBRATIONS, COMBINERS, HARMONIZE_UNSEEN, SELECT_METHODS
-from .learners import LEARNER_NAMES, LEARNERS
+from .learners import LEARNER_NAMES, LEARNERS, SURVIVAL_LEARNERS
 
 __all__ = ["ModelOptions"]
 
@@ -31,7 +31,8 @@ class ModelOptions:
     Parameters
     ----------
     learner : str, default="lr"
-        Learner of the single, early and late models.
+        Learner of the single, early and late models (a survival run: "coxnet", "rsf" or
+        "gbsa"; its default "lr" reads as "coxnet").
     learners : sequence of str, default=("lr", "svm", "rf", "xgb")
         Learners stacked per group (and voted by late fusion over a single group).
     group_pattern : str, optional
@@ -90,10 +91,11 @@ class ModelOptions:
 
     def _problems(self) -> list[Problem]:
         """Every value that cannot work, checked before any table is read."""
+        known = (*LEARNER_NAMES, *SURVIVAL_LEARNERS)  # which fit the task: checked at the run
         problems = [
-            Problem(f"learner {name!r} is not one of {', '.join(LEARNER_NAMES)}")
+            Problem(f"learner {name!r} is not one of {', '.join(known)}")
             for name in dict.fromkeys([self.learner, *self.learners])
-            if name not in LEARNER_NAMES
+            if name not in known
         ]
         if not self.learners or len(set(self.learners)) != len(self.learners):
             problems.append(Problem(f"learners {list(self.learners)} must be distinct, not none"))

@@ -39,7 +39,7 @@ import platform
 import warnings
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -60,10 +60,11 @@ from radfusion.features.naming import SITE_COLUMN, is_control_column
 from .cohorts import clinical_columns, model_cohort
 from .columns import CONTROL_GROUP
 from .dataset import check_finite, load_dataset
-from .fusion import FUSED, STRATEGIES, make_estimator
+from .fusion import FUSED, STRATEGIES, FusionSurvival, make_estimator
 from .options import ModelOptions
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .report import jsonable
+from .survival_experiment import survival_params
 from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
@@ -71,7 +72,15 @@ from .tables import (
     read_table,
     resolve_id,
 )
-from .targets import THRESHOLD, BinaryTask, MulticlassTask, Task, get_task
+from .targets import (
+    THRESHOLD,
+    BinaryTask,
+    MulticlassTask,
+    SurvivalTask,
+    Task,
+    get_task,
+    survival_output_column,
+)
 
 __all__ = [
     "FORMAT",
@@ -108,6 +117,15 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.model_selection._split.StratifiedKFold",
         "sklearn.tree._tree.Tree",
         "sklearn.utils._bunch.Bunch",
+        # survival models (FusionSurvival's learners, baseline hazards, combiner)
+        "radfusion.pipeline.fusion._survival.NonNegativeCox",
+        "sksurv.ensemble.boosting.GradientBoostingSurvivalAnalysis",
+        "sksurv.ensemble.forest.RandomSurvivalForest",
+        "sksurv.ensemble.survival_loss.CoxPH",
+        "sksurv.functions.StepFunction",
+        "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
+        "sksurv.linear_model.coxph.BreslowEstimator",
+        "sksurv.tree.tree.SurvivalTree",
         "xgboost.core.Booster",
         "xgboost.sklearn.XGBClassifier",
         "xgboost.sklearn.XGBRegressor",
@@ -220,7 +238,7 @@ class TrainedModel:
 def train_model(
     features: str | Path,
     *,
-    label: str,
+    label: str | None = None,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     options: ModelOptions | None = None,
@@ -228,6 +246,9 @@ def train_model(
     seed: int = 0,
     task: str = "auto",
     biomarkers_id: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    horizons: Sequence[float] | None = None,
 ) -> TrainedModel:
     """Fit one fusion strategy on every patient of the table.
 
@@ -246,8 +267,13 @@ def train_model(
         Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
     seed : int, default=0
         The estimator's ``random_state``.
-    task : {"auto", "binary", "multiclass", "regression"}, default="auto"
+    task : {"auto", "binary", "multiclass", "regression", "survival"}, default="auto"
         The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
+    time, event, horizons
+        A survival target's columns and the horizons at which ``predict`` gives the survival
+        probability (default: the quartiles of the training table's event times); the model
+        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` with the options read as
+        :func:`radfusion.pipeline.survival_experiment.survival_params` reads them.
 
     Returns
     -------
@@ -268,8 +294,14 @@ def train_model(
         keep_site=options.harmonize,
         task=task,
         biomarkers_id=biomarkers_id,
+        time=time,
+        event=event,
+        horizons=horizons,
     )
-    params = options.params(random_state=seed, categories=data.categories)
+    if isinstance(data.task, SurvivalTask):
+        params = survival_params(options, random_state=seed, categories=data.categories)
+    else:
+        params = options.params(random_state=seed, categories=data.categories)
     return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
 
 
@@ -287,7 +319,11 @@ def _fit(
         # Negative-control columns are never fused: a model that does not use them must not
         # ask for them at predict (a new cohort is extracted without --negative-control).
         table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
-    estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
+    survival = isinstance(data.task, SurvivalTask)
+    if survival:
+        estimator = FusionSurvival(strategy, **params).fit(table, data.y)
+    else:
+        estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
         raw, _ = _read_inputs(
@@ -322,6 +358,15 @@ def _fit(
             "strategy": strategy,
             "task": data.task.name,
             "params": jsonable(estimator.get_params(deep=False)),
+            **(
+                {
+                    "time": data.label,
+                    "horizons": list(data.task.horizons),
+                    "events": int(data.y["event"].sum()),
+                }
+                if survival
+                else {}
+            ),
         },
         training={
             "n_patients": len(data.y),
@@ -421,6 +466,9 @@ def train_from_report(
         keep_site=params.get("harmonize") is not None,
         task=config.get("task", "binary"),
         biomarkers_id=config.get("biomarkers_id_column"),
+        time=config.get("time"),
+        event=config.get("event"),
+        horizons=config.get("horizons"),
     )
     return _fit(
         data,
@@ -699,7 +747,8 @@ def predict_table(
         class ``trained.classes[1]``) and ``predicted`` (original label value; positive when
         ``probability >= 0.5``, as in the cross-validation report). Multiclass:
         ``probability_<class>`` per class and ``predicted``, the most probable class.
-        Regression: ``predicted``, the predicted value.
+        Regression: ``predicted``, the predicted value. Survival: ``risk`` (higher: earlier
+        event) and ``survival_at_<h>``, the survival probability at each horizon of training.
 
     Raises
     ------
@@ -717,6 +766,16 @@ def predict_table(
     estimator = trained.estimator
     ids = {X.index.name: X.index.to_numpy()}
     task = trained.task
+    if isinstance(task, SurvivalTask):
+        horizons = trained.settings["horizons"]
+        surv = estimator.predict_survival(X, horizons)
+        return pd.DataFrame(
+            {
+                **ids,
+                "risk": np.asarray(estimator.predict(X), dtype=float),
+                **{survival_output_column(h): surv[:, k] for k, h in enumerate(horizons)},
+            }
+        )
     if not task.is_classifier:
         return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
     order = list(estimator.classes_)

@@ -25,6 +25,8 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 from radfusion.features.errors import InputError, Problem
 
 from .statistics import calibration_fit, group_sums, weighted_auc
+from .survival import EVENT_FIELD, TIME_FIELD, check_survival_y
+from .survival_metrics import default_horizons, ibs_times, survival_metrics
 
 __all__ = [
     "BINARY_METRICS",
@@ -38,6 +40,8 @@ __all__ = [
     "BinaryTask",
     "MulticlassTask",
     "RegressionTask",
+    "IBS_POINTS",
+    "SurvivalTask",
     "Task",
     "binary_metrics",
     "get_task",
@@ -46,6 +50,7 @@ __all__ = [
     "regression_metrics",
     "resolve_task",
     "stratified_bootstrap_weights",
+    "survival_output_column",
     "task_metrics",
 ]
 
@@ -140,6 +145,8 @@ class Task:
     """Models are classifiers called with ``predict_proba`` (else regressors, ``predict``)."""
     stratified: ClassVar[bool]
     """Folds and bootstrap replicates keep the class counts."""
+    target_columns: ClassVar[tuple[str, ...]] = ("y_true",)
+    """The prediction frame's columns holding the (encoded) target."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and other.name == self.name
@@ -195,6 +202,31 @@ class Task:
     def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
         """A fitted model's output on held-out rows, shape (n,) or (n, n_outputs)."""
         raise NotImplementedError
+
+    def held_out_output(
+        self, estimator: Any, X: Any, train: np.ndarray, test: np.ndarray, n_outputs: int, name: str
+    ) -> np.ndarray:
+        """:meth:`fold_output` of the ``test`` rows of ``X`` (a task whose output also needs the
+        model's view of its own ``train`` rows overrides this)."""
+        return self.fold_output(estimator, X.iloc[test], n_outputs, name)
+
+    def target_frame(self, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """The encoded target as prediction-frame columns (:attr:`target_columns`)."""
+        return {"y_true": codes}
+
+    def patient_target(self, rows: pd.DataFrame, index: np.ndarray, n: int) -> np.ndarray:
+        """The per-patient target of a prediction frame's ``rows`` (``index``: each row's
+        patient position among ``n``); a ``ValueError`` when it is not constant per patient."""
+        y_rows = rows["y_true"].to_numpy()
+        y = np.zeros(n, dtype=np.int64 if self.is_classifier else np.float64)
+        y[index] = y_rows
+        if (y[index] != y_rows).any():
+            raise ValueError(
+                f"y_true must be constant per patient (and class codes for {self.name})"
+            )
+        if self.is_classifier and len(np.unique(y)) < 2:
+            raise ValueError("predictions contain a single class; metrics are undefined")
+        return y
 
     def bootstrap_weights(self, y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
         """Patient multiplicities of ``n_bootstrap`` replicates, shape (n_bootstrap, n)."""
@@ -370,8 +402,182 @@ class RegressionTask(Task):
         return regression_metrics(weights, y, outputs.reshape(outputs.shape[0], -1))
 
 
+IBS_POINTS = 20
+"""Times of a survival task's integrated-Brier-score grid (from the 10th to the 90th
+percentile of the follow-up times, :func:`radfusion.pipeline.survival_metrics.ibs_times`)."""
+
+
+def survival_output_column(time: float) -> str:
+    """The prediction frame's column of ``S(time | x)``, e.g. ``survival_at_24``."""
+    return f"survival_at_{time:g}"
+
+
+class SurvivalTask(Task):
+    """A time-to-event target: ``(event, time)`` records (scikit-survival's structured array).
+
+    A fold's output is the risk score (higher: earlier event), the median risk the fitted
+    model gives its own *training* rows (the cut-off of the report's risk groups, so it is
+    chosen on the training folds only), and the survival probability at every evaluation
+    time. The evaluation times are settings of the instance: the ``horizons`` of the
+    time-dependent AUC (default: the 25/50/75 % quantiles of the observed event times) and the
+    integrated-Brier-score ``grid`` (:data:`IBS_POINTS` times from the 10th to the 90th
+    percentile of the follow-up). :meth:`for_target` resolves them once from the whole table's
+    times and events; they read no model output, so no fold learns from them. Folds and
+    bootstrap replicates are stratified by the event indicator. Metrics: Harrell's C (primary),
+    Uno's C, the AUC at each horizon and their mean, and the integrated Brier score
+    (:func:`radfusion.pipeline.survival_metrics.survival_metrics`, scikit-survival's).
+    """
+
+    name = "survival"
+    primary_metric = "harrell_c"
+    is_classifier = False
+    stratified = True
+    target_columns = ("event", "time")
+
+    def __init__(self, horizons: Any = None, grid: Any = None) -> None:
+        self.horizons = None if horizons is None else tuple(float(h) for h in horizons)
+        self.grid = None if grid is None else tuple(float(t) for t in grid)
+
+    def __repr__(self) -> str:
+        return f"SurvivalTask(horizons={self.horizons})"
+
+    @classmethod
+    def for_target(cls, y: Any, horizons: Any = None, n_grid: int = IBS_POINTS) -> SurvivalTask:
+        """The task with its evaluation times resolved from the whole target ``y`` (no model
+        output is read); ``horizons`` given are checked to lie inside the follow-up."""
+        y = check_survival_y(y)
+        if horizons is None:
+            horizons = default_horizons(y)
+        horizons = np.asarray(horizons, dtype=np.float64).ravel()
+        last = float(y[TIME_FIELD].max())
+        bad = [h for h in horizons if not 0 < h < last]
+        if bad or not len(horizons):
+            raise InputError(
+                "Bad survival horizons",
+                [Problem(f"horizon {h:g} is not inside the follow-up (0, {last:g})") for h in bad]
+                or [Problem("no horizon given")],
+            )
+        return cls(np.unique(horizons), ibs_times(y, n_grid))
+
+    def _times(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        if self.horizons is None or self.grid is None:
+            raise ValueError(
+                "a survival task needs its evaluation times: SurvivalTask.for_target(y)"
+            )
+        return self.horizons, self.grid
+
+    @property
+    def times(self) -> tuple[float, ...]:
+        """Every evaluation time (horizons and grid), sorted."""
+        horizons, grid = self._times()
+        return tuple(sorted(set(horizons) | set(grid)))
+
+    @property
+    def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        horizons, _ = self._times()
+        return ("harrell_c", "uno_c", *(f"auc@{h:g}" for h in horizons), "mean_auc", "ibs")
+
+    def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
+        """The checked ``(event, time)`` records and ``{}``."""
+        return check_survival_y(y), {}
+
+    def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
+        raise InputError(
+            "A survival target is two columns",
+            [Problem("give the time and event columns (--time, --event)", file=file)],
+        )
+
+    def n_outputs(self, mapping: dict[Any, int]) -> int:
+        return 2 + len(self.times)
+
+    def output_columns(self, n_outputs: int) -> list[str]:
+        return ["risk", "train_median_risk", *map(survival_output_column, self.times)]
+
+    def strata(self, codes: np.ndarray) -> np.ndarray:
+        return codes[EVENT_FIELD].astype(np.int64)
+
+    def check_folds(self, codes: np.ndarray, mapping: dict[Any, int], folds: int) -> None:
+        events = int(codes[EVENT_FIELD].sum())
+        censored = len(codes) - events
+        if min(events, censored) >= folds:
+            return
+        raise InputError(
+            f"Cannot make {folds} folds stratified by event",
+            [
+                Problem(
+                    f"{events} patient(s) with an event and {censored} censored: each fold "
+                    f"needs both; use --folds {max(2, min(events, censored))} or fewer"
+                )
+            ],
+        )
+
+    def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
+        raise NotImplementedError("a survival fold output needs the training rows too")
+
+    def held_out_output(
+        self, estimator: Any, X: Any, train: np.ndarray, test: np.ndarray, n_outputs: int, name: str
+    ) -> np.ndarray:
+        rows = X.iloc[test]
+        risk = np.asarray(estimator.predict(rows), dtype=np.float64).reshape(-1)
+        cut = float(np.median(np.asarray(estimator.predict(X.iloc[train]), dtype=np.float64)))
+        times = np.asarray(self.times)
+        try:
+            if hasattr(estimator, "predict_survival"):
+                surv = np.asarray(estimator.predict_survival(rows, times), dtype=np.float64)
+            else:
+                surv = np.vstack([fn(times) for fn in estimator.predict_survival_function(rows)])
+        except ValueError as error:
+            raise ValueError(
+                f"model {name!r}: no survival probability at the evaluation times "
+                f"{times.min():g}..{times.max():g}: {error}"
+            ) from error
+        return np.column_stack([risk, np.full(len(risk), cut), surv])
+
+    def target_frame(self, codes: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "event": codes[EVENT_FIELD].astype(np.int64),
+            "time": codes[TIME_FIELD].astype(np.float64),
+        }
+
+    def patient_target(self, rows: pd.DataFrame, index: np.ndarray, n: int) -> np.ndarray:
+        event = np.zeros(n, dtype=np.int64)
+        time = np.zeros(n)
+        event[index] = rows["event"].to_numpy()
+        time[index] = rows["time"].to_numpy(dtype=np.float64)
+        if (event[index] != rows["event"].to_numpy()).any() or (
+            time[index] != rows["time"].to_numpy(dtype=np.float64)
+        ).any():
+            raise ValueError("event and time must be constant per patient")
+        return check_survival_y(
+            np.rec.fromarrays([event.astype(bool), time], names=[EVENT_FIELD, TIME_FIELD])
+        )
+
+    def bootstrap_weights(self, y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+        return stratified_bootstrap_weights(y[EVENT_FIELD].astype(np.int64), n_bootstrap, seed)
+
+    def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
+        """Each weight vector's patients (multiplicities expanded to rows) scored with
+        :func:`~radfusion.pipeline.survival_metrics.survival_metrics`; NaN where undefined."""
+        horizons, grid = self._times()
+        y = check_survival_y(y)
+        weights = np.asarray(weights)
+        outputs = np.asarray(outputs, dtype=np.float64)
+        columns = self.output_columns(outputs.shape[-1])
+        on_grid = [columns.index(survival_output_column(t)) for t in grid]
+        names = self.metrics
+        out = np.full((len(weights), len(outputs), len(names)), np.nan)
+        for b, w in enumerate(weights):
+            rows = np.repeat(np.arange(len(y)), np.asarray(w, dtype=np.int64))
+            for s, output in enumerate(outputs):
+                values = survival_metrics(
+                    y[rows], output[rows, 0], output[rows][:, on_grid], grid, horizons
+                )
+                out[b, s] = [values.get(name, np.nan) for name in names]
+        return out
+
+
 TASK_OBJECTS: dict[str, Task] = {
-    task.name: task for task in (BinaryTask(), MulticlassTask(), RegressionTask())
+    task.name: task for task in (BinaryTask(), MulticlassTask(), RegressionTask(), SurvivalTask())
 }
 """Every task object by name, in the order the CLI lists them."""
 

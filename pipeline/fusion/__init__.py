@@ -42,9 +42,11 @@ from ._shared_space import (
     SharedSpaceRegressor,
 )
 from ._survival import (
+    SHARED_SKIPPED,
     SURVIVAL_STRATEGIES,
     FusionSurvival,
     NonNegativeCox,
+    build_survival_estimators,
 )
 from ._tuning import (
     IntLogUniform,
@@ -72,6 +74,8 @@ __all__ = [
     "FUSED",
     "FusionClassifier",
     "FusionRegressor",
+    "SHARED_SKIPPED",
+    "build_survival_estimators",
     "FusionSurvival",
     "CALIBRATIONS",
     "build_estimators",

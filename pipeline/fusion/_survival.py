@@ -34,17 +34,29 @@ from sklearn.utils.validation import check_is_fitted
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, ID_COLUMN
 
-from ..columns import infer_groups
+from ..columns import baseline_groups, infer_groups
 from ..learners import SURVIVAL_LEARNERS, make_survival_learner
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
 from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold, check_survival_y
 from ._branch import branch_name, make_branch
 from ._model import HARMONIZE_UNSEEN, SELECT_METHODS
 
-__all__ = ["SURVIVAL_STRATEGIES", "FusionSurvival", "NonNegativeCox"]
+__all__ = [
+    "SHARED_SKIPPED",
+    "SURVIVAL_STRATEGIES",
+    "FusionSurvival",
+    "NonNegativeCox",
+    "build_survival_estimators",
+]
 
 SURVIVAL_STRATEGIES = ("single", "early", "late", "stacking")
 """Strategies of :class:`FusionSurvival` (the shared space has no survival form yet)."""
+
+SHARED_SKIPPED = (
+    "the shared-space model has no survival form: its projection is fitted to a class or "
+    "value target, and FusionSurvival refuses it rather than fit it to the time alone"
+)
+"""Why a survival run leaves the shared-space strategy out (``config.skipped_models``)."""
 
 MIN_EVENTS = 2
 """Fewest events among the rows a branch is fitted on; fewer and the branch sits out."""
@@ -309,6 +321,9 @@ class FusionSurvival(BaseEstimator):
                 raise InputError("Groups name columns the table does not have", problems)
         if self.use_groups is None:
             return groups
+        # the baselines ("volume", "control") are chosen by name only, as in FusionClassifier
+        baselines = baseline_groups(columns, groups)
+        groups = {**groups, **{g: c for g, c in baselines.items() if g not in groups}}
         names = [str(g) for g in self.use_groups]
         unknown = [g for g in names if g not in groups]
         if unknown or not names:
@@ -564,3 +579,30 @@ class FusionSurvival(BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.target_tags.required = True
         return tags
+
+
+def build_survival_estimators(
+    groups: Sequence[str], *, columns: Sequence[str] | None = None, **params
+) -> dict[str, FusionSurvival]:
+    """Every model of a multimodal survival comparison, by name, as :class:`FusionSurvival`.
+
+    The survival counterpart of :func:`radfusion.pipeline.fusion.build_estimators`, in the
+    same order and with the same names: one single model per group (two or more groups), the
+    ``volume`` and ``control`` baselines the table's ``columns`` have, then ``early``,
+    ``late`` and ``stacking`` (no ``shared``: :data:`SHARED_SKIPPED`). Every model gets the
+    same ``params``.
+    """
+    models: dict[str, FusionSurvival] = {}
+    if len(groups) > 1:
+        for group in groups:
+            key = f"single:{group}" if group in (*SURVIVAL_STRATEGIES, "shared") else group
+            models[key] = FusionSurvival("single", use_groups=[group], **params)
+    if columns is not None:
+        names = [str(c) for c in columns]
+        found = infer_groups(names, pattern=params.get("group_pattern"))
+        for baseline in baseline_groups(names, found):
+            if baseline not in groups:
+                models[baseline] = FusionSurvival("single", use_groups=[baseline], **params)
+    for strategy in SURVIVAL_STRATEGIES[1:]:
+        models[strategy] = FusionSurvival(strategy, **params)
+    return models

@@ -72,6 +72,13 @@ from ._methods import (
     summarize_diagnostics,
 )
 from ._reproduce import pinned_requirements, project_source, reproduce_steps
+from ._survival import (
+    SURVIVAL_FIGURES,
+    build_survival_report,
+    render_survival_html,
+    survival_cohort,
+    survival_figures,
+)
 from ._tasks import (
     TASK_FIGURES,
     TASK_METRIC_LABELS,
@@ -97,7 +104,12 @@ __all__ = [
     "REPORT_JOURNAL",
     "SCHEMA_VERSION",
     "STATUSES",
+    "SURVIVAL_FIGURES",
     "TASK_FIGURES",
+    "build_survival_report",
+    "render_survival_html",
+    "survival_cohort",
+    "survival_figures",
     "TASK_METRIC_LABELS",
     "USER",
     "build_checklists",

@@ -120,7 +120,7 @@ from radfusion.features.files import Content, file_digest, settle, write_atomic,
 from ..fusion import FUSED
 from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
 from ..statistics import describe_cohort
-from ..targets import BinaryTask
+from ..targets import BinaryTask, SurvivalTask
 from ..validation import (
     CI_LEVEL,
     CURVE_GRID,
@@ -162,6 +162,12 @@ from ._html import (
 )
 from ._methods import build_methods
 from ._reproduce import reproduce_steps
+from ._survival import (
+    SURVIVAL_FIGURES,
+    build_survival_report,
+    render_survival_html,
+    survival_figures,
+)
 from ._tasks import TASK_FIGURES, build_task_report, render_task_html, task_figures
 
 __all__ = [
@@ -493,6 +499,16 @@ def build_cv_report(
         )
     if explanations is not None:
         raise ValueError(f"explanations are computed for binary targets, not {result.task.name}")
+    if isinstance(result.task, SurvivalTask):
+        return build_survival_report(
+            result,
+            summary,
+            config=config,
+            seed=seed,
+            inputs=inputs,
+            groups=groups,
+            n_bootstrap=n_bootstrap,
+        )
     return build_task_report(
         result, summary, config=config, seed=seed, inputs=inputs, groups=groups, cohort=cohort
     )
@@ -532,12 +548,14 @@ def report_members(
     out_dir = Path(out_dir)
     figure_dir = out_dir / FIGURE_DIR
     figures, html = render_figures, render_html
-    if report.get("task", "binary") != "binary":
+    if report.get("task", "binary") == "survival":
+        figures, html = survival_figures, render_survival_html
+    elif report.get("task", "binary") != "binary":
         figures, html = task_figures, render_task_html
     # Figures an earlier report may have drawn (e.g. of another task); nothing else is touched.
     ours = [
         figure_dir / f"{name}.{kind}"
-        for name in set(FIGURES).union(*TASK_FIGURES.values())
+        for name in set(FIGURES).union(*TASK_FIGURES.values(), SURVIVAL_FIGURES)
         for kind in ("svg", "png")
     ]
     members: dict[Path, Content] = {path: None for path in sorted(ours) if path.is_file()}

@@ -365,7 +365,10 @@ def cross_validate_models(
             "model": np.repeat(np.array(list(models), dtype=object), repeats * n),
             "repeat": np.tile(np.repeat(np.arange(repeats, dtype=np.int64), n), n_models),
             "fold": np.tile(fold_of.ravel(), n_models),
-            "y_true": np.tile(y01, n_models * repeats),
+            **{
+                column: np.tile(target, n_models * repeats)
+                for column, target in task.target_frame(y01).items()
+            },
             **{
                 column: values[..., k].ravel()
                 for k, column in enumerate(task.output_columns(n_outputs))
@@ -428,7 +431,7 @@ def _fit_predict(
             f"cannot be fitted on the {len(train)} training patients of a fold"
             f"{counts}: {str(error).strip().splitlines()[0]}"
         )
-    output = task.fold_output(estimator, X.iloc[test], n_outputs, name)
+    output = task.held_out_output(estimator, X, train, test, n_outputs, name)
     record = None
     if hook is not None:
         fold_hook, repeat, fold = hook
@@ -472,7 +475,9 @@ def _output_columns(predictions: pd.DataFrame, task: Task) -> list[str]:
         key=lambda c: int(str(c).split("_", 1)[1]),
     )
     columns = task.output_columns(len(probas))
-    missing = sorted({"patient_id", "model", "repeat", "y_true", *columns} - set(predictions))
+    missing = sorted(
+        {"patient_id", "model", "repeat", *task.target_columns, *columns} - set(predictions)
+    )
     if missing:
         raise ValueError(f"predictions lack column(s) {missing} of a {task.name} task")
     return columns
@@ -521,14 +526,7 @@ def output_cube(
     values.reshape(-1, len(columns))[flat] = predictions[columns].to_numpy(dtype=np.float64)
     if not np.isfinite(values).all():
         raise ValueError("predictions contain non-finite values")
-    y_rows = predictions["y_true"].to_numpy()
-    y = np.zeros(len(patients), dtype=np.int64 if task.is_classifier else np.float64)
-    y[i] = y_rows
-    if (y[i] != y_rows).any():
-        raise ValueError(f"y_true must be constant per patient (and class codes for {task.name})")
-    if task.is_classifier and len(np.unique(y)) < 2:
-        raise ValueError("predictions contain a single class; metrics are undefined")
-    return models, repeats, values, y
+    return models, repeats, values, task.patient_target(predictions, i, len(patients))
 
 
 def _as_cube(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:

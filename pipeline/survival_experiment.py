@@ -1,0 +1,250 @@
+"""One survival cross-validation: table → :class:`FusionSurvival` models → report files.
+
+:func:`run_survival_cv` is what ``radfusion cv --task survival --time COL --event COL`` and
+``run_cv(..., task="survival", time=..., event=...)`` run: the same folds engine, summary and
+report writer as the other tasks, with the survival task object
+(:class:`~radfusion.pipeline.targets.SurvivalTask`), the survival estimators and the survival
+report (:mod:`radfusion.pipeline.report`).
+"""
+
+from __future__ import annotations
+
+import time as clock
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.naming import SITE_COLUMN
+
+from .dataset import load_dataset
+from .fusion import (
+    SHARED_SKIPPED,
+    STRATEGIES,
+    SURVIVAL_STRATEGIES,
+    build_survival_estimators,
+)
+from .learners import LEARNERS, SURVIVAL_LEARNERS
+from .options import ModelOptions
+from .report import build_cv_report, jsonable, write_report
+from .validation import cross_validate_models, summarize
+
+__all__ = ["DEFAULT_SURVIVAL_LEARNER", "run_survival_cv", "survival_params"]
+
+DEFAULT_SURVIVAL_LEARNER = "coxnet"
+"""What the options' default learner ``"lr"`` becomes for a survival target."""
+
+
+class SkippedSurvivalModelWarning(UserWarning):
+    """A survival model could not be fitted on this cohort; the others report."""
+
+
+def survival_params(
+    options: ModelOptions, *, random_state: int = 0, categories: Any = None
+) -> dict[str, Any]:
+    """The :class:`~radfusion.pipeline.fusion.FusionSurvival` parameters of ``options``.
+
+    The default learner ``"lr"`` is read as :data:`DEFAULT_SURVIVAL_LEARNER` and the default
+    stacking learners (all of :data:`~radfusion.pipeline.learners.LEARNERS`) as all survival
+    learners (CoxNet, random survival forest, gradient-boosted survival). A classification
+    learner named explicitly, tuning, calibration and a stacking combiner are refused: they
+    have no survival form here.
+    """
+    learner = DEFAULT_SURVIVAL_LEARNER if options.learner == "lr" else options.learner
+    learners = SURVIVAL_LEARNERS if tuple(options.learners) == tuple(LEARNERS) else options.learners
+    problems = [
+        Problem(
+            f"learner {name!r} is not a survival learner; use one of {', '.join(SURVIVAL_LEARNERS)}"
+        )
+        for name in dict.fromkeys([learner, *learners])
+        if name not in SURVIVAL_LEARNERS
+    ]
+    if options.tune:
+        problems.append(Problem("--tune has no survival search space yet; leave it out"))
+    if options.combiner is not None:
+        problems.append(
+            Problem(
+                "--combiner chooses the classification/regression stacking combiner; survival "
+                "stacking is a non-negative Cox model on the branches' risks"
+            )
+        )
+    if options.calibration is not None:
+        problems.append(
+            Problem("--calibration calibrates class probabilities; it does not apply to survival")
+        )
+    if problems:
+        raise InputError("Options that do not fit a survival target", problems)
+    return {
+        "learner": learner,
+        "learners": tuple(learners),
+        "group_pattern": options.group_pattern,
+        "categories": {k: list(v) for k, v in categories.items()} if categories else "auto",
+        "harmonize": SITE_COLUMN if options.harmonize else None,
+        "harmonize_unseen": options.harmonize_unseen,
+        "icc_table": options.icc_table,
+        "icc_threshold": options.icc_threshold,
+        "correlation_threshold": options.correlation_threshold,
+        "select_k": options.select_k,
+        "select_method": options.select_method,
+        "random_state": random_state,
+    }
+
+
+def run_survival_cv(
+    features: str | Path,
+    *,
+    time: str | None,
+    event: str | None,
+    out: str | Path,
+    biomarkers: str | Path | None = None,
+    id_column: str | None = None,
+    options: ModelOptions | None = None,
+    strategies: Sequence[str] = STRATEGIES,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    n_jobs: int = 1,
+    n_bootstrap: int = 1000,
+    command: str | None = None,
+    biomarkers_id: str | None = None,
+    horizons: Sequence[float] | None = None,
+    primary: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict:
+    """Cross-validate every single group and the fused survival models; write the report.
+
+    The folds are repeated K-fold stratified by the event indicator; every model is a
+    :class:`~radfusion.pipeline.fusion.FusionSurvival` whose every learning step is fitted on
+    the training rows of each fold only. The evaluation times (``horizons``: default the
+    25/50/75 % quantiles of the observed event times; the integrated-Brier-score grid) are
+    resolved once from the whole table's times and events
+    (:meth:`~radfusion.pipeline.targets.SurvivalTask.for_target`). The shared-space strategy
+    has no survival form and is recorded in ``config["skipped_models"]``. Returns the report
+    (the content of ``report.json``).
+
+    The bootstrap of the survival metrics rescores scikit-survival's metrics per replicate,
+    model and repeat; ``n_bootstrap`` of a few hundred keeps a run short.
+    """
+    options = ModelOptions() if options is None else options
+    started = clock.perf_counter()
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        raise InputError(
+            "Unknown strategy",
+            [Problem(f"{name!r} is not one of {', '.join(STRATEGIES)}") for name in unknown],
+        )
+    data = load_dataset(
+        features,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=options.group_pattern,
+        keep_site=options.harmonize,
+        task="survival",
+        biomarkers_id=biomarkers_id,
+        time=time,
+        event=event,
+        horizons=horizons,
+    )
+    params = survival_params(options, random_state=seed, categories=data.categories)
+    built = build_survival_estimators(list(data.groups), columns=list(data.table.columns), **params)
+    models = {
+        name: model
+        for name, model in built.items()
+        if (model.strategy in strategies and model.strategy != "single")
+        or (model.strategy == "single" and "single" in strategies)
+    }
+    if not models:
+        raise InputError(
+            "No survival model to run",
+            [Problem(f"strategies {list(strategies)}: survival has {SURVIVAL_STRATEGIES}")],
+        )
+    if primary is not None and primary not in models:
+        raise InputError(
+            "Unknown primary model",
+            [Problem(f"--primary {primary!r} is not one of the models run: {', '.join(models)}")],
+        )
+    loaded = clock.perf_counter()
+    result = cross_validate_models(
+        models,
+        data.table,
+        data.y,
+        ids=data.ids,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        n_jobs=n_jobs,
+        task=data.task,
+        skip_failing=True,
+        progress=progress,
+    )
+    for name, reason in result.skipped.items():
+        warnings.warn(
+            f"model {name!r} skipped: {reason}", SkippedSurvivalModelWarning, stacklevel=2
+        )
+    models = {name: model for name, model in models.items() if name not in result.skipped}
+    validated = clock.perf_counter()
+    summary = summarize(result.predictions, task=result.task, n_bootstrap=n_bootstrap, seed=seed)
+    skipped = dict(result.skipped)
+    if "shared" in strategies:
+        skipped["shared"] = SHARED_SKIPPED
+    config = {
+        "label": None,
+        "time": time,
+        "event": event,
+        "task": "survival",
+        "horizons": list(data.task.horizons),
+        "horizons_given": horizons is not None,
+        "id_column": data.id_column,
+        "biomarkers_id_column": data.biomarkers_id_column,
+        "group_pattern": options.group_pattern,
+        "strategies": list(strategies),
+        "learner": params["learner"],
+        "stacking_learners": list(params["learners"]),
+        "folds": folds,
+        "repeats": repeats,
+        "n_bootstrap": n_bootstrap,
+        "preprocessing": {
+            "harmonize": SITE_COLUMN if options.harmonize else None,
+            "harmonize_unseen": options.harmonize_unseen if options.harmonize else None,
+            "icc_table": options.icc_table,
+            "icc_threshold": options.icc_threshold if options.icc_table is not None else None,
+            "correlation_threshold": options.correlation_threshold,
+            "select_k": options.select_k,
+            "select_method": options.select_method if options.select_k is not None else None,
+        },
+        "tuning": None,
+        "options": options.as_dict(),
+        "models": {n: jsonable(m.get_params(deep=False)) for n, m in models.items()},
+        "encoded_columns": data.encoded,
+        "label_mapping": {},
+        "command": command,
+        "skipped_models": skipped,
+    }
+    if primary is not None:
+        config["primary"] = primary
+    inputs = {"features": features}
+    if biomarkers is not None:
+        inputs["biomarkers"] = biomarkers
+    if options.icc_table is not None:
+        inputs["icc_table"] = options.icc_table
+    report = build_cv_report(
+        result,
+        summary,
+        config=config,
+        seed=seed,
+        inputs=inputs,
+        groups=data.groups,
+        n_bootstrap=n_bootstrap,
+    )
+    write_report(
+        report,
+        result.predictions,
+        out,
+        durations=lambda: {
+            "load_seconds": loaded - started,
+            "cross_validation_seconds": validated - loaded,
+            "report_seconds": clock.perf_counter() - validated,
+        },
+    )
+    return report
