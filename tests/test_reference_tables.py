@@ -66,6 +66,7 @@ def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert set(report["data"]["groups"]) == {"CT", "PET"}
-    assert set(report["models"]) == {"CT", "PET", "early", "late", "stacking", "shared"}
+    # volume: the ROI-volume baseline (the tables carry pyradiomics shape volumes)
+    assert set(report["models"]) == {"CT", "PET", "volume", "early", "late", "stacking", "shared"}
     n = len(pd.read_csv(path, usecols=["ID"]))
     assert report["data"]["n_patients"] == n

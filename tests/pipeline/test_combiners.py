@@ -188,7 +188,7 @@ def test_permuted_labels_give_chance_auc(combiner):
             warnings.simplefilter("ignore")
             predictions = cross_validate_models(
                 {"stacking": model}, X, y, folds=3, repeats=1, seed=seed, n_jobs=1
-            )
+            ).predictions
         aucs.append(summarize(predictions, n_bootstrap=2, seed=seed)["stacking"]["roc_auc"]["mean"])
     assert abs(np.mean(aucs) - 0.5) < 0.1, np.round(aucs, 3)
 

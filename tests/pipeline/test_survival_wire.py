@@ -147,7 +147,7 @@ def test_cv_writes_a_survival_report(cli_run):
 
     table, out, output = cli_run
     assert "Harrell C" in output
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["task"] == "survival"
     assert report["config"]["skipped_models"] == {"shared": SHARED_SKIPPED}
     assert report["config"]["learner"] == "coxnet"
@@ -168,7 +168,7 @@ def test_cv_writes_a_survival_report(cli_run):
     delta = next(t for t in tests if t["fused"] == "early" and t["single"] == "MR__tumor")
     c = {m: v["metrics"]["harrell_c"]["mean"] for m, v in report["models"].items()}
     assert delta["delta"] == pytest.approx(c["early"] - c["MR__tumor"], abs=1e-6)
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert "Kaplan–Meier" in html and "<svg" in html and "http" not in html.split("<body>")[0]
     assert (out / "figures" / "survival_km.svg").is_file()
     predictions = pd.read_csv(out / "predictions.csv", dtype={"patient_id": str})
@@ -226,7 +226,7 @@ def test_cv_train_predict_round_trip(cli_run, tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     trained = load_model(model_file)  # every type in the file is on the trust list
     assert isinstance(trained.estimator, FusionSurvival)
     assert list(trained.estimator.get_params()["learners"]) == ["coxnet"]
