@@ -169,7 +169,7 @@ EDGES, PRIVATE, SKLEARN_PRIVATE = _scan()
 def test_the_scan_sees_the_packages():
     assert len(MODULES) > 30
     assert "radfusion.pipeline.fusion._model" in EDGES["radfusion.pipeline.fusion._estimator"]
-    assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._estimator"]
+    assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._inputs"]
     assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.validation._cv"]
 
 

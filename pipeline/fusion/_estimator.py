@@ -25,13 +25,11 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import ID_COLUMN
-
 from ..columns import baseline_groups, infer_groups
 from ..learners import LEARNERS
-from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..targets import Task, get_task
+from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._model import FUSED, STRATEGIES, build_model
 
 __all__ = [
@@ -142,66 +140,15 @@ class _Fusion(BaseEstimator):
         return self.encoder_.transform(self._frame(X, fitting=False))
 
     def _frame(self, X, *, fitting: bool) -> pd.DataFrame:
-        """The table as a DataFrame with text column names; an array gets ``x0, x1, …``."""
-        X = check_table(X, type(self).__name__)
-        keep = (self.harmonize,) if self.harmonize else ()
-        if isinstance(X, pd.DataFrame):
-            if fitting:
-                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-                self.n_features_in_ = X.shape[1]
-            frame = as_frame(X)
-            return frame.drop(columns=[ID_COLUMN]) if ID_COLUMN in frame.columns else frame
-        if fitting:
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            self.n_features_in_ = X.shape[1]
-            return as_frame(X, keep=keep)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} "
-                f"is expecting {self.n_features_in_} features as input."
-            )
-        return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
+        return input_frame(self, X, fitting=fitting)
 
     def _chosen_groups(
         self, groups: dict[str, list[str]], columns: list[str]
     ) -> dict[str, list[str]]:
-        if self.use_groups is None:
-            return groups
-        # the baselines ("volume", "control") are chosen by name only, never fused by default
-        baselines = baseline_groups(columns, groups)
-        groups = {**groups, **{g: c for g, c in baselines.items() if g not in groups}}
-        names = [str(g) for g in self.use_groups]
-        unknown = [g for g in names if g not in groups]
-        if unknown or not names:
-            raise InputError(
-                "use_groups names groups the table does not have",
-                [Problem(f"group {g!r} is not one of {', '.join(groups)}") for g in unknown]
-                or [Problem("use_groups is empty")],
-            )
-        return {g: groups[g] for g in names}
+        return chosen_groups(self, groups, columns)
 
     def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
-        exclude = {ID_COLUMN, *([self.harmonize] if self.harmonize else [])}
-        if self.groups is None:
-            return infer_groups(columns, pattern=self.group_pattern, exclude=exclude)
-        groups: dict[str, list[str]] = {}
-        problems = []
-        for group, names in self.groups.items():
-            expanded = []
-            for name in names:
-                if name in columns:
-                    expanded.append(name)
-                elif str(name) in self.encoder_.levels_:
-                    expanded += self.encoder_.encoded_columns(str(name))
-                else:
-                    problems.append(
-                        Problem(f"group {group!r}: column {name!r} is not in the table")
-                    )
-            groups[str(group)] = expanded
-        if problems:
-            raise InputError("Groups name columns the table does not have", problems)
-        return groups
+        return resolve_groups(self, columns)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

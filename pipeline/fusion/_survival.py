@@ -32,13 +32,14 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import CLINICAL_GROUP, ID_COLUMN
+from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import baseline_groups, infer_groups
 from ..learners import SURVIVAL_LEARNERS, make_survival_learner
-from ..preprocessing import MAX_LEVELS, CategoricalEncoder, as_frame, check_table
+from ..preprocessing import MAX_LEVELS, CategoricalEncoder
 from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold, check_survival_y
 from ._branch import branch_name, make_branch
+from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._model import HARMONIZE_UNSEEN, SELECT_METHODS
 
 __all__ = [
@@ -278,61 +279,10 @@ class FusionSurvival(BaseEstimator):
         return learners
 
     def _frame(self, X, *, fitting: bool) -> pd.DataFrame:
-        """The table as a DataFrame with text column names; an array gets ``x0, x1, …``."""
-        X = check_table(X, type(self).__name__)
-        keep = (self.harmonize,) if self.harmonize else ()
-        if isinstance(X, pd.DataFrame):
-            if fitting:
-                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-                self.n_features_in_ = X.shape[1]
-            frame = as_frame(X)
-            return frame.drop(columns=[ID_COLUMN]) if ID_COLUMN in frame.columns else frame
-        if fitting:
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            self.n_features_in_ = X.shape[1]
-            return as_frame(X, keep=keep)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} "
-                f"is expecting {self.n_features_in_} features as input."
-            )
-        return as_frame(X, getattr(self, "feature_names_in_", None), keep=keep)
+        return input_frame(self, X, fitting=fitting)
 
     def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
-        exclude = {ID_COLUMN, *([self.harmonize] if self.harmonize else [])}
-        if self.groups is None:
-            groups = infer_groups(columns, pattern=self.group_pattern, exclude=exclude)
-        else:
-            groups, problems = {}, []
-            for group, names in self.groups.items():
-                expanded = []
-                for name in names:
-                    if name in columns:
-                        expanded.append(name)
-                    elif str(name) in self.encoder_.levels_:
-                        expanded += self.encoder_.encoded_columns(str(name))
-                    else:
-                        problems.append(
-                            Problem(f"group {group!r}: column {name!r} is not in the table")
-                        )
-                groups[str(group)] = expanded
-            if problems:
-                raise InputError("Groups name columns the table does not have", problems)
-        if self.use_groups is None:
-            return groups
-        # the baselines ("volume", "control") are chosen by name only, as in FusionClassifier
-        baselines = baseline_groups(columns, groups)
-        groups = {**groups, **{g: c for g, c in baselines.items() if g not in groups}}
-        names = [str(g) for g in self.use_groups]
-        unknown = [g for g in names if g not in groups]
-        if unknown or not names:
-            raise InputError(
-                "use_groups names groups the table does not have",
-                [Problem(f"group {g!r} is not one of {', '.join(groups)}") for g in unknown]
-                or [Problem("use_groups is empty")],
-            )
-        return {g: groups[g] for g in names}
+        return chosen_groups(self, resolve_groups(self, columns), columns)
 
     def _encoded(self, X) -> pd.DataFrame:
         check_is_fitted(self, "branches_")
