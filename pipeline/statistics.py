@@ -34,6 +34,7 @@ from .preprocessing import site_outcome_association
 
 __all__ = [
     "DeLongResult",
+    "auc_rows",
     "calibration_bins",
     "calibration_fit",
     "confusion_counts",
@@ -182,6 +183,30 @@ def weighted_auc(
     u = (pos_in_group * (neg_below + 0.5 * neg_in_group)).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return u / (w_pos * w_neg)
+
+
+def auc_rows(y: Any, scores: Any) -> np.ndarray:
+    """ROC AUC of every row of ``scores`` against the same 0/1 labels ``y``.
+
+    The Mann-Whitney statistic by midranks (ties count one half), so each value equals
+    :func:`sklearn.metrics.roc_auc_score` ``(y, scores[i])``; one ``rankdata`` over the
+    whole matrix instead of one scikit-learn call (and its input checks) per row.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels 0/1 with both classes present.
+    scores : array-like of shape (k, n)
+
+    Returns
+    -------
+    ndarray of shape (k,)
+    """
+    pos = _binary(y)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    ranks = rankdata(scores, axis=1)
+    return (ranks[:, pos].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -37,6 +37,7 @@ from ._model import (
     build_model,
     build_models,
 )
+from ._shared_fits import fit_once, shared_fits
 from ._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
@@ -99,6 +100,8 @@ __all__ = [
     "build_models",
     "chosen_hyperparameters",
     "make_branch",
+    "fit_once",
     "search_space",
+    "shared_fits",
     "tuned_branch",
 ]

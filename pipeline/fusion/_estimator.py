@@ -31,6 +31,7 @@ from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..targets import Task, get_task
 from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._model import FUSED, STRATEGIES, build_model
+from ._shared_fits import fit_once
 
 __all__ = [
     "FusionClassifier",
@@ -132,7 +133,7 @@ class _Fusion(BaseEstimator):
             calibration=self.calibration,
             combiner=self.combiner,
         )
-        self.model_.fit(encoded, y)
+        self.model_ = fit_once(self.model_, encoded, y)
         return self
 
     def _encoded(self, X) -> pd.DataFrame:

@@ -54,6 +54,7 @@ from ..splits import AdaptiveStratifiedKFold
 from ..targets import TASKS
 from ._branch import branch_name, make_branch
 from ._combiners import COMBINERS, CombinerClassifier, CombinerRegressor, resolve_combiner
+from ._shared_fits import fit_once
 from ._shared_space import SharedSpaceClassifier, SharedSpaceRegressor
 from ._tuning import tuned_branch
 
@@ -295,15 +296,6 @@ class _Availability:
         return present[:, self.branch_groups_]  # index -1 → the always-present column
 
 
-def _fit_rows(estimator, X, y, rows, sample_weight):
-    """Fit on the given rows (all rows when ``rows`` is None)."""
-    if rows is None:
-        params = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return estimator.fit(X, y, **params)
-    params = {} if sample_weight is None else {"sample_weight": sample_weight[rows]}
-    return estimator.fit(safe_indexing(X, rows), y[rows], **params)
-
-
 def _branch_output(estimator, X, method: str) -> np.ndarray:
     """A branch's stacked output, shape (n, c): P(class 1) of a binary classifier, every
     class's probability of a multiclass one, the prediction of a regressor."""
@@ -315,7 +307,7 @@ def _branch_output(estimator, X, method: str) -> np.ndarray:
 
 def _fit_predict_rows(estimator, X, y, train, test, sample_weight, method="predict_proba"):
     """Fit on ``train`` rows, return the output of ``test`` rows (out-of-fold predictions)."""
-    estimator = _fit_rows(estimator, X, y, train, sample_weight)
+    estimator = fit_once(estimator, X, y, train, sample_weight)
     if len(test) == 0:
         return None
     return _branch_output(estimator, safe_indexing(X, test), method)
@@ -362,7 +354,7 @@ class _AvailableVoting(_Availability):
         train = [_trainable(everyone, present[:, g], y, n_classes) for g in range(present.shape[1])]
         self.usable_ = np.array([rows is not None for rows in train], dtype=bool)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows)(
+            delayed(fit_once)(
                 clone(est),
                 X,
                 y,
@@ -542,7 +534,7 @@ class _AvailableStacking(_Availability):
         # then the inner folds: a tuned branch reuses its search's chosen setting there
         # instead of searching again in every inner fold.
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_rows)(
+            delayed(fit_once)(
                 clone(clf),
                 X,
                 y,

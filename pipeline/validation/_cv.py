@@ -38,7 +38,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from radfusion.features.errors import InputError, Problem
 
-from ..fusion import FUSED
+from ..fusion import FUSED, shared_fits
 from ..progress import Progress, run_tasks
 from ..splits import leave_one_group_out
 from ..statistics import (
@@ -224,7 +224,10 @@ def cross_validate_models(
     <radfusion.pipeline.targets.Task.splitter>`: ``RepeatedStratifiedKFold(n_splits=folds,
     n_repeats=repeats, random_state=seed)`` for classes, ``RepeatedKFold`` for regression);
     every model sees the same splits. Each (model, repeat, fold) fits a fresh ``clone`` of the
-    model on the training rows only and predicts the held-out rows. One row is one patient, so
+    model on the training rows only and predicts the held-out rows; the models of one split
+    run together in one worker and share identical fits
+    (:func:`radfusion.pipeline.fusion.shared_fits`: the CT-only model is stacking's ``CT:lr``
+    branch, fitted once), which gives the predictions of independent fits. One row is one patient, so
     the folds are patient-grouped by construction. Models are not re-seeded: set their own
     ``random_state`` for reproducibility.
 
@@ -244,7 +247,7 @@ def cross_validate_models(
     seed : int, default=0
         ``random_state`` of the splitter.
     n_jobs : int, default=1
-        joblib workers over (model, repeat, fold) fits. The result does not depend on it.
+        joblib workers over the (repeat, fold) splits. The result does not depend on it.
     fold_hook : callable, optional
         Called inside the worker right after each fit as ``fold_hook(estimator, X_test,
         y_test, model=name, repeat=r, fold=f)`` with the fitted estimator and the held-out
@@ -265,7 +268,7 @@ def cross_validate_models(
         order, ``folds`` and ``repeats`` are ignored (one repeat), and
         ``CVResult.held_out_groups`` lists the group held out by each fold.
     progress : callable, optional
-        ``progress(done, total)`` over the (model, repeat, fold) fits as they complete, e.g. a
+        ``progress(done, total)`` over the (repeat, fold) splits as they complete, e.g. a
         :class:`radfusion.pipeline.progress.ProgressBar`. The result does not depend on it.
 
     Returns
@@ -319,25 +322,26 @@ def cross_validate_models(
         splitter = task.splitter(folds, repeats, seed)
         splits = list(splitter.split(np.zeros((n, 1)), task.strata(y01)))
     n_outputs = task.n_outputs(mapping)
-    fits = [(name, split) for name in models for split in range(len(splits))]
-    outputs = run_tasks(
+    names = list(models)
+    per_split = run_tasks(
         (
-            delayed(_fit_predict)(
-                models[name],
+            delayed(_fit_predict_split)(
+                models,
                 X,
                 y01,
                 *splits[split],
-                name,
                 None if fold_hook is None else (fold_hook, *divmod(split, folds)),
                 task,
                 n_outputs,
                 skip_failing,
             )
-            for name, split in fits
+            for split in range(len(splits))
         ),
         n_jobs=n_jobs,
         progress=progress,
     )
+    fits = [(name, split) for name in names for split in range(len(splits))]
+    outputs = [per_split[split][m] for m in range(len(names)) for split in range(len(splits))]
     skipped = _skipped(fits, outputs, folds)
     if skipped:
         if len(skipped) == len(models):
@@ -401,6 +405,30 @@ def cross_validate_models(
     )
 
 
+def _fit_predict_split(
+    models: Mapping[str, BaseEstimator],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    hook: tuple[Callable[..., Any], int, int] | None,
+    task: Task,
+    n_outputs: int = 1,
+    skip_failing: bool = False,
+) -> list[tuple[np.ndarray | None, Any]]:
+    """Every model of one (repeat, fold) split, in order, sharing identical branch fits
+    (:func:`radfusion.pipeline.fusion.shared_fits`): the CT-only model, late fusion's and
+    stacking's ``CT:lr`` branch are one fit. Per model: :func:`_fit_predict`'s output."""
+    X_train = X.iloc[train]
+    with shared_fits():
+        return [
+            _fit_predict(
+                model, X, y, train, test, name, hook, task, n_outputs, skip_failing, X_train=X_train
+            )
+            for name, model in models.items()
+        ]
+
+
 def _fit_predict(
     model: BaseEstimator,
     X: pd.DataFrame,
@@ -412,18 +440,21 @@ def _fit_predict(
     task: Task,
     n_outputs: int = 1,
     skip_failing: bool = False,
+    *,
+    X_train: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray | None, Any]:
     """Fit a clone on the training rows; return the test rows' output (:meth:`Task.fold_output
     <radfusion.pipeline.targets.Task.fold_output>`) and the record of ``hook = (fold_hook,
     repeat, fold)`` (None without a hook). With ``skip_failing``, a ``ValueError`` of the fit
-    gives ``(None, reason)``."""
+    gives ``(None, reason)``. ``X_train``: ``X.iloc[train]`` when already taken."""
+    y_train = y[train]
     try:
-        estimator = clone(model).fit(X.iloc[train], y[train])
+        estimator = clone(model).fit(X.iloc[train] if X_train is None else X_train, y_train)
     except ValueError as error:
         if not skip_failing:
             raise
         counts = (
-            f" (per class: {np.bincount(y[train].astype(int)).tolist()})"
+            f" (per class: {np.bincount(y_train.astype(int)).tolist()})"
             if task.is_classifier
             else ""
         )

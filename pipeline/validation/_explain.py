@@ -40,6 +40,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from ..fusion import FUSED, branch_name, chosen_hyperparameters, fitted_model
+from ..statistics import auc_rows
 
 __all__ = [
     "N_REPEATS",
@@ -118,7 +119,7 @@ def held_out_importance(
     columns = list(columns)
     y_test = np.asarray(y_test)
     n_rows = len(X_test)
-    baseline = roc_auc_score(y_test, estimator.predict_proba(X_test)[:, 1])
+    baseline = auc_rows(y_test, estimator.predict_proba(X_test)[:, 1][None, :])[0]
     values = X_test.to_numpy(copy=True)
     index = {name: i for i, name in enumerate(X_test.columns)}
     rng = np.random.default_rng(random_state)
@@ -134,8 +135,9 @@ def held_out_importance(
             stacked[k * n_rows : (k + 1) * n_rows, col] = values[orders[start + k], col]
         frame = pd.DataFrame(stacked, columns=X_test.columns).astype(X_test.dtypes.to_dict())
         proba = estimator.predict_proba(frame)[:, 1].reshape(len(batch), n_rows)
+        aucs = auc_rows(y_test, proba)
         for k, (r, j) in enumerate(batch):
-            drops[r, j] = baseline - roc_auc_score(y_test, proba[k])
+            drops[r, j] = baseline - aucs[k]
     return drops.mean(axis=0)
 
 
