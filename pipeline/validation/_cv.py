@@ -227,9 +227,9 @@ def cross_validate_models(
     model on the training rows only and predicts the held-out rows; the models of one split
     run together in one worker and share identical fits
     (:func:`radfusion.pipeline.fusion.shared_fits`: the CT-only model is stacking's ``CT:lr``
-    branch, fitted once), which gives the predictions of independent fits. One row is one patient, so
-    the folds are patient-grouped by construction. Models are not re-seeded: set their own
-    ``random_state`` for reproducibility.
+    branch, fitted once), which gives the predictions of independent fits. One row is one
+    patient, so the folds are patient-grouped by construction. Models are not re-seeded: set
+    their own ``random_state`` for reproducibility.
 
     Parameters
     ----------
