@@ -22,9 +22,11 @@ from radfusion.pipeline.validation import (
     FoldExplainer,
     cross_validate_models,
     fold_seed,
+    held_out_importance,
     single_group_models,
     summarize_explanations,
 )
+from radfusion.pipeline.validation._explain import _columnwise_steps
 
 GROUPS = {
     "CT__tumor": ["CT__tumor__signal", "CT__tumor__noise"],
@@ -225,3 +227,35 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     # SHAP is not computed, and the report says so the same way whatever is installed.
     assert explanations["shap"] == SHAP_NOTE
     assert "SHAP" not in _explanations_html(explanations) and "not installed" not in page
+
+
+@pytest.mark.parametrize(
+    "learner, options",
+    [
+        ("lr", {}),
+        ("lr", {"select_k": 1}),
+        ("rf", {"correlation_threshold": 0.9}),
+        ("lr", {"harmonize": "site"}),  # ComBat mixes rows: the generic path
+    ],
+)
+def test_column_by_column_importance_equals_predicting_every_shuffled_copy(learner, options):
+    """The shortcut (steps run once, one changed term of a logistic regression) gives the
+    numbers of predicting every shuffled copy through the whole branch."""
+    X, y = cohort(n=80)
+    X = X.assign(site=np.where(np.arange(len(X)) % 3 == 0, "A", "B"))
+    columns = ["CT__tumor__signal", "CT__tumor__noise"]
+    model = build_model({"CT__tumor": columns}, "single", learner=learner, **options)
+    fitted = model.fit(X.iloc[:50], y[:50])
+    kwargs = {"n_repeats": 4, "random_state": 3}
+    fast = held_out_importance(fitted, X.iloc[50:], y[50:], columns, **kwargs)
+    # the same shuffles, every copy predicted through the whole pipeline
+    rng = np.random.default_rng(3)
+    baseline = roc_auc_score(y[50:], fitted.predict_proba(X.iloc[50:])[:, 1])
+    slow = np.zeros((4, len(columns)))
+    for r in range(4):
+        for j, column in enumerate(columns):
+            shuffled = X.iloc[50:].copy()
+            shuffled[column] = shuffled[column].to_numpy()[rng.permutation(30)]
+            slow[r, j] = baseline - roc_auc_score(y[50:], fitted.predict_proba(shuffled)[:, 1])
+    np.testing.assert_allclose(fast, slow.mean(axis=0), atol=1e-12)
+    assert (_columnwise_steps(fitted) is None) == ("harmonize" in options)
