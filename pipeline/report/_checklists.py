@@ -813,6 +813,8 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
     rules = SURVIVAL_ITEMS if report.get("task") == "survival" else ITEMS
     for checklist, item, where, rule in rules:
         status, note = rule(report)
+        if where == "groups" and not report.get("groups"):  # no leave-one-group-out section
+            where = "-"
         items.append(
             {"checklist": checklist, "item": item, "where": where, "status": status, "note": note}
         )
