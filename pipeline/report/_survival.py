@@ -19,6 +19,13 @@ cumulative/dynamic AUC). report.json fields that differ from the other tasks::
                   p_value, n_boot_used}]}: paired bootstrap ΔHarrell's C of every fused model
                   minus every single-group model
     curves        {"times": the td-AUC times (the integrated-Brier-score grid)}
+    methods       {"text": [paragraph], "extraction", "feature_classes", "learners"}: the
+                  binary report's feature-extraction paragraphs
+                  (:func:`~radfusion.pipeline.report.extraction_paragraphs`), then the survival
+                  paragraphs; ``learners`` {name: {estimator, params}} of the survival learners
+    checklists    as the binary report's, from :data:`~radfusion.pipeline.report.SURVIVAL_ITEMS`
+    groups        (``--group-by`` only) {"column", "method", "models": {model: [{group, n,
+                  events, harrell_c {mean, ci_low, ci_high, n_boot_used} | null, note}]}}
 
 ``predictions.csv`` holds ``patient_id, model, repeat, fold, event, time, risk,
 train_median_risk, survival_at_<t>…``.
