@@ -94,7 +94,9 @@ def synthetic_table(features: Path, biomarkers: Path):
     y = survival_target_from_table(bio, file=str(biomarkers))
     # text categories one-hot encoded here, for the scikit-survival baselines
     clinical = pd.get_dummies(
-        bio.drop(columns=["outcome", "time", "event"]), drop_first=True, dtype=float
+        bio.drop(columns=["outcome", "time", "event"], errors="ignore"),
+        drop_first=True,
+        dtype=float,
     )
     X = table.drop(columns=[c for c in ("site",) if c in table]).join(clinical, how="left")
     return X.loc[bio.index], y, None

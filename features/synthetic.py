@@ -33,8 +33,10 @@ same four factors:
 
 with a Weibull baseline of shape 1.5 and a median of 24 months at z = 0, censored by drop-out
 (exponential, mean 80 months) and by the end of follow-up at 60 months (about 35 % censored).
-The binary ``outcome`` is kept, unchanged, and these draws come from a stream of their own,
-so images and every other column are the same as with ``outcome="binary"``.
+The binary ``outcome`` column is left out (it is driven by the same factors, so a survival
+run would read it as a clinical predictor that all but gives the answer away); the survival
+draws come from a stream of their own, so images and every other column are the same as with
+``outcome="binary"``.
 
 Each phenotype also has a small independent nuisance term (see the module constants), and
 there is nuisance variation independent of the outcome: lesion size (equivalent radius
@@ -171,15 +173,15 @@ class SyntheticCohort:
         ``manifest.csv``; image and mask paths in it are relative to its folder.
     biomarkers : Path
         ``biomarkers.csv`` with ``patient_id, age, sex, ldh, outcome``.
-    outcome : str
-        Name of the outcome column in ``biomarkers``.
+    outcome : str or None
+        Name of the binary outcome column in ``biomarkers`` (None for a survival cohort).
     time, event : str or None
         Names of the survival columns (``outcome="survival"``), else None.
     """
 
     manifest: Path
     biomarkers: Path
-    outcome: str = "outcome"
+    outcome: str | None = "outcome"
     time: str | None = None
     event: str | None = None
 
@@ -273,8 +275,9 @@ def synthetic_outcomes(n_patients: int, seed: int = 0) -> dict[str, np.ndarray]:
     """The outcomes of :func:`make_cohort`'s patients, without drawing any image.
 
     Returns ``patient_id``, ``outcome`` (binary), ``time``, ``event`` and ``risk`` (the true
-    log relative hazard of the survival model), one entry per patient; ``make_cohort(...,
-    outcome="survival")`` writes the same ``outcome``, ``time`` and ``event``.
+    log relative hazard of the survival model), one entry per patient; ``make_cohort(...)``
+    writes the same ``outcome``, and ``make_cohort(..., outcome="survival")`` the same
+    ``time`` and ``event``.
 
     >>> synthetic_outcomes(2)["patient_id"].tolist()
     ['P001', 'P002']
@@ -470,9 +473,9 @@ def make_cohort(
         by a seeded draw of their own, get no MR image, mask or manifest rows. Everything else
         (their CT, biomarkers and outcome; the other patients) is unchanged.
     outcome : {"binary", "survival"}, default "binary"
-        ``"survival"`` adds the columns ``time`` (months) and ``event`` (0/1) to
-        ``biomarkers.csv`` (module docstring); the binary ``outcome`` column stays, and all
-        other files are byte-identical to the binary cohort's.
+        ``"survival"`` writes the columns ``time`` (months) and ``event`` (0/1) in
+        ``biomarkers.csv`` in place of the binary ``outcome`` (module docstring); all other
+        columns and files are byte-identical to the binary cohort's.
 
     Returns
     -------
@@ -537,17 +540,19 @@ def make_cohort(
             for mask, label in MASKS:
                 row = (p.patient_id, modality, mask, image_rel, seg_rel, label, p.site)
                 manifest_rows.append(row)
-        row = (p.patient_id, p.age, p.sex, f"{p.ldh:.1f}", p.outcome)
+        row = (p.patient_id, p.age, p.sex, f"{p.ldh:.1f}")
         if survival:
             time, event, _ = _draw_survival(int(seed), k, p.z)
             row = (*row, f"{time:.1f}", event)
+        else:
+            row = (*row, p.outcome)
         biomarker_rows.append(row)
 
     manifest = out / "manifest.csv"
     biomarkers = out / "biomarkers.csv"
     _write_csv(manifest, MANIFEST_COLUMNS, manifest_rows)
-    header = BIOMARKER_COLUMNS + (SURVIVAL_COLUMNS if survival else ())
+    header = BIOMARKER_COLUMNS[:-1] + (SURVIVAL_COLUMNS if survival else BIOMARKER_COLUMNS[-1:])
     _write_csv(biomarkers, header, biomarker_rows)
     if survival:
-        return SyntheticCohort(manifest, biomarkers, time="time", event="event")
+        return SyntheticCohort(manifest, biomarkers, outcome=None, time="time", event="event")
     return SyntheticCohort(manifest=manifest, biomarkers=biomarkers)

@@ -182,8 +182,8 @@ def synth(
     outcome: Annotated[
         str,
         typer.Option(
-            help="binary (the 'outcome' column), or survival: also 'time' (months) and "
-            "'event' (0/1) columns in biomarkers.csv."
+            help="binary (the 'outcome' column), or survival: 'time' (months) and "
+            "'event' (0/1) columns in biomarkers.csv instead of 'outcome'."
         ),
     ] = "binary",
 ) -> None:

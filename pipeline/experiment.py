@@ -169,7 +169,8 @@ def run_cv(
     targets only.
 
     ``task="survival"`` takes the ``time`` and ``event`` columns instead of ``label`` (and
-    optional ``horizons``) and runs :func:`radfusion.pipeline.survival_experiment.run_survival_cv`.
+    optional ``horizons``) and runs :func:`radfusion.pipeline.survival_experiment.run_survival_cv`
+    (``group_by`` and ``scheduler`` as below; per-group Harrell's C instead of the AUC).
 
     A table written by the ``pyradiomics`` command line is accepted as it is
     (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
@@ -189,31 +190,28 @@ def run_cv(
     ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
     if task == "survival":
-        if group_by is not None or scheduler is not None:
-            raise InputError(
-                "Not available for survival yet",
-                [Problem("leave-one-group-out (--group-by) and Dask runs are binary/other tasks")],
+        with _backend(scheduler):
+            return run_survival_cv(
+                features,
+                time=time,
+                event=event,
+                out=out,
+                biomarkers=biomarkers,
+                id_column=id_column,
+                options=options,
+                strategies=strategies,
+                folds=folds,
+                repeats=repeats,
+                seed=seed,
+                n_jobs=-1 if scheduler is not None else n_jobs,
+                n_bootstrap=n_bootstrap,
+                command=command,
+                biomarkers_id=biomarkers_id,
+                horizons=horizons,
+                primary=primary,
+                progress=progress,
+                group_by=group_by,
             )
-        return run_survival_cv(
-            features,
-            time=time,
-            event=event,
-            out=out,
-            biomarkers=biomarkers,
-            id_column=id_column,
-            options=options,
-            strategies=strategies,
-            folds=folds,
-            repeats=repeats,
-            seed=seed,
-            n_jobs=n_jobs,
-            n_bootstrap=n_bootstrap,
-            command=command,
-            biomarkers_id=biomarkers_id,
-            horizons=horizons,
-            primary=primary,
-            progress=progress,
-        )
     options = ModelOptions() if options is None else options
     started = clock.perf_counter()
     data = load_dataset(

@@ -44,7 +44,7 @@ from .persistence import TrainedModel, load_model, model_inputs, model_matrix, p
 from .preprocessing import CategoricalEncoder
 from .report import build_external_report, write_external_report
 from .statistics import PROBA_EPS
-from .targets import BinaryTask
+from .targets import BinaryTask, SurvivalTask
 from .validation import (
     DCA_THRESHOLDS,
     bootstrap_auc,
@@ -112,6 +112,19 @@ def validate_model(
     model_path = None if isinstance(model, TrainedModel) else Path(model)
     trained = load_model(model_path) if model_path is not None else model
     task = trained.task
+    if isinstance(task, SurvivalTask):
+        raise InputError(
+            "External validation of a survival model is not available yet",
+            [
+                Problem(
+                    "run `radfusion predict` on the external tables, then score its risk and "
+                    "survival_at_<h> columns against the external time and event with "
+                    "radfusion.pipeline.survival_metrics.survival_metrics_ci (Harrell's and "
+                    "Uno's C, td-AUC, integrated Brier score with bootstrap CIs)",
+                    file=str(model_path) if model_path is not None else None,
+                )
+            ],
+        )
     label = label or trained.label
     predictions, table = external_predictions(
         trained,

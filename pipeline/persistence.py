@@ -302,7 +302,10 @@ def train_model(
         params = survival_params(options, random_state=seed, categories=data.categories)
     else:
         params = options.params(random_state=seed, categories=data.categories)
-    return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
+    trained = _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
+    if isinstance(data.task, SurvivalTask):  # an outcome column, like the label: not an input
+        trained.settings["event"] = event
+    return trained
 
 
 def _fit(
@@ -821,7 +824,8 @@ def model_matrix(
     if site is not None:
         site_values = _site_column(table, site, file)
         _check_sites(trained, site_values, file)
-    table = table.drop(columns=[c for c in (trained.label, SITE_COLUMN) if c in table.columns])
+    outcome = (trained.label, trained.settings.get("event"), SITE_COLUMN)
+    table = table.drop(columns=[c for c in outcome if c is not None and c in table.columns])
     _check_columns(trained, table, file, with_biomarkers=biomarkers is not None)
     levels = trained.estimator.encoder_.levels_
     problems: list[Problem] = []

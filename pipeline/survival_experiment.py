@@ -25,9 +25,16 @@ from .fusion import (
     SURVIVAL_STRATEGIES,
     build_survival_estimators,
 )
+from .grouping import split_off_groups
 from .learners import LEARNERS, SURVIVAL_LEARNERS
 from .options import ModelOptions
-from .report import build_cv_report, jsonable, write_report
+from .report import (
+    build_cv_report,
+    jsonable,
+    read_extraction,
+    summarize_diagnostics,
+    write_report,
+)
 from .validation import cross_validate_models, summarize
 
 __all__ = ["DEFAULT_SURVIVAL_LEARNER", "run_survival_cv", "survival_params"]
@@ -111,6 +118,7 @@ def run_survival_cv(
     horizons: Sequence[float] | None = None,
     primary: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    group_by: str | None = None,
 ) -> dict:
     """Cross-validate every single group and the fused survival models; write the report.
 
@@ -125,6 +133,14 @@ def run_survival_cv(
 
     The bootstrap of the survival metrics rescores scikit-survival's metrics per replicate,
     model and repeat; ``n_bootstrap`` of a few hundred keeps a run short.
+
+    With ``group_by`` (a column of either table, e.g. ``"site"``) the folds are
+    leave-one-group-out over its values instead (``folds`` and ``repeats`` are ignored: one
+    fold per value, one repeat; the column is not a predictor), and the report gets
+    ``groups``: per held-out group and model, patients, events and Harrell's C with a
+    bootstrap CI (:func:`radfusion.pipeline.report.build_survival_report`). A Dask run goes
+    through :func:`radfusion.pipeline.experiment.run_cv` (``scheduler``), which runs this
+    function inside joblib's Dask backend.
     """
     options = ModelOptions() if options is None else options
     started = clock.perf_counter()
@@ -146,6 +162,10 @@ def run_survival_cv(
         event=event,
         horizons=horizons,
     )
+    held_out = None
+    if group_by is not None:
+        data, held_out = split_off_groups(data, group_by, str(features))
+        held_out = held_out.reindex(data.table.index).to_numpy()
     params = survival_params(options, random_state=seed, categories=data.categories)
     built = build_survival_estimators(list(data.groups), columns=list(data.table.columns), **params)
     models = {
@@ -176,6 +196,7 @@ def run_survival_cv(
         n_jobs=n_jobs,
         task=data.task,
         skip_failing=True,
+        groups=held_out,
         progress=progress,
     )
     for name, reason in result.skipped.items():
@@ -223,6 +244,9 @@ def run_survival_cv(
     }
     if primary is not None:
         config["primary"] = primary
+    if group_by is not None:  # absent otherwise, so a K-fold run's report is unchanged
+        names = result.held_out_groups
+        config.update(folds=len(names), repeats=1, group_by=group_by, held_out_groups=names)
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
@@ -236,6 +260,11 @@ def run_survival_cv(
         inputs=inputs,
         groups=data.groups,
         n_bootstrap=n_bootstrap,
+        extraction=(
+            summarize_diagnostics(data.diagnostics, Path(features).name)
+            if data.diagnostics is not None
+            else read_extraction(features)
+        ),
     )
     write_report(
         report,

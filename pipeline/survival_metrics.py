@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .survival import EVENT_FIELD, TIME_FIELD, check_survival_y
+from .survival import EVENT_FIELD, TIME_FIELD, check_survival_y, event_and_time
 
 __all__ = [
     "HORIZON_QUANTILES",
@@ -33,6 +33,7 @@ __all__ = [
     "bootstrap_indices",
     "c_index_difference",
     "default_horizons",
+    "harrell_c_ci",
     "ibs_times",
     "metrics_table",
     "survival_metrics",
@@ -196,6 +197,41 @@ def survival_metrics_ci(
         for k in point:
             draws[k].append(values.get(k, np.nan))
     return {k: _interval(point[k], np.asarray(draws[k]), level) for k in point}
+
+
+def harrell_c_ci(
+    y: Any, risk: Sequence[float], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, float] | None:
+    """Harrell's C of ``risk`` with an event-stratified patient-bootstrap interval.
+
+    Returns ``{"mean", "ci_low", "ci_high", "n_boot_used"}`` (NaN bounds with ``n_boot=0``),
+    or None when the C-index is not defined on these rows (no event, or no comparable pair:
+    every event at or after every other patient's time).
+
+    >>> from radfusion.pipeline.survival import survival_target
+    >>> y = survival_target([2.0, 4.0, 6.0, 8.0], [1, 1, 0, 1])
+    >>> round(harrell_c_ci(y, [0.9, 0.1, 0.5, 0.3], n_boot=0)["mean"], 3)
+    0.6
+    """
+    from sksurv.metrics import concordance_index_censored
+
+    event, time = event_and_time(y)
+    risk = np.asarray(risk, dtype=np.float64)
+
+    def c_of(rows: np.ndarray) -> float:
+        try:
+            return float(concordance_index_censored(event[rows], time[rows], risk[rows])[0])
+        except (ValueError, ZeroDivisionError):
+            return np.nan
+
+    if not event.any():
+        return None
+    point = c_of(np.arange(len(event)))
+    if not np.isfinite(point):
+        return None
+    indices = bootstrap_indices(y, n_boot, seed) if n_boot else np.zeros((0, len(event)), int)
+    draws = np.asarray([c_of(rows) for rows in indices], dtype=np.float64)
+    return _interval(point, draws, level)
 
 
 def c_index_difference(

@@ -269,6 +269,6 @@ def test_synth_survival_outcome(tmp_path):
     )
     assert result.exit_code == 0, result.output
     header = (out / "biomarkers.csv").read_text().splitlines()[0]
-    assert header == "patient_id,age,sex,ldh,outcome,time,event"
+    assert header == "patient_id,age,sex,ldh,time,event"  # no leaking binary outcome
     bad = runner.invoke(app, ["synth", "--out", str(out), "--outcome", "death"])
     assert bad.exit_code == EXIT_BAD_INPUT and "'death'" in bad.output

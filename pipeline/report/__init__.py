@@ -7,8 +7,10 @@ from ._checklists import (
     ITEMS,
     PARTLY,
     STATUSES,
+    SURVIVAL_ITEMS,
     USER,
     build_checklists,
+    checklists_html,
 )
 from ._document import (
     BEST_NOTE,
@@ -66,6 +68,7 @@ from ._html import (
 from ._methods import (
     LEARNER_KEYS,
     build_methods,
+    extraction_paragraphs,
     feature_classes,
     learner_parameters,
     read_extraction,
@@ -74,10 +77,13 @@ from ._methods import (
 from ._reproduce import pinned_requirements, project_source, reproduce_steps
 from ._survival import (
     SURVIVAL_FIGURES,
+    SURVIVAL_LEARNER_KEYS,
     build_survival_report,
     render_survival_html,
     survival_cohort,
     survival_figures,
+    survival_group_metrics,
+    survival_learner_parameters,
 )
 from ._tasks import (
     TASK_FIGURES,
@@ -105,14 +111,19 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUSES",
     "SURVIVAL_FIGURES",
+    "SURVIVAL_ITEMS",
+    "SURVIVAL_LEARNER_KEYS",
     "TASK_FIGURES",
     "build_survival_report",
     "render_survival_html",
     "survival_cohort",
     "survival_figures",
+    "survival_group_metrics",
+    "survival_learner_parameters",
     "TASK_METRIC_LABELS",
     "USER",
     "build_checklists",
+    "checklists_html",
     "build_external_report",
     "build_methods",
     "build_cv_report",
@@ -122,6 +133,7 @@ __all__ = [
     "confusion_figure",
     "decision_curve_figure",
     "external_figures",
+    "extraction_paragraphs",
     "feature_classes",
     "forest_figure",
     "fusion_benefit",

@@ -1,6 +1,7 @@
 """Which items of TRIPOD+AI, CLEAR and METRICS a report answers, and which the user must supply.
 
-:data:`ITEMS` is static mapping data: (checklist, item, report section, rule). Item numbers
+:data:`ITEMS` (binary reports) and :data:`SURVIVAL_ITEMS` (survival reports) are static
+mapping data: (checklist, item, report section, rule). Item numbers
 are given where we are sure of them (TRIPOD+AI: Collins et al., BMJ 2024; CLEAR: Kocak et al.,
 Insights Imaging 2023; METRICS: Kocak et al., Insights Imaging 2024); otherwise the item's
 name only. The *status* of each row is computed from what the run actually contains by
@@ -11,12 +12,22 @@ completing the checklists themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..preprocessing import STRONG_ASSOCIATION
+from ._html import escape, html_table
 
-__all__ = ["ANSWERED", "ITEMS", "PARTLY", "STATUSES", "USER", "build_checklists"]
+__all__ = [
+    "ANSWERED",
+    "ITEMS",
+    "PARTLY",
+    "STATUSES",
+    "SURVIVAL_ITEMS",
+    "USER",
+    "build_checklists",
+    "checklists_html",
+]
 
 ANSWERED, PARTLY, USER = "answered", "partly", "user must supply"
 STATUSES = (ANSWERED, PARTLY, USER)
@@ -425,6 +436,362 @@ ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
 )
 
 
+# ---- survival reports: rules read what the survival report holds (module
+# radfusion.pipeline.report._survival: events and follow-up, C-indices, td-AUC, IBS, KM risk
+# groups, calibration at a horizon, bootstrap ΔC), never the binary fields.
+def _events_note(report: Mapping[str, Any]) -> str:
+    data = report["data"]
+    return (
+        f"{data['n_patients']} patients, {data['events']} events ({data['censored']} censored) "
+        f"for {sum(data['groups'].values())} candidate columns"
+    )
+
+
+def _s_sample_size(report: Mapping[str, Any]) -> tuple[str, str]:
+    return USER, (
+        _events_note(report) + ": justify the sample size for a time-to-event model "
+        "(e.g. Riley et al. criteria, events per candidate parameter)."
+    )
+
+
+def _s_dimensionality(report: Mapping[str, Any]) -> tuple[str, str]:
+    k = _pre(report).get("select_k")
+    if k is not None:
+        return ANSWERED, _events_note(report) + f"; {k} features kept per branch (Cox score)."
+    return PARTLY, _events_note(report) + "; no selection limited the features per model."
+
+
+def _s_missing(report: Mapping[str, Any]) -> tuple[str, str]:
+    return PARTLY, (
+        "Missing values and modalities are median-imputed within the training folds; the "
+        "survival report does not count them per group: give the counts and the reasons."
+    )
+
+
+def _s_partitioning(report: Mapping[str, Any]) -> tuple[str, str]:
+    config = report.get("config") or {}
+    if config.get("group_by"):
+        return ANSWERED, (
+            f"Leave-one-group-out CV by {config['group_by']!r} ({config.get('folds')} groups), "
+            "patient-level, every step refitted in the training folds."
+        )
+    return ANSWERED, (
+        f"{config.get('repeats')} x {config.get('folds')}-fold CV stratified by the event "
+        "indicator, patient-level, every step refitted in the training folds."
+    )
+
+
+def _s_site_heterogeneity(report: Mapping[str, Any]) -> tuple[str, str]:
+    groups = report.get("groups")
+    if groups:
+        return PARTLY, (
+            f"Harrell's C with a 95 % CI per held-out {groups['column']!r} (leave-one-group-"
+            "out); describe the centres and their case mix."
+        )
+    return USER, (
+        "No per-site analysis in this run (radfusion cv --group-by site gives one): describe "
+        "centres and heterogeneity across them."
+    )
+
+
+def _s_harmonisation(report: Mapping[str, Any]) -> tuple[str, str]:
+    if _pre(report).get("harmonize"):
+        return ANSWERED, (
+            "ComBat by site, fitted within each training fold; the site-outcome association is "
+            "not measured for survival: describe any confounding."
+        )
+    return USER, (
+        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize."
+    )
+
+
+def _s_groups_compared(report: Mapping[str, Any]) -> list[str]:
+    return sorted({t["single"] for t in (report.get("comparisons") or {}).get("tests", [])})
+
+
+def _s_baselines(report: Mapping[str, Any]) -> tuple[str, str]:
+    singles = _s_groups_compared(report)
+    groups = report["data"]["groups"]
+    clinical = [s for s in singles if s.removeprefix("single:") == "clinical"]
+    if clinical and len(singles) > 1:
+        return ANSWERED, (
+            "Each single group and the clinical-only model, with bootstrap ΔHarrell's C of "
+            "every fused model against each."
+        )
+    if singles:
+        return PARTLY, "Single-group models are compared, but there is no clinical-only model."
+    if "clinical" in groups:
+        return PARTLY, "A clinical group was used, but no fused model is compared with it alone."
+    return USER, "No single-group model in this run: compare with a non-radiomic baseline."
+
+
+def _s_single_modality(report: Mapping[str, Any]) -> tuple[str, str]:
+    imaging = [s for s in _s_groups_compared(report) if s.removeprefix("single:") != "clinical"]
+    if imaging:
+        return ANSWERED, (
+            "Each imaging group alone is a model of the comparison (bootstrap ΔHarrell's C)."
+        )
+    return USER, "No single imaging group was evaluated alone against a fused model."
+
+
+def _s_simple_models(report: Mapping[str, Any]) -> tuple[str, str]:
+    learners = (report.get("methods") or {}).get("learners") or {}
+    if "coxnet" in learners:
+        return ANSWERED, "Penalised Cox regression (CoxNet) models are part of the comparison."
+    return PARTLY, "No Cox regression learner in this run (--learner coxnet)."
+
+
+def _s_calibration(report: Mapping[str, Any]) -> tuple[str, str]:
+    horizons = (report.get("data") or {}).get("horizons") or []
+    at = f" at t = {horizons[len(horizons) // 2]:g}" if horizons else ""
+    return PARTLY, (
+        f"Predicted survival against the Kaplan–Meier estimate by risk decile{at} and the "
+        "integrated Brier score; no calibration slope, and one horizon only."
+    )
+
+
+def _s_risk_groups(report: Mapping[str, Any]) -> tuple[str, str]:
+    return ANSWERED, (
+        "High / low risk split at the median risk of each fold's training patients (a "
+        "training-fold cut-off); Kaplan–Meier curves and log-rank p (first repeat)."
+    )
+
+
+_S_PERFORMANCE = _fixed(
+    ANSWERED,
+    "Harrell's and Uno's C, time-dependent AUC at the horizons and the integrated Brier score, "
+    "each with a 95 % bootstrap CI (stratified by event); calibration at a horizon; bootstrap "
+    "ΔHarrell's C of each fused model against each single group.",
+)
+_S_IMBALANCE = _fixed(
+    PARTLY,
+    "Events and censored patients counted; folds and bootstrap stratified by the event "
+    "indicator. No reweighting or resampling.",
+)
+_S_OUTCOME = _fixed(
+    PARTLY,
+    "Time and event columns, events, censoring and median follow-up (reverse Kaplan–Meier) are "
+    "given; the event's clinical definition, the time origin and the censoring rules must be "
+    "added.",
+)
+_S_MODELLING = _fixed(
+    ANSWERED,
+    "Imputation, filtering, scaling, the scikit-survival learners with their hyperparameters "
+    "and the fusion strategies.",
+)
+
+#: The survival report's items: (checklist, item, where, rule), as :data:`ITEMS`.
+SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
+    # ---- TRIPOD+AI (2024)
+    ("TRIPOD+AI", "5 Data sources", "-", _fixed(USER, "Study design, data sources and dates.")),
+    (
+        "TRIPOD+AI",
+        "6 Participants: setting and eligibility criteria",
+        "cohort",
+        _fixed(
+            PARTLY,
+            "The cohort table gives patients, events and follow-up; eligibility criteria and "
+            "recruitment must be added.",
+        ),
+    ),
+    ("TRIPOD+AI", "7 Data preparation", "methods", _preprocessing_images),
+    ("TRIPOD+AI", "8 Outcome definition", "cohort", _S_OUTCOME),
+    ("TRIPOD+AI", "9 Predictors", "methods", _extraction),
+    ("TRIPOD+AI", "10 Sample size", "cohort", _s_sample_size),
+    ("TRIPOD+AI", "11 Missing data", "methods", _s_missing),
+    ("TRIPOD+AI", "12 Analytical methods: data partitioning", "methods", _s_partitioning),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: predictor handling and model type",
+        "methods",
+        _S_MODELLING,
+    ),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: heterogeneity across clusters",
+        "groups",
+        _s_site_heterogeneity,
+    ),
+    (
+        "TRIPOD+AI",
+        "12 Analytical methods: performance measures and model comparison",
+        "performance",
+        _S_PERFORMANCE,
+    ),
+    ("TRIPOD+AI", "Risk groups", "figure-survival_km", _s_risk_groups),
+    ("TRIPOD+AI", "13 Class imbalance", "methods", _S_IMBALANCE),
+    (
+        "TRIPOD+AI",
+        "14 Fairness",
+        "-",
+        _fixed(USER, "Performance across subgroups (sex, age, site...) is not reported."),
+    ),
+    ("TRIPOD+AI", "17 Ethical approval", "-", _fixed(USER, "Ethics approval and consent.")),
+    (
+        "TRIPOD+AI",
+        "18 Open science: code and software",
+        "reproduce",
+        _fixed(ANSWERED, "Software versions, pinned requirements and the re-run command."),
+    ),
+    (
+        "TRIPOD+AI",
+        "18 Open science: protocol, registration, data sharing",
+        "-",
+        _fixed(USER, "Protocol, registration and data availability statements."),
+    ),
+    (
+        "TRIPOD+AI",
+        "20 Participants: characteristics",
+        "cohort",
+        _fixed(
+            PARTLY,
+            "Events, censoring and follow-up only: the survival report has no table of patient "
+            "characteristics (age, sex, stage...); add one.",
+        ),
+    ),
+    (
+        "TRIPOD+AI",
+        "21 Model development: participants and events",
+        "cohort",
+        _fixed(ANSWERED, "Patients, events, censored patients and median follow-up."),
+    ),
+    (
+        "TRIPOD+AI",
+        "23 Model performance with confidence intervals",
+        "performance",
+        _fixed(ANSWERED, "Every metric with a 95 % bootstrap CI; log-rank p of the risk groups."),
+    ),
+    (
+        "TRIPOD+AI",
+        "External validation (evaluation in new data)",
+        "-",
+        _fixed(
+            USER,
+            "Only internal (cross-) validation was run: external or prospective "
+            "validation must be reported separately.",
+        ),
+    ),
+    # ---- CLEAR (2023)
+    ("CLEAR", "8 Ethical details", "-", _fixed(USER, "Approval, consent, data protection.")),
+    ("CLEAR", "9 Sample size calculation", "cohort", _s_sample_size),
+    ("CLEAR", "10 Study nature", "-", _fixed(USER, "Retrospective / prospective, design.")),
+    ("CLEAR", "11 Eligibility criteria", "-", _fixed(USER, "Inclusion / exclusion criteria.")),
+    (
+        "CLEAR",
+        "Imaging protocol (acquisition)",
+        "-",
+        _fixed(USER, "Scanners and acquisition parameters."),
+    ),
+    (
+        "CLEAR",
+        "Segmentation: method and readers",
+        "-",
+        _fixed(USER, "Who segmented, how, and inter-reader variability."),
+    ),
+    ("CLEAR", "Image preprocessing", "methods", _preprocessing_images),
+    ("CLEAR", "Feature extraction: software, version and settings", "methods", _extraction),
+    ("CLEAR", "Harmonization", "methods", _s_harmonisation),
+    ("CLEAR", "Feature robustness analysis", "methods", _robustness),
+    ("CLEAR", "Feature selection / dimensionality reduction", "methods", _redundancy),
+    ("CLEAR", "Data partitioning", "methods", _s_partitioning),
+    ("CLEAR", "Handling of class imbalance", "methods", _S_IMBALANCE),
+    ("CLEAR", "Modelling: algorithms and hyperparameters", "methods", _S_MODELLING),
+    ("CLEAR", "Performance metrics with uncertainty", "performance", _S_PERFORMANCE),
+    ("CLEAR", "Calibration", "figure-survival_calibration", _s_calibration),
+    ("CLEAR", "Comparison with a non-radiomic / clinical model", "comparisons", _s_baselines),
+    (
+        "CLEAR",
+        "Model interpretability / explainability",
+        "-",
+        _fixed(
+            USER,
+            "No explanations are computed for survival models: describe what drives the model.",
+        ),
+    ),
+    (
+        "CLEAR",
+        "Software and versions",
+        "provenance",
+        _fixed(ANSWERED, "Every package version and the platform."),
+    ),
+    ("CLEAR", "External testing", "-", _fixed(USER, "No external test set in a CV report.")),
+    (
+        "CLEAR",
+        "Data, code and model availability",
+        "reproduce",
+        _fixed(
+            PARTLY,
+            "Re-run command, hashes and pinned requirements; sharing of data, code "
+            "and model must be stated.",
+        ),
+    ),
+    # ---- METRICS (2024)
+    ("METRICS", "2 Eligibility criteria", "-", _fixed(USER, "Describe eligibility.")),
+    ("METRICS", "4 Multi-center", "groups", _s_site_heterogeneity),
+    (
+        "METRICS",
+        "8 Segmentation methodology",
+        "-",
+        _fixed(USER, "Segmentation method, readers and their agreement."),
+    ),
+    ("METRICS", "11 Image preprocessing", "methods", _preprocessing_images),
+    ("METRICS", "12 Standardized feature extraction software", "methods", _extraction),
+    ("METRICS", "13 Feature extraction parameters", "methods", _extraction),
+    ("METRICS", "14 Removal of non-robust features", "methods", _robustness),
+    ("METRICS", "15 Removal of redundant features", "methods", _redundancy),
+    ("METRICS", "16 Dimensionality compared to data size", "cohort", _s_dimensionality),
+    ("METRICS", "18 Proper data partitioning", "methods", _s_partitioning),
+    ("METRICS", "19 Handling of confounding factors", "methods", _s_harmonisation),
+    (
+        "METRICS",
+        "20 Appropriate performance metrics",
+        "performance",
+        _fixed(
+            ANSWERED,
+            "Censoring-aware metrics: Harrell's and Uno's C, time-dependent AUC, integrated "
+            "Brier score.",
+        ),
+    ),
+    (
+        "METRICS",
+        "21 Consideration of uncertainty",
+        "performance",
+        _fixed(ANSWERED, "95 % bootstrap CIs stratified by event; CIs of the ΔC-indices."),
+    ),
+    ("METRICS", "22 Calibration assessment", "figure-survival_calibration", _s_calibration),
+    (
+        "METRICS",
+        "23 Uni-parametric imaging or proof of its inferiority",
+        "comparisons",
+        _s_single_modality,
+    ),
+    ("METRICS", "24 Comparison with a non-radiomic approach", "comparisons", _s_baselines),
+    (
+        "METRICS",
+        "25 Comparison with simple or classical statistical models",
+        "performance",
+        _s_simple_models,
+    ),
+    (
+        "METRICS",
+        "26 Internal testing",
+        "performance",
+        _fixed(PARTLY, "Cross-validation; no held-out internal test set."),
+    ),
+    ("METRICS", "27 External testing", "-", _fixed(USER, "No external test set.")),
+    (
+        "METRICS",
+        "29 Code availability",
+        "reproduce",
+        _fixed(
+            PARTLY,
+            "radfusion is open source and the run is re-runnable; state where the "
+            "analysis code is shared.",
+        ),
+    ),
+)
+
+
 def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
     """The ``checklists`` field of ``report.json``.
 
@@ -432,7 +799,8 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
     ----------
     report : mapping
         The report content (with ``methods``); read: ``config``, ``data``, ``models``,
-        ``cohort``, ``methods``.
+        ``cohort``, ``methods`` (a survival report, ``task`` "survival": ``comparisons``
+        and ``groups`` instead of ``cohort``, and the rules of :data:`SURVIVAL_ITEMS`).
 
     Returns
     -------
@@ -442,8 +810,11 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
         or ``"-"`` when the report has nothing on it.
     """
     items = []
-    for checklist, item, where, rule in ITEMS:
+    rules = SURVIVAL_ITEMS if report.get("task") == "survival" else ITEMS
+    for checklist, item, where, rule in rules:
         status, note = rule(report)
+        if where == "groups" and not report.get("groups"):  # no leave-one-group-out section
+            where = "-"
         items.append(
             {"checklist": checklist, "item": item, "where": where, "status": status, "note": note}
         )
@@ -465,3 +836,37 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
         "items": items,
         "counts": counts,
     }
+
+
+_STATUS_CLASS = {ANSWERED: "answered", PARTLY: "partly", USER: "user"}
+
+
+def checklists_html(checklists: Mapping[str, Any], anchors: Collection[str]) -> str:
+    """The checklist table of report.html; ``where`` links to the section when it is one of
+    ``anchors`` (the report's section ids)."""
+    rows = []
+    for item in checklists["items"]:
+        where = item["where"]
+        where_html = (
+            f'<a href="#{escape(where)}">{escape(where)}</a>' if where in anchors else escape(where)
+        )
+        rows.append(
+            [
+                f"<td>{escape(item['checklist'])}</td>",
+                f"<td>{escape(item['item'])}</td>",
+                f"<td>{where_html}</td>",
+                f'<td class="{_STATUS_CLASS.get(item["status"], "")}">'
+                f"{escape(item['status'])}</td>",
+                f"<td>{escape(item['note'])}</td>",
+            ]
+        )
+    counts = "; ".join(
+        f"{escape(name)}: " + ", ".join(f"{n} {escape(status)}" for status, n in c.items())
+        for name, c in checklists["counts"].items()
+    )
+    return (
+        f'<p class="muted">{escape(checklists["note"])}</p><p>{counts}</p>'
+        + '<div class="scroll">'
+        + html_table(["Checklist", "Item", "Where", "Status", "Note"], rows)
+        + "</div>"
+    )

@@ -135,7 +135,7 @@ from ..validation import (
     pr_curves,
     roc_curves,
 )
-from ._checklists import build_checklists
+from ._checklists import build_checklists, checklists_html
 from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
 from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
@@ -508,6 +508,7 @@ def build_cv_report(
             inputs=inputs,
             groups=groups,
             n_bootstrap=n_bootstrap,
+            extraction=extraction,
         )
     return build_task_report(
         result, summary, config=config, seed=seed, inputs=inputs, groups=groups, cohort=cohort
@@ -776,37 +777,8 @@ def _methods_html(methods: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-_STATUS_CLASS = {"answered": "answered", "partly": "partly", "user must supply": "user"}
-
-
 def _checklists_html(checklists: Mapping[str, Any]) -> str:
-    anchors = {anchor for anchor, _ in _SECTIONS}
-    rows = []
-    for item in checklists["items"]:
-        where = item["where"]
-        where_html = (
-            f'<a href="#{escape(where)}">{escape(where)}</a>' if where in anchors else escape(where)
-        )
-        rows.append(
-            [
-                f"<td>{escape(item['checklist'])}</td>",
-                f"<td>{escape(item['item'])}</td>",
-                f"<td>{where_html}</td>",
-                f'<td class="{_STATUS_CLASS.get(item["status"], "")}">'
-                f"{escape(item['status'])}</td>",
-                f"<td>{escape(item['note'])}</td>",
-            ]
-        )
-    counts = "; ".join(
-        f"{escape(name)}: " + ", ".join(f"{n} {escape(status)}" for status, n in c.items())
-        for name, c in checklists["counts"].items()
-    )
-    return (
-        f'<p class="muted">{escape(checklists["note"])}</p><p>{counts}</p>'
-        + '<div class="scroll">'
-        + html_table(["Checklist", "Item", "Where", "Status", "Note"], rows)
-        + "</div>"
-    )
+    return checklists_html(checklists, {anchor for anchor, _ in _SECTIONS})
 
 
 def _range(values: Mapping[str, float | None]) -> str:

@@ -29,6 +29,7 @@ from ..learners import make_learner
 __all__ = [
     "LEARNER_KEYS",
     "build_methods",
+    "extraction_paragraphs",
     "feature_classes",
     "learner_parameters",
     "read_extraction",
@@ -299,11 +300,19 @@ def _settings_sentence(s: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _extraction_paragraphs(
+def extraction_paragraphs(
     report: Mapping[str, Any],
     extraction: Mapping[str, Any] | None,
     classes: Mapping[str, Mapping[str, int]],
 ) -> list[str]:
+    """The feature-extraction paragraphs of a methods text (every task's).
+
+    One paragraph per modality with the PyRadiomics version and settings as applied
+    (``extraction``: :func:`read_extraction`), or one saying no diagnostics were found; then
+    the feature groups with their column counts by image type and feature class
+    (``classes``: :func:`feature_classes`). Reads ``report``'s ``data.groups``,
+    ``inputs.features.path`` and ``config.encoded_columns``.
+    """
     groups = report["data"]["groups"]
     imaging = [g for g in groups if g != CLINICAL_GROUP]
     source = (report.get("inputs") or {}).get("features", {}).get("path", "the feature table")
@@ -617,7 +626,7 @@ def build_methods(
     )
     classes = feature_classes(groups or {})
     text = [
-        *_extraction_paragraphs(report, extraction, classes),
+        *extraction_paragraphs(report, extraction, classes),
         _preprocessing_paragraph(report),
         _models_paragraph(report, learners),
         _validation_paragraph(report),

@@ -19,6 +19,13 @@ cumulative/dynamic AUC). report.json fields that differ from the other tasks::
                   p_value, n_boot_used}]}: paired bootstrap ΔHarrell's C of every fused model
                   minus every single-group model
     curves        {"times": the td-AUC times (the integrated-Brier-score grid)}
+    methods       {"text": [paragraph], "extraction", "feature_classes", "learners"}: the
+                  binary report's feature-extraction paragraphs
+                  (:func:`~radfusion.pipeline.report.extraction_paragraphs`), then the survival
+                  paragraphs; ``learners`` {name: {estimator, params}} of the survival learners
+    checklists    as the binary report's, from :data:`~radfusion.pipeline.report.SURVIVAL_ITEMS`
+    groups        (``--group-by`` only) {"column", "method", "models": {model: [{group, n,
+                  events, harrell_c {mean, ci_low, ci_high, n_boot_used} | null, note}]}}
 
 ``predictions.csv`` holds ``patient_id, model, repeat, fold, event, time, risk,
 train_median_risk, survival_at_<t>…``.
@@ -38,9 +45,12 @@ from matplotlib.figure import Figure
 
 from radfusion.features.files import file_digest
 
-from ..survival import EVENT_FIELD, TIME_FIELD
+from ..learners import SURVIVAL_LEARNERS, make_survival_learner
+from ..survival import EVENT_FIELD, TIME_FIELD, survival_target
+from ..survival_metrics import harrell_c_ci
 from ..targets import SurvivalTask, survival_output_column
 from ..validation import CI_LEVEL, CVResult, output_cube
+from ._checklists import build_checklists, checklists_html
 from ._figures import inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._html import (
     REPORT_CSS,
@@ -58,15 +68,24 @@ from ._html import (
     reproduce_html,
     versions_html,
 )
-from ._methods import counted, join_list, software_paragraph
+from ._methods import (
+    counted,
+    extraction_paragraphs,
+    feature_classes,
+    join_list,
+    software_paragraph,
+)
 from ._reproduce import reproduce_steps
 
 __all__ = [
     "SURVIVAL_FIGURES",
+    "SURVIVAL_LEARNER_KEYS",
     "build_survival_report",
     "render_survival_html",
     "survival_cohort",
     "survival_figures",
+    "survival_group_metrics",
+    "survival_learner_parameters",
     "survival_metric_label",
 ]
 
@@ -241,6 +260,114 @@ def _single_group_models(models: Sequence[str], fused: Sequence[str], groups) ->
     ]
 
 
+SURVIVAL_LEARNER_KEYS: dict[str, tuple[str, ...]] = {
+    "coxnet": ("l1_ratio", "n_alphas", "alpha_min_ratio", "fit_baseline_model"),
+    "rsf": ("n_estimators", "max_features", "min_samples_leaf"),
+    "gbsa": ("loss", "n_estimators", "learning_rate", "max_depth", "subsample", "max_features"),
+}
+"""The hyperparameters the survival methods text states per learner (from ``get_params()``)."""
+
+_SURVIVAL_LEARNER_NAMES = {
+    "coxnet": "elastic-net penalised Cox regression (predicting at the last of its path of "
+    "penalties, from the smallest penalty that zeroes every coefficient down to alpha_min_ratio "
+    "times it; Breslow baseline hazard)",
+    "rsf": "a random survival forest",
+    "gbsa": "gradient-boosted Cox regression",
+}
+
+
+def survival_learner_parameters(
+    names: Sequence[str], random_state: int | None = 0
+) -> dict[str, Any]:
+    """Key hyperparameters of the named survival learners, as
+    :func:`radfusion.pipeline.learners.make_survival_learner` builds them.
+
+    Returns ``{name: {"estimator": class name, "params": {parameter: value}}}`` with the
+    parameters of :data:`SURVIVAL_LEARNER_KEYS`; names that are not survival learners are left
+    out.
+    """
+    out = {}
+    for name in dict.fromkeys(names):
+        if name not in SURVIVAL_LEARNERS:
+            continue
+        estimator = make_survival_learner(name, random_state)
+        params = estimator.get_params()
+        chosen = {key: params[key] for key in SURVIVAL_LEARNER_KEYS[name] if key in params}
+        out[name] = {"estimator": type(estimator).__name__, "params": chosen}
+    return out
+
+
+def survival_group_metrics(
+    result: CVResult, *, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, list[dict[str, Any]]]:
+    """Patients, events and Harrell's C (95 % bootstrap CI) of each held-out group, per model.
+
+    ``result`` comes from a leave-one-group-out run of a survival task
+    (``result.held_out_groups`` names the group of each fold; one repeat). The CI resamples
+    the group's patients with replacement within the patients with an event and within the
+    censored (:func:`radfusion.pipeline.survival_metrics.harrell_c_ci`; the same resamples
+    for every model, seeded by ``seed`` and the group's position). A group without an event,
+    or without a comparable pair, has no C-index: ``harrell_c`` is None and ``note`` says why.
+
+    Returns
+    -------
+    dict
+        ``{model: [{"group", "n", "events", "harrell_c": {mean, ci_low, ci_high,
+        n_boot_used} | None, "note"}, ...]}``, groups in fold order.
+    """
+    names = result.held_out_groups
+    if not names:
+        raise ValueError("the result does not come from a leave-one-group-out CV")
+    predictions = result.predictions
+    out: dict[str, list[dict[str, Any]]] = {}
+    for model in dict.fromkeys(predictions["model"]):
+        table = predictions[predictions["model"] == model]
+        rows = []
+        for k, name in enumerate(names):
+            part = table[table["fold"] == k].sort_values("patient_id", kind="stable")
+            event = part[EVENT_FIELD].to_numpy().astype(bool)
+            row: dict[str, Any] = {
+                "group": name,
+                "n": len(part),
+                "events": int(event.sum()),
+                "harrell_c": None,
+                "note": None,
+            }
+            if not event.any():
+                row["note"] = "C-index not defined: no event in the held-out group"
+            else:
+                y = survival_target(part[TIME_FIELD].to_numpy(), event, part["patient_id"])
+                risk = part["risk"].to_numpy(dtype=float)
+                row["harrell_c"] = harrell_c_ci(y, risk, n_boot=n_bootstrap, seed=seed + k)
+                if row["harrell_c"] is None:
+                    row["note"] = "C-index not defined: no comparable pair of patients"
+            rows.append(row)
+        out[str(model)] = rows
+    return out
+
+
+def survival_groups_method(
+    column: str, names: Sequence[str], n_bootstrap: int, harmonize_unseen: str | None = None
+) -> str:
+    """The sentence the survival report gives for a leave-one-group-out CV by ``column``."""
+    unseen = (
+        ""
+        if harmonize_unseen is None
+        else " ComBat harmonisation is fitted on the training groups only, so the held-out "
+        f"site is always unseen and ComBat's unseen-site policy {harmonize_unseen!r} applies "
+        "to it."
+    )
+    return (
+        f"Leave-one-group-out cross-validation by {column!r}: {len(names)} folds, each holding "
+        f"out every patient of one value ({', '.join(map(str, names))}) and fitting every step "
+        f"on the others; one repeat (the folds are fixed by the groups). The column {column!r} "
+        "is not a predictor. The cohort's metrics pool the held-out predictions of all groups; "
+        "per-group Harrell's C 95 % CIs resample the group's patients within the patients "
+        f"with an event and within the censored ({n_bootstrap} replicates); the C-index is not "
+        "defined for a held-out group without an event." + unseen
+    )
+
+
 def build_survival_report(
     result: CVResult,
     summary: Mapping[str, Mapping[str, Mapping[str, float]]],
@@ -250,12 +377,17 @@ def build_survival_report(
     inputs: Mapping[str, str | Path],
     groups: Mapping[str, Sequence[str]],
     n_bootstrap: int = 1000,
+    extraction: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble ``report.json`` of a survival run (module docstring: schema).
 
     The risk groups, the time-dependent AUC curve and the calibration are computed from the
     out-of-fold predictions alone; the ΔC-index comparisons reuse the summary's bootstrap
-    replicates (same seed, same resampled patients).
+    replicates (same seed, same resampled patients). A leave-one-group-out result
+    (``result.held_out_groups``; ``config["group_by"]`` names the column) also gets the
+    ``groups`` section (:func:`survival_group_metrics`). ``extraction`` is
+    :func:`radfusion.pipeline.report.read_extraction` of the feature table (the PyRadiomics
+    settings the methods text states), or None.
     """
     task = result.task
     if not isinstance(task, SurvivalTask):
@@ -332,14 +464,49 @@ def build_survival_report(
         "curves": {"times": grid},
         "reproduce": reproduce_steps(config, inputs),
     }
+    if result.held_out_groups:
+        preprocessing = config.get("preprocessing") or {}
+        report["groups"] = {
+            "column": config.get("group_by"),
+            "method": survival_groups_method(
+                str(config.get("group_by")),
+                result.held_out_groups,
+                n_bootstrap,
+                preprocessing.get("harmonize_unseen") if preprocessing.get("harmonize") else None,
+            ),
+            "models": survival_group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
+        }
     report = jsonable(report)
-    report["methods"] = {"text": _methods_text(report, n_bootstrap)}
-    report["checklists"] = None
+    classes = feature_classes(groups)
+    stack = config.get("stacking_learners") or () if "stacking" in report_models else ()
+    learners = survival_learner_parameters([config.get("learner"), *stack], random_state=seed)
+    report["methods"] = jsonable(
+        {
+            "text": _methods_text(report, n_bootstrap, extraction, classes, learners),
+            "extraction": extraction,
+            "feature_classes": classes,
+            "learners": learners,
+        }
+    )
+    report["checklists"] = jsonable(build_checklists(report))
     report["explanations"] = None
     return report
 
 
-def _methods_text(report: Mapping[str, Any], n_bootstrap: int) -> list[str]:
+def _param_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _methods_text(
+    report: Mapping[str, Any],
+    n_bootstrap: int,
+    extraction: Mapping[str, Any] | None,
+    classes: Mapping[str, Mapping[str, int]],
+    learners: Mapping[str, Any],
+) -> list[str]:
+    """The survival methods paragraphs: the feature extraction (the binary report's own
+    paragraphs, :func:`~radfusion.pipeline.report.extraction_paragraphs`), cohort, validation,
+    models, metrics, risk groups and software, each from what the run recorded."""
     config, data = report["config"], report["data"]
     follow = data["median_follow_up"]
     horizons = ", ".join(f"{h:g}" for h in data["horizons"])
@@ -348,7 +515,6 @@ def _methods_text(report: Mapping[str, Any], n_bootstrap: int) -> list[str]:
         if config.get("horizons_given")
         else ("the 25th, 50th and 75th percentiles of the observed event times")
     )
-    groups = list(data["groups"])
     preprocessing = config.get("preprocessing") or {}
     steps = ["median imputation", "removal of constant features"]
     if preprocessing.get("harmonize"):
@@ -361,20 +527,52 @@ def _methods_text(report: Mapping[str, Any], n_bootstrap: int) -> list[str]:
         steps.append(f"the {preprocessing['select_k']} features with the largest Cox score")
     steps.append("standardisation")
     models = list(report["models"])
+    learner = config.get("learner")
+    stack = list(config.get("stacking_learners") or []) if "stacking" in models else []
+    described = [
+        f"{name}: {_SURVIVAL_LEARNER_NAMES[name]} ({_param_text(learners[name]['params'])})"
+        for name in dict.fromkeys([learner, *stack])
+        if name in learners
+    ]
+    fusion = []
+    if "early" in models:
+        fusion.append("early fusion fitted one branch on the concatenated columns of all groups")
+    if "late" in models:
+        fusion.append(
+            "late fusion averaged the branch risk scores, each standardised on its training "
+            "rows, over the groups a patient has"
+        )
+    if "stacking" in models:
+        fusion.append(
+            f"stacking combined the inner out-of-fold risk scores of one branch per group and "
+            f"learner ({join_list(stack)}) with a non-negative penalised Cox model"
+        )
+    group_by = config.get("group_by")
+    if group_by:
+        scheme = (
+            f"leave-one-group-out cross-validation by {group_by!r} ({config.get('folds')} folds, "
+            "one per value, one repetition; the column is not a predictor)"
+        )
+    else:
+        repeats = config.get("repeats")
+        scheme = (
+            f"{config.get('folds')}-fold cross-validation stratified by the event indicator, "
+            + (f"repeated {repeats} times" if repeats != 1 else "a single repetition")
+        )
     return [
-        f"The cohort comprised {counted(data['n_patients'], 'patient')} with "
-        f"{counted(data['events'], 'event')} ({data['censored']} censored); the median "
-        "follow-up (reverse Kaplan–Meier) was "
+        *extraction_paragraphs(report, extraction, classes),
+        f"The outcome was the time in column {config.get('time')!r} with the event indicator "
+        f"in column {config.get('event')!r}. The cohort comprised "
+        f"{counted(data['n_patients'], 'patient')} with {counted(data['events'], 'event')} "
+        f"({data['censored']} censored); the median follow-up (reverse Kaplan–Meier) was "
         + (f"{follow:g}" if follow is not None else "not reached")
-        + f". Features formed {counted(len(groups), 'group')} ({join_list(groups)}).",
-        f"Models were evaluated by {config.get('folds')}-fold cross-validation stratified by "
-        f"the event indicator, repeated {counted(config.get('repeats'), 'time')}. Within each "
-        "training fold every branch (one per feature group) applied "
-        f"{join_list(steps)} before a {config.get('learner')} survival learner "
-        "(scikit-survival); late fusion averaged the standardised branch risk scores over the "
-        "groups a patient has, and stacking combined the inner out-of-fold risk scores of "
-        f"{join_list(config.get('stacking_learners') or [])} branches with a non-negative "
-        f"penalised Cox model. Models: {join_list(models)}.",
+        + ".",
+        f"Models were evaluated by {scheme}; every model was evaluated on the same splits. "
+        "Within each training fold every branch (one per feature group) applied "
+        f"{join_list(steps)} before a {learner} survival learner (scikit-survival)"
+        + (f"; {join_list(fusion)}" if fusion else "")
+        + f". Models: {join_list(models)}. Learners: {'; '.join(described)}. "
+        "Hyperparameters were fixed in advance (radfusion defaults), not tuned on the data.",
         "Discrimination was measured by Harrell's and Uno's concordance indices and the "
         f"cumulative/dynamic time-dependent AUC at {horizons} ({given}); overall accuracy by "
         f"the integrated Brier score from {data['ibs_grid']['start']:g} to "
@@ -385,7 +583,7 @@ def _methods_text(report: Mapping[str, Any], n_bootstrap: int) -> list[str]:
         "own training patients (a cut-off chosen on training data only); their Kaplan–Meier "
         "curves (first repeat) were compared by the log-rank test. Calibration at the middle "
         "horizon compares the mean predicted survival with the Kaplan–Meier estimate within "
-        "deciles of predicted risk.",
+        "deciles of predicted risk (fifths under 100 patients).",
         software_paragraph(report),
     ]
 
@@ -540,6 +738,49 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
     return html_table(["Fused", "Single group", "ΔHarrell's C [95 % CI]", "p"], rows)
 
 
+def _groups_html(groups: Mapping[str, Any] | None) -> str:
+    """A row per model, a column per held-out group (Harrell's C [95 % CI]); empty without."""
+    if not groups:
+        return ""
+    models = groups["models"]
+    first = next(iter(models.values()))
+    header = ["Model"] + [
+        f"{escape(row['group'])} (n = {escape(row['n'])}, {escape(row['events'])} events)"
+        for row in first
+    ]
+    body = [
+        [f"<td>{escape(model)}</td>"]
+        + [
+            num_cell(format_metric(row["harrell_c"]) if row["harrell_c"] else "not defined")
+            for row in rows
+        ]
+        for model, rows in models.items()
+    ]
+    notes = sorted(
+        {f"{row['group']}: {row['note']}" for r in models.values() for row in r if row["note"]}
+    )
+    parts = [
+        f'<h3 id="groups">Harrell\'s C [95 % CI] per held-out {escape(groups["column"])}</h3>',
+        f'<p class="muted">{escape(groups["method"])}</p>',
+        f'<div class="scroll">{html_table(header, body)}</div>',
+    ]
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+    return "".join(parts)
+
+
+_SECTIONS = (
+    ("cohort", "Cohort"),
+    ("methods", "Methods"),
+    ("performance", "Performance"),
+    ("comparisons", "Fused vs single"),
+    ("figures", "Figures"),
+    ("checklists", "Checklists"),
+    ("reproduce", "Re-run"),
+    ("provenance", "Provenance"),
+)
+
+
 def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None = None) -> str:
     """The self-contained HTML report of a survival run (no network access)."""
     e = escape
@@ -550,16 +791,10 @@ def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | No
         for name, (_, caption) in SURVIVAL_FIGURES.items()
         if name in svgs
     ]
-    sections = (
-        ("cohort", "Cohort"),
-        ("methods", "Methods"),
-        ("performance", "Performance"),
-        ("comparisons", "Fused vs single"),
-        ("figures", "Figures"),
-        ("reproduce", "Re-run"),
-        ("provenance", "Provenance"),
-    )
-    nav = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t in sections)
+    anchors = {a for a, _ in _SECTIONS} | {f"figure-{name}" for name in svgs}
+    if report.get("groups"):
+        anchors.add("groups")
+    nav = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t in _SECTIONS)
     config = report.get("config") or {}
     skipped = config.get("skipped_models") or {}
     title = "radfusion cross-validation report (survival)"
@@ -579,11 +814,16 @@ def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | No
         f'<p class="muted">Mean [95 % CI]. {e(report.get("ci_method"))}</p>',
         f'<div class="scroll">{_performance_html(report)}</div>',
         "".join(f'<p class="muted">Not run: {e(k)}: {e(v)}.</p>' for k, v in skipped.items()),
+        _groups_html(report.get("groups")),
         '<h2 id="comparisons">Fused models against single groups</h2>',
         f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',
         '<h2 id="figures">Figures</h2>',
         *figures,
+        '<h2 id="checklists">Reporting checklists</h2>',
+        checklists_html(report["checklists"], anchors)
+        if report.get("checklists")
+        else "<p>No checklist mapping in this report.</p>",
         '<h2 id="reproduce">How to re-run</h2>',
         reproduce_html(report["reproduce"]),
         '<h2 id="provenance">Provenance</h2>',

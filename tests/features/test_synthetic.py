@@ -228,18 +228,23 @@ def test_missing_mr_drops_mr_for_a_seeded_fraction_only(
             make_cohort(tmp_path, n_patients=1, missing_mr=bad)
 
 
-def test_survival_outcome_adds_time_and_event_only(cohort: SyntheticCohort, tmp_path: Path) -> None:
+def test_survival_outcome_replaces_the_binary_outcome_by_time_and_event(
+    cohort: SyntheticCohort, tmp_path: Path
+) -> None:
     from radfusion.features.synthetic import synthetic_outcomes
 
     survival = make_cohort(tmp_path, n_patients=N, seed=3, outcome="survival")
-    assert (survival.time, survival.event) == ("time", "event")
+    assert (survival.outcome, survival.time, survival.event) == (None, "time", "event")
     first, second = cohort.manifest.parent, survival.manifest.parent
     for rel in _files(first):  # images, masks and manifest are the binary cohort's
         if rel.name != "biomarkers.csv":
             assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     binary, rows = _rows(cohort.biomarkers), _rows(survival.biomarkers)
-    assert [{k: r[k] for k in binary[0]} for r in rows] == binary  # outcome kept
-    assert list(rows[0])[-2:] == ["time", "event"]
+    # the binary outcome (same latent factors) would be a leaking predictor: left out
+    assert list(rows[0]) == [*(k for k in binary[0] if k != "outcome"), "time", "event"]
+    assert [{k: r[k] for k in r if k not in ("time", "event")} for r in rows] == [
+        {k: v for k, v in r.items() if k != "outcome"} for r in binary
+    ]
     expected = synthetic_outcomes(N, seed=3)
     assert [float(r["time"]) for r in rows] == expected["time"].tolist()
     assert [int(r["event"]) for r in rows] == expected["event"].tolist()
