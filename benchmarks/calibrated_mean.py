@@ -191,7 +191,7 @@ def main(argv=None) -> None:
         print(means.mean().round(4).to_string())
         planted_slope = table[table.cohort.str.startswith("planted")].groupby("combiner")["slope"]
         print("planted slope (mean over seeds):", planted_slope.mean().round(3).to_dict())
-        if demo is not None and args.planted_seeds:
+        if "demo" in set(table.cohort) and table.cohort.str.startswith("planted").any():
             verdict = decide(table)
             print("\nRule:", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in verdict.items()))
             missing = sorted(set(p.name.removesuffix(".gz") for p in files) - set(table.cohort))
