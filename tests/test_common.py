@@ -81,7 +81,6 @@ EXAMPLES: dict[type, list[BaseEstimator]] = {
         FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="convex"),
         FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="shrunk"),
         FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="best"),
-        FusionClassifier("stacking", learners=("lr", "rf"), cv=3, combiner="platt"),
     ],
     FusionRegressor: [
         FusionRegressor("early"),
