@@ -22,6 +22,10 @@ every model) and the README says which strategies benefit.
     .venv/bin/python benchmarks/calibration.py --demo-features /tmp/cmpdemo/features_main.parquet \\
         --demo-biomarkers /tmp/cmpdemo/cohort/biomarkers.csv --demo-label outcome
 
+The cheaper recalibration of stacking alone (``--combiner platt``: the mean, Platt-scaled on
+the inner out-of-fold outputs stacking already computes) is judged in
+``benchmarks/calibrated_mean.py``.
+
 Reports are written under ``--out`` (default ``radfusion-out/calibration``); an existing
 ``report.json`` there is reused (``--rerun`` to recompute).
 """

@@ -21,6 +21,8 @@ its own model (``build_model(..., combiner=C)``). Two branch sets are scored:
 - ``late``: the ``lr`` branch of each group (late fusion's branches; cohorts with >= 2 groups).
 
 ``mean`` is the soft vote over the branches a patient has (what ``combiner="mean"`` builds),
+``platt`` that mean Platt-scaled on the inner out-of-fold mean (added later, issue 15 item 4,
+and judged by its own rule in ``benchmarks/calibrated_mean.py``, not by the rule below),
 ``logistic`` the non-negative logistic meta-learner of radfusion <= 0.2 (C = 1, with the
 indicators), ``best``/``convex``/``shrunk`` :class:`radfusion.pipeline.fusion.CombinerClassifier`.
 
@@ -61,7 +63,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy import special
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.dataset import Dataset, load_dataset
@@ -77,6 +79,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radml
 DEMO = Path("radfusion-out/demo")
 TOLERANCE = 0.005
 BRANCH_SETS = ("stacking", "late")
+#: The pre-registered rule's combiners, simplest first (``platt`` came later, see above).
+RULE_ORDER = ("mean", "best", "convex", "shrunk", "logistic")
 
 
 class _Inputs(CombinerClassifier):
@@ -102,7 +106,8 @@ def _fold(data: Dataset, train, test, seed: int) -> dict:
     """Every combiner's held-out probabilities for both branch sets, from one stacking fit."""
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(data.groups, "stacking", random_state=seed)
+        # a learned combiner, so that the model is a stack with inner CV (mean is a vote)
+        model = build_model(data.groups, "stacking", random_state=seed, combiner="logistic")
         model.set_params(final_estimator=_Inputs())
         model.fit(data.X.iloc[train], data.y[train])
         X_meta, y_meta = model.final_estimator_.X_, model.final_estimator_.y_
@@ -123,19 +128,32 @@ def _fold(data: Dataset, train, test, seed: int) -> dict:
         return out
 
 
-def run_cohort(name: str, data: Dataset, folds: int, seed: int, jobs: int) -> list[dict]:
-    """One row per (branch set, combiner): AUC with CI, Brier, slope."""
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(data.X, data.y))
+def outer_splits(y: np.ndarray, folds: int, seed: int, repeats: int = 1) -> list:
+    """One repeat: ``StratifiedKFold(folds, shuffle=True, random_state=seed)``; several: the
+    CV engine's ``RepeatedStratifiedKFold(folds, repeats, random_state=seed)``."""
+    if repeats == 1:
+        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y))
+    return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+                .split(y, y))  # fmt: skip
+
+
+def run_cohort(
+    name: str, data: Dataset, folds: int, seed: int, jobs: int, repeats: int = 1
+) -> list[dict]:
+    """One row per (branch set, combiner): AUC with CI, Brier, slope (the mean over repeats
+    of each repeat's pooled out-of-fold metric)."""
+    splits = outer_splits(data.y, folds, seed, repeats)
     outputs = Parallel(n_jobs=jobs)(delayed(_fold)(data, tr, te, seed) for tr, te in splits)
     frames = []
-    for f, ((_, test), out) in enumerate(zip(splits, outputs, strict=True)):
+    for i, ((_, test), out) in enumerate(zip(splits, outputs, strict=True)):
+        r, f = divmod(i, folds)
         for (branch_set, combiner), proba in out.items():
             frames.append(
                 pd.DataFrame(
                     {
                         "patient_id": data.X.index.to_numpy()[test],
                         "model": f"{branch_set}/{combiner}",
-                        "repeat": 0,
+                        "repeat": r,
                         "fold": f,
                         "y_true": data.y[test],
                         "proba": proba,
@@ -164,9 +182,9 @@ def run_cohort(name: str, data: Dataset, folds: int, seed: int, jobs: int) -> li
 def decide(table: pd.DataFrame, branch_set: str) -> tuple[str, pd.Series]:
     """The pre-registered rule: the simplest combiner within TOLERANCE of the best mean AUC."""
     means = table[table.branches.eq(branch_set)].groupby("combiner")["auc"].mean()
-    means = means.reindex([c for c in COMBINERS if c in means.index])
+    means = means.reindex([c for c in RULE_ORDER if c in means.index])
     top = means.max()
-    chosen = next(c for c in COMBINERS if c in means.index and means[c] >= top - TOLERANCE)
+    chosen = next(c for c in RULE_ORDER if c in means.index and means[c] >= top - TOLERANCE)
     return chosen, means
 
 

@@ -18,22 +18,44 @@ The issue's full size is ``--n 150 --features 500 --seeds 3`` (1,000 imaging fea
 machine this was first run on was shared, so the defaults are smaller.
 
     .venv/bin/python benchmarks/validity.py --scenario null-site --harmonize
+
+``--issue-table`` runs the closing note's null table at the issue's full size (n = 150, 500
+features per imaging group + age, 5-fold CV, every model ``radfusion cv`` builds with its
+defaults, ``--seeds`` seeds) over five configurations: null; null-site without and with
+``--harmonize``; confounded with ``--harmonize``; missing. It prints a markdown table of each
+model's mean AUC (min-max over seeds) and whether every mean lies in 0.5 +- 0.1. Each
+(configuration, seed) is saved under ``--out`` and reused, so the table can be built in
+several short runs (``--rerun`` recomputes).
+
+    .venv/bin/python benchmarks/validity.py --issue-table --seeds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from radfusion.pipeline.columns import infer_groups
-from radfusion.pipeline.fusion import build_models
+from radfusion.pipeline.fusion import build_models, resolve_combiner
 from radfusion.pipeline.progress import ProgressBar
 from radfusion.pipeline.validation import cross_validate_models, summarize
 
 SCENARIOS = ("null", "null-site", "confounded", "missing", "planted")
+#: The closing note's configurations: (label, scenario, harmonise by site).
+ISSUE_TABLE = (
+    ("null", "null", False),
+    ("null-site", "null-site", False),
+    ("null-site + harmonize", "null-site", True),
+    ("confounded + harmonize", "confounded", True),
+    ("missing", "missing", False),
+)
+CHANCE_TOLERANCE = 0.1
 
 
 def make_table(scenario: str, n: int, p: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -65,43 +87,93 @@ def make_table(scenario: str, n: int, p: int, seed: int) -> tuple[pd.DataFrame, 
 
 
 def run(scenario: str, n: int, p: int, seeds: int, options: dict, repeats: int, n_jobs: int):
+    frames = [_one_seed(scenario, n, p, seed, options, repeats, n_jobs) for seed in range(seeds)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _one_seed(scenario: str, n: int, p: int, seed: int, options: dict, repeats: int, n_jobs: int):
+    """Every model's AUC, Brier score and calibration slope on one seed's table."""
     rows = []
-    for seed in range(seeds):
-        table, y = make_table(scenario, n, p, seed)
-        groups = infer_groups([c for c in table if c != "site"])
-        models = build_models(groups, random_state=seed, **options)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            predictions = cross_validate_models(
-                models,
-                table,
-                y,
-                folds=5,
-                repeats=repeats,
-                seed=seed,
-                n_jobs=n_jobs,
-                skip_failing=True,
-                progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
-            ).predictions
-        summary = summarize(predictions, n_bootstrap=10, seed=seed)
-        for name, metrics in summary.items():
-            rows.append(
-                {
-                    "seed": seed,
-                    "model": name,
-                    "auc": metrics["roc_auc"]["mean"],
-                    "brier": metrics["brier"]["mean"],
-                    "slope": metrics["calibration_slope"]["mean"],
-                }
-            )
+    table, y = make_table(scenario, n, p, seed)
+    groups = infer_groups([c for c in table if c != "site"])
+    models = build_models(groups, random_state=seed, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictions = cross_validate_models(
+            models,
+            table,
+            y,
+            folds=5,
+            repeats=repeats,
+            seed=seed,
+            n_jobs=n_jobs,
+            skip_failing=True,
+            progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
+        ).predictions
+    summary = summarize(predictions, n_bootstrap=10, seed=seed)
+    for name, metrics in summary.items():
+        rows.append(
+            {
+                "seed": seed,
+                "model": name,
+                "auc": metrics["roc_auc"]["mean"],
+                "brier": metrics["brier"]["mean"],
+                "slope": metrics["calibration_slope"]["mean"],
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def issue_table(seeds: int, n: int, p: int, out: Path, n_jobs: int, rerun: bool) -> None:
+    """The closing note's null table (see the module docstring); prints markdown."""
+    # the confounded-site warning is expected here; joblib's workers read this at spawn
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    out.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for label, scenario, harmonize in ISSUE_TABLE:
+        options = {"harmonize": "site"} if harmonize else {}
+        for seed in range(seeds):
+            stem = f"{label.replace(' + ', '-')}-n{n}-p{p}-{resolve_combiner(None, 'stacking')}"
+            saved = out / f"{stem}-seed{seed}.csv"
+            if saved.exists() and not rerun:
+                frame = pd.read_csv(saved)
+            else:
+                started = time.perf_counter()
+                frame = _one_seed(scenario, n, p, seed, options, 1, n_jobs)
+                frame.to_csv(saved, index=False)
+                print(f"{label} seed {seed}: {time.perf_counter() - started:.0f} s (busy machine)",
+                      flush=True)  # fmt: skip
+            frames.append(frame.assign(config=label))
+    table = pd.concat(frames, ignore_index=True)
+    stats = table.groupby(["model", "config"], sort=False)["auc"].agg(["mean", "min", "max"])
+    labels = [label for label, _, _ in ISSUE_TABLE]
+    models = list(dict.fromkeys(table.model))
+    print(f"\nMean ROC AUC (min-max) over {seeds} seeds; n = {n}, {p} features per imaging "
+          "group + age, 5-fold CV, radfusion's default models\n")  # fmt: skip
+    print("| model | " + " | ".join(labels) + " |")
+    print("| --- |" + " --- |" * len(labels))
+    for model in models:
+        cells = []
+        for label in labels:
+            if (model, label) in stats.index:
+                m = stats.loc[(model, label)]
+                cells.append(f"{m['mean']:.3f} ({m['min']:.2f}-{m['max']:.2f})")
+            else:
+                cells.append("-")
+        print(f"| {model} | " + " | ".join(cells) + " |")
+    worst = (stats["mean"] - 0.5).abs().max()
+    verdict = "yes" if worst <= CHANCE_TOLERANCE else "NO"
+    print(f"\nEvery mean within 0.5 +- {CHANCE_TOLERANCE}: {verdict} (largest |mean - 0.5| "
+          f"{worst:.3f})")  # fmt: skip
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", choices=SCENARIOS, action="append")
     parser.add_argument("--n", type=int, default=150)
-    parser.add_argument("--features", type=int, default=100, help="per imaging group")
+    parser.add_argument(
+        "--features", type=int, help="per imaging group (default 100; 500 with --issue-table)"
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--harmonize", action="store_true")
@@ -110,7 +182,14 @@ def main(argv=None) -> None:
     parser.add_argument("--calibration", default=None)
     parser.add_argument("--learners", default="lr,svm,rf,xgb")
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--issue-table", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("radfusion-out/validity"))
+    parser.add_argument("--rerun", action="store_true")
     args = parser.parse_args(argv)
+    if args.issue_table:
+        issue_table(args.seeds, args.n, args.features or 500, args.out, args.jobs, args.rerun)
+        return
+    args.features = args.features or 100
     options = {"learners": args.learners.split(",")}
     if args.harmonize:
         options["harmonize"] = "site"

@@ -138,7 +138,8 @@ Calibration = Annotated[
 Combiner = Annotated[
     str | None,
     typer.Option(
-        help="How stacking combines its branches: mean, best, convex, shrunk or logistic "
+        help="How stacking combines its branches: mean, platt (the mean, Platt-scaled on "
+        "inner folds), best, convex, shrunk or logistic "
         "(default: mean; logistic is radfusion 0.2's meta-learner)."
     ),
 ]

@@ -56,7 +56,7 @@ class ModelOptions:
     calibration : {"sigmoid", "isotonic"}, optional
         Calibrate each model's probabilities on inner folds of its training rows
         (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
-    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+    combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (late fusion is always the mean); None:
         :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
 

@@ -16,6 +16,17 @@ soft vote of every group x learner, and late fusion is the special case "one lea
 - ``"shrunk"``: the convex weights shrunk toward equal weights, ``(1 - a) w_convex + a w_equal``;
   the amount ``a`` (0, 0.1, ..., 1) minimises the loss of a K-fold CV over the combiner's own
   training rows (the out-of-fold predictions), ties going to more shrinkage.
+- ``"platt"``: the mean, recalibrated: equal weights over the branches a patient has, then
+  a Platt map ``expit(a + b logit(mean))`` with ``b >= 0``, fitted by maximum likelihood on
+  the mean of the branches' inner out-of-fold probabilities of the training rows. The mean
+  of many branches is under-confident (its spread shrinks with every branch added); the map
+  stretches it back (``b > 1``). Under no signal ``b`` goes to 0 and every prediction to the
+  training base rate (``b`` is bounded below at 0: inner out-of-fold probabilities of pure
+  noise are anti-correlated with the labels, and a negative slope would turn that artefact
+  into a spurious AUC above 0.5). Multiclass: the same map on the log of each class's mean
+  probability, ``softmax(a_k + b log mean_k)`` (one shared slope, i.e. temperature scaling
+  ``1/b``, and a free offset per class), which for two classes is exactly Platt's. Not
+  defined for regression (nothing to calibrate): refused.
 - ``"best"``: the discrete super learner: the single member (a branch, or the base rate) with
   the lowest out-of-fold loss; a patient lacking it gets the next-ranked member it has.
 - ``"logistic"``: the learned meta-learner of radfusion <= 0.2
@@ -23,7 +34,7 @@ soft vote of every group x learner, and late fusion is the special case "one lea
   multinomial ``LogisticRegression`` for multiclass ones, non-negative least squares for
   regression); built by :func:`~radfusion.pipeline.fusion.build_model`, not here.
 
-:class:`CombinerClassifier` and :class:`CombinerRegressor` implement the first four as the
+:class:`CombinerClassifier` and :class:`CombinerRegressor` implement the others as the
 final estimator of :class:`~radfusion.pipeline.fusion.AvailableStackingClassifier` /
 ``Regressor`` (``build_model`` builds ``"mean"`` as a soft vote, without inner CV). Their input
 is one block of columns per branch (P(class 1) of a binary classifier, every class's
@@ -46,6 +57,8 @@ from sklearn.model_selection import KFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from radfusion.features.errors import InputError, Problem
+
 from ..splits import AdaptiveStratifiedKFold
 
 __all__ = [
@@ -58,7 +71,9 @@ __all__ = [
 ]
 
 #: Accepted ``combiner`` values, simplest first (the order ties are broken in).
-COMBINERS = ("mean", "best", "convex", "shrunk", "logistic")
+COMBINERS = ("mean", "platt", "best", "convex", "shrunk", "logistic")
+#: Combiners that only make sense for class probabilities (refused for regression).
+CLASSIFICATION_ONLY = ("platt",)
 #: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task, chosen by the rule
 #: of ``benchmarks/combiners.py`` (binary tables; multiclass and regression take the binary
 #: verdict).
@@ -66,9 +81,10 @@ DEFAULT_COMBINER = {"binary": "mean", "multiclass": "mean", "regression": "mean"
 #: Amounts of shrinkage toward equal weights tried by ``"shrunk"``.
 SHRINKAGE_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 
-_METHODS = ("mean", "convex", "shrunk", "best")
+_METHODS = ("mean", "platt", "convex", "shrunk", "best")
 _TINY = 1e-12
 _CLIP = 1e-15
+_LOG_CLIP = 1e-6  # probabilities clipped to [_LOG_CLIP, 1 - _LOG_CLIP] before Platt's log
 
 
 def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") -> str:
@@ -76,7 +92,18 @@ def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") 
     ``combiner``, or :data:`DEFAULT_COMBINER` of the task when None."""
     if strategy == "late":
         return "mean"
-    return DEFAULT_COMBINER.get(task, "mean") if combiner is None else combiner
+    chosen = DEFAULT_COMBINER.get(task, "mean") if combiner is None else combiner
+    if task == "regression" and chosen in CLASSIFICATION_ONLY:
+        raise InputError(
+            f"The {chosen!r} combiner calibrates class probabilities",
+            [
+                Problem(
+                    f"a regression stack has no probabilities: choose another combiner than "
+                    f"{chosen!r} (e.g. 'mean')"
+                )
+            ],
+        )
+    return chosen
 
 
 class _Combiner(BaseEstimator):
@@ -99,6 +126,10 @@ class _Combiner(BaseEstimator):
             )
         if not (isinstance(self.cv, Integral) and self.cv >= 2):
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+        if self._task == "regression" and self.method in CLASSIFICATION_ONLY:
+            raise ValueError(
+                f"method {self.method!r} calibrates class probabilities; a regressor has none"
+            )
 
     def _members(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Outputs (n, members, width) of the branches then the base rate (NaN set to 0), and
@@ -208,6 +239,9 @@ class _Combiner(BaseEstimator):
         equal = self._equal(m)
         if self.method == "mean":
             weights = equal
+        elif self.method == "platt":
+            weights = equal
+            self._fit_platt(*self._pool(weights, outputs, present)[::2], target)
         elif self.method == "best":
             losses = np.array(
                 [
@@ -229,6 +263,46 @@ class _Combiner(BaseEstimator):
                 weights = (1.0 - self.shrinkage_) * weights + self.shrinkage_ * equal
         self.weights_ = weights[:-1].copy()
         self.base_weight_ = float(weights[-1])
+
+    # -- Platt map of the mean ("platt")
+    def _platt_logits(self, slope, intercept, pooled) -> np.ndarray:
+        return intercept + slope * np.log(np.clip(pooled, _LOG_CLIP, 1.0 - _LOG_CLIP))
+
+    def _fit_platt(self, pooled, ok, target) -> None:
+        """Slope ``b >= 0`` and class offsets ``a`` (``a[0] = 0``) of ``softmax(a + b log
+        mean)``, by maximum likelihood on the rows having a branch (L-BFGS-B from the identity
+        map, b = 1, a = log-ratio correction 0)."""
+        k = len(self.classes_)
+        logs = np.log(np.clip(pooled[ok], _LOG_CLIP, 1.0 - _LOG_CLIP))
+        onehot = np.eye(k)[target[ok]]
+        n = max(len(logs), 1)
+
+        def loss_grad(theta):
+            slope, intercept = theta[0], np.concatenate([[0.0], theta[1:]])
+            z = intercept + slope * logs
+            z -= z.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            resid = np.exp(log_p) - onehot  # d loss / d z, per row and class
+            loss = -(onehot * log_p).sum() / n
+            grad = np.concatenate([[(resid * logs).sum()], resid[:, 1:].sum(axis=0)]) / n
+            return loss, grad
+
+        result = minimize(
+            loss_grad,
+            np.concatenate([[1.0], np.zeros(k - 1)]),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] + [(None, None)] * (k - 1),
+            options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9},
+        )
+        if not result.success:
+            warnings.warn(
+                f"{type(self).__name__}(method='platt') did not converge: {result.message}",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        self.slope_ = float(result.x[0])
+        self.intercept_ = np.concatenate([[0.0], result.x[1:]])
 
     def _choose_shrinkage(self, outputs, present, target, equal) -> float:
         splits = self._splits(target, len(target))
@@ -257,7 +331,13 @@ class _Combiner(BaseEstimator):
             chosen = order[first]
             return outputs[np.arange(len(X)), chosen]
         weights = np.append(self.weights_, self.base_weight_)
-        return self._pool(weights, outputs, present)[0]
+        pooled, _, ok = self._pool(weights, outputs, present)
+        if self.method != "platt":
+            return pooled
+        z = self._platt_logits(self.slope_, self.intercept_, pooled)
+        z -= z.max(axis=1, keepdims=True)
+        mapped = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        return np.where(ok[:, None], mapped, self._base)
 
     def _check_inputs(self, X) -> None:
         pass
@@ -271,15 +351,16 @@ class _Combiner(BaseEstimator):
 class CombinerClassifier(ClassifierMixin, _Combiner):
     """Combine branch probabilities by weights over the branches each patient has.
 
-    The final estimator of a stacking classifier built with ``combiner`` ``"mean"``,
+    The final estimator of a stacking classifier built with ``combiner`` ``"platt"``,
     ``"convex"``, ``"shrunk"`` or ``"best"`` (see the module docstring). A patient's
     probabilities are the weighted mean of the class probabilities of the branches it has
     (NaN inputs) and of the training class frequencies, with the weights re-normalised over
-    those members. Fitted on out-of-fold probabilities of the training rows only.
+    those members; ``"platt"`` then maps that mean through its fitted Platt map. Fitted on
+    out-of-fold probabilities of the training rows only.
 
     Parameters
     ----------
-    method : {"mean", "convex", "shrunk", "best"}, default="convex"
+    method : {"mean", "platt", "convex", "shrunk", "best"}, default="convex"
         How the weights are chosen.
     n_free : int, default=0
         The last ``n_free`` columns are covariates (missingness indicators); ignored.
@@ -296,6 +377,9 @@ class CombinerClassifier(ClassifierMixin, _Combiner):
         Weight of the training class frequencies (0 for ``"mean"``).
     shrinkage_ : float
         ``"shrunk"`` only: the amount of shrinkage toward equal weights chosen by CV.
+    slope_, intercept_ : float, ndarray of shape (n_classes,)
+        ``"platt"`` only: the map ``softmax(intercept_ + slope_ * log(mean))`` (binary:
+        ``expit(a + slope_ * logit(mean))`` with ``a = intercept_[1]``); ``slope_ >= 0``.
     ranking_ : ndarray
         ``"best"`` only: members (branches, then the base rate as index ``n_branches_``) by
         increasing out-of-fold loss; ``member_losses_`` holds the losses.
@@ -358,7 +442,7 @@ class CombinerRegressor(RegressorMixin, _Combiner):
     (out-of-fold) predictions and the training mean ``y_mean_``; convex weights minimise the
     squared error, ``"best"`` picks the member with the lowest out-of-fold squared error.
     Parameters and attributes as :class:`CombinerClassifier` (``y_mean_`` in place of
-    ``class_prior_``).
+    ``class_prior_``); ``"platt"`` is refused (a regressor has no probabilities).
     """
 
     _task = "regression"

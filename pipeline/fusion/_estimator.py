@@ -212,8 +212,9 @@ class FusionClassifier(ClassifierMixin, _Fusion):
     calibration : {"sigmoid", "isotonic"}, optional
         Recalibrate the probabilities on inner out-of-fold predictions of the training rows
         (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
-    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+    combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (late fusion is always the mean): equal weights;
+        equal weights then a Platt map (``b >= 0``) fitted by inner CV (classifiers only);
         the single best branch by inner CV; convex weights (super learner); convex weights
         shrunk toward equal ones by an amount chosen by inner CV; the non-negative logistic
         meta-learner of radfusion <= 0.2. The learned ones are fitted on inner out-of-fold

@@ -907,9 +907,10 @@ def build_model(
         ``cv`` inner stratified folds, fits a Platt (``"sigmoid"``) or isotonic map from the
         inner out-of-fold probabilities to the labels, and refits the model on all its
         training rows. Costs ``cv`` extra fits. Classification only; off by default.
-    combiner : {"mean", "best", "convex", "shrunk", "logistic"}, optional
+    combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (the other strategies ignore it; late fusion is
-        always the mean): ``"mean"`` is a soft vote (no inner CV), ``"logistic"`` the learned
+        always the mean): ``"mean"`` is a soft vote (no inner CV), ``"platt"`` the same mean
+        Platt-scaled on inner out-of-fold outputs (classification only), ``"logistic"`` the learned
         meta-learner of radfusion <= 0.2, the others
         :class:`~radfusion.pipeline.fusion.CombinerClassifier` / ``Regressor`` fitted on the
         branches' inner out-of-fold outputs (``cv`` folds). None:

@@ -465,6 +465,10 @@ _COMBINER_TEXT = {
     "toward equal weights by an amount (0 to 1 in steps of 0.1) chosen by a 5-fold CV over "
     "those out-of-fold probabilities, re-normalised over the base models a patient has data "
     "for" + _REFIT,
+    "platt": "the mean of the predicted probabilities of the base models a patient has data "
+    "for (equal weights), recalibrated by a logistic (Platt) map of its logit with a "
+    f"non-negative slope, fitted by maximum likelihood on the mean of the base models' {_INNER}"
+    " (multiclass: the same map on each class's log mean probability, one shared slope)" + _REFIT,
     "best": "the single base model, or the training base rate, with the lowest log-loss of "
     f"the {_INNER} (discrete super learner); a patient without its group gets the next "
     "best one it has" + _REFIT,
