@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
+from .fusion import shared_fits
 from .survival import EventStratifiedKFold, check_survival_y
 
 __all__ = ["survival_column", "survival_predictions"]
@@ -39,6 +40,16 @@ def _survival(model, X, times: np.ndarray) -> np.ndarray:
     except ValueError:
         pass
     return np.full((len(X), len(times)), np.nan)
+
+
+def _fit_split(models, X, y, train, test, times, repeat, fold) -> list[pd.DataFrame]:
+    """Every model on one split, sharing identical branch fits
+    (:func:`~radfusion.pipeline.fusion.shared_fits`)."""
+    with shared_fits():
+        return [
+            _fit_fold(name, model, X, y, train, test, times, repeat, fold)
+            for name, model in models.items()
+        ]
 
 
 def _fit_fold(name, model, X, y, train, test, times, repeat, fold) -> pd.DataFrame:
@@ -89,7 +100,8 @@ def survival_predictions(
         Times at which survival probabilities are predicted (e.g. the horizons and
         :func:`~radfusion.pipeline.survival_metrics.ibs_times` of the whole table).
     n_jobs : int, optional
-        Parallel jobs over (model, fold) fits.
+        Parallel jobs over the (repeat, fold) splits; the models of one split share their
+        identical branch fits.
 
     Returns
     -------
@@ -103,13 +115,10 @@ def survival_predictions(
     splitter = EventStratifiedKFold(folds, repeats=repeats, random_state=seed)
     splits = list(splitter.split(X, y))
     per_repeat = len(splits) // repeats
-    jobs = [
-        (name, model, train, test, k // per_repeat, k % per_repeat)
-        for name, model in models.items()
+    per_split = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_split)(models, X, y, train, test, times, k // per_repeat, k % per_repeat)
         for k, (train, test) in enumerate(splits)
-    ]
-    frames = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(name, model, X, y, train, test, times, repeat, fold)
-        for name, model, train, test, repeat, fold in jobs
     )
+    # (model, split) order, as the frames were always returned
+    frames = [per_split[k][m] for m in range(len(models)) for k in range(len(splits))]
     return pd.concat(frames, ignore_index=True)

@@ -102,6 +102,8 @@ def fit_once(
     store = _STORE.get()
     if store is None:
         return fit_rows(estimator, X, y, rows, sample_weight)
+    if rows is not None and np.array_equal(rows, np.arange(len(y))):
+        rows = None  # every row, in order: the same fit as the whole table
     try:
         key = joblib_hash(
             (

@@ -41,6 +41,7 @@ from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold, check_surv
 from ._branch import branch_name, make_branch
 from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._model import HARMONIZE_UNSEEN, SELECT_METHODS
+from ._shared_fits import fit_once
 
 __all__ = [
     "SHARED_SKIPPED",
@@ -130,8 +131,9 @@ def _survival_at(functions, times: np.ndarray) -> np.ndarray:
 
 
 def _fit_branch(branch, X, y, rows):
-    """Fit a clone of ``branch`` on ``rows`` of ``X`` (DataFrame) and ``y``."""
-    return clone(branch).fit(X.iloc[rows], y[rows])
+    """Fit a clone of ``branch`` on ``rows`` of ``X`` (DataFrame) and ``y`` (shared within
+    :func:`~radfusion.pipeline.fusion.shared_fits`)."""
+    return fit_once(clone(branch), X, y, np.asarray(rows))
 
 
 def _oof_risk(branch, X, y, train, test):
@@ -354,7 +356,7 @@ class FusionSurvival(BaseEstimator):
                 )
             columns = [c for cols in self.groups_.values() for c in cols]
             branch = self._branch(columns, self.learner)
-            self.branches_ = {self.strategy: branch.fit(encoded, y)}
+            self.branches_ = {self.strategy: fit_once(branch, encoded, y)}
             self.branch_groups_ = {self.strategy: None}
             return self
         if self.strategy == "late" and len(self.groups_) > 1:

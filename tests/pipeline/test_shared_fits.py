@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from pandas.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
@@ -66,3 +67,24 @@ def test_fit_once_refits_on_other_rows_other_targets_or_other_parameters():
         assert (store.hits, store.misses) == (1, 4)
     # Outside a context nothing is kept.
     assert fit_once(clone(model), X, y) is not first
+
+
+def test_survival_models_share_their_branch_fits():
+    pytest.importorskip("sksurv", reason="scikit-survival (extra radfusion[survival]) absent")
+    from sksurv.util import Surv
+
+    from radfusion.pipeline.fusion import build_survival_estimators
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        rng.normal(size=(60, 6)),
+        columns=[f"{m}__tumor__f{j}" for m in ("CT", "MR") for j in (0, 1, 2)],
+    )
+    time = rng.exponential(np.exp(-X["CT__tumor__f0"].to_numpy()))
+    y = Surv.from_arrays(rng.random(60) < 0.7, time)
+    models = build_survival_estimators(["CT__tumor", "MR__tumor"], random_state=0)
+    with shared_fits() as store:
+        fitted = {name: clone(model).fit(X, y) for name, model in models.items()}
+    ct = fitted["CT__tumor"].branches_["single"]
+    assert any(branch is ct for branch in fitted["late"].branches_.values())
+    assert store.hits >= 2  # late and stacking reuse each single-group branch
