@@ -66,12 +66,25 @@ LEARNER_KEYS: dict[str, tuple[str, ...]] = {
         "tree_method",
         "objective",
     ),
+    "l1": ("Cs", "l1_ratios", "solver", "cv", "scoring", "class_weight", "max_iter"),
+    "enet": ("Cs", "l1_ratios", "solver", "cv", "scoring", "class_weight", "max_iter"),
+    "et": (
+        "n_estimators",
+        "max_features",
+        "max_depth",
+        "min_samples_leaf",
+        "class_weight",
+        "bootstrap",
+    ),
 }
 _LEARNER_NAMES = {
     "lr": "L2-penalised logistic regression",
     "svm": "support vector machine (RBF kernel) with Platt-scaled probabilities",
     "rf": "random forest",
     "xgb": "gradient-boosted trees (XGBoost)",
+    "l1": "L1-penalised logistic regression (penalty chosen by inner CV)",
+    "enet": "elastic-net logistic regression (penalty chosen by inner CV)",
+    "et": "extremely randomised trees",
 }
 _SETTING_COLUMN = "diagnostics_Configuration_Settings"
 _IMAGE_TYPES_COLUMN = "diagnostics_Configuration_EnabledImageTypes"
@@ -242,8 +255,10 @@ def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> di
             value = params.get(key)
             if hasattr(value, "get_n_splits"):
                 value = f"{value.get_n_splits()}-fold stratified"
-            if value == "deprecated":
+            if isinstance(value, str) and value == "deprecated":
                 continue
+            if isinstance(value, (list, tuple)):
+                value = [round(float(v), 6) if isinstance(v, float) else v for v in value]
             chosen[key.replace("estimator__", "")] = value
         out[name] = {"estimator": type(estimator).__name__, "params": chosen}
     return out

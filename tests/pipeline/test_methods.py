@@ -209,3 +209,14 @@ def test_negative_control_masks_are_named_as_a_control_not_as_segmentations(side
     text = "\n".join(build_methods(_report(), extraction=extraction, groups=GROUPS)["text"])
     assert f"{mask}~permuted (label" not in text
     assert "negative control" in text and f"masks {mask}~permuted" in text
+
+
+def test_wide_table_learners_are_described_with_their_settings():
+    from radfusion.pipeline.report import learner_parameters
+
+    described = learner_parameters(["l1", "enet", "et"])
+    assert described["l1"]["params"]["l1_ratios"] == [1.0]
+    assert described["enet"]["params"]["l1_ratios"] == [0.5]
+    assert described["l1"]["params"]["cv"] == "5-fold stratified"
+    assert described["et"]["estimator"] == "ExtraTreesClassifier"
+    assert described["et"]["params"]["n_estimators"] == 500
