@@ -800,10 +800,11 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     names = list(dict.fromkeys([*weights, *drops]))
     parts.append("<h3>Contribution of each modality</h3>")
     if names:
+        # The weight column only when the stacking model fitted weights (not a mean stack).
         rows = [
             [
                 f"<td>{escape(g)}</td>",
-                num_cell(_range(weights[g]) if g in weights else "n/a"),
+                *([num_cell(_range(weights[g]) if g in weights else "n/a")] if weights else []),
                 num_cell(fmt(drops[g]["auc_without"]) if g in drops else "n/a"),
                 num_cell(_range(drops[g]["drop"]) if g in drops else "n/a"),
             ]
@@ -814,7 +815,7 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
             html_table(
                 [
                     "Group",
-                    "Meta-learner weight mean [min, max]",
+                    *(["Meta-learner weight mean [min, max]"] if weights else []),
                     f"Late AUC without group{full}",
                     "AUC drop mean [min, max]",
                 ],

@@ -8,7 +8,7 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
 
 - **meta-learner weights** of the stacking model: the ``coef_`` of its
   :class:`~radfusion.pipeline.fusion.NonNegativeLogisticRegression` (``combiner="logistic"``;
-  the ``weights_`` of another combiner, equal weights for ``"mean"``) per branch
+  the ``weights_`` of another combiner; none for ``"mean"``, a soft vote that fits none) per branch
   (``"<group>:<learner>"``), mean and range over the outer folds x repeats; a group's weight is the
   sum of its learners' weights in each fold (then mean and range). The weights multiply logits of
   probabilities (a combiner's: probabilities) on a common scale, so they are comparable across
@@ -343,7 +343,8 @@ class FoldExplainer:
                 "full": np.asarray(estimator.predict_proba(X_test)[:, 1], dtype=np.float64),
                 "without": late_without_groups(estimator, X_test),
             }
-        if model == self.stacking:
+        if model == self.stacking and getattr(estimator, "final_estimator_", None) is not None:
+            # A soft vote (the "mean" combiner) has no fitted weights to report.
             record["weights"] = meta_weights(estimator)
         if self.tuned:
             record["hyperparameters"] = chosen_hyperparameters(estimator)
@@ -487,9 +488,14 @@ def summarize_explanations(
         },
         "shap": SHAP_NOTE,
         "methods": [
-            "Meta-learner weights: coefficients of the stacking model's non-negative logistic "
-            "meta-learner per branch, over the outer folds x repeats (mean, min, max); a "
-            "group's weight is the sum of its learners' weights in each fold.",
+            "Meta-learner weights: the stacking model's fitted combination weights per "
+            "branch (the non-negative logistic meta-learner's coefficients, or a learned "
+            "combiner's weights), over the outer folds x repeats (mean, min, max); a "
+            "group's weight is the sum of its learners' weights in each fold."
+            if stacked
+            else "Meta-learner weights: not reported, because the stacking model fitted none "
+            "(the mean combiner gives every branch the same weight by design, which says "
+            "nothing about the modalities); the AUC drop below does.",
             "AUC drop: out-of-fold ROC AUC of the late (soft-vote) model minus the same with "
             "a group's branch removed, computed by averaging the remaining branches' stored "
             "held-out probabilities (identical to refitting without the group in the same "

@@ -194,7 +194,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             path,
             label="outcome",
             out=tmp_path / name,
-            options=ModelOptions(learners=("lr",), select_k=1),
+            options=ModelOptions(learners=("lr",), select_k=1, combiner="logistic"),
             folds=3,
             repeats=1,
             n_bootstrap=50,
@@ -259,3 +259,18 @@ def test_column_by_column_importance_equals_predicting_every_shuffled_copy(learn
             slow[r, j] = baseline - roc_auc_score(y[50:], fitted.predict_proba(shuffled)[:, 1])
     np.testing.assert_allclose(fast, slow.mean(axis=0), atol=1e-12)
     assert (_columnwise_steps(fitted) is None) == ("harmonize" in options)
+
+
+def test_a_mean_stack_reports_no_weights_and_says_why():
+    """The mean combiner fits no weights: equal weights would read as 'every modality counts
+    the same', so none are reported and the methods sentence says so."""
+    X, y = cohort()
+    models = build_models(GROUPS, learners=("lr",), random_state=SEED)  # combiner: mean
+    single = single_group_models(list(models), GROUPS)
+    hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
+    result = cross_validate_models(models, X, y, folds=FOLDS, repeats=1, seed=SEED, fold_hook=hook)
+    summary = summarize_explanations(result.records, groups=GROUPS, single=single)
+    assert summary["meta_weights"] is None and summary["group_drop"] is not None
+    assert "not reported" in summary["methods"][0] and "mean combiner" in summary["methods"][0]
+    page = _explanations_html(summary)
+    assert "Meta-learner weight mean" not in page and "AUC drop mean" in page

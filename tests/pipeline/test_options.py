@@ -76,7 +76,7 @@ def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
         path,
         label="outcome",
         out=tmp_path / "report",
-        options=ModelOptions(learners=("lr",), calibration="sigmoid"),
+        options=ModelOptions(learners=("lr",), calibration="sigmoid", combiner="logistic"),
         strategies=("late", "stacking"),
         folds=3,
         repeats=1,
