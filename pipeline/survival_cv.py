@@ -20,6 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from .fusion import shared_fits
 from .survival import EventStratifiedKFold, check_survival_y
+from .worker_warnings import gathering_warnings, warn_once
 
 __all__ = ["survival_column", "survival_predictions"]
 
@@ -42,14 +43,15 @@ def _survival(model, X, times: np.ndarray) -> np.ndarray:
     return np.full((len(X), len(times)), np.nan)
 
 
-def _fit_split(models, X, y, train, test, times, repeat, fold) -> list[pd.DataFrame]:
+def _fit_split(models, X, y, train, test, times, repeat, fold) -> tuple[list[pd.DataFrame], list]:
     """Every model on one split, sharing identical branch fits
-    (:func:`~radfusion.pipeline.fusion.shared_fits`)."""
-    with shared_fits():
-        return [
+    (:func:`~radfusion.pipeline.fusion.shared_fits`); the frames and the warnings raised."""
+    with gathering_warnings() as caught, shared_fits():
+        frames = [
             _fit_fold(name, model, X, y, train, test, times, repeat, fold)
             for name, model in models.items()
         ]
+    return frames, caught
 
 
 def _fit_fold(name, model, X, y, train, test, times, repeat, fold) -> pd.DataFrame:
@@ -120,5 +122,6 @@ def survival_predictions(
         for k, (train, test) in enumerate(splits)
     )
     # (model, split) order, as the frames were always returned
-    frames = [per_split[k][m] for m in range(len(models)) for k in range(len(splits))]
+    warn_once(caught for _, caught in per_split)
+    frames = [per_split[k][0][m] for m in range(len(models)) for k in range(len(splits))]
     return pd.concat(frames, ignore_index=True)

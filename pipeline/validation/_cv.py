@@ -57,6 +57,7 @@ from ..targets import (
     get_task,
     stratified_bootstrap_weights,
 )
+from ..worker_warnings import gathering_warnings, warn_once
 
 __all__ = [
     "CI_LEVEL",
@@ -340,8 +341,9 @@ def cross_validate_models(
         n_jobs=n_jobs,
         progress=progress,
     )
+    warn_once(caught for _, caught in per_split)
     fits = [(name, split) for name in names for split in range(len(splits))]
-    outputs = [per_split[split][m] for m in range(len(names)) for split in range(len(splits))]
+    outputs = [per_split[split][0][m] for m in range(len(names)) for split in range(len(splits))]
     skipped = _skipped(fits, outputs, folds)
     if skipped:
         if len(skipped) == len(models):
@@ -415,18 +417,21 @@ def _fit_predict_split(
     task: Task,
     n_outputs: int = 1,
     skip_failing: bool = False,
-) -> list[tuple[np.ndarray | None, Any]]:
+) -> tuple[list[tuple[np.ndarray | None, Any]], list]:
     """Every model of one (repeat, fold) split, in order, sharing identical branch fits
     (:func:`radfusion.pipeline.fusion.shared_fits`): the CT-only model, late fusion's and
-    stacking's ``CT:lr`` branch are one fit. Per model: :func:`_fit_predict`'s output."""
+    stacking's ``CT:lr`` branch are one fit. Returns per model :func:`_fit_predict`'s output,
+    and the warnings raised (the caller shows each once, see
+    :mod:`radfusion.pipeline.worker_warnings`)."""
     X_train = X.iloc[train]
-    with shared_fits():
-        return [
+    with gathering_warnings() as caught, shared_fits():
+        outputs = [
             _fit_predict(
                 model, X, y, train, test, name, hook, task, n_outputs, skip_failing, X_train=X_train
             )
             for name, model in models.items()
         ]
+    return outputs, caught
 
 
 def _fit_predict(

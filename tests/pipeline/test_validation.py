@@ -3,6 +3,8 @@ CIs."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,6 +145,30 @@ class Recorder(ClassifierMixin, BaseEstimator):
         leaked = np.array([pid in self.train_ids_ for pid in X.index], dtype=float)
         Recorder.log.append((self.tag, self.train_ids_, frozenset(X.index)))
         return np.column_stack([1 - leaked, leaked])
+
+
+class Warner(ClassifierMixin, BaseEstimator):
+    """Warns the same thing at every fit, like ComBat seeing a confounded site."""
+
+    def fit(self, X, y):
+        warnings.warn("site and outcome are confounded", UserWarning, stacklevel=2)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), 2), 0.5)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_warning_raised_in_every_fold_reaches_the_caller_once(n_jobs):
+    X, y = make_data(n=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cross_validate_models(
+            {"a": Warner(), "b": Warner()}, X, y, folds=3, repeats=2, n_jobs=n_jobs
+        )
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert messages.count("site and outcome are confounded") == 1
 
 
 class NoProba(BaseEstimator):
