@@ -156,6 +156,11 @@ def _missing(report: Mapping[str, Any]) -> tuple[str, str]:
 
 def _partitioning(report: Mapping[str, Any]) -> tuple[str, str]:
     config = report.get("config") or {}
+    if config.get("group_by"):
+        return ANSWERED, (
+            f"Leave-one-group-out CV by {config['group_by']!r} ({config.get('folds')} folds, "
+            "one per value), patient-level, every step refitted in the training folds."
+        )
     return ANSWERED, (
         f"{config.get('repeats')} x stratified {config.get('folds')}-fold CV, "
         "patient-level, every step refitted in the training folds."

@@ -114,6 +114,12 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
     assert "leave-one-group-out cross-validation by 'site' (2 folds" in methods
     assert "unseen-site policy 'pooled' applied" in methods
     assert "RepeatedStratifiedKFold" not in methods
+    notes = [i["note"] for i in report["checklists"]["items"] if "stratified" in i["note"]]
+    assert not any("fold CV" in note for note in notes)  # the checklist names the real scheme
+    assert any(
+        i["note"].startswith("Leave-one-group-out CV by 'site'")
+        for i in report["checklists"]["items"]
+    )
     rows = report["groups"]["models"]["late"]
     assert [(r["group"], r["n"]) for r in rows] == [("A", 60), ("B", 40)]
     assert all(r["roc_auc"]["mean"] > 0.6 for r in rows)
