@@ -585,10 +585,11 @@ _S_MODELLING = _fixed(
     "and the fusion strategies.",
 )
 
-#: The survival report's items: (checklist, item, where, rule), as :data:`ITEMS`.
-SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
+#: The survival report's own rules: the items of :data:`ITEMS` whose binary rule reads
+#: binary fields (class counts, DeLong, decision curves…), replaced by survival ones, and
+#: the items only a survival report has (inserted after the item before them here).
+_SURVIVAL_RULES: tuple[tuple[str, str, str, Rule], ...] = (
     # ---- TRIPOD+AI (2024)
-    ("TRIPOD+AI", "5 Data sources", "-", _fixed(USER, "Study design, data sources and dates.")),
     (
         "TRIPOD+AI",
         "6 Participants: setting and eligibility criteria",
@@ -599,9 +600,7 @@ SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
             "recruitment must be added.",
         ),
     ),
-    ("TRIPOD+AI", "7 Data preparation", "methods", _preprocessing_images),
     ("TRIPOD+AI", "8 Outcome definition", "cohort", _S_OUTCOME),
-    ("TRIPOD+AI", "9 Predictors", "methods", _extraction),
     ("TRIPOD+AI", "10 Sample size", "cohort", _s_sample_size),
     ("TRIPOD+AI", "11 Missing data", "methods", _s_missing),
     ("TRIPOD+AI", "12 Analytical methods: data partitioning", "methods", _s_partitioning),
@@ -627,25 +626,6 @@ SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
     ("TRIPOD+AI", "13 Class imbalance", "methods", _S_IMBALANCE),
     (
         "TRIPOD+AI",
-        "14 Fairness",
-        "-",
-        _fixed(USER, "Performance across subgroups (sex, age, site...) is not reported."),
-    ),
-    ("TRIPOD+AI", "17 Ethical approval", "-", _fixed(USER, "Ethics approval and consent.")),
-    (
-        "TRIPOD+AI",
-        "18 Open science: code and software",
-        "reproduce",
-        _fixed(ANSWERED, "Software versions, pinned requirements and the re-run command."),
-    ),
-    (
-        "TRIPOD+AI",
-        "18 Open science: protocol, registration, data sharing",
-        "-",
-        _fixed(USER, "Protocol, registration and data availability statements."),
-    ),
-    (
-        "TRIPOD+AI",
         "20 Participants: characteristics",
         "cohort",
         _fixed(
@@ -666,38 +646,9 @@ SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
         "performance",
         _fixed(ANSWERED, "Every metric with a 95 % bootstrap CI; log-rank p of the risk groups."),
     ),
-    (
-        "TRIPOD+AI",
-        "External validation (evaluation in new data)",
-        "-",
-        _fixed(
-            USER,
-            "Only internal (cross-) validation was run: external or prospective "
-            "validation must be reported separately.",
-        ),
-    ),
     # ---- CLEAR (2023)
-    ("CLEAR", "8 Ethical details", "-", _fixed(USER, "Approval, consent, data protection.")),
     ("CLEAR", "9 Sample size calculation", "cohort", _s_sample_size),
-    ("CLEAR", "10 Study nature", "-", _fixed(USER, "Retrospective / prospective, design.")),
-    ("CLEAR", "11 Eligibility criteria", "-", _fixed(USER, "Inclusion / exclusion criteria.")),
-    (
-        "CLEAR",
-        "Imaging protocol (acquisition)",
-        "-",
-        _fixed(USER, "Scanners and acquisition parameters."),
-    ),
-    (
-        "CLEAR",
-        "Segmentation: method and readers",
-        "-",
-        _fixed(USER, "Who segmented, how, and inter-reader variability."),
-    ),
-    ("CLEAR", "Image preprocessing", "methods", _preprocessing_images),
-    ("CLEAR", "Feature extraction: software, version and settings", "methods", _extraction),
     ("CLEAR", "Harmonization", "methods", _s_harmonisation),
-    ("CLEAR", "Feature robustness analysis", "methods", _robustness),
-    ("CLEAR", "Feature selection / dimensionality reduction", "methods", _redundancy),
     ("CLEAR", "Data partitioning", "methods", _s_partitioning),
     ("CLEAR", "Handling of class imbalance", "methods", _S_IMBALANCE),
     ("CLEAR", "Modelling: algorithms and hyperparameters", "methods", _S_MODELLING),
@@ -713,37 +664,8 @@ SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
             "No explanations are computed for survival models: describe what drives the model.",
         ),
     ),
-    (
-        "CLEAR",
-        "Software and versions",
-        "provenance",
-        _fixed(ANSWERED, "Every package version and the platform."),
-    ),
-    ("CLEAR", "External testing", "-", _fixed(USER, "No external test set in a CV report.")),
-    (
-        "CLEAR",
-        "Data, code and model availability",
-        "reproduce",
-        _fixed(
-            PARTLY,
-            "Re-run command, hashes and pinned requirements; sharing of data, code "
-            "and model must be stated.",
-        ),
-    ),
     # ---- METRICS (2024)
-    ("METRICS", "2 Eligibility criteria", "-", _fixed(USER, "Describe eligibility.")),
     ("METRICS", "4 Multi-center", "groups", _s_site_heterogeneity),
-    (
-        "METRICS",
-        "8 Segmentation methodology",
-        "-",
-        _fixed(USER, "Segmentation method, readers and their agreement."),
-    ),
-    ("METRICS", "11 Image preprocessing", "methods", _preprocessing_images),
-    ("METRICS", "12 Standardized feature extraction software", "methods", _extraction),
-    ("METRICS", "13 Feature extraction parameters", "methods", _extraction),
-    ("METRICS", "14 Removal of non-robust features", "methods", _robustness),
-    ("METRICS", "15 Removal of redundant features", "methods", _redundancy),
     ("METRICS", "16 Dimensionality compared to data size", "cohort", _s_dimensionality),
     ("METRICS", "18 Proper data partitioning", "methods", _s_partitioning),
     ("METRICS", "19 Handling of confounding factors", "methods", _s_harmonisation),
@@ -783,18 +705,28 @@ SURVIVAL_ITEMS: tuple[tuple[str, str, str, Rule], ...] = (
         "performance",
         _fixed(PARTLY, "Cross-validation; no held-out internal test set."),
     ),
-    ("METRICS", "27 External testing", "-", _fixed(USER, "No external test set.")),
-    (
-        "METRICS",
-        "29 Code availability",
-        "reproduce",
-        _fixed(
-            PARTLY,
-            "radfusion is open source and the run is re-runnable; state where the "
-            "analysis code is shared.",
-        ),
-    ),
 )
+
+
+def _with_rules(
+    items: tuple[tuple[str, str, str, Rule], ...], rules: tuple[tuple[str, str, str, Rule], ...]
+) -> tuple[tuple[str, str, str, Rule], ...]:
+    """``items`` with each item that ``rules`` names replaced by its rule there; an item of
+    ``rules`` that ``items`` lacks follows the item before it in ``rules``."""
+    named = {rule[:2]: rule for rule in rules}
+    extra: dict[tuple[str, str], list] = {}
+    for before, rule in zip(rules, rules[1:], strict=False):
+        if rule[:2] not in {item[:2] for item in items}:
+            extra.setdefault(before[:2], []).append(rule)
+    out = []
+    for item in items:
+        out.append(named.get(item[:2], item))
+        out += extra.get(item[:2], [])
+    return tuple(out)
+
+
+#: The survival report's items: (checklist, item, where, rule), as :data:`ITEMS`.
+SURVIVAL_ITEMS = _with_rules(ITEMS, _SURVIVAL_RULES)
 
 
 def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
