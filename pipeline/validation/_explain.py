@@ -182,26 +182,35 @@ def _columnwise_steps(estimator: BaseEstimator) -> tuple[Pipeline, BaseEstimator
     return estimator[:-1], estimator[-1]
 
 
+def _shuffled_copies(values, positions, orders, predict) -> np.ndarray:
+    """``predict`` (stacked rows -> P(class 1)) of every copy of ``values`` whose column
+    ``positions[t]`` is shuffled by ``orders[t]``, one row per t, in batches of copies."""
+    n_rows = len(values)
+    per_batch = max(1, _BATCH_CELLS // max(values.size, 1))
+    scores = np.empty((len(positions), n_rows))
+    for start in range(0, len(positions), per_batch):
+        batch = range(start, min(start + per_batch, len(positions)))
+        stacked = np.tile(values, (len(batch), 1))
+        for k, t in enumerate(batch):
+            column = positions[t]
+            stacked[k * n_rows : (k + 1) * n_rows, column] = values[orders[t], column]
+        scores[start : start + len(batch)] = predict(stacked).reshape(len(batch), n_rows)
+    return scores
+
+
 def _shuffled_scores(estimator, X_test, columns, tasks, orders) -> np.ndarray:
-    """P(class 1) of every shuffled copy (one row per task), predicted in batches."""
+    """P(class 1) of every shuffled copy of ``X_test`` (one row per task) by the whole
+    estimator."""
     values = X_test.to_numpy(copy=True)
     index = {name: i for i, name in enumerate(X_test.columns)}
     retyped = {c: t for c, t in X_test.dtypes.items() if t != values.dtype}
-    n_rows = len(X_test)
-    per_batch = max(1, _BATCH_CELLS // max(values.size, 1))
-    scores = np.empty((len(tasks), n_rows))
-    for start in range(0, len(tasks), per_batch):
-        batch = tasks[start : start + per_batch]
-        stacked = np.tile(values, (len(batch), 1))
-        for k, (_, j) in enumerate(batch):
-            col = index[columns[j]]
-            stacked[k * n_rows : (k + 1) * n_rows, col] = values[orders[start + k], col]
+
+    def predict(stacked: np.ndarray) -> np.ndarray:
         frame = pd.DataFrame(stacked, columns=X_test.columns)
-        if retyped:
-            frame = frame.astype(retyped)
-        proba = estimator.predict_proba(frame)[:, 1]
-        scores[start : start + len(batch)] = proba.reshape(len(batch), n_rows)
-    return scores
+        return estimator.predict_proba(frame.astype(retyped) if retyped else frame)[:, 1]
+
+    positions = [index[columns[j]] for _, j in tasks]
+    return _shuffled_copies(values, positions, orders, predict)
 
 
 def _shuffled_learner_scores(learner, transformed, positions, orders, names) -> np.ndarray:
@@ -212,26 +221,17 @@ def _shuffled_learner_scores(learner, transformed, positions, orders, names) -> 
     def table(values: np.ndarray) -> Any:
         return values if names is None else pd.DataFrame(values, columns=names)
 
-    n_rows = len(transformed)
-    scores = np.empty((len(positions), n_rows))
     if isinstance(learner, LogisticRegression) and learner.coef_.shape[0] == 1:
         decision = learner.decision_function(table(transformed))
         weights = learner.coef_[0]
+        scores = np.empty((len(positions), len(transformed)))
         for t, (k, order) in enumerate(zip(positions, orders, strict=True)):
             column = transformed[:, k]
             scores[t] = expit(decision + weights[k] * (column[order] - column))
         return scores
-    per_batch = max(1, _BATCH_CELLS // max(transformed.size, 1))
-    for start in range(0, len(positions), per_batch):
-        batch = range(start, min(start + per_batch, len(positions)))
-        stacked = np.tile(transformed, (len(batch), 1))
-        for k, t in enumerate(batch):
-            stacked[k * n_rows : (k + 1) * n_rows, positions[t]] = transformed[
-                orders[t], positions[t]
-            ]
-        proba = learner.predict_proba(table(stacked))[:, 1]
-        scores[start : start + len(batch)] = proba.reshape(len(batch), n_rows)
-    return scores
+    return _shuffled_copies(
+        transformed, positions, orders, lambda stacked: learner.predict_proba(table(stacked))[:, 1]
+    )
 
 
 def meta_weights(estimator: BaseEstimator) -> dict[str, float]:
