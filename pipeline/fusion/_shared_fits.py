@@ -16,6 +16,7 @@ memory grows with the distinct branches of one split, not with the number of mod
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,15 +36,16 @@ class _Store:
 
     def __init__(self) -> None:
         self.fits: dict[str, BaseEstimator] = {}
-        self.tables: dict[int, tuple[Any, str]] = {}
+        self.tables: dict[int, tuple[weakref.ref, str]] = {}
         self.hits = 0
         self.misses = 0
 
     def table_digest(self, X: Any) -> str:
-        """Content digest of a table, computed once per object (kept alive while stored)."""
+        """Content digest of a table, computed once per object while it lives (a weak
+        reference: the store does not keep a model's table alive)."""
         seen = self.tables.get(id(X))
-        if seen is None or seen[0] is not X:
-            seen = (X, joblib_hash(X))
+        if seen is None or seen[0]() is not X:
+            seen = (weakref.ref(X), joblib_hash(X))
             self.tables[id(X)] = seen
         return seen[1]
 
