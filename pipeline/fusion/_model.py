@@ -410,6 +410,13 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         always present (plain soft voting).
     voting : {"soft"}, default="soft"
         Only soft voting is supported.
+    pool : {"mean", "evidence"}, default="mean"
+        ``"mean"``: the mean probability over the branches a row has (soft voting).
+        ``"evidence"``: the mean within each group, then the groups' evidence added: ``log
+        p_k = log prior_k + sum_g (log p_gk - log prior_k)`` over the groups a row has,
+        normalised (the naive-Bayes pool of groups that are independent given the class; a
+        row's absent group adds nothing). With one group, or ``groups=None``, both are the
+        same.
     weights, n_jobs, flatten_transform, verbose
         As in :class:`~sklearn.ensemble.VotingClassifier`.
 
@@ -430,6 +437,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         **VotingClassifier._parameter_constraints,
         "groups": [dict, None],
         "voting": [StrOptions({"soft"})],
+        "pool": [StrOptions({"mean", "evidence"})],
     }
 
     def __init__(
@@ -438,6 +446,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         *,
         groups=None,
         voting="soft",
+        pool="mean",
         weights=None,
         n_jobs=None,
         flatten_transform=True,
@@ -452,6 +461,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
             verbose=verbose,
         )
         self.groups = groups
+        self.pool = pool
 
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
@@ -467,11 +477,36 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         return self._fit_branches(X, y, sw, len(self.classes_))
 
     def predict_proba(self, X):
-        """Weighted mean probability over the branches each row has; prevalence if none."""
+        """Class probabilities pooled (``pool``) over the branches each row has; the training
+        prevalence for a row without any."""
         check_is_fitted(self)
         X = self._table(X)
-        # (n_branches, n_samples, n_classes)
-        return self._available_mean(self._collect_probas(X), X, self.class_prior_)
+        probas = self._collect_probas(X)  # (n_branches, n_samples, n_classes)
+        if self.pool == "mean":
+            return self._available_mean(probas, X, self.class_prior_)
+        return self._evidence(probas, X)
+
+    def _evidence(self, probas: np.ndarray, X) -> np.ndarray:
+        """``pool="evidence"``: each group's mean probability, its log-ratio to the prior
+        summed over the groups a row has, normalised."""
+        presence = self._branch_presence(X)  # (n_samples, n_branches)
+        weights = (
+            np.ones(len(probas))
+            if self._weights_not_none is None
+            else np.asarray(self._weights_not_none, dtype=np.float64)
+        )
+        log_prior = np.log(self.class_prior_)
+        logits = np.broadcast_to(log_prior, probas.shape[1:]).copy()
+        for group in np.unique(self.branch_groups_):
+            members = self.branch_groups_ == group
+            mask = presence[:, members] * weights[members]  # (n_samples, members)
+            total = mask.sum(axis=1)
+            has = total > 0
+            mean = np.einsum("nb,bnk->nk", mask, probas[members])[has] / total[has, None]
+            logits[has] += np.log(np.clip(mean, _EPS, None)) - log_prior
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
 
 
 class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
@@ -1037,8 +1072,10 @@ def build_model(
     combiner = resolve_combiner(combiner, strategy, task)
     if combiner == "mean" and regression:
         return AvailableVotingRegressor(estimators, groups=groups, n_jobs=n_jobs)
-    if combiner == "mean":
-        return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
+    if combiner in ("mean", "evidence"):
+        return AvailableVotingClassifier(
+            estimators, groups=groups, voting="soft", pool=combiner, n_jobs=n_jobs
+        )
     if combiner == "logistic":
         final = (
             LinearRegression(positive=True)
