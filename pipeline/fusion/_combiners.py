@@ -71,9 +71,9 @@ __all__ = [
 ]
 
 #: Accepted ``combiner`` values, simplest first (the order ties are broken in).
-COMBINERS = ("mean", "evidence", "platt", "best", "convex", "shrunk", "logistic")
+COMBINERS = ("mean", "platt", "best", "convex", "shrunk", "logistic")
 #: Combiners that only make sense for class probabilities (refused for regression).
-CLASSIFICATION_ONLY = ("evidence", "platt")
+CLASSIFICATION_ONLY = ("platt",)
 #: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task, chosen by the rule
 #: of ``benchmarks/combiners.py`` (binary tables; multiclass and regression take the binary
 #: verdict).

@@ -416,7 +416,9 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         p_k = log prior_k + sum_g (log p_gk - log prior_k)`` over the groups a row has,
         normalised (the naive-Bayes pool of groups that are independent given the class; a
         row's absent group adds nothing). With one group, or ``groups=None``, both are the
-        same.
+        same. Not a stacking combiner: radiomics groups are not independent, and the pool is
+        over-confident (calibration slope 0.28-0.83 where the mean's is 0.86-2.7,
+        ``benchmarks/evidence_pool.py``); kept to reproduce that finding.
     weights, n_jobs, flatten_transform, verbose
         As in :class:`~sklearn.ensemble.VotingClassifier`.
 
@@ -1072,10 +1074,8 @@ def build_model(
     combiner = resolve_combiner(combiner, strategy, task)
     if combiner == "mean" and regression:
         return AvailableVotingRegressor(estimators, groups=groups, n_jobs=n_jobs)
-    if combiner in ("mean", "evidence"):
-        return AvailableVotingClassifier(
-            estimators, groups=groups, voting="soft", pool=combiner, n_jobs=n_jobs
-        )
+    if combiner == "mean":
+        return AvailableVotingClassifier(estimators, groups=groups, voting="soft", n_jobs=n_jobs)
     if combiner == "logistic":
         final = (
             LinearRegression(positive=True)
