@@ -56,7 +56,7 @@ and the noise spread are reported, not part of the rule.
 Rows already in ``--out``/``evidence_pool.csv`` are reused (``--rerun`` to recompute).
 
 Result (run once, after the rule was committed): **keep mean**. The pool is over-confident:
-stacking's slope 0.53-0.83 on the planted seeds (mean 1.00-2.66; 0.555 against 1.746 on
+stacking's slope 0.33-0.83 on the planted seeds (mean 1.00-2.66; 0.555 against 1.746 on
 average), 0.28-0.64 on the multi-group radMLBench tables (mean 0.86-1.35); the mean Brier over
 the seven cohorts rises 0.1579 -> 0.1831 (HCC-TACE-Seg 0.132 -> 0.251), AUC 0.7487 -> 0.7451;
 under pure noise the probabilities span 0.06-0.84 (mean 0.21-0.52). Radiomics groups of one
