@@ -83,7 +83,7 @@ BRANCH_SETS = ("stacking", "late")
 RULE_ORDER = ("mean", "best", "convex", "shrunk", "logistic")
 
 
-class _Inputs(CombinerClassifier):
+class KeepInputs(CombinerClassifier):
     """A stand-in combiner that keeps what it is trained on (NaN where a branch is absent,
     as every combiner sees it)."""
 
@@ -108,7 +108,7 @@ def _fold(data: Dataset, train, test, seed: int) -> dict:
         warnings.simplefilter("ignore")
         # a learned combiner, so that the model is a stack with inner CV (mean is a vote)
         model = build_model(data.groups, "stacking", random_state=seed, combiner="logistic")
-        model.set_params(final_estimator=_Inputs())
+        model.set_params(final_estimator=KeepInputs())
         model.fit(data.X.iloc[train], data.y[train])
         X_meta, y_meta = model.final_estimator_.X_, model.final_estimator_.y_
         X_test = model._transform(data.X.iloc[test])

@@ -47,7 +47,7 @@ indicator.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import minimize
@@ -109,10 +109,11 @@ def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") 
 class _Combiner(BaseEstimator):
     """Fit and pooling shared by :class:`CombinerClassifier` and :class:`CombinerRegressor`."""
 
-    def __init__(self, method="convex", *, n_free=0, cv=5, random_state=0):
+    def __init__(self, method="convex", *, n_free=0, cv=5, min_slope=0.0, random_state=0):
         self.method = method
         self.n_free = n_free
         self.cv = cv
+        self.min_slope = min_slope
         self.random_state = random_state
 
     # -- inputs
@@ -126,6 +127,8 @@ class _Combiner(BaseEstimator):
             )
         if not (isinstance(self.cv, Integral) and self.cv >= 2):
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+        if not (isinstance(self.min_slope, Real) and 0 <= self.min_slope < np.inf):
+            raise ValueError(f"min_slope must be a finite number >= 0, got {self.min_slope!r}")
         if self._task == "regression" and self.method in CLASSIFICATION_ONLY:
             raise ValueError(
                 f"method {self.method!r} calibrates class probabilities; a regressor has none"
@@ -289,10 +292,10 @@ class _Combiner(BaseEstimator):
 
         result = minimize(
             loss_grad,
-            np.concatenate([[1.0], np.zeros(k - 1)]),
+            np.concatenate([[max(1.0, self.min_slope)], np.zeros(k - 1)]),
             jac=True,
             method="L-BFGS-B",
-            bounds=[(0.0, None)] + [(None, None)] * (k - 1),
+            bounds=[(self.min_slope, None)] + [(None, None)] * (k - 1),
             options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9},
         )
         if not result.success:
@@ -366,6 +369,8 @@ class CombinerClassifier(ClassifierMixin, _Combiner):
         The last ``n_free`` columns are covariates (missingness indicators); ignored.
     cv : int, default=5
         Folds of the shrinkage CV (``"shrunk"``), stratified, fewer when a class is small.
+    min_slope : float, default=0.0
+        ``"platt"`` only: the lower bound of the map's slope ``b``.
     random_state : int or None, default=0
         Seed of those folds.
 
