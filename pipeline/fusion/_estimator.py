@@ -214,7 +214,8 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         (classifier only; see :func:`radfusion.pipeline.fusion.build_model`).
     combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (late fusion is always the mean): equal weights;
-        equal weights then a Platt map (``b >= 0``) fitted by inner CV (classifiers only);
+        equal weights then a Platt map that only stretches (``b >= 1``) fitted by inner CV
+        (classifiers only);
         the single best branch by inner CV; convex weights (super learner); convex weights
         shrunk toward equal ones by an amount chosen by inner CV; the non-negative logistic
         meta-learner of radfusion <= 0.2. The learned ones are fitted on inner out-of-fold

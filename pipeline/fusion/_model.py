@@ -947,7 +947,8 @@ def build_model(
     combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (the other strategies ignore it; late fusion is
         always the mean): ``"mean"`` is a soft vote (no inner CV), ``"platt"`` the same mean
-        Platt-scaled on inner out-of-fold outputs (classification only), ``"logistic"`` the learned
+        Platt-scaled (slope ``b >= 1``) on inner out-of-fold outputs (classification only),
+        ``"logistic"`` the learned
         meta-learner of radfusion <= 0.2, the others
         :class:`~radfusion.pipeline.fusion.CombinerClassifier` / ``Regressor`` fitted on the
         branches' inner out-of-fold outputs (``cv`` folds). None:

@@ -481,8 +481,9 @@ _COMBINER_TEXT = {
     "those out-of-fold probabilities, re-normalised over the base models a patient has data "
     "for" + _REFIT,
     "platt": "the mean of the predicted probabilities of the base models a patient has data "
-    "for (equal weights), recalibrated by a logistic (Platt) map of its logit with a "
-    f"non-negative slope, fitted by maximum likelihood on the mean of the base models' {_INNER}"
+    "for (equal weights), recalibrated by a logistic (Platt) map of its logit whose slope is "
+    "at least 1 (it can only undo the spread the averaging takes away), fitted by maximum "
+    f"likelihood on the mean of the base models' {_INNER}"
     " (multiclass: the same map on each class's log mean probability, one shared slope)" + _REFIT,
     "best": "the single base model, or the training base rate, with the lowest log-loss of "
     f"the {_INNER} (discrete super learner); a patient without its group gets the next "

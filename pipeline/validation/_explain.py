@@ -248,6 +248,13 @@ def meta_weights(estimator: BaseEstimator) -> dict[str, float]:
     return {name: float(w) for name, w in zip(names, coef[: len(names)], strict=True)}
 
 
+def _learns_weights(estimator: BaseEstimator) -> bool:
+    """Whether a fitted stacking model learned its branch weights: not a soft vote
+    (``"mean"``), nor ``"platt"``, whose weights are equal by design."""
+    final = getattr(estimator, "final_estimator_", None)
+    return final is not None and getattr(final, "method", None) not in ("mean", "platt")
+
+
 def late_without_groups(estimator: BaseEstimator, X_test: pd.DataFrame) -> dict[str, np.ndarray]:
     """Held-out P(class 1) of a fitted late (soft-vote) model without each group's branches.
 
@@ -343,8 +350,7 @@ class FoldExplainer:
                 "full": np.asarray(estimator.predict_proba(X_test)[:, 1], dtype=np.float64),
                 "without": late_without_groups(estimator, X_test),
             }
-        if model == self.stacking and getattr(estimator, "final_estimator_", None) is not None:
-            # A soft vote (the "mean" combiner) has no fitted weights to report.
+        if model == self.stacking and _learns_weights(estimator):
             record["weights"] = meta_weights(estimator)
         if self.tuned:
             record["hyperparameters"] = chosen_hyperparameters(estimator)
@@ -494,7 +500,7 @@ def summarize_explanations(
             "group's weight is the sum of its learners' weights in each fold."
             if stacked
             else "Meta-learner weights: not reported, because the stacking model fitted none "
-            "(the mean combiner gives every branch the same weight by design, which says "
+            "(its combiner gives every branch the same weight by design, which says "
             "nothing about the modalities); the AUC drop below does.",
             "AUC drop: out-of-fold ROC AUC of the late (soft-vote) model minus the same with "
             "a group's branch removed, computed by averaging the remaining branches' stored "

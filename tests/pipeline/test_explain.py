@@ -261,16 +261,19 @@ def test_column_by_column_importance_equals_predicting_every_shuffled_copy(learn
     assert (_columnwise_steps(fitted) is None) == ("harmonize" in options)
 
 
-def test_a_mean_stack_reports_no_weights_and_says_why():
-    """The mean combiner fits no weights: equal weights would read as 'every modality counts
-    the same', so none are reported and the methods sentence says so."""
+@pytest.mark.parametrize("combiner", ("mean", "platt"))
+def test_a_stack_with_equal_weights_reports_none_and_says_why(combiner):
+    """The mean and platt combiners fit no weights: equal weights would read as 'every
+    modality counts the same', so none are reported and the methods sentence says so."""
     X, y = cohort()
-    models = build_models(GROUPS, learners=("lr",), random_state=SEED)  # combiner: mean
+    models = build_models(GROUPS, learners=("lr",), random_state=SEED, combiner=combiner)
     single = single_group_models(list(models), GROUPS)
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
     result = cross_validate_models(models, X, y, folds=FOLDS, repeats=1, seed=SEED, fold_hook=hook)
     summary = summarize_explanations(result.records, groups=GROUPS, single=single)
     assert summary["meta_weights"] is None and summary["group_drop"] is not None
-    assert "not reported" in summary["methods"][0] and "mean combiner" in summary["methods"][0]
+    assert (
+        "not reported" in summary["methods"][0] and "same weight by design" in summary["methods"][0]
+    )
     page = _explanations_html(summary)
     assert "Meta-learner weight mean" not in page and "AUC drop mean" in page

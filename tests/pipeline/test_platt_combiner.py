@@ -1,5 +1,6 @@
 """The ``"platt"`` combiner (issue 15 item 4): the mean of the branches, Platt-scaled on their
-inner out-of-fold probabilities; a non-negative slope, so no signal means the base rate."""
+inner out-of-fold probabilities. Its slope is at least 1 by default (it only stretches the
+mean); with ``min_slope=0`` no signal means the base rate."""
 
 from __future__ import annotations
 
@@ -63,20 +64,35 @@ def test_planted_signal_gives_a_held_out_slope_near_one():
     assert roc_auc_score(y[test], platt) == pytest.approx(roc_auc_score(y[test], mean))
 
 
-def test_no_signal_falls_back_to_the_base_rate():
+def test_with_min_slope_0_no_signal_falls_back_to_the_base_rate():
     rng = np.random.default_rng(3)
     y = (rng.random(300) < 0.3).astype(int)
     X = rng.uniform(0.05, 0.95, size=(300, 4))  # confident branches, unrelated to y
-    model = CombinerClassifier("platt").fit(X, y)
+    model = CombinerClassifier("platt", min_slope=0.0).fit(X, y)
     proba = model.predict_proba(X)[:, 1]
     assert model.slope_ < 0.15
     assert np.abs(proba - y.mean()).max() < 0.05
     # Anti-correlated inputs (the out-of-fold artefact under no signal) hit the bound: the
     # slope is 0, never negative, and every patient gets the training base rate.
     flipped = np.where(y[:, None] == 1, 0.4, 0.6) + 0.05 * rng.normal(size=(300, 4))
-    bounded = CombinerClassifier("platt").fit(flipped, y)
+    bounded = CombinerClassifier("platt", min_slope=0.0).fit(flipped, y)
     assert bounded.slope_ == 0.0
     assert np.allclose(bounded.predict_proba(flipped)[:, 1], y.mean(), atol=1e-4)
+
+
+def test_by_default_no_signal_leaves_the_mean_recentred():
+    """The default map only stretches: on unrelated or anti-correlated inputs its slope is
+    1, so the predictions are the mean shifted on the logit scale (same order, same spread
+    of logits), never the flipped artefact and never one base rate per fold."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.3).astype(int)
+    flipped = np.where(y[:, None] == 1, 0.4, 0.6) + 0.05 * rng.normal(size=(300, 4))
+    model = CombinerClassifier("platt").fit(flipped, y)
+    assert model.slope_ == 1.0
+    shift = logit(model.predict_proba(flipped)[:, 1]) - logit(flipped.mean(axis=1))
+    assert np.allclose(shift, model.intercept_[1])
+    with pytest.raises(ValueError, match="min_slope must be a finite number >= 0"):
+        CombinerClassifier("platt", min_slope=-1.0).fit(flipped, y)
 
 
 def test_absent_branches_are_left_out_of_the_mean_before_the_map():
@@ -113,8 +129,9 @@ def test_regression_is_refused_by_name():
 
 def test_the_map_is_fitted_on_inner_out_of_fold_probabilities_only():
     """Random forests memorise pure noise: on their own training rows they separate the
-    classes, out of fold they do not. The stack's Platt slope falls back to ~0, so it was
-    fitted on out-of-fold probabilities; fitted on the in-sample ones it would be steep."""
+    classes, out of fold they do not. Free to shrink (``min_slope=0``), the stack's Platt
+    slope falls back to ~0, so it was fitted on out-of-fold probabilities; fitted on the
+    in-sample ones it would be steep."""
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(90, 10)), columns=[f"CT__tumor__f{j}" for j in range(5)]
                      + [f"MR__tumor__f{j}" for j in range(5)])  # fmt: skip
@@ -122,12 +139,13 @@ def test_the_map_is_fitted_on_inner_out_of_fold_probabilities_only():
     groups = {g: [c for c in X if c.startswith(g)] for g in ("CT__tumor", "MR__tumor")}
     model = build_model(groups, "stacking", learners=("rf",), cv=3, combiner="platt")
     assert isinstance(model, AvailableStackingClassifier)
+    model.set_params(final_estimator__min_slope=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
     assert model.final_estimator_.slope_ < 0.3
     in_sample = model._transform(X)  # the refitted branches on their own training rows
-    assert CombinerClassifier("platt").fit(in_sample, y).slope_ > 2.0
+    assert CombinerClassifier("platt", min_slope=0.0).fit(in_sample, y).slope_ > 2.0
     spread = model.predict_proba(X)[:, 1]
     assert np.ptp(spread) < 0.25 * np.ptp(in_sample[:, :2].mean(axis=1))
 
