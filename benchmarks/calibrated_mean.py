@@ -308,7 +308,7 @@ def main(argv=None) -> None:
         if args.rerun:
             cache.unlink(missing_ok=True)
         started = time.perf_counter()
-        saved = cohort_inputs(loaded(load), seed, repeats, args.jobs, cache)
+        saved = cohort_inputs(loaded(load), seed, repeats, args.jobs, cache, args.inner_folds)
         found, predictions = score(cohort, saved)
         rows += found
         if cohort.startswith("noise"):
