@@ -28,6 +28,9 @@ model's mean AUC (min-max over seeds) and whether every mean lies in 0.5 +- 0.1.
 several short runs (``--rerun`` recomputes).
 
     .venv/bin/python benchmarks/validity.py --issue-table --seeds 5
+    .venv/bin/python benchmarks/validity.py --issue-table --seeds 5 --models stacking
+
+``--models`` keeps only the named models (e.g. the one whose default changed).
 """
 
 from __future__ import annotations
@@ -91,12 +94,24 @@ def run(scenario: str, n: int, p: int, seeds: int, options: dict, repeats: int, 
     return pd.concat(frames, ignore_index=True)
 
 
-def _one_seed(scenario: str, n: int, p: int, seed: int, options: dict, repeats: int, n_jobs: int):
-    """Every model's AUC, Brier score and calibration slope on one seed's table."""
+def _one_seed(
+    scenario: str,
+    n: int,
+    p: int,
+    seed: int,
+    options: dict,
+    repeats: int,
+    n_jobs: int,
+    only: list[str] | None = None,
+):
+    """Every model's (or the ``only`` models') AUC, Brier score and calibration slope on one
+    seed's table."""
     rows = []
     table, y = make_table(scenario, n, p, seed)
     groups = infer_groups([c for c in table if c != "site"])
     models = build_models(groups, random_state=seed, **options)
+    if only:
+        models = {name: model for name, model in models.items() if name in only}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         predictions = cross_validate_models(
@@ -124,8 +139,11 @@ def _one_seed(scenario: str, n: int, p: int, seed: int, options: dict, repeats: 
     return pd.DataFrame(rows)
 
 
-def issue_table(seeds: int, n: int, p: int, out: Path, n_jobs: int, rerun: bool) -> None:
-    """The closing note's null table (see the module docstring); prints markdown."""
+def issue_table(
+    seeds: int, n: int, p: int, out: Path, n_jobs: int, rerun: bool, only: list[str] | None = None
+) -> None:
+    """The closing note's null table (see the module docstring), of every model or of the
+    ``only`` ones; prints markdown."""
     # the confounded-site warning is expected here; joblib's workers read this at spawn
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     out.mkdir(parents=True, exist_ok=True)
@@ -134,12 +152,13 @@ def issue_table(seeds: int, n: int, p: int, out: Path, n_jobs: int, rerun: bool)
         options = {"harmonize": "site"} if harmonize else {}
         for seed in range(seeds):
             stem = f"{label.replace(' + ', '-')}-n{n}-p{p}-{resolve_combiner(None, 'stacking')}"
+            stem += f"-{'-'.join(only)}" if only else ""
             saved = out / f"{stem}-seed{seed}.csv"
             if saved.exists() and not rerun:
                 frame = pd.read_csv(saved)
             else:
                 started = time.perf_counter()
-                frame = _one_seed(scenario, n, p, seed, options, 1, n_jobs)
+                frame = _one_seed(scenario, n, p, seed, options, 1, n_jobs, only)
                 frame.to_csv(saved, index=False)
                 print(f"{label} seed {seed}: {time.perf_counter() - started:.0f} s (busy machine)",
                       flush=True)  # fmt: skip
@@ -185,9 +204,11 @@ def main(argv=None) -> None:
     parser.add_argument("--issue-table", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("radfusion-out/validity"))
     parser.add_argument("--rerun", action="store_true")
+    parser.add_argument("--models", help="comma-separated model names (default: every model)")
     args = parser.parse_args(argv)
+    only = args.models.split(",") if args.models else None
     if args.issue_table:
-        issue_table(args.seeds, args.n, args.features or 500, args.out, args.jobs, args.rerun)
+        issue_table(args.seeds, args.n, args.features or 500, args.out, args.jobs, args.rerun, only)
         return
     args.features = args.features or 100
     options = {"learners": args.learners.split(",")}
