@@ -140,7 +140,8 @@ Combiner = Annotated[
     typer.Option(
         help="How stacking combines its branches: mean, platt (the mean, Platt-scaled on "
         "inner folds), best, convex, shrunk or logistic "
-        "(default: mean; logistic is radfusion 0.2's meta-learner)."
+        "(default: platt for classes, mean for regression; logistic is radfusion 0.2's "
+        "meta-learner)."
     ),
 ]
 IccTable = Annotated[

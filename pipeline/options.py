@@ -58,7 +58,8 @@ class ModelOptions:
         (classification only; see :class:`radfusion.pipeline.fusion.FusionClassifier`).
     combiner : {"mean", "platt", "best", "convex", "shrunk", "logistic"}, optional
         How stacking combines its branches (late fusion is always the mean); None:
-        :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"mean"``).
+        :data:`radfusion.pipeline.fusion.DEFAULT_COMBINER` of the task (``"platt"`` for
+        classes, ``"mean"`` for regression).
 
     Raises
     ------

@@ -30,7 +30,7 @@ from ..learners import LEARNERS
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..targets import Task, get_task
 from ._inputs import chosen_groups, input_frame, resolve_groups
-from ._model import FUSED, STRATEGIES, build_model
+from ._model import FUSED, STACKING_CV, STRATEGIES, build_model
 from ._shared_fits import fit_once
 
 __all__ = [
@@ -69,7 +69,7 @@ class _Fusion(BaseEstimator):
         tune: bool = False,
         n_iter: int = 20,
         inner_cv: int = 3,
-        cv: int = 5,
+        cv: int = STACKING_CV,
         random_state: int | None = 0,
         n_jobs: int | None = None,
         calibration: str | None = None,
@@ -203,8 +203,8 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Per branch, a randomised search of ``n_iter`` settings on ``inner_cv`` folds.
     n_iter : int, default=20
     inner_cv : int, default=3
-    cv : int, default=5
-        Inner folds of stacking's out-of-fold predictions.
+    cv : int, default=3
+        Inner folds of stacking's out-of-fold predictions (and of ``calibration``).
     random_state : int or None, default=0
         Seed of the learners and inner folds.
     n_jobs : int or None, default=None
@@ -219,7 +219,8 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         the single best branch by inner CV; convex weights (super learner); convex weights
         shrunk toward equal ones by an amount chosen by inner CV; the non-negative logistic
         meta-learner of radfusion <= 0.2. The learned ones are fitted on inner out-of-fold
-        predictions of the training rows. None: ``DEFAULT_COMBINER[task]`` (``"mean"``).
+        predictions of the training rows. None: ``DEFAULT_COMBINER[task]`` (``"platt"``;
+        ``"mean"`` for regression).
 
     Attributes
     ----------

@@ -23,7 +23,7 @@ import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
-from ..fusion import FUSED, resolve_combiner
+from ..fusion import FUSED, STACKING_CV, resolve_combiner
 from ..learners import make_learner
 
 __all__ = [
@@ -463,8 +463,9 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
 
 
 _INNER = (
-    "out-of-fold probabilities from an inner stratified 5-fold CV of the training rows "
-    "(fewer folds, at least 2, when a class has fewer than 5 training patients)"
+    f"out-of-fold probabilities from an inner stratified {STACKING_CV}-fold CV of the "
+    f"training rows (fewer folds, at least 2, when a class has fewer than {STACKING_CV} "
+    "training patients)"
 )
 _REFIT = "; base models then refitted on all training rows"
 #: How each learned combiner is described in the methods text (``combiner`` option).
@@ -477,9 +478,9 @@ _COMBINER_TEXT = {
     "learner), re-normalised over the base models a patient has data for" + _REFIT,
     "shrunk": "combined by non-negative weights summing to one over the base models and the "
     f"training base rate, minimising the log-loss of the base models' {_INNER}, then shrunk "
-    "toward equal weights by an amount (0 to 1 in steps of 0.1) chosen by a 5-fold CV over "
-    "those out-of-fold probabilities, re-normalised over the base models a patient has data "
-    "for" + _REFIT,
+    "toward equal weights by an amount (0 to 1 in steps of 0.1) chosen by a "
+    f"{STACKING_CV}-fold CV over those out-of-fold probabilities, re-normalised over the "
+    "base models a patient has data for" + _REFIT,
     "platt": "the mean of the predicted probabilities of the base models a patient has data "
     "for (equal weights), recalibrated by a logistic (Platt) map of its logit whose slope is "
     "at least 1 (it can only undo the spread the averaging takes away), fitted by maximum "

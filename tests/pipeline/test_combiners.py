@@ -209,7 +209,7 @@ def test_a_learned_combiner_keeps_the_signal():
 @pytest.mark.parametrize(
     ("combiner", "phrase"),
     [
-        (None, "equal weights, nothing fitted"),
+        (None, "recalibrated by a logistic (Platt) map"),
         ("logistic", "logistic meta-learner"),
         ("convex", "super learner"),
         ("shrunk", "shrunk toward equal weights"),

@@ -439,9 +439,12 @@ def test_build_models_names_and_kinds():
         "PET/tumor:lr",
         "clinical:lr",
     ]
-    # The default combiner is the mean: a soft vote over every group x learner.
-    assert isinstance(models["stacking"], VotingClassifier)
+    # The default combiner is platt: the mean of every group x learner, Platt-scaled on
+    # inner out-of-fold probabilities; "mean" is a soft vote.
+    assert isinstance(models["stacking"], StackingClassifier)
+    assert models["stacking"].final_estimator.method == "platt"
     assert len(models["stacking"].estimators) == 3 * len(LEARNERS)
+    assert isinstance(build_models(groups, combiner="mean")["stacking"], VotingClassifier)
     stacked = build_models(groups, combiner="logistic")["stacking"]
     assert isinstance(stacked, StackingClassifier)
     assert len(stacked.estimators) == 3 * len(LEARNERS)

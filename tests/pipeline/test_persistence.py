@@ -201,7 +201,7 @@ def test_metadata_records_columns_groups_label_params_and_versions(model, paths)
         "max_levels": 10,
         "resample": None,
         "inner_cv": 3,
-        "cv": 5,
+        "cv": 3,
         "n_jobs": None,
     }
     assert meta["training"]["n_patients"] == 60

@@ -19,7 +19,7 @@ def _models(X):
     return build_estimators(
         ["CT__tumor", "MR__tumor", "PET__tumor"],
         columns=list(X.columns),
-        learners=("lr", "rf"),
+        learners=("lr", "svm"),
         random_state=0,
     )
 
@@ -34,7 +34,7 @@ def test_single_late_and_stacking_share_one_fitted_branch_per_group():
     stacking = fitted["stacking"].model_.named_estimators_
     assert late["CT/tumor:lr"] is ct and stacking["CT/tumor:lr"] is ct
     assert stacking["MR/tumor:lr"] is fitted["MR__tumor"].model_
-    assert stacking["CT/tumor:rf"] is not ct
+    assert stacking["CT/tumor:svm"] is not ct
     # late reuses 3 single-group branches, stacking the same 3 lr branches again
     assert store.hits == 6
 
