@@ -94,6 +94,10 @@ so the ``mean`` arm, are the same. ``stretch`` on 3 inner folds becomes the defa
 (``platt`` for classification, and 3 inner folds for every learned combiner) if criteria
 1-5 of the second rule all hold with these inputs (the cost measured by ``cv_cost.py`` with
 that default).
+
+Result: all five pass (Brier 0.1579 -> 0.1554, AUC 0.7487 -> 0.7467, demo slope 2.26 ->
+1.05, planted mean 1.75 -> 0.92, noise AUC 0.49, default ``cv`` 298.7 s). ``platt`` with
+``b >= 1`` on 3 inner folds is stacking's default for classification.
 """
 
 from __future__ import annotations
