@@ -5,9 +5,10 @@ Usage:
         --demo-biomarkers B] [--demo-repeats 3] [--planted-seeds 5] [--noise-seeds 3]
         [--cost] [--jobs 2] [--out radfusion-out/calibrated_mean] [--rerun] [--inner-folds 5]
 
-Compared: ``mean`` (today's default: the soft vote of every group x learner, lr, svm, rf,
-xgb) and ``platt`` (the same mean, then ``expit(a + b logit(mean))``, ``b >= 0``, fitted on the
-mean of the branches' inner out-of-fold probabilities of the training rows). Both are scored
+Compared: ``mean`` (the default before these rules: the soft vote of every group x learner,
+lr, svm, rf, xgb) and ``platt`` (the same mean, then ``expit(a + b logit(mean))``, ``b >= 0``,
+fitted on the mean of the branches' inner out-of-fold probabilities of the training rows).
+Both are scored
 on the same base-model predictions, with ``benchmarks/combiners.py``'s machinery: in each
 outer fold one stacking model is fitted on the training rows; ``platt`` is fitted on the
 inner out-of-fold inputs it would see inside its own model, and both score the held-out
