@@ -371,15 +371,17 @@ class _AvailableVoting(_Availability):
         _set_named_estimators(self)
         return self
 
+    def _vote_weights(self, n_branches: int) -> np.ndarray:
+        """Each kept branch's voting weight (ones without ``weights``)."""
+        if self._weights_not_none is None:
+            return np.ones(n_branches)
+        return np.asarray(self._weights_not_none, dtype=np.float64)
+
     def _available_mean(self, outputs: np.ndarray, X, fallback) -> np.ndarray:
         """Weighted mean over axis 0 (branches) of ``outputs`` (n_branches, n_samples, ...)
         over the branches each row has; ``fallback`` for rows with none."""
         mask = self._branch_presence(X).T.astype(np.float64)
-        weights = (
-            np.ones(len(outputs))
-            if self._weights_not_none is None
-            else np.asarray(self._weights_not_none, dtype=np.float64)
-        )
+        weights = self._vote_weights(len(outputs))
         mask = (mask * weights[:, None]).reshape(mask.shape + (1,) * (outputs.ndim - 2))
         total = mask.sum(axis=0)
         mean = (outputs * mask).sum(axis=0) / np.where(total > 0, total, 1.0)
@@ -497,11 +499,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         """``pool="evidence"``: each group's mean probability, its log-ratio to the prior
         summed over the groups a row has, normalised."""
         presence = self._branch_presence(X)  # (n_samples, n_branches)
-        weights = (
-            np.ones(len(probas))
-            if self._weights_not_none is None
-            else np.asarray(self._weights_not_none, dtype=np.float64)
-        )
+        weights = self._vote_weights(len(probas))
         log_prior = np.log(self.class_prior_)
         logits = np.broadcast_to(log_prior, probas.shape[1:]).copy()
         for group in np.unique(self.branch_groups_):

@@ -236,3 +236,27 @@ def test_the_methods_text_names_the_combiner_that_ran(combiner, phrase):
     text = " ".join(build_methods(report)["text"])
     assert phrase in text
     assert "soft voting" in text  # late fusion
+
+
+def test_the_evidence_pool_adds_each_groups_log_odds_over_the_prior():
+    """``pool="evidence"`` (kept to reproduce ``benchmarks/evidence_pool.py``'s rejected
+    candidate): the groups' mean probabilities combined as independent evidence; an absent
+    group adds nothing, and with one group it is the mean."""
+    X, y, groups = multimodal_table(n=80, seed=3, missing_mr=0.3, p=4, k=2)
+    groups = {g: cols for g, cols in groups.items() if g != "clinical"}
+    model = build_model(groups, "stacking", learners=("lr", "svm"), combiner="mean")
+    model.set_params(pool="evidence").fit(X, y)
+    branches = np.stack([est.predict_proba(X)[:, 1] for est in model.estimators_])
+    present = model._branch_presence(X)
+    prior = model.class_prior_[1]
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    z = np.full(len(X), logit(prior))
+    for g in np.unique(model.branch_groups_):
+        members = model.branch_groups_ == g
+        has = present[:, members].all(axis=1)
+        z[has] += logit(branches[members][:, has].mean(axis=0)) - logit(prior)
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-9)
+    one = {"all": [c for cols in groups.values() for c in cols]}
+    mean = build_model(one, "stacking", learners=("lr", "svm"), combiner="mean").fit(X, y)
+    evidence = clone(mean).set_params(pool="evidence").fit(X, y)
+    np.testing.assert_allclose(evidence.predict_proba(X), mean.predict_proba(X), atol=1e-9)
