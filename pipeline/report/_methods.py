@@ -38,6 +38,14 @@ __all__ = [
 
 #: Model names of the fused models (every other model is a single group).
 
+_TREE_KEYS = (  # random forest and extra-trees
+    "n_estimators",
+    "max_features",
+    "max_depth",
+    "min_samples_leaf",
+    "class_weight",
+    "bootstrap",
+)
 #: The hyperparameters the text states per learner (values come from ``get_params()``).
 LEARNER_KEYS: dict[str, tuple[str, ...]] = {
     "lr": ("C", "l1_ratio", "solver", "class_weight", "max_iter"),
@@ -49,14 +57,7 @@ LEARNER_KEYS: dict[str, tuple[str, ...]] = {
         "method",
         "cv",
     ),
-    "rf": (
-        "n_estimators",
-        "max_features",
-        "max_depth",
-        "min_samples_leaf",
-        "class_weight",
-        "bootstrap",
-    ),
+    "rf": _TREE_KEYS,
     "xgb": (
         "n_estimators",
         "max_depth",
@@ -68,14 +69,7 @@ LEARNER_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "l1": ("Cs", "l1_ratios", "solver", "cv", "scoring", "class_weight", "max_iter"),
     "enet": ("Cs", "l1_ratios", "solver", "cv", "scoring", "class_weight", "max_iter"),
-    "et": (
-        "n_estimators",
-        "max_features",
-        "max_depth",
-        "min_samples_leaf",
-        "class_weight",
-        "bootstrap",
-    ),
+    "et": _TREE_KEYS,
 }
 _LEARNER_NAMES = {
     "lr": "L2-penalised logistic regression",

@@ -177,9 +177,9 @@ def test_clone_and_get_params_round_trip():
 
 
 @pytest.mark.slow  # about 5 s per combiner on an idle 2-core machine, 15-20 s on a busy one
-@pytest.mark.parametrize("combiner", LEARNED)
+@pytest.mark.parametrize("combiner", (*LEARNED, "platt"))
 def test_permuted_labels_give_chance_auc(combiner):
-    """The null law for each learned combiner (mean is late fusion's, covered elsewhere),
+    """The null law for each fitted combiner (mean is late fusion's, covered elsewhere),
     with 30 % of the patients lacking MR: mean out-of-fold AUC over four draws."""
     aucs = []
     for seed in range(4):

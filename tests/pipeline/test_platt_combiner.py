@@ -21,7 +21,6 @@ from radfusion.pipeline.fusion import (
     FusionClassifier,
     build_model,
 )
-from radfusion.pipeline.validation import cross_validate_models, summarize
 from tests.pipeline.conftest import multimodal_table
 
 
@@ -163,23 +162,3 @@ def test_the_estimator_takes_it_and_keeps_the_signal():
     assert auc > 0.7 and model.model_.final_estimator_.slope_ > 0.5
     # the same branches, refitted on all training rows, and a monotone map of their mean
     assert auc == pytest.approx(roc_auc_score(y[140:], vote.predict_proba(X.iloc[140:])[:, 1]))
-
-
-@pytest.mark.slow  # a few seconds per draw on a busy 2-core machine
-def test_permuted_labels_give_chance_auc():
-    """The null law for the platt combiner, as for the other learned combiners, with 30 % of
-    the patients lacking MR: mean out-of-fold AUC over four draws."""
-    aucs = []
-    for seed in range(4):
-        X, y, groups = multimodal_table(n=60, seed=seed, missing_mr=0.3, p=6, k=2)
-        y = np.random.default_rng(seed).permutation(y)
-        model = build_model(
-            groups, "stacking", learners=("lr",), cv=3, random_state=seed, combiner="platt"
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            predictions = cross_validate_models(
-                {"stacking": model}, X, y, folds=3, repeats=1, seed=seed, n_jobs=1
-            ).predictions
-        aucs.append(summarize(predictions, n_bootstrap=2, seed=seed)["stacking"]["roc_auc"]["mean"])
-    assert abs(np.mean(aucs) - 0.5) < 0.1, np.round(aucs, 3)
