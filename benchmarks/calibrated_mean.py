@@ -109,8 +109,10 @@ import pickle
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -245,6 +247,52 @@ def decide(table: pd.DataFrame, arm: str, planted_seeds: int) -> dict[str, bool]
     return verdict
 
 
+def add_cohort_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The options of the rules' cohorts (shared with ``evidence_pool.py``)."""
+    parser.add_argument("--datasets", nargs="*", help="radMLBench tables (default: all)")
+    parser.add_argument("--demo-features", type=Path, default=DEMO / "features.parquet")
+    parser.add_argument("--demo-biomarkers", type=Path, default=DEMO / "cohort" / "biomarkers.csv")
+    parser.add_argument("--demo-label", default="outcome")
+    parser.add_argument("--demo-repeats", type=int, default=3)
+    parser.add_argument("--planted-seeds", type=int, default=5)
+    parser.add_argument("--noise-seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(out))
+
+
+def loaded(load: Callable[[], Any]) -> Any:
+    """``load()`` with the readers' warnings silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load()
+
+
+def rule_cohorts(args: argparse.Namespace) -> tuple[list[tuple[str, Callable, int, int]], list]:
+    """The rules' cohorts as (name, loader, seed, repeats): the demo, the planted and noise
+    seeds, the radMLBench tables smallest first; and every radMLBench file."""
+    files = sorted((SHARED / "datasets").glob("*.gz"), key=lambda p: p.stat().st_size)
+    names = [p.name.removesuffix(".gz") for p in files]
+    if args.datasets is not None:
+        names = [n for n in names if n in args.datasets]
+    cohorts: list[tuple[str, Callable, int, int]] = []
+    if args.demo_features.exists():
+        features, label, bio = args.demo_features, args.demo_label, args.demo_biomarkers
+        cohorts.append(
+            ("demo", lambda: load_dataset(features, label=label, biomarkers=bio), 0,
+             args.demo_repeats)
+        )  # fmt: skip
+    else:
+        print(f"no demo features at {args.demo_features}: run `make demo` first")
+    cohorts += [(f"planted {s}", lambda s=s: planted(s), s, 1) for s in range(args.planted_seeds)]
+    cohorts += [(f"noise {s}", lambda s=s: noise_table(s), s, 1) for s in range(args.noise_seeds)]
+    cohorts += [
+        (n, lambda n=n: load_dataset(SHARED / "datasets" / f"{n}.gz", label="Target",
+                                     id_column="ID"), 0, 1)
+        for n in names
+    ]  # fmt: skip
+    return cohorts, files
+
+
 def fit_cost(data, jobs: int = 1) -> dict[str, float]:
     """Seconds of one fit of each arm's stack on the whole cohort."""
     seconds = {}
@@ -264,48 +312,14 @@ def fit_cost(data, jobs: int = 1) -> dict[str, float]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="*", help="radMLBench tables (default: all)")
-    parser.add_argument("--demo-features", type=Path, default=DEMO / "features.parquet")
-    parser.add_argument("--demo-biomarkers", type=Path, default=DEMO / "cohort" / "biomarkers.csv")
-    parser.add_argument("--demo-label", default="outcome")
-    parser.add_argument("--demo-repeats", type=int, default=3)
-    parser.add_argument("--planted-seeds", type=int, default=5)
-    parser.add_argument("--noise-seeds", type=int, default=3)
+    add_cohort_arguments(parser, "radfusion-out/calibrated_mean")
     parser.add_argument("--cost", action="store_true")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("radfusion-out/calibrated_mean"))
     parser.add_argument("--rerun", action="store_true", help="refit the cached fold inputs")
     parser.add_argument("--inner-folds", type=int, default=5, help="stacking's inner CV folds")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # joblib workers read it at spawn
-
-    def loaded(load):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return load()
-
-    demo = None
-    if args.demo_features.exists():
-        features, label, bio = args.demo_features, args.demo_label, args.demo_biomarkers
-        demo = loaded(lambda: load_dataset(features, label=label, biomarkers=bio))
-    else:
-        print(f"no demo features at {args.demo_features}: run `make demo` first")
-    files = sorted((SHARED / "datasets").glob("*.gz"), key=lambda p: p.stat().st_size)
-    names = [p.name.removesuffix(".gz") for p in files]
-    if args.datasets is not None:
-        names = [n for n in names if n in args.datasets]
-
-    cohorts: list[tuple[str, object, int, int]] = []  # cohort, loader, seed, repeats
-    if demo is not None:
-        cohorts.append(("demo", lambda: demo, 0, args.demo_repeats))
-    cohorts += [(f"planted {s}", lambda s=s: planted(s), s, 1) for s in range(args.planted_seeds)]
-    cohorts += [(f"noise {s}", lambda s=s: noise_table(s), s, 1) for s in range(args.noise_seeds)]
-    cohorts += [
-        (n, lambda n=n: load_dataset(SHARED / "datasets" / f"{n}.gz", label="Target",
-                                     id_column="ID"), 0, 1)
-        for n in names
-    ]  # fmt: skip
+    cohorts, files = rule_cohorts(args)
     rows, spread = [], []
     for cohort, load, seed, repeats in cohorts:
         suffix = "" if args.inner_folds == 5 else f"-cv{args.inner_folds}"
@@ -345,6 +359,7 @@ def main(argv=None) -> None:
             print(f"Rule for {arm}:", ", ".join(f"{k} {'yes' if v else 'no'}"
                                                  for k, v in verdict.items()))  # fmt: skip
 
+    demo = next((loaded(load) for name, load, _, _ in cohorts if name == "demo"), None)
     if args.cost and demo is not None:
         seconds = fit_cost(demo)
         branches = len(build_model(demo.groups, "stacking", combiner="mean").estimators)

@@ -72,30 +72,21 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from combiners import DEMO, SHARED, noise_table  # noqa: E402 (sibling scripts)
-from validity import make_table  # noqa: E402
+from calibrated_mean import (  # noqa: E402 (sibling scripts)
+    add_cohort_arguments,
+    decide,
+    loaded,
+    rule_cohorts,
+)
 
-from radfusion.pipeline.columns import infer_groups  # noqa: E402
-from radfusion.pipeline.dataset import load_dataset  # noqa: E402
 from radfusion.pipeline.fusion import build_model  # noqa: E402
 from radfusion.pipeline.validation import cross_validate_models, summarize  # noqa: E402
 
 ARMS = ("mean", "evidence")
-AUC_TOLERANCE = 0.005
-CHANCE_TOLERANCE = 0.1
-
-
-def planted(seed: int) -> SimpleNamespace:
-    """``benchmarks/validity.py``'s planted-signal table without its site column."""
-    table, y = make_table("planted", 150, 100, seed)
-    X = table.drop(columns="site")
-    return SimpleNamespace(X=X, y=y, groups=infer_groups(list(X.columns)))
 
 
 def models_of(groups: dict, seed: int) -> dict:
@@ -137,67 +128,14 @@ def run_cohort(cohort: str, data, seed: int, repeats: int, jobs: int) -> tuple[l
     return rows, predictions
 
 
-def decide(table: pd.DataFrame) -> dict[str, bool]:
-    """The rule of the docstring, criterion by criterion (stacking rows)."""
-    stack = table[table.strategy == "stacking"]
-    rule = stack[~stack.cohort.str.startswith(("planted", "noise"))]
-    means = rule.groupby("combiner")[["auc", "brier"]].mean()
-    demo = stack[stack.cohort == "demo"].set_index("combiner")["slope"]
-    planted_slope = stack[stack.cohort.str.startswith("planted")].groupby("combiner")["slope"]
-    noise_auc = stack[stack.cohort.str.startswith("noise")].groupby("combiner")["auc"].mean()
-    distance = lambda s: np.abs(np.log(s))  # noqa: E731
-    return {
-        "brier": bool(means.loc["evidence", "brier"] < means.loc["mean", "brier"]),
-        "auc": bool(means.loc["evidence", "auc"] >= means.loc["mean", "auc"] - AUC_TOLERANCE),
-        "slope_demo": bool(distance(demo["evidence"]) < distance(demo["mean"])),
-        "slope_planted": bool(
-            distance(planted_slope.mean()["evidence"]) < distance(planted_slope.mean()["mean"])
-        ),
-        "null_law": bool(abs(noise_auc["evidence"] - 0.5) <= CHANCE_TOLERANCE),
-    }
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="*", help="radMLBench tables (default: all)")
-    parser.add_argument("--demo-features", type=Path, default=DEMO / "features.parquet")
-    parser.add_argument("--demo-biomarkers", type=Path, default=DEMO / "cohort" / "biomarkers.csv")
-    parser.add_argument("--demo-label", default="outcome")
-    parser.add_argument("--demo-repeats", type=int, default=3)
-    parser.add_argument("--planted-seeds", type=int, default=5)
-    parser.add_argument("--noise-seeds", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("radfusion-out/evidence_pool"))
+    add_cohort_arguments(parser, "radfusion-out/evidence_pool")
     parser.add_argument("--rerun", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # joblib workers read it at spawn
-
-    def loaded(load):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return load()
-
-    files = sorted((SHARED / "datasets").glob("*.gz"), key=lambda p: p.stat().st_size)
-    names = [p.name.removesuffix(".gz") for p in files]
-    if args.datasets is not None:
-        names = [n for n in names if n in args.datasets]
-    cohorts: list[tuple[str, object, int, int]] = []  # name, loader, seed, repeats
-    if args.demo_features.exists():
-        features, label, bio = args.demo_features, args.demo_label, args.demo_biomarkers
-        cohorts.append(
-            ("demo", lambda: load_dataset(features, label=label, biomarkers=bio), 0,
-             args.demo_repeats)
-        )  # fmt: skip
-    else:
-        print(f"no demo features at {args.demo_features}: run `make demo` first")
-    cohorts += [(f"planted {s}", lambda s=s: planted(s), s, 1) for s in range(args.planted_seeds)]
-    cohorts += [(f"noise {s}", lambda s=s: noise_table(s), s, 1) for s in range(args.noise_seeds)]
-    cohorts += [
-        (n, lambda n=n: load_dataset(SHARED / "datasets" / f"{n}.gz", label="Target",
-                                     id_column="ID"), 0, 1)
-        for n in names
-    ]  # fmt: skip
+    cohorts, files = rule_cohorts(args)
 
     saved = args.out / "evidence_pool.csv"
     rows = [] if args.rerun or not saved.exists() else pd.read_csv(saved).to_dict("records")
@@ -233,7 +171,7 @@ def main(argv=None) -> None:
         noise = pd.concat(spread).groupby("model")["proba"].agg(["min", "max", "std"])
         print(f"\nPure noise (base rate 0.333): stacked probabilities\n{noise.round(3)}")
     if {"demo"} <= set(stack.cohort) and stack.cohort.str.startswith("planted").any():
-        verdict = decide(table)
+        verdict = decide(stack, "evidence", args.planted_seeds)
         print("\nRule:", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in verdict.items()))
         missing = sorted(set(p.name.removesuffix(".gz") for p in files) - set(table.cohort))
         if missing:
