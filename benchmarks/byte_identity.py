@@ -72,17 +72,19 @@ def demo_table(work: Path) -> tuple[Path, Path]:
     return features, cohort / "biomarkers.csv"
 
 
-def survival_table(work: Path, features: Path, biomarkers: Path) -> Path:
-    """The demo biomarkers with a synthetic time and event (seeded), for the survival run."""
+def extended_table(work: Path, biomarkers: Path) -> Path:
+    """The demo biomarkers without the outcome, with a seeded survival time and event and a
+    three-class ``grade``, for the survival and multiclass runs."""
     import numpy as np
 
-    out = work / "demo" / "survival_biomarkers.csv"
+    out = work / "demo" / "extended_biomarkers.csv"
     if not out.exists():
         bio = pd.read_csv(biomarkers, dtype={"patient_id": str})
         rng = np.random.default_rng(0)
         risk = bio["outcome"].to_numpy() + rng.normal(0, 1, len(bio))
         bio["time"] = np.round(rng.exponential(24 * np.exp(-0.5 * risk)) + 1, 1)
         bio["event"] = (rng.random(len(bio)) < 0.7).astype(int)
+        bio["grade"] = np.digitize(risk, np.quantile(risk, [1 / 3, 2 / 3]))
         bio.drop(columns=["outcome"]).to_csv(out, index=False)
     return out
 
@@ -122,11 +124,18 @@ def runs(work: Path, extended: bool) -> dict[str, dict[str, Any]]:
             ),
             strategies=("late", "stacking"),
         )
-        out["demo-multiclass"] = dict(small, label="site", task="multiclass")
+        extended = extended_table(work, biomarkers)
+        out["demo-multiclass"] = dict(
+            small,
+            biomarkers=extended,
+            label="grade",
+            task="multiclass",
+            strategies=("late", "stacking"),
+        )
         out["demo-regression"] = dict(small, label="age", task="regression")
         out["demo-survival"] = dict(
             small,
-            biomarkers=survival_table(work, features, biomarkers),
+            biomarkers=extended,
             task="survival",
             time="time",
             event="event",
@@ -162,7 +171,7 @@ def run_one(name: str, kwargs: dict[str, Any], work: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("radfusion-out/byte_identity"))
-    parser.add_argument("--save", type=Path, help="write the digests to this JSON file")
+    parser.add_argument("--save", type=Path, help="add the digests to this JSON file")
     parser.add_argument("--compare", type=Path, help="compare with digests saved earlier")
     parser.add_argument("--extended", action="store_true", help="also the small option runs")
     parser.add_argument("--only", nargs="*", help="run only these names")
@@ -178,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
         for key, value in results[name].items():
             print(f"  {key:18} {value}")
-    if args.save:
-        args.save.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    if args.save:  # merged into an earlier save of other runs
+        saved = json.loads(args.save.read_text()) if args.save.exists() else {}
+        saved.update(results)
+        args.save.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
     if args.compare:
         saved = json.loads(args.compare.read_text())
         differ = [
