@@ -8,16 +8,36 @@ upper bound is the newest minor release the test suite has run on).
 
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import _safe_indexing as safe_indexing
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import _check_feature_names_in as check_feature_names_in
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 from sklearn.utils.validation import _num_samples as num_samples
 
 __all__ = [
     "BaseSearchCV",
+    "Choice",
+    "HasMethods",
+    "Interval",
+    "InvalidParameterError",
     "StrOptions",
     "check_feature_names_in",
     "check_sample_weight",
     "num_samples",
     "safe_indexing",
+    "validate_parameter_constraints",
 ]
+
+
+class Choice(StrOptions):
+    """``StrOptions`` that lists its options in the order given (scikit-learn's takes a set,
+    whose order changes from one process to the next, and so would its error messages)."""
+
+    def __init__(self, options):
+        super().__init__(set(options))
+        self.options = tuple(options)

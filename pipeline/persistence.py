@@ -104,7 +104,7 @@ __all__ = [
 
 FORMAT = "radfusion-model"
 #: Version of the ``radfusion.json`` layout; a newer one than this code knows is refused.
-FORMAT_VERSION = 3  # 3: classes live in subpackages (radfusion.pipeline.fusion._model, ...)
+FORMAT_VERSION = 4  # 4: radfusion 0.3 (the fusion classes moved to one module per job)
 METADATA_MEMBER = "radfusion.json"
 
 TRUSTED_TYPES: frozenset[str] = frozenset(

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeRegressor
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 import radfusion.features
 import radfusion.pipeline
@@ -230,3 +230,16 @@ def test_estimator_checks(estimator, check):
 )
 def test_excused_estimators_say_why(cls):
     assert len(NOT_CHECKED[cls]) > 20
+
+
+def _validated() -> list[BaseEstimator]:
+    """The checked instances whose class declares scikit-learn's ``_parameter_constraints``."""
+    return [est for est in _instances() if hasattr(type(est), "_parameter_constraints")]
+
+
+@pytest.mark.parametrize("estimator", _validated(), ids=lambda est: type(est).__name__)
+def test_parameters_are_checked_once_by_their_constraints(estimator):
+    # scikit-learn runs this check on its own estimators only (it is not in
+    # parametrize_with_checks): every parameter has a constraint, and a bad type or value is
+    # an InvalidParameterError naming it, raised at fit.
+    check_param_validation(type(estimator).__name__, estimator)

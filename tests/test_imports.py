@@ -168,7 +168,7 @@ EDGES, PRIVATE, SKLEARN_PRIVATE = _scan()
 
 def test_the_scan_sees_the_packages():
     assert len(MODULES) > 30
-    assert "radfusion.pipeline.fusion._model" in EDGES["radfusion.pipeline.fusion._estimator"]
+    assert "radfusion.pipeline.fusion._stacking" in EDGES["radfusion.pipeline.fusion._model"]
     assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._inputs"]
     assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.validation._cv"]
 
@@ -177,7 +177,7 @@ def test_private_modules_are_used_only_inside_their_package():
     private = _private_module_use
     assert private("radfusion.pipeline.report._document", "radfusion.pipeline.fusion._model")
     assert not private("radfusion.pipeline.fusion", "radfusion.pipeline.fusion._model")
-    assert not private("radfusion.pipeline.fusion._estimator", "radfusion.pipeline.fusion._model")
+    assert not private("radfusion.pipeline.fusion._model", "radfusion.pipeline.fusion._stacking")
 
 
 def test_features_never_imports_pipeline():

@@ -16,13 +16,7 @@ from ._combiners import (
     CombinerRegressor,
     resolve_combiner,
 )
-from ._estimator import (
-    FusionClassifier,
-    FusionRegressor,
-    build_estimators,
-    fitted_model,
-    make_estimator,
-)
+from ._meta import NonNegativeLogisticRegression
 from ._model import (
     CALIBRATIONS,
     FUSED,
@@ -30,19 +24,20 @@ from ._model import (
     SELECT_METHODS,
     STACKING_CV,
     STRATEGIES,
-    AvailableStackingClassifier,
-    AvailableStackingRegressor,
-    AvailableVotingClassifier,
-    AvailableVotingRegressor,
-    NonNegativeLogisticRegression,
+    FusionClassifier,
+    FusionRegressor,
+    build_estimators,
     build_model,
     build_models,
+    fitted_model,
+    make_estimator,
 )
 from ._shared_fits import fit_once, shared_fits
 from ._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
 )
+from ._stacking import AvailableStackingClassifier, AvailableStackingRegressor
 from ._survival import (
     SHARED_SKIPPED,
     SURVIVAL_STRATEGIES,
@@ -60,6 +55,7 @@ from ._tuning import (
     search_space,
     tuned_branch,
 )
+from ._voting import AvailableVotingClassifier, AvailableVotingRegressor
 
 __all__ = [
     "AvailableStackingClassifier",

@@ -34,7 +34,7 @@ def test_early_fusion_is_recalibrated_inside_its_training_rows():
 
 def test_calibration_values_and_tasks_are_checked():
     groups = {"CT__tumor": ["a"], "MR__tumor": ["b"]}
-    with pytest.raises(InputError, match="Unknown calibration"):
+    with pytest.raises(InputError, match="The .calibration. parameter of FusionClassifier"):
         build_model(groups, "late", calibration="platt")
     with pytest.raises(InputError, match="Calibration is for classifiers"):
         build_model(groups, "late", calibration="sigmoid", task="regression")

@@ -138,7 +138,7 @@ def test_the_default_models_are_todays_and_mean_stacking_is_a_vote():
     assert learned.final_estimator.get_params()["cv"] == 4
     # Late fusion is the mean of one branch per group, whatever the combiner.
     assert isinstance(build_model(groups, "late", combiner="convex"), AvailableVotingClassifier)
-    with pytest.raises(InputError, match="Unknown combiner"):
+    with pytest.raises(InputError, match="The .combiner. parameter of FusionClassifier"):
         build_model(groups, "stacking", combiner="median")
     with pytest.raises(InputError, match="combiner 'median'"):
         ModelOptions(combiner="median")

@@ -477,11 +477,11 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"strategy": "middle"}, "Unknown fusion strategy"),
+        ({"strategy": "middle"}, "'strategy' parameter of FusionClassifier must be a str among"),
         ({"strategy": "single"}, "exactly one group"),
         ({"strategy": "early", "learner": "knn"}, "knn"),
-        ({"strategy": "stacking", "learners": ("lr", "lr")}, "repeat"),
-        ({"strategy": "stacking", "learners": ()}, "no learners"),
+        ({"strategy": "stacking", "learners": ("lr", "lr")}, "distinct and not empty"),
+        ({"strategy": "stacking", "learners": ()}, "distinct and not empty"),
         ({"strategy": "late", "groups": {"CT": []}}, "no columns"),
         ({"strategy": "late", "groups": {}}, "No feature groups"),
         ({"strategy": "late", "groups": {"a__b": ["x"], "a/b": ["y"]}}, "collide"),

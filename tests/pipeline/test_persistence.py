@@ -361,13 +361,13 @@ def test_tampered_schema_is_refused_before_anything_is_built(train, tmp_path, mo
 
 def test_allow_list():
     assert is_trusted_type("xgboost.core.Booster")
-    assert is_trusted_type("radfusion.pipeline.fusion._model.NonNegativeLogisticRegression")
+    assert is_trusted_type("radfusion.pipeline.fusion._meta.NonNegativeLogisticRegression")
     assert is_trusted_type("radfusion.pipeline.fusion._branch.DropConstantFeatures")
     for name in (
         "builtins.eval",
         "os.system",
-        "radfusion.pipeline.fusion._model.minimize",  # a function
-        "radfusion.pipeline.fusion._model.StackingClassifier",  # imported, not defined there
+        "radfusion.pipeline.fusion._meta.minimize",  # a function
+        "radfusion.pipeline.fusion._stacking.StackingClassifier",  # imported, not defined there
         "radfusion.pipeline.fusion.NonNegativeLogisticRegression",  # re-exported, not defined there
         "radfusion.pipeline.cli.main",
         "pipeline.nothing.Here",

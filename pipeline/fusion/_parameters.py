@@ -1,0 +1,121 @@
+"""The fusion estimators' parameters, checked once: scikit-learn's ``_parameter_constraints``.
+
+:data:`FUSION_CONSTRAINTS` says which values every parameter of the fusion estimators takes;
+:func:`check_parameters` checks an estimator's parameters against its constraints (and the
+learner names inside its sequences), and reports every bad value at once as a
+:class:`BadParametersError`, which is both radfusion's :class:`InputError` (the command line
+prints it without a traceback) and scikit-learn's ``InvalidParameterError`` (so
+``check_param_validation`` recognises it). The command line and
+:func:`radfusion.pipeline.experiment.run_cv` call it before any table is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Integral, Real
+from os import PathLike
+from typing import Any
+
+import pandas as pd
+
+from radfusion.features.errors import InputError, Problem
+
+from .._sklearn_compat import (
+    Choice,
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
+from ..learners import LEARNER_NAMES
+from ._combiners import COMBINERS
+
+__all__ = ["FUSION_CONSTRAINTS", "BadParametersError", "check_parameters", "parameter_problems"]
+
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+_FOLDS = Interval(Integral, 2, None, closed="left")
+_UNIT = Interval(Real, 0, 1, closed="both")
+
+FUSION_CONSTRAINTS: dict[str, list] = {
+    "strategy": [Choice(("single", "early", "late", "stacking", "shared"))],
+    "learner": [Choice(LEARNER_NAMES)],
+    "learners": [list, tuple],
+    "groups": [Mapping, None],
+    "group_pattern": [str, None],
+    "use_groups": [list, tuple, None],
+    "categories": [Choice(("auto",)), Mapping],
+    "max_levels": [_POSITIVE],
+    "harmonize": [str, None],
+    "harmonize_unseen": [Choice(("error", "pooled"))],
+    "icc_table": [str, PathLike, pd.DataFrame, None],
+    "icc_threshold": [_UNIT],
+    "correlation_threshold": [Interval(Real, 0, 1, closed="right"), None],
+    "select_k": [_POSITIVE, None],
+    "select_method": [Choice(("anova", "mrmr"))],
+    "resample": [Choice(("smote",)), None],
+    "tune": ["boolean"],
+    "n_iter": [_POSITIVE],
+    "inner_cv": [_FOLDS],
+    "cv": [_FOLDS],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+    "calibration": [Choice(("sigmoid", "isotonic")), None],
+    "combiner": [Choice(COMBINERS), None],
+}
+"""The values each parameter of :class:`~radfusion.pipeline.fusion.FusionClassifier` and
+``FusionRegressor`` takes (scikit-learn's ``_parameter_constraints``)."""
+
+#: Parameters whose items are learner names, checked item by item.
+_LEARNER_LISTS = ("learners",)
+#: Parameters whose items are group names.
+_NAME_LISTS = ("use_groups",)
+
+
+class BadParametersError(InputError, InvalidParameterError):
+    """Parameters a fusion estimator cannot take, every one listed."""
+
+
+def parameter_problems(
+    constraints: Mapping[str, list], params: Mapping[str, Any], caller: str
+) -> list[Problem]:
+    """Every parameter of ``params`` that its ``constraints`` refuse, one problem each, in
+    the order of ``constraints``; then the learner names inside learner lists."""
+    problems = []
+    for name, allowed in constraints.items():
+        if name not in params:
+            continue
+        try:
+            validate_parameter_constraints({name: allowed}, {name: params[name]}, caller)
+        except InvalidParameterError as error:
+            problems.append(Problem(str(error)))
+            continue
+        if name in _LEARNER_LISTS:
+            problems += _learner_list_problems(name, params[name], constraints["learner"], caller)
+        if name in _NAME_LISTS and params[name] is not None and not params[name]:
+            problems.append(Problem(f"The {name!r} parameter of {caller} is empty."))
+    return problems
+
+
+def _learner_list_problems(name: str, values, item: list, caller: str) -> list[Problem]:
+    problems = []
+    for value in values:
+        try:
+            validate_parameter_constraints({name: item}, {name: value}, caller)
+        except InvalidParameterError as error:
+            problems.append(Problem(f"{error} (an item of {name!r})"))
+    names = [str(value) for value in values]
+    if not names or len(set(names)) != len(names):
+        problems.append(
+            Problem(f"The {name!r} parameter of {caller} must be distinct and not empty: {names}")
+        )
+    return problems
+
+
+def check_parameters(estimator) -> None:
+    """Raise :class:`BadParametersError` listing every parameter of ``estimator`` that its
+    ``_parameter_constraints`` refuse (nothing is fitted or read)."""
+    caller = type(estimator).__name__
+    problems = parameter_problems(
+        estimator._parameter_constraints, estimator.get_params(deep=False), caller
+    )
+    if problems:
+        raise BadParametersError(f"Bad parameters of {caller}", problems)
