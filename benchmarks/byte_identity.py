@@ -100,28 +100,24 @@ def runs(work: Path, extended: bool) -> dict[str, dict[str, Any]]:
         if path.exists():
             out[name] = dict(features=path, label="Target")
     if extended:
-        from radfusion.pipeline.options import ModelOptions
-
         small = dict(features=features, biomarkers=biomarkers, folds=3, repeats=1)
         out["demo-options"] = dict(
             small,
             label="outcome",
-            options=ModelOptions(
-                harmonize=True, correlation_threshold=0.9, select_k=10, combiner="logistic"
+            params=dict(
+                harmonize="site", correlation_threshold=0.9, select_k=10, combiner="logistic"
             ),
         )
         out["demo-tune"] = dict(
             small,
             label="outcome",
-            options=ModelOptions(tune=True, n_iter=3, learners=("lr", "rf")),
+            params=dict(tune=True, n_iter=3, learners=("lr", "rf")),
             strategies=("single", "stacking"),
         )
         out["demo-calibration"] = dict(
             small,
             label="outcome",
-            options=ModelOptions(
-                calibration="sigmoid", combiner="convex", select_method="mrmr", select_k=5
-            ),
+            params=dict(calibration="sigmoid", combiner="convex", select_method="mrmr", select_k=5),
             strategies=("late", "stacking"),
         )
         extended = extended_table(work, biomarkers)

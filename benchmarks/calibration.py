@@ -5,7 +5,7 @@ Runs ``radfusion cv`` (the real command, in a subprocess) on every shared radMLB
 cohort (``--demo-features``/``--demo-biomarkers``/``--demo-label``), each twice: without
 calibration and with ``--calibration sigmoid``. Every run uses
 
-    --strategy early --strategy late --strategy stacking --stack-learner lr --stack-learner rf
+    --strategy early --strategy late --strategy stacking --learners lr --learners rf
     --folds 5 --repeats 1 --no-explain -j 1 --seed 0
 
 and reads ``models.<name>.metrics.brier.mean`` and ``.calibration_slope.mean`` from its
@@ -14,7 +14,7 @@ and reads ``models.<name>.metrics.brier.mean`` and ``.calibration_slope.mean`` f
 a weak real signal; learners lr and rf) over N seeds, both arms, on the same folds.
 
 Decision rule (written before the comparison was run, issue 15 item 4): ``sigmoid`` becomes
-the default of ``ModelOptions.calibration`` (and the CLI) if, for *each* of early, late and
+the default of ``FusionClassifier(calibration=...)`` (and the CLI) if, for *each* of early, late and
 stacking, it lowers the Brier score on at least 4 of the 6 radMLBench tables and never raises
 it by more than 0.005. If only some strategies pass, the default stays off (one default for
 every model) and the README says which strategies benefit.
@@ -47,7 +47,7 @@ STRATEGIES = ("early", "late", "stacking")
 ARMS = {"none": [], "sigmoid": ["--calibration", "sigmoid"]}
 COMMON = [
     *[arg for s in STRATEGIES for arg in ("--strategy", s)],
-    *["--stack-learner", "lr", "--stack-learner", "rf"],
+    *["--learners", "lr", "--learners", "rf"],
     *["--folds", "5", "--repeats", "1", "--no-explain", "-j", "1", "--seed", "0"],
 ]
 RULE_WINS, RULE_TOLERANCE = 4, 0.005

@@ -108,15 +108,14 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
 def stacking_branches_alone(features: Path, biomarkers: Path, args, figures) -> None:
     """(c): every stacking branch cross-validated alone on the same folds, summed."""
     from radfusion.pipeline.dataset import load_dataset
-    from radfusion.pipeline.fusion import make_estimator
-    from radfusion.pipeline.options import ModelOptions
+    from radfusion.pipeline.fusion import FusionClassifier, make_estimator
     from radfusion.pipeline.validation import cross_validate_models
 
     data = load_dataset(features, label="outcome", biomarkers=biomarkers)
-    params = ModelOptions().params(random_state=args.seed, categories=data.categories)
+    params = data.with_categories({"random_state": args.seed})
     total = 0.0
     for group in data.groups:
-        for learner in params["learners"]:
+        for learner in FusionClassifier().learners:
             model = make_estimator(
                 "single", task=data.task, use_groups=[group], **{**params, "learner": learner}
             )

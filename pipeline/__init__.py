@@ -11,7 +11,6 @@ API = {
     "FusionClassifier": ".fusion",
     "FusionRegressor": ".fusion",
     "FusionSurvival": ".fusion",
-    "ModelOptions": ".options",
     "ProgressBar": ".progress",
     "cross_validate_models": ".validation",
     "load_dataset": ".dataset",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import re
 import shlex
 import sys
 import time
 import warnings
+from inspect import Parameter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args, get_type_hints
 
 import typer
 
@@ -95,10 +98,6 @@ BiomarkersId = Annotated[
         "patient_id or ID).",
     ),
 ]
-GroupPattern = Annotated[
-    str | None, typer.Option(help="Regex whose first group names a column's group.")
-]
-Learner = Annotated[str, typer.Option(help="Learner of single/early/late models.")]
 Task = Annotated[
     str,
     typer.Option(
@@ -112,63 +111,107 @@ Horizons = Annotated[
     list[float] | None,
     typer.Option(help="Survival: time-dependent AUC horizons (repeat; default event quartiles)."),
 ]
-StackLearners = Annotated[
-    list[str] | None,
-    typer.Option(help="Learners stacked per group: lr, svm, rf, xgb (repeat; default all)."),
-]
-# The model options shared by cv and train (train --from-report reads them from a report).
-Harmonize = Annotated[
-    bool, typer.Option(help="ComBat by the table's `site` column, inside every branch.")
-]
-HarmonizeUnseen = Annotated[
-    str, typer.Option(help="Site absent from a training fold: 'pooled' (leave) or 'error'.")
-]
-CorrelationThreshold = Annotated[
-    float | None,
-    typer.Option(min=0.0, max=1.0, help="Drop features correlated above |r| (keep one)."),
-]
-SelectK = Annotated[int | None, typer.Option(min=1, help="Keep the k best features per branch.")]
-SelectMethod = Annotated[str, typer.Option(help="Top-k ranking: anova or mrmr.")]
-Tune = Annotated[bool, typer.Option(help="A randomised inner search in every branch.")]
-NIter = Annotated[int, typer.Option(min=1, help="Settings tried per inner search.")]
-Calibration = Annotated[
-    str | None,
-    typer.Option(help="Calibrate probabilities on inner folds: sigmoid (Platt) or isotonic."),
-]
-Combiner = Annotated[
-    str | None,
-    typer.Option(
-        help="How stacking combines its branches: mean, platt (the mean, Platt-scaled on "
-        "inner folds), best, convex, shrunk or logistic "
-        "(default: platt for classes, mean for regression; logistic is radfusion 0.2's "
-        "meta-learner)."
-    ),
-]
-IccTable = Annotated[
-    Path | None,
-    typer.Option(help="ICC table (radfusion robustness): keep reproducible features per branch."),
-]
-IccThreshold = Annotated[
-    float, typer.Option(min=0.0, max=1.0, help="Lowest ICC kept with --icc-table.")
-]
+
+#: Parameters of the fusion estimators that are not model options of cv and train: the
+#: comparison sets ``strategy`` and ``use_groups`` per model (train: ``--strategy``),
+#: ``--seed`` and ``--jobs`` set ``random_state`` and the parallelism, and ``groups`` and
+#: ``categories`` describe the table rather than a modelling choice.
+NOT_MODEL_OPTIONS = ("strategy", "use_groups", "groups", "categories", "random_state", "n_jobs")
 
 
-def _model_options(arguments: dict):
-    """The one options object of cv and train, from their shared command-line options.
+def _first_sentences(docstring: str) -> dict[str, str]:
+    """Parameter name → the first sentence (before a colon) of its description in a numpydoc
+    docstring, without reStructuredText markup."""
+    body = docstring.split("Parameters\n    ----------\n", 1)[-1].split("\n    Attributes", 1)[0]
+    described: dict[str, list[str]] = {}
+    name = None
+    for line in body.splitlines():
+        if line.startswith("    ") and not line.startswith("     ") and line.strip():
+            name = line.split(":")[0].strip()
+            described[name] = []
+        elif name is not None and line.strip():
+            described[name].append(line.strip())
+    out = {}
+    for key, text in described.items():
+        sentence = re.split(r"\.\s|: ", " ".join(text) + " ", maxsplit=1)[0].strip(" .")
+        out[key] = re.sub(r"``|:\w+:`~?|`", "", sentence)
+    return out
 
-    ``arguments`` is the command's ``locals()``: every :class:`ModelOptions` field is a
-    command-line option of the same name (``--stack-learner`` gives ``learners``), which
-    ``tests/pipeline/test_options.py`` checks.
-    """
-    from dataclasses import fields
 
-    from .learners import LEARNERS
-    from .options import ModelOptions
+def model_options() -> list[inspect.Parameter]:
+    """The model options of cv and train: every parameter of the fusion estimators (the
+    signature of :class:`~radfusion.pipeline.fusion.FusionClassifier`) but
+    :data:`NOT_MODEL_OPTIONS`, with its docstring's first sentence, its choices and its default
+    as help. Each defaults to None, "not given": the estimator's own default applies, and a run
+    passes on only what the user chose (``config.models`` records every parameter)."""
+    from .fusion import FUSION_CONSTRAINTS, FusionClassifier
 
-    values = {f.name: arguments[f.name] for f in fields(ModelOptions) if f.name != "learners"}
-    if values["icc_table"] is not None:
-        values["icc_table"] = str(values["icc_table"])
-    return ModelOptions(learners=tuple(arguments["stack_learner"] or LEARNERS), **values)
+    hints = get_type_hints(FusionClassifier.__init__)
+    helps = _first_sentences(FusionClassifier.__doc__ or "")
+    options = []
+    for name, parameter in inspect.signature(FusionClassifier).parameters.items():
+        if name in NOT_MODEL_OPTIONS:
+            continue
+        kind = hints.get(name, str | None)
+        if isinstance(parameter.default, tuple):  # a sequence of names: repeat the option
+            kind = list[str]
+        elif kind not in (bool, int, float, str):
+            kind = next(a for a in get_args(kind) if a is not type(None))  # X | None -> X
+        choices = [getattr(c, "options", None) for c in FUSION_CONSTRAINTS.get(name, ())]
+        default = parameter.default
+        parts = [helps.get(name) or name.replace("_", " ").capitalize()]
+        parts += [f"One of {', '.join(c)}" for c in choices if c and len(c) > 1]
+        parts.append(
+            "Default: " + (", ".join(default) if isinstance(default, tuple) else str(default))
+        )
+        annotation = Annotated[
+            kind | None, typer.Option(help=". ".join(parts) + ".", show_default=False)
+        ]
+        options.append(
+            inspect.Parameter(name, Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
+    return options
+
+
+def _as_option(message: str) -> str:
+    """A parameter check's message in the command line's words (``--select-k ...``)."""
+    return re.sub(
+        r"The '(\w+)' parameter of the fusion models",
+        lambda m: "--" + m.group(1).replace("_", "-"),
+        message,
+    )
+
+
+def _with_model_options(command):
+    """``command`` with the :func:`model_options` after its own options; it receives the ones
+    the user gave as one mapping, ``params`` (the fusion estimators' parameters)."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "params"]
+    options = model_options()
+    names = [p.name for p in options]
+
+    @functools.wraps(command)
+    def run(**arguments):
+        from .fusion import check_fusion_params
+
+        given = {name: arguments.pop(name) for name in names}
+        params = {name: value for name, value in given.items() if value is not None}
+        if "learners" in params:
+            params["learners"] = tuple(params["learners"])
+        try:  # before any work, in the words of the command line
+            check_fusion_params(params)
+        except InputError as error:
+            raise InputError(
+                "Bad model options",
+                [Problem(_as_option(problem.message)) for problem in error.problems],
+            ) from None
+        return command(params=params, **arguments)
+
+    hints = get_type_hints(command, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own]
+    run.__signature__ = inspect.Signature([*own, *options])
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    del run.__wrapped__  # typer reads the signature above, not the command's own
+    return run
 
 
 @app.command()
@@ -366,6 +409,7 @@ def robustness(
 
 @app.command()
 @_user_errors
+@_with_model_options
 def cv(
     features: Features,
     out: Annotated[Path, typer.Option(help="Report folder.")],
@@ -379,26 +423,12 @@ def cv(
     biomarkers: Biomarkers = None,
     id_column: IdColumn = None,
     biomarkers_id: BiomarkersId = None,
-    group_pattern: GroupPattern = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option(help="single, early, late, stacking, shared (repeatable; default all)."),
     ] = None,
-    learner: Learner = "lr",
-    stack_learner: StackLearners = None,
     folds: Folds = 5,
     repeats: Repeats = 3,
-    harmonize: Harmonize = False,
-    harmonize_unseen: HarmonizeUnseen = "pooled",
-    icc_table: IccTable = None,
-    icc_threshold: IccThreshold = 0.75,
-    correlation_threshold: CorrelationThreshold = None,
-    select_k: SelectK = None,
-    select_method: SelectMethod = "anova",
-    tune: Tune = False,
-    n_iter: NIter = 20,
-    calibration: Calibration = None,
-    combiner: Combiner = None,
     explain: Annotated[
         bool, typer.Option(help="Explanations from held-out folds (weights, importance).")
     ] = True,
@@ -430,13 +460,14 @@ def cv(
         ),
     ] = None,
     quiet: Quiet = False,
+    params: dict | None = None,
 ) -> None:
     """Repeated stratified CV of every single group and the fused models; write the report.
 
     Every step that learns (imputation, harmonisation, filtering, selection, the learners and
-    the stacking meta-learner) is refitted on the training rows of each fold only.
+    the stacking meta-learner) is refitted on the training rows of each fold only. The model
+    options are the fusion estimators' parameters (FusionClassifier's).
     """
-    arguments = dict(locals())  # the command-line options, by name
     from .experiment import STRATEGIES, run_cv
     from .progress import ProgressBar
 
@@ -455,7 +486,7 @@ def cv(
             out=out,
             biomarkers=biomarkers,
             id_column=id_column,
-            options=_model_options(arguments),
+            params=params,
             strategies=strategy or STRATEGIES,
             folds=folds,
             repeats=repeats,
@@ -485,6 +516,7 @@ def cv(
 
 @app.command()
 @_user_errors
+@_with_model_options
 def train(
     features: Features,
     out: Annotated[Path, typer.Option(help="Model file to write (.skops).")],
@@ -498,24 +530,10 @@ def train(
     ] = None,
     id_column: IdColumn = None,
     biomarkers_id: BiomarkersId = None,
-    group_pattern: GroupPattern = None,
     strategy: Annotated[
         str | None,
         typer.Option(help="early, late, stacking or shared (default stacking)."),
     ] = None,
-    learner: Learner = "lr",
-    stack_learner: StackLearners = None,
-    harmonize: Harmonize = False,
-    harmonize_unseen: HarmonizeUnseen = "pooled",
-    icc_table: IccTable = None,
-    icc_threshold: IccThreshold = 0.75,
-    correlation_threshold: CorrelationThreshold = None,
-    select_k: SelectK = None,
-    select_method: SelectMethod = "anova",
-    tune: Tune = False,
-    n_iter: NIter = 20,
-    calibration: Calibration = None,
-    combiner: Combiner = None,
     seed: Seed = 0,
     task: Task = "auto",
     time: Time = None,
@@ -523,6 +541,7 @@ def train(
     horizons: Horizons = None,
     jobs: Jobs = -1,
     quiet: Quiet = False,
+    params: dict | None = None,
 ) -> None:
     """Fit one strategy on every patient and save it with skops (safe to load).
 
@@ -533,7 +552,6 @@ def train(
     joblib's parallel_config, so the saved parameters (n_jobs=None) and the model do not
     depend on it.
     """
-    arguments = dict(locals())  # the command-line options, by name
     from joblib import parallel_config
 
     from .persistence import save_model, train_from_report, train_model
@@ -553,7 +571,7 @@ def train(
                 label=label,
                 biomarkers=biomarkers,
                 id_column=id_column,
-                options=_model_options(arguments),
+                params=params,
                 strategy=strategy or "stacking",
                 seed=seed,
                 task=task,

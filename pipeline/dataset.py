@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,6 +82,16 @@ class Dataset:
     @property
     def ids(self) -> np.ndarray:
         return self.X.index.to_numpy()
+
+    def with_categories(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Fusion estimator parameters with ``categories`` defaulting to the level set of the
+        table's text columns (:attr:`categories`: a rare level absent from a training fold is
+        still encoded as in the others)."""
+        levels = self.categories
+        return {
+            "categories": {k: list(v) for k, v in levels.items()} if levels else "auto",
+            **params,
+        }
 
 
 def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
@@ -274,7 +285,7 @@ def load_dataset(
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     group_pattern: str | None = None,
-    keep_site: bool = False,
+    harmonize: str | None = None,
     task: str | Task = "binary",
     biomarkers_id: str | None = None,
     time: str | None = None,
@@ -293,9 +304,9 @@ def load_dataset(
     patients. A ``site`` column is kept aside, not used as a feature. Text columns with few levels
     are one-hot encoded (first level dropped).
 
-    With ``keep_site=True`` the ``site`` column is also kept in ``X`` as its last column (text,
-    not encoded, not in any group), for models that harmonise by site inside the folds
-    (``build_models(..., harmonize="site")``); a missing or absent site is then an error.
+    ``harmonize`` names the column the models harmonise by (their ``harmonize`` parameter,
+    e.g. ``"site"``): it is then kept in ``X`` as its last column (text, not encoded, not in any
+    group), and a missing or absent value is an error.
 
     ``task`` is the target's kind: "binary" (default, exactly two values), "multiclass",
     "regression", or "auto" (guessed by :func:`radfusion.pipeline.targets.infer_task`).
@@ -316,7 +327,8 @@ def load_dataset(
         raise InputError("No outcome column", [Problem("pass the outcome column (--label)")])
     outcome = [time, event] if survival else [label]
     feature_file = str(features)
-    table, id_name, diagnostics = read_features(features, id_column, keep=(*outcome, SITE_COLUMN))
+    kept = tuple(dict.fromkeys((*outcome, SITE_COLUMN, *([harmonize] if harmonize else []))))
+    table, id_name, diagnostics = read_features(features, id_column, keep=kept)
     sources = dict.fromkeys(table.columns, feature_file)
     label_file = feature_file
     bio_id = None
@@ -344,10 +356,11 @@ def load_dataset(
         label, mapping = time, {}
     else:
         y, mapping, task = _encode_target(table[label], label, label_file, task)
-    if keep_site:
-        _check_site(table, sources.get(SITE_COLUMN, feature_file))
+    if harmonize:
+        _check_site(table, harmonize, sources.get(harmonize, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
-    X = table.drop(columns=[c for c in (*outcome, SITE_COLUMN) if c in table.columns])
+    batch = table[harmonize].astype(str) if harmonize else None
+    X = table.drop(columns=[c for c in kept if c in table.columns])
     raw = X.copy()
     X, encoded = _encode_categoricals(X, sources)
     check_finite(X, sources)
@@ -363,9 +376,8 @@ def load_dataset(
         [c for c in raw.columns if c not in encoded]
     ]
     raw = raw.copy()  # one block per dtype, not one per assigned column (fast row subsets)
-    if keep_site:
-        X[SITE_COLUMN] = site
-        raw[SITE_COLUMN] = site
+    if harmonize:
+        X[harmonize] = raw[harmonize] = batch.loc[order]
     return Dataset(
         X=X,
         y=y,
@@ -382,18 +394,18 @@ def load_dataset(
     )
 
 
-def _check_site(table: pd.DataFrame, file: str) -> None:
-    if SITE_COLUMN not in table.columns:
+def _check_site(table: pd.DataFrame, column: str, file: str) -> None:
+    if column not in table.columns:
         raise InputError(
             "No site column to harmonise by",
             [
                 Problem(
-                    f"expected a column {SITE_COLUMN!r} in the feature or biomarker table",
+                    f"expected a column {column!r} in the feature or biomarker table",
                     file=file,
                 )
             ],
         )
-    missing = table.index[table[SITE_COLUMN].isna()]
+    missing = table.index[table[column].isna()]
     if len(missing):
         raise InputError(
             "Site is missing",

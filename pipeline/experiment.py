@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time as clock
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,8 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
 from .dataset import Dataset, load_dataset
-from .fusion import FUSED, STRATEGIES, build_estimators
+from .fusion import FUSED, STRATEGIES, build_estimators, check_fusion_params
 from .grouping import split_off_groups
-from .options import ModelOptions
 from .report import (
     build_cv_report,
     groups_method,
@@ -123,7 +122,7 @@ def run_cv(
     out: str | Path,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
-    options: ModelOptions | None = None,
+    params: Mapping[str, Any] | None = None,
     strategies: Sequence[str] = STRATEGIES,
     folds: int = 5,
     repeats: int = 3,
@@ -145,18 +144,20 @@ def run_cv(
     """Cross-validate every single group and the fused models; write the report to ``out``.
 
     Returns the report (the content of ``report.json``). Every model is a fusion estimator
-    (:func:`radfusion.pipeline.fusion.build_estimators`) whose parameters come from
-    ``options`` (:class:`~radfusion.pipeline.options.ModelOptions`; default: its defaults) and
-    ``seed``; the report records each model's ``get_params()`` in ``config["models"]``, which
+    (:func:`radfusion.pipeline.fusion.build_estimators`) with the parameters ``params`` (those
+    of :class:`~radfusion.pipeline.fusion.FusionClassifier` but ``strategy`` and
+    ``use_groups``, which the comparison sets; checked before any table is read;
+    ``random_state`` defaults to ``seed`` and ``categories`` to the table's text levels); the
+    report records each model's ``get_params()`` in ``config["models"]``, which
     :func:`radfusion.pipeline.persistence.train_from_report` fits again. Every step that learns,
     the encoding of text columns included, is inside the estimators, so it is refitted on the
-    training rows of each fold only: with ``options.harmonize`` the table's ``site`` column is
-    kept and every branch harmonises its imaging features with ComBat; the ICC, correlation and
+    training rows of each fold only: with ``harmonize`` (e.g. ``"site"``) that column is kept
+    and every branch harmonises its imaging features with ComBat; the ICC, correlation and
     top-k filters run in every branch. With ``explain`` (default) the report gets its
     ``explanations`` (:mod:`radfusion.pipeline.validation`), computed from the fitted fold
     models inside the CV workers: meta-learner weights, AUC drop per group of the late model,
     held-out permutation importance of the single-group models and, when a selector ran,
-    selection frequencies. With ``options.tune`` every branch gets a randomised search over
+    selection frequencies. With ``tune`` every branch gets a randomised search over
     inner folds of each outer training set (nested CV); the settings chosen in every outer fold
     are recorded in ``config["tuning"]``. With ``scheduler`` (a Dask scheduler address or a
     ``distributed.Client``) the (model, repeat, fold) tasks run on that cluster through
@@ -181,7 +182,7 @@ def run_cv(
     leave-one-group-out over its values instead (``folds`` and ``repeats`` are ignored: one
     fold per value, one repeat); the column is not a predictor, and the report gets
     ``groups``: per held-out group and model, patients, events and ROC AUC with a bootstrap
-    CI (:func:`radfusion.pipeline.validation.group_metrics`). With ``options.harmonize`` the
+    CI (:func:`radfusion.pipeline.validation.group_metrics`). With ``harmonize`` the
     held-out site is unseen by ComBat, whose ``harmonize_unseen`` policy then applies; the
     report says so.
 
@@ -198,7 +199,7 @@ def run_cv(
                 out=out,
                 biomarkers=biomarkers,
                 id_column=id_column,
-                options=options,
+                params=params,
                 strategies=strategies,
                 folds=folds,
                 repeats=repeats,
@@ -212,15 +213,15 @@ def run_cv(
                 progress=progress,
                 group_by=group_by,
             )
-    options = ModelOptions() if options is None else options
+    params = check_fusion_params(params, random_state=seed)
     started = clock.perf_counter()
     data = load_dataset(
         features,
         label=label,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=options.group_pattern,
-        keep_site=options.harmonize,
+        group_pattern=params.get("group_pattern"),
+        harmonize=params.get("harmonize"),
         task=task,
         biomarkers_id=biomarkers_id,
     )
@@ -234,7 +235,7 @@ def run_cv(
             list(data.groups),
             task=data.task,
             columns=list(data.table.columns),
-            **options.params(random_state=seed, categories=data.categories),
+            **data.with_categories(params),
         ),
         strategies,
     )
@@ -244,13 +245,16 @@ def run_cv(
             [Problem(f"--primary {primary!r} is not one of the models run: {', '.join(models)}")],
         )
     loaded = clock.perf_counter()
-    selection = options.select_k is not None or options.correlation_threshold is not None
+    selection = (
+        params.get("select_k") is not None or params.get("correlation_threshold") is not None
+    )
+    tune = bool(params.get("tune"))
     single = single_group_models(list(models), data.groups)
     if explain:
         hook = FoldExplainer(
-            groups=data.groups, single=single, seed=seed, selection=selection, tuned=options.tune
+            groups=data.groups, single=single, seed=seed, selection=selection, tuned=tune
         )
-    elif options.tune:
+    elif tune:
         hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
     else:
         hook = None
@@ -293,24 +297,11 @@ def run_cv(
         "task": data.task.name,
         "id_column": data.id_column,
         "biomarkers_id_column": data.biomarkers_id_column,
-        "group_pattern": options.group_pattern,
         "strategies": list(strategies),
-        "learner": options.learner,
-        "stacking_learners": list(options.learners),
         "folds": folds,
         "repeats": repeats,
         "n_bootstrap": n_bootstrap,
-        "preprocessing": {
-            "harmonize": SITE_COLUMN if options.harmonize else None,
-            "harmonize_unseen": options.harmonize_unseen if options.harmonize else None,
-            "icc_table": options.icc_table,
-            "icc_threshold": options.icc_threshold if options.icc_table is not None else None,
-            "correlation_threshold": options.correlation_threshold,
-            "select_k": options.select_k,
-            "select_method": options.select_method if options.select_k is not None else None,
-        },
         "tuning": {
-            "n_iter": options.n_iter,
             "chosen": [
                 {
                     "model": r["model"],
@@ -322,9 +313,8 @@ def run_cv(
                 if r["record"] and r["record"].get("hyperparameters")
             ],
         }
-        if options.tune
+        if tune
         else None,
-        "options": options.as_dict(),
         "models": {name: estimator_params(model) for name, model in models.items()},
         "encoded_columns": data.encoded,
         "label_mapping": data.label_mapping,
@@ -340,8 +330,8 @@ def run_cv(
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
-    if options.icc_table is not None:
-        inputs["icc_table"] = options.icc_table
+    if params.get("icc_table") is not None:
+        inputs["icc_table"] = params["icc_table"]
     binary = isinstance(data.task, BinaryTask)
     report = build_cv_report(
         result,
@@ -368,7 +358,7 @@ def run_cv(
                 "method": groups_method(
                     group_by,
                     names,
-                    options.harmonize_unseen if options.harmonize else None,
+                    params.get("harmonize_unseen", "pooled") if params.get("harmonize") else None,
                     n_bootstrap,
                 ),
                 "models": group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),

@@ -60,8 +60,7 @@ from radfusion.features.naming import SITE_COLUMN, is_control_column
 from .cohorts import clinical_columns, model_cohort
 from .columns import CONTROL_GROUP
 from .dataset import check_finite, load_dataset
-from .fusion import FUSED, STRATEGIES, FusionSurvival, make_estimator
-from .options import ModelOptions
+from .fusion import FUSED, STRATEGIES, FusionSurvival, check_fusion_params, make_estimator
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .report import jsonable
 from .survival_experiment import survival_params
@@ -241,7 +240,7 @@ def train_model(
     label: str | None = None,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
-    options: ModelOptions | None = None,
+    params: Mapping[str, Any] | None = None,
     strategy: str = "stacking",
     seed: int = 0,
     task: str = "auto",
@@ -253,16 +252,17 @@ def train_model(
     """Fit one fusion strategy on every patient of the table.
 
     The estimator is the one :func:`radfusion.pipeline.experiment.run_cv` cross-validates for
-    the same ``options``, ``strategy`` and ``seed`` (see :func:`train_from_report`).
+    the same ``params``, ``strategy`` and ``seed`` (see :func:`train_from_report`).
 
     Parameters
     ----------
     features, label, biomarkers, id_column, biomarkers_id
         As in :func:`radfusion.pipeline.dataset.load_dataset` (a pyradiomics output table
         too).
-    options : ModelOptions, optional
-        The model options (:class:`~radfusion.pipeline.options.ModelOptions`; default: its
-        defaults). With ``harmonize`` a prediction table must have the ``site`` column.
+    params : mapping, optional
+        The fusion estimator's parameters (:class:`~radfusion.pipeline.fusion.FusionClassifier`'s
+        but ``strategy`` and ``use_groups``; default: its defaults). With ``harmonize`` a
+        prediction table must have that column.
     strategy : {"early", "late", "stacking", "shared"}, default="stacking"
         Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
     seed : int, default=0
@@ -272,7 +272,7 @@ def train_model(
     time, event, horizons
         A survival target's columns and the horizons at which ``predict`` gives the survival
         probability (default: the quartiles of the training table's event times); the model
-        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` with the options read as
+        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` with the parameters read as
         :func:`radfusion.pipeline.survival_experiment.survival_params` reads them.
 
     Returns
@@ -284,24 +284,23 @@ def train_model(
     InputError
         Unreadable tables, bad label, unknown strategy or learner.
     """
-    options = ModelOptions() if options is None else options
+    params = check_fusion_params(params, random_state=seed)
     data = load_dataset(
         features,
         label=label,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=options.group_pattern,
-        keep_site=options.harmonize,
+        group_pattern=params.get("group_pattern"),
+        harmonize=params.get("harmonize"),
         task=task,
         biomarkers_id=biomarkers_id,
         time=time,
         event=event,
         horizons=horizons,
     )
+    params = data.with_categories(params)
     if isinstance(data.task, SurvivalTask):
-        params = survival_params(options, random_state=seed, categories=data.categories)
-    else:
-        params = options.params(random_state=seed, categories=data.categories)
+        params = survival_params(params)
     trained = _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
     if isinstance(data.task, SurvivalTask):  # an outcome column, like the label: not an input
         trained.settings["event"] = event
@@ -466,7 +465,7 @@ def train_from_report(
         biomarkers=biomarkers,
         id_column=config.get("id_column"),
         group_pattern=params.get("group_pattern"),
-        keep_site=params.get("harmonize") is not None,
+        harmonize=params.get("harmonize"),
         task=config.get("task", "binary"),
         biomarkers_id=config.get("biomarkers_id_column"),
         time=config.get("time"),

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time as clock
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import SITE_COLUMN
 
 from .dataset import load_dataset
 from .fusion import (
@@ -24,10 +23,10 @@ from .fusion import (
     STRATEGIES,
     SURVIVAL_STRATEGIES,
     build_survival_estimators,
+    check_fusion_params,
 )
 from .grouping import split_off_groups
 from .learners import LEARNERS, SURVIVAL_LEARNERS
-from .options import ModelOptions
 from .report import (
     build_cv_report,
     jsonable,
@@ -47,19 +46,27 @@ class SkippedSurvivalModelWarning(UserWarning):
     """A survival model could not be fitted on this cohort; the others report."""
 
 
-def survival_params(
-    options: ModelOptions, *, random_state: int = 0, categories: Any = None
-) -> dict[str, Any]:
-    """The :class:`~radfusion.pipeline.fusion.FusionSurvival` parameters of ``options``.
+#: FusionClassifier parameters with no survival form: refused when set.
+_NOT_SURVIVAL = {
+    "tune": "tune has no survival search space yet; leave it out",
+    "combiner": "combiner chooses the classification/regression stacking combiner; survival "
+    "stacking is a non-negative Cox model on the branches' risks",
+    "calibration": "calibration calibrates class probabilities; it does not apply to survival",
+    "resample": "resample oversamples a class; a survival target has none",
+}
 
-    The default learner ``"lr"`` is read as :data:`DEFAULT_SURVIVAL_LEARNER` and the default
-    stacking learners (all of :data:`~radfusion.pipeline.learners.LEARNERS`) as all survival
-    learners (CoxNet, random survival forest, gradient-boosted survival). A classification
-    learner named explicitly, tuning, calibration and a stacking combiner are refused: they
-    have no survival form here.
-    """
-    learner = DEFAULT_SURVIVAL_LEARNER if options.learner == "lr" else options.learner
-    learners = SURVIVAL_LEARNERS if tuple(options.learners) == tuple(LEARNERS) else options.learners
+
+def survival_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`~radfusion.pipeline.fusion.FusionSurvival` parameters of a run's fusion
+    parameters: ``learner`` and ``learners`` default to the survival learners (the
+    classification default ``"lr"`` reads as :data:`DEFAULT_SURVIVAL_LEARNER`), and the
+    options with no survival form (tuning, calibration, a stacking combiner, resampling) are
+    refused when set."""
+    params = dict(params)
+    learner = params.pop("learner", DEFAULT_SURVIVAL_LEARNER)
+    learner = DEFAULT_SURVIVAL_LEARNER if learner == "lr" else learner
+    learners = tuple(params.pop("learners", SURVIVAL_LEARNERS))
+    learners = SURVIVAL_LEARNERS if learners == tuple(LEARNERS) else learners
     problems = [
         Problem(
             f"learner {name!r} is not a survival learner; use one of {', '.join(SURVIVAL_LEARNERS)}"
@@ -67,35 +74,14 @@ def survival_params(
         for name in dict.fromkeys([learner, *learners])
         if name not in SURVIVAL_LEARNERS
     ]
-    if options.tune:
-        problems.append(Problem("--tune has no survival search space yet; leave it out"))
-    if options.combiner is not None:
-        problems.append(
-            Problem(
-                "--combiner chooses the classification/regression stacking combiner; survival "
-                "stacking is a non-negative Cox model on the branches' risks"
-            )
-        )
-    if options.calibration is not None:
-        problems.append(
-            Problem("--calibration calibrates class probabilities; it does not apply to survival")
-        )
+    problems += [
+        Problem(why) for name, why in _NOT_SURVIVAL.items() if params.get(name) not in (None, False)
+    ]
     if problems:
         raise InputError("Options that do not fit a survival target", problems)
-    return {
-        "learner": learner,
-        "learners": tuple(learners),
-        "group_pattern": options.group_pattern,
-        "categories": {k: list(v) for k, v in categories.items()} if categories else "auto",
-        "harmonize": SITE_COLUMN if options.harmonize else None,
-        "harmonize_unseen": options.harmonize_unseen,
-        "icc_table": options.icc_table,
-        "icc_threshold": options.icc_threshold,
-        "correlation_threshold": options.correlation_threshold,
-        "select_k": options.select_k,
-        "select_method": options.select_method,
-        "random_state": random_state,
-    }
+    for name in (*_NOT_SURVIVAL, "n_iter", "inner_cv"):
+        params.pop(name, None)
+    return {"learner": learner, "learners": learners, **params}
 
 
 def run_survival_cv(
@@ -106,7 +92,7 @@ def run_survival_cv(
     out: str | Path,
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
-    options: ModelOptions | None = None,
+    params: Mapping[str, Any] | None = None,
     strategies: Sequence[str] = STRATEGIES,
     folds: int = 5,
     repeats: int = 3,
@@ -142,7 +128,7 @@ def run_survival_cv(
     through :func:`radfusion.pipeline.experiment.run_cv` (``scheduler``), which runs this
     function inside joblib's Dask backend.
     """
-    options = ModelOptions() if options is None else options
+    params = check_fusion_params(params, random_state=seed)
     started = clock.perf_counter()
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
@@ -154,8 +140,8 @@ def run_survival_cv(
         features,
         biomarkers=biomarkers,
         id_column=id_column,
-        group_pattern=options.group_pattern,
-        keep_site=options.harmonize,
+        group_pattern=params.get("group_pattern"),
+        harmonize=params.get("harmonize"),
         task="survival",
         biomarkers_id=biomarkers_id,
         time=time,
@@ -166,7 +152,7 @@ def run_survival_cv(
     if group_by is not None:
         data, held_out = split_off_groups(data, group_by, str(features))
         held_out = held_out.reindex(data.table.index).to_numpy()
-    params = survival_params(options, random_state=seed, categories=data.categories)
+    params = survival_params(data.with_categories(params))
     built = build_survival_estimators(list(data.groups), columns=list(data.table.columns), **params)
     models = {
         name: model
@@ -218,24 +204,11 @@ def run_survival_cv(
         "horizons_given": horizons is not None,
         "id_column": data.id_column,
         "biomarkers_id_column": data.biomarkers_id_column,
-        "group_pattern": options.group_pattern,
         "strategies": list(strategies),
-        "learner": params["learner"],
-        "stacking_learners": list(params["learners"]),
         "folds": folds,
         "repeats": repeats,
         "n_bootstrap": n_bootstrap,
-        "preprocessing": {
-            "harmonize": SITE_COLUMN if options.harmonize else None,
-            "harmonize_unseen": options.harmonize_unseen if options.harmonize else None,
-            "icc_table": options.icc_table,
-            "icc_threshold": options.icc_threshold if options.icc_table is not None else None,
-            "correlation_threshold": options.correlation_threshold,
-            "select_k": options.select_k,
-            "select_method": options.select_method if options.select_k is not None else None,
-        },
         "tuning": None,
-        "options": options.as_dict(),
         "models": {n: jsonable(m.get_params(deep=False)) for n, m in models.items()},
         "encoded_columns": data.encoded,
         "label_mapping": {},
@@ -250,8 +223,8 @@ def run_survival_cv(
     inputs = {"features": features}
     if biomarkers is not None:
         inputs["biomarkers"] = biomarkers
-    if options.icc_table is not None:
-        inputs["icc_table"] = options.icc_table
+    if params.get("icc_table") is not None:
+        inputs["icc_table"] = params["icc_table"]
     report = build_cv_report(
         result,
         summary,

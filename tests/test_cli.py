@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 
 from radfusion.features.synthetic import make_cohort
 from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
-from radfusion.pipeline.options import ModelOptions
 
 runner = CliRunner()
 
@@ -81,9 +80,9 @@ def test_cv_twice_gives_identical_report(demo_run, tmp_path):
         "late",
         "--strategy",
         "stacking",
-        "--stack-learner",
+        "--learners",
         "lr",
-        "--stack-learner",
+        "--learners",
         "xgb",
         "--jobs",
         "2",
@@ -140,9 +139,9 @@ def test_train_then_predict_matches_the_in_memory_model(demo_run, tmp_path):
             "outcome",
             "--out",
             str(model),
-            "--stack-learner",
+            "--learners",
             "lr",
-            "--stack-learner",
+            "--learners",
             "xgb",
         ],
     )
@@ -159,7 +158,7 @@ def test_train_then_predict_matches_the_in_memory_model(demo_run, tmp_path):
             features,
             label="outcome",
             biomarkers=bio,
-            options=ModelOptions(learners=("lr", "xgb")),
+            params=dict(learners=("lr", "xgb")),
         ),
         features,
         biomarkers=bio,

@@ -81,7 +81,7 @@ def test_quickstart_notebook_runs(tmp_path):
         "shared",
     ]
     assert report["config"]["folds"] == 3 and report["config"]["repeats"] == 1
-    assert report["config"]["stacking_learners"] == ["lr"]
+    assert report["config"]["models"]["stacking"]["learners"] == ["lr"]
     assert report["methods"]["extraction"]["source"] == "features.diagnostics.csv"
     assert (report_dir / "report.html").is_file()
     images = [

@@ -32,6 +32,11 @@ from ._model import (
     fitted_model,
     make_estimator,
 )
+from ._parameters import (
+    FUSION_CONSTRAINTS,
+    BadParametersError,
+    check_fusion_params,
+)
 from ._shared_fits import fit_once, shared_fits
 from ._shared_space import (
     SharedSpaceClassifier,
@@ -58,6 +63,9 @@ from ._tuning import (
 from ._voting import AvailableVotingClassifier, AvailableVotingRegressor
 
 __all__ = [
+    "FUSION_CONSTRAINTS",
+    "BadParametersError",
+    "check_fusion_params",
     "AvailableStackingClassifier",
     "AvailableStackingRegressor",
     "AvailableVotingClassifier",

@@ -366,7 +366,7 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         correlation filter and top-k selection run per group before the shared space is
         fitted, and ``tune`` or ``resample`` are refused (:data:`SHARED_REFUSES`).
     learner : str, default="lr"
-        Learner of the single, early and late models (a name from ``LEARNER_NAMES``, see
+        Learner of the single, early and late models: a name from ``LEARNER_NAMES`` (see
         :func:`radfusion.pipeline.learners.make_learner`).
     learners : sequence of str, default=("lr", "svm", "rf", "xgb")
         Learners of the stacking model (and of late fusion over a single group).
@@ -387,8 +387,9 @@ class FusionClassifier(ClassifierMixin, _Fusion):
     max_levels : int, default=10
         Largest number of levels of an encoded text column.
     harmonize : str, optional
-        Name of the site column: each branch harmonises its imaging columns with ComBat,
-        fitted on its training rows; the ``clinical`` group's columns are never harmonised.
+        Site column by which each branch harmonises its imaging columns with ComBat (e.g.
+        ``"site"``), fitted on its training rows; the ``clinical`` group's columns are never
+        harmonised.
     harmonize_unseen : {"error", "pooled"}, default="pooled"
         ComBat's handling of a site absent from the training rows (outer or, for stacking,
         inner folds). Small sites may be missing from a fold: use ``"pooled"`` then.
@@ -396,17 +397,21 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         Per branch, keep the features whose ICC in this table (columns ``feature``, ``icc``)
         reaches ``icc_threshold``; features it does not name are kept.
     icc_threshold : float, default=0.75
+        Lowest ICC the ``icc_table`` filter keeps.
     correlation_threshold : float, optional
         Per branch, drop features correlated above it with an earlier kept one.
     select_k : int, optional
         Per branch, keep the ``select_k`` best features by ``select_method``.
     select_method : {"anova", "mrmr"}, default="anova"
+        Ranking of the top-k selection: the ANOVA F statistic, or minimum-redundancy
+        maximum-relevance.
     resample : {"smote"}, optional
         Per branch, SMOTE oversampling of the training rows (see :func:`make_branch`).
     tune : bool, default=False
-        Every branch becomes a :func:`radfusion.pipeline.fusion.tuned_branch`: a randomised
-        search of ``n_iter`` settings of its learner's hyperparameters (and ``selecttopk__k``
-        with ``select_k``), scored by ROC AUC on ``inner_cv`` folds of the branch's training
+        A randomised search of each branch's hyperparameters on inner folds (nested CV): every
+        branch becomes a :func:`radfusion.pipeline.fusion.tuned_branch`, a randomised search
+        of ``n_iter`` settings of its learner's hyperparameters (and ``selecttopk__k`` with
+        ``select_k``), scored by ROC AUC on ``inner_cv`` folds of the branch's training
         rows; ``xgb`` uses early stopping and ``scale_pos_weight`` from its training rows.
         Cross-validating the model is then nested CV. Binary targets only.
     n_iter : int, default=20

@@ -26,10 +26,17 @@ from .._sklearn_compat import (
     InvalidParameterError,
     validate_parameter_constraints,
 )
-from ..learners import LEARNER_NAMES
+from ..learners import LEARNER_NAMES, SURVIVAL_LEARNERS
 from ._combiners import COMBINERS
 
-__all__ = ["FUSION_CONSTRAINTS", "BadParametersError", "check_parameters", "parameter_problems"]
+__all__ = [
+    "COMPARISON_PARAMETERS",
+    "FUSION_CONSTRAINTS",
+    "BadParametersError",
+    "check_fusion_params",
+    "check_parameters",
+    "parameter_problems",
+]
 
 _POSITIVE = Interval(Integral, 1, None, closed="left")
 _FOLDS = Interval(Integral, 2, None, closed="left")
@@ -37,7 +44,8 @@ _UNIT = Interval(Real, 0, 1, closed="both")
 
 FUSION_CONSTRAINTS: dict[str, list] = {
     "strategy": [Choice(("single", "early", "late", "stacking", "shared"))],
-    "learner": [Choice(LEARNER_NAMES)],
+    # every task's learner names; which ones fit the task is checked when the model is built
+    "learner": [Choice((*LEARNER_NAMES, *SURVIVAL_LEARNERS))],
     "learners": [list, tuple],
     "groups": [Mapping, None],
     "group_pattern": [str, None],
@@ -119,3 +127,33 @@ def check_parameters(estimator) -> None:
     )
     if problems:
         raise BadParametersError(f"Bad parameters of {caller}", problems)
+
+
+#: Parameters a comparison sets per model (the strategy and the groups it fits on).
+COMPARISON_PARAMETERS = ("strategy", "use_groups")
+
+
+def check_fusion_params(
+    params: Mapping[str, Any] | None, random_state: Any = None
+) -> dict[str, Any]:
+    """The fusion estimators' parameters shared by every model of a run, checked before any
+    table is read: unknown names, the per-model ``strategy`` and ``use_groups``, and values the
+    constraints refuse are one :class:`BadParametersError` listing them all. ``random_state``,
+    when given, is the default of the parameter of that name (a run's seed)."""
+    params = dict(params or {})
+    if random_state is not None:
+        params.setdefault("random_state", random_state)
+    problems = [
+        Problem(f"{name!r} is not a parameter of the fusion estimators")
+        for name in params
+        if name not in FUSION_CONSTRAINTS
+    ]
+    problems += [
+        Problem(f"{name!r} is set per model by the comparison, not for the whole run")
+        for name in COMPARISON_PARAMETERS
+        if name in params
+    ]
+    problems += parameter_problems(FUSION_CONSTRAINTS, params, "the fusion models")
+    if problems:
+        raise BadParametersError("Bad model parameters", problems)
+    return params

@@ -11,7 +11,7 @@ ComBat consumes it and drops it from its output. This survives ``clone``, ``cros
 ``GridSearchCV``, stacking and ``predict`` without metadata routing. A fusion branch's column
 selector must include the site column (:func:`radfusion.pipeline.fusion.make_branch` does it with
 ``harmonize="site"``); :func:`radfusion.pipeline.dataset.load_dataset` keeps it in ``X`` with
-``keep_site=True``.
+``harmonize="site"``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from ._checklists import (
     build_checklists,
     checklists_html,
 )
+from ._config import model_record, preprocessing_settings
 from ._document import (
     BEST_NOTE,
     DEFAULT_PRIMARY,
@@ -94,6 +95,8 @@ from ._tasks import (
 )
 
 __all__ = [
+    "model_record",
+    "preprocessing_settings",
     "ANSWERED",
     "EXTERNAL_FIGURES",
     "EXTERNAL_SCHEMA",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..preprocessing import STRONG_ASSOCIATION
+from ._config import model_record, preprocessing_settings
 from ._html import escape, html_table
 
 __all__ = [
@@ -36,7 +37,7 @@ Rule = Callable[[Mapping[str, Any]], tuple[str, str]]
 
 
 def _pre(report: Mapping[str, Any]) -> Mapping[str, Any]:
-    return (report.get("config") or {}).get("preprocessing") or {}
+    return preprocessing_settings(model_record(report.get("config")))
 
 
 def _fixed(status: str, note: str) -> Rule:
@@ -79,7 +80,7 @@ def _harmonisation(report: Mapping[str, Any]) -> tuple[str, str]:
     if _pre(report).get("harmonize"):
         return ANSWERED, "ComBat by site, fitted within each training fold."
     return USER, (
-        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize."
+        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize site."
     )
 
 
@@ -506,7 +507,7 @@ def _s_harmonisation(report: Mapping[str, Any]) -> tuple[str, str]:
             "not measured for survival: describe any confounding."
         )
     return USER, (
-        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize."
+        "No harmonisation was run: state why (e.g. single site) or re-run with --harmonize site."
     )
 
 

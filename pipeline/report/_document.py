@@ -136,6 +136,7 @@ from ..validation import (
     roc_curves,
 )
 from ._checklists import build_checklists, checklists_html
+from ._config import model_record
 from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, png_bytes, svg_text
 from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
@@ -278,7 +279,7 @@ def validity_warnings(cohort: Mapping[str, Any], config: Mapping[str, Any]) -> l
     out = []
     association = cohort.get("site_outcome_association")
     if association is not None and association >= STRONG_ASSOCIATION:
-        harmonised = ((config.get("preprocessing") or {}).get("harmonize")) is not None
+        harmonised = model_record(config).get("harmonize") is not None
         out.append(
             f"Site and outcome are strongly associated (Cramér's V = {association:.2f}, see "
             "the site row of Table 1): "

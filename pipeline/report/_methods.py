@@ -25,6 +25,7 @@ from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
 from ..fusion import FUSED, STACKING_CV, resolve_combiner
 from ..learners import make_learner
+from ._config import model_record, preprocessing_settings
 
 __all__ = [
     "LEARNER_KEYS",
@@ -400,7 +401,7 @@ def extraction_paragraphs(
 
 
 def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
-    pre = (report.get("config") or {}).get("preprocessing") or {}
+    pre = preprocessing_settings(model_record(report.get("config")))
     steps = []
     if pre.get("harmonize"):
         unseen = (
@@ -491,18 +492,18 @@ def _param_text(params: Mapping[str, Any]) -> str:
 
 
 def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) -> str:
-    config = report.get("config") or {}
+    params = model_record(report.get("config"))
     models = list(report["models"])
     singles = [m for m in models if m not in FUSED]
     fused = [m for m in models if m in FUSED]
-    learner = config.get("learner")
-    stack = [n for n in config.get("stacking_learners") or () if n in learners]
+    learner = params.get("learner")
+    stack = [n for n in params.get("learners") or () if n in learners]
     parts = []
     if singles:
         parts.append(f"one single-group model per feature group ({join_list(singles)})")
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
-    chosen = (config.get("options") or {}).get("combiner")
+    chosen = params.get("combiner")
     task = report.get("task", "binary")
     if "late" in fused:
         parts.append(
@@ -567,7 +568,7 @@ def _validation_paragraph(report: Mapping[str, Any]) -> str:
     if config.get("group_by"):  # radfusion cv --group-by: leave-one-group-out
         scheme = f"leave-one-group-out cross-validation by {config['group_by']!r}"
         splitter = f"{folds} folds, one per value, one repetition; the column is not a predictor"
-        policy = (config.get("preprocessing") or {}).get("harmonize_unseen")
+        policy = preprocessing_settings(model_record(config))["harmonize_unseen"]
         if policy:
             unseen = (
                 "The held-out site is unseen by ComBat, whose unseen-site policy "
@@ -628,14 +629,14 @@ def build_methods(
         "feature_classes": {group: {"<image type> <class>": n}}, "learners": {name:
         {"estimator", "params"}}}``.
     """
-    config = report.get("config") or {}
+    params = model_record(report.get("config"))
     names = []
-    if config.get("learner"):
-        names.append(config["learner"])
+    if params.get("learner"):
+        names.append(params["learner"])
     if "stacking" in report["models"] or (
         "late" in report["models"] and len(report["data"]["groups"]) == 1
     ):
-        names += list(config.get("stacking_learners") or ())
+        names += list(params.get("learners") or ())
     learners = learner_parameters(
         [n for n in names if n in LEARNER_KEYS], random_state=report["seed"]
     )

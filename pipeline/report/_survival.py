@@ -51,6 +51,7 @@ from ..survival_metrics import harrell_c_ci
 from ..targets import SurvivalTask, survival_output_column
 from ..validation import CI_LEVEL, CVResult, output_cube
 from ._checklists import build_checklists, checklists_html
+from ._config import model_record, preprocessing_settings
 from ._figures import inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._html import (
     REPORT_CSS,
@@ -465,21 +466,22 @@ def build_survival_report(
         "reproduce": reproduce_steps(config, inputs),
     }
     if result.held_out_groups:
-        preprocessing = config.get("preprocessing") or {}
+        preprocessing = preprocessing_settings(model_record(config))
         report["groups"] = {
             "column": config.get("group_by"),
             "method": survival_groups_method(
                 str(config.get("group_by")),
                 result.held_out_groups,
                 n_bootstrap,
-                preprocessing.get("harmonize_unseen") if preprocessing.get("harmonize") else None,
+                preprocessing["harmonize_unseen"],
             ),
             "models": survival_group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
         }
     report = jsonable(report)
     classes = feature_classes(groups)
-    stack = config.get("stacking_learners") or () if "stacking" in report_models else ()
-    learners = survival_learner_parameters([config.get("learner"), *stack], random_state=seed)
+    params = model_record(config)
+    stack = params.get("learners") or () if "stacking" in report_models else ()
+    learners = survival_learner_parameters([params.get("learner"), *stack], random_state=seed)
     report["methods"] = jsonable(
         {
             "text": _methods_text(report, n_bootstrap, extraction, classes, learners),
@@ -515,7 +517,8 @@ def _methods_text(
         if config.get("horizons_given")
         else ("the 25th, 50th and 75th percentiles of the observed event times")
     )
-    preprocessing = config.get("preprocessing") or {}
+    params = model_record(config)
+    preprocessing = preprocessing_settings(params)
     steps = ["median imputation", "removal of constant features"]
     if preprocessing.get("harmonize"):
         steps.append("ComBat harmonisation by site")
@@ -527,8 +530,8 @@ def _methods_text(
         steps.append(f"the {preprocessing['select_k']} features with the largest Cox score")
     steps.append("standardisation")
     models = list(report["models"])
-    learner = config.get("learner")
-    stack = list(config.get("stacking_learners") or []) if "stacking" in models else []
+    learner = params.get("learner")
+    stack = list(params.get("learners") or []) if "stacking" in models else []
     described = [
         f"{name}: {_SURVIVAL_LEARNER_NAMES[name]} ({_param_text(learners[name]['params'])})"
         for name in dict.fromkeys([learner, *stack])

@@ -57,6 +57,7 @@ from radfusion.features.files import file_digest
 from ..fusion import FUSED, resolve_combiner
 from ..targets import PRIMARY_METRIC, get_task, task_metrics
 from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
+from ._config import model_record
 from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._groups import groups_html
 from ._html import (
@@ -199,7 +200,8 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
     )
     models = list(report["models"])
     fused = [m for m in models if m in FUSED]
-    learner = config.get("learner")
+    params = model_record(config)
+    learner = params.get("learner")
     design = (
         f"Performance was estimated by {scheme} (scikit-learn {splitter}, seed "
         f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "
@@ -213,9 +215,7 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         "hyperparameters were fixed in advance, not tuned on the data."
     )
     if "stacking" in fused:
-        combiner = resolve_combiner(
-            (config.get("options") or {}).get("combiner"), "stacking", task.name
-        )
+        combiner = resolve_combiner(params.get("combiner"), "stacking", task.name)
         design += (
             " Stacking combined one base model per group and learner by the mean of their "
             "outputs (equal weights, nothing fitted on top)."

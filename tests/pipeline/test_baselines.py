@@ -140,7 +140,7 @@ def test_a_trained_model_does_not_ask_for_the_control_columns(tmp_path):
     table = X.assign(outcome=y).rename_axis("patient_id").reset_index()
     path = tmp_path / "features.csv"
     table.to_csv(path, index=False)
-    trained = train_model(path, label="outcome", strategy="early", options=None)
+    trained = train_model(path, label="outcome", strategy="early")
     assert not [c for c in trained.columns if "~permuted" in c]
     plain = tmp_path / "new.csv"  # a new cohort extracted without --negative-control
     table.drop(columns=[c for c in table if "~permuted" in c]).to_csv(plain, index=False)

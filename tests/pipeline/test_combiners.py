@@ -21,9 +21,9 @@ from radfusion.pipeline.fusion import (
     FusionClassifier,
     NonNegativeLogisticRegression,
     build_model,
+    check_fusion_params,
     resolve_combiner,
 )
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.report import build_methods
 from radfusion.pipeline.validation import cross_validate_models, summarize
 from tests.pipeline.conftest import multimodal_table
@@ -140,9 +140,8 @@ def test_the_default_models_are_todays_and_mean_stacking_is_a_vote():
     assert isinstance(build_model(groups, "late", combiner="convex"), AvailableVotingClassifier)
     with pytest.raises(InputError, match="The .combiner. parameter of FusionClassifier"):
         build_model(groups, "stacking", combiner="median")
-    with pytest.raises(InputError, match="combiner 'median'"):
-        ModelOptions(combiner="median")
-    assert ModelOptions(combiner="convex").params()["combiner"] == "convex"
+    with pytest.raises(InputError, match="Got 'median' instead"):
+        check_fusion_params({"combiner": "median"})
 
 
 @pytest.mark.parametrize("task", ("binary", "multiclass", "regression"))
@@ -221,11 +220,9 @@ def test_a_learned_combiner_keeps_the_signal():
 def test_the_methods_text_names_the_combiner_that_ran(combiner, phrase):
     report = {
         "config": {
-            "learner": "lr",
-            "stacking_learners": ["lr"],
             "folds": 5,
             "repeats": 1,
-            "options": {"combiner": combiner},
+            "models": {"stacking": {"learner": "lr", "learners": ["lr"], "combiner": combiner}},
         },
         "seed": 0,
         "data": {"n_patients": 40, "n_positive": 20, "n_negative": 20, "groups": {"CT": 2}},

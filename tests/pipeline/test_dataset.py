@@ -112,7 +112,7 @@ def test_row_order_does_not_matter(tables, tmp_path):
 def test_keep_site_puts_the_site_column_last_outside_every_group(tables):
     features_path, bio_path, features, _ = tables
     plain = load_dataset(features_path, label="outcome", biomarkers=bio_path)
-    data = load_dataset(features_path, label="outcome", biomarkers=bio_path, keep_site=True)
+    data = load_dataset(features_path, label="outcome", biomarkers=bio_path, harmonize="site")
     assert list(data.X.columns) == [*plain.X.columns, "site"]
     assert data.groups == plain.groups
     expected = features.set_index("patient_id").loc[data.X.index, "site"]
@@ -125,11 +125,11 @@ def test_keep_site_needs_a_complete_site_column(tables, tmp_path):
     no_site = tmp_path / "no_site.csv"
     features.drop(columns="site").to_csv(no_site, index=False)
     with pytest.raises(InputError, match="No site column"):
-        load_dataset(no_site, label="outcome", biomarkers=bio_path, keep_site=True)
+        load_dataset(no_site, label="outcome", biomarkers=bio_path, harmonize="site")
     gap = tmp_path / "gap.csv"
     features.assign(site=["A", None] + ["B"] * 6).to_csv(gap, index=False)
     with pytest.raises(InputError, match="Site is missing") as error:
-        load_dataset(gap, label="outcome", biomarkers=bio_path, keep_site=True)
+        load_dataset(gap, label="outcome", biomarkers=bio_path, harmonize="site")
     assert "P01" in str(error.value.problems)
 
 

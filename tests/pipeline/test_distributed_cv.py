@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from radfusion.pipeline.experiment import run_cv
-from radfusion.pipeline.options import ModelOptions
 
 distributed = pytest.importorskip("distributed")
 
@@ -28,7 +27,7 @@ def test_dask_cluster_run_equals_the_local_run(tmp_path):
         folds=3,
         repeats=1,
         strategies=("single", "late", "stacking"),
-        options=ModelOptions(learners=("lr",)),
+        params=dict(learners=("lr",)),
         n_bootstrap=50,
         explain=False,
     )

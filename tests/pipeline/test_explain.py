@@ -15,7 +15,6 @@ from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.report._document import _explanations_html
 from radfusion.pipeline.validation import (
     SHAP_NOTE,
@@ -194,7 +193,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             path,
             label="outcome",
             out=tmp_path / name,
-            options=ModelOptions(learners=("lr",), select_k=1, combiner="logistic"),
+            params=dict(learners=("lr",), select_k=1, combiner="logistic"),
             folds=3,
             repeats=1,
             n_bootstrap=50,

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.external import validate_model
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import load_model, predict_table, save_model, train_model
 from radfusion.pipeline.statistics import calibration_fit
 
@@ -162,13 +161,13 @@ def test_an_unknown_or_missing_outcome_names_the_patient(cohort, tmp_path):
 
 
 def test_an_unseen_external_site_follows_the_models_policy(cohort, tmp_path):
-    options = ModelOptions(harmonize=True)
+    options = dict(harmonize="site")
     trained = train_model(
         cohort["features_A"],
         label="outcome",
         biomarkers=cohort["biomarkers_A"],
         strategy="early",
-        options=options,
+        params=options,
     )
     with pytest.warns(UserWarning, match="ComBat: site"):
         report = validate_model(
@@ -189,7 +188,7 @@ def test_an_unseen_external_site_follows_the_models_policy(cohort, tmp_path):
         label="outcome",
         biomarkers=cohort["biomarkers_A"],
         strategy="early",
-        options=ModelOptions(harmonize=True, harmonize_unseen="error"),
+        params=dict(harmonize="site", harmonize_unseen="error"),
     )
     with pytest.raises(InputError, match="cannot harmonise") as error:
         validate_model(

@@ -12,7 +12,6 @@ from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import FusionClassifier
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.report import groups_html
 from radfusion.pipeline.splits import leave_one_group_out
 from radfusion.pipeline.validation import cross_validate_models, group_metrics
@@ -100,7 +99,7 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
         strategies=("single", "late"),
         n_bootstrap=50,
         explain=False,
-        options=ModelOptions(harmonize=True),
+        params=dict(harmonize="site"),
     )
     report = run_cv(cohort["features"], out=tmp_path / "a", **kwargs)
     config = report["config"]

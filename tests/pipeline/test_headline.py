@@ -32,7 +32,7 @@ def test_a_site_associated_with_the_outcome_is_a_warning_and_a_checklist_item():
     site = np.where(np.where(y == 1, rng.random(120) < 0.66, rng.random(120) < 0.05), "A", "B")
     cohort = describe_cohort(y, ["no", "yes"], site=site)
     assert cohort["site_outcome_association"] > 0.5
-    config = {"preprocessing": {"harmonize": "site"}}
+    config = {"models": {"late": {"harmonize": "site"}}}
     (text,) = validity_warnings(cohort, config)
     assert "harmonisation cannot separate a confounded site" in text
     assert "external site" in validity_warnings(cohort, {})[0]

@@ -13,7 +13,13 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from radfusion.features.errors import InputError
-from radfusion.pipeline.fusion import build_model, make_branch, search_space
+from radfusion.pipeline.fusion import (
+    FusionClassifier,
+    build_model,
+    check_fusion_params,
+    make_branch,
+    search_space,
+)
 from radfusion.pipeline.learners import (
     LEARNER_NAMES,
     LEARNERS,
@@ -21,7 +27,6 @@ from radfusion.pipeline.learners import (
     WIDE_LEARNERS,
     make_learner,
 )
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import is_trusted_type
 
 
@@ -37,11 +42,12 @@ def test_wide_learners_are_accepted_but_not_defaults():
     assert LEARNERS == ("lr", "svm", "rf", "xgb")
     assert set(WIDE_LEARNERS) == {"l1", "enet", "et"}
     assert LEARNER_NAMES == (*LEARNERS, *WIDE_LEARNERS)
-    assert ModelOptions().learners == LEARNERS
-    options = ModelOptions(learner="l1", learners=("lr", "enet", "et"))
-    assert options.params(random_state=0)["learner"] == "l1"
-    with pytest.raises(InputError, match="'knn'.*lr, svm, rf, xgb, l1, enet, et"):
-        ModelOptions(learner="knn")
+    assert FusionClassifier().learners == LEARNERS
+    params = check_fusion_params({"learner": "l1", "learners": ("lr", "enet", "et")})
+    assert params["learner"] == "l1"
+    with pytest.raises(InputError, match="Got 'knn'.*") as raised:
+        check_fusion_params({"learner": "knn"})
+    assert "'lr', 'svm', 'rf', 'xgb', 'l1', 'enet', 'et'" in str(raised.value)
 
 
 @pytest.mark.parametrize("name", WIDE_LEARNERS)

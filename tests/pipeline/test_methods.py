@@ -29,11 +29,11 @@ def _report(preprocessing=None, models=("CT__tumor", "clinical", "early", "stack
     return {
         "radfusion_version": "0.1.0",
         "config": {
-            "learner": "lr",
-            "stacking_learners": ["lr", "rf"],
             "folds": 5,
             "repeats": 3,
-            "preprocessing": preprocessing or {},
+            "models": {
+                "stacking": {"learner": "lr", "learners": ["lr", "rf"], **(preprocessing or {})}
+            },
             "encoded_columns": {"sex": ["sex_M"]},
         },
         "seed": 7,

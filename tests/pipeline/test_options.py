@@ -1,71 +1,68 @@
-"""One options object for cv and train: the same options, the same defaults, from the CLI
-and from Python."""
+"""The model options of cv and train are the fusion estimators' parameters: derived from the
+estimator's signature (nothing kept beside it), checked once by its constraints, recorded once in
+``config.models``."""
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import fields
 
 import pytest
 
 from radfusion.features.errors import InputError
 from radfusion.pipeline import cli
 from radfusion.pipeline.experiment import run_cv
-from radfusion.pipeline.fusion import FusionClassifier
-from radfusion.pipeline.learners import LEARNERS
-from radfusion.pipeline.options import ModelOptions
+from radfusion.pipeline.fusion import FusionClassifier, check_fusion_params
 from radfusion.pipeline.persistence import train_model
+from radfusion.pipeline.report import model_record
 from tests.pipeline.conftest import multimodal_table
-
-#: ModelOptions field -> its command-line parameter, where the names differ.
-CLI_NAMES = {"learners": "stack_learner"}
-
-
-def _cli_defaults(command) -> dict:
-    return {
-        name: parameter.default for name, parameter in inspect.signature(command).parameters.items()
-    }
 
 
 @pytest.mark.parametrize("command", [cli.cv, cli.train], ids=["cv", "train"])
-def test_every_model_option_is_a_cli_option_with_the_same_default(command):
-    defaults = _cli_defaults(command)
-    for field in fields(ModelOptions):
-        name = CLI_NAMES.get(field.name, field.name)
-        assert name in defaults, f"{command.__name__} has no option for {field.name}"
-        expected = None if field.name == "learners" else field.default  # None: every learner
-        assert defaults[name] == expected, field.name
-    assert ModelOptions().learners == LEARNERS
+def test_the_model_options_are_the_estimators_parameters(command):
+    options = {
+        name: parameter
+        for name, parameter in inspect.signature(command).parameters.items()
+        if name in inspect.signature(FusionClassifier).parameters and name != "strategy"
+    }  # the command's own --strategy picks the models, not a parameter they share
+    expected = set(inspect.signature(FusionClassifier).parameters) - set(cli.NOT_MODEL_OPTIONS)
+    assert set(options) == expected
+    # "not given" on the command line: the estimator's own default applies
+    assert all(parameter.default is None for parameter in options.values())
+    assert "params" not in inspect.signature(command).parameters
 
 
-def test_cv_and_train_take_the_options_object_not_loose_model_options():
+def test_a_new_estimator_parameter_becomes_an_option_with_its_docstring(monkeypatch):
+    helps = {p.name: p.annotation.__metadata__[0].help for p in cli.model_options()}
+    assert helps["select_k"].startswith("Per branch, keep the select_k best features")
+    assert (
+        "One of anova, mrmr" in helps["select_method"]
+        and "Default: anova" in helps["select_method"]
+    )
+    assert "Default: lr, svm, rf, xgb" in helps["learners"]
+
+
+def test_run_cv_and_train_take_the_estimators_parameters():
     for function in (run_cv, train_model):
         parameters = inspect.signature(function).parameters
-        assert parameters["options"].default is None
-        assert not {f.name for f in fields(ModelOptions)} & set(parameters)
+        assert parameters["params"].default is None
+        shared = set(inspect.signature(FusionClassifier).parameters) & set(parameters)
+        assert shared <= {
+            "strategy",
+            "n_jobs",
+        }  # train fits one strategy; cv runs folds in parallel
 
 
-def test_the_estimator_has_every_option_with_the_same_default():
-    estimator = FusionClassifier().get_params()
-    params = ModelOptions().params(random_state=0)
-    assert set(params) <= set(estimator)
-    for name, value in params.items():
-        assert estimator[name] == value or (name == "learners" and tuple(estimator[name]) == value)
-
-
-def test_options_round_trip_through_json_data():
-    options = ModelOptions(learners=["lr", "rf"], harmonize=True, select_k=5, icc_table="icc.csv")
-    assert ModelOptions.from_dict(options.as_dict()) == options
-    with pytest.raises(ValueError, match="unknown model options: colour"):
-        ModelOptions.from_dict({"colour": "red"})
-
-
-def test_bad_values_are_refused_all_at_once():
+def test_bad_values_and_names_are_refused_all_at_once_before_any_work():
     with pytest.raises(InputError) as raised:
-        ModelOptions(learner="knn", select_k=0, select_method="lasso", correlation_threshold=2.0)
+        check_fusion_params(
+            {"learner": "knn", "select_k": 0, "select_method": "lasso", "colour": "red"}
+        )
     message = str(raised.value)
-    for part in ("'knn'", "select_k 0", "select_method 'lasso'", "correlation_threshold 2.0"):
+    for part in ("'learner'", "'select_k'", "'select_method'", "'colour' is not a parameter"):
         assert part in message
+    with pytest.raises(InputError, match="'strategy' is set per model by the comparison"):
+        check_fusion_params({"strategy": "late"})
+    assert check_fusion_params({}, random_state=3) == {"random_state": 3}
 
 
 def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
@@ -76,7 +73,7 @@ def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
         path,
         label="outcome",
         out=tmp_path / "report",
-        options=ModelOptions(learners=("lr",), calibration="sigmoid", combiner="logistic"),
+        params={"learners": ("lr",), "calibration": "sigmoid", "combiner": "logistic"},
         strategies=("late", "stacking"),
         folds=3,
         repeats=1,
@@ -85,6 +82,8 @@ def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
     )
     assert report["config"]["primary"] == "late" and report["primary"]["model"] == "late"
     assert report["config"]["models"]["stacking"]["calibration"] == "sigmoid"
+    assert model_record(report["config"])["combiner"] == "logistic"
+    assert {"options", "preprocessing", "learner", "stacking_learners"}.isdisjoint(report["config"])
     # explanations look below the calibrator: the stacking weights are still found
     assert report["explanations"]["meta_weights"]["model"] == "stacking"
     with pytest.raises(InputError, match="--primary 'early' is not one of the models run"):
@@ -92,7 +91,7 @@ def test_calibration_and_the_declared_primary_model_reach_the_report(tmp_path):
             path,
             label="outcome",
             out=tmp_path / "other",
-            options=ModelOptions(learners=("lr",)),
+            params={"learners": ("lr",)},
             strategies=("late",),
             primary="early",
         )

@@ -23,7 +23,7 @@ import radfusion.pipeline.fusion._branch
 import radfusion.pipeline.learners
 from radfusion.features.errors import InputError
 from radfusion.pipeline.dataset import load_dataset
-from radfusion.pipeline.options import ModelOptions
+from radfusion.pipeline.fusion import FusionClassifier
 from radfusion.pipeline.persistence import (
     METADATA_MEMBER,
     ExtraColumnsWarning,
@@ -122,7 +122,7 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["label_only"],
                     strategy=strategy,
-                    options=ModelOptions(learner=learner, learners=learners),
+                    params=dict(learner=learner, learners=learners),
                 )
             else:
                 cache[key] = train_model(
@@ -130,7 +130,7 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["bio"],
                     strategy=strategy,
-                    options=ModelOptions(learner=learner, learners=learners),
+                    params=dict(learner=learner, learners=learners),
                 )
         return cache[key]
 
@@ -193,7 +193,7 @@ def test_metadata_records_columns_groups_label_params_and_versions(model, paths)
     assert model.label_mapping == data.label_mapping == {"benign": 0, "malignant": 1}
     assert meta["settings"]["strategy"] == "late" and meta["settings"]["task"] == "binary"
     assert meta["settings"]["params"] == {
-        **jsonable(ModelOptions(learners=["lr"]).params(random_state=0)),
+        **jsonable(FusionClassifier(learners=["lr"]).get_params(deep=False)),
         "categories": {"sex": ["F", "M"]},
         "strategy": "late",
         "use_groups": None,

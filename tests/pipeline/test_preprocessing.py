@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.learners import make_learner
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.preprocessing import (
     ComBat,
     ConfoundedSiteWarning,
@@ -30,6 +29,7 @@ from radfusion.pipeline.preprocessing import (
     VarianceFilter,
     pyradiomics_name,
 )
+from radfusion.pipeline.report import model_record, preprocessing_settings
 from radfusion.pipeline.validation import cross_validate_models
 
 
@@ -514,9 +514,9 @@ def test_run_cv_harmonizes_and_records_the_preprocessing(tmp_path):
         path,
         label="outcome",
         out=tmp_path / "out",
-        options=ModelOptions(
+        params=dict(
             learners=("lr",),
-            harmonize=True,
+            harmonize="site",
             harmonize_unseen="pooled",
             correlation_threshold=0.95,
             select_k=3,
@@ -525,7 +525,7 @@ def test_run_cv_harmonizes_and_records_the_preprocessing(tmp_path):
         repeats=1,
         n_bootstrap=20,
     )
-    assert report["config"]["preprocessing"] == {
+    assert preprocessing_settings(model_record(report["config"])) == {
         "harmonize": "site",
         "harmonize_unseen": "pooled",
         "icc_table": None,

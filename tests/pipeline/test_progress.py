@@ -184,15 +184,14 @@ def test_cv_on_a_terminal_shows_the_bar_and_quiet_prints_nothing_extra(tmp_path)
 
 
 def test_train_jobs_reach_the_estimator_without_changing_the_model(tmp_path):
-    from radfusion.pipeline.options import ModelOptions
     from radfusion.pipeline.persistence import train_model
 
     table = _table(tmp_path / "table.csv")
-    options = ModelOptions(learners=("lr",))
+    params = {"learners": ("lr",)}
     fits = {}
     for jobs in (1, 2):
         with parallel_config(n_jobs=jobs):
-            fits[jobs] = train_model(table, label="outcome", options=options, strategy="stacking")
+            fits[jobs] = train_model(table, label="outcome", params=params, strategy="stacking")
     X = pd.read_csv(table, index_col="patient_id").drop(columns="outcome")
     np.testing.assert_array_equal(
         fits[1].estimator.predict_proba(X), fits[2].estimator.predict_proba(X)

@@ -22,7 +22,6 @@ from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
 from radfusion.pipeline.columns import is_pyradiomics_feature
 from radfusion.pipeline.dataset import load_dataset
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import predict_table, train_model
 from radfusion.pipeline.pyradiomics_table import (
     PyradiomicsColumnsWarning,
@@ -138,7 +137,7 @@ def test_reference_cli_table_trains_and_predicts(reference_table, tmp_path):
         label="outcome",
         biomarkers=bio,
         strategy="early",
-        options=ModelOptions(learners=("lr",)),
+        params=dict(learners=("lr",)),
     )
     assert trained.id_column == "ID"
     assert "age" in trained.columns and "Label" not in trained.columns

@@ -16,7 +16,6 @@ pytest.importorskip("sksurv", reason="survival models need scikit-survival")
 from sksurv.metrics import concordance_index_censored  # noqa: E402
 
 from radfusion.pipeline.fusion import SHARED_SKIPPED, FusionSurvival  # noqa: E402
-from radfusion.pipeline.options import ModelOptions  # noqa: E402
 from radfusion.pipeline.validation import cross_validate_models, summarize  # noqa: E402
 
 
@@ -133,7 +132,7 @@ def cli_run(tmp_path_factory):
         [
             "cv", str(folder / "table.csv"), "--out", str(out), "--task", "survival",
             "--time", "time", "--event", "event", "--folds", "3", "--repeats", "2",
-            "--bootstrap", "20", "--stack-learner", "coxnet", "--jobs", "1", "--quiet",
+            "--bootstrap", "20", "--learners", "coxnet", "--jobs", "1", "--quiet",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -150,7 +149,7 @@ def test_cv_writes_a_survival_report(cli_run):
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["task"] == "survival"
     assert report["config"]["skipped_models"] == {"shared": SHARED_SKIPPED}
-    assert report["config"]["learner"] == "coxnet"
+    assert report["config"]["models"]["early"]["learner"] == "coxnet"
     assert list(report["models"])[-3:] == ["early", "late", "stacking"]
     data = report["data"]
     assert data["events"] == int(table["event"].sum()) and data["n_patients"] == len(table)
@@ -190,15 +189,15 @@ def test_cv_errors_name_the_patients(tmp_path):
         run_cv(
             tmp_path / "table.csv", task="survival", time="follow_up", event="event", out=tmp_path
         )
-    with pytest.raises(InputError, match="--tune"):
+    with pytest.raises(InputError, match="tune has no survival search space"):
         run_cv(
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
-            options=ModelOptions(tune=True),
+            params=dict(tune=True),
         )  # fmt: skip
-    with pytest.raises(InputError, match="--combiner"):
+    with pytest.raises(InputError, match="combiner chooses the classification"):
         run_cv(
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
-            options=ModelOptions(combiner="mean"),
+            params=dict(combiner="mean"),
         )  # fmt: skip
 
 

@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.fusion import FUSED, build_model
 from radfusion.pipeline.learners import LEARNERS
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import load_model, predict_table, train_model
 from radfusion.pipeline.targets import (
     MULTICLASS_METRICS,
@@ -210,7 +209,7 @@ def test_cli_cv_train_and_predict(task, tmp_path):
             "3",
             "--repeats",
             "1",
-            "--stack-learner",
+            "--learners",
             "lr",
             "--jobs",
             "1",
@@ -228,7 +227,7 @@ def test_cli_cv_train_and_predict(task, tmp_path):
     model = tmp_path / "model.skops"
     result = runner.invoke(
         app,
-        ["train", str(path), "--label", "outcome", "--out", str(model), "--stack-learner", "lr"],
+        ["train", str(path), "--label", "outcome", "--out", str(model), "--learners", "lr"],
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(
@@ -236,7 +235,7 @@ def test_cli_cv_train_and_predict(task, tmp_path):
     )
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "p.csv")
-    in_memory = train_model(path, label="outcome", options=ModelOptions(learners=["lr"]))
+    in_memory = train_model(path, label="outcome", params=dict(learners=["lr"]))
     expected = predict_table(in_memory, path)
     assert predict_table(load_model(model), path).equals(expected)
     if task == "multiclass":

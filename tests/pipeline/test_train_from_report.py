@@ -14,7 +14,6 @@ from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.fusion import make_estimator
-from radfusion.pipeline.options import ModelOptions
 from radfusion.pipeline.persistence import (
     TrainingDataWarning,
     load_model,
@@ -26,6 +25,7 @@ from tests.pipeline.conftest import multimodal_table
 
 OPTIONS = [
     "--harmonize",
+    "site",
     "--correlation-threshold",
     "0.9",
     "--select-k",
@@ -59,7 +59,7 @@ def validated(tmp_path_factory):
             "early",
             "--strategy",
             "stacking",
-            "--stack-learner",
+            "--learners",
             "lr",
             "--folds",
             "3",
@@ -89,17 +89,16 @@ def test_train_from_report_saves_the_validated_configuration(validated, tmp_path
     assert trained.settings["params"] == config["models"]["stacking"]
     assert jsonable(trained.estimator.get_params(deep=False)) == config["models"]["stacking"]
     params = config["models"]["stacking"]
-    assert params["learners"] == config["stacking_learners"] == ["lr"]
+    assert params["learners"] == ["lr"]
     assert params["harmonize"] == "site" and params["select_k"] == 3
     assert params["correlation_threshold"] == 0.9 and params["tune"] is True
-    assert params["n_iter"] == config["tuning"]["n_iter"] == 2
-    # ... and the options cv and train share, turned into estimator parameters.
-    shared = ModelOptions.from_dict(config["options"]).params(random_state=0)
-    assert jsonable(shared) == {k: params[k] for k in shared}
+    assert params["n_iter"] == 2
+    # config.models is the one record of a model: no other copy of its options
+    assert {"options", "preprocessing", "learner", "stacking_learners"}.isdisjoint(config)
     assert trained.settings["task"] == config["task"] and trained.label == config["label"]
     # The saved model predicts the training table exactly as the in-memory one does.
     in_memory = train_from_report(report_path, features)
-    data = load_dataset(features, label="outcome", keep_site=True)
+    data = load_dataset(features, label="outcome", harmonize="site")
     expected = in_memory.estimator.predict_proba(data.table)[:, 1]
     predicted = predict_table(trained, features).set_index("patient_id")["probability"]
     np.testing.assert_allclose(predicted.loc[data.X.index].to_numpy(), expected, rtol=0, atol=1e-12)
