@@ -15,24 +15,26 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP, SITE_COLUMN
 
 from .dataset import Dataset, load_dataset
-from .fusion import FUSED, STRATEGIES, build_estimators, check_fusion_params
+from .fusion import (
+    FUSED,
+    STRATEGIES,
+    build_estimators,
+    check_fusion_params,
+    unavailable_strategies,
+)
 from .grouping import split_off_groups
 from .report import (
     build_cv_report,
-    groups_method,
     jsonable,
     read_extraction,
     summarize_diagnostics,
     write_report,
 )
 from .statistics import describe_cohort
-from .survival_experiment import run_survival_cv
 from .tables import index_by_id, read_table, resolve_id
-from .targets import BinaryTask
 from .validation import (
     FoldExplainer,
     cross_validate_models,
-    group_metrics,
     single_group_models,
     summarize,
     summarize_explanations,
@@ -170,8 +172,11 @@ def run_cv(
     targets only.
 
     ``task="survival"`` takes the ``time`` and ``event`` columns instead of ``label`` (and
-    optional ``horizons``) and runs :func:`radfusion.pipeline.survival_experiment.run_survival_cv`
-    (``group_by`` and ``scheduler`` as below; per-group Harrell's C instead of the AUC).
+    optional ``horizons``: default the 25/50/75 % quantiles of the observed event times,
+    resolved once from the whole table): the models are
+    :class:`~radfusion.pipeline.fusion.FusionSurvival` (no shared space: recorded in
+    ``config["skipped_models"]``), the folds are stratified by event, and the report is the
+    survival report (per-group Harrell's C instead of the AUC with ``group_by``).
 
     A table written by the ``pyradiomics`` command line is accepted as it is
     (:func:`radfusion.pipeline.dataset.load_dataset`); the settings its diagnostics record go
@@ -190,29 +195,6 @@ def run_cv(
     stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
     ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
-    if task == "survival":
-        with _backend(scheduler):
-            return run_survival_cv(
-                features,
-                time=time,
-                event=event,
-                out=out,
-                biomarkers=biomarkers,
-                id_column=id_column,
-                params=params,
-                strategies=strategies,
-                folds=folds,
-                repeats=repeats,
-                seed=seed,
-                n_jobs=-1 if scheduler is not None else n_jobs,
-                n_bootstrap=n_bootstrap,
-                command=command,
-                biomarkers_id=biomarkers_id,
-                horizons=horizons,
-                primary=primary,
-                progress=progress,
-                group_by=group_by,
-            )
     params = check_fusion_params(params, random_state=seed)
     started = clock.perf_counter()
     data = load_dataset(
@@ -224,12 +206,15 @@ def run_cv(
         harmonize=params.get("harmonize"),
         task=task,
         biomarkers_id=biomarkers_id,
+        time=time,
+        event=event,
+        horizons=horizons,
     )
     held_out = None
     if group_by is not None:
         data, held_out = split_off_groups(data, group_by, str(features))
         held_out = held_out.reindex(data.table.index).to_numpy()
-    explain = explain and isinstance(data.task, BinaryTask)
+    explain = explain and data.task.explains
     models = select_models(
         build_estimators(
             list(data.groups),
@@ -239,6 +224,15 @@ def run_cv(
         ),
         strategies,
     )
+    unavailable = {
+        name: why for name, why in unavailable_strategies(data.task).items() if name in strategies
+    }
+    if not models:
+        raise InputError(
+            "No model to run",
+            [Problem(f"strategy {name!r}: {why}") for name, why in unavailable.items()]
+            or [Problem(f"strategies {list(strategies)} select no model")],
+        )
     if primary is not None and primary not in models:
         raise InputError(
             "Unknown primary model",
@@ -293,7 +287,7 @@ def run_cv(
     validated = clock.perf_counter()
     summary = summarize(result.predictions, task=result.task, n_bootstrap=n_bootstrap, seed=seed)
     config = {
-        "label": label,
+        **data.task.target_config(label=label, time=time, event=event, horizons=horizons),
         "task": data.task.name,
         "id_column": data.id_column,
         "biomarkers_id_column": data.biomarkers_id_column,
@@ -320,8 +314,8 @@ def run_cv(
         "label_mapping": data.label_mapping,
         "command": command,
     }
-    if skipped:  # absent otherwise, so a complete run's report is unchanged
-        config["skipped_models"] = dict(skipped)
+    if skipped or unavailable:  # absent otherwise, so a complete run's report is unchanged
+        config["skipped_models"] = {**skipped, **unavailable}
     if primary is not None:  # declared before the run; absent: the default strategy
         config["primary"] = primary
     if group_by is not None:  # absent otherwise, so a K-fold run's report is unchanged
@@ -332,7 +326,6 @@ def run_cv(
         inputs["biomarkers"] = biomarkers
     if params.get("icc_table") is not None:
         inputs["icc_table"] = params["icc_table"]
-    binary = isinstance(data.task, BinaryTask)
     report = build_cv_report(
         result,
         summary,
@@ -340,30 +333,15 @@ def run_cv(
         seed=seed,
         inputs=inputs,
         groups=data.groups,
-        cohort=describe(data, biomarkers) if binary else None,
+        cohort=describe(data, biomarkers) if data.task.describes_cohort else None,
         n_bootstrap=n_bootstrap,
         extraction=(
-            None
-            if not binary
-            else summarize_diagnostics(data.diagnostics, Path(features).name)
+            summarize_diagnostics(data.diagnostics, Path(features).name)
             if data.diagnostics is not None
             else read_extraction(features)
         ),
         explanations=explanations,
     )
-    if group_by is not None:
-        report["groups"] = jsonable(
-            {
-                "column": group_by,
-                "method": groups_method(
-                    group_by,
-                    names,
-                    params.get("harmonize_unseen", "pooled") if params.get("harmonize") else None,
-                    n_bootstrap,
-                ),
-                "models": group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
-            }
-        )
     # run.json is part of the report set: its durations are taken just before the commit.
     write_report(
         report,

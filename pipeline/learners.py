@@ -92,10 +92,11 @@ def make_learner(
         rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
         ``XGBClassifier``. Used by tuned branches (:mod:`radfusion.pipeline.fusion`). Ignored
         otherwise.
-    task : {"binary", "multiclass", "regression"}, default="binary"
+    task : {"binary", "multiclass", "regression", "survival"}, default="binary"
         Multiclass: the same classifiers (LR multinomial, SVM with one-vs-rest Platt scaling,
         RF, XGBoost ``multi:softprob``); early stopping is binary only. Regression: the
-        regressor counterparts, :func:`make_regressor`.
+        regressor counterparts, :func:`make_regressor`. Survival: the scikit-survival
+        learners of :func:`make_survival_learner`.
 
     Returns
     -------
@@ -110,6 +111,8 @@ def make_learner(
     """
     if task == "regression":
         return make_regressor(name, random_state)
+    if task == "survival":
+        return make_survival_learner(name, random_state)
     if early_stopping and task != "binary":
         raise InputError(
             "Early-stopped XGBoost is for binary targets",

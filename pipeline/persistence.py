@@ -60,10 +60,9 @@ from radfusion.features.naming import SITE_COLUMN, is_control_column
 from .cohorts import clinical_columns, model_cohort
 from .columns import CONTROL_GROUP
 from .dataset import check_finite, load_dataset
-from .fusion import FUSED, STRATEGIES, FusionSurvival, check_fusion_params, make_estimator
+from .fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
 from .pyradiomics_table import is_pyradiomics_table, widen_pyradiomics_table
 from .report import jsonable
-from .survival_experiment import survival_params
 from .tables import (
     UnmatchedPatientsWarning,
     index_by_id,
@@ -272,8 +271,8 @@ def train_model(
     time, event, horizons
         A survival target's columns and the horizons at which ``predict`` gives the survival
         probability (default: the quartiles of the training table's event times); the model
-        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` with the parameters read as
-        :func:`radfusion.pipeline.survival_experiment.survival_params` reads them.
+        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` (``params`` it does not take,
+        such as ``tune``, are refused with the reason).
 
     Returns
     -------
@@ -299,8 +298,6 @@ def train_model(
         horizons=horizons,
     )
     params = data.with_categories(params)
-    if isinstance(data.task, SurvivalTask):
-        params = survival_params(params)
     trained = _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
     if isinstance(data.task, SurvivalTask):  # an outcome column, like the label: not an input
         trained.settings["event"] = event
@@ -322,10 +319,7 @@ def _fit(
         # ask for them at predict (a new cohort is extracted without --negative-control).
         table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
     survival = isinstance(data.task, SurvivalTask)
-    if survival:
-        estimator = FusionSurvival(strategy, **params).fit(table, data.y)
-    else:
-        estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
+    estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
         raw, _ = _read_inputs(

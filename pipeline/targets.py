@@ -147,6 +147,18 @@ class Task:
     """Folds and bootstrap replicates keep the class counts."""
     target_columns: ClassVar[tuple[str, ...]] = ("y_true",)
     """The prediction frame's columns holding the (encoded) target."""
+    explains: ClassVar[bool] = False
+    """The run explains its models from the held-out folds (stacking weights, importance)."""
+    describes_cohort: ClassVar[bool] = False
+    """The report's Table 1 compares the two classes
+    (:func:`radfusion.pipeline.statistics.describe_cohort`)."""
+    combiners: ClassVar[tuple[str, ...]]
+    """The stacking combiners the task takes (:mod:`radfusion.pipeline.fusion`)."""
+    default_combiner: ClassVar[str]
+    """How stacking combines its branches when ``combiner=None``: ``"platt"`` for classes (by
+    the third pre-registered rule of ``benchmarks/calibrated_mean.py``; multiclass takes the
+    binary verdict), ``"mean"`` for regression (nothing to calibrate, by the rule of
+    ``benchmarks/combiners.py``), ``"cox"`` for survival."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and other.name == self.name
@@ -160,6 +172,17 @@ class Task:
     def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
         """The target as the models see it (class codes or values) and ``{label: code}``."""
         raise NotImplementedError
+
+    def target_config(
+        self,
+        *,
+        label: str | None,
+        time: str | None = None,
+        event: str | None = None,
+        horizons: Any = None,
+    ) -> dict[str, Any]:
+        """What a report's ``config`` records of the target: its column (``label``)."""
+        return {"label": label}
 
     def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
         """Check a target column read from a table (indexed by patient id; no missing value);
@@ -245,6 +268,8 @@ class Task:
 class _ClassificationTask(Task):
     is_classifier = True
     stratified = True
+    combiners = ("mean", "platt", "best", "convex", "shrunk", "logistic")
+    default_combiner = "platt"
 
     def check_folds(self, codes: np.ndarray, mapping: dict[Any, int], folds: int) -> None:
         counts = np.bincount(codes, minlength=len(mapping))
@@ -300,6 +325,8 @@ class BinaryTask(_ClassificationTask):
     """
 
     name = "binary"
+    explains = True
+    describes_cohort = True
     metrics = BINARY_METRICS
     primary_metric = "roc_auc"
 
@@ -362,6 +389,8 @@ class RegressionTask(Task):
     """A continuous target; a fold's output is the predicted value."""
 
     name = "regression"
+    combiners = ("mean", "best", "convex", "shrunk", "logistic")
+    default_combiner = "mean"
     metrics = REGRESSION_METRICS
     primary_metric = "r2"
     is_classifier = False
@@ -429,6 +458,8 @@ class SurvivalTask(Task):
     """
 
     name = "survival"
+    combiners = ("mean", "cox")
+    default_combiner = "cox"
     primary_metric = "harrell_c"
     is_classifier = False
     stratified = True
@@ -476,6 +507,23 @@ class SurvivalTask(Task):
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
         horizons, _ = self._times()
         return ("harrell_c", "uno_c", *(f"auc@{h:g}" for h in horizons), "mean_auc", "ibs")
+
+    def target_config(
+        self,
+        *,
+        label: str | None,
+        time: str | None = None,
+        event: str | None = None,
+        horizons: Any = None,
+    ) -> dict[str, Any]:
+        """The time and event columns, the evaluation horizons and whether they were given."""
+        return {
+            "label": None,
+            "time": time,
+            "event": event,
+            "horizons": list(self.horizons),
+            "horizons_given": horizons is not None,
+        }
 
     def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
         """The checked ``(event, time)`` records and ``{}``."""

@@ -10,7 +10,6 @@ from ._branch import (
 )
 from ._combiners import (
     COMBINERS,
-    DEFAULT_COMBINER,
     SHRINKAGE_GRID,
     CombinerClassifier,
     CombinerRegressor,
@@ -19,18 +18,22 @@ from ._combiners import (
 from ._meta import NonNegativeLogisticRegression
 from ._model import (
     CALIBRATIONS,
+    ESTIMATORS,
     FUSED,
     HARMONIZE_UNSEEN,
     SELECT_METHODS,
     STACKING_CV,
     STRATEGIES,
+    SURVIVAL_STRATEGIES,
     FusionClassifier,
     FusionRegressor,
+    FusionSurvival,
     build_estimators,
     build_model,
     build_models,
     fitted_model,
     make_estimator,
+    unavailable_strategies,
 )
 from ._parameters import (
     FUSION_CONSTRAINTS,
@@ -45,10 +48,9 @@ from ._shared_space import (
 from ._stacking import AvailableStackingClassifier, AvailableStackingRegressor
 from ._survival import (
     SHARED_SKIPPED,
-    SURVIVAL_STRATEGIES,
-    FusionSurvival,
+    AvailableStackingSurvival,
+    AvailableVotingSurvival,
     NonNegativeCox,
-    build_survival_estimators,
 )
 from ._tuning import (
     IntLogUniform,
@@ -63,6 +65,10 @@ from ._tuning import (
 from ._voting import AvailableVotingClassifier, AvailableVotingRegressor
 
 __all__ = [
+    "AvailableStackingSurvival",
+    "AvailableVotingSurvival",
+    "ESTIMATORS",
+    "unavailable_strategies",
     "FUSION_CONSTRAINTS",
     "BadParametersError",
     "check_fusion_params",
@@ -73,7 +79,6 @@ __all__ = [
     "COMBINERS",
     "CombinerClassifier",
     "CombinerRegressor",
-    "DEFAULT_COMBINER",
     "SHRINKAGE_GRID",
     "resolve_combiner",
     "DropConstantFeatures",
@@ -81,7 +86,6 @@ __all__ = [
     "FusionClassifier",
     "FusionRegressor",
     "SHARED_SKIPPED",
-    "build_survival_estimators",
     "FusionSurvival",
     "CALIBRATIONS",
     "build_estimators",

@@ -62,10 +62,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from radfusion.features.errors import InputError, Problem
 
 from ..splits import AdaptiveStratifiedKFold
+from ..targets import Task, get_task
 
 __all__ = [
     "COMBINERS",
-    "DEFAULT_COMBINER",
     "SHRINKAGE_GRID",
     "CombinerClassifier",
     "CombinerRegressor",
@@ -76,11 +76,6 @@ __all__ = [
 COMBINERS = ("mean", "platt", "best", "convex", "shrunk", "logistic")
 #: Combiners that only make sense for class probabilities (refused for regression).
 CLASSIFICATION_ONLY = ("platt",)
-#: The combiner of ``strategy="stacking"`` when ``combiner=None``, per task: ``"platt"`` for
-#: classes, by the third pre-registered rule of ``benchmarks/calibrated_mean.py`` (binary
-#: tables; multiclass takes the binary verdict), ``"mean"`` for regression (nothing to
-#: calibrate), by the rule of ``benchmarks/combiners.py``.
-DEFAULT_COMBINER = {"binary": "platt", "multiclass": "platt", "regression": "mean"}
 #: Amounts of shrinkage toward equal weights tried by ``"shrunk"``.
 SHRINKAGE_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 
@@ -90,23 +85,30 @@ _CLIP = 1e-15
 _LOG_CLIP = 1e-6  # probabilities clipped to [_LOG_CLIP, 1 - _LOG_CLIP] before Platt's log
 
 
-def resolve_combiner(combiner: str | None, strategy: str, task: str = "binary") -> str:
+def resolve_combiner(combiner: str | None, strategy: str, task: str | Task = "binary") -> str:
     """The combiner a late or stacking model uses: late fusion always ``"mean"``; stacking
-    ``combiner``, or :data:`DEFAULT_COMBINER` of the task when None."""
+    ``combiner``, or the task's ``default_combiner`` when None, if the task takes it
+    (``Task.combiners``)."""
     if strategy == "late":
         return "mean"
-    chosen = DEFAULT_COMBINER.get(task, "mean") if combiner is None else combiner
-    if task == "regression" and chosen in CLASSIFICATION_ONLY:
+    task = get_task(task)
+    chosen = task.default_combiner if combiner is None else combiner
+    if chosen in task.combiners:
+        return chosen
+    if chosen in CLASSIFICATION_ONLY:
         raise InputError(
             f"The {chosen!r} combiner calibrates class probabilities",
             [
                 Problem(
-                    f"a regression stack has no probabilities: choose another combiner than "
+                    f"a {task.name} stack has no probabilities: choose another combiner than "
                     f"{chosen!r} (e.g. 'mean')"
                 )
             ],
         )
-    return chosen
+    raise InputError(
+        f"The {chosen!r} combiner does not fit a {task.name} target",
+        [Problem(f"a {task.name} stack combines with one of {', '.join(task.combiners)}")],
+    )
 
 
 class _Combiner(BaseEstimator):

@@ -30,6 +30,7 @@ parameters read ``"CT/tumor:lr__logisticregression__C"``. See :func:`branch_name
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -46,18 +47,30 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import baseline_groups, infer_groups
-from ..learners import LEARNERS
+from ..learners import LEARNERS, SURVIVAL_LEARNERS
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..splits import AdaptiveStratifiedKFold
+from ..survival import EVENT_FIELD, TIME_FIELD, check_survival_y
 from ..targets import Task, get_task
 from ._branch import branch_name, make_branch
 from ._combiners import CombinerClassifier, CombinerRegressor, resolve_combiner
 from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._meta import NonNegativeLogisticRegression
-from ._parameters import FUSION_CONSTRAINTS, check_parameters
+from ._parameters import (
+    FUSION_CONSTRAINTS,
+    NOT_SURVIVAL,
+    SURVIVAL_CONSTRAINTS,
+    check_parameters,
+)
 from ._shared_fits import fit_once
 from ._shared_space import SharedSpaceClassifier, SharedSpaceRegressor
 from ._stacking import AvailableStackingClassifier, AvailableStackingRegressor
+from ._survival import (
+    SHARED_SKIPPED,
+    AvailableStackingSurvival,
+    AvailableVotingSurvival,
+    branch_survival,
+)
 from ._tuning import tuned_branch
 from ._voting import AvailableVotingClassifier, AvailableVotingRegressor
 
@@ -69,13 +82,17 @@ __all__ = [
     "SHARED_REFUSES",
     "STACKING_CV",
     "STRATEGIES",
+    "SURVIVAL_STRATEGIES",
     "FusionClassifier",
     "FusionRegressor",
+    "FusionSurvival",
+    "ESTIMATORS",
     "build_estimators",
     "build_model",
     "build_models",
     "fitted_model",
     "make_estimator",
+    "unavailable_strategies",
 ]
 
 STRATEGIES = ("single", "early", "late", "stacking", "shared")
@@ -98,6 +115,8 @@ SHARED_REFUSES = {
 }
 #: The strategies that fuse groups; every other model name is a single group.
 FUSED = STRATEGIES[1:]
+#: Strategies of :class:`FusionSurvival` (the shared space has no survival form yet).
+SURVIVAL_STRATEGIES = STRATEGIES[:-1]
 
 
 class _Fusion(BaseEstimator):
@@ -204,7 +223,9 @@ class _Fusion(BaseEstimator):
         )
 
     def _check_task(self, task: str) -> None:
-        """The options that do not fit the task (the values were checked already)."""
+        """The options that do not fit the task (the values were checked already): a
+        :class:`~radfusion.features.errors.InputError` saying why."""
+        resolve_combiner(self.combiner, self.strategy, task)
         if self.calibration is not None and task == "regression":
             raise InputError(
                 "Calibration is for classifiers", [Problem("run a regression without it")]
@@ -218,6 +239,7 @@ class _Fusion(BaseEstimator):
     def _fuse(self, groups: dict[str, list[str]], task: str) -> BaseEstimator:
         """The strategy's model: one branch, a vote, a stack or the shared space."""
         strategy, regression = self.strategy, task == "regression"
+        survival = task == "survival"
         options = self._branch_options(groups, task)
         if strategy == "single":
             if len(groups) != 1:
@@ -231,6 +253,8 @@ class _Fusion(BaseEstimator):
             return self._branch(
                 [c for cols in groups.values() for c in cols], self.learner, options
             )
+        if strategy == "shared" and survival:
+            raise InputError("No survival shared space", [Problem(SHARED_SKIPPED)])
         if strategy == "shared":
             refused = [name for name in SHARED_REFUSES if name in options]
             if refused:
@@ -255,6 +279,16 @@ class _Fusion(BaseEstimator):
             pairs = [(group, name) for group in groups for name in self.learners]
         estimators = self._named_branches(groups, pairs, options)
         combiner = resolve_combiner(self.combiner, strategy, task)
+        if survival and combiner == "mean":
+            return AvailableVotingSurvival(estimators, groups=groups, n_jobs=self.n_jobs)
+        if survival:
+            return AvailableStackingSurvival(
+                estimators,
+                groups=groups,
+                cv=self.cv,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+            )
         if combiner == "mean" and regression:
             return AvailableVotingRegressor(estimators, groups=groups, n_jobs=self.n_jobs)
         if combiner == "mean":
@@ -512,14 +546,210 @@ class FusionRegressor(RegressorMixin, _Fusion):
         return np.asarray(self.model_.predict(encoded), dtype=np.float64)
 
 
-def make_estimator(
-    strategy: str = "stacking", *, task: str | Task = "binary", **params
-) -> FusionClassifier | FusionRegressor:
-    """The fusion estimator of a task (object or name): :class:`FusionClassifier` for a
-    classification task, else :class:`FusionRegressor`, with ``strategy`` and the other
-    parameters given."""
-    kind = FusionClassifier if get_task(task).is_classifier else FusionRegressor
-    return kind(strategy, **params)
+class FusionSurvival(_Fusion):
+    """Multimodal fusion survival model: per-group branches fused early, late or by stacking.
+
+    The survival counterpart of :class:`FusionClassifier`: the same table, groups, branches
+    (select → impute → drop constants → harmonise → filter/select → standardise → learner) and
+    strategies, with scikit-survival learners (:func:`radfusion.pipeline.learners.
+    make_survival_learner`) and a survival target (:mod:`radfusion.pipeline.survival`).
+    ``predict`` is a risk score (higher = earlier event); ``predict_survival`` gives survival
+    probabilities at chosen times. Tuning, resampling and calibration have no survival form
+    here: they are not parameters. scikit-survival is an optional extra
+    (``radfusion[survival]``), imported when a model is fitted.
+
+    Parameters
+    ----------
+    strategy : {"single", "early", "late", "stacking"}, default="stacking"
+        ``"single"`` / ``"early"``: one branch (one group's columns, or all groups'
+        together). ``"late"``: one branch per group, each fitted on the training rows that
+        have its group; a patient's risk is the mean of the standardised risks of the
+        branches it has (:class:`~radfusion.pipeline.fusion.AvailableVotingSurvival`).
+        ``"stacking"``: every group × learner, combined by ``combiner``.
+    learner : {"coxnet", "rsf", "gbsa"}, default="coxnet"
+        Learner of the single, early and (multi-group) late models.
+    learners : sequence of str, default=("coxnet", "rsf", "gbsa")
+        Learners of the stacking model (and of late fusion over a single group).
+    groups, group_pattern, use_groups, categories, max_levels
+        As in :class:`FusionClassifier`.
+    harmonize, harmonize_unseen, icc_table, icc_threshold, correlation_threshold
+        As in :class:`FusionClassifier`, inside each branch.
+    select_k : int, optional
+        Per branch, keep the ``select_k`` features with the largest univariate Cox score
+        statistic (``select_method="mrmr"``: that relevance, minus redundancy).
+    select_method : {"anova", "mrmr"}, default="anova"
+        ``"anova"`` means plain top-k by relevance here (the Cox score test for survival).
+    cv : int, default=5
+        Inner folds (stratified by event) of stacking's out-of-fold risks.
+    random_state : int or None, default=0
+        Seed of the learners and inner folds.
+    n_jobs : int or None, default=None
+        Parallel jobs over branch fits.
+    combiner : {"cox", "mean"}, optional
+        How stacking combines its branches: a non-negative Cox model on their standardised
+        inner out-of-fold risks plus free-signed missing-modality indicators
+        (:class:`~radfusion.pipeline.fusion.AvailableStackingSurvival`; the default, None);
+        or the mean of their standardised risks, as late fusion.
+
+    Attributes
+    ----------
+    groups_ : dict of str to list of str
+        The groups over the encoded columns.
+    encoder_ : CategoricalEncoder
+    model_ : estimator
+        The fitted fusion model: a ``Pipeline`` (single, early),
+        :class:`~radfusion.pipeline.fusion.AvailableVotingSurvival` (late) or
+        :class:`~radfusion.pipeline.fusion.AvailableStackingSurvival` (stacking).
+    task_ : {"survival"}
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` was a DataFrame.
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = SURVIVAL_CONSTRAINTS
+    # FusionClassifier's options with no survival form: fixed here, not parameters.
+    resample = None
+    tune = False
+    n_iter = 20
+    inner_cv = 3
+    calibration = None
+
+    def __init__(
+        self,
+        strategy: str = "stacking",
+        *,
+        learner: str = "coxnet",
+        learners: Sequence[str] = SURVIVAL_LEARNERS,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        group_pattern: str | None = None,
+        use_groups: Sequence[str] | None = None,
+        categories="auto",
+        max_levels: int = MAX_LEVELS,
+        harmonize: str | None = None,
+        harmonize_unseen: str = "pooled",
+        icc_table=None,
+        icc_threshold: float = 0.75,
+        correlation_threshold: float | None = None,
+        select_k: int | None = None,
+        select_method: str = "anova",
+        cv: int = 5,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+        combiner: str | None = None,
+    ):
+        self.strategy = strategy
+        self.learner = learner
+        self.learners = learners
+        self.groups = groups
+        self.group_pattern = group_pattern
+        self.use_groups = use_groups
+        self.categories = categories
+        self.max_levels = max_levels
+        self.harmonize = harmonize
+        self.harmonize_unseen = harmonize_unseen
+        self.icc_table = icc_table
+        self.icc_threshold = icc_threshold
+        self.correlation_threshold = correlation_threshold
+        self.select_k = select_k
+        self.select_method = select_method
+        self.cv = cv
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.combiner = combiner
+
+    def fit(self, X, y):
+        """Fit on a patient table ``X`` and a survival target ``y``.
+
+        ``y``: a structured array of ``(event, time)`` records
+        (:func:`radfusion.pipeline.survival.survival_target`, or scikit-survival's
+        ``Surv.from_arrays``), or a DataFrame with ``event`` and ``time`` columns. Missing
+        or negative times, events that are not 0/1 and a target without events are errors
+        naming the patients (the rows of a DataFrame ``X`` by its index).
+        """
+        check_parameters(self)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = check_table(X, type(self).__name__)
+        y = check_survival_y(y, X.index if isinstance(X, pd.DataFrame) else None)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        return self._fit(X, y, "survival")
+
+    def predict(self, X) -> np.ndarray:
+        """Risk score of each row: higher means an earlier event.
+
+        single/early: the learner's risk; late: the mean standardised branch risk over the
+        groups the patient has (0, the training average, when none); stacking: the
+        combiner's log relative hazard.
+        """
+        encoded = self._encoded(X)
+        return np.asarray(self.model_.predict(encoded), dtype=np.float64)
+
+    def predict_survival(self, X, times) -> np.ndarray:
+        """Survival probabilities ``S(t | x)`` at ``times``, shape (n_rows, len(times)).
+
+        single/early: the learner's survival function (CoxNet and GBSA: Breslow baseline;
+        RSF: the forest's). late: the mean over the branches the patient has (the training
+        Kaplan–Meier estimate when none). stacking: Breslow baseline of the combiner fitted
+        on the training rows' out-of-fold inputs. Times outside ``[0, last training time]``
+        are a ``ValueError`` (nothing is extrapolated).
+        """
+        encoded = self._encoded(X)
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        if hasattr(self.model_, "predict_survival"):
+            return self.model_.predict_survival(encoded, times)
+        return branch_survival(self.model_, encoded, times)
+
+    def score(self, X, y) -> float:
+        """Harrell's concordance index of ``predict(X)`` with the survival target ``y``."""
+        from sksurv.metrics import concordance_index_censored
+
+        y = check_survival_y(y)
+        return float(concordance_index_censored(y[EVENT_FIELD], y[TIME_FIELD], self.predict(X))[0])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+#: The fusion estimator of each task (the one place a task picks its estimator class).
+ESTIMATORS: dict[str, type[_Fusion]] = {
+    "binary": FusionClassifier,
+    "multiclass": FusionClassifier,
+    "regression": FusionRegressor,
+    "survival": FusionSurvival,
+}
+
+
+def make_estimator(strategy: str = "stacking", *, task: str | Task = "binary", **params) -> _Fusion:
+    """The fusion estimator of a task (object or name) — :class:`FusionClassifier`,
+    :class:`FusionRegressor` or :class:`FusionSurvival` — with ``strategy`` and the other
+    parameters given; a parameter that estimator does not take is an
+    :class:`~radfusion.features.errors.InputError` saying why."""
+    kind = ESTIMATORS[get_task(task).name]
+    taken = inspect.signature(kind).parameters
+    refused = [name for name in params if name not in taken]
+    if refused:
+        raise InputError(
+            f"Options that do not fit a {get_task(task).name} target",
+            [
+                Problem(NOT_SURVIVAL.get(name, f"{kind.__name__} has no {name!r}"))
+                for name in refused
+            ],
+        )
+    estimator = kind(strategy, **params)
+    check_parameters(estimator)  # before any work: a bad value is not a failed fold
+    estimator._check_task(get_task(task).name)
+    return estimator
+
+
+def unavailable_strategies(task: str | Task) -> dict[str, str]:
+    """The strategies a task's estimator has no form of, and why (``config.skipped_models``)."""
+    available = ESTIMATORS[get_task(task).name]._parameter_constraints["strategy"][0].options
+    return {s: SHARED_SKIPPED for s in STRATEGIES if s not in available}
 
 
 def build_estimators(
@@ -528,7 +758,7 @@ def build_estimators(
     task: str | Task = "binary",
     columns: Sequence[str] | None = None,
     **params,
-) -> dict[str, FusionClassifier | FusionRegressor]:
+) -> dict[str, _Fusion]:
     """Every model of a multimodal comparison, by name, in a fixed order, as fusion estimators.
 
     With two or more groups: one ``"single"`` model per group (``use_groups=[group]``), keyed by
@@ -542,7 +772,7 @@ def build_estimators(
     single-branch model with ``learner``; ``"late"`` is a soft vote and ``"stacking"`` a stack of
     that group's branches over ``learners``.
     """
-    models: dict[str, FusionClassifier | FusionRegressor] = {}
+    models: dict[str, _Fusion] = {}
     if len(groups) > 1:
         for group in groups:
             key = f"single:{group}" if group in STRATEGIES else group
@@ -558,7 +788,8 @@ def build_estimators(
                     "single", task=task, use_groups=[baseline], **params
                 )
     for strategy in FUSED:
-        models[strategy] = make_estimator(strategy, task=task, **params)
+        if strategy not in unavailable_strategies(task):
+            models[strategy] = make_estimator(strategy, task=task, **params)
     return models
 
 

@@ -32,6 +32,8 @@ from ._combiners import COMBINERS
 __all__ = [
     "COMPARISON_PARAMETERS",
     "FUSION_CONSTRAINTS",
+    "NOT_SURVIVAL",
+    "SURVIVAL_CONSTRAINTS",
     "BadParametersError",
     "check_fusion_params",
     "check_parameters",
@@ -67,10 +69,28 @@ FUSION_CONSTRAINTS: dict[str, list] = {
     "random_state": ["random_state"],
     "n_jobs": [Integral, None],
     "calibration": [Choice(("sigmoid", "isotonic")), None],
-    "combiner": [Choice(COMBINERS), None],
+    # every task's combiners; which ones fit the task is checked when the model is built
+    "combiner": [Choice((*COMBINERS, "cox")), None],
 }
 """The values each parameter of :class:`~radfusion.pipeline.fusion.FusionClassifier` and
 ``FusionRegressor`` takes (scikit-learn's ``_parameter_constraints``)."""
+
+#: FusionClassifier parameters with no survival form, and why (FusionSurvival has none of them).
+NOT_SURVIVAL = {
+    "resample": "resampling oversamples a class; a survival target has none",
+    "tune": "tuning has no survival search space yet",
+    "n_iter": "n_iter sets the tuning search, which survival does not have",
+    "inner_cv": "inner_cv sets the tuning search, which survival does not have",
+    "calibration": "calibration calibrates class probabilities; survival has none",
+}
+
+SURVIVAL_CONSTRAINTS: dict[str, list] = {
+    **{k: v for k, v in FUSION_CONSTRAINTS.items() if k not in NOT_SURVIVAL},
+    "strategy": [Choice(("single", "early", "late", "stacking"))],
+    "learner": [Choice(SURVIVAL_LEARNERS)],
+    "combiner": [Choice(("cox", "mean")), None],
+}
+"""The values each parameter of :class:`~radfusion.pipeline.fusion.FusionSurvival` takes."""
 
 #: Parameters whose items are learner names, checked item by item.
 _LEARNER_LISTS = ("learners",)

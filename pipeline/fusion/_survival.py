@@ -1,18 +1,20 @@
-"""Multimodal fusion for time-to-event outcomes: :class:`FusionSurvival`.
+"""Late fusion and stacking for time-to-event outcomes, with missing modalities.
 
-The survival counterpart of :class:`~radfusion.pipeline.fusion.FusionClassifier`: the same
-table, groups, branches (select → impute → drop constants → harmonise → filter/select →
-standardise → learner, :func:`~radfusion.pipeline.fusion.make_branch`) and strategies, with
-scikit-survival learners (:func:`radfusion.pipeline.learners.make_survival_learner`) and a
-survival target (:mod:`radfusion.pipeline.survival`). ``predict`` is a risk score (higher =
-earlier event); ``predict_survival`` gives survival probabilities at chosen times.
+The survival counterparts of :mod:`._voting` and :mod:`._stacking`, which
+:class:`~radfusion.pipeline.fusion.FusionSurvival` composes like the classifier composes its
+own: each branch (a :func:`~radfusion.pipeline.fusion.make_branch` pipeline ending in a
+scikit-survival learner) is fitted on the training rows that have its group, provided they hold
+at least :data:`MIN_EVENTS` events (else the branch sits out), and a patient is scored by the
+branches whose group it has. ``predict`` is a risk score (higher = earlier event);
+``predict_survival`` gives survival probabilities at chosen times.
 
-- ``single`` / ``early``: one branch (one group's columns, or all groups' together).
-- ``late``: one branch per group, each fitted on the training rows that have its group; a
-  patient's risk is the mean of the standardised risks of the branches it has.
-- ``stacking``: every group × learner; a non-negative Cox model (:class:`NonNegativeCox`)
-  combines their standardised inner out-of-fold risks (folds stratified by event) plus
-  free-signed missing-modality indicators, fitted on the training rows only.
+- :class:`AvailableVotingSurvival` (late fusion, and stacking with ``combiner="mean"``): the
+  mean of the branches' risks, each standardised on its training rows; survival: the mean of
+  their survival functions (the training Kaplan–Meier estimate for a patient without any).
+- :class:`AvailableStackingSurvival` (stacking, ``combiner="cox"``): a non-negative Cox model
+  (:class:`NonNegativeCox`) on the branches' standardised inner out-of-fold risks (folds
+  stratified by event) plus free-signed missing-modality indicators; survival from its Breslow
+  baseline hazard.
 
 scikit-survival is an optional extra (``radfusion[survival]``), imported when a model is fitted.
 """
@@ -20,39 +22,26 @@ scikit-survival is an optional extra (``radfusion[survival]``), imported when a 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import CLINICAL_GROUP
-
-from ..columns import baseline_groups, infer_groups
-from ..learners import SURVIVAL_LEARNERS, make_survival_learner
-from ..preprocessing import MAX_LEVELS, CategoricalEncoder
-from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold, check_survival_y
-from ._branch import branch_name, make_branch
-from ._inputs import chosen_groups, input_frame, resolve_groups
-from ._model import HARMONIZE_UNSEEN, SELECT_METHODS
+from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold
+from ._availability import Availability
 from ._shared_fits import fit_once
 
 __all__ = [
+    "MIN_EVENTS",
     "SHARED_SKIPPED",
-    "SURVIVAL_STRATEGIES",
-    "FusionSurvival",
+    "AvailableStackingSurvival",
+    "AvailableVotingSurvival",
     "NonNegativeCox",
-    "build_survival_estimators",
+    "survival_at",
 ]
-
-SURVIVAL_STRATEGIES = ("single", "early", "late", "stacking")
-"""Strategies of :class:`FusionSurvival` (the shared space has no survival form yet)."""
 
 SHARED_SKIPPED = (
     "the shared-space model has no survival form: its projection is fitted to a class or "
@@ -66,7 +55,7 @@ MIN_EVENTS = 2
 
 class NonNegativeCox:
     """Cox model with non-negative coefficients on (out-of-fold) risk scores, the stacking
-    combiner of :class:`FusionSurvival`.
+    combiner of :class:`AvailableStackingSurvival`.
 
     Maximises the Breslow partial log-likelihood minus ``alpha * ||w||² / 2`` with L-BFGS-B
     under ``w >= 0`` for the risk columns; the last ``n_free`` columns (missing-modality
@@ -74,7 +63,7 @@ class NonNegativeCox:
     keeps an out-of-fold artefact (held-out risks anti-correlated with the outcome when there
     is no signal) from being flipped into a spurious C-index above 0.5. Without active bounds
     it is scikit-survival's ``CoxPHSurvivalAnalysis(alpha=alpha)`` (Breslow ties), which the
-    tests check. Not a scikit-learn estimator: it is fitted inside :class:`FusionSurvival`.
+    tests check. Not a scikit-learn estimator: it is fitted inside the stack.
     """
 
     def __init__(self, alpha: float = 1.0, n_free: int = 0, max_iter: int = 1000):
@@ -123,11 +112,23 @@ class NonNegativeCox:
         return np.asarray(Z, dtype=np.float64) @ self.coef_
 
 
-def _survival_at(functions, times: np.ndarray) -> np.ndarray:
+def survival_at(functions, times: np.ndarray) -> np.ndarray:
     """Survival step functions (scikit-survival) evaluated at ``times``: (n, len(times))."""
     return (
         np.vstack([fn(times) for fn in functions]) if len(functions) else np.empty((0, len(times)))
     )
+
+
+def branch_survival(branch, X, times: np.ndarray) -> np.ndarray:
+    """A fitted branch's survival probabilities at ``times`` (its learner's survival
+    functions on its transformed inputs)."""
+    return survival_at(branch[-1].predict_survival_function(branch[:-1].transform(X)), times)
+
+
+def _scale(risk: np.ndarray) -> tuple[float, float]:
+    risk = np.asarray(risk, dtype=np.float64)
+    sd = float(risk.std()) if len(risk) > 1 else 0.0
+    return float(risk.mean()) if len(risk) else 0.0, sd if sd > 0 else 1.0
 
 
 def _fit_branch(branch, X, y, rows):
@@ -143,418 +144,222 @@ def _oof_risk(branch, X, y, train, test):
     return np.asarray(_fit_branch(branch, X, y, train).predict(X.iloc[test]), dtype=np.float64)
 
 
-class FusionSurvival(BaseEstimator):
-    """Multimodal fusion survival model: per-group branches fused early, late or by stacking.
+class _AvailableSurvival(Availability, BaseEstimator):
+    """Branch fitting and per-patient presence shared by the survival ensembles."""
 
-    Parameters
-    ----------
-    strategy : {"single", "early", "late", "stacking"}, default="stacking"
-        How the groups are fused (module docstring). ``"single"`` needs exactly one group
-        (use ``use_groups``).
-    learner : {"coxnet", "rsf", "gbsa"}, default="coxnet"
-        Learner of the single, early and (multi-group) late models
-        (:func:`~radfusion.pipeline.learners.make_survival_learner`).
-    learners : sequence of str, default=("coxnet", "rsf", "gbsa")
-        Learners of the stacking model (and of late fusion over a single group).
-    groups, group_pattern, use_groups, categories, max_levels
-        As in :class:`~radfusion.pipeline.fusion.FusionClassifier`.
-    harmonize, harmonize_unseen, icc_table, icc_threshold, correlation_threshold
-        As in :class:`~radfusion.pipeline.fusion.FusionClassifier`, inside each branch.
-    select_k : int, optional
-        Per branch, keep the ``select_k`` features with the largest univariate Cox score
-        statistic (``select_method="mrmr"``: that relevance, minus redundancy).
-    select_method : {"anova", "mrmr"}, default="anova"
-        ``"anova"`` means plain top-k by relevance here (the Cox score test for survival).
-    cv : int, default=5
-        Inner folds (stratified by event) of stacking's out-of-fold risks.
-    combiner_alpha : float, default=1.0
-        Ridge penalty of the stacking combiner (:class:`NonNegativeCox`).
-    random_state : int or None, default=0
-        Seed of the learners and inner folds.
-    n_jobs : int or None, default=None
-        Parallel jobs over branch fits.
-
-    Attributes
-    ----------
-    groups_ : dict of str to list of str
-        The groups over the encoded columns.
-    encoder_ : CategoricalEncoder
-    branches_ : dict of str to estimator
-        Fitted branches by name (``"CT/tumor:coxnet"``; single/early: one, named after the
-        strategy).
-    branch_groups_ : dict of str to str or None
-        Group of each branch (None: always present).
-    risk_scale_ : dict of str to (float, float)
-        Mean and standard deviation used to standardise each branch's risk (late: its
-        training rows; stacking: its inner out-of-fold risks).
-    combiner_ : NonNegativeCox
-        Stacking only: weights of the branches, then of the missing-modality indicators of
-        ``indicator_groups_``.
-    indicator_groups_ : list of str
-    event_times_ : ndarray
-        Sorted distinct event times of the training rows.
-    feature_names_in_ : ndarray of str
-        Defined when ``X`` was a DataFrame.
-    n_features_in_ : int
-    """
-
-    def __init__(
-        self,
-        strategy: str = "stacking",
-        *,
-        learner: str = "coxnet",
-        learners: Sequence[str] = SURVIVAL_LEARNERS,
-        groups: Mapping[str, Sequence[str]] | None = None,
-        group_pattern: str | None = None,
-        use_groups: Sequence[str] | None = None,
-        categories="auto",
-        max_levels: int = MAX_LEVELS,
-        harmonize: str | None = None,
-        harmonize_unseen: str = "pooled",
-        icc_table=None,
-        icc_threshold: float = 0.75,
-        correlation_threshold: float | None = None,
-        select_k: int | None = None,
-        select_method: str = "anova",
-        cv: int = 5,
-        combiner_alpha: float = 1.0,
-        random_state: int | None = 0,
-        n_jobs: int | None = None,
-    ):
-        self.strategy = strategy
-        self.learner = learner
-        self.learners = learners
-        self.groups = groups
-        self.group_pattern = group_pattern
-        self.use_groups = use_groups
-        self.categories = categories
-        self.max_levels = max_levels
-        self.harmonize = harmonize
-        self.harmonize_unseen = harmonize_unseen
-        self.icc_table = icc_table
-        self.icc_threshold = icc_threshold
-        self.correlation_threshold = correlation_threshold
-        self.select_k = select_k
-        self.select_method = select_method
-        self.cv = cv
-        self.combiner_alpha = combiner_alpha
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-
-    # ------------------------------------------------------------------ checks and inputs
-
-    def _check_params(self) -> list[str]:
-        problems = []
-        if self.strategy not in SURVIVAL_STRATEGIES:
-            problems.append(
-                Problem(
-                    f"strategy {self.strategy!r} is not one of "
-                    f"{', '.join(map(repr, SURVIVAL_STRATEGIES))}"
-                )
-            )
-        learners = [str(name) for name in self.learners]
-        for name in {self.learner, *learners}:
-            if name not in SURVIVAL_LEARNERS:
-                problems.append(
-                    Problem(
-                        f"learner {name!r} is not one of {', '.join(map(repr, SURVIVAL_LEARNERS))}"
-                    )
-                )
-        if not learners or len(set(learners)) != len(learners):
-            problems.append(Problem(f"learners must be distinct and not empty: {learners}"))
-        if self.harmonize is not None and self.harmonize_unseen not in HARMONIZE_UNSEEN:
-            problems.append(Problem(f"harmonize_unseen {self.harmonize_unseen!r} is not known"))
-        if self.correlation_threshold is not None and not 0 < self.correlation_threshold <= 1:
-            problems.append(Problem(f"correlation_threshold {self.correlation_threshold!r}"))
-        if self.select_k is not None and not (
-            isinstance(self.select_k, Integral) and self.select_k >= 1
-        ):
-            problems.append(Problem(f"select_k {self.select_k!r} is not a positive integer"))
-        if self.select_method not in SELECT_METHODS:
-            problems.append(Problem(f"select_method {self.select_method!r} is not known"))
-        if not (isinstance(self.cv, Integral) and self.cv >= 2):
-            problems.append(Problem(f"cv {self.cv!r} is not an integer >= 2"))
-        if not (isinstance(self.combiner_alpha, Real) and self.combiner_alpha >= 0):
-            problems.append(Problem(f"combiner_alpha {self.combiner_alpha!r} is not >= 0"))
-        if problems:
-            raise InputError("Bad survival model options", problems)
-        return learners
-
-    def _frame(self, X, *, fitting: bool) -> pd.DataFrame:
-        return input_frame(self, X, fitting=fitting)
-
-    def _resolve_groups(self, columns: list[str]) -> dict[str, list[str]]:
-        return chosen_groups(self, resolve_groups(self, columns), columns)
-
-    def _encoded(self, X) -> pd.DataFrame:
-        check_is_fitted(self, "branches_")
-        return self.encoder_.transform(self._frame(X, fitting=False))
-
-    def _branch(self, columns: list[str], learner: str):
-        options: dict = {}
-        if self.harmonize is not None:
-            options.update(
-                harmonize=self.harmonize,
-                harmonize_unseen=self.harmonize_unseen,
-                harmonize_columns=[
-                    c for g, cols in self.groups_.items() if g != CLINICAL_GROUP for c in cols
-                ],
-            )
-        if self.icc_table is not None:
-            options.update(icc_table=self.icc_table, icc_threshold=self.icc_threshold)
-        if self.correlation_threshold is not None:
-            options["correlation_threshold"] = self.correlation_threshold
-        if self.select_k is not None:
-            options.update(select_k=self.select_k, select_method=self.select_method)
-        estimator = make_survival_learner(learner, self.random_state)
-        return make_branch(columns, estimator, self.random_state, **options)
-
-    def _presence(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Per group: the rows having at least one of its values."""
-        return {
-            g: X.reindex(columns=cols).notna().any(axis=1).to_numpy()
-            for g, cols in self.groups_.items()
+    def _fit_branches(self, X, y) -> tuple[list[str], dict, dict[str, np.ndarray]]:
+        """Fit every usable branch on the rows having its group; return the branch names,
+        the unfitted branches by name and each group's rows."""
+        names = [name for name, _ in self.estimators]
+        branches = dict(self.estimators)
+        groups = list(self.groups)
+        self.branch_groups_ = {
+            name: groups[g] for name, g in zip(names, self._branch_groups(names), strict=True)
         }
-
-    # ------------------------------------------------------------------ fit
-
-    def fit(self, X, y):
-        """Fit on a patient table ``X`` and a survival target ``y``.
-
-        ``y``: a structured array of ``(event, time)`` records
-        (:func:`radfusion.pipeline.survival.survival_target`, or scikit-survival's
-        ``Surv.from_arrays``), or a DataFrame with ``event`` and ``time`` columns. Missing
-        or negative times, events that are not 0/1 and a target without events are errors
-        naming the patients (the rows of a DataFrame ``X`` by its index).
-        """
-        learners = self._check_params()
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        frame = self._frame(X, fitting=True)
-        ids = frame.index if isinstance(X, pd.DataFrame) else None
-        y = check_survival_y(y, ids)
-        if len(y) != len(frame):
-            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
-        passthrough = (self.harmonize,) if self.harmonize else ()
-        self.encoder_ = CategoricalEncoder(
-            self.categories, max_levels=self.max_levels, passthrough=passthrough
-        ).fit(frame)
-        encoded = self.encoder_.transform(frame)
-        self.groups_ = self._resolve_groups(list(encoded.columns))
-        if not self.groups_ or any(not cols for cols in self.groups_.values()):
-            raise InputError("No feature columns in a group", [Problem(str(self.groups_))])
-        event, time = y[EVENT_FIELD], y[TIME_FIELD]
-        self.event_times_ = np.unique(time[event])
-        self.risk_scale_, self.indicator_groups_ = {}, []
-        if self.strategy in ("single", "early"):
-            if self.strategy == "single" and len(self.groups_) != 1:
-                raise InputError(
-                    "The 'single' strategy needs exactly one group",
-                    [Problem(f"got {len(self.groups_)} groups: {', '.join(self.groups_)}")],
-                )
-            columns = [c for cols in self.groups_.values() for c in cols]
-            branch = self._branch(columns, self.learner)
-            self.branches_ = {self.strategy: fit_once(branch, encoded, y)}
-            self.branch_groups_ = {self.strategy: None}
-            return self
-        if self.strategy == "late" and len(self.groups_) > 1:
-            pairs = [(g, self.learner) for g in self.groups_]
-        else:
-            pairs = [(g, name) for g in self.groups_ for name in learners]
-        names = [branch_name(g, name) for g, name in pairs]
-        if len(set(names)) != len(names):
-            raise InputError(
-                "Group names collide once '__' is written as '/'",
-                [Problem(f"groups: {', '.join(self.groups_)}")],
-            )
-        self.branch_groups_ = {n: g for n, (g, _) in zip(names, pairs, strict=True)}
-        branches = {
-            n: self._branch(self.groups_[g], lrn) for n, (g, lrn) in zip(names, pairs, strict=True)
-        }
-        present = self._presence(encoded)
-        rows = {g: np.flatnonzero(p) for g, p in present.items()}
-        usable = [n for n in names if event[rows[self.branch_groups_[n]]].sum() >= MIN_EVENTS]
+        present = self._presence(X)
+        rows = {g: np.flatnonzero(present[:, i]) for i, g in enumerate(groups)}
+        usable = [
+            n for n in names if y[EVENT_FIELD][rows[self.branch_groups_[n]]].sum() >= MIN_EVENTS
+        ]
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_branch)(branches[n], encoded, y, rows[self.branch_groups_[n]])
-            for n in usable
+            delayed(_fit_branch)(branches[n], X, y, rows[self.branch_groups_[n]]) for n in usable
         )
         self.branches_ = dict(zip(usable, fitted, strict=True))
-        if self.strategy == "late":
-            for n, est in self.branches_.items():
-                r = rows[self.branch_groups_[n]]
-                self.risk_scale_[n] = self._scale(est.predict(encoded.iloc[r]))
-            self._fit_baseline_km(event, time)
-            return self
-        return self._fit_stacking(encoded, y, branches, usable, rows)
+        self.risk_scale_ = {}
+        return usable, branches, rows
 
-    @staticmethod
-    def _scale(risk: np.ndarray) -> tuple[float, float]:
-        risk = np.asarray(risk, dtype=np.float64)
-        sd = float(risk.std()) if len(risk) > 1 else 0.0
-        return float(risk.mean()) if len(risk) else 0.0, sd if sd > 0 else 1.0
+    def _group_presence(self, X) -> dict[str, np.ndarray]:
+        present = self._presence(X)
+        return {g: present[:, i] for i, g in enumerate(self.groups)}
 
-    def _fit_baseline_km(self, event, time):
-        from sksurv.nonparametric import kaplan_meier_estimator
-
-        self.km_time_, self.km_survival_ = kaplan_meier_estimator(event, time)
-
-    def _fit_stacking(self, encoded, y, branches, usable, rows):
-        event, time = y[EVENT_FIELD], y[TIME_FIELD]
-        n = len(y)
-        splits = list(
-            EventStratifiedKFold(self.cv, random_state=self.random_state).split(encoded, y)
-        )
-        tasks = []
-        for n_ in usable:
-            has = np.zeros(n, dtype=bool)
-            has[rows[self.branch_groups_[n_]]] = True
-            for train, test in splits:
-                tasks.append((n_, train[has[train]], test[has[test]]))
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_oof_risk)(branches[n_], encoded, y, train, test) for n_, train, test in tasks
-        )
-        oof = {n_: np.full(n, np.nan) for n_ in usable}
-        for (n_, _, test), risk in zip(tasks, results, strict=True):
-            if risk is not None:
-                oof[n_][test] = risk
-        # a branch without any out-of-fold risk cannot be weighed: it sits out
-        kept = [n_ for n_ in usable if np.isfinite(oof[n_]).sum() >= 2]
-        self.branches_ = {n_: self.branches_[n_] for n_ in kept}
-        columns = []
-        for n_ in kept:
-            scored = np.isfinite(oof[n_])
-            self.risk_scale_[n_] = self._scale(oof[n_][scored])
-            mean, sd = self.risk_scale_[n_]
-            columns.append(np.where(scored, (oof[n_] - mean) / sd, 0.0))
-        scored_groups = {
-            g: np.any([np.isfinite(oof[n_]) for n_ in kept if self.branch_groups_[n_] == g], axis=0)
-            if any(self.branch_groups_[n_] == g for n_ in kept)
-            else np.zeros(n, dtype=bool)
-            for g in self.groups_
-        }
-        self.indicator_groups_ = [g for g, s in scored_groups.items() if not s.all() and s.any()]
-        indicators = [(~scored_groups[g]).astype(np.float64) for g in self.indicator_groups_]
-        Z = np.column_stack(columns + indicators) if columns else np.zeros((n, 0))
-        self.combiner_ = NonNegativeCox(alpha=self.combiner_alpha, n_free=len(indicators)).fit(
-            Z, event, time
-        )
-        self._fit_breslow(self.combiner_.predict(Z), event, time)
-        return self
-
-    def _fit_breslow(self, lp, event, time):
-        from sksurv.linear_model.coxph import BreslowEstimator
-
-        self.baseline_ = BreslowEstimator().fit(lp, event, time)
-
-    # ------------------------------------------------------------------ predict
-
-    def _branch_risks(self, encoded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _branch_risks(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Standardised risk of every kept branch (n, b) and whether the row has its group."""
-        present = self._presence(encoded)
+        present = self._group_presence(X)
         names = list(self.branches_)
-        risk = np.zeros((len(encoded), len(names)))
-        has = np.zeros((len(encoded), len(names)), dtype=bool)
+        risk = np.zeros((len(X), len(names)))
+        has = np.zeros((len(X), len(names)), dtype=bool)
         for j, name in enumerate(names):
             rows = np.flatnonzero(present[self.branch_groups_[name]])
             has[rows, j] = True
             if len(rows):
                 mean, sd = self.risk_scale_[name]
-                risk[rows, j] = (self.branches_[name].predict(encoded.iloc[rows]) - mean) / sd
+                risk[rows, j] = (self.branches_[name].predict(X.iloc[rows]) - mean) / sd
         return risk, has
 
-    def _stack_inputs(self, encoded: pd.DataFrame) -> np.ndarray:
-        risk, _ = self._branch_risks(encoded)
-        present = self._presence(encoded)
-        indicators = [(~present[g]).astype(np.float64) for g in self.indicator_groups_]
-        return np.column_stack([risk, *indicators]) if risk.size or indicators else risk
+
+class AvailableVotingSurvival(_AvailableSurvival):
+    """Mean standardised risk over the branches each patient has (late fusion of survival
+    learners with missing modalities).
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Branches named ``branch_name(group, learner)``.
+    groups : dict of str to list of str
+        Group name → its columns: decides which rows have which group.
+    n_jobs : int, optional
+        Parallel jobs over branch fits.
+
+    Attributes
+    ----------
+    branches_ : dict of str to estimator
+        Fitted branches by name (those whose group's training rows hold enough events).
+    branch_groups_ : dict of str to str
+        Group of each branch.
+    risk_scale_ : dict of str to (float, float)
+        Mean and standard deviation of each branch's risk on its training rows.
+    km_time_, km_survival_ : ndarray
+        The training Kaplan–Meier estimate, the survival of a patient without any group.
+    """
+
+    def __init__(self, estimators, *, groups=None, n_jobs=None):
+        self.estimators = estimators
+        self.groups = groups
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y):
+        """Fit each branch on the rows having its group; standardise its risk there."""
+        from sksurv.nonparametric import kaplan_meier_estimator
+
+        usable, _, rows = self._fit_branches(X, y)
+        for n in usable:
+            r = rows[self.branch_groups_[n]]
+            self.risk_scale_[n] = _scale(self.branches_[n].predict(X.iloc[r]))
+        self.km_time_, self.km_survival_ = kaplan_meier_estimator(y[EVENT_FIELD], y[TIME_FIELD])
+        return self
 
     def predict(self, X) -> np.ndarray:
-        """Risk score of each row: higher means an earlier event.
-
-        single/early: the learner's risk; late: the mean standardised branch risk over the
-        groups the patient has (0, the training average, when none); stacking: the
-        combiner's log relative hazard.
-        """
-        encoded = self._encoded(X)
-        if self.strategy in ("single", "early"):
-            return np.asarray(self.branches_[self.strategy].predict(encoded), dtype=np.float64)
-        if self.strategy == "late":
-            risk, has = self._branch_risks(encoded)
-            count = has.sum(axis=1)
-            return np.where(count > 0, risk.sum(axis=1) / np.maximum(count, 1), 0.0)
-        return self.combiner_.predict(self._stack_inputs(encoded))
+        """The mean standardised branch risk over the groups the patient has (0, the training
+        average, when none)."""
+        check_is_fitted(self)
+        risk, has = self._branch_risks(X)
+        count = has.sum(axis=1)
+        return np.where(count > 0, risk.sum(axis=1) / np.maximum(count, 1), 0.0)
 
     def predict_survival(self, X, times) -> np.ndarray:
-        """Survival probabilities ``S(t | x)`` at ``times``, shape (n_rows, len(times)).
-
-        single/early: the learner's survival function (CoxNet and GBSA: Breslow baseline;
-        RSF: the forest's). late: the mean over the branches the patient has (the training
-        Kaplan–Meier estimate when none). stacking: Breslow baseline of the combiner fitted
-        on the training rows' out-of-fold inputs. Times outside ``[0, last training time]``
-        are a ``ValueError`` (nothing is extrapolated).
-        """
-        encoded = self._encoded(X)
+        """The mean of the branches' survival functions at ``times`` over the groups the
+        patient has (the training Kaplan–Meier estimate when none); times beyond the last
+        training time are a ``ValueError``."""
+        check_is_fitted(self)
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-        if self.strategy in ("single", "early"):
-            branch = self.branches_[self.strategy]
-            features = branch[:-1].transform(encoded)
-            return _survival_at(branch[-1].predict_survival_function(features), times)
-        if self.strategy == "stacking":
-            lp = self.combiner_.predict(self._stack_inputs(encoded))
-            return _survival_at(self.baseline_.get_survival_function(lp), times)
         if times.max(initial=0.0) > self.km_time_[-1] or times.min(initial=0.0) < 0:
             raise ValueError(f"times must be within [0; {self.km_time_[-1]:f}]")
-        present = self._presence(encoded)
-        total = np.zeros((len(encoded), len(times)))
-        count = np.zeros(len(encoded))
+        present = self._group_presence(X)
+        total = np.zeros((len(X), len(times)))
+        count = np.zeros(len(X))
         for name, branch in self.branches_.items():
             rows = np.flatnonzero(present[self.branch_groups_[name]])
             if len(rows):
-                features = branch[:-1].transform(encoded.iloc[rows])
-                total[rows] += _survival_at(branch[-1].predict_survival_function(features), times)
+                total[rows] += branch_survival(branch, X.iloc[rows], times)
                 count[rows] += 1
         position = np.searchsorted(self.km_time_, times, side="right") - 1
         km = np.where(position >= 0, self.km_survival_[np.maximum(position, 0)], 1.0)
         return np.where(count[:, None] > 0, total / np.maximum(count, 1)[:, None], km)
 
-    def score(self, X, y) -> float:
-        """Harrell's concordance index of ``predict(X)`` with the survival target ``y``."""
-        from sksurv.metrics import concordance_index_censored
 
-        y = check_survival_y(y)
-        return float(concordance_index_censored(y[EVENT_FIELD], y[TIME_FIELD], self.predict(X))[0])
+class AvailableStackingSurvival(_AvailableSurvival):
+    """Stacking of survival branches over the groups each patient has.
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.target_tags.required = True
-        return tags
+    A :class:`NonNegativeCox` combines the branches' standardised inner out-of-fold risks
+    (``cv`` folds stratified by event, :class:`~radfusion.pipeline.survival.
+    EventStratifiedKFold`) with free-signed indicators of the groups missing in some training
+    rows; the branches are fitted on all the training rows that have their group. Survival
+    probabilities come from the Breslow baseline of the combiner's linear predictor.
 
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Branches named ``branch_name(group, learner)``.
+    groups : dict of str to list of str
+        Group name → its columns.
+    cv : int, default=5
+        Inner folds of the out-of-fold risks.
+    alpha : float, default=1.0
+        Ridge penalty of the combiner.
+    random_state : int or None, default=0
+        Seed of the inner folds.
+    n_jobs : int, optional
+        Parallel jobs over branch fits.
 
-def build_survival_estimators(
-    groups: Sequence[str], *, columns: Sequence[str] | None = None, **params
-) -> dict[str, FusionSurvival]:
-    """Every model of a multimodal survival comparison, by name, as :class:`FusionSurvival`.
-
-    The survival counterpart of :func:`radfusion.pipeline.fusion.build_estimators`, in the
-    same order and with the same names: one single model per group (two or more groups), the
-    ``volume`` and ``control`` baselines the table's ``columns`` have, then ``early``,
-    ``late`` and ``stacking`` (no ``shared``: :data:`SHARED_SKIPPED`). Every model gets the
-    same ``params``.
+    Attributes
+    ----------
+    branches_, branch_groups_
+        As in :class:`AvailableVotingSurvival` (branches without out-of-fold risks left out).
+    risk_scale_ : dict of str to (float, float)
+        Mean and standard deviation of each branch's inner out-of-fold risks.
+    combiner_ : NonNegativeCox
+        Weights of the branches, then of the indicators of ``indicator_groups_``.
+    indicator_groups_ : list of str
+    baseline_ : BreslowEstimator
     """
-    models: dict[str, FusionSurvival] = {}
-    if len(groups) > 1:
-        for group in groups:
-            key = f"single:{group}" if group in (*SURVIVAL_STRATEGIES, "shared") else group
-            models[key] = FusionSurvival("single", use_groups=[group], **params)
-    if columns is not None:
-        names = [str(c) for c in columns]
-        found = infer_groups(names, pattern=params.get("group_pattern"))
-        for baseline in baseline_groups(names, found):
-            if baseline not in groups:
-                models[baseline] = FusionSurvival("single", use_groups=[baseline], **params)
-    for strategy in SURVIVAL_STRATEGIES[1:]:
-        models[strategy] = FusionSurvival(strategy, **params)
-    return models
+
+    def __init__(self, estimators, *, groups=None, cv=5, alpha=1.0, random_state=0, n_jobs=None):
+        self.estimators = estimators
+        self.groups = groups
+        self.cv = cv
+        self.alpha = alpha
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y):
+        """Fit the branches, then the combiner on their inner out-of-fold risks."""
+        from sksurv.linear_model.coxph import BreslowEstimator
+
+        usable, branches, rows = self._fit_branches(X, y)
+        event, time = y[EVENT_FIELD], y[TIME_FIELD]
+        n = len(y)
+        splits = list(EventStratifiedKFold(self.cv, random_state=self.random_state).split(X, y))
+        tasks = []
+        for name in usable:
+            has = np.zeros(n, dtype=bool)
+            has[rows[self.branch_groups_[name]]] = True
+            for train, test in splits:
+                tasks.append((name, train[has[train]], test[has[test]]))
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_oof_risk)(branches[name], X, y, train, test) for name, train, test in tasks
+        )
+        oof = {name: np.full(n, np.nan) for name in usable}
+        for (name, _, test), risk in zip(tasks, results, strict=True):
+            if risk is not None:
+                oof[name][test] = risk
+        # a branch without any out-of-fold risk cannot be weighed: it sits out
+        kept = [name for name in usable if np.isfinite(oof[name]).sum() >= 2]
+        self.branches_ = {name: self.branches_[name] for name in kept}
+        columns = []
+        for name in kept:
+            scored = np.isfinite(oof[name])
+            self.risk_scale_[name] = _scale(oof[name][scored])
+            mean, sd = self.risk_scale_[name]
+            columns.append(np.where(scored, (oof[name] - mean) / sd, 0.0))
+        scored_groups = {
+            g: np.any([np.isfinite(oof[m]) for m in kept if self.branch_groups_[m] == g], axis=0)
+            if any(self.branch_groups_[m] == g for m in kept)
+            else np.zeros(n, dtype=bool)
+            for g in self.groups
+        }
+        self.indicator_groups_ = [g for g, s in scored_groups.items() if not s.all() and s.any()]
+        indicators = [(~scored_groups[g]).astype(np.float64) for g in self.indicator_groups_]
+        Z = np.column_stack(columns + indicators) if columns else np.zeros((n, 0))
+        self.combiner_ = NonNegativeCox(alpha=self.alpha, n_free=len(indicators)).fit(
+            Z, event, time
+        )
+        self.baseline_ = BreslowEstimator().fit(self.combiner_.predict(Z), event, time)
+        return self
+
+    def _stack_inputs(self, X) -> np.ndarray:
+        risk, _ = self._branch_risks(X)
+        present = self._group_presence(X)
+        indicators = [(~present[g]).astype(np.float64) for g in self.indicator_groups_]
+        return np.column_stack([risk, *indicators]) if risk.size or indicators else risk
+
+    def predict(self, X) -> np.ndarray:
+        """The combiner's log relative hazard."""
+        check_is_fitted(self)
+        return self.combiner_.predict(self._stack_inputs(X))
+
+    def predict_survival(self, X, times) -> np.ndarray:
+        """Survival probabilities at ``times`` from the combiner's Breslow baseline."""
+        check_is_fitted(self)
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        lp = self.combiner_.predict(self._stack_inputs(X))
+        return survival_at(self.baseline_.get_survival_function(lp), times)

@@ -13,23 +13,16 @@ from ._checklists import (
     checklists_html,
 )
 from ._config import model_record, preprocessing_settings
+from ._dispatch import REPORT_KINDS, ReportKind, build_cv_report, report_kind
 from ._document import (
     BEST_NOTE,
     DEFAULT_PRIMARY,
-    REPORT_FILES,
-    REPORT_JOURNAL,
     SCHEMA_VERSION,
-    build_cv_report,
     build_report,
     package_versions,
     primary_model,
     render_html,
-    report_json_text,
-    report_members,
-    settle_report,
     validity_warnings,
-    write_report,
-    write_run_info,
 )
 from ._external import (
     EXTERNAL_FIGURES,
@@ -53,6 +46,15 @@ from ._figures import (
     roc_bands_figure,
     roc_figure,
     svg_text,
+)
+from ._files import (
+    REPORT_FILES,
+    REPORT_JOURNAL,
+    report_json_text,
+    report_members,
+    settle_report,
+    write_report,
+    write_run_info,
 )
 from ._fusion_benefit import (
     FUSION_BENEFIT_SECTION,
@@ -95,6 +97,9 @@ from ._tasks import (
 )
 
 __all__ = [
+    "REPORT_KINDS",
+    "ReportKind",
+    "report_kind",
     "model_record",
     "preprocessing_settings",
     "ANSWERED",

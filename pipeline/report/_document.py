@@ -8,12 +8,19 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "1.5"; 1.1 to 1.5 only add fields, never rename)::
+report.json schema (``schema_version`` "2.0"; 1.1 to 1.5 only added fields to 1.0; 2.0 adds
+``task`` and records each model once, in ``config.models``, dropping 1.x's ``config.options``,
+``config.preprocessing``, ``config.learner``, ``config.stacking_learners``,
+``config.group_pattern`` and ``config.tuning.n_iter``)::
 
-    schema_version     "1.5"
+    schema_version     "2.0"
     radfusion_version  installed radfusion version, or "unknown"
-    config             the run configuration as given (strategies, folds, repeats, learners,
-                       label and id columns, command line, ...)
+    task               (2.0) "binary" (the other tasks' reports: their own modules)
+    config             the run configuration: label, task, id columns, strategies, folds,
+                       repeats, bootstrap size, models {name: the estimator's get_params(),
+                       the one record of each model, read through
+                       ``radfusion.pipeline.report.model_record``}, tuning {chosen}, encoded
+                       columns, label mapping, command line, ...
     seed               int, the seed of the splits and of the bootstrap
     data               n_patients, n_positive, n_negative (int);
                        label_mapping {original label (as str): 0 | 1};
@@ -106,21 +113,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from radfusion.features.files import Content, file_digest, settle, write_atomic, write_set
+from radfusion.features.files import file_digest
 
 from ..fusion import FUSED
 from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
 from ..statistics import describe_cohort
-from ..targets import BinaryTask, SurvivalTask
+from ..targets import BinaryTask
 from ..validation import (
     CI_LEVEL,
     CURVE_GRID,
@@ -138,11 +143,10 @@ from ..validation import (
 from ._checklists import build_checklists, checklists_html
 from ._config import model_record
 from ._curves import RISK_BINS, decision_range, risk_histograms
-from ._figures import FIGURES, inline_svg, png_bytes, svg_text
+from ._figures import FIGURES, inline_svg, svg_text
 from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
 from ._groups import groups_html
 from ._html import (
-    FIGURE_DIR,
     REPORT_CSS,
     SCHEMA_VERSION,
     Significant,
@@ -163,29 +167,14 @@ from ._html import (
 )
 from ._methods import build_methods
 from ._reproduce import reproduce_steps
-from ._survival import (
-    SURVIVAL_FIGURES,
-    build_survival_report,
-    render_survival_html,
-    survival_figures,
-)
-from ._tasks import TASK_FIGURES, build_task_report, render_task_html, task_figures
 
 __all__ = [
     "SCHEMA_VERSION",
-    "build_cv_report",
     "build_report",
     "package_versions",
-    "report_members",
-    "settle_report",
-    "write_report",
-    "write_run_info",
+    "render_figures",
+    "render_html",
 ]
-
-REPORT_FILES = {"json": "report.json", "csv": "predictions.csv", "html": "report.html"}
-RUN_FILE = "run.json"
-#: The report set's journal (hidden, inside the report folder; see ``write_set``).
-REPORT_JOURNAL = ".report.journal"
 
 
 METRIC_LABELS = {
@@ -403,6 +392,7 @@ def build_report(
     report = {
         "schema_version": SCHEMA_VERSION,
         "radfusion_version": installed_version("radfusion") or "unknown",
+        "task": result.task.name,
         "config": config,
         "seed": int(seed),
         "data": {
@@ -461,175 +451,9 @@ def build_report(
     return report
 
 
-_NUMBER_LIST = re.compile(r"\[\s*([^\[\]{}\"]*?)\s*\]")
-
-
-def build_cv_report(
-    result: CVResult,
-    summary: Mapping[str, Mapping[str, Mapping[str, float]]],
-    *,
-    config: Mapping[str, Any],
-    seed: int,
-    inputs: Mapping[str, str | Path],
-    groups: Mapping[str, Sequence[str]],
-    cohort: Mapping[str, Any] | None = None,
-    n_bootstrap: int = 1000,
-    extraction: Mapping[str, Any] | None = None,
-    explanations: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The report of a cross-validation result, in the sections of its task.
-
-    A binary result gets :func:`build_report` (curves, DeLong comparisons of every fused model
-    against every other model, checklists, explanations, the extraction settings); a
-    multiclass or regression result gets
-    :func:`radfusion.pipeline.report.build_task_report` (its task's metrics and figures;
-    ``cohort`` is its Table 1; the binary-only arguments are not drawn and must be None).
-    """
-    if isinstance(result.task, BinaryTask):
-        return build_report(
-            result,
-            summary,
-            config=config,
-            seed=seed,
-            inputs=inputs,
-            groups=groups,
-            cohort=cohort,
-            n_bootstrap=n_bootstrap,
-            extraction=extraction,
-            explanations=explanations,
-        )
-    if explanations is not None:
-        raise ValueError(f"explanations are computed for binary targets, not {result.task.name}")
-    if isinstance(result.task, SurvivalTask):
-        return build_survival_report(
-            result,
-            summary,
-            config=config,
-            seed=seed,
-            inputs=inputs,
-            groups=groups,
-            n_bootstrap=n_bootstrap,
-            extraction=extraction,
-        )
-    return build_task_report(
-        result, summary, config=config, seed=seed, inputs=inputs, groups=groups, cohort=cohort
-    )
-
-
-def report_json_text(report: Mapping[str, Any]) -> str:
-    """The exact text of ``report.json`` (what makes it byte-identical across runs).
-
-    Indented JSON, with lists of numbers kept on one line so the curves stay compact.
-    """
-    text = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
-    text = _NUMBER_LIST.sub(lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
-    return text + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------
 def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure of :data:`radfusion.pipeline.report.FIGURES`, drawn from the report."""
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
-
-
-def report_members(
-    report: Mapping[str, Any],
-    predictions: pd.DataFrame,
-    out_dir: str | Path,
-    durations: Callable[[], Mapping[str, float]] | None = None,
-) -> dict[Path, Content]:
-    """Every file of the report set in ``out_dir`` and its content, rendered in memory.
-
-    Figures of an earlier report that this one does not draw (any task's figure names; other
-    files are left alone), and ``run.json`` when ``durations`` is None, map to None (removed
-    when the set is written). ``durations`` is called once everything is rendered; see
-    :func:`write_report`.
-    """
-    out_dir = Path(out_dir)
-    figure_dir = out_dir / FIGURE_DIR
-    figures, html = render_figures, render_html
-    if report.get("task", "binary") == "survival":
-        figures, html = survival_figures, render_survival_html
-    elif report.get("task", "binary") != "binary":
-        figures, html = task_figures, render_task_html
-    # Figures an earlier report may have drawn (e.g. of another task); nothing else is touched.
-    ours = [
-        figure_dir / f"{name}.{kind}"
-        for name in set(FIGURES).union(*TASK_FIGURES.values(), SURVIVAL_FIGURES)
-        for kind in ("svg", "png")
-    ]
-    members: dict[Path, Content] = {path: None for path in sorted(ours) if path.is_file()}
-    svgs = {}
-    for name, fig in figures(report).items():
-        svgs[name] = svg_text(fig, name)
-        members[figure_dir / f"{name}.svg"] = svgs[name]
-        members[figure_dir / f"{name}.png"] = png_bytes(fig)
-    members[out_dir / REPORT_FILES["json"]] = report_json_text(report)
-    members[out_dir / REPORT_FILES["csv"]] = predictions.to_csv(index=False, lineterminator="\n")
-    members[out_dir / REPORT_FILES["html"]] = html(report, svgs=svgs)
-    members[out_dir / RUN_FILE] = None if durations is None else _run_info_text(durations())
-    return members
-
-
-def write_report(
-    report: Mapping[str, Any],
-    predictions: pd.DataFrame,
-    out_dir: str | Path,
-    durations: Callable[[], Mapping[str, float]] | None = None,
-) -> dict[str, Path]:
-    """Write ``report.json``, ``predictions.csv``, ``report.html`` and the figures as one set.
-
-    The figures go to ``figures/<name>.svg`` and ``figures/<name>.png``. A multiclass or
-    regression report (``report["task"]``) is drawn by :mod:`radfusion.pipeline.report`. Every
-    file lands together (:func:`radfusion.features.files.write_set`); figures of an earlier report
-    in ``out_dir`` that this one does not draw are removed, and so is its ``run.json`` unless
-    ``durations`` is given.
-
-    Parameters
-    ----------
-    durations : callable, optional
-        Returns the durations (seconds) for ``run.json`` (:func:`write_run_info`); called once
-        everything is rendered, just before the files are committed.
-
-    Returns
-    -------
-    dict
-        ``{"json": path, "csv": path, "html": path, "figures": folder}``.
-    """
-    out_dir = Path(out_dir)
-    (out_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
-    settle_report(out_dir)
-    write_set(out_dir / REPORT_JOURNAL, report_members(report, predictions, out_dir, durations))
-    return {
-        **{key: out_dir / name for key, name in REPORT_FILES.items()},
-        "figures": out_dir / FIGURE_DIR,
-    }
-
-
-def settle_report(out_dir: str | Path) -> None:
-    """Finish an interrupted :func:`write_report` to ``out_dir`` (else do nothing)."""
-    settle(Path(out_dir) / REPORT_JOURNAL)
-
-
-def _run_info_text(durations: Mapping[str, float]) -> str:
-    info = {
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "durations_seconds": jsonable(dict(durations)),
-    }
-    return json.dumps(info, indent=2) + "\n"
-
-
-def write_run_info(out_dir: str | Path, durations: Mapping[str, float]) -> Path:
-    """Write ``run.json``: wall-clock durations (seconds) and when the run finished (UTC).
-
-    Kept apart from ``report.json`` so that file stays reproducible byte for byte. To make it
-    part of the report set, pass ``durations`` to :func:`write_report` instead.
-    """
-    out_dir = Path(out_dir)
-    settle_report(out_dir)
-    return write_atomic(out_dir / RUN_FILE, _run_info_text(durations))
 
 
 # --------------------------------------------------------------------------------------------

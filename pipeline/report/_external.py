@@ -38,14 +38,9 @@ from matplotlib.figure import Figure
 
 from radfusion.features.files import Content, file_digest, write_set
 
-from ._document import (
-    METRIC_LABELS,
-    REPORT_FILES,
-    REPORT_JOURNAL,
-    report_json_text,
-    settle_report,
-)
+from ._document import METRIC_LABELS
 from ._figures import inline_svg, png_bytes, svg_text
+from ._files import REPORT_FILES, REPORT_JOURNAL, report_json_text, settle_report
 from ._html import (
     FIGURE_DIR,
     REPORT_CSS,

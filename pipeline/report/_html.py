@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "2.0"
 DECIMALS = 6
 FIGURE_DIR = "figures"
 

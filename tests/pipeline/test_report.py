@@ -36,6 +36,7 @@ from radfusion.pipeline.validation import METRICS, CVResult, cross_validate_mode
 TOP_LEVEL_KEYS = [
     "schema_version",
     "radfusion_version",
+    "task",  # schema 2.0: every report says its task
     "config",
     "seed",
     "data",
@@ -122,7 +123,7 @@ def run(inputs, out_dir=None, seed=0):
         "strategies": ["early", "late"],
         "folds": 3,
         "repeats": 2,
-        "learner": "lr",
+        "models": {"early": {"strategy": "early", "learner": "lr"}},
         "label_column": "outcome",
         "id_column": "patient_id",
         "command": ["radfusion", "cv", "--features", "features.csv", "--seed", str(seed)],
@@ -180,7 +181,8 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "1.5"
+    assert report["schema_version"] == SCHEMA_VERSION == "2.0"
+    assert report["task"] == "binary"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
     assert report["config"]["folds"] == 3 and report["config"]["command"][0] == "radfusion"

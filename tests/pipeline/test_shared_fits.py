@@ -73,7 +73,7 @@ def test_survival_models_share_their_branch_fits():
     pytest.importorskip("sksurv", reason="scikit-survival (extra radfusion[survival]) absent")
     from sksurv.util import Surv
 
-    from radfusion.pipeline.fusion import build_survival_estimators
+    from radfusion.pipeline.fusion import build_estimators
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
@@ -82,9 +82,9 @@ def test_survival_models_share_their_branch_fits():
     )
     time = rng.exponential(np.exp(-X["CT__tumor__f0"].to_numpy()))
     y = Surv.from_arrays(rng.random(60) < 0.7, time)
-    models = build_survival_estimators(["CT__tumor", "MR__tumor"], random_state=0)
+    models = build_estimators(["CT__tumor", "MR__tumor"], task="survival", random_state=0)
     with shared_fits() as store:
         fitted = {name: clone(model).fit(X, y) for name, model in models.items()}
-    ct = fitted["CT__tumor"].branches_["single"]
-    assert any(branch is ct for branch in fitted["late"].branches_.values())
+    ct = fitted["CT__tumor"].model_
+    assert any(branch is ct for branch in fitted["late"].model_.branches_.values())
     assert store.hits >= 2  # late and stacking reuse each single-group branch

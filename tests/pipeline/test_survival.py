@@ -167,16 +167,16 @@ def test_missing_modalities_use_the_groups_a_patient_has(tables):
     (X, y), (X_test, _) = tables
     late = FusionSurvival("late").fit(X, y)
     stack = FusionSurvival("stacking", learners=("coxnet",), cv=3).fit(X, y)
-    assert stack.indicator_groups_ == ["MR__tumor"]
-    assert (stack.combiner_.coef_[:3] >= 0).all()
+    assert stack.model_.indicator_groups_ == ["MR__tumor"]
+    assert (stack.model_.combiner_.coef_[:3] >= 0).all()
     lacking = X_test["MR__tumor__f0"].isna().to_numpy()
     has_mr = X_test[~lacking]
     # without MR a late-fusion risk is the mean of the two other branches' standardised risks
     no_mr = X_test[lacking].head(5)
-    scale = late.risk_scale_
+    scale = late.model_.risk_scale_
     expected = np.mean(
         [
-            (late.branches_[name].predict(no_mr) - scale[name][0]) / scale[name][1]
+            (late.model_.branches_[name].predict(no_mr) - scale[name][0]) / scale[name][1]
             for name in ("CT/tumor:coxnet", "PET/tumor:coxnet")
         ],
         axis=0,
@@ -202,7 +202,7 @@ def test_branch_options_reach_every_survival_branch(tables):
             use_groups=["CT__tumor", "PET__tumor"],
         ).fit(X, y)
     assert all("site" not in cols for cols in model.groups_.values())
-    for branch in model.branches_.values():
+    for branch in model.model_.branches_.values():
         assert "combat" in branch[0].named_transformers_
         assert (
             branch.named_steps["selecttopk"].selected_.tolist()
@@ -316,20 +316,24 @@ def test_synthetic_survival_outcome_follows_its_hazard():
     assert (y["time"] <= 60).all()
 
 
-def test_survival_predictions_score_every_patient_once_per_repeat(tables):
-    from radfusion.pipeline.survival_cv import survival_column, survival_predictions
+def test_the_cv_engine_scores_every_patient_once_per_repeat(tables):
+    from radfusion.pipeline.targets import SurvivalTask, survival_output_column
+    from radfusion.pipeline.validation import cross_validate_models
 
     (X, y), _ = tables
     X, y = X.iloc[:120], y[:120]
-    grid = ibs_times(y, n=5)
+    task = SurvivalTask.for_target(y, n_grid=5)
+    grid = task.grid
     models = {"early": FusionSurvival("early"), "late": FusionSurvival("late")}
-    predictions = survival_predictions(models, X, y, folds=3, repeats=2, seed=0, times=grid)
+    predictions = cross_validate_models(
+        models, X, y, folds=3, repeats=2, seed=0, task=task
+    ).predictions
     assert len(predictions) == 2 * 2 * len(X)
     for (_, _), rows in predictions.groupby(["model", "repeat"]):
         assert sorted(rows["patient_id"]) == sorted(X.index)
     early = predictions[(predictions["model"] == "early") & (predictions["repeat"] == 0)]
     early = early.set_index("patient_id").loc[X.index]
-    surv = early[[survival_column(t) for t in grid]].to_numpy()
+    surv = early[[survival_output_column(t) for t in grid]].to_numpy()
     assert np.isfinite(surv).all() and (np.diff(surv, axis=1) <= 1e-12).all()
     # the pooled out-of-fold predictions feed the metrics directly
     metrics = survival_metrics(y, early["risk"].to_numpy(), surv, grid)

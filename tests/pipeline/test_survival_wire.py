@@ -189,15 +189,17 @@ def test_cv_errors_name_the_patients(tmp_path):
         run_cv(
             tmp_path / "table.csv", task="survival", time="follow_up", event="event", out=tmp_path
         )
-    with pytest.raises(InputError, match="tune has no survival search space"):
+    with pytest.raises(InputError, match="tuning has no survival search space"):
         run_cv(
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
             params=dict(tune=True),
         )  # fmt: skip
-    with pytest.raises(InputError, match="combiner chooses the classification"):
+    with pytest.raises(
+        InputError, match="combiner. parameter of FusionSurvival must be a str among"
+    ):
         run_cv(
             tmp_path / "table.csv", task="survival", time="time", event="event", out=tmp_path,
-            params=dict(combiner="mean"),
+            params=dict(combiner="platt"),
         )  # fmt: skip
 
 
@@ -256,12 +258,12 @@ def test_cv_train_predict_round_trip(cli_run, tmp_path):
 
 
 def test_volume_baseline_is_a_survival_model(cohort):
-    """The ROI-volume baseline that build_survival_estimators adds can be fitted."""
-    from radfusion.pipeline.fusion import build_survival_estimators
+    """The ROI-volume baseline that build_estimators adds can be fitted."""
+    from radfusion.pipeline.fusion import build_estimators
 
     X, y, _ = cohort
     X = X.rename(columns={"CT__tumor__f0": "CT__tumor__original_shape_MeshVolume"})
-    models = build_survival_estimators(list(MULTIMODAL_GROUPS), columns=list(X.columns))
+    models = build_estimators(list(MULTIMODAL_GROUPS), task="survival", columns=list(X.columns))
     assert "volume" in models
     model = models["volume"].fit(X, y)
     assert model.groups_ == {"volume": ["CT__tumor__original_shape_MeshVolume"]}

@@ -263,7 +263,7 @@ def test_methods_text_names_the_stacking_combiner(inputs, combiner, words):
         {"stacking": Ridge()}, X, y, task="regression", folds=3, repeats=1
     )
     summary = summarize(result.predictions, task="regression", n_bootstrap=0)
-    config = {"folds": 3, "repeats": 1, "options": {"combiner": combiner}}
+    config = {"folds": 3, "repeats": 1, "models": {"stacking": {"combiner": combiner}}}
     report = build_task_report(result, summary, config=config, seed=0, inputs={}, groups={})
     assert "Stacking combined" in report["methods"]["text"][0]
     assert words in report["methods"]["text"][0]
