@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .interpolation import pyradiomics_interpolates
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 from .naming import modality_kind
 from .suv import SUV_KINDS
@@ -82,7 +83,7 @@ class AlignMask:
 @dataclass(frozen=True)
 class Resample:
     """Target spacing (mm, x y z), image interpolator, mode (``standard`` or ``ibsi``),
-    and whether to round intensities (None: auto, CT in IBSI mode)."""
+    and whether to round intensities (None: auto, CT; see :attr:`CaseSpec.round_intensities`)."""
 
     spacing: tuple[float, ...]
     interpolator: str = "bspline"
@@ -141,7 +142,7 @@ class CaseSpec:
     label : int
         The ROI's value in the mask.
     modality : str or None
-        The modality name (IBSI resampling rounds CT intensities).
+        The modality name (interpolated CT intensities are rounded).
     """
 
     pyradiomics: dict
@@ -157,17 +158,26 @@ class CaseSpec:
 
     @property
     def round_intensities(self) -> bool:
-        """Whether resampling rounds intensities: ``resample.round``, or when unset, IBSI
-        resampling of a CT modality (see :func:`radfusion.features.naming.modality_kind`)."""
+        """Whether intensities are rounded to integers after interpolation.
+
+        ``resample.round`` when set; otherwise True for a CT modality (see
+        :func:`radfusion.features.naming.modality_kind`) whose image is interpolated: by
+        radfusion's ``resample`` (either mode), or by pyradiomics'
+        ``resampledPixelSpacing`` unless pyradiomics normalises it first (a z-score is no
+        HU). See :mod:`radfusion.features.interpolation`.
+        """
         resample = self.preprocessing.resample
-        if resample is None:
-            return False
-        if resample.round is not None:
+        if resample is not None and resample.round is not None:
             return resample.round
+        if self.modality is None or modality_kind(self.modality) != "ct":
+            return False
+        if resample is not None:
+            return True
+        setting = self.pyradiomics.get("setting") or {}
         return (
-            resample.mode == "ibsi"
-            and self.modality is not None
-            and modality_kind(self.modality) == "ct"
+            isinstance(setting, Mapping)
+            and pyradiomics_interpolates(setting)
+            and not setting.get("normalize")
         )
 
 
@@ -501,7 +511,7 @@ def preprocess(
     image, mask : SimpleITK.Image
     spec : CaseSpec
         The case: its parsed block (``spec.preprocessing``, see :func:`parse_config`), ROI
-        label and modality (IBSI resampling with ``round`` unset rounds CT intensities, see
+        label and modality (resampling with ``round`` unset rounds CT intensities, see
         :attr:`CaseSpec.round_intensities`). A no-op block returns the inputs unchanged.
 
     Raises
