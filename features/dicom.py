@@ -235,12 +235,6 @@ def _check_series(dataset, kind: str, path: Path, image_path: str | Path) -> str
     return image
 
 
-def _grid(header: ImageHeader) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix mapping a continuous index (x, y, z) to mm, origin) of a 3-D grid."""
-    direction = np.array(header.direction, dtype=float).reshape(3, 3)
-    return direction @ np.diag(header.spacing), np.array(header.origin, dtype=float)
-
-
 def _scanline_fill(polygons: list[np.ndarray], rows: int, columns: int) -> np.ndarray:
     """Pixel centres (integer (column, row) positions) strictly inside polygons by the
     even-odd rule: a centre on an edge (within :data:`EDGE_TOLERANCE`) is outside."""
@@ -301,7 +295,7 @@ def rasterise_contours(
     if len(header.size) != 3:
         raise ValueError(f"the image is {len(header.size)}-D; contours need a 3-D grid")
     columns, rows, slices = header.size
-    matrix, origin = _grid(header)
+    matrix, origin = header.index_to_mm()
     inverse = np.linalg.inv(matrix)
     by_slice: dict[int, list[np.ndarray]] = {}
     for number, points in enumerate(contours, start=1):

@@ -408,33 +408,6 @@ def ibsi_grid(
     return tuple(int(s) for s in size), tuple(float(o) for o in origin)
 
 
-@dataclass(frozen=True)
-class _Grid:
-    """An output grid: size, origin, spacing and direction (those of the image resampled)."""
-
-    size: tuple[int, ...]
-    origin: tuple[float, ...]
-    spacing: tuple[float, ...]
-    direction: tuple[float, ...]
-
-    def index_to_mm(self) -> tuple[np.ndarray, np.ndarray]:
-        """(matrix, origin): a continuous index (x, y, z) -> physical point."""
-        dimension = len(self.size)
-        direction = np.array(self.direction).reshape(dimension, dimension)
-        return direction @ np.diag(self.spacing), np.array(self.origin)
-
-    def window(self, low: np.ndarray, high: np.ndarray) -> _Grid:
-        """The part of the grid from index ``low`` to ``high`` (inclusive): the same voxel
-        centres, fewer of them."""
-        matrix, origin = self.index_to_mm()
-        return _Grid(
-            tuple(int(v) for v in high - low + 1),
-            tuple(float(v) for v in origin + matrix @ low),
-            self.spacing,
-            self.direction,
-        )
-
-
 def _box_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """The 2^d corners of an index box, as rows."""
     return (
@@ -444,19 +417,15 @@ def _box_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     )
 
 
-def _index_range(image: _Grid, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _index_range(image: ImageHeader, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The smallest index box of ``image`` holding the continuous indices of the points."""
     matrix, origin = image.index_to_mm()
     index = (points_mm - origin) @ np.linalg.inv(matrix).T
     return np.floor(index.min(axis=0)), np.ceil(index.max(axis=0))
 
 
-def _grid_of(image: sitk.Image) -> _Grid:
-    return _Grid(image.GetSize(), image.GetOrigin(), image.GetSpacing(), image.GetDirection())
-
-
 def _roi_window(
-    image: sitk.Image, mask: sitk.Image, label: int, grid: _Grid, margin: int
+    image: sitk.Image, mask: sitk.Image, label: int, grid: ImageHeader, margin: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Index box of ``grid`` around the ROI: every new voxel the resampled ROI can reach (its
     bounding box on the old grid widened by one old voxel, the reach of trilinear
@@ -468,7 +437,7 @@ def _roi_window(
     bounds = [np.flatnonzero(roi.any(axis=tuple(a for a in axes if a != k))) for k in axes]
     low = np.array([b[0] for b in bounds][::-1]) - 1  # (x, y, z)
     high = np.array([b[-1] for b in bounds][::-1]) + 1
-    matrix, origin = _grid_of(image).index_to_mm()
+    matrix, origin = ImageHeader.of(image).index_to_mm()
     corners = origin + _box_corners(low, high) @ matrix.T
     first, last = _index_range(grid, corners)
     size = np.array(grid.size)
@@ -478,20 +447,20 @@ def _roi_window(
     )
 
 
-def _input_window(image: sitk.Image, grid: _Grid) -> tuple[list[int], list[int]]:
+def _input_window(image: sitk.Image, grid: ImageHeader) -> tuple[list[int], list[int]]:
     """(index, size) of the input region an output grid reads with linear or nearest
     interpolation: the grid's extent plus two input voxels, so that no output point falls
     where a smaller buffer would change the interpolation (its last half voxel)."""
     matrix, origin = grid.index_to_mm()
     corners = origin + _box_corners(np.zeros(len(grid.size)), np.array(grid.size) - 1) @ matrix.T
-    first, last = _index_range(_grid_of(image), corners)
+    first, last = _index_range(ImageHeader.of(image), corners)
     size = np.array(image.GetSize())
     low = np.clip(first - 2, 0, size - 1).astype(int)
     high = np.clip(last + 2, 0, size - 1).astype(int)
     return [int(v) for v in low], [int(v) for v in high - low + 1]
 
 
-def _resampler(grid: _Grid, interpolator: int, pixel_type: int) -> sitk.ResampleImageFilter:
+def _resampler(grid: ImageHeader, interpolator: int, pixel_type: int) -> sitk.ResampleImageFilter:
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize([int(v) for v in grid.size])
     resampler.SetOutputOrigin(grid.origin)
@@ -533,7 +502,7 @@ def resample(
     """
     spacing = tuple(float(s) for s in config.spacing)
     size, origin = ibsi_grid(image, spacing)
-    grid = _Grid(size, origin, spacing, image.GetDirection())
+    grid = ImageHeader(size, spacing, origin, image.GetDirection())
     cut = margin is not None and config.mode == "ibsi"
     window = _roi_window(image, mask, label, grid, margin) if cut else None
     if window is not None:
