@@ -28,8 +28,10 @@ from .files import file_digest, write_atomic
 
 __all__ = ["CACHE_FORMAT", "FeatureCache", "versions"]
 
-#: Version of the entry layout; part of every key. 2: entries carry a checksum of their content.
-CACHE_FORMAT = 2
+#: Version of the entries; part of every key. 2: entries carry a checksum of their content.
+#: 3: values changed (interpolation in floating point with CT rounded, RTSTRUCT voxel centres
+#: strictly inside their contour), so no earlier entry is reused.
+CACHE_FORMAT = 3
 
 
 def versions() -> dict[str, str]:

@@ -25,14 +25,11 @@ import hashlib
 
 import numpy as np
 import SimpleITK as sitk
-from radiomics import featureextractor, imageoperations
-
-from .ibsi import IBSIFeatureExtractor
+from radiomics import imageoperations
 
 __all__ = [
     "DIAGNOSTIC",
-    "PermutedFeatureExtractor",
-    "PermutedIBSIFeatureExtractor",
+    "PermutedROI",
     "describe",
     "permute_roi",
     "roi_seed",
@@ -108,7 +105,7 @@ def describe() -> str:
     )
 
 
-class _PermutedROI:
+class PermutedROI:
     """Mixin over a pyradiomics extractor: the loaded image's ROI voxels are permuted.
 
     ``loadImage`` is where pyradiomics normalises and resamples; the permutation follows, on
@@ -122,11 +119,3 @@ class _PermutedROI:
         _, corrected = imageoperations.checkMask(image, mask, **kwargs)
         roi = mask if corrected is None else corrected
         return permute_roi(image, roi, kwargs.get("label", 1)), mask
-
-
-class PermutedFeatureExtractor(_PermutedROI, featureextractor.RadiomicsFeatureExtractor):
-    """pyradiomics' ``RadiomicsFeatureExtractor`` on the ROI-permuted image."""
-
-
-class PermutedIBSIFeatureExtractor(_PermutedROI, IBSIFeatureExtractor):
-    """:class:`~radfusion.features.ibsi.IBSIFeatureExtractor` on the ROI-permuted image."""

@@ -9,10 +9,11 @@ treats like any other mask.
 
 - **RTSTRUCT**: read with pydicom. Each closed planar contour is put on its slice (the nearest
   slice, within a quarter of the slice spacing) and filled at voxel centres: a voxel is in
-  the ROI when its centre is inside the polygon by the even-odd rule (several contours on one
-  slice combine, so an inner contour is a hole) or on an edge (within 1e-3 voxel). A contour
-  traced along voxel edges thus gives exactly those voxels, and so does a contour through
-  the centres of the boundary voxels (what OpenCV-based writers such as rt-utils produce).
+  the ROI when its centre is strictly inside the polygon by the even-odd rule (several
+  contours on one slice combine, so an inner contour is a hole); a centre on an edge (within
+  1e-3 voxel) is outside, as IBSI draws masks from contours (MIRP). A contour traced along
+  voxel edges thus gives exactly those voxels; one traced through the centres of the boundary
+  voxels (what OpenCV-based writers such as rt-utils produce) leaves those voxels out.
   Parts of a contour outside the image's rows and columns are cut at its border; a contour
   on no slice of the image is an error.
 - **SEG**: read with highdicom, frame by frame onto the referenced series' instances
@@ -62,7 +63,7 @@ DICOM_KINDS = {
 }
 #: Largest distance of a contour from its slice, in slices.
 SLICE_TOLERANCE = 0.25
-#: A voxel centre closer than this to a contour edge (in voxels) is on it, hence inside.
+#: A voxel centre closer than this to a contour edge (in voxels) is on it, hence outside.
 EDGE_TOLERANCE = 1e-3
 _EXTRA = "pip install 'radfusion[dicom]'"
 #: Suffixes of files read as DICOM even without the preamble.
@@ -234,19 +235,12 @@ def _check_series(dataset, kind: str, path: Path, image_path: str | Path) -> str
     return image
 
 
-def _grid(header: ImageHeader) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix mapping a continuous index (x, y, z) to mm, origin) of a 3-D grid."""
-    direction = np.array(header.direction, dtype=float).reshape(3, 3)
-    return direction @ np.diag(header.spacing), np.array(header.origin, dtype=float)
-
-
 def _scanline_fill(polygons: list[np.ndarray], rows: int, columns: int) -> np.ndarray:
-    """Pixel centres (integer (column, row) positions) inside polygons by the even-odd rule,
-    or on one of their edges (within :data:`EDGE_TOLERANCE`)."""
+    """Pixel centres (integer (column, row) positions) strictly inside polygons by the
+    even-odd rule: a centre on an edge (within :data:`EDGE_TOLERANCE`) is outside."""
     inside = np.zeros((rows, columns), dtype=bool)
     starts = np.concatenate(polygons)
     ends = np.concatenate([np.roll(p, -1, axis=0) for p in polygons])
-    _mark_edges(inside, starts, ends)
     keep = starts[:, 1] != ends[:, 1]  # horizontal edges cross no scanline
     x0, y0, x1, y1 = starts[keep, 0], starts[keep, 1], ends[keep, 0], ends[keep, 1]
     if not len(x0):
@@ -258,33 +252,33 @@ def _scanline_fill(polygons: list[np.ndarray], rows: int, columns: int) -> np.nd
             x0[active] + (row - y0[active]) * (x1[active] - x0[active]) / (y1[active] - y0[active])
         )
         for left, right in zip(crossings[0::2], crossings[1::2], strict=True):
-            start, stop = max(math.ceil(left), 0), min(math.ceil(right), columns)
+            start, stop = max(math.floor(left) + 1, 0), min(math.ceil(right), columns)
             if start < stop:
                 inside[row, start:stop] = True
+    inside[_on_edges(starts, ends, rows, columns)] = False
     return inside
 
 
-def _mark_edges(inside: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
-    """Set the pixel centres that lie on a polygon edge (contours drawn through the centres
-    of the boundary voxels, as OpenCV-based tools write them, keep those voxels)."""
-    rows, columns = inside.shape
+def _on_edges(starts: np.ndarray, ends: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """The pixel centres within :data:`EDGE_TOLERANCE` of a polygon edge (a contour through
+    voxel centres, as OpenCV-based writers trace a label image, passes through them)."""
+    on = np.zeros((rows, columns), dtype=bool)
     tolerance = EDGE_TOLERANCE
-    for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
-        if abs(y1 - y0) < tolerance:  # horizontal: every centre between its ends, if any
-            row = round((y0 + y1) / 2)
-            if abs(row - y0) < tolerance and 0 <= row < rows:
-                first = max(math.ceil(min(x0, x1) - tolerance), 0)
-                last = min(math.floor(max(x0, x1) + tolerance), columns - 1)
-                inside[row, first : last + 1] = True
+    for start, end in zip(starts, ends, strict=True):
+        low = np.maximum(np.ceil(np.minimum(start, end) - tolerance), 0).astype(int)
+        high = np.minimum(np.floor(np.maximum(start, end) + tolerance), [columns - 1, rows - 1])
+        high = high.astype(int)
+        if (low > high).any():
             continue
-        low, high = min(y0, y1), max(y0, y1)
-        line = np.arange(
-            max(math.ceil(low - tolerance), 0), min(math.floor(high + tolerance), rows - 1) + 1
-        )
-        x = x0 + (line - y0) * (x1 - x0) / (y1 - y0)
-        column = np.rint(x).astype(int)
-        on = (np.abs(x - column) < tolerance) & (column >= 0) & (column < columns)
-        inside[line[on], column[on]] = True
+        x, y = np.meshgrid(np.arange(low[0], high[0] + 1), np.arange(low[1], high[1] + 1))
+        points = np.column_stack([x.ravel(), y.ravel()]).astype(float)
+        direction = end - start
+        length = float(direction @ direction)
+        t = np.clip((points - start) @ direction / length, 0, 1) if length else 0.0
+        distance = np.hypot(*(start + np.outer(t, direction) - points).T)
+        near = distance < tolerance
+        on[y.ravel()[near], x.ravel()[near]] = True
+    return on
 
 
 def rasterise_contours(
@@ -301,7 +295,7 @@ def rasterise_contours(
     if len(header.size) != 3:
         raise ValueError(f"the image is {len(header.size)}-D; contours need a 3-D grid")
     columns, rows, slices = header.size
-    matrix, origin = _grid(header)
+    matrix, origin = header.index_to_mm()
     inverse = np.linalg.inv(matrix)
     by_slice: dict[int, list[np.ndarray]] = {}
     for number, points in enumerate(contours, start=1):

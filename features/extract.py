@@ -21,6 +21,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
+from .interpolation import DIAGNOSTIC as INTERPOLATION
+from .interpolation import as_float, pyradiomics_interpolates
+from .interpolation import describe as describe_interpolation
 from .io import GRID_TOLERANCE, nonfinite_voxels, read_image
 from .preprocess import BLOCK, CaseSpec, preprocess
 from .rules import fill_nonfinite, nonfinite_problems
@@ -85,12 +88,20 @@ def quiet_radiomics(level: int = logging.WARNING) -> None:
     logging.getLogger("radiomics").setLevel(level)
 
 
-def make_extractor(params: dict, *, ibsi: bool = False, negative_control: bool = False):
+def make_extractor(
+    params: dict,
+    *,
+    ibsi: bool = False,
+    negative_control: bool = False,
+    round_intensities: bool = False,
+):
     """A ``RadiomicsFeatureExtractor`` built from a parameter dict (validated by pyradiomics).
 
     With ``ibsi``, the :class:`radfusion.features.ibsi.IBSIFeatureExtractor` (IBSI bin origin
     and excess kurtosis; the ``radfusion`` block's ``ibsi`` option). With
-    ``negative_control``, its subclass that permutes the ROI's voxels after loading (see
+    ``round_intensities``, intensities are rounded to integers after pyradiomics' resampling
+    (:class:`radfusion.features.interpolation.RoundedResampling`: CT, as IBSI recommends).
+    With ``negative_control``, the ROI's voxels are permuted after loading (see
     :mod:`radfusion.features.control`).
 
     Unless ``params['setting']`` sets ``geometryTolerance``, it is set to
@@ -101,7 +112,9 @@ def make_extractor(params: dict, *, ibsi: bool = False, negative_control: bool =
     """
     from radiomics import featureextractor
 
+    from .control import PermutedROI
     from .ibsi import IBSIFeatureExtractor
+    from .interpolation import RoundedResampling
 
     quiet_radiomics()
     params = copy.deepcopy({k: v for k, v in params.items() if k != BLOCK})
@@ -109,22 +122,36 @@ def make_extractor(params: dict, *, ibsi: bool = False, negative_control: bool =
     if isinstance(setting, dict):  # otherwise pyradiomics' schema reports it
         setting.setdefault("geometryTolerance", GRID_TOLERANCE)
         params["setting"] = setting
-    if negative_control:
-        from .control import PermutedFeatureExtractor, PermutedIBSIFeatureExtractor
+    base = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
+    # outermost first: the permutation sees the rounded image
+    mixins = (PermutedROI,) * negative_control + (RoundedResampling,) * round_intensities
+    return _extractor_class(mixins, base)(params)
 
-        build = PermutedIBSIFeatureExtractor if ibsi else PermutedFeatureExtractor
-    else:
-        build = IBSIFeatureExtractor if ibsi else featureextractor.RadiomicsFeatureExtractor
-    return build(params)
+
+@functools.cache
+def _extractor_class(mixins: tuple[type, ...], base: type) -> type:
+    """``base`` with ``mixins`` overriding its ``loadImage`` (one class per combination)."""
+    if not mixins:
+        return base
+    name = "".join(m.__name__ for m in mixins) + base.__name__
+    return type(name, (*mixins, base), {})
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_extractor(params_json: str, ibsi: bool, negative_control: bool = False):
-    return make_extractor(json.loads(params_json), ibsi=ibsi, negative_control=negative_control)
+def _cached_extractor(params_json: str, options: tuple[bool, bool, bool]):
+    ibsi, negative_control, round_intensities = options
+    return make_extractor(
+        json.loads(params_json),
+        ibsi=ibsi,
+        negative_control=negative_control,
+        round_intensities=round_intensities,
+    )
 
 
-def _extractor(params: dict, ibsi: bool = False, negative_control: bool = False):
-    """The extractor of ``params``, built once per process (building one costs ~30 ms).
+def _extractor(params: dict, options: tuple[bool, bool, bool]):
+    """The extractor of ``params`` and the options of :func:`make_extractor` (``ibsi``,
+    ``negative_control``, ``round_intensities``), built once per process (building one costs
+    ~30 ms).
 
     ``RadiomicsFeatureExtractor.execute`` does not modify the extractor, so one can serve
     every case with the same parameters.
@@ -133,8 +160,14 @@ def _extractor(params: dict, ibsi: bool = False, negative_control: bool = False)
     try:
         key = json.dumps(params)  # order kept: it orders pyradiomics outputs
     except (TypeError, ValueError):  # not JSON-able (e.g. sets): build it every time
-        return make_extractor(params, ibsi=ibsi, negative_control=negative_control)
-    return _cached_extractor(key, ibsi, negative_control)
+        ibsi, negative_control, round_intensities = options
+        return make_extractor(
+            params,
+            ibsi=ibsi,
+            negative_control=negative_control,
+            round_intensities=round_intensities,
+        )
+    return _cached_extractor(key, options)
 
 
 def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
@@ -263,7 +296,8 @@ def extract_case(
     label : int, default=1
         The mask value of the region of interest; overrides ``setting.label``.
     modality : str, optional
-        The modality name; only IBSI resampling uses it (CT intensities are rounded).
+        The modality name; interpolated CT intensities are rounded to integers (see
+        :mod:`radfusion.features.interpolation`).
     negative_control : bool, default=False
         Extract from the image with its ROI voxels randomly permuted after pyradiomics'
         normalisation and resampling (same histogram, no texture; deterministic, see
@@ -294,7 +328,10 @@ def extract_case(
         spec = params
     else:
         spec = CaseSpec.from_params(params, 1 if label is None else int(label), modality)
-    extractor = _extractor(spec.pyradiomics, spec.preprocessing.ibsi, negative_control)
+    setting = spec.pyradiomics.get("setting") or {}
+    interpolates = isinstance(setting, Mapping) and pyradiomics_interpolates(setting)
+    rounds = interpolates and spec.round_intensities
+    extractor = _extractor(spec.pyradiomics, (spec.preprocessing.ibsi, negative_control, rounds))
     source = None if isinstance(image, sitk.Image) else image
     with single_threaded():
         image, mask = _as_image(image), _as_image(mask)
@@ -304,6 +341,8 @@ def extract_case(
             image = to_suv(image, source, spec.preprocessing.suv)
         image = _finite(image, source, mask, spec.label, spec.preprocessing.fill_non_finite)
         image, mask = preprocess(image, mask, spec)
+        if interpolates:  # pyradiomics keeps the pixel type: interpolate in floating point
+            image = as_float(image)
         result = extractor.execute(image, mask, label=spec.label)
     features: dict[str, float] = {}
     diagnostics: dict[str, object] = {}
@@ -312,6 +351,8 @@ def extract_case(
             diagnostics[name] = _plain(value)
         else:
             features[name] = feature_value(name, value)
+    if interpolates or spec.preprocessing.resample is not None:
+        diagnostics[INTERPOLATION] = describe_interpolation(spec.round_intensities)
     if spec.preprocessing.ibsi:
         from .ibsi import DIAGNOSTIC, describe
 

@@ -61,6 +61,23 @@ class ImageHeader:
         """Number of image axes."""
         return len(self.size)
 
+    def index_to_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(matrix, origin)``: a continuous index (x, y, z) maps to ``origin + matrix @ i``
+        millimetres (direction cosines times spacing)."""
+        direction = np.array(self.direction, dtype=float).reshape(self.dimension, -1)
+        return direction @ np.diag(self.spacing), np.array(self.origin, dtype=float)
+
+    def window(self, low: np.ndarray, high: np.ndarray) -> ImageHeader:
+        """The part of the grid from index ``low`` to ``high`` (inclusive): the same voxel
+        centres, fewer of them."""
+        matrix, origin = self.index_to_mm()
+        return ImageHeader(
+            tuple(int(v) for v in np.asarray(high) - low + 1),
+            self.spacing,
+            tuple(float(v) for v in origin + matrix @ low),
+            self.direction,
+        )
+
     @classmethod
     def of(cls, image: sitk.Image | sitk.ImageFileReader) -> ImageHeader:
         """The header of an image or of a reader whose image information was read."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .interpolation import pyradiomics_interpolates
 from .io import GRID_TOLERANCE, ImageHeader, compare_grids
 from .naming import modality_kind
 from .suv import SUV_KINDS
@@ -46,6 +47,7 @@ __all__ = [
     "Preprocessing",
     "Resample",
     "align_mask",
+    "filter_margin",
     "ibsi_grid",
     "misalignment",
     "normalize",
@@ -64,6 +66,9 @@ INTERPOLATORS = {
     "nearest": sitk.sitkNearestNeighbor,
 }
 RESAMPLE_MODES = ("standard", "ibsi")
+#: IBSI keeps a resampled ROI voxel where the interpolated 0/1 mask is >= 0.5; values within
+#: this of 0.5 are ties (a new centre halfway between old ones) that rounding must not decide.
+ROI_TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class AlignMask:
 @dataclass(frozen=True)
 class Resample:
     """Target spacing (mm, x y z), image interpolator, mode (``standard`` or ``ibsi``),
-    and whether to round intensities (None: auto, CT in IBSI mode)."""
+    and whether to round intensities (None: auto, CT; see :attr:`CaseSpec.round_intensities`)."""
 
     spacing: tuple[float, ...]
     interpolator: str = "bspline"
@@ -141,7 +146,7 @@ class CaseSpec:
     label : int
         The ROI's value in the mask.
     modality : str or None
-        The modality name (IBSI resampling rounds CT intensities).
+        The modality name (interpolated CT intensities are rounded).
     """
 
     pyradiomics: dict
@@ -157,17 +162,26 @@ class CaseSpec:
 
     @property
     def round_intensities(self) -> bool:
-        """Whether resampling rounds intensities: ``resample.round``, or when unset, IBSI
-        resampling of a CT modality (see :func:`radfusion.features.naming.modality_kind`)."""
+        """Whether intensities are rounded to integers after interpolation.
+
+        ``resample.round`` when set; otherwise True for a CT modality (see
+        :func:`radfusion.features.naming.modality_kind`) whose image is interpolated: by
+        radfusion's ``resample`` (either mode), or by pyradiomics'
+        ``resampledPixelSpacing`` unless pyradiomics normalises it first (a z-score is no
+        HU). See :mod:`radfusion.features.interpolation`.
+        """
         resample = self.preprocessing.resample
-        if resample is None:
-            return False
-        if resample.round is not None:
+        if resample is not None and resample.round is not None:
             return resample.round
+        if self.modality is None or modality_kind(self.modality) != "ct":
+            return False
+        if resample is not None:
+            return True
+        setting = self.pyradiomics.get("setting") or {}
         return (
-            resample.mode == "ibsi"
-            and self.modality is not None
-            and modality_kind(self.modality) == "ct"
+            isinstance(setting, Mapping)
+            and pyradiomics_interpolates(setting)
+            and not setting.get("normalize")
         )
 
 
@@ -394,15 +408,64 @@ def ibsi_grid(
     return tuple(int(s) for s in size), tuple(float(o) for o in origin)
 
 
-def _resampler(
-    image: sitk.Image, spacing: tuple[float, ...], interpolator: int, pixel_type: int
-) -> sitk.ResampleImageFilter:
-    size, origin = ibsi_grid(image, spacing)
+def _box_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The 2^d corners of an index box, as rows."""
+    return (
+        np.array(np.meshgrid(*zip(low, high, strict=True), indexing="ij"))
+        .reshape(len(low), -1)
+        .T.astype(float)
+    )
+
+
+def _index_range(image: ImageHeader, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest index box of ``image`` holding the continuous indices of the points."""
+    matrix, origin = image.index_to_mm()
+    index = (points_mm - origin) @ np.linalg.inv(matrix).T
+    return np.floor(index.min(axis=0)), np.ceil(index.max(axis=0))
+
+
+def _roi_window(
+    image: sitk.Image, mask: sitk.Image, label: int, grid: ImageHeader, margin: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Index box of ``grid`` around the ROI: every new voxel the resampled ROI can reach (its
+    bounding box on the old grid widened by one old voxel, the reach of trilinear
+    interpolation), plus ``margin`` voxels; None for an empty ROI."""
+    roi = sitk.GetArrayViewFromImage(mask) == int(label)
+    if not roi.any():
+        return None
+    axes = range(roi.ndim)
+    bounds = [np.flatnonzero(roi.any(axis=tuple(a for a in axes if a != k))) for k in axes]
+    low = np.array([b[0] for b in bounds][::-1]) - 1  # (x, y, z)
+    high = np.array([b[-1] for b in bounds][::-1]) + 1
+    matrix, origin = ImageHeader.of(image).index_to_mm()
+    corners = origin + _box_corners(low, high) @ matrix.T
+    first, last = _index_range(grid, corners)
+    size = np.array(grid.size)
+    return (
+        np.clip(first - margin, 0, size - 1).astype(int),
+        np.clip(last + margin, 0, size - 1).astype(int),
+    )
+
+
+def _input_window(image: sitk.Image, grid: ImageHeader) -> tuple[list[int], list[int]]:
+    """(index, size) of the input region an output grid reads with linear or nearest
+    interpolation: the grid's extent plus two input voxels, so that no output point falls
+    where a smaller buffer would change the interpolation (its last half voxel)."""
+    matrix, origin = grid.index_to_mm()
+    corners = origin + _box_corners(np.zeros(len(grid.size)), np.array(grid.size) - 1) @ matrix.T
+    first, last = _index_range(ImageHeader.of(image), corners)
+    size = np.array(image.GetSize())
+    low = np.clip(first - 2, 0, size - 1).astype(int)
+    high = np.clip(last + 2, 0, size - 1).astype(int)
+    return [int(v) for v in low], [int(v) for v in high - low + 1]
+
+
+def _resampler(grid: ImageHeader, interpolator: int, pixel_type: int) -> sitk.ResampleImageFilter:
     resampler = sitk.ResampleImageFilter()
-    resampler.SetSize(size)
-    resampler.SetOutputOrigin(origin)
-    resampler.SetOutputSpacing(spacing)
-    resampler.SetOutputDirection(image.GetDirection())
+    resampler.SetSize([int(v) for v in grid.size])
+    resampler.SetOutputOrigin(grid.origin)
+    resampler.SetOutputSpacing(grid.spacing)
+    resampler.SetOutputDirection(grid.direction)
     resampler.SetInterpolator(interpolator)
     resampler.SetOutputPixelType(pixel_type)
     resampler.SetDefaultPixelValue(0)
@@ -417,31 +480,78 @@ def resample(
     config: Resample,
     *,
     round_intensities: bool = False,
+    margin: int | None = None,
 ) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask resampled to ``config.spacing`` on the centre-aligned grid.
 
     ``standard``: the image with ``config.interpolator``, the mask with nearest neighbour,
     then re-binarised (``label`` inside, 0 outside). ``ibsi``: the image trilinearly; the
-    ROI (``mask == label``) trilinearly as a 0/1 image, kept where ≥ 0.5. With
+    ROI (``mask == label``) trilinearly as a 0/1 image, kept where ≥ 0.5 (within
+    :data:`ROI_TIE_TOLERANCE`: a tie is kept). With
     ``round_intensities`` the resampled intensities are rounded to integers. The image comes
     back as 32-bit float, the mask with its own pixel type.
+
+    With ``margin`` (voxels of the new grid) in ``ibsi`` mode, only the part of the grid
+    around the ROI is computed: its bounding box plus ``margin`` voxels (see
+    :func:`filter_margin`), from the input region it reads, so memory follows the ROI, not
+    the scan. Every voxel computed has the value it has on the whole grid (the same centres,
+    interpolated trilinearly from the same input voxels; ROI ties at 0.5 are kept). The
+    ``standard`` mode ignores it and computes the whole grid: its nearest-neighbour ROI
+    breaks ties between two old voxels by the last bit of the voxel position, which a cut
+    grid computes differently (B-spline coefficients also depend on the whole image).
     """
     spacing = tuple(float(s) for s in config.spacing)
-    out = _resampler(image, spacing, INTERPOLATORS[config.interpolator], sitk.sitkFloat32).Execute(
+    size, origin = ibsi_grid(image, spacing)
+    grid = ImageHeader(size, spacing, origin, image.GetDirection())
+    cut = margin is not None and config.mode == "ibsi"
+    window = _roi_window(image, mask, label, grid, margin) if cut else None
+    if window is not None:
+        grid = grid.window(*window)
+        index, extent = _input_window(image, grid)
+        image = sitk.RegionOfInterest(image, extent, index)
+        mask = sitk.RegionOfInterest(mask, extent, index)
+    interpolator = INTERPOLATORS[config.interpolator]
+    out = _resampler(grid, interpolator, sitk.sitkFloat32).Execute(
         sitk.Cast(image, sitk.sitkFloat32)
     )
     if round_intensities:
         out = sitk.Round(out)
     roi = sitk.Cast(mask == int(label), sitk.sitkFloat32)
-    if config.mode == "ibsi":
-        kept = _resampler(image, spacing, sitk.sitkLinear, sitk.sitkFloat32).Execute(roi) >= 0.5
+    if config.mode == "ibsi":  # ties at 0.5 kept whatever the floating-point path to them
+        share = _resampler(grid, sitk.sitkLinear, sitk.sitkFloat64).Execute(roi)
+        kept = share >= 0.5 - ROI_TIE_TOLERANCE
     else:
-        kept = (
-            _resampler(image, spacing, sitk.sitkNearestNeighbor, sitk.sitkFloat32).Execute(roi)
-            > 0.5
-        )
+        kept = _resampler(grid, sitk.sitkNearestNeighbor, sitk.sitkFloat32).Execute(roi) > 0.5
     new_mask = sitk.Cast(kept, mask.GetPixelID()) * int(label)
     return out, new_mask
+
+
+def filter_margin(params: Mapping, spacing: tuple[float, ...]) -> int:
+    """Voxels of the new grid kept around the ROI when resampling (see :func:`resample`).
+
+    PyRadiomics' ``padDistance`` (default 5, what it keeps when it resamples itself), widened
+    for the filters that read farther: 16 sigma for LoG (ITK's recursive Gaussian has long
+    tails; measured on a textured ROI, LoG features of the cut grid differ from the whole
+    grid's by up to 0.14 at 5 voxels and 1e-6 at 8 sigma, and equal them from 12 sigma on)
+    and the wavelet's support (filter length times 2^level; the stationary transform is
+    shift-invariant: equal at 5 voxels already).
+    """
+    setting = params.get("setting") or {}
+    image_types = params.get("imageType") or {}
+    margin = int(setting.get("padDistance", 5))
+    step = min(spacing)
+    if "LoG" in image_types:
+        sigmas = (image_types.get("LoG") or {}).get("sigma") or setting.get("sigma") or []
+        if sigmas:
+            margin = max(margin, math.ceil(16 * max(sigmas) / step))
+    if "Wavelet" in image_types:
+        import pywt
+
+        options = {**setting, **(image_types.get("Wavelet") or {})}
+        length = pywt.Wavelet(options.get("wavelet", "coif1")).dec_len
+        levels = int(options.get("start_level", 0)) + int(options.get("level", 1))
+        margin = max(margin, length * 2**levels)
+    return margin
 
 
 # --- intensity normalisation --------------------------------------------------------------
@@ -501,7 +611,7 @@ def preprocess(
     image, mask : SimpleITK.Image
     spec : CaseSpec
         The case: its parsed block (``spec.preprocessing``, see :func:`parse_config`), ROI
-        label and modality (IBSI resampling with ``round`` unset rounds CT intensities, see
+        label and modality (resampling with ``round`` unset rounds CT intensities, see
         :attr:`CaseSpec.round_intensities`). A no-op block returns the inputs unchanged.
 
     Raises
@@ -518,8 +628,18 @@ def preprocess(
             raise ValueError("mask and image are on different grids: " + "; ".join(problems))
         mask = align_mask(image, mask)
     if config.resample is not None:
+        setting = spec.pyradiomics.get("setting") or {}
+        whole_image = (config.normalize is not None and config.normalize.method != "window") or (
+            isinstance(setting, Mapping) and setting.get("normalize")
+        )  # statistics over the whole image: do not cut it
+        margin = None if whole_image else filter_margin(spec.pyradiomics, config.resample.spacing)
         image, mask = resample(
-            image, mask, spec.label, config.resample, round_intensities=spec.round_intensities
+            image,
+            mask,
+            spec.label,
+            config.resample,
+            round_intensities=spec.round_intensities,
+            margin=margin,
         )
     if config.normalize is not None:
         image = normalize(image, config.normalize)

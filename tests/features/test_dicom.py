@@ -24,6 +24,7 @@ from radfusion.features.runner import extract_cohort
 from tests.features.conftest import write_manifest
 from tests.features.dicom_data import (
     ct_volume,
+    edge_contours,
     tumour,
     write_rtstruct,
     write_seg,
@@ -76,15 +77,25 @@ def test_rtstruct_and_seg_masks_equal_the_label_image_voxel_for_voxel(dicom_case
     assert np.array_equal(sitk.GetArrayFromImage(body), 3 * dicom_case["body"])
 
 
-def test_contours_through_boundary_voxel_centres_give_the_same_mask(dicom_case):
-    """The convention of OpenCV-based writers (rt-utils): boundary voxels lie on the contour."""
+def test_contours_through_boundary_voxel_centres_leave_those_voxels_out(dicom_case):
+    """OpenCV-based writers (rt-utils) trace a label image through the centres of its boundary
+    voxels: those centres are on the contour, not strictly inside it, so they are left out (the
+    IBSI rule, as MIRP draws masks); a one-point or one-line contour encloses no centre."""
     folder = dicom_case["dir"]
     inside = dicom_case["inside"].copy()
     inside[2, 14, 14] = True  # a lone voxel: a one-point contour
     inside[5, 1, 4:9] = True  # a one-voxel-thick row: a line
     write_rtstruct(folder / "centres.dcm", dicom_case["series"], {"GTV": inside}, through="centres")
-    mask = read_mask(folder / "centres.dcm", folder / "ct", "GTV")
-    assert np.array_equal(sitk.GetArrayFromImage(mask), inside)
+    mask = sitk.GetArrayFromImage(read_mask(folder / "centres.dcm", folder / "ct", "GTV"))
+    polygons = edge_contours(inside, "centres")
+    expected = np.zeros_like(inside)
+    for k in range(inside.shape[0]):
+        on_slice = [np.array(p, dtype=float) for z, p in polygons if z == k]
+        if on_slice:
+            expected[k] = strictly_inside(on_slice, inside.shape[1:])
+    assert np.array_equal(mask, expected)
+    assert 0 < mask.sum() < inside.sum()
+    assert not mask[2, 14, 14] and not mask[5, 1].any()
 
 
 def test_extraction_from_rtstruct_and_seg_equals_the_label_image(dicom_case):
@@ -209,29 +220,69 @@ def test_contours_fill_voxel_centres_with_holes_by_even_odd():
         rasterise_contours([outer + [0, 0, 0.5]], header)
 
 
-def test_the_fill_agrees_with_an_independent_point_in_polygon_test():
+def _fill(polygons: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    identity = (1, 0, 0, 0, 1, 0, 0, 0, 1)
+    header = ImageHeader((shape[1], shape[0], 1), (1.0,) * 3, (0.0,) * 3, identity)
+    return rasterise_contours([np.column_stack([p, np.zeros(len(p))]) for p in polygons], header)[0]
+
+
+def test_the_fill_is_an_independent_rasteriser_strictly_inside():
+    """Non-convex polygons with integer vertices (many voxel centres on edges and vertices),
+    generic ones, holed contours and contours through voxel centres, against matplotlib's
+    point-in-polygon test (dicompyler-core's) with the boundary taken out."""
+    rng = np.random.default_rng(3)
+    shape = (30, 40)
+    cases = []
+    for _ in range(15):  # random star-shaped (simple, non-convex) polygons
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 12))
+        xy = np.column_stack([np.cos(angles), np.sin(angles)]) * rng.uniform(3, 13, (12, 1))
+        cases.append([xy + [19.3, 14.7]])
+        cases.append([np.rint(xy + [19, 14])])  # vertices on voxel centres
+    for _ in range(10):  # a hole (even-odd), both with integer vertices
+        outer = np.array([[3, 3], [35, 4], [33, 26], [20, 20], [5, 25]], dtype=float)
+        cases.append([outer, np.array([[9, 8], [18, 7], [17, 16], [12, 12]]) + rng.integers(-2, 3)])
+    z, y, x = np.indices((1, *shape))
+    for _ in range(10):  # rt-utils style: through the centres of a blob's boundary voxels
+        centre, radii = rng.uniform([12, 10], [28, 20]), rng.uniform(4, 9, 2)
+        blob = ((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 <= 1
+        cases.append([np.array(p, dtype=float) for _, p in edge_contours(blob, "centres")])
+    on_edges = 0
+    for polygons in cases:
+        expected = strictly_inside(polygons, shape)
+        assert np.array_equal(_fill(polygons, shape), expected)
+        loose = np.logical_xor.reduce([_contains(p, shape) for p in polygons])
+        on_edges += int((loose != expected).sum())
+    assert on_edges > 100  # the boundary rule was exercised
+
+
+def _contains(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     from matplotlib.path import Path as Polygon
 
-    rng = np.random.default_rng(3)
-    header = ImageHeader((40, 30, 1), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-    centres = np.stack(np.meshgrid(np.arange(40), np.arange(30)), axis=-1).reshape(-1, 2)
-    for _ in range(20):  # random star-shaped (simple, non-convex) polygons
-        angles = np.sort(rng.uniform(0, 2 * np.pi, 12))
-        radii = rng.uniform(3, 14, 12)
-        xy = np.column_stack([19.3 + radii * np.cos(angles), 14.7 + radii * np.sin(angles)])
-        mask = rasterise_contours([np.column_stack([xy, np.zeros(12)])], header)[0]
-        expected = Polygon(xy).contains_points(centres).reshape(30, 40)
-        rows, columns = np.nonzero(mask != expected)  # only centres on an edge may differ
-        assert mask[rows, columns].all()
-        for point in np.column_stack([columns, rows]):
-            assert _edge_distance(point, xy) < 1e-3
+    centres = np.stack(np.meshgrid(np.arange(shape[1]), np.arange(shape[0])), axis=-1)
+    return Polygon(polygon).contains_points(centres.reshape(-1, 2)).reshape(shape)
+
+
+def strictly_inside(polygons: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Voxel centres inside the polygons by the even-odd rule and farther than the edge
+    tolerance from every edge: matplotlib's point-in-polygon test (which leaves points on an
+    edge to chance) plus an explicit distance to the edges."""
+    from radfusion.features.dicom import EDGE_TOLERANCE
+
+    inside = np.logical_xor.reduce([_contains(p, shape) for p in polygons])
+    rows, columns = np.nonzero(inside)
+    for row, column in zip(rows, columns, strict=True):
+        point = np.array([column, row], dtype=float)
+        if min(_edge_distance(point, p) for p in polygons) < EDGE_TOLERANCE:
+            inside[row, column] = False
+    return inside
 
 
 def _edge_distance(point: np.ndarray, polygon: np.ndarray) -> float:
-    """Distance from a point to the nearest edge of a closed polygon."""
+    """Distance from a point to the nearest edge of a closed polygon (a point: its distance)."""
     starts, ends = polygon, np.roll(polygon, -1, axis=0)
     direction = ends - starts
-    t = np.clip(((point - starts) * direction).sum(1) / (direction**2).sum(1), 0, 1)
+    length = np.maximum((direction**2).sum(1), 1e-300)
+    t = np.clip(((point - starts) * direction).sum(1) / length, 0, 1)
     return float(np.min(np.hypot(*(starts + t[:, None] * direction - point).T)))
 
 

@@ -5,6 +5,13 @@ i.e. an image/mask pair, and a settings dict). The configuration is extracted on
 its feature classes, and every listed ``original_<class>_<Feature>`` must match within 0.1 %
 (PyRadiomics' own tests allow 3 %).
 
+The ``_resampling`` columns are held to PyRadiomics' own 3 % instead: PyRadiomics computed
+them on the int16 images with its interpolation kept in int16 (HU truncated toward zero),
+which radfusion no longer does (it interpolates in floating point, see
+:mod:`radfusion.features.interpolation`): their first-order statistics moved by up to 2.1 %,
+or, near zero, by less than the one intensity unit truncation can move a voxel (lung2's mean
+ROI intensity: 2.75 HU vs 2.45).
+
 The settings are the column's own, except ``additionalInfo``, which is turned off: it only
 adds provenance (SHA-1 hashes and statistics of the whole 512×512×~50 lung volumes) to the
 diagnostics, never changes a feature, and takes half of the extraction time.
@@ -27,6 +34,8 @@ from radfusion.features.extract import extract_case
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pyradiomics" / "data"
 BASELINE = DATA / "baseline"
 RELATIVE_TOLERANCE = 1e-3
+#: PyRadiomics' own tolerance, for the columns it interpolated in the images' integer type.
+INTEGER_INTERPOLATION_TOLERANCE = 3e-2
 ZERO_TOLERANCE = 1e-12
 CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
 
@@ -88,14 +97,15 @@ def _read(test_case: str) -> tuple[sitk.Image, sitk.Image]:
     )
 
 
-def _mismatch(value: float, expected: float) -> float | None:
-    """The relative difference when it exceeds the tolerance, else None."""
+def _mismatch(value: float, expected: float, tolerance: float, units: float = 0) -> float | None:
+    """The relative difference when it exceeds the tolerance (and the absolute one exceeds
+    ``units``), else None."""
     if math.isnan(value):
         return math.inf
     if expected == 0.0:
         return None if value == 0.0 or abs(value) < ZERO_TOLERANCE else math.inf
     difference = abs(1.0 - value / expected)
-    return difference if difference >= RELATIVE_TOLERANCE else None
+    return difference if difference >= tolerance and abs(value - expected) >= units else None
 
 
 def test_baseline_covers_the_five_cases_and_every_class():
@@ -115,18 +125,26 @@ def test_reference_baseline(column):
         )
     assert configuration.test_case in CASES
     image, mask = _read(configuration.test_case)
-    features, _ = extract_case(image, mask, _params(configuration), label=1)
+    params = _params(configuration)
+    features, _ = extract_case(image, mask, params, label=1)
+    tolerance, units = RELATIVE_TOLERANCE, 0.0
+    if (
+        params["setting"].get("resampledPixelSpacing")
+        and "Float" not in image.GetPixelIDTypeAsString()
+    ):
+        tolerance, units = INTEGER_INTERPOLATION_TOLERANCE, 1.0
     failures = []
     for feature_class, expected in configuration.expected.items():
         for name, value in expected.items():
             key = f"original_{feature_class}_{name}"
             assert key in features, f"{column}: {key} not extracted"
-            difference = _mismatch(features[key], value)
+            difference = _mismatch(features[key], value, tolerance, units)
             if difference is not None:
                 failures.append(
                     f"{key}: {features[key]!r} vs baseline {value!r} "
                     f"(relative difference {difference:.2e})"
                 )
-    assert not failures, f"{column}: {len(failures)} feature(s) off by 0.1 % or more:\n" + (
-        "\n".join(failures)
+    assert not failures, (
+        f"{column}: {len(failures)} feature(s) off by {tolerance:.1%} or more:\n"
+        + ("\n".join(failures))
     )
