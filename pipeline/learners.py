@@ -57,7 +57,11 @@ RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 
 
 def make_learner(
-    name: str, random_state: int | None = 0, *, early_stopping: bool = False, task: str = "binary"
+    name: str,
+    random_state: int | None = 0,
+    *,
+    early_stopping: bool = False,
+    multiclass: bool = False,
 ) -> BaseEstimator:
     """Return an unfitted base classifier with radiomics defaults.
 
@@ -92,11 +96,11 @@ def make_learner(
         rows, ``scale_pos_weight`` = n_neg / n_pos of those rows) instead of the plain
         ``XGBClassifier``. Used by tuned branches (:mod:`radfusion.pipeline.fusion`). Ignored
         otherwise.
-    task : {"binary", "multiclass", "regression", "survival"}, default="binary"
-        Multiclass: the same classifiers (LR multinomial, SVM with one-vs-rest Platt scaling,
-        RF, XGBoost ``multi:softprob``); early stopping is binary only. Regression: the
-        regressor counterparts, :func:`make_regressor`. Survival: the scikit-survival
-        learners of :func:`make_survival_learner`.
+    multiclass : bool, default=False
+        The same classifiers for three or more classes (LR multinomial, SVM with one-vs-rest
+        Platt scaling, RF, XGBoost ``multi:softprob``; ``"l1"`` switches to saga); early
+        stopping is binary only. A regression target's learners are :func:`make_regressor`'s,
+        a survival target's :func:`make_survival_learner`'s.
 
     Returns
     -------
@@ -106,17 +110,13 @@ def make_learner(
     Raises
     ------
     InputError
-        Unknown ``name`` (a ``ValueError``), listing the valid names; a classification-only
-        name with ``task="regression"``.
+        Unknown ``name`` (a ``ValueError``), listing the valid names; early stopping with
+        ``multiclass``.
     """
-    if task == "regression":
-        return make_regressor(name, random_state)
-    if task == "survival":
-        return make_survival_learner(name, random_state)
-    if early_stopping and task != "binary":
+    if early_stopping and multiclass:
         raise InputError(
             "Early-stopped XGBoost is for binary targets",
-            [Problem(f"task {task!r}: use the plain 'xgb' learner")],
+            [Problem("three or more classes: use the plain 'xgb' learner")],
         )
     if name == "lr":
         return LogisticRegression(
@@ -138,7 +138,7 @@ def make_learner(
             random_state=random_state,
         )
     if name in ("l1", "enet"):
-        return _penalised_logistic(name, random_state, multiclass=task == "multiclass")
+        return _penalised_logistic(name, random_state, multiclass=multiclass)
     if name == "et":
         return ExtraTreesClassifier(
             n_estimators=500,

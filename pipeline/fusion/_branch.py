@@ -55,7 +55,6 @@ def make_branch(
     select_method: str = "anova",
     early_stopping: bool = False,
     resample: str | None = None,
-    task: str = "binary",
 ) -> Pipeline:
     """One fusion branch: the given DataFrame columns → impute → filter → scale → learner.
 
@@ -63,9 +62,9 @@ def make_branch(
     ----------
     columns : sequence of str
         Names of the DataFrame columns this branch sees (all others are dropped).
-    learner : str or classifier, default="lr"
-        A name from :data:`radfusion.pipeline.learners.LEARNERS`, or an unfitted classifier
-        (cloned).
+    learner : str or estimator, default="lr"
+        A classifier name of :func:`radfusion.pipeline.learners.make_learner`, or an unfitted
+        estimator (cloned): a regressor or survival learner for those targets.
     random_state : int or None, default=0
         Seed of the learner (ignored when ``learner`` is an estimator).
     harmonize : str, optional
@@ -98,8 +97,6 @@ def make_branch(
         by ``random_state``) between scaling and the learner; the branch is then an
         ``imblearn.pipeline.Pipeline``, whose samplers act only in ``fit`` (never on the rows
         being predicted). Needs the optional package ``imbalanced-learn``. Classification only.
-    task : {"binary", "multiclass", "regression"}, default="binary"
-        The learner's task (:func:`radfusion.pipeline.learners.make_learner`).
 
     Returns
     -------
@@ -117,10 +114,8 @@ def make_branch(
     columns = [c for c in dict.fromkeys(columns) if c != harmonize]
     if not columns:
         raise ValueError("a branch needs at least one column")
-    if resample is not None and task == "regression":
-        raise InputError("SMOTE oversamples classes", [Problem("not for a regression target")])
     if isinstance(learner, str):
-        estimator = make_learner(learner, random_state, early_stopping=early_stopping, task=task)
+        estimator = make_learner(learner, random_state, early_stopping=early_stopping)
     else:
         estimator = clone(learner)
     harmonized = []

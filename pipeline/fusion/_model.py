@@ -38,8 +38,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import KFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -53,9 +51,9 @@ from ..splits import AdaptiveStratifiedKFold
 from ..survival import EVENT_FIELD, TIME_FIELD, check_survival_y
 from ..targets import Task, get_task
 from ._branch import branch_name, make_branch
-from ._combiners import CombinerClassifier, CombinerRegressor, resolve_combiner
+from ._combiners import resolve_combiner
 from ._inputs import chosen_groups, input_frame, resolve_groups
-from ._meta import NonNegativeLogisticRegression
+from ._kits import KITS
 from ._parameters import (
     FUSION_CONSTRAINTS,
     NOT_SURVIVAL,
@@ -63,16 +61,11 @@ from ._parameters import (
     check_parameters,
 )
 from ._shared_fits import fit_once
-from ._shared_space import SharedSpaceClassifier, SharedSpaceRegressor
-from ._stacking import AvailableStackingClassifier, AvailableStackingRegressor
 from ._survival import (
     SHARED_SKIPPED,
-    AvailableStackingSurvival,
-    AvailableVotingSurvival,
     branch_survival,
 )
 from ._tuning import tuned_branch
-from ._voting import AvailableVotingClassifier, AvailableVotingRegressor
 
 __all__ = [
     "CALIBRATIONS",
@@ -226,21 +219,15 @@ class _Fusion(BaseEstimator):
         """The options that do not fit the task (the values were checked already): a
         :class:`~radfusion.features.errors.InputError` saying why."""
         resolve_combiner(self.combiner, self.strategy, task)
-        if self.calibration is not None and task == "regression":
-            raise InputError(
-                "Calibration is for classifiers", [Problem("run a regression without it")]
-            )
-        if self.tune and task != "binary":
-            raise InputError(
-                "Tuning is built for binary targets only",
-                [Problem(f"task {task!r}: run without --tune")],
-            )
+        problems = KITS[task].problems(self.get_params(deep=False))
+        if problems:
+            raise InputError(f"Options that do not fit a {task} target", problems)
 
     def _fuse(self, groups: dict[str, list[str]], task: str) -> BaseEstimator:
-        """The strategy's model: one branch, a vote, a stack or the shared space."""
-        strategy, regression = self.strategy, task == "regression"
-        survival = task == "survival"
-        options = self._branch_options(groups, task)
+        """The strategy's model: one branch, a vote, a stack or the shared space, from the
+        task's building blocks (:data:`~radfusion.pipeline.fusion.KITS`)."""
+        kit, strategy = KITS[task], self.strategy
+        options = self._branch_options(groups)
         if strategy == "single":
             if len(groups) != 1:
                 raise InputError(
@@ -248,13 +235,10 @@ class _Fusion(BaseEstimator):
                     [Problem(f"got {len(groups)} groups: {', '.join(groups)}")],
                 )
             (columns,) = groups.values()
-            return self._branch(columns, self.learner, options)
+            return self._branch(columns, self.learner, options, kit)
         if strategy == "early":
-            return self._branch(
-                [c for cols in groups.values() for c in cols], self.learner, options
-            )
-        if strategy == "shared" and survival:
-            raise InputError("No survival shared space", [Problem(SHARED_SKIPPED)])
+            columns = [c for cols in groups.values() for c in cols]
+            return self._branch(columns, self.learner, options, kit)
         if strategy == "shared":
             refused = [name for name in SHARED_REFUSES if name in options]
             if refused:
@@ -268,62 +252,27 @@ class _Fusion(BaseEstimator):
                         for name in refused
                     ],
                 )
-            shared = SharedSpaceRegressor if regression else SharedSpaceClassifier
-            branch_options = {k: v for k, v in options.items() if k != "task"}
-            return shared(
-                groups, random_state=self.random_state, branch_options=branch_options or None
+            return kit.shared(
+                groups, random_state=self.random_state, branch_options=options or None
             )
         if strategy == "late" and len(groups) > 1:
             pairs = [(group, self.learner) for group in groups]
         else:  # stacking, or late fusion of the learners on a single group
             pairs = [(group, name) for group in groups for name in self.learners]
-        estimators = self._named_branches(groups, pairs, options)
+        estimators = self._named_branches(groups, pairs, options, kit)
         combiner = resolve_combiner(self.combiner, strategy, task)
-        if survival and combiner == "mean":
-            return AvailableVotingSurvival(estimators, groups=groups, n_jobs=self.n_jobs)
-        if survival:
-            return AvailableStackingSurvival(
-                estimators,
-                groups=groups,
-                cv=self.cv,
-                random_state=self.random_state,
-                n_jobs=self.n_jobs,
-            )
-        if combiner == "mean" and regression:
-            return AvailableVotingRegressor(estimators, groups=groups, n_jobs=self.n_jobs)
         if combiner == "mean":
-            return AvailableVotingClassifier(
-                estimators, groups=groups, voting="soft", n_jobs=self.n_jobs
-            )
-        if combiner == "logistic":
-            final = (
-                LinearRegression(positive=True)
-                if regression
-                else NonNegativeLogisticRegression()
-                if task == "binary"
-                else LogisticRegression(max_iter=1000)
-            )
-        else:
-            kind = CombinerRegressor if regression else CombinerClassifier
-            final = kind(combiner, cv=self.cv, random_state=self.random_state)
-        if regression:
-            return AvailableStackingRegressor(
-                estimators,
-                final_estimator=final,
-                groups=groups,
-                cv=KFold(self.cv, shuffle=True, random_state=self.random_state),
-                n_jobs=self.n_jobs,
-            )
-        return AvailableStackingClassifier(
+            return kit.vote(estimators, groups, n_jobs=self.n_jobs)
+        return kit.stack(
             estimators,
-            final_estimator=final,
-            groups=groups,
-            cv=AdaptiveStratifiedKFold(self.cv, shuffle=True, random_state=self.random_state),
-            stack_method="predict_proba",
+            groups,
+            combiner,
+            cv=self.cv,
+            random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
 
-    def _branch_options(self, groups: dict[str, list[str]], task: str) -> dict:
+    def _branch_options(self, groups: dict[str, list[str]]) -> dict:
         """Keyword arguments of :func:`make_branch` (and ``tune`` for a tuned branch): only the
         non-default ones, so that a model built without options is exactly the historical
         one."""
@@ -356,11 +305,9 @@ class _Fusion(BaseEstimator):
             options["resample"] = self.resample
         if self.tune:
             options["tune"] = {"n_iter": self.n_iter, "inner_cv": self.inner_cv}
-        if task != "binary":
-            options["task"] = task
         return options
 
-    def _named_branches(self, groups, pairs, options) -> list[tuple[str, BaseEstimator]]:
+    def _named_branches(self, groups, pairs, options, kit) -> list[tuple[str, BaseEstimator]]:
         names = [branch_name(g, name) for g, name in pairs]
         if len(set(names)) != len(names):
             raise InputError(
@@ -368,16 +315,18 @@ class _Fusion(BaseEstimator):
                 [Problem(f"groups: {', '.join(groups)}")],
             )
         return [
-            (bname, self._branch(groups[g], name, options))
+            (bname, self._branch(groups[g], name, options, kit))
             for bname, (g, name) in zip(names, pairs, strict=True)
         ]
 
-    def _branch(self, columns, learner, options) -> BaseEstimator:
-        """A plain branch, or a tuned one when ``options`` holds ``tune`` settings."""
+    def _branch(self, columns, learner, options, kit) -> BaseEstimator:
+        """A plain branch with the task's learner of that name, or a tuned one when
+        ``options`` holds ``tune`` settings (binary targets: the search space is by name)."""
         options = dict(options)
         tune = options.pop("tune", None)
         if tune is None:
-            return make_branch(columns, learner, self.random_state, **options)
+            estimator = kit.learner(learner, self.random_state)
+            return make_branch(columns, estimator, self.random_state, **options)
         return tuned_branch(columns, learner, random_state=self.random_state, **tune, **options)
 
 

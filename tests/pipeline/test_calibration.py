@@ -36,7 +36,7 @@ def test_calibration_values_and_tasks_are_checked():
     groups = {"CT__tumor": ["a"], "MR__tumor": ["b"]}
     with pytest.raises(InputError, match="The .calibration. parameter of FusionClassifier"):
         build_model(groups, "late", calibration="platt")
-    with pytest.raises(InputError, match="Calibration is for classifiers"):
+    with pytest.raises(InputError, match="calibration is for classifiers"):
         build_model(groups, "late", calibration="sigmoid", task="regression")
     X, y = _table(1)
     fitted = FusionClassifier("late", calibration="isotonic").fit(X, y)

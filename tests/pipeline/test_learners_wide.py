@@ -26,6 +26,7 @@ from radfusion.pipeline.learners import (
     PENALTY_CS,
     WIDE_LEARNERS,
     make_learner,
+    make_regressor,
 )
 from radfusion.pipeline.persistence import is_trusted_type
 
@@ -83,7 +84,7 @@ def test_penalised_lr_chooses_its_penalty_on_its_rows_and_is_sparse(name):
 @pytest.mark.parametrize("name", WIDE_LEARNERS)
 def test_multiclass(name):
     X, y = make_classification(90, 20, n_informative=5, n_classes=3, random_state=0)
-    proba = make_learner(name, task="multiclass").fit(X, y).predict_proba(X)
+    proba = make_learner(name, multiclass=True).fit(X, y).predict_proba(X)
     assert proba.shape == (90, 3)
     assert (proba.argmax(axis=1) == y).mean() > 0.6
 
@@ -91,7 +92,7 @@ def test_multiclass(name):
 @pytest.mark.parametrize("name", WIDE_LEARNERS)
 def test_regression_is_refused_by_name(name):
     with pytest.raises(InputError, match=f"'{name}' is for classification only"):
-        make_learner(name, task="regression")
+        make_regressor(name)
 
 
 @pytest.mark.parametrize("name", WIDE_LEARNERS)
@@ -137,7 +138,7 @@ EXPECTED_FAILURES = {
 }
 LIBLINEAR_MULTICLASS = {
     "check_classifier_not_supporting_multiclass": (
-        "liblinear's own message; make_learner(task='multiclass') switches 'l1' to saga"
+        "liblinear's own message; make_learner(multiclass=True) switches 'l1' to saga"
     )
 }
 
