@@ -558,8 +558,6 @@ def train(
     from .progress import step
 
     check_output_path(out)
-    if from_report is None and label is None and task != "survival":
-        raise InputError("No outcome column", [Problem("pass --label (or --from-report)")])
     with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
         if from_report is not None:
             trained = train_from_report(
@@ -654,14 +652,10 @@ def validate(
         seed=seed,
         command=_command_line(),
     )
-    from .targets import PRIMARY_METRIC
+    from .targets import get_task
 
     metrics = report["metrics"]
-    task = report["data"]["task"]
-    names = [PRIMARY_METRIC[task]]
-    if task == "binary":
-        names += ["calibration_slope", "calibration_intercept"]
-    for name in names:
+    for name in get_task(report["data"]["task"]).headline_metrics:
         value = metrics[name]
         typer.echo(
             f"{name:<24} {_fmt(value['mean'])}  [{_fmt(value['ci_low'])}, {_fmt(value['ci_high'])}]"
@@ -679,7 +673,7 @@ def _fmt(value: float | None) -> str:
 def _print_summary(report: dict, out: Path) -> None:
     from .targets import PRIMARY_METRIC
 
-    metric = PRIMARY_METRIC[report.get("task", "binary")]
+    metric = PRIMARY_METRIC[report["task"]]
     title = {
         "roc_auc": "ROC AUC",
         "roc_auc_ovr": "AUC (OvR)",

@@ -138,9 +138,7 @@ def _encode_target(
     check_label_spellings(values, label, file)
     task = resolve_task(task, values)
     mapping = task.check_values(values, label, file)
-    if not task.is_classifier:
-        return pd.to_numeric(values).to_numpy(dtype=np.float64), mapping, task
-    return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int), mapping, task
+    return task.codes(values, mapping), mapping, task
 
 
 def _encode_categoricals(

@@ -40,16 +40,16 @@ from radfusion.features.files import file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .cohorts import clinical_columns, model_cohort
-from .persistence import TrainedModel, load_model, model_inputs, model_matrix, predict_table
+from .persistence import TrainedModel, load_model, model_inputs, model_matrix
 from .preprocessing import CategoricalEncoder
-from .report import build_external_report, write_external_report
-from .statistics import PROBA_EPS
-from .targets import BinaryTask, SurvivalTask
+from .report import build_external_report, survival_cohort, survival_curves, write_external_report
+from .statistics import PROBA_EPS, bootstrap_auc
+from .targets import Task
 from .validation import (
     DCA_THRESHOLDS,
-    bootstrap_auc,
     calibration_curves,
     decision_curves,
+    output_cube,
     roc_curves,
     summarize,
 )
@@ -111,22 +111,8 @@ def validate_model(
     """
     model_path = None if isinstance(model, TrainedModel) else Path(model)
     trained = load_model(model_path) if model_path is not None else model
-    task = trained.task
-    if isinstance(task, SurvivalTask):
-        raise InputError(
-            "External validation of a survival model is not available yet",
-            [
-                Problem(
-                    "run `radfusion predict` on the external tables, then score its risk and "
-                    "survival_at_<h> columns against the external time and event with "
-                    "radfusion.pipeline.survival_metrics.survival_metrics_ci (Harrell's and "
-                    "Uno's C, td-AUC, integrated Brier score with bootstrap CIs)",
-                    file=str(model_path) if model_path is not None else None,
-                )
-            ],
-        )
     label = label or trained.label
-    predictions, table = external_predictions(
+    predictions, table, task = external_predictions(
         trained,
         features,
         label=label,
@@ -136,20 +122,10 @@ def validate_model(
     )
     name = trained.settings.get("strategy", "model")
     metrics = summarize(predictions, task=task, n_bootstrap=n_bootstrap, seed=seed)[name]
-    y = predictions["y_true"].to_numpy()
-    if isinstance(task, BinaryTask):
-        curves, data, cohorts = _binary_sections(trained, predictions, table, n_bootstrap, seed)
-        data = {"label": label, **data}
-    else:
-        curves = None
-        cohorts = {"training": None, "external": None}
-        data = {"label": label, "n_patients": len(y)}
-        if task.is_classifier:
-            data["class_counts"] = {
-                str(c): int(np.sum(y == k)) for k, c in enumerate(trained.classes)
-            }
-        else:
-            data["outcome_mean"] = float(np.mean(y))
+    curves, data, cohorts = _SECTIONS[task.name](
+        trained, predictions, task, table, n_bootstrap, seed
+    )
+    data = {"label": label, **data}
     data["task"] = task.name
     harmonisation = _harmonisation(trained, table, str(features))
     if harmonisation is not None:
@@ -207,6 +183,7 @@ def validate_model(
 def _binary_sections(
     trained: TrainedModel,
     predictions: pd.DataFrame,
+    task: Task,
     table: pd.DataFrame,
     n_bootstrap: int,
     seed: int,
@@ -245,6 +222,43 @@ def _binary_sections(
     return curves, data, {"training": trained.training.get("cohort"), "external": external}
 
 
+def _class_sections(trained, predictions, task, table, n_bootstrap, seed):
+    """Multiclass: the patients per class (no curves, no Table 1 by outcome)."""
+    y = predictions["y_true"].to_numpy()
+    counts = {str(c): int(np.sum(y == k)) for k, c in enumerate(trained.classes)}
+    data = {"n_patients": len(y), "class_counts": counts}
+    return None, data, {"training": None, "external": None}
+
+
+def _value_sections(trained, predictions, task, table, n_bootstrap, seed):
+    """Regression: the patients and the mean outcome."""
+    y = predictions["y_true"].to_numpy()
+    return (
+        None,
+        {"n_patients": len(y), "outcome_mean": float(np.mean(y))},
+        {"training": None, "external": None},
+    )
+
+
+def _survival_sections(trained, predictions, task, table, n_bootstrap, seed):
+    """Survival: events and follow-up, the risk groups split at the training cohort's median
+    risk (Kaplan–Meier, log-rank), the time-dependent AUC and the calibration at the middle
+    horizon."""
+    name = trained.settings.get("strategy", "model")
+    _, _, values, y = output_cube(predictions, task, [name])
+    data = {**survival_cohort(y), "horizons": list(task.horizons), "times": list(task.grid)}
+    return survival_curves(y, values[0], task), data, {"training": None, "external": None}
+
+
+#: The sections of each task's external-validation report (the one place they are chosen).
+_SECTIONS = {
+    "binary": _binary_sections,
+    "multiclass": _class_sections,
+    "regression": _value_sections,
+    "survival": _survival_sections,
+}
+
+
 def external_predictions(
     trained: TrainedModel,
     features: str | Path,
@@ -253,58 +267,53 @@ def external_predictions(
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     biomarkers_id: str | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The model's probability for every external patient, with the observed outcome.
+) -> tuple[pd.DataFrame, pd.DataFrame, Task]:
+    """The model's output for every external patient, with the observed outcome.
 
     Returns the predictions frame of :func:`radfusion.pipeline.validation.summarize` (one
-    model, ``repeat`` and ``fold`` 0, sorted by patient id) and the joined input table
-    (same patients, same order).
+    model, ``repeat`` and ``fold`` 0, sorted by patient id), the joined input table (same
+    patients, same order) and the task that scores them (a survival model's: the training
+    horizons inside this cohort's follow-up).
     """
     table, sources = model_inputs(
         trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
     )
     file = str(features)
-    if label not in table.columns:
+    task = trained.task
+    columns = task.outcome_columns(label, trained.settings)
+    absent = [c for c in columns if c not in table.columns]
+    if absent:
         raise InputError(
             "Outcome column not found",
-            [Problem(f"no column {label!r} in the feature or biomarker table", file=file)],
+            [
+                Problem(f"no column {c!r} in the feature or biomarker table", file=file)
+                for c in absent
+            ],
         )
-    where = sources.get(label, file)
+    where = " and ".join(dict.fromkeys(sources.get(c, file) for c in columns))
     _harmonisation(trained, table, file)  # an unseen site the model refuses: a clear error
-    task = trained.task
-    if not task.is_classifier:
-        codes = _numeric_outcome(table[label], label, where)
-    else:
-        codes = _encode_outcome(table[label], trained, label, where)
-    predicted = predict_table(
+    y = task.read_outcome(table, columns, trained.classes, where)
+    X = model_matrix(
         trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
     )
-    ids = predicted.iloc[:, 0].astype(str).to_numpy()
+    task = task.for_cohort(y, trained.settings)
+    n_outputs = task.n_outputs(trained.label_mapping)
+    outputs = task.model_outputs(trained.estimator, X, n_outputs, trained.settings)
+    ids = X.index.astype(str).to_numpy()
     order = np.argsort(ids, kind="stable")
-    table = table.iloc[order]
-    y = codes.iloc[order].to_numpy()
-    if task.is_classifier and len(np.unique(y)) < 2:
-        raise InputError(
-            "The external cohort has one outcome class only",
-            [Problem(f"every patient has {label!r} = {trained.classes[y[0]]!r}", file=where)],
-        )
     frame = pd.DataFrame(
         {
             "patient_id": ids[order].astype(object),
             "model": trained.settings.get("strategy", "model"),
             "repeat": 0,
             "fold": 0,
-            "y_true": y.astype(np.int64 if task.is_classifier else np.float64),
+            **task.target_frame(y[order]),
         }
     )
-    if not task.is_classifier:
-        frame["prediction"] = predicted["predicted"].to_numpy(dtype=float)[order]
-    else:
-        names = [f"probability_{c}" for c in trained.classes]
-        outputs = predicted["probability"] if isinstance(task, BinaryTask) else predicted[names]
-        columns = task.output_columns(len(trained.classes))
-        frame[columns] = np.asarray(outputs, dtype=float).reshape(len(frame), -1)[order]
-    return frame, table
+    frame[task.output_columns(n_outputs)] = np.asarray(outputs, dtype=float).reshape(
+        len(frame), -1
+    )[order]
+    return frame, table.iloc[order], task
 
 
 def _harmonisation(trained: TrainedModel, table: pd.DataFrame, file: str) -> dict | None:
@@ -344,53 +353,6 @@ def _harmonisation(trained: TrainedModel, table: pd.DataFrame, file: str) -> dic
         "external_sites": external,
         "unseen_sites": unseen,
     }
-
-
-def _numeric_outcome(values: pd.Series, label: str, file: str) -> pd.Series:
-    """A continuous outcome as floats; a missing or non-numeric value is an error per
-    patient."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    problems = [
-        Problem(
-            f"no {label!r} value"
-            if pd.isna(values[p])
-            else f"{label!r} = {values[p]!r} is not a number",
-            patient_id=str(p),
-            file=file,
-        )
-        for p in values.index[numbers.isna() | ~np.isfinite(numbers.fillna(0))]
-    ]
-    if problems:
-        raise InputError("Some outcomes cannot be compared with the model's", problems[:50])
-    return numbers.astype(float)
-
-
-def _encode_outcome(values: pd.Series, trained: TrainedModel, label: str, file: str) -> pd.Series:
-    """0/1 codes of the model's classes; a missing or unknown value is an error per patient."""
-    known = {str(c): k for k, c in enumerate(trained.classes)}
-
-    def code(value: Any) -> int | None:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return known.get(str(value).strip())
-
-    problems = [
-        Problem(f"no {label!r} value", patient_id=str(p), file=file)
-        for p in values.index[values.isna()]
-    ]
-    codes = values.map(lambda v: None if pd.isna(v) else code(v))
-    problems += [
-        Problem(
-            f"{label!r} = {values[p]!r} is not one of the model's classes "
-            f"({', '.join(map(str, trained.classes))})",
-            patient_id=str(p),
-            file=file,
-        )
-        for p in values.index[codes.isna() & values.notna()]
-    ]
-    if problems:
-        raise InputError("Some outcomes cannot be compared with the model's", problems[:50])
-    return codes.astype(np.int64)
 
 
 def _recalibration(y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:

@@ -71,13 +71,8 @@ from .tables import (
     resolve_id,
 )
 from .targets import (
-    THRESHOLD,
-    BinaryTask,
-    MulticlassTask,
-    SurvivalTask,
     Task,
     get_task,
-    survival_output_column,
 )
 
 __all__ = [
@@ -200,7 +195,7 @@ class TrainedModel:
     @property
     def task(self) -> Task:
         """The task object of the model's target (``settings["task"]``; binary by default)."""
-        return get_task(self.settings.get("task", "binary"))
+        return get_task(self.settings["task"])
 
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -298,14 +293,11 @@ def train_model(
         horizons=horizons,
     )
     params = data.with_categories(params)
-    trained = _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params)
-    if isinstance(data.task, SurvivalTask):  # an outcome column, like the label: not an input
-        trained.settings["event"] = event
-    return trained
+    return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params, event)
 
 
 def _fit(
-    data, features, biomarkers, id_column, biomarkers_id, strategy: str, params: dict
+    data, features, biomarkers, id_column, biomarkers_id, strategy: str, params: dict, event=None
 ) -> TrainedModel:
     """Fit ``make_estimator(strategy, **params)`` on a dataset and describe it."""
     if strategy not in STRATEGIES:
@@ -318,7 +310,6 @@ def _fit(
         # Negative-control columns are never fused: a model that does not use them must not
         # ask for them at predict (a new cohort is extracted without --negative-control).
         table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
-    survival = isinstance(data.task, SurvivalTask)
     estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
     with warnings.catch_warnings():  # load_dataset reported the join already
         warnings.simplefilter("ignore", UnmatchedPatientsWarning)
@@ -333,8 +324,8 @@ def _fit(
     for value in raw[data.label].dropna().unique() if classes else ():
         classes[data.label_mapping[str(value)]] = _plain(value)
     counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
-    cohort = None  # Table 1 (aggregates only) for `radfusion validate`; binary targets
-    if isinstance(data.task, BinaryTask):
+    cohort = None  # Table 1 (aggregates only) for `radfusion validate`, by class
+    if data.task.describes_cohort:
         cohort = model_cohort(
             table,
             data.y,
@@ -354,15 +345,7 @@ def _fit(
             "strategy": strategy,
             "task": data.task.name,
             "params": jsonable(estimator.get_params(deep=False)),
-            **(
-                {
-                    "time": data.label,
-                    "horizons": list(data.task.horizons),
-                    "events": int(data.y["event"].sum()),
-                }
-                if survival
-                else {}
-            ),
+            **data.task.model_settings(data.y, estimator, table, label=data.label, event=event),
         },
         training={
             "n_patients": len(data.y),
@@ -460,7 +443,7 @@ def train_from_report(
         id_column=config.get("id_column"),
         group_pattern=params.get("group_pattern"),
         harmonize=params.get("harmonize"),
-        task=config.get("task", "binary"),
+        task=config["task"],
         biomarkers_id=config.get("biomarkers_id_column"),
         time=config.get("time"),
         event=config.get("event"),
@@ -474,6 +457,7 @@ def train_from_report(
         config.get("biomarkers_id_column"),
         strategy,
         params,
+        config.get("event"),
     )
 
 
@@ -759,34 +743,8 @@ def predict_table(
     X = model_matrix(
         trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
     )
-    estimator = trained.estimator
-    ids = {X.index.name: X.index.to_numpy()}
-    task = trained.task
-    if isinstance(task, SurvivalTask):
-        horizons = trained.settings["horizons"]
-        surv = estimator.predict_survival(X, horizons)
-        return pd.DataFrame(
-            {
-                **ids,
-                "risk": np.asarray(estimator.predict(X), dtype=float),
-                **{survival_output_column(h): surv[:, k] for k, h in enumerate(horizons)},
-            }
-        )
-    if not task.is_classifier:
-        return pd.DataFrame({**ids, "predicted": np.asarray(estimator.predict(X), dtype=float)})
-    order = list(estimator.classes_)
-    proba = estimator.predict_proba(X)[:, [order.index(k) for k in range(len(trained.classes))]]
-    if isinstance(task, MulticlassTask):
-        return pd.DataFrame(
-            {
-                **ids,
-                **{f"probability_{c}": proba[:, k] for k, c in enumerate(trained.classes)},
-                "predicted": np.asarray(trained.classes)[proba.argmax(axis=1)],
-            }
-        )
-    probability = proba[:, 1]
-    predicted = np.asarray(trained.classes)[(probability >= THRESHOLD).astype(int)]
-    return pd.DataFrame({**ids, "probability": probability, "predicted": predicted})
+    columns = trained.task.predict_columns(trained.estimator, X, trained.classes, trained.settings)
+    return pd.DataFrame({X.index.name: X.index.to_numpy(), **columns})
 
 
 def model_matrix(

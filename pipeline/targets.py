@@ -16,6 +16,7 @@ products.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,9 +25,15 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from radfusion.features.errors import InputError, Problem
 
-from .statistics import calibration_fit, group_sums, weighted_auc
-from .survival import EVENT_FIELD, TIME_FIELD, check_survival_y
-from .survival_metrics import default_horizons, ibs_times, survival_metrics
+from .statistics import bootstrap_auc, calibration_fit, group_sums, weighted_auc
+from .survival import (
+    EVENT_FIELD,
+    TIME_FIELD,
+    check_survival_y,
+    survival_target,
+    survival_target_from_table,
+)
+from .survival_metrics import default_horizons, harrell_c_ci, ibs_times, survival_metrics
 
 __all__ = [
     "BINARY_METRICS",
@@ -141,6 +148,8 @@ class Task:
     """Metric names, in report order."""
     primary_metric: ClassVar[str]
     """The metric that ranks models (the report's ``best``); higher is better."""
+    headline_metrics: ClassVar[tuple[str, ...]]
+    """The metrics a console summary of a validation shows (the primary one first)."""
     is_classifier: ClassVar[bool]
     """Models are classifiers called with ``predict_proba`` (else regressors, ``predict``)."""
     stratified: ClassVar[bool]
@@ -190,9 +199,73 @@ class Task:
         :class:`~radfusion.features.errors.InputError` naming the problem."""
         raise NotImplementedError
 
+    def codes(self, values: pd.Series, mapping: dict[str, int]) -> np.ndarray:
+        """A target column read from a table (checked by :meth:`check_values`) as the models
+        see it: the class codes of ``mapping`` (by the value's text)."""
+        return values.map(lambda v: mapping[str(v)]).to_numpy(dtype=int)
+
     def n_outputs(self, mapping: dict[Any, int]) -> int:
         """Values one patient's fold output holds."""
         return 1
+
+    def code_mapping(self, n_outputs: int) -> dict[Any, int]:
+        """The label mapping of a predictions table read back without one (the codes
+        themselves for classes; empty otherwise)."""
+        return {}
+
+    def check_model(self, name: str, model: Any) -> None:
+        """Raise ``TypeError`` when ``model`` cannot give this task's fold output."""
+
+    def describe_rows(self, y: np.ndarray) -> str:
+        """What a message about training rows says of their target (e.g. the class counts
+        of a fold too small to fit)."""
+        return ""
+
+    # ------------------------------------------------------------- a saved model on new rows
+    def outcome_columns(self, label: str, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The columns holding a saved model's outcome in a new table (its ``settings``)."""
+        return (label,)
+
+    def read_outcome(
+        self, table: pd.DataFrame, columns: Sequence[str], classes: Sequence[Any], file: str
+    ) -> np.ndarray:
+        """The outcome of a new cohort, encoded as the model's training target was (``classes``:
+        the model's labels, code ``k`` for ``classes[k]``); a missing or unknown value is an
+        :class:`~radfusion.features.errors.InputError` naming each patient."""
+        raise NotImplementedError
+
+    def for_cohort(self, y: Any, settings: Mapping[str, Any]) -> Task:
+        """The task that scores a new cohort's target ``y`` (this one, unless its evaluation
+        settings depend on the cohort)."""
+        return self
+
+    def model_outputs(
+        self, estimator: Any, X: Any, n_outputs: int, settings: Mapping[str, Any]
+    ) -> np.ndarray:
+        """A saved model's output on new rows, in :meth:`output_columns` order."""
+        return self.fold_output(estimator, X, n_outputs, "model")
+
+    def predict_columns(
+        self, estimator: Any, X: Any, classes: Sequence[Any], settings: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """What ``radfusion predict`` writes per patient, by column."""
+        raise NotImplementedError
+
+    def model_settings(
+        self, y: Any, estimator: Any, X: Any, *, label: str, event: str | None = None
+    ) -> dict[str, Any]:
+        """What a saved model records of its target beyond the label (none here)."""
+        return {}
+
+    def group_metrics(self, rows: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
+        """The metric of one held-out group of a leave-one-group-out CV (its predictions
+        ``rows``): ``events``, the task's metric with a bootstrap CI, and a ``note`` when it
+        is not defined."""
+        return {
+            "events": None,
+            "roc_auc": None,
+            "note": "per-group metrics are computed for binary targets only",
+        }
 
     def output_columns(self, n_outputs: int) -> list[str]:
         """The prediction frame's output columns."""
@@ -268,6 +341,58 @@ class Task:
 class _ClassificationTask(Task):
     is_classifier = True
     stratified = True
+
+    def code_mapping(self, n_outputs: int) -> dict[Any, int]:
+        return {code: code for code in range(max(2, n_outputs))}
+
+    def check_model(self, name: str, model: Any) -> None:
+        if not hasattr(model, "predict_proba"):
+            raise TypeError(f"model {name!r} ({type(model).__name__}) has no predict_proba")
+
+    def describe_rows(self, y: np.ndarray) -> str:
+        return f" (per class: {np.bincount(y.astype(int)).tolist()})"
+
+    def read_outcome(
+        self, table: pd.DataFrame, columns: Sequence[str], classes: Sequence[Any], file: str
+    ) -> np.ndarray:
+        (label,) = columns
+        values = table[label]
+        known = {str(c): k for k, c in enumerate(classes)}
+
+        def code(value: Any) -> int | None:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            return known.get(str(value).strip())
+
+        problems = [
+            Problem(f"no {label!r} value", patient_id=str(p), file=file)
+            for p in values.index[values.isna()]
+        ]
+        codes = values.map(lambda v: None if pd.isna(v) else code(v))
+        problems += [
+            Problem(
+                f"{label!r} = {values[p]!r} is not one of the model's classes "
+                f"({', '.join(map(str, classes))})",
+                patient_id=str(p),
+                file=file,
+            )
+            for p in values.index[codes.isna() & values.notna()]
+        ]
+        if problems:
+            raise InputError("Some outcomes cannot be compared with the model's", problems[:50])
+        codes = codes.to_numpy().astype(np.int64)
+        if len(np.unique(codes)) < 2:
+            raise InputError(
+                "The external cohort has one outcome class only",
+                [Problem(f"every patient has {label!r} = {classes[codes[0]]!r}", file=file)],
+            )
+        return codes
+
+    def class_probabilities(self, estimator: Any, X: Any, n_classes: int) -> np.ndarray:
+        """A saved classifier's probabilities of the class codes ``0 .. n_classes - 1``."""
+        order = list(estimator.classes_)
+        return estimator.predict_proba(X)[:, [order.index(k) for k in range(n_classes)]]
+
     combiners = ("mean", "platt", "best", "convex", "shrunk", "logistic")
     default_combiner = "platt"
 
@@ -325,6 +450,7 @@ class BinaryTask(_ClassificationTask):
     """
 
     name = "binary"
+    headline_metrics = ("roc_auc", "calibration_slope", "calibration_intercept")
     explains = True
     describes_cohort = True
     metrics = BINARY_METRICS
@@ -354,12 +480,34 @@ class BinaryTask(_ClassificationTask):
         outputs = np.asarray(outputs, dtype=np.float64)
         return binary_metrics(weights, y, outputs.reshape(outputs.shape[0], -1))
 
+    def group_metrics(self, rows: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
+        """Events (class 1) and ROC AUC with a 95 % bootstrap CI (within class); a group
+        with one class has no AUC."""
+        y = rows["y_true"].to_numpy().astype(np.int64)
+        out = {"events": int(y.sum()), "roc_auc": None, "note": None}
+        if y.min(initial=1) == y.max(initial=0):
+            out["note"] = "AUC not defined: the held-out group has one class only"
+        else:
+            proba = rows["proba"].to_numpy(dtype=float)
+            out["roc_auc"] = bootstrap_auc(y, proba, n_bootstrap=n_bootstrap, seed=seed)
+        return out
+
+    def predict_columns(
+        self, estimator: Any, X: Any, classes: Sequence[Any], settings: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """``probability`` of the positive class and ``predicted``, positive when
+        ``probability >= THRESHOLD`` (as in the cross-validation report)."""
+        probability = self.class_probabilities(estimator, X, len(classes))[:, 1]
+        predicted = np.asarray(classes)[(probability >= THRESHOLD).astype(int)]
+        return {"probability": probability, "predicted": predicted}
+
 
 class MulticlassTask(_ClassificationTask):
     """Three to :data:`MAX_CLASSES` classes, coded 0 .. K-1 in sorted order; a fold's output is
     every class's probability."""
 
     name = "multiclass"
+    headline_metrics = ("roc_auc_ovr",)
     metrics = MULTICLASS_METRICS
     primary_metric = "roc_auc_ovr"
 
@@ -384,11 +532,22 @@ class MulticlassTask(_ClassificationTask):
     def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
         return multiclass_metrics(weights, np.asarray(y).astype(np.int64), outputs)
 
+    def predict_columns(
+        self, estimator: Any, X: Any, classes: Sequence[Any], settings: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """``probability_<class>`` per class and ``predicted``, the most probable class."""
+        proba = self.class_probabilities(estimator, X, len(classes))
+        return {
+            **{f"probability_{c}": proba[:, k] for k, c in enumerate(classes)},
+            "predicted": np.asarray(classes)[proba.argmax(axis=1)],
+        }
+
 
 class RegressionTask(Task):
     """A continuous target; a fold's output is the predicted value."""
 
     name = "regression"
+    headline_metrics = ("r2",)
     combiners = ("mean", "best", "convex", "shrunk", "logistic")
     default_combiner = "mean"
     metrics = REGRESSION_METRICS
@@ -430,6 +589,36 @@ class RegressionTask(Task):
         outputs = np.asarray(outputs, dtype=np.float64)
         return regression_metrics(weights, y, outputs.reshape(outputs.shape[0], -1))
 
+    def codes(self, values: pd.Series, mapping: dict[str, int]) -> np.ndarray:
+        """The values as floats."""
+        return pd.to_numeric(values).to_numpy(dtype=np.float64)
+
+    def read_outcome(
+        self, table: pd.DataFrame, columns: Sequence[str], classes: Sequence[Any], file: str
+    ) -> np.ndarray:
+        (label,) = columns
+        values = table[label]
+        numbers = pd.to_numeric(values, errors="coerce")
+        problems = [
+            Problem(
+                f"no {label!r} value"
+                if pd.isna(values[p])
+                else f"{label!r} = {values[p]!r} is not a number",
+                patient_id=str(p),
+                file=file,
+            )
+            for p in values.index[numbers.isna() | ~np.isfinite(numbers.fillna(0))]
+        ]
+        if problems:
+            raise InputError("Some outcomes cannot be compared with the model's", problems[:50])
+        return numbers.to_numpy(dtype=np.float64)
+
+    def predict_columns(
+        self, estimator: Any, X: Any, classes: Sequence[Any], settings: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """``predicted``, the predicted value."""
+        return {"predicted": np.asarray(estimator.predict(X), dtype=float)}
+
 
 IBS_POINTS = 20
 """Times of a survival task's integrated-Brier-score grid (from the 10th to the 90th
@@ -458,6 +647,7 @@ class SurvivalTask(Task):
     """
 
     name = "survival"
+    headline_metrics = ("harrell_c",)
     combiners = ("mean", "cox")
     default_combiner = "cox"
     primary_metric = "harrell_c"
@@ -565,9 +755,12 @@ class SurvivalTask(Task):
     def held_out_output(
         self, estimator: Any, X: Any, train: np.ndarray, test: np.ndarray, n_outputs: int, name: str
     ) -> np.ndarray:
-        rows = X.iloc[test]
-        risk = np.asarray(estimator.predict(rows), dtype=np.float64).reshape(-1)
         cut = float(np.median(np.asarray(estimator.predict(X.iloc[train]), dtype=np.float64)))
+        return self._outputs(estimator, X.iloc[test], cut, name)
+
+    def _outputs(self, estimator: Any, rows: Any, cut: float, name: str) -> np.ndarray:
+        """Risk, the training median risk ``cut`` and the survival at every evaluation time."""
+        risk = np.asarray(estimator.predict(rows), dtype=np.float64).reshape(-1)
         times = np.asarray(self.times)
         try:
             if hasattr(estimator, "predict_survival"):
@@ -580,6 +773,65 @@ class SurvivalTask(Task):
                 f"{times.min():g}..{times.max():g}: {error}"
             ) from error
         return np.column_stack([risk, np.full(len(risk), cut), surv])
+
+    def outcome_columns(self, label: str, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The time and event columns the model was trained on."""
+        return (settings.get("time", label), settings["event"])
+
+    def read_outcome(
+        self, table: pd.DataFrame, columns: Sequence[str], classes: Sequence[Any], file: str
+    ) -> np.ndarray:
+        time, event = columns
+        return survival_target_from_table(table, time, event, file=file)
+
+    def for_cohort(self, y: Any, settings: Mapping[str, Any]) -> SurvivalTask:
+        """The model's training horizons that lie inside this cohort's follow-up, and the
+        cohort's own integrated-Brier-score grid; an error when none of the horizons does."""
+        y = check_survival_y(y)
+        last = float(y[TIME_FIELD].max())
+        horizons = [h for h in settings.get("horizons") or () if 0 < h < last]
+        if not horizons:
+            raise InputError(
+                "The cohort's follow-up is shorter than every horizon of the model",
+                [
+                    Problem(
+                        f"horizons {list(settings.get('horizons') or ())} of training; the "
+                        f"longest follow-up here is {last:g}"
+                    )
+                ],
+            )
+        return SurvivalTask.for_target(y, horizons)
+
+    def model_settings(
+        self, y: Any, estimator: Any, X: Any, *, label: str, event: str | None = None
+    ) -> dict[str, Any]:
+        """The time and event columns, the horizons, the number of events and the training
+        cohort's median risk (the cut-off of the risk groups on a new cohort)."""
+        return {
+            "time": label,
+            "event": event,
+            "horizons": list(self.horizons),
+            "events": int(y[EVENT_FIELD].sum()),
+            "train_median_risk": float(np.median(np.asarray(estimator.predict(X), dtype=float))),
+        }
+
+    def model_outputs(
+        self, estimator: Any, X: Any, n_outputs: int, settings: Mapping[str, Any]
+    ) -> np.ndarray:
+        """Risk, the training cohort's median risk (stored in the model) and the survival at
+        every evaluation time of this cohort."""
+        return self._outputs(estimator, X, float(settings["train_median_risk"]), "model")
+
+    def predict_columns(
+        self, estimator: Any, X: Any, classes: Sequence[Any], settings: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """``risk`` (higher: earlier event) and ``survival_at_<h>`` at each training horizon."""
+        horizons = settings["horizons"]
+        surv = estimator.predict_survival(X, horizons)
+        return {
+            "risk": np.asarray(estimator.predict(X), dtype=float),
+            **{survival_output_column(h): surv[:, k] for k, h in enumerate(horizons)},
+        }
 
     def target_frame(self, codes: np.ndarray) -> dict[str, np.ndarray]:
         return {
@@ -599,6 +851,21 @@ class SurvivalTask(Task):
         return check_survival_y(
             np.rec.fromarrays([event.astype(bool), time], names=[EVENT_FIELD, TIME_FIELD])
         )
+
+    def group_metrics(self, rows: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
+        """Events and Harrell's C with a 95 % bootstrap CI (within the patients with an event
+        and within the censored); not defined without an event or a comparable pair."""
+        event = rows[EVENT_FIELD].to_numpy().astype(bool)
+        out = {"events": int(event.sum()), "harrell_c": None, "note": None}
+        if not event.any():
+            out["note"] = "C-index not defined: no event in the held-out group"
+            return out
+        y = survival_target(rows[TIME_FIELD].to_numpy(), event, rows["patient_id"])
+        risk = rows["risk"].to_numpy(dtype=float)
+        out["harrell_c"] = harrell_c_ci(y, risk, n_boot=n_bootstrap, seed=seed)
+        if out["harrell_c"] is None:
+            out["note"] = "C-index not defined: no comparable pair of patients"
+        return out
 
     def bootstrap_weights(self, y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
         return stratified_bootstrap_weights(y[EVENT_FIELD].astype(np.int64), n_bootstrap, seed)

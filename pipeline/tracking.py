@@ -72,7 +72,7 @@ def report_params(report: Mapping[str, Any]) -> dict[str, str]:
     """The run's parameters: configuration, seed, task, data counts, versions, input hashes."""
     params: dict[str, Any] = {
         "seed": report.get("seed"),
-        "task": report.get("task", "binary"),
+        "task": report["task"],
         "schema_version": report.get("schema_version"),
         "radfusion_version": report.get("radfusion_version"),
     }

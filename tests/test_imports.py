@@ -168,7 +168,7 @@ EDGES, PRIVATE, SKLEARN_PRIVATE = _scan()
 
 def test_the_scan_sees_the_packages():
     assert len(MODULES) > 30
-    assert "radfusion.pipeline.fusion._stacking" in EDGES["radfusion.pipeline.fusion._model"]
+    assert "radfusion.pipeline.fusion._kits" in EDGES["radfusion.pipeline.fusion._model"]
     assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._inputs"]
     assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.validation._cv"]
 

@@ -134,7 +134,7 @@ class _Combiner(BaseEstimator):
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
         if not (isinstance(self.min_slope, Real) and 0 <= self.min_slope < np.inf):
             raise ValueError(f"min_slope must be a finite number >= 0, got {self.min_slope!r}")
-        if self._task == "regression" and self.method in CLASSIFICATION_ONLY:
+        if not self._classifies and self.method in CLASSIFICATION_ONLY:
             raise ValueError(
                 f"method {self.method!r} calibrates class probabilities; a regressor has none"
             )
@@ -172,7 +172,7 @@ class _Combiner(BaseEstimator):
     def _loss_grad(self, weights, outputs, present, target):
         pred, den, ok = self._pool(weights, outputs, present)
         n = len(target)
-        if self._task == "classification":
+        if self._classifies:
             rows = np.arange(n)
             chosen = np.clip(pred[rows, target], _CLIP, None)
             loss = -np.log(chosen).sum() / n
@@ -190,7 +190,7 @@ class _Combiner(BaseEstimator):
 
     def _row_losses(self, weights, outputs, present, target) -> np.ndarray:
         pred, _, _ = self._pool(weights, outputs, present)
-        if self._task == "classification":
+        if self._classifies:
             return -np.log(np.clip(pred[np.arange(len(target)), target], _CLIP, None))
         return (pred[:, 0] - target) ** 2
 
@@ -227,7 +227,7 @@ class _Combiner(BaseEstimator):
 
     def _splits(self, target, n):
         """Folds of the shrinkage CV, or None when the rows cannot be split."""
-        if self._task == "classification":
+        if self._classifies:
             counts = np.bincount(target)
             if counts[counts > 0].min() < 2:
                 return None
@@ -399,7 +399,7 @@ class CombinerClassifier(ClassifierMixin, _Combiner):
     classes_, n_features_in_, n_branches_
     """
 
-    _task = "classification"
+    _classifies = True
 
     def fit(self, X, y):
         """Fit the weights on out-of-fold probabilities ``X`` (NaN: branch absent) and ``y``."""
@@ -457,7 +457,7 @@ class CombinerRegressor(RegressorMixin, _Combiner):
     ``class_prior_``); ``"platt"`` is refused (a regressor has no probabilities).
     """
 
-    _task = "regression"
+    _classifies = False
     _width = 1
 
     def fit(self, X, y):

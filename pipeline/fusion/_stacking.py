@@ -9,7 +9,7 @@ from sklearn.ensemble import StackingClassifier, StackingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
@@ -239,9 +239,11 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
         X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
-        binary = type_of_target(y, input_name="y") == "binary"
+        two_classes = len(np.unique(y)) == 2
         self._clone_final_estimator(
-            default=NonNegativeLogisticRegression() if binary else LogisticRegression(max_iter=1000)
+            default=NonNegativeLogisticRegression()
+            if two_classes
+            else LogisticRegression(max_iter=1000)
         )
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_

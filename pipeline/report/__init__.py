@@ -84,19 +84,23 @@ from ._survival import (
     build_survival_report,
     render_survival_html,
     survival_cohort,
+    survival_curves,
     survival_figures,
-    survival_group_metrics,
     survival_learner_parameters,
 )
 from ._tasks import (
+    CLASSES,
     TASK_FIGURES,
     TASK_METRIC_LABELS,
+    VALUES,
     build_task_report,
     render_task_html,
     task_figures,
 )
 
 __all__ = [
+    "CLASSES",
+    "VALUES",
     "REPORT_KINDS",
     "ReportKind",
     "report_kind",
@@ -125,8 +129,8 @@ __all__ = [
     "build_survival_report",
     "render_survival_html",
     "survival_cohort",
+    "survival_curves",
     "survival_figures",
-    "survival_group_metrics",
     "survival_learner_parameters",
     "TASK_METRIC_LABELS",
     "USER",

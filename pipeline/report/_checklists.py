@@ -12,7 +12,7 @@ completing the checklists themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..preprocessing import STRONG_ASSOCIATION
@@ -730,15 +730,20 @@ def _with_rules(
 SURVIVAL_ITEMS = _with_rules(ITEMS, _SURVIVAL_RULES)
 
 
-def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
+def build_checklists(
+    report: Mapping[str, Any], items: Sequence[tuple[str, str, str, Rule]] = ITEMS
+) -> dict[str, Any]:
     """The ``checklists`` field of ``report.json``.
 
     Parameters
     ----------
     report : mapping
         The report content (with ``methods``); read: ``config``, ``data``, ``models``,
-        ``cohort``, ``methods`` (a survival report, ``task`` "survival": ``comparisons``
-        and ``groups`` instead of ``cohort``, and the rules of :data:`SURVIVAL_ITEMS`).
+        ``cohort``, ``methods`` (a survival report: ``comparisons`` and ``groups`` instead
+        of ``cohort``).
+    items : sequence, default=ITEMS
+        The checklist items and their rules: :data:`ITEMS`, or :data:`SURVIVAL_ITEMS` for a
+        survival report.
 
     Returns
     -------
@@ -747,21 +752,20 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
         "counts": {checklist: {status: n}}}``; ``where`` is the report section's anchor,
         or ``"-"`` when the report has nothing on it.
     """
-    items = []
-    rules = SURVIVAL_ITEMS if report.get("task") == "survival" else ITEMS
-    for checklist, item, where, rule in rules:
+    rows = []
+    for checklist, item, where, rule in items:
         status, note = rule(report)
         if where == "groups" and not report.get("groups"):  # no leave-one-group-out section
             where = "-"
-        items.append(
+        rows.append(
             {"checklist": checklist, "item": item, "where": where, "status": status, "note": note}
         )
     counts = {
         name: {
-            status: sum(1 for i in items if i["checklist"] == name and i["status"] == status)
+            status: sum(1 for i in rows if i["checklist"] == name and i["status"] == status)
             for status in STATUSES
         }
-        for name in dict.fromkeys(i["checklist"] for i in items)
+        for name in dict.fromkeys(i["checklist"] for i in rows)
     }
     return {
         "note": (
@@ -771,7 +775,7 @@ def build_checklists(report: Mapping[str, Any]) -> dict[str, Any]:
             "in the report and must be written by the authors. Not a substitute for "
             "completing the checklists themselves."
         ),
-        "items": items,
+        "items": rows,
         "counts": counts,
     }
 

@@ -28,7 +28,14 @@ from ._survival import (
     render_survival_html,
     survival_figures,
 )
-from ._tasks import TASK_FIGURES, build_task_report, render_task_html, task_figures
+from ._tasks import (
+    CLASSES,
+    TASK_FIGURES,
+    VALUES,
+    build_task_report,
+    render_task_html,
+    task_figures,
+)
 
 __all__ = ["REPORT_KINDS", "ReportKind", "build_cv_report", "report_kind"]
 
@@ -73,15 +80,36 @@ def _binary(result, summary, *, config, seed, n_bootstrap, **context) -> dict[st
     return _with_groups(report, result, config, n_bootstrap, seed)
 
 
-def _classes_or_values(
-    result, summary, *, config, seed, inputs, groups, cohort, n_bootstrap, explanations, **_
-) -> dict[str, Any]:
-    if explanations is not None:
-        raise ValueError(f"explanations are computed for binary targets, not {result.task.name}")
-    report = build_task_report(
-        result, summary, config=config, seed=seed, inputs=inputs, groups=groups, cohort=cohort
+def _classes_or_values(part):
+    def build(
+        result, summary, *, config, seed, inputs, groups, cohort, n_bootstrap, explanations, **_
+    ) -> dict[str, Any]:
+        if explanations is not None:
+            raise ValueError(
+                f"explanations are computed for binary targets, not {result.task.name}"
+            )
+        report = build_task_report(
+            result,
+            summary,
+            config=config,
+            seed=seed,
+            inputs=inputs,
+            groups=groups,
+            cohort=cohort,
+            part=part,
+        )
+        return _with_groups(report, result, config, n_bootstrap, seed)
+
+    return build
+
+
+def _task_kind(part) -> ReportKind:
+    return ReportKind(
+        _classes_or_values(part),
+        task_figures,
+        lambda report, svgs=None: render_task_html(report, svgs, part=part),
+        tuple(sorted(set().union(*TASK_FIGURES.values()))),
     )
-    return _with_groups(report, result, config, n_bootstrap, seed)
 
 
 def _survival(
@@ -99,13 +127,6 @@ def _survival(
     )
 
 
-_TASK_KIND = ReportKind(
-    _classes_or_values,
-    task_figures,
-    render_task_html,
-    tuple(sorted(set().union(*TASK_FIGURES.values()))),
-)
-
 REPORT_KINDS: dict[str, ReportKind] = {
     "binary": ReportKind(
         _binary,
@@ -113,8 +134,8 @@ REPORT_KINDS: dict[str, ReportKind] = {
         lambda report, svgs=None: render_html(report, svgs=svgs),
         tuple(FIGURES),
     ),
-    "multiclass": _TASK_KIND,
-    "regression": _TASK_KIND,
+    "multiclass": _task_kind(CLASSES),
+    "regression": _task_kind(VALUES),
     "survival": ReportKind(
         _survival, survival_figures, render_survival_html, tuple(SURVIVAL_FIGURES)
     ),

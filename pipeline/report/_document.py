@@ -125,7 +125,6 @@ from radfusion.features.files import file_digest
 from ..fusion import FUSED
 from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
 from ..statistics import describe_cohort
-from ..targets import BinaryTask
 from ..validation import (
     CI_LEVEL,
     CURVE_GRID,
@@ -342,8 +341,6 @@ def build_report(
     dict
         JSON-serialisable, deterministic for the same arguments.
     """
-    if not isinstance(result.task, BinaryTask):
-        raise ValueError(f"build_report draws binary results; this one is {result.task.name}")
     predictions = result.predictions
     per_patient = predictions.drop_duplicates("patient_id")
     n_positive = int((per_patient["y_true"] == 1).sum())

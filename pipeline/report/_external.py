@@ -28,7 +28,7 @@ The same inputs and seed give the same bytes; the files land as one set, like th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ from ._html import (
     package_versions,
     versions_html,
 )
+from ._survival import SURVIVAL_FIGURES, survival_metric_label
 from ._tasks import TASK_METRIC_LABELS
 
 __all__ = [
@@ -83,11 +84,16 @@ EXTERNAL_CI_METHOD = {
     "multiclass": _CI.format(within=" within each class")
     + "; the predicted class is the most probable one.",
     "regression": _CI.format(within="") + ".",
+    "survival": _CI.format(within=" within the patients with an event and within the censored")
+    + "; Harrell's and Uno's C, the time-dependent AUC at the model's horizons inside this "
+    "cohort's follow-up and the integrated Brier score (scikit-survival); the risk groups are "
+    "split at the training cohort's median risk, stored in the model.",
 }
 """How the CIs of an external-validation report were computed, per task."""
 NOT_COMPUTED = (
     "Calibration curves, the decision curve and Table 1 by outcome are computed for binary "
-    "models only."
+    "models only (survival models: risk groups, time-dependent AUC and calibration at a "
+    "horizon)."
 )
 _GRID = np.linspace(0.0, 1.0, 101)
 _CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
@@ -124,9 +130,7 @@ def build_external_report(
             },
             "config": config,
             "seed": seed,
-            "ci_method": EXTERNAL_CI_METHOD[data.get("task", "binary")].format(
-                n=config.get("n_bootstrap")
-            ),
+            "ci_method": EXTERNAL_CI_METHOD[data["task"]].format(n=config.get("n_bootstrap")),
             "versions": package_versions(),
         }
     )
@@ -226,27 +230,45 @@ def _decision_figure(report: Mapping[str, Any]) -> Figure:
     return fig
 
 
-EXTERNAL_FIGURES = {
-    "external_roc": (_roc_figure, "ROC curve on the external cohort"),
-    "external_calibration": (_calibration_figure, "Calibration and logistic recalibration"),
-    "external_decision_curve": (_decision_figure, "Decision curve (net benefit)"),
+def _survival_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The external report in the shape the cv survival figures draw (one model)."""
+    name = report["model"]["name"]
+    return {
+        "models": {name: {"metrics": report["metrics"], **report["curves"]}},
+        "curves": {"times": report["data"]["times"]},
+    }
+
+
+EXTERNAL_FIGURES: dict[str, dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]]] = {
+    "binary": {
+        "external_roc": (_roc_figure, "ROC curve on the external cohort"),
+        "external_calibration": (_calibration_figure, "Calibration and logistic recalibration"),
+        "external_decision_curve": (_decision_figure, "Decision curve (net benefit)"),
+    },
+    "multiclass": {},
+    "regression": {},
+    "survival": {
+        f"external_{name}": (lambda report, draw=draw: draw(_survival_view(report)), caption)
+        for name, (draw, caption) in SURVIVAL_FIGURES.items()
+    },
 }
-"""Figure name (file stem) -> (drawing function, caption)."""
+"""Per task: figure name (file stem) -> (drawing function, caption)."""
 
 
 def external_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of :data:`EXTERNAL_FIGURES`, drawn from the report alone (none for a
-    multiclass or regression model)."""
-    if report.get("curves") is None:
-        return {}
-    return {name: draw(report) for name, (draw, _) in EXTERNAL_FIGURES.items()}
+    """Every figure of the report's task (:data:`EXTERNAL_FIGURES`), drawn from the report."""
+    figures = EXTERNAL_FIGURES[report["data"]["task"]]
+    return {name: draw(report) for name, (draw, _) in figures.items()}
 
 
 # --------------------------------------------------------------------------------------- html
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     labels = {**TASK_METRIC_LABELS, **METRIC_LABELS}
     rows = [
-        [f"<td>{escape(labels.get(name, name))}</td>", num_cell(format_metric(value))]
+        [
+            f"<td>{escape(labels.get(name) or survival_metric_label(name))}</td>",
+            num_cell(format_metric(value)),
+        ]
         for name, value in metrics.items()
     ]
     return html_table(["Metric", "External cohort: estimate [95 % CI]"], rows)
@@ -329,6 +351,101 @@ _EXTRA_CSS = (
 )
 
 
+def _binary_outcome(model, data) -> tuple[str, str, str]:
+    outcome = f"{escape(data['label'])}: {escape(model['classes'][1])} is positive"
+    counts = (
+        f"{escape(data['n_patients'])} ({escape(data['n_positive'])} / "
+        f"{escape(data['n_negative'])})"
+    )
+    return outcome, "External patients (positive / negative)", counts
+
+
+def _multiclass_outcome(model, data) -> tuple[str, str, str]:
+    counts = f"{escape(data['n_patients'])} ({escape(json.dumps(data['class_counts']))})"
+    return f"{escape(data['label'])} (multiclass)", "External patients (per class)", counts
+
+
+def _regression_outcome(model, data) -> tuple[str, str, str]:
+    counts = f"{escape(data['n_patients'])} (mean outcome {fmt(data['outcome_mean'], 2)})"
+    return f"{escape(data['label'])} (regression)", "External patients", counts
+
+
+def _survival_outcome(model, data) -> tuple[str, str, str]:
+    follow = data.get("median_follow_up")
+    counts = (
+        f"{escape(data['n_patients'])} ({escape(data['events'])} events; median follow-up "
+        f"{fmt(follow, 1) if follow is not None else 'not reached'})"
+    )
+    horizons = ", ".join(f"{h:g}" for h in data["horizons"])
+    return (
+        f"time {escape(data['label'])} (survival; horizons {escape(horizons)})",
+        "External patients (events)",
+        counts,
+    )
+
+
+_OUTCOME = {
+    "binary": _binary_outcome,
+    "multiclass": _multiclass_outcome,
+    "regression": _regression_outcome,
+    "survival": _survival_outcome,
+}
+
+
+def _binary_performance(report, svgs, captions) -> tuple[list[str], list[tuple[str, str]]]:
+    metrics = report["metrics"]
+    discrimination = {k: v for k, v in metrics.items() if not k.startswith("calibration")}
+    calibration = {k: v for k, v in metrics.items() if k.startswith("calibration") or k == "brier"}
+    body = [
+        "<h3>Table 1: training and external cohorts</h3>",
+        _cohorts_html(report["cohorts"]),
+        '<h2 id="performance">Performance on the external cohort</h2>',
+        f'<p class="muted">{escape(report.get("ci_method"))}</p>',
+        f'<div class="scroll">{_metrics_table(discrimination)}</div>',
+        figure_html("external_roc", svgs["external_roc"], captions["external_roc"], single=True),
+        '<h2 id="calibration">Calibration</h2>',
+        f'<div class="scroll">{_metrics_table(calibration)}</div>',
+        figure_html(
+            "external_calibration",
+            svgs["external_calibration"],
+            captions["external_calibration"],
+            single=True,
+        ),
+        '<h2 id="decision-curve">Decision curve</h2>',
+        figure_html(
+            "external_decision_curve",
+            svgs["external_decision_curve"],
+            captions["external_decision_curve"],
+            single=True,
+        ),
+    ]
+    return body, [("calibration", "Calibration"), ("decision-curve", "Decision curve")]
+
+
+def _metrics_performance(report, svgs, captions) -> tuple[list[str], list[tuple[str, str]]]:
+    body = [
+        '<h2 id="performance">Performance on the external cohort</h2>',
+        f'<p class="muted">{escape(report.get("ci_method"))}</p>',
+        f'<div class="scroll">{_metrics_table(report["metrics"])}</div>',
+    ]
+    figures = EXTERNAL_FIGURES[report["data"]["task"]]
+    body += [
+        figure_html(name, svgs[name], escape(caption), single=True)
+        for name, (_, caption) in figures.items()
+    ]
+    if not figures:
+        body.append(f"<p>{escape(NOT_COMPUTED)}</p>")
+    return body, []
+
+
+_PERFORMANCE = {
+    "binary": _binary_performance,
+    "multiclass": _metrics_performance,
+    "regression": _metrics_performance,
+    "survival": _metrics_performance,
+}
+
+
 def render_external_html(
     report: Mapping[str, Any], *, svgs: Mapping[str, str] | None = None
 ) -> str:
@@ -337,23 +454,9 @@ def render_external_html(
         svgs = {name: svg_text(fig, name) for name, fig in external_figures(report).items()}
     svgs = {name: inline_svg(svg) for name, svg in svgs.items()}
     model, data = report["model"], report["data"]
-    task = data.get("task", "binary")
+    task = data["task"]
     training = model.get("training") or {}
-    if task == "binary":
-        outcome = f"{escape(data['label'])}: {escape(model['classes'][1])} is positive"
-        counts = (
-            f"{escape(data['n_patients'])} ({escape(data['n_positive'])} / "
-            f"{escape(data['n_negative'])})"
-        )
-        count_title = "External patients (positive / negative)"
-    elif task == "multiclass":
-        outcome = f"{escape(data['label'])} (multiclass)"
-        counts = f"{escape(data['n_patients'])} ({escape(json.dumps(data['class_counts']))})"
-        count_title = "External patients (per class)"
-    else:
-        outcome = f"{escape(data['label'])} (regression)"
-        counts = f"{escape(data['n_patients'])} (mean outcome {fmt(data['outcome_mean'], 2)})"
-        count_title = "External patients"
+    outcome, count_title, counts = _OUTCOME[task](model, data)
     summary = html_table(
         None,
         [
@@ -383,12 +486,10 @@ def render_external_html(
         "external_decision_curve": "Net benefit TP/N - FP/N x t/(1 - t) against the threshold "
         "probability t, against treating everyone or no one.",
     }
-    sections = [("cohort", "Cohorts"), ("performance", "Performance")]
-    if task == "binary":
-        sections += [("calibration", "Calibration"), ("decision-curve", "Decision curve")]
+    performance, extra_sections = _PERFORMANCE[task](report, svgs, captions)
+    sections = [("cohort", "Cohorts"), ("performance", "Performance"), *extra_sections]
     sections += [("case-mix", "Case mix"), ("provenance", "Provenance")]
     nav = " ".join(f'<a href="#{a}">{t}</a>' for a, t in sections)
-    metrics = report["metrics"]
     body = [
         "<h1>radfusion external validation report</h1>",
         f'<p class="muted">radfusion {escape(report.get("radfusion_version"))} &middot; '
@@ -397,47 +498,8 @@ def render_external_html(
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohorts</h2>',
         summary,
+        *performance,
     ]
-    if task == "binary":
-        body += [
-            "<h3>Table 1: training and external cohorts</h3>",
-            _cohorts_html(report["cohorts"]),
-        ]
-    body += [
-        '<h2 id="performance">Performance on the external cohort</h2>',
-        f'<p class="muted">{escape(report.get("ci_method"))}</p>',
-    ]
-    if task == "binary":
-        discrimination = {k: v for k, v in metrics.items() if not k.startswith("calibration")}
-        calibration = {
-            k: v for k, v in metrics.items() if k.startswith("calibration") or k == "brier"
-        }
-        body += [
-            f'<div class="scroll">{_metrics_table(discrimination)}</div>',
-            figure_html(
-                "external_roc", svgs["external_roc"], captions["external_roc"], single=True
-            ),
-            '<h2 id="calibration">Calibration</h2>',
-            f'<div class="scroll">{_metrics_table(calibration)}</div>',
-            figure_html(
-                "external_calibration",
-                svgs["external_calibration"],
-                captions["external_calibration"],
-                single=True,
-            ),
-            '<h2 id="decision-curve">Decision curve</h2>',
-            figure_html(
-                "external_decision_curve",
-                svgs["external_decision_curve"],
-                captions["external_decision_curve"],
-                single=True,
-            ),
-        ]
-    else:
-        body += [
-            f'<div class="scroll">{_metrics_table(metrics)}</div>',
-            f"<p>{escape(NOT_COMPUTED)}</p>",
-        ]
     body += [
         '<h2 id="case-mix">Case mix: how different are the cohorts?</h2>',
         _case_mix_html(report["case_mix"]),

@@ -504,7 +504,7 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
     chosen = params.get("combiner")
-    task = report.get("task", "binary")
+    task = report["task"]
     if "late" in fused:
         parts.append(
             "late fusion (the mean of the predicted probabilities of the single-group "

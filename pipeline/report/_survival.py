@@ -46,11 +46,10 @@ from matplotlib.figure import Figure
 from radfusion.features.files import file_digest
 
 from ..learners import SURVIVAL_LEARNERS, make_survival_learner
-from ..survival import EVENT_FIELD, TIME_FIELD, survival_target
-from ..survival_metrics import harrell_c_ci
+from ..survival import EVENT_FIELD, TIME_FIELD
 from ..targets import SurvivalTask, survival_output_column
-from ..validation import CI_LEVEL, CVResult, output_cube
-from ._checklists import build_checklists, checklists_html
+from ..validation import CI_LEVEL, CVResult, group_metrics, output_cube
+from ._checklists import SURVIVAL_ITEMS, build_checklists, checklists_html
 from ._config import model_record, preprocessing_settings
 from ._figures import inline_svg, model_colors, model_label, subplot_panels, svg_text
 from ._html import (
@@ -85,9 +84,9 @@ __all__ = [
     "render_survival_html",
     "survival_cohort",
     "survival_figures",
-    "survival_group_metrics",
     "survival_learner_parameters",
     "survival_metric_label",
+    "survival_curves",
 ]
 
 CI_METHOD = (
@@ -207,6 +206,20 @@ def _calibration(y: np.ndarray, surv: np.ndarray, horizon: float) -> dict[str, A
     return {"horizon": horizon, "predicted": predicted, "observed": observed, "n": counts}
 
 
+def survival_curves(y: np.ndarray, values: np.ndarray, task: SurvivalTask) -> dict[str, Any]:
+    """One model's risk groups (first repeat, split at each patient's training-median risk),
+    time-dependent AUC on the task's grid (mean over repeats) and calibration at the middle
+    horizon, from its outputs ``values`` (repeats, patients, the task's output columns)."""
+    columns = task.output_columns(values.shape[-1])
+    horizon = task.horizons[len(task.horizons) // 2]
+    at_horizon = columns.index(survival_output_column(horizon))
+    return {
+        "risk_groups": _risk_groups(y, values[0, :, 0], values[0, :, 1]),
+        "td_auc": _td_auc(y, values[..., 0], np.asarray(task.grid)),
+        "calibration": _calibration(y, values[:, :, at_horizon].mean(axis=0), horizon),
+    }
+
+
 def _harrell_draws(
     task: SurvivalTask, y: np.ndarray, risk: np.ndarray, n_bootstrap: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -298,55 +311,6 @@ def survival_learner_parameters(
     return out
 
 
-def survival_group_metrics(
-    result: CVResult, *, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, list[dict[str, Any]]]:
-    """Patients, events and Harrell's C (95 % bootstrap CI) of each held-out group, per model.
-
-    ``result`` comes from a leave-one-group-out run of a survival task
-    (``result.held_out_groups`` names the group of each fold; one repeat). The CI resamples
-    the group's patients with replacement within the patients with an event and within the
-    censored (:func:`radfusion.pipeline.survival_metrics.harrell_c_ci`; the same resamples
-    for every model, seeded by ``seed`` and the group's position). A group without an event,
-    or without a comparable pair, has no C-index: ``harrell_c`` is None and ``note`` says why.
-
-    Returns
-    -------
-    dict
-        ``{model: [{"group", "n", "events", "harrell_c": {mean, ci_low, ci_high,
-        n_boot_used} | None, "note"}, ...]}``, groups in fold order.
-    """
-    names = result.held_out_groups
-    if not names:
-        raise ValueError("the result does not come from a leave-one-group-out CV")
-    predictions = result.predictions
-    out: dict[str, list[dict[str, Any]]] = {}
-    for model in dict.fromkeys(predictions["model"]):
-        table = predictions[predictions["model"] == model]
-        rows = []
-        for k, name in enumerate(names):
-            part = table[table["fold"] == k].sort_values("patient_id", kind="stable")
-            event = part[EVENT_FIELD].to_numpy().astype(bool)
-            row: dict[str, Any] = {
-                "group": name,
-                "n": len(part),
-                "events": int(event.sum()),
-                "harrell_c": None,
-                "note": None,
-            }
-            if not event.any():
-                row["note"] = "C-index not defined: no event in the held-out group"
-            else:
-                y = survival_target(part[TIME_FIELD].to_numpy(), event, part["patient_id"])
-                risk = part["risk"].to_numpy(dtype=float)
-                row["harrell_c"] = harrell_c_ci(y, risk, n_boot=n_bootstrap, seed=seed + k)
-                if row["harrell_c"] is None:
-                    row["note"] = "C-index not defined: no comparable pair of patients"
-            rows.append(row)
-        out[str(model)] = rows
-    return out
-
-
 def survival_groups_method(
     column: str, names: Sequence[str], n_bootstrap: int, harmonize_unseen: str | None = None
 ) -> str:
@@ -386,21 +350,16 @@ def build_survival_report(
     out-of-fold predictions alone; the ΔC-index comparisons reuse the summary's bootstrap
     replicates (same seed, same resampled patients). A leave-one-group-out result
     (``result.held_out_groups``; ``config["group_by"]`` names the column) also gets the
-    ``groups`` section (:func:`survival_group_metrics`). ``extraction`` is
+    ``groups`` section (:func:`radfusion.pipeline.validation.group_metrics`). ``extraction`` is
     :func:`radfusion.pipeline.report.read_extraction` of the feature table (the PyRadiomics
     settings the methods text states), or None.
     """
     task = result.task
-    if not isinstance(task, SurvivalTask):
-        raise ValueError(f"build_survival_report draws survival results, not {task.name}")
     config = dict(config or {})
     models = list(summary)
     _, _, values, y = output_cube(result.predictions, task, models)
-    columns = task.output_columns(values.shape[-1])
-    risk, cut = values[..., 0], values[..., 1]
+    risk = values[..., 0]
     grid = np.asarray(task.grid)
-    horizon = task.horizons[len(task.horizons) // 2]
-    at_horizon = columns.index(survival_output_column(horizon))
     data = survival_cohort(y)
     data.update(
         horizons=list(task.horizons),
@@ -411,9 +370,7 @@ def build_survival_report(
     for m, name in enumerate(models):
         report_models[name] = {
             "metrics": {k: dict(summary[name][k]) for k in task.metrics if k in summary[name]},
-            "risk_groups": _risk_groups(y, risk[m, 0], cut[m, 0]),
-            "td_auc": _td_auc(y, risk[m], grid),
-            "calibration": _calibration(y, values[m, :, :, at_horizon].mean(axis=0), horizon),
+            **survival_curves(y, values[m], task),
         }
     point, draws = _harrell_draws(task, y, risk, n_bootstrap, seed)
     fused = [name for name in models if name in result.fused]
@@ -475,7 +432,7 @@ def build_survival_report(
                 n_bootstrap,
                 preprocessing["harmonize_unseen"],
             ),
-            "models": survival_group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
+            "models": group_metrics(result, n_bootstrap=n_bootstrap, seed=seed),
         }
     report = jsonable(report)
     classes = feature_classes(groups)
@@ -490,7 +447,7 @@ def build_survival_report(
             "learners": learners,
         }
     )
-    report["checklists"] = jsonable(build_checklists(report))
+    report["checklists"] = jsonable(build_checklists(report, SURVIVAL_ITEMS))
     report["explanations"] = None
     return report
 

@@ -166,7 +166,99 @@ def _ovr_curves(y: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dic
     }
 
 
-def _methods_text(report: Mapping[str, Any]) -> list[str]:
+class _Classes:
+    """What a multiclass report says of its outcome: class counts, confusion matrices and
+    one-vs-rest ROC curves."""
+
+    confusion = True
+
+    def describe(self, y, values, mapping, models, n):
+        """Data fields, per-model entries, the default Table 1 columns and shared curves."""
+        k = values.shape[-1]
+        y = y.astype(np.int64)
+        inverse = {code: label for label, code in mapping.items()}
+        classes = [inverse.get(c, str(c)) for c in range(k)]
+        counts = np.bincount(y, minlength=k)
+        data = {
+            "label_mapping": mapping,
+            "classes": classes,
+            "class_counts": {label: int(counts[c]) for c, label in enumerate(classes)},
+        }
+        per_model = {
+            name: {
+                "confusion_matrix": _confusion(y, values[m], k),
+                "curves": {"roc_ovr": _ovr_curves(y, values[m], classes)},
+            }
+            for m, name in enumerate(models)
+        }
+        cohort = [{"label": "All", "n": n}] + [
+            {"label": label, "n": int(counts[c])} for c, label in enumerate(classes)
+        ]
+        return data, per_model, cohort, {"fpr": CURVE_GRID}
+
+    def target(self, data) -> str:
+        counts = ", ".join(f"{label} {n}" for label, n in data["class_counts"].items())
+        return f"a {len(data['class_counts'])}-class outcome ({counts} patients)"
+
+    def summary_rows(self, data) -> list[list[str]]:
+        e = escape
+        counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in data["class_counts"].items())
+        mapping = ", ".join(f"{e(k)} &rarr; {e(v)}" for k, v in data["label_mapping"].items())
+        return [
+            ["<th>Patients per class</th>", f"<td>{counts}</td>"],
+            ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
+        ]
+
+
+class _Values:
+    """What a regression report says of its outcome: its distribution, and observed against
+    predicted values."""
+
+    confusion = False
+
+    def describe(self, y, values, mapping, models, n):
+        y = y.astype(np.float64)
+        data = {
+            "target": {
+                "mean": float(y.mean()),
+                "sd": float(y.std(ddof=1)) if n > 1 else math.nan,
+                "min": float(y.min()),
+                "max": float(y.max()),
+            }
+        }
+        per_model = {
+            name: {
+                "confusion_matrix": None,
+                "curves": {"observed": y, "predicted": values[m, ..., 0].mean(axis=0)},
+            }
+            for m, name in enumerate(models)
+        }
+        return data, per_model, [{"label": "All", "n": n}], None
+
+    def target(self, data) -> str:
+        t = data["target"]
+        return (
+            f"a continuous outcome (mean {fmt_value(t['mean'])}, SD {fmt_value(t['sd'])}, range "
+            f"{fmt_value(t['min'])} to {fmt_value(t['max'])})"
+        )
+
+    def summary_rows(self, data) -> list[list[str]]:
+        t, f = data["target"], fmt
+        return [
+            [
+                "<th>Target mean (SD) [min, max]</th>",
+                f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>",
+            ]
+        ]
+
+
+CLASSES = _Classes()
+"""The outcome part of a multiclass report (:func:`build_task_report`, ``part=CLASSES``)."""
+VALUES = _Values()
+"""The outcome part of a regression report (``part=VALUES``)."""
+
+
+def _methods_text(report: Mapping[str, Any], part) -> list[str]:
     """A few paragraphs on the CV design, the models and the metrics, from the report."""
     config = report.get("config") or {}
     data = report["data"]
@@ -182,15 +274,7 @@ def _methods_text(report: Mapping[str, Any]) -> list[str]:
         )
     else:
         scheme = f"repeated {kind}k-fold cross-validation"
-    if task.is_classifier:
-        counts = ", ".join(f"{label} {n}" for label, n in data["class_counts"].items())
-        target = f"a {len(data['class_counts'])}-class outcome ({counts} patients)"
-    else:
-        t = data["target"]
-        target = (
-            f"a continuous outcome (mean {fmt_value(t['mean'])}, SD {fmt_value(t['sd'])}, range "
-            f"{fmt_value(t['min'])} to {fmt_value(t['max'])})"
-        )
+    target = part.target(data)
     groups = data.get("groups") or {}
     group_text = (
         f" in {len(groups)} feature group(s) ({join_list(list(groups))}, "
@@ -248,6 +332,7 @@ def build_task_report(
     inputs: Mapping[str, str | Path],
     groups: Mapping[str, Sequence[str]],
     cohort: Mapping[str, Any] | None = None,
+    part: _Classes | _Values,
 ) -> dict[str, Any]:
     """Assemble ``report.json`` of a multiclass or regression run (module docstring: schema).
 
@@ -271,6 +356,8 @@ def build_task_report(
     cohort : mapping, optional
         A Table 1 in the shape of :func:`radfusion.pipeline.statistics.describe_cohort`; by default
         the patient counts (overall and per class).
+    part : CLASSES or VALUES
+        What the report says of the outcome (classes, or a continuous value).
 
     Returns
     -------
@@ -283,44 +370,9 @@ def build_task_report(
     models = list(summary)
     _, _, values, y = output_cube(result.predictions, result.task, models)
     n = len(y)
-    data: dict[str, Any] = {"n_patients": n}
-    curves: dict[str, Any] | None = None
-    per_model: dict[str, dict[str, Any]] = {}
-    if result.task.is_classifier:
-        k = values.shape[-1]
-        y = y.astype(np.int64)
-        mapping = resolve_label_mapping(result.label_mapping, config, k)
-        inverse = {code: label for label, code in mapping.items()}
-        classes = [inverse.get(c, str(c)) for c in range(k)]
-        counts = np.bincount(y, minlength=k)
-        data.update(
-            label_mapping=mapping,
-            classes=classes,
-            class_counts={label: int(counts[c]) for c, label in enumerate(classes)},
-        )
-        curves = {"fpr": CURVE_GRID}
-        for m, name in enumerate(models):
-            per_model[name] = {
-                "confusion_matrix": _confusion(y, values[m], k),
-                "curves": {"roc_ovr": _ovr_curves(y, values[m], classes)},
-            }
-        default_cohort = [{"label": "All", "n": n}] + [
-            {"label": label, "n": int(counts[c])} for c, label in enumerate(classes)
-        ]
-    else:
-        y = y.astype(np.float64)
-        data["target"] = {
-            "mean": float(y.mean()),
-            "sd": float(y.std(ddof=1)) if n > 1 else math.nan,
-            "min": float(y.min()),
-            "max": float(y.max()),
-        }
-        for m, name in enumerate(models):
-            per_model[name] = {
-                "confusion_matrix": None,
-                "curves": {"observed": y, "predicted": values[m, ..., 0].mean(axis=0)},
-            }
-        default_cohort = [{"label": "All", "n": n}]
+    mapping = resolve_label_mapping(result.label_mapping, config, values.shape[-1])
+    described, per_model, default_cohort, curves = part.describe(y, values, mapping, models, n)
+    data: dict[str, Any] = {"n_patients": n, **described}
     data["groups"] = {name: len(columns) for name, columns in groups.items()}
 
     report_models = {
@@ -365,7 +417,7 @@ def build_task_report(
         "reproduce": reproduce_steps(config, inputs),
     }
     report = jsonable(report)
-    report["methods"] = {"text": _methods_text(report)}
+    report["methods"] = {"text": _methods_text(report, part)}
     report["checklists"] = None
     report["explanations"] = None
     return report
@@ -518,29 +570,14 @@ _SECTIONS = (
 )
 
 
-def _summary_html(report: Mapping[str, Any]) -> str:
-    e, f = escape, fmt
+def _summary_html(report: Mapping[str, Any], part) -> str:
+    e = escape
     data = report["data"]
     rows = [
         ["<th>Task</th>", f"<td>{e(report['task'])}</td>"],
         ["<th>Patients</th>", f"<td>{e(data['n_patients'])}</td>"],
     ]
-    if get_task(report["task"]).is_classifier:
-        counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in data["class_counts"].items())
-        mapping = ", ".join(f"{e(k)} &rarr; {e(v)}" for k, v in data["label_mapping"].items())
-        rows += [
-            ["<th>Patients per class</th>", f"<td>{counts}</td>"],
-            ["<th>Label mapping</th>", f"<td>{mapping}</td>"],
-        ]
-    else:
-        t = data["target"]
-        rows.append(
-            [
-                "<th>Target mean (SD) [min, max]</th>",
-                f"<td>{f(t['mean'])} ({f(t['sd'])}) [{f(t['min'])}, {f(t['max'])}]</td>",
-            ]
-        )
-    return html_table(None, rows)
+    return html_table(None, rows + part.summary_rows(data))
 
 
 def _performance_html(report: Mapping[str, Any]) -> str:
@@ -592,7 +629,9 @@ def _provenance_html(report: Mapping[str, Any]) -> str:
     )
 
 
-def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None = None) -> str:
+def render_task_html(
+    report: Mapping[str, Any], svgs: Mapping[str, str] | None = None, *, part: _Classes | _Values
+) -> str:
     """The self-contained HTML report of a multiclass or regression run (no network access).
 
     Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
@@ -600,7 +639,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
     """
     e = escape
     task = report["task"]
-    classes = get_task(task).is_classifier
+    classes = part.confusion
     if svgs is None:
         svgs = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}
     figures = [
@@ -622,7 +661,7 @@ def render_task_html(report: Mapping[str, Any], svgs: Mapping[str, str] | None =
         f"{e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
         '<h2 id="cohort">Cohort</h2>',
-        _summary_html(report),
+        _summary_html(report, part),
         f'<div class="scroll">{cohort_html(report["cohort"])}</div>'
         if report.get("cohort")
         else "",

@@ -39,7 +39,7 @@ from ._explain import (
     single_group_models,
     summarize_explanations,
 )
-from ._groups import bootstrap_auc, group_metrics
+from ._groups import group_metrics
 
 __all__ = [
     "CI_LEVEL",
@@ -53,7 +53,6 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "THRESHOLD",
     "TOP_K",
-    "bootstrap_auc",
     "calibration_curves",
     "compare_models",
     "confusion_matrices",

@@ -184,8 +184,8 @@ class CVResult:
         task = get_task(task)
         models = tuple(pd.unique(predictions["model"]))
         if label_mapping is None:
-            k = len([c for c in predictions.columns if str(c).startswith("proba_")]) or 2
-            label_mapping = {} if not task.is_classifier else {code: code for code in range(k)}
+            k = len([c for c in predictions.columns if str(c).startswith("proba_")])
+            label_mapping = task.code_mapping(k)
         return cls(
             predictions=predictions,
             task=task,
@@ -285,8 +285,7 @@ def cross_validate_models(
     for name, model in models.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"model names must be non-empty strings, got {name!r}")
-        if task.is_classifier and not hasattr(model, "predict_proba"):
-            raise TypeError(f"model {name!r} ({type(model).__name__}) has no predict_proba")
+        task.check_model(name, model)
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
     for label, value, low in (("folds", folds, 2), ("repeats", repeats, 1)):
@@ -458,14 +457,9 @@ def _fit_predict(
     except ValueError as error:
         if not skip_failing:
             raise
-        counts = (
-            f" (per class: {np.bincount(y_train.astype(int)).tolist()})"
-            if task.is_classifier
-            else ""
-        )
         return None, (
             f"cannot be fitted on the {len(train)} training patients of a fold"
-            f"{counts}: {str(error).strip().splitlines()[0]}"
+            f"{task.describe_rows(y_train)}: {str(error).strip().splitlines()[0]}"
         )
     output = task.held_out_output(estimator, X, train, test, n_outputs, name)
     record = None

@@ -219,6 +219,7 @@ def test_a_learned_combiner_keeps_the_signal():
 )
 def test_the_methods_text_names_the_combiner_that_ran(combiner, phrase):
     report = {
+        "task": "binary",
         "config": {
             "folds": 5,
             "repeats": 1,

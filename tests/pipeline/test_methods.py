@@ -28,6 +28,7 @@ SETTINGS = (
 def _report(preprocessing=None, models=("CT__tumor", "clinical", "early", "stacking")):
     return {
         "radfusion_version": "0.1.0",
+        "task": "binary",
         "config": {
             "folds": 5,
             "repeats": 3,

@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radfusion.features.errors import InputError
-
 from .conftest import MULTIMODAL_GROUPS
 from .test_survival import survival_table
 
@@ -28,10 +26,9 @@ from radfusion.pipeline.report import (  # noqa: E402
     SURVIVAL_ITEMS,
     USER,
     extraction_paragraphs,
-    survival_group_metrics,
 )
 from radfusion.pipeline.targets import SurvivalTask  # noqa: E402
-from radfusion.pipeline.validation import cross_validate_models  # noqa: E402
+from radfusion.pipeline.validation import cross_validate_models, group_metrics  # noqa: E402
 
 SETTINGS = (
     "{'normalize': False, 'resampledPixelSpacing': [1, 1, 1], 'interpolator': 'sitkBSpline', "
@@ -206,13 +203,15 @@ def test_a_held_out_group_without_events_has_no_c_index():
     result = cross_validate_models(
         {"early": FusionSurvival("early")}, X, y, task=task, groups=groups
     )
-    rows = {r["group"]: r for r in survival_group_metrics(result, n_bootstrap=10)["early"]}
+    rows = {r["group"]: r for r in group_metrics(result, n_bootstrap=10)["early"]}
     assert rows["quiet"]["events"] == 0 and rows["quiet"]["harrell_c"] is None
     assert "no event" in rows["quiet"]["note"]
     assert rows["rest"]["harrell_c"] is not None and rows["rest"]["note"] is None
 
 
-def test_predict_ignores_the_outcome_and_validate_refuses_clearly(kfold, tmp_path):
+def test_predict_ignores_the_outcome_and_validate_scores_an_external_cohort(kfold, tmp_path):
+    import json
+
     from radfusion.pipeline.external import validate_model
     from radfusion.pipeline.persistence import (
         ExtraColumnsWarning,
@@ -223,7 +222,11 @@ def test_predict_ignores_the_outcome_and_validate_refuses_clearly(kfold, tmp_pat
 
     _, table, out = kfold
     features = out.parent / "features.csv"
-    trained = train_model(features, task="survival", time="time", event="event", strategy="early")
+    half = len(table) // 2
+    training, external = tmp_path / "training.csv", tmp_path / "external.csv"
+    table.iloc[:half].to_csv(training)
+    table.iloc[half:].to_csv(external)
+    trained = train_model(training, task="survival", time="time", event="event", strategy="early")
     assert trained.settings["event"] == "event"
     with warnings.catch_warnings():  # time and event are the outcome, not unused inputs
         warnings.simplefilter("error", ExtraColumnsWarning)
@@ -231,9 +234,28 @@ def test_predict_ignores_the_outcome_and_validate_refuses_clearly(kfold, tmp_pat
     assert len(predicted) == len(table)
     model = tmp_path / "model.skops"
     save_model(trained, model)
-    with pytest.raises(InputError, match="survival model is not available") as error:
-        validate_model(model, features, out=tmp_path / "ext")
-    assert "survival_metrics_ci" in str(error.value) and str(model) in str(error.value)
+    report = validate_model(model, external, out=tmp_path / "ext", n_bootstrap=20)
+    assert (
+        report["data"]["task"] == "survival" and report["data"]["n_patients"] == len(table) - half
+    )
+    assert report["data"]["events"] == int(table["event"].iloc[half:].sum())
+    # the model's own risk on unseen patients: Harrell's C well above chance, with a CI
+    c = report["metrics"]["harrell_c"]
+    assert c["mean"] > 0.6 and c["ci_low"] <= c["mean"] <= c["ci_high"]
+    # the risk groups are split at the training cohort's median risk, stored in the model
+    risk = predict_table(trained, external)["risk"].to_numpy()
+    groups = report["curves"]["risk_groups"]
+    high = int((risk > trained.settings["train_median_risk"]).sum())
+    assert groups["high"]["n"] == high and groups["low"]["n"] == len(risk) - high
+    written = json.loads((tmp_path / "ext" / "report.json").read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(report))
+    html = (tmp_path / "ext" / "report.html").read_text(encoding="utf-8")
+    assert "Harrell" in html and "task survival" in html
+    assert sorted(p.stem for p in (tmp_path / "ext" / "figures").glob("*.svg")) == [
+        "external_survival_calibration",
+        "external_survival_km",
+        "external_survival_td_auc",
+    ]
 
 
 def test_dask_run_equals_the_local_run(tmp_path):

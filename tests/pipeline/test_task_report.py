@@ -16,15 +16,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radfusion.pipeline.report import (
+    CLASSES,
     REPORT_FILES,
     SCHEMA_VERSION,
     TASK_FIGURES,
+    VALUES,
     build_cv_report,
-    build_report,
     build_task_report,
     format_metric,
-    render_task_html,
     report_json_text,
+    report_kind,
     task_figures,
     write_report,
 )
@@ -99,7 +100,7 @@ def _build(task, inputs, result=None, summary=None):
         "command": ["radfusion", "cv", "--task", task],
     }
     groups = {"CT__tumor": ["CT__tumor__a", "CT__tumor__b"], "clinical": ["age"]}
-    report = build_task_report(result, summary, config=config, seed=1, inputs=inputs, groups=groups)
+    report = build_cv_report(result, summary, config=config, seed=1, inputs=inputs, groups=groups)
     return report, result, summary
 
 
@@ -184,13 +185,15 @@ def test_json_byte_identical(inputs, built):
     assert json.loads(report_json_text(report)) == report
 
 
-def test_binary_report_refuses_another_task(inputs, built):
+def test_the_task_report_is_chosen_by_the_task(inputs, built):
     report, result, summary = built
-    with pytest.raises(ValueError, match=report["task"]):
-        build_report(result, summary, config={}, seed=1, inputs={}, groups={})
     via_task = build_cv_report(result, summary, config={}, seed=1, inputs={}, groups={})
-    direct = build_task_report(result, summary, config={}, seed=1, inputs={}, groups={})
+    part = CLASSES if report["task"] == "multiclass" else VALUES
+    direct = build_task_report(result, summary, config={}, seed=1, inputs={}, groups={}, part=part)
     assert report_json_text(via_task) == report_json_text(direct)
+    assert report_kind(report["task"]).figure_names == tuple(
+        sorted(set().union(*TASK_FIGURES.values()))
+    )
 
 
 def test_confusion_matrix_sums_to_patients(built):
@@ -208,7 +211,7 @@ def test_confusion_matrix_sums_to_patients(built):
 
 def test_html_numbers_equal_json(built):
     report, _, _ = built
-    page = render_task_html(report)
+    page = report_kind(report["task"]).render(report)
     text = html.unescape(page)
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "<script" not in page and "https://" not in page
@@ -264,6 +267,6 @@ def test_methods_text_names_the_stacking_combiner(inputs, combiner, words):
     )
     summary = summarize(result.predictions, task="regression", n_bootstrap=0)
     config = {"folds": 3, "repeats": 1, "models": {"stacking": {"combiner": combiner}}}
-    report = build_task_report(result, summary, config=config, seed=0, inputs={}, groups={})
+    report = build_cv_report(result, summary, config=config, seed=0, inputs={}, groups={})
     assert "Stacking combined" in report["methods"]["text"][0]
     assert words in report["methods"]["text"][0]
