@@ -1,0 +1,276 @@
+"""Fit a fusion model on a whole cohort: the one a cv run validated, or from options."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radfusion.features.errors import InputError, Problem
+from radfusion.features.files import file_digest
+from radfusion.features.naming import SITE_COLUMN, is_control_column
+
+from ..cohorts import clinical_columns, model_cohort
+from ..columns import CONTROL_GROUP
+from ..dataset import load_dataset
+from ..fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
+from ..report import jsonable, model_record
+from ..tables import UnmatchedPatientsWarning, read_table
+from ._model_file import TrainedModel, library_versions
+from ._predict import read_inputs
+
+__all__ = ["TrainingDataWarning", "train_from_report", "train_model"]
+
+
+class TrainingDataWarning(UserWarning):
+    """``train --from-report`` on tables other than those the report cross-validated."""
+
+
+# --------------------------------------------------------------------------- train
+def train_model(
+    features: str | Path,
+    *,
+    label: str | None = None,
+    biomarkers: str | Path | None = None,
+    id_column: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    strategy: str = "stacking",
+    seed: int = 0,
+    task: str = "auto",
+    biomarkers_id: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    horizons: Sequence[float] | None = None,
+) -> TrainedModel:
+    """Fit one fusion strategy on every patient of the table.
+
+    The estimator is the one :func:`radfusion.pipeline.experiment.run_cv` cross-validates for
+    the same ``params``, ``strategy`` and ``seed`` (see :func:`train_from_report`).
+
+    Parameters
+    ----------
+    features, label, biomarkers, id_column, biomarkers_id
+        As in :func:`radfusion.pipeline.dataset.load_dataset` (a pyradiomics output table
+        too).
+    params : mapping, optional
+        The fusion estimator's parameters (:class:`~radfusion.pipeline.fusion.FusionClassifier`'s
+        but ``strategy`` and ``use_groups``; default: its defaults). With ``harmonize`` a
+        prediction table must have that column.
+    strategy : {"early", "late", "stacking", "shared"}, default="stacking"
+        Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
+    seed : int, default=0
+        The estimator's ``random_state``.
+    task : {"auto", "binary", "multiclass", "regression", "survival"}, default="auto"
+        The target's kind (see :func:`radfusion.pipeline.dataset.load_dataset`).
+    time, event, horizons
+        A survival target's columns and the horizons at which ``predict`` gives the survival
+        probability (default: the quartiles of the training table's event times); the model
+        is a :class:`~radfusion.pipeline.fusion.FusionSurvival` (``params`` it does not take,
+        such as ``tune``, are refused with the reason).
+
+    Returns
+    -------
+    TrainedModel
+
+    Raises
+    ------
+    InputError
+        Unreadable tables, bad label, unknown strategy or learner.
+    """
+    params = check_fusion_params(params, random_state=seed)
+    data = load_dataset(
+        features,
+        label=label,
+        biomarkers=biomarkers,
+        id_column=id_column,
+        group_pattern=params.get("group_pattern"),
+        harmonize=params.get("harmonize"),
+        task=task,
+        biomarkers_id=biomarkers_id,
+        time=time,
+        event=event,
+        horizons=horizons,
+    )
+    params = data.with_categories(params)
+    return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params, event)
+
+
+def _fit(
+    data, features, biomarkers, id_column, biomarkers_id, strategy: str, params: dict, event=None
+) -> TrainedModel:
+    """Fit ``make_estimator(strategy, **params)`` on a dataset and describe it."""
+    if strategy not in STRATEGIES:
+        raise InputError(
+            "Unknown fusion strategy",
+            [Problem(f"{strategy!r} is not one of {', '.join(map(repr, STRATEGIES))}")],
+        )
+    table = data.table
+    if CONTROL_GROUP not in (params.get("use_groups") or ()):
+        # Negative-control columns are never fused: a model that does not use them must not
+        # ask for them at predict (a new cohort is extracted without --negative-control).
+        table = table.drop(columns=[c for c in table.columns if is_control_column(str(c))])
+    estimator = make_estimator(strategy, task=data.task, **params).fit(table, data.y)
+    with warnings.catch_warnings():  # load_dataset reported the join already
+        warnings.simplefilter("ignore", UnmatchedPatientsWarning)
+        raw, _ = read_inputs(
+            features,
+            biomarkers,
+            id_column,
+            biomarkers_id=biomarkers_id,
+            keep=(data.label, SITE_COLUMN),
+        )
+    classes = [None] * len(data.label_mapping)
+    for value in raw[data.label].dropna().unique() if classes else ():
+        classes[data.label_mapping[str(value)]] = _plain(value)
+    counts = {str(c): int(np.sum(data.y == k)) for k, c in enumerate(classes)} if classes else {}
+    cohort = None  # Table 1 (aggregates only) for `radfusion validate`, by class
+    if data.task.describes_cohort:
+        cohort = model_cohort(
+            table,
+            data.y,
+            classes,
+            columns=clinical_columns(list(table.columns), estimator.groups_, estimator.harmonize),
+            groups=estimator.groups_,
+            site=data.site,
+        )
+    return TrainedModel(
+        estimator=estimator,
+        label=data.label,
+        classes=classes,
+        id_column=data.id_column,
+        columns=[str(c) for c in table.columns],
+        groups=estimator.groups_,
+        settings={
+            "strategy": strategy,
+            "task": data.task.name,
+            "params": jsonable(estimator.get_params(deep=False)),
+            **data.task.model_settings(data.y, estimator, table, label=data.label, event=event),
+        },
+        training={
+            "n_patients": len(data.y),
+            "class_counts": counts,
+            "biomarker_columns": _biomarker_columns(
+                biomarkers, biomarkers_id, data.biomarkers_id_column
+            ),
+            "cohort": jsonable(cohort),
+        },
+        versions=library_versions(),
+    )
+
+
+def train_from_report(
+    report: str | Path | Mapping[str, Any],
+    features: str | Path,
+    *,
+    biomarkers: str | Path | None = None,
+    strategy: str | None = None,
+) -> TrainedModel:
+    """Train exactly the model a cross-validation report validated, on every patient.
+
+    The estimator is rebuilt from the parameters the report recorded for it
+    (``config.models[strategy]``, its ``get_params()``), and the table is read as cv read it
+    (label, task, id column, site column); only the strategy is chosen, among the fused
+    models the report compared (default: its only one, else ``"stacking"`` when it was
+    compared). A feature or biomarker table whose SHA-256 differs from the one the report
+    records gives a :class:`TrainingDataWarning`.
+
+    Raises
+    ------
+    InputError
+        A report that is not a radfusion cv report (or one from before radfusion 0.2, which did
+        not record its estimators), or a strategy the report did not validate.
+    """
+    path = None if isinstance(report, Mapping) else Path(report)
+    if path is not None:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(
+                "Cannot read the report", [Problem(str(error), file=str(path))]
+            ) from error
+    where = str(path) if path is not None else "report"
+    config = report.get("config") if isinstance(report, Mapping) else None
+    if not isinstance(config, Mapping) or "label" not in config:
+        raise InputError(
+            "Not a radfusion cv report",
+            [
+                Problem(
+                    "expected the report.json written by radfusion cv (with a 'config')", file=where
+                )
+            ],
+        )
+    models = config.get("models")
+    if not isinstance(models, Mapping):
+        raise InputError(
+            "The report does not record its models",
+            [
+                Problem(
+                    "a report written before radfusion 0.2 has no 'config.models': re-run "
+                    "radfusion cv, or train with the same options and radfusion train --label",
+                    file=where,
+                )
+            ],
+        )
+    fused = [s for s in config.get("strategies", ()) if s in FUSED and s in models]
+    if strategy is None:
+        strategy = fused[0] if len(fused) == 1 else "stacking"
+    if strategy not in fused:
+        raise InputError(
+            "The report did not validate this strategy",
+            [
+                Problem(
+                    f"{strategy!r} is not among its fused models: {', '.join(fused) or 'none'}",
+                    file=where,
+                )
+            ],
+        )
+    for name, given in (("features", features), ("biomarkers", biomarkers)):
+        recorded = (report.get("inputs") or {}).get(name) or {}
+        if given is not None and recorded.get("sha256") not in (None, file_digest(given)):
+            warnings.warn(
+                f"{given} is not the {name} table the report cross-validated "
+                f"(SHA-256 differs from {recorded.get('path')})",
+                TrainingDataWarning,
+                stacklevel=2,
+            )
+    params = model_record(config, strategy)
+    params.pop("strategy", None)
+    data = load_dataset(
+        features,
+        label=config["label"],
+        biomarkers=biomarkers,
+        id_column=config.get("id_column"),
+        group_pattern=params.get("group_pattern"),
+        harmonize=params.get("harmonize"),
+        task=config["task"],
+        biomarkers_id=config.get("biomarkers_id_column"),
+        time=config.get("time"),
+        event=config.get("event"),
+        horizons=config.get("horizons"),
+    )
+    return _fit(
+        data,
+        features,
+        biomarkers,
+        config.get("id_column"),
+        config.get("biomarkers_id_column"),
+        strategy,
+        params,
+        config.get("event"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python scalar JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _biomarker_columns(biomarkers, id_column, id_name) -> list[str]:
+    if biomarkers is None:
+        return []
+    columns = read_table(biomarkers).columns
+    return [str(c) for c in columns if c not in {id_column, id_name}]
