@@ -56,6 +56,31 @@ RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 """Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
 
 
+def learner_label(learner: str | BaseEstimator) -> str:
+    """The name of a learner inside a fusion model: a name is its own label, an estimator is
+    labelled by its class name in lower case (scikit-learn's ``make_pipeline`` naming).
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> learner_label("rf"), learner_label(LogisticRegression())
+    ('rf', 'logisticregression')
+    """
+    return learner if isinstance(learner, str) else type(learner).__name__.lower()
+
+
+def named_learners(learners) -> list[tuple[str, str | BaseEstimator]]:
+    """``(label, learner)`` of each item of a ``learners`` parameter: a name, an estimator
+    (labelled by :func:`learner_label`) or a ``(label, estimator)`` pair, in order."""
+    return [
+        (item[0], item[1])
+        if isinstance(item, (tuple, list))
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and not isinstance(item[1], str)
+        else (learner_label(item), item)
+        for item in learners
+    ]
+
+
 def make_learner(
     name: str,
     random_state: int | None = 0,

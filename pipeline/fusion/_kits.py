@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold
 
@@ -39,8 +39,14 @@ class Kit:
     #: Options the task refuses when set, and why.
     refuses: Mapping[str, str] = {}
 
-    def learner(self, name: str, random_state: Any) -> BaseEstimator:
-        """The unfitted learner behind a learner name."""
+    def learner(self, learner: str | BaseEstimator, random_state: Any) -> BaseEstimator:
+        """The unfitted learner behind a learner name (an estimator given: a clone)."""
+        if not isinstance(learner, str):
+            return clone(learner)
+        return self.named(learner, random_state)
+
+    def named(self, name: str, random_state: Any) -> BaseEstimator:
+        """The task's learner of that name, with radiomics defaults."""
         return make_learner(name, random_state)
 
     def vote(self, branches: Branches, groups: dict, *, n_jobs: Any) -> BaseEstimator:
@@ -85,7 +91,7 @@ class MulticlassKit(Kit):
 
     refuses = {"tune": "tuning is built for binary targets only: run without --tune"}
 
-    def learner(self, name: str, random_state: Any) -> BaseEstimator:
+    def named(self, name: str, random_state: Any) -> BaseEstimator:
         return make_learner(name, random_state, multiclass=True)
 
     def logistic(self) -> BaseEstimator:
@@ -101,7 +107,7 @@ class RegressionKit(Kit):
         "resample": "SMOTE oversamples classes: not for a regression target",
     }
 
-    def learner(self, name: str, random_state: Any) -> BaseEstimator:
+    def named(self, name: str, random_state: Any) -> BaseEstimator:
         return make_regressor(name, random_state)
 
     def vote(self, branches: Branches, groups: dict, *, n_jobs: Any) -> BaseEstimator:
@@ -132,7 +138,7 @@ class RegressionKit(Kit):
 class SurvivalKit(Kit):
     """A time-to-event outcome: scikit-survival learners, risks averaged or Cox-stacked."""
 
-    def learner(self, name: str, random_state: Any) -> BaseEstimator:
+    def named(self, name: str, random_state: Any) -> BaseEstimator:
         return make_survival_learner(name, random_state)
 
     def vote(self, branches: Branches, groups: dict, *, n_jobs: Any) -> BaseEstimator:

@@ -45,7 +45,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import baseline_groups, infer_groups
-from ..learners import LEARNERS, SURVIVAL_LEARNERS
+from ..learners import LEARNERS, SURVIVAL_LEARNERS, learner_label, named_learners
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..splits import AdaptiveStratifiedKFold
 from ..survival import EVENT_FIELD, TIME_FIELD, check_survival_y
@@ -256,9 +256,10 @@ class _Fusion(BaseEstimator):
                 groups, random_state=self.random_state, branch_options=options or None
             )
         if strategy == "late" and len(groups) > 1:
-            pairs = [(group, self.learner) for group in groups]
+            pairs = [(group, learner_label(self.learner), self.learner) for group in groups]
         else:  # stacking, or late fusion of the learners on a single group
-            pairs = [(group, name) for group in groups for name in self.learners]
+            learners = named_learners(self.learners)
+            pairs = [(group, label, learner) for group in groups for label, learner in learners]
         estimators = self._named_branches(groups, pairs, options, kit)
         combiner = resolve_combiner(self.combiner, strategy, task)
         if combiner == "mean":
@@ -308,15 +309,15 @@ class _Fusion(BaseEstimator):
         return options
 
     def _named_branches(self, groups, pairs, options, kit) -> list[tuple[str, BaseEstimator]]:
-        names = [branch_name(g, name) for g, name in pairs]
+        names = [branch_name(g, label) for g, label, _ in pairs]
         if len(set(names)) != len(names):
             raise InputError(
                 "Group names collide once '__' is written as '/'",
                 [Problem(f"groups: {', '.join(groups)}")],
             )
         return [
-            (bname, self._branch(groups[g], name, options, kit))
-            for bname, (g, name) in zip(names, pairs, strict=True)
+            (bname, self._branch(groups[g], learner, options, kit))
+            for bname, (g, _, learner) in zip(names, pairs, strict=True)
         ]
 
     def _branch(self, columns, learner, options, kit) -> BaseEstimator:
@@ -327,7 +328,57 @@ class _Fusion(BaseEstimator):
         if tune is None:
             estimator = kit.learner(learner, self.random_state)
             return make_branch(columns, estimator, self.random_state, **options)
+        if not isinstance(learner, str):
+            raise InputError(
+                "Tuning searches the space of a learner name",
+                [Problem(f"{learner!r} is an estimator: tune it with GridSearchCV instead")],
+            )
         return tuned_branch(columns, learner, random_state=self.random_state, **tune, **options)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The parameters (scikit-learn's); with ``deep``, each estimator in ``learners`` is
+        reached by its label too (``"rf"``, ``"rf__n_estimators"``), as a ``Pipeline``'s
+        steps are, so a grid search can tune it."""
+        params = super().get_params(deep=deep)
+        if deep:
+            for label, learner in self._learner_estimators().items():
+                params[label] = learner
+                params.update(
+                    (f"{label}__{key}", value)
+                    for key, value in learner.get_params(deep=True).items()
+                )
+        return params
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn's), and those of the estimators in ``learners`` by
+        their labels (a label alone replaces that estimator)."""
+        by_label = self._learner_estimators()
+        own = {}
+        for key, value in params.items():
+            label, _, nested = key.partition("__")
+            if label not in by_label or label in inspect.signature(type(self)).parameters:
+                own[key] = value
+            elif nested:
+                by_label[label].set_params(**{nested: value})
+            else:
+                self.learners = [
+                    (label, value) if item_label == label else item
+                    for (item_label, _), item in zip(
+                        named_learners(self.learners), self.learners, strict=True
+                    )
+                ]
+        return super().set_params(**own) if own else self
+
+    def _learner_estimators(self) -> dict[str, BaseEstimator]:
+        """The estimators in ``learners``, by label (none when ``learners`` is no sequence:
+        its check comes at fit)."""
+        if not isinstance(self.learners, (list, tuple)):
+            return {}
+        return {
+            label: learner
+            for label, learner in named_learners(self.learners)
+            if hasattr(learner, "get_params") and not isinstance(learner, type)
+        }
 
 
 class FusionClassifier(ClassifierMixin, _Fusion):

@@ -22,11 +22,12 @@ from radfusion.features.errors import InputError, Problem
 
 from .._sklearn_compat import (
     Choice,
+    HasMethods,
     Interval,
     InvalidParameterError,
     validate_parameter_constraints,
 )
-from ..learners import LEARNER_NAMES, SURVIVAL_LEARNERS
+from ..learners import LEARNER_NAMES, SURVIVAL_LEARNERS, named_learners
 from ._combiners import COMBINERS
 
 __all__ = [
@@ -46,8 +47,9 @@ _UNIT = Interval(Real, 0, 1, closed="both")
 
 FUSION_CONSTRAINTS: dict[str, list] = {
     "strategy": [Choice(("single", "early", "late", "stacking", "shared"))],
-    # every task's learner names; which ones fit the task is checked when the model is built
-    "learner": [Choice((*LEARNER_NAMES, *SURVIVAL_LEARNERS))],
+    # every task's learner names (which ones fit the task is checked when the model is built),
+    # or an unfitted estimator
+    "learner": [Choice((*LEARNER_NAMES, *SURVIVAL_LEARNERS)), HasMethods(["fit"])],
     "learners": [list, tuple],
     "groups": [Mapping, None],
     "group_pattern": [str, None],
@@ -87,7 +89,7 @@ NOT_SURVIVAL = {
 SURVIVAL_CONSTRAINTS: dict[str, list] = {
     **{k: v for k, v in FUSION_CONSTRAINTS.items() if k not in NOT_SURVIVAL},
     "strategy": [Choice(("single", "early", "late", "stacking"))],
-    "learner": [Choice(SURVIVAL_LEARNERS)],
+    "learner": [Choice(SURVIVAL_LEARNERS), HasMethods(["fit"])],
     "combiner": [Choice(("cox", "mean")), None],
 }
 """The values each parameter of :class:`~radfusion.pipeline.fusion.FusionSurvival` takes."""
@@ -124,16 +126,25 @@ def parameter_problems(
 
 
 def _learner_list_problems(name: str, values, item: list, caller: str) -> list[Problem]:
+    """Each item a learner name, an estimator or a ``(label, estimator)`` pair; the labels
+    distinct, not empty, and none a parameter's name (``get_params`` reaches an estimator by
+    its label)."""
     problems = []
-    for value in values:
+    named = named_learners(values)
+    for _, learner in named:
         try:
-            validate_parameter_constraints({name: item}, {name: value}, caller)
+            validate_parameter_constraints({name: item}, {name: learner}, caller)
         except InvalidParameterError as error:
             problems.append(Problem(f"{error} (an item of {name!r})"))
-    names = [str(value) for value in values]
-    if not names or len(set(names)) != len(names):
+    labels = [label for label, _ in named]
+    if not labels or len(set(labels)) != len(labels):
         problems.append(
-            Problem(f"The {name!r} parameter of {caller} must be distinct and not empty: {names}")
+            Problem(f"The {name!r} parameter of {caller} must be distinct and not empty: {labels}")
+        )
+    clashes = sorted(set(labels) & set(FUSION_CONSTRAINTS))
+    if clashes:
+        problems.append(
+            Problem(f"learners labelled {clashes} clash with parameters of the same names")
         )
     return problems
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import file_digest
@@ -20,7 +22,7 @@ from ..dataset import load_dataset
 from ..fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
 from ..report import jsonable, model_record
 from ..tables import UnmatchedPatientsWarning, read_table
-from ._model_file import TrainedModel, library_versions
+from ._model_file import TrainedModel, is_trusted_type, library_versions
 from ._predict import read_inputs
 
 __all__ = ["TrainingDataWarning", "train_from_report", "train_model"]
@@ -237,7 +239,7 @@ def train_from_report(
                 TrainingDataWarning,
                 stacklevel=2,
             )
-    params = model_record(config, strategy)
+    params = _rebuilt(model_record(config, strategy), where)
     params.pop("strategy", None)
     data = load_dataset(
         features,
@@ -274,3 +276,38 @@ def _biomarker_columns(biomarkers, id_column, id_name) -> list[str]:
         return []
     columns = read_table(biomarkers).columns
     return [str(c) for c in columns if c not in {id_column, id_name}]
+
+
+def _rebuilt(params: Mapping[str, Any], file: str) -> dict[str, Any]:
+    """Recorded parameters with each recorded estimator (a learner given as one:
+    ``{"estimator": class path, "params": ...}``) rebuilt, trusting only the estimator classes a
+    model file may hold (:func:`~radfusion.pipeline.persistence.is_trusted_type`, or a public
+    scikit-learn, XGBoost or scikit-survival estimator)."""
+
+    def build(value: Any) -> Any:
+        if isinstance(value, Mapping) and set(value) == {"estimator", "params"}:
+            path = str(value["estimator"])
+            module, _, name = path.rpartition(".")
+            kind = getattr(importlib.import_module(module), name, None) if _known(path) else None
+            if not (isinstance(kind, type) and issubclass(kind, BaseEstimator)):
+                raise InputError(
+                    "The report records an estimator radfusion does not rebuild",
+                    [Problem(f"{path}: refit it with train_model and the estimator", file=file)],
+                )
+            return kind(**{k: build(v) for k, v in value["params"].items()})
+        if isinstance(value, list):
+            return [build(item) for item in value]
+        return value
+
+    return {key: build(value) for key, value in params.items()}
+
+
+def _known(path: str) -> bool:
+    """A class radfusion saves in model files, or a public class of a trusted library (its
+    class may live in a private module, as scikit-learn's do)."""
+    package, name = path.split(".")[0], path.rpartition(".")[2]
+    return is_trusted_type(path) or (package in _LIBRARIES and not name.startswith("_"))
+
+
+#: Libraries whose public estimators a report may record as learners.
+_LIBRARIES = ("sklearn", "xgboost", "sksurv")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 SCHEMA_VERSION = "2.0"
 DECIMALS = 6
@@ -70,7 +71,8 @@ class Significant(float):
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON values: str keys, lists, Python scalars, floats rounded, NaN/inf -> None."""
+    """Plain JSON values: str keys, lists, Python scalars, floats rounded, NaN/inf -> None; an
+    estimator (a learner given as one) as ``{"estimator": class path, "params": {...}}``."""
     if isinstance(value, Mapping):
         return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
@@ -87,6 +89,12 @@ def jsonable(value: Any) -> Any:
         return round(value, DECIMALS) if math.isfinite(value) else None
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    if isinstance(value, BaseEstimator):  # a learner given as an estimator: class and params
+        kind = type(value)
+        return {
+            "estimator": f"{kind.__module__}.{kind.__qualname__}",
+            "params": jsonable(value.get_params(deep=False)),
+        }
     return str(value)
 
 

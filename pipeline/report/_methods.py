@@ -259,6 +259,43 @@ def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> di
     return out
 
 
+def recorded_learner(value: Any) -> tuple[str, Any]:
+    """``(label, learner)`` of a learner recorded in ``config.models``: a name, or a learner
+    given as an estimator (``{"estimator": class path, "params": ...}``, labelled by its class
+    name in lower case, as :func:`radfusion.pipeline.learners.learner_label` does)."""
+    if isinstance(value, Mapping):
+        return str(value["estimator"]).rpartition(".")[2].lower(), value
+    return str(value), value
+
+
+def recorded_learners(values: Any) -> list[tuple[str, Any]]:
+    """:func:`recorded_learner` of each item of a recorded ``learners`` (a ``[label,
+    estimator]`` pair keeps its label)."""
+    out = []
+    for item in values or ():
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], Mapping):
+            out.append((str(item[0]), item[1]))
+        else:
+            out.append(recorded_learner(item))
+    return out
+
+
+def described_learners(
+    chosen: Sequence[tuple[str, Any]], random_state: int | None = 0
+) -> dict[str, Any]:
+    """:func:`learner_parameters` of the named learners among ``chosen`` (label, learner),
+    and the class and recorded parameters of those given as estimators, by label."""
+    names = [v for _, v in chosen if isinstance(v, str) and v in LEARNER_KEYS]
+    out = learner_parameters(names, random_state=random_state)
+    for label, value in chosen:
+        if isinstance(value, Mapping):
+            out[label] = {
+                "estimator": str(value["estimator"]).rpartition(".")[2],
+                "params": dict(value["params"]),
+            }
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # The text
 # --------------------------------------------------------------------------------------------
@@ -496,8 +533,8 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
     models = list(report["models"])
     singles = [m for m in models if m not in FUSED]
     fused = [m for m in models if m in FUSED]
-    learner = params.get("learner")
-    stack = [n for n in params.get("learners") or () if n in learners]
+    learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
+    stack = [label for label, _ in recorded_learners(params.get("learners")) if label in learners]
     parts = []
     if singles:
         parts.append(f"one single-group model per feature group ({join_list(singles)})")
@@ -630,16 +667,12 @@ def build_methods(
         {"estimator", "params"}}}``.
     """
     params = model_record(report.get("config"))
-    names = []
-    if params.get("learner"):
-        names.append(params["learner"])
+    chosen = [recorded_learner(params["learner"])] if params.get("learner") else []
     if "stacking" in report["models"] or (
         "late" in report["models"] and len(report["data"]["groups"]) == 1
     ):
-        names += list(params.get("learners") or ())
-    learners = learner_parameters(
-        [n for n in names if n in LEARNER_KEYS], random_state=report["seed"]
-    )
+        chosen += recorded_learners(params.get("learners"))
+    learners = described_learners(chosen, random_state=report["seed"])
     classes = feature_classes(groups or {})
     text = [
         *extraction_paragraphs(report, extraction, classes),

@@ -73,6 +73,8 @@ from ._methods import (
     extraction_paragraphs,
     feature_classes,
     join_list,
+    recorded_learner,
+    recorded_learners,
     software_paragraph,
 )
 from ._reproduce import reproduce_steps
@@ -301,7 +303,7 @@ def survival_learner_parameters(
     out.
     """
     out = {}
-    for name in dict.fromkeys(names):
+    for name in dict.fromkeys(n for n in names if isinstance(n, str)):
         if name not in SURVIVAL_LEARNERS:
             continue
         estimator = make_survival_learner(name, random_state)
@@ -437,8 +439,10 @@ def build_survival_report(
     report = jsonable(report)
     classes = feature_classes(groups)
     params = model_record(config)
-    stack = params.get("learners") or () if "stacking" in report_models else ()
-    learners = survival_learner_parameters([params.get("learner"), *stack], random_state=seed)
+    chosen = [recorded_learner(params["learner"])] if params.get("learner") else []
+    if "stacking" in report_models:
+        chosen += recorded_learners(params.get("learners"))
+    learners = survival_learner_parameters([v for _, v in chosen], random_state=seed)
     report["methods"] = jsonable(
         {
             "text": _methods_text(report, n_bootstrap, extraction, classes, learners),
@@ -487,8 +491,12 @@ def _methods_text(
         steps.append(f"the {preprocessing['select_k']} features with the largest Cox score")
     steps.append("standardisation")
     models = list(report["models"])
-    learner = params.get("learner")
-    stack = list(params.get("learners") or []) if "stacking" in models else []
+    learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
+    stack = (
+        [label for label, _ in recorded_learners(params.get("learners"))]
+        if "stacking" in models
+        else []
+    )
     described = [
         f"{name}: {_SURVIVAL_LEARNER_NAMES[name]} ({_param_text(learners[name]['params'])})"
         for name in dict.fromkeys([learner, *stack])

@@ -78,7 +78,7 @@ from ._html import (
     resolve_label_mapping,
     versions_html,
 )
-from ._methods import counted, join_list, software_paragraph
+from ._methods import counted, join_list, recorded_learner, software_paragraph
 from ._reproduce import reproduce_steps
 
 __all__ = [
@@ -285,7 +285,7 @@ def _methods_text(report: Mapping[str, Any], part) -> list[str]:
     models = list(report["models"])
     fused = [m for m in models if m in FUSED]
     params = model_record(config)
-    learner = params.get("learner")
+    learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
     design = (
         f"Performance was estimated by {scheme} (scikit-learn {splitter}, seed "
         f"{report['seed']}) on {data['n_patients']} patients{group_text} with {target}; every "

@@ -176,3 +176,78 @@ def test_encoder_output_order_matches_load_dataset():
     encoded = CategoricalEncoder().fit(table).transform(table)
     assert list(encoded.columns) == ["age", "flag", "sex_M", "stage_II", "stage_III"]
     assert np.isnan(encoded.loc[2, "sex_M"]) and encoded["flag"].tolist() == [1.0, 0.0, 1.0]
+
+
+# ----------------------------------------------------------------------------- learners
+
+
+def test_a_grid_search_reaches_a_learners_hyperparameter():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = patient_table(n=90, seed=3)
+    model = FusionClassifier("late", learner=LogisticRegression(C=1.0, max_iter=1000))
+    assert model.get_params(deep=True)["learner__C"] == 1.0
+    search = GridSearchCV(
+        model, {"learner__C": [1e-4, 1.0]}, cv=StratifiedKFold(3), scoring="roc_auc"
+    ).fit(X, y)
+    assert search.best_params_ == {"learner__C": 1.0}  # C=1e-4 flattens every branch
+    fitted = search.best_estimator_
+    branch = fitted.model_.named_estimators_["CT/tumor:logisticregression"]
+    assert branch[-1].C == 1.0 and fitted.learner is not model.learner  # cloned, not shared
+
+
+def test_learners_are_names_estimators_or_labelled_pairs():
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = patient_table(n=90, seed=4)
+    forest = RandomForestClassifier(n_estimators=15, random_state=0)
+    model = FusionClassifier("stacking", learners=("lr", ("forest", forest)), combiner="mean")
+    params = model.get_params(deep=True)
+    assert params["forest"] is forest and params["forest__n_estimators"] == 15
+    model.set_params(forest__max_depth=2)
+    assert forest.max_depth == 2 and clone(model).get_params()["forest__max_depth"] == 2
+    names = [name for name, _ in model.fit(X, y).model_.estimators]
+    assert names[:2] == ["CT/tumor:lr", "CT/tumor:forest"]
+    with pytest.raises(InputError, match="distinct and not empty"):
+        FusionClassifier(learners=("lr", ("lr", forest))).fit(X, y)
+    with pytest.raises(InputError, match="clash with parameters"):
+        FusionClassifier(learners=(("cv", forest),)).fit(X, y)
+    with pytest.raises(InputError, match="tune it with GridSearchCV"):
+        FusionClassifier("early", learner=forest, tune=True).fit(X, y)
+
+
+def test_a_learner_given_as_an_estimator_is_recorded_and_rebuilt_from_the_report(tmp_path):
+    import json
+
+    from sklearn.linear_model import LogisticRegression
+
+    from radfusion.pipeline.experiment import run_cv
+    from radfusion.pipeline.persistence import train_from_report
+
+    X, y = patient_table(n=60, seed=5)
+    path = tmp_path / "table.csv"
+    X.assign(outcome=y).rename_axis("patient_id").reset_index().to_csv(path, index=False)
+    learner = LogisticRegression(C=0.5, max_iter=500)
+    run_cv(
+        path,
+        label="outcome",
+        out=tmp_path / "report",
+        params={"learner": learner},
+        strategies=("early",),
+        folds=3,
+        repeats=1,
+        n_bootstrap=0,
+    )
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    recorded = report["config"]["models"]["early"]["learner"]
+    assert recorded["estimator"].endswith("LogisticRegression")
+    assert recorded["params"]["C"] == 0.5
+    methods = report["methods"]["learners"]["logisticregression"]
+    assert methods == {"estimator": "LogisticRegression", "params": recorded["params"]}
+    trained = train_from_report(tmp_path / "report" / "report.json", path)
+    rebuilt = trained.estimator.learner
+    assert isinstance(rebuilt, LogisticRegression) and rebuilt.get_params() == learner.get_params()
+    tampered = json.loads(json.dumps(report))
+    tampered["config"]["models"]["early"]["learner"]["estimator"] = "os.system"
+    with pytest.raises(InputError, match="does not rebuild"):
+        train_from_report(tampered, path)
