@@ -17,17 +17,20 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/radfusion demo --out $(OUT)
 
-# Lint and format are part of the test command, so CI refuses unformatted code.
+# Lint and format are part of the test command, so CI refuses unformatted code. The suite runs
+# in two processes, one per core (pytest-xdist; a file with module fixtures stays in one
+# process, so they are built once: tests/conftest.py), and prints the 25 slowest tests.
+PYTEST_WORKERS ?= 2
 test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
 
 # The inner loop: the same without the tests marked slow (large tables, many draws).
 test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
 # The report's browser test needs Debian's chromium; install it when we can (root + apt),
 # otherwise that one test skips with a reason.

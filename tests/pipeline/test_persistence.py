@@ -19,11 +19,10 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-import radfusion.pipeline.fusion._branch
-import radfusion.pipeline.learners
 from radfusion.features.errors import InputError
 from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.fusion import FusionClassifier
+from radfusion.pipeline.learners import make_learner
 from radfusion.pipeline.persistence import (
     METADATA_MEMBER,
     ExtraColumnsWarning,
@@ -52,17 +51,17 @@ CASES = [
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _fast_and_single_threaded():
-    original = radfusion.pipeline.learners.make_learner
-
-    def small(name, random_state=0, **options):
-        learner = original(name, random_state, **options)
-        return learner.set_params(n_estimators=20) if name in ("rf", "xgb") else learner
-
-    with threadpool_limits(limits=1), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(radfusion.pipeline.fusion._branch, "make_learner", small)
-        patch.setattr(radfusion.pipeline.learners, "make_learner", small)
+def _single_threaded():
+    with threadpool_limits(limits=1):
         yield
+
+
+def small(name: str):
+    """A learner name, or for the forests the same learner with 20 trees (labelled by the
+    name, so the branches are named as with the defaults)."""
+    if name in ("rf", "xgb"):
+        return (name, make_learner(name).set_params(n_estimators=20))
+    return name
 
 
 def make_tables(n, seed, *, with_label=True):
@@ -122,7 +121,10 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["label_only"],
                     strategy=strategy,
-                    params=dict(learner=learner, learners=learners),
+                    params=dict(
+                        learner=small(learner)[1] if learner in ("rf", "xgb") else learner,
+                        learners=tuple(small(name) for name in learners),
+                    ),
                 )
             else:
                 cache[key] = train_model(
@@ -130,7 +132,10 @@ def train(paths):
                     label="outcome",
                     biomarkers=paths["bio"],
                     strategy=strategy,
-                    params=dict(learner=learner, learners=learners),
+                    params=dict(
+                        learner=small(learner)[1] if learner in ("rf", "xgb") else learner,
+                        learners=tuple(small(name) for name in learners),
+                    ),
                 )
         return cache[key]
 
