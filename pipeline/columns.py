@@ -273,3 +273,13 @@ def _collect(names: list[str], assigned: list[str]) -> dict[str, list[str]]:
     if CLINICAL_GROUP in groups:
         groups[CLINICAL_GROUP] = groups.pop(CLINICAL_GROUP)
     return groups
+
+
+def branch_name(group: str, learner: str | None = None) -> str:
+    """Estimator name of a group's branch inside a fusion ensemble.
+
+    >>> branch_name("CT__tumor", "lr")
+    'CT/tumor:lr'
+    """
+    name = group.replace(SEPARATOR, "/")
+    return name if learner is None else f"{name}:{learner}"

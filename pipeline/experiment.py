@@ -35,6 +35,7 @@ from .tables import index_by_id, read_table, resolve_id
 from .validation import (
     FoldExplainer,
     cross_validate_models,
+    fused_models,
     single_group_models,
     summarize,
     summarize_explanations,
@@ -243,7 +244,7 @@ def run_cv(
         params.get("select_k") is not None or params.get("correlation_threshold") is not None
     )
     tune = bool(params.get("tune"))
-    single = single_group_models(list(models), data.groups)
+    single = single_group_models(list(models), data.groups, fused_models(models))
     if explain:
         hook = FoldExplainer(
             groups=data.groups, single=single, seed=seed, selection=selection, tuned=tune

@@ -30,10 +30,11 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm, rankdata
 
-from .preprocessing import site_outcome_association
-
 __all__ = [
     "DeLongResult",
+    "CONFOUNDING_WARNING",
+    "STRONG_ASSOCIATION",
+    "ConfoundedSiteWarning",
     "auc_rows",
     "bootstrap_auc",
     "calibration_bins",
@@ -44,6 +45,7 @@ __all__ = [
     "holm",
     "net_benefit",
     "net_benefit_treat_all",
+    "site_outcome_association",
     "standardized_difference",
 ]
 
@@ -542,7 +544,7 @@ def describe_cohort(
         ``groups`` (rows ``{"name", "columns", "missing": [{"n", "percent"} per column]}``,
         then a row ``"any group"`` counting patients missing at least one group); with
         ``site``, also ``site_outcome_association``: Cramér's V between site and outcome
-        (:func:`radfusion.pipeline.preprocessing.site_outcome_association`).
+        (:func:`site_outcome_association`).
     """
     y = np.asarray(y)
     masks = [np.ones(len(y), dtype=bool), y == 0, y == 1]
@@ -626,3 +628,48 @@ def bootstrap_auc(
         alpha = (1 - 0.95) / 2
         low, high = np.quantile(auc[1:], [alpha, 1 - alpha])
     return {"mean": float(auc[0]), "ci_low": float(low), "ci_high": float(high)}
+
+
+STRONG_ASSOCIATION = 0.3
+"""Cramér's V between site and outcome from which harmonisation is flagged as confounded."""
+
+CONFOUNDING_WARNING = (
+    "the site is strongly associated with the outcome on the training rows: harmonisation "
+    "cannot separate a confounded site from the outcome (it removes both), and a model "
+    "without it may be reading the site"
+)
+
+
+class ConfoundedSiteWarning(UserWarning):
+    """The site column is strongly associated with the outcome (see :class:`ComBat`)."""
+
+
+def site_outcome_association(site, y) -> float:
+    """Cramér's V between the site and the outcome (0: unrelated, 1: the site gives the class).
+
+    Parameters
+    ----------
+    site, y : array-like of shape (n_samples,)
+        Site and outcome of the same rows (any hashable values; missing sites are a level).
+        A survival outcome (structured ``(event, time)`` records) is read by its event
+        indicator.
+
+    Returns
+    -------
+    float
+        ``sqrt(chi² / (n · (min(sites, classes) - 1)))``, without continuity correction; 0
+        with a single site or class.
+    """
+    site = pd.Series(np.asarray(site, dtype=object).ravel()).astype(str)
+    fields = np.asarray(y).dtype.names
+    if fields:
+        y = np.asarray(y)[fields[0]]
+    y = pd.Series(np.asarray(y, dtype=object).ravel()).astype(str)
+    counts = pd.crosstab(site, y).to_numpy(dtype=np.float64)
+    k = min(counts.shape) - 1
+    if k < 1:
+        return 0.0
+    n = counts.sum()
+    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / n
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * k)))

@@ -170,7 +170,22 @@ def test_the_scan_sees_the_packages():
     assert len(MODULES) > 30
     assert "radfusion.pipeline.fusion._kits" in EDGES["radfusion.pipeline.fusion._model"]
     assert "radfusion.features.errors" in EDGES["radfusion.pipeline.fusion._inputs"]
-    assert "radfusion.pipeline.fusion" in EDGES["radfusion.pipeline.validation._cv"]
+    assert "radfusion.pipeline.validation" in EDGES["radfusion.pipeline.experiment"]
+
+
+def test_evaluation_never_imports_model_building():
+    """validation/ and report/ score and describe whatever models they are given: they read
+    what the estimators say (``fuses_groups``, ``inner_model``) and what the CV result
+    records (``fused``), never fusion/ or preprocessing/ themselves."""
+    building = ("radfusion.pipeline.fusion", "radfusion.pipeline.preprocessing")
+    offenders = [
+        f"{module} imports {target}"
+        for module, targets in EDGES.items()
+        if module.startswith(("radfusion.pipeline.validation", "radfusion.pipeline.report"))
+        for target in targets
+        if target.startswith(building)
+    ]
+    assert not offenders, offenders
 
 
 def test_private_modules_are_used_only_inside_their_package():

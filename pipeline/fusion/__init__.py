@@ -3,11 +3,7 @@ combiners, nested tuning, and the :class:`FusionClassifier` / :class:`FusionRegr
 :class:`FusionSurvival` estimators that hold a whole run's configuration.
 """
 
-from ._branch import (
-    DropConstantFeatures,
-    branch_name,
-    make_branch,
-)
+from ._branch import DropConstantFeatures, make_branch
 from ._combiners import (
     COMBINERS,
     SHRINKAGE_GRID,
@@ -31,7 +27,6 @@ from ._model import (
     build_estimators,
     build_model,
     build_models,
-    fitted_model,
     make_estimator,
     unavailable_strategies,
 )
@@ -40,7 +35,6 @@ from ._parameters import (
     BadParametersError,
     check_fusion_params,
 )
-from ._shared_fits import fit_once, shared_fits
 from ._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
@@ -89,7 +83,6 @@ __all__ = [
     "FusionSurvival",
     "CALIBRATIONS",
     "build_estimators",
-    "fitted_model",
     "make_estimator",
     "HARMONIZE_UNSEEN",
     "IntLogUniform",
@@ -105,13 +98,10 @@ __all__ = [
     "SharedSpaceRegressor",
     "TunedSearchCV",
     "Uniform",
-    "branch_name",
     "build_model",
     "build_models",
     "chosen_hyperparameters",
     "make_branch",
-    "fit_once",
     "search_space",
-    "shared_fits",
     "tuned_branch",
 ]

@@ -16,8 +16,8 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import column_or_1d
 
 from .._sklearn_compat import num_samples, safe_indexing
-from ._branch import branch_name
-from ._shared_fits import fit_once
+from ..columns import branch_name
+from ..shared_fits import fit_once
 
 __all__ = [
     "Availability",

@@ -17,12 +17,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import SEPARATOR
 
 from ..learners import make_learner
 from ..preprocessing import ComBat, CorrelationFilter, RobustnessFilter, SelectTopK, VarianceFilter
 
-__all__ = ["DropConstantFeatures", "branch_name", "make_branch"]
+__all__ = ["DropConstantFeatures", "make_branch"]
 
 
 class DropConstantFeatures(VarianceFilter):
@@ -154,13 +153,3 @@ def make_branch(
             *steps, StandardScaler(), SMOTE(random_state=random_state), estimator
         )
     return make_pipeline(*steps, StandardScaler(), estimator)
-
-
-def branch_name(group: str, learner: str | None = None) -> str:
-    """Estimator name of a group's branch inside a fusion ensemble.
-
-    >>> branch_name("CT__tumor", "lr")
-    'CT/tumor:lr'
-    """
-    name = group.replace(SEPARATOR, "/")
-    return name if learner is None else f"{name}:{learner}"

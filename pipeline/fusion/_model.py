@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,13 +45,14 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
-from ..columns import baseline_groups, infer_groups
+from ..columns import baseline_groups, branch_name, infer_groups
 from ..learners import LEARNERS, SURVIVAL_LEARNERS, learner_label, named_learners
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
+from ..shared_fits import fit_once
 from ..splits import AdaptiveStratifiedKFold
 from ..survival import EVENT_FIELD, TIME_FIELD, check_survival_y
 from ..targets import Task, get_task
-from ._branch import branch_name, make_branch
+from ._branch import make_branch
 from ._combiners import resolve_combiner
 from ._inputs import chosen_groups, input_frame, resolve_groups
 from ._kits import KITS
@@ -60,12 +62,11 @@ from ._parameters import (
     SURVIVAL_CONSTRAINTS,
     check_parameters,
 )
-from ._shared_fits import fit_once
 from ._survival import (
     SHARED_SKIPPED,
     branch_survival,
 )
-from ._tuning import tuned_branch
+from ._tuning import chosen_hyperparameters, tuned_branch
 
 __all__ = [
     "CALIBRATIONS",
@@ -83,7 +84,6 @@ __all__ = [
     "build_estimators",
     "build_model",
     "build_models",
-    "fitted_model",
     "make_estimator",
     "unavailable_strategies",
 ]
@@ -196,6 +196,33 @@ class _Fusion(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+    @property
+    def fuses_groups(self) -> bool:
+        """Whether the model combines groups (every strategy but ``"single"``)."""
+        return self.strategy != "single"
+
+    def inner_model(self, X) -> tuple[BaseEstimator, pd.DataFrame]:
+        """The fitted model inside (``model_``) and ``X`` encoded as that model sees it.
+
+        Explanations (weights, permutation importance) look inside the fitted model; a
+        calibrated model (``calibration=``) is looked into below its calibrator (the model
+        fitted on every training row, whose scores the monotone calibration maps to
+        probabilities).
+        """
+        return self._unwrapped(), self._encoded(X)
+
+    def chosen_hyperparameters(self) -> dict[str, dict[str, Any]]:
+        """Each tuned branch's chosen hyperparameters, by branch name (``{}`` untuned; see
+        :func:`radfusion.pipeline.fusion.chosen_hyperparameters`)."""
+        return chosen_hyperparameters(self._unwrapped())
+
+    def _unwrapped(self) -> BaseEstimator:
+        check_is_fitted(self, "model_")
+        model = self.model_
+        if isinstance(model, CalibratedClassifierCV):
+            model = model.calibrated_classifiers_[0].estimator
+        return model
 
     # ------------------------------------------------------------------ composition
 
@@ -840,22 +867,6 @@ def build_models(
         chosen = groups if estimator.use_groups is None else chosen_groups(estimator, groups, [])
         models[name] = estimator._build(chosen, task)
     return models
-
-
-def fitted_model(estimator, X):
-    """The fitted model inside a fusion estimator, and ``X`` encoded as that model sees it.
-
-    Explanations (weights, permutation importance, chosen hyperparameters) look inside the
-    fitted model; a calibrated model (``calibration=``) is looked into below its calibrator
-    (the model fitted on every training row, whose scores the monotone calibration maps to
-    probabilities). Any other estimator is returned as it is, with ``X`` unchanged.
-    """
-    if not isinstance(estimator, _Fusion):
-        return estimator, X
-    model = estimator.model_
-    if isinstance(model, CalibratedClassifierCV):
-        model = model.calibrated_classifiers_[0].estimator
-    return model, estimator._encoded(X)
 
 
 def _check_groups(groups: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

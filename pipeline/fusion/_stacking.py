@@ -14,6 +14,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import StrOptions, check_sample_weight
+from ..columns import branch_name
+from ..shared_fits import fit_once
 from ._availability import (
     Availability,
     branch_output,
@@ -23,10 +25,8 @@ from ._availability import (
     set_named_estimators,
     trainable_rows,
 )
-from ._branch import branch_name
 from ._combiners import CombinerClassifier, CombinerRegressor
 from ._meta import NonNegativeLogisticRegression
-from ._shared_fits import fit_once
 
 __all__ = ["AvailableStackingClassifier", "AvailableStackingRegressor"]
 

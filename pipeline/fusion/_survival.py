@@ -30,9 +30,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
+from ..shared_fits import fit_once
 from ..survival import EVENT_FIELD, TIME_FIELD, EventStratifiedKFold
 from ._availability import Availability
-from ._shared_fits import fit_once
 
 __all__ = [
     "MIN_EVENTS",

@@ -11,9 +11,9 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import StrOptions, check_sample_weight
+from ..shared_fits import fit_once
 from ._availability import Availability, rows_or_all, set_named_estimators, trainable_rows
 from ._meta import LOGIT_CLIP
-from ._shared_fits import fit_once
 
 __all__ = ["AvailableVotingClassifier", "AvailableVotingRegressor"]
 
@@ -52,9 +52,12 @@ class _AvailableVoting(Availability):
 
     def _vote_weights(self, n_branches: int) -> np.ndarray:
         """Each kept branch's voting weight (ones without ``weights``)."""
-        if self._weights_not_none is None:
+        if self.weights is None:
             return np.ones(n_branches)
-        return np.asarray(self._weights_not_none, dtype=np.float64)
+        kept = [
+            w for (_, est), w in zip(self.estimators, self.weights, strict=True) if est != "drop"
+        ]
+        return np.asarray(kept, dtype=np.float64)
 
     def _available_mean(self, outputs: np.ndarray, X, fallback) -> np.ndarray:
         """Weighted mean over axis 0 (branches) of ``outputs`` (n_branches, n_samples, ...)
@@ -158,10 +161,36 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
         prevalence for a row without any."""
         check_is_fitted(self)
         X = self._table(X)
-        probas = self._collect_probas(X)  # (n_branches, n_samples, n_classes)
+        probas = self._branch_probas(X)  # (n_branches, n_samples, n_classes)
         if self.pool == "mean":
             return self._available_mean(probas, X, self.class_prior_)
         return self._evidence(probas, X)
+
+    def _branch_probas(self, X) -> np.ndarray:
+        """Every fitted branch's class probabilities, shape (n_branches, n_samples, n_classes)."""
+        return np.asarray([est.predict_proba(X) for est in self.estimators_])
+
+    def predict_proba_without_groups(self, X) -> dict[str, np.ndarray]:
+        """P(class 1) of each row without each group's branches, by group (two classes).
+
+        The mean over the other branches a row has (weights as in the model); the training
+        prevalence when none is left. Equal to refitting the model without the group, since
+        every branch is fitted on its own: how much late fusion leans on each group.
+        """
+        check_is_fitted(self)
+        X = self._table(X)
+        probas = self._branch_probas(X)[:, :, 1]  # (n_branches, n_rows)
+        mask = self._branch_presence(X).T.astype(np.float64)
+        mask = mask * self._vote_weights(len(probas))[:, None]
+        branch_groups = np.asarray(self.branch_groups_)
+        out = {}
+        for g, group in enumerate(self.groups):
+            keep = mask * (branch_groups != g)[:, None]
+            total = keep.sum(axis=0)
+            p = (probas * keep).sum(axis=0) / np.where(total > 0, total, 1.0)
+            p[total == 0] = self.class_prior_[1]
+            out[group] = p
+        return out
 
     def _evidence(self, probas: np.ndarray, X) -> np.ndarray:
         """``pool="evidence"``: each group's mean probability, its log-ratio to the prior
@@ -212,4 +241,5 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
         """Weighted mean prediction over the branches each row has; the training mean if none."""
         check_is_fitted(self)
         X = self._table(X)
-        return self._available_mean(self._predict(X).T, X, self.y_mean_)  # (n_branches, n)
+        predictions = np.asarray([est.predict(X) for est in self.estimators_])  # (branches, n)
+        return self._available_mean(predictions, X, self.y_mean_)

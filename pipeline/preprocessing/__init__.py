@@ -2,13 +2,7 @@
 harmonisation, variance / correlation / robustness filters and top-k selection.
 """
 
-from ._combat import (
-    CONFOUNDING_WARNING,
-    STRONG_ASSOCIATION,
-    ComBat,
-    ConfoundedSiteWarning,
-    site_outcome_association,
-)
+from ._combat import ComBat
 from ._encoding import (
     MAX_LEVELS,
     CategoricalEncoder,
@@ -27,19 +21,15 @@ from ._selection import (
 )
 
 __all__ = [
-    "CONFOUNDING_WARNING",
     "CategoricalEncoder",
     "ComBat",
-    "ConfoundedSiteWarning",
     "CorrelationFilter",
     "MAX_LEVELS",
     "RobustnessFilter",
-    "STRONG_ASSOCIATION",
     "SelectTopK",
     "VarianceFilter",
     "as_frame",
     "check_table",
     "level_sets",
     "pyradiomics_name",
-    "site_outcome_association",
 ]

@@ -28,52 +28,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from radfusion.features.naming import SITE_COLUMN
 
 from .._sklearn_compat import check_feature_names_in
-from ._utils import TINY, input_feature_names
-
-STRONG_ASSOCIATION = 0.3
-"""Cramér's V between site and outcome from which harmonisation is flagged as confounded."""
-
-CONFOUNDING_WARNING = (
-    "the site is strongly associated with the outcome on the training rows: harmonisation "
-    "cannot separate a confounded site from the outcome (it removes both), and a model "
-    "without it may be reading the site"
+from ..statistics import (
+    CONFOUNDING_WARNING,
+    STRONG_ASSOCIATION,
+    ConfoundedSiteWarning,
+    site_outcome_association,
 )
-
-
-class ConfoundedSiteWarning(UserWarning):
-    """The site column is strongly associated with the outcome (see :class:`ComBat`)."""
-
-
-def site_outcome_association(site, y) -> float:
-    """Cramér's V between the site and the outcome (0: unrelated, 1: the site gives the class).
-
-    Parameters
-    ----------
-    site, y : array-like of shape (n_samples,)
-        Site and outcome of the same rows (any hashable values; missing sites are a level).
-        A survival outcome (structured ``(event, time)`` records) is read by its event
-        indicator.
-
-    Returns
-    -------
-    float
-        ``sqrt(chi² / (n · (min(sites, classes) - 1)))``, without continuity correction; 0
-        with a single site or class.
-    """
-    site = pd.Series(np.asarray(site, dtype=object).ravel()).astype(str)
-    fields = np.asarray(y).dtype.names
-    if fields:
-        y = np.asarray(y)[fields[0]]
-    y = pd.Series(np.asarray(y, dtype=object).ravel()).astype(str)
-    counts = pd.crosstab(site, y).to_numpy(dtype=np.float64)
-    k = min(counts.shape) - 1
-    if k < 1:
-        return 0.0
-    n = counts.sum()
-    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / n
-    chi2 = float(((counts - expected) ** 2 / expected).sum())
-    return float(np.sqrt(chi2 / (n * k)))
-
+from ._utils import TINY, input_feature_names
 
 # --------------------------------------------------------------------------- ComBat
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from ..preprocessing import STRONG_ASSOCIATION
+from ..statistics import STRONG_ASSOCIATION
 from ._config import model_record, preprocessing_settings
 from ._html import escape, html_table
 

@@ -42,6 +42,8 @@ report.json schema (``schema_version`` "2.0"; 1.1 to 1.5 only added fields to 1.
                        repeats pooled; n per repeat); "net_benefit" on curves.thresholds;
                        (1.4) "risk_histogram": {"class0", "class1"}: patients per bin of
                        curves.risk_bins by true class, mean over repeats
+    fused              (2.0) the models that combine groups, in model order (from each
+                       estimator's ``fuses_groups``; ``CVResult.fused``)
     best               the model with the highest mean roc_auc (first one on a tie); chosen on
                        the predictions it is scored on, so its AUC is optimistic (see
                        ``primary`` and ``best_note``)
@@ -122,9 +124,12 @@ import pandas as pd
 
 from radfusion.features.files import file_digest
 
-from ..fusion import FUSED
-from ..preprocessing import CONFOUNDING_WARNING, STRONG_ASSOCIATION, ConfoundedSiteWarning
-from ..statistics import describe_cohort
+from ..statistics import (
+    CONFOUNDING_WARNING,
+    STRONG_ASSOCIATION,
+    ConfoundedSiteWarning,
+    describe_cohort,
+)
 from ..validation import (
     CI_LEVEL,
     CURVE_GRID,
@@ -239,11 +244,14 @@ BEST_NOTE = (
 )
 
 
-def primary_model(names: Sequence[str], config: Mapping[str, Any]) -> dict[str, str] | None:
+def primary_model(
+    names: Sequence[str], config: Mapping[str, Any], fused: Sequence[str] = ()
+) -> dict[str, str] | None:
     """The headline model of a report, from the configuration only (never from the results).
 
     ``config["primary"]`` when given (``--primary``); else the default strategy
-    (:data:`DEFAULT_PRIMARY`) when it ran; else the first fused model, else the first model.
+    (:data:`DEFAULT_PRIMARY`) when it ran; else the first of the ``fused`` models, else the
+    first model.
     """
     names = list(names)
     declared = config.get("primary")
@@ -255,7 +263,7 @@ def primary_model(names: Sequence[str], config: Mapping[str, Any]) -> dict[str, 
         return None
     if DEFAULT_PRIMARY in names:
         return {"model": DEFAULT_PRIMARY, "declared": "the default strategy"}
-    fused = [name for name in names if name in FUSED]
+    fused = [name for name in names if name in fused]
     return {
         "model": (fused or names)[0],
         "declared": "the first fused model run" if fused else "the first model run",
@@ -406,6 +414,7 @@ def build_report(
         "versions": package_versions(),
         "ci_method": CI_METHOD,
         "models": models,
+        "fused": [name for name in models if name in result.fused],
         "best": best,
         "threshold": THRESHOLD,
         "cohort": cohort,
@@ -435,7 +444,7 @@ def build_report(
     explanations = jsonable(explanations)
     report["checklists"] = jsonable(build_checklists({**report, "explanations": explanations}))
     report["explanations"] = explanations
-    report["primary"] = primary_model(names, config)
+    report["primary"] = primary_model(names, config, result.fused)
     report["best_note"] = BEST_NOTE.format(n=len(names))
     report["warnings"] = notes
     report["fusion_benefit"] = jsonable(

@@ -18,8 +18,6 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..fusion import FUSED
-
 __all__ = [
     "FIGURES",
     "calibration_figure",
@@ -69,10 +67,12 @@ def subplot_panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
     return fig, axes
 
 
-def split_models(models: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
-    """``[("Single groups", names), ("Fused models", names)]``, empty kinds left out."""
-    single = [name for name in models if name not in FUSED]
-    fused = [name for name in models if name in FUSED]
+def split_models(report: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """``[("Single groups", names), ("Fused models", names)]`` of a report's models (its
+    ``fused`` list says which fuse groups), empty kinds left out."""
+    models, fused = report["models"], set(report.get("fused") or ())
+    single = [name for name in models if name not in fused]
+    fused = [name for name in models if name in fused]
     return [
         (title, names)
         for title, names in (("Single groups", single), ("Fused models", fused))
@@ -89,7 +89,7 @@ def roc_figure(report: Mapping[str, Any]) -> Figure:
     panel's legend below it with AUC [95 % CI]."""
     models = report["models"]
     colors = model_colors(list(models))
-    kinds = split_models(models)
+    kinds = split_models(report)
     entries = max(len(names) for _, names in kinds) + 2  # + title and chance
     legend_height = 0.19 * entries + 0.1
     fig = Figure(figsize=(3.7 * len(kinds) + 0.3, 3.9 + legend_height), layout="constrained")
@@ -134,7 +134,8 @@ def forest_figure(report: Mapping[str, Any]) -> Figure:
     """Every model's ROC AUC with its 95 % CI (forest plot): single groups, then fused models."""
     models = report["models"]
     colors = model_colors(list(models))
-    order = [name for _, names in split_models(models) for name in names]
+    order = [name for _, names in split_models(report) for name in names]
+    fused = set(report.get("fused") or ())
     fig = Figure(figsize=(6.4, 0.34 * len(order) + 1.3), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(order))
@@ -147,7 +148,7 @@ def forest_figure(report: Mapping[str, Any]) -> Figure:
         ax.plot(
             auc["mean"],
             i,
-            marker="D" if name in FUSED else "o",
+            marker="D" if name in fused else "o",
             markersize=5.5,
             color=colors[name],
             linestyle="none",
@@ -155,7 +156,7 @@ def forest_figure(report: Mapping[str, Any]) -> Figure:
     ax.axvline(0.5, **_CHANCE)
     ax.set_yticks(y, [model_label(name) for name in order], fontsize=8.5)
     ax.set_ylim(len(order) - 0.5, -0.5)
-    n_single = sum(name not in FUSED for name in order)
+    n_single = sum(name not in fused for name in order)
     if 0 < n_single < len(order):
         ax.axhline(n_single - 0.5, color="#d7dbe3", linewidth=0.8)
     low = min([0.5] + [m["metrics"]["roc_auc"]["ci_low"] or 0.5 for m in models.values()])
@@ -335,7 +336,7 @@ def decision_curve_figure(report: Mapping[str, Any]) -> Figure:
     if high <= low:
         high = thresholds[-1]
     limits = span.get("models", {})
-    kinds = split_models(models)
+    kinds = split_models(report)
     fig = Figure(figsize=(3.9 * len(kinds) + 0.4, 4.6), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False, sharey=True)[0]
     for ax, (title, names) in zip(axes, kinds, strict=True):

@@ -19,7 +19,6 @@ from typing import Any
 from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import CONTROL_GROUP, VOLUME_GROUP
-from ..fusion import FUSED
 from ._html import escape, fmt, html_table, num_cell
 
 __all__ = [
@@ -51,7 +50,7 @@ def fusion_benefit(
     tests: Sequence[Mapping[str, Any]],
     models: Mapping[str, Mapping[str, Any]],
     *,
-    fused: Sequence[str] | None = None,
+    fused: Sequence[str],
     clinical: str = CLINICAL_GROUP,
     volume: str = VOLUME_GROUP,
     baselines: Sequence[str] = (VOLUME_GROUP, CONTROL_GROUP),
@@ -68,8 +67,8 @@ def fusion_benefit(
         The model summary, in the report's model order: ``report["models"]`` (``{model:
         {"metrics": {"roc_auc": {"mean", ...}}}}``) or :func:`~radfusion.pipeline.validation.
         summarize`'s output (``{model: {"roc_auc": {"mean", ...}}}``).
-    fused : sequence of str, optional
-        The fused models; None: the models named in :data:`radfusion.pipeline.fusion.FUSED`.
+    fused : sequence of str
+        The fused models (``report["fused"]``, from ``CVResult.fused``).
     clinical, volume : str
         Names of the clinical-only and volume-only models.
     baselines : sequence of str
@@ -88,7 +87,7 @@ def fusion_benefit(
         ``note``: how to read it.
     """
     aucs = {name: _auc(entry) for name, entry in models.items()}
-    fused = [m for m in models if m in FUSED] if fused is None else list(fused)
+    fused = [m for m in models if m in set(fused)]
     singles = [m for m in models if m not in fused and m not in baselines]
     scored = [m for m in singles if aucs[m] is not None]
     best = max(scored, key=lambda m: aucs[m]) if scored else None  # first of equals wins

@@ -23,8 +23,8 @@ import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
-from ..fusion import FUSED, STACKING_CV, resolve_combiner
 from ..learners import make_learner
+from ..targets import get_task
 from ._config import model_record, preprocessing_settings
 
 __all__ = [
@@ -257,6 +257,12 @@ def learner_parameters(names: Sequence[str], random_state: int | None = 0) -> di
             chosen[key.replace("estimator__", "")] = value
         out[name] = {"estimator": type(estimator).__name__, "params": chosen}
     return out
+
+
+def stacking_combiner(params: Mapping[str, Any], task: str) -> str:
+    """The combiner a recorded stacking model used: its ``combiner``, else its task's
+    default (``Task.default_combiner``)."""
+    return params.get("combiner") or get_task(task).default_combiner
 
 
 def recorded_learner(value: Any) -> tuple[str, Any]:
@@ -495,12 +501,13 @@ def _preprocessing_paragraph(report: Mapping[str, Any]) -> str:
 
 
 _INNER = (
-    f"out-of-fold probabilities from an inner stratified {STACKING_CV}-fold CV of the "
-    f"training rows (fewer folds, at least 2, when a class has fewer than {STACKING_CV} "
+    "out-of-fold probabilities from an inner stratified {folds}-fold CV of the "
+    "training rows (fewer folds, at least 2, when a class has fewer than {folds} "
     "training patients)"
 )
 _REFIT = "; base models then refitted on all training rows"
-#: How each learned combiner is described in the methods text (``combiner`` option).
+#: How each learned combiner is described in the methods text (``combiner`` option); the
+#: inner folds are the model's ``cv``.
 _COMBINER_TEXT = {
     "logistic": "a logistic meta-learner with non-negative weights on the logits of the base "
     f"models' {_INNER}, L2 penalty C=1, plus an indicator per group missing in some training "
@@ -511,7 +518,7 @@ _COMBINER_TEXT = {
     "shrunk": "combined by non-negative weights summing to one over the base models and the "
     f"training base rate, minimising the log-loss of the base models' {_INNER}, then shrunk "
     "toward equal weights by an amount (0 to 1 in steps of 0.1) chosen by a "
-    f"{STACKING_CV}-fold CV over those out-of-fold probabilities, re-normalised over the "
+    "{folds}-fold CV over those out-of-fold probabilities, re-normalised over the "
     "base models a patient has data for" + _REFIT,
     "platt": "the mean of the predicted probabilities of the base models a patient has data "
     "for (equal weights), recalibrated by a logistic (Platt) map of its logit whose slope is "
@@ -531,8 +538,8 @@ def _param_text(params: Mapping[str, Any]) -> str:
 def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) -> str:
     params = model_record(report.get("config"))
     models = list(report["models"])
-    singles = [m for m in models if m not in FUSED]
-    fused = [m for m in models if m in FUSED]
+    fused = [m for m in models if m in set(report.get("fused") or ())]
+    singles = [m for m in models if m not in fused]
     learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
     stack = [label for label, _ in recorded_learners(params.get("learners")) if label in learners]
     parts = []
@@ -540,7 +547,6 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
         parts.append(f"one single-group model per feature group ({join_list(singles)})")
     if "early" in fused:
         parts.append("early fusion (one model on the concatenated columns of all groups)")
-    chosen = params.get("combiner")
     task = report["task"]
     if "late" in fused:
         parts.append(
@@ -548,14 +554,14 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
             "models a patient has data for, soft voting)"
         )
     if "stacking" in fused:
-        combiner = resolve_combiner(chosen, "stacking", task)
+        combiner = stacking_combiner(params, task)
         parts.append(
             f"stacking (one base model per group and learner ({join_list(stack)}); "
             + (
                 "the mean of the predicted probabilities of the base models a patient has "
                 "data for, equal weights, nothing fitted on top)"
                 if combiner == "mean"
-                else _COMBINER_TEXT[combiner] + ")"
+                else _COMBINER_TEXT[combiner].format(folds=params.get("cv", 3)) + ")"
             )
         )
     if "shared" in fused:

@@ -54,7 +54,6 @@ from sklearn.metrics import roc_curve
 
 from radfusion.features.files import file_digest
 
-from ..fusion import FUSED, resolve_combiner
 from ..targets import PRIMARY_METRIC, get_task, task_metrics
 from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
 from ._config import model_record
@@ -78,7 +77,13 @@ from ._html import (
     resolve_label_mapping,
     versions_html,
 )
-from ._methods import counted, join_list, recorded_learner, software_paragraph
+from ._methods import (
+    counted,
+    join_list,
+    recorded_learner,
+    software_paragraph,
+    stacking_combiner,
+)
 from ._reproduce import reproduce_steps
 
 __all__ = [
@@ -283,7 +288,7 @@ def _methods_text(report: Mapping[str, Any], part) -> list[str]:
         else ""
     )
     models = list(report["models"])
-    fused = [m for m in models if m in FUSED]
+    fused = [m for m in models if m in set(report.get("fused") or ())]
     params = model_record(config)
     learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
     design = (
@@ -299,7 +304,7 @@ def _methods_text(report: Mapping[str, Any], part) -> list[str]:
         "hyperparameters were fixed in advance, not tuned on the data."
     )
     if "stacking" in fused:
-        combiner = resolve_combiner(params.get("combiner"), "stacking", task.name)
+        combiner = stacking_combiner(params, task.name)
         design += (
             " Stacking combined one base model per group and learner by the mean of their "
             "outputs (equal weights, nothing fitted on top)."
@@ -407,6 +412,7 @@ def build_task_report(
         "versions": package_versions(),
         "ci_method": CI_METHODS[task],
         "models": report_models,
+        "fused": [name for name in report_models if name in result.fused],
         "best": best,
         "threshold": None,
         "cohort": cohort

@@ -38,8 +38,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from radfusion.features.errors import InputError, Problem
 
-from ..fusion import FUSED, shared_fits
 from ..progress import Progress, run_tasks
+from ..shared_fits import shared_fits
 from ..splits import leave_one_group_out
 from ..statistics import (
     calibration_bins,
@@ -72,10 +72,10 @@ __all__ = [
     "cross_validate_models",
     "decision_curves",
     "default_comparisons",
+    "fused_models",
     "encode_labels",
     "encode_target",
     "output_cube",
-    "is_fused",
     "pr_curves",
     "roc_curve_points",
     "roc_curves",
@@ -126,11 +126,6 @@ def encode_target(y: Any, task: str | Task = "binary") -> tuple[np.ndarray, dict
     return get_task(task).encode(y)
 
 
-def is_fused(name: str, model: Any) -> bool:
-    """Whether a model combines groups: a fusion strategy, by its name or its ``strategy``."""
-    return name in FUSED or getattr(model, "strategy", None) in FUSED
-
-
 @dataclass(frozen=True)
 class CVResult:
     """What one cross-validation returns: everything the report is built from.
@@ -177,10 +172,11 @@ class CVResult:
         predictions: pd.DataFrame,
         task: str | Task = "binary",
         label_mapping: Mapping[Any, int] | None = None,
+        fused: Sequence[str] = (),
     ) -> CVResult:
         """The result of a predictions frame read back (e.g. ``predictions.csv``) with its
         task; the label mapping is the identity on the codes when not given, the models are
-        those of the frame (fused: by name, :data:`FUSED`)."""
+        those of the frame, and ``fused`` names those that combine groups."""
         task = get_task(task)
         models = tuple(pd.unique(predictions["model"]))
         if label_mapping is None:
@@ -191,7 +187,7 @@ class CVResult:
             task=task,
             label_mapping=dict(label_mapping),
             models=models,
-            fused=tuple(name for name in models if name in FUSED),
+            fused=tuple(name for name in models if name in set(fused)),
             folds=int(predictions["fold"].max()) + 1 if "fold" in predictions else 0,
             repeats=int(predictions["repeat"].nunique()),
         )
@@ -217,6 +213,7 @@ def cross_validate_models(
     skip_failing: bool = False,
     groups: Any = None,
     progress: Progress | None = None,
+    fused: Sequence[str] | None = None,
 ) -> CVResult:
     """Out-of-fold outputs of several models on the same repeated (stratified) folds.
 
@@ -271,6 +268,9 @@ def cross_validate_models(
     progress : callable, optional
         ``progress(done, total)`` over the (repeat, fold) splits as they complete, e.g. a
         :class:`radfusion.pipeline.progress.ProgressBar`. The result does not depend on it.
+    fused : sequence of str, optional
+        The models that combine groups (``CVResult.fused``); None: those whose
+        ``fuses_groups`` is true (a fusion estimator whose strategy is not ``"single"``).
 
     Returns
     -------
@@ -397,7 +397,7 @@ def cross_validate_models(
         task=task,
         label_mapping=mapping,
         models=tuple(models),
-        fused=tuple(name for name, model in models.items() if is_fused(name, model)),
+        fused=fused_models(models) if fused is None else tuple(n for n in models if n in fused),
         folds=folds,
         repeats=repeats,
         skipped=skipped,
@@ -792,10 +792,16 @@ def confusion_matrices(
     return {name: confusion_counts(y, proba[m], threshold) for m, name in enumerate(models)}
 
 
-def default_comparisons(models: Sequence[str]) -> list[tuple[str, str]]:
-    """Every fused model (:data:`FUSED`) against every single-group model."""
-    fused = [name for name in models if name in FUSED]
-    single = [name for name in models if name not in FUSED]
+def fused_models(models: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of the models that combine groups (their ``fuses_groups``), in order."""
+    return tuple(name for name, model in models.items() if getattr(model, "fuses_groups", False))
+
+
+def default_comparisons(models: Sequence[str], fused: Sequence[str]) -> list[tuple[str, str]]:
+    """Every fused model (of ``fused``, e.g. ``CVResult.fused``) against every single-group
+    model."""
+    fused = [name for name in models if name in set(fused)]
+    single = [name for name in models if name not in fused]
     return [(f, s) for f in fused for s in single]
 
 

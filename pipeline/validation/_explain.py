@@ -38,20 +38,14 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import SelectorMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..fusion import (
-    FUSED,
-    DropConstantFeatures,
-    branch_name,
-    chosen_hyperparameters,
-    fitted_model,
-)
-from ..preprocessing import CorrelationFilter, RobustnessFilter, SelectTopK
+from ..columns import branch_name
 from ..statistics import auc_rows
 
 __all__ = [
@@ -89,14 +83,17 @@ def fold_seed(seed: int, model: str, repeat: int, fold: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def single_group_models(models: Sequence[str], groups: Mapping[str, Any]) -> dict[str, str]:
-    """``{model name: group}`` of the single-group models (``"early"`` with one group)."""
+def single_group_models(
+    models: Sequence[str], groups: Mapping[str, Any], fused: Sequence[str]
+) -> dict[str, str]:
+    """``{model name: group}`` of the single-group models (``"early"`` with one group);
+    ``fused`` names the models that combine groups."""
     if len(groups) == 1:
         return {"early": next(iter(groups))} if "early" in models else {}
     out = {}
     for name in models:
         group = name.removeprefix("single:") if name.startswith("single:") else name
-        if name not in FUSED and group in groups:
+        if name not in fused and group in groups:
             out[name] = group
     return out
 
@@ -157,15 +154,9 @@ def held_out_importance(
     return drops.mean(axis=0)
 
 
-#: Steps that transform each column on its own or select columns (no mixing of rows or columns).
-_COLUMNWISE = (
-    SimpleImputer,
-    StandardScaler,
-    DropConstantFeatures,
-    RobustnessFilter,
-    CorrelationFilter,
-    SelectTopK,
-)
+#: Steps that transform each column on its own or select columns (no mixing of rows or columns):
+#: imputation, scaling and every selector (constant-feature, robustness, correlation, top-k).
+_COLUMNWISE = (SimpleImputer, StandardScaler, SelectorMixin)
 
 
 def _columnwise_steps(estimator: BaseEstimator) -> tuple[Pipeline, BaseEstimator] | None:
@@ -256,26 +247,10 @@ def _learns_weights(estimator: BaseEstimator) -> bool:
 
 
 def late_without_groups(estimator: BaseEstimator, X_test: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Held-out P(class 1) of a fitted late (soft-vote) model without each group's branches.
-
-    Averages the other branches' probabilities over the groups each row has (weights as in
-    the model); the training prevalence when none is left. Equal to refitting the model
-    without the group, since every branch is fitted on its own.
-    """
-    probas = estimator._collect_probas(X_test)[:, :, 1]  # (n_branches, n_rows)
-    mask = estimator._branch_presence(X_test).T.astype(np.float64)
-    weights = estimator._weights_not_none
-    if weights is not None:
-        mask = mask * np.asarray(weights, dtype=np.float64)[:, None]
-    branch_groups = np.asarray(estimator.branch_groups_)
-    out = {}
-    for g, group in enumerate(estimator.groups):
-        keep = mask * (branch_groups != g)[:, None]
-        total = keep.sum(axis=0)
-        p = (probas * keep).sum(axis=0) / np.where(total > 0, total, 1.0)
-        p[total == 0] = estimator.class_prior_[1]
-        out[group] = p
-    return out
+    """Held-out P(class 1) of a fitted late (soft-vote) model without each group's branches
+    (its ``predict_proba_without_groups``): equal to refitting the model without the group,
+    since every branch is fitted on its own."""
+    return estimator.predict_proba_without_groups(X_test)
 
 
 def selected_features(estimator: BaseEstimator) -> list[str] | None:
@@ -330,7 +305,9 @@ class FoldExplainer:
         fold: int,
     ) -> dict[str, Any] | None:
         """The record of one fitted (model, repeat, fold), or None when nothing applies."""
-        estimator, X_test = fitted_model(estimator, X_test)
+        hyperparameters = estimator.chosen_hyperparameters() if self.tuned else None
+        if hasattr(estimator, "inner_model"):
+            estimator, X_test = estimator.inner_model(X_test)
         record: dict[str, Any] = {}
         if model in self.single:
             columns = list(self.groups[self.single[model]])
@@ -353,7 +330,7 @@ class FoldExplainer:
         if model == self.stacking and _learns_weights(estimator):
             record["weights"] = meta_weights(estimator)
         if self.tuned:
-            record["hyperparameters"] = chosen_hyperparameters(estimator)
+            record["hyperparameters"] = hyperparameters
         return record or None
 
 

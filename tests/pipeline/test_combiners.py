@@ -230,6 +230,7 @@ def test_the_methods_text_names_the_combiner_that_ran(combiner, phrase):
         "versions": {},
         "ci_method": "",
         "models": {"CT": {}, "late": {}, "stacking": {}},
+        "fused": ["late", "stacking"],
     }
     text = " ".join(build_methods(report)["text"])
     assert phrase in text

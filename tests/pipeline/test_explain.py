@@ -21,6 +21,7 @@ from radfusion.pipeline.validation import (
     FoldExplainer,
     cross_validate_models,
     fold_seed,
+    fused_models,
     held_out_importance,
     single_group_models,
     summarize_explanations,
@@ -54,7 +55,7 @@ def cohort(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 def explain_run(n_jobs: int):
     X, y = cohort()
     models = build_models(GROUPS, learners=("lr",), random_state=SEED, combiner="logistic")
-    single = single_group_models(list(models), GROUPS)
+    single = single_group_models(list(models), GROUPS, fused_models(models))
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
     result = cross_validate_models(
         models, X, y, folds=FOLDS, repeats=REPEATS, seed=SEED, n_jobs=n_jobs, fold_hook=hook
@@ -266,7 +267,7 @@ def test_a_stack_with_equal_weights_reports_none_and_says_why(combiner):
     modality counts the same', so none are reported and the methods sentence says so."""
     X, y = cohort()
     models = build_models(GROUPS, learners=("lr",), random_state=SEED, combiner=combiner)
-    single = single_group_models(list(models), GROUPS)
+    single = single_group_models(list(models), GROUPS, fused_models(models))
     hook = FoldExplainer(groups=GROUPS, single=single, seed=SEED)
     result = cross_validate_models(models, X, y, folds=FOLDS, repeats=1, seed=SEED, fold_hook=hook)
     summary = summarize_explanations(result.records, groups=GROUPS, single=single)

@@ -27,11 +27,11 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from radfusion.features.errors import InputError
 from radfusion.features.naming import feature_column
+from radfusion.pipeline.columns import branch_name
 from radfusion.pipeline.fusion import (
     STRATEGIES,
     DropConstantFeatures,
     NonNegativeLogisticRegression,
-    branch_name,
     build_model,
     build_models,
     make_branch,

@@ -27,6 +27,7 @@ def row(model: str, reference: str, difference: float, low: float, high: float) 
     }
 
 
+FUSED = ("early", "late", "stacking", "shared")
 MODELS = summary(CT__tumor=0.72, MR__tumor=0.66, clinical=0.61, volume=0.70, control=0.74)
 MODELS.update(summary(early=0.75, stacking=0.71))
 
@@ -41,7 +42,7 @@ def test_fusion_that_does_not_beat_the_best_single_group_is_said_so_in_one_sente
         row("stacking", "volume", 0.01, -0.05, 0.07),
         row("early", "MR__tumor", 0.09, 0.01, 0.17),  # not a reference: left out
     ]
-    benefit = fusion_benefit(tests, MODELS)
+    benefit = fusion_benefit(tests, MODELS, fused=FUSED)
     # the control arm scores highest but is a baseline, never "the best single group"
     assert benefit["references"] == {
         "best_single": "CT__tumor",
@@ -77,7 +78,7 @@ def test_a_worse_fused_model_and_a_reference_that_is_two_roles():
         row("late", "CT__tumor", -0.05, -0.09, -0.01),
         row("late", "clinical", -0.15, -0.25, -0.05),
     ]
-    benefit = fusion_benefit(tests, models)
+    benefit = fusion_benefit(tests, models, fused=FUSED)
     # the best single group is the clinical one: one row, both roles; no volume model
     assert benefit["references"] == {
         "best_single": "clinical",
@@ -93,7 +94,7 @@ def test_a_worse_fused_model_and_a_reference_that_is_two_roles():
         "of the AUC difference includes 0 or lies below it)."
     ]
     assert benefit["missing"] == []
-    missing = fusion_benefit(tests[:1], summary(CT__tumor=0.6, volume=0.65, late=0.55))
+    missing = fusion_benefit(tests[:1], summary(CT__tumor=0.6, volume=0.65, late=0.55), fused=FUSED)
     assert missing["missing"] == ["late vs volume"]
 
 
@@ -121,13 +122,15 @@ def test_on_real_comparison_rows_from_out_of_fold_predictions():
         ]
     )
     pairs = [("early", "CT__tumor"), ("early", "clinical")]
-    benefit = fusion_benefit(compare_models(predictions, pairs), summarize(predictions))
+    benefit = fusion_benefit(
+        compare_models(predictions, pairs), summarize(predictions), fused=FUSED
+    )
     assert benefit["references"]["best_single"] == "CT__tumor"
     assert benefit["helps"] == {"best_single": True, "clinical": True}
     assert all(r["ci_low"] > 0 for r in benefit["rows"])
 
 
 def test_no_fused_model_gives_a_section_that_says_so():
-    benefit = fusion_benefit([], summary(CT__tumor=0.6, clinical=0.55))
+    benefit = fusion_benefit([], summary(CT__tumor=0.6, clinical=0.55), fused=FUSED)
     assert benefit["rows"] == [] and benefit["sentences"] == []
     assert "Not assessed" in fusion_benefit_html(benefit)

@@ -16,9 +16,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from radfusion.pipeline.preprocessing import (
+from radfusion.pipeline.preprocessing import ComBat
+from radfusion.pipeline.statistics import (
     STRONG_ASSOCIATION,
-    ComBat,
     ConfoundedSiteWarning,
     site_outcome_association,
 )

@@ -19,7 +19,8 @@ MODELS = ["CT__tumor", "MR__tumor", "early", "late", "stacking", "shared"]
 def test_primary_is_declared_not_chosen_on_the_results():
     assert primary_model(MODELS, {}) == {"model": "stacking", "declared": "the default strategy"}
     assert primary_model(MODELS, {"primary": "late"}) == {"model": "late", "declared": "--primary"}
-    assert primary_model(["CT__tumor", "early", "late"], {})["model"] == "early"
+    assert primary_model(["CT__tumor", "early", "late"], {}, ["early", "late"])["model"] == "early"
+    assert primary_model(["CT__tumor", "early", "late"], {})["model"] == "CT__tumor"  # none fused
     assert primary_model(["CT__tumor"], {})["model"] == "CT__tumor"
     with pytest.raises(ValueError, match="'nope' is not one of the models"):
         primary_model(MODELS, {"primary": "nope"})

@@ -22,7 +22,6 @@ from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.learners import make_learner
 from radfusion.pipeline.preprocessing import (
     ComBat,
-    ConfoundedSiteWarning,
     CorrelationFilter,
     RobustnessFilter,
     SelectTopK,
@@ -30,6 +29,7 @@ from radfusion.pipeline.preprocessing import (
     pyradiomics_name,
 )
 from radfusion.pipeline.report import model_record, preprocessing_settings
+from radfusion.pipeline.statistics import ConfoundedSiteWarning
 from radfusion.pipeline.validation import cross_validate_models
 
 

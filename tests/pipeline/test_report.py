@@ -44,6 +44,7 @@ TOP_LEVEL_KEYS = [
     "versions",
     "ci_method",
     "models",
+    "fused",  # the models that combine groups (from the estimators, not their names)
     "best",
     # schema 1.1
     "threshold",

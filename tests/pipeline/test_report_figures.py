@@ -85,7 +85,7 @@ def report():
         "methods": [],
     }
     return table, build_report(
-        CVResult.from_predictions(table),
+        CVResult.from_predictions(table, fused=FUSED),
         summarize(table, n_bootstrap=100),
         config={"command": "radfusion cv features.csv --label y", "learner": "lr"},
         seed=0,
@@ -260,7 +260,7 @@ def test_table1_html_shows_smd_and_methods_say_one_model():
         y, ["0", "1"], variables=pd.DataFrame({"age": 50 + 5 * y + rng.normal(0, 5, len(y))})
     )
     report = build_report(
-        CVResult.from_predictions(table),
+        CVResult.from_predictions(table, fused=FUSED),
         summarize(table, n_bootstrap=50),
         config={},
         seed=0,

@@ -9,7 +9,8 @@ from pandas.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from radfusion.pipeline.fusion import build_estimators, fit_once, shared_fits
+from radfusion.pipeline.fusion import build_estimators
+from radfusion.pipeline.shared_fits import fit_once, shared_fits
 from radfusion.pipeline.validation import cross_validate_models
 
 from .conftest import multimodal_table

@@ -17,7 +17,8 @@ from sklearn.model_selection import cross_val_score
 
 from radfusion.features.errors import InputError
 from radfusion.features.synthetic import synthetic_outcomes
-from radfusion.pipeline.preprocessing import ConfoundedSiteWarning, SelectTopK
+from radfusion.pipeline.preprocessing import SelectTopK
+from radfusion.pipeline.statistics import ConfoundedSiteWarning
 from radfusion.pipeline.survival import (
     EventStratifiedKFold,
     check_survival_y,

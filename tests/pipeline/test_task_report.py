@@ -44,6 +44,7 @@ TOP_LEVEL_KEYS = [
     "versions",
     "ci_method",
     "models",
+    "fused",  # the models that combine groups (from the estimators, not their names)
     "best",
     "threshold",
     "cohort",
@@ -263,7 +264,7 @@ def test_write_task_report(built, tmp_path):
 def test_methods_text_names_the_stacking_combiner(inputs, combiner, words):
     X, y, _ = _data("regression")
     result = cross_validate_models(
-        {"stacking": Ridge()}, X, y, task="regression", folds=3, repeats=1
+        {"stacking": Ridge()}, X, y, task="regression", folds=3, repeats=1, fused=["stacking"]
     )
     summary = summarize(result.predictions, task="regression", n_bootstrap=0)
     config = {"folds": 3, "repeats": 1, "models": {"stacking": {"combiner": combiner}}}

@@ -501,14 +501,15 @@ def test_confusion_matrices_and_decision_curves_match_the_metrics():
 
 def test_comparisons_pair_fused_with_single_models_and_adjust():
     names = ["CT__tumor", "clinical", "early", "stacking"]
-    assert default_comparisons(names) == [
+    fused = ["early", "stacking"]
+    assert default_comparisons(names, fused) == [
         ("early", "CT__tumor"),
         ("early", "clinical"),
         ("stacking", "CT__tumor"),
         ("stacking", "clinical"),
     ]
     pred = synthetic_predictions(n=120, models=tuple(names))
-    tests = compare_models(pred, default_comparisons(names))
+    tests = compare_models(pred, default_comparisons(names, fused))
     summary = summarize(pred, n_bootstrap=0)
     for test in tests:
         assert test["auc_model"] == pytest.approx(summary[test["model"]]["roc_auc"]["mean"])

@@ -26,7 +26,7 @@ import numpy as np
 from joblib import hash as joblib_hash
 from sklearn.base import BaseEstimator
 
-from .._sklearn_compat import safe_indexing
+from ._sklearn_compat import safe_indexing
 
 __all__ = ["fit_once", "fit_rows", "shared_fits"]
 
