@@ -379,7 +379,7 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             try:
                 image = cache.header(image_path)
             except ImageReadError as error:
-                problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
+                problems.append(Problem(f"{error.problem}: {error.reason}", row, pid, image_path))
             else:
                 dimension = dimension_problems(image, "image")
                 problems += [Problem(message, row, pid, image_path) for message in dimension]
@@ -390,6 +390,8 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             roi = case.get(ROI_COLUMN) or None
             mask, values = cache.mask(mask_path, image_path, roi, label)
         except ImageReadError as error:
+            if os.path.normpath(error.path) == os.path.normpath(image_path):
+                continue  # a DICOM mask's series that cannot be read: reported as the image's
             what = "unusable DICOM mask" if isinstance(error, DicomMaskError) else "unreadable mask"
             problems.append(Problem(f"{what}: {error.reason}", row, pid, mask_path))
             continue
