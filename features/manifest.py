@@ -26,6 +26,7 @@ from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
 from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN
 from .rules import dimension_problems
+from .spelling import spelling_problems
 
 __all__ = [
     "LABEL_COLUMN",
@@ -188,6 +189,7 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
                         file,
                     )
                 )
+    problems += _spelling_problems(df, file)
     base = path.resolve().parent
     for column in PATH_COLUMNS:
         if column in df.columns:
@@ -195,6 +197,27 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
     if SITE_COLUMN in df.columns:
         df[SITE_COLUMN] = df[SITE_COLUMN].replace("", pd.NA)
     return df, problems
+
+
+#: Manifest columns whose names must be spelled one way, and what two spellings would make.
+_SPELLED = {
+    "modality": "separate modalities (feature groups, parameter files)",
+    "mask": "separate ROIs (feature groups)",
+    SITE_COLUMN: "separate sites",
+}
+
+
+def _spelling_problems(df: pd.DataFrame, file: str) -> list[Problem]:
+    """Modality, mask or site names written two ways (``CT`` / ``ct``): never split silently."""
+    ids = df[ID_COLUMN] if ID_COLUMN in df.columns else pd.Series(None, index=df.index)
+    return [
+        problem
+        for column, consequence in _SPELLED.items()
+        if column in df.columns
+        for problem in spelling_problems(
+            zip(df[column], df.index, ids, strict=True), f"column {column!r}", file, consequence
+        )
+    ]
 
 
 def _modes(

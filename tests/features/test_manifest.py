@@ -320,3 +320,29 @@ def test_read_errors_name_the_path(tmp_path):
         read_header(tmp_path / "absent.nii")
     with pytest.raises(ImageReadError, match="no DICOM series"):
         read_image(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("column", "odd", "consequence"),
+    [
+        ("modality", "ct", "separate modalities (feature groups, parameter files)"),
+        ("mask", "Tumor", "separate ROIs (feature groups)"),
+        ("site", "a ", "separate sites"),
+    ],
+)
+def test_names_spelled_two_ways_are_refused(write_cohort, column, odd, consequence):
+    """'CT' and 'ct' made two modalities, each with part of the cohort."""
+    manifest = write_cohort(CASES, sites={"P1": "A", "P2": "A", "P3": "A"})
+    rows = read_rows(manifest)
+    rows[1][column] = odd
+    write_manifest(manifest, rows)
+    with pytest.raises(InputError) as error:
+        validate_cohort(manifest, check_images=False)
+    (problem,) = error.value.problems
+    assert (problem.row, problem.patient_id, problem.file) == (2, "P2", str(manifest))
+    expected = rows[0][column]
+    assert problem.message == (
+        f"column {column!r} writes one name 2 ways, differing only by case or spaces: "
+        f"{expected!r} (2 rows: row 1 patient P1, row 3 patient P3), {odd.strip()!r} (1 row: "
+        f"row 2 patient P2); they would become {consequence}: write it one way"
+    )
