@@ -21,6 +21,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from .batch import batch_to_manifest, is_batch
+from .csvfile import csv_problem
 from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
@@ -82,6 +83,9 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     """Read a CSV with every cell as a string; data rows are indexed 1, 2, ..."""
     if not path.is_file():
         raise InputError(f"{what} not found", [Problem("no such file", file=str(path))])
+    problem = csv_problem(path)
+    if problem:
+        raise InputError(f"{what} is not a readable CSV", [Problem(problem, file=str(path))])
     try:
         df = pd.read_csv(
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True

@@ -336,3 +336,19 @@ def test_robustness_names_the_patient_it_leaves_out(tmp_path):
         )
     table = pd.read_csv(out)
     assert (table["n_patients"] == len(GOOD)).all()
+
+
+@pytest.mark.parametrize("case", ["semicolons", "xlsx", "latin-1"])
+@pytest.mark.parametrize("command", ["check", "extract", "robustness"])
+def test_a_manifest_saved_as_no_csv_is_named_before_any_work(tmp_path, case, command):
+    from tests.features.conftest import not_csv_files
+
+    cohort = Cohort(tmp_path)
+    rows = [[str(v) for v in row.values()] for row in cohort.rows]
+    path, words = not_csv_files(tmp_path, list(cohort.rows[0]), rows)[case]
+    out = tmp_path / "out.csv"
+    args = ["--out", out] if command != "check" else []
+    code, output = run(command, path, *args, "-j", "1")
+    assert code == EXIT_BAD_INPUT
+    assert_names(output, f"file {path}: ", words)
+    assert not out.exists()

@@ -346,3 +346,20 @@ def test_names_spelled_two_ways_are_refused(write_cohort, column, odd, consequen
         f"{expected!r} (2 rows: row 1 patient P1, row 3 patient P3), {odd.strip()!r} (1 row: "
         f"row 2 patient P2); they would become {consequence}: write it one way"
     )
+
+
+def test_a_manifest_that_is_no_comma_separated_utf8_csv_is_named_so(write_cohort, tmp_path):
+    from tests.features.conftest import not_csv_files
+
+    rows = read_rows(write_cohort(CASES))
+    files = not_csv_files(tmp_path, list(rows[0]), [list(r.values()) for r in rows])
+    for case, (path, words) in files.items():
+        with pytest.raises(InputError) as error:
+            validate_cohort(path, check_images=False)
+        (problem,) = error.value.problems
+        assert problem.file == str(path), case
+        assert words in problem.message, (case, problem.message)
+        assert str(error.value).startswith("manifest is not a readable CSV"), case
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark: fine
+    bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "manifest.csv").read_bytes())
+    assert len(validate_cohort(bom, check_images=False)[0]) == len(CASES)
