@@ -39,6 +39,7 @@ __all__ = [
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
     "duplicate_problems",
+    "manifest_inputs",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
     "mask_values",
@@ -279,6 +280,20 @@ def read_manifest(path: str | Path, modality: str | None = None) -> pd.DataFrame
     if problems:
         raise InputError(f"invalid manifest {path}", problems)
     return df
+
+
+def manifest_inputs(manifest: pd.DataFrame) -> dict[str, str]:
+    """Every image and mask file (or DICOM folder) a manifest reads, mapped to what it is
+    (``"the image of patient P1 (row 1)"``): the inputs an output must not replace
+    (:func:`radfusion.features.files.check_output_path`)."""
+    inputs: dict[str, str] = {}
+    for row, case in manifest.iterrows():
+        for column, what in (("image", "image"), ("mask_path", "mask")):
+            if case.get(column):
+                inputs.setdefault(
+                    case[column], f"the {what} of patient {case.get(ID_COLUMN)} (row {row})"
+                )
+    return inputs
 
 
 class _ImageCache:

@@ -352,3 +352,75 @@ def test_a_manifest_saved_as_no_csv_is_named_before_any_work(tmp_path, case, com
     assert code == EXIT_BAD_INPUT
     assert_names(output, f"file {path}: ", words)
     assert not out.exists()
+
+
+def _output_over_input(cohort: Cohort, case: str) -> tuple[Path, list, str, Path]:
+    """(manifest, extra arguments, words of the refusal, the input that must stay as it was)."""
+    folder = cohort.folder
+    manifest = cohort.manifest()
+    series = folder / "series"  # what a DICOM series folder is to the check: a folder
+    series.mkdir(exist_ok=True)
+    (series / "slice.dcm").write_bytes(b"not read: the run is refused first")
+    rows = [{**r, "image": "series"} if r["patient_id"] == BAD else r for r in cohort.rows]
+    if case == "manifest":
+        return manifest, ["--out", manifest], "it would replace the manifest of this run", manifest
+    if case == "params":
+        params = folder / "p.csv"
+        params.write_text((SHIPPED_DIR / "mr.yaml").read_text())
+        return (
+            manifest,
+            ["--out", params, "--params", params],
+            "it would replace the parameters (--params) of this run",
+            params,
+        )
+    if case == "sidecar":  # features.csv writes features.diagnostics.csv beside it
+        manifest = cohort.manifest(name="features.diagnostics.csv")
+        return (
+            manifest,
+            ["--out", folder / "features.csv"],
+            f"the run also writes {manifest}, which would replace the manifest of this run",
+            manifest,
+        )
+    manifest = cohort.manifest(rows)
+    if case == "cache in a series":
+        return (
+            manifest,
+            ["--out", folder / "features.csv", "--cache", series],
+            f"the run also writes {series}, which is the image of patient {BAD} (row 3)",
+            series / "slice.dcm",
+        )
+    return (  # a table inside a DICOM series folder changes the series' hash
+        manifest,
+        ["--out", series / "features.csv"],
+        f"it is inside the image of patient {BAD} (row 3) of this run, {series}",
+        series / "slice.dcm",
+    )
+
+
+CASES = ["manifest", "params", "sidecar", "cache in a series", "table in a series"]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("command", ["check", "extract", "robustness"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, case, command):
+    """``extract manifest.csv --out manifest.csv`` replaced the manifest with the features."""
+    if command == "check" and case in ("sidecar", "cache in a series"):
+        pytest.skip("check writes no sidecar and has no cache")
+    if command == "robustness" and case == "sidecar":
+        pytest.skip("the ICC table has no sidecar")
+    manifest, extra, words, kept = _output_over_input(Cohort(tmp_path), case)
+    before = kept.read_bytes()
+    code, output = run(command, manifest, *extra, "-j", "1")
+    assert code == EXIT_BAD_INPUT, output
+    assert_names(output, "Cannot write", words, "; choose another path")
+    assert kept.read_bytes() == before
+    assert not list(tmp_path.rglob("*.parquet")) and not list(tmp_path.rglob("??/*.json"))
+
+
+@pytest.mark.parametrize("command", ["extract", "robustness"])
+def test_a_cache_that_is_a_file_is_refused_without_a_traceback(tmp_path, command):
+    cohort = Cohort(tmp_path)
+    manifest = cohort.manifest()
+    code, output = run(command, manifest, "--out", tmp_path / "f.csv", "--cache", manifest)
+    assert code == EXIT_BAD_INPUT
+    assert_names(output, f"Cannot write {manifest}: it is a file, not a folder")
