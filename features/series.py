@@ -21,7 +21,10 @@ Rules (a :class:`SeriesError` names the folder; the runner adds patient, modalit
 - no gap between neighbouring slices longer than 1.5 times the series' median gap:
   "missing slice";
 - every slice within :data:`UNIFORM_TOLERANCE` of a slice spacing of the position ITK gives
-  it (first position + index × average spacing): "non-uniform slice spacing".
+  it (first position + index × average spacing): "non-uniform slice spacing";
+- positions that do not drift within the slice plane by more than :data:`TILT_PIXELS` pixels
+  from the first slice to the last (a gantry tilt, which ITK would stack straight at the
+  slices' Euclidean distance).
 
 Slice positions are distances in mm along the slice axis (the normal of the slices'
 orientation), as DICOM's ``ImagePositionPatient`` projects onto it. Only geometry and rescale
@@ -42,6 +45,7 @@ from .errors import ImageReadError
 __all__ = [
     "DUPLICATE_MM",
     "SPACING_RANGE_MM",
+    "TILT_PIXELS",
     "UNIFORM_TOLERANCE",
     "SeriesError",
     "SliceHeader",
@@ -55,6 +59,9 @@ DUPLICATE_MM = 1e-2
 #: A slice farther than this share of a slice spacing from where ITK stacks it is refused.
 #: Positions written with 0.1 mm precision stay well within it at 0.6 mm slices.
 UNIFORM_TOLERANCE = 0.1
+#: Slices whose positions drift within their plane by more than this many pixels from the
+#: first slice to the last are refused (a gantry tilt; rounding stays far below it).
+TILT_PIXELS = 0.5
 #: Plausible pixel spacing and distance between slices, in mm.
 SPACING_RANGE_MM = (0.01, 30.0)
 #: Direction cosines and relative pixel spacings of two slices agree within this.
@@ -246,7 +253,28 @@ def _geometry_problem(slices: list[SliceHeader]) -> str | None:
         return None
     if any(len(s.position) != 3 for s in slices):
         return f"{_tag('position')} is not three numbers in every slice file"
-    return _spacing_problem(slices)
+    return _spacing_problem(slices) or _tilt_problem(slices)
+
+
+def _tilt_problem(slices: list[SliceHeader]) -> str | None:
+    """Slices that move within their plane from one to the next (a CT gantry tilt): ITK
+    stacks them straight, along the normal, at their Euclidean distance."""
+    cosines = np.asarray(slices[0].orientation, dtype=float)
+    normal = np.cross(cosines[:3], cosines[3:])
+    positions = np.array([s.position for s in slices], dtype=float)
+    order = np.argsort(positions @ normal, kind="stable")
+    drift = positions[order[-1]] - positions[order[0]]
+    in_plane = drift - (drift @ normal) * normal
+    shift = float(np.linalg.norm(in_plane))
+    if shift > TILT_PIXELS * min(slices[0].spacing):
+        angle = math.degrees(math.atan2(shift, abs(float(drift @ normal))))
+        return (
+            f"the slices shift {_mm(shift)} within their plane from "
+            f"{_name(slices[order[0]].file)} to {_name(slices[order[-1]].file)} (a gantry tilt "
+            f"of {angle:.3g} degrees?): ITK would stack them straight, at a wrong spacing. "
+            "Resample the series onto a straight grid first"
+        )
+    return None
 
 
 def _spacing_problem(slices: list[SliceHeader]) -> str | None:

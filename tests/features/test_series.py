@@ -157,3 +157,18 @@ def test_slices_with_different_rescale_slopes_are_read_in_floating_point(tmp_pat
     np.testing.assert_allclose(sitk.GetArrayFromImage(image), activity, rtol=0, atol=1e-9)
     write_series(tmp_path / "same", activity[:1].repeat(8, 0), modality="PT")
     assert not needs_float(series_slices(tmp_path / "same"))  # one rescale: ITK's own type
+
+
+def test_a_gantry_tilt_is_refused(tmp_path):
+    """Each slice 0.54 mm further along y (15 degrees): ITK stacked them straight, 2.07 mm
+    apart, a sheared volume 3.5 % too long."""
+    series = write_series(tmp_path / "ct", ct_volume())
+    for k, dataset in enumerate(series):
+        position = [float(v) for v in dataset.ImagePositionPatient]
+        _edit(
+            tmp_path / "ct" / f"slice{k:03d}.dcm",
+            ImagePositionPatient=[position[0], position[1] + k * 2 * 0.2679, position[2]],
+        )
+    reason = _refused(tmp_path / "ct")
+    assert reason.startswith("the slices shift 3.7506 mm within their plane from slice000.dcm")
+    assert "(a gantry tilt of 15 degrees?)" in reason
