@@ -6,14 +6,18 @@ export in locales whose decimal mark is a comma) as one column named
 the messages then blame a missing column or a codec, not the file. :func:`csv_problem` reads
 the first bytes (decompressed for ``.gz``) and names the cause: an Excel workbook (``.xlsx``,
 ``.xls``), a Parquet or gzip file under a CSV name, UTF-16 text, text that is not UTF-8 (with
-the line and byte), binary data, or a header delimited by semicolons, tabs or ``|`` instead
-of commas. The manifest, the biomarker table and the feature tables all go through it.
+the line and byte), binary data, a header delimited by semicolons, tabs or ``|`` instead
+of commas, or a header naming one column twice (pandas would rename the copy ``age.1`` and
+keep it as another column). The manifest, the biomarker table and the feature tables all go
+through it.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import re
 import zlib
 from pathlib import Path
 
@@ -30,6 +34,8 @@ _MAGIC = (
     (b"\xff\xfe", f"UTF-16 text (Excel's 'Unicode text'), not UTF-8: {_SAVE}"),
     (b"\xfe\xff", f"UTF-16 text, not UTF-8: {_SAVE}"),
 )
+#: A quoted CSV cell (quotes inside doubled): line breaks in it are part of the cell.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 _DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
@@ -69,6 +75,9 @@ def csv_problem(path: str | Path) -> str | None:
         if head.startswith(magic) and not (magic == b"\x1f\x8b" and path.suffix == ".gz"):
             return reason
     if b"\0" in head:
+        sample = head[:4096]  # UTF-16 without a mark: every other byte of ASCII text is 0
+        if max(sample[0::2].count(0), sample[1::2].count(0)) > 0.45 * len(sample):
+            return f"UTF-16 text (without a byte-order mark), not UTF-8: {_SAVE}"
         return f"binary data, not text: {_SAVE}"
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -79,10 +88,32 @@ def csv_problem(path: str | Path) -> str | None:
             f"not UTF-8 text (byte 0x{head[error.start]:02x} on line {line}; Latin-1 or "
             f"Windows-1252?): {_SAVE}"
         )
-    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    unquoted = _QUOTED.sub(lambda cell: "q" * len(cell.group()), text)  # same offsets
+    bare = re.search(r"\r(?!\n)", unquoted)
+    if bare and "\n" in unquoted and bare.end() < len(text):  # (the decoder may stop at \r)
+        line = text[: bare.start()].count("\n") + 1
+        return (
+            f"a carriage return inside line {line} of a file whose lines end otherwise: a cell "
+            "holding an unquoted line break, which splits its row; remove it or quote the cell"
+        )
+    lines = text.lstrip("\ufeff").splitlines()
+    header = lines[0] if lines else ""
     if header and "," not in header:
         for delimiter, name in _DELIMITERS.items():
-            if delimiter in header:
+            fields = len(header.split(delimiter))
+            # a one-column table whose name holds the character is not delimited by it
+            if fields > 1 and (len(lines) < 2 or len(lines[1].split(delimiter)) == fields):
                 shown = header if len(header) <= 60 else header[:57] + "..."
                 return f"delimited by {name}, not commas (header {shown!r}): {_SAVE}"
+    names = [name.strip() for name in next(csv.reader([header]), [])] if header else []
+    repeated = [n for n in dict.fromkeys(names) if n and names.count(n) > 1]
+    if repeated:
+        where = "; ".join(
+            f"{n!r} is columns {', '.join(str(i) for i, m in enumerate(names, 1) if m == n)}"
+            for n in repeated
+        )
+        return (
+            f"the header names a column twice ({where}): a reader would keep one and rename the "
+            "other; rename or remove the copy"
+        )
     return None

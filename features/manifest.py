@@ -25,7 +25,7 @@ from .csvfile import csv_problem
 from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
-from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN, control_characters
 from .rules import dimension_problems
 from .spelling import spelling_problems
 
@@ -169,6 +169,17 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
         pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
         if pid == "":
             problems.append(Problem("patient_id is empty", row, None, file))
+        for column in (ID_COLUMN, "modality", "mask"):
+            if column in df.columns and control_characters(df.at[row, column]):
+                problems.append(
+                    Problem(
+                        f"{column} {df.at[row, column]!r} holds control characters "
+                        f"({control_characters(df.at[row, column])})",
+                        row,
+                        None if column == ID_COLUMN else pid,
+                        file,
+                    )
+                )
         for column in ("modality", "mask"):
             if column not in df.columns:
                 continue

@@ -16,7 +16,7 @@ import pandas as pd
 
 from radfusion.features.csvfile import csv_problem
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import ID_COLUMN
+from radfusion.features.naming import ID_COLUMN, control_characters
 from radfusion.features.spelling import spelling_key, spelling_problems
 from radfusion.features.table import settle_extraction
 
@@ -91,7 +91,8 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
     """Patient ids as text, exactly as the user wrote them.
 
     Text stays as it is; integers become their decimal text. Floating-point, boolean or empty
-    ids are refused: their text cannot be recovered (``7.0`` may have been ``007``).
+    ids are refused: their text cannot be recovered (``7.0`` may have been ``007``); so are
+    ids holding control characters (a carriage return splits the row of a CSV).
 
     Raises
     ------
@@ -103,7 +104,17 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
     problems = []
     text = []
     for row, value in enumerate(values, start=1):
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and control_characters(value):
+            problems.append(
+                Problem(
+                    f"patient id {value!r} in column {column!r} holds control characters "
+                    f"({control_characters(value)}): a CSV it is written to would split it",
+                    row=row,
+                    file=file,
+                )
+            )
+            text.append(None)
+        elif isinstance(value, str) and value.strip():
             text.append(value)
         elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
             text.append(str(value))
@@ -114,7 +125,8 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
             text.append(None)
     if problems:
         raise InputError(
-            "Patient ids must be text (write them as strings, e.g. '007', not numbers)",
+            "Patient ids must be text (write them as strings, e.g. '007', not numbers, without "
+            "control characters)",
             problems[:20],
         )
     return pd.Series(text, index=values.index, name=values.name, dtype=object)

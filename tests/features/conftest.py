@@ -117,4 +117,6 @@ def not_csv_files(folder: Path, header: list[str], rows: list[list[str]]) -> dic
         book.writestr("xl/workbook.xml", "<workbook/>")
     files["xlsx"] = (folder / "book.xlsx", "an Excel workbook (.xlsx)")
     add("xls", "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "Excel 97-2003")
+    twice = lines(",").replace(header[-1], header[1], 1).encode()  # a column named twice
+    add("a column twice", "twice.csv", twice, f"the header names a column twice ({header[1]!r}")
     return files

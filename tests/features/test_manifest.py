@@ -363,3 +363,18 @@ def test_a_manifest_that_is_no_comma_separated_utf8_csv_is_named_so(write_cohort
     bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark: fine
     bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "manifest.csv").read_bytes())
     assert len(validate_cohort(bom, check_images=False)[0]) == len(CASES)
+
+
+def test_ids_and_names_holding_control_characters_are_refused(write_cohort):
+    """An id with a carriage return in it is split into two rows by every CSV written from
+    the feature table; a tab or a line break in a name would end up in column names."""
+    manifest = write_cohort(CASES)
+    rows = read_rows(manifest)
+    rows[1]["patient_id"], rows[2]["mask"] = "P\r2", "tu\tmor"
+    write_manifest(manifest, rows)
+    with pytest.raises(InputError) as error:
+        read_manifest(manifest)
+    assert problems_of(error) == [
+        f"row 2, file {manifest}: patient_id 'P\\r2' holds control characters ('\\r')",
+        f"row 3, patient P3, file {manifest}: mask 'tu\\tmor' holds control characters ('\\t')",
+    ]
