@@ -424,3 +424,114 @@ def test_a_cache_that_is_a_file_is_refused_without_a_traceback(tmp_path, command
     code, output = run(command, manifest, "--out", tmp_path / "f.csv", "--cache", manifest)
     assert code == EXIT_BAD_INPUT
     assert_names(output, f"Cannot write {manifest}: it is a file, not a folder")
+
+
+DICOM_PARAMS = """\
+imageType: {Original: {}}
+featureClass: {shape: [VoxelVolume, MeshVolume], firstorder: [Mean, Maximum], glcm: [Contrast]}
+setting: {binWidth: 10}
+"""
+
+
+def _dicom_cohort(folder: Path, damage: str | None = None) -> tuple[Path, Path]:
+    """Three patients, each a 16x16x8 CT series with an RTSTRUCT of its tumour; ``damage``
+    breaks patient P003's. Returns the manifest and the parameter file."""
+    from tests.features.dicom_data import ct_volume, tumour, write_rtstruct, write_series
+
+    rows = []
+    for seed, patient in enumerate((*GOOD, BAD)):
+        series = write_series(folder / patient / "ct", ct_volume(seed=seed))
+        rois = {"GTV": tumour(), "Body": np.ones_like(tumour())}
+        write_rtstruct(folder / patient / "rs.dcm", series, rois)
+        rows.append(
+            {
+                "patient_id": patient,
+                "modality": "CT",
+                "mask": "gtv",
+                "image": f"{patient}/ct",
+                "mask_path": f"{patient}/rs.dcm",
+                "roi": "GTV",
+            }
+        )
+    broken = folder / BAD
+    if damage == "missing slice":
+        (broken / "ct" / "slice004.dcm").unlink()
+    elif damage == "duplicate slice":
+        shutil.copy(broken / "ct" / "slice004.dcm", broken / "ct" / "slice004_copy.dcm")
+    elif damage is not None:
+        import pydicom
+
+        dataset = pydicom.dcmread(broken / "rs.dcm")
+        if damage == "two ROIs named GTV":
+            dataset.StructureSetROISequence[1].ROIName = "GTV"
+        else:  # a damaged contour: its last point list value lost
+            contour = dataset.ROIContourSequence[0].ContourSequence[3]
+            contour.ContourData = list(contour.ContourData)[:-1]
+        dataset.save_as(broken / "rs.dcm")
+    (folder / "params.yaml").write_text(DICOM_PARAMS)
+    manifest = folder / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest, folder / "params.yaml"
+
+
+DICOM_DAMAGE = {  # the words check and extract must print for patient P003
+    "missing slice": (
+        "ct",
+        "missing slice: the slices are 2 mm apart along the slice axis, but 1 slice is missing "
+        "between slice003.dcm at 16 mm and slice005.dcm at 20 mm; read as is, its 7 slices "
+        "would be stacked 2.33333 mm apart (volumes +17%). Export the complete series again",
+    ),
+    "duplicate slice": (
+        "ct",
+        "duplicate slice: slice004.dcm and slice004_copy.dcm are both at 18 mm along the slice "
+        "axis (a slice exported twice); read as is, its 9 slices would be stacked 1.75 mm apart "
+        "(volumes -12%). Remove the copies",
+    ),
+    "two ROIs named GTV": ("rs.dcm", "2 ROIs are named 'GTV' (numbers 1, 2 of the file's 2"),
+    "damaged contour": (
+        "rs.dcm",
+        "cannot rasterise RTSTRUCT ROI 'GTV': contour 4 (image slice 3 counting from 0, z = 16 "
+        "mm) has a damaged point list: ContourData (3006,0050) holds",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def dicom_reference(tmp_path_factory) -> pd.DataFrame:
+    pytest.importorskip("pydicom", reason="DICOM cases need radfusion[dicom]")
+    folder = tmp_path_factory.mktemp("dicom_reference")
+    manifest, params = _dicom_cohort(folder)
+    good = manifest.with_name("good.csv")
+    pd.read_csv(manifest, dtype=str).iloc[:2].to_csv(good, index=False)
+    out = folder / "features.parquet"
+    code, output = run("extract", good, "--out", out, "--params", params, "-j", "1")
+    assert code == 0, output
+    return pd.read_parquet(out).set_index("patient_id")
+
+
+@pytest.mark.parametrize("damage", list(DICOM_DAMAGE))
+def test_a_broken_dicom_series_or_rtstruct_fails_its_case_naming_the_cause(
+    tmp_path, dicom_reference, damage
+):
+    """Before: the missing and duplicate slice were extracted on ITK's averaged spacing
+    (check ok, exit 0, volumes off), the shared name and the damaged contour silently gave
+    another ROI."""
+    manifest, params = _dicom_cohort(tmp_path, damage)
+    where, words = DICOM_DAMAGE[damage]
+    file = tmp_path / BAD / where
+    code, output = run("check", manifest, "-j", "1", "--params", params)
+    assert code == EXIT_CASES_FAILED
+    (line,) = [line for line in output.splitlines() if line.strip().startswith(BAD)]
+    assert "would fail" in line and words[:60] in line
+    assert all(" ok " in f" {line} " for line in output.splitlines() if line.strip()[:4] in GOOD)
+    out = tmp_path / "features.parquet"
+    code, output = run("extract", manifest, "--out", out, "--params", params, "-j", "1")
+    assert code == EXIT_CASES_FAILED
+    assert_names(output, f"failed: patient {BAD}, modality CT, mask gtv, file {file}: {words}")
+    assert "contour" not in output or "contour" in words  # a missing slice blames no contour
+    failures = pd.read_csv(tmp_path / "features.failures.csv", dtype=str)
+    assert failures[["patient_id", "file"]].values.tolist() == [[BAD, str(file)]]
+    got = pd.read_parquet(out).set_index("patient_id")
+    pd.testing.assert_frame_equal(
+        got.loc[list(GOOD), dicom_reference.columns], dicom_reference, check_exact=True
+    )

@@ -264,16 +264,36 @@ def _cohort(tmp_path: Path, pets: dict[str, dict]) -> tuple[Path, np.ndarray]:
     return write_manifest(tmp_path / "manifest.csv", rows), inside
 
 
-def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_error(tmp_path):
-    manifest, inside = _cohort(tmp_path, {"001": {}, "002": {"PatientWeight": None}})
+@pytest.mark.parametrize(
+    ("pet", "reason"),
+    [
+        ({"PatientWeight": None}, "cannot compute SUV: missing tag PatientWeight (0010,1030)"),
+        (  # SUVs of 1,357 with exit 0 before
+            {"PatientWeight": "70000"},
+            "cannot compute SUV: tag PatientWeight (0010,1030) is 70000 kg, outside the "
+            "plausible 1-400 kg (grams in the kilogram tag?)",
+        ),
+        (  # SUVs of 1,357,412 with exit 0 before
+            {"radiopharmaceutical": {"RadionuclideTotalDose": "370"}},
+            "cannot compute SUV: tag RadionuclideTotalDose (0018,1074) is 370 Bq, outside the "
+            "plausible 1e+06-2e+10 Bq (MBq in the becquerel tag?)",
+        ),
+    ],
+)
+def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_error(
+    tmp_path, pet, reason
+):
+    manifest, inside = _cohort(tmp_path, {"001": {}, "002": pet})
     result = extract_cohort(manifest, {"PET": PARAMS}, n_jobs=1, progress=False)
     roi = activity()[inside] * FACTOR
     row = result.features.set_index("patient_id").loc["001"]
     assert row["PET__tumor__original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
     assert row["PET__tumor__original_firstorder_Mean"] == pytest.approx(roi.mean(), rel=1e-9)
     (error,) = result.failures["error"]
-    assert error.startswith("patient 002, modality PET, mask tumor, file ")
-    assert "cannot compute SUV: missing tag PatientWeight (0010,1030)" in error
+    assert error == (
+        f"patient 002, modality PET, mask tumor, file {tmp_path / '002'}: {reason} (file "
+        f"{tmp_path / '002' / 'slice000.dcm'})"
+    )
 
 
 def test_check_flags_pet_headers_that_cannot_give_the_suv(tmp_path):
