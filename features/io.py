@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import ImageReadError
-from .series import needs_float, series_files, series_slices
+from .series import needs_float, series_files, series_slices, slice_thickness
 
 __all__ = [
     "GRID_TOLERANCE",
@@ -220,7 +220,10 @@ def read_image(path: str | Path) -> sitk.Image:
             reader.SetFileNames([s.file for s in slices])
             if needs_float(slices):
                 reader.SetOutputPixelType(sitk.sitkFloat64)
-            return reader.Execute()
+            image = reader.Execute()
+            if image.GetDimension() == 3 and image.GetSize()[2] == 1:  # one slice
+                image.SetSpacing((*image.GetSpacing()[:2], slice_thickness(slices)))
+            return image
         return sitk.ReadImage(str(path))
     except ImageReadError:
         raise
@@ -324,10 +327,14 @@ def read_header(path: str | Path) -> ImageHeader:
     try:
         if not path.is_dir():
             return ImageHeader.of(_information(path))
-        files = [s.file for s in series_slices(path)]
+        slices = series_slices(path)
+        files = [s.file for s in slices]
         first = ImageHeader.of(_information(Path(files[0])))
         if len(files) == 1:
-            return first
+            if first.dimension != 3 or first.size[2] != 1:
+                return first  # a multi-frame file: its frames are its slices
+            spacing = (*first.spacing[:2], slice_thickness(slices))
+            return ImageHeader(first.size, spacing, first.origin, first.direction)
         last = ImageHeader.of(_information(Path(files[-1])))
         gap = math.dist(first.origin, last.origin) / (len(files) - 1)
         return ImageHeader(

@@ -26,6 +26,9 @@ Rules (a :class:`SeriesError` names the folder; the runner adds patient, modalit
   from the first slice to the last (a gantry tilt, which ITK would stack straight at the
   slices' Euclidean distance).
 
+A series of one slice gets its ``SliceThickness`` as spacing along the slice axis (ITK gives
+it 1 mm); without a plausible thickness it is refused.
+
 Slice positions are distances in mm along the slice axis (the normal of the slices'
 orientation), as DICOM's ``ImagePositionPatient`` projects onto it. Only geometry and rescale
 tags are read: nothing that identifies the patient.
@@ -52,6 +55,7 @@ __all__ = [
     "needs_float",
     "series_files",
     "series_slices",
+    "slice_thickness",
 ]
 
 #: Two slices closer than this (mm along the slice axis) are the same slice exported twice.
@@ -74,6 +78,7 @@ _TAGS = {
     "intercept": ("RescaleIntercept", "0028|1052"),
     "rows": ("Rows", "0028|0010"),
     "columns": ("Columns", "0028|0011"),
+    "thickness": ("SliceThickness", "0018|0050"),
 }
 
 
@@ -99,6 +104,7 @@ class SliceHeader:
     slope: float
     intercept: float
     size: tuple[int, int] | None
+    thickness: float | None = None
 
     @classmethod
     def read(cls, file: str) -> SliceHeader:
@@ -132,7 +138,7 @@ class SliceHeader:
             return values
 
         slope, intercept = numbers("slope"), numbers("intercept")
-        rows, columns = numbers("rows"), numbers("columns")
+        rows, columns, thickness = numbers("rows"), numbers("columns"), numbers("thickness")
         return cls(
             file=file,
             position=numbers("position"),
@@ -141,6 +147,7 @@ class SliceHeader:
             slope=1.0 if slope is None else slope[0],
             intercept=0.0 if intercept is None else intercept[0],
             size=None if rows is None or columns is None else (int(rows[0]), int(columns[0])),
+            thickness=None if thickness is None else thickness[0],
         )
 
 
@@ -184,8 +191,37 @@ def series_slices(folder: str | Path) -> list[SliceHeader]:
     slices = [SliceHeader.read(file) for file in series_files(folder)]
     problem = _geometry_problem(slices)
     if problem:
+        unread = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and str(p) not in {s.file for s in slices}
+        )
+        if unread and problem.startswith("missing slice"):  # one may be the missing slice
+            shown = ", ".join(unread[:5]) + (", ..." if len(unread) > 5 else "")
+            problem += f" (files of the folder not read as slices of the series: {shown})"
         raise SeriesError(folder, problem)
     return slices
+
+
+def slice_thickness(slices: list[SliceHeader]) -> float:
+    """The spacing to give the one slice of a single-slice series: its ``SliceThickness``
+    (ITK gives it 1 mm, which makes every volume wrong by the thickness).
+
+    Raises
+    ------
+    SeriesError
+        When the slice has no plausible ``SliceThickness`` (0018,0050).
+    """
+    (single,) = slices
+    low, high = SPACING_RANGE_MM
+    if single.thickness is None or not low <= single.thickness <= high:
+        value = "missing" if single.thickness is None else f"{single.thickness:g} mm"
+        raise SeriesError(
+            Path(single.file).parent,
+            f"a series of one slice, whose {_tag('thickness')} is {value}: its voxel size "
+            "along the slice axis is unknown (ITK would take 1 mm)",
+        )
+    return single.thickness
 
 
 def needs_float(slices: list[SliceHeader]) -> bool:

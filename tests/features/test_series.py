@@ -172,3 +172,27 @@ def test_a_gantry_tilt_is_refused(tmp_path):
     reason = _refused(tmp_path / "ct")
     assert reason.startswith("the slices shift 3.7506 mm within their plane from slice000.dcm")
     assert "(a gantry tilt of 15 degrees?)" in reason
+
+
+def test_a_one_slice_series_is_one_slice_thick(tmp_path):
+    """ITK gave the slice 1 mm along the slice axis: a 2 mm slice's volumes were halved."""
+    write_series(tmp_path / "one", ct_volume()[:1])
+    image = read_image(tmp_path / "one")
+    assert image.GetSize() == (16, 16, 1) and image.GetSpacing() == (0.8, 0.8, 2.0)
+    assert read_header(tmp_path / "one") == ImageHeader.of(image)
+    _edit(tmp_path / "one" / "slice000.dcm", SliceThickness=None)
+    assert _refused(tmp_path / "one") == (
+        "a series of one slice, whose SliceThickness (0018,0050) is missing: its voxel size "
+        "along the slice axis is unknown (ITK would take 1 mm)"
+    )
+
+
+def test_a_missing_slice_names_the_files_not_read_as_slices(full):
+    folder = _copy(full, "damaged")
+    path = folder / "slice004.dcm"
+    path.write_bytes(path.read_bytes()[:-300])  # truncated: GDCM leaves it out of the series
+    (folder / "notes.txt").write_text("not DICOM")
+    assert _refused(folder).endswith(
+        "Export the complete series again (files of the folder not read as slices of the "
+        "series: notes.txt, slice004.dcm)"
+    )
