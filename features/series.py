@@ -238,6 +238,12 @@ def _mm(value: float) -> str:
     return f"{value:.6g} mm"
 
 
+def _first_three(indexes: np.ndarray, describe, what: str) -> str:
+    """The first three of ``indexes`` described, ``; ``-separated, and how many more."""
+    text = "; ".join(describe(i) for i in indexes[:3])
+    return text + (f" (and {len(indexes) - 3} more {what})" if len(indexes) > 3 else "")
+
+
 def _missing(ratio: float) -> str:
     count = max(round(ratio) - 1, 1)
     return "1 slice is missing" if count == 1 else f"{count} slices are missing"
@@ -329,13 +335,13 @@ def _spacing_problem(slices: list[SliceHeader]) -> str | None:
     step = float(np.median(distinct)) if len(distinct) else 0.0
     volumes = f" (volumes {average / step - 1:+.0%})" if step else ""
     if len(twice):
-        pairs = "; ".join(
-            f"{_name(files[i])} and {_name(files[i + 1])} are both at {_mm(distance[i])}"
-            for i in twice[:3]
+        pairs = _first_three(
+            twice,
+            lambda i: f"{_name(files[i])} and {_name(files[i + 1])} are both at {_mm(distance[i])}",
+            "pairs",
         )
-        more = f" (and {len(twice) - 3} more)" if len(twice) > 3 else ""
         return (
-            f"duplicate slice: {pairs}{more} along the slice axis (a slice exported twice); "
+            f"duplicate slice: {pairs} along the slice axis (a slice exported twice); "
             f"{stacked}{volumes}. Remove the copies"
         )
     low, high = SPACING_RANGE_MM
@@ -346,15 +352,17 @@ def _spacing_problem(slices: list[SliceHeader]) -> str | None:
         )
     long = np.flatnonzero(gaps > 1.5 * step)
     if len(long):
-        holes = "; ".join(
-            f"{_missing(gaps[i] / step)} between {_name(files[i])} at {_mm(distance[i])} and "
-            f"{_name(files[i + 1])} at {_mm(distance[i + 1])}"
-            for i in long[:3]
+        holes = _first_three(
+            long,
+            lambda i: (
+                f"{_missing(gaps[i] / step)} between {_name(files[i])} at "
+                f"{_mm(distance[i])} and {_name(files[i + 1])} at {_mm(distance[i + 1])}"
+            ),
+            "gaps",
         )
-        more = f" (and {len(long) - 3} more gaps)" if len(long) > 3 else ""
         return (
             f"missing slice: the slices are {_mm(step)} apart along the slice axis, but "
-            f"{holes}{more}; {stacked}{volumes}. Export the complete series again"
+            f"{holes}; {stacked}{volumes}. Export the complete series again"
         )
     expected = distance[0] + average * np.arange(count)
     worst = int(np.argmax(np.abs(distance - expected)))

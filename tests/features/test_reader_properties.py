@@ -12,21 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from radfusion.features.csvfile import csv_problem
 from radfusion.features.errors import InputError
 from radfusion.features.manifest import read_manifest
 from radfusion.features.spelling import near_duplicates, spelling_key
+from tests.fuzz import FUZZ
 
-FUZZ = settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 COLUMNS = ["patient_id", "modality", "mask", "image", "mask_path", "label", "site"]
 ROWS = [
     ["P1", "CT", "tumor", "img/P1_ct.nii.gz", "seg/P1_ct.nii.gz", "1", "A"],

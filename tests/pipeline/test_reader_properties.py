@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from radfusion.features.errors import InputError
@@ -17,14 +17,8 @@ from radfusion.features.naming import control_characters
 from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.pyradiomics_table import widen_pyradiomics_table
 from radfusion.pipeline.tables import read_table
+from tests.fuzz import FUZZ
 
-FUZZ = settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 TEXT = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")
 
 
