@@ -27,6 +27,7 @@ import pandas as pd
 
 from .errors import Problem
 from .naming import ID_COLUMN
+from .spelling import spelling_problems
 
 __all__ = [
     "BATCH_COLUMNS",
@@ -133,11 +134,7 @@ def case_names(
     ids = frame[id_column].astype(str)
     images = frame[IMAGE].astype(str)
     masks = frame[MASK].astype(str)
-    labels = (
-        frame[LABEL].astype("string").fillna("1").str.strip().replace("", "1")
-        if LABEL in frame.columns
-        else pd.Series("1", index=frame.index)
-    )
+    labels, problems = _labels(frame, ids, file)
     explicit_modality, explicit_roi = _given(frame, MODALITY), _given(frame, ROI)
     derived_modality = pd.Series(
         [path_key(i, p, "image") for i, p in zip(images, ids, strict=True)], index=frame.index
@@ -158,7 +155,13 @@ def case_names(
         modality_derived &= explicit_modality.isna()
     mask_derived = explicit_roi.isna() if explicit_roi is not None else True
     from_files = modality_derived | mask_derived
-    problems = []
+    for names, column in ((modalities, MODALITY), (mask_names, ROI)):
+        problems += spelling_problems(
+            zip(names, frame.index, ids, strict=True),
+            f"the {column} names (column {column!r}, else the file names)",
+            file,
+            "separate feature groups",
+        )
     if ids.nunique() > 1:
         combos = modalities + "/" + mask_names
         patients = ids.groupby(combos).transform("nunique")
@@ -174,6 +177,32 @@ def case_names(
                 )
             )
     return modalities.astype(str), mask_names.astype(str), problems[:20]
+
+
+def _labels(frame: pd.DataFrame, ids: pd.Series, file: str | None) -> tuple[pd.Series, list]:
+    """Each row's ``Label`` as integer text (a blank cell is 1, ``1.0`` is ``1``: a column
+    with blanks is read as floats), and the cells that are not a positive integer."""
+    if LABEL not in frame.columns:
+        return pd.Series("1", index=frame.index), []
+    labels, problems = [], []
+    for row, cell in frame[LABEL].items():
+        text = "" if pd.isna(cell) else str(cell).strip()
+        try:
+            number = float(text) if text else 1.0
+            if not (number.is_integer() and number > 0):
+                raise ValueError
+            labels.append(str(int(number)))
+        except ValueError:
+            labels.append(text)
+            problems.append(
+                Problem(
+                    f"{LABEL} {text!r} is not a positive integer (the mask value of the ROI)",
+                    row=int(row),
+                    patient_id=ids[row],
+                    file=file,
+                )
+            )
+    return pd.Series(labels, index=frame.index, dtype=object), problems
 
 
 def batch_to_manifest(

@@ -167,7 +167,9 @@ def _check_dicom_row(
         names = roi_names(mask_path)
         mask = read_mask(mask_path, row["image"], row.get(ROI_COLUMN) or None, row[LABEL_COLUMN])
     except ImageReadError as failure:
-        error = f"unusable {kind} mask: {failure.reason}"
+        if os.path.normpath(failure.path) != os.path.normpath(row["image"]):
+            error = f"unusable {kind} mask: {failure.reason}"
+        # else: the series it is drawn on cannot be read, which the image's check reports
     out = _check_row(row, mask, error, min_voxels, fills.get(row["modality"]))
     out["rois_found"] = "; ".join(names)
     return out
@@ -186,7 +188,7 @@ def _check_row(
         try:
             image = read_header(row["image"])
         except ImageReadError as error:
-            fatal.append(f"unreadable image: {error.reason}")
+            fatal.append(f"{error.problem}: {error.reason}")
         else:
             dimension = dimension_problems(image, "image", row["image"])
             fatal += dimension
@@ -196,7 +198,7 @@ def _check_row(
                 out["grid"] = "; ".join(grid)
                 fatal += [f"mask and image are on different grids: {g}" for g in grid]
     if mask is None:
-        fatal.append(mask_error)
+        fatal += [mask_error] if mask_error else []
         return _status(out, fatal, warnings)
     label = int(row[LABEL_COLUMN])
     out["labels_found"] = " ".join(f"{v:g}" for v in mask_values(mask))
@@ -214,7 +216,7 @@ def _check_row(
         try:
             nonfinite = nonfinite_voxels(row["image"])
         except ImageReadError as error:
-            fatal.append(f"unreadable image: {error.reason}")
+            fatal.append(f"{error.problem}: {error.reason}")
         else:
             fatal += nonfinite_problems(nonfinite, roi, fill, row["image"])
     components = lesion_extents(mask, label)

@@ -15,14 +15,17 @@ treats like any other mask.
   voxel edges thus gives exactly those voxels; one traced through the centres of the boundary
   voxels (what OpenCV-based writers such as rt-utils produce) leaves those voxels out.
   Parts of a contour outside the image's rows and columns are cut at its border; a contour
-  on no slice of the image is an error.
+  on no slice of the image is an error, and so is a damaged point list (empty, not x, y, z
+  triples, not numbers, fewer points than ``NumberOfContourPoints``) or an unknown contour
+  type: never a contour dropped silently with its slice.
 - **SEG**: read with highdicom, frame by frame onto the referenced series' instances
   (``get_pixels_by_source_instance``); a FRACTIONAL segment is inside where its value is at
   least 0.5.
 
 ``roi`` selects by exact name first, else by a case-insensitive regular expression matching
 the whole name (``gtv.*`` matches ``GTV_primary``); no match, or several, is an error listing
-the names present. An empty ``roi`` selects the only structure of a file that has one.
+the names present. An empty ``roi`` selects the only structure of a file that has one; a name
+that several structures carry is an error (which one is meant cannot be known).
 
 Only the ROI names and geometry are read: nothing from the patient-identifying tags (name,
 IDs, birth date, addresses) is copied into a mask, a message or an output.
@@ -148,13 +151,14 @@ def _read(path: Path, kind: str):
         raise DicomMaskError(path, f"unreadable DICOM {kind}: {error}") from None
 
 
-def _names(dataset, kind: str) -> dict[str, int]:
-    """ROI name -> ROI number (RTSTRUCT) or segment number (SEG), in the file's order."""
+def _names(dataset, kind: str) -> list[tuple[str, int]]:
+    """(ROI name, ROI number (RTSTRUCT) or segment number (SEG)), in the file's order; a name
+    given to several structures appears once per structure."""
     if kind == "SEG":
         items = dataset.get("SegmentSequence", [])
-        return {str(s.get("SegmentLabel", "")): int(s.SegmentNumber) for s in items}
+        return [(str(s.get("SegmentLabel", "")), int(s.SegmentNumber)) for s in items]
     items = dataset.get("StructureSetROISequence", [])
-    return {str(s.get("ROIName", "")): int(s.ROINumber) for s in items}
+    return [(str(s.get("ROIName", "")), int(s.ROINumber)) for s in items]
 
 
 def roi_names(path: str | Path) -> list[str]:
@@ -169,7 +173,7 @@ def roi_names(path: str | Path) -> list[str]:
     kind = dicom_kind(path)
     if kind is None:
         raise DicomMaskError(path, "not a DICOM RTSTRUCT or SEG file")
-    return list(_names(_read(path, kind), kind))
+    return [name for name, _ in _names(_read(path, kind), kind)]
 
 
 def select_roi(names: list[str], roi: str | None, path: str | Path) -> str:
@@ -179,7 +183,8 @@ def select_roi(names: list[str], roi: str | None, path: str | Path) -> str:
     ------
     DicomMaskError
         When ``roi`` selects no name or several, listing the names present; when it is not a
-        valid regular expression.
+        valid regular expression; when the name it selects is given to several structures
+        (which one is meant cannot be known).
     """
     present = ", ".join(repr(n) for n in names) or "none"
     if not roi:
@@ -189,18 +194,31 @@ def select_roi(names: list[str], roi: str | None, path: str | Path) -> str:
             path, f"the file holds {len(names)} ROIs: set the roi column (ROIs present: {present})"
         )
     if roi in names:
-        return roi
+        return _unique(names, roi, path)
     try:
         pattern = re.compile(roi, re.IGNORECASE)
     except re.error as error:
         raise DicomMaskError(
             path, f"roi {roi!r} is no exact ROI name and not a valid pattern ({error})"
         ) from None
-    found = [n for n in names if pattern.fullmatch(n)]
+    found = list(dict.fromkeys(n for n in names if pattern.fullmatch(n)))
     if len(found) == 1:
-        return found[0]
+        return _unique(names, found[0], path)
     what = "matches no ROI" if not found else f"matches {len(found)} ROIs ({', '.join(found)})"
     raise DicomMaskError(path, f"roi {roi!r} {what}; ROIs present: {present}")
+
+
+def _unique(names: list[str], name: str, path: str | Path) -> str:
+    """``name``, refused when several structures of the file carry it."""
+    positions = [str(i) for i, n in enumerate(names, start=1) if n == name]
+    if len(positions) > 1:
+        raise DicomMaskError(
+            path,
+            f"{len(positions)} ROIs are named {name!r} (numbers {', '.join(positions)} of the "
+            f"file's {len(names)}, in its order): which one is meant is unknown; rename or "
+            f"remove the others (ROIs present: {', '.join(repr(n) for n in names)})",
+        )
+    return name
 
 
 def _referenced_series(dataset, kind: str) -> list[str]:
@@ -314,20 +332,80 @@ def rasterise_contours(
     return mask
 
 
+#: Contour types filled (``CLOSEDPLANAR_XOR``: closed contours combined by exclusive or,
+#: which the even-odd fill is) and types that enclose no area, ignored.
+_CLOSED = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+_IGNORED = ("POINT", "OPEN_PLANAR", "OPEN_NONPLANAR")
+
+
 def _rtstruct_mask(dataset, number: int, name: str, header: ImageHeader) -> np.ndarray:
     contours = []
     for roi in dataset.get("ROIContourSequence", []):
         if int(roi.ReferencedROINumber) != number:
             continue
-        for contour in roi.get("ContourSequence", []):
-            if str(contour.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
+        for index, contour in enumerate(roi.get("ContourSequence", []), start=1):
+            kind = str(contour.get("ContourGeometricType", "")).strip().upper()
+            if kind in _IGNORED:
                 continue
-            data = np.asarray([float(v) for v in contour.ContourData], dtype=float)
-            if len(data) >= 3 and len(data) % 3 == 0:  # a point or a line marks its voxels
-                contours.append(data.reshape(-1, 3))
+            points = _contour_points(contour, index, header)
+            if kind not in _CLOSED:
+                raise ValueError(
+                    f"contour {index} ({_where(points, header)}) has "
+                    f"ContourGeometricType (3006,0042) {kind or 'missing'!r}, not one of "
+                    f"{', '.join(_CLOSED + _IGNORED)}"
+                )
+            contours.append(points)
     if not contours:
         raise ValueError(f"ROI {name!r} has no closed planar contour")
     return rasterise_contours(contours, header, f"ROI {name!r}, contour")
+
+
+def _contour_points(contour, index: int, header: ImageHeader) -> np.ndarray:
+    """A contour's (n, 3) points; a damaged point list (values missing or not numbers, or
+    fewer points than ``NumberOfContourPoints`` says) is an error naming the contour and its
+    slice (the caller adds the ROI and the file), never a contour dropped with its slice."""
+    raw = contour.get("ContourData")
+    values = [] if raw is None else [raw] if isinstance(raw, str | float | int) else list(raw)
+    numbers = []
+    for value in values:
+        try:
+            numbers.append(float(value))
+        except (TypeError, ValueError):
+            numbers.append(math.nan)
+    data = np.asarray(numbers, dtype=float)
+    whole = data[: len(data) // 3 * 3].reshape(-1, 3)
+    declared = contour.get("NumberOfContourPoints")
+    damage = None
+    if not len(data):
+        damage = "ContourData (3006,0050) is empty"
+    elif len(data) % 3:
+        damage = f"ContourData (3006,0050) holds {len(data)} values, not x, y, z per point"
+    elif not np.isfinite(data).all():
+        bad = [str(v) for v, x in zip(values, data, strict=True) if not math.isfinite(x)]
+        damage = f"ContourData (3006,0050) holds values that are not numbers ({', '.join(bad[:3])})"
+    elif declared not in (None, "") and int(declared) != len(whole):
+        damage = (
+            f"NumberOfContourPoints (3006,0046) is {int(declared)} but ContourData (3006,0050) "
+            f"holds {len(whole)} points"
+        )
+    if damage:
+        finite = whole[np.isfinite(whole).all(axis=1)]
+        raise ValueError(
+            f"contour {index} ({_where(finite, header)}) has a damaged point list: {damage}"
+        )
+    return whole
+
+
+def _where(points: np.ndarray, header: ImageHeader) -> str:
+    """Which slice a contour's points lie on, in words."""
+    if not len(points):
+        return "slice unknown: no complete point"
+    matrix, origin = header.index_to_mm()
+    index = (points - origin) @ np.linalg.inv(matrix).T
+    return (
+        f"image slice {round(float(index[:, 2].mean()))} counting from 0, z = "
+        f"{float(points[:, 2].mean()):.6g} mm"
+    )
 
 
 def _instance_uids(files: list[str]) -> list[str]:
@@ -395,14 +473,15 @@ def read_dicom_mask(
         raise DicomMaskError(path, "not a DICOM RTSTRUCT or SEG file")
     dataset = _read(path, kind)
     names = _names(dataset, kind)
-    name = select_roi(list(names), roi, path)
+    name = select_roi([n for n, _ in names], roi, path)
+    number = next(number for n, number in names if n == name)
     _check_series(dataset, kind, path, image_path)
     header = read_header(image_path)
     try:
         if kind == "SEG":
-            inside = _seg_mask(dataset, names[name], image_path, header)
+            inside = _seg_mask(dataset, number, image_path, header)
         else:
-            inside = _rtstruct_mask(dataset, names[name], name, header)
+            inside = _rtstruct_mask(dataset, number, name, header)
     except ImageReadError:
         raise
     except Exception as error:  # highdicom and pydicom raise many types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,17 @@ class InputError(ValueError):
         lines = [f"{self.title} ({len(self.problems)} problem(s)):"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+class ImageReadError(OSError):
+    """An image file or DICOM folder could not be read; the message names the path.
+
+    ``problem`` is how checks introduce its ``reason`` (``"unreadable image: ..."``).
+    """
+
+    problem = "unreadable image"
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")

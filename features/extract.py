@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
 from .interpolation import DIAGNOSTIC as INTERPOLATION
@@ -198,6 +197,8 @@ def lesions(mask: sitk.Image, label: int = 1) -> sitk.Image:
 def lesion_extents(mask: sitk.Image, label: int = 1) -> list[tuple[int, tuple[int, ...]]]:
     """``(voxel count, bounding-box size per axis in x, y, z order)`` of each connected
     component of a ROI, numbered as :func:`lesions` numbers them (largest first)."""
+    from scipy import ndimage  # here: a fully cached run never imports it
+
     labelled = sitk.GetArrayFromImage(lesions(mask, label))
     counts = np.bincount(labelled.ravel())
     return [

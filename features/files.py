@@ -213,9 +213,15 @@ def write_set(
 
 
 def check_output_path(
-    path: str | Path, suffixes: Collection[str] | None = None, *, folder: bool = False
+    path: str | Path,
+    suffixes: Collection[str] | None = None,
+    *,
+    folder: bool = False,
+    inputs: Mapping[str | Path, str] | Collection[str | Path] = (),
+    written: Collection[str | Path | None] = (),
 ) -> Path:
-    """Refuse, before any work, an output we could not write.
+    """Refuse, before any work, an output we could not write, or one that would replace or
+    change an input of the run.
 
     Parameters
     ----------
@@ -225,6 +231,17 @@ def check_output_path(
         Accepted endings (case-insensitive), e.g. ``(".parquet", ".csv")``.
     folder : bool
         ``path`` is a folder to write into (it must be one, or be creatable).
+    inputs : mapping or collection of paths
+        What the run reads (files or folders), optionally mapped to what each is (``"the
+        manifest"``), for the message. ``path`` and every path of ``written`` must be none of
+        them (``extract manifest.csv --out manifest.csv`` would replace the manifest) and
+        must not lie inside an input folder (a table written into a DICOM series folder
+        changes the series' hash, hence every cache key). Paths are compared after resolving
+        symbolic links, and as the same file when both exist (hard links too). An input
+        inside an output folder is fine.
+    written : collection of paths
+        Other files or folders the command writes beside ``path`` (sidecars, a cache);
+        None entries are skipped.
 
     Returns
     -------
@@ -234,8 +251,9 @@ def check_output_path(
     Raises
     ------
     InputError
-        An unsupported suffix, an existing path of the wrong kind, or a folder that cannot be
-        created or written; the message names ``path``.
+        An unsupported suffix, an existing path of the wrong kind, a folder that cannot be
+        created or written, or an output that is an input or inside an input folder; the
+        message names ``path`` (and the input).
     """
     path = Path(path)
 
@@ -254,7 +272,28 @@ def check_output_path(
         raise refuse(f"{existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise refuse(f"folder {existing} is not writable")
+    described = inputs if isinstance(inputs, Mapping) else dict.fromkeys(inputs, "an input")
+    for output in [path, *(Path(p) for p in written if p is not None)]:
+        for source, what in described.items():
+            clash = _overlap(output, Path(source))
+            if clash:
+                who = "it" if output == path else f"the run also writes {output}, which"
+                raise refuse(f"{who} {clash} {what} of this run, {source}; choose another path")
     return path
+
+
+def _overlap(output: Path, source: Path) -> str | None:
+    """How an output path collides with an input path: ``"is"``, ``"is inside"``, or None."""
+    if not source.exists():
+        return None
+    if output.exists() and os.path.samefile(output, source):
+        return "would replace" if not output.is_dir() else "is"
+    real_output, real_source = Path(os.path.realpath(output)), Path(os.path.realpath(source))
+    if real_output == real_source:
+        return "would replace"
+    if source.is_dir() and real_source in real_output.parents:
+        return "is inside"
+    return None
 
 
 def file_digest(path: str | Path) -> str:

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import ImageReadError
+from .series import needs_float, series_files, series_slices, slice_thickness
+
 __all__ = [
     "GRID_TOLERANCE",
     "ImageHeader",
@@ -36,15 +39,6 @@ SERIES_UID_TAG = "0020|000e"
 
 #: Grid tolerance: relative for spacing, millimetres for origin, absolute for direction cosines.
 GRID_TOLERANCE = 1e-3
-
-
-class ImageReadError(OSError):
-    """An image file or DICOM folder could not be read; the message names the path."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read image {self.path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -87,21 +81,6 @@ class ImageHeader:
             origin=tuple(float(v) for v in image.GetOrigin()),
             direction=tuple(float(v) for v in image.GetDirection()),
         )
-
-
-def _dicom_series(folder: Path) -> list[str]:
-    """File names of the single DICOM series in ``folder``, sorted by slice position."""
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise ImageReadError(folder, "the folder holds no DICOM series")
-    if len(series) > 1:
-        raise ImageReadError(
-            folder,
-            f"the folder holds {len(series)} DICOM series ({', '.join(series)}); "
-            "point to a folder with exactly one",
-        )
-    return list(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
 
 
 def _check_exists(path: Path) -> None:
@@ -221,19 +200,30 @@ def read_image(path: str | Path) -> sitk.Image:
     Returns
     -------
     SimpleITK.Image
+        A DICOM series whose slices have different rescale slopes or intercepts is read as
+        64-bit float (ITK would read it in its first slice's pixel type).
 
     Raises
     ------
     ImageReadError
         When the path is absent or unreadable; the message names the path.
+        :class:`~radfusion.features.series.SeriesError` (a subclass) for a DICOM series with
+        a slice missing or given twice, or that ITK would otherwise stack on a wrong spacing
+        (see :mod:`radfusion.features.series`).
     """
     path = Path(path)
     _check_exists(path)
     try:
         if path.is_dir():
+            slices = series_slices(path)
             reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(_dicom_series(path))
-            return reader.Execute()
+            reader.SetFileNames([s.file for s in slices])
+            if needs_float(slices):
+                reader.SetOutputPixelType(sitk.sitkFloat64)
+            image = reader.Execute()
+            if image.GetDimension() == 3 and image.GetSize()[2] == 1:  # one slice
+                image.SetSpacing((*image.GetSpacing()[:2], slice_thickness(slices)))
+            return image
         return sitk.ReadImage(str(path))
     except ImageReadError:
         raise
@@ -313,9 +303,10 @@ def nonfinite_voxels(path: str | Path, image: sitk.Image | None = None) -> np.nd
 def read_header(path: str | Path) -> ImageHeader:
     """Read the geometry of an image without reading its voxels.
 
-    For a DICOM folder the header is built from the first and last slice of the series (the
-    slice spacing is their distance divided by the number of gaps), as ``ImageSeriesReader``
-    does.
+    For a DICOM folder every slice's header is read and checked
+    (:func:`radfusion.features.series.series_slices`: a slice missing or given twice is an
+    error); the header is built from the first and last slice of the series (the slice
+    spacing is their distance divided by the number of gaps), as ``ImageSeriesReader`` does.
 
     Parameters
     ----------
@@ -336,10 +327,14 @@ def read_header(path: str | Path) -> ImageHeader:
     try:
         if not path.is_dir():
             return ImageHeader.of(_information(path))
-        files = _dicom_series(path)
+        slices = series_slices(path)
+        files = [s.file for s in slices]
         first = ImageHeader.of(_information(Path(files[0])))
         if len(files) == 1:
-            return first
+            if first.dimension != 3 or first.size[2] != 1:
+                return first  # a multi-frame file: its frames are its slices
+            spacing = (*first.spacing[:2], slice_thickness(slices))
+            return ImageHeader(first.size, spacing, first.origin, first.direction)
         last = ImageHeader.of(_information(Path(files[-1])))
         gap = math.dist(first.origin, last.origin) / (len(files) - 1)
         return ImageHeader(
@@ -354,12 +349,6 @@ def read_header(path: str | Path) -> ImageHeader:
         raise ImageReadError(path, _itk_reason(error)) from None
 
 
-def series_files(path: str | Path) -> list[str]:
-    """The files of the single DICOM series in folder ``path``, in the slice order
-    :func:`read_image` stacks them. Raises :class:`ImageReadError` when there is not one."""
-    return _dicom_series(Path(path))
-
-
 def series_uid(path: str | Path) -> str | None:
     """The SeriesInstanceUID (tag 0020|000e) of a DICOM series folder; None for a file.
 
@@ -369,7 +358,7 @@ def series_uid(path: str | Path) -> str | None:
     path = Path(path)
     if not path.is_dir():
         return None
-    first = Path(_dicom_series(path)[0])
+    first = Path(series_files(path)[0])
     try:
         reader = _information(first)
     except RuntimeError as error:

@@ -21,11 +21,13 @@ import pandas as pd
 import SimpleITK as sitk
 
 from .batch import batch_to_manifest, is_batch
+from .csvfile import csv_problem
 from .dicom import ROI_COLUMN, DicomMaskError, dicom_kind, read_mask
 from .errors import InputError, Problem
 from .io import ImageHeader, ImageReadError, compare_grids, read_header
-from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN
+from .naming import CONTROL_SUFFIX, ID_COLUMN, SEPARATOR, SITE_COLUMN, control_characters
 from .rules import dimension_problems
+from .spelling import spelling_problems
 
 __all__ = [
     "LABEL_COLUMN",
@@ -37,6 +39,7 @@ __all__ = [
     "RING_COLUMN",
     "OPTIONAL_COLUMNS",
     "duplicate_problems",
+    "manifest_inputs",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
     "mask_values",
@@ -81,6 +84,9 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     """Read a CSV with every cell as a string; data rows are indexed 1, 2, ..."""
     if not path.is_file():
         raise InputError(f"{what} not found", [Problem("no such file", file=str(path))])
+    problem = csv_problem(path)
+    if problem:
+        raise InputError(f"{what} is not a readable CSV", [Problem(problem, file=str(path))])
     try:
         df = pd.read_csv(
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True
@@ -163,6 +169,17 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
         pid = df.at[row, ID_COLUMN] if ID_COLUMN in df.columns else None
         if pid == "":
             problems.append(Problem("patient_id is empty", row, None, file))
+        for column in (ID_COLUMN, "modality", "mask"):
+            if column in df.columns and control_characters(df.at[row, column]):
+                problems.append(
+                    Problem(
+                        f"{column} {df.at[row, column]!r} holds control characters "
+                        f"({control_characters(df.at[row, column])})",
+                        row,
+                        None if column == ID_COLUMN else pid,
+                        file,
+                    )
+                )
         for column in ("modality", "mask"):
             if column not in df.columns:
                 continue
@@ -188,6 +205,7 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
                         file,
                     )
                 )
+    problems += _spelling_problems(df, file)
     base = path.resolve().parent
     for column in PATH_COLUMNS:
         if column in df.columns:
@@ -195,6 +213,27 @@ def _load_manifest(path: Path, modality: str | None = None) -> tuple[pd.DataFram
     if SITE_COLUMN in df.columns:
         df[SITE_COLUMN] = df[SITE_COLUMN].replace("", pd.NA)
     return df, problems
+
+
+#: Manifest columns whose names must be spelled one way, and what two spellings would make.
+_SPELLED = {
+    "modality": "separate modalities (feature groups, parameter files)",
+    "mask": "separate ROIs (feature groups)",
+    SITE_COLUMN: "separate sites",
+}
+
+
+def _spelling_problems(df: pd.DataFrame, file: str) -> list[Problem]:
+    """Modality, mask or site names written two ways (``CT`` / ``ct``): never split silently."""
+    ids = df[ID_COLUMN] if ID_COLUMN in df.columns else pd.Series(None, index=df.index)
+    return [
+        problem
+        for column, consequence in _SPELLED.items()
+        if column in df.columns
+        for problem in spelling_problems(
+            zip(df[column], df.index, ids, strict=True), f"column {column!r}", file, consequence
+        )
+    ]
 
 
 def _modes(
@@ -252,6 +291,20 @@ def read_manifest(path: str | Path, modality: str | None = None) -> pd.DataFrame
     if problems:
         raise InputError(f"invalid manifest {path}", problems)
     return df
+
+
+def manifest_inputs(manifest: pd.DataFrame) -> dict[str, str]:
+    """Every image and mask file (or DICOM folder) a manifest reads, mapped to what it is
+    (``"the image of patient P1 (row 1)"``): the inputs an output must not replace
+    (:func:`radfusion.features.files.check_output_path`)."""
+    inputs: dict[str, str] = {}
+    for row, case in manifest.iterrows():
+        for column, what in (("image", "image"), ("mask_path", "mask")):
+            if case.get(column):
+                inputs.setdefault(
+                    case[column], f"the {what} of patient {case.get(ID_COLUMN)} (row {row})"
+                )
+    return inputs
 
 
 class _ImageCache:
@@ -379,7 +432,7 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             try:
                 image = cache.header(image_path)
             except ImageReadError as error:
-                problems.append(Problem(f"unreadable image: {error.reason}", row, pid, image_path))
+                problems.append(Problem(f"{error.problem}: {error.reason}", row, pid, image_path))
             else:
                 dimension = dimension_problems(image, "image")
                 problems += [Problem(message, row, pid, image_path) for message in dimension]
@@ -390,6 +443,8 @@ def _check_images(df: pd.DataFrame, cache: _ImageCache) -> list[Problem]:
             roi = case.get(ROI_COLUMN) or None
             mask, values = cache.mask(mask_path, image_path, roi, label)
         except ImageReadError as error:
+            if os.path.normpath(error.path) == os.path.normpath(image_path):
+                continue  # a DICOM mask's series that cannot be read: reported as the image's
             what = "unusable DICOM mask" if isinstance(error, DicomMaskError) else "unreadable mask"
             problems.append(Problem(f"{what}: {error.reason}", row, pid, mask_path))
             continue

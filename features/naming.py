@@ -12,6 +12,8 @@ mask or modality name must not contain it, so :func:`is_control_column` is never
 
 from __future__ import annotations
 
+import unicodedata
+
 SEPARATOR = "__"
 ID_COLUMN = "patient_id"
 SITE_COLUMN = "site"
@@ -80,3 +82,15 @@ def modality_kind(modality: str) -> str:
         if name.startswith(prefixes):
             return kind
     return "default"
+
+
+def control_characters(text: str) -> str:
+    r"""The control characters ``text`` holds (tabs, line breaks, NUL...), as escapes; empty
+    when none. Such a character in an id or a name breaks the CSV files it is written to (an
+    unquoted carriage return starts a new row).
+
+    >>> control_characters("P\r1"), control_characters("P 1")
+    ("'\\r'", '')
+    """
+    found = dict.fromkeys(c for c in text if unicodedata.category(c) == "Cc")
+    return ", ".join(repr(c) for c in found)

@@ -28,6 +28,7 @@ from .preprocess import BLOCK, split_params
 
 __all__ = [
     "SHIPPED_DIR",
+    "check_params",
     "fallback_notes",
     "load_params",
     "params_files",
@@ -39,7 +40,7 @@ SHIPPED_DIR = Path(__file__).with_name("params")
 _SUFFIXES = (".yaml", ".yml")
 
 
-def read_params(path: str | Path) -> dict:
+def read_params(path: str | Path, *, validate: bool = True) -> dict:
     """Read and validate one PyRadiomics parameter file.
 
     Validation is PyRadiomics' own: its pykwalify schema (setting names, types and ranges;
@@ -50,6 +51,10 @@ def read_params(path: str | Path) -> dict:
     ----------
     path : str or Path
         A YAML (or JSON) file in PyRadiomics' format.
+    validate : bool, default=True
+        Apply PyRadiomics' schema (:func:`check_params`); False reads the YAML only (the
+        runner validates the parameters of the cases it computes, not of those it reads from
+        the cache, which these very parameters produced).
 
     Returns
     -------
@@ -72,10 +77,17 @@ def read_params(path: str | Path) -> dict:
         params = {}
     if not isinstance(params, dict):
         raise _error(path, "expected a mapping with imageType / featureClass / setting keys")
+    if validate:
+        check_params(params, path)
+    return params
+
+
+def check_params(params: dict, path: str | Path) -> None:
+    """Raise the :class:`InputError` naming ``path`` when ``params`` (read from it) is not a
+    valid parameter dictionary (:func:`validate_params`)."""
     problem = validate_params(params)
     if problem:
-        raise _error(path, problem)
-    return params
+        raise _error(Path(path), problem)
 
 
 def validate_params(params: dict) -> str | None:
@@ -199,7 +211,9 @@ def fallback_notes(params: str | Path | None, modalities: Iterable[str]) -> list
     return notes
 
 
-def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[str, dict]:
+def load_params(
+    params: str | Path | None, modalities: Iterable[str], *, validate: bool = True
+) -> dict[str, dict]:
     """The PyRadiomics parameters of each modality.
 
     Parameters
@@ -210,6 +224,8 @@ def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[st
         each modality that has one, the shipped default of its kind otherwise.
     modalities : iterable of str
         Modality names, as in the manifest.
+    validate : bool, default=True
+        Apply PyRadiomics' schema to each file (see :func:`read_params`).
 
     Returns
     -------
@@ -234,5 +250,5 @@ def load_params(params: str | Path | None, modalities: Iterable[str]) -> dict[st
     cache: dict[Path, dict] = {}
     for path in files.values():
         if path not in cache:
-            cache[path] = read_params(path)
+            cache[path] = read_params(path, validate=validate)
     return {m: copy.deepcopy(cache[path]) for m, path in files.items()}

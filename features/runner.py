@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import joblib
 import pandas as pd
 import SimpleITK as sitk
 from tqdm.auto import tqdm
@@ -39,7 +38,7 @@ from .manifest import (
     validate_cohort,
 )
 from .naming import ID_COLUMN, SITE_COLUMN, control_mask
-from .params import load_params, params_files
+from .params import check_params, load_params, params_files
 from .preprocess import CaseSpec, Preprocessing, misalignment, ring_mask, split_params
 from .rules import (
     FILLED_DIAGNOSTIC,
@@ -386,7 +385,10 @@ def extract_cohort(
             raise ValueError(f"no parameters for modality(ies) {missing}")
         per_modality = dict(params)
     else:
-        per_modality = load_params(params, modalities)
+        # With a cache, a modality's parameters are validated (PyRadiomics' schema, ~0.2 s)
+        # only when one of its cases is computed: cached entries were computed with these very
+        # parameters by these versions, which accepted them.
+        per_modality = load_params(params, modalities, validate=cache_dir is None)
         files = params_files(params, modalities)
         for case in cases:  # recorded in the diagnostics
             case["params_file"] = str(files[case["modality"]])
@@ -436,6 +438,9 @@ def extract_cohort(
         key=lambda i: _cost(cases[i]),
         reverse=True,
     )  # longest first: short tail
+    if cache is not None and not isinstance(params, Mapping):
+        for modality in sorted({cases[i]["modality"] for i in todo}):
+            check_params(per_modality[modality], files[modality])
     tasks = [(i, cases[i], _spec(cases[i], parsed)) for i in todo]
 
     done = _run(tasks, n_jobs, client)
@@ -482,10 +487,12 @@ def _run(
 ) -> Iterator[tuple[int, dict]]:
     """``_run_case`` over ``tasks`` on local processes or Dask, in completion order."""
     if not tasks:
-        return
+        return  # a fully cached run: nothing imports joblib
     if client is not None:
         yield from _run_dask(tasks, client)
         return
+    import joblib
+
     workers = min(joblib.effective_n_jobs(n_jobs), max(len(tasks), 1))
     if workers <= 1:
         for index, case, spec in tasks:

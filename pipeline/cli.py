@@ -244,6 +244,38 @@ def synth(
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
 
+def _run_inputs(
+    manifest: Path, params: Path | None, biomarkers: Path | None = None
+) -> dict[Path, str]:
+    """The files a features command reads, named for a refusal (see check_output_path)."""
+    named = {manifest: "the manifest", params: "the parameters (--params)"}
+    return {p: what for p, what in {**named, biomarkers: "the biomarker table"}.items() if p}
+
+
+def _manifest_files(manifest) -> dict[str, str]:
+    """The image and mask paths of a manifest (a path: read here, its notes left to the
+    command's own reading, which prints them once)."""
+    from radfusion.features.manifest import manifest_inputs, read_manifest
+
+    if isinstance(manifest, Path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            manifest = read_manifest(manifest)
+    return manifest_inputs(manifest)
+
+
+def _table_outputs(out: Path, cache: Path | None = None) -> list[Path | None]:
+    """What a command writing the table ``out`` writes beside it: its sidecars and the cache
+    (checked as outputs before any work; the cache must be a folder)."""
+    from radfusion.features.table import SUFFIXES, sidecar_path
+
+    if cache is not None:
+        check_output_path(cache, folder=True)
+    if not out.name.lower().endswith(SUFFIXES):
+        return [cache]  # the table's own check names the suffix
+    return [sidecar_path(out, kind) for kind in ("diagnostics", "failures")] + [cache]
+
+
 def _extract(
     manifest: Path,
     out: Path,
@@ -265,10 +297,13 @@ def _extract(
     from radfusion.features.runner import CaseFailedError, extract_cohort
     from radfusion.features.table import SUFFIXES, write_extraction
 
-    check_output_path(out, SUFFIXES)
+    written = _table_outputs(out, cache)
+    inputs = _run_inputs(manifest, params, biomarkers)
+    check_output_path(out, SUFFIXES, inputs=inputs, written=written)
     # Structural problems (columns, duplicates, missing files) stop here with exit 2; a bad
     # image or mask becomes a failed case so that the rest of the cohort still finishes.
     table, _ = validate_cohort(manifest, biomarkers, outcome, check_images=False, modality=modality)
+    check_output_path(out, SUFFIXES, inputs=_manifest_files(table), written=written)
     try:
         result = extract_cohort(
             table,
@@ -362,10 +397,13 @@ def check(
     from radfusion.features.manifest import read_manifest
     from radfusion.features.table import SUFFIXES, write_table
 
+    inputs = _run_inputs(manifest, params)
     if out is not None:
-        check_output_path(out, SUFFIXES)
+        check_output_path(out, SUFFIXES, inputs=inputs)
     # A path keeps the manifest's file name in every message; --modality needs it read here.
     source = manifest if modality is None else read_manifest(manifest, modality)
+    if out is not None:
+        check_output_path(out, SUFFIXES, inputs=_manifest_files(source))
     table = check_cohort(source, n_jobs=jobs, params=params)
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         typer.echo(table.drop(columns=["image", "mask_path"]).to_string(index=False))
@@ -394,9 +432,12 @@ def robustness(
     from radfusion.features.robustness import robustness_icc
     from radfusion.features.table import SUFFIXES
 
-    check_output_path(out, SUFFIXES)
+    written = _table_outputs(out, cache)[-1:]  # the ICC table has no sidecars
+    check_output_path(out, SUFFIXES, inputs=_run_inputs(manifest, params), written=written)
+    source = manifest if modality is None else read_manifest(manifest, modality)
+    check_output_path(out, SUFFIXES, inputs=_manifest_files(source), written=written)
     table = robustness_icc(
-        manifest if modality is None else read_manifest(manifest, modality),
+        source,
         params=params,
         n_jobs=jobs,
         cache_dir=cache,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import SITE_COLUMN
+from radfusion.features.spelling import near_duplicates, spelling_problems
 
 from .columns import infer_groups
 from .preprocessing import level_sets
@@ -95,7 +96,8 @@ class Dataset:
 
 
 def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
-    """Refuse text labels that differ only by case or surrounding spaces (``Yes``/``yes ``).
+    """Refuse text labels that differ only by case or spaces (``Yes``/``yes ``; see
+    :func:`radfusion.features.spelling.near_duplicates`).
 
     Merging them silently would guess; keeping them apart makes extra classes. The error names
     every spelling with its count.
@@ -103,10 +105,7 @@ def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
     text = values.dropna()
     text = text[text.map(lambda v: isinstance(v, str))]
     counts = text.value_counts()
-    spellings: dict[str, list[str]] = {}
-    for spelling in sorted(counts.index):
-        spellings.setdefault(spelling.strip().casefold(), []).append(spelling)
-    clashes = [names for names in spellings.values() if len(names) > 1]
+    clashes = near_duplicates(counts.index)
     if clashes:
         raise InputError(
             f"Outcome {label!r} has values that differ only by case or spaces",
@@ -146,6 +145,10 @@ def _encode_categoricals(
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """One-hot encode text columns (first level dropped). Only the level set is looked at.
 
+    Levels that differ only by case or spaces (``M``, ``M ``, ``m``) are an error listing
+    them with their patients (:func:`radfusion.features.spelling.spelling_problems`): they
+    would become separate levels.
+
     A text column whose non-empty cells parse as numbers in at least :data:`NUMERIC_SHARE` of
     cases is a numeric column with typos: its other cells are reported. ``sources`` maps a
     column to the file it came from, for the messages.
@@ -170,6 +173,15 @@ def _encode_categoricals(
                 )
                 continue
             levels = sorted(column.dropna().astype(str).unique())
+            spelled = spelling_problems(
+                ((v, None, str(p)) for p, v in column.dropna().astype(str).items()),
+                f"column {name!r}",
+                file,
+                "separate levels",
+            )
+            if spelled:
+                problems += spelled
+                continue
             if len(levels) > MAX_CATEGORY_LEVELS:
                 problems.append(
                     Problem(

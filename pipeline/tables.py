@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radfusion.features.csvfile import csv_problem
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.naming import ID_COLUMN
+from radfusion.features.naming import ID_COLUMN, control_characters
+from radfusion.features.spelling import spelling_key, spelling_problems
 from radfusion.features.table import settle_extraction
 
 __all__ = [
@@ -55,6 +57,9 @@ def read_table(path: str | Path, id_column: str | None = None) -> pd.DataFrame:
     settle_extraction(path)  # an interrupted write of the extraction set: finish it first
     if not path.is_file():
         raise InputError("Cannot read table", [Problem("file not found", file=file)])
+    problem = None if path.suffix == ".parquet" else csv_problem(path)
+    if problem:
+        raise InputError("Cannot read table", [Problem(problem, file=file)])
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
@@ -86,7 +91,8 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
     """Patient ids as text, exactly as the user wrote them.
 
     Text stays as it is; integers become their decimal text. Floating-point, boolean or empty
-    ids are refused: their text cannot be recovered (``7.0`` may have been ``007``).
+    ids are refused: their text cannot be recovered (``7.0`` may have been ``007``); so are
+    ids holding control characters (a carriage return splits the row of a CSV).
 
     Raises
     ------
@@ -98,7 +104,17 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
     problems = []
     text = []
     for row, value in enumerate(values, start=1):
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and control_characters(value):
+            problems.append(
+                Problem(
+                    f"patient id {value!r} in column {column!r} holds control characters "
+                    f"({control_characters(value)}): a CSV it is written to would split it",
+                    row=row,
+                    file=file,
+                )
+            )
+            text.append(None)
+        elif isinstance(value, str) and value.strip():
             text.append(value)
         elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
             text.append(str(value))
@@ -109,7 +125,8 @@ def patient_ids(values: pd.Series, column: str, file: str) -> pd.Series:
             text.append(None)
     if problems:
         raise InputError(
-            "Patient ids must be text (write them as strings, e.g. '007', not numbers)",
+            "Patient ids must be text (write them as strings, e.g. '007', not numbers, without "
+            "control characters)",
             problems[:20],
         )
     return pd.Series(text, index=values.index, name=values.name, dtype=object)
@@ -129,14 +146,22 @@ def resolve_id(table: pd.DataFrame, id_column: str | None, file: str) -> str:
 
 
 def index_by_id(table: pd.DataFrame, id_column: str, file: str) -> pd.DataFrame:
-    """``table`` indexed by its (unique, text) patient ids, without the id column."""
+    """``table`` indexed by its (unique, text) patient ids, without the id column.
+
+    Ids given twice, or written two ways that differ only by case or spaces (``P1`` /
+    ``P1 ``), are an error listing them.
+    """
     ids = patient_ids(table[id_column], id_column, file)
     dupes = sorted(set(ids[ids.duplicated()]))
-    if dupes:
-        raise InputError(
-            "Duplicated patient identifiers",
-            [Problem("appears more than once", patient_id=p, file=file) for p in dupes],
-        )
+    problems = [Problem("appears more than once", patient_id=p, file=file) for p in dupes]
+    problems += spelling_problems(
+        zip(ids, range(1, len(ids) + 1), [None] * len(ids), strict=True),
+        f"patient ids (column {id_column!r})",
+        file,
+        "separate patients",
+    )
+    if problems:
+        raise InputError("Duplicated patient identifiers", problems)
     return table.drop(columns=id_column).set_index(pd.Index(ids, name=id_column, dtype=object))
 
 
@@ -152,7 +177,8 @@ def join_biomarkers(
     Raises
     ------
     InputError
-        Shared columns, or no patient in common (ids written differently in the two files).
+        Shared columns; ids that differ between the tables only by case or spaces
+        (``P001`` / ``P001 ``); no patient in common.
     """
     shared = sorted(set(bio.columns) & set(table.columns))
     if shared:
@@ -160,6 +186,7 @@ def join_biomarkers(
             "The feature and biomarker tables share columns",
             [Problem(f"column {c!r} is in both", file=bio_file) for c in shared],
         )
+    _check_spellings(table.index, bio.index, file, bio_file)
     common = table.index.intersection(bio.index)
     if len(common) == 0:
         raise InputError(
@@ -188,6 +215,37 @@ def join_biomarkers(
                 stacklevel=3,
             )
     return table.join(bio.rename_axis(table.index.name), how="left")
+
+
+def _check_spellings(features: pd.Index, bio: pd.Index, file: str, bio_file: str) -> None:
+    """Refuse patients of the two tables whose ids differ only by case or spaces (``P001`` /
+    ``P001 ``): they are the same patient written two ways, not patients missing from one."""
+    unmatched: dict[str, list[str]] = {}
+    for pid in features.difference(bio):
+        unmatched.setdefault(spelling_key(str(pid)), []).append(str(pid))
+    pairs = [
+        (str(pid), unmatched[spelling_key(str(pid))][0])
+        for pid in bio.difference(features)
+        if spelling_key(str(pid)) in unmatched
+    ]
+    if pairs:
+        raise InputError(
+            "Patient ids are written differently in the feature and biomarker tables",
+            [
+                Problem(
+                    f"patient id {ours!r} is {theirs!r} in {file}: ids that differ only by case "
+                    "or spaces are not matched; write them one way",
+                    patient_id=ours,
+                    file=bio_file,
+                )
+                for ours, theirs in pairs[:SHOWN_IDS]
+            ]
+            + (
+                [Problem(f"and {len(pairs) - SHOWN_IDS} more", file=bio_file)]
+                if len(pairs) > SHOWN_IDS
+                else []
+            ),
+        )
 
 
 def _first(ids: pd.Index) -> str:

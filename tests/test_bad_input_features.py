@@ -336,3 +336,204 @@ def test_robustness_names_the_patient_it_leaves_out(tmp_path):
         )
     table = pd.read_csv(out)
     assert (table["n_patients"] == len(GOOD)).all()
+
+
+@pytest.mark.parametrize("case", ["semicolons", "xlsx", "latin-1"])
+@pytest.mark.parametrize("command", ["check", "extract", "robustness"])
+def test_a_manifest_saved_as_no_csv_is_named_before_any_work(tmp_path, case, command):
+    from tests.features.conftest import not_csv_files
+
+    cohort = Cohort(tmp_path)
+    rows = [[str(v) for v in row.values()] for row in cohort.rows]
+    path, words = not_csv_files(tmp_path, list(cohort.rows[0]), rows)[case]
+    out = tmp_path / "out.csv"
+    args = ["--out", out] if command != "check" else []
+    code, output = run(command, path, *args, "-j", "1")
+    assert code == EXIT_BAD_INPUT
+    assert_names(output, f"file {path}: ", words)
+    assert not out.exists()
+
+
+def _output_over_input(cohort: Cohort, case: str) -> tuple[Path, list, str, Path]:
+    """(manifest, extra arguments, words of the refusal, the input that must stay as it was)."""
+    folder = cohort.folder
+    manifest = cohort.manifest()
+    series = folder / "series"  # what a DICOM series folder is to the check: a folder
+    series.mkdir(exist_ok=True)
+    (series / "slice.dcm").write_bytes(b"not read: the run is refused first")
+    rows = [{**r, "image": "series"} if r["patient_id"] == BAD else r for r in cohort.rows]
+    if case == "manifest":
+        return manifest, ["--out", manifest], "it would replace the manifest of this run", manifest
+    if case == "params":
+        params = folder / "p.csv"
+        params.write_text((SHIPPED_DIR / "mr.yaml").read_text())
+        return (
+            manifest,
+            ["--out", params, "--params", params],
+            "it would replace the parameters (--params) of this run",
+            params,
+        )
+    if case == "sidecar":  # features.csv writes features.diagnostics.csv beside it
+        manifest = cohort.manifest(name="features.diagnostics.csv")
+        return (
+            manifest,
+            ["--out", folder / "features.csv"],
+            f"the run also writes {manifest}, which would replace the manifest of this run",
+            manifest,
+        )
+    manifest = cohort.manifest(rows)
+    if case == "cache in a series":
+        return (
+            manifest,
+            ["--out", folder / "features.csv", "--cache", series],
+            f"the run also writes {series}, which is the image of patient {BAD} (row 3)",
+            series / "slice.dcm",
+        )
+    return (  # a table inside a DICOM series folder changes the series' hash
+        manifest,
+        ["--out", series / "features.csv"],
+        f"it is inside the image of patient {BAD} (row 3) of this run, {series}",
+        series / "slice.dcm",
+    )
+
+
+# (command, case): check writes no sidecar and has no cache; the ICC table has no sidecar
+OVER_INPUTS = [
+    (command, case)
+    for command in ("check", "extract", "robustness")
+    for case in ("manifest", "params", "sidecar", "cache in a series", "table in a series")
+    if (command, case) not in {("check", "sidecar"), ("check", "cache in a series")}
+    and (command, case) != ("robustness", "sidecar")
+]
+
+
+@pytest.mark.parametrize(("command", "case"), OVER_INPUTS)
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, case, command):
+    """``extract manifest.csv --out manifest.csv`` replaced the manifest with the features."""
+    manifest, extra, words, kept = _output_over_input(Cohort(tmp_path), case)
+    before = kept.read_bytes()
+    code, output = run(command, manifest, *extra, "-j", "1")
+    assert code == EXIT_BAD_INPUT, output
+    assert_names(output, "Cannot write", words, "; choose another path")
+    assert kept.read_bytes() == before
+    assert not list(tmp_path.rglob("*.parquet")) and not list(tmp_path.rglob("??/*.json"))
+
+
+@pytest.mark.parametrize("command", ["extract", "robustness"])
+def test_a_cache_that_is_a_file_is_refused_without_a_traceback(tmp_path, command):
+    cohort = Cohort(tmp_path)
+    manifest = cohort.manifest()
+    code, output = run(command, manifest, "--out", tmp_path / "f.csv", "--cache", manifest)
+    assert code == EXIT_BAD_INPUT
+    assert_names(output, f"Cannot write {manifest}: it is a file, not a folder")
+
+
+DICOM_PARAMS = """\
+imageType: {Original: {}}
+featureClass: {shape: [VoxelVolume, MeshVolume], firstorder: [Mean, Maximum], glcm: [Contrast]}
+setting: {binWidth: 10}
+"""
+
+
+def _dicom_cohort(folder: Path, damage: str | None = None) -> tuple[Path, Path]:
+    """Three patients, each a 16x16x8 CT series with an RTSTRUCT of its tumour; ``damage``
+    breaks patient P003's. Returns the manifest and the parameter file."""
+    from tests.features.dicom_data import ct_volume, tumour, write_rtstruct, write_series
+
+    rows = []
+    for seed, patient in enumerate((*GOOD, BAD)):
+        series = write_series(folder / patient / "ct", ct_volume(seed=seed))
+        rois = {"GTV": tumour(), "Body": np.ones_like(tumour())}
+        write_rtstruct(folder / patient / "rs.dcm", series, rois)
+        rows.append(
+            {
+                "patient_id": patient,
+                "modality": "CT",
+                "mask": "gtv",
+                "image": f"{patient}/ct",
+                "mask_path": f"{patient}/rs.dcm",
+                "roi": "GTV",
+            }
+        )
+    broken = folder / BAD
+    if damage == "missing slice":
+        (broken / "ct" / "slice004.dcm").unlink()
+    elif damage == "duplicate slice":
+        shutil.copy(broken / "ct" / "slice004.dcm", broken / "ct" / "slice004_copy.dcm")
+    elif damage is not None:
+        import pydicom
+
+        dataset = pydicom.dcmread(broken / "rs.dcm")
+        if damage == "two ROIs named GTV":
+            dataset.StructureSetROISequence[1].ROIName = "GTV"
+        else:  # a damaged contour: its last point list value lost
+            contour = dataset.ROIContourSequence[0].ContourSequence[3]
+            contour.ContourData = list(contour.ContourData)[:-1]
+        dataset.save_as(broken / "rs.dcm")
+    (folder / "params.yaml").write_text(DICOM_PARAMS)
+    manifest = folder / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest, folder / "params.yaml"
+
+
+DICOM_DAMAGE = {  # the words check and extract must print for patient P003
+    "missing slice": (
+        "ct",
+        "missing slice: the slices are 2 mm apart along the slice axis, but 1 slice is missing "
+        "between slice003.dcm at 16 mm and slice005.dcm at 20 mm; read as is, its 7 slices "
+        "would be stacked 2.33333 mm apart (volumes +17%). Export the complete series again",
+    ),
+    "duplicate slice": (
+        "ct",
+        "duplicate slice: slice004.dcm and slice004_copy.dcm are both at 18 mm along the slice "
+        "axis (a slice exported twice); read as is, its 9 slices would be stacked 1.75 mm apart "
+        "(volumes -12%). Remove the copies",
+    ),
+    "two ROIs named GTV": ("rs.dcm", "2 ROIs are named 'GTV' (numbers 1, 2 of the file's 2"),
+    "damaged contour": (
+        "rs.dcm",
+        "cannot rasterise RTSTRUCT ROI 'GTV': contour 4 (image slice 3 counting from 0, z = 16 "
+        "mm) has a damaged point list: ContourData (3006,0050) holds",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def dicom_reference(tmp_path_factory) -> pd.DataFrame:
+    pytest.importorskip("pydicom", reason="DICOM cases need radfusion[dicom]")
+    folder = tmp_path_factory.mktemp("dicom_reference")
+    manifest, params = _dicom_cohort(folder)
+    good = manifest.with_name("good.csv")
+    pd.read_csv(manifest, dtype=str).iloc[:2].to_csv(good, index=False)
+    out = folder / "features.parquet"
+    code, output = run("extract", good, "--out", out, "--params", params, "-j", "1")
+    assert code == 0, output
+    return pd.read_parquet(out).set_index("patient_id")
+
+
+@pytest.mark.parametrize("damage", list(DICOM_DAMAGE))
+def test_a_broken_dicom_series_or_rtstruct_fails_its_case_naming_the_cause(
+    tmp_path, dicom_reference, damage
+):
+    """Before: the missing and duplicate slice were extracted on ITK's averaged spacing
+    (check ok, exit 0, volumes off), the shared name and the damaged contour silently gave
+    another ROI."""
+    manifest, params = _dicom_cohort(tmp_path, damage)
+    where, words = DICOM_DAMAGE[damage]
+    file = tmp_path / BAD / where
+    code, output = run("check", manifest, "-j", "1", "--params", params)
+    assert code == EXIT_CASES_FAILED
+    (line,) = [line for line in output.splitlines() if line.strip().startswith(BAD)]
+    assert "would fail" in line and words[:60] in line
+    assert all(" ok " in f" {line} " for line in output.splitlines() if line.strip()[:4] in GOOD)
+    out = tmp_path / "features.parquet"
+    code, output = run("extract", manifest, "--out", out, "--params", params, "-j", "1")
+    assert code == EXIT_CASES_FAILED
+    assert_names(output, f"failed: patient {BAD}, modality CT, mask gtv, file {file}: {words}")
+    assert "contour" not in output or "contour" in words  # a missing slice blames no contour
+    failures = pd.read_csv(tmp_path / "features.failures.csv", dtype=str)
+    assert failures[["patient_id", "file"]].values.tolist() == [[BAD, str(file)]]
+    got = pd.read_parquet(out).set_index("patient_id")
+    pd.testing.assert_frame_equal(
+        got.loc[list(GOOD), dicom_reference.columns], dicom_reference, check_exact=True
+    )

@@ -88,3 +88,35 @@ def read_rows(path: Path) -> list[Row]:
     """The manifest's rows as dicts of strings."""
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def not_csv_files(folder: Path, header: list[str], rows: list[list[str]]) -> dict[str, tuple]:
+    """The same table saved the ways spreadsheets and scripts get wrong, each with the words
+    the refusal must say: ``{case: (path, words)}``."""
+    import gzip
+    import zipfile
+
+    def lines(delimiter: str) -> str:
+        return "".join(delimiter.join(cells) + "\n" for cells in [header, *rows])
+
+    files: dict[str, tuple[Path, str]] = {}
+
+    def add(case: str, name: str, data: bytes, words: str) -> None:
+        path = folder / name
+        path.write_bytes(data)
+        files[case] = (path, words)
+
+    add("semicolons", "semicolons.csv", lines(";").encode(), "delimited by semicolons, not commas")
+    add("tabs", "tabs.csv", lines("\t").encode(), "delimited by tabs, not commas")
+    add("utf-16", "unicode.csv", lines(",").encode("utf-16"), "UTF-16 text")
+    add("latin-1", "latin.csv", (lines(",") + "Zoë,é\n").encode("latin-1"), "not UTF-8 text")
+    add("parquet named csv", "table.csv", b"PAR1" + bytes(16), "a Parquet file, not a CSV")
+    add("gzip named csv", "packed.csv", gzip.compress(lines(",").encode()), "name it .csv.gz")
+    with zipfile.ZipFile(folder / "book.xlsx", "w") as book:  # what an .xlsx is: a zip
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    files["xlsx"] = (folder / "book.xlsx", "an Excel workbook (.xlsx)")
+    add("xls", "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "Excel 97-2003")
+    twice = lines(",").replace(header[-1], header[1], 1).encode()  # a column named twice
+    add("a column twice", "twice.csv", twice, f"the header names a column twice ({header[1]!r}")
+    return files

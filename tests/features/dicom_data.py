@@ -64,14 +64,17 @@ def write_series(
     series_uid: str | None = None,
     frame_uid: str | None = None,
     orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
+    date: str = "20260105",
+    time: str = "100000",
 ) -> list[Dataset]:
     """Write a (z, y, x) volume as one single-frame DICOM file per slice; return the datasets.
 
     ``slopes``: per-slice RescaleSlope (stored values are ``round(voxels / slope)``);
     ``pet``: PET tags to set (modality PT): any of ``Units``, ``DecayCorrection``,
     ``CorrectedImage``, ``PatientWeight``, ``SeriesTime``, ``AcquisitionTime`` (per slice:
-    a list), and ``radiopharmaceutical`` (a dict of the sequence item's tags); a value None
-    leaves the tag out.
+    a list), and ``radiopharmaceutical`` (a dict of the sequence item's tags; the injection
+    defaults to one hour before ``time`` on ``date``); a value None leaves the tag out.
+    ``date`` and ``time``: the study, series, acquisition and content date and time.
     """
     folder.mkdir(parents=True, exist_ok=True)
     slices, rows, columns = voxels.shape
@@ -87,8 +90,8 @@ def write_series(
         _patient(ds, PHI if phi is None else phi)
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.Modality = modality
-        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260105"
-        ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "100000"
+        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
+        ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = time
         ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
         ds.Manufacturer = "radfusion-tests"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -106,13 +109,14 @@ def write_series(
         stored = np.rint(voxels[k] / slope).astype(np.int16)
         ds.PixelData = stored.tobytes()
         if modality == "PT":
-            _pet_tags(ds, dict(pet or {}), k)
+            injected = f"{date}{int(time[:2]) - 1:02d}{time[2:]}"
+            _pet_tags(ds, dict(pet or {}), k, injected)
         pydicom.dcmwrite(folder / f"slice{k:03d}.dcm", ds, enforce_file_format=True)
         datasets.append(ds)
     return datasets
 
 
-def _pet_tags(ds: Dataset, pet: dict, k: int) -> None:
+def _pet_tags(ds: Dataset, pet: dict, k: int, injected: str) -> None:
     defaults = {
         "Units": "BQML",
         "DecayCorrection": "START",
@@ -133,7 +137,7 @@ def _pet_tags(ds: Dataset, pet: dict, k: int) -> None:
     drug = {
         "RadionuclideTotalDose": "370000000",
         "RadionuclideHalfLife": "6586.2",
-        "RadiopharmaceuticalStartDateTime": "20260105090000",
+        "RadiopharmaceuticalStartDateTime": injected,
         **pet.get("radiopharmaceutical", {}),
     }
     for keyword, value in drug.items():

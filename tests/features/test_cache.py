@@ -240,3 +240,26 @@ def test_damaged_entries_are_recomputed_with_a_note(cohort, cold, tmp_path, dama
     assert_same_result(again, cold)
     stored, why = FeatureCache(cache_dir).lookup(entry.stem)  # rewritten by the re-run
     assert stored is not None and why is None
+
+
+def test_a_cached_re_run_validates_only_the_parameters_of_what_it_computes(
+    cohort, tmp_path, monkeypatch
+):
+    """PyRadiomics' schema check (~0.2 s) is skipped for modalities whose every case comes
+    from the cache (those very parameters, by these versions, produced the entries); a case
+    to compute has its parameters validated before it runs."""
+    import radfusion.features.params
+    from radfusion.features.errors import InputError
+
+    cache = tmp_path / "cache"
+    first = extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache)
+    monkeypatch.setattr(radfusion.features.params, "validate_params", lambda params: "refused")
+    monkeypatch.setattr(radfusion.features.runner, "_run_case", computes_nothing)
+    again = extract_cohort(cohort, n_jobs=1, progress=False, cache_dir=cache)
+    assert again.n_cached == len(COHORT)
+    assert_same_result(first, again)
+    rows = [r for r in read_rows(cohort) if r["modality"] == "MR"]
+    rows[0]["label"] = "2"  # one MR case not cached: MR's parameters are checked first
+    with pytest.raises(InputError, match="refused") as error:
+        extract_cohort(write_manifest(cohort, rows), n_jobs=1, progress=False, cache_dir=cache)
+    assert error.value.problems[0].file.endswith("mr.yaml")

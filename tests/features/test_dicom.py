@@ -12,6 +12,7 @@ import SimpleITK as sitk
 
 from radfusion.features.check import check_cohort
 from radfusion.features.dicom import (
+    DicomMaskError,
     dicom_kind,
     rasterise_contours,
     read_mask,
@@ -362,3 +363,116 @@ def test_robustness_perturbs_the_rasterised_roi_like_the_label_image(dicom_case)
             np.testing.assert_allclose(other.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-6)
     volume = "CT__rt__original_shape_VoxelVolume"
     assert tables["dilate"][volume].iloc[0] > tables["original"][volume].iloc[0]
+
+
+def _edited(path: Path, out: Path, edit) -> Path:
+    """A copy of a DICOM file with ``edit(dataset)`` applied (invalid values written as given,
+    as damaged exports hold them)."""
+    import pydicom
+    from pydicom import config
+
+    dataset = pydicom.dcmread(path)
+    edit(dataset)
+    saved = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        dataset.save_as(out)
+    finally:
+        config.settings.writing_validation_mode = saved
+    return out
+
+
+@pytest.mark.parametrize(("name", "roi"), [("rs.dcm", "GTV_primary"), ("seg.dcm", "Tumour")])
+def test_two_structures_of_one_name_are_an_error_listing_them(dicom_case, name, roi):
+    """The later one silently won before (a body instead of a tumour)."""
+    folder = dicom_case["dir"]
+
+    def rename(dataset):
+        items = dataset.get("StructureSetROISequence") or dataset.SegmentSequence
+        setattr(items[1], "ROIName" if "ROIName" in items[1] else "SegmentLabel", roi)
+
+    path = _edited(folder / name, folder / f"dup_{name}", rename)
+    for selection in (roi, roi.lower() + ".*"):
+        with pytest.raises(DicomMaskError) as error:
+            read_mask(path, folder / "ct", selection)
+        assert str(error.value) == (
+            f"cannot use DICOM mask {path}: 2 ROIs are named {roi!r} (numbers 1, 2 of the "
+            f"file's 2, in its order): which one is meant is unknown; rename or remove the "
+            f"others (ROIs present: {roi!r}, {roi!r})"
+        )
+    assert roi_names(path) == [roi, roi]
+    rows = [_row("rt", f"dup_{name}", roi, "007"), _row("label", "tumour.nii.gz", "", "008")]
+    table = check_cohort(write_manifest(folder / "manifest.csv", rows), n_jobs=1)
+    assert list(table["status"]) == ["would fail", "ok"]
+    assert f"2 ROIs are named {roi!r}" in table["problem"].iloc[0]
+
+
+def _contour(index: int):
+    """An edit of contour ``index`` (from 0) of the first ROI."""
+
+    def edit(change):
+        return lambda dataset: change(dataset.ROIContourSequence[0].ContourSequence[index])
+
+    return edit
+
+
+def _raw_contour_data(contour) -> None:
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    values = [f"{v:g}" for v in contour.ContourData]
+    values[4] = "abc"
+    raw = "\\".join(values).encode()
+    contour[0x30060050] = RawDataElement(Tag(0x30060050), "DS", len(raw), raw, 0, False, True)
+
+
+DAMAGED = {
+    "a value missing": (
+        lambda c: setattr(c, "ContourData", list(c.ContourData)[:-1]),
+        "has a damaged point list: ContourData (3006,0050) holds 11 values, not x, y, z",
+    ),
+    "a point missing": (
+        lambda c: setattr(c, "ContourData", list(c.ContourData)[:-3]),
+        "NumberOfContourPoints (3006,0046) is 4 but ContourData (3006,0050) holds 3 points",
+    ),
+    "no point list": (
+        lambda c: delattr(c, "ContourData"),
+        "contour 4 (slice unknown: no complete point) has a damaged point list: ContourData "
+        "(3006,0050) is empty",
+    ),
+    "a value not a number": (_raw_contour_data, "holds values that are not numbers (abc)"),
+    "no geometric type": (
+        lambda c: delattr(c, "ContourGeometricType"),
+        "has ContourGeometricType (3006,0042) 'missing', not one of CLOSED_PLANAR",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED))
+def test_a_damaged_contour_is_an_error_naming_roi_slice_and_file(dicom_case, damage):
+    """Such a contour was dropped silently before, and the ROI's slice with it."""
+    folder = dicom_case["dir"]
+    change, expected = DAMAGED[damage]
+    path = _edited(folder / "rs.dcm", folder / "damaged.dcm", _contour(3)(change))
+    with pytest.raises(DicomMaskError) as error:
+        read_mask(path, folder / "ct", "GTV_primary")
+    message = str(error.value)
+    assert message.startswith(
+        f"cannot use DICOM mask {path}: cannot rasterise RTSTRUCT ROI 'GTV_primary': contour 4 ("
+    )
+    assert expected in message
+    if damage not in ("no point list",):
+        assert "contour 4 (image slice 3 counting from 0, z = 16 mm)" in message
+    body = read_mask(path, folder / "ct", "Body")  # the file's other ROI is intact
+    assert np.array_equal(sitk.GetArrayFromImage(body), dicom_case["body"])
+
+
+def test_contours_that_enclose_nothing_are_still_ignored(dicom_case):
+    folder = dicom_case["dir"]
+    path = _edited(
+        folder / "rs.dcm",
+        folder / "points.dcm",
+        _contour(0)(lambda c: setattr(c, "ContourGeometricType", "POINT")),
+    )
+    mask = sitk.GetArrayFromImage(read_mask(path, folder / "ct", "GTV_primary"))
+    assert mask.sum() < dicom_case["inside"].sum()  # documented: POINT items are not filled

@@ -194,3 +194,30 @@ def test_read_only_folder_is_refused(tmp_path, monkeypatch, folder):
     target = locked / "new" / ("report" if folder else "out.csv")
     with pytest.raises(InputError, match=f"folder {locked} is not writable"):
         check_output_path(target, folder=folder)
+
+
+def test_an_output_that_is_an_input_or_inside_an_input_folder_is_refused(tmp_path, monkeypatch):
+    manifest, series = tmp_path / "manifest.csv", tmp_path / "ct"
+    manifest.write_text("patient_id\n")
+    series.mkdir()
+    os.link(manifest, tmp_path / "hard.csv")
+    os.symlink(manifest, tmp_path / "soft.csv")
+    inputs = {manifest: "the manifest", series: "the image of patient P1 (row 1)"}
+    monkeypatch.chdir(tmp_path)
+    for output, words in (
+        (Path("manifest.csv"), f"it would replace the manifest of this run, {manifest}"),
+        (tmp_path / "hard.csv", "it would replace the manifest"),  # the same file, hard-linked
+        (tmp_path / "soft.csv", "it would replace the manifest"),
+        (series / "features.csv", "it is inside the image of patient P1 (row 1)"),
+        (tmp_path / "ct" / ".." / "ct" / "new" / "f.csv", "it is inside the image"),
+    ):
+        with pytest.raises(InputError) as caught:
+            check_output_path(output, (".csv",), inputs=inputs)
+        message = str(caught.value)
+        assert message.startswith(f"Cannot write {output}: {words}"), message
+        assert message.endswith("; choose another path") and "\n" not in message
+    with pytest.raises(InputError, match="the run also writes .*manifest.csv, which would replace"):
+        check_output_path(tmp_path / "f.csv", inputs=[manifest], written=[manifest, None])
+    # an input inside an output folder, an absent input, other names: fine
+    assert check_output_path(tmp_path, folder=True, inputs=inputs) == tmp_path
+    assert check_output_path(tmp_path / "f.csv", inputs=[tmp_path / "absent.csv", manifest])

@@ -320,3 +320,61 @@ def test_read_errors_name_the_path(tmp_path):
         read_header(tmp_path / "absent.nii")
     with pytest.raises(ImageReadError, match="no DICOM series"):
         read_image(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("column", "odd", "consequence"),
+    [
+        ("modality", "ct", "separate modalities (feature groups, parameter files)"),
+        ("mask", "Tumor", "separate ROIs (feature groups)"),
+        ("site", "a ", "separate sites"),
+    ],
+)
+def test_names_spelled_two_ways_are_refused(write_cohort, column, odd, consequence):
+    """'CT' and 'ct' made two modalities, each with part of the cohort."""
+    manifest = write_cohort(CASES, sites={"P1": "A", "P2": "A", "P3": "A"})
+    rows = read_rows(manifest)
+    rows[1][column] = odd
+    write_manifest(manifest, rows)
+    with pytest.raises(InputError) as error:
+        validate_cohort(manifest, check_images=False)
+    (problem,) = error.value.problems
+    assert (problem.row, problem.patient_id, problem.file) == (2, "P2", str(manifest))
+    expected = rows[0][column]
+    assert problem.message == (
+        f"column {column!r} writes one name 2 ways, differing only by case or spaces: "
+        f"{expected!r} (2 rows: row 1 patient P1, row 3 patient P3), {odd.strip()!r} (1 row: "
+        f"row 2 patient P2); they would become {consequence}: write it one way"
+    )
+
+
+def test_a_manifest_that_is_no_comma_separated_utf8_csv_is_named_so(write_cohort, tmp_path):
+    from tests.features.conftest import not_csv_files
+
+    rows = read_rows(write_cohort(CASES))
+    files = not_csv_files(tmp_path, list(rows[0]), [list(r.values()) for r in rows])
+    for case, (path, words) in files.items():
+        with pytest.raises(InputError) as error:
+            validate_cohort(path, check_images=False)
+        (problem,) = error.value.problems
+        assert problem.file == str(path), case
+        assert words in problem.message, (case, problem.message)
+        assert str(error.value).startswith("manifest is not a readable CSV"), case
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark: fine
+    bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "manifest.csv").read_bytes())
+    assert len(validate_cohort(bom, check_images=False)[0]) == len(CASES)
+
+
+def test_ids_and_names_holding_control_characters_are_refused(write_cohort):
+    """An id with a carriage return in it is split into two rows by every CSV written from
+    the feature table; a tab or a line break in a name would end up in column names."""
+    manifest = write_cohort(CASES)
+    rows = read_rows(manifest)
+    rows[1]["patient_id"], rows[2]["mask"] = "P\r2", "tu\tmor"
+    write_manifest(manifest, rows)
+    with pytest.raises(InputError) as error:
+        read_manifest(manifest)
+    assert problems_of(error) == [
+        f"row 2, file {manifest}: patient_id 'P\\r2' holds control characters ('\\r')",
+        f"row 3, patient P3, file {manifest}: mask 'tu\\tmor' holds control characters ('\\t')",
+    ]

@@ -1,5 +1,6 @@
-"""No PHI in outputs: fake patient-identifying DICOM values never reach the feature table, its
-sidecars, the cache, the check table, the report or the printed and logged messages."""
+"""No PHI in outputs: fake patient-identifying DICOM values, and the dates and times of service,
+never reach the feature table, its sidecars, the cache, the check table, the report or the
+printed and logged messages."""
 
 from __future__ import annotations
 
@@ -28,12 +29,20 @@ setting: {binWidth: %s}
 """
 
 
+#: The date and times of service of every synthetic object (distinctive, so that a grep finds
+#: nothing by chance): the scan at 14:15:23.25 and the injection one hour before.
+DATE, TIME, INJECTION, LATE = "19970813", "141523.25", "131523", "161523"
+
+
 def _needles() -> list[bytes]:
-    """Every fake value, each part of the person name, the birth date in ISO form too."""
+    """Every fake value, each part of the person name, the birth date in ISO form too, and
+    the date and times of service as DICOM writes them and as Python prints them."""
     values = set(PHI.values()) | set(PHI["PatientName"].split("^"))
     values |= set(PHI["ReferringPhysicianName"].split("^"))
-    birth = PHI["PatientBirthDate"]
-    values.add(f"{birth[:4]}-{birth[4:6]}-{birth[6:]}")
+    for date in (PHI["PatientBirthDate"], DATE):
+        values |= {date, f"{date[:4]}-{date[4:6]}-{date[6:]}"}
+    for time in (TIME[:6], INJECTION, LATE):
+        values |= {time, f"{time[:2]}:{time[2:4]}:{time[4:6]}"}
     return sorted(v.encode() for v in values)
 
 
@@ -44,24 +53,31 @@ def _hits(data: bytes) -> list[str]:
 
 def _cohort(folder: Path, patients: int = 8) -> Path:
     """CT with an RTSTRUCT and a SEG, PET (SUV) with an RTSTRUCT, per patient; every DICOM
-    object carries the fake PHI. The last patient's PET has no weight: a failed case."""
+    object carries the fake PHI and the dates of service. The last patient's PET has no
+    weight, the one before's scan starts before its injection: two failed cases, whose
+    messages must state the interval, not the dates."""
     rows = []
     rng = np.random.default_rng(0)
     for index in range(patients):
         patient = f"P{index:02d}"
         phi = {**PHI, "PatientID": f"{PHI['PatientID']}{index}"}
-        ct = write_series(folder / patient / "ct", ct_volume(seed=index), phi=phi)
+        when = {"date": DATE, "time": TIME}
+        ct = write_series(folder / patient / "ct", ct_volume(seed=index), phi=phi, **when)
         inside = tumour()
         write_rtstruct(folder / patient / "rs.dcm", ct, {"GTV": inside, "Body": ~inside})
         write_seg(folder / patient / "seg.dcm", ct, {"Tumour": inside})
         weight = None if index == patients - 1 else "70"
+        drug = {"RadiopharmaceuticalStartDateTime": f"{DATE}{INJECTION}"}
+        if index == patients - 2:  # injected 2 h after the scan: a wrong date or time
+            drug = {"RadiopharmaceuticalStartDateTime": f"{DATE}{LATE}"}
         activity = rng.integers(1000, 9000, (8, 16, 16)) + 4000.0 * inside * (index % 2)
         pet = write_series(
             folder / patient / "pet",
             activity,
             modality="PT",
             phi=phi,
-            pet={"PatientWeight": weight},
+            pet={"PatientWeight": weight, "radiopharmaceutical": drug},
+            **when,
         )
         write_rtstruct(folder / patient / "pet_rs.dcm", pet, {"GTV": inside})
         base = {"patient_id": patient, "modality": "CT", "image": f"{patient}/ct"}
@@ -123,11 +139,12 @@ def test_fake_phi_reaches_no_output_nor_message(tmp_path, caplog):
             printed.append(result.output)
             assert result.exit_code == code, result.output
     assert "rt" in printed[0] and "GTV; Body" in printed[0]  # check lists the ROI names
-    assert "missing tag PatientWeight (0010,1030)" in printed[1]  # the failed PET case
+    assert "missing tag PatientWeight (0010,1030)" in printed[1]  # the failed PET cases
+    assert "the scan starts 2 h 00 min before the injection" in printed[1]
     outputs = sorted(p for p in out.rglob("*") if p.is_file())
     names = {p.name for p in outputs}
     assert {"features.parquet", "check.csv", "report.json", "report.html"} <= names
-    assert len([p for p in outputs if p.suffix == ".json" and "cache" in p.parts]) == 3 * 8 - 1
+    assert len([p for p in outputs if p.suffix == ".json" and "cache" in p.parts]) == 3 * 8 - 2
     hits = {str(p.relative_to(out)): _hits(p.read_bytes()) for p in outputs}
     hits["printed"] = _hits("\n".join(printed).encode())
     hits["logs"] = _hits(caplog.text.encode())

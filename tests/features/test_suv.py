@@ -78,7 +78,10 @@ def test_the_scan_and_injection_times_follow_the_qiba_rules(tmp_path, pet, facto
     ("pet", "message"),
     [
         ({"PatientWeight": None}, "missing tag PatientWeight (0010,1030)"),
-        ({"PatientWeight": "0"}, "PatientWeight (0010,1030) must be a positive number"),
+        (
+            {"PatientWeight": "0"},
+            "PatientWeight (0010,1030) is 0 kg, outside the plausible 1-400 kg",
+        ),
         (
             {"radiopharmaceutical": {"RadionuclideTotalDose": None}},
             "missing tag RadionuclideTotalDose (0018,1074)",
@@ -94,7 +97,45 @@ def test_the_scan_and_injection_times_follow_the_qiba_rules(tmp_path, pet, facto
         ({"Units": "CNTS"}, "Units (0054,1001) is 'CNTS'; only BQML"),
         ({"CorrectedImage": ["ATTN"]}, "CorrectedImage (0028,0051) lacks DECY"),
         ({"DecayCorrection": "NONE"}, "DecayCorrection (0054,1102) is 'NONE'"),
-        ({"SeriesTime": "080000", "AcquisitionTime": "080000"}, "is before the injection"),
+        (
+            {"SeriesTime": "080000", "AcquisitionTime": "080000"},
+            "the scan starts 1 h 00 min before the injection: check "
+            "RadiopharmaceuticalStartDateTime (0018,1078)",
+        ),
+        # plausibility: the units users get wrong, each naming the tag and the value
+        (
+            {"PatientWeight": "70000"},
+            "tag PatientWeight (0010,1030) is 70000 kg, outside the plausible 1-400 kg (grams "
+            "in the kilogram tag?)",
+        ),
+        (
+            {"radiopharmaceutical": {"RadionuclideTotalDose": "370"}},
+            "tag RadionuclideTotalDose (0018,1074) is 370 Bq, outside the plausible 1e+06-2e+10 "
+            "Bq (MBq in the becquerel tag?)",
+        ),
+        (
+            {"radiopharmaceutical": {"RadionuclideHalfLife": "20.4"}},
+            "RadionuclideHalfLife (0018,1075) is 20.4 s, outside the plausible 60-1e+06 s "
+            "(minutes in the seconds tag?)",
+        ),
+        (
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "20260104090000"}},
+            "the scan starts 25 h 00 min after the injection, more than 10 half-lives "
+            "(RadionuclideHalfLife (0018,1075) 6586.2 s) later",
+        ),
+        (
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "2026XX05090000"}},
+            "RadiopharmaceuticalStartDateTime (0018,1078) is not a valid DICOM date/time to the "
+            "minute (value not shown",
+        ),
+        (  # a date without the time of day: midnight was taken silently
+            {"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "20260105"}},
+            "RadiopharmaceuticalStartDateTime (0018,1078) is not a valid DICOM date/time to the",
+        ),
+        (
+            {"SeriesTime": "10"},
+            "SeriesDate (0008,0021) + SeriesTime (0008,0031) is not a valid DICOM date/time",
+        ),
     ],
 )
 def test_headers_that_cannot_support_the_suv_are_named(tmp_path, pet, message):
@@ -103,6 +144,79 @@ def test_headers_that_cannot_support_the_suv_are_named(tmp_path, pet, message):
         suv_factor(tmp_path / "pet")
     assert message in str(error.value)
     assert str(tmp_path / "pet" / "slice000.dcm") in str(error.value)
+    assert_no_date_or_time(str(error.value).replace(str(tmp_path), ""))
+
+
+def assert_no_date_or_time(message: str) -> None:
+    """Dates of service identify patients: a message states intervals, never dates or times."""
+    import re
+
+    for pattern in (r"\d{8}", r"\d{4}-\d{2}-\d{2}", r"\d{1,2}:\d{2}", r"\b\d{6}(\.\d+)?\b"):
+        assert not re.search(pattern, message), (pattern, message)
+
+
+def test_slices_that_disagree_on_a_tag_are_named_without_dates(tmp_path):
+    """The first slice's weight was used silently before."""
+    write_series(tmp_path / "pet", activity(), modality="PT", slopes=SLOPES)
+    from pydicom import dcmread
+
+    for k, weight in ((3, "75"), (5, "75")):
+        dataset = dcmread(tmp_path / "pet" / f"slice00{k}.dcm")
+        dataset.PatientWeight = weight
+        dataset.save_as(tmp_path / "pet" / f"slice00{k}.dcm")
+    with pytest.raises(SuvError) as error:
+        suv_factor(tmp_path / "pet")
+    assert (
+        "the slices disagree on PatientWeight (0010,1030): 70 in 6 slice(s) (slice000.dcm, "
+        "slice001.dcm, ...); 75 in 2 slice(s) (slice003.dcm, slice005.dcm); one series must "
+        "have one value"
+    ) in str(error.value)
+    dataset = dcmread(tmp_path / "pet" / "slice003.dcm")
+    dataset.PatientWeight = "70"
+    dataset.SeriesTime = "101500"
+    dataset.save_as(tmp_path / "pet" / "slice003.dcm")
+    with pytest.raises(SuvError) as error:
+        suv_factor(tmp_path / "pet")
+    assert "disagree on PatientWeight" in str(error.value)
+    dataset = dcmread(tmp_path / "pet" / "slice005.dcm")
+    dataset.PatientWeight = "70"
+    dataset.save_as(tmp_path / "pet" / "slice005.dcm")
+    with pytest.raises(SuvError) as error:
+        suv_factor(tmp_path / "pet")
+    assert "disagree on SeriesTime (0008,0031) (dates and times not shown): value 1 in 7 " in (
+        str(error.value)
+    )
+    assert_no_date_or_time(str(error.value).replace(str(tmp_path), ""))
+
+
+def test_an_implausible_rescale_of_one_slice_is_named(tmp_path):
+    slopes = SLOPES.copy()
+    write_series(tmp_path / "pet", activity(), modality="PT", slopes=slopes)
+    from pydicom import dcmread
+
+    dataset = dcmread(tmp_path / "pet" / "slice004.dcm")
+    dataset.RescaleSlope = "0"
+    dataset.save_as(tmp_path / "pet" / "slice004.dcm")
+    with pytest.raises(SuvError) as error:
+        suv_factor(tmp_path / "pet")
+    assert "tag RescaleSlope (0028,1053) is 0 Bq/ml per stored value, outside the plausible" in (
+        str(error.value)
+    )
+    assert str(tmp_path / "pet" / "slice004.dcm") in str(error.value)
+
+
+def test_an_injection_before_midnight_and_a_scan_after_it_without_dates(tmp_path):
+    """The injection time alone, at 23:30, and the series at 00:30 the next day: 1 h."""
+    pet = {
+        "SeriesTime": "003000",
+        "AcquisitionTime": "003000",
+        "radiopharmaceutical": {
+            "RadiopharmaceuticalStartDateTime": None,
+            "RadiopharmaceuticalStartTime": "233000",
+        },
+    }
+    write_series(tmp_path / "pet", activity(), modality="PT", slopes=SLOPES, pet=pet)
+    assert suv_factor(tmp_path / "pet") == pytest.approx(FACTOR, rel=1e-12)
 
 
 def test_a_ct_series_or_a_nifti_image_is_refused(tmp_path):
@@ -150,16 +264,36 @@ def _cohort(tmp_path: Path, pets: dict[str, dict]) -> tuple[Path, np.ndarray]:
     return write_manifest(tmp_path / "manifest.csv", rows), inside
 
 
-def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_error(tmp_path):
-    manifest, inside = _cohort(tmp_path, {"001": {}, "002": {"PatientWeight": None}})
+@pytest.mark.parametrize(
+    ("pet", "reason"),
+    [
+        ({"PatientWeight": None}, "cannot compute SUV: missing tag PatientWeight (0010,1030)"),
+        (  # SUVs of 1,357 with exit 0 before
+            {"PatientWeight": "70000"},
+            "cannot compute SUV: tag PatientWeight (0010,1030) is 70000 kg, outside the "
+            "plausible 1-400 kg (grams in the kilogram tag?)",
+        ),
+        (  # SUVs of 1,357,412 with exit 0 before
+            {"radiopharmaceutical": {"RadionuclideTotalDose": "370"}},
+            "cannot compute SUV: tag RadionuclideTotalDose (0018,1074) is 370 Bq, outside the "
+            "plausible 1e+06-2e+10 Bq (MBq in the becquerel tag?)",
+        ),
+    ],
+)
+def test_extraction_with_suv_bw_gives_suv_features_and_names_the_patient_on_error(
+    tmp_path, pet, reason
+):
+    manifest, inside = _cohort(tmp_path, {"001": {}, "002": pet})
     result = extract_cohort(manifest, {"PET": PARAMS}, n_jobs=1, progress=False)
     roi = activity()[inside] * FACTOR
     row = result.features.set_index("patient_id").loc["001"]
     assert row["PET__tumor__original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
     assert row["PET__tumor__original_firstorder_Mean"] == pytest.approx(roi.mean(), rel=1e-9)
     (error,) = result.failures["error"]
-    assert error.startswith("patient 002, modality PET, mask tumor, file ")
-    assert "cannot compute SUV: missing tag PatientWeight (0010,1030)" in error
+    assert error == (
+        f"patient 002, modality PET, mask tumor, file {tmp_path / '002'}: {reason} (file "
+        f"{tmp_path / '002' / 'slice000.dcm'})"
+    )
 
 
 def test_check_flags_pet_headers_that_cannot_give_the_suv(tmp_path):

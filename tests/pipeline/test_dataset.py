@@ -168,3 +168,29 @@ def test_infinite_values_and_label_spellings_are_errors(tmp_path):
         load_dataset(path, label="y", task="auto")
     assert "'Yes' (1 patient(s)), 'yes ' (1 patient(s))" in str(error.value)
     assert "'No' (1 patient(s)), 'no' (1 patient(s))" in str(error.value)
+
+
+def test_levels_spelled_several_ways_are_an_error_listing_them(tmp_path):
+    """'M', 'M ' and 'm' became three levels of a biomarker before."""
+    values = ["M", "M ", "m", "F", "F", "M", "F", "M", "F", "F"]
+    path = _one_column(tmp_path, values)
+    with pytest.raises(InputError) as error:
+        load_dataset(path, label="outcome")
+    (problem,) = error.value.problems
+    assert problem.file == str(path) and problem.patient_id == "P01"
+    assert problem.message == (
+        "column 'score' writes one name 3 ways, differing only by case or spaces: "
+        "'M' (3 patients: patient P00, patient P05, patient P07), 'M ' (1 patient: patient "
+        "P01), 'm' (1 patient: patient P02); they would become separate levels: write it "
+        "one way"
+    )
+    one_way = [v.strip().upper() for v in values]  # the same column written one way
+    data = load_dataset(_one_column(tmp_path, one_way), label="outcome")
+    assert data.encoded == {"score": ["score_M"]}
+    np.testing.assert_array_equal(data.X["score_M"], [v == "M" for v in one_way])
+
+
+def test_levels_that_differ_otherwise_stay_levels(tmp_path):
+    values = ["N+", "N-", "N0", "T1", "T1c", "N+", "N-", "N0", "T1", "T1c"]
+    data = load_dataset(_one_column(tmp_path, values), label="outcome")
+    assert data.encoded == {"score": [f"score_{v}" for v in ("N-", "N0", "T1", "T1c")]}

@@ -275,3 +275,52 @@ def test_cli_train_and_predict_with_a_named_biomarker_id(multirow_table, tmp_pat
     table = pd.read_csv(predictions, dtype={"ID": str})
     assert list(table["ID"]) == ["007", "010", "1e3", "P4"]
     assert set(table["predicted"]) <= {"yes", "no"}
+
+
+def test_a_label_blank_in_some_rows_and_1_in_others_is_one_roi(multirow_table, tmp_path):
+    """A Label column with blanks is read as floats: 1.0 and the blanks' 1 made two ROIs
+    (label1.0 and label1), each half empty."""
+    out, bio, _ = multirow_table
+    reference = load_dataset(out, label="outcome", biomarkers=bio, biomarkers_id="pid")
+    table = pd.read_csv(out, dtype={"ID": str})
+    table.insert(3, "Label", [1, None] * (len(table) // 2))
+    path = tmp_path / "labels.csv"
+    table.to_csv(path, index=False)
+    data = load_dataset(path, label="outcome", biomarkers=bio, biomarkers_id="pid")
+    assert list(data.groups) == ["CT__tumor", "PET__tumor"]
+    pd.testing.assert_frame_equal(data.X, reference.X)
+    table["Label"] = ["1.0", "x"] * (len(table) // 2)
+    table.to_csv(path, index=False)
+    with pytest.raises(InputError) as error:
+        load_dataset(path, label="outcome", biomarkers=bio, biomarkers_id="pid")
+    assert str(error.value.problems[0]) == (
+        f"row 2, patient 007, file {path}: Label 'x' is not a positive integer (the mask value "
+        "of the ROI)"
+    )
+
+
+@pytest.mark.parametrize("column", ["Modality", "ROI"])
+def test_names_spelled_two_ways_are_an_error_not_two_groups(multirow_table, tmp_path, column):
+    out, bio, _ = multirow_table
+    table = pd.read_csv(out, dtype={"ID": str})
+    modality = np.where(table["Image"].str.endswith("_CT.nii.gz"), "CT", "PET")
+    table["Modality"], table["ROI"] = modality, "tumor"
+    table.loc[2, column] = {"Modality": "ct", "ROI": "Tumor "}[column]  # patient 010's CT
+    path = tmp_path / "spelled.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(InputError) as error:
+        load_dataset(path, label="outcome", biomarkers=bio, biomarkers_id="pid")
+    (problem,) = error.value.problems
+    assert (problem.row, problem.patient_id, problem.file) == (3, "010", str(path))
+    assert f"the {column} names (column {column!r}, else the file names) writes one name 2 " in (
+        problem.message
+    )
+    assert "they would become separate feature groups: write it one way" in problem.message
+    result = runner.invoke(
+        app,
+        ["cv", str(path), "--biomarkers", str(bio), "--biomarkers-id", "pid", "--label", "outcome"]
+        + ["--out", str(tmp_path / "report")],
+    )
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "differing only by case or spaces" in result.output
+    assert "Traceback" not in result.output

@@ -105,3 +105,39 @@ def test_parquet_features_and_csv_biomarkers_join_on_leading_zeros(tmp_path):
     assert data.X.index.tolist() == ids
     assert data.X["age"].tolist() == [50.0 + i for i in range(8)]  # no biomarker lost
     np.testing.assert_array_equal(data.y, [0, 1] * 4)
+
+
+def test_a_table_that_is_no_comma_separated_utf8_csv_is_named_so(tmp_path):
+    """Those gave 'No patient identifier column' or a codec error at some byte before."""
+    from tests.features.conftest import not_csv_files
+
+    rows = [["P1", "1.5", "0"], ["P2", "2.5", "1"]]
+    for case, (path, words) in not_csv_files(tmp_path, ["patient_id", "x", "y"], rows).items():
+        with pytest.raises(InputError) as error:
+            read_table(path)
+        (problem,) = error.value.problems
+        assert problem.file == str(path) and words in problem.message, (case, problem.message)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfpatient_id,x\n007,1.5\n")
+    assert read_table(bom)["patient_id"].tolist() == ["007"]
+
+
+def test_ids_that_differ_only_by_spaces_or_case_name_the_cause(tmp_path):
+    features = pd.DataFrame({"patient_id": ["P001", "P002", "P003"], "f": [1.0, 2.0, 3.0]})
+    features.to_csv(tmp_path / "features.csv", index=False)
+    bio = tmp_path / "bio.csv"
+    _write_text(bio, ["patient_id,outcome", "P001 ,0", "p002,1", "P003,1"])
+    with pytest.raises(InputError) as error:
+        load_dataset(tmp_path / "features.csv", label="outcome", biomarkers=bio)
+    assert str(error.value) == (
+        "Patient ids are written differently in the feature and biomarker tables (2 "
+        "problem(s)):\n"
+        f"  - patient P001 , file {bio}: patient id 'P001 ' is 'P001' in {tmp_path}/features.csv:"
+        " ids that differ only by case or spaces are not matched; write them one way\n"
+        f"  - patient p002, file {bio}: patient id 'p002' is 'P002' in {tmp_path}/features.csv:"
+        " ids that differ only by case or spaces are not matched; write them one way"
+    )
+    _write_text(bio, ["patient_id,outcome", "P001,0", "P001 ,1", "P003,1"])
+    with pytest.raises(InputError, match="Duplicated patient identifiers") as error:
+        load_dataset(tmp_path / "features.csv", label="outcome", biomarkers=bio)
+    assert "'P001' (1 row: row 1), 'P001 ' (1 row: row 2)" in str(error.value)
