@@ -244,12 +244,29 @@ def synth(
     typer.echo(f"manifest:   {cohort.manifest}\nbiomarkers: {cohort.biomarkers}")
 
 
+def _inputs(*named: tuple[Path | None, str]) -> dict[Path, str]:
+    """The files a command reads, each with what it is, for an output-over-input refusal
+    (see check_output_path); options not given (None) are left out."""
+    return {path: what for path, what in named if path is not None}
+
+
+def _report_files(out: Path) -> list[Path]:
+    """What a report command writes into its folder ``out`` (an input there would be
+    replaced)."""
+    from .report import FIGURE_DIR, REPORT_FILES
+
+    return [out / name for name in (*REPORT_FILES.values(), FIGURE_DIR)]
+
+
 def _run_inputs(
     manifest: Path, params: Path | None, biomarkers: Path | None = None
 ) -> dict[Path, str]:
     """The files a features command reads, named for a refusal (see check_output_path)."""
-    named = {manifest: "the manifest", params: "the parameters (--params)"}
-    return {p: what for p, what in {**named, biomarkers: "the biomarker table"}.items() if p}
+    return _inputs(
+        (manifest, "the manifest"),
+        (params, "the parameters (--params)"),
+        (biomarkers, "the biomarker table"),
+    )
 
 
 def _manifest_files(manifest) -> dict[str, str]:
@@ -512,7 +529,12 @@ def cv(
     from .experiment import STRATEGIES, run_cv
     from .progress import ProgressBar
 
-    check_output_path(out, folder=True)
+    check_output_path(
+        out,
+        folder=True,
+        inputs=_inputs((features, "the feature table"), (biomarkers, "the biomarker table")),
+        written=_report_files(out),
+    )
     if mlflow:
         from .tracking import check_mlflow
 
@@ -598,7 +620,14 @@ def train(
     from .persistence import save_model, train_from_report, train_model
     from .progress import step
 
-    check_output_path(out)
+    check_output_path(
+        out,
+        inputs=_inputs(
+            (features, "the feature table"),
+            (biomarkers, "the biomarker table"),
+            (from_report, "the cv report (--from-report)"),
+        ),
+    )
     with parallel_config(n_jobs=jobs), step("train", quiet=quiet):
         if from_report is not None:
             trained = train_from_report(
@@ -640,7 +669,15 @@ def predict(
 
     from .persistence import load_model, predict_table
 
-    check_output_path(out, SUFFIXES)
+    check_output_path(
+        out,
+        SUFFIXES,
+        inputs=_inputs(
+            (model, "the model file"),
+            (features, "the feature table"),
+            (biomarkers, "the biomarker table"),
+        ),
+    )
     predictions = predict_table(
         load_model(model),
         features,
@@ -678,7 +715,18 @@ def validate(
     Table 1 next to the training cohort's (binary), and the case mix; nothing is refitted."""
     from .external import validate_model
 
-    check_output_path(out, folder=True)
+    check_output_path(
+        out,
+        folder=True,
+        inputs=_inputs(
+            (model, "the model file"),
+            (features, "the feature table"),
+            (biomarkers, "the biomarker table"),
+            (training_features, "the training feature table"),
+            (training_biomarkers, "the training biomarker table"),
+        ),
+        written=_report_files(out),
+    )
     report = validate_model(
         model,
         features,

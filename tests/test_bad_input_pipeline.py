@@ -521,3 +521,46 @@ def test_damaged_model_files_are_named_and_described(good, tmp_path, damage, mes
     )
     assert code == EXIT_BAD_INPUT
     assert message in output and str(broken) in output
+
+
+# ----------------------------------------------------------------------------- output over input
+def _over_input(folder, features, bio, model, command):
+    """(arguments, words of the refusal, the input that must stay as it was)."""
+    if command == "cv":  # a feature table named like a report file, inside the report folder
+        report = folder / "report"
+        report.mkdir()
+        table = report / "predictions.csv"
+        pd.read_parquet(features).to_csv(table, index=False)
+        args = ["cv", table, "--biomarkers", bio, "--label", "outcome", "--out", report, *FAST]
+        words = f"the run also writes {table}, which would replace the feature table"
+        return args, words, table
+    if command == "train":
+        args = ["train", features, "--biomarkers", bio, "--label", "outcome", "--out", bio]
+        return args, "it would replace the biomarker table of this run", bio
+    if command == "predict":
+        args = ["predict", model, features, "--out", folder / "features.parquet"]
+        return args, "it would replace the feature table of this run", features
+    report = folder / "external"  # validate: the training table where the report goes
+    report.mkdir()
+    training = report / "report.json"
+    training.write_bytes(features.read_bytes())
+    args = ["validate", model, features, "--biomarkers", bio, "--out", report]
+    args += ["--training-features", training]
+    words = f"the run also writes {training}, which would replace the training feature table"
+    return args, words, training
+
+
+@pytest.mark.parametrize("command", ["cv", "train", "predict", "validate"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(good, tmp_path, command):
+    """``predict model.skops features.parquet --out features.parquet`` replaced the features
+    with the predictions; each modelling command refuses it, naming what it would replace."""
+    _, features, bio, model = good
+    for path in (features, bio, model):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    features, bio, model = (tmp_path / p.name for p in (features, bio, model))
+    args, words, kept = _over_input(tmp_path, features, bio, model, command)
+    before = kept.read_bytes()
+    code, output = _run(*args)
+    assert code == EXIT_BAD_INPUT, output
+    assert "Cannot write" in output and words in " ".join(output.split()), output
+    assert kept.read_bytes() == before
