@@ -368,6 +368,8 @@ def load_dataset(
         y, mapping, task = _encode_target(table[label], label, label_file, task)
     if harmonize:
         _check_site(table, harmonize, sources.get(harmonize, feature_file))
+    for column in dict.fromkeys(c for c in (SITE_COLUMN, harmonize) if c in table.columns):
+        _check_site_spellings(table[column], column, sources.get(column, feature_file))
     site = table[SITE_COLUMN].astype(str) if SITE_COLUMN in table.columns else None
     batch = table[harmonize].astype(str) if harmonize else None
     X = table.drop(columns=[c for c in kept if c in table.columns])
@@ -421,6 +423,19 @@ def _check_site(table: pd.DataFrame, column: str, file: str) -> None:
             "Site is missing",
             [Problem("no site value", patient_id=str(p), file=file) for p in missing],
         )
+
+
+def _check_site_spellings(values: pd.Series, column: str, file: str) -> None:
+    """Refuse site names written two ways (``A`` / ``a ``): each would be a site of its own
+    for harmonisation and for leave-one-site-out folds."""
+    problems = spelling_problems(
+        ((v, None, str(p)) for p, v in values.dropna().astype(str).items()),
+        f"column {column!r}",
+        file,
+        "separate sites",
+    )
+    if problems:
+        raise InputError(f"Site column {column!r} names a site two ways", problems)
 
 
 def group_sizes(groups: dict[str, Sequence[str]]) -> dict[str, int]:

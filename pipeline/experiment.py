@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time as clock
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -215,6 +216,8 @@ def run_cv(
     if group_by is not None:
         data, held_out = split_off_groups(data, group_by, str(features))
         held_out = held_out.reindex(data.table.index).to_numpy()
+        task = data.task.for_held_out_groups(data.y, held_out, column=group_by, horizons=horizons)
+        data = dataclasses.replace(data, task=task)
     explain = explain and data.task.explains
     models = select_models(
         build_estimators(

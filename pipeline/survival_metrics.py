@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from radfusion.features.errors import InputError, Problem
+
 from .survival import EVENT_FIELD, TIME_FIELD, check_survival_y, event_and_time
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "harrell_c_ci",
     "ibs_times",
     "metrics_table",
+    "quantiles_before",
     "survival_metrics",
     "survival_metrics_ci",
 ]
@@ -47,18 +50,62 @@ SURVIVAL_METRICS = ("harrell_c", "uno_c", "mean_auc", "ibs")
 """Headline metrics, in report order; ``auc@{horizon}`` entries come after ``mean_auc``."""
 
 
-def default_horizons(y: Any, quantiles: Sequence[float] = HORIZON_QUANTILES) -> np.ndarray:
-    """The ``quantiles`` of the observed event times (not of censoring times)."""
+def default_horizons(
+    y: Any, quantiles: Sequence[float] = HORIZON_QUANTILES, *, before: float | None = None
+) -> np.ndarray:
+    """The ``quantiles`` of the observed event times (not of censoring times), each before
+    ``before`` (default: the longest follow-up; see :func:`quantiles_before`)."""
     y = check_survival_y(y)
-    return np.quantile(y[TIME_FIELD][y[EVENT_FIELD]], list(quantiles))
+    return quantiles_before(
+        y[TIME_FIELD][y[EVENT_FIELD]], quantiles, _limit(y, before), what="event times"
+    )
 
 
-def ibs_times(y: Any, n: int = 50) -> np.ndarray:
+def ibs_times(y: Any, n: int = 50, *, before: float | None = None) -> np.ndarray:
     """Integrated Brier score grid: ``n`` times from the 10th to the 90th percentile of all
-    follow-up times (events and censored)."""
+    follow-up times (events and censored), each before ``before`` (default: the longest
+    follow-up; see :func:`quantiles_before`)."""
     y = check_survival_y(y)
-    low, high = np.quantile(y[TIME_FIELD], [0.1, 0.9])
+    low, high = quantiles_before(
+        y[TIME_FIELD], [0.1, 0.9], _limit(y, before), what="follow-up times"
+    )
     return np.linspace(low, high, n)
+
+
+def quantiles_before(
+    values: Any, quantiles: Sequence[float], limit: float, *, what: str = "times"
+) -> np.ndarray:
+    """The ``quantiles`` of ``values``; when one of them reaches ``limit`` (times rounded to
+    whole months tie many patients at the last follow-up; a held-out site may hold the
+    longest follow-ups), the quantiles of the values before ``limit`` instead, so that every
+    evaluation time lies inside the follow-up.
+
+    Raises
+    ------
+    InputError
+        No value (``what``, in the message) lies before ``limit``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    found = np.quantile(values, list(quantiles))
+    if found.max() < limit:
+        return found
+    before = values[values < limit]
+    if not len(before):
+        raise InputError(
+            "No survival evaluation time",
+            [
+                Problem(
+                    f"the {what} ({len(values)}) are all at or after {limit:g}, the end of "
+                    "the follow-up the models can be evaluated in: too few patients, or give "
+                    "--horizons"
+                )
+            ],
+        )
+    return np.quantile(before, list(quantiles))
+
+
+def _limit(y: np.ndarray, before: float | None) -> float:
+    return float(y[TIME_FIELD].max()) if before is None else float(before)
 
 
 def _metrics(y, risk, surv, surv_times, horizons) -> dict[str, float]:

@@ -193,6 +193,13 @@ class Task:
         """What a report's ``config`` records of the target: its column (``label``)."""
         return {"label": label}
 
+    def for_held_out_groups(
+        self, y: Any, groups: Any, *, column: str, horizons: Any = None
+    ) -> Task:
+        """The task for leave-one-group-out folds over ``groups`` (the values of ``column``);
+        itself, unless the task's evaluation depends on the training rows' reach."""
+        return self
+
     def check_values(self, values: pd.Series, label: str, file: str) -> dict[str, int]:
         """Check a target column read from a table (indexed by patient id; no missing value);
         return ``{level as text: code}`` (empty for a continuous target). Raises
@@ -658,19 +665,30 @@ class SurvivalTask(Task):
     def __init__(self, horizons: Any = None, grid: Any = None) -> None:
         self.horizons = None if horizons is None else tuple(float(h) for h in horizons)
         self.grid = None if grid is None else tuple(float(t) for t in grid)
+        #: The end of the follow-up every evaluation time lies before, when narrower than
+        #: the cohort's (:meth:`for_held_out_groups`); else None.
+        self.before: float | None = None
 
     def __repr__(self) -> str:
         return f"SurvivalTask(horizons={self.horizons})"
 
     @classmethod
-    def for_target(cls, y: Any, horizons: Any = None, n_grid: int = IBS_POINTS) -> SurvivalTask:
+    def for_target(
+        cls,
+        y: Any,
+        horizons: Any = None,
+        n_grid: int = IBS_POINTS,
+        *,
+        before: float | None = None,
+    ) -> SurvivalTask:
         """The task with its evaluation times resolved from the whole target ``y`` (no model
-        output is read); ``horizons`` given are checked to lie inside the follow-up."""
+        output is read), every one of them before ``before`` (default: the longest
+        follow-up); ``horizons`` given are checked to lie inside (0, ``before``)."""
         y = check_survival_y(y)
+        last = float(y[TIME_FIELD].max()) if before is None else float(before)
         if horizons is None:
-            horizons = default_horizons(y)
+            horizons = default_horizons(y, before=last)
         horizons = np.asarray(horizons, dtype=np.float64).ravel()
-        last = float(y[TIME_FIELD].max())
         bad = [h for h in horizons if not 0 < h < last]
         if bad or not len(horizons):
             raise InputError(
@@ -678,7 +696,40 @@ class SurvivalTask(Task):
                 [Problem(f"horizon {h:g} is not inside the follow-up (0, {last:g})") for h in bad]
                 or [Problem("no horizon given")],
             )
-        return cls(np.unique(horizons), ibs_times(y, n_grid))
+        task = cls(np.unique(horizons), ibs_times(y, n_grid, before=last))
+        task.before = None if before is None else last
+        return task
+
+    def for_held_out_groups(
+        self, y: Any, groups: Any, *, column: str, horizons: Any = None
+    ) -> SurvivalTask:
+        """The task whose evaluation times lie before the longest follow-up of the training
+        rows of every leave-one-group-out fold: a model cannot say anything of the survival
+        after its training follow-up, so when one group holds the longest follow-ups the
+        default horizons and grid are taken before the shortest such follow-up (recorded in
+        the report's ``config["evaluated_before"]``) and ``horizons`` given beyond it are an
+        error naming the group. Itself when no group holds the cohort's last follow-up alone.
+        """
+        y = check_survival_y(y)
+        groups = np.asarray(groups).astype(str)
+        reach = {str(g): float(y[TIME_FIELD][groups != g].max()) for g in np.unique(groups)}
+        group, limit = min(reach.items(), key=lambda item: item[1])
+        if limit >= float(y[TIME_FIELD].max()):
+            return self
+        given = None if horizons is None else np.asarray(horizons, dtype=np.float64).ravel()
+        if given is not None and (given >= limit).any():
+            raise InputError(
+                "Bad survival horizons",
+                [
+                    Problem(
+                        f"horizon {h:g} lies beyond what the models can predict when "
+                        f"{column} {group!r} is held out: the longest follow-up of the other "
+                        f"groups is {limit:g}; give horizons below it"
+                    )
+                    for h in given[given >= limit]
+                ],
+            )
+        return SurvivalTask.for_target(y, given, len(self._times()[1]), before=limit)
 
     def _times(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         if self.horizons is None or self.grid is None:
@@ -713,6 +764,7 @@ class SurvivalTask(Task):
             "event": event,
             "horizons": list(self.horizons),
             "horizons_given": horizons is not None,
+            **({} if self.before is None else {"evaluated_before": self.before}),
         }
 
     def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
@@ -744,7 +796,12 @@ class SurvivalTask(Task):
             [
                 Problem(
                     f"{events} patient(s) with an event and {censored} censored: each fold "
-                    f"needs both; use --folds {max(2, min(events, censored))} or fewer"
+                    "needs both; "
+                    + (
+                        f"use --folds {min(events, censored)} or fewer"
+                        if min(events, censored) >= 2
+                        else "cross-validation needs at least 2 of each"
+                    )
                 )
             ],
         )

@@ -533,7 +533,7 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The outcome needs at least two classes; got {len(self.classes_)} "
-                f"class: {self.classes_[0]!r}"
+                f"class: {self.classes_.tolist()[0]!r}"
             )
         task = "binary" if len(self.classes_) == 2 else "multiclass"
         return self._fit(X, codes, task)

@@ -20,7 +20,7 @@ from ..cohorts import clinical_columns, model_cohort
 from ..columns import CONTROL_GROUP
 from ..dataset import load_dataset
 from ..fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
-from ..report import jsonable, model_record
+from ..report import jsonable
 from ..tables import UnmatchedPatientsWarning, read_table
 from ._model_file import TrainedModel, is_trusted_type, library_versions
 from ._predict import read_inputs
@@ -239,7 +239,7 @@ def train_from_report(
                 TrainingDataWarning,
                 stacklevel=2,
             )
-    params = _rebuilt(model_record(config, strategy), where)
+    params = _rebuilt(_recorded_params(config, strategy, where), where)
     params.pop("strategy", None)
     data = load_dataset(
         features,
@@ -248,7 +248,7 @@ def train_from_report(
         id_column=config.get("id_column"),
         group_pattern=params.get("group_pattern"),
         harmonize=params.get("harmonize"),
-        task=config["task"],
+        task=config.get("task", "auto"),
         biomarkers_id=config.get("biomarkers_id_column"),
         time=config.get("time"),
         event=config.get("event"),
@@ -264,6 +264,47 @@ def train_from_report(
         params,
         config.get("event"),
     )
+
+
+def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dict[str, Any]:
+    """The parameters ``config.models[strategy]`` records, checked to name every parameter of
+    the task's fusion estimator and nothing else: a hand-edited report that drops one would
+    silently train with a default, and a misspelt one is not a setting."""
+    record = config["models"][strategy]
+    where = f"config.models.{strategy}"
+    if not isinstance(record, Mapping):
+        raise InputError(
+            "The report's model record is damaged",
+            [Problem(f"{where} is not a mapping of parameters", file=file)],
+        )
+    try:
+        expected = set(
+            make_estimator(strategy, task=config.get("task", "binary")).get_params(deep=False)
+        )
+    except (InputError, ValueError) as error:
+        raise InputError(
+            "The report's model record is damaged",
+            [Problem(f"config.task {config.get('task')!r}: {error}", file=file)],
+        ) from error
+    unknown = sorted(set(record) - expected)
+    missing = sorted(expected - set(record))
+    if unknown or missing:
+        raise InputError(
+            "The report's model record does not match the estimator",
+            [
+                Problem(f"{where}.{name}: not a parameter of the estimator", file=file)
+                for name in unknown
+            ]
+            + [
+                Problem(
+                    f"{where}.{name} is missing: a cv report records every parameter (re-run "
+                    "radfusion cv, or restore it)",
+                    file=file,
+                )
+                for name in missing
+            ],
+        )
+    return dict(record)
 
 
 def _plain(value: Any) -> Any:

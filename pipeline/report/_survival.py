@@ -545,8 +545,15 @@ def _methods_text(
         f"cumulative/dynamic time-dependent AUC at {horizons} ({given}); overall accuracy by "
         f"the integrated Brier score from {data['ibs_grid']['start']:g} to "
         f"{data['ibs_grid']['stop']:g} (10th to 90th percentile of follow-up). The horizons "
-        "and the grid were fixed once from the whole cohort's times, reading no prediction. "
-        f"{CI_METHOD} ({n_bootstrap} replicates.)",
+        "and the grid were fixed once from the whole cohort's times, reading no prediction"
+        + (
+            f", before {config['evaluated_before']:g}, the longest follow-up every "
+            "leave-one-group-out training set reaches (a model predicts no survival beyond "
+            "its training follow-up). "
+            if config.get("evaluated_before") is not None
+            else ". "
+        )
+        + f"{CI_METHOD} ({n_bootstrap} replicates.)",
         "Risk groups split each held-out patient at the median risk the fold's model gave its "
         "own training patients (a cut-off chosen on training data only); their Kaplan–Meier "
         "curves (first repeat) were compared by the log-rank test. Calibration at the middle "

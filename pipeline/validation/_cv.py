@@ -343,7 +343,7 @@ def cross_validate_models(
     warn_once(caught for _, caught in per_split)
     fits = [(name, split) for name in names for split in range(len(splits))]
     outputs = [per_split[split][0][m] for m in range(len(names)) for split in range(len(splits))]
-    skipped = _skipped(fits, outputs, folds)
+    skipped = _skipped(fits, outputs, folds, group_names)
     if skipped:
         if len(skipped) == len(models):
             raise InputError(
@@ -450,7 +450,8 @@ def _fit_predict(
     """Fit a clone on the training rows; return the test rows' output (:meth:`Task.fold_output
     <radfusion.pipeline.targets.Task.fold_output>`) and the record of ``hook = (fold_hook,
     repeat, fold)`` (None without a hook). With ``skip_failing``, a ``ValueError`` of the fit
-    gives ``(None, reason)``. ``X_train``: ``X.iloc[train]`` when already taken."""
+    or of the held-out output gives ``(None, reason)``. ``X_train``: ``X.iloc[train]`` when
+    already taken."""
     y_train = y[train]
     try:
         estimator = clone(model).fit(X.iloc[train] if X_train is None else X_train, y_train)
@@ -461,7 +462,15 @@ def _fit_predict(
             f"cannot be fitted on the {len(train)} training patients of a fold"
             f"{task.describe_rows(y_train)}: {str(error).strip().splitlines()[0]}"
         )
-    output = task.held_out_output(estimator, X, train, test, n_outputs, name)
+    try:
+        output = task.held_out_output(estimator, X, train, test, n_outputs, name)
+    except ValueError as error:
+        if not skip_failing:
+            raise
+        return None, (
+            f"fitted, but gives no output for the {len(test)} held-out patients of a fold: "
+            f"{str(error).strip().splitlines()[0]}"
+        )
     record = None
     if hook is not None:
         fold_hook, repeat, fold = hook
@@ -470,14 +479,23 @@ def _fit_predict(
 
 
 def _skipped(
-    fits: list[tuple[str, int]], outputs: list[tuple[Any, Any]], folds: int
+    fits: list[tuple[str, int]],
+    outputs: list[tuple[Any, Any]],
+    folds: int,
+    group_names: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """Model → the reason of its first failed (repeat, fold), for fits that returned None."""
+    """Model → the reason of its first failed (repeat, fold), for fits that returned None;
+    a leave-one-group-out fold is named by the group it holds out."""
     skipped: dict[str, str] = {}
     for (name, split), (output, reason) in zip(fits, outputs, strict=True):
         if output is None and name not in skipped:
             repeat, fold = divmod(split, folds)
-            skipped[name] = f"repeat {repeat + 1}, fold {fold + 1}: {reason}"
+            where = (
+                f"repeat {repeat + 1}, fold {fold + 1}"
+                if group_names is None
+                else f"the fold holding out {group_names[fold]!r}"
+            )
+            skipped[name] = f"{where}: {reason}"
     return skipped
 
 

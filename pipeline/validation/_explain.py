@@ -309,7 +309,8 @@ class FoldExplainer:
         if hasattr(estimator, "inner_model"):
             estimator, X_test = estimator.inner_model(X_test)
         record: dict[str, Any] = {}
-        if model in self.single:
+        if model in self.single and len(np.unique(y_test)) > 1:
+            # a held-out group of one class (leave-one-site-out) has no AUC to drop
             columns = list(self.groups[self.single[model]])
             record["importance"] = held_out_importance(
                 estimator,
@@ -319,8 +320,8 @@ class FoldExplainer:
                 n_repeats=self.n_repeats,
                 random_state=fold_seed(self.seed, model, repeat, fold),
             )
-            if self.selection:
-                record["selected"] = selected_features(estimator)
+        if model in self.single and self.selection:
+            record["selected"] = selected_features(estimator)
         if model == self.late and len(self.groups) > 1:
             record["late"] = {
                 "y": np.asarray(y_test),
@@ -399,7 +400,11 @@ def _importance(
 ) -> dict[str, Any]:
     out = {}
     for model, group in single.items():
-        folds = [r["record"] for r in records if r["model"] == model and r["record"]]
+        folds = [
+            r["record"]
+            for r in records
+            if r["model"] == model and r["record"] and "importance" in r["record"]
+        ]
         if not folds:
             continue
         columns = list(groups[group])

@@ -196,3 +196,45 @@ def test_cli_group_by(cohort, tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["config"]["group_by"] == "site"
     assert list(report["groups"]["models"]) == ["early"]
+
+
+def test_a_held_out_site_of_one_class_gets_no_importance_and_the_run_goes_on(tmp_path):
+    """Permutation importance drops the held-out AUC, which a one-class site does not have:
+    that fold gives none, the other folds do, and the run completes."""
+    X, y, _ = multimodal_table(n=90, missing_mr=0.0)
+    order = np.argsort(y, kind="stable")
+    table = X.iloc[order].rename_axis("patient_id").reset_index()
+    table["outcome"] = y[order]
+    table["site"] = np.where(
+        np.arange(90) < 20, "negatives", np.where(np.arange(90) < 55, "B", "C")
+    )
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert table.groupby("site")["outcome"].nunique()["negatives"] == 1
+    report = run_cv(
+        tmp_path / "t.csv", label="outcome", group_by="site", out=tmp_path / "out",
+        strategies=("single",), n_bootstrap=10, params=dict(learners=("lr",)),
+    )  # fmt: skip
+    assert report["explanations"]["importance"]["groups"]
+    rows = {r["group"]: r for r in report["groups"]["models"]["CT__tumor"]}
+    assert rows["negatives"]["roc_auc"] is None and "one class" in rows["negatives"]["note"]
+
+
+def test_a_fold_that_cannot_be_fitted_is_named_by_the_site_it_holds_out():
+    X, y, _ = multimodal_table(n=60, missing_mr=0.0)
+    groups = np.where(y == 1, "all_events", np.where(np.arange(60) % 2 == 0, "A", "B"))
+    with pytest.raises(InputError, match="No model can be fitted") as error:
+        _cv_by_group(X, y, groups, skip_failing=True)
+    assert "lr: the fold holding out 'all_events': " in str(error.value)
+    assert "got 1 class: 0" in str(error.value)
+
+
+def test_a_site_written_two_ways_is_refused_naming_both_spellings(tmp_path):
+    X, y, _ = multimodal_table(n=30, missing_mr=0.0)
+    table = X.rename_axis("patient_id").reset_index()
+    table["outcome"] = y
+    table["site"] = ["A", "B", "a "] * 10
+    table.to_csv(tmp_path / "t.csv", index=False)
+    for kwargs in (dict(group_by="site"), dict(params=dict(harmonize="site"))):
+        with pytest.raises(InputError, match="names a site two ways") as error:
+            run_cv(tmp_path / "t.csv", label="outcome", out=tmp_path / "out", **kwargs)
+        assert "'a '" in str(error.value) and "'A'" in str(error.value)

@@ -268,3 +268,81 @@ def test_volume_baseline_is_a_survival_model(cohort):
     model = models["volume"].fit(X, y)
     assert model.groups_ == {"volume": ["CT__tumor__original_shape_MeshVolume"]}
     assert model.score(X, y) > 0.55
+
+
+# ----------------------------------------------------------------------------- edges of follow-up
+
+
+def test_times_rounded_to_whole_months_keep_every_evaluation_time_inside_the_follow_up():
+    """Rounding ties many patients at the last follow-up; the default horizons and the Brier
+    grid are then taken among the times before it instead of refusing the run."""
+    _, y = survival_table(n=90)
+    months = y.copy()
+    months["time"] = np.clip(np.maximum(1, np.round(y["time"] * 12)), None, 6)
+    assert np.quantile(months["time"][months["event"]], 0.75) == 6  # the old refusal
+    task = SurvivalTask.for_target(months)
+    assert max(task.horizons) < 6 and max(task.grid) < 6 and task.before is None
+    before = months["time"][months["event"] & (months["time"] < 6)]
+    np.testing.assert_allclose(task.horizons, np.unique(np.quantile(before, [0.25, 0.5, 0.75])))
+    untouched = SurvivalTask.for_target(y)  # continuous times: the quantiles as before
+    np.testing.assert_allclose(
+        untouched.horizons, np.quantile(y["time"][y["event"]], [0.25, 0.5, 0.75])
+    )
+
+
+def test_a_table_too_small_for_survival_cv_is_a_clear_error(cohort):
+    X, y, task = cohort
+    one = y[y["event"]][:1]
+    with pytest.raises(InputError, match=r"event times \(1\) are all at or after"):
+        SurvivalTask.for_target(one)
+    single = y.copy()
+    single["event"][:] = False
+    single["event"][0] = True
+    with pytest.raises(InputError, match="cross-validation needs at least 2 of each"):
+        cross_validate_models({"early": FusionSurvival("early")}, X, single, folds=2, task=task)
+
+
+def test_a_held_out_site_with_the_longest_follow_ups_is_evaluated_within_the_others(tmp_path):
+    """Leave-one-site-out where one site holds every long follow-up: the models of the other
+    folds cannot predict survival beyond their training follow-up, so the evaluation times
+    lie before it (recorded); horizons given beyond it are an error naming the site."""
+    from radfusion.pipeline.experiment import run_cv
+
+    table = write_table(tmp_path / "table.csv", n=90)
+    rank = table["time"].rank(method="first")
+    table["site"] = np.where(rank > 60, "C", np.where(rank > 30, "B", "A"))
+    table.to_csv(tmp_path / "sites.csv")
+    limit = float(table.loc[table["site"] != "C", "time"].max())
+    kwargs = dict(task="survival", time="time", event="event", group_by="site")
+    report = run_cv(
+        tmp_path / "sites.csv", out=tmp_path / "out", strategies=("early",), n_bootstrap=10,
+        params=dict(learners=("coxnet",)), **kwargs,
+    )  # fmt: skip
+    config = report["config"]
+    assert config["evaluated_before"] == pytest.approx(limit, abs=1e-6)
+    assert max(config["horizons"]) < limit and report["data"]["ibs_grid"]["stop"] < limit
+    assert np.isfinite(report["models"]["early"]["metrics"]["harrell_c"]["mean"])
+    assert "the longest follow-up every leave-one-group-out training set" in " ".join(
+        report["methods"]["text"]
+    )
+    with pytest.raises(InputError, match="site 'C' is held out") as error:
+        run_cv(tmp_path / "sites.csv", out=tmp_path / "o2", horizons=[limit * 1.5], **kwargs)
+    assert f"{limit:g}" in str(error.value)
+
+
+class _NoSurvival(FusionSurvival):
+    """Fits, then cannot say the survival at the evaluation times."""
+
+    def predict_survival(self, X, times):
+        raise ValueError("x must be within [0; 0.5]")
+
+
+def test_a_model_without_an_output_at_the_evaluation_times_is_skipped_with_why(cohort):
+    X, y, task = cohort
+    result = cross_validate_models(
+        {"early": FusionSurvival("early"), "broken": _NoSurvival("early")},
+        X, y, folds=3, repeats=1, task=task, skip_failing=True,
+    )  # fmt: skip
+    assert set(result.skipped) == {"broken"}
+    assert "gives no output" in result.skipped["broken"]
+    assert "x must be within" in result.skipped["broken"]

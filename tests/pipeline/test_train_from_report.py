@@ -157,3 +157,39 @@ def test_train_takes_the_same_model_options_as_cv(validated, tmp_path):
     params = load_model(tmp_path / "m.skops").settings["params"]
     assert params["harmonize"] == "site" and params["select_k"] == 3
     assert params["correlation_threshold"] == 0.9 and params["tune"] is True
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.update(select_kk=3), r"config\.models\.stacking\.select_kk: not a parameter"),
+        (lambda m: m.pop("learner"), r"config\.models\.stacking\.learner is missing"),
+        (lambda m: m.update(select_k="ten"), r"'select_k' parameter .* Got 'ten'"),
+        (lambda m: m.update(learner="lrr"), r"'learner' parameter .* Got 'lrr'"),
+    ],
+    ids=["unknown", "missing", "mistyped", "misspelt-value"],
+)
+def test_a_hand_edited_model_record_is_refused_naming_the_parameter(
+    validated, tmp_path, edit, message
+):
+    """A report edited by hand never trains a model other than the one it records: an unknown,
+    missing or mistyped parameter is an error naming it (not a scikit-learn traceback, not a
+    silent default)."""
+    features, report_path = validated
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    edit(report["config"]["models"]["stacking"])
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(report), encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        train_from_report(edited, features, strategy="stacking")
+
+
+def test_a_model_record_that_is_not_a_mapping_is_refused(validated, tmp_path):
+    features, report_path = validated
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    report["config"]["models"]["stacking"] = [1]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(report), encoding="utf-8")
+    with pytest.raises(InputError, match="config.models.stacking is not a mapping") as error:
+        train_from_report(edited, features, strategy="stacking")
+    assert str(edited) in str(error.value)
