@@ -19,12 +19,18 @@ import typer
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.files import check_output_path
 
-app = typer.Typer(
+#: The settings of the command-line app (and of its features-only form, see :func:`main`).
+APP_SETTINGS = dict(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Multimodal radiomics: images + biomarkers → cross-validated fusion model and report.",
 )
+app = typer.Typer(**APP_SETTINGS)
+
+#: The commands that read images, not tables: they never need the estimators, so running
+#: one of them never imports scikit-learn (:func:`main`).
+FEATURE_COMMANDS = ("synth", "extract", "check", "robustness")
 
 #: Exit code for bad input (manifest, tables, parameters): a message, never a traceback.
 EXIT_BAD_INPUT = 2
@@ -35,7 +41,9 @@ EXIT_CASES_FAILED = 1
 def _user_errors(command):
     """Turn InputError into a readable message and exit code 2; warnings into one line each."""
 
-    @functools.wraps(command)
+    # not __annotations__: typer reads the signature through __wrapped__, and copying the
+    # annotations of a model command would build its options (import the estimators) at once
+    @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def wrapper(*args, **kwargs):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
@@ -182,18 +190,35 @@ def _as_option(message: str) -> str:
     )
 
 
-def _with_model_options(command):
+class _with_model_options:  # noqa: N801 - used as a decorator
     """``command`` with the :func:`model_options` after its own options; it receives the ones
-    the user gave as one mapping, ``params`` (the fusion estimators' parameters)."""
-    own = [p for p in inspect.signature(command).parameters.values() if p.name != "params"]
-    options = model_options()
-    names = [p.name for p in options]
+    the user gave as one mapping, ``params`` (the fusion estimators' parameters). The options
+    are built when typer first reads the signature, so importing the command line (or running
+    a features command) does not import the estimators."""
 
-    @functools.wraps(command)
-    def run(**arguments):
+    def __init__(self, command) -> None:
+        self.command = command
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(self, name, getattr(command, name))
+
+    @functools.cached_property
+    def options(self) -> list[inspect.Parameter]:
+        return model_options()
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # noqa: PLW3201 - read by inspect
+        hints = get_type_hints(self.command, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(self.command).parameters.values()
+            if p.name != "params"
+        ]
+        return inspect.Signature([*own, *self.options])
+
+    def __call__(self, **arguments):
         from .fusion import check_fusion_params
 
-        given = {name: arguments.pop(name) for name in names}
+        given = {option.name: arguments.pop(option.name) for option in self.options}
         params = {name: value for name, value in given.items() if value is not None}
         if "learners" in params:
             params["learners"] = tuple(params["learners"])
@@ -204,14 +229,7 @@ def _with_model_options(command):
                 "Bad model options",
                 [Problem(_as_option(problem.message)) for problem in error.problems],
             ) from None
-        return command(params=params, **arguments)
-
-    hints = get_type_hints(command, include_extras=True)
-    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own]
-    run.__signature__ = inspect.Signature([*own, *options])
-    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
-    del run.__wrapped__  # typer reads the signature above, not the command's own
-    return run
+        return self.command(params=params, **arguments)
 
 
 @app.command()
@@ -837,7 +855,22 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     quiet_warnings()  # here, not on import: a library import keeps the caller's filters
-    app()
+    app_for(sys.argv[1:])()
+
+
+def app_for(arguments: list[str]) -> typer.Typer:
+    """The app that runs a command line: for one of the :data:`FEATURE_COMMANDS`, an app of
+    those commands alone (typer builds every command's options when it starts, and the model
+    options import the estimators: a cached re-run of ``extract`` would wait for them); else
+    :data:`app`."""
+    name = next((a for a in arguments if not a.startswith("-")), None)
+    if name not in FEATURE_COMMANDS:
+        return app
+    light = typer.Typer(**APP_SETTINGS)
+    light.registered_commands = [
+        info for info in app.registered_commands if info.callback.__name__ in FEATURE_COMMANDS
+    ]
+    return light
 
 
 if __name__ == "__main__":

@@ -271,3 +271,27 @@ def test_synth_survival_outcome(tmp_path):
     assert header == "patient_id,age,sex,ldh,time,event"  # no leaking binary outcome
     bad = runner.invoke(app, ["synth", "--out", str(out), "--outcome", "death"])
     assert bad.exit_code == EXIT_BAD_INPUT and "'death'" in bad.output
+
+
+@pytest.mark.parametrize("command", ["synth", "extract", "check", "robustness"])
+def test_a_features_command_starts_without_the_estimators(command):
+    """A cached re-run of extract waits for nothing but its cache: the command line builds
+    the model options (which import scikit-learn) only for the commands that take them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from radfusion.pipeline import cli\n"
+        f"sys.argv = ['radfusion', {command!r}, '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'xgboost'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"radfusion {command}" in done.stdout
+    assert done.stdout.strip().endswith("loaded: []")
+    models = code.replace(repr(command), "'cv'")
+    done = subprocess.run(
+        [sys.executable, "-c", models], capture_output=True, text=True, check=True
+    )
+    assert "--select-k" in done.stdout and "'sklearn'" in done.stdout
