@@ -31,6 +31,7 @@ __all__ = [
     "num_samples",
     "safe_indexing",
     "validate_parameter_constraints",
+    "validate_params",
 ]
 
 
@@ -41,3 +42,15 @@ class Choice(StrOptions):
     def __init__(self, options):
         super().__init__(set(options))
         self.options = tuple(options)
+
+
+def validate_params(estimator) -> None:
+    """Check an estimator's parameters against its ``_parameter_constraints`` (what
+    ``BaseEstimator._validate_params`` does, through the function scikit-learn exposes for
+    it): an ``InvalidParameterError`` naming the parameter, the accepted values and the one
+    given."""
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )

@@ -9,9 +9,11 @@ reason in ``EXPECTED_FAILURES``; a check that starts to pass while listed there 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -244,3 +246,38 @@ def test_parameters_are_checked_once_by_their_constraints(estimator):
     # parametrize_with_checks): every parameter has a constraint, and a bad type or value is
     # an InvalidParameterError naming it, raised at fit.
     check_param_validation(type(estimator).__name__, estimator)
+
+
+#: scikit-learn's private names an estimator of ours may define or call, each with its reason
+#: (every other one is reached through the public API or ``pipeline/_sklearn_compat.py``).
+SKLEARN_EXTENSION_POINTS = {
+    "_get_support_mask": "SelectorMixin's documented extension point: a selector defines it",
+    "_parameter_constraints": "the documented parameter validation: an ensemble extends its "
+    "scikit-learn base's constraints instead of retyping them",
+}
+
+
+def _sklearn_private_names(cls: type) -> set[str]:
+    """The private names of scikit-learn's classes in ``cls``'s bases that our classes in its
+    bases define, call or read."""
+    theirs = [base for base in cls.__mro__ if base.__module__.startswith("sklearn")]
+    used = set()
+    for base in cls.__mro__:
+        if base.__module__.startswith("radfusion"):
+            for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(base)))):
+                if isinstance(node, ast.FunctionDef):
+                    used.add(node.name)
+                elif isinstance(node, ast.Attribute):
+                    used.add(node.attr)
+    return {
+        name
+        for name in used
+        if name.startswith("_")
+        and not name.startswith("__")
+        and any(name in vars(base) for base in theirs)
+    }
+
+
+@pytest.mark.parametrize("cls", discover_estimators(), ids=lambda c: c.__name__)
+def test_estimators_use_no_private_scikit_learn_hook(cls):
+    assert _sklearn_private_names(cls) - set(SKLEARN_EXTENSION_POINTS) == set()

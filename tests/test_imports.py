@@ -219,3 +219,42 @@ def test_no_new_import_cycles():
     cycles = _cycles(EDGES)
     assert cycles - KNOWN_CYCLES == set()
     assert KNOWN_CYCLES - cycles == set(), "untied: remove it from KNOWN_CYCLES"
+
+
+#: Underscored attributes read across modules on purpose, each with its reason.
+PUBLIC_UNDERSCORED = {
+    "_exit": "os._exit, the standard library's documented exit without clean-up",
+    "_parameter_constraints": "scikit-learn's documented parameter-validation mechanism",
+}
+
+
+def _foreign_attributes() -> list[tuple[str, int, str]]:
+    """``obj._name`` read where ``obj`` is not ``self``, ``cls`` or ``super()`` and no code of
+    the module defines ``_name``: reaching into another module's object (the import scan
+    cannot see attribute access on an object)."""
+    found = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                defined.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _is_private(node.attr)):
+                continue
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and getattr(owner.func, "id", None) == "super":
+                continue
+            if node.attr not in defined and node.attr not in PUBLIC_UNDERSCORED:
+                found.append((module, node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_no_module_reads_another_modules_private_attributes():
+    assert _foreign_attributes() == []

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.utils import Bunch
 from sklearn.utils.validation import column_or_1d
 
@@ -63,6 +63,49 @@ class Availability:
         y = column_or_1d(y, warn=True)
         return X, (y.astype(np.float64) if regression else y)
 
+    def _named_branches(self, *, typed: bool) -> tuple[list[str], list]:
+        """The branches' names and estimators, checked as scikit-learn's ensembles check them:
+        a non-empty list of ``(name, estimator)``, names unique, without ``__`` and no
+        parameter's, at least one estimator not ``"drop"``; with ``typed`` each a classifier
+        (a regressor) as the ensemble is (voting; stacking also takes regressors for classes)."""
+        estimators = self.estimators
+        if not len(estimators) or not all(
+            isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+            for item in estimators
+        ):
+            raise ValueError(
+                "Invalid 'estimators' attribute, 'estimators' should be a non-empty list of "
+                "(string, estimator) tuples."
+            )
+        names, branches = (list(column) for column in zip(*estimators, strict=True))
+        if len(set(names)) != len(names):
+            raise ValueError(f"Names provided are not unique: {names!r}")
+        clash = sorted(set(names) & set(self.get_params(deep=False)))
+        if clash:
+            raise ValueError(f"Estimator names conflict with constructor arguments: {clash!r}")
+        if any("__" in name for name in names):
+            raise ValueError(
+                f"Estimator names must not contain __: got {[n for n in names if '__' in n]!r}"
+            )
+        kept = [branch for branch in branches if not _dropped(branch)]
+        if not kept:
+            raise ValueError(
+                "All estimators are dropped. At least one is required to be an estimator."
+            )
+        if typed:
+            kind, check = (
+                ("classifier", is_classifier)
+                if is_classifier(self)
+                else (
+                    "regressor",
+                    is_regressor,
+                )
+            )
+            for branch in kept:
+                if not check(branch):
+                    raise ValueError(f"The estimator {type(branch).__name__} should be a {kind}.")
+        return names, branches
+
     def _branch_groups(self, names: Sequence[str]) -> np.ndarray:
         """Index into ``self.groups`` of each branch name's group (-1: no group, always present)."""
         if self.groups is None:
@@ -98,6 +141,10 @@ class Availability:
             [self._presence(X) & self.usable_, np.ones((num_samples(X), 1), dtype=bool)]
         )
         return present[:, self.branch_groups_]  # index -1 → the always-present column
+
+
+def _dropped(branch) -> bool:
+    return isinstance(branch, str) and branch == "drop"
 
 
 def branch_output(estimator, X, method: str) -> np.ndarray:

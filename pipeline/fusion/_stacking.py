@@ -13,7 +13,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from .._sklearn_compat import StrOptions, check_sample_weight
+from .._sklearn_compat import (
+    StrOptions,
+    check_feature_names_in,
+    check_sample_weight,
+    validate_params,
+)
 from ..columns import branch_name
 from ..shared_fits import fit_once
 from ._availability import (
@@ -37,7 +42,7 @@ class _AvailableStacking(Availability):
 
     def _fit_stack(self, X, y, sw, n_classes: int | None):
         """Fit branches and meta-learner; ``y`` encoded, ``n_classes`` None for regression."""
-        names, clfs = self._validate_estimators()
+        names, clfs = self._named_branches(typed=False)
         kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
         method = "predict" if n_classes is None else "predict_proba"
         self.stack_method_ = [method] * len(kept)
@@ -114,7 +119,6 @@ class _AvailableStacking(Availability):
         params = {} if sw is None else {"sample_weight": sw}
         self.final_estimator_.fit(X_meta, y, **params)
 
-        self._n_feature_outs = [width] * len(kept)
         set_named_estimators(self)
         return self
 
@@ -128,9 +132,20 @@ class _AvailableStacking(Availability):
             return (train,)
         return train, (test[present[test]] if rows is not None else test[:0])
 
-    def _transform(self, X):
-        """Meta-learner inputs: branch outputs (``absent_value_`` where absent: neutral, or
-        NaN for a combiner), then indicators."""
+    def _meta_inputs(self, X):
+        """The meta-learner's inputs: each branch's output (``absent_value_`` where the row
+        lacks its group: neutral, or NaN for a combiner), then the missingness indicators.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_features)
+            The table (with its groups' columns).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+            Named by :meth:`get_feature_names_out`.
+        """
         check_is_fitted(self)
         X = self._table(X)
         has = self._branch_presence(X)
@@ -148,9 +163,21 @@ class _AvailableStacking(Availability):
         return np.hstack([outputs, absent.astype(np.float64)])
 
     def get_feature_names_out(self, input_features=None):
-        """Branch names (as scikit-learn's stacking), then ``{class}_missing_{group}``."""
-        names = super().get_feature_names_out(input_features)
+        """Branch names as scikit-learn's stacking names them (``{class}_{branch}``, with the
+        class index when a branch gives several columns), then ``{class}_missing_{group}``."""
+        check_is_fitted(self)
+        check_feature_names_in(self, input_features, generate_names=False)
         prefix = type(self).__name__.lower()
+        classes = getattr(self, "classes_", ())
+        width = len(classes) if len(classes) > 2 else 1
+        names = []
+        for name, branch in self.estimators:
+            if branch != "drop":
+                names += (
+                    [f"{prefix}_{name}{k}" for k in range(width)]
+                    if width > 1
+                    else [f"{prefix}_{name}"]
+                )
         extra = [f"{prefix}_missing_{branch_name(g)}" for g in self.indicator_groups_]
         return np.asarray([*names, *extra], dtype=object)
 
@@ -234,31 +261,27 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     def fit(self, X, y, sample_weight=None):
         """Fit the branches on the rows having their group, then the meta-learner on their
         out-of-fold probabilities and the missingness indicators."""
-        self._validate_params()
+        validate_params(self)
         if self.passthrough:
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
         X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
         two_classes = len(np.unique(y)) == 2
-        self._clone_final_estimator(
-            default=NonNegativeLogisticRegression()
-            if two_classes
-            else LogisticRegression(max_iter=1000)
+        default = (
+            NonNegativeLogisticRegression() if two_classes else LogisticRegression(max_iter=1000)
         )
-        self._label_encoder = LabelEncoder().fit(y)
-        self.classes_ = self._label_encoder.classes_
-        y = self._label_encoder.transform(y)
+        self.final_estimator_ = clone(
+            default if self.final_estimator is None else self.final_estimator
+        )
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        y = encoder.transform(y)
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_)) / (
             len(y) if sw is None else sw.sum()
         )
-        names, clfs = self._validate_estimators()
-        methods = {
-            self._method_name(n, c, self.stack_method)
-            for n, c in zip(names, clfs, strict=True)
-            if c != "drop"
-        }
-        if methods != {"predict_proba"}:
+        _, clfs = self._named_branches(typed=False)
+        if not all(hasattr(c, "predict_proba") for c in clfs if c != "drop"):
             raise ValueError(f"{type(self).__name__} stacks predict_proba only")
         return self._fit_stack(X, y, sw, len(self.classes_))
 
@@ -266,11 +289,20 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         """Meta-learner probabilities; the training prevalence for rows without any group."""
         check_is_fitted(self)
         X = self._table(X)
-        proba = super().predict_proba(X)
+        proba = self.final_estimator_.predict_proba(self._meta_inputs(X))
         if self.groups is not None:
             none = ~self._branch_presence(X).any(axis=1)
             proba[none] = self.class_prior_
         return proba
+
+    def predict(self, X):
+        """The meta-learner's class for each row."""
+        check_is_fitted(self)
+        return self.classes_[np.asarray(self.final_estimator_.predict(self._meta_inputs(X)))]
+
+    def transform(self, X):
+        """The meta-learner's inputs (see :meth:`get_feature_names_out`)."""
+        return self._meta_inputs(X)
 
 
 class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
@@ -312,11 +344,15 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
     def fit(self, X, y, sample_weight=None):
         """Fit the branches on the rows having their group, then the meta-learner on their
         out-of-fold predictions and the missingness indicators."""
-        self._validate_params()
+        validate_params(self)
         if self.passthrough:
             raise ValueError(f"{type(self).__name__} does not support passthrough=True")
         X, y = self._fit_inputs(X, y, regression=True)
-        self._clone_final_estimator(default=LinearRegression(positive=True))
+        self.final_estimator_ = clone(
+            LinearRegression(positive=True)
+            if self.final_estimator is None
+            else self.final_estimator
+        )
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))
         return self._fit_stack(X, y, sw, None)
@@ -325,7 +361,13 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
         """Meta-learner predictions; the training mean for rows without any group."""
         check_is_fitted(self)
         X = self._table(X)
-        prediction = np.asarray(super().predict(X, **predict_params), dtype=np.float64)
+        prediction = np.asarray(
+            self.final_estimator_.predict(self._meta_inputs(X), **predict_params), dtype=np.float64
+        )
         if self.groups is not None:
             prediction[~self._branch_presence(X).any(axis=1)] = self.y_mean_
         return prediction
+
+    def transform(self, X):
+        """The meta-learner's inputs (see :meth:`get_feature_names_out`)."""
+        return self._meta_inputs(X)

@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from .._sklearn_compat import StrOptions, check_sample_weight
+from .._sklearn_compat import StrOptions, check_sample_weight, validate_params
 from ..shared_fits import fit_once
 from ._availability import Availability, rows_or_all, set_named_estimators, trainable_rows
 from ._meta import LOGIT_CLIP
@@ -24,7 +24,7 @@ class _AvailableVoting(Availability):
     def _fit_branches(self, X, y, sw, n_classes: int | None):
         """Fit each kept branch on the rows having its group (``y`` encoded; ``n_classes``
         None for regression); set the fitted attributes."""
-        names, estimators = self._validate_estimators()
+        names, estimators = self._named_branches(typed=True)
         if self.weights is not None and len(self.weights) != len(self.estimators):
             raise ValueError(
                 f"got {len(self.weights)} weights for {len(self.estimators)} estimators"
@@ -145,7 +145,7 @@ class AvailableVotingClassifier(_AvailableVoting, VotingClassifier):
 
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
-        self._validate_params()
+        validate_params(self)
         X, y = self._fit_inputs(X, y, regression=False)
         check_classification_targets(y)
         self.le_ = LabelEncoder().fit(y)
@@ -231,7 +231,7 @@ class AvailableVotingRegressor(_AvailableVoting, VotingRegressor):
 
     def fit(self, X, y, sample_weight=None):
         """Fit each branch on the rows having its group."""
-        self._validate_params()
+        validate_params(self)
         X, y = self._fit_inputs(X, y, regression=True)
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X)
         self.y_mean_ = float(np.average(y, weights=sw))

@@ -143,7 +143,7 @@ def test_the_map_is_fitted_on_inner_out_of_fold_probabilities_only():
         warnings.simplefilter("ignore")
         model.fit(X, y)
     assert model.final_estimator_.slope_ < 0.3
-    in_sample = model._transform(X)  # the refitted branches on their own training rows
+    in_sample = model.transform(X)  # the refitted branches on their own training rows
     assert CombinerClassifier("platt", min_slope=0.0).fit(in_sample, y).slope_ > 2.0
     spread = model.predict_proba(X)[:, 1]
     assert np.ptp(spread) < 0.25 * np.ptp(in_sample[:, :2].mean(axis=1))
