@@ -180,7 +180,8 @@ def test_explanations_do_not_depend_on_n_jobs(explained):
 
 
 def test_fold_seed_is_stable():
-    assert fold_seed(0, "CT__tumor", 0, 1) == fold_seed(0, "CT__tumor", 0, 1)
+    # pinned: the same in every process and Python (no hash() of the model name)
+    assert fold_seed(0, "CT__tumor", 0, 1) == 2371289244
     assert len({fold_seed(0, m, r, f) for m in "ab" for r in range(2) for f in range(3)}) == 12
 
 
