@@ -68,10 +68,12 @@ from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import (
-    COMBINERS,
     CombinerClassifier,
     NonNegativeLogisticRegression,
     build_model,
+)
+from radfusion.pipeline.fusion._combiners import (
+    COMBINERS,
 )
 from radfusion.pipeline.validation import summarize
 

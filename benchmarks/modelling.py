@@ -59,7 +59,13 @@ from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import build_model
 from radfusion.pipeline.learners import LEARNERS
 from radfusion.pipeline.progress import ProgressBar, run_tasks
-from radfusion.pipeline.validation import cross_validate_models, encode_labels, summarize
+from radfusion.pipeline.validation import (
+    cross_validate_models,
+    summarize,
+)
+from radfusion.pipeline.validation._cv import (
+    encode_labels,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radmlbench"
 FUSIONS = ("early", "late", "stacking", "shared")

@@ -45,7 +45,12 @@ import numpy as np
 import pandas as pd
 
 from radfusion.pipeline.columns import infer_groups
-from radfusion.pipeline.fusion import build_models, resolve_combiner
+from radfusion.pipeline.fusion import (
+    build_models,
+)
+from radfusion.pipeline.fusion._combiners import (
+    resolve_combiner,
+)
 from radfusion.pipeline.progress import ProgressBar
 from radfusion.pipeline.validation import cross_validate_models, summarize
 

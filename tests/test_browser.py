@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radfusion.pipeline.report import FIGURES, build_report, write_report
+from radfusion.pipeline.report import (
+    build_report,
+    write_report,
+)
+from radfusion.pipeline.report._figures import (
+    FIGURES,
+)
 from radfusion.pipeline.validation import CVResult, summarize
 
 CHROMIUM = shutil.which("chromium")

@@ -277,6 +277,7 @@ def test_synth_survival_outcome(tmp_path):
 def test_a_features_command_starts_without_the_estimators(command):
     """A cached re-run of extract waits for nothing but its cache: the command line builds
     the model options (which import scikit-learn) only for the commands that take them."""
+    import os
     import subprocess
     import sys
 
@@ -287,11 +288,19 @@ def test_a_features_command_starts_without_the_estimators(command):
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
         "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'xgboost'}))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert f"radfusion {command}" in done.stdout
-    assert done.stdout.strip().endswith("loaded: []")
-    models = code.replace(repr(command), "'cv'")
-    done = subprocess.run(
-        [sys.executable, "-c", models], capture_output=True, text=True, check=True
-    )
-    assert "--select-k" in done.stdout and "'sklearn'" in done.stdout
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # rich's boxes under LANG=C
+
+    def run(source: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", source],
+            capture_output=True,
+            encoding="utf-8",
+            check=True,
+            env=environment,
+        ).stdout
+
+    shown = run(code)
+    assert f"radfusion {command}" in shown
+    assert shown.strip().endswith("loaded: []")
+    shown = run(code.replace(repr(command), "'cv'"))
+    assert "--select-k" in shown and "'sklearn'" in shown

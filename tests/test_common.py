@@ -29,17 +29,23 @@ import radfusion.pipeline
 from radfusion.pipeline.fusion import (
     AvailableStackingClassifier,
     AvailableStackingRegressor,
-    AvailableStackingSurvival,
     AvailableVotingClassifier,
     AvailableVotingRegressor,
-    AvailableVotingSurvival,
     CombinerClassifier,
     FusionClassifier,
     FusionRegressor,
     FusionSurvival,
     NonNegativeLogisticRegression,
+)
+from radfusion.pipeline.fusion._shared_space import (
     SharedSpaceClassifier,
     SharedSpaceRegressor,
+)
+from radfusion.pipeline.fusion._survival import (
+    AvailableStackingSurvival,
+    AvailableVotingSurvival,
+)
+from radfusion.pipeline.fusion._tuning import (
     TunedSearchCV,
 )
 from radfusion.pipeline.learners import EarlyStoppingXGBClassifier

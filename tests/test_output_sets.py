@@ -27,13 +27,17 @@ from radfusion.features.synthetic import make_cohort
 from radfusion.features.table import FeatureRecord, extraction_journal, to_wide, write_extraction
 from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
 from radfusion.pipeline.report import (
-    FIGURES,
     REPORT_FILES,
-    REPORT_JOURNAL,
     build_cv_report,
-    report_members,
     settle_report,
     write_report,
+)
+from radfusion.pipeline.report._figures import (
+    FIGURES,
+)
+from radfusion.pipeline.report._files import (
+    REPORT_JOURNAL,
+    report_members,
 )
 from radfusion.pipeline.validation import cross_validate_models, summarize
 

@@ -7,33 +7,30 @@
 """
 
 from ._model_file import (
-    FORMAT,
-    FORMAT_VERSION,
-    METADATA_MEMBER,
-    TRUSTED_TYPES,
     ModelVersionWarning,
     TrainedModel,
-    check_versions,
     is_trusted_type,
-    library_versions,
     load_model,
     save_model,
 )
-from ._predict import ExtraColumnsWarning, model_inputs, model_matrix, predict_table
-from ._train import TrainingDataWarning, train_from_report, train_model
+from ._predict import (
+    ExtraColumnsWarning,
+    model_inputs,
+    model_matrix,
+    predict_table,
+)
+from ._train import (
+    TrainingDataWarning,
+    train_from_report,
+    train_model,
+)
 
 __all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "METADATA_MEMBER",
-    "TRUSTED_TYPES",
     "ExtraColumnsWarning",
     "ModelVersionWarning",
     "TrainedModel",
     "TrainingDataWarning",
-    "check_versions",
     "is_trusted_type",
-    "library_versions",
     "load_model",
     "model_inputs",
     "model_matrix",

@@ -13,18 +13,22 @@ from sklearn.metrics import roc_auc_score
 
 from radfusion.features.errors import InputError
 from radfusion.pipeline.fusion import (
-    COMBINERS,
     AvailableStackingClassifier,
     AvailableVotingClassifier,
     CombinerClassifier,
-    CombinerRegressor,
     FusionClassifier,
     NonNegativeLogisticRegression,
     build_model,
     check_fusion_params,
+)
+from radfusion.pipeline.fusion._combiners import (
+    COMBINERS,
+    CombinerRegressor,
     resolve_combiner,
 )
-from radfusion.pipeline.report import build_methods
+from radfusion.pipeline.report._methods import (
+    build_methods,
+)
 from radfusion.pipeline.validation import cross_validate_models, summarize
 from tests.pipeline.conftest import multimodal_table
 

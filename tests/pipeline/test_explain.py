@@ -17,16 +17,18 @@ from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import build_model, build_models
 from radfusion.pipeline.report._document import _explanations_html
 from radfusion.pipeline.validation import (
-    SHAP_NOTE,
     FoldExplainer,
     cross_validate_models,
-    fold_seed,
     fused_models,
-    held_out_importance,
     single_group_models,
     summarize_explanations,
 )
-from radfusion.pipeline.validation._explain import _columnwise_steps
+from radfusion.pipeline.validation._explain import (
+    SHAP_NOTE,
+    _columnwise_steps,
+    fold_seed,
+    held_out_importance,
+)
 
 GROUPS = {
     "CT__tumor": ["CT__tumor__signal", "CT__tumor__noise"],

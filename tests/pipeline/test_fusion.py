@@ -30,11 +30,13 @@ from radfusion.features.naming import feature_column
 from radfusion.pipeline.columns import branch_name
 from radfusion.pipeline.fusion import (
     STRATEGIES,
-    DropConstantFeatures,
     NonNegativeLogisticRegression,
     build_model,
     build_models,
     make_branch,
+)
+from radfusion.pipeline.fusion._branch import (
+    DropConstantFeatures,
 )
 from radfusion.pipeline.learners import LEARNERS, make_learner
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from radfusion.pipeline.report import fusion_benefit, fusion_benefit_html
+from radfusion.pipeline.report import (
+    fusion_benefit,
+)
+from radfusion.pipeline.report._fusion_benefit import (
+    fusion_benefit_html,
+)
 from radfusion.pipeline.validation import compare_models, summarize
 
 

@@ -12,7 +12,9 @@ from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.fusion import FusionClassifier
-from radfusion.pipeline.report import groups_html
+from radfusion.pipeline.report._groups import (
+    groups_html,
+)
 from radfusion.pipeline.splits import leave_one_group_out
 from radfusion.pipeline.validation import cross_validate_models, group_metrics
 

@@ -5,10 +5,14 @@ import numpy as np
 import pytest
 
 from radfusion.pipeline.report import (
-    BEST_NOTE,
+    primary_model,
+)
+from radfusion.pipeline.report._checklists import (
     USER,
     build_checklists,
-    primary_model,
+)
+from radfusion.pipeline.report._document import (
+    BEST_NOTE,
     validity_warnings,
 )
 from radfusion.pipeline.statistics import describe_cohort

@@ -9,13 +9,17 @@ import pandas as pd
 import pytest
 
 from radfusion.pipeline.report import (
-    ITEMS,
     STATUSES,
-    build_checklists,
-    build_methods,
     feature_classes,
-    learner_parameters,
     read_extraction,
+)
+from radfusion.pipeline.report._checklists import (
+    ITEMS,
+    build_checklists,
+)
+from radfusion.pipeline.report._methods import (
+    build_methods,
+    learner_parameters,
 )
 
 SETTINGS = (
@@ -213,7 +217,9 @@ def test_negative_control_masks_are_named_as_a_control_not_as_segmentations(side
 
 
 def test_wide_table_learners_are_described_with_their_settings():
-    from radfusion.pipeline.report import learner_parameters
+    from radfusion.pipeline.report._methods import (
+        learner_parameters,
+    )
 
     described = learner_parameters(["l1", "enet", "et"])
     assert described["l1"]["params"]["l1_ratios"] == [1.0]

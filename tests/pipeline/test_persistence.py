@@ -24,7 +24,6 @@ from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.fusion import FusionClassifier
 from radfusion.pipeline.learners import make_learner
 from radfusion.pipeline.persistence import (
-    METADATA_MEMBER,
     ExtraColumnsWarning,
     ModelVersionWarning,
     TrainedModel,
@@ -34,6 +33,9 @@ from radfusion.pipeline.persistence import (
     predict_table,
     save_model,
     train_model,
+)
+from radfusion.pipeline.persistence._model_file import (
+    METADATA_MEMBER,
 )
 from radfusion.pipeline.report import jsonable
 

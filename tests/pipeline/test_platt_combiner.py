@@ -17,9 +17,11 @@ from radfusion.features.errors import InputError
 from radfusion.pipeline.fusion import (
     AvailableStackingClassifier,
     CombinerClassifier,
-    CombinerRegressor,
     FusionClassifier,
     build_model,
+)
+from radfusion.pipeline.fusion._combiners import (
+    CombinerRegressor,
 )
 from tests.pipeline.conftest import multimodal_table
 

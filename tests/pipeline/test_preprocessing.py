@@ -28,7 +28,12 @@ from radfusion.pipeline.preprocessing import (
     VarianceFilter,
     pyradiomics_name,
 )
-from radfusion.pipeline.report import model_record, preprocessing_settings
+from radfusion.pipeline.report import (
+    model_record,
+)
+from radfusion.pipeline.report._config import (
+    preprocessing_settings,
+)
 from radfusion.pipeline.statistics import ConfoundedSiteWarning
 from radfusion.pipeline.validation import cross_validate_models
 

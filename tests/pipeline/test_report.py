@@ -26,8 +26,10 @@ from radfusion.pipeline.report import (
     SCHEMA_VERSION,
     build_report,
     render_html,
-    report_json_text,
     write_report,
+)
+from radfusion.pipeline.report._files import (
+    report_json_text,
     write_run_info,
 )
 from radfusion.pipeline.statistics import describe_cohort

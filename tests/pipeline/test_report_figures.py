@@ -15,15 +15,17 @@ from matplotlib.patches import Rectangle
 
 from radfusion.pipeline.report import (
     build_report,
+    render_html,
+)
+from radfusion.pipeline.report._curves import MIN_CALLED_POSITIVE
+from radfusion.pipeline.report._figures import (
     calibration_figure,
     decision_curve_figure,
     forest_figure,
     importance_figure,
-    render_html,
     roc_figure,
     svg_text,
 )
-from radfusion.pipeline.report._curves import MIN_CALLED_POSITIVE
 from radfusion.pipeline.statistics import describe_cohort, standardized_difference
 from radfusion.pipeline.validation import CVResult, summarize
 

@@ -13,7 +13,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from radfusion.pipeline.report import pinned_requirements, project_source, reproduce_steps
+from radfusion.pipeline.report._reproduce import (
+    pinned_requirements,
+    project_source,
+    reproduce_steps,
+)
 
 
 @pytest.fixture(scope="module")

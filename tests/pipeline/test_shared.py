@@ -16,7 +16,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from radfusion.pipeline.fusion import SharedSpaceClassifier, build_model
+from radfusion.pipeline.fusion import (
+    build_model,
+)
+from radfusion.pipeline.fusion._shared_space import (
+    SharedSpaceClassifier,
+)
 from radfusion.pipeline.validation import cross_validate_models
 from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 

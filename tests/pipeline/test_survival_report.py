@@ -19,12 +19,16 @@ from sksurv.metrics import concordance_index_censored  # noqa: E402
 
 from radfusion.pipeline.experiment import run_cv  # noqa: E402
 from radfusion.pipeline.fusion import FusionSurvival  # noqa: E402
-from radfusion.pipeline.report import (  # noqa: E402
-    ANSWERED,
-    PARTLY,
+from radfusion.pipeline.report import (
     STATUSES,
     SURVIVAL_ITEMS,
+)
+from radfusion.pipeline.report._checklists import (
+    ANSWERED,
+    PARTLY,
     USER,
+)
+from radfusion.pipeline.report._methods import (
     extraction_paragraphs,
 )
 from radfusion.pipeline.targets import SurvivalTask  # noqa: E402

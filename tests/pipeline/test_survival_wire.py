@@ -15,7 +15,12 @@ pytest.importorskip("sksurv", reason="survival models need scikit-survival")
 
 from sksurv.metrics import concordance_index_censored  # noqa: E402
 
-from radfusion.pipeline.fusion import SHARED_SKIPPED, FusionSurvival  # noqa: E402
+from radfusion.pipeline.fusion import (
+    FusionSurvival,  # noqa: E402
+)
+from radfusion.pipeline.fusion._survival import (
+    SHARED_SKIPPED,  # noqa: E402
+)
 from radfusion.pipeline.validation import cross_validate_models, summarize  # noqa: E402
 
 

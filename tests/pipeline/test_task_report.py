@@ -19,15 +19,23 @@ from radfusion.pipeline.report import (
     CLASSES,
     REPORT_FILES,
     SCHEMA_VERSION,
+    build_cv_report,
+    write_report,
+)
+from radfusion.pipeline.report._dispatch import (
+    report_kind,
+)
+from radfusion.pipeline.report._files import (
+    report_json_text,
+)
+from radfusion.pipeline.report._html import (
+    format_metric,
+)
+from radfusion.pipeline.report._tasks import (
     TASK_FIGURES,
     VALUES,
-    build_cv_report,
     build_task_report,
-    format_metric,
-    report_json_text,
-    report_kind,
     task_figures,
-    write_report,
 )
 from radfusion.pipeline.targets import PRIMARY_METRIC, task_metrics
 from radfusion.pipeline.validation import cross_validate_models, summarize
@@ -234,7 +242,9 @@ def test_html_numbers_equal_json(built):
 
 
 def test_figures_deterministic(built):
-    from radfusion.pipeline.report import svg_text
+    from radfusion.pipeline.report._figures import (
+        svg_text,
+    )
 
     report, _, _ = built
     first = {name: svg_text(fig, name) for name, fig in task_figures(report).items()}

@@ -25,17 +25,19 @@ from xgboost import XGBClassifier
 
 from radfusion.features.errors import InputError
 from radfusion.pipeline.fusion import (
-    IntLogUniform,
-    IntUniform,
-    LogUniform,
-    TunedSearchCV,
-    Uniform,
     build_model,
     build_models,
     chosen_hyperparameters,
     make_branch,
     search_space,
     tuned_branch,
+)
+from radfusion.pipeline.fusion._tuning import (
+    IntLogUniform,
+    IntUniform,
+    LogUniform,
+    TunedSearchCV,
+    Uniform,
 )
 from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
 from radfusion.pipeline.persistence import is_trusted_type

@@ -31,17 +31,19 @@ from radfusion.pipeline.targets import binary_metrics, stratified_bootstrap_weig
 from radfusion.pipeline.validation import (
     CURVE_GRID,
     METRICS,
-    PREDICTION_COLUMNS,
     compare_models,
     confusion_matrices,
     cross_validate_models,
     decision_curves,
-    default_comparisons,
-    encode_labels,
     pr_curves,
-    roc_curve_points,
     roc_curves,
     summarize,
+)
+from radfusion.pipeline.validation._cv import (
+    PREDICTION_COLUMNS,
+    default_comparisons,
+    encode_labels,
+    roc_curve_points,
 )
 
 
