@@ -220,7 +220,14 @@ def read_image(path: str | Path) -> sitk.Image:
             reader.SetFileNames([s.file for s in slices])
             if needs_float(slices):
                 reader.SetOutputPixelType(sitk.sitkFloat64)
-            image = reader.Execute()
+            # series_slices has checked the spacing (a missing, doubled or uneven slice is an
+            # error); ITK's own raw note on positions rounded to 0.1 mm would only alarm
+            shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+            sitk.ProcessObject.SetGlobalWarningDisplay(False)
+            try:
+                image = reader.Execute()
+            finally:
+                sitk.ProcessObject.SetGlobalWarningDisplay(shown)
             if image.GetDimension() == 3 and image.GetSize()[2] == 1:  # one slice
                 image.SetSpacing((*image.GetSpacing()[:2], slice_thickness(slices)))
             return image

@@ -121,3 +121,28 @@ def test_voxel_based_parameter_file_is_refused(tmp_path):
     text = copy.read_text(encoding="utf-8")
     segment.write_text(text.split("voxelSetting:")[0], encoding="utf-8")
     assert read_params(segment)["featureClass"] == {"glcm": ["JointEntropy"]}
+
+
+def test_a_batch_csv_with_a_modality_written_two_ways_is_refused_by_check(write_cohort, tmp_path):
+    """Through the command a user runs first: 'CT' and 'ct ' would be two modalities, each
+    with half the patients; a blank Label reads as pyradiomics' default 1, not a new ROI."""
+    manifest = write_cohort([("P1", "CT", 1), ("P2", "CT", 2), ("P3", "CT", 3)])
+    rows = [
+        {"ID": r["patient_id"], "Image": r["image"], "Mask": r["mask_path"], "Label": label}
+        for r, label in zip(read_rows(manifest), [1, "", 1], strict=True)
+    ]
+    for row, modality in zip(rows, ["CT", "ct ", "CT"], strict=True):
+        row["Modality"] = modality
+    batch = write_manifest(tmp_path / "batch.csv", rows)
+    result = runner.invoke(app, ["check", str(batch), "--jobs", "1"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert (
+        "writes one name 2 ways" in result.output
+        and "'ct' (1 row: row 2 patient P2)" in result.output
+    )
+    for row in rows:
+        row["Modality"] = "CT"
+    write_manifest(batch, rows)
+    with pytest.warns(PyradiomicsBatchWarning):
+        cases, _ = validate_cohort(batch, check_images=False)
+    assert len(cases) == 3 and cases["mask"].nunique() == 1

@@ -476,3 +476,16 @@ def test_contours_that_enclose_nothing_are_still_ignored(dicom_case):
     )
     mask = sitk.GetArrayFromImage(read_mask(path, folder / "ct", "GTV_primary"))
     assert mask.sum() < dicom_case["inside"].sum()  # documented: POINT items are not filled
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.95], ids=["half", "last-frame-cut"])
+def test_a_truncated_seg_is_an_error_naming_the_file(dicom_case, keep):
+    """A SEG cut short (an interrupted copy) is refused naming it, never read as a shorter
+    or emptier mask."""
+    folder = dicom_case["dir"]
+    data = (folder / "seg.dcm").read_bytes()
+    cut = folder / "cut_seg.dcm"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DicomMaskError) as error:
+        read_mask(cut, folder / "ct", "Tumour")
+    assert str(error.value).startswith(f"cannot use DICOM mask {cut}: ")
