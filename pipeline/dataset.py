@@ -173,12 +173,7 @@ def _encode_categoricals(
                 )
                 continue
             levels = sorted(column.dropna().astype(str).unique())
-            spelled = spelling_problems(
-                ((v, None, str(p)) for p, v in column.dropna().astype(str).items()),
-                f"column {name!r}",
-                file,
-                "separate levels",
-            )
+            spelled = _spellings(column, name, file, "separate levels")
             if spelled:
                 problems += spelled
                 continue
@@ -428,14 +423,19 @@ def _check_site(table: pd.DataFrame, column: str, file: str) -> None:
 def _check_site_spellings(values: pd.Series, column: str, file: str) -> None:
     """Refuse site names written two ways (``A`` / ``a ``): each would be a site of its own
     for harmonisation and for leave-one-site-out folds."""
-    problems = spelling_problems(
+    problems = _spellings(values, column, file, "separate sites")
+    if problems:
+        raise InputError(f"Site column {column!r} names a site two ways", problems)
+
+
+def _spellings(values: pd.Series, column: str, file: str | None, consequence: str) -> list:
+    """The problems of a text column (indexed by patient) that writes a name several ways."""
+    return spelling_problems(
         ((v, None, str(p)) for p, v in values.dropna().astype(str).items()),
         f"column {column!r}",
         file,
-        "separate sites",
+        consequence,
     )
-    if problems:
-        raise InputError(f"Site column {column!r} names a site two ways", problems)
 
 
 def group_sizes(groups: dict[str, Sequence[str]]) -> dict[str, int]:

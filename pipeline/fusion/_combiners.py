@@ -56,13 +56,13 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from radfusion.features.errors import InputError, Problem
 
 from ..splits import AdaptiveStratifiedKFold
 from ..targets import Task, get_task
+from ._inputs import class_codes
 
 __all__ = [
     "COMBINERS",
@@ -404,13 +404,7 @@ class CombinerClassifier(ClassifierMixin, _Combiner):
     def fit(self, X, y):
         """Fit the weights on out-of-fold probabilities ``X`` (NaN: branch absent) and ``y``."""
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
-        check_classification_targets(y)
-        self.classes_, target = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y; got 1 class: "
-                f"{self.classes_[0]!r}"
-            )
+        self.classes_, target = class_codes(y, type(self).__name__)
         self._check_params(X.shape[1])
         self._check_inputs(X)
         self.class_prior_ = np.bincount(target, minlength=len(self.classes_)) / len(target)

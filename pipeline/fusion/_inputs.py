@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.multiclass import check_classification_targets
 
 from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import ID_COLUMN
@@ -19,7 +20,22 @@ from radfusion.features.naming import ID_COLUMN
 from ..columns import baseline_groups, infer_groups
 from ..preprocessing import as_frame, check_table
 
-__all__ = ["chosen_groups", "input_frame", "resolve_groups"]
+__all__ = ["chosen_groups", "class_codes", "input_frame", "resolve_groups"]
+
+
+def class_codes(y: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """The classes of a classification target (sorted) and each row's code.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two classes, naming ``who`` (the outcome, or the estimator) and the class.
+    """
+    check_classification_targets(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"{who} needs at least two classes; got 1 class: {classes.tolist()[0]!r}")
+    return classes, codes
 
 
 def input_frame(estimator: Any, X: Any, *, fitting: bool) -> pd.DataFrame:

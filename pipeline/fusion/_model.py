@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from radfusion.features.errors import InputError, Problem
@@ -54,7 +53,7 @@ from ..survival import EVENT_FIELD, TIME_FIELD, check_survival_y
 from ..targets import Task, get_task
 from ._branch import make_branch
 from ._combiners import resolve_combiner
-from ._inputs import chosen_groups, input_frame, resolve_groups
+from ._inputs import chosen_groups, class_codes, input_frame, resolve_groups
 from ._kits import KITS
 from ._parameters import (
     FUSION_CONSTRAINTS,
@@ -528,13 +527,7 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         check_parameters(self)
         X = check_table(X, type(self).__name__)
         y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"The outcome needs at least two classes; got {len(self.classes_)} "
-                f"class: {self.classes_.tolist()[0]!r}"
-            )
+        self.classes_, codes = class_codes(y, "The outcome")
         task = "binary" if len(self.classes_) == 2 else "multiclass"
         return self._fit(X, codes, task)
 
