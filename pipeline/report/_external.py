@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from radfusion.features.files import Content, file_digest, write_set
 
 from ._document import METRIC_LABELS
-from ._figures import inline_svg, png_bytes, svg_text
+from ._figures import finished_plot, inline_svg, png_bytes, svg_text
 from ._files import REPORT_FILES, REPORT_JOURNAL, report_json_text, settle_report
 from ._html import (
     FIGURE_DIR,
@@ -149,10 +149,7 @@ def _roc_figure(report: Mapping[str, Any]) -> Figure:
     ax.plot(_GRID, roc["tpr"], color=_COLOR, linewidth=1.6, label=f"AUC {format_metric(auc)}")
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="1 - specificity")
     ax.set_ylabel("Sensitivity")
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
+    return finished_plot(fig, ax, "lower right", fontsize=8)
 
 
 def _calibration_figure(report: Mapping[str, Any]) -> Figure:
@@ -191,10 +188,7 @@ def _calibration_figure(report: Mapping[str, Any]) -> Figure:
     )
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="Predicted probability")
     ax.set_ylabel("Observed fraction of class 1")
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
+    return finished_plot(fig, ax, "lower right")
 
 
 def _decision_figure(report: Mapping[str, Any]) -> Figure:
@@ -224,10 +218,7 @@ def _decision_figure(report: Mapping[str, Any]) -> Figure:
         xlabel="Threshold probability",
         ylabel="Net benefit",
     )
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
+    return finished_plot(fig, ax, "upper right")
 
 
 def _survival_view(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,22 @@ _PANEL_COLUMNS = 4
 _CHANCE = {"linestyle": "--", "color": "#9aa1ad", "linewidth": 1}
 
 
+def labelled_panels(fig: Figure, xlabel: str, ylabel: str, fontsize: float = 9) -> Figure:
+    """A figure of panels with its shared axis labels, laid out."""
+    fig.supxlabel(xlabel, fontsize=fontsize)
+    fig.supylabel(ylabel, fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
+def finished_plot(fig: Figure, ax: Any, legend: str, fontsize: float = 7) -> Figure:
+    """A one-plot figure with its grid and its legend at ``legend``, laid out."""
+    ax.grid(True, linewidth=0.4, alpha=0.6)
+    ax.legend(loc=legend, fontsize=fontsize, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def model_colors(models: list[str]) -> dict[str, Any]:
     """One colour per model, the same in every figure (tab10, tab20 beyond ten models)."""
     cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
@@ -191,10 +207,7 @@ def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
         ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
-    fig.supxlabel("1 - specificity", fontsize=9)
-    fig.supylabel("Sensitivity", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(fig, "1 - specificity", "Sensitivity")
 
 
 def pr_figure(report: Mapping[str, Any]) -> Figure:
@@ -222,10 +235,7 @@ def pr_figure(report: Mapping[str, Any]) -> Figure:
         xlabel="Recall (sensitivity)",
         ylabel="Precision (positive predictive value)",
     )
-    ax.grid(True, linewidth=0.4, alpha=0.6)
-    ax.legend(loc="lower left", fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
+    return finished_plot(fig, ax, "lower left")
 
 
 def calibration_figure(report: Mapping[str, Any]) -> Figure:

@@ -51,7 +51,14 @@ from ..targets import SurvivalTask, survival_output_column
 from ..validation import CI_LEVEL, CVResult, group_metrics, output_cube
 from ._checklists import SURVIVAL_ITEMS, build_checklists, checklists_html
 from ._config import model_record, preprocessing_settings
-from ._figures import inline_svg, model_colors, model_label, subplot_panels, svg_text
+from ._figures import (
+    inline_svg,
+    labelled_panels,
+    model_colors,
+    model_label,
+    subplot_panels,
+    svg_text,
+)
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -589,10 +596,7 @@ def km_figure(report: Mapping[str, Any]) -> Figure:
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
         ax.legend(fontsize=6, loc="lower left")
-    fig.supxlabel("Time", fontsize=9)
-    fig.supylabel("Survival (Kaplan–Meier)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(fig, "Time", "Survival (Kaplan–Meier)")
 
 
 def td_auc_figure(report: Mapping[str, Any]) -> Figure:
@@ -626,10 +630,9 @@ def calibration_figure(report: Mapping[str, Any]) -> Figure:
         ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
-    fig.supxlabel("Predicted survival (mean in risk decile)", fontsize=9)
-    fig.supylabel("Observed (Kaplan–Meier)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(
+        fig, "Predicted survival (mean in risk decile)", "Observed (Kaplan–Meier)"
+    )
 
 
 SURVIVAL_FIGURES = {

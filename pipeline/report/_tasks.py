@@ -57,7 +57,15 @@ from radfusion.features.files import file_digest
 from ..targets import PRIMARY_METRIC, get_task, task_metrics
 from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
 from ._config import model_record
-from ._figures import fmt_value, inline_svg, model_colors, model_label, subplot_panels, svg_text
+from ._figures import (
+    fmt_value,
+    inline_svg,
+    labelled_panels,
+    model_colors,
+    model_label,
+    subplot_panels,
+    svg_text,
+)
 from ._groups import groups_html
 from ._html import (
     REPORT_CSS,
@@ -462,10 +470,7 @@ def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
         ax.set(xlim=limits, ylim=limits, aspect="equal")
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
-    fig.supxlabel("Observed", fontsize=9)
-    fig.supylabel("Predicted (out-of-fold, mean over repeats)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(fig, "Observed", "Predicted (out-of-fold, mean over repeats)")
 
 
 def _short(label: str, width: int = 12) -> str:
@@ -498,10 +503,7 @@ def multiclass_confusion_figure(report: Mapping[str, Any]) -> Figure:
         ax.set_xticks(range(k), classes, fontsize=6, rotation=45, ha="right")
         ax.set_yticks(range(k), classes, fontsize=6)
         ax.set_title(model_label(name), fontsize=8)
-    fig.supxlabel("Predicted class (most probable)", fontsize=8)
-    fig.supylabel("True class", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(fig, "Predicted class (most probable)", "True class", fontsize=8)
 
 
 def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
@@ -525,10 +527,7 @@ def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.6)
         ax.legend(loc="lower right", fontsize=6, frameon=False)
-    fig.supxlabel("False positive rate (class vs rest)", fontsize=9)
-    fig.supylabel("True positive rate", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return labelled_panels(fig, "False positive rate (class vs rest)", "True positive rate")
 
 
 TASK_FIGURES: dict[str, dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]]] = {
