@@ -56,6 +56,19 @@ RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 """Penalties the regression ``"lr"`` learner chooses among (leave-one-out, training rows)."""
 
 
+#: The boosted trees of ``"xgb"`` (classifier and regressor): 200 shallow, slow, subsampled
+#: rounds, for small radiomics tables.
+XGB_SETTINGS = dict(
+    tree_method="hist",
+    n_estimators=200,
+    max_depth=3,
+    learning_rate=0.05,
+    subsample=0.8,
+    colsample_bytree=0.5,
+    n_jobs=1,
+)
+
+
 def learner_label(learner: str | BaseEstimator) -> str:
     """The name of a learner inside a fusion model: a name is its own label, an estimator is
     labelled by its class name in lower case (scikit-learn's ``make_pipeline`` naming).
@@ -175,17 +188,7 @@ def make_learner(
     if name == "xgb" and early_stopping:
         return EarlyStoppingXGBClassifier(random_state=random_state)
     if name == "xgb":
-        return XGBClassifier(
-            tree_method="hist",
-            n_estimators=200,
-            max_depth=3,
-            learning_rate=0.05,
-            subsample=0.8,
-            colsample_bytree=0.5,
-            eval_metric="logloss",
-            n_jobs=1,
-            random_state=random_state,
-        )
+        return XGBClassifier(**XGB_SETTINGS, eval_metric="logloss", random_state=random_state)
     raise InputError(
         "Unknown learner",
         [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNER_NAMES))}")],
@@ -251,16 +254,7 @@ def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
             n_estimators=200, max_features=1 / 3, n_jobs=1, random_state=random_state
         )
     if name == "xgb":
-        return XGBRegressor(
-            tree_method="hist",
-            n_estimators=200,
-            max_depth=3,
-            learning_rate=0.05,
-            subsample=0.8,
-            colsample_bytree=0.5,
-            n_jobs=1,
-            random_state=random_state,
-        )
+        return XGBRegressor(**XGB_SETTINGS, random_state=random_state)
     raise InputError(
         "Unknown learner",
         [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],

@@ -82,22 +82,13 @@ def _binary(result, summary, *, config, seed, n_bootstrap, **context) -> dict[st
 
 def _classes_or_values(part):
     def build(
-        result, summary, *, config, seed, inputs, groups, cohort, n_bootstrap, explanations, **_
+        result, summary, *, config, seed, n_bootstrap, explanations, extraction, **context
     ) -> dict[str, Any]:
         if explanations is not None:
             raise ValueError(
                 f"explanations are computed for binary targets, not {result.task.name}"
             )
-        report = build_task_report(
-            result,
-            summary,
-            config=config,
-            seed=seed,
-            inputs=inputs,
-            groups=groups,
-            cohort=cohort,
-            part=part,
-        )
+        report = build_task_report(result, summary, config=config, seed=seed, part=part, **context)
         return _with_groups(report, result, config, n_bootstrap, seed)
 
     return build
@@ -112,19 +103,8 @@ def _task_kind(part) -> ReportKind:
     )
 
 
-def _survival(
-    result, summary, *, config, seed, inputs, groups, n_bootstrap, extraction, **_
-) -> dict[str, Any]:
-    return build_survival_report(
-        result,
-        summary,
-        config=config,
-        seed=seed,
-        inputs=inputs,
-        groups=groups,
-        n_bootstrap=n_bootstrap,
-        extraction=extraction,
-    )
+def _survival(result, summary, *, cohort, explanations, **context) -> dict[str, Any]:
+    return build_survival_report(result, summary, **context)
 
 
 REPORT_KINDS: dict[str, ReportKind] = {
