@@ -101,6 +101,13 @@ def _run(*args):
     return result.exit_code, output
 
 
+def _cv(features, biomarkers, out, *options):
+    """``radfusion cv`` of the corpus' tables, outcome ``outcome``; ``(exit code, output)``."""
+    return _run(
+        "cv", features, "--biomarkers", biomarkers, "--label", "outcome", "--out", out, *options
+    )
+
+
 def _aucs(report_dir):
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     return {name: model["metrics"]["roc_auc"]["mean"] for name, model in report["models"].items()}
@@ -179,17 +186,7 @@ def test_tables_without_a_common_patient_are_an_error_naming_both_files(tmp_path
     features, bio = cohort_tables(24, ids=[f"{i:03d}" for i in range(1, 25)])
     bio["patient_id"] = [str(i) for i in range(1, 25)]  # 1 instead of 001
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert "No patient id" in output and str(bio_path) in output and str(features_path) in output
     assert "001" in output and "e.g. 1, 10" in output
@@ -201,17 +198,7 @@ def test_patients_in_one_table_only_are_reported_with_count_and_ids(tmp_path):
     bio = pd.concat([bio.iloc[2:], bio.iloc[:1].assign(patient_id="X999")])  # no P001, P002
     features = features.assign(outcome=cohort_tables(24)[1]["outcome"])
     features_path, bio_path = _write(tmp_path, features, bio.drop(columns="outcome"))
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == 0, output
     assert f"1 patient(s) of {bio_path}" in output and "X999" in output
     assert f"2 patient(s) of {features_path}" in output and "P001, P002" in output
@@ -226,17 +213,7 @@ def test_ids_that_are_not_text_are_refused_naming_file_column_and_row(tmp_path, 
     features, bio = cohort_tables(24)
     features = features.iloc[:2].assign(patient_id=ids)
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert str(features_path) in output and "'patient_id'" in output and shown in output
     assert "row 1" in output or "row 2" in output
@@ -255,17 +232,7 @@ def test_infinite_values_name_column_patient_and_file_in_cv(tmp_path, where):
         bio.loc[5, "age"] = -np.inf
         column, patient = "age", "P006"
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert f"'{column}'" in output and patient in output and "inf" in output
     assert str(features_path if where == "features" else bio_path) in output
@@ -303,17 +270,7 @@ def test_labels_differing_by_case_or_spaces_are_one_clear_error(tmp_path):
     bio["outcome"] = bio["outcome"].str.capitalize()  # Yes / No
     bio.loc[[1, 3], "outcome"] = "yes "
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert "'Yes' (10 patient(s))" in output and "'yes ' (2 patient(s))" in output
     assert str(bio_path) in output and "folds" not in output
@@ -324,17 +281,7 @@ def test_a_numeric_biomarker_with_a_typo_names_column_patient_value_and_biomarke
     bio["age"] = bio["age"].astype(str)
     bio.loc[4, "age"] = "1O.2"
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert "'age'" in output and "P005 '1O.2'" in output and "23 of 24" in output
     assert f"file {bio_path}" in output and f"file {features_path}" not in output
@@ -344,17 +291,7 @@ def test_a_text_biomarker_with_too_many_levels_is_reported_against_the_biomarker
     features, bio = cohort_tables(24)
     bio["note"] = [f"note {i}" for i in range(24)]
     features_path, bio_path = _write(tmp_path, features, bio)
-    code, output = _run(
-        "cv",
-        features_path,
-        "--biomarkers",
-        bio_path,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        *FAST,
-    )
+    code, output = _cv(features_path, bio_path, tmp_path / "r", *FAST)
     assert code == EXIT_BAD_INPUT
     assert "'note'" in output and f"file {bio_path}" in output
     assert f"file {features_path}" not in output
@@ -427,14 +364,9 @@ def test_cv_on_12_patients_with_default_folds_fits_stacking(tmp_path):
     # default 5 outer folds leave 4-5 patients per class: stacking's inner 5 folds must adapt
     # (the SVM's calibration folds adapt the same way: tests/pipeline/test_splits.py)
     features, bio = _write(tmp_path, *cohort_tables(12))
-    code, output = _run(
-        "cv",
+    code, output = _cv(
         features,
-        "--biomarkers",
         bio,
-        "--label",
-        "outcome",
-        "--out",
         tmp_path / "r",
         "--repeats",
         "1",
@@ -455,27 +387,10 @@ def test_cv_on_12_patients_with_default_folds_fits_stacking(tmp_path):
 
 def test_cv_on_8_patients_with_2_folds_skips_stacking_with_a_reason(tmp_path):
     features, bio = _write(tmp_path, *cohort_tables(8))
-    code, output = _run(
-        "cv",
-        features,
-        "--biomarkers",
-        bio,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        "--folds",
-        "2",
-        "--repeats",
-        "1",
-        "--jobs",
-        "1",
-        "--no-explain",
-        # A learned combiner needs inner folds that 4 training patients cannot give (the
-        # default mean needs none, so stacking would fit).
-        "--combiner",
-        "logistic",
-    )
+    # A learned combiner needs inner folds that 4 training patients cannot give (the default
+    # mean needs none, so stacking would fit).
+    options = ["--folds", "2", "--repeats", "1", "--jobs", "1", "--no-explain"]
+    code, output = _cv(features, bio, tmp_path / "r", *options, "--combiner", "logistic")
     assert code == 0, output
     assert "model 'stacking' skipped" in output and "4 training patients" in output
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
@@ -485,18 +400,7 @@ def test_cv_on_8_patients_with_2_folds_skips_stacking_with_a_reason(tmp_path):
 
 def test_cv_on_8_patients_with_5_folds_says_how_many_folds_fit(tmp_path):
     features, bio = _write(tmp_path, *cohort_tables(8))
-    code, output = _run(
-        "cv",
-        features,
-        "--biomarkers",
-        bio,
-        "--label",
-        "outcome",
-        "--out",
-        tmp_path / "r",
-        "--jobs",
-        "1",
-    )
+    code, output = _cv(features, bio, tmp_path / "r", "--jobs", "1")
     assert code == EXIT_BAD_INPUT
     assert "only 4 patient(s)" in output and "--folds 4 or fewer" in output
 
