@@ -53,12 +53,14 @@ import csv
 import math
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from joblib import Parallel, delayed
+from modelling import fmt_num as fmt  # noqa: E402 (sibling script)
+from modelling import markdown_table, write_csv  # noqa: E402
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
@@ -89,24 +91,6 @@ def published_best() -> dict[str, float]:
     path = SHARED / "published_results" / "decorrelation_auc_10x30cv.csv"
     with path.open() as handle:
         return {row["dataset"]: float(row["best_auc"]) for row in csv.DictReader(handle)}
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def run_one(
