@@ -59,8 +59,8 @@ from typing import Any
 
 import pandas as pd
 from joblib import Parallel, delayed
-from modelling import fmt_num as fmt  # noqa: E402 (sibling script)
-from modelling import markdown_table, write_csv  # noqa: E402
+from modelling import fmt_num as fmt  # a sibling script
+from modelling import markdown_table, write_csv
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
