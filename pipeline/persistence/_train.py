@@ -248,7 +248,7 @@ def train_from_report(
         id_column=config.get("id_column"),
         group_pattern=params.get("group_pattern"),
         harmonize=params.get("harmonize"),
-        task=config.get("task", "auto"),
+        task=_recorded_task(config),
         biomarkers_id=config.get("biomarkers_id_column"),
         time=config.get("time"),
         event=config.get("event"),
@@ -266,6 +266,11 @@ def train_from_report(
     )
 
 
+def _recorded_task(config: Mapping[str, Any]) -> str:
+    """The report's task; a report without one (before schema 2.0) was binary."""
+    return config.get("task", "binary")
+
+
 def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dict[str, Any]:
     """The parameters ``config.models[strategy]`` records, checked to name every parameter of
     the task's fusion estimator and nothing else: a hand-edited report that drops one would
@@ -278,9 +283,7 @@ def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dic
             [Problem(f"{where} is not a mapping of parameters", file=file)],
         )
     try:
-        expected = set(
-            make_estimator(strategy, task=config.get("task", "binary")).get_params(deep=False)
-        )
+        expected = set(make_estimator(strategy, task=_recorded_task(config)).get_params(deep=False))
     except (InputError, ValueError) as error:
         raise InputError(
             "The report's model record is damaged",
