@@ -1,6 +1,7 @@
 """The external-validation report (``radfusion validate``): report.json and report.html.
 
-``report.json`` (``kind`` "external_validation", ``schema_version`` :data:`EXTERNAL_SCHEMA`):
+``report.json`` (``kind`` "external_validation", its ``task`` (schema 1.1), ``schema_version``
+:data:`EXTERNAL_SCHEMA`):
 
 - ``model``: the validated model (path, SHA-256, strategy name, label, classes, estimator
   parameters, training patients and class counts, the versions that trained it);
@@ -69,7 +70,7 @@ __all__ = [
     "write_external_report",
 ]
 
-EXTERNAL_SCHEMA = "1.0"
+EXTERNAL_SCHEMA = "1.1"
 _CI = (
     "The saved model predicts every external patient once (nothing is refitted); 95 % "
     "confidence intervals are percentile bootstrap intervals over the external patients "
@@ -116,6 +117,7 @@ def build_external_report(
     return jsonable(
         {
             "kind": "external_validation",
+            "task": data["task"],
             "schema_version": EXTERNAL_SCHEMA,
             "radfusion_version": installed_version("radfusion") or "unknown",
             "model": model,
