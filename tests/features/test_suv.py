@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -316,3 +317,25 @@ def test_extract_case_converts_a_pet_folder_and_refuses_an_image_it_cannot_conve
     assert features["original_firstorder_Maximum"] == pytest.approx(roi.max(), rel=1e-9)
     with pytest.raises(ValueError, match="suv: give the image as its DICOM PET series folder"):
         extract_case(read_image(tmp_path / "001"), mask, PARAMS)
+
+
+def test_check_and_extract_name_a_weight_in_grams_through_the_command_line(tmp_path):
+    """The user's path: ``check`` flags the patient before any extraction, ``extract`` keeps
+    the good patient and records the other in failures.csv, never an SUV of 1,357."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from radfusion.pipeline.cli import EXIT_CASES_FAILED, app
+
+    manifest, _ = _cohort(tmp_path, {"001": {}, "002": {"PatientWeight": "70000"}})
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "PET.yaml").write_text(yaml.safe_dump(PARAMS), encoding="utf-8")
+    options = ["--params", str(tmp_path / "params"), "--jobs", "1"]
+    runner = CliRunner()
+    checked = runner.invoke(app, ["check", str(manifest), *options])
+    assert "would fail" in checked.output and "70000 kg" in checked.output
+    out = tmp_path / "features.csv"
+    extracted = runner.invoke(app, ["extract", str(manifest), "--out", str(out), *options])
+    assert extracted.exit_code == EXIT_CASES_FAILED, extracted.output
+    assert "patient 002" in extracted.output and "grams in the kilogram tag?" in extracted.output
+    assert list(pd.read_csv(out, dtype={"patient_id": str})["patient_id"]) == ["001"]
