@@ -460,6 +460,12 @@ def _dicom_cohort(folder: Path, damage: str | None = None) -> tuple[Path, Path]:
         (broken / "ct" / "slice004.dcm").unlink()
     elif damage == "duplicate slice":
         shutil.copy(broken / "ct" / "slice004.dcm", broken / "ct" / "slice004_copy.dcm")
+    elif damage == "uneven spacing":
+        import pydicom
+
+        dataset = pydicom.dcmread(broken / "ct" / "slice004.dcm")
+        dataset.ImagePositionPatient = [*list(dataset.ImagePositionPatient)[:2], 18.7]
+        dataset.save_as(broken / "ct" / "slice004.dcm")
     elif damage is not None:
         import pydicom
 
@@ -488,6 +494,12 @@ DICOM_DAMAGE = {  # the words check and extract must print for patient P003
         "duplicate slice: slice004.dcm and slice004_copy.dcm are both at 18 mm along the slice "
         "axis (a slice exported twice); read as is, its 9 slices would be stacked 1.75 mm apart "
         "(volumes -12%). Remove the copies",
+    ),
+    "uneven spacing": (
+        "ct",
+        "non-uniform slice spacing: gaps from 1.3 mm to 2.7 mm along the slice axis "
+        "(slice004.dcm is at 18.7 mm, ITK would put it at 18 mm); read as is, its 8 slices "
+        "would be stacked 2 mm apart. Resample the series to one spacing first",
     ),
     "two ROIs named GTV": ("rs.dcm", "2 ROIs are named 'GTV' (numbers 1, 2 of the file's 2"),
     "damaged contour": (
