@@ -158,7 +158,7 @@ def case_names(
     for names, column in ((modalities, MODALITY), (mask_names, ROI)):
         problems += spelling_problems(
             zip(names, frame.index, ids, strict=True),
-            f"the {column} names (column {column!r}, else the file names)",
+            f"column {column!r} (else the file names)",
             file,
             "separate feature groups",
         )

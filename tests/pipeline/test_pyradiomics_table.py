@@ -312,9 +312,7 @@ def test_names_spelled_two_ways_are_an_error_not_two_groups(multirow_table, tmp_
         load_dataset(path, label="outcome", biomarkers=bio, biomarkers_id="pid")
     (problem,) = error.value.problems
     assert (problem.row, problem.patient_id, problem.file) == (3, "010", str(path))
-    assert f"the {column} names (column {column!r}, else the file names) writes one name 2 " in (
-        problem.message
-    )
+    assert f"column {column!r} (else the file names) writes one name 2 " in (problem.message)
     assert "they would become separate feature groups: write it one way" in problem.message
     result = runner.invoke(
         app,
