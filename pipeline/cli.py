@@ -862,9 +862,10 @@ def app_for(arguments: list[str]) -> typer.Typer:
     """The app that runs a command line: for one of the :data:`FEATURE_COMMANDS`, an app of
     those commands alone (typer builds every command's options when it starts, and the model
     options import the estimators: a cached re-run of ``extract`` would wait for them); else
-    :data:`app`."""
+    :data:`app` (also for anything before the command's name: ``radfusion --help extract``
+    lists every command)."""
     name = next((a for a in arguments if not a.startswith("-")), None)
-    if name not in FEATURE_COMMANDS:
+    if name not in FEATURE_COMMANDS or arguments[0] != name:
         return app
     light = typer.Typer(**APP_SETTINGS)
     light.registered_commands = [

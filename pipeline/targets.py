@@ -683,11 +683,15 @@ class SurvivalTask(Task):
     ) -> SurvivalTask:
         """The task with its evaluation times resolved from the whole target ``y`` (no model
         output is read), every one of them before ``before`` (default: the longest
-        follow-up); ``horizons`` given are checked to lie inside (0, ``before``)."""
+        follow-up); ``horizons`` given are checked to lie inside (0, ``before``). When that
+        bound moved a default time (``before`` given, or times tied at the last follow-up),
+        :attr:`before` records it."""
         y = check_survival_y(y)
         last = float(y[TIME_FIELD].max()) if before is None else float(before)
+        moved = False
         if horizons is None:
             horizons = default_horizons(y, before=last)
+            moved = not np.array_equal(horizons, default_horizons(y, before=np.inf))
         horizons = np.asarray(horizons, dtype=np.float64).ravel()
         bad = [h for h in horizons if not 0 < h < last]
         if bad or not len(horizons):
@@ -696,8 +700,10 @@ class SurvivalTask(Task):
                 [Problem(f"horizon {h:g} is not inside the follow-up (0, {last:g})") for h in bad]
                 or [Problem("no horizon given")],
             )
-        task = cls(np.unique(horizons), ibs_times(y, n_grid, before=last))
-        task.before = None if before is None else last
+        grid = ibs_times(y, n_grid, before=last)
+        moved |= not np.array_equal(grid, ibs_times(y, n_grid, before=np.inf))
+        task = cls(np.unique(horizons), grid)
+        task.before = last if before is not None or moved else None
         return task
 
     def for_held_out_groups(

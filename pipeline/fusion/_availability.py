@@ -63,7 +63,7 @@ class Availability:
         y = column_or_1d(y, warn=True)
         return X, (y.astype(np.float64) if regression else y)
 
-    def _named_branches(self, *, typed: bool) -> tuple[list[str], list]:
+    def _checked_branches(self, *, typed: bool) -> tuple[list[str], list]:
         """The branches' names and estimators, checked as scikit-learn's ensembles check them:
         a non-empty list of ``(name, estimator)``, names unique, without ``__`` and no
         parameter's, at least one estimator not ``"drop"``; with ``typed`` each a classifier

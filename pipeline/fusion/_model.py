@@ -251,7 +251,7 @@ class _Fusion(BaseEstimator):
 
     def _fuse(self, groups: dict[str, list[str]], task: str) -> BaseEstimator:
         """The strategy's model: one branch, a vote, a stack or the shared space, from the
-        task's building blocks (:data:`~radfusion.pipeline.fusion.KITS`)."""
+        task's building blocks (:data:`~radfusion.pipeline.fusion._kits.KITS`)."""
         kit, strategy = KITS[task], self.strategy
         options = self._branch_options(groups)
         if strategy == "single":
@@ -422,7 +422,8 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         combined by ``combiner`` on their out-of-fold outputs of ``cv`` inner stratified folds;
         the branches are then refitted on all the training rows. ``"shared"``: every group
         mapped into one latent space, a classifier on it
-        (:class:`~radfusion.pipeline.fusion.SharedSpaceClassifier`); ``harmonize``, the
+        (:class:`~radfusion.pipeline.fusion._shared_space.SharedSpaceClassifier`);
+        ``harmonize``, the
         correlation filter and top-k selection run per group before the shared space is
         fitted, and ``tune`` or ``resample`` are refused (:data:`SHARED_REFUSES`).
     learner : str, default="lr"
@@ -511,7 +512,8 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         The fitted fusion model (on class codes ``0 … K-1``): a ``Pipeline`` (single, early),
         :class:`~radfusion.pipeline.fusion.AvailableVotingClassifier` (late, and stacking with
         ``combiner="mean"``), :class:`~radfusion.pipeline.fusion.AvailableStackingClassifier`
-        (stacking) or :class:`~radfusion.pipeline.fusion.SharedSpaceClassifier`; inside a
+        (stacking) or
+        :class:`~radfusion.pipeline.fusion._shared_space.SharedSpaceClassifier`; inside a
         ``CalibratedClassifierCV`` with ``calibration``.
     feature_names_in_ : ndarray of str
         Defined when ``X`` was a DataFrame.
@@ -584,7 +586,7 @@ class FusionSurvival(_Fusion):
         ``"single"`` / ``"early"``: one branch (one group's columns, or all groups'
         together). ``"late"``: one branch per group, each fitted on the training rows that
         have its group; a patient's risk is the mean of the standardised risks of the
-        branches it has (:class:`~radfusion.pipeline.fusion.AvailableVotingSurvival`).
+        branches it has (:class:`~radfusion.pipeline.fusion._survival.AvailableVotingSurvival`).
         ``"stacking"``: every group × learner, combined by ``combiner``.
     learner : {"coxnet", "rsf", "gbsa"}, default="coxnet"
         Learner of the single, early and (multi-group) late models.
@@ -608,7 +610,8 @@ class FusionSurvival(_Fusion):
     combiner : {"cox", "mean"}, optional
         How stacking combines its branches: a non-negative Cox model on their standardised
         inner out-of-fold risks plus free-signed missing-modality indicators
-        (:class:`~radfusion.pipeline.fusion.AvailableStackingSurvival`; the default, None);
+        (:class:`~radfusion.pipeline.fusion._survival.AvailableStackingSurvival`; the default,
+        None);
         or the mean of their standardised risks, as late fusion.
 
     Attributes
@@ -618,8 +621,8 @@ class FusionSurvival(_Fusion):
     encoder_ : CategoricalEncoder
     model_ : estimator
         The fitted fusion model: a ``Pipeline`` (single, early),
-        :class:`~radfusion.pipeline.fusion.AvailableVotingSurvival` (late) or
-        :class:`~radfusion.pipeline.fusion.AvailableStackingSurvival` (stacking).
+        :class:`~radfusion.pipeline.fusion._survival.AvailableVotingSurvival` (late) or
+        :class:`~radfusion.pipeline.fusion._survival.AvailableStackingSurvival` (stacking).
     task_ : {"survival"}
     feature_names_in_ : ndarray of str
         Defined when ``X`` was a DataFrame.
@@ -825,7 +828,8 @@ def build_model(
     with these parameters over column groups of a DataFrame: a ``Pipeline`` (single, early),
     :class:`~radfusion.pipeline.fusion.AvailableVotingClassifier` (late),
     :class:`~radfusion.pipeline.fusion.AvailableStackingClassifier` (stacking) or
-    :class:`~radfusion.pipeline.fusion.SharedSpaceClassifier`, or their regressor counterparts
+    :class:`~radfusion.pipeline.fusion._shared_space.SharedSpaceClassifier`, or their regressor
+    counterparts
     for ``task="regression"``; fit it on a DataFrame whose text columns are already encoded.
     ``params`` are the estimator's (see :class:`FusionClassifier`)."""
     return make_estimator(strategy, task=task, learner=learner, **params)._build(groups, task)

@@ -42,7 +42,7 @@ class _AvailableStacking(Availability):
 
     def _fit_stack(self, X, y, sw, n_classes: int | None):
         """Fit branches and meta-learner; ``y`` encoded, ``n_classes`` None for regression."""
-        names, clfs = self._named_branches(typed=False)
+        names, clfs = self._checked_branches(typed=n_classes is None)
         kept = [(name, clf) for name, clf in zip(names, clfs, strict=True) if clf != "drop"]
         method = "predict" if n_classes is None else "predict_proba"
         self.stack_method_ = [method] * len(kept)
@@ -280,7 +280,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
         self.class_prior_ = np.bincount(y, weights=sw, minlength=len(self.classes_)) / (
             len(y) if sw is None else sw.sum()
         )
-        _, clfs = self._named_branches(typed=False)
+        _, clfs = self._checked_branches(typed=False)
         if not all(hasattr(c, "predict_proba") for c in clfs if c != "drop"):
             raise ValueError(f"{type(self).__name__} stacks predict_proba only")
         return self._fit_stack(X, y, sw, len(self.classes_))

@@ -133,7 +133,7 @@ def _scale(risk: np.ndarray) -> tuple[float, float]:
 
 def _fit_branch(branch, X, y, rows):
     """Fit a clone of ``branch`` on ``rows`` of ``X`` (DataFrame) and ``y`` (shared within
-    :func:`~radfusion.pipeline.fusion.shared_fits`)."""
+    :func:`~radfusion.pipeline.shared_fits`)."""
     return fit_once(clone(branch), X, y, np.asarray(rows))
 
 

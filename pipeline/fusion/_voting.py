@@ -24,7 +24,7 @@ class _AvailableVoting(Availability):
     def _fit_branches(self, X, y, sw, n_classes: int | None):
         """Fit each kept branch on the rows having its group (``y`` encoded; ``n_classes``
         None for regression); set the fitted attributes."""
-        names, estimators = self._named_branches(typed=True)
+        names, estimators = self._checked_branches(typed=True)
         if self.weights is not None and len(self.weights) != len(self.estimators):
             raise ValueError(
                 f"got {len(self.weights)} weights for {len(self.estimators)} estimators"

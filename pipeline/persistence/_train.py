@@ -184,7 +184,9 @@ def train_from_report(
     ------
     InputError
         A report that is not a radfusion cv report (or one from before radfusion 0.2, which did
-        not record its estimators), or a strategy the report did not validate.
+        not record its estimators), a strategy the report did not validate, or a model record
+        that does not name exactly the estimator's parameters (hand-edited, or written before a
+        parameter existed).
     """
     path = None if isinstance(report, Mapping) else Path(report)
     if path is not None:
@@ -267,14 +269,17 @@ def train_from_report(
 
 
 def _recorded_task(config: Mapping[str, Any]) -> str:
-    """The report's task; a report without one (before schema 2.0) was binary."""
+    """The report's task (every report that records its models names it; binary otherwise)."""
     return config.get("task", "binary")
 
 
 def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dict[str, Any]:
     """The parameters ``config.models[strategy]`` records, checked to name every parameter of
     the task's fusion estimator and nothing else: a hand-edited report that drops one would
-    silently train with a default, and a misspelt one is not a setting."""
+    silently train with today's default, and a misspelt one is not a setting. A report written
+    by a radfusion before a parameter existed is refused the same way: the default it ran with
+    may not be today's (stacking's combiner changed), so the model would not be the one it
+    validated."""
     record = config["models"][strategy]
     where = f"config.models.{strategy}"
     if not isinstance(record, Mapping):
@@ -287,7 +292,7 @@ def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dic
     except (InputError, ValueError) as error:
         raise InputError(
             "The report's model record is damaged",
-            [Problem(f"config.task {config.get('task')!r}: {error}", file=file)],
+            [Problem(f"config.task {_recorded_task(config)!r}: {error}", file=file)],
         ) from error
     unknown = sorted(set(record) - expected)
     missing = sorted(expected - set(record))
@@ -300,8 +305,9 @@ def _recorded_params(config: Mapping[str, Any], strategy: str, file: str) -> dic
             ]
             + [
                 Problem(
-                    f"{where}.{name} is missing: a cv report records every parameter (re-run "
-                    "radfusion cv, or restore it)",
+                    f"{where}.{name} is missing: a cv report records every parameter, and "
+                    "one from an older radfusion ran with that version's default; re-run "
+                    "radfusion cv (or restore the value)",
                     file=file,
                 )
                 for name in missing

@@ -145,9 +145,11 @@ def build_cv_report(
 
     A binary result gets :func:`radfusion.pipeline.report.build_report` (curves, DeLong
     comparisons, checklists, explanations, the extraction settings); a multiclass or regression
-    result :func:`radfusion.pipeline.report.build_task_report` (its task's metrics and figures;
+    result :func:`radfusion.pipeline.report._tasks.build_task_report` (its task's metrics and
+    figures;
     ``cohort`` is its Table 1); a survival result
-    :func:`radfusion.pipeline.report.build_survival_report`. A leave-one-group-out result
+    :func:`radfusion.pipeline.report._survival.build_survival_report`. A leave-one-group-out
+    result
     (``result.held_out_groups``, ``config["group_by"]``) also gets the ``groups`` section.
     Every report says its ``task``.
     """

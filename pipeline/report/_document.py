@@ -107,7 +107,8 @@ report.json schema (``schema_version`` "2.0"; 1.1 to 1.5 only added fields to 1.
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
 ``proba`` the probability of class 1). The figures are also written as ``figures/<name>.svg``
-and ``figures/<name>.png`` (200 dpi) for papers; see :data:`radfusion.pipeline.report.FIGURES`.
+and ``figures/<name>.png`` (200 dpi) for papers; see
+:data:`radfusion.pipeline.report._figures.FIGURES`.
 """
 
 from __future__ import annotations
@@ -458,7 +459,7 @@ def build_report(
 
 
 def render_figures(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Every figure of :data:`radfusion.pipeline.report.FIGURES`, drawn from the report."""
+    """Every figure of :data:`radfusion.pipeline.report._figures.FIGURES`, drawn from the report."""
     return {name: draw(report) for name, (draw, _) in FIGURES.items()}
 
 
@@ -688,7 +689,8 @@ def render_html(
     """The self-contained HTML report: no network access, no external CSS or JavaScript.
 
     Drawn from ``report`` alone (``predictions`` is accepted for compatibility and unused);
-    ``svgs`` are the figures as standalone SVG text (:func:`radfusion.pipeline.report.svg_text`),
+    ``svgs`` are the figures as standalone SVG text
+    (:func:`radfusion.pipeline.report._figures.svg_text`),
     drawn here when None.
     """
     if svgs is None:

@@ -21,7 +21,8 @@ cumulative/dynamic AUC). report.json fields that differ from the other tasks::
     curves        {"times": the td-AUC times (the integrated-Brier-score grid)}
     methods       {"text": [paragraph], "extraction", "feature_classes", "learners"}: the
                   binary report's feature-extraction paragraphs
-                  (:func:`~radfusion.pipeline.report.extraction_paragraphs`), then the survival
+                  (:func:`~radfusion.pipeline.report._methods.extraction_paragraphs`), then the
+                  survival
                   paragraphs; ``learners`` {name: {estimator, params}} of the survival learners
     checklists    as the binary report's, from :data:`~radfusion.pipeline.report.SURVIVAL_ITEMS`
     groups        (``--group-by`` only) {"column", "method", "models": {model: [{group, n,
@@ -467,6 +468,23 @@ def _param_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+def _evaluated_before(config: Mapping[str, Any]) -> str:
+    """The end of the methods sentence on the evaluation times: why they lie before
+    ``config["evaluated_before"]`` when the run recorded one."""
+    limit = config.get("evaluated_before")
+    if limit is None:
+        return ". "
+    if config.get("group_by"):
+        return (
+            f", before {limit:g}, the longest follow-up every leave-one-group-out training set "
+            "reaches (a model predicts no survival beyond its training follow-up). "
+        )
+    return (
+        f", before the last follow-up ({limit:g}), on which rounded times tie many patients "
+        "(an evaluation time must lie inside the follow-up). "
+    )
+
+
 def _methods_text(
     report: Mapping[str, Any],
     n_bootstrap: int,
@@ -475,7 +493,8 @@ def _methods_text(
     learners: Mapping[str, Any],
 ) -> list[str]:
     """The survival methods paragraphs: the feature extraction (the binary report's own
-    paragraphs, :func:`~radfusion.pipeline.report.extraction_paragraphs`), cohort, validation,
+    paragraphs, :func:`~radfusion.pipeline.report._methods.extraction_paragraphs`), cohort,
+    validation,
     models, metrics, risk groups and software, each from what the run recorded."""
     config, data = report["config"], report["data"]
     follow = data["median_follow_up"]
@@ -553,13 +572,7 @@ def _methods_text(
         f"the integrated Brier score from {data['ibs_grid']['start']:g} to "
         f"{data['ibs_grid']['stop']:g} (10th to 90th percentile of follow-up). The horizons "
         "and the grid were fixed once from the whole cohort's times, reading no prediction"
-        + (
-            f", before {config['evaluated_before']:g}, the longest follow-up every "
-            "leave-one-group-out training set reaches (a model predicts no survival beyond "
-            "its training follow-up). "
-            if config.get("evaluated_before") is not None
-            else ". "
-        )
+        + _evaluated_before(config)
         + f"{CI_METHOD} ({n_bootstrap} replicates.)",
         "Risk groups split each held-out patient at the median risk the fold's model gave its "
         "own training patients (a cut-off chosen on training data only); their Kaplan–Meier "

@@ -640,7 +640,7 @@ def render_task_html(
     """The self-contained HTML report of a multiclass or regression run (no network access).
 
     Drawn from ``report`` alone; ``svgs`` are the figures as standalone SVG text
-    (:func:`radfusion.pipeline.report.svg_text`), drawn here when None.
+    (:func:`radfusion.pipeline.report._figures.svg_text`), drawn here when None.
     """
     e = escape
     task = report["task"]

@@ -224,7 +224,7 @@ def cross_validate_models(
     every model sees the same splits. Each (model, repeat, fold) fits a fresh ``clone`` of the
     model on the training rows only and predicts the held-out rows; the models of one split
     run together in one worker and share identical fits
-    (:func:`radfusion.pipeline.fusion.shared_fits`: the CT-only model is stacking's ``CT:lr``
+    (:func:`radfusion.pipeline.shared_fits`: the CT-only model is stacking's ``CT:lr``
     branch, fitted once), which gives the predictions of independent fits. One row is one
     patient, so the folds are patient-grouped by construction. Models are not re-seeded: set
     their own ``random_state`` for reproducibility.
@@ -418,7 +418,7 @@ def _fit_predict_split(
     skip_failing: bool = False,
 ) -> tuple[list[tuple[np.ndarray | None, Any]], list]:
     """Every model of one (repeat, fold) split, in order, sharing identical branch fits
-    (:func:`radfusion.pipeline.fusion.shared_fits`): the CT-only model, late fusion's and
+    (:func:`radfusion.pipeline.shared_fits`): the CT-only model, late fusion's and
     stacking's ``CT:lr`` branch are one fit. Returns per model :func:`_fit_predict`'s output,
     and the warnings raised (the caller shows each once, see
     :mod:`radfusion.pipeline.worker_warnings`)."""

@@ -320,8 +320,8 @@ class FoldExplainer:
                 n_repeats=self.n_repeats,
                 random_state=fold_seed(self.seed, model, repeat, fold),
             )
-        if model in self.single and self.selection:
-            record["selected"] = selected_features(estimator)
+            if self.selection:
+                record["selected"] = selected_features(estimator)
         if model == self.late and len(self.groups) > 1:
             record["late"] = {
                 "y": np.asarray(y_test),

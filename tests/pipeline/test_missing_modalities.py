@@ -187,3 +187,35 @@ def test_without_groups_every_branch_is_always_present(table):
     )
     with pytest.raises(ValueError, match="match no group"):
         AvailableStackingClassifier(late.estimators, groups={"other": ["x"]}).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("ensemble", "branches", "message"),
+    [
+        ("stacking regressor", "a:lr b:ridge", "LogisticRegression should be a regressor"),
+        ("voting classifier", "a:lr b:ridge", "The estimator Ridge should be a classifier"),
+        ("stacking classifier", "a:lr a:lr", "Names provided are not unique"),
+        ("stacking classifier", "a:drop b:drop", "All estimators are dropped"),
+    ],
+)
+def test_branches_are_checked_as_scikit_learns_ensembles_check_them(ensemble, branches, message):
+    """The checks scikit-learn's own ensembles made (they now run on its public API): a
+    regressor's branches are regressors, a voting classifier's classifiers, names unique."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from radfusion.pipeline.fusion import (
+        AvailableStackingClassifier,
+        AvailableStackingRegressor,
+        AvailableVotingClassifier,
+    )
+
+    made = {"lr": LogisticRegression, "ridge": Ridge, "drop": lambda: "drop"}
+    estimators = [(name, made[key]()) for name, key in (b.split(":") for b in branches.split())]
+    model = {
+        "stacking regressor": lambda: AvailableStackingRegressor(estimators, cv=3),
+        "voting classifier": lambda: AvailableVotingClassifier(estimators),
+        "stacking classifier": lambda: AvailableStackingClassifier(estimators, cv=3),
+    }[ensemble]()
+    X, y, _ = multimodal_table(n=40, missing_mr=0.0, p=2, k=1)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y)

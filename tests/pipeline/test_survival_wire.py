@@ -286,12 +286,17 @@ def test_times_rounded_to_whole_months_keep_every_evaluation_time_inside_the_fol
     months["time"] = np.clip(np.maximum(1, np.round(y["time"] * 12)), None, 6)
     assert np.quantile(months["time"][months["event"]], 0.75) == 6  # the old refusal
     task = SurvivalTask.for_target(months)
-    assert max(task.horizons) < 6 and max(task.grid) < 6 and task.before is None
+    assert max(task.horizons) < 6 and max(task.grid) < 6
+    # the report records the bound (config.evaluated_before) and the methods text says why
+    assert task.before == 6 and task.target_config(label=None)["evaluated_before"] == 6
     before = months["time"][months["event"] & (months["time"] < 6)]
     np.testing.assert_allclose(task.horizons, np.unique(np.quantile(before, [0.25, 0.5, 0.75])))
     untouched = SurvivalTask.for_target(y)  # continuous times: the quantiles as before
     np.testing.assert_allclose(
         untouched.horizons, np.quantile(y["time"][y["event"]], [0.25, 0.5, 0.75])
+    )
+    assert untouched.before is None and "evaluated_before" not in untouched.target_config(
+        label=None
     )
 
 
