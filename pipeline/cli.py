@@ -205,7 +205,7 @@ class _with_model_options:  # noqa: N801 - used as a decorator
     def options(self) -> list[inspect.Parameter]:
         return model_options()
 
-    @property
+    @functools.cached_property
     def __signature__(self) -> inspect.Signature:  # noqa: PLW3201 - read by inspect
         hints = get_type_hints(self.command, include_extras=True)
         own = [
