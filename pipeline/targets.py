@@ -228,6 +228,12 @@ class Task:
         of a fold too small to fit)."""
         return ""
 
+    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str] | None:
+        """The two counts that set the precision of the primary metric when it is an AUC or a
+        C-index (:func:`radfusion.pipeline.evaluability.smallest_distinguishable_auc`), and
+        how a sentence names them; None when it is not a ranking metric."""
+        return None
+
     # ------------------------------------------------------------- a saved model on new rows
     def outcome_columns(self, label: str, settings: Mapping[str, Any]) -> tuple[str, ...]:
         """The columns holding a saved model's outcome in a new table (its ``settings``)."""
@@ -480,6 +486,11 @@ class BinaryTask(_ClassificationTask):
     def output_columns(self, n_outputs: int) -> list[str]:
         return ["proba"]
 
+    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
+        positive = int(np.sum(np.asarray(y) == 1))
+        negative = len(y) - positive
+        return positive, negative, f"{positive} positive and {negative} negative patients"
+
     def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
         return super().fold_output(estimator, X, n_outputs, name)[:, 1]
 
@@ -535,6 +546,13 @@ class MulticlassTask(_ClassificationTask):
 
     def output_columns(self, n_outputs: int) -> list[str]:
         return [f"proba_{k}" for k in range(n_outputs)]
+
+    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
+        """The smallest class against the others (its one-vs-rest AUC is the least precise)."""
+        counts = np.bincount(np.asarray(y, dtype=np.int64))
+        smallest = int(counts[counts > 0].min())
+        rest = len(y) - smallest
+        return smallest, rest, f"{smallest} patients in the smallest class and {rest} others"
 
     def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
         return multiclass_metrics(weights, np.asarray(y).astype(np.int64), outputs)
@@ -788,6 +806,13 @@ class SurvivalTask(Task):
 
     def output_columns(self, n_outputs: int) -> list[str]:
         return ["risk", "train_median_risk", *map(survival_output_column, self.times)]
+
+    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
+        """Events against the censored: every comparable pair of Harrell's C holds an event,
+        so the events bound its precision as the positives bound an AUC's."""
+        events = int(np.sum(np.asarray(y[EVENT_FIELD], dtype=bool)))
+        censored = len(y) - events
+        return events, censored, f"{events} events and {censored} censored patients"
 
     def strata(self, codes: np.ndarray) -> np.ndarray:
         return codes[EVENT_FIELD].astype(np.int64)

@@ -15,7 +15,6 @@ from ._dispatch import (
 from ._document import (
     SCHEMA_VERSION,
     build_report,
-    primary_model,
     render_html,
 )
 from ._external import (
@@ -29,6 +28,9 @@ from ._files import (
 )
 from ._fusion_benefit import (
     fusion_benefit,
+)
+from ._headline import (
+    primary_model,
 )
 from ._html import (
     FIGURE_DIR,

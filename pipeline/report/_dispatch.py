@@ -21,6 +21,7 @@ from ._config import model_record, preprocessing_settings
 from ._document import build_report, render_figures, render_html
 from ._figures import FIGURES
 from ._groups import groups_method
+from ._headline import evaluability
 from ._html import jsonable
 from ._survival import (
     SURVIVAL_FIGURES,
@@ -151,9 +152,11 @@ def build_cv_report(
     :func:`radfusion.pipeline.report._survival.build_survival_report`. A leave-one-group-out
     result
     (``result.held_out_groups``, ``config["group_by"]``) also gets the ``groups`` section.
-    Every report says its ``task``.
+    Every report says its ``task`` and opens with its ``evaluability`` (the headline model,
+    what a cohort of this size can tell, the optimism of the best of N:
+    :func:`radfusion.pipeline.report._headline.evaluability`).
     """
-    return report_kind(result.task).build(
+    report = report_kind(result.task).build(
         result,
         summary,
         config=config,
@@ -165,3 +168,5 @@ def build_cv_report(
         extraction=extraction,
         explanations=explanations,
     )
+    report["evaluability"] = jsonable(evaluability(result, report, config))
+    return report

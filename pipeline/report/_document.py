@@ -8,12 +8,13 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "2.0"; 1.1 to 1.5 only added fields to 1.0; 2.0 adds
+report.json schema (``schema_version`` "2.1"; 1.1 to 1.5 only added fields to 1.0; 2.0 adds
 ``task`` and records each model once, in ``config.models``, dropping 1.x's ``config.options``,
 ``config.preprocessing``, ``config.learner``, ``config.stacking_learners``,
-``config.group_pattern`` and ``config.tuning.n_iter``)::
+``config.group_pattern`` and ``config.tuning.n_iter``; 2.1 adds ``evaluability`` to the report
+of every task)::
 
-    schema_version     "2.0"
+    schema_version     "2.1"
     radfusion_version  installed radfusion version, or "unknown"
     task               (2.0) "binary" (the other tasks' reports: their own modules)
     config             the run configuration: label, task, id columns, strategies, folds,
@@ -103,6 +104,18 @@ report.json schema (``schema_version`` "2.0"; 1.1 to 1.5 only added fields to 1.
                        group, the clinical-only and the volume-only model as paired ΔAUC with
                        a 95 % CI, a verdict per pair and plain sentences
                        (:func:`radfusion.pipeline.report.fusion_benefit`)
+    evaluability       (2.1, every task) the report's opening answer: "metric" (the task's
+                       primary metric), "counts" {positive, negative} (events and censored
+                       for survival, the smallest class and the rest for multiclass; null for
+                       regression), "level", "power", "min_significant" (smallest estimate
+                       whose 95 % CI excludes 0.5), "min_detectable" (smallest true value
+                       detected with 80 % power), "adequate_value" (0.75), "too_small"
+                       (min_detectable above it), "warning" (text | null), "headline"
+                       {model, declared, mean, ci_low, ci_high, "fold_interval": {mean,
+                       ci_low, ci_high, sd, n_scores, test_to_train} | null (the corrected
+                       resampled-t interval of the per-fold scores)}, "optimism" {n_models,
+                       best, expected_at_most, observed}, "sentences" [text], "method" text
+                       (:func:`radfusion.pipeline.report._headline.evaluability`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,
 y_true, proba`` (``repeat``/``fold`` 0-based, ``y_true`` coded as in ``label_mapping``,
@@ -151,6 +164,7 @@ from ._curves import RISK_BINS, decision_range, risk_histograms
 from ._figures import FIGURES, inline_svg, svg_text
 from ._fusion_benefit import FUSION_BENEFIT_SECTION, fusion_benefit, fusion_benefit_html
 from ._groups import groups_html
+from ._headline import evaluability_html, primary_model
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -234,41 +248,11 @@ COMPARISON_METHOD = (
 # --------------------------------------------------------------------------------------------
 
 
-DEFAULT_PRIMARY = "stacking"
-"""The headline model when none is declared: the default strategy of ``train`` and
-:class:`radfusion.pipeline.fusion.FusionClassifier`."""
-
 BEST_NOTE = (
     "The best of {n} models by mean AUC, chosen on the same out-of-fold predictions it is "
     "scored on: its AUC is optimistic (a selection bias that grows with the number of models "
     "compared). Report the primary model, declared before the run."
 )
-
-
-def primary_model(
-    names: Sequence[str], config: Mapping[str, Any], fused: Sequence[str] = ()
-) -> dict[str, str] | None:
-    """The headline model of a report, from the configuration only (never from the results).
-
-    ``config["primary"]`` when given (``--primary``); else the default strategy
-    (:data:`DEFAULT_PRIMARY`) when it ran; else the first of the ``fused`` models, else the
-    first model.
-    """
-    names = list(names)
-    declared = config.get("primary")
-    if declared is not None:
-        if declared not in names:
-            raise ValueError(f"primary model {declared!r} is not one of the models: {names}")
-        return {"model": str(declared), "declared": "--primary"}
-    if not names:
-        return None
-    if DEFAULT_PRIMARY in names:
-        return {"model": DEFAULT_PRIMARY, "declared": "the default strategy"}
-    fused = [name for name in names if name in fused]
-    return {
-        "model": (fused or names)[0],
-        "declared": "the first fused model run" if fused else "the first model run",
-    }
 
 
 def validity_warnings(cohort: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
@@ -749,6 +733,7 @@ def render_html(
         f"schema {escape(report.get('schema_version'))} &middot; "
         f"seed {escape(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
+        evaluability_html(report),
         '<h2 id="cohort">Cohort</h2>',
         summary,
         "<h3>Table 1: characteristics by outcome</h3>",

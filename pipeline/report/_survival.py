@@ -60,6 +60,7 @@ from ._figures import (
     subplot_panels,
     svg_text,
 )
+from ._headline import evaluability_html
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -795,6 +796,7 @@ def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | No
         f"schema {e(report.get('schema_version'))} &middot; task survival &middot; seed "
         f"{e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
+        evaluability_html(report),
         '<h2 id="cohort">Cohort</h2>',
         _cohort_html(report),
         '<h2 id="methods">Methods</h2>',

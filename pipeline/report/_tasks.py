@@ -67,6 +67,7 @@ from ._figures import (
     svg_text,
 )
 from ._groups import groups_html
+from ._headline import evaluability_html
 from ._html import (
     REPORT_CSS,
     SCHEMA_VERSION,
@@ -665,6 +666,7 @@ def render_task_html(
         f"schema {e(report.get('schema_version'))} &middot; task {e(task)} &middot; seed "
         f"{e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
+        evaluability_html(report),
         '<h2 id="cohort">Cohort</h2>',
         _summary_html(report, part),
         f'<div class="scroll">{cohort_html(report["cohort"])}</div>'

@@ -73,6 +73,7 @@ __all__ = [
     "decision_curves",
     "default_comparisons",
     "fused_models",
+    "fold_scores",
     "encode_labels",
     "encode_target",
     "output_cube",
@@ -635,6 +636,35 @@ def summarize(
         boot = task.metric_values(task.bootstrap_weights(y, n_bootstrap, seed), y, values)
         boot = boot.reshape(n_bootstrap, n_models, n_repeats, len(task.metrics)).mean(axis=2)
     return _with_ci(models, task.metrics, point, boot)
+
+
+def fold_scores(
+    predictions: pd.DataFrame, model: str, task: str | Task = "binary"
+) -> tuple[np.ndarray, float]:
+    """The task's primary metric of one model on each held-out fold, and the mean ratio of a
+    fold's test to training patients.
+
+    One score per (repeat, fold) in sorted order; a fold where the metric is undefined (e.g.
+    one class only) scores NaN. The ratio is what a corrected resampled interval
+    (:func:`radfusion.pipeline.evaluability.corrected_resampled_interval`) needs.
+    """
+    task = get_task(task)
+    rows = predictions[predictions["model"] == model]
+    if rows.empty:
+        raise KeyError(f"model {model!r} not in predictions")
+    n = rows["patient_id"].nunique()
+    column = task.metrics.index(task.primary_metric)
+    scores, ratios = [], []
+    for _, fold in rows.groupby(["repeat", "fold"], sort=True):
+        try:
+            _, _, values, y = output_cube(fold, task)
+            scores.append(
+                float(task.metric_values(np.ones((1, len(y))), y, values[0])[0, 0, column])
+            )
+        except ValueError:
+            scores.append(float("nan"))
+        ratios.append(len(fold) / max(n - len(fold), 1))
+    return np.asarray(scores), float(np.mean(ratios))
 
 
 def _with_ci(

@@ -207,7 +207,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     first = (tmp_path / "a" / "report.json").read_bytes()
     assert first == (tmp_path / "b" / "report.json").read_bytes()
     report = reports[0]
-    assert report["schema_version"] == "2.0"
+    assert report["schema_version"] == "2.1"
     explanations = report["explanations"]
     assert explanations["selection"]["ran"] is True
     top = explanations["importance"]["groups"]["CT__tumor"][0]

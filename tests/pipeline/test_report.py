@@ -184,7 +184,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "2.0"
+    assert report["schema_version"] == SCHEMA_VERSION == "2.1"
     assert report["task"] == "binary"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0

@@ -1,0 +1,217 @@
+"""The report's headline: the model declared before the run (:func:`primary_model`), the
+opening answer (its score, whether fusion helped) and what a cohort of this size can tell at
+all (``report["evaluability"]``, :func:`evaluability`).
+
+The counts part reads the class counts (events for survival) and nothing the models did, so
+it says the same before and after the run; the optimism part sets the best of the models
+against the headline model declared before the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..evaluability import (
+    best_of_optimism,
+    corrected_resampled_interval,
+    hanley_mcneil_se,
+    smallest_distinguishable_auc,
+)
+from ..validation import CVResult, fold_scores, output_cube
+from ._html import escape
+
+__all__ = [
+    "ADEQUATE_AUC",
+    "DEFAULT_PRIMARY",
+    "POWER",
+    "evaluability",
+    "evaluability_html",
+    "primary_model",
+]
+
+LEVEL = 0.95
+POWER = 0.8
+"""The power at which :func:`evaluability` states the smallest detectable AUC."""
+ADEQUATE_AUC = 0.75
+"""A cohort that cannot detect a true AUC this high (80 % power) is called too small: the
+middle of the honest nested-CV AUCs of the radMLBench tables (median of the better of
+logistic regression and random forest over the 12 shared tables: 0.76)."""
+SHORT_NAMES = {"roc_auc": "AUC", "roc_auc_ovr": "one-vs-rest AUC", "harrell_c": "C-index"}
+
+METHOD = (
+    "Evaluability from the class counts alone (events and censored patients for survival), "
+    "with Hanley and McNeil's standard error of an AUC: the smallest estimate whose 95 % CI "
+    "excludes 0.5, and the smallest true value a two-sided test at 5 % detects with 80 % "
+    "power. The optimism of reporting the best of N models is bounded by the expected maximum "
+    "of N independent estimates with the null standard error (models scored on the same "
+    "patients are correlated, so the real excess is smaller); the run's own excess is the "
+    "best model's estimate minus the headline model's. The report's CIs resample patients "
+    "with each fold's fitted model held fixed: they describe the uncertainty from which "
+    "patients were sampled, not from the training sets the folds share; the corrected "
+    "resampled-t interval (Nadeau and Bengio) of the headline model's per-fold scores counts "
+    "both and is given beside them."
+)
+
+
+DEFAULT_PRIMARY = "stacking"
+"""The headline model when none is declared: the default strategy of ``train`` and
+:class:`radfusion.pipeline.fusion.FusionClassifier`."""
+
+
+def primary_model(
+    names: Sequence[str], config: Mapping[str, Any], fused: Sequence[str] = ()
+) -> dict[str, str] | None:
+    """The headline model of a report, from the configuration only (never from the results).
+
+    ``config["primary"]`` when given (``--primary``); else the default strategy
+    (:data:`DEFAULT_PRIMARY`) when it ran; else the first of the ``fused`` models, else the
+    first model.
+    """
+    names = list(names)
+    declared = config.get("primary")
+    if declared is not None:
+        if declared not in names:
+            raise ValueError(f"primary model {declared!r} is not one of the models: {names}")
+        return {"model": str(declared), "declared": "--primary"}
+    if not names:
+        return None
+    if DEFAULT_PRIMARY in names:
+        return {"model": DEFAULT_PRIMARY, "declared": "the default strategy"}
+    fused = [name for name in names if name in fused]
+    return {
+        "model": (fused or names)[0],
+        "declared": "the first fused model run" if fused else "the first model run",
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def evaluability(
+    result: CVResult, report: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``evaluability`` section of a cross-validation report (see the module docstring)."""
+    task = result.task
+    names = list(report["models"])
+    metric = task.primary_metric
+    short = SHORT_NAMES.get(metric, metric)
+    _, _, _, y = output_cube(result.predictions, task, names[:1])
+    counts = task.ranking_counts(y)
+    headline = primary_model(names, config, result.fused)
+    scores = {name: report["models"][name]["metrics"].get(metric) or {} for name in names}
+    value = scores[headline["model"]]
+    best = report.get("best")
+    out: dict[str, Any] = {
+        "metric": metric,
+        "counts": None,
+        "level": LEVEL,
+        "power": POWER,
+        "adequate_value": ADEQUATE_AUC,
+        "min_significant": None,
+        "min_detectable": None,
+        "too_small": None,
+        "warning": None,
+        "headline": {
+            **headline,
+            **{k: _number(value.get(k)) for k in ("mean", "ci_low", "ci_high")},
+            "fold_interval": corrected_resampled_interval(
+                *fold_scores(result.predictions, headline["model"], task), level=LEVEL
+            ),
+        },
+        "optimism": {
+            "n_models": len(names),
+            "best": best,
+            "expected_at_most": None,
+            "observed": None,
+        },
+        "method": METHOD,
+    }
+    if best is not None and _number(value.get("mean")) is not None:
+        out["optimism"]["observed"] = scores[best]["mean"] - value["mean"]
+    sentences = []
+    if counts is not None:
+        positive, negative, words = counts
+        significant = smallest_distinguishable_auc(positive, negative, level=LEVEL)
+        detectable = smallest_distinguishable_auc(positive, negative, level=LEVEL, power=POWER)
+        out.update(
+            counts={"positive": positive, "negative": negative},
+            min_significant=significant,
+            min_detectable=detectable,
+            too_small=detectable is None or detectable > ADEQUATE_AUC,
+        )
+        out["optimism"]["expected_at_most"] = best_of_optimism(
+            len(names), hanley_mcneil_se(0.5, positive, negative)
+        )
+        if significant is None:
+            sentences.append(f"With {words}, no {short} can be told from chance.")
+        else:
+            sentences.append(
+                f"With {words}, an {short} below {significant:.2f} cannot be told from "
+                f"chance (its 95 % CI includes 0.5), and a model needs a true {short} of "
+                + (f"{detectable:.2f}" if detectable is not None else "more than 1")
+                + " to be detected with 80 % power."
+            )
+        if out["too_small"]:
+            out["warning"] = (
+                f"This cohort is too small for the question: it cannot reliably tell a typical "
+                f"radiomics signal (a true {short} of {ADEQUATE_AUC:.2f}) from chance, so "
+                "treat every result here as exploratory."
+            )
+    optimism = out["optimism"]
+    if best is not None and optimism["observed"] is not None and len(names) > 1:
+        bound = optimism["expected_at_most"]
+        sentences.append(
+            f"Reporting the best of {len(names)} models instead of the declared one "
+            + (
+                f"adds up to {bound:.3f} by chance alone; "
+                if bound is not None
+                else "is optimistic; "
+            )
+            + f"here the best ({best}) is {optimism['observed']:+.3f} above the headline model."
+        )
+    out["sentences"] = sentences
+    return out
+
+
+def _estimate(value: Mapping[str, Any], interval: str) -> str:
+    """``0.812 [95 % CI 0.700, 0.900]``, without the brackets when there is no interval."""
+    text = f"{value['mean']:.3f}"
+    if value.get("ci_low") is not None and value.get("ci_high") is not None:
+        text += f" [{interval} {value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+    return escape(text)
+
+
+def evaluability_html(report: Mapping[str, Any]) -> str:
+    """The report's opening answer: the headline model, whether fusion helped (when the report
+    says), and the evaluability sentences; empty for a report without the section."""
+    section = report.get("evaluability")
+    if not section:
+        return ""
+    headline = section["headline"]
+    short = SHORT_NAMES.get(section["metric"], section["metric"])
+    parts = ['<section class="answer">', "<h2>The answer</h2>"]
+    if headline.get("mean") is not None:
+        interval = headline.get("fold_interval")
+        parts.append(
+            f"<p><strong>Headline model: {escape(headline['model'])}</strong> (declared before "
+            f"the run: {escape(headline['declared'])}), {escape(short)} "
+            + _estimate(headline, "95 % CI")
+            + (
+                f"; over its {interval['n_scores']} folds "
+                + _estimate(interval, "corrected resampled-t")
+                if interval
+                else ""
+            )
+            + ".</p>"
+        )
+    for sentence in (report.get("fusion_benefit") or {}).get("sentences", ()):
+        parts.append(f"<p>{escape(sentence)}</p>")
+    if section.get("warning"):
+        parts.append(f'<p class="warning"><strong>{escape(section["warning"])}</strong></p>')
+    parts += [f"<p>{escape(sentence)}</p>" for sentence in section["sentences"]]
+    parts.append(f'<p class="muted">{escape(section["method"])}</p>')
+    parts.append("</section>")
+    return "\n".join(parts)
