@@ -42,7 +42,13 @@ from radfusion.features.naming import SITE_COLUMN
 from .cohorts import clinical_columns, model_cohort
 from .persistence import TrainedModel, load_model, model_inputs, model_matrix
 from .preprocessing import CategoricalEncoder
-from .report import build_external_report, survival_cohort, survival_curves, write_external_report
+from .report import (
+    build_external_report,
+    cohort_evaluability,
+    survival_cohort,
+    survival_curves,
+    write_external_report,
+)
 from .statistics import PROBA_EPS, bootstrap_auc
 from .targets import Task
 from .validation import (
@@ -175,6 +181,7 @@ def validate_model(
         inputs=inputs,
         config={"n_bootstrap": n_bootstrap, "command": command, "case_mix_folds": CASE_MIX_FOLDS},
         seed=seed,
+        evaluability=cohort_evaluability(task, output_cube(predictions, task)[3]),
     )
     write_external_report(report, predictions, out)
     return report

@@ -30,6 +30,7 @@ from ._fusion_benefit import (
     fusion_benefit,
 )
 from ._headline import (
+    cohort_evaluability,
     primary_model,
 )
 from ._html import (
@@ -60,6 +61,7 @@ __all__ = [
     "survival_cohort",
     "survival_curves",
     "build_external_report",
+    "cohort_evaluability",
     "build_cv_report",
     "build_report",
     "feature_classes",

@@ -1,7 +1,7 @@
 """The external-validation report (``radfusion validate``): report.json and report.html.
 
 ``report.json`` (``kind`` "external_validation", its ``task`` (schema 1.1), ``schema_version``
-:data:`EXTERNAL_SCHEMA`):
+:data:`EXTERNAL_SCHEMA`; 1.2 adds ``evaluability``):
 
 - ``model``: the validated model (path, SHA-256, strategy name, label, classes, estimator
   parameters, training patients and class counts, the versions that trained it);
@@ -20,7 +20,9 @@
   was stored) and ``external``; both null for a multiclass or regression model;
 - ``case_mix``: the membership model (``computed`` true: ``auc``, ``method``,
   ``differences``…; false: ``reason``);
-- ``inputs`` ({name: {path, sha256}}), ``config``, ``seed``, ``versions``, ``ci_method``.
+- ``inputs`` ({name: {path, sha256}}), ``config``, ``seed``, ``versions``, ``ci_method``;
+- ``evaluability`` (1.2): what an external cohort of these counts can tell, from the counts
+  alone (:func:`radfusion.pipeline.report.cohort_evaluability`), shown first in the HTML.
 
 The same inputs and seed give the same bytes; the files land as one set, like the cv report
 (:func:`radfusion.pipeline.report.settle_report` finishes an interrupted write).
@@ -42,6 +44,7 @@ from radfusion.features.files import Content, file_digest, write_set
 from ._document import METRIC_LABELS
 from ._figures import finished_plot, inline_svg, png_bytes, svg_text
 from ._files import REPORT_FILES, REPORT_JOURNAL, report_json_text, settle_report
+from ._headline import evaluability_html
 from ._html import (
     FIGURE_DIR,
     REPORT_CSS,
@@ -70,7 +73,7 @@ __all__ = [
     "write_external_report",
 ]
 
-EXTERNAL_SCHEMA = "1.1"
+EXTERNAL_SCHEMA = "1.2"
 _CI = (
     "The saved model predicts every external patient once (nothing is refitted); 95 % "
     "confidence intervals are percentile bootstrap intervals over the external patients "
@@ -112,6 +115,7 @@ def build_external_report(
     inputs: Mapping[str, Any],
     config: Mapping[str, Any],
     seed: int,
+    evaluability: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of an external-validation ``report.json`` (see the module docstring)."""
     return jsonable(
@@ -134,6 +138,7 @@ def build_external_report(
             "seed": seed,
             "ci_method": EXTERNAL_CI_METHOD[data["task"]].format(n=config.get("n_bootstrap")),
             "versions": package_versions(),
+            "evaluability": evaluability,
         }
     )
 
@@ -489,6 +494,7 @@ def render_external_html(
         f"external-validation schema {escape(report['schema_version'])} &middot; task "
         f"{escape(task)} &middot; seed {escape(report['seed'])}</p>",
         f"<nav>{nav}</nav>",
+        evaluability_html(report),
         '<h2 id="cohort">Cohorts</h2>',
         summary,
         *performance,

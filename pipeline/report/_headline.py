@@ -19,6 +19,7 @@ from ..evaluability import (
     hanley_mcneil_se,
     smallest_distinguishable_auc,
 )
+from ..targets import Task
 from ..validation import CVResult, fold_scores, output_cube
 from ._html import escape
 
@@ -26,6 +27,7 @@ __all__ = [
     "ADEQUATE_AUC",
     "DEFAULT_PRIMARY",
     "POWER",
+    "cohort_evaluability",
     "evaluability",
     "evaluability_html",
     "primary_model",
@@ -40,11 +42,15 @@ middle of the honest nested-CV AUCs of the radMLBench tables (median of the bett
 logistic regression and random forest over the 12 shared tables: 0.76)."""
 SHORT_NAMES = {"roc_auc": "AUC", "roc_auc_ovr": "one-vs-rest AUC", "harrell_c": "C-index"}
 
-METHOD = (
+COUNTS_METHOD = (
     "Evaluability from the class counts alone (events and censored patients for survival), "
     "with Hanley and McNeil's standard error of an AUC: the smallest estimate whose 95 % CI "
     "excludes 0.5, and the smallest true value a two-sided test at 5 % detects with 80 % "
-    "power. The optimism of reporting the best of N models is bounded by the expected maximum "
+    "power."
+)
+METHOD = (
+    COUNTS_METHOD
+    + " The optimism of reporting the best of N models is bounded by the expected maximum "
     "of N independent estimates with the null standard error (models scored on the same "
     "patients are correlated, so the real excess is smaller); the run's own excess is the "
     "best model's estimate minus the headline model's. The report's CIs resample patients "
@@ -90,20 +96,12 @@ def _number(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def evaluability(
-    result: CVResult, report: Mapping[str, Any], config: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``evaluability`` section of a cross-validation report (see the module docstring)."""
-    task = result.task
-    names = list(report["models"])
+def cohort_evaluability(task: Task, y: Any) -> dict[str, Any]:
+    """What a cohort of these outcomes can tell, from its counts alone (see the module
+    docstring): the ``evaluability`` section of an external-validation report, and the
+    counts part of a cross-validation report's."""
     metric = task.primary_metric
     short = SHORT_NAMES.get(metric, metric)
-    _, _, _, y = output_cube(result.predictions, task, names[:1])
-    counts = task.ranking_counts(y)
-    headline = primary_model(names, config, result.fused)
-    scores = {name: report["models"][name]["metrics"].get(metric) or {} for name in names}
-    value = scores[headline["model"]]
-    best = report.get("best")
     out: dict[str, Any] = {
         "metric": metric,
         "counts": None,
@@ -114,65 +112,86 @@ def evaluability(
         "min_detectable": None,
         "too_small": None,
         "warning": None,
-        "headline": {
+        "sentences": [],
+        "method": COUNTS_METHOD,
+    }
+    counts = task.ranking_counts(y)
+    if counts is None:
+        return out
+    positive, negative, words = counts
+    significant = smallest_distinguishable_auc(positive, negative, level=LEVEL)
+    detectable = smallest_distinguishable_auc(positive, negative, level=LEVEL, power=POWER)
+    out.update(
+        counts={"positive": positive, "negative": negative},
+        min_significant=significant,
+        min_detectable=detectable,
+        too_small=detectable is None or detectable > ADEQUATE_AUC,
+    )
+    if significant is None:
+        out["sentences"].append(f"With {words}, no {short} can be told from chance.")
+    else:
+        out["sentences"].append(
+            f"With {words}, an {short} below {significant:.2f} cannot be told from "
+            f"chance (its 95 % CI includes 0.5), and a model needs a true {short} of "
+            + (f"{detectable:.2f}" if detectable is not None else "more than 1")
+            + " to be detected with 80 % power."
+        )
+    if out["too_small"]:
+        out["warning"] = (
+            f"This cohort is too small for the question: it cannot reliably tell a typical "
+            f"radiomics signal (a true {short} of {ADEQUATE_AUC:.2f}) from chance, so "
+            "treat every result here as exploratory."
+        )
+    return out
+
+
+def evaluability(
+    result: CVResult, report: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``evaluability`` section of a cross-validation report (see the module docstring):
+    :func:`cohort_evaluability`, the headline model's estimates and the best-of-N optimism."""
+    task = result.task
+    names = list(report["models"])
+    metric = task.primary_metric
+    _, _, _, y = output_cube(result.predictions, task, names[:1])
+    out = cohort_evaluability(task, y)
+    headline = primary_model(names, config, result.fused)
+    scores = {name: report["models"][name]["metrics"].get(metric) or {} for name in names}
+    value = scores[headline["model"]]
+    best = report.get("best")
+    bound = None
+    if out["counts"] is not None:
+        null_se = hanley_mcneil_se(0.5, out["counts"]["positive"], out["counts"]["negative"])
+        bound = best_of_optimism(len(names), null_se)
+    observed = None
+    if best is not None and _number(value.get("mean")) is not None:
+        observed = scores[best]["mean"] - value["mean"]
+    out.update(
+        headline={
             **headline,
             **{k: _number(value.get(k)) for k in ("mean", "ci_low", "ci_high")},
             "fold_interval": corrected_resampled_interval(
                 *fold_scores(result.predictions, headline["model"], task), level=LEVEL
             ),
         },
-        "optimism": {
+        optimism={
             "n_models": len(names),
             "best": best,
-            "expected_at_most": None,
-            "observed": None,
+            "expected_at_most": bound,
+            "observed": observed,
         },
-        "method": METHOD,
-    }
-    if best is not None and _number(value.get("mean")) is not None:
-        out["optimism"]["observed"] = scores[best]["mean"] - value["mean"]
-    sentences = []
-    if counts is not None:
-        positive, negative, words = counts
-        significant = smallest_distinguishable_auc(positive, negative, level=LEVEL)
-        detectable = smallest_distinguishable_auc(positive, negative, level=LEVEL, power=POWER)
-        out.update(
-            counts={"positive": positive, "negative": negative},
-            min_significant=significant,
-            min_detectable=detectable,
-            too_small=detectable is None or detectable > ADEQUATE_AUC,
-        )
-        out["optimism"]["expected_at_most"] = best_of_optimism(
-            len(names), hanley_mcneil_se(0.5, positive, negative)
-        )
-        if significant is None:
-            sentences.append(f"With {words}, no {short} can be told from chance.")
-        else:
-            sentences.append(
-                f"With {words}, an {short} below {significant:.2f} cannot be told from "
-                f"chance (its 95 % CI includes 0.5), and a model needs a true {short} of "
-                + (f"{detectable:.2f}" if detectable is not None else "more than 1")
-                + " to be detected with 80 % power."
-            )
-        if out["too_small"]:
-            out["warning"] = (
-                f"This cohort is too small for the question: it cannot reliably tell a typical "
-                f"radiomics signal (a true {short} of {ADEQUATE_AUC:.2f}) from chance, so "
-                "treat every result here as exploratory."
-            )
-    optimism = out["optimism"]
-    if best is not None and optimism["observed"] is not None and len(names) > 1:
-        bound = optimism["expected_at_most"]
-        sentences.append(
+        method=METHOD,
+    )
+    if observed is not None and len(names) > 1:
+        out["sentences"].append(
             f"Reporting the best of {len(names)} models instead of the declared one "
             + (
                 f"adds up to {bound:.3f} by chance alone; "
                 if bound is not None
                 else "is optimistic; "
             )
-            + f"here the best ({best}) is {optimism['observed']:+.3f} above the headline model."
+            + f"here the best ({best}) is {observed:+.3f} above the headline model."
         )
-    out["sentences"] = sentences
     return out
 
 
@@ -190,9 +209,9 @@ def evaluability_html(report: Mapping[str, Any]) -> str:
     section = report.get("evaluability")
     if not section:
         return ""
-    headline = section["headline"]
+    headline = section.get("headline") or {}
     short = SHORT_NAMES.get(section["metric"], section["metric"])
-    parts = ['<section class="answer">', "<h2>The answer</h2>"]
+    parts = ['<section class="answer" id="answer">', "<h2>The answer</h2>"]
     if headline.get("mean") is not None:
         interval = headline.get("fold_interval")
         parts.append(

@@ -131,6 +131,8 @@ td.answered{color:#1d6b2a}td.partly{color:#8a5a00}td.user{color:#a3262a;font-wei
 .methods p{max-width:50rem}
 .scroll{overflow-x:auto}.muted{color:#5a6375;font-size:.88rem}
 .warning{border-left:4px solid #b45309;background:#fff7ed;padding:.4rem .7rem}
+.answer{border:1px solid #c9d3e6;background:#f6f8fc;padding:.2rem 1rem .4rem;margin:1rem 0}
+.answer h2{margin-top:.6rem;border:0}.answer p{max-width:52rem}
 nav{font-size:.88rem;margin:.5rem 0 1rem}nav a{margin-right:.8rem;color:#2b5bb5}
 pre{background:#f5f6f8;padding:.7rem;overflow-x:auto;font-size:.82rem;white-space:pre-wrap;
 word-break:break-all}code{font-size:.85em}

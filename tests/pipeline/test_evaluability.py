@@ -16,7 +16,9 @@ from radfusion.pipeline.evaluability import (
     hanley_mcneil_se,
     smallest_distinguishable_auc,
 )
-from radfusion.pipeline.report import build_cv_report, render_html
+from radfusion.pipeline.report import build_cv_report, cohort_evaluability, render_html
+from radfusion.pipeline.survival import survival_target
+from radfusion.pipeline.targets import get_task
 from radfusion.pipeline.validation import cross_validate_models, fold_scores, summarize
 
 
@@ -120,3 +122,17 @@ def test_the_report_opens_with_what_the_cohort_can_tell():
     answer = html.index("The answer")
     assert answer < html.index('id="cohort"') and answer < html.index('id="methods"')
     assert "too small for the question" in html[answer : html.index('id="cohort"')]
+
+
+def test_each_task_names_the_counts_that_bound_its_metric():
+    survival = cohort_evaluability(
+        get_task("survival"),
+        survival_target(np.arange(1.0, 41.0), np.arange(40) % 4 == 0, [f"P{i}" for i in range(40)]),
+    )
+    assert survival["counts"] == {"positive": 10, "negative": 30}
+    assert survival["sentences"][0].startswith("With 10 events and 30 censored patients, a")
+    multiclass = cohort_evaluability(get_task("multiclass"), np.repeat([0, 1, 2], [30, 8, 40]))
+    assert multiclass["counts"] == {"positive": 8, "negative": 70}
+    assert multiclass["too_small"] and "too small" in multiclass["warning"]
+    regression = cohort_evaluability(get_task("regression"), np.linspace(0, 1, 50))
+    assert regression["counts"] is None and regression["sentences"] == []
