@@ -41,6 +41,8 @@ ADEQUATE_AUC = 0.75
 middle of the honest nested-CV AUCs of the radMLBench tables (median of the better of
 logistic regression and random forest over the 12 shared tables: 0.76)."""
 SHORT_NAMES = {"roc_auc": "AUC", "roc_auc_ovr": "one-vs-rest AUC", "harrell_c": "C-index"}
+ARTICLES = {"AUC": "an"}
+"""The article before a metric's short name ("a" otherwise)."""
 
 COUNTS_METHOD = (
     "Evaluability from the class counts alone (events and censored patients for survival), "
@@ -131,8 +133,8 @@ def cohort_evaluability(task: Task, y: Any) -> dict[str, Any]:
         out["sentences"].append(f"With {words}, no {short} can be told from chance.")
     else:
         out["sentences"].append(
-            f"With {words}, an {short} below {significant:.2f} cannot be told from "
-            f"chance (its 95 % CI includes 0.5), and a model needs a true {short} of "
+            f"With {words}, {ARTICLES.get(short, 'a')} {short} below {significant:.2f} cannot "
+            f"be told from chance (its 95 % CI includes 0.5), and a model needs a true {short} of "
             + (f"{detectable:.2f}" if detectable is not None else "more than 1")
             + " to be detected with 80 % power."
         )

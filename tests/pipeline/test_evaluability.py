@@ -130,7 +130,9 @@ def test_each_task_names_the_counts_that_bound_its_metric():
         survival_target(np.arange(1.0, 41.0), np.arange(40) % 4 == 0, [f"P{i}" for i in range(40)]),
     )
     assert survival["counts"] == {"positive": 10, "negative": 30}
-    assert survival["sentences"][0].startswith("With 10 events and 30 censored patients, a")
+    assert survival["sentences"][0].startswith(
+        "With 10 events and 30 censored patients, a C-index below"
+    )
     multiclass = cohort_evaluability(get_task("multiclass"), np.repeat([0, 1, 2], [30, 8, 40]))
     assert multiclass["counts"] == {"positive": 8, "negative": 70}
     assert multiclass["too_small"] and "too small" in multiclass["warning"]
