@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import time
 import traceback
@@ -95,6 +96,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from modelling import fmt_num as fmt  # a sibling script
@@ -311,6 +313,22 @@ def summary(rows: list[dict[str, Any]], tables: list[str], args: argparse.Namesp
     )
 
 
+def null_law(data: Dataset, args: argparse.Namespace) -> None:
+    """Each candidate's pooled AUC on the demo cohort with its labels permuted ``args.null``
+    times (the law: 0.5 +/- 0.1), with the round's splits."""
+    rng = np.random.default_rng(args.seed)
+    for name in args.candidates or ROUNDS[args.round]["challengers"]:
+        aucs = []
+        for _ in range(args.null):
+            permuted = dataclasses.replace(data, y=data.y[rng.permutation(len(data.y))])
+            aucs.append(run_one(name, permuted, args)["auc"])
+        print(
+            f"{name:<16} permuted-label AUC {np.mean(aucs):.3f} "
+            f"(range {min(aucs):.3f}-{max(aucs):.3f}, {args.null} permutations)",
+            flush=True,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), metavar="NAME")
@@ -318,6 +336,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--demo-features", type=Path, default=DEMO / "features.parquet")
     parser.add_argument("--demo-biomarkers", type=Path, default=DEMO / "cohort" / "biomarkers.csv")
     parser.add_argument("--round", type=int, choices=sorted(ROUNDS), default=max(ROUNDS))
+    parser.add_argument(
+        "--null",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead: the candidates' AUC on the demo with K label permutations (the null law)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="joblib workers over folds")
     parser.add_argument("--out", type=Path, default=Path("radfusion-out/honest_default"))
@@ -337,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif not args.demo_features.exists():
         print(f"no demo features at {args.demo_features}: run `make demo` first")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.null:
+        null_law(loaders["demo"](), args)
+        return
     results = args.out / "results.csv"
     rows = read_rows(results)
     done = {(r["candidate"], r["dataset"]) for r in rows}
