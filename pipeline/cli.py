@@ -793,6 +793,9 @@ def _print_summary(report: dict, out: Path) -> None:
         typer.echo(
             f"{name:<28} {value['mean']:9.3f}  [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
         )
+    evaluability = report.get("evaluability") or {}
+    for sentence in filter(None, [evaluability.get("warning"), *evaluability.get("sentences", [])]):
+        typer.echo(sentence)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
