@@ -60,14 +60,13 @@ from typing import Any
 import pandas as pd
 from joblib import Parallel, delayed
 from modelling import fmt_num as fmt  # a sibling script
-from modelling import markdown_table, write_csv
+from modelling import markdown_table, timed_cv, write_csv
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import build_model
-from radfusion.pipeline.progress import ProgressBar
-from radfusion.pipeline.validation import cross_validate_models, summarize
+from radfusion.pipeline.validation import summarize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radmlbench"
 #: Candidate name -> build_model keyword arguments (besides groups, "early", random_state).
@@ -97,19 +96,14 @@ def run_one(
     name: str, model: BaseEstimator, data: Dataset, args: argparse.Namespace
 ) -> tuple[pd.DataFrame, float]:
     """Out-of-fold predictions of one candidate on one table, and the CV's wall time."""
-    started = time.perf_counter()
-    result = cross_validate_models(
+    return timed_cv(
         {name: model},
-        data.X,
-        data.y,
-        ids=data.ids,
+        data,
         folds=args.folds,
         repeats=args.repeats,
         seed=args.seed,
         n_jobs=args.jobs,
-        progress=ProgressBar(name, leave=False),
     )
-    return result.predictions, time.perf_counter() - started
 
 
 def means(rows: list[dict[str, Any]], tables: Sequence[str]) -> dict[str, dict[str, float]]:

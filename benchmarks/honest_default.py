@@ -89,7 +89,6 @@ import argparse
 import csv
 import dataclasses
 import math
-import time
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -100,14 +99,13 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from modelling import fmt_num as fmt  # a sibling script
-from modelling import markdown_table
+from modelling import markdown_table, timed_cv
 from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.dataset import Dataset, load_dataset
 from radfusion.pipeline.fusion import build_model
 from radfusion.pipeline.learners import make_learner
-from radfusion.pipeline.progress import ProgressBar
-from radfusion.pipeline.validation import cross_validate_models, fold_scores, summarize
+from radfusion.pipeline.validation import fold_scores, summarize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radmlbench"
 DEMO = Path("radfusion-out/demo")
@@ -180,23 +178,18 @@ def twin(name: str, data: Dataset) -> str | None:
 
 
 def run_one(name: str, data: Dataset, args: argparse.Namespace) -> dict[str, Any]:
-    started = time.perf_counter()
-    result = cross_validate_models(
+    predictions, seconds = timed_cv(
         {name: candidate_model(name, data, args.seed)},
-        data.X,
-        data.y,
-        ids=data.ids,
+        data,
         folds=args.folds,
         repeats=1,
         seed=args.seed,
         n_jobs=args.jobs,
-        progress=ProgressBar(name, leave=False),
     )
-    seconds = time.perf_counter() - started
-    metrics = summarize(result.predictions, seed=args.seed)[name]
+    metrics = summarize(predictions, seed=args.seed)[name]
     auc = metrics["roc_auc"]
     return {
-        "fold_auc": float(pd.Series(fold_scores(result.predictions, name)[0]).mean()),
+        "fold_auc": float(pd.Series(fold_scores(predictions, name)[0]).mean()),
         "auc": auc["mean"],
         "ci_low": auc["ci_low"],
         "ci_high": auc["ci_high"],

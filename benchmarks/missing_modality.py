@@ -55,8 +55,10 @@ from radfusion.features.synthetic import make_cohort  # noqa: E402
 from radfusion.features.table import write_extraction  # noqa: E402
 from radfusion.pipeline.dataset import Dataset, load_dataset  # noqa: E402
 from radfusion.pipeline.fusion import FUSED, build_model, build_models  # noqa: E402
-from radfusion.pipeline.progress import ProgressBar  # noqa: E402
-from radfusion.pipeline.validation import compare_models, cross_validate_models, summarize  # noqa: E402
+from radfusion.pipeline.validation import compare_models, summarize  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from modelling import timed_cv  # noqa: E402  (a sibling script)
 
 REFERENCE = "ct_only"
 CLAIMED = ("late", "stacking")  # the strategies the claim is about
@@ -253,19 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"groups: {', '.join(f'{g} ({len(c)})' for g, c in data.groups.items())}")
     print(f"models: {', '.join(models)}; {args.folds} folds x {args.repeats} repeats")
 
-    started = time.perf_counter()
-    predictions = cross_validate_models(
-        models,
-        data.X,
-        data.y,
-        ids=data.ids,
-        folds=args.folds,
-        repeats=args.repeats,
-        seed=args.seed,
-        n_jobs=args.jobs,
-        progress=ProgressBar("cv"),
-    ).predictions
-    times["cross_validation"] = time.perf_counter() - started
+    predictions, times["cross_validation"] = timed_cv(
+        models, data, folds=args.folds, repeats=args.repeats, seed=args.seed, n_jobs=args.jobs
+    )
 
     started = time.perf_counter()
     scored = scored_patients(predictions)
