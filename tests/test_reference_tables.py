@@ -15,6 +15,16 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
+SMALL_RUN = ("--folds", "3", "--repeats", "1", "--jobs", "2")
+
+
+def _cv_report(path, out, *options: str) -> dict:
+    """``radfusion cv`` of a table at :data:`SMALL_RUN`'s size; its report."""
+    result = runner.invoke(app, ["cv", str(path), "--out", str(out), *SMALL_RUN, *options])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
 def test_breast_cancer_single_group_stacking(tmp_path):
     data = load_breast_cancer(as_frame=True)
     table = data.data.copy()
@@ -23,52 +33,14 @@ def test_breast_cancer_single_group_stacking(tmp_path):
     table["malignant"] = 1 - data.target  # 0 = malignant in scikit-learn's coding
     path = tmp_path / "breast_cancer.csv"
     table.to_csv(path, index=False)
-    result = runner.invoke(
-        app,
-        [
-            "cv",
-            str(path),
-            "--label",
-            "malignant",
-            "--out",
-            str(tmp_path / "r"),
-            "--folds",
-            "3",
-            "--repeats",
-            "1",
-            "--jobs",
-            "2",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    report = _cv_report(path, tmp_path / "r", "--label", "malignant")
     assert report["data"]["groups"] == {"all": 30}
     assert report["models"]["stacking"]["metrics"]["roc_auc"]["mean"] >= 0.97
 
 
 def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     path = shared_data("radmlbench", "datasets", "Head-Neck-PET-CT.gz")
-    result = runner.invoke(
-        app,
-        [
-            "cv",
-            str(path),
-            "--label",
-            "Target",
-            "--out",
-            str(tmp_path / "r"),
-            "--folds",
-            "3",
-            "--repeats",
-            "1",
-            "--learners",
-            "lr",
-            "--jobs",
-            "2",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    report = _cv_report(path, tmp_path / "r", "--label", "Target", "--learners", "lr")
     assert set(report["data"]["groups"]) == {"CT", "PET"}
     # volume: the ROI-volume baseline (the tables carry pyradiomics shape volumes)
     assert set(report["models"]) == {"CT", "PET", "volume", "early", "late", "stacking", "shared"}

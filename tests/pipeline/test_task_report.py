@@ -39,30 +39,13 @@ from radfusion.pipeline.report._tasks import (
 )
 from radfusion.pipeline.targets import PRIMARY_METRIC, task_metrics
 from radfusion.pipeline.validation import cross_validate_models, summarize
+from tests.pipeline.test_report import TOP_LEVEL_KEYS as BINARY_KEYS
 
 TASKS = ("multiclass", "regression")
+BINARY_ONLY = ("primary", "best_note", "warnings", "fusion_benefit")
 TOP_LEVEL_KEYS = [
-    "schema_version",
-    "radfusion_version",
-    "task",
-    "config",
-    "seed",
-    "data",
-    "inputs",
-    "versions",
-    "ci_method",
-    "models",
-    "fused",  # the models that combine groups (from the estimators, not their names)
-    "best",
-    "threshold",
-    "cohort",
-    "comparisons",
-    "curves",
-    "reproduce",
-    "methods",
-    "checklists",
-    "explanations",
-    "evaluability",  # schema 2.1
+    *(key for key in BINARY_KEYS if key not in BINARY_ONLY),
+    "evaluability",  # schema 2.1: added by build_cv_report to every task's report
 ]
 # A model name that must be escaped in HTML.
 TRICKY = "ridge <A> & 'b'"
