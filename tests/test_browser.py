@@ -21,8 +21,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from radfusion.pipeline.report import (
@@ -33,6 +31,7 @@ from radfusion.pipeline.report._figures import (
     FIGURES,
 )
 from radfusion.pipeline.validation import CVResult, summarize
+from tests.fabricated import graded_predictions
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -72,29 +71,6 @@ window.addEventListener("load", () => {
 """
 
 
-def fabricated_predictions(n=60, repeats=2, seed=0):
-    """Out-of-fold predictions of a few single-group and fused models (no model fitting)."""
-    rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % 2)
-    frames = []
-    for k, model in enumerate(["CT__tumor", "MR__tumor", "clinical", "early", "stacking"]):
-        for repeat in range(repeats):
-            score = (0.5 + 0.4 * k) * (y - 0.5) + rng.normal(size=n)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": [f"P{i:03d}" for i in range(n)],
-                        "model": model,
-                        "repeat": repeat,
-                        "fold": np.arange(n) % 3,
-                        "y_true": y,
-                        "proba": 1 / (1 + np.exp(-score)),
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
-
-
 def fabricated_explanations():
     """Meta-learner weights and permutation importance per group, so the contributions and
     importance figures have bars to draw."""
@@ -125,7 +101,7 @@ def fabricated_explanations():
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    predictions = fabricated_predictions()
+    predictions = graded_predictions(n=60)
     summary = summarize(predictions, n_bootstrap=100)
     report = build_report(
         CVResult.from_predictions(predictions),

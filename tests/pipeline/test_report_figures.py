@@ -28,32 +28,7 @@ from radfusion.pipeline.report._figures import (
 )
 from radfusion.pipeline.statistics import describe_cohort, standardized_difference
 from radfusion.pipeline.validation import CVResult, summarize
-
-SINGLE = ["CT__tumor", "MR__tumor", "clinical"]
-FUSED = ["early", "stacking"]
-
-
-def predictions(n=80, repeats=2, seed=0):
-    """Out-of-fold predictions of single-group and fused models of graded skill."""
-    rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % 2)
-    frames = []
-    for k, model in enumerate(SINGLE + FUSED):
-        for repeat in range(repeats):
-            score = (0.5 + 0.4 * k) * (y - 0.5) + rng.normal(size=n)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": [f"P{i:03d}" for i in range(n)],
-                        "model": model,
-                        "repeat": repeat,
-                        "fold": np.arange(n) % 3,
-                        "y_true": y,
-                        "proba": 1 / (1 + np.exp(-score)),
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+from tests.fabricated import FUSED, SINGLE, graded_predictions
 
 
 def importance(selected):
@@ -77,7 +52,7 @@ def importance(selected):
 
 @pytest.fixture(scope="module")
 def report():
-    table = predictions()
+    table = graded_predictions()
     explanations = {
         "meta_weights": None,
         "group_drop": None,
@@ -254,7 +229,7 @@ def test_table1_standardised_differences():
 
 
 def test_table1_html_shows_smd_and_methods_say_one_model():
-    table = predictions()
+    table = graded_predictions()
     table = table[table["model"] == "clinical"]
     rng = np.random.default_rng(0)
     y = table.drop_duplicates("patient_id")["y_true"].to_numpy()
