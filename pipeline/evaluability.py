@@ -2,9 +2,10 @@
 
 Small pure functions on counts and scores, no I/O:
 
-- :func:`hanley_mcneil_se` and :func:`smallest_distinguishable_auc`: the precision of an AUC
-  (or a C-index, with events as the positive class) follows from the class counts alone, so a
-  report can say before the results which AUC it could tell from chance;
+- :func:`chance_thresholds`: the precision of an AUC (or a C-index) follows from the outcomes
+  alone (the class counts; the events, censoring and ties), so a report can say before the
+  results which value it could tell from chance: the outcomes are scored at random many times
+  (:meth:`radfusion.pipeline.targets.Task.chance_scores`) and the spread read off;
 - :func:`best_of_optimism`: how much reporting the best of ``n`` equally good models inflates
   its estimate by chance (the "best of N" the report's ``best_note`` warns about);
 - :func:`corrected_resampled_interval`: a confidence interval of a repeated-CV mean whose
@@ -13,7 +14,8 @@ Small pure functions on counts and scores, no I/O:
 References
 ----------
 Hanley JA, McNeil BJ. The meaning and use of the area under a receiver operating
-characteristic (ROC) curve. Radiology 1982;143:29-36.
+characteristic (ROC) curve. Radiology 1982;143:29-36 (the normal approximation the drawn null
+spread agrees with on all but small cohorts, where it is too narrow).
 Nadeau C, Bengio Y. Inference for the generalization error. Mach Learn 2003;52:239-81.
 Bouckaert RR, Frank E. Evaluating the replicability of significance tests for comparing
 learning algorithms. PAKDD 2004:3-12 (the corrected repeated k-fold t interval).
@@ -31,62 +33,48 @@ from scipy.stats import t as student_t
 
 __all__ = [
     "best_of_optimism",
+    "chance_thresholds",
     "corrected_resampled_interval",
-    "hanley_mcneil_se",
-    "smallest_distinguishable_auc",
 ]
 
 
-def hanley_mcneil_se(auc: float, n_positive: int, n_negative: int) -> float:
-    """Standard error of an AUC estimated on ``n_positive`` and ``n_negative`` patients
-    (Hanley and McNeil's exponential approximation).
+def chance_thresholds(
+    draws: Sequence[float], *, level: float = 0.95, power: float = 0.8
+) -> dict[str, float | None]:
+    """What a cohort can tell, from its metric's null draws (random scorings of its outcomes).
 
-    >>> round(hanley_mcneil_se(0.5, 50, 50), 4)
-    0.058
+    ``min_significant``: the smallest value that chance reaches in at most ``(1 - level) / 2``
+    of the draws (the upper end of a two-sided test of "no better than chance"; exact up to
+    sampling, so small cohorts' discreteness is respected), so an estimate below it cannot be
+    told from chance; ``min_detectable``: ``min_significant + z_power * sd``, the true value
+    whose estimate (spread as under chance, which is conservative for high values) passes
+    that end with probability ``power``; ``null_sd``: the draws' spread. None where no value
+    (at most 1) qualifies: with 2 positives and 2 negatives a perfect ranking happens by
+    chance once in 6.
+
+    >>> import numpy as np
+    >>> draws = np.random.default_rng(0).normal(0.5, 0.05, 100_000)
+    >>> t = chance_thresholds(draws)
+    >>> round(t["min_significant"], 2), round(t["min_detectable"], 2), round(t["null_sd"], 3)
+    (0.6, 0.64, 0.05)
     """
-    if n_positive < 1 or n_negative < 1:
-        raise ValueError(f"need a patient of each class, got {n_positive} and {n_negative}")
-    q1 = auc / (2 - auc)
-    q2 = 2 * auc**2 / (1 + auc)
-    variance = (
-        auc * (1 - auc) + (n_positive - 1) * (q1 - auc**2) + (n_negative - 1) * (q2 - auc**2)
-    ) / (n_positive * n_negative)
-    return math.sqrt(max(variance, 0.0))
-
-
-def smallest_distinguishable_auc(
-    n_positive: int, n_negative: int, *, level: float = 0.95, power: float | None = None
-) -> float | None:
-    """The smallest AUC that ``n_positive`` and ``n_negative`` patients tell from 0.5.
-
-    Without ``power``: the smallest *estimated* AUC whose two-sided ``level`` confidence
-    interval excludes 0.5 (``A - z SE(A) > 0.5``). With ``power``: the smallest *true* AUC
-    that the two-sided test of AUC = 0.5 at ``1 - level`` detects with that power
-    (``A - 0.5 = z SE(0.5) + z_power SE(A)``). Standard errors are Hanley and McNeil's.
-    None when not even an AUC of 1 would do, by that formula or by the exact permutation
-    test (a perfect ranking of ``n_positive`` among ``n`` has p = 2 / C(n, n_positive)).
-
-    >>> round(smallest_distinguishable_auc(50, 50), 3)
-    0.61
-    >>> round(smallest_distinguishable_auc(50, 50, power=0.8), 3)
-    0.659
-    """
-    z = norm.ppf(0.5 + level / 2)
-    z_power = norm.ppf(power) if power is not None else 0.0
-    null_se = hanley_mcneil_se(0.5, n_positive, n_negative)
-
-    def margin(auc: float) -> float:
-        if power is None:
-            return auc - z * hanley_mcneil_se(auc, n_positive, n_negative) - 0.5
-        return auc - 0.5 - z * null_se - z_power * hanley_mcneil_se(auc, n_positive, n_negative)
-
-    if margin(1.0) <= 0 or 2 / math.comb(n_positive + n_negative, n_positive) > 1 - level:
-        return None  # the second: even a perfect ranking is not significant by permutation
-    low, high = 0.5, 1.0
-    for _ in range(60):  # bisection: margin rises with the AUC
-        middle = (low + high) / 2
-        low, high = (middle, high) if margin(middle) <= 0 else (low, middle)
-    return high
+    values = np.sort(np.asarray([d for d in draws if math.isfinite(d)], dtype=float))
+    if not len(values):
+        return {"min_significant": None, "min_detectable": None, "null_sd": None}
+    sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    # the smallest value that chance reaches or exceeds in at most (1 - level) / 2 of draws
+    levels = np.unique(values)
+    tail = (len(values) - np.searchsorted(values, levels, side="left")) / len(values)
+    passing = levels[tail <= (1 - level) / 2 + 1e-12]
+    if not len(passing):
+        return {"min_significant": None, "min_detectable": None, "null_sd": sd}
+    significant = float(passing[0])
+    detectable = significant + float(norm.ppf(power)) * sd
+    return {
+        "min_significant": significant,
+        "min_detectable": detectable if detectable <= 1 else None,
+        "null_sd": sd,
+    }
 
 
 def best_of_optimism(n_models: int, standard_error: float) -> float:

@@ -118,6 +118,26 @@ def _one_dimensional(y: Any) -> np.ndarray:
     return y
 
 
+def random_aucs(positive: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+    """ROC AUC of ``n_draws`` random scorings of patients whose class is ``positive`` (bool):
+    the null distribution of an AUC at this size and balance (exact up to sampling, small
+    cohorts included)."""
+    positive = np.asarray(positive, dtype=bool)
+    k, m = int(positive.sum()), int((~positive).sum())
+    if not k or not m:
+        return np.full(n_draws, np.nan)
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_draws)
+    for start in range(0, n_draws, 256):  # bounded memory on large cohorts
+        ranks = (
+            rng.random((min(256, n_draws - start), len(positive))).argsort(axis=1).argsort(axis=1)
+        )
+        out[start : start + len(ranks)] = (ranks[:, positive].sum(axis=1) + k - k * (k + 1) / 2) / (
+            k * m
+        )
+    return out
+
+
 def stratified_bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
     """Stratified bootstrap over patients as multiplicities, shape (n_bootstrap, n_patients).
 
@@ -228,10 +248,12 @@ class Task:
         of a fold too small to fit)."""
         return ""
 
-    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str] | None:
-        """The two counts that set the precision of the primary metric when it is an AUC or a
-        C-index (:func:`radfusion.pipeline.evaluability.smallest_distinguishable_auc`), and
-        how a sentence names them; None when it is not a ranking metric."""
+    def chance_scores(
+        self, y: np.ndarray, n_draws: int, seed: int
+    ) -> tuple[np.ndarray, dict[str, int], str] | None:
+        """The primary metric of ``n_draws`` random scorings of these outcomes (what chance
+        alone gives at this cohort's size and balance), the counts that set its spread, and how
+        a sentence names them; None when the metric is not a ranking one (or undefined)."""
         return None
 
     # ------------------------------------------------------------- a saved model on new rows
@@ -486,10 +508,13 @@ class BinaryTask(_ClassificationTask):
     def output_columns(self, n_outputs: int) -> list[str]:
         return ["proba"]
 
-    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
-        positive = int(np.sum(np.asarray(y) == 1))
-        negative = len(y) - positive
-        return positive, negative, f"{positive} positive and {negative} negative patients"
+    def chance_scores(
+        self, y: np.ndarray, n_draws: int, seed: int
+    ) -> tuple[np.ndarray, dict[str, int], str]:
+        positive = np.asarray(y) == 1
+        k, m = int(positive.sum()), int((~positive).sum())
+        words = f"{k} positive and {m} negative patients"
+        return random_aucs(positive, n_draws, seed), {"positive": k, "negative": m}, words
 
     def fold_output(self, estimator: Any, X: Any, n_outputs: int, name: str) -> np.ndarray:
         return super().fold_output(estimator, X, n_outputs, name)[:, 1]
@@ -547,12 +572,18 @@ class MulticlassTask(_ClassificationTask):
     def output_columns(self, n_outputs: int) -> list[str]:
         return [f"proba_{k}" for k in range(n_outputs)]
 
-    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
-        """The smallest class against the others (its one-vs-rest AUC is the least precise)."""
-        counts = np.bincount(np.asarray(y, dtype=np.int64))
-        smallest = int(counts[counts > 0].min())
-        rest = len(y) - smallest
-        return smallest, rest, f"{smallest} patients in the smallest class and {rest} others"
+    def chance_scores(
+        self, y: np.ndarray, n_draws: int, seed: int
+    ) -> tuple[np.ndarray, dict[str, int], str]:
+        """The smallest class against the others: its one-vs-rest AUC is the least precise of
+        the macro average's (so this is a conservative view of the macro AUC)."""
+        codes = np.asarray(y, dtype=np.int64)
+        counts = np.bincount(codes)
+        smallest = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
+        k, m = int(counts[smallest]), len(codes) - int(counts[smallest])
+        words = f"{k} patients in the smallest class and {m} in the others"
+        draws = random_aucs(codes == smallest, n_draws, seed)
+        return draws, {"smallest_class": k, "others": m}, words
 
     def metric_values(self, weights: Any, y: Any, outputs: Any) -> np.ndarray:
         return multiclass_metrics(weights, np.asarray(y).astype(np.int64), outputs)
@@ -807,12 +838,27 @@ class SurvivalTask(Task):
     def output_columns(self, n_outputs: int) -> list[str]:
         return ["risk", "train_median_risk", *map(survival_output_column, self.times)]
 
-    def ranking_counts(self, y: np.ndarray) -> tuple[int, int, str]:
-        """Events against the censored: every comparable pair of Harrell's C holds an event,
-        so the events bound its precision as the positives bound an AUC's."""
-        events = int(np.sum(np.asarray(y[EVENT_FIELD], dtype=bool)))
-        censored = len(y) - events
-        return events, censored, f"{events} events and {censored} censored patients"
+    def chance_scores(
+        self, y: np.ndarray, n_draws: int, seed: int
+    ) -> tuple[np.ndarray, dict[str, int], str] | None:
+        """Harrell's C of random risk scores on these times and events (its spread depends on
+        the events, the censoring and the ties, so it is drawn rather than approximated from
+        counts): over the pairs whose earlier time is an event, the share the random scores
+        order correctly; fewer draws on very large cohorts. None without such a pair."""
+        event = np.asarray(y[EVENT_FIELD], dtype=bool)
+        time = np.asarray(y[TIME_FIELD], dtype=np.float64)
+        first, second = np.nonzero(event[:, None] & (time[:, None] < time[None, :]))
+        if not len(first):
+            return None
+        rng = np.random.default_rng(seed)
+        n_draws = min(n_draws, max(200, int(2e7 // len(first))))
+        draws = np.empty(n_draws)
+        for k in range(n_draws):
+            risk = rng.random(len(time))
+            draws[k] = np.mean(risk[first] > risk[second])
+        events = int(event.sum())
+        words = f"{events} event{'s' if events != 1 else ''} among {len(event)} patients"
+        return draws, {"events": events, "censored": len(event) - events}, words
 
     def strata(self, codes: np.ndarray) -> np.ndarray:
         return codes[EVENT_FIELD].astype(np.int64)

@@ -104,17 +104,19 @@ of every task)::
                        group, the clinical-only and the volume-only model as paired ΔAUC with
                        a 95 % CI, a verdict per pair and plain sentences
                        (:func:`radfusion.pipeline.report.fusion_benefit`)
-    evaluability       (2.1, every task) the report's opening answer: "metric" (the task's
-                       primary metric), "counts" {positive, negative} (events and censored
-                       for survival, the smallest class and the rest for multiclass; null for
-                       regression), "level", "power", "min_significant" (smallest estimate
-                       whose 95 % CI excludes 0.5), "min_detectable" (smallest true value
-                       detected with 80 % power), "adequate_value" (0.75), "too_small"
-                       (min_detectable above it), "warning" (text | null), "headline"
-                       {model, declared, mean, ci_low, ci_high, "fold_interval": {mean,
-                       ci_low, ci_high, sd, n_scores, test_to_train} | null (the corrected
-                       resampled-t interval of the per-fold scores)}, "optimism" {n_models,
-                       best, expected_at_most, observed}, "sentences" [text], "method" text
+    evaluability       (2.1, added by ``build_cv_report`` for every task) the report's
+                       opening answer: "metric" (the task's primary metric), "counts"
+                       ({positive, negative}; survival {events, censored}; multiclass
+                       {smallest_class, others}; null for regression), "level", "power",
+                       "min_significant" (the smallest value chance reaches in at most 2.5 %
+                       of random scorings of the outcomes), "min_detectable" (the smallest
+                       true value detected with 80 % power), "null_sd", "adequate_value"
+                       (0.75), "too_small" (min_detectable above it or undefined), "warning"
+                       (text | null), "headline" {model, declared, mean, ci_low, ci_high,
+                       "fold_interval": {mean, ci_low, ci_high, sd, n_scores, test_to_train}
+                       | null (the corrected resampled-t interval of the per-fold scores)},
+                       "optimism" {n_models, best, expected (the average excess of the best
+                       of N by chance), observed}, "sentences" [text], "method" text
                        (:func:`radfusion.pipeline.report._headline.evaluability`)
 
 ``predictions.csv`` holds the out-of-fold predictions: ``patient_id, model, repeat, fold,

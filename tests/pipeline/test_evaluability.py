@@ -4,47 +4,66 @@ per-fold interval is the corrected resampled t, and every report opens with the 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm, rankdata
-from sklearn.linear_model import LogisticRegression
+from scipy.stats import norm
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sksurv.metrics import concordance_index_censored
 
 from radfusion.pipeline.evaluability import (
     best_of_optimism,
+    chance_thresholds,
     corrected_resampled_interval,
-    hanley_mcneil_se,
-    smallest_distinguishable_auc,
 )
-from radfusion.pipeline.report import build_cv_report, cohort_evaluability, render_html
+from radfusion.pipeline.report import (
+    build_cv_report,
+    cohort_evaluability,
+    primary_model,
+    render_html,
+)
 from radfusion.pipeline.survival import survival_target
 from radfusion.pipeline.targets import get_task
 from radfusion.pipeline.validation import cross_validate_models, fold_scores, summarize
 
 
-def test_hanley_mcneil_matches_the_spread_of_null_aucs():
-    rng = np.random.default_rng(0)
-    ranks = rankdata(rng.normal(size=(20_000, 90)), axis=1)  # 30 positive, then 60 negative
-    aucs = (ranks[:, :30].sum(axis=1) - 30 * 31 / 2) / (30 * 60)
-    assert np.std(aucs) == pytest.approx(hanley_mcneil_se(0.5, 30, 60), rel=0.06)
-    with pytest.raises(ValueError, match="a patient of each class"):
-        hanley_mcneil_se(0.7, 0, 10)
+def _hanley_mcneil_null_se(k, m):
+    """Hanley and McNeil's standard error of an AUC of 0.5 on k positives and m negatives."""
+    q1, q2 = 0.5 / 1.5, 2 * 0.25 / 1.5
+    return np.sqrt((0.25 + (k - 1) * (q1 - 0.25) + (m - 1) * (q2 - 0.25)) / (k * m))
 
 
-def test_the_smallest_distinguishable_auc_sits_on_its_boundary():
-    z = norm.ppf(0.975)
-    significant = smallest_distinguishable_auc(25, 68)
-    assert significant - z * hanley_mcneil_se(significant, 25, 68) == pytest.approx(0.5, abs=1e-9)
-    detectable = smallest_distinguishable_auc(25, 68, power=0.8)
-    assert detectable - 0.5 == pytest.approx(
-        z * hanley_mcneil_se(0.5, 25, 68) + norm.ppf(0.8) * hanley_mcneil_se(detectable, 25, 68)
+def test_chance_draws_spread_as_hanley_and_mcneil_say_on_a_large_cohort():
+    draws, counts, words = get_task("binary").chance_scores(np.repeat([1, 0], [30, 60]), 4000, 0)
+    assert counts == {"positive": 30, "negative": 60} and words.startswith("30 positive")
+    assert np.std(draws) == pytest.approx(_hanley_mcneil_null_se(30, 60), rel=0.06)
+    assert np.mean(draws) == pytest.approx(0.5, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("positive", "negative", "exact"),
+    # the exact two-sided 5 % critical AUC of the Mann-Whitney test; None: not even a perfect
+    # ranking is significant (p = 2 / C(n, positive) > 0.05)
+    [(2, 2, None), (3, 4, None), (5, 5, 0.92), (10, 10, 0.77)],
+)
+def test_small_cohorts_follow_the_exact_null(positive, negative, exact):
+    draws, _, _ = get_task("binary").chance_scores(np.repeat([1, 0], [positive, negative]), 4000, 0)
+    thresholds = chance_thresholds(draws)
+    if exact is None:
+        assert thresholds["min_significant"] is None and thresholds["min_detectable"] is None
+    else:
+        assert thresholds["min_significant"] == pytest.approx(exact)
+    section = cohort_evaluability(get_task("binary"), np.repeat([1, 0], [positive, negative]))
+    assert section["too_small"] and "too small for the question" in section["warning"]
+
+
+def test_the_detectable_value_sits_power_sds_above_the_significant_one():
+    draws = np.random.default_rng(0).normal(0.5, 0.05, 50_000)
+    thresholds = chance_thresholds(draws)
+    assert thresholds["min_significant"] == pytest.approx(0.5 + norm.ppf(0.975) * 0.05, abs=2e-3)
+    assert thresholds["min_detectable"] - thresholds["min_significant"] == pytest.approx(
+        norm.ppf(0.8) * thresholds["null_sd"]
     )
-    assert 0.5 < significant < detectable < 1
-    # more patients tell smaller signals; two of each tell nothing
-    assert smallest_distinguishable_auc(250, 680) < significant
-    assert smallest_distinguishable_auc(2, 2) is None  # exact: a perfect ranking has p = 1/3
-    assert smallest_distinguishable_auc(3, 4) is None  # p = 2/35 > 0.05
-    assert smallest_distinguishable_auc(4, 4) is not None  # p = 2/70
 
 
 def test_best_of_optimism_is_the_expected_maximum():
@@ -124,17 +143,57 @@ def test_the_report_opens_with_what_the_cohort_can_tell():
     assert "too small for the question" in html[answer : html.index('id="cohort"')]
 
 
-def test_each_task_names_the_counts_that_bound_its_metric():
+def test_each_task_draws_its_own_chance():
+    times = np.arange(1.0, 61.0)
+    ids = [f"P{i}" for i in range(60)]
     survival = cohort_evaluability(
-        get_task("survival"),
-        survival_target(np.arange(1.0, 41.0), np.arange(40) % 4 == 0, [f"P{i}" for i in range(40)]),
+        get_task("survival"), survival_target(times, np.arange(60) % 4 == 0, ids)
     )
-    assert survival["counts"] == {"positive": 10, "negative": 30}
-    assert survival["sentences"][0].startswith(
-        "With 10 events and 30 censored patients, a C-index below"
-    )
+    assert survival["counts"] == {"events": 15, "censored": 45}
+    assert survival["sentences"][0].startswith("With 15 events among 60 patients, a C-index below")
+    # the drawn spread is that of scikit-survival's Harrell's C of random scores
+    y = survival_target(times, np.arange(60) % 4 == 0, ids)
+    rng = np.random.default_rng(3)
+    reference = [
+        concordance_index_censored(y["event"], y["time"], rng.random(60))[0] for _ in range(300)
+    ]
+    assert survival["null_sd"] == pytest.approx(np.std(reference), rel=0.15)
+    # every patient an event (no censoring) is a cohort like any other
+    everyone = cohort_evaluability(get_task("survival"), survival_target(times, np.ones(60), ids))
+    assert everyone["counts"] == {"events": 60, "censored": 0} and everyone["min_significant"]
+    # the only event is the last time: no pair a C-index could order, nothing to say
+    last = cohort_evaluability(get_task("survival"), survival_target(times, times == 60, ids))
+    assert last["counts"] is None and last["sentences"] == []
     multiclass = cohort_evaluability(get_task("multiclass"), np.repeat([0, 1, 2], [30, 8, 40]))
-    assert multiclass["counts"] == {"positive": 8, "negative": 70}
+    assert multiclass["counts"] == {"smallest_class": 8, "others": 70}
     assert multiclass["too_small"] and "too small" in multiclass["warning"]
     regression = cohort_evaluability(get_task("regression"), np.linspace(0, 1, 50))
     assert regression["counts"] is None and regression["sentences"] == []
+    assert regression["method"] == ""
+
+
+def test_a_regression_report_says_only_what_it_computed():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["CT__tumor__a", "CT__tumor__b"])
+    X.index = [f"P{i:03d}" for i in range(60)]
+    y = X["CT__tumor__a"].to_numpy() + rng.normal(size=60)
+    result = cross_validate_models(
+        {"stacking": make_pipeline(StandardScaler(), Ridge())}, X, y, folds=3, task="regression"
+    )
+    summary = summarize(result.predictions, task="regression", n_bootstrap=50)
+    report = build_cv_report(
+        result, summary, config={}, seed=0, inputs={}, groups={"CT__tumor": list(X)}
+    )
+    section = report["evaluability"]
+    assert section["counts"] is None and section["headline"]["model"] == "stacking"
+    assert "class counts" not in section["method"] and "outcomes alone" not in section["method"]
+    assert "Nadeau and Bengio" in section["method"]
+
+
+def test_a_declared_model_that_could_not_be_fitted_falls_back():
+    config = {"primary": "late", "skipped_models": {"late": "ValueError: broken"}}
+    headline = primary_model(["CT__tumor", "early", "stacking"], config, ["early", "stacking"])
+    assert headline == {
+        "model": "stacking",
+        "declared": "--primary late could not be fitted; the default strategy",
+    }

@@ -34,37 +34,8 @@ from radfusion.pipeline.report._files import (
 )
 from radfusion.pipeline.statistics import describe_cohort
 from radfusion.pipeline.validation import METRICS, CVResult, cross_validate_models, summarize
+from tests.report_keys import TOP_LEVEL_KEYS
 
-TOP_LEVEL_KEYS = [
-    "schema_version",
-    "radfusion_version",
-    "task",  # schema 2.0: every report says its task
-    "config",
-    "seed",
-    "data",
-    "inputs",
-    "versions",
-    "ci_method",
-    "models",
-    "fused",  # the models that combine groups (from the estimators, not their names)
-    "best",
-    # schema 1.1
-    "threshold",
-    "cohort",
-    "comparisons",
-    "curves",
-    "reproduce",
-    # schema 1.2
-    "methods",
-    "checklists",
-    # schema 1.3
-    "explanations",
-    # schema 1.4
-    "primary",
-    "best_note",
-    "warnings",
-    "fusion_benefit",
-]
 MODEL_KEYS = ["metrics", "confusion_matrix", "curves"]
 FIGURE_NAMES = [
     "auc_forest",

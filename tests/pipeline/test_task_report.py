@@ -39,7 +39,7 @@ from radfusion.pipeline.report._tasks import (
 )
 from radfusion.pipeline.targets import PRIMARY_METRIC, task_metrics
 from radfusion.pipeline.validation import cross_validate_models, summarize
-from tests.pipeline.test_report import TOP_LEVEL_KEYS as BINARY_KEYS
+from tests.report_keys import TOP_LEVEL_KEYS as BINARY_KEYS
 
 TASKS = ("multiclass", "regression")
 BINARY_ONLY = ("primary", "best_note", "warnings", "fusion_benefit")
