@@ -221,9 +221,10 @@ def _estimate(value: Mapping[str, Any], interval: str) -> str:
     return escape(text)
 
 
-def evaluability_html(report: Mapping[str, Any]) -> str:
-    """The report's opening answer: the headline model, whether fusion helped (when the report
-    says), and the evaluability sentences; empty for a report without the section."""
+def evaluability_html(report: Mapping[str, Any], fusion: Sequence[str] | None = None) -> str:
+    """The report's opening answer: the headline model, whether fusion helped (``fusion``:
+    the report kind's sentences; default: the binary report's ``fusion_benefit``), and the
+    evaluability sentences; empty for a report without the section."""
     section = report.get("evaluability")
     if not section or not (section.get("headline") or section["sentences"]):
         return ""
@@ -244,8 +245,9 @@ def evaluability_html(report: Mapping[str, Any]) -> str:
             )
             + ".</p>"
         )
-    for sentence in (report.get("fusion_benefit") or {}).get("sentences", ()):
-        parts.append(f"<p>{escape(sentence)}</p>")
+    if fusion is None:
+        fusion = (report.get("fusion_benefit") or {}).get("sentences", ())
+    parts += [f"<p>{escape(sentence)}</p>" for sentence in fusion]
     if section.get("warning"):
         parts.append(f'<p class="warning"><strong>{escape(section["warning"])}</strong></p>')
     parts += [f"<p>{escape(sentence)}</p>" for sentence in section["sentences"]]

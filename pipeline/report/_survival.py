@@ -712,6 +712,29 @@ def _performance_html(report: Mapping[str, Any]) -> str:
     )
 
 
+def fusion_sentences(report: Mapping[str, Any]) -> list[str]:
+    """Whether fusion helped, in words: the fused models against the best single group
+    (ΔHarrell's C whose 95 % interval lies above 0 counts as better); none without tests."""
+    comparisons = report["comparisons"]
+    best = comparisons.get("best_single")
+    tests = [t for t in comparisons["tests"] if t["single"] == best]
+    if best is None or not tests:
+        return []
+    c_index = (report["models"][best]["metrics"].get("harrell_c") or {}).get("mean")
+    what = f"the best single group ({best}, Harrell's C {fmt(c_index)})"
+    better = [t for t in tests if t["ci_low"] is not None and t["ci_low"] > 0]
+    if not better:
+        return [
+            f"Fusion does not help over {what}: no fused model's C-index is clearly higher "
+            "(every 95 % interval of the difference includes 0 or lies below it)."
+        ]
+    gains = "; ".join(
+        f"{t['fused']} {t['delta']:+.3f} (95 % CI {fmt(t['ci_low'])} to {fmt(t['ci_high'])})"
+        for t in better
+    )
+    return [f"Fusion does better than {what}: ΔC-index {gains}."]
+
+
 def _comparisons_html(report: Mapping[str, Any]) -> str:
     comparisons = report["comparisons"]
     best_single = comparisons.get("best_single")
@@ -796,7 +819,7 @@ def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | No
         f"schema {e(report.get('schema_version'))} &middot; task survival &middot; seed "
         f"{e(report.get('seed'))}</p>",
         f"<nav>{nav}</nav>",
-        evaluability_html(report),
+        evaluability_html(report, fusion=fusion_sentences(report)),
         '<h2 id="cohort">Cohort</h2>',
         _cohort_html(report),
         '<h2 id="methods">Methods</h2>',

@@ -22,6 +22,7 @@ from radfusion.pipeline.report import (
     primary_model,
     render_html,
 )
+from radfusion.pipeline.report._survival import fusion_sentences
 from radfusion.pipeline.survival import survival_target
 from radfusion.pipeline.targets import get_task
 from radfusion.pipeline.validation import cross_validate_models, fold_scores, summarize
@@ -197,3 +198,21 @@ def test_a_declared_model_that_could_not_be_fitted_falls_back():
         "model": "stacking",
         "declared": "--primary late could not be fitted; the default strategy",
     }
+
+
+def test_the_survival_answer_says_whether_fusion_helped():
+    def report(ci_low):
+        test = {"fused": "late", "single": "CT", "delta": 0.04, "ci_low": ci_low, "ci_high": 0.09}
+        return {
+            "comparisons": {"best_single": "CT", "tests": [test]},
+            "models": {"CT": {"metrics": {"harrell_c": {"mean": 0.61}}}},
+        }
+
+    (better,) = fusion_sentences(report(0.01))
+    assert better == (
+        "Fusion does better than the best single group (CT, Harrell's C 0.610): "
+        "ΔC-index late +0.040 (95 % CI 0.010 to 0.090)."
+    )
+    (same,) = fusion_sentences(report(-0.01))
+    assert same.startswith("Fusion does not help over the best single group (CT")
+    assert fusion_sentences({"comparisons": {"best_single": None, "tests": []}}) == []
