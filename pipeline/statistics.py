@@ -45,6 +45,7 @@ __all__ = [
     "holm",
     "net_benefit",
     "net_benefit_treat_all",
+    "random_aucs",
     "site_outcome_association",
     "standardized_difference",
 ]
@@ -210,6 +211,21 @@ def auc_rows(y: Any, scores: Any) -> np.ndarray:
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     ranks = rankdata(scores, axis=1)
     return (ranks[:, pos].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def random_aucs(positive: Any, n_draws: int, seed: int) -> np.ndarray:
+    """ROC AUC (:func:`auc_rows`) of ``n_draws`` random scorings of patients whose class is
+    ``positive`` (bool): the null distribution of an AUC at this size and balance (exact up
+    to sampling, small cohorts included); NaN without both classes."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
+        return np.full(n_draws, np.nan)
+    rng = np.random.default_rng(seed)
+    chunks = [  # bounded memory on large cohorts
+        auc_rows(positive, rng.random((min(256, n_draws - start), len(positive))))
+        for start in range(0, n_draws, 256)
+    ]
+    return np.concatenate(chunks) if chunks else np.empty(0)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -25,7 +25,7 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from radfusion.features.errors import InputError, Problem
 
-from .statistics import bootstrap_auc, calibration_fit, group_sums, weighted_auc
+from .statistics import bootstrap_auc, calibration_fit, group_sums, random_aucs, weighted_auc
 from .survival import (
     EVENT_FIELD,
     TIME_FIELD,
@@ -116,26 +116,6 @@ def _one_dimensional(y: Any) -> np.ndarray:
     if pd.isna(y).any():
         raise ValueError("y contains missing values")
     return y
-
-
-def random_aucs(positive: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
-    """ROC AUC of ``n_draws`` random scorings of patients whose class is ``positive`` (bool):
-    the null distribution of an AUC at this size and balance (exact up to sampling, small
-    cohorts included)."""
-    positive = np.asarray(positive, dtype=bool)
-    k, m = int(positive.sum()), int((~positive).sum())
-    if not k or not m:
-        return np.full(n_draws, np.nan)
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_draws)
-    for start in range(0, n_draws, 256):  # bounded memory on large cohorts
-        ranks = (
-            rng.random((min(256, n_draws - start), len(positive))).argsort(axis=1).argsort(axis=1)
-        )
-        out[start : start + len(ranks)] = (ranks[:, positive].sum(axis=1) + k - k * (k + 1) / 2) / (
-            k * m
-        )
-    return out
 
 
 def stratified_bootstrap_weights(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:

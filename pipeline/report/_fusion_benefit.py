@@ -12,14 +12,13 @@ one sentence that fusion does not help.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import CONTROL_GROUP, VOLUME_GROUP
-from ._html import escape, fmt, html_table, num_cell
+from ._html import escape, finite_number, fmt, html_table, num_cell
 
 __all__ = [
     "FUSION_BENEFIT_SECTION",
@@ -114,7 +113,7 @@ def fusion_benefit(
                     "reference": reference,
                     "roles": list(its_roles),
                     **{
-                        key: _number(test.get(key))
+                        key: finite_number(test.get(key))
                         for key in (
                             "auc_model",
                             "auc_reference",
@@ -176,18 +175,11 @@ def fusion_benefit_html(benefit: Mapping[str, Any]) -> str:
 
 def _auc(entry: Mapping[str, Any]) -> float | None:
     metrics = entry.get("metrics", entry)
-    return _number((metrics.get("roc_auc") or {}).get("mean"))
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return finite_number((metrics.get("roc_auc") or {}).get("mean"))
 
 
 def _verdict(test: Mapping[str, Any]) -> str:
-    low, high = _number(test.get("ci_low")), _number(test.get("ci_high"))
+    low, high = finite_number(test.get("ci_low")), finite_number(test.get("ci_high"))
     if low is not None and low > 0:
         return BETTER
     if high is not None and high < 0:

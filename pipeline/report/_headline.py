@@ -9,14 +9,13 @@ against the headline model declared before the run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..evaluability import best_of_optimism, chance_thresholds, corrected_resampled_interval
 from ..targets import Task
 from ..validation import CVResult, fold_scores, output_cube
-from ._html import escape
+from ._html import escape, finite_number
 
 __all__ = [
     "ADEQUATE_AUC",
@@ -103,10 +102,6 @@ def primary_model(
     }
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
-
-
 def cohort_evaluability(task: Task, y: Any, *, seed: int = 0) -> dict[str, Any]:
     """What a cohort of these outcomes can tell, from the outcomes alone (see the module
     docstring): the ``evaluability`` section of an external-validation report, and the
@@ -179,12 +174,12 @@ def evaluability(
     if out["null_sd"] is not None:
         bound = best_of_optimism(len(names), out["null_sd"])
     observed = None
-    if best is not None and _number(value.get("mean")) is not None:
+    if best is not None and finite_number(value.get("mean")) is not None:
         observed = scores[best]["mean"] - value["mean"]
     out.update(
         headline={
             **headline,
-            **{k: _number(value.get(k)) for k in ("mean", "ci_low", "ci_high")},
+            **{k: finite_number(value.get(k)) for k in ("mean", "ci_low", "ci_high")},
             "fold_interval": corrected_resampled_interval(
                 *fold_scores(result.predictions, headline["model"], task), level=LEVEL
             ),

@@ -167,6 +167,14 @@ def num_cell(value: Any) -> str:
     return f'<td class="num">{escape(value)}</td>'
 
 
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing or not finite (a report's null)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
