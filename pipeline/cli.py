@@ -10,9 +10,10 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from inspect import Parameter
 from pathlib import Path
-from typing import Annotated, get_args, get_type_hints
+from typing import Annotated, get_args, get_origin, get_type_hints
 
 import typer
 
@@ -153,6 +154,7 @@ def model_options() -> list[inspect.Parameter]:
     as help. Each defaults to None, "not given": the estimator's own default applies, and a run
     passes on only what the user chose (``config.models`` records every parameter)."""
     from .fusion import FUSION_CONSTRAINTS, FusionClassifier
+    from .learners import strategy_learners
 
     hints = get_type_hints(FusionClassifier.__init__)
     helps = _first_sentences(FusionClassifier.__doc__ or "")
@@ -161,12 +163,17 @@ def model_options() -> list[inspect.Parameter]:
         if name in NOT_MODEL_OPTIONS:
             continue
         kind = hints.get(name, str | None)
-        if isinstance(parameter.default, tuple):  # a sequence of names: repeat the option
-            kind = list[str]
-        elif kind not in (bool, int, float, str):
+        if kind not in (bool, int, float, str):
             kind = next(a for a in get_args(kind) if a is not type(None))  # X | None -> X
+        if get_origin(kind) is Sequence:  # a sequence of names: repeat the option
+            kind = list[str]
         choices = [getattr(c, "options", None) for c in FUSION_CONSTRAINTS.get(name, ())]
         default = parameter.default
+        if name == "learners" and default is None:
+            default = (
+                f"{', '.join(strategy_learners('pooled'))} for pooled, "
+                f"{', '.join(strategy_learners('stacking'))} otherwise"
+            )
         parts = [helps.get(name) or name.replace("_", " ").capitalize()]
         parts += [f"One of {', '.join(c)}" for c in choices if c and len(c) > 1]
         parts.append(
@@ -501,7 +508,9 @@ def cv(
     biomarkers_id: BiomarkersId = None,
     strategy: Annotated[
         list[str] | None,
-        typer.Option(help="single, early, late, stacking, shared (repeatable; default all)."),
+        typer.Option(
+            help="single, early, late, stacking, pooled, shared (repeatable; default all)."
+        ),
     ] = None,
     folds: Folds = 5,
     repeats: Repeats = 3,
@@ -532,7 +541,8 @@ def cv(
     primary: Annotated[
         str | None,
         typer.Option(
-            help="The model the report leads with, declared before the run (default stacking)."
+            help="The model the report leads with, declared before the run (default pooled; "
+            "stacking for survival)."
         ),
     ] = None,
     quiet: Quiet = False,
@@ -613,7 +623,9 @@ def train(
     biomarkers_id: BiomarkersId = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="early, late, stacking or shared (default stacking)."),
+        typer.Option(
+            help="early, late, stacking, pooled or shared (default pooled; stacking for survival)."
+        ),
     ] = None,
     seed: Seed = 0,
     task: Task = "auto",
@@ -658,7 +670,7 @@ def train(
                 biomarkers=biomarkers,
                 id_column=id_column,
                 params=params,
-                strategy=strategy or "stacking",
+                strategy=strategy,
                 seed=seed,
                 task=task,
                 biomarkers_id=biomarkers_id,
@@ -833,7 +845,9 @@ def demo(
         quiet=quiet,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
-    typer.echo("3/3 cross-validating single groups and early, late, stacking, shared fusion")
+    typer.echo(
+        "3/3 cross-validating single groups and early, late, stacking, pooled, shared fusion"
+    )
     report_dir = out / "report"
     with ProgressBar("cv", quiet=quiet) as progress:
         report = run_cv(

@@ -194,7 +194,8 @@ def run_cv(
     report says so.
 
     ``primary`` names the model the report leads with, declared before the run (default: the
-    stacking model when it ran, see :func:`radfusion.pipeline.report.primary_model`).
+    task's default strategy when it ran, ``pooled``, ``stacking`` for survival; see
+    :func:`radfusion.pipeline.report.primary_model`).
     ``progress(done, total)`` follows the fits (:mod:`radfusion.pipeline.progress`).
     """
     params = check_fusion_params(params, random_state=seed)

@@ -40,8 +40,16 @@ LEARNERS = ("lr", "svm", "rf", "xgb")
 WIDE_LEARNERS = ("l1", "enet", "et")
 """Further classifiers for wide tables (``benchmarks/base_learners.py``), by name only."""
 
-LEARNER_NAMES = (*LEARNERS, *WIDE_LEARNERS)
+POOLED_LEARNERS = ("lr", "rf30")
+"""The default learners of the ``pooled`` strategy: the winner of the second pre-registered
+round of ``benchmarks/honest_default.py`` (mean AUC 0.729 on 12 radMLBench tables against
+stacking's 0.723, at 0.88 of its cost)."""
+
+LEARNER_NAMES = (*LEARNERS, "rf30", *WIDE_LEARNERS)
 """Every name :func:`make_learner` accepts for a classification task."""
+
+REGRESSOR_NAMES = (*LEARNERS, "rf30")
+"""Every name :func:`make_regressor` accepts."""
 
 PENALTY_CS = tuple(np.logspace(-2, 1, 7))
 """Inverse penalties (``C``) that ``"l1"`` and ``"enet"`` choose among by inner CV."""
@@ -94,6 +102,18 @@ def named_learners(learners) -> list[tuple[str, str | BaseEstimator]]:
     ]
 
 
+def strategy_learners(strategy: str, learners=None):
+    """The learners of a stacking or pooled model: ``learners``, or when None the strategy's
+    defaults (:data:`POOLED_LEARNERS` for ``"pooled"``, :data:`LEARNERS` otherwise).
+
+    >>> strategy_learners("pooled"), strategy_learners("stacking", ["lr"])
+    (('lr', 'rf30'), ['lr'])
+    """
+    if learners is not None:
+        return learners
+    return POOLED_LEARNERS if strategy == "pooled" else LEARNERS
+
+
 def make_learner(
     name: str,
     random_state: int | None = 0,
@@ -105,8 +125,9 @@ def make_learner(
 
     Parameters
     ----------
-    name : {"lr", "svm", "rf", "xgb", "l1", "enet", "et"}
-        The first four are the defaults (:data:`LEARNERS`); the others (:data:`WIDE_LEARNERS`)
+    name : {"lr", "svm", "rf", "xgb", "rf30", "l1", "enet", "et"}
+        The first four are stacking's defaults (:data:`LEARNERS`), ``"lr"`` and ``"rf30"``
+        the pooled strategy's (:data:`POOLED_LEARNERS`); the others (:data:`WIDE_LEARNERS`)
         are chosen by name.
         ``"lr"``: L2 logistic regression, strong shrinkage (``C=0.1``) because p ≫ n is the
         norm, balanced class weights.
@@ -115,6 +136,9 @@ def make_learner(
         folds (``CalibratedClassifierCV(..., ensemble=False)``; this is what
         ``SVC(probability=True)`` does, which scikit-learn deprecated in 1.9).
         ``"rf"``: 200 trees, ``max_features="sqrt"``, balanced bootstrap class weights.
+        ``"rf30"``: the same forest drawing 30 % of the features at each split (RELY's other
+        ``max_features``; radiomics tables are wide and redundant, so a split that sees more
+        features meets an informative one more often).
         ``"xgb"``: 200 shallow boosted trees (depth 3, learning rate 0.05, row subsample 0.8,
         column subsample 0.5), ``hist`` tree method. Expects labels 0/1 when used on its own
         (the fusion ensembles encode labels themselves).
@@ -167,10 +191,10 @@ def make_learner(
             cv=AdaptiveStratifiedKFold(5, shuffle=True, random_state=random_state),
             ensemble=False,
         )
-    if name == "rf":
+    if name in ("rf", "rf30"):
         return RandomForestClassifier(
             n_estimators=200,
-            max_features="sqrt",
+            max_features="sqrt" if name == "rf" else 0.3,
             class_weight="balanced_subsample",
             n_jobs=1,
             random_state=random_state,
@@ -229,7 +253,8 @@ def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
     ``"lr"``: ridge regression with its penalty chosen among :data:`RIDGE_ALPHAS` by efficient
     leave-one-out on the training rows (``RidgeCV``). ``"svm"``: RBF SVR (``C=1``,
     ``epsilon=0.1``) on the standardised target (``TransformedTargetRegressor``), so its
-    margins do not depend on the target's units. ``"rf"``: 200 trees, ``max_features=1/3``.
+    margins do not depend on the target's units. ``"rf"``: 200 trees, ``max_features=1/3``
+    (Breiman's default for regression), ``"rf30"``: ``max_features=0.3``.
     ``"xgb"``: the same trees as the classifier, squared error. The classification-only
     names of :data:`WIDE_LEARNERS` are refused.
     """
@@ -249,15 +274,18 @@ def make_regressor(name: str, random_state: int | None = 0) -> BaseEstimator:
         return TransformedTargetRegressor(
             regressor=SVR(C=1.0, gamma="scale", epsilon=0.1), transformer=StandardScaler()
         )
-    if name == "rf":
+    if name in ("rf", "rf30"):
         return RandomForestRegressor(
-            n_estimators=200, max_features=1 / 3, n_jobs=1, random_state=random_state
+            n_estimators=200,
+            max_features=1 / 3 if name == "rf" else 0.3,
+            n_jobs=1,
+            random_state=random_state,
         )
     if name == "xgb":
         return XGBRegressor(**XGB_SETTINGS, random_state=random_state)
     raise InputError(
         "Unknown learner",
-        [Problem(f"{name!r} is not one of {', '.join(map(repr, LEARNERS))}")],
+        [Problem(f"{name!r} is not one of {', '.join(map(repr, REGRESSOR_NAMES))}")],
     )
 
 

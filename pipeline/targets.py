@@ -168,6 +168,11 @@ class Task:
     the third pre-registered rule of ``benchmarks/calibrated_mean.py``; multiclass takes the
     binary verdict), ``"mean"`` for regression (nothing to calibrate, by the rule of
     ``benchmarks/combiners.py``), ``"cox"`` for survival."""
+    default_strategy: ClassVar[str] = "pooled"
+    """The task's fusion estimator's default strategy, the headline model of a report that
+    declares none: ``"pooled"`` (the second pre-registered round of
+    ``benchmarks/honest_default.py``; regression and multiclass follow binary), ``"stacking"``
+    for survival, which has no pooled form yet."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and other.name == self.name
@@ -686,6 +691,7 @@ class SurvivalTask(Task):
     headline_metrics = ("harrell_c",)
     combiners = ("mean", "cox")
     default_combiner = "cox"
+    default_strategy = "stacking"
     primary_metric = "harrell_c"
     is_classifier = False
     stratified = True

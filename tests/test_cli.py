@@ -41,9 +41,16 @@ def test_demo_writes_a_complete_report(demo_run):
     models = report["models"]
     singles = {"CT__tumor", "CT__peritumoral", "MR__tumor", "MR__peritumoral", "clinical"}
     # The volume-only baseline is a single model that is never fused.
-    assert singles | {"volume", "early", "late", "stacking", "shared"} == set(models)
+    assert singles | {"volume", "early", "late", "stacking", "pooled", "shared"} == set(models)
+    assert report["primary"] == {"model": "pooled", "declared": "the default strategy"}
     benefit = report["fusion_benefit"]
-    assert {r["model"] for r in benefit["rows"]} == {"early", "late", "stacking", "shared"}
+    assert {r["model"] for r in benefit["rows"]} == {
+        "early",
+        "late",
+        "stacking",
+        "pooled",
+        "shared",
+    }
     assert {role for r in benefit["rows"] for role in r["roles"]} == {
         "best_single",
         "clinical",

@@ -41,6 +41,6 @@ def test_permuted_labels_give_chance_auc(tmp_path):
         )
         for name, metrics in summarize(result.predictions, n_bootstrap=0).items():
             aucs.setdefault(name, []).append(metrics["roc_auc"]["mean"])
-    assert set(aucs) == {"early", "late", "stacking", "shared"}
+    assert set(aucs) == {"early", "late", "stacking", "pooled", "shared"}
     for name, values in aucs.items():
         assert abs(np.mean(values) - 0.5) < 0.1, (name, values)

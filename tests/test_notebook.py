@@ -78,6 +78,7 @@ def test_quickstart_notebook_runs(tmp_path):
         "early",
         "late",
         "stacking",
+        "pooled",
         "shared",
     ]
     assert report["config"]["folds"] == 3 and report["config"]["repeats"] == 1

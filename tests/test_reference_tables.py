@@ -43,6 +43,8 @@ def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     report = _cv_report(path, tmp_path / "r", "--label", "Target", "--learners", "lr")
     assert set(report["data"]["groups"]) == {"CT", "PET"}
     # volume: the ROI-volume baseline (the tables carry pyradiomics shape volumes)
-    assert set(report["models"]) == {"CT", "PET", "volume", "early", "late", "stacking", "shared"}
+    assert set(report["models"]) == {
+        "CT", "PET", "volume", "early", "late", "stacking", "pooled", "shared"
+    }  # fmt: skip
     n = len(pd.read_csv(path, usecols=["ID"]))
     assert report["data"]["n_patients"] == n

@@ -16,6 +16,8 @@ model from their own parameters (``model_``) and fit it:
 - ``stacking``: one branch per group × learner, combined by the ``combiner`` (default
   ``"platt"`` for classes: their mean, Platt-scaled; ``"mean"`` for regression), fitted on
   their inner out-of-fold outputs; the branches are then refitted on all the training rows.
+- ``pooled`` (the default): stacking over one group, the columns of all groups pooled: one
+  branch per learner (default ``"lr"`` and ``"rf30"``), combined as stacking's.
 - ``shared``: every group mapped into one latent space, a classifier on it.
 
 So ``clone``, ``cross_validate``, ``GridSearchCV`` (e.g. over ``strategy``), a user's own
@@ -45,7 +47,7 @@ from radfusion.features.errors import InputError, Problem
 from radfusion.features.naming import CLINICAL_GROUP
 
 from ..columns import baseline_groups, branch_name, infer_groups
-from ..learners import LEARNERS, SURVIVAL_LEARNERS, learner_label, named_learners
+from ..learners import SURVIVAL_LEARNERS, learner_label, named_learners, strategy_learners
 from ..preprocessing import MAX_LEVELS, CategoricalEncoder, check_table
 from ..shared_fits import fit_once
 from ..splits import AdaptiveStratifiedKFold
@@ -61,10 +63,7 @@ from ._parameters import (
     SURVIVAL_CONSTRAINTS,
     check_parameters,
 )
-from ._survival import (
-    SHARED_SKIPPED,
-    branch_survival,
-)
+from ._survival import SURVIVAL_SKIPPED, branch_survival
 from ._tuning import chosen_hyperparameters, tuned_branch
 
 __all__ = [
@@ -87,8 +86,10 @@ __all__ = [
     "unavailable_strategies",
 ]
 
-STRATEGIES = ("single", "early", "late", "stacking", "shared")
+STRATEGIES = ("single", "early", "late", "stacking", "pooled", "shared")
 """Fusion strategies, in report order."""
+#: The one group of the ``pooled`` strategy (its branches are ``"pooled:{learner}"``).
+POOLED_GROUP = "pooled"
 #: Accepted ``harmonize_unseen`` and ``select_method`` values.
 HARMONIZE_UNSEEN = ("error", "pooled")
 SELECT_METHODS = ("anova", "mrmr")
@@ -107,8 +108,9 @@ SHARED_REFUSES = {
 }
 #: The strategies that fuse groups; every other model name is a single group.
 FUSED = STRATEGIES[1:]
-#: Strategies of :class:`FusionSurvival` (the shared space has no survival form yet).
-SURVIVAL_STRATEGIES = STRATEGIES[:-1]
+#: Strategies of :class:`FusionSurvival` (pooled fusion and the shared space have no survival
+#: form yet).
+SURVIVAL_STRATEGIES = STRATEGIES[:4]
 
 
 class _Fusion(BaseEstimator):
@@ -118,10 +120,10 @@ class _Fusion(BaseEstimator):
 
     def __init__(
         self,
-        strategy: str = "stacking",
+        strategy: str = "pooled",
         *,
         learner: str = "lr",
-        learners: Sequence[str] = LEARNERS,
+        learners: Sequence[str] | None = None,
         groups: Mapping[str, Sequence[str]] | None = None,
         group_pattern: str | None = None,
         use_groups: Sequence[str] | None = None,
@@ -281,10 +283,12 @@ class _Fusion(BaseEstimator):
             return kit.shared(
                 groups, random_state=self.random_state, branch_options=options or None
             )
+        if strategy == "pooled":
+            groups = {POOLED_GROUP: [c for cols in groups.values() for c in cols]}
         if strategy == "late" and len(groups) > 1:
             pairs = [(group, learner_label(self.learner), self.learner) for group in groups]
-        else:  # stacking, or late fusion of the learners on a single group
-            learners = named_learners(self.learners)
+        else:  # stacking, pooled, or late fusion of the learners on a single group
+            learners = named_learners(strategy_learners(strategy, self.learners))
             pairs = [(group, label, learner) for group in groups for label, learner in learners]
         estimators = self._named_branches(groups, pairs, options, kit)
         combiner = resolve_combiner(self.combiner, strategy, task)
@@ -398,11 +402,12 @@ class _Fusion(BaseEstimator):
     def _learner_estimators(self) -> dict[str, BaseEstimator]:
         """The estimators in ``learners``, by label (none when ``learners`` is no sequence:
         its check comes at fit)."""
-        if not isinstance(self.learners, (list, tuple)):
+        learners = strategy_learners(self.strategy, self.learners)
+        if not isinstance(learners, (list, tuple)):
             return {}
         return {
             label: learner
-            for label, learner in named_learners(self.learners)
+            for label, learner in named_learners(learners)
             if hasattr(learner, "get_params") and not isinstance(learner, type)
         }
 
@@ -412,7 +417,7 @@ class FusionClassifier(ClassifierMixin, _Fusion):
 
     Parameters
     ----------
-    strategy : {"single", "early", "late", "stacking", "shared"}, default="stacking"
+    strategy : {"single", "early", "late", "stacking", "pooled", "shared"}, default="pooled"
         How the groups are fused. ``"single"``: exactly one group (see ``use_groups``), one
         branch with ``learner``. ``"early"``: one branch with ``learner`` on all groups'
         columns together. ``"late"``: soft vote (mean probability) of one branch per group
@@ -420,7 +425,10 @@ class FusionClassifier(ClassifierMixin, _Fusion):
         that group's branches with every learner in ``learners``. ``"stacking"``: branches
         for every group × every learner in ``learners``, named ``"{group}:{learner}"``,
         combined by ``combiner`` on their out-of-fold outputs of ``cv`` inner stratified folds;
-        the branches are then refitted on all the training rows. ``"shared"``: every group
+        the branches are then refitted on all the training rows. ``"pooled"``: stacking over
+        one group made of every group's columns, one branch per learner in ``learners``
+        (``"pooled:lr"``, ``"pooled:rf30"``); the default, chosen by the pre-registered rule
+        of ``benchmarks/honest_default.py``. ``"shared"``: every group
         mapped into one latent space, a classifier on it
         (:class:`~radfusion.pipeline.fusion._shared_space.SharedSpaceClassifier`);
         ``harmonize``, the
@@ -429,8 +437,11 @@ class FusionClassifier(ClassifierMixin, _Fusion):
     learner : str, default="lr"
         Learner of the single, early and late models: a name from ``LEARNER_NAMES`` (see
         :func:`radfusion.pipeline.learners.make_learner`).
-    learners : sequence of str, default=("lr", "svm", "rf", "xgb")
-        Learners of the stacking model (and of late fusion over a single group).
+    learners : sequence of str or estimators, optional
+        Learners of the stacking and pooled models (and of late fusion over a single group).
+        None: the strategy's defaults, ``("lr", "rf30")`` for ``"pooled"`` and
+        ``("lr", "svm", "rf", "xgb")`` otherwise (see
+        :func:`radfusion.pipeline.learners.strategy_learners`).
     groups : mapping of str to sequence of str, optional
         Group name → its columns (raw names: a text column stands for its indicators). None:
         inferred from the column names at ``fit`` (:func:`radfusion.pipeline.columns.
@@ -747,12 +758,15 @@ ESTIMATORS: dict[str, type[_Fusion]] = {
 }
 
 
-def make_estimator(strategy: str = "stacking", *, task: str | Task = "binary", **params) -> _Fusion:
+def make_estimator(
+    strategy: str | None = None, *, task: str | Task = "binary", **params
+) -> _Fusion:
     """The fusion estimator of a task (object or name) — :class:`FusionClassifier`,
-    :class:`FusionRegressor` or :class:`FusionSurvival` — with ``strategy`` and the other
-    parameters given; a parameter that estimator does not take is an
-    :class:`~radfusion.features.errors.InputError` saying why."""
+    :class:`FusionRegressor` or :class:`FusionSurvival` — with ``strategy`` (None: the task's
+    ``default_strategy``) and the other parameters given; a parameter that estimator does not
+    take is an :class:`~radfusion.features.errors.InputError` saying why."""
     kind = ESTIMATORS[get_task(task).name]
+    strategy = get_task(task).default_strategy if strategy is None else strategy
     taken = inspect.signature(kind).parameters
     refused = [name for name in params if name not in taken]
     if refused:
@@ -772,7 +786,7 @@ def make_estimator(strategy: str = "stacking", *, task: str | Task = "binary", *
 def unavailable_strategies(task: str | Task) -> dict[str, str]:
     """The strategies a task's estimator has no form of, and why (``config.skipped_models``)."""
     available = ESTIMATORS[get_task(task).name]._parameter_constraints["strategy"][0].options
-    return {s: SHARED_SKIPPED for s in STRATEGIES if s not in available}
+    return {s: SURVIVAL_SKIPPED[s] for s in STRATEGIES if s not in available}
 
 
 def build_estimators(
@@ -790,10 +804,10 @@ def build_estimators(
     has: ``"volume"`` (a single model on the ROI volume of each imaging group) and
     ``"control"`` (a single model on the negative-control columns), see
     :func:`radfusion.pipeline.columns.baseline_groups`; a baseline whose name is already a group
-    is not added. Then ``"early"``, ``"late"``, ``"stacking"`` and ``"shared"``, which never
-    fuse a baseline. Every model gets the same ``params``. With one group, ``"early"`` is the
-    single-branch model with ``learner``; ``"late"`` is a soft vote and ``"stacking"`` a stack of
-    that group's branches over ``learners``.
+    is not added. Then ``"early"``, ``"late"``, ``"stacking"``, ``"pooled"`` and ``"shared"``,
+    which never fuse a baseline. Every model gets the same ``params``. With one group,
+    ``"early"`` is the single-branch model with ``learner``; ``"late"`` is a soft vote and
+    ``"stacking"`` a stack of that group's branches over ``learners``.
     """
     models: dict[str, _Fusion] = {}
     if len(groups) > 1:
@@ -818,7 +832,7 @@ def build_estimators(
 
 def build_model(
     groups: Mapping[str, Sequence[str]],
-    strategy: str = "stacking",
+    strategy: str | None = None,
     learner: str = "lr",
     *,
     task: str = "binary",
@@ -831,7 +845,8 @@ def build_model(
     :class:`~radfusion.pipeline.fusion._shared_space.SharedSpaceClassifier`, or their regressor
     counterparts
     for ``task="regression"``; fit it on a DataFrame whose text columns are already encoded.
-    ``params`` are the estimator's (see :class:`FusionClassifier`)."""
+    ``strategy`` None is the task's default (``"pooled"``); ``params`` are the estimator's
+    (see :class:`FusionClassifier`)."""
     return make_estimator(strategy, task=task, learner=learner, **params)._build(groups, task)
 
 

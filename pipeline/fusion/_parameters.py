@@ -46,11 +46,11 @@ _FOLDS = Interval(Integral, 2, None, closed="left")
 _UNIT = Interval(Real, 0, 1, closed="both")
 
 FUSION_CONSTRAINTS: dict[str, list] = {
-    "strategy": [Choice(("single", "early", "late", "stacking", "shared"))],
+    "strategy": [Choice(("single", "early", "late", "stacking", "pooled", "shared"))],
     # every task's learner names (which ones fit the task is checked when the model is built),
     # or an unfitted estimator
     "learner": [Choice((*LEARNER_NAMES, *SURVIVAL_LEARNERS)), HasMethods(["fit"])],
-    "learners": [list, tuple],
+    "learners": [list, tuple, None],
     "groups": [Mapping, None],
     "group_pattern": [str, None],
     "use_groups": [list, tuple, None],
@@ -88,8 +88,9 @@ NOT_SURVIVAL = {
 
 SURVIVAL_CONSTRAINTS: dict[str, list] = {
     **{k: v for k, v in FUSION_CONSTRAINTS.items() if k not in NOT_SURVIVAL},
-    "strategy": [Choice(("single", "early", "late", "stacking"))],
+    "strategy": [Choice(("single", "early", "late", "stacking"))],  # no pooled, no shared
     "learner": [Choice(SURVIVAL_LEARNERS), HasMethods(["fit"])],
+    "learners": [list, tuple],
     "combiner": [Choice(("cox", "mean")), None],
 }
 """The values each parameter of :class:`~radfusion.pipeline.fusion.FusionSurvival` takes."""
@@ -118,7 +119,7 @@ def parameter_problems(
         except InvalidParameterError as error:
             problems.append(Problem(str(error)))
             continue
-        if name in _LEARNER_LISTS:
+        if name in _LEARNER_LISTS and params[name] is not None:
             problems += _learner_list_problems(name, params[name], constraints["learner"], caller)
         if name in _NAME_LISTS and params[name] is not None and not params[name]:
             problems.append(Problem(f"The {name!r} parameter of {caller} is empty."))

@@ -37,6 +37,7 @@ from ._availability import Availability
 __all__ = [
     "MIN_EVENTS",
     "SHARED_SKIPPED",
+    "SURVIVAL_SKIPPED",
     "AvailableStackingSurvival",
     "AvailableVotingSurvival",
     "NonNegativeCox",
@@ -48,6 +49,12 @@ SHARED_SKIPPED = (
     "value target, and FusionSurvival refuses it rather than fit it to the time alone"
 )
 """Why a survival run leaves the shared-space strategy out (``config.skipped_models``)."""
+SURVIVAL_SKIPPED = {
+    "pooled": "pooled fusion has no survival form yet: its learners were chosen on binary "
+    "outcomes, and no survival benchmark has chosen theirs",
+    "shared": SHARED_SKIPPED,
+}
+"""Why a survival run leaves each strategy out (``config.skipped_models``)."""
 
 MIN_EVENTS = 2
 """Fewest events among the rows a branch is fitted on; fewer and the branch sits out."""

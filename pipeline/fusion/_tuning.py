@@ -135,8 +135,8 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
     - ``"lr"``: ``C`` log-uniform on [1e-3, 10] (the default 0.1 is in the middle).
     - ``"svm"``: RBF ``C`` log-uniform on [1e-2, 100], ``gamma`` log-uniform on [1e-4, 1]
       (inputs are standardised, so ``gamma="scale"`` is 1 / p: 1e-3 to 1e-1 for p = 10..1000).
-    - ``"rf"`` and ``"et"``: ``max_features`` in {sqrt, log2, 0.1, 0.3}, ``min_samples_leaf``
-      1..10, ``max_depth`` in {None, 3, 5, 8}.
+    - ``"rf"``, ``"rf30"`` and ``"et"``: ``max_features`` in {sqrt, log2, 0.1, 0.3},
+      ``min_samples_leaf`` 1..10, ``max_depth`` in {None, 3, 5, 8}.
     - ``"l1"``, ``"enet"``: refused (they choose their penalty by inner CV themselves).
     - ``"xgb"``: ``max_depth`` 2..6, ``learning_rate`` log-uniform on [0.01, 0.3],
       ``min_child_weight`` log-uniform on [0.1, 2] (a row adds at most 0.25 to a leaf's
@@ -146,7 +146,7 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
 
     Parameters
     ----------
-    learner : {"lr", "svm", "rf", "xgb", "et"}
+    learner : {"lr", "svm", "rf", "rf30", "xgb", "et"}
     select_k : bool or int, default=False
         The branch has a :class:`~radfusion.pipeline.preprocessing.SelectTopK`: add
         ``selecttopk__k``, integers log-uniform on [2, 64] (``True``) or on [max(2, k // 4), 4 k]
@@ -164,8 +164,8 @@ def search_space(learner: str, select_k: bool | int = False) -> dict[str, Any]:
             "calibratedclassifiercv__estimator__C": LogUniform(1e-2, 1e2),
             "calibratedclassifiercv__estimator__gamma": LogUniform(1e-4, 1e0),
         }
-    elif learner in ("rf", "et"):
-        step = "randomforestclassifier" if learner == "rf" else "extratreesclassifier"
+    elif learner in ("rf", "rf30", "et"):
+        step = "extratreesclassifier" if learner == "et" else "randomforestclassifier"
         space = {
             f"{step}__max_features": ["sqrt", "log2", 0.1, 0.3],
             f"{step}__min_samples_leaf": IntUniform(1, 10),

@@ -40,7 +40,7 @@ def train_model(
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     params: Mapping[str, Any] | None = None,
-    strategy: str = "stacking",
+    strategy: str | None = None,
     seed: int = 0,
     task: str = "auto",
     biomarkers_id: str | None = None,
@@ -62,8 +62,10 @@ def train_model(
         The fusion estimator's parameters (:class:`~radfusion.pipeline.fusion.FusionClassifier`'s
         but ``strategy`` and ``use_groups``; default: its defaults). With ``harmonize`` a
         prediction table must have that column.
-    strategy : {"early", "late", "stacking", "shared"}, default="stacking"
-        Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`.
+    strategy : {"early", "late", "stacking", "pooled", "shared"}, optional
+        Fusion strategy, see :func:`radfusion.pipeline.fusion.build_model`; None: the task's
+        default (:attr:`radfusion.pipeline.targets.Task.default_strategy`: ``"pooled"``,
+        ``"stacking"`` for survival).
     seed : int, default=0
         The estimator's ``random_state``.
     task : {"auto", "binary", "multiclass", "regression", "survival"}, default="auto"
@@ -98,6 +100,7 @@ def train_model(
         horizons=horizons,
     )
     params = data.with_categories(params)
+    strategy = data.task.default_strategy if strategy is None else strategy
     return _fit(data, features, biomarkers, id_column, biomarkers_id, strategy, params, event)
 
 
@@ -176,9 +179,9 @@ def train_from_report(
     The estimator is rebuilt from the parameters the report recorded for it
     (``config.models[strategy]``, its ``get_params()``), and the table is read as cv read it
     (label, task, id column, site column); only the strategy is chosen, among the fused
-    models the report compared (default: its only one, else ``"stacking"`` when it was
-    compared). A feature or biomarker table whose SHA-256 differs from the one the report
-    records gives a :class:`TrainingDataWarning`.
+    models the report compared (default: its only one, else its headline model,
+    ``report["primary"]``). A feature or biomarker table whose SHA-256 differs from the one
+    the report records gives a :class:`TrainingDataWarning`.
 
     Raises
     ------
@@ -221,7 +224,8 @@ def train_from_report(
         )
     fused = [s for s in config.get("strategies", ()) if s in FUSED and s in models]
     if strategy is None:
-        strategy = fused[0] if len(fused) == 1 else "stacking"
+        headline = (report.get("primary") or {}).get("model")
+        strategy = fused[0] if len(fused) == 1 else headline
     if strategy not in fused:
         raise InputError(
             "The report did not validate this strategy",

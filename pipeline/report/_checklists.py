@@ -122,9 +122,14 @@ def _robustness(report: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _single_group_models(report: Mapping[str, Any]) -> list[str]:
+    """The models of the run that fuse nothing (every model but ``report["fused"]``)."""
+    fused = set(report.get("fused") or ())
+    return [m for m in report["models"] if m not in fused]
+
+
 def _baselines(report: Mapping[str, Any]) -> tuple[str, str]:
-    models = list(report["models"])
-    singles = [m for m in models if m not in ("early", "late", "stacking")]
+    singles = _single_group_models(report)
     if "clinical" in singles and len(singles) > 1:
         return ANSWERED, "Each single modality and the clinical-only model, with DeLong tests."
     if singles:
@@ -133,9 +138,7 @@ def _baselines(report: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _single_modality(report: Mapping[str, Any]) -> tuple[str, str]:
-    singles = [
-        m for m in report["models"] if m not in ("early", "late", "stacking") and m != "clinical"
-    ]
+    singles = [m for m in _single_group_models(report) if m != "clinical"]
     if singles:
         return ANSWERED, "Each imaging group alone is a model of the comparison."
     return USER, "No single imaging group was evaluated alone."

@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["model_record", "preprocessing_settings"]
 
 #: The models a run's description prefers, in order: its fused models, then the rest.
-_DESCRIBED = ("stacking", "late", "early", "shared")
+_DESCRIBED = ("pooled", "stacking", "late", "early", "shared")
 
 
 def model_record(config: Mapping[str, Any] | None, model: str | None = None) -> dict[str, Any]:

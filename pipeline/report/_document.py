@@ -93,7 +93,7 @@ of every task)::
                        frequency over folds or null; "selection": {"ran", "note"}; "shap":
                        text; "methods": [text]} (see :mod:`radfusion.pipeline.validation`)
     primary            (1.4) {"model", "declared"}: the headline model, declared before the run
-                       (``config["primary"]``, else the default strategy "stacking", else the
+                       (``config["primary"]``, else the task's default strategy, else the
                        first fused model, else the first model), never chosen on the results
     best_note          (1.4) why ``best`` is optimistic (it is the best of N on the same
                        out-of-fold predictions)
@@ -431,7 +431,7 @@ def build_report(
     explanations = jsonable(explanations)
     report["checklists"] = jsonable(build_checklists({**report, "explanations": explanations}))
     report["explanations"] = explanations
-    report["primary"] = primary_model(names, config, result.fused)
+    report["primary"] = primary_model(names, config, result.fused, result.task.default_strategy)
     report["best_note"] = BEST_NOTE.format(n=len(names))
     report["warnings"] = notes
     report["fusion_benefit"] = jsonable(

@@ -19,7 +19,6 @@ from ._html import escape, finite_number
 
 __all__ = [
     "ADEQUATE_AUC",
-    "DEFAULT_PRIMARY",
     "POWER",
     "cohort_evaluability",
     "evaluability",
@@ -68,18 +67,17 @@ INTERVAL_METHOD = (
 )
 
 
-DEFAULT_PRIMARY = "stacking"
-"""The headline model when none is declared: the default strategy of ``train`` and
-:class:`radfusion.pipeline.fusion.FusionClassifier`."""
-
-
 def primary_model(
-    names: Sequence[str], config: Mapping[str, Any], fused: Sequence[str] = ()
+    names: Sequence[str],
+    config: Mapping[str, Any],
+    fused: Sequence[str] = (),
+    default_strategy: str = Task.default_strategy,
 ) -> dict[str, str] | None:
     """The headline model of a report, from the configuration only (never from the results).
 
-    ``config["primary"]`` when given (``--primary``); else the default strategy
-    (:data:`DEFAULT_PRIMARY`) when it ran; else the first of the ``fused`` models, else the
+    ``config["primary"]`` when given (``--primary``); else ``default_strategy`` (the task's,
+    :attr:`radfusion.pipeline.targets.Task.default_strategy`: that of ``train`` and of the
+    task's fusion estimator) when it ran; else the first of the ``fused`` models, else the
     first model. A declared model that could not be fitted (``config["skipped_models"]``)
     falls back to that choice, and ``declared`` says so.
     """
@@ -93,8 +91,8 @@ def primary_model(
     why = f"--primary {declared} could not be fitted; " if declared is not None else ""
     if not names:
         return None
-    if DEFAULT_PRIMARY in names:
-        return {"model": DEFAULT_PRIMARY, "declared": why + "the default strategy"}
+    if default_strategy in names:
+        return {"model": default_strategy, "declared": why + "the default strategy"}
     fused = [name for name in names if name in fused]
     return {
         "model": (fused or names)[0],
@@ -166,7 +164,7 @@ def evaluability(
     metric = task.primary_metric
     _, _, _, y = output_cube(result.predictions, task, names[:1])
     out = cohort_evaluability(task, y, seed=int(report.get("seed") or 0))
-    headline = primary_model(names, config, result.fused)
+    headline = primary_model(names, config, result.fused, task.default_strategy)
     scores = {name: report["models"][name]["metrics"].get(metric) or {} for name in names}
     value = scores[headline["model"]]
     best = report.get("best")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from radfusion.features.naming import CLINICAL_GROUP, CONTROL_SUFFIX, SEPARATOR
 
-from ..learners import make_learner
+from ..learners import make_learner, strategy_learners
 from ..targets import get_task
 from ._config import model_record, preprocessing_settings
 
@@ -59,6 +59,7 @@ LEARNER_KEYS: dict[str, tuple[str, ...]] = {
         "cv",
     ),
     "rf": _TREE_KEYS,
+    "rf30": _TREE_KEYS,
     "xgb": (
         "n_estimators",
         "max_depth",
@@ -76,6 +77,7 @@ _LEARNER_NAMES = {
     "lr": "L2-penalised logistic regression",
     "svm": "support vector machine (RBF kernel) with Platt-scaled probabilities",
     "rf": "random forest",
+    "rf30": "random forest drawing 30 % of the features at each split",
     "xgb": "gradient-boosted trees (XGBoost)",
     "l1": "L1-penalised logistic regression (penalty chosen by inner CV)",
     "enet": "elastic-net logistic regression (penalty chosen by inner CV)",
@@ -535,13 +537,27 @@ def _param_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+def _stacks_learners(report: Mapping[str, Any]) -> bool:
+    """Whether a model of the run stacks or votes over ``learners`` per group: stacking, or
+    late fusion over a single group."""
+    models = report["models"]
+    return "stacking" in models or ("late" in models and len(report["data"]["groups"]) == 1)
+
+
 def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) -> str:
     params = model_record(report.get("config"))
     models = list(report["models"])
     fused = [m for m in models if m in set(report.get("fused") or ())]
     singles = [m for m in models if m not in fused]
     learner = recorded_learner(params["learner"])[0] if params.get("learner") else None
-    stack = [label for label, _ in recorded_learners(params.get("learners")) if label in learners]
+    stack, pooled = (
+        [
+            label
+            for label, _ in recorded_learners(strategy_learners(name, params.get("learners")))
+            if label in learners
+        ]
+        for name in ("stacking", "pooled")
+    )
     parts = []
     if singles:
         parts.append(f"one single-group model per feature group ({join_list(singles)})")
@@ -564,6 +580,17 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
                 else _COMBINER_TEXT[combiner].format(folds=params.get("cv", 3)) + ")"
             )
         )
+    if "pooled" in fused:
+        combiner = stacking_combiner(params, task)
+        parts.append(
+            "pooled stacking (the columns of all groups pooled into one group, one base model "
+            f"per learner ({join_list(pooled)}); "
+            + (
+                "the mean of their predicted probabilities, nothing fitted on top)"
+                if combiner == "mean"
+                else _COMBINER_TEXT[combiner].format(folds=params.get("cv", 3)) + ")"
+            )
+        )
     if "shared" in fused:
         parts.append(
             "shared-space fusion (a PLS-DA on all groups defines a common latent space; each "
@@ -580,14 +607,17 @@ def _models_paragraph(report: Mapping[str, Any], learners: Mapping[str, Any]) ->
             f" Single-group, early and late fusion models used {described}"
             f" ({_param_text(learners[learner]['params'])})."
         )
-    for name in stack:
+    if not _stacks_learners(report):
+        stack = []
+    for name in dict.fromkeys(stack + (pooled if "pooled" in fused else [])):
+        role = "Stacking" if name in stack else "Pooled"
         if name != learner or learner not in learners:
             text += (
-                f" Stacking base learner {name}: {_LEARNER_NAMES.get(name, name)} "
+                f" {role} base learner {name}: {_LEARNER_NAMES.get(name, name)} "
                 f"({_param_text(learners[name]['params'])})."
             )
         else:
-            text += f" Stacking base learner {name}: as above."
+            text += f" {role} base learner {name}: as above."
     text += (
         " Hyperparameters were fixed in advance (radfusion defaults for radiomics "
         "tables), not tuned on the data."
@@ -674,10 +704,10 @@ def build_methods(
     """
     params = model_record(report.get("config"))
     chosen = [recorded_learner(params["learner"])] if params.get("learner") else []
-    if "stacking" in report["models"] or (
-        "late" in report["models"] and len(report["data"]["groups"]) == 1
-    ):
-        chosen += recorded_learners(params.get("learners"))
+    if _stacks_learners(report):
+        chosen += recorded_learners(strategy_learners("stacking", params.get("learners")))
+    if "pooled" in report["models"]:
+        chosen += recorded_learners(strategy_learners("pooled", params.get("learners")))
     learners = described_learners(chosen, random_state=report["seed"])
     classes = feature_classes(groups or {})
     text = [

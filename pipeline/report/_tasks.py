@@ -312,15 +312,18 @@ def _methods_text(report: Mapping[str, Any], part) -> list[str]:
         + ". Every data-dependent step was refitted inside each training fold; "
         "hyperparameters were fixed in advance, not tuned on the data."
     )
-    if "stacking" in fused:
-        combiner = stacking_combiner(params, task.name)
-        design += (
-            " Stacking combined one base model per group and learner by the mean of their "
-            "outputs (equal weights, nothing fitted on top)."
-            if combiner == "mean"
-            else f" Stacking combined one base model per group and learner with the {combiner} "
-            "combiner, fitted on inner out-of-fold outputs of the training rows."
-        )
+    combiner = stacking_combiner(params, task.name)
+    for name, what in (
+        ("stacking", "Stacking combined one base model per group and learner"),
+        ("pooled", "Pooled stacking combined one base model per learner on all groups' columns"),
+    ):
+        if name in fused:
+            design += (
+                f" {what} by the mean of their outputs (equal weights, nothing fitted on top)."
+                if combiner == "mean"
+                else f" {what} with the {combiner} combiner, fitted on inner out-of-fold "
+                "outputs of the training rows."
+            )
     names = [_in_sentence(TASK_METRIC_LABELS.get(m, m)) for m in task.metrics]
     primary = TASK_METRIC_LABELS.get(task.primary_metric, task.primary_metric)
     metrics = (

@@ -94,7 +94,7 @@ def _run(n, seed=0):
     y = (X["CT__tumor__a"] + rng.normal(size=n) > 0).astype(int).to_numpy()
     models = {
         "ct": make_pipeline(StandardScaler(), LogisticRegression()),
-        "stacking": make_pipeline(StandardScaler(), LogisticRegression(C=0.01)),
+        "pooled": make_pipeline(StandardScaler(), LogisticRegression(C=0.01)),
     }
     result = cross_validate_models(models, X, y, folds=3, repeats=2, seed=seed)
     summary = summarize(result.predictions, n_bootstrap=100, seed=seed)
@@ -127,9 +127,9 @@ def test_the_report_opens_with_what_the_cohort_can_tell():
                 "negative": int(len(y) - y.sum()),
             }
         headline = section["headline"]
-        assert headline["model"] == "stacking" and headline["declared"] == "the default strategy"
+        assert headline["model"] == "pooled" and headline["declared"] == "the default strategy"
         assert headline["mean"] == pytest.approx(
-            report["models"]["stacking"]["metrics"]["roc_auc"]["mean"]
+            report["models"]["pooled"]["metrics"]["roc_auc"]["mean"]
         )
         best = report["best"]
         assert section["optimism"]["observed"] == pytest.approx(
@@ -179,23 +179,23 @@ def test_a_regression_report_says_only_what_it_computed():
     X.index = [f"P{i:03d}" for i in range(60)]
     y = X["CT__tumor__a"].to_numpy() + rng.normal(size=60)
     result = cross_validate_models(
-        {"stacking": make_pipeline(StandardScaler(), Ridge())}, X, y, folds=3, task="regression"
+        {"pooled": make_pipeline(StandardScaler(), Ridge())}, X, y, folds=3, task="regression"
     )
     summary = summarize(result.predictions, task="regression", n_bootstrap=50)
     report = build_cv_report(
         result, summary, config={}, seed=0, inputs={}, groups={"CT__tumor": list(X)}
     )
     section = report["evaluability"]
-    assert section["counts"] is None and section["headline"]["model"] == "stacking"
+    assert section["counts"] is None and section["headline"]["model"] == "pooled"
     assert "class counts" not in section["method"] and "outcomes alone" not in section["method"]
     assert "Nadeau and Bengio" in section["method"]
 
 
 def test_a_declared_model_that_could_not_be_fitted_falls_back():
     config = {"primary": "late", "skipped_models": {"late": "ValueError: broken"}}
-    headline = primary_model(["CT__tumor", "early", "stacking"], config, ["early", "stacking"])
+    headline = primary_model(["CT__tumor", "early", "pooled"], config, ["early", "pooled"])
     assert headline == {
-        "model": "stacking",
+        "model": "pooled",
         "declared": "--primary late could not be fitted; the default strategy",
     }
 

@@ -29,6 +29,7 @@ from radfusion.features.errors import InputError
 from radfusion.features.naming import feature_column
 from radfusion.pipeline.columns import branch_name
 from radfusion.pipeline.fusion import (
+    ESTIMATORS,
     STRATEGIES,
     NonNegativeLogisticRegression,
     build_model,
@@ -38,7 +39,8 @@ from radfusion.pipeline.fusion import (
 from radfusion.pipeline.fusion._branch import (
     DropConstantFeatures,
 )
-from radfusion.pipeline.learners import LEARNERS, make_learner
+from radfusion.pipeline.learners import LEARNERS, POOLED_LEARNERS, make_learner
+from radfusion.pipeline.targets import get_task
 
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 
@@ -181,6 +183,8 @@ def _grid(strategy):
         return {"CT/tumor:lr__logisticregression__C": [0.01, 0.1]}
     if strategy == "shared":
         return {"n_components": [1, 2]}
+    if strategy == "pooled":
+        return {"pooled:lr__logisticregression__C": [0.01, 0.1]}
     return {"final_estimator__C": [0.1, 1.0], "CT/tumor:lr__logisticregression__C": [0.01, 0.1]}
 
 
@@ -433,6 +437,7 @@ def test_build_models_names_and_kinds():
         "early",
         "late",
         "stacking",
+        "pooled",
         "shared",
     ]
     assert isinstance(models["late"], VotingClassifier)
@@ -450,14 +455,34 @@ def test_build_models_names_and_kinds():
     stacked = build_models(groups, combiner="logistic")["stacking"]
     assert isinstance(stacked, StackingClassifier)
     assert len(stacked.estimators) == 3 * len(LEARNERS)
+    # The default (pooled): the default pair of learners on every group's columns at once.
+    pooled = models["pooled"]
+    assert isinstance(pooled, StackingClassifier)
+    assert [n for n, _ in pooled.estimators] == [f"pooled:{name}" for name in POOLED_LEARNERS]
+    assert pooled.final_estimator.method == "platt"
+    assert pooled.groups == {"pooled": ["CT__tumor__f", "PET__tumor__f", "clinical__f"]}
+    forest = pooled.estimators[1][1][-1]
+    assert forest.max_features == 0.3 and forest.n_estimators == 200
+
+
+def test_each_task_defaults_to_its_declared_strategy():
+    # The default strategy is one fact (Task.default_strategy) that the estimators, build_model
+    # and the report's headline share: pooled, stacking for survival (no pooled form).
+    for task, estimator in ESTIMATORS.items():
+        assert estimator().strategy == get_task(task).default_strategy
+    assert get_task("binary").default_strategy == "pooled"
+    assert get_task("survival").default_strategy == "stacking"
+    groups = {"CT__tumor": ["CT__tumor__f"], "MR__tumor": ["MR__tumor__f"]}
+    assert [n for n, _ in build_model(groups).estimators] == ["pooled:lr", "pooled:rf30"]
 
 
 def test_build_models_with_one_group_fuses_learners():
     models = build_models({"GTV": ["GTV_original_shape_Volume"]}, learners=("lr", "rf"))
-    assert list(models) == ["early", "late", "stacking", "shared"]
+    assert list(models) == ["early", "late", "stacking", "pooled", "shared"]
     assert isinstance(models["early"], Pipeline)
     assert [n for n, _ in models["late"].estimators] == ["GTV:lr", "GTV:rf"]
     assert [n for n, _ in models["stacking"].estimators] == ["GTV:lr", "GTV:rf"]
+    assert [n for n, _ in models["pooled"].estimators] == ["pooled:lr", "pooled:rf"]
 
 
 def test_a_group_named_like_a_strategy_keeps_both_models():
@@ -471,6 +496,7 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
         "early",
         "late",
         "stacking",
+        "pooled",
         "shared",
     ]
     assert isinstance(models["late"], VotingClassifier)

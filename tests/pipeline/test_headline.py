@@ -16,12 +16,15 @@ from radfusion.pipeline.report._document import (
     validity_warnings,
 )
 from radfusion.pipeline.statistics import describe_cohort
+from radfusion.pipeline.targets import get_task
 
-MODELS = ["CT__tumor", "MR__tumor", "early", "late", "stacking", "shared"]
+MODELS = ["CT__tumor", "MR__tumor", "early", "late", "stacking", "pooled", "shared"]
 
 
 def test_primary_is_declared_not_chosen_on_the_results():
-    assert primary_model(MODELS, {}) == {"model": "stacking", "declared": "the default strategy"}
+    assert primary_model(MODELS, {}) == {"model": "pooled", "declared": "the default strategy"}
+    survival = primary_model(MODELS[:5], {}, default_strategy=get_task("survival").default_strategy)
+    assert survival == {"model": "stacking", "declared": "the default strategy"}
     assert primary_model(MODELS, {"primary": "late"}) == {"model": "late", "declared": "--primary"}
     assert primary_model(["CT__tumor", "early", "late"], {}, ["early", "late"])["model"] == "early"
     assert primary_model(["CT__tumor", "early", "late"], {})["model"] == "CT__tumor"  # none fused

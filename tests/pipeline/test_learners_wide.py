@@ -27,6 +27,7 @@ from radfusion.pipeline.learners import (
     WIDE_LEARNERS,
     make_learner,
     make_regressor,
+    strategy_learners,
 )
 from radfusion.pipeline.persistence import is_trusted_type
 
@@ -42,13 +43,14 @@ def wide_table(n=120, p=60, seed=0):
 def test_wide_learners_are_accepted_but_not_defaults():
     assert LEARNERS == ("lr", "svm", "rf", "xgb")
     assert set(WIDE_LEARNERS) == {"l1", "enet", "et"}
-    assert LEARNER_NAMES == (*LEARNERS, *WIDE_LEARNERS)
-    assert FusionClassifier().learners == LEARNERS
+    assert LEARNER_NAMES == (*LEARNERS, "rf30", *WIDE_LEARNERS)
+    assert FusionClassifier().learners is None  # the strategy's defaults
+    assert strategy_learners("stacking") == LEARNERS
     params = check_fusion_params({"learner": "l1", "learners": ("lr", "enet", "et")})
     assert params["learner"] == "l1"
     with pytest.raises(InputError, match="Got 'knn'.*") as raised:
         check_fusion_params({"learner": "knn"})
-    assert "'lr', 'svm', 'rf', 'xgb', 'l1', 'enet', 'et'" in str(raised.value)
+    assert "'lr', 'svm', 'rf', 'xgb', 'rf30', 'l1', 'enet', 'et'" in str(raised.value)
 
 
 @pytest.mark.parametrize("name", WIDE_LEARNERS)

@@ -38,7 +38,7 @@ def test_a_new_estimator_parameter_becomes_an_option_with_its_docstring(monkeypa
         "One of anova, mrmr" in helps["select_method"]
         and "Default: anova" in helps["select_method"]
     )
-    assert "Default: lr, svm, rf, xgb" in helps["learners"]
+    assert "Default: lr, rf30 for pooled, lr, svm, rf, xgb otherwise" in helps["learners"]
 
 
 def test_run_cv_and_train_take_the_estimators_parameters():

@@ -25,7 +25,7 @@ def _models(X):
     )
 
 
-def test_single_late_and_stacking_share_one_fitted_branch_per_group():
+def test_single_late_stacking_and_pooled_share_one_fitted_branch_per_group():
     X, y, _ = multimodal_table(n=90, p=4, missing_mr=0.0)
     models = _models(X)
     with shared_fits() as store:
@@ -36,8 +36,10 @@ def test_single_late_and_stacking_share_one_fitted_branch_per_group():
     assert late["CT/tumor:lr"] is ct and stacking["CT/tumor:lr"] is ct
     assert stacking["MR/tumor:lr"] is fitted["MR__tumor"].model_
     assert stacking["CT/tumor:svm"] is not ct
-    # late reuses 3 single-group branches, stacking the same 3 lr branches again
-    assert store.hits == 6
+    # pooled's lr branch sees every column: it is early fusion's model
+    assert fitted["pooled"].model_.named_estimators_["pooled:lr"] is fitted["early"].model_
+    # late reuses 3 single-group branches, stacking the same 3 lr branches again, pooled early's
+    assert store.hits == 7
 
 
 def test_shared_cv_gives_the_predictions_of_independent_fits():

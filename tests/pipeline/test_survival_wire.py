@@ -19,7 +19,7 @@ from radfusion.pipeline.fusion import (
     FusionSurvival,  # noqa: E402
 )
 from radfusion.pipeline.fusion._survival import (
-    SHARED_SKIPPED,  # noqa: E402
+    SURVIVAL_SKIPPED,  # noqa: E402
 )
 from radfusion.pipeline.validation import cross_validate_models, summarize  # noqa: E402
 
@@ -153,7 +153,7 @@ def test_cv_writes_a_survival_report(cli_run):
     assert "Harrell C" in output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["task"] == "survival"
-    assert report["config"]["skipped_models"] == {"shared": SHARED_SKIPPED}
+    assert report["config"]["skipped_models"] == SURVIVAL_SKIPPED  # pooled and shared
     assert report["config"]["models"]["early"]["learner"] == "coxnet"
     assert list(report["models"])[-3:] == ["early", "late", "stacking"]
     data = report["data"]

@@ -59,6 +59,8 @@ def validated(tmp_path_factory):
             "early",
             "--strategy",
             "stacking",
+            "--primary",
+            "stacking",  # the report's headline: what train --from-report fits by default
             "--learners",
             "lr",
             "--folds",
