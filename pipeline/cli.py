@@ -647,7 +647,7 @@ def train(
     """
     from joblib import parallel_config
 
-    from .persistence import save_model, train_from_report, train_model
+    from .persistence import card_paths, save_model, train_from_report, train_model
     from .progress import step
 
     check_output_path(
@@ -680,7 +680,8 @@ def train(
             )
     save_model(trained, out)
     typer.echo(
-        f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input columns)"
+        f"model: {out} ({trained.settings['strategy']}, {len(trained.columns)} input columns); "
+        f"card: {card_paths(out)[1]}"
     )
 
 

@@ -40,7 +40,13 @@ from radfusion.features.files import file_digest
 from radfusion.features.naming import SITE_COLUMN
 
 from .cohorts import clinical_columns, model_cohort
-from .persistence import TrainedModel, load_model, model_inputs, model_matrix
+from .persistence import (
+    TrainedModel,
+    append_external,
+    load_model,
+    model_inputs,
+    model_matrix,
+)
 from .preprocessing import CategoricalEncoder
 from .report import (
     build_external_report,
@@ -95,7 +101,9 @@ def validate_model(
         The outcome column (default: the model's).
     out : path
         Report folder: ``report.json``, ``report.html``, ``predictions.csv`` and ``figures/``,
-        written as one set (:func:`radfusion.pipeline.report.write_external_report`).
+        written as one set (:func:`radfusion.pipeline.report.write_external_report`). A model
+        given as a file gets this validation added to its model card beside it
+        (:func:`radfusion.pipeline.persistence.append_external`).
     training_features, training_biomarkers : path, optional
         The training cohort's tables, for the case-mix membership model only.
     n_bootstrap, seed : int
@@ -184,6 +192,8 @@ def validate_model(
         evaluability=cohort_evaluability(task, output_cube(predictions, task)[3]),
     )
     write_external_report(report, predictions, out)
+    if model_path is not None:
+        append_external(model_path, trained, report, source=str(features))
     return report
 
 

@@ -277,6 +277,10 @@ class Task:
         """What a saved model records of its target beyond the label (none here)."""
         return {}
 
+    def output_description(self, label: str, classes: Sequence[Any]) -> str:
+        """What a saved model outputs, in words (its model card's ``output_format``)."""
+        return f"The predicted value of {label!r}."
+
     def group_metrics(self, rows: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
         """The metric of one held-out group of a leave-one-group-out CV (its predictions
         ``rows``): ``events``, the task's metric with a bootstrap CI, and a ``note`` when it
@@ -474,6 +478,10 @@ class BinaryTask(_ClassificationTask):
     explains = True
     describes_cohort = True
     metrics = BINARY_METRICS
+
+    def output_description(self, label: str, classes: Sequence[Any]) -> str:
+        return f"The probability of {label!r} = {classes[1]!r}, in [0, 1]."
+
     primary_metric = "roc_auc"
 
     def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
@@ -538,6 +546,9 @@ class MulticlassTask(_ClassificationTask):
     headline_metrics = ("roc_auc_ovr",)
     metrics = MULTICLASS_METRICS
     primary_metric = "roc_auc_ovr"
+
+    def output_description(self, label: str, classes: Sequence[Any]) -> str:
+        return f"One probability per class of {label!r}: " + ", ".join(map(repr, classes)) + "."
 
     def encode(self, y: Any) -> tuple[np.ndarray, dict[Any, int]]:
         """The sorted distinct values (at least three) coded 0 .. K-1."""
@@ -934,6 +945,11 @@ class SurvivalTask(Task):
             "events": int(y[EVENT_FIELD].sum()),
             "train_median_risk": float(np.median(np.asarray(estimator.predict(X), dtype=float))),
         }
+
+    def output_description(self, label: str, classes: Sequence[Any]) -> str:
+        return (
+            "A risk score (higher: an earlier event) and the survival probability at each horizon."
+        )
 
     def model_outputs(
         self, estimator: Any, X: Any, n_outputs: int, settings: Mapping[str, Any]

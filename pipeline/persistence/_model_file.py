@@ -42,10 +42,11 @@ import xgboost
 from sklearn.base import BaseEstimator
 
 from radfusion.features.errors import InputError, Problem
-from radfusion.features.files import atomic_write
+from radfusion.features.files import settle, write_set
 from radfusion.features.naming import SITE_COLUMN
 
 from ..targets import Task, get_task
+from ._card import card_markdown, card_paths, external_summary, model_card, read_card_externals
 
 __all__ = [
     "FORMAT",
@@ -58,7 +59,9 @@ __all__ = [
     "is_trusted_type",
     "library_versions",
     "load_model",
+    "append_external",
     "save_model",
+    "write_card",
 ]
 
 
@@ -146,7 +149,9 @@ class TrainedModel:
         the biomarker table, for error hints) and ``cohort``: Table 1 of the training cohort
         (:func:`radfusion.pipeline.cohorts.model_cohort`; aggregates only, no patient rows;
         binary targets; absent in models saved before it existed), which ``validate`` shows
-        next to the external cohort's.
+        next to the external cohort's; ``cross_validation``: what the model card keeps of
+        the cv report a model was trained from (``train --from-report``;
+        :func:`radfusion.pipeline.persistence.cross_validation_summary`).
     versions : dict of str to str
         Library versions of the environment that fitted the model.
     """
@@ -211,11 +216,13 @@ def library_versions() -> dict[str, str]:
 
 # --------------------------------------------------------------------------- save / load
 def save_model(trained: TrainedModel, path: str | Path) -> Path:
-    """Write the model and its metadata to one ``.skops`` file, atomically.
+    """Write the model and its metadata to one ``.skops`` file, and its model card beside it.
 
     The estimator is dumped with :func:`skops.io.dump` (deflate-compressed) and the metadata
-    added as the ``radfusion.json`` member, in a temporary file of the target folder that then
-    replaces ``path``; an interrupted save leaves any previous file intact.
+    added as the ``radfusion.json`` member. The card (:func:`radfusion.pipeline.persistence.
+    model_card`) is written as ``<path>.card.json`` and ``<path>.card.md``. The three files
+    are one set (:func:`radfusion.features.files.write_set`): an interrupted save leaves the
+    previous three or the new three.
     """
     text = json.dumps(trained.metadata(), indent=2, ensure_ascii=False, allow_nan=False)
 
@@ -224,7 +231,49 @@ def save_model(trained: TrainedModel, path: str | Path) -> Path:
         with zipfile.ZipFile(temporary, "a", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(METADATA_MEMBER, text)
 
-    return atomic_write(path, write)
+    path = Path(path)
+    write_card(path, model_card(trained), model=write)
+    return path
+
+
+def write_card(path: str | Path, card: dict[str, Any], *, model=None) -> None:
+    """Write a model's card (JSON and Markdown) beside the model file ``path``, with the
+    model itself when ``model`` (a function writing it to a temporary path) is given, as one
+    set of files."""
+    card_json, card_md = card_paths(path)
+    members: dict[Path, Any] = {
+        card_json: json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        card_md: card_markdown(card),
+    }
+    if model is not None:
+        members[Path(path)] = model
+    write_set(_journal(path), members)
+
+
+def append_external(
+    path: str | Path, trained: TrainedModel, report: dict[str, Any], *, source: str
+) -> None:
+    """Add an external validation report (``validate``'s) to the card beside the model file
+    ``path``: the card is rebuilt from the model with the validations it held and this one
+    (a validation of the same source and inputs replaces the earlier one). A card that
+    cannot be written is a warning: the validation report itself is written."""
+    card_json, _ = card_paths(path)
+    new = external_summary(report, source)
+    externals = [
+        e
+        for e in read_card_externals(card_json)
+        if (e.get("source"), e.get("inputs")) != (new["source"], new["inputs"])
+    ]
+    try:
+        write_card(path, model_card(trained, [*externals, new]))
+    except (OSError, InputError) as error:
+        warnings.warn(f"the model card beside {path} was not updated: {error}", stacklevel=2)
+
+
+def _journal(path: str | Path) -> Path:
+    """The journal of a model file's set (the model and its card)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.journal")
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -242,6 +291,7 @@ def load_model(path: str | Path) -> TrainedModel:
         The model was saved with other library versions (see the module docstring).
     """
     path = Path(path)
+    settle(_journal(path))
     meta = _read_metadata(path)
     check_versions(meta["versions"], str(path))
     untrusted = _untrusted_types(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib
 import json
 import warnings
@@ -22,6 +24,7 @@ from ..dataset import load_dataset
 from ..fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
 from ..report import jsonable
 from ..tables import UnmatchedPatientsWarning, read_table
+from ._card import cross_validation_summary
 from ._model_file import TrainedModel, is_trusted_type, library_versions
 from ._predict import read_inputs
 
@@ -192,8 +195,10 @@ def train_from_report(
         parameter existed).
     """
     path = None if isinstance(report, Mapping) else Path(report)
+    digest = None
     if path is not None:
         try:
+            digest = file_digest(path)
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(
@@ -260,7 +265,7 @@ def train_from_report(
         event=config.get("event"),
         horizons=config.get("horizons"),
     )
-    return _fit(
+    trained = _fit(
         data,
         features,
         biomarkers,
@@ -270,6 +275,10 @@ def train_from_report(
         params,
         config.get("event"),
     )
+    if digest is None:  # a report given as a mapping: the digest of its canonical JSON
+        digest = hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest()
+    summary = jsonable(cross_validation_summary(report, strategy, digest))
+    return dataclasses.replace(trained, training={**trained.training, "cross_validation": summary})
 
 
 def _recorded_task(config: Mapping[str, Any]) -> str:

@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 from radfusion.features.errors import InputError
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.external import validate_model
-from radfusion.pipeline.persistence import load_model, predict_table, save_model, train_model
+from radfusion.pipeline.persistence import (
+    card_paths,
+    load_model,
+    predict_table,
+    save_model,
+    train_model,
+)
 from radfusion.pipeline.statistics import calibration_fit
 
 from .two_site import write_two_site
@@ -297,3 +303,29 @@ def test_cli_validate(cohort, tmp_path):
         "training_features",
         "training_biomarkers",
     }
+
+
+def test_validate_adds_its_results_to_the_model_card(cohort, tmp_path):
+    model = tmp_path / "model.skops"
+    save_model(load_model(cohort["model"]), model)
+    card_json, card_md = card_paths(model)
+    report = validate_model(
+        model, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r"
+    )
+    card = json.loads(card_json.read_text(encoding="utf-8"))
+    source = f"external: {cohort['features_B']}"
+    rows = [r for r in card["quantitative_analysis"]["performance_metrics"] if r["slice"] == source]
+    auc = next(r for r in rows if r["type"] == "roc_auc")
+    assert auc["value"] == report["metrics"]["roc_auc"]["mean"]
+    assert auc["confidence_interval"]["lower_bound"] == report["metrics"]["roc_auc"]["ci_low"]
+    assert source in card_md.read_text(encoding="utf-8")
+    # The same cohort again replaces its entry; another cohort adds one.
+    validate_model(
+        model, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r2"
+    )
+    validate_model(
+        model, cohort["features_A"], biomarkers=cohort["biomarkers_A"], out=tmp_path / "r3"
+    )
+    card = json.loads(card_json.read_text(encoding="utf-8"))
+    names = [d["name"] for d in card["model_parameters"]["data"]]
+    assert names == ["training cohort", source, f"external: {cohort['features_A']}"]

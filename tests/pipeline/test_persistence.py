@@ -461,10 +461,12 @@ def test_only_radfusion_modules_are_trusted_by_package_name():
 # --------------------------------------------------------------------------- atomic write
 
 
-def test_save_is_atomic_and_leaves_no_temporary_files(model, tmp_path, monkeypatch):
+def test_model_and_card_are_saved_as_one_set(model, tmp_path, monkeypatch):
+    # The model and its card are one set: the three files, and nothing else.
     path = save_model(model, tmp_path / "models" / "model.skops")
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.skops"]
-    before = path.read_bytes()
+    written = ["model.skops", "model.skops.card.json", "model.skops.card.md"]
+    assert sorted(p.name for p in path.parent.iterdir()) == written
+    before = {name: (path.parent / name).read_bytes() for name in written}
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
@@ -472,8 +474,8 @@ def test_save_is_atomic_and_leaves_no_temporary_files(model, tmp_path, monkeypat
     monkeypatch.setattr(sio, "dump", broken)
     with pytest.raises(OSError, match="disk full"):
         save_model(model, path)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.skops"]
-    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == written
+    assert {name: (path.parent / name).read_bytes() for name in written} == before
     assert isinstance(load_model(path), TrainedModel)
 
 

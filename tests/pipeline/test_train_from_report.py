@@ -11,14 +11,19 @@ import pytest
 from typer.testing import CliRunner
 
 from radfusion.features.errors import InputError
+from radfusion.features.files import file_digest
 from radfusion.pipeline.cli import app
 from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.fusion import make_estimator
 from radfusion.pipeline.persistence import (
+    CARD_SCHEMA_VERSION,
     TrainingDataWarning,
+    card_paths,
     load_model,
     predict_table,
+    save_model,
     train_from_report,
+    train_model,
 )
 from radfusion.pipeline.report import jsonable
 from tests.pipeline.conftest import multimodal_table
@@ -195,3 +200,61 @@ def test_a_model_record_that_is_not_a_mapping_is_refused(validated, tmp_path):
     with pytest.raises(InputError, match="config.models.stacking is not a mapping") as error:
         train_from_report(edited, features, strategy="stacking")
     assert str(edited) in str(error.value)
+
+
+#: The top-level sections of the Model Card Toolkit's JSON schema 0.0.2 (its only
+#: ``additionalProperties: false`` object) and the fields of a performance metric.
+CARD_SECTIONS = {
+    "schema_version",
+    "model_details",
+    "model_parameters",
+    "quantitative_analysis",
+    "considerations",
+}
+
+
+def test_the_saved_model_has_a_card_whose_numbers_are_the_reports(validated, tmp_path):
+    features, report_path = validated
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    model_path = tmp_path / "model.skops"
+    save_model(train_from_report(report_path, features), model_path)
+    card_json, card_md = card_paths(model_path)
+    card = json.loads(card_json.read_text(encoding="utf-8"))
+    assert set(card) == CARD_SECTIONS and card["schema_version"] == CARD_SCHEMA_VERSION
+    assert not list(tmp_path.glob(".*journal"))  # the set landed: no journal left
+    # Every performance number is the report's own, with its CI, never retyped.
+    metrics = report["models"]["stacking"]["metrics"]
+    rows = card["quantitative_analysis"]["performance_metrics"]
+    assert {row["type"] for row in rows} == {m for m, v in metrics.items() if v["mean"] is not None}
+    for row in rows:
+        assert set(row) <= {"type", "value", "slice", "confidence_interval"}
+        assert row["slice"] == "cross-validation (3 folds x 1 repeats)"
+        assert row["value"] == metrics[row["type"]]["mean"]
+        assert row["confidence_interval"] == {
+            "lower_bound": metrics[row["type"]]["ci_low"],
+            "upper_bound": metrics[row["type"]]["ci_high"],
+        }
+    limitations = [item["description"] for item in card["considerations"]["limitations"]]
+    assert all(text in limitations for text in report["evaluability"]["sentences"])
+    assert load_model(model_path).training["cross_validation"]["report_sha256"] == file_digest(
+        report_path
+    )
+    markdown = card_md.read_text(encoding="utf-8")
+    auc = metrics["roc_auc"]
+    assert f"| roc_auc | {auc['mean']:.3f} | [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] |" in (
+        markdown
+    )
+    # Same model, same card bytes.
+    again = tmp_path / "again.skops"
+    save_model(train_from_report(report_path, features), again)
+    assert card_paths(again)[0].read_bytes() == card_json.read_bytes()
+
+
+def test_a_model_trained_without_a_report_has_a_card_that_says_so(validated, tmp_path):
+    features, _ = validated
+    model_path = tmp_path / "plain.skops"
+    save_model(train_model(features, label="outcome", params={"learners": ["lr"]}), model_path)
+    card = json.loads(card_paths(model_path)[0].read_text(encoding="utf-8"))
+    assert card["quantitative_analysis"]["performance_metrics"] == []
+    assert "no performance estimate" in card["considerations"]["limitations"][0]["description"]
+    assert card["model_details"]["name"] == "radfusion pooled model of outcome"
