@@ -27,6 +27,7 @@ from .grouping import split_off_groups
 from .report import (
     build_cv_report,
     jsonable,
+    primary_model,
     read_extraction,
     summarize_diagnostics,
     write_report,
@@ -249,9 +250,22 @@ def run_cv(
     )
     tune = bool(params.get("tune"))
     single = single_group_models(list(models), data.groups, fused_models(models))
+    # the headline model, declared before the run, is the one whose branches get SHAP values
+    headline = primary_model(
+        list(models),
+        {"primary": primary} if primary is not None else {},
+        fused_models(models),
+        data.task.default_strategy,
+    )
+    shap = headline["model"] if headline and data.task.explains else None
     if explain:
         hook = FoldExplainer(
-            groups=data.groups, single=single, seed=seed, selection=selection, tuned=tune
+            groups=data.groups,
+            single=single,
+            seed=seed,
+            selection=selection,
+            tuned=tune,
+            shap=shap,
         )
     elif tune:
         hook = FoldExplainer(groups=data.groups, single={}, late=None, stacking=None, tuned=True)
@@ -285,6 +299,7 @@ def run_cv(
             groups=data.groups,
             single=single,
             selection=selection,
+            shap=shap,
         )
         if explain
         else None

@@ -93,7 +93,22 @@ def fabricated_explanations():
             },
         },
         "selection": {"ran": False, "note": "No feature selection was run."},
-        "shap": "not computed",
+        "shap": {
+            "model": "stacking",
+            "computed": True,
+            "note": "SHAP values of each branch of the headline model.",
+            "branches": {
+                f"{g}:lr": {
+                    "kind": "linear",
+                    "output": "log-odds of class 1",
+                    "n_rows": 60,
+                    "additivity_error": 1e-16,
+                    "top": [{"feature": f"{g}__f{i}", "mean_abs": 0.3 / (i + 1)} for i in range(3)],
+                }
+                for g in ("CT/tumor", "MR/tumor")
+            },
+            "skipped": {"CT/tumor:svm": "no exact SHAP values"},
+        },
         "methods": [],
     }
 

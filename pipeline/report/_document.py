@@ -8,13 +8,14 @@ killed at any moment leaves the old report or the new one once :func:`settle_rep
 durations (those go to ``run.json``, see :func:`write_run_info`), floats rounded to 6
 decimals, fixed key order, so the same inputs and seed give a byte-identical file.
 
-report.json schema (``schema_version`` "2.1"; 1.1 to 1.5 only added fields to 1.0; 2.0 adds
+report.json schema (``schema_version`` "2.2"; 1.1 to 1.5 only added fields to 1.0; 2.0 adds
 ``task`` and records each model once, in ``config.models``, dropping 1.x's ``config.options``,
 ``config.preprocessing``, ``config.learner``, ``config.stacking_learners``,
 ``config.group_pattern`` and ``config.tuning.n_iter``; 2.1 adds ``evaluability`` to the report
-of every task)::
+of every task; 2.2 turns ``explanations.shap`` from a sentence into the SHAP values of the
+headline model's branches)::
 
-    schema_version     "2.1"
+    schema_version     "2.2"
     radfusion_version  installed radfusion version, or "unknown"
     task               (2.0) "binary" (the other tasks' reports: their own modules)
     config             the run configuration: label, task, id columns, strategies, folds,
@@ -91,7 +92,11 @@ of every task)::
                        selected}]}}: held-out permutation importance (AUC drop) of the
                        single-group models, mean and sd over folds, "selected" = selection
                        frequency over folds or null; "selection": {"ran", "note"}; "shap":
-                       text; "methods": [text]} (see :mod:`radfusion.pipeline.validation`)
+                       (2.2) {"model", "computed", "note", "branches": {branch: {kind,
+                       output, n_rows, additivity_error, "top": [{feature, mean_abs}]}},
+                       "skipped": {branch: why}}: exact SHAP values of the headline model's
+                       branches on held-out rows; "methods": [text]} (see
+                       :mod:`radfusion.pipeline.validation`)
     primary            (1.4) {"model", "declared"}: the headline model, declared before the run
                        (``config["primary"]``, else the task's default strategy, else the
                        first fused model, else the first model), never chosen on the results
@@ -663,7 +668,34 @@ def _explanations_html(explanations: Mapping[str, Any] | None) -> str:
     else:
         parts.append("<p>No single-group model in this run.</p>")
     parts.append(f'<p class="muted">{escape(explanations["selection"]["note"])}</p>')
+    parts.append(_shap_html(explanations.get("shap")))
     return f'<div class="scroll">{"".join(parts)}</div>'
+
+
+def _shap_html(shap: Mapping[str, Any] | str | None) -> str:
+    """The SHAP subsection: per branch of the headline model, its top features by mean
+    |SHAP| on held-out rows, with what the values explain (a report before 2.2 held a
+    sentence only)."""
+    head = "<h3>SHAP values of the headline model's branches (held-out rows)</h3>"
+    if not isinstance(shap, Mapping):
+        return head + (f'<p class="muted">{escape(shap)}</p>' if shap else "")
+    parts = [head, f'<p class="muted">{escape(shap["note"])}</p>']
+    for branch, entry in shap["branches"].items():
+        rows = [
+            [num_cell(rank), f"<td>{escape(f['feature'])}</td>", num_cell(fmt(f["mean_abs"], 4))]
+            for rank, f in enumerate(entry["top"], start=1)
+        ]
+        parts.append(
+            f"<p><strong>{escape(branch)}</strong> ({escape(entry['kind'])} learner; SHAP on "
+            f"the {escape(entry['output'])}; {entry['n_rows']} held-out rows; additivity "
+            f"error {entry['additivity_error']:.1e})</p>"
+        )
+        parts.append(html_table(["#", "Feature", "Mean |SHAP|"], rows))
+    parts += [
+        f'<p class="muted">{escape(branch)}: not computed, {escape(why)}</p>'
+        for branch, why in shap["skipped"].items()
+    ]
+    return "".join(parts)
 
 
 def render_html(
@@ -727,6 +759,10 @@ def render_html(
         "features: drop in ROC AUC when the feature is shuffled among an outer fold's "
         "held-out patients (bars: mean over folds x repeats; lines: SD across folds). An SD "
         "larger than the mean means the ranking is not stable across folds.",
+        "shap": "Mean |SHAP| of the top features of each branch of the headline model, on "
+        "held-out rows: the exact SHAP values of the branch's own learner on its transformed "
+        "inputs; they explain the branch's output (the scale is in each panel's title), not "
+        "the fused probability.",
     }
     nav = " ".join(f'<a href="#{anchor}">{escape(title)}</a>' for anchor, title in _SECTIONS)
     body = [
@@ -781,6 +817,7 @@ def render_html(
             "group_contributions", svgs["group_contributions"], captions["group_contributions"]
         ),
         figure_html("importance", svgs["importance"], captions["importance"]),
+        figure_html("shap", svgs["shap"], captions["shap"]),
         '<h2 id="checklists">Reporting checklists</h2>',
         _checklists_html(report["checklists"])
         if report.get("checklists")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "forest_figure",
     "group_contributions_figure",
     "importance_figure",
+    "shap_figure",
     "inline_svg",
     "png_bytes",
     "pr_figure",
@@ -473,6 +475,46 @@ def importance_figure(report: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def shap_figure(report: Mapping[str, Any]) -> Figure:
+    """Mean |SHAP| of the top features of each branch of the headline model on held-out rows
+    (a summary plot), one panel per branch."""
+    shap = (report.get("explanations") or {}).get("shap")
+    branches = shap.get("branches") if isinstance(shap, Mapping) else None
+    if not branches:
+        fig = Figure(figsize=(6.4, 1.2))
+        reason = "; ".join(shap["skipped"].values()) if isinstance(shap, Mapping) else ""
+        fig.text(
+            0.5,
+            0.5,
+            textwrap.fill(f"No SHAP values in this report. {reason}", 90),
+            ha="center",
+            va="center",
+            fontsize=8,
+        )
+        return fig
+    columns = min(2, len(branches))
+    rows = math.ceil(len(branches) / columns)
+    longest = max(5, *(len(entry["top"]) for entry in branches.values()))
+    fig = Figure(figsize=(5.2 * columns + 0.4, (0.26 * longest + 1.1) * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (branch, entry) in zip(axes, branches.items(), strict=False):
+        names = [model_label(f["feature"]) for f in entry["top"]]
+        y = np.arange(len(names))
+        ax.barh(y, [f["mean_abs"] for f in entry["top"]], color="#4c78a8", height=0.6)
+        ax.set_yticks(y, names, fontsize=7.5)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.set_title(f"{branch} ({entry['output']})", fontsize=8.5)
+        ax.grid(True, axis="x", linewidth=0.3, alpha=0.6)
+    for ax in axes[len(branches) :]:
+        ax.set_visible(False)
+    fig.supxlabel(
+        f"Mean |SHAP| over held-out rows, branches of the headline model ({shap['model']})",
+        fontsize=8.5,
+    )
+    return fig
+
+
 FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
     "auc_forest": (forest_figure, "ROC AUC of every model (forest plot)"),
     "roc": (roc_figure, "ROC curves"),
@@ -483,6 +525,7 @@ FIGURES: dict[str, tuple[Callable[[Mapping[str, Any]], Figure], str]] = {
     "decision_curve": (decision_curve_figure, "Decision curves (net benefit)"),
     "group_contributions": (group_contributions_figure, "Contribution of each modality"),
     "importance": (importance_figure, "Permutation importance per group"),
+    "shap": (shap_figure, "SHAP values of the headline model's branches"),
 }
 """Figure name (file stem and HTML anchor) -> (drawing function, caption title)."""
 

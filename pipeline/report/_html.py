@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 DECIMALS = 6
 FIGURE_DIR = "figures"
 

@@ -21,7 +21,9 @@ only small per-fold records travel back. :func:`summarize_explanations` aggregat
 - **permutation importance** of every feature of every single-group model on the held-out
   rows of each outer fold (permutation importance as in scikit-learn, batched; ROC AUC,
   ``n_repeats`` shuffles seeded by (seed, model, repeat, fold)), averaged over the folds; the
-  top features per group are reported. SHAP values are not computed (:data:`SHAP_NOTE`).
+  top features per group are reported.
+- **SHAP values** of the headline model's branches, exact for their linear and tree learners,
+  on the held-out rows (:mod:`radfusion.pipeline.validation._shap`).
 - **selection frequency**: when a feature selector ran (``correlation_threshold`` or
   ``select_k``), the fraction of outer folds in which the single-group model kept the feature.
 """
@@ -47,10 +49,10 @@ from sklearn.preprocessing import StandardScaler
 
 from ..columns import branch_name
 from ..statistics import auc_rows
+from ._shap import branch_shap, summarize_shap
 
 __all__ = [
     "N_REPEATS",
-    "SHAP_NOTE",
     "TOP_K",
     "FoldExplainer",
     "fold_seed",
@@ -66,15 +68,6 @@ TOP_K = 10
 """Features reported per group."""
 N_REPEATS = 3
 """Shuffles per feature and fold of the permutation importance."""
-SHAP_NOTE = (
-    "SHAP values are not computed, whether or not the shap package is installed: they are "
-    "exact and cheap only for a single tree or linear learner, while the models compared "
-    "here are pipelines (imputation, filtering, scaling) and fusions of several learners "
-    "(soft vote, stacking, shared space), for which shap offers only sampling "
-    "approximations costing many model calls per patient and fold. Held-out permutation "
-    "importance is reported instead."
-)
-"""The report's ``explanations.shap`` sentence (constant: it never depends on the machine)."""
 
 
 def fold_seed(seed: int, model: str, repeat: int, fold: int) -> int:
@@ -283,6 +276,8 @@ class FoldExplainer:
         Names of the late and stacking models.
     tuned : bool, default=False
         Also record each branch's chosen hyperparameters (models built with ``tune=True``).
+    shap : str or None, default=None
+        Name of the model whose branches get exact SHAP values (the headline model).
     """
 
     groups: Mapping[str, Sequence[str]]
@@ -293,6 +288,7 @@ class FoldExplainer:
     late: str | None = "late"
     stacking: str | None = "stacking"
     tuned: bool = False
+    shap: str | None = None
 
     def __call__(
         self,
@@ -330,6 +326,8 @@ class FoldExplainer:
             }
         if model == self.stacking and _learns_weights(estimator):
             record["weights"] = meta_weights(estimator)
+        if model == self.shap:
+            record["shap"] = branch_shap(estimator, X_test, name=model)
         if self.tuned:
             record["hyperparameters"] = hyperparameters
         return record or None
@@ -435,6 +433,7 @@ def summarize_explanations(
     selection: bool = False,
     n_repeats: int = N_REPEATS,
     top_k: int = TOP_K,
+    shap: str | None = None,
 ) -> dict[str, Any]:
     """The report's ``explanations`` from the records of :class:`FoldExplainer`.
 
@@ -445,7 +444,9 @@ def summarize_explanations(
     groups, single, selection, n_repeats
         As given to the :class:`FoldExplainer`.
     top_k : int, default=TOP_K
-        Features reported per group.
+        Features reported per group (and per branch of the SHAP values).
+    shap : str or None, default=None
+        The model whose branches the :class:`FoldExplainer` explained with SHAP values.
 
     Returns
     -------
@@ -474,7 +475,7 @@ def summarize_explanations(
             else "No feature selection was run (no correlation_threshold or select_k), so "
             "every feature was used in every fold; selection stability does not apply.",
         },
-        "shap": SHAP_NOTE,
+        "shap": summarize_shap(records, shap, top_k=top_k),
         "methods": [
             "Meta-learner weights: the stacking model's fitted combination weights per "
             "branch (the non-negative logistic meta-learner's coefficients, or a learned "

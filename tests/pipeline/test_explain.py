@@ -24,7 +24,6 @@ from radfusion.pipeline.validation import (
     summarize_explanations,
 )
 from radfusion.pipeline.validation._explain import (
-    SHAP_NOTE,
     _columnwise_steps,
     fold_seed,
     held_out_importance,
@@ -207,7 +206,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
     first = (tmp_path / "a" / "report.json").read_bytes()
     assert first == (tmp_path / "b" / "report.json").read_bytes()
     report = reports[0]
-    assert report["schema_version"] == "2.1"
+    assert report["schema_version"] == "2.2"
     explanations = report["explanations"]
     assert explanations["selection"]["ran"] is True
     top = explanations["importance"]["groups"]["CT__tumor"][0]
@@ -227,9 +226,15 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             assert f"{f['mean']:.4f} ({f['sd']:.4f})" in page
     item = next(i for i in report["checklists"]["items"] if i["where"] == "explanations")
     assert item["status"] == "answered"
-    # SHAP is not computed, and the report says so the same way whatever is installed.
-    assert explanations["shap"] == SHAP_NOTE
-    assert "SHAP" not in _explanations_html(explanations) and "not installed" not in page
+    # SHAP values of the headline model's branches (pooled, over lr here), exact, held out.
+    shap = explanations["shap"]
+    assert shap["model"] == report["primary"]["model"] == "pooled" and shap["computed"]
+    branch = shap["branches"]["pooled:lr"]
+    assert branch["kind"] == "linear" and branch["output"] == "log-odds of class 1"
+    assert branch["n_rows"] == report["data"]["n_patients"]  # every patient once, held out
+    assert branch["additivity_error"] < 1e-9
+    assert branch["top"][0]["feature"] in {"CT__tumor__signal", "MR__tumor__weak"}
+    assert "pooled:lr" in page and 'id="figure-shap"' in page
 
 
 @pytest.mark.parametrize(
@@ -280,3 +285,31 @@ def test_a_stack_with_equal_weights_reports_none_and_says_why(combiner):
     )
     page = _explanations_html(summary)
     assert "Meta-learner weight mean" not in page and "AUC drop mean" in page
+
+
+def test_branch_shap_values_are_exact_on_held_out_rows():
+    """Each branch's SHAP values add up to its learner's own output on rows it never saw
+    (linear: the log-odds; forest: the probability; boosted trees: the log-odds)."""
+    pytest.importorskip("shap", reason="the shap extra (radfusion[explain]) is not installed")
+    from radfusion.pipeline.fusion import build_model
+    from radfusion.pipeline.validation._shap import branch_shap
+
+    rng = np.random.default_rng(3)
+    groups = {g: c for g, c in GROUPS.items() if g != "clinical"}
+    X = pd.DataFrame(rng.normal(size=(90, 4)), columns=[c for g in groups.values() for c in g])
+    y = (X["CT__tumor__signal"] + 0.5 * rng.normal(size=90) > 0).astype(int).to_numpy()
+    model = build_model(groups, "stacking", learners=("lr", "rf", "xgb", "svm")).fit(
+        X.iloc[:60], y[:60]
+    )
+    record = branch_shap(model, X.iloc[60:], name="stacking")
+    assert set(record["branches"]) == {
+        f"{g}:{m}" for g in ("CT/tumor", "MR/tumor") for m in ("lr", "rf", "xgb")
+    }
+    assert set(record["skipped"]) == {"CT/tumor:svm", "MR/tumor:svm"}  # no exact SHAP
+    for name, part in record["branches"].items():
+        assert part["n"] == 30 and len(part["sum_abs"]) == len(part["features"]) == 2
+        assert part["additivity"] < (1e-5 if name.endswith("xgb") else 1e-9), name
+    # a linear branch's values are w_j x_j on its standardised inputs
+    branch = model.named_estimators_["CT/tumor:lr"]
+    expected = np.abs(branch[:-1].transform(X.iloc[60:]) * branch[-1].coef_[0]).sum(axis=0)
+    np.testing.assert_allclose(record["branches"]["CT/tumor:lr"]["sum_abs"], expected)

@@ -47,6 +47,7 @@ FIGURE_NAMES = [
     "decision_curve",
     "group_contributions",
     "importance",
+    "shap",
 ]
 VERSION_KEYS = [
     "python",
@@ -155,7 +156,7 @@ def test_writes_the_files_and_figures(written):
 def test_report_schema(written):
     report, predictions, _, _ = written
     assert list(report) == TOP_LEVEL_KEYS
-    assert report["schema_version"] == SCHEMA_VERSION == "2.1"
+    assert report["schema_version"] == SCHEMA_VERSION == "2.2"
     assert report["task"] == "binary"
     assert isinstance(report["radfusion_version"], str)
     assert report["seed"] == 0
