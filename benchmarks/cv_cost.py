@@ -108,14 +108,15 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
 def stacking_branches_alone(features: Path, biomarkers: Path, args, figures) -> None:
     """(c): every stacking branch cross-validated alone on the same folds, summed."""
     from radfusion.pipeline.dataset import load_dataset
-    from radfusion.pipeline.fusion import FusionClassifier, make_estimator
+    from radfusion.pipeline.fusion import make_estimator
+    from radfusion.pipeline.learners import strategy_learners
     from radfusion.pipeline.validation import cross_validate_models
 
     data = load_dataset(features, label="outcome", biomarkers=biomarkers)
     params = data.with_categories({"random_state": args.seed})
     total = 0.0
     for group in data.groups:
-        for learner in FusionClassifier().learners:
+        for learner in strategy_learners("stacking"):
             model = make_estimator(
                 "single", task=data.task, use_groups=[group], **{**params, "learner": learner}
             )

@@ -70,14 +70,15 @@ def card_paths(model_path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".card.json"), path.with_name(path.name + ".card.md")
 
 
-def cross_validation_summary(report: Mapping[str, Any], strategy: str, digest: str) -> dict:
+def cross_validation_summary(report: Mapping[str, Any], strategy: str, digest: str | None) -> dict:
     """What a model card keeps of the cv report a model was trained from (``train
-    --from-report``): the report's SHA-256 (``digest``), its design, the trained strategy's
+    --from-report``): the report file's SHA-256 (``digest``; None for a report given in
+    memory), its design, the trained strategy's
     metrics with their CIs, the headline model, the evaluability sentences, the validity
     warnings and the held-out groups' metrics when the CV left groups out."""
     config = report.get("config") or {}
     evaluability = report.get("evaluability") or {}
-    groups = (report.get("groups") or {}).get(strategy)
+    groups = ((report.get("groups") or {}).get("models") or {}).get(strategy)
     return {
         "report_sha256": digest,
         "strategy": strategy,
@@ -316,6 +317,11 @@ def _training_description(trained: Any) -> str:
 def _architecture(strategy: str, params: Mapping[str, Any], task: str) -> str:
     learners = strategy_learners(strategy, params.get("learners"))
     combiner = params.get("combiner") or get_task(task).default_combiner
+    combined = (
+        "averaged with equal weights (nothing fitted on top)"
+        if combiner == "mean"
+        else f"combined by the {combiner} combiner fitted on inner out-of-fold outputs"
+    )
     names = ", ".join(
         str(item[0]) if isinstance(item, (list, tuple)) else str(item) for item in learners
     )
@@ -323,10 +329,8 @@ def _architecture(strategy: str, params: Mapping[str, Any], task: str) -> str:
         "single": f"one branch on one group, learner {params.get('learner')}",
         "early": f"one branch on all groups' columns, learner {params.get('learner')}",
         "late": f"one branch per group (learner {params.get('learner')}), their outputs averaged",
-        "stacking": f"one branch per group and learner ({names}), combined by the "
-        f"{combiner} combiner on inner out-of-fold outputs",
-        "pooled": f"one branch per learner ({names}) on all groups' columns together, "
-        f"combined by the {combiner} combiner on inner out-of-fold outputs",
+        "stacking": f"one branch per group and learner ({names}), {combined}",
+        "pooled": f"one branch per learner ({names}) on all groups' columns together, {combined}",
         "shared": "every group mapped into one latent space, a classifier on it",
     }.get(strategy, strategy)
     options = {
@@ -348,10 +352,14 @@ def _documentation(trained: Any, cv: Mapping[str, Any] | None) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in (trained.versions or {}).items())
     text = f"Trained with {versions}. "
     if cv:
+        source = (
+            f"SHA-256 {cv['report_sha256']}"
+            if cv.get("report_sha256")
+            else "given in memory, no file digest"
+        )
         text += (
-            f"Trained from a cv report (SHA-256 {cv['report_sha256']}, seed {cv.get('seed')}) "
-            "with the parameters it recorded for this strategy; the performance below is that "
-            "report's."
+            f"Trained from a cv report ({source}, seed {cv.get('seed')}) with the parameters "
+            "it recorded for this strategy; the performance below is that report's."
         )
     else:
         text += _NO_CV

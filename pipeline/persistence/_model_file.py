@@ -255,18 +255,14 @@ def append_external(
 ) -> None:
     """Add an external validation report (``validate``'s) to the card beside the model file
     ``path``: the card is rebuilt from the model with the validations it held and this one
-    (a validation of the same source and inputs replaces the earlier one). A card that
-    cannot be written is a warning: the validation report itself is written."""
+    (a validation of the same input files, by their SHA-256, replaces the earlier one). A
+    card that cannot be read or written is a warning: the validation report is written."""
     card_json, _ = card_paths(path)
     new = external_summary(report, source)
-    externals = [
-        e
-        for e in read_card_externals(card_json)
-        if (e.get("source"), e.get("inputs")) != (new["source"], new["inputs"])
-    ]
     try:
+        externals = [e for e in read_card_externals(card_json) if e.get("inputs") != new["inputs"]]
         write_card(path, model_card(trained, [*externals, new]))
-    except (OSError, InputError) as error:
+    except (OSError, ValueError, KeyError, TypeError, InputError) as error:
         warnings.warn(f"the model card beside {path} was not updated: {error}", stacklevel=2)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 import warnings
@@ -24,6 +23,7 @@ from ..dataset import load_dataset
 from ..fusion import FUSED, STRATEGIES, check_fusion_params, make_estimator
 from ..report import jsonable
 from ..tables import UnmatchedPatientsWarning, read_table
+from ..targets import get_task
 from ._card import cross_validation_summary
 from ._model_file import TrainedModel, is_trusted_type, library_versions
 from ._predict import read_inputs
@@ -183,7 +183,8 @@ def train_from_report(
     (``config.models[strategy]``, its ``get_params()``), and the table is read as cv read it
     (label, task, id column, site column); only the strategy is chosen, among the fused
     models the report compared (default: its only one, else its headline model,
-    ``report["primary"]``). A feature or biomarker table whose SHA-256 differs from the one
+    ``report["primary"]``, else the task's default strategy, else ``"stacking"``, when the
+    report compared them). A feature or biomarker table whose SHA-256 differs from the one
     the report records gives a :class:`TrainingDataWarning`.
 
     Raises
@@ -229,8 +230,22 @@ def train_from_report(
         )
     fused = [s for s in config.get("strategies", ()) if s in FUSED and s in models]
     if strategy is None:
+        # its only fused model, else its headline, else the task's default, else stacking
         headline = (report.get("primary") or {}).get("model")
-        strategy = fused[0] if len(fused) == 1 else headline
+        default = get_task(_recorded_task(config)).default_strategy
+        preferred = [s for s in (headline, default, "stacking") if s in fused]
+        strategy = fused[0] if len(fused) == 1 else (preferred or [None])[0]
+        if strategy is None:
+            raise InputError(
+                "Which fused model to train?",
+                [
+                    Problem(
+                        f"the report compared {', '.join(fused) or 'no fused model'} and none "
+                        "is its headline: choose one with --strategy",
+                        file=where,
+                    )
+                ],
+            )
     if strategy not in fused:
         raise InputError(
             "The report did not validate this strategy",
@@ -275,8 +290,6 @@ def train_from_report(
         params,
         config.get("event"),
     )
-    if digest is None:  # a report given as a mapping: the digest of its canonical JSON
-        digest = hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest()
     summary = jsonable(cross_validation_summary(report, strategy, digest))
     return dataclasses.replace(trained, training={**trained.training, "cross_validation": summary})
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -319,13 +320,21 @@ def test_validate_adds_its_results_to_the_model_card(cohort, tmp_path):
     assert auc["value"] == report["metrics"]["roc_auc"]["mean"]
     assert auc["confidence_interval"]["lower_bound"] == report["metrics"]["roc_auc"]["ci_low"]
     assert source in card_md.read_text(encoding="utf-8")
-    # The same cohort again replaces its entry; another cohort adds one.
-    validate_model(
-        model, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r2"
-    )
+    # The same cohort again (here by another spelling of its path) replaces its entry;
+    # another cohort adds one.
+    relative = os.path.relpath(cohort["features_B"])
+    validate_model(model, relative, biomarkers=cohort["biomarkers_B"], out=tmp_path / "r2")
+    source = f"external: {relative}"
     validate_model(
         model, cohort["features_A"], biomarkers=cohort["biomarkers_A"], out=tmp_path / "r3"
     )
     card = json.loads(card_json.read_text(encoding="utf-8"))
     names = [d["name"] for d in card["model_parameters"]["data"]]
     assert names == ["training cohort", source, f"external: {cohort['features_A']}"]
+    # A card that cannot be read is a warning: the validation itself is written.
+    card_json.write_text("{", encoding="utf-8")
+    with pytest.warns(UserWarning, match="model card .* was not updated"):
+        validate_model(
+            model, cohort["features_B"], biomarkers=cohort["biomarkers_B"], out=tmp_path / "r4"
+        )
+    assert (tmp_path / "r4" / "report.json").is_file()

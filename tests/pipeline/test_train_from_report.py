@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -17,9 +18,12 @@ from radfusion.pipeline.dataset import load_dataset
 from radfusion.pipeline.fusion import make_estimator
 from radfusion.pipeline.persistence import (
     CARD_SCHEMA_VERSION,
+    TrainedModel,
     TrainingDataWarning,
     card_paths,
+    cross_validation_summary,
     load_model,
+    model_card,
     predict_table,
     save_model,
     train_from_report,
@@ -258,3 +262,59 @@ def test_a_model_trained_without_a_report_has_a_card_that_says_so(validated, tmp
     assert card["quantitative_analysis"]["performance_metrics"] == []
     assert "no performance estimate" in card["considerations"]["limitations"][0]["description"]
     assert card["model_details"]["name"] == "radfusion pooled model of outcome"
+
+
+def test_the_card_keeps_the_held_out_sites_of_a_leave_one_site_out_report():
+    rows = [
+        {
+            "group": "A",
+            "n": 30,
+            "events": 12,
+            "roc_auc": {"mean": 0.7, "ci_low": 0.5, "ci_high": 0.9},
+        },
+        {"group": "B", "n": 25, "events": 9, "roc_auc": None, "note": "one class"},
+    ]
+    report = {
+        "config": {"group_by": "site", "folds": 2, "repeats": 1},
+        "seed": 0,
+        "models": {
+            "pooled": {"metrics": {"roc_auc": {"mean": 0.6, "ci_low": 0.5, "ci_high": 0.7}}}
+        },
+        "groups": {"column": "site", "method": "...", "models": {"pooled": rows}},
+    }
+    summary = cross_validation_summary(report, "pooled", None)
+    assert summary["groups"] == rows and summary["report_sha256"] is None
+    trained = dataclasses.replace(
+        _plain_model(), training={"n_patients": 55, "cross_validation": summary}
+    )
+    card = model_card(trained)
+    slices = {r["slice"]: r["value"] for r in card["quantitative_analysis"]["performance_metrics"]}
+    assert slices == {"cross-validation (leave one site out)": 0.6, "held-out site A (n = 30)": 0.7}
+    assert "given in memory" in card["model_details"]["documentation"]
+
+
+def _plain_model():
+    return TrainedModel(
+        estimator=None,
+        label="outcome",
+        classes=["no", "yes"],
+        id_column="patient_id",
+        columns=["CT__tumor__a"],
+        groups={"CT__tumor": ["CT__tumor__a"]},
+        settings={"strategy": "pooled", "task": "binary", "params": {"combiner": "mean"}},
+        versions={"radfusion": "0"},
+    )
+
+
+def test_train_from_report_defaults_to_the_headline_then_the_task_default(validated):
+    features, report_path = validated
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    # a headline that is a single group (or none, an older report) is not a fused model
+    for primary in ({"model": "CT__tumor", "declared": "--primary"}, None):
+        report["primary"] = primary
+        trained = train_from_report(report, features)
+        assert trained.settings["strategy"] == "stacking"  # pooled was not compared
+    assert (
+        "averaged with equal weights"
+        in model_card(_plain_model())["model_parameters"]["model_architecture"]
+    )
