@@ -462,7 +462,7 @@ def test_build_models_names_and_kinds():
     assert pooled.final_estimator.method == "platt"
     assert pooled.groups == {"pooled": ["CT__tumor__f", "PET__tumor__f", "clinical__f"]}
     forest = pooled.estimators[1][1][-1]
-    assert forest.max_features == 0.3 and forest.n_estimators == 200
+    assert forest.max_features == 0.3 and forest.n_estimators == 100
 
 
 def test_each_task_defaults_to_its_declared_strategy():
