@@ -1,8 +1,6 @@
 """The command line: readable errors with exit code 2, and the end-to-end demo at small size."""
 
-import functools
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,15 +14,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    return _demo(tmp_path_factory.getbasetemp() / "demo")
-
-
-@functools.cache
-def _demo(out: Path) -> tuple[Path, str]:
-    """One demo run per test process: xdist may tear a module fixture down between two of
-    this file's tests (the worker did not yet know the next one), and rebuilding the demo
-    cost a minute of the suite."""
-    out.mkdir(parents=True, exist_ok=True)
+    out = tmp_path_factory.mktemp("demo")
     result = runner.invoke(
         app,
         [

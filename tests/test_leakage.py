@@ -23,7 +23,7 @@ def test_permuted_labels_give_chance_auc(tmp_path):
     aucs: dict[str, list[float]] = {}
     for draw in range(5):
         rng = np.random.default_rng(100 + draw)
-        n, p = 100, 300
+        n, p = 100, 150
         table = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{j}" for j in range(p)])
         table.insert(0, "patient_id", [f"N{i:03d}" for i in range(n)])
         table["outcome"] = rng.permutation(np.repeat([0, 1], n // 2))
