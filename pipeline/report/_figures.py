@@ -437,42 +437,27 @@ def importance_figure(report: Mapping[str, Any]) -> Figure:
     with the SD across folds (lines), one panel per group."""
     importance = (report.get("explanations") or {}).get("importance")
     if not importance or not importance.get("groups"):
-        fig = Figure(figsize=(6.4, 1.2))
-        fig.text(
-            0.5,
-            0.5,
+        return _message_figure(
             "No permutation importance in this report (needs a single-group model and "
             "explanations).",
-            ha="center",
-            va="center",
             fontsize=9,
         )
-        return fig
-    groups = importance["groups"]
-    columns = min(2, len(groups))
-    rows = math.ceil(len(groups) / columns)
-    longest = max(len(features) for features in groups.values())
-    fig = Figure(figsize=(5.2 * columns + 0.4, (0.26 * longest + 1.0) * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (group, features) in zip(axes, groups.items(), strict=False):
-        names = [model_label(f["feature"].removeprefix(f"{group}__")) for f in features]
-        mean = np.array([np.nan if f["mean"] is None else f["mean"] for f in features])
-        sd = np.array([np.nan if f["sd"] is None else f["sd"] for f in features])
-        y = np.arange(len(names))
-        ax.barh(y, mean, color="#4c78a8", height=0.6)
-        ax.errorbar(mean, y, xerr=sd, fmt="none", ecolor="#1d2330", elinewidth=0.9, capsize=2)
-        ax.axvline(0.0, color="#9aa1ad", linewidth=0.8)
-        ax.set_yticks(y, names, fontsize=7.5)
-        ax.set_ylim(len(names) - 0.5, -0.5)
-        ax.tick_params(axis="x", labelsize=7.5)
-        ax.set_title(model_label(group), fontsize=9)
-        ax.grid(True, axis="x", linewidth=0.3, alpha=0.6)
-    for ax in axes[len(groups) :]:
-        ax.set_visible(False)
-    fig.supxlabel(
-        "Drop in held-out ROC AUC when the feature is shuffled (mean, SD over folds)", fontsize=8.5
+    panels = [
+        (
+            model_label(group),
+            [model_label(f["feature"].removeprefix(f"{group}__")) for f in features],
+            np.array([np.nan if f["mean"] is None else f["mean"] for f in features]),
+            np.array([np.nan if f["sd"] is None else f["sd"] for f in features]),
+        )
+        for group, features in importance["groups"].items()
+    ]
+    return _bar_panels(
+        panels,
+        "Drop in held-out ROC AUC when the feature is shuffled (mean, SD over folds)",
+        rows_at_least=0,
+        margin=1.0,
+        title_size=9,
     )
-    return fig
 
 
 def shap_figure(report: Mapping[str, Any]) -> Figure:
@@ -481,37 +466,67 @@ def shap_figure(report: Mapping[str, Any]) -> Figure:
     shap = (report.get("explanations") or {}).get("shap")
     branches = shap.get("branches") if isinstance(shap, Mapping) else None
     if not branches:
-        fig = Figure(figsize=(6.4, 1.2))
         reason = "; ".join(shap["skipped"].values()) if isinstance(shap, Mapping) else ""
-        fig.text(
-            0.5,
-            0.5,
-            textwrap.fill(f"No SHAP values in this report. {reason}", 90),
-            ha="center",
-            va="center",
-            fontsize=8,
+        return _message_figure(
+            textwrap.fill(f"No SHAP values in this report. {reason}", 90), fontsize=8
         )
-        return fig
-    columns = min(2, len(branches))
-    rows = math.ceil(len(branches) / columns)
-    longest = max(5, *(len(entry["top"]) for entry in branches.values()))
-    fig = Figure(figsize=(5.2 * columns + 0.4, (0.26 * longest + 1.1) * rows), layout="constrained")
+    panels = [
+        (
+            f"{branch} ({entry['output']})",
+            [model_label(f["feature"]) for f in entry["top"]],
+            [f["mean_abs"] for f in entry["top"]],
+            None,
+        )
+        for branch, entry in branches.items()
+    ]
+    return _bar_panels(
+        panels,
+        f"Mean |SHAP| over held-out rows, branches of the headline model ({shap['model']})",
+        rows_at_least=5,
+        margin=1.1,
+        title_size=8.5,
+    )
+
+
+def _message_figure(text: str, *, fontsize: float) -> Figure:
+    """A one-line figure saying why there is nothing to draw."""
+    fig = Figure(figsize=(6.4, 1.2))
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=fontsize)
+    return fig
+
+
+def _bar_panels(
+    panels: list[tuple[str, list[str], Any, Any]],
+    xlabel: str,
+    *,
+    rows_at_least: int,
+    margin: float,
+    title_size: float,
+) -> Figure:
+    """Horizontal bars of ranked features, one panel per ``(title, names, values, sd)``
+    (``sd`` None: no error lines), two panels a row; each panel is as tall as the longest
+    list (at least ``rows_at_least`` bars) plus ``margin`` inches."""
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    longest = max(rows_at_least, *(len(names) for _, names, _, _ in panels))
+    fig = Figure(
+        figsize=(5.2 * columns + 0.4, (0.26 * longest + margin) * rows), layout="constrained"
+    )
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (branch, entry) in zip(axes, branches.items(), strict=False):
-        names = [model_label(f["feature"]) for f in entry["top"]]
+    for ax, (title, names, values, sd) in zip(axes, panels, strict=False):
         y = np.arange(len(names))
-        ax.barh(y, [f["mean_abs"] for f in entry["top"]], color="#4c78a8", height=0.6)
+        ax.barh(y, values, color="#4c78a8", height=0.6)
+        if sd is not None:
+            ax.errorbar(values, y, xerr=sd, fmt="none", ecolor="#1d2330", elinewidth=0.9, capsize=2)
+            ax.axvline(0.0, color="#9aa1ad", linewidth=0.8)
         ax.set_yticks(y, names, fontsize=7.5)
         ax.set_ylim(len(names) - 0.5, -0.5)
         ax.tick_params(axis="x", labelsize=7.5)
-        ax.set_title(f"{branch} ({entry['output']})", fontsize=8.5)
+        ax.set_title(title, fontsize=title_size)
         ax.grid(True, axis="x", linewidth=0.3, alpha=0.6)
-    for ax in axes[len(branches) :]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    fig.supxlabel(
-        f"Mean |SHAP| over held-out rows, branches of the headline model ({shap['model']})",
-        fontsize=8.5,
-    )
+    fig.supxlabel(xlabel, fontsize=8.5)
     return fig
 
 
