@@ -249,12 +249,13 @@ def run_cv(
         params.get("select_k") is not None or params.get("correlation_threshold") is not None
     )
     tune = bool(params.get("tune"))
-    single = single_group_models(list(models), data.groups, fused_models(models))
+    fused = fused_models(models)
+    single = single_group_models(list(models), data.groups, fused)
     # the headline model, declared before the run, is the one whose branches get SHAP values
     headline = primary_model(
         list(models),
         {"primary": primary} if primary is not None else {},
-        fused_models(models),
+        fused,
         data.task.default_strategy,
     )
     shap = headline["model"] if headline and data.task.explains else None
