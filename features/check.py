@@ -269,11 +269,11 @@ def check_cohort(
     pandas.DataFrame
         One row per manifest row, in manifest order, with :data:`CHECK_COLUMNS`:
         ``labels_found`` (distinct mask values, space-separated), ``rois_found`` (for a
-        DICOM RTSTRUCT / SEG mask, the names of its structures or segments, ``; ``-separated;
+        DICOM RTSTRUCT / SEG mask, the names of its structures or segments, ``"; "``-separated;
         empty otherwise), ``voxels`` and
         ``volume_mm3`` of the ROI (all components), ``components`` (26-connected),
         ``grid`` (how the mask's grid differs from the image's; empty when equal),
-        ``status`` (one of :data:`STATUSES`) and ``problem`` (readable, ``; ``-separated).
+        ``status`` (one of :data:`STATUSES`) and ``problem`` (readable, ``"; "``-separated).
 
     Raises
     ------

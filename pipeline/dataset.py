@@ -96,7 +96,7 @@ class Dataset:
 
 
 def check_label_spellings(values: pd.Series, label: str, file: str) -> None:
-    """Refuse text labels that differ only by case or spaces (``Yes``/``yes ``; see
+    """Refuse text labels that differ only by case or spaces (``"Yes"``/``"yes "``; see
     :func:`radfusion.features.spelling.near_duplicates`).
 
     Merging them silently would guess; keeping them apart makes extra classes. The error names
@@ -145,7 +145,7 @@ def _encode_categoricals(
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """One-hot encode text columns (first level dropped). Only the level set is looked at.
 
-    Levels that differ only by case or spaces (``M``, ``M ``, ``m``) are an error listing
+    Levels that differ only by case or spaces (``M``, ``"M "``, ``m``) are an error listing
     them with their patients (:func:`radfusion.features.spelling.spelling_problems`): they
     would become separate levels.
 
@@ -421,7 +421,7 @@ def _check_site(table: pd.DataFrame, column: str, file: str) -> None:
 
 
 def _check_site_spellings(values: pd.Series, column: str, file: str) -> None:
-    """Refuse site names written two ways (``A`` / ``a ``): each would be a site of its own
+    """Refuse site names written two ways (``A`` / ``"a "``): each would be a site of its own
     for harmonisation and for leave-one-site-out folds."""
     problems = _spellings(values, column, file, "separate sites")
     if problems:

@@ -411,7 +411,7 @@ def case_mix(
     dict
         ``computed`` (True), ``auc`` {mean, ci_low, ci_high}, ``n_training``, ``n_external``,
         ``shared_ids`` (ids found in both cohorts), ``method``, ``differences`` (the ten
-        largest |SMD|: ``column``, ``training_mean``, ``external_mean``, ``smd``).
+        largest absolute SMD: ``column``, ``training_mean``, ``external_mean``, ``smd``).
     """
     train_X = model_matrix(
         trained,

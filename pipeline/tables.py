@@ -149,7 +149,7 @@ def index_by_id(table: pd.DataFrame, id_column: str, file: str) -> pd.DataFrame:
     """``table`` indexed by its (unique, text) patient ids, without the id column.
 
     Ids given twice, or written two ways that differ only by case or spaces (``P1`` /
-    ``P1 ``), are an error listing them.
+    ``"P1 "``), are an error listing them.
     """
     ids = patient_ids(table[id_column], id_column, file)
     dupes = sorted(set(ids[ids.duplicated()]))
@@ -178,7 +178,7 @@ def join_biomarkers(
     ------
     InputError
         Shared columns; ids that differ between the tables only by case or spaces
-        (``P001`` / ``P001 ``); no patient in common.
+        (``P001`` / ``"P001 "``); no patient in common.
     """
     shared = sorted(set(bio.columns) & set(table.columns))
     if shared:
@@ -219,7 +219,7 @@ def join_biomarkers(
 
 def _check_spellings(features: pd.Index, bio: pd.Index, file: str, bio_file: str) -> None:
     """Refuse patients of the two tables whose ids differ only by case or spaces (``P001`` /
-    ``P001 ``): they are the same patient written two ways, not patients missing from one."""
+    ``"P001 "``): they are the same patient written two ways, not patients missing from one."""
     unmatched: dict[str, list[str]] = {}
     for pid in features.difference(bio):
         unmatched.setdefault(spelling_key(str(pid)), []).append(str(pid))

@@ -119,7 +119,7 @@ class ComBat(TransformerMixin, BaseEstimator):
     covariate_means_ : ndarray of shape (n_covariates,)
         Training means of the covariates (imputation of their missing values).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names.
 
     Notes

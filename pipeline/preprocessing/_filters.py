@@ -38,9 +38,9 @@ class VarianceFilter(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    variances_ : ndarray of shape (n_features_in_,)
+    variances_ : ndarray of shape (n_features,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names.
     """
 
@@ -90,12 +90,12 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    support_ : ndarray of bool of shape (n_features_in_,)
-    representative_ : ndarray of int of shape (n_features_in_,)
+    support_ : ndarray of bool of shape (n_features,)
+    representative_ : ndarray of int of shape (n_features,)
         For each input feature, the index of the kept feature that represents it (itself when
         kept).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names.
 
     Notes
@@ -185,11 +185,11 @@ class RobustnessFilter(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    icc_ : ndarray of shape (n_features_in_,)
+    icc_ : ndarray of shape (n_features,)
         The ICC of each input column (NaN when not in the table).
-    support_ : ndarray of bool of shape (n_features_in_,)
+    support_ : ndarray of bool of shape (n_features,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names; otherwise columns are named
         ``x0, x1, …`` for the lookup.
     """

@@ -52,12 +52,12 @@ class SelectTopK(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    scores_ : ndarray of shape (n_features_in_,)
+    scores_ : ndarray of shape (n_features,)
         Relevance of each feature (F statistic, or mutual information); 0 for constant ones.
     selected_ : ndarray of int of shape (k,)
         Indices of the selected features, in the order they were chosen (best first).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names.
     """
 
