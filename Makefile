@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= radfusion-out/demo
 
-.PHONY: demo test test-fast lint clean browser
+.PHONY: demo test test-fast lint clean browser docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ test-fast: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
+# The documentation site in docs/_build/html: the user guide, the API reference generated from
+# the docstrings and the example gallery, run at build time. Offline; any warning is an error.
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 # The report's browser test needs Debian's chromium; install it when we can (root + apt),
 # otherwise that one test skips with a reason.
 browser:
@@ -44,4 +54,4 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) radfusion-out
+	rm -rf $(VENV) radfusion-out docs/_build docs/api docs/auto_examples
