@@ -6,7 +6,8 @@ Builds a 400-patient table with two imaging groups of 1,000 features each (``CT_
 ``features.csv`` + ``biomarkers.csv`` under ``--out``, and runs
 
 (a) the default ``cv`` (every model ``radfusion cv`` builds: the single groups, the volume
-    baseline, early, late, stacking and shared; explanations on; 5 folds x 3 repeats);
+    baseline, early, late, pooled and shared, stacking no longer among them since issue 24;
+    explanations on; 5 folds x 3 repeats);
 (b) ``cv`` of the stacking model alone (``--strategy stacking``), same folds;
 (c) with ``--branches``: each of stacking's branches (group x learner) cross-validated on
     its own on the same folds, summed: what its base learners cost without stacking;

@@ -509,7 +509,8 @@ def cv(
     strategy: Annotated[
         list[str] | None,
         typer.Option(
-            help="single, early, late, stacking, pooled, shared (repeatable; default all)."
+            help="single, early, late, stacking, pooled, shared (repeatable; default all but"
+            " stacking, which survival adds: it is survival's headline)."
         ),
     ] = None,
     folds: Folds = 5,
@@ -554,7 +555,7 @@ def cv(
     the stacking meta-learner) is refitted on the training rows of each fold only. The model
     options are the fusion estimators' parameters (FusionClassifier's).
     """
-    from .experiment import STRATEGIES, run_cv
+    from .experiment import run_cv
     from .progress import ProgressBar
 
     check_output_path(
@@ -578,7 +579,7 @@ def cv(
             biomarkers=biomarkers,
             id_column=id_column,
             params=params,
-            strategies=strategy or STRATEGIES,
+            strategies=strategy or None,
             folds=folds,
             repeats=repeats,
             seed=seed,
@@ -846,9 +847,7 @@ def demo(
         quiet=quiet,
     ):
         raise typer.Exit(EXIT_CASES_FAILED)
-    typer.echo(
-        "3/3 cross-validating single groups and early, late, stacking, pooled, shared fusion"
-    )
+    typer.echo("3/3 cross-validating single groups and early, late, pooled, shared fusion")
     report_dir = out / "report"
     with ProgressBar("cv", quiet=quiet) as progress:
         report = run_cv(

@@ -128,7 +128,7 @@ def run_cv(
     biomarkers: str | Path | None = None,
     id_column: str | None = None,
     params: Mapping[str, Any] | None = None,
-    strategies: Sequence[str] = STRATEGIES,
+    strategies: Sequence[str] | None = None,
     folds: int = 5,
     repeats: int = 3,
     seed: int = 0,
@@ -194,6 +194,10 @@ def run_cv(
     held-out site is unseen by ComBat, whose ``harmonize_unseen`` policy then applies; the
     report says so.
 
+    ``strategies`` chooses the models compared (``"single"``: every single group; default: the
+    task's :attr:`~radfusion.pipeline.targets.Task.default_strategies`, every strategy but
+    ``stacking``, all six for survival).
+
     ``primary`` names the model the report leads with, declared before the run (default: the
     task's default strategy when it ran, ``pooled``, ``stacking`` for survival; see
     :func:`radfusion.pipeline.report.primary_model`).
@@ -221,6 +225,8 @@ def run_cv(
         task = data.task.for_held_out_groups(data.y, held_out, column=group_by, horizons=horizons)
         data = dataclasses.replace(data, task=task)
     explain = explain and data.task.explains
+    if strategies is None:
+        strategies = data.task.default_strategies
     models = select_models(
         build_estimators(
             list(data.groups),

@@ -77,12 +77,17 @@ def test_quickstart_notebook_runs(tmp_path):
         "volume",
         "early",
         "late",
-        "stacking",
         "pooled",
         "shared",
     ]
     assert report["config"]["folds"] == 3 and report["config"]["repeats"] == 1
-    assert report["config"]["models"]["stacking"]["learners"] == ["lr"]
+    assert report["primary"]["model"] == "pooled" and report["config"]["strategies"] == [
+        "single",
+        "early",
+        "late",
+        "pooled",
+        "shared",
+    ]
     assert report["methods"]["extraction"]["source"] == "features.diagnostics.csv"
     assert (report_dir / "report.html").is_file()
     images = [

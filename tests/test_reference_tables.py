@@ -8,6 +8,7 @@ from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
 
 from radfusion.pipeline.cli import app
+from radfusion.pipeline.fusion import STRATEGIES
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.slow
@@ -33,14 +34,15 @@ def test_breast_cancer_single_group_stacking(tmp_path):
     table["malignant"] = 1 - data.target  # 0 = malignant in scikit-learn's coding
     path = tmp_path / "breast_cancer.csv"
     table.to_csv(path, index=False)
-    report = _cv_report(path, tmp_path / "r", "--label", "malignant")
+    report = _cv_report(path, tmp_path / "r", "--label", "malignant", "--strategy", "stacking")
     assert report["data"]["groups"] == {"all": 30}
     assert report["models"]["stacking"]["metrics"]["roc_auc"]["mean"] >= 0.97
 
 
 def test_radmlbench_groups_inferred_and_all_strategies_run(tmp_path):
     path = shared_data("radmlbench", "datasets", "Head-Neck-PET-CT.gz")
-    report = _cv_report(path, tmp_path / "r", "--label", "Target", "--learners", "lr")
+    every = [option for name in STRATEGIES for option in ("--strategy", name)]
+    report = _cv_report(path, tmp_path / "r", "--label", "Target", "--learners", "lr", *every)
     assert set(report["data"]["groups"]) == {"CT", "PET"}
     # volume: the ROI-volume baseline (the tables carry pyradiomics shape volumes)
     assert set(report["models"]) == {

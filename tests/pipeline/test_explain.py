@@ -14,7 +14,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from radfusion.pipeline.experiment import run_cv
-from radfusion.pipeline.fusion import build_model, build_models
+from radfusion.pipeline.fusion import STRATEGIES, build_model, build_models
 from radfusion.pipeline.report._document import _explanations_html
 from radfusion.pipeline.validation import (
     FoldExplainer,
@@ -197,6 +197,7 @@ def test_run_cv_report_is_reproducible_and_html_shows_the_json(tmp_path):
             label="outcome",
             out=tmp_path / name,
             params=dict(learners=("lr",), select_k=1, combiner="logistic"),
+            strategies=STRATEGIES,
             folds=3,
             repeats=1,
             n_bootstrap=50,
