@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from radfusion.features.files import file_digest
+
 SCHEMA_VERSION = "2.2"
 DECIMALS = 6
 FIGURE_DIR = "figures"
@@ -64,6 +66,31 @@ def package_versions() -> dict[str, str | None]:
     }
     versions.update({key: installed_version(*names) for key, names in _PACKAGES.items()})
     return versions
+
+
+def run_fields(
+    task: str,
+    config: Mapping[str, Any],
+    seed: int,
+    data: Mapping[str, Any],
+    inputs: Mapping[str, str | os.PathLike[str]],
+) -> dict[str, Any]:
+    """The first fields of a cross-validation ``report.json``, whatever the task: schema and
+    radfusion versions, the task, the run's ``config``, ``seed`` and ``data``, each input's
+    path and SHA-256, and the package versions."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "radfusion_version": installed_version("radfusion") or "unknown",
+        "task": task,
+        "config": config,
+        "seed": int(seed),
+        "data": data,
+        "inputs": {
+            name: {"path": os.fspath(path), "sha256": file_digest(path)}
+            for name, path in inputs.items()
+        },
+        "versions": package_versions(),
+    }
 
 
 class Significant(float):
