@@ -17,10 +17,8 @@ from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
-    GridSearchCV,
     StratifiedKFold,
     cross_val_predict,
-    cross_validate,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator
@@ -41,6 +39,7 @@ from radfusion.pipeline.fusion._branch import (
 )
 from radfusion.pipeline.learners import LEARNERS, POOLED_LEARNERS, make_learner
 from radfusion.pipeline.targets import get_task
+from tests.pipeline.conftest import check_clone_cv_and_grid_search
 
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 
@@ -198,14 +197,7 @@ def test_clone_cross_validate_grid_search_set_output_and_pickle(strategy, data):
     combiner = "logistic" if strategy == "stacking" else None  # the grid searches its C
     model = build_model(model_groups, strategy, "lr", learners=("lr",), cv=3, combiner=combiner)
 
-    twin = clone(model)
-    assert twin.get_params().keys() == model.get_params().keys()
-
-    scores = cross_validate(model, X_train, y_train, cv=3, scoring="roc_auc")["test_score"]
-    assert np.all(np.isfinite(scores)) and scores.mean() > 0.55
-
-    search = GridSearchCV(model, _grid(strategy), cv=3, scoring="roc_auc").fit(X_train, y_train)
-    assert set(search.best_params_) == set(_grid(strategy))
+    check_clone_cv_and_grid_search(model, X_train, y_train, _grid(strategy), cv=3)
 
     plain = clone(model).fit(X_train, y_train).predict_proba(X_test)
     framed = clone(model).set_output(transform="pandas").fit(X_train, y_train)
