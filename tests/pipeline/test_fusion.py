@@ -419,19 +419,14 @@ def test_default_meta_learner_fails_checks_only_for_inputs_that_are_not_probabil
 # --------------------------------------------------------------------------- model sets, errors
 
 
+#: The fused models ``build_models`` adds after the single groups, in order.
+FUSED_MODELS = ["early", "late", "stacking", "pooled", "shared"]
+
+
 def test_build_models_names_and_kinds():
     groups = {g: [f"{g}__f"] for g in ("CT__tumor", "PET__tumor", "clinical")}
     models = build_models(groups)
-    assert list(models) == [
-        "CT__tumor",
-        "PET__tumor",
-        "clinical",
-        "early",
-        "late",
-        "stacking",
-        "pooled",
-        "shared",
-    ]
+    assert list(models) == ["CT__tumor", "PET__tumor", "clinical", *FUSED_MODELS]
     assert isinstance(models["late"], VotingClassifier)
     assert [n for n, _ in models["late"].estimators] == [
         "CT/tumor:lr",
@@ -481,16 +476,7 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
     # C4KC-KiTS has a contrast phase called "late"
     groups = {"noncontrast": ["noncontrast_a"], "late": ["late_a"], "arterial": ["arterial_a"]}
     models = build_models(groups)
-    assert list(models) == [
-        "noncontrast",
-        "single:late",
-        "arterial",
-        "early",
-        "late",
-        "stacking",
-        "pooled",
-        "shared",
-    ]
+    assert list(models) == ["noncontrast", "single:late", "arterial", *FUSED_MODELS]
     assert isinstance(models["late"], VotingClassifier)
 
 
