@@ -1,11 +1,11 @@
 """The pieces every cross-validation report is built from, whatever the task.
 
 Values made JSON-ready (:func:`jsonable`), library versions (:func:`package_versions`), the
-label mapping, the re-run recipe's HTML (the recipe is built in ``_reproduce``) and the HTML
-primitives (:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the
-style sheet). :mod:`radfusion.pipeline.report` (binary targets) and
-:mod:`radfusion.pipeline.report` (multiclass and regression) both use them, so neither
-imports the other's internals.
+fields every ``report.json`` opens with (:func:`run_fields`), the label mapping, the re-run
+recipe's HTML (the recipe is built in ``_reproduce``) and the HTML primitives
+(:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the style sheet).
+:mod:`radfusion.pipeline.report` (binary targets) and :mod:`radfusion.pipeline.report`
+(multiclass and regression) both use them, so neither imports the other's internals.
 """
 
 from __future__ import annotations
