@@ -60,7 +60,7 @@ from typing import Any
 import pandas as pd
 from joblib import Parallel, delayed
 from modelling import fmt_num as fmt  # a sibling script
-from modelling import markdown_table, timed_cv, write_csv
+from modelling import markdown_table, timed_args_cv, write_csv
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
@@ -96,14 +96,7 @@ def run_one(
     name: str, model: BaseEstimator, data: Dataset, args: argparse.Namespace
 ) -> tuple[pd.DataFrame, float]:
     """Out-of-fold predictions of one candidate on one table, and the CV's wall time."""
-    return timed_cv(
-        {name: model},
-        data,
-        folds=args.folds,
-        repeats=args.repeats,
-        seed=args.seed,
-        n_jobs=args.jobs,
-    )
+    return timed_args_cv({name: model}, data, args)
 
 
 def means(rows: list[dict[str, Any]], tables: Sequence[str]) -> dict[str, dict[str, float]]:

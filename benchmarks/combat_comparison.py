@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +36,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from radfusion.pipeline.fusion import make_branch
 from radfusion.pipeline.preprocessing import ComBat
-from radfusion.pipeline.progress import ProgressBar
-from radfusion.pipeline.validation import cross_validate_models, summarize
+from radfusion.pipeline.validation import summarize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validity import make_table  # noqa: E402 (a sibling script)
+from validity import make_table, seed_predictions  # noqa: E402 (a sibling script)
 
 LIBRARIES = {"combatlearn": "combatlearn", "neuroHarmonize": "neuroHarmonize"}
 
@@ -117,18 +115,7 @@ def run(scenario: str, n: int, p: int, seeds: int, learners: list[str]) -> pd.Da
                     continue
                 branch = make_branch(imaging, learner, seed, harmonize="site")
                 models[f"{arm}|{learner}"] = branch.set_params(columntransformer__combat=step)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            predictions = cross_validate_models(
-                models,
-                table,
-                y,
-                folds=5,
-                repeats=1,
-                seed=seed,
-                n_jobs=1,
-                progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
-            ).predictions
+        predictions = seed_predictions(models, table, y, scenario, seed, repeats=1, n_jobs=1)
         for name, metrics in summarize(predictions, n_bootstrap=10, seed=seed).items():
             arm, learner = name.split("|")
             rows.append(

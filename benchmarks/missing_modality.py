@@ -58,7 +58,7 @@ from radfusion.pipeline.fusion import FUSED, build_model, build_models  # noqa: 
 from radfusion.pipeline.validation import compare_models, summarize  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from modelling import timed_cv  # noqa: E402  (a sibling script)
+from modelling import timed_args_cv  # noqa: E402  (a sibling script)
 
 REFERENCE = "ct_only"
 CLAIMED = ("late", "stacking")  # the strategies the claim is about
@@ -255,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"groups: {', '.join(f'{g} ({len(c)})' for g, c in data.groups.items())}")
     print(f"models: {', '.join(models)}; {args.folds} folds x {args.repeats} repeats")
 
-    predictions, times["cross_validation"] = timed_cv(
-        models, data, folds=args.folds, repeats=args.repeats, seed=args.seed, n_jobs=args.jobs
-    )
+    predictions, times["cross_validation"] = timed_args_cv(models, data, args)
 
     started = time.perf_counter()
     scored = scored_patients(predictions)

@@ -151,6 +151,15 @@ def timed_cv(
     return predictions, time.perf_counter() - started
 
 
+def timed_args_cv(
+    models: dict[str, BaseEstimator], data: Dataset, args: argparse.Namespace
+) -> tuple[pd.DataFrame, float]:
+    """:func:`timed_cv` with the script's ``--folds``, ``--repeats``, ``--seed`` and ``--jobs``."""
+    return timed_cv(
+        models, data, folds=args.folds, repeats=args.repeats, seed=args.seed, n_jobs=args.jobs
+    )
+
+
 # --------------------------------------------------------------------------- 1. models
 
 
@@ -188,14 +197,7 @@ def run_dataset(
     errors: dict[str, str] = {}
     for model_name, model in models.items():
         try:
-            predictions, seconds[model_name] = timed_cv(
-                {model_name: model},
-                data,
-                folds=args.folds,
-                repeats=args.repeats,
-                seed=args.seed,
-                n_jobs=args.jobs,
-            )
+            predictions, seconds[model_name] = timed_args_cv({model_name: model}, data, args)
             frames.append(predictions)
             print(f"  {model_name:<9} done in {seconds[model_name]:7.1f} s", flush=True)
         except Exception as error:  # report and go on with the other models

@@ -99,6 +99,24 @@ def run(scenario: str, n: int, p: int, seeds: int, options: dict, repeats: int, 
     return pd.concat(frames, ignore_index=True)
 
 
+def seed_predictions(
+    models: dict, table: pd.DataFrame, y, scenario: str, seed: int, **options
+) -> pd.DataFrame:
+    """Out-of-fold predictions of ``models`` on one seed's ``scenario`` table: 5 folds seeded
+    by ``seed``, warnings silenced; ``options`` go to ``cross_validate_models``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cross_validate_models(
+            models,
+            table,
+            y,
+            folds=5,
+            seed=seed,
+            progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
+            **options,
+        ).predictions
+
+
 def _one_seed(
     scenario: str,
     n: int,
@@ -117,19 +135,9 @@ def _one_seed(
     models = build_models(groups, random_state=seed, **options)
     if only:
         models = {name: model for name, model in models.items() if name in only}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        predictions = cross_validate_models(
-            models,
-            table,
-            y,
-            folds=5,
-            repeats=repeats,
-            seed=seed,
-            n_jobs=n_jobs,
-            skip_failing=True,
-            progress=ProgressBar(f"{scenario} seed {seed}", leave=False),
-        ).predictions
+    predictions = seed_predictions(
+        models, table, y, scenario, seed, repeats=repeats, n_jobs=n_jobs, skip_failing=True
+    )
     summary = summarize(predictions, n_bootstrap=10, seed=seed)
     for name, metrics in summary.items():
         rows.append(

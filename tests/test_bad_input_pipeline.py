@@ -18,16 +18,13 @@ from radfusion.pipeline.cli import EXIT_BAD_INPUT, app
 
 runner = CliRunner()
 
-#: Fast model options for the corpus (one learner, one repeat, one worker).
+#: One learner, one repeat, one worker.
+QUICK = ["--repeats", "1", "--jobs", "1", "--learners", "lr"]
+#: Fast model options for the corpus (:data:`QUICK` on three folds).
 FAST = [
     "--folds",
     "3",
-    "--repeats",
-    "1",
-    "--jobs",
-    "1",
-    "--learners",
-    "lr",
+    *QUICK,
     # The pinned numbers predate the mean default; the logistic meta-learner reproduces them.
     "--combiner",
     "logistic",
@@ -368,12 +365,7 @@ def test_cv_on_12_patients_with_default_folds_fits_stacking(tmp_path):
         features,
         bio,
         tmp_path / "r",
-        "--repeats",
-        "1",
-        "--jobs",
-        "1",
-        "--learners",
-        "lr",
+        *QUICK,
         "--strategy",
         "late",
         "--strategy",

@@ -168,6 +168,16 @@ class _SharedSpace(TransformerMixin, BaseEstimator):
             total, counts[:, None], out=np.zeros_like(total), where=counts[:, None] > 0
         )
 
+    def _fit_inputs(self, X, y, dtype=None) -> tuple[dict[str, list[str]], np.ndarray]:
+        """The checked groups (the training frame checked against them) and ``y`` as an
+        array of ``dtype``, as long as ``X``."""
+        groups = self._check_params()
+        self._check_frame(X, groups, reset=True)
+        y = np.asarray(y, dtype=dtype)
+        if len(y) != len(X):
+            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
+        return groups, y
+
     def _check_params(self) -> dict[str, list[str]]:
         if not isinstance(self.groups, Mapping) or not self.groups:
             raise ValueError("groups must be a non-empty dict of group name → column names")
@@ -330,11 +340,7 @@ class SharedSpaceClassifier(ClassifierMixin, _SharedSpace):
 
     def fit(self, X, y):
         """Fit the per-group maps into Z and the classifier on the training patients' z."""
-        groups = self._check_params()
-        self._check_frame(X, groups, reset=True)
-        y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
+        groups, y = self._fit_inputs(X, y)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y")
         classes, codes = np.unique(y, return_inverse=True)
@@ -410,11 +416,7 @@ class SharedSpaceRegressor(RegressorMixin, _SharedSpace):
 
     def fit(self, X, y):
         """Fit the per-group maps into Z and the regressor on the training patients' z."""
-        groups = self._check_params()
-        self._check_frame(X, groups, reset=True)
-        y = np.asarray(y, dtype=np.float64)
-        if len(y) != len(X):
-            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
+        groups, y = self._fit_inputs(X, y, dtype=np.float64)
         scale = y.std()
         self._fit_space(X, groups, ((y - y.mean()) / (scale if scale > 0 else 1.0))[:, None], y)
         regressor = LinearRegression() if self.regressor is None else clone(self.regressor)

@@ -40,6 +40,13 @@ class _AvailableStacking(Availability):
     """The fit and transform shared by stacking classifiers and regressors with missing
     modalities (see :class:`AvailableStackingClassifier`)."""
 
+    def _stack_inputs(self, X, y, *, regression: bool):
+        """The parameters validated (``passthrough`` refused), then :meth:`_fit_inputs`."""
+        validate_params(self)
+        if self.passthrough:
+            raise ValueError(f"{type(self).__name__} does not support passthrough=True")
+        return self._fit_inputs(X, y, regression=regression)
+
     def _fit_stack(self, X, y, sw, n_classes: int | None):
         """Fit branches and meta-learner; ``y`` encoded, ``n_classes`` None for regression."""
         names, clfs = self._checked_branches(typed=n_classes is None)
@@ -261,10 +268,7 @@ class AvailableStackingClassifier(_AvailableStacking, StackingClassifier):
     def fit(self, X, y, sample_weight=None):
         """Fit the branches on the rows having their group, then the meta-learner on their
         out-of-fold probabilities and the missingness indicators."""
-        validate_params(self)
-        if self.passthrough:
-            raise ValueError(f"{type(self).__name__} does not support passthrough=True")
-        X, y = self._fit_inputs(X, y, regression=False)
+        X, y = self._stack_inputs(X, y, regression=False)
         check_classification_targets(y)
         two_classes = len(np.unique(y)) == 2
         default = (
@@ -344,10 +348,7 @@ class AvailableStackingRegressor(_AvailableStacking, StackingRegressor):
     def fit(self, X, y, sample_weight=None):
         """Fit the branches on the rows having their group, then the meta-learner on their
         out-of-fold predictions and the missingness indicators."""
-        validate_params(self)
-        if self.passthrough:
-            raise ValueError(f"{type(self).__name__} does not support passthrough=True")
-        X, y = self._fit_inputs(X, y, regression=True)
+        X, y = self._stack_inputs(X, y, regression=True)
         self.final_estimator_ = clone(
             LinearRegression(positive=True)
             if self.final_estimator is None

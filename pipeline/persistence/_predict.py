@@ -99,13 +99,8 @@ def model_matrix(
     patients). Rows keep the table order and are indexed by patient id. See
     :func:`predict_table`.
     """
-    table, sources = read_inputs(
-        features,
-        biomarkers,
-        id_column,
-        trained.id_column,
-        biomarkers_id=biomarkers_id,
-        keep=(trained.label, SITE_COLUMN),
+    table, sources = model_inputs(
+        trained, features, biomarkers=biomarkers, id_column=id_column, biomarkers_id=biomarkers_id
     )
     file = "features" if isinstance(features, pd.DataFrame) else str(features)
     site = trained.site_column

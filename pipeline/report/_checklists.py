@@ -101,16 +101,32 @@ def _redundancy(report: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
-def _dimensionality(report: Mapping[str, Any]) -> tuple[str, str]:
+def _class_note(report: Mapping[str, Any]) -> str:
     data = report["data"]
-    k = _pre(report).get("select_k")
-    note = (
+    return (
         f"{data['n_patients']} patients ({min(data['n_positive'], data['n_negative'])} in "
         f"the smaller class) for {sum(data['groups'].values())} columns"
     )
-    if k is not None:
-        return ANSWERED, note + f"; {k} features kept per branch."
-    return PARTLY, note + "; no selection limited the number of features per model."
+
+
+def _dimensionality_rule(note: Rule, kept: str, unlimited: str) -> Rule:
+    """Dimensionality against data size: ``note(report)`` (the patients and columns), then
+    ``kept`` (formatted with ``k``) when top-k selection ran, else ``unlimited``."""
+
+    def rule(report: Mapping[str, Any]) -> tuple[str, str]:
+        k = _pre(report).get("select_k")
+        if k is not None:
+            return ANSWERED, note(report) + kept.format(k=k)
+        return PARTLY, note(report) + unlimited
+
+    return rule
+
+
+_dimensionality = _dimensionality_rule(
+    _class_note,
+    "; {k} features kept per branch.",
+    "; no selection limited the number of features per model.",
+)
 
 
 def _robustness(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -144,31 +160,50 @@ def _single_modality(report: Mapping[str, Any]) -> tuple[str, str]:
     return USER, "No single imaging group was evaluated alone."
 
 
-def _simple_models(report: Mapping[str, Any]) -> tuple[str, str]:
-    learners = (report.get("methods") or {}).get("learners") or {}
-    if "lr" in learners:
-        return ANSWERED, "Logistic regression models are part of the comparison."
-    return PARTLY, "No logistic regression in this run."
+def _learner_rule(learner: str, ran: str, absent: str) -> Rule:
+    """Comparison with a simple model: answered with ``ran`` when ``learner`` is among the
+    run's learners, else partly, with ``absent``."""
+
+    def rule(report: Mapping[str, Any]) -> tuple[str, str]:
+        learners = (report.get("methods") or {}).get("learners") or {}
+        return (ANSWERED, ran) if learner in learners else (PARTLY, absent)
+
+    return rule
 
 
-def _missing(report: Mapping[str, Any]) -> tuple[str, str]:
-    return PARTLY, (
-        "Missing values and modalities per group are counted (Table 1) and "
-        "median-imputed within folds; the reasons they are missing must be added."
-    )
+_simple_models = _learner_rule(
+    "lr",
+    "Logistic regression models are part of the comparison.",
+    "No logistic regression in this run.",
+)
 
 
-def _partitioning(report: Mapping[str, Any]) -> tuple[str, str]:
-    config = report.get("config") or {}
-    if config.get("group_by"):
-        return ANSWERED, (
-            f"Leave-one-group-out CV by {config['group_by']!r} ({config.get('folds')} folds, "
-            "one per value), patient-level, every step refitted in the training folds."
-        )
-    return ANSWERED, (
-        f"{config.get('repeats')} x stratified {config.get('folds')}-fold CV, "
-        "patient-level, every step refitted in the training folds."
-    )
+_missing = _fixed(
+    PARTLY,
+    "Missing values and modalities per group are counted (Table 1) and "
+    "median-imputed within folds; the reasons they are missing must be added.",
+)
+
+
+def _partitioning_rule(by_group: str, by_folds: str) -> Rule:
+    """Data partitioning, always answered: ``by_group`` (formatted with ``group_by`` and
+    ``folds``) for a leave-one-group-out CV, else ``by_folds`` (``repeats`` and ``folds``)."""
+
+    def rule(report: Mapping[str, Any]) -> tuple[str, str]:
+        config = report.get("config") or {}
+        if config.get("group_by"):
+            return ANSWERED, by_group.format(group_by=config["group_by"], folds=config.get("folds"))
+        return ANSWERED, by_folds.format(repeats=config.get("repeats"), folds=config.get("folds"))
+
+    return rule
+
+
+_partitioning = _partitioning_rule(
+    "Leave-one-group-out CV by {group_by!r} ({folds} folds, one per value), patient-level, "
+    "every step refitted in the training folds.",
+    "{repeats} x stratified {folds}-fold CV, patient-level, every step refitted in the "
+    "training folds.",
+)
 
 
 def _site_heterogeneity(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -463,31 +498,26 @@ def _s_sample_size(report: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
-def _s_dimensionality(report: Mapping[str, Any]) -> tuple[str, str]:
-    k = _pre(report).get("select_k")
-    if k is not None:
-        return ANSWERED, _events_note(report) + f"; {k} features kept per branch (Cox score)."
-    return PARTLY, _events_note(report) + "; no selection limited the features per model."
+_s_dimensionality = _dimensionality_rule(
+    _events_note,
+    "; {k} features kept per branch (Cox score).",
+    "; no selection limited the features per model.",
+)
 
 
-def _s_missing(report: Mapping[str, Any]) -> tuple[str, str]:
-    return PARTLY, (
-        "Missing values and modalities are median-imputed within the training folds; the "
-        "survival report does not count them per group: give the counts and the reasons."
-    )
+_s_missing = _fixed(
+    PARTLY,
+    "Missing values and modalities are median-imputed within the training folds; the "
+    "survival report does not count them per group: give the counts and the reasons.",
+)
 
 
-def _s_partitioning(report: Mapping[str, Any]) -> tuple[str, str]:
-    config = report.get("config") or {}
-    if config.get("group_by"):
-        return ANSWERED, (
-            f"Leave-one-group-out CV by {config['group_by']!r} ({config.get('folds')} groups), "
-            "patient-level, every step refitted in the training folds."
-        )
-    return ANSWERED, (
-        f"{config.get('repeats')} x {config.get('folds')}-fold CV stratified by the event "
-        "indicator, patient-level, every step refitted in the training folds."
-    )
+_s_partitioning = _partitioning_rule(
+    "Leave-one-group-out CV by {group_by!r} ({folds} groups), patient-level, every step "
+    "refitted in the training folds.",
+    "{repeats} x {folds}-fold CV stratified by the event indicator, patient-level, every step "
+    "refitted in the training folds.",
+)
 
 
 def _s_site_heterogeneity(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -543,11 +573,11 @@ def _s_single_modality(report: Mapping[str, Any]) -> tuple[str, str]:
     return USER, "No single imaging group was evaluated alone against a fused model."
 
 
-def _s_simple_models(report: Mapping[str, Any]) -> tuple[str, str]:
-    learners = (report.get("methods") or {}).get("learners") or {}
-    if "coxnet" in learners:
-        return ANSWERED, "Penalised Cox regression (CoxNet) models are part of the comparison."
-    return PARTLY, "No Cox regression learner in this run (--learner coxnet)."
+_s_simple_models = _learner_rule(
+    "coxnet",
+    "Penalised Cox regression (CoxNet) models are part of the comparison.",
+    "No Cox regression learner in this run (--learner coxnet).",
+)
 
 
 def _s_calibration(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -559,11 +589,11 @@ def _s_calibration(report: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
-def _s_risk_groups(report: Mapping[str, Any]) -> tuple[str, str]:
-    return ANSWERED, (
-        "High / low risk split at the median risk of each fold's training patients (a "
-        "training-fold cut-off); Kaplan–Meier curves and log-rank p (first repeat)."
-    )
+_s_risk_groups = _fixed(
+    ANSWERED,
+    "High / low risk split at the median risk of each fold's training patients (a "
+    "training-fold cut-off); Kaplan–Meier curves and log-rank p (first repeat).",
+)
 
 
 _S_PERFORMANCE = _fixed(

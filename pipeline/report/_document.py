@@ -135,15 +135,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from radfusion.features.files import file_digest
 
 from ..statistics import (
     CONFOUNDING_WARNING,
@@ -183,12 +180,12 @@ from ._html import (
     format_metric,
     html_table,
     inputs_html,
-    installed_version,
     jsonable,
     num_cell,
     package_versions,
     reproduce_html,
     resolve_label_mapping,
+    run_fields,
     versions_html,
 )
 from ._methods import build_methods
@@ -387,23 +384,19 @@ def build_report(
     if notes:
         warnings.warn(CONFOUNDING_WARNING, ConfoundedSiteWarning, stacklevel=2)
     report = {
-        "schema_version": SCHEMA_VERSION,
-        "radfusion_version": installed_version("radfusion") or "unknown",
-        "task": result.task.name,
-        "config": config,
-        "seed": int(seed),
-        "data": {
-            "n_patients": len(per_patient),
-            "n_positive": n_positive,
-            "n_negative": len(per_patient) - n_positive,
-            "label_mapping": label_mapping,
-            "groups": {name: len(columns) for name, columns in groups.items()},
-        },
-        "inputs": {
-            name: {"path": os.fspath(path), "sha256": file_digest(path)}
-            for name, path in inputs.items()
-        },
-        "versions": package_versions(),
+        **run_fields(
+            result.task.name,
+            config,
+            seed,
+            {
+                "n_patients": len(per_patient),
+                "n_positive": n_positive,
+                "n_negative": len(per_patient) - n_positive,
+                "label_mapping": label_mapping,
+                "groups": {name: len(columns) for name, columns in groups.items()},
+            },
+            inputs,
+        ),
         "ci_method": CI_METHOD,
         "models": models,
         "fused": [name for name in models if name in result.fused],

@@ -58,6 +58,16 @@ def finished_plot(fig: Figure, ax: Any, legend: str, fontsize: float = 7) -> Fig
     return fig
 
 
+def style_panel(
+    ax: Any, title: str, xlim: tuple[float, float] = (0, 1), ylim: tuple[float, float] = (0, 1.01)
+) -> None:
+    """One model's square panel: its title, the axis limits, small ticks and a light grid."""
+    ax.set_title(title, fontsize=8)
+    ax.set(xlim=xlim, ylim=ylim, aspect="equal")
+    ax.tick_params(labelsize=7)
+    ax.grid(True, linewidth=0.3, alpha=0.6)
+
+
 def model_colors(models: list[str]) -> dict[str, Any]:
     """One colour per model, the same in every figure (tab10, tab20 beyond ten models)."""
     cmap = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
@@ -83,6 +93,19 @@ def subplot_panels(n: int, panel_size: float = 2.7) -> tuple[Figure, list[Any]]:
     fig = Figure(figsize=(panel_size * columns + 0.4, panel_size * rows + 0.3))
     axes = [fig.add_subplot(rows, columns, i + 1) for i in range(n)]
     return fig, axes
+
+
+def model_panels(report: Mapping[str, Any]) -> tuple[Figure, list[tuple[Any, str, Any, Any]]]:
+    """One panel per model of ``report``: the figure and, per model, its axes, name, report
+    entry and colour."""
+    models = report["models"]
+    colors = model_colors(list(models))
+    fig, axes = subplot_panels(len(models))
+    panels = [
+        (ax, name, model, colors[name])
+        for ax, (name, model) in zip(axes, models.items(), strict=True)
+    ]
+    return fig, panels
 
 
 def split_models(report: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
@@ -190,25 +213,14 @@ def forest_figure(report: Mapping[str, Any]) -> Figure:
 
 def roc_bands_figure(report: Mapping[str, Any]) -> Figure:
     """One panel per model: mean ROC curve with its pointwise 95 % bootstrap band."""
-    models = report["models"]
-    colors = model_colors(list(models))
-    fig, axes = subplot_panels(len(models))
-    for ax, (name, model) in zip(axes, models.items(), strict=True):
+    fig, panels = model_panels(report)
+    for ax, name, model, color in panels:
         roc = model["curves"]["roc"]
-        low = np.array([np.nan if v is None else v for v in roc["tpr_ci_low"]], dtype=float)
-        high = np.array([np.nan if v is None else v for v in roc["tpr_ci_high"]], dtype=float)
+        low, high = floats(roc["tpr_ci_low"]), floats(roc["tpr_ci_high"])
         ax.plot([0, 1], [0, 1], **_CHANCE)
-        ax.fill_between(_GRID, low, high, color=colors[name], alpha=0.22, linewidth=0)
-        ax.plot(_GRID, roc["tpr"], color=colors[name], linewidth=1.4)
-        auc = model["metrics"]["roc_auc"]
-        ax.set_title(
-            f"{model_label(name)}\nAUC {fmt_value(auc['mean'])} [{fmt_value(auc['ci_low'])}, "
-            f"{fmt_value(auc['ci_high'])}]",
-            fontsize=8,
-        )
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
-        ax.tick_params(labelsize=7)
-        ax.grid(True, linewidth=0.3, alpha=0.6)
+        ax.fill_between(_GRID, low, high, color=color, alpha=0.22, linewidth=0)
+        ax.plot(_GRID, roc["tpr"], color=color, linewidth=1.4)
+        style_panel(ax, f"{model_label(name)}\nAUC {auc_text(model['metrics']['roc_auc'])}")
     return labelled_panels(fig, "1 - specificity", "Sensitivity")
 
 

@@ -37,9 +37,11 @@ def groups_method(
     return text
 
 
-def groups_html(groups: Mapping[str, Any] | None) -> str:
-    """One table: a row per model, a column per held-out group (AUC [95 % CI]); empty
-    without groups."""
+def groups_html(
+    groups: Mapping[str, Any] | None, metric: str = "roc_auc", title: str = "ROC AUC"
+) -> str:
+    """One table: a row per model, a column per held-out group (``metric`` [95 % CI], headed
+    ``title``, which is HTML); empty without groups."""
     if not groups:
         return ""
     models = groups["models"]
@@ -52,17 +54,14 @@ def groups_html(groups: Mapping[str, Any] | None) -> str:
     ]
     body = [
         [f"<td>{escape(model)}</td>"]
-        + [
-            num_cell(format_metric(row["roc_auc"]) if row["roc_auc"] else "not defined")
-            for row in rows
-        ]
+        + [num_cell(format_metric(row[metric]) if row[metric] else "not defined") for row in rows]
         for model, rows in models.items()
     ]
     notes = sorted(
         {f"{row['group']}: {row['note']}" for r in models.values() for row in r if row["note"]}
     )
     parts = [
-        f'<h3 id="groups">ROC AUC [95 % CI] per held-out {escape(groups["column"])}</h3>',
+        f'<h3 id="groups">{title} [95 % CI] per held-out {escape(groups["column"])}</h3>',
         f'<p class="muted">{escape(groups["method"])}</p>',
         f'<div class="scroll">{html_table(header, body)}</div>',
     ]

@@ -1,11 +1,11 @@
 """The pieces every cross-validation report is built from, whatever the task.
 
 Values made JSON-ready (:func:`jsonable`), library versions (:func:`package_versions`), the
-label mapping, the re-run recipe's HTML (the recipe is built in ``_reproduce``) and the HTML
-primitives (:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the
-style sheet). :mod:`radfusion.pipeline.report` (binary targets) and
-:mod:`radfusion.pipeline.report` (multiclass and regression) both use them, so neither
-imports the other's internals.
+fields every ``report.json`` opens with (:func:`run_fields`), the label mapping, the re-run
+recipe's HTML (the recipe is built in ``_reproduce``) and the HTML primitives
+(:func:`escape`, :func:`html_table`, :func:`figure_html`, the cohort table, the style sheet).
+:mod:`radfusion.pipeline.report` (binary targets) and :mod:`radfusion.pipeline.report`
+(multiclass and regression) both use them, so neither imports the other's internals.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+
+from radfusion.features.files import file_digest
 
 SCHEMA_VERSION = "2.2"
 DECIMALS = 6
@@ -64,6 +66,31 @@ def package_versions() -> dict[str, str | None]:
     }
     versions.update({key: installed_version(*names) for key, names in _PACKAGES.items()})
     return versions
+
+
+def run_fields(
+    task: str,
+    config: Mapping[str, Any],
+    seed: int,
+    data: Mapping[str, Any],
+    inputs: Mapping[str, str | os.PathLike[str]],
+) -> dict[str, Any]:
+    """The first fields of a cross-validation ``report.json``, whatever the task: schema and
+    radfusion versions, the task, the run's ``config``, ``seed`` and ``data``, each input's
+    path and SHA-256, and the package versions."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "radfusion_version": installed_version("radfusion") or "unknown",
+        "task": task,
+        "config": config,
+        "seed": int(seed),
+        "data": data,
+        "inputs": {
+            name: {"path": os.fspath(path), "sha256": file_digest(path)}
+            for name, path in inputs.items()
+        },
+        "versions": package_versions(),
+    }
 
 
 class Significant(float):

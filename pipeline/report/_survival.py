@@ -36,15 +36,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from radfusion.features.files import file_digest
 
 from ..learners import SURVIVAL_LEARNERS, make_survival_learner
 from ..survival import EVENT_FIELD, TIME_FIELD
@@ -57,24 +54,25 @@ from ._figures import (
     labelled_panels,
     model_colors,
     model_label,
+    model_panels,
+    style_panel,
     subplot_panels,
     svg_text,
 )
+from ._groups import groups_html
 from ._headline import evaluability_html
 from ._html import (
     REPORT_CSS,
-    SCHEMA_VERSION,
     escape,
     figure_html,
     fmt,
     format_metric,
     html_table,
     inputs_html,
-    installed_version,
     jsonable,
     num_cell,
-    package_versions,
     reproduce_html,
+    run_fields,
     versions_html,
 )
 from ._methods import (
@@ -403,17 +401,7 @@ def build_survival_report(
     best = max(scores, key=scores.__getitem__) if scores else None
     single_scores = {g: scores[g] for g in single if g in scores}
     report = {
-        "schema_version": SCHEMA_VERSION,
-        "radfusion_version": installed_version("radfusion") or "unknown",
-        "task": task.name,
-        "config": config,
-        "seed": int(seed),
-        "data": data,
-        "inputs": {
-            name: {"path": os.fspath(path), "sha256": file_digest(path)}
-            for name, path in inputs.items()
-        },
-        "versions": package_versions(),
+        **run_fields(task.name, config, seed, data, inputs),
         "ci_method": CI_METHOD,
         "models": report_models,
         "best": best,
@@ -633,17 +621,12 @@ def td_auc_figure(report: Mapping[str, Any]) -> Figure:
 
 def calibration_figure(report: Mapping[str, Any]) -> Figure:
     """One panel per model: predicted against Kaplan–Meier observed survival at the horizon."""
-    models = report["models"]
-    colors = model_colors(list(models))
-    fig, axes = subplot_panels(len(models))
-    for ax, (name, model) in zip(axes, models.items(), strict=True):
+    fig, panels = model_panels(report)
+    for ax, name, model, color in panels:
         cal = model["calibration"]
         ax.plot((0, 1), (0, 1), linestyle="--", color="#9aa1ad", linewidth=1)
-        ax.plot(cal["predicted"], cal["observed"], "o-", color=colors[name], markersize=3)
-        ax.set_title(f"{model_label(name)}\nat t = {cal['horizon']:g}", fontsize=8)
-        ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
-        ax.tick_params(labelsize=7)
-        ax.grid(True, linewidth=0.3, alpha=0.6)
+        ax.plot(cal["predicted"], cal["observed"], "o-", color=color, markersize=3)
+        style_panel(ax, f"{model_label(name)}\nat t = {cal['horizon']:g}", ylim=(0, 1))
     return labelled_panels(
         fig, "Predicted survival (mean in risk decile)", "Observed (Kaplan–Meier)"
     )
@@ -753,37 +736,6 @@ def _comparisons_html(report: Mapping[str, Any]) -> str:
     return html_table(["Fused", "Single group", "ΔHarrell's C [95 % CI]", "p"], rows)
 
 
-def _groups_html(groups: Mapping[str, Any] | None) -> str:
-    """A row per model, a column per held-out group (Harrell's C [95 % CI]); empty without."""
-    if not groups:
-        return ""
-    models = groups["models"]
-    first = next(iter(models.values()))
-    header = ["Model"] + [
-        f"{escape(row['group'])} (n = {escape(row['n'])}, {escape(row['events'])} events)"
-        for row in first
-    ]
-    body = [
-        [f"<td>{escape(model)}</td>"]
-        + [
-            num_cell(format_metric(row["harrell_c"]) if row["harrell_c"] else "not defined")
-            for row in rows
-        ]
-        for model, rows in models.items()
-    ]
-    notes = sorted(
-        {f"{row['group']}: {row['note']}" for r in models.values() for row in r if row["note"]}
-    )
-    parts = [
-        f'<h3 id="groups">Harrell\'s C [95 % CI] per held-out {escape(groups["column"])}</h3>',
-        f'<p class="muted">{escape(groups["method"])}</p>',
-        f'<div class="scroll">{html_table(header, body)}</div>',
-    ]
-    if notes:
-        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
-    return "".join(parts)
-
-
 _SECTIONS = (
     ("cohort", "Cohort"),
     ("methods", "Methods"),
@@ -830,7 +782,7 @@ def render_survival_html(report: Mapping[str, Any], svgs: Mapping[str, str] | No
         f'<p class="muted">Mean [95 % CI]. {e(report.get("ci_method"))}</p>',
         f'<div class="scroll">{_performance_html(report)}</div>',
         "".join(f'<p class="muted">Not run: {e(k)}: {e(v)}.</p>' for k, v in skipped.items()),
-        _groups_html(report.get("groups")),
+        groups_html(report.get("groups"), metric="harrell_c", title="Harrell's C"),
         '<h2 id="comparisons">Fused models against single groups</h2>',
         f'<p class="muted">{e(report["comparisons"]["method"])}</p>',
         f'<div class="scroll">{_comparisons_html(report)}</div>',

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,6 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
-
-from radfusion.features.files import file_digest
 
 from ..targets import PRIMARY_METRIC, get_task, task_metrics
 from ..validation import CI_LEVEL, CURVE_GRID, CVResult, interpolate_roc, output_cube
@@ -63,6 +60,7 @@ from ._figures import (
     labelled_panels,
     model_colors,
     model_label,
+    style_panel,
     subplot_panels,
     svg_text,
 )
@@ -70,7 +68,6 @@ from ._groups import groups_html
 from ._headline import evaluability_html
 from ._html import (
     REPORT_CSS,
-    SCHEMA_VERSION,
     cohort_html,
     escape,
     figure_html,
@@ -78,12 +75,11 @@ from ._html import (
     format_metric,
     html_table,
     inputs_html,
-    installed_version,
     jsonable,
     num_cell,
-    package_versions,
     reproduce_html,
     resolve_label_mapping,
+    run_fields,
     versions_html,
 )
 from ._methods import (
@@ -411,17 +407,7 @@ def build_task_report(
     }
     best = max(scores, key=scores.__getitem__) if scores else None  # first of equals wins
     report = {
-        "schema_version": SCHEMA_VERSION,
-        "radfusion_version": installed_version("radfusion") or "unknown",
-        "task": task,
-        "config": config,
-        "seed": int(seed),
-        "data": data,
-        "inputs": {
-            name: {"path": os.fspath(path), "sha256": file_digest(path)}
-            for name, path in inputs.items()
-        },
-        "versions": package_versions(),
+        **run_fields(task, config, seed, data, inputs),
         "ci_method": CI_METHODS[task],
         "models": report_models,
         "fused": [name for name in report_models if name in result.fused],
@@ -466,14 +452,13 @@ def observed_predicted_figure(report: Mapping[str, Any]) -> Figure:
         ax.plot(limits, limits, linestyle="--", color="#9aa1ad", linewidth=1)
         ax.scatter(observed, predicted, s=8, color=colors[name], alpha=0.7, linewidths=0)
         r2 = model["metrics"].get("r2", {})
-        ax.set_title(
+        style_panel(
+            ax,
             f"{model_label(name)}\nR² {fmt_value(r2.get('mean'))} [{fmt_value(r2.get('ci_low'))}, "
             f"{fmt_value(r2.get('ci_high'))}]",
-            fontsize=8,
+            xlim=limits,
+            ylim=limits,
         )
-        ax.set(xlim=limits, ylim=limits, aspect="equal")
-        ax.tick_params(labelsize=7)
-        ax.grid(True, linewidth=0.3, alpha=0.6)
     return labelled_panels(fig, "Observed", "Predicted (out-of-fold, mean over repeats)")
 
 
@@ -522,14 +507,11 @@ def roc_ovr_figure(report: Mapping[str, Any]) -> Figure:
         for label, curve in model["curves"]["roc_ovr"].items():
             ax.plot(grid, curve["tpr"], color=colors[label], linewidth=1.2, label=_short(label))
         auc = model["metrics"].get("roc_auc_ovr", {})
-        ax.set_title(
+        style_panel(
+            ax,
             f"{model_label(name)}\nAUC (OvR) {fmt_value(auc.get('mean'))} "
             f"[{fmt_value(auc.get('ci_low'))}, {fmt_value(auc.get('ci_high'))}]",
-            fontsize=8,
         )
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
-        ax.tick_params(labelsize=7)
-        ax.grid(True, linewidth=0.3, alpha=0.6)
         ax.legend(loc="lower right", fontsize=6, frameon=False)
     return labelled_panels(fig, "False positive rate (class vs rest)", "True positive rate")
 

@@ -84,6 +84,32 @@ def write_manifest(path: Path, rows: list[Row]) -> Path:
     return path
 
 
+def write_case(
+    folder: Path,
+    image: sitk.Image,
+    mask: sitk.Image,
+    *rows: Row,
+    image_file: str = "i.nii.gz",
+    mask_file: str = "m.nii.gz",
+    manifest: str = "manifest.csv",
+) -> Path:
+    """Write ``image`` and ``mask`` into ``folder`` and a manifest of them; return its path.
+
+    Each of ``rows`` updates a CT ``tumor`` row of patient P1 on the two files (one such row
+    when no ``rows`` are given).
+    """
+    sitk.WriteImage(image, str(folder / image_file))
+    sitk.WriteImage(mask, str(folder / mask_file))
+    case = {
+        "patient_id": "P1",
+        "modality": "CT",
+        "mask": "tumor",
+        "image": image_file,
+        "mask_path": mask_file,
+    }
+    return write_manifest(folder / manifest, [{**case, **row} for row in rows or ({},)])
+
+
 def read_rows(path: Path) -> list[Row]:
     """The manifest's rows as dicts of strings."""
     with path.open(newline="") as handle:

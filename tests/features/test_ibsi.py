@@ -21,7 +21,7 @@ from radfusion.features.ibsi import DIAGNOSTIC, ibsi_levels
 from radfusion.features.preprocess import parse_config, split_params
 from radfusion.features.runner import extract_cohort
 from tests.conftest import shared_data
-from tests.features.conftest import write_manifest
+from tests.features.conftest import write_case
 
 
 def test_levels_count_from_the_lower_bound_by_hand():
@@ -193,19 +193,8 @@ def test_digital_phantom_levels_follow_the_resegmentation_lower_bound():
 
 def test_ibsi_resampling_results_get_their_own_cache_key(tmp_path):
     image, mask = two_halves()
-    sitk.WriteImage(image, str(tmp_path / "image.nii.gz"))
-    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
-    manifest = write_manifest(
-        tmp_path / "manifest.csv",
-        [
-            dict(
-                patient_id="P1",
-                modality="CT",
-                mask="t",
-                image="image.nii.gz",
-                mask_path="mask.nii.gz",
-            )
-        ],
+    manifest = write_case(
+        tmp_path, image, mask, {"mask": "t"}, image_file="image.nii.gz", mask_file="mask.nii.gz"
     )
     params = {**PARAMS, "radfusion": {"resample": {"spacing": [1, 1, 1], "mode": "ibsi"}}}
     result = extract_cohort(

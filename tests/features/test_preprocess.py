@@ -29,7 +29,7 @@ from radfusion.features.preprocess import (
     ring_mask,
 )
 from radfusion.features.runner import extract_cohort
-from tests.features.conftest import sphere_case, write_manifest
+from tests.features.conftest import sphere_case, write_case, write_manifest
 
 LIGHT = {
     "imageType": {"Original": {}},
@@ -222,21 +222,7 @@ def test_changing_the_block_changes_the_cache_key(tmp_path):
 
 
 def test_cohort_recomputes_a_modality_when_its_block_changes(tmp_path):
-    image, mask = sphere_case(0)
-    sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
-    sitk.WriteImage(mask, str(tmp_path / "m.nii.gz"))
-    manifest = write_manifest(
-        tmp_path / "manifest.csv",
-        [
-            {
-                "patient_id": "P1",
-                "modality": "CT",
-                "mask": "tumor",
-                "image": "i.nii.gz",
-                "mask_path": "m.nii.gz",
-            }
-        ],
-    )
+    manifest = write_case(tmp_path, *sphere_case(0))
     run = {"n_jobs": 1, "progress": False, "cache_dir": tmp_path / "cache"}
     first = extract_cohort(manifest, {"CT": light()}, **run)
     assert extract_cohort(manifest, {"CT": light()}, **run).n_cached == 1
@@ -276,19 +262,8 @@ def test_normalisations():
 def shifted_cohort(tmp_path: Path, shift_mm: float) -> Path:
     image, mask = sphere_case(0)
     mask.SetOrigin(tuple(o + d for o, d in zip(mask.GetOrigin(), (shift_mm, 0, 0), strict=True)))
-    sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
-    sitk.WriteImage(mask, str(tmp_path / f"m{shift_mm}.nii.gz"))
-    return write_manifest(
-        tmp_path / f"manifest{shift_mm}.csv",
-        [
-            {
-                "patient_id": "P1",
-                "modality": "CT",
-                "mask": "tumor",
-                "image": "i.nii.gz",
-                "mask_path": f"m{shift_mm}.nii.gz",
-            }
-        ],
+    return write_case(
+        tmp_path, image, mask, mask_file=f"m{shift_mm}.nii.gz", manifest=f"manifest{shift_mm}.csv"
     )
 
 
@@ -347,32 +322,12 @@ def test_manifest_ring_and_labels_each_give_extra_rois(tmp_path):
     two[2:6, 2:6, 2:6] = 2  # a second label
     multi = sitk.GetImageFromArray(two)
     multi.CopyInformation(mask)
-    sitk.WriteImage(image, str(tmp_path / "i.nii.gz"))
-    sitk.WriteImage(multi, str(tmp_path / "m.nii.gz"))
-    manifest = write_manifest(
-        tmp_path / "manifest.csv",
-        [
-            {
-                "patient_id": "P1",
-                "modality": "CT",
-                "mask": "tumor",
-                "image": "i.nii.gz",
-                "mask_path": "m.nii.gz",
-                "label": 1,
-                "labels": "",
-                "ring_mm": 2,
-            },
-            {
-                "patient_id": "P1",
-                "modality": "CT",
-                "mask": "all",
-                "image": "i.nii.gz",
-                "mask_path": "m.nii.gz",
-                "label": "",
-                "labels": "each",
-                "ring_mm": "",
-            },
-        ],
+    manifest = write_case(
+        tmp_path,
+        image,
+        multi,
+        {"label": 1, "labels": "", "ring_mm": 2},
+        {"mask": "all", "label": "", "labels": "each", "ring_mm": ""},
     )
     result = extract_cohort(manifest, {"CT": light()}, n_jobs=1, progress=False)
     assert result.failures.empty

@@ -121,22 +121,16 @@ def test_extract_case_applies_the_nonfinite_rule_to_files_and_images(tmp_path):
 def test_validate_cohort_with_images_refuses_a_4d_image_like_extraction(tmp_path):
     from radfusion.features.errors import InputError
     from radfusion.features.manifest import validate_cohort
-    from tests.features.conftest import sphere_case, write_manifest
+    from tests.features.conftest import sphere_case, write_case
 
     image, mask = sphere_case(0)
-    sitk.WriteImage(sitk.JoinSeries([image, image]), str(tmp_path / "image.nii.gz"))
-    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
-    manifest = write_manifest(
-        tmp_path / "manifest.csv",
-        [
-            {
-                "patient_id": "007",
-                "modality": "CT",
-                "mask": "tumor",
-                "image": "image.nii.gz",
-                "mask_path": "mask.nii.gz",
-            }
-        ],
+    manifest = write_case(
+        tmp_path,
+        sitk.JoinSeries([image, image]),
+        mask,
+        {"patient_id": "007"},
+        image_file="image.nii.gz",
+        mask_file="mask.nii.gz",
     )
     with pytest.raises(InputError) as caught:
         validate_cohort(manifest, check_images=True)

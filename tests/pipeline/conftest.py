@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_validate
 from threadpoolctl import threadpool_limits
 
 MULTIMODAL_GROUPS = ("CT__tumor", "MR__tumor", "PET__tumor")
@@ -33,3 +35,14 @@ def multimodal_table(n=300, seed=0, missing_mr=0.3, p=8, k=3):
     lacking = rng.permutation(n)[: round(missing_mr * n)]
     X.iloc[lacking, [X.columns.get_loc(c) for c in groups["MR__tumor"]]] = np.nan
     return X, y, groups
+
+
+def check_clone_cv_and_grid_search(model, X, y, grid, cv):
+    """``model`` clones with the same parameters, cross-validates (mean ROC AUC > 0.55) and is
+    grid-searched over ``grid`` like any scikit-learn classifier."""
+    twin = clone(model)
+    assert twin.get_params().keys() == model.get_params().keys()
+    scores = cross_validate(model, X, y, cv=cv, scoring="roc_auc")["test_score"]
+    assert np.all(np.isfinite(scores)) and scores.mean() > 0.55
+    search = GridSearchCV(model, grid, cv=cv, scoring="roc_auc").fit(X, y)
+    assert set(search.best_params_) == set(grid)

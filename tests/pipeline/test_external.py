@@ -23,19 +23,12 @@ from radfusion.pipeline.persistence import (
 )
 from radfusion.pipeline.statistics import calibration_fit
 
-from .two_site import write_two_site
+from .two_site import write_two_site_model
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("two_site")
-    paths = write_two_site(folder, n_a=80, n_b=60)
-    trained = train_model(
-        paths["features_A"], label="outcome", biomarkers=paths["biomarkers_A"], strategy="late"
-    )
-    paths["model"] = folder / "model.skops"
-    save_model(trained, paths["model"])
-    return paths
+    return write_two_site_model(tmp_path_factory.mktemp("two_site"), n_a=80, n_b=60)
 
 
 def _validate(cohort, out, **kwargs):

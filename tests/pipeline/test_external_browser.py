@@ -4,10 +4,9 @@ import pytest
 
 from radfusion.pipeline.experiment import run_cv
 from radfusion.pipeline.external import validate_model
-from radfusion.pipeline.persistence import save_model, train_model
 
 from ..test_browser import CHROMIUM, chromium, console_messages
-from .two_site import write_two_site
+from .two_site import write_two_site_model
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install chromium)"
@@ -17,13 +16,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("two_site")
-    paths = write_two_site(folder, n_a=60, n_b=40)
-    trained = train_model(
-        paths["features_A"], label="outcome", biomarkers=paths["biomarkers_A"], strategy="late"
-    )
-    save_model(trained, folder / "model.skops")
+    paths = write_two_site_model(folder, n_a=60, n_b=40)
     validate_model(
-        folder / "model.skops",
+        paths["model"],
         paths["features_B"],
         biomarkers=paths["biomarkers_B"],
         training_features=paths["features_A"],

@@ -17,10 +17,8 @@ from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
-    GridSearchCV,
     StratifiedKFold,
     cross_val_predict,
-    cross_validate,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator
@@ -41,6 +39,7 @@ from radfusion.pipeline.fusion._branch import (
 )
 from radfusion.pipeline.learners import LEARNERS, POOLED_LEARNERS, make_learner
 from radfusion.pipeline.targets import get_task
+from tests.pipeline.conftest import check_clone_cv_and_grid_search
 
 GROUPS = ("CT__tumor", "PET__tumor", "MR__ring")
 
@@ -198,14 +197,7 @@ def test_clone_cross_validate_grid_search_set_output_and_pickle(strategy, data):
     combiner = "logistic" if strategy == "stacking" else None  # the grid searches its C
     model = build_model(model_groups, strategy, "lr", learners=("lr",), cv=3, combiner=combiner)
 
-    twin = clone(model)
-    assert twin.get_params().keys() == model.get_params().keys()
-
-    scores = cross_validate(model, X_train, y_train, cv=3, scoring="roc_auc")["test_score"]
-    assert np.all(np.isfinite(scores)) and scores.mean() > 0.55
-
-    search = GridSearchCV(model, _grid(strategy), cv=3, scoring="roc_auc").fit(X_train, y_train)
-    assert set(search.best_params_) == set(_grid(strategy))
+    check_clone_cv_and_grid_search(model, X_train, y_train, _grid(strategy), cv=3)
 
     plain = clone(model).fit(X_train, y_train).predict_proba(X_test)
     framed = clone(model).set_output(transform="pandas").fit(X_train, y_train)
@@ -427,19 +419,14 @@ def test_default_meta_learner_fails_checks_only_for_inputs_that_are_not_probabil
 # --------------------------------------------------------------------------- model sets, errors
 
 
+#: The fused models ``build_models`` adds after the single groups, in order.
+FUSED_MODELS = ["early", "late", "stacking", "pooled", "shared"]
+
+
 def test_build_models_names_and_kinds():
     groups = {g: [f"{g}__f"] for g in ("CT__tumor", "PET__tumor", "clinical")}
     models = build_models(groups)
-    assert list(models) == [
-        "CT__tumor",
-        "PET__tumor",
-        "clinical",
-        "early",
-        "late",
-        "stacking",
-        "pooled",
-        "shared",
-    ]
+    assert list(models) == ["CT__tumor", "PET__tumor", "clinical", *FUSED_MODELS]
     assert isinstance(models["late"], VotingClassifier)
     assert [n for n, _ in models["late"].estimators] == [
         "CT/tumor:lr",
@@ -489,16 +476,7 @@ def test_a_group_named_like_a_strategy_keeps_both_models():
     # C4KC-KiTS has a contrast phase called "late"
     groups = {"noncontrast": ["noncontrast_a"], "late": ["late_a"], "arterial": ["arterial_a"]}
     models = build_models(groups)
-    assert list(models) == [
-        "noncontrast",
-        "single:late",
-        "arterial",
-        "early",
-        "late",
-        "stacking",
-        "pooled",
-        "shared",
-    ]
+    assert list(models) == ["noncontrast", "single:late", "arterial", *FUSED_MODELS]
     assert isinstance(models["late"], VotingClassifier)
 
 

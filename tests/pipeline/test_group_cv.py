@@ -133,12 +133,11 @@ def test_leave_one_site_out_report_with_harmonisation(cohort, tmp_path):
     ).read_bytes()
 
 
-def test_the_group_column_is_not_a_predictor(cohort, tmp_path):
-    bio = pd.read_csv(cohort["biomarkers"], dtype={"patient_id": str})
-    bio["hospital"] = np.where(bio["patient_id"].str.startswith("A"), "north", "south")
+def _single_models_by_hospital(cohort, bio, tmp_path, **options):
+    """``run_cv`` of the single-group models, leave-one-out by the ``hospital`` of ``bio``."""
     path = tmp_path / "bio.csv"
     bio.to_csv(path, index=False)
-    report = run_cv(
+    return run_cv(
         cohort["features"],
         label="outcome",
         biomarkers=path,
@@ -146,8 +145,14 @@ def test_the_group_column_is_not_a_predictor(cohort, tmp_path):
         group_by="hospital",
         strategies=("single",),
         n_bootstrap=0,
-        explain=False,
+        **options,
     )
+
+
+def test_the_group_column_is_not_a_predictor(cohort, tmp_path):
+    bio = pd.read_csv(cohort["biomarkers"], dtype={"patient_id": str})
+    bio["hospital"] = np.where(bio["patient_id"].str.startswith("A"), "north", "south")
+    report = _single_models_by_hospital(cohort, bio, tmp_path, explain=False)
     assert report["data"]["groups"]["clinical"] == 2  # age and sex; not hospital
     assert "hospital" not in json.dumps(report["config"]["encoded_columns"])
     assert [r["group"] for r in report["groups"]["models"]["clinical"]] == ["north", "south"]
@@ -158,18 +163,8 @@ def test_a_patient_without_a_group_is_an_error_naming_it(cohort, tmp_path):
     bio["hospital"] = "north"
     bio.loc[3, "hospital"] = None
     bio.loc[50:, "hospital"] = "south"
-    path = tmp_path / "bio.csv"
-    bio.to_csv(path, index=False)
     with pytest.raises(InputError, match="Cannot group") as error:
-        run_cv(
-            cohort["features"],
-            label="outcome",
-            biomarkers=path,
-            out=tmp_path / "r",
-            group_by="hospital",
-            strategies=("single",),
-            n_bootstrap=0,
-        )
+        _single_models_by_hospital(cohort, bio, tmp_path)
     assert "A003" in str(error.value) and "hospital" in str(error.value)
 
 

@@ -30,10 +30,6 @@ from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 GROUPS = MULTIMODAL_GROUPS
 
 
-def make_table(n=300, seed=0, missing_mr=0.3, p=8, k=3):
-    return multimodal_table(n=n, seed=seed, missing_mr=missing_mr, p=p, k=k)
-
-
 def models(groups):
     return {
         "CT": build_model({"CT__tumor": groups["CT__tumor"]}, "single"),
@@ -44,7 +40,7 @@ def models(groups):
 
 @pytest.fixture(scope="module")
 def table():
-    return make_table()
+    return multimodal_table()
 
 
 def test_late_and_stacking_score_every_patient_and_beat_ct_only(table):
@@ -95,7 +91,7 @@ def test_meta_learner_sees_strictly_out_of_fold_probabilities_and_indicators(tab
 
 
 def test_missing_at_predict_time_and_no_group_gets_the_prevalence():
-    X, y, groups = make_table(missing_mr=0.0)
+    X, y, groups = multimodal_table(missing_mr=0.0)
     train, test = X.iloc[:200], X.iloc[200:].copy()
     test.loc[test.index[:20], groups["MR__tumor"]] = np.nan
     test.loc[test.index[20:25], :] = np.nan
@@ -117,7 +113,7 @@ def test_missing_at_predict_time_and_no_group_gets_the_prevalence():
 
 
 def test_identical_to_sklearn_voting_and_stacking_on_complete_data():
-    X, y, groups = make_table(200, seed=1, missing_mr=0.0)
+    X, y, groups = multimodal_table(200, seed=1, missing_mr=0.0)
     train, test = X.iloc[:120], X.iloc[120:]
     late = build_model(groups, "late")
     voting = VotingClassifier(late.estimators, voting="soft")
@@ -167,7 +163,7 @@ def test_clone_cross_validate_grid_search_set_output_pickle_and_skops(strategy, 
 
 
 def test_informative_missingness_gets_a_free_signed_indicator_weight():
-    X, y, groups = make_table(300, seed=2, missing_mr=0.0)
+    X, y, groups = multimodal_table(300, seed=2, missing_mr=0.0)
     # MR is only acquired for some patients, more often for the positives: missing → lower risk
     rng = np.random.default_rng(0)
     lacking = rng.random(len(y)) < np.where(y == 1, 0.1, 0.6)

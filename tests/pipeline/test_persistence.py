@@ -117,28 +117,18 @@ def train(paths):
     def get(strategy, learner, learners):
         key = (strategy, learner, learners)
         if key not in cache:
-            if strategy == "single":  # one group: CT only, label from a label-only table
-                cache[key] = train_model(
-                    paths["ct_only"],
-                    label="outcome",
-                    biomarkers=paths["label_only"],
-                    strategy=strategy,
-                    params=dict(
-                        learner=small(learner)[1] if learner in ("rf", "xgb") else learner,
-                        learners=tuple(small(name) for name in learners),
-                    ),
-                )
-            else:
-                cache[key] = train_model(
-                    paths["features"],
-                    label="outcome",
-                    biomarkers=paths["bio"],
-                    strategy=strategy,
-                    params=dict(
-                        learner=small(learner)[1] if learner in ("rf", "xgb") else learner,
-                        learners=tuple(small(name) for name in learners),
-                    ),
-                )
+            # one group: CT only, label from a label-only table
+            single = strategy == "single"
+            cache[key] = train_model(
+                paths["ct_only" if single else "features"],
+                label="outcome",
+                biomarkers=paths["label_only" if single else "bio"],
+                strategy=strategy,
+                params=dict(
+                    learner=small(learner)[1] if learner in ("rf", "xgb") else learner,
+                    learners=tuple(small(name) for name in learners),
+                ),
+            )
         return cache[key]
 
     return get
@@ -431,22 +421,24 @@ def test_major_version_mismatch_is_an_error(model, tmp_path, library):
         load_model(save_model(old, tmp_path / "model.skops"))
 
 
-def test_newer_file_format_is_refused(model, tmp_path):
-    path = save_model(model, tmp_path / "model.skops")
+def _saved_with_format_version(model, path, version):
+    """``model`` saved to ``path``, its metadata then claiming file format ``version``."""
+    path = save_model(model, path)
     meta = json.loads(zipfile.ZipFile(path).read(METADATA_MEMBER))
     with zipfile.ZipFile(path, "a") as archive, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate member name: the last one wins on read
-        archive.writestr(METADATA_MEMBER, json.dumps({**meta, "format_version": 99}))
+        archive.writestr(METADATA_MEMBER, json.dumps({**meta, "format_version": version}))
+    return path
+
+
+def test_newer_file_format_is_refused(model, tmp_path):
+    path = _saved_with_format_version(model, tmp_path / "model.skops", 99)
     with pytest.raises(InputError, match="Unsupported model file version"):
         load_model(path)
 
 
 def test_model_file_from_radfusion_0_1_is_refused_with_a_retrain_hint(model, tmp_path):
-    path = save_model(model, tmp_path / "model.skops")
-    meta = json.loads(zipfile.ZipFile(path).read(METADATA_MEMBER))
-    with zipfile.ZipFile(path, "a") as archive, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # duplicate member name: the last one wins on read
-        archive.writestr(METADATA_MEMBER, json.dumps({**meta, "format_version": 1}))
+    path = _saved_with_format_version(model, tmp_path / "model.skops", 1)
     with pytest.raises(InputError, match="radfusion 0.1") as raised:
         load_model(path)
     assert "retrain" in str(raised.value)

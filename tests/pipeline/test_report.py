@@ -342,25 +342,14 @@ def test_values_are_made_json_serialisable(written):
     report = build_report(plain, summary, config=config, seed=np.int64(3), inputs={}, groups={})
     assert report["data"]["label_mapping"] == {"0": 0, "1": 1}
     # Labels encoded by the caller: config's mapping, composed with the CV's own.
-    encoded = build_report(
-        plain,
-        summary,
-        config={"label_mapping": {"no": 0, "yes": 1}},
-        seed=0,
-        inputs={},
-        groups={},
-    )
-    assert encoded["data"]["label_mapping"] == {"no": 0, "yes": 1}
-    plain = replace(plain, label_mapping={1: 0, 2: 1})
-    encoded = build_report(
-        plain,
-        summary,
-        config={"label_mapping": {"low": 1, "high": 2}},
-        seed=0,
-        inputs={},
-        groups={},
-    )
-    assert encoded["data"]["label_mapping"] == {"low": 0, "high": 1}
+    relabelled = replace(plain, label_mapping={1: 0, 2: 1})
+    for result, mapping, expected in (
+        (plain, {"no": 0, "yes": 1}, {"no": 0, "yes": 1}),
+        (relabelled, {"low": 1, "high": 2}, {"low": 0, "high": 1}),
+    ):
+        caller = {"label_mapping": mapping}
+        encoded = build_report(result, summary, config=caller, seed=0, inputs={}, groups={})
+        assert encoded["data"]["label_mapping"] == expected
     assert report["config"] == {"path": "x/y.csv", "folds": 5, "pair": [1, 2.123457]}
     assert report["seed"] == 3
     assert report["models"]["m"]["metrics"]["roc_auc"] == {

@@ -28,10 +28,6 @@ from tests.pipeline.conftest import MULTIMODAL_GROUPS, multimodal_table
 GROUPS = MULTIMODAL_GROUPS
 
 
-def make_table(n=300, seed=0, missing_mr=0.3, p=20, k=3):
-    return multimodal_table(n=n, seed=seed, missing_mr=missing_mr, p=p, k=k)
-
-
 def mean_auc(predictions):
     """Per model, the mean over repeats of the pooled out-of-fold AUC."""
     return {
@@ -42,12 +38,12 @@ def mean_auc(predictions):
 
 @pytest.fixture(scope="module")
 def table():
-    return make_table()
+    return multimodal_table(p=20)
 
 
 @pytest.mark.parametrize("missing_mr", [0.0, 0.3])
 def test_beats_every_single_group_out_of_fold(missing_mr):
-    X, y, groups = make_table(missing_mr=missing_mr)
+    X, y, groups = multimodal_table(missing_mr=missing_mr, p=20)
     models = {g: build_model({g: cols}, "single") for g, cols in groups.items()}
     models["shared"] = SharedSpaceClassifier(groups)
     predictions = cross_validate_models(models, X, y, folds=5, repeats=2).predictions

@@ -13,13 +13,11 @@ import skops.io as sio
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
-    GridSearchCV,
     ParameterSampler,
     RandomizedSearchCV,
     StratifiedKFold,
     StratifiedShuffleSplit,
     cross_val_predict,
-    cross_validate,
 )
 from xgboost import XGBClassifier
 
@@ -42,6 +40,7 @@ from radfusion.pipeline.fusion._tuning import (
 from radfusion.pipeline.learners import LEARNERS, EarlyStoppingXGBClassifier
 from radfusion.pipeline.persistence import is_trusted_type
 from radfusion.pipeline.validation import cross_validate_models
+from tests.pipeline.conftest import check_clone_cv_and_grid_search
 
 
 def make_table(n, p=10, groups=("CT__tumor", "MR__tumor"), seed=0, signal=1.0, permute=False):
@@ -360,12 +359,7 @@ def test_tuned_models_clone_cross_validate_grid_search_set_output_and_skops(stra
     )
     assert all(isinstance(b, TunedSearchCV) for b in branches)
 
-    twin = clone(model)
-    assert twin.get_params().keys() == model.get_params().keys()
-    scores = cross_validate(model, X_train, y_train, cv=2, scoring="roc_auc")["test_score"]
-    assert np.all(np.isfinite(scores)) and scores.mean() > 0.55
-    search = GridSearchCV(model, _grid(strategy), cv=2, scoring="roc_auc").fit(X_train, y_train)
-    assert set(search.best_params_) == set(_grid(strategy))
+    check_clone_cv_and_grid_search(model, X_train, y_train, _grid(strategy), cv=2)
 
     fitted = clone(model).fit(X_train, y_train)
     plain = fitted.predict_proba(X_test)

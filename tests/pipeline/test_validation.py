@@ -45,6 +45,7 @@ from radfusion.pipeline.validation._cv import (
     encode_labels,
     roc_curve_points,
 )
+from tests.fabricated import prediction_rows
 
 
 def _logit(p):
@@ -112,18 +113,7 @@ def synthetic_predictions(n=80, repeats=3, models=("a", "b"), seed=0, decimals=N
             proba = 1 / (1 + np.exp(-(1.5 * (y - 0.5) + rng.normal(size=n))))
             if decimals is not None:
                 proba = np.round(proba, decimals)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": [f"P{i:04d}" for i in range(n)],
-                        "model": model,
-                        "repeat": repeat,
-                        "fold": np.arange(n) % 5,
-                        "y_true": y,
-                        "proba": proba,
-                    }
-                )
-            )
+            frames.append(prediction_rows(model, repeat, y, proba, folds=5, id_digits=4))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radfusion.pipeline.persistence import save_model, train_model
+
 GROUPS = ("CT__tumor", "MR__tumor")
 CT_SHIFT = 2.0
 
@@ -67,4 +69,16 @@ def write_two_site(folder: Path, **kwargs) -> dict[str, Path]:
             path = folder / f"{name}_{site}.csv"
             table[rows.to_numpy()].to_csv(path, index=False)
             paths[f"{name}_{site}"] = path
+    return paths
+
+
+def write_two_site_model(folder: Path, **kwargs) -> dict[str, Path]:
+    """:func:`write_two_site`, and ``model``: a late-fusion model trained on site A, saved as
+    ``folder / "model.skops"``."""
+    paths = write_two_site(folder, **kwargs)
+    trained = train_model(
+        paths["features_A"], label="outcome", biomarkers=paths["biomarkers_A"], strategy="late"
+    )
+    paths["model"] = Path(folder) / "model.skops"
+    save_model(trained, paths["model"])
     return paths
