@@ -1,11 +1,12 @@
 """Do two versions of radfusion give the same numbers? Digests of default ``cv`` runs.
 
-Runs the default ``cv`` (every single group and fused model, 5 folds x 3 repeats, seed 0) on the
-demo cohort's feature table and on the six shared radMLBench tables, then prints, per run, the
-SHA-256 of ``predictions.csv`` and of each numeric section of ``report.json`` (the metrics,
-comparisons, fusion benefit, explanations, cohort, curves). ``--save FILE`` writes the digests;
-``--compare FILE`` prints which differ from a saved run (exit 1 when any does). A refactoring
-that must not change behaviour is checked by saving before and comparing after.
+Runs the default ``cv`` (the default comparison, 5 folds x 3 repeats, seed 0) on the demo
+cohort's feature table and on the six shared radMLBench tables, then prints, per run, the
+SHA-256 of ``predictions.csv`` and of each computed section of ``report.json`` (the metrics,
+comparisons, fusion benefit, explanations, cohort, curves, evaluability, checklists).
+``--save FILE`` writes the digests; ``--compare FILE`` prints which differ from a saved run
+(exit 1 when any does). A refactoring that must not change behaviour is checked by saving
+before and comparing after.
 
 The demo's feature table is extracted once into ``--work`` and reused, so a change of the
 extraction side does not show up as a change of the modelling side. Extra runs (``--extended``)
@@ -50,6 +51,8 @@ SECTIONS = (
     "best",
     "primary",
     "data",
+    "evaluability",
+    "checklists",
 )
 
 

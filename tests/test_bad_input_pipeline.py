@@ -382,7 +382,8 @@ def test_cv_on_8_patients_with_2_folds_skips_stacking_with_a_reason(tmp_path):
     # A learned combiner needs inner folds that 4 training patients cannot give (the default
     # mean needs none, so stacking would fit).
     options = ["--folds", "2", "--repeats", "1", "--jobs", "1", "--no-explain"]
-    code, output = _cv(features, bio, tmp_path / "r", *options, "--combiner", "logistic")
+    options += ["--strategy", "late", "--strategy", "stacking", "--combiner", "logistic"]
+    code, output = _cv(features, bio, tmp_path / "r", *options)
     assert code == 0, output
     assert "model 'stacking' skipped" in output and "4 training patients" in output
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))

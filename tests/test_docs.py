@@ -25,7 +25,7 @@ def docs_conf():
 
 
 def test_readme_is_a_first_page_whose_links_resolve():
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 150
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
     local = [link for link in links if not link.startswith(("http://", "https://"))]
@@ -35,7 +35,7 @@ def test_readme_is_a_first_page_whose_links_resolve():
 
 def test_every_guide_page_is_in_a_toctree():
     guide = ROOT / "docs" / "user_guide"
-    index = (guide / "index.md").read_text()
+    index = (guide / "index.md").read_text(encoding="utf-8")
     pages = {path.stem for path in guide.glob("*.md")} - {"index"}
     assert pages and {page for page in pages if f"\n{page}\n" not in index} == set()
 
@@ -58,10 +58,10 @@ def test_api_pages_list_each_object_once(docs_conf, tmp_path):
     documented = [
         getattr(importlib.import_module(page.stem), line.strip())
         for page in pages
-        for line in page.read_text().split(":nosignatures:")[-1].splitlines()
-        if line.strip() and ":nosignatures:" in page.read_text()
+        for line in page.read_text(encoding="utf-8").split(":nosignatures:")[-1].splitlines()
+        if line.strip() and ":nosignatures:" in page.read_text(encoding="utf-8")
     ]
     assert radfusion.pipeline.FusionClassifier in documented
     assert len({id(obj) for obj in documented}) == len(documented)
-    index = (tmp_path / "api" / "index.rst").read_text()
+    index = (tmp_path / "api" / "index.rst").read_text(encoding="utf-8")
     assert [page.stem for page in pages if f"   {page.stem}\n" not in index] == []
