@@ -29,17 +29,15 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "api/generated/README.md", "examples/README.rst"]
+exclude_patterns = ["_build", "examples/README.rst"]
 templates_path = ["_templates"]
 
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
 
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
 numpydoc_show_class_members = False
-numpydoc_class_members_toctree = False
 
 html_theme = "pydata_sphinx_theme"
 html_title = "radfusion"
@@ -49,7 +47,6 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_static_path: list[str] = []
 
 #: The shared data beside the repository (radMLBench tables): examples 2 and 3 read it, and
 #: when it is absent only the synthetic-cohort example runs (the others are shown unrun).
